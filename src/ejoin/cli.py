@@ -1,0 +1,95 @@
+"""The ``ejoin`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .gateway.config import ConfigError, GatewayConfig, load_config
+
+log = logging.getLogger("ejoin")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ejoin")
+def main() -> None:
+    """EJOIN gateways: run a simulated device, or drive one."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file; flags override it.")
+@click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
+@click.option("--port", type=int, help="HTTP port.  [default: 8080]")
+@click.option("--ports", type=int, help="GSM modules of the device.  [default: 8]")
+@click.option("--slots", type=int, help="SIM slots per module.  [default: 4]")
+@click.option("--username", help="Device account.  [default: root]")
+@click.option("--password", help="Device password.  [default: root]")
+@click.option("--data", help="Data directory (SQLite store).  [default: ./ejoin-data]")
+@click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
+@click.option("--fast", is_flag=True, default=None, help="Every simulated delay zero (tests, benchmarks).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
+def gateway(config_path: str | None, **flags: Any) -> None:
+    """Run a simulated EJOIN device (HTTP API + simulated GSM network)."""
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    try:
+        config = load_config(config_path, overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _run(_serve(config))
+
+
+def _run(coro: Any) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+async def _serve(config: GatewayConfig) -> None:
+    from aiohttp import web
+
+    from .gateway.runtime import Gateway
+    from .web.app import create_app
+
+    gw = Gateway(config)
+    runner = web.AppRunner(create_app(gw), access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+    except Exception as exc:
+        raise click.ClickException(f"cannot start the device: {exc}") from None
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    for host, port in (a[:2] for a in runner.addresses):
+        log.info(
+            "EJOIN device listening on http://%s:%d (%d ports x %d slots%s, data in %s)",
+            host, port, config.ports, config.slots, ", fast" if config.fast else "", config.data,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await runner.cleanup()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The device's behaviour: SIM state machine, status pushes, outbox, settings."""

@@ -1,0 +1,95 @@
+"""Operate commands of spec 5: lock, unlock, switch, reset, save, reboot, ledon, ledoff, multiple.
+
+A request is planned first (every op and port checked) and only then run, so a
+``multiple`` with one bad item changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..protocol.codes import ResultCode
+from ..protocol.messages import CommandItem, CommandRequest
+from ..protocol.ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
+from .device import Device
+
+PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
+DEVICE_OPS = ("save", "reboot")
+MAX_OPS = 256
+
+
+class CommandError(Exception):
+    def __init__(self, code: ResultCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Step:
+    op: str
+    ports: tuple[PortAddress, ...] = ()
+
+
+def _ports_text(ports: object) -> str | int | None:
+    if isinstance(ports, list):
+        return ",".join(str(p) for p in ports)
+    return ports  # type: ignore[return-value]
+
+
+def _step(op: str | None, ports: object, size: DeviceSize, where: str) -> Step:
+    name = (op or "").strip().lower()
+    if not name:
+        raise CommandError(ResultCode.INVALID_CMD, f"{where}: no op given")
+    if name in DEVICE_OPS:
+        return Step(name)
+    if name not in PORT_OPS:
+        known = ", ".join(PORT_OPS + DEVICE_OPS + ("multiple", "get", "set"))
+        raise CommandError(ResultCode.INVALID_CMD, f"{where}: unknown op {name[:30]!r} (known: {known})")
+    spec = _ports_text(ports)
+    if spec is None or spec == "":
+        raise CommandError(ResultCode.INVALID_PORT, f"{where}: op {name} needs ports")
+    try:
+        addrs = parse_port_spec(spec, size)
+    except PortSpecError as exc:
+        raise CommandError(ResultCode.INVALID_PORT, f"{where}: {exc}") from None
+    return Step(name, tuple(addrs))
+
+
+def plan(request: CommandRequest, size: DeviceSize) -> list[Step]:
+    op = (request.op or "").strip().lower()
+    if op != "multiple":
+        return [_step(request.op, request.ports, size, "command")]
+    items: list[CommandItem] = request.ops or []
+    if not items:
+        raise CommandError(ResultCode.INVALID_CMD, "op multiple needs a non-empty ops array")
+    if len(items) > MAX_OPS:
+        raise CommandError(ResultCode.INVALID_CMD, f"at most {MAX_OPS} ops in one command")
+    steps = []
+    for i, item in enumerate(items):
+        if (item.op or "").strip().lower() == "multiple":
+            raise CommandError(ResultCode.INVALID_CMD, f"ops[{i}]: multiple cannot nest")
+        steps.append(_step(item.op, item.ports, size, f"ops[{i}]"))
+    return steps
+
+
+def run(steps: list[Step], device: Device, *, save: Callable[[], None], reboot: Callable[[], None]) -> None:
+    for step in steps:
+        match step.op:
+            case "lock":
+                device.lock(step.ports)
+            case "unlock":
+                device.unlock(step.ports)
+            case "switch":
+                device.switch(step.ports)
+            case "reset":
+                device.reset(step.ports)
+            case "ledon":
+                device.set_led(step.ports, True)
+            case "ledoff":
+                device.set_led(step.ports, False)
+            case "reboot":
+                reboot()
+            case "save":
+                save()

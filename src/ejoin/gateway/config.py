@@ -1,0 +1,155 @@
+"""Gateway configuration: defaults < TOML file (``--config``) < command-line flags.
+
+Every flag has a top-level TOML key of the same name (dashes become
+underscores); simulated timing lives in ``[timing]`` and explicit SIMs in
+``[[sim]]`` tables.  Unknown keys are an error, so a typo is not silently
+ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Timing:
+    """Simulated durations in seconds (all zero with ``--fast``)."""
+
+    card_detect: float = 1.0  # a card seen in a slot until registration starts
+    register_min: float = 2.0  # registration takes between min and max
+    register_max: float = 6.0
+    module_restart: float = 3.0  # reset of a module before it reads its card again
+
+    def zero(self) -> "Timing":
+        return Timing(0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass
+class SimSpec:
+    """A SIM placed explicitly by the config; anything left out is generated."""
+
+    port: str
+    empty: bool = False
+    iccid: str | None = None
+    imsi: str | None = None
+    number: str | None = None
+    operator: str | None = None
+    balance: float | None = None
+    imei: str | None = None
+    fail: bool = False  # registration fails (status 6)
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ports: int = 8
+    slots: int = 4
+    username: str = "root"
+    password: str = "root"
+    data: str = "./ejoin-data"
+    seed: int = 1
+    fast: bool = False
+    # the share of slots that hold a SIM in a generated device
+    sim_fill: float = 1.0
+    mac: str | None = None
+    ip: str | None = None
+    sw_ver: str = "ejoin-0.1.0"
+    port_names: str = "dotted"  # or "letter" for v2.1.0 clients ("1A")
+    max_body: int = 16 * 1024 * 1024
+    push_timeout: float = 10.0
+    push_retry_base: float = 1.0
+    push_retry_cap: float = 300.0
+    sqlite_sync: str = "normal"
+    log_level: str = "info"
+    timing: Timing = field(default_factory=Timing)
+    sim: list[SimSpec] = field(default_factory=list)
+
+    def effective_timing(self) -> Timing:
+        return self.timing.zero() if self.fast else self.timing
+
+    def validate(self) -> "GatewayConfig":
+        if not 1 <= self.ports <= 256:
+            raise ConfigError(f"ports must be 1 to 256, not {self.ports}")
+        if not 1 <= self.slots <= 32:
+            raise ConfigError(f"slots must be 1 to 32, not {self.slots}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0 to 65535, not {self.port}")
+        if self.port_names not in ("dotted", "letter"):
+            raise ConfigError(f"port_names is 'dotted' or 'letter', not {self.port_names!r}")
+        if not 0.0 <= self.sim_fill <= 1.0:
+            raise ConfigError(f"sim_fill is between 0 and 1, not {self.sim_fill}")
+        if self.max_body < 1024:
+            raise ConfigError("max_body must be at least 1024 bytes")
+        if not self.username:
+            raise ConfigError("username must not be empty")
+        t = self.timing
+        if min(t.card_detect, t.register_min, t.register_max, t.module_restart) < 0:
+            raise ConfigError("timings cannot be negative")
+        if t.register_max < t.register_min:
+            raise ConfigError("timing.register_max is below timing.register_min")
+        if self.push_retry_base <= 0 or self.push_retry_cap < self.push_retry_base:
+            raise ConfigError("push_retry_base must be > 0 and push_retry_cap >= push_retry_base")
+        return self
+
+
+def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in table.items():
+        f = known[name]
+        if name == "timing":
+            if not isinstance(value, dict):
+                raise ConfigError("[timing] must be a table")
+            value = _build(Timing, value, "[timing]")
+        elif name == "sim":
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError("sim must be an array of tables ([[sim]])")
+            value = [_build(SimSpec, v, f"[[sim]] #{i + 1}") for i, v in enumerate(value)]
+        else:
+            value = _coerce(value, f, where)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
+    kind = str(f.type)
+    if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = {"int": int, "float": float, "bool": bool, "str": str}
+    for name, typ in expected.items():
+        if kind.startswith(name):
+            ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+            if not ok and not ("None" in kind and value is None):
+                raise ConfigError(f"{where}: {f.name} must be {name}, not {type(value).__name__}")
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> GatewayConfig:
+    table: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                table = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            table[key] = value
+    return _build(GatewayConfig, table, str(path) if path else "settings").validate()

@@ -1,0 +1,317 @@
+"""The device: ports with their slots, and the SIM state machine.
+
+State (the 0-16 codes) is derived by this module alone; every change of a slot
+bumps the slot's ``seq``, is written to the store and announced to listeners
+(the status reporter turns that into a port-status push).  Transitions that take
+time (card detection, registration, module restart) run in one task per port
+on the injected clock; a new command on the port cancels the running one, as a
+module would abandon a registration when told to switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from ..modems.base import ModemDriver
+from ..protocol.codes import PortState
+from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle
+from ..store.base import PortRecord, SlotRecord, Store
+from .clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    mac: str
+    ip: str
+    sw_ver: str
+
+
+class Slot:
+    __slots__ = ("record", "state")
+
+    def __init__(self, record: SlotRecord) -> None:
+        self.record = record
+        self.state = PortState.NO_SIM
+
+    @property
+    def address(self) -> PortAddress:
+        return PortAddress(self.record.port, self.record.slot)
+
+    @property
+    def present(self) -> bool:
+        return self.record.present
+
+
+class Port:
+    __slots__ = ("number", "record", "slots", "task")
+
+    def __init__(self, record: PortRecord, slots: list[Slot]) -> None:
+        self.number = record.port
+        self.record = record
+        self.slots = slots
+        self.task: asyncio.Task | None = None
+
+    @property
+    def active(self) -> Slot:
+        return self.slots[self.record.active_slot - 1]
+
+
+SlotListener = Callable[[Slot], None]
+
+
+class Device:
+    def __init__(
+        self,
+        size: DeviceSize,
+        identity: DeviceIdentity,
+        clock: Clock,
+        store: Store,
+        driver: ModemDriver,
+        name_style: PortNameStyle = PortNameStyle.DOTTED,
+    ) -> None:
+        self.size = size
+        self.identity = identity
+        self.clock = clock
+        self.store = store
+        self.driver = driver
+        self.name_style = name_style
+        self.ports: list[Port] = []
+        self._listeners: list[SlotListener] = []
+        self._running = False
+
+    # --- life cycle ----------------------------------------------------------
+
+    def attach(self, slots: Iterable[SlotRecord], ports: Iterable[PortRecord]) -> None:
+        """Take the inventory (from the store, completed by the generator)."""
+        by_addr = {(r.port, r.slot): r for r in slots}
+        port_recs = {r.port: r for r in ports}
+        self.ports = []
+        for p in range(1, self.size.ports + 1):
+            prec = port_recs.get(p) or PortRecord(port=p)
+            if not 1 <= prec.active_slot <= self.size.slots:
+                prec.active_slot = 1
+            self.ports.append(Port(prec, [Slot(by_addr[(p, s)]) for s in range(1, self.size.slots + 1)]))
+
+    def add_listener(self, listener: SlotListener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        """Power on: every port reads its active card and registers."""
+        self._running = True
+        for port in self.ports:
+            self._bring_up(port, restart=False)
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = [p.task for p in self.ports if p.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- lookups ---------------------------------------------------------------
+
+    def port(self, number: int) -> Port:
+        return self.ports[number - 1]
+
+    def slot(self, addr: PortAddress) -> Slot:
+        port = self.port(addr.port)
+        return port.active if addr.slot is None else port.slots[addr.slot - 1]
+
+    def slots(self) -> Iterable[Slot]:
+        for port in self.ports:
+            yield from port.slots
+
+    def is_active(self, slot: Slot) -> bool:
+        return self.port(slot.record.port).record.active_slot == slot.record.slot
+
+    def name(self, addr: PortAddress) -> str:
+        return addr.name(self.name_style)
+
+    def signal(self, port: int) -> int:
+        override = self.port(port).record.signal
+        return override if override is not None else self.driver.signal(port)
+
+    # --- changes -------------------------------------------------------------
+
+    def _changed(self, slot: Slot) -> None:
+        slot.record.seq += 1
+        self.store.save_slot(slot.record).add_done_callback(_log_store_failure)
+        for listener in self._listeners:
+            try:
+                listener(slot)
+            except Exception:
+                log.exception("a slot listener failed")
+
+    def _set_state(self, slot: Slot, state: PortState) -> None:
+        if slot.state != state:
+            slot.state = state
+            self._changed(slot)
+
+    def _touch(self, slot: Slot, state: PortState) -> None:
+        """A change of the slot's data: announced once, whether or not the state moved."""
+        if slot.state != state:
+            self._set_state(slot, state)
+        else:
+            self._changed(slot)
+
+    def _save_port(self, port: Port) -> None:
+        self.store.save_port(port.record).add_done_callback(_log_store_failure)
+
+    def _idle_state(self, slot: Slot) -> PortState:
+        if slot.record.locked:
+            return PortState.USER_LOCKED
+        return PortState.IDLE_SIM if slot.present else PortState.NO_SIM
+
+    def _bring_up(self, port: Port, *, restart: bool) -> None:
+        """(Re)start the port's module work on its active slot."""
+        if port.task is not None and not port.task.done():
+            port.task.cancel()
+        for slot in port.slots:
+            if slot is not port.active:
+                self._set_state(slot, self._idle_state(slot))
+        if not self._running:
+            return
+        port.task = asyncio.get_running_loop().create_task(self._run_port(port, restart), name=f"port {port.number}")
+
+    async def _run_port(self, port: Port, restart: bool) -> None:
+        slot = port.active
+        try:
+            if slot.record.locked:
+                self._set_state(slot, PortState.USER_LOCKED)
+                return
+            if restart:
+                self._set_state(slot, PortState.ACCESS_NETWORK if slot.present else PortState.NO_SIM)
+                await self.driver.restart_module(port.number)
+            if not slot.present:
+                self._set_state(slot, PortState.NO_SIM)
+                return
+            self._set_state(slot, PortState.CARD_DETECTED)
+            if not await self.driver.detect_card(port.number, slot.record):
+                self._set_state(slot, PortState.SIM_ERROR)
+                return
+            self._set_state(slot, PortState.REGISTERING)
+            outcome = await self.driver.register(port.number, slot.record)
+            self._set_state(slot, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("port %d: module failed", port.number)
+            self._set_state(slot, PortState.MODULE_TIMEOUT)
+
+    # --- commands (spec 5) ---------------------------------------------------
+
+    def lock(self, addrs: Iterable[PortAddress]) -> None:
+        self._set_lock(addrs, True)
+
+    def unlock(self, addrs: Iterable[PortAddress]) -> None:
+        self._set_lock(addrs, False)
+
+    def _set_lock(self, addrs: Iterable[PortAddress], locked: bool) -> None:
+        for addr in addrs:
+            port = self.port(addr.port)
+            targets = port.slots if addr.slot is None else [port.slots[addr.slot - 1]]
+            touched_active = False
+            for slot in targets:
+                if slot.record.locked == locked:
+                    continue
+                slot.record.locked = locked
+                if slot is port.active:
+                    touched_active = True
+                else:
+                    self._set_state(slot, self._idle_state(slot))
+            if touched_active:
+                if locked:
+                    if port.task is not None:
+                        port.task.cancel()
+                    self._set_state(port.active, PortState.USER_LOCKED)
+                else:
+                    self._bring_up(port, restart=False)
+
+    def switch(self, addrs: Iterable[PortAddress]) -> None:
+        for addr in addrs:
+            port = self.port(addr.port)
+            target = addr.slot if addr.slot is not None else self._next_slot(port)
+            if target == port.record.active_slot:
+                continue
+            port.record.active_slot = target
+            self._save_port(port)
+            self._bring_up(port, restart=False)
+
+    def _next_slot(self, port: Port) -> int:
+        """For a switch naming only the port: the next slot holding a card, cyclic."""
+        n = self.size.slots
+        current = port.record.active_slot
+        for step in range(1, n + 1):
+            candidate = (current - 1 + step) % n + 1
+            if port.slots[candidate - 1].present:
+                return candidate
+        return current % n + 1
+
+    def reset(self, addrs: Iterable[PortAddress]) -> None:
+        for number in dict.fromkeys(a.port for a in addrs):
+            self._bring_up(self.port(number), restart=True)
+
+    def reboot(self) -> None:
+        for port in self.ports:
+            self._bring_up(port, restart=True)
+
+    def set_led(self, addrs: Iterable[PortAddress], on: bool) -> None:
+        for number in dict.fromkeys(a.port for a in addrs):
+            port = self.port(number)
+            if port.record.led != on:
+                port.record.led = on
+                self._save_port(port)
+                self._changed(port.active)
+
+    # --- parameters of a slot ----------------------------------------------
+
+    def set_slot_field(self, addr: PortAddress, name: str, value: object) -> None:
+        slot = self.slot(addr)
+        if getattr(slot.record, name) != value:
+            setattr(slot.record, name, value)
+            self._changed(slot)
+
+    # --- the simulator's hands -----------------------------------------------
+
+    def insert_card(self, addr: PortAddress, fill: Callable[[SlotRecord], None]) -> None:
+        port = self.port(addr.port)
+        slot = self.slot(addr)
+        fill(slot.record)
+        slot.record.present = True
+        if slot is port.active:
+            self._bring_up(port, restart=False)
+        else:
+            self._touch(slot, self._idle_state(slot))
+
+    def remove_card(self, addr: PortAddress) -> None:
+        port = self.port(addr.port)
+        slot = self.slot(addr)
+        rec = slot.record
+        rec.present = False
+        rec.iccid = rec.imsi = rec.number = rec.operator = ""
+        rec.balance = 0.0
+        rec.reg_outcome = None
+        if slot is port.active and port.task is not None:
+            port.task.cancel()
+        self._touch(slot, self._idle_state(slot))
+
+    def set_registration_outcome(self, addr: PortAddress, outcome: PortState | None) -> None:
+        slot = self.slot(addr)
+        slot.record.reg_outcome = None if outcome is None else int(outcome)
+        self.store.save_slot(slot.record).add_done_callback(_log_store_failure)
+
+    def set_signal(self, port_number: int, value: int | None) -> None:
+        port = self.port(port_number)
+        port.record.signal = value
+        self._save_port(port)
+        self._changed(port.active)
+
+
+def _log_store_failure(fut: asyncio.Future) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("could not save device state: %s", fut.exception())

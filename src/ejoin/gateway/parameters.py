@@ -1,0 +1,183 @@
+"""The device parameters of ``op=get``/``op=set`` (spec 5.1.2, 6.4.3, 6.4.4).
+
+Scalar parameters are device settings; array parameters have one element per
+slot, indexed ``(port-1)*max_slots + (slot-1)``, or per port for ``port_*``.
+A set is all or nothing: every name and value is checked before any is applied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from ..protocol.params import ParamName, ParamNameError, parse_param_name
+from ..protocol.ports import PortAddress, address_of_index
+from .device import Device
+from .settings import DeviceSettings
+from .status import StatusReporter
+
+
+class ParameterError(ValueError):
+    """A parameter name that does not exist or a value it cannot take."""
+
+
+def parse_url(value: str) -> str:
+    value = value.strip()
+    if value == "":
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ParameterError(f"{value[:80]!r} is not an http:// or https:// URL")
+    return value
+
+
+def _period(value: str) -> int:
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise ParameterError(f"{value[:20]!r} is not a whole number of seconds") from None
+    if n < 0:
+        raise ParameterError("a period cannot be negative")
+    return n
+
+
+_IMEI = re.compile(r"^\d{15}$")
+_NUMBER = re.compile(r"^\+?[0-9*#]{0,20}$")
+
+
+def _imei(value: str) -> str:
+    value = value.strip()
+    if not _IMEI.match(value):
+        raise ParameterError(f"{value[:20]!r} is not an IMEI (15 digits)")
+    return value
+
+
+def _number(value: str) -> str:
+    value = value.strip()
+    if not _NUMBER.match(value):
+        raise ParameterError(f"{value[:24]!r} is not a phone number (digits, optional leading +)")
+    return value
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    get: Callable[[], Any]
+    set: Callable[[str], Callable[[], None]] | None = None  # validate -> apply
+
+
+@dataclass(frozen=True)
+class _SlotArray:
+    field: str
+    parse: Callable[[str], Any] | None = None  # None: read-only
+
+
+class Parameters:
+    def __init__(self, device: Device, settings: DeviceSettings, reporter: StatusReporter) -> None:
+        self._device = device
+        self._settings = settings
+        self._reporter = reporter
+        self._scalars: dict[str, _Scalar] = {
+            "sms_url": self._setting("sms_url", parse_url),
+            "sr_url": self._setting("sr_url", parse_url),
+            "mms_url": self._setting("mms_url", parse_url),
+            "status_url": _Scalar(
+                lambda: settings["status_url"], lambda v: self._apply_status(url=parse_url(v))
+            ),
+            "status_period": _Scalar(
+                lambda: settings["status_period"], lambda v: self._apply_status(period=_period(v))
+            ),
+            "sw_ver": _Scalar(lambda: device.identity.sw_ver),
+            "mac": _Scalar(lambda: device.identity.mac),
+            "max_ports": _Scalar(lambda: device.size.ports),
+            "max_slots": _Scalar(lambda: device.size.slots),
+        }
+        self._slot_arrays: dict[str, _SlotArray] = {
+            "sim_imei": _SlotArray("imei", _imei),
+            "sim_number": _SlotArray("number", _number),
+            "sim_iccid": _SlotArray("iccid"),
+            "sim_imsi": _SlotArray("imsi"),
+        }
+        # per port: the active slot's state code
+        self._port_arrays: dict[str, Callable[[int], Any]] = {
+            "port_status": lambda p: int(device.port(p).active.state),
+        }
+
+    def names(self) -> list[str]:
+        return sorted([*self._scalars, *self._slot_arrays, *self._port_arrays])
+
+    def _setting(self, key: str, parse: Callable[[str], Any]) -> _Scalar:
+        def prepare(value: str) -> Callable[[], None]:
+            parsed = parse(value)
+            return lambda: self._settings.update(**{key: parsed})
+
+        return _Scalar(lambda: self._settings[key], prepare)
+
+    def _apply_status(self, url: str | None = None, period: int | None = None) -> Callable[[], None]:
+        return lambda: self._reporter.configure(url=url, period=period)
+
+    def _parse(self, text: str) -> ParamName:
+        try:
+            pname = parse_param_name(text)
+        except ParamNameError as exc:
+            raise ParameterError(str(exc)) from None
+        known = pname.name in self._scalars or pname.name in self._slot_arrays or pname.name in self._port_arrays
+        if not known:
+            raise ParameterError(f"unknown parameter {pname.name!r}")
+        if pname.index is not None and pname.name in self._scalars:
+            raise ParameterError(f"{pname.name} is not an array; drop the ({pname.index})")
+        return pname
+
+    def _slot_of(self, pname: ParamName) -> PortAddress:
+        assert pname.index is not None
+        try:
+            return address_of_index(pname.index, self._device.size)
+        except ValueError as exc:
+            raise ParameterError(f"{pname}: {exc}") from None
+
+    def get(self, text: str) -> tuple[str, Any]:
+        pname = self._parse(text)
+        device = self._device
+        if pname.name in self._scalars:
+            return str(pname), self._scalars[pname.name].get()
+        if pname.name in self._port_arrays:
+            fn = self._port_arrays[pname.name]
+            if pname.index is None:
+                return pname.name, [fn(p) for p in range(1, device.size.ports + 1)]
+            if not 0 <= pname.index < device.size.ports:
+                raise ParameterError(f"{pname}: ports are indexed 0..{device.size.ports - 1}")
+            return str(pname), fn(pname.index + 1)
+        arr = self._slot_arrays[pname.name]
+        if pname.index is None:
+            return pname.name, [getattr(s.record, arr.field) for s in device.slots()]
+        return str(pname), getattr(device.slot(self._slot_of(pname)).record, arr.field)
+
+    def set_many(self, items: list[tuple[str, str]]) -> int:
+        """Check every (name, value), then apply all; returns how many were set."""
+        if not items:
+            raise ParameterError("no parameter to set")
+        actions: list[Callable[[], Any]] = []
+        for text, value in items:
+            pname = self._parse(text)
+            if pname.name in self._scalars:
+                setter = self._scalars[pname.name].set
+                if setter is None:
+                    raise ParameterError(f"{pname.name} is read-only")
+                actions.append(setter(value))
+            elif pname.name in self._port_arrays:
+                raise ParameterError(f"{pname.name} is read-only")
+            else:
+                arr = self._slot_arrays[pname.name]
+                if arr.parse is None:
+                    raise ParameterError(f"{pname.name} is read-only")
+                if pname.index is None:
+                    raise ParameterError(f"{pname.name} needs an index, like {pname.name}(0)")
+                addr = self._slot_of(pname)
+                parsed = arr.parse(value)
+                actions.append(
+                    lambda addr=addr, field=arr.field, parsed=parsed: self._device.set_slot_field(addr, field, parsed)
+                )
+        for action in actions:
+            action()
+        return len(actions)

@@ -1,0 +1,135 @@
+"""The gateway: the parts of the device wired together and run.
+
+Owns the life cycle (open store, load or generate the inventory, start the
+outbox, the reporter and the modules; stop in reverse) and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import socket
+from pathlib import Path
+
+from ..modems.base import ModemDriver
+from ..modems.simulated import SimulatedModems, apply_sim_spec, generate_slot
+from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
+from ..store.base import PortRecord, SlotRecord, Store
+from ..store.sqlite import SQLiteStore
+from .clock import Clock, SystemClock
+from .config import GatewayConfig
+from .device import Device, DeviceIdentity
+from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
+from .parameters import Parameters
+from .settings import DeviceSettings
+from .status import StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+def _mac(seed: int) -> str:
+    r = random.Random(f"mac:{seed}")
+    return "00-30-f1-" + "-".join(f"{r.randrange(256):02x}" for _ in range(3))
+
+
+def _ip(config: GatewayConfig) -> str:
+    if config.ip:
+        return config.ip
+    if config.host not in ("", "0.0.0.0", "::"):
+        return config.host
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        transport: PushTransport | None = None,
+        driver: ModemDriver | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store = store or SQLiteStore(Path(config.data) / "ejoin.sqlite3", synchronous=config.sqlite_sync)
+        self.size = DeviceSize(config.ports, config.slots)
+        self.driver = driver or SimulatedModems(self.clock, config.effective_timing(), config.seed)
+        self.outbox = Outbox(
+            self.store,
+            self.clock,
+            transport or AiohttpTransport(timeout=config.push_timeout),
+            RetryPolicy(base=config.push_retry_base, cap=config.push_retry_cap),
+            random.Random(f"outbox:{config.seed}"),
+        )
+        self.device = Device(
+            self.size,
+            DeviceIdentity(mac=config.mac or _mac(config.seed), ip=_ip(config), sw_ver=config.sw_ver),
+            self.clock,
+            self.store,
+            self.driver,
+            PortNameStyle(config.port_names),
+        )
+        # A new synchronisation source at every start (spec 8.1).
+        self.ssrc = secrets.token_hex(8)
+        self.settings: DeviceSettings
+        self.reporter: StatusReporter
+        self.parameters: Parameters
+        self._started = False
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.settings = DeviceSettings(self.store, await self.store.load_settings())
+        slots, ports = await self._inventory()
+        self.device.attach(slots, ports)
+        self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
+        self.parameters = Parameters(self.device, self.settings, self.reporter)
+        await self.outbox.start()
+        self.reporter.start()
+        self.device.start()
+        self._started = True
+
+    async def _inventory(self) -> tuple[list[SlotRecord], list[PortRecord]]:
+        """The stored inventory; slots never stored are generated (and stored)."""
+        stored = {PortAddress(r.port, r.slot): r for r in await self.store.load_slots()}
+        fresh: dict[PortAddress, SlotRecord] = {}
+        for addr in all_slots(self.size):
+            if addr not in stored:
+                assert addr.slot is not None
+                fresh[addr] = generate_slot(self.config.seed, addr.port, addr.slot, self.config.sim_fill)
+        if fresh:
+            for spec in self.config.sim:
+                addr = PortAddress.parse(spec.port, self.size)
+                if addr in fresh:
+                    apply_sim_spec(spec, self.size, self.config.seed, fresh)
+            for record in fresh.values():
+                self.store.save_slot(record)
+            log.info("generated %d slots (seed %d)", len(fresh), self.config.seed)
+        records = {**stored, **fresh}
+        ports = {r.port: r for r in await self.store.load_ports()}
+        for p in range(1, self.size.ports + 1):
+            if p not in ports:
+                ports[p] = PortRecord(port=p)
+                self.store.save_port(ports[p])
+        return list(records.values()), list(ports.values())
+
+    async def stop(self) -> None:
+        if self._started:
+            self.reporter.stop()
+            await self.device.stop()
+            await self.outbox.stop()
+            self._started = False
+        await self.store.close()
+
+    def reboot(self) -> None:
+        """``op=reboot``: every module re-registers and the inbox gets a new ssrc."""
+        self.ssrc = secrets.token_hex(8)
+        self.device.reboot()
+
+    def save(self) -> None:
+        """``op=save``: everything is written through already; this only flushes the log."""
+        log.info("save requested; settings and SIM data are already on disk")

@@ -1,0 +1,44 @@
+"""Device settings that the API reads and writes (push URLs, status period).
+
+Held in memory for reads and written through to the store on every change,
+so they survive a crash without ``save`` (DECISIONS.md "Commands").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..store.base import Store
+
+DEFAULTS: dict[str, Any] = {
+    "sms_url": "",
+    "sr_url": "",
+    "mms_url": "",
+    "status_url": "",
+    "status_period": 60,
+}
+
+
+class DeviceSettings:
+    def __init__(self, store: Store, values: dict[str, Any] | None = None) -> None:
+        self._store = store
+        self._values = dict(DEFAULTS)
+        for key, value in (values or {}).items():
+            if key in DEFAULTS and type(value) is type(DEFAULTS[key]):
+                self._values[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def update(self, **values: Any) -> asyncio.Future[None]:
+        for key, value in values.items():
+            if key not in DEFAULTS:
+                raise KeyError(key)
+            if type(value) is not type(DEFAULTS[key]):
+                raise TypeError(f"{key} takes {type(DEFAULTS[key]).__name__}")
+        self._values.update(values)
+        return self._store.save_settings(values)

@@ -1,0 +1,3 @@
+from .base import ModemDriver
+
+__all__ = ["ModemDriver"]

@@ -1,0 +1,178 @@
+"""Wire messages: msgspec Structs for what the device takes and emits.
+
+Decoding is lenient (numeric strings become numbers, unknown keys are
+ignored); encoding is exact: field names, order and types as the spec's
+examples and DECISIONS.md show.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+__all__ = [
+    "WireError",
+    "decode_lenient",
+    "encode",
+    "PortStatusEntry",
+    "PortStatusPush",
+    "DevStatus",
+    "CommandItem",
+    "CommandRequest",
+    "Reply",
+    "SetReply",
+    "GetReply",
+]
+
+T = TypeVar("T")
+
+
+class WireError(ValueError):
+    """A body that is not the JSON the endpoint expects; ``str()`` says why."""
+
+
+def decode_lenient(body: bytes | str, type: type[T]) -> T:
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    if not body.strip():
+        raise WireError("the body is empty; a JSON object was expected")
+    try:
+        return msgspec.json.decode(body, type=type, strict=False)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"the JSON does not fit: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise WireError(f"the body is not valid JSON ({exc})") from None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+# --- status -------------------------------------------------------------
+
+
+class PortStatusEntry(msgspec.Struct):
+    """One entry of dev-status ``status[]`` (DECISIONS.md "Status")."""
+
+    port: str
+    sim: str
+    seq: int
+    st: int
+    imei: str
+    iccid: str
+    imsi: str
+    sn: str
+    opr: str
+    bal: str
+    sig: int
+    active: int
+    inserted: int
+    slot_active: int
+    led: int
+    tot_dur: str = "0/-1"
+    mon_dur: str = "0/-1"
+    day_dur: str = "0/-1"
+
+
+class PortStatusPush(msgspec.Struct):
+    """A port-status push: the entry's fields plus ``type`` and the text ``status``."""
+
+    type: str
+    port: str
+    seq: int
+    st: int
+    status: str
+    sim: str
+    imei: str
+    iccid: str
+    imsi: str
+    sn: str
+    opr: str
+    bal: str
+    sig: int
+    active: int
+    inserted: int
+    slot_active: int
+    led: int
+    tot_dur: str = "0/-1"
+    mon_dur: str = "0/-1"
+    day_dur: str = "0/-1"
+
+    @classmethod
+    def of(cls, entry: PortStatusEntry, status_text: str) -> "PortStatusPush":
+        return cls(
+            type="port-status",
+            port=entry.port,
+            seq=entry.seq,
+            st=entry.st,
+            status=status_text,
+            sim=entry.sim,
+            imei=entry.imei,
+            iccid=entry.iccid,
+            imsi=entry.imsi,
+            sn=entry.sn,
+            opr=entry.opr,
+            bal=entry.bal,
+            sig=entry.sig,
+            active=entry.active,
+            inserted=entry.inserted,
+            slot_active=entry.slot_active,
+            led=entry.led,
+            tot_dur=entry.tot_dur,
+            mon_dur=entry.mon_dur,
+            day_dur=entry.day_dur,
+        )
+
+
+class DevStatus(msgspec.Struct):
+    type: str
+    seq: int
+    expires: int
+    mac: str
+    ip: str
+    ver: str
+    max_ports: int = msgspec.field(name="max-ports")
+    max_slot: int = msgspec.field(name="max-slot")
+    max_slots: int = msgspec.field(name="max-slots")
+    status: list[PortStatusEntry] = msgspec.field(default_factory=list)
+
+
+# --- commands -----------------------------------------------------------
+
+PortsField = str | int | list[str | int] | None
+
+
+class CommandItem(msgspec.Struct):
+    op: str | None = None
+    ports: PortsField = None
+
+
+class CommandRequest(msgspec.Struct):
+    type: str | None = None
+    op: str | None = None
+    ports: PortsField = None
+    ops: list[CommandItem] | None = None
+
+
+# --- generic answers ----------------------------------------------------
+
+
+class Reply(msgspec.Struct):
+    code: int
+    reason: str
+
+
+class SetReply(msgspec.Struct):
+    code: int
+    reason: str
+    par_set: int
+
+
+class GetReply(msgspec.Struct):
+    code: int
+    reason: str
+    data: dict[str, Any]

@@ -1,0 +1,74 @@
+"""Schema migrations, numbered by ``PRAGMA user_version``.
+
+A migration is appended, never edited: a data directory written by any earlier
+version is brought forward step by step on open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: device settings, inventory, push outbox
+    """
+    CREATE TABLE setting (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE port (
+        port        INTEGER PRIMARY KEY,
+        active_slot INTEGER NOT NULL,
+        led         INTEGER NOT NULL DEFAULT 1,
+        signal      INTEGER
+    );
+    CREATE TABLE slot (
+        port        INTEGER NOT NULL,
+        slot        INTEGER NOT NULL,
+        present     INTEGER NOT NULL,
+        iccid       TEXT NOT NULL DEFAULT '',
+        imsi        TEXT NOT NULL DEFAULT '',
+        number      TEXT NOT NULL DEFAULT '',
+        operator    TEXT NOT NULL DEFAULT '',
+        balance     REAL NOT NULL DEFAULT 0,
+        imei        TEXT NOT NULL DEFAULT '',
+        locked      INTEGER NOT NULL DEFAULT 0,
+        reg_outcome INTEGER,
+        seq         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (port, slot)
+    );
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        dest         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        headers      TEXT NOT NULL DEFAULT '{}',
+        body         BLOB NOT NULL,
+        created      REAL NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_at      REAL NOT NULL DEFAULT 0,
+        last_error   TEXT
+    );
+    CREATE INDEX outbox_by_dest ON outbox(dest, id);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; returns that version."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the data directory was written by a newer ejoin (schema {current}, this one knows {len(MIGRATIONS)})"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

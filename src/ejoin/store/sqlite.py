@@ -1,0 +1,265 @@
+"""The embedded store: SQLite in WAL mode, owned by one thread.
+
+Every statement runs on the DB thread.  Work queued while a transaction is
+being committed is taken together into the next one (group commit): under load
+many writes share one fsync; idle, a write commits alone and at once.  Each
+piece of work runs in its own SAVEPOINT so one failing piece does not undo the
+others of its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .base import OutboxItem, PortRecord, SlotRecord, Store
+from .migrations import migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_BATCH_MAX = 1000
+_STOP = object()
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        if self._synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"unknown sqlite synchronous mode {synchronous!r}")
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- thread machinery ----------------------------------------------------
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="ejoin-db", daemon=True)
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        thread = self._thread
+        self._thread = None
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _run(self, ready: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            conn = self._connect()
+            migrate(conn)
+        except BaseException as exc:  # the opener must hear why, not hang
+            loop.call_soon_threadsafe(_settle, ready, None, exc)
+            return
+        loop.call_soon_threadsafe(_settle, ready, None, None)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch = [first]
+                stop = False
+                while len(batch) < _BATCH_MAX:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._run_batch(conn, batch)
+                if stop:
+                    break
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> None:
+        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, args, fut in batch:
+                conn.execute("SAVEPOINT work")
+                try:
+                    result = fn(conn, *args)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO work")
+                    conn.execute("RELEASE work")
+                    outcomes.append((fut, None, exc))
+                else:
+                    conn.execute("RELEASE work")
+                    outcomes.append((fut, result, None))
+            conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed: nothing of the batch holds
+            log.error("store transaction failed: %s", exc)
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            outcomes = [(fut, None, exc) for _, _, fut in batch]
+        loop = self._loop
+        assert loop is not None
+        for fut, result, exc in outcomes:
+            loop.call_soon_threadsafe(_settle, fut, result, exc)
+
+    def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        if self._thread is None or self._loop is None:
+            raise RuntimeError("the store is not open")
+        fut: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((fn, args, fut))
+        return fut
+
+    # --- settings ------------------------------------------------------------
+
+    async def load_settings(self) -> dict[str, Any]:
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+            return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM setting")}
+
+        return await self._submit(run)
+
+    def save_settings(self, values: dict[str, Any]) -> asyncio.Future[None]:
+        rows = [(k, json.dumps(v)) for k, v in values.items()]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO setting(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                rows,
+            )
+
+        return self._submit(run)
+
+    # --- inventory -----------------------------------------------------------
+
+    _SLOT_COLS = "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, reg_outcome, seq"
+
+    async def load_slots(self) -> list[SlotRecord]:
+        def run(conn: sqlite3.Connection) -> list[SlotRecord]:
+            rows = conn.execute(f"SELECT {self._SLOT_COLS} FROM slot ORDER BY port, slot")
+            return [
+                SlotRecord(
+                    port=r[0], slot=r[1], present=bool(r[2]), iccid=r[3], imsi=r[4], number=r[5],
+                    operator=r[6], balance=r[7], imei=r[8], locked=bool(r[9]), reg_outcome=r[10], seq=r[11],
+                )
+                for r in rows
+            ]
+
+        return await self._submit(run)
+
+    def save_slot(self, record: SlotRecord) -> asyncio.Future[None]:
+        row = (
+            record.port, record.slot, int(record.present), record.iccid, record.imsi, record.number,
+            record.operator, record.balance, record.imei, int(record.locked), record.reg_outcome, record.seq,
+        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", row
+            )
+
+        return self._submit(run)
+
+    async def load_ports(self) -> list[PortRecord]:
+        def run(conn: sqlite3.Connection) -> list[PortRecord]:
+            rows = conn.execute("SELECT port, active_slot, led, signal FROM port ORDER BY port")
+            return [PortRecord(port=r[0], active_slot=r[1], led=bool(r[2]), signal=r[3]) for r in rows]
+
+        return await self._submit(run)
+
+    def save_port(self, record: PortRecord) -> asyncio.Future[None]:
+        row = (record.port, record.active_slot, int(record.led), record.signal)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO port(port, active_slot, led, signal) VALUES(?,?,?,?)", row)
+
+        return self._submit(run)
+
+    # --- outbox --------------------------------------------------------------
+
+    def outbox_add(
+        self, dest: str, kind: str, content_type: str, body: bytes, headers: dict[str, str], created: float
+    ) -> asyncio.Future[int]:
+        row = (dest, kind, content_type, json.dumps(headers), body, created)
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO outbox(dest, kind, content_type, headers, body, created) VALUES(?,?,?,?,?,?)", row
+            )
+            return int(cur.lastrowid)
+
+        return self._submit(run)
+
+    async def outbox_destinations(self) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in conn.execute("SELECT DISTINCT dest FROM outbox")]
+
+        return await self._submit(run)
+
+    async def outbox_head(self, dest: str, limit: int) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                "SELECT id, dest, kind, content_type, body, headers, attempts, next_at, created "
+                "FROM outbox WHERE dest = ? ORDER BY id LIMIT ?",
+                (dest, limit),
+            )
+            return [
+                OutboxItem(
+                    id=r[0], dest=r[1], kind=r[2], content_type=r[3], body=bytes(r[4]),
+                    headers=json.loads(r[5]), attempts=r[6], next_at=r[7], created=r[8],
+                )
+                for r in rows
+            ]
+
+        return await self._submit(run)
+
+    def outbox_delete(self, item_id: int) -> asyncio.Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+        return self._submit(run)
+
+    def outbox_retry(self, item_id: int, attempts: int, next_at: float, error: str) -> asyncio.Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
+                (attempts, next_at, error[:500], item_id),
+            )
+
+        return self._submit(run)
+
+    async def outbox_count(self) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+        return await self._submit(run)
+
+
+def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the waiter was cancelled; the write still happened
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)

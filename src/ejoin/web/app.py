@@ -1,0 +1,40 @@
+"""The aiohttp application: the device's URL space."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..gateway.runtime import Gateway
+from . import command, simctl, status
+from .endpoint import GATEWAY, json_errors
+
+
+def create_app(gw: Gateway) -> web.Application:
+    app = web.Application(client_max_size=gw.config.max_body, middlewares=[json_errors])
+    app[GATEWAY] = gw
+    device_routes = {
+        "/goip_get_status.html": status.get_status,
+        "/goip_send_cmd.html": command.send_cmd,
+    }
+    for path, handler in device_routes.items():
+        app.router.add_route("GET", path, handler)
+        app.router.add_route("POST", path, handler)
+    sim_routes = {
+        "/sim/insert": simctl.insert,
+        "/sim/remove": simctl.remove,
+        "/sim/signal": simctl.signal,
+        "/sim/registration": simctl.registration,
+        "/sim/balance": simctl.balance,
+        "/sim/state": simctl.state,
+    }
+    for path, handler in sim_routes.items():
+        app.router.add_route("GET", path, handler)
+        app.router.add_route("POST", path, handler)
+
+    async def lifecycle(app: web.Application):
+        await gw.start()
+        yield
+        await gw.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

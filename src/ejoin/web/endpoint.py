@@ -1,0 +1,176 @@
+"""What every device endpoint shares: body limits, credentials, errors, encoding.
+
+Handlers are ``async def handler(req: ApiRequest, gw: Gateway) -> Struct``;
+the ``endpoint`` decorator reads the body, checks credentials, and turns an
+``ApiError`` (or anything unexpected) into the device's JSON error answer, so
+no client ever sees an HTML error page or a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Awaitable, Callable, TypeVar
+from urllib.parse import parse_qsl
+
+import msgspec
+from aiohttp import web
+
+from ..gateway.runtime import Gateway
+from ..protocol.codes import ResultCode
+from ..protocol.messages import Reply, WireError, decode_lenient, encode
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+
+# Query keys that carry authentication or versioning, never a parameter.
+RESERVED = frozenset({"username", "password", "version", "op", "session", "seq", "auth", "expires", "crypt"})
+MAX_FORM_FIELDS = 10_000
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, http_status: int = 200) -> None:
+        super().__init__(reason)
+        self.code = int(code)
+        self.reason = reason
+        self.http_status = http_status
+
+
+class _Credentials(msgspec.Struct):
+    username: str | int | None = None
+    password: str | int | None = None
+
+
+class ApiRequest:
+    """A request as handlers see it: query, raw body, and lenient readers."""
+
+    def __init__(self, request: web.Request, body: bytes) -> None:
+        self.http = request
+        self.query = request.query
+        self.body = body
+
+    def param(self, name: str) -> str | None:
+        return self.query.get(name)
+
+    def has_body(self) -> bool:
+        return bool(self.body.strip())
+
+    def body_is_json(self) -> bool:
+        head = self.body.lstrip()[:1]
+        return head in (b"{", b"[")
+
+    def json(self, type: type[T]) -> T:
+        try:
+            return decode_lenient(self.body, type)
+        except WireError as exc:
+            raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+
+    def form(self) -> list[tuple[str, str]]:
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(ResultCode.BAD_REQUEST, "the form body is not UTF-8", 400) from None
+        try:
+            return parse_qsl(text.strip(), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        except ValueError as exc:
+            raise ApiError(ResultCode.BAD_REQUEST, f"the form body cannot be read: {exc}", 400) from None
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        user, password = self.query.get("username"), self.query.get("password")
+        if user is None and self.http.method == "POST" and self.body_is_json():
+            try:
+                creds = msgspec.json.decode(self.body, type=_Credentials, strict=False)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return None, None
+            user = None if creds.username is None else str(creds.username)
+            password = None if creds.password is None else str(creds.password)
+        return user, password
+
+
+def credentials_ok(gw: Gateway, user: str | None, password: str | None) -> bool:
+    # Both comparisons always run, in constant time, so timing tells nothing.
+    u_ok = hmac.compare_digest((user or "").encode(), gw.config.username.encode())
+    p_ok = hmac.compare_digest((password or "").encode(), gw.config.password.encode())
+    return u_ok and p_ok and user is not None and password is not None
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=encode(obj), status=status, content_type="application/json", charset="utf-8")
+
+
+def error_response(code: int, reason: str, status: int = 200) -> web.Response:
+    return json_response(Reply(code=code, reason=reason), status)
+
+
+INVALID_USER = Reply(code=ResultCode.INVALID_USER, reason="Invalid User")
+
+Handler = Callable[[ApiRequest, Gateway], Awaitable[Any]]
+
+
+def endpoint(
+    *, auth: bool = True, invalid_user: Callable[[ApiRequest], Any] | None = None
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    def wrap(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            gw = request.app[GATEWAY]
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                limit = gw.config.max_body
+                return error_response(
+                    ResultCode.TOO_LARGE, f"the body is larger than the device accepts ({limit} bytes)", 413
+                )
+            req = ApiRequest(request, body)
+            if auth and not credentials_ok(gw, *req.credentials()):
+                log.info("refused %s from %s: wrong credentials", request.path, request.remote)
+                return json_response(invalid_user(req) if invalid_user else INVALID_USER)
+            try:
+                result = await fn(req, gw)
+            except ApiError as exc:
+                return error_response(exc.code, exc.reason, exc.http_status)
+            return result if isinstance(result, web.StreamResponse) else json_response(result)
+
+        handler.__name__ = fn.__name__
+        handler.__doc__ = fn.__doc__
+        return handler
+
+    return wrap
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Unknown paths, wrong methods and bugs still answer JSON, never HTML or a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason or "error", exc.status)
+    except Exception:
+        log.exception("unexpected failure on %s", request.path)
+        return error_response(ResultCode.SERVER_ERROR, "internal error; the device logged the details", 500)
+
+
+def flag(value: str | None, name: str) -> bool:
+    if value is None or value.strip() == "":
+        return False
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(ResultCode.BAD_REQUEST, f"{name} is 0 or 1, not {value[:20]!r}", 400)
+
+
+def integer(value: str | None, name: str, *, default: int, minimum: int | None = None) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be a whole number, not {value[:20]!r}", 400) from None
+    if minimum is not None and n < minimum:
+        raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be at least {minimum}", 400)
+    return n

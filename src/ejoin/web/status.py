@@ -1,0 +1,28 @@
+"""goip_get_status.html (spec 4)."""
+
+from __future__ import annotations
+
+from ..gateway.parameters import ParameterError, parse_url
+from ..gateway.runtime import Gateway
+from ..protocol.codes import ResultCode
+from ..protocol.messages import DevStatus
+from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
+
+
+@endpoint()
+async def get_status(req: ApiRequest, gw: Gateway) -> DevStatus:
+    url = req.param("url")
+    period_text = req.param("period")
+    all_sims = flag(req.param("all_sims"), "all_sims")
+    all_slots = flag(req.param("all_slots"), "all_slots")
+    period = None
+    if period_text is not None:
+        period = integer(period_text, "period", default=60, minimum=0)
+    if url is not None:
+        try:
+            url = parse_url(url)
+        except ParameterError as exc:
+            raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
+    if url is not None or period is not None:
+        await gw.reporter.configure(url=url, period=period)
+    return gw.reporter.dev_status(all_sims=all_sims, all_slots=all_slots)
