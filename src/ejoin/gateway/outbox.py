@@ -86,6 +86,8 @@ class Outbox:
         self._workers: dict[str, asyncio.Task] = {}
         self._dirty: set[str] = set()
         self._closed = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -127,11 +129,16 @@ class Outbox:
     def busy_destinations(self) -> int:
         return len(self._workers)
 
+    async def wait_idle(self) -> None:
+        """Return once no destination has a push waiting (or being retried)."""
+        await self._idle.wait()
+
     def _wake(self, dest: str) -> None:
         if self._closed:
             return
         self._dirty.add(dest)
         if dest not in self._workers:
+            self._idle.clear()
             self._workers[dest] = asyncio.get_running_loop().create_task(self._work(dest), name=f"outbox {dest}")
 
     async def _work(self, dest: str) -> None:
@@ -153,6 +160,8 @@ class Outbox:
         finally:
             if self._workers.get(dest) is asyncio.current_task():
                 del self._workers[dest]
+                if not self._workers:
+                    self._idle.set()
 
     async def _deliver(self, item: OutboxItem) -> None:
         wait = item.next_at - self._clock.time()

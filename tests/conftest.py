@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+from aiohttp import web
+
+from ejoin.gateway.clock import VirtualClock
+from ejoin.gateway.config import GatewayConfig, Timing, load_config
+from ejoin.gateway.runtime import Gateway
+from ejoin.web.app import create_app
+
+AUTH = {"username": "root", "password": "root"}
+
+
+@dataclass
+class Push:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A platform's push endpoint: records every push; its answer is programmable."""
+
+    url: str = ""
+    pushes: list[Push] = field(default_factory=list)
+    status: int = 200
+    attempts: int = 0
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [p.json for p in self.pushes if p.json.get("type") == kind]
+
+    async def wait_for(self, predicate: Callable[["Receiver"], bool], timeout: float = 5.0) -> None:
+        """Wait (real time: pushes cross a real socket) until ``predicate`` holds."""
+
+        async def loop() -> None:
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    async def wait_count(self, n: int, kind: str | None = None, timeout: float = 5.0) -> None:
+        if kind is None:
+            await self.wait_for(lambda r: len(r.pushes) >= n, timeout)
+        else:
+            await self.wait_for(lambda r: len(r.of_type(kind)) >= n, timeout)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.attempts += 1
+        if self.status == 200:
+            self.pushes.append(Push(request.path, dict(request.headers), body))
+        self._changed.set()
+        return web.Response(status=self.status, text="ok")
+
+
+@pytest.fixture
+async def receiver(aiohttp_server) -> Receiver:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", rec.handle)
+    server = await aiohttp_server(app)
+    rec.url = str(server.make_url("/push"))
+    return rec
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+TEST_TIMING = Timing(card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0)
+
+
+def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
+    base: dict[str, Any] = dict(
+        data=str(tmp_path / "data"),
+        ports=4,
+        slots=4,
+        seed=7,
+        timing=TEST_TIMING,
+        push_retry_base=1.0,
+        push_retry_cap=60.0,
+        push_timeout=5.0,
+    )
+    base.update(overrides)
+    base["timing"] = dataclasses.asdict(base["timing"]) if isinstance(base["timing"], Timing) else base["timing"]
+    return load_config(None, base)
+
+
+@dataclass
+class Device:
+    """A running gateway under test, reached over real HTTP."""
+
+    gw: Gateway
+    client: Any
+    clock: VirtualClock
+
+    async def get(self, path: str, **params: Any) -> Any:
+        resp = await self.client.get(path, params={**AUTH, **{k: str(v) for k, v in params.items()}})
+        assert resp.status < 500, await resp.text()
+        return await resp.json()
+
+    async def post(self, path: str, body: Any = None, *, params: dict | None = None, raw: bytes | str | None = None):
+        query = {**AUTH, **(params or {})}
+        data = raw if raw is not None else json.dumps(body)
+        resp = await self.client.post(path, params=query, data=data)
+        assert resp.status < 500, await resp.text()
+        return await resp.json()
+
+    async def cmd(self, body: Any = None, **params: Any) -> Any:
+        if body is None:
+            return await self.get("/goip_send_cmd.html", **params)
+        return await self.post("/goip_send_cmd.html", body, params={k: str(v) for k, v in params.items()})
+
+    async def status(self, **params: Any) -> dict:
+        return await self.get("/goip_get_status.html", **params)
+
+    async def settle(self, seconds: float = 10.0) -> None:
+        """Let simulated time pass (registration takes up to 5 s here)."""
+        await self.clock.advance(seconds)
+
+    def slot(self, name: str):
+        from ejoin.protocol.ports import PortAddress
+
+        return self.gw.device.slot(PortAddress.parse(name, self.gw.size))
+
+
+@pytest.fixture
+def device_factory(tmp_path, clock, aiohttp_client):
+    async def make(*, path=None, **overrides: Any) -> Device:
+        config = make_config(path or tmp_path, **overrides)
+        gw = Gateway(config, clock=clock)
+        client = await aiohttp_client(create_app(gw))
+        return Device(gw, client, clock)
+
+    return make
+
+
+@pytest.fixture
+async def device(device_factory) -> Device:
+    dev = await device_factory()
+    await dev.settle()
+    return dev

@@ -1,0 +1,78 @@
+import asyncio
+import sqlite3
+
+import pytest
+
+from ejoin.store.base import PortRecord, SlotRecord
+from ejoin.store.migrations import MIGRATIONS
+from ejoin.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = SQLiteStore(tmp_path / "db.sqlite3")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_schema_is_migrated_and_wal(tmp_path, store):
+    conn = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_reopen_keeps_everything(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    s = SQLiteStore(path)
+    await s.open()
+    await s.save_settings({"sms_url": "http://x/", "status_period": 90})
+    await s.save_slot(SlotRecord(port=1, slot=2, present=True, iccid="8986", balance=1.5, locked=True, seq=4))
+    await s.save_port(PortRecord(port=1, active_slot=2, led=False, signal=20))
+    await s.outbox_add("http://r/", "port-status", "application/json", b"{}", {"A": "b"}, 1.0)
+    await s.close()
+    s = SQLiteStore(path)
+    await s.open()
+    assert await s.load_settings() == {"sms_url": "http://x/", "status_period": 90}
+    [slot] = await s.load_slots()
+    assert (slot.iccid, slot.balance, slot.locked, slot.seq) == ("8986", 1.5, True, 4)
+    assert await s.load_ports() == [PortRecord(port=1, active_slot=2, led=False, signal=20)]
+    [item] = await s.outbox_head("http://r/", 10)
+    assert item.headers == {"A": "b"} and item.body == b"{}"
+    await s.close()
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer ejoin"):
+        await SQLiteStore(path).open()
+
+
+async def test_outbox_is_fifo_per_destination(store):
+    ids = [await store.outbox_add(d, "k", "ct", str(i).encode(), {}, 0.0) for i, d in enumerate("abab")]
+    assert [i.body for i in await store.outbox_head("a", 10)] == [b"0", b"2"]
+    await store.outbox_delete(ids[0])
+    await store.outbox_retry(ids[2], 3, 99.0, "HTTP 500")
+    [head] = await store.outbox_head("a", 10)
+    assert (head.attempts, head.next_at) == (3, 99.0)
+    assert sorted(await store.outbox_destinations()) == ["a", "b"]
+    assert await store.outbox_count() == 3
+
+
+async def test_writes_queued_together_share_a_transaction_but_fail_alone(store):
+    def boom(conn):
+        conn.execute("INSERT INTO setting(key, value) VALUES('half', '1')")
+        raise ValueError("nope")
+
+    futs = [store.save_settings({"a": 1}), store._submit(boom), store.save_settings({"b": 2})]
+    results = await asyncio.gather(*futs, return_exceptions=True)
+    assert isinstance(results[1], ValueError)
+    assert await store.load_settings() == {"a": 1, "b": 2}  # the failed piece left nothing behind
+
+
+async def test_many_concurrent_writes_all_land(store):
+    await asyncio.gather(*[store.outbox_add("d", "k", "ct", b"x", {}, 0.0) for _ in range(2000)])
+    assert await store.outbox_count() == 2000
