@@ -1,0 +1,132 @@
+"""The real ``ejoin gateway`` process: startup, SIGTERM, and kill -9 with pushes pending.
+
+These cross process boundaries, so they wait on real I/O (with deadlines);
+the retry back-off is configured small so nothing waits long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+AUTH = {"username": "root", "password": "root"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class GatewayProcess:
+    def __init__(self, tmp: Path, port: int) -> None:
+        self.port = port
+        self.config = tmp / "gateway.toml"
+        self.config.write_text(
+            f'data = "{tmp / "data"}"\n'
+            "ports = 4\nslots = 2\nfast = true\n"
+            "push_retry_base = 0.05\npush_retry_cap = 0.2\npush_timeout = 2.0\n"
+        )
+        self.log = tmp / "gateway.log"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ejoin", "gateway", "--config", str(self.config), "--port", str(self.port),
+            stdout=asyncio.subprocess.DEVNULL, stderr=open(self.log, "ab"),
+        )
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):  # until it listens (deadline 10 s)
+                try:
+                    async with s.get(f"{self.base}/sim/state", params=AUTH) as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                if self.proc.returncode is not None:
+                    raise RuntimeError(self.log.read_text())
+                await asyncio.sleep(0.05)
+        raise TimeoutError("the gateway did not start:\n" + self.log.read_text())
+
+    async def get(self, path: str, **params) -> dict:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{self.base}{path}", params={**AUTH, **params}) as r:
+                return await r.json()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+
+
+async def test_sigterm_stops_cleanly(tmp_path):
+    gw = GatewayProcess(tmp_path, free_port())
+    await gw.start()
+    assert (await gw.get("/goip_get_status.html"))["max-ports"] == 4
+    gw.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(gw.proc.wait(), 10) == 0
+    log = gw.log.read_text()
+    assert f"listening on http://127.0.0.1:{gw.port}" in log and "stopped" in log
+    assert "Traceback" not in log
+
+
+async def test_pushes_survive_receiver_outage_and_kill_9(tmp_path, receiver):
+    receiver.status = 503  # the platform is down
+    gw = GatewayProcess(tmp_path, free_port())
+    await gw.start()
+    await gw.get("/goip_get_status.html", url=receiver.url, period="0")
+    await gw.get("/goip_send_cmd.html", op="lock", ports="1.01")
+    await gw.get("/goip_send_cmd.html", op="switch", ports="2.02")
+    await gw.get("/goip_send_cmd.html", op="ledoff", ports="3")
+    state = await gw.get("/sim/state")
+    pending = state["outbox"]["pending"]
+    # dev-status + lock + 2.01 idle + 2.02 detected/registering/registered + led
+    assert pending >= 7
+    await receiver.wait_for(lambda r: r.attempts >= 2)  # it was really trying
+    gw.kill9()
+    await gw.proc.wait()
+
+    receiver.status = 200  # the platform is back
+    gw2 = GatewayProcess(tmp_path, gw.port)
+    await gw2.start()
+    await receiver.wait_count(pending, timeout=15)
+    first = [p.json for p in receiver.pushes[:pending]]
+    assert first[0]["type"] == "dev-status"
+    ports = [(p["port"], p["st"]) for p in first[1:]]
+    assert ports[0] == ("1.01", 12)
+    assert ("2.01", 1) in ports and ("2.02", 3) in ports
+    assert ports.index(("2.02", 11)) < ports.index(("2.02", 2)) < ports.index(("2.02", 3))
+    led = [p for p in first[1:] if p["port"] == "3.01"]
+    assert led and led[-1]["led"] == 0
+    # per slot, seq only grows: nothing arrives out of order
+    by_port: dict[str, list[int]] = {}
+    for p in first[1:]:
+        by_port.setdefault(p["port"], []).append(p["seq"])
+    assert all(seqs == sorted(seqs) for seqs in by_port.values())
+    # the state from before the kill is still there
+    st = await gw2.get("/goip_get_status.html", all_slots="1")
+    entries = {e["port"]: e for e in st["status"]}
+    assert entries["1.01"]["st"] == 12 and entries["2.02"]["active"] == 1 and entries["3.01"]["led"] == 0
+    gw2.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw2.proc.wait(), 10)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ports", "0"], "ports must be 1 to 256"),
+    (["--slots", "99"], "slots must be 1 to 32"),
+])
+async def test_bad_flags_are_refused_with_a_reason(tmp_path, flags, message):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ejoin", "gateway", "--data", str(tmp_path), *flags,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode != 0
+    assert message in err.decode() and "Traceback" not in err.decode()
