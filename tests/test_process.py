@@ -26,12 +26,12 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, tmp: Path, port: int) -> None:
+    def __init__(self, tmp: Path, port: int, *, ports: int = 4, slots: int = 2) -> None:
         self.port = port
         self.config = tmp / "gateway.toml"
         self.config.write_text(
             f'data = "{tmp / "data"}"\n'
-            "ports = 4\nslots = 2\nfast = true\n"
+            f"ports = {ports}\nslots = {slots}\nfast = true\n"
             "push_retry_base = 0.05\npush_retry_cap = 0.2\npush_timeout = 2.0\n"
         )
         self.log = tmp / "gateway.log"

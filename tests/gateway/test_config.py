@@ -1,0 +1,46 @@
+import pytest
+
+from ejoin.gateway.config import ConfigError, load_config
+
+
+def test_defaults_are_the_documented_ones():
+    c = load_config()
+    assert (c.host, c.port, c.ports, c.slots, c.username, c.password, c.data) == (
+        "127.0.0.1", 8080, 8, 4, "root", "root", "./ejoin-data")
+    assert not c.fast and c.effective_timing().register_max > 0
+
+
+def test_toml_then_flags_override(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'port = 9000\nports = 16\nfast = true\nusername = "admin"\n'
+        "[timing]\ncard_detect = 0.5\n"
+        '[[sim]]\nport = "1.02"\nempty = true\n[[sim]]\nport = "2A"\nnumber = "+15550100"\n'
+    )
+    c = load_config(path, {"port": 9100, "slots": None})
+    assert (c.port, c.ports, c.slots, c.username, c.fast) == (9100, 16, 4, "admin", True)
+    assert c.timing.card_detect == 0.5 and c.effective_timing().card_detect == 0.0
+    assert [s.port for s in c.sim] == ["1.02", "2A"] and c.sim[0].empty and c.sim[1].number == "+15550100"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("prot = 1", "unknown key(s) in"),
+    ("ports = 'many'", "ports must be int"),
+    ("[timing]\nwarp = 1", "unknown key(s) in [timing]"),
+    ("[[sim]]\nempty = true", "missing 1 required"),
+    ("ports = 0", "ports must be 1 to 256"),
+    ("port_names = 'roman'", "port_names"),
+    ("[timing]\nregister_min = 5.0\nregister_max = 1.0", "register_max is below"),
+    ("this is not toml", "not valid TOML"),
+])
+def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert fragment in str(exc.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.toml")

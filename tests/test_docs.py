@@ -1,0 +1,49 @@
+"""Every curl in the README and docs/api works against the default-sized device."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .test_process import GatewayProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "api").glob("*.md"))]
+
+
+def curls(path: Path) -> list[str]:
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", path.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip().startswith("curl "):
+                found.append(line.strip())
+    return found
+
+
+def test_the_docs_have_examples():
+    assert all(curls(p) for p in DOCS), "every API page shows curl examples"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
+async def test_every_documented_curl_works(tmp_path):
+    gw = GatewayProcess(tmp_path, free_port(), ports=8, slots=4)
+    await gw.start()
+    try:
+        for path in DOCS:
+            for line in curls(path):
+                cmd = line.replace("127.0.0.1:8080", f"127.0.0.1:{gw.port}").replace("curl ", "curl -sS ", 1)
+                proc = await asyncio.create_subprocess_shell(cmd, stdout=asyncio.subprocess.PIPE,
+                                                             stderr=asyncio.subprocess.PIPE)
+                out, err = await asyncio.wait_for(proc.communicate(), 10)
+                assert proc.returncode == 0, (path.name, line, err)
+                answer = json.loads(out)
+                ok = answer.get("type") == "dev-status" or answer.get("code") == 0
+                assert ok, (path.name, line, answer)
+    finally:
+        gw.proc.terminate()
+        await gw.proc.wait()
