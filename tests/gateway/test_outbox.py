@@ -72,6 +72,8 @@ async def test_failed_push_is_retried_with_capped_backoff_and_keeps_order(store)
     await box.start()
     await box.push("http://a/", "k", b"first")
     await box.push("http://a/", "k", b"second")
+    # The first try follows a real read from the DB thread; time must not move before it.
+    await t.wait(lambda: len(t.attempts) >= 1)
     for _ in range(8):
         await clock.advance(8.0)
     await t.wait(lambda: len(t.attempts) >= 7)

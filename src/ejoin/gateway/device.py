@@ -95,7 +95,11 @@ class Device:
             prec = port_recs.get(p) or PortRecord(port=p)
             if not 1 <= prec.active_slot <= self.size.slots:
                 prec.active_slot = 1
-            self.ports.append(Port(prec, [Slot(by_addr[(p, s)]) for s in range(1, self.size.slots + 1)]))
+            port = Port(prec, [Slot(by_addr[(p, s)]) for s in range(1, self.size.slots + 1)])
+            # Power-on state, not a change: only what happens from here on is announced.
+            for slot in port.slots:
+                slot.state = self._idle_state(slot)
+            self.ports.append(port)
 
     def add_listener(self, listener: SlotListener) -> None:
         self._listeners.append(listener)

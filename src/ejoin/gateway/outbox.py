@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from .. import __version__
 from ..store.base import OutboxItem, Store
@@ -201,8 +202,6 @@ def _log_failure(fut: asyncio.Future) -> None:
 def _safe_url(url: str) -> str:
     """The URL without user:password, which must never reach a log."""
     try:
-        from yarl import URL
-
         u = URL(url)
         if u.user or u.password:
             return str(u.with_user(None))

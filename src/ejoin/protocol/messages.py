@@ -104,28 +104,7 @@ class PortStatusPush(msgspec.Struct):
 
     @classmethod
     def of(cls, entry: PortStatusEntry, status_text: str) -> "PortStatusPush":
-        return cls(
-            type="port-status",
-            port=entry.port,
-            seq=entry.seq,
-            st=entry.st,
-            status=status_text,
-            sim=entry.sim,
-            imei=entry.imei,
-            iccid=entry.iccid,
-            imsi=entry.imsi,
-            sn=entry.sn,
-            opr=entry.opr,
-            bal=entry.bal,
-            sig=entry.sig,
-            active=entry.active,
-            inserted=entry.inserted,
-            slot_active=entry.slot_active,
-            led=entry.led,
-            tot_dur=entry.tot_dur,
-            mon_dur=entry.mon_dur,
-            day_dur=entry.day_dur,
-        )
+        return cls(type="port-status", status=status_text, **msgspec.structs.asdict(entry))
 
 
 class DevStatus(msgspec.Struct):

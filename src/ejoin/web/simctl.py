@@ -26,6 +26,8 @@ OUTCOMES: dict[str, PortState | None] = {
     "timeout": PortState.MODULE_TIMEOUT,
 }
 
+OUTCOME_NAMES = {None if v is None else int(v): k for k, v in OUTCOMES.items()}
+
 
 def _params(req: ApiRequest) -> dict[str, str]:
     out = {k: v for k, v in req.query.items() if k not in ("username", "password")}
@@ -153,11 +155,7 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
                         "operator": s.record.operator,
                         "balance": s.record.balance,
                         "imei": s.record.imei,
-                        "outcome": next(
-                            (k for k, v in OUTCOMES.items() if (v is None and s.record.reg_outcome is None)
-                             or (v is not None and s.record.reg_outcome == int(v))),
-                            "ok",
-                        ),
+                        "outcome": OUTCOME_NAMES.get(s.record.reg_outcome, str(s.record.reg_outcome)),
                         "seq": s.record.seq,
                     }
                     for s in port.slots
