@@ -32,11 +32,12 @@ class DeviceIdentity:
 
 
 class Slot:
-    __slots__ = ("record", "state")
+    __slots__ = ("record", "state", "name")
 
-    def __init__(self, record: SlotRecord) -> None:
+    def __init__(self, record: SlotRecord, name: str) -> None:
         self.record = record
         self.state = PortState.NO_SIM
+        self.name = name  # as emitted on the wire ("1.01" or "1A")
 
     @property
     def address(self) -> PortAddress:
@@ -95,7 +96,10 @@ class Device:
             prec = port_recs.get(p) or PortRecord(port=p)
             if not 1 <= prec.active_slot <= self.size.slots:
                 prec.active_slot = 1
-            port = Port(prec, [Slot(by_addr[(p, s)]) for s in range(1, self.size.slots + 1)])
+            port = Port(
+                prec,
+                [Slot(by_addr[(p, s)], PortAddress(p, s).name(self.name_style)) for s in range(1, self.size.slots + 1)],
+            )
             # Power-on state, not a change: only what happens from here on is announced.
             for slot in port.slots:
                 slot.state = self._idle_state(slot)

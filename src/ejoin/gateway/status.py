@@ -25,10 +25,10 @@ MIN_PERIOD = 60
 def status_entry(device: Device, slot: Slot) -> PortStatusEntry:
     rec = slot.record
     port = device.port(rec.port)
-    active = device.is_active(slot)
+    active = port.record.active_slot == rec.slot
     registered = slot.state in (PortState.REGISTERED, PortState.CALL_CONNECTED)
     return PortStatusEntry(
-        port=device.name(slot.address),
+        port=slot.name,
         sim="",
         seq=rec.seq,
         st=int(slot.state),

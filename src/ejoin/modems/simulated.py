@@ -104,6 +104,7 @@ class SimulatedModems(ModemDriver):
         self._timing = timing
         self._seed = seed
         self._attempts: dict[int, int] = {}
+        self._signal: dict[int, tuple[int, int]] = {}  # port -> (bucket, value)
 
     async def restart_module(self, port: int) -> None:
         await self._clock.sleep(self._timing.module_restart)
@@ -125,5 +126,10 @@ class SimulatedModems(ModemDriver):
     def signal(self, port: int) -> int:
         # Drifts every 30 s of device time around a per-port level.
         bucket = int(self._clock.time() // 30)
+        cached = self._signal.get(port)
+        if cached is not None and cached[0] == bucket:
+            return cached[1]
         base = _rng(self._seed, "signal", port).randint(14, 28)
-        return max(0, min(31, base + _rng(self._seed, "drift", port, bucket).randint(-3, 3)))
+        value = max(0, min(31, base + _rng(self._seed, "drift", port, bucket).randint(-3, 3)))
+        self._signal[port] = (bucket, value)
+        return value
