@@ -81,7 +81,7 @@ def clock() -> VirtualClock:
     return VirtualClock()
 
 
-TEST_TIMING = Timing(card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0)
+TEST_TIMING = Timing(card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0, send_min=2.0, send_max=2.0)
 
 
 def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
@@ -132,6 +132,14 @@ class Device:
         """Let simulated time pass (registration takes up to 5 s here)."""
         await self.clock.advance(seconds)
 
+    async def send(self, *tasks: dict, **request: Any) -> dict:
+        body = {"type": "send-sms", "task_num": len(tasks), "tasks": list(tasks), **request}
+        return await self.post("/goip_post_sms.html", body)
+
+    async def send_ok(self, *tasks: dict, **request: Any) -> None:
+        res = await self.send(*tasks, **request)
+        assert [s["status"] for s in res["status"]] == ["0 OK"] * len(tasks), res
+
     def slot(self, name: str):
         from ejoin.protocol.ports import PortAddress
 
@@ -144,6 +152,8 @@ def device_factory(tmp_path, clock, aiohttp_client):
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock)
         client = await aiohttp_client(create_app(gw))
+        # virtual time moves only once the DB thread has done what was asked of it
+        clock.add_quiescer(gw.store.quiesce)
         return Device(gw, client, clock)
 
     return make

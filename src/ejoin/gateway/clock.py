@@ -12,7 +12,7 @@ import heapq
 import itertools
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "Timer"]
 
@@ -103,6 +103,14 @@ class VirtualClock(Clock):
         self._origin = start
         self._heap: list[tuple[float, int, _VirtualTimer]] = []
         self._seq = itertools.count()
+        self._quiescers: list[Callable[[], Awaitable[bool]]] = []
+
+    def add_quiescer(self, fn: Callable[[], Awaitable[bool]]) -> None:
+        """Real I/O (a DB thread) that must finish before time moves on.
+
+        ``fn`` waits for the work in flight and returns True if there was any.
+        """
+        self._quiescers.append(fn)
 
     def time(self) -> float:
         return self._now
@@ -125,10 +133,16 @@ class VirtualClock(Clock):
         return None
 
     async def settle(self, rounds: int = 50) -> None:
-        """Let the event loop run everything that is ready (no time passes)."""
-        for _ in range(rounds):
-            await asyncio.sleep(0)
-        self._run_due()
+        """Let the event loop run everything that is ready, I/O included (no time passes)."""
+        for _ in range(1000):
+            for _ in range(rounds):
+                await asyncio.sleep(0)
+            self._run_due()
+            busy = False
+            for quiesce in self._quiescers:
+                busy = await quiesce() or busy
+            if not busy:
+                break
         for _ in range(rounds):
             await asyncio.sleep(0)
 

@@ -27,9 +27,11 @@ class Timing:
     register_min: float = 2.0  # registration takes between min and max
     register_max: float = 6.0
     module_restart: float = 3.0  # reset of a module before it reads its card again
+    send_min: float = 1.0  # one SMS takes between min and max
+    send_max: float = 3.0
 
     def zero(self) -> "Timing":
-        return Timing(0.0, 0.0, 0.0, 0.0)
+        return Timing(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class SimSpec:
     balance: float | None = None
     imei: str | None = None
     fail: bool = False  # registration fails (status 6)
+    price: float | None = None  # balance taken per SMS part
 
 
 @dataclass
@@ -69,6 +72,9 @@ class GatewayConfig:
     push_retry_base: float = 1.0
     push_retry_cap: float = 300.0
     sqlite_sync: str = "normal"
+    send_failure_rate: float = 0.0  # share of SMS the simulated network rejects at random
+    max_queued_tasks: int = 100_000  # open tasks; more get 16 Too Many Task
+    max_recipients: int = 1_000_000  # per task
     log_level: str = "info"
     timing: Timing = field(default_factory=Timing)
     sim: list[SimSpec] = field(default_factory=list)
@@ -96,6 +102,12 @@ class GatewayConfig:
             raise ConfigError("timings cannot be negative")
         if t.register_max < t.register_min:
             raise ConfigError("timing.register_max is below timing.register_min")
+        if min(t.send_min, t.send_max) < 0 or t.send_max < t.send_min:
+            raise ConfigError("timing.send_min/send_max must be >= 0 and send_max >= send_min")
+        if not 0.0 <= self.send_failure_rate <= 1.0:
+            raise ConfigError("send_failure_rate is between 0 and 1")
+        if self.max_queued_tasks < 1 or self.max_recipients < 1:
+            raise ConfigError("max_queued_tasks and max_recipients must be at least 1")
         if self.push_retry_base <= 0 or self.push_retry_cap < self.push_retry_base:
             raise ConfigError("push_retry_base must be > 0 and push_retry_cap >= push_retry_base")
         return self

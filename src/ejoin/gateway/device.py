@@ -84,6 +84,7 @@ class Device:
         self.ports: list[Port] = []
         self._listeners: list[SlotListener] = []
         self._running = False
+        self._by_number: dict[str, Slot] | None = None  # rebuilt after any change
 
     # --- life cycle ----------------------------------------------------------
 
@@ -146,7 +147,20 @@ class Device:
 
     # --- changes -------------------------------------------------------------
 
+    def slot_by_number(self, digits: str) -> Slot | None:
+        """The slot holding a SIM with this number (digits only), if any."""
+        if self._by_number is None:
+            self._by_number = {}
+            for s in self.slots():
+                if s.present and s.record.number:
+                    self._by_number["".join(c for c in s.record.number if c.isdigit())] = s
+        return self._by_number.get(digits)
+
+    def set_state(self, slot: Slot, state: PortState) -> None:
+        self._set_state(slot, state)
+
     def _changed(self, slot: Slot) -> None:
+        self._by_number = None
         slot.record.seq += 1
         self.store.save_slot(slot.record).add_done_callback(_log_store_failure)
         for listener in self._listeners:

@@ -112,10 +112,14 @@ class Outbox:
         body: bytes,
         content_type: str = JSON_CONTENT_TYPE,
         headers: dict[str, str] | None = None,
+        reported: list[tuple[int, int]] | None = None,
     ) -> asyncio.Future[int]:
-        """Queue a push; the returned future resolves with its id once it is durable."""
+        """Queue a push; the returned future resolves with its id once it is durable.
+
+        ``reported`` task progress is marked as reported in the same commit.
+        """
         all_headers = {"Content-Type": content_type, **(headers or {})}
-        fut = self._store.outbox_add(dest, kind, content_type, body, all_headers, self._clock.time())
+        fut = self._store.outbox_add(dest, kind, content_type, body, all_headers, self._clock.time(), reported)
 
         def committed(f: asyncio.Future[int]) -> None:
             if not f.cancelled() and f.exception() is None:

@@ -22,6 +22,8 @@ from .config import GatewayConfig
 from .device import Device, DeviceIdentity
 from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
 from .parameters import Parameters
+from .reports import TaskReports
+from .sending import SendEngine
 from .settings import DeviceSettings
 from .status import StatusReporter
 
@@ -58,7 +60,9 @@ class Gateway:
         self.clock = clock or SystemClock()
         self.store = store or SQLiteStore(Path(config.data) / "ejoin.sqlite3", synchronous=config.sqlite_sync)
         self.size = DeviceSize(config.ports, config.slots)
-        self.driver = driver or SimulatedModems(self.clock, config.effective_timing(), config.seed)
+        self.driver = driver or SimulatedModems(
+            self.clock, config.effective_timing(), config.seed, config.send_failure_rate
+        )
         self.outbox = Outbox(
             self.store,
             self.clock,
@@ -79,6 +83,7 @@ class Gateway:
         self.settings: DeviceSettings
         self.reporter: StatusReporter
         self.parameters: Parameters
+        self.sending: SendEngine
         self._started = False
 
     async def start(self) -> None:
@@ -88,10 +93,26 @@ class Gateway:
         self.device.attach(slots, ports)
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
+        self.sending = SendEngine(
+            self.device,
+            self.store,
+            self.clock,
+            TaskReports(self.outbox, self.store, self.clock, self.settings),
+            max_tasks=self.config.max_queued_tasks,
+            max_recipients=self.config.max_recipients,
+        )
+        if isinstance(self.driver, SimulatedModems):
+            self.driver.directory = self._slot_address_of
         await self.outbox.start()
+        await self.sending.recover()
         self.reporter.start()
         self.device.start()
+        self.sending.start()
         self._started = True
+
+    def _slot_address_of(self, digits: str) -> PortAddress | None:
+        slot = self.device.slot_by_number(digits)
+        return slot.address if slot is not None else None
 
     async def _inventory(self) -> tuple[list[SlotRecord], list[PortRecord]]:
         """The stored inventory; slots never stored are generated (and stored)."""
@@ -119,6 +140,7 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._started:
+            await self.sending.stop()
             self.reporter.stop()
             await self.device.stop()
             await self.outbox.stop()

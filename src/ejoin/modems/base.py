@@ -9,9 +9,19 @@ fake pty modem for tests of the AT driver.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from ..protocol.codes import PortState
+from ..protocol.text import Segmented
 from ..store.base import SlotRecord
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    carrier: str = ""  # the network's "code description" when it failed
+    cost: float = 0.0  # taken from the SIM's balance
+    no_balance: bool = False  # the SIM cannot pay: the slot goes to 5
 
 
 class ModemDriver(ABC):
@@ -30,3 +40,7 @@ class ModemDriver(ABC):
     @abstractmethod
     def signal(self, port: int) -> int:
         """Signal quality of the module, 0-31 (as AT+CSQ)."""
+
+    @abstractmethod
+    async def send_sms(self, port: int, slot: SlotRecord, number: str, text: Segmented, smsc: str) -> SendResult:
+        """Send one SMS (all its parts) from the active slot; may never return (the caller times out)."""

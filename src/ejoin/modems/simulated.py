@@ -7,16 +7,26 @@ every run.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 from ..gateway.clock import Clock
 from ..gateway.config import SimSpec, Timing
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+from ..protocol.text import Segmented
 from ..store.base import SlotRecord
-from .base import ModemDriver
+from .base import ModemDriver, SendResult
+
+# Carrier answers of the simulated network (RP-cause numbers of 3GPP 24.011).
+REJECTED = "21 Short message transfer rejected"
+OUT_OF_ORDER = "38 Network out of order"
+NO_CREDIT = "42 Insufficient balance"
+
+InboundListener = Callable[[PortAddress, str, str, float], None]
 
 
 @dataclass(frozen=True)
@@ -91,19 +101,33 @@ def apply_sim_spec(spec: SimSpec, size: DeviceSize, seed: int, records: dict[Por
         return
     if not record.present:
         generate_card(seed, addr.port, addr.slot, record)
-    for name in ("iccid", "imsi", "number", "operator", "balance", "imei"):
+    for name in ("iccid", "imsi", "number", "operator", "balance", "imei", "price"):
         value = getattr(spec, name)
         if value is not None:
             setattr(record, name, value)
     record.reg_outcome = int(PortState.REGISTER_FAILED) if spec.fail else None
 
 
+def normalize_number(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
+
+
 class SimulatedModems(ModemDriver):
-    def __init__(self, clock: Clock, timing: Timing, seed: int) -> None:
+    """Deterministic outcomes: numbers starting 999 are rejected by the carrier,
+    998 never answer (the task's tmo applies), 997 fail delivery reports
+    (receiving); the rest succeed, but for ``failure_rate`` at random.  An SMS
+    to the number of a SIM of this network arrives there (loopback)."""
+
+    def __init__(self, clock: Clock, timing: Timing, seed: int, failure_rate: float = 0.0) -> None:
         self._clock = clock
         self._timing = timing
         self._seed = seed
+        self._failure_rate = failure_rate
+        self._send_rng = _rng(seed, "send")
         self._attempts: dict[int, int] = {}
+        # who holds a number (set by the gateway); where arriving SMS go
+        self.directory: Callable[[str], PortAddress | None] = lambda number: None
+        self.inbound: list[InboundListener] = []
         self._signal: dict[int, tuple[int, int]] = {}  # port -> (bucket, value)
 
     async def restart_module(self, port: int) -> None:
@@ -122,6 +146,29 @@ class SimulatedModems(ModemDriver):
         if slot.reg_outcome is not None:
             return PortState(slot.reg_outcome)
         return PortState.REGISTERED
+
+    async def send_sms(self, port: int, slot: SlotRecord, number: str, text: Segmented, smsc: str) -> SendResult:
+        t = self._timing
+        rng = self._send_rng
+        delay = rng.uniform(t.send_min, t.send_max) if t.send_max > 0 else 0.0
+        fails_at_random = self._failure_rate > 0 and rng.random() < self._failure_rate
+        cost = round(slot.price * text.count, 2)
+        if cost and slot.balance < cost:
+            return SendResult(False, NO_CREDIT, no_balance=True)
+        if delay:
+            await self._clock.sleep(delay)
+        digits = normalize_number(number)
+        if digits.startswith("998"):
+            await asyncio.get_running_loop().create_future()  # the network never answers
+        if digits.startswith("999"):
+            return SendResult(False, REJECTED)
+        if fails_at_random:
+            return SendResult(False, OUT_OF_ORDER)
+        target = self.directory(digits)
+        if target is not None:
+            for listener in self.inbound:
+                listener(target, slot.number, text.text, self._clock.time())
+        return SendResult(True, cost=cost)
 
     def signal(self, port: int) -> int:
         # Drifts every 30 s of device time around a per-port level.

@@ -137,3 +137,12 @@ class ResultCode(IntEnum):
     NOT_FOUND = 404
     TOO_LARGE = 413
     SERVER_ERROR = 500
+
+
+class SendFailure:
+    """Progress reasons of fdr rows (``[4]``): why an SMS did not go out."""
+
+    SEND_FAILED = "1 Send failed"  # the network refused it; [5] says why
+    NO_BALANCE = "5 No balance"
+    TIMEOUT = "6 Timeout"  # no result within the task's tmo
+    INTERRUPTED = "7 Interrupted by restart"  # in a module when the device stopped

@@ -31,6 +31,7 @@ class SlotRecord:
     # Simulator: the state the next registration ends in (None: registers).
     reg_outcome: int | None = None
     seq: int = 0
+    price: float = 0.0  # simulator: balance taken per SMS part
 
 
 @dataclass(slots=True)
@@ -52,6 +53,38 @@ class OutboxItem:
     attempts: int = 0
     next_at: float = 0.0
     created: float = 0.0
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """A send task as stored: the validated spec (msgpack) and its progress."""
+
+    id: int
+    tid: int
+    spec: bytes
+    n: int
+    request: bytes
+    state: int = 0
+    reported_seq: int = 0
+    # derived from job rows when loading
+    sent: int = 0
+    failed: int = 0
+    done_seq: int = 0
+    lane_jobs: dict[int, list[int]] = field(default_factory=dict)  # lane -> [count, max idx]
+
+
+@dataclass(slots=True)
+class JobRecord:
+    task_id: int
+    lane: int
+    idx: int
+    number: str
+    port: str
+    state: int  # 1 in a module, 2 sent, 3 failed
+    ts: int
+    reason: str = ""
+    carrier: str = ""
+    done_seq: int | None = None
 
 
 class Store(ABC):
@@ -84,8 +117,16 @@ class Store(ABC):
     # durable push outbox
     @abstractmethod
     def outbox_add(
-        self, dest: str, kind: str, content_type: str, body: bytes, headers: dict[str, str], created: float
-    ) -> asyncio.Future[int]: ...
+        self,
+        dest: str,
+        kind: str,
+        content_type: str,
+        body: bytes,
+        headers: dict[str, str],
+        created: float,
+        reported: list[tuple[int, int]] | None = None,
+    ) -> asyncio.Future[int]:
+        """Queue a push; ``reported`` (task id, done_seq) pairs are marked in the same commit."""
 
     @abstractmethod
     async def outbox_destinations(self) -> list[str]: ...
@@ -101,3 +142,37 @@ class Store(ABC):
 
     @abstractmethod
     async def outbox_count(self) -> int: ...
+
+    # send tasks
+    @abstractmethod
+    def tasks_add(self, tasks: list[tuple[int, bytes, int, bytes, float, list[str]]]) -> asyncio.Future[list[int]]:
+        """(tid, spec, n, request, created, chunks) each; returns their ids, in order."""
+
+    @abstractmethod
+    async def tasks_open(self) -> list[TaskRecord]:
+        """Tasks not finished, and finished ones with progress not yet reported."""
+
+    @abstractmethod
+    async def task_chunk(self, task_id: int, chunk: int) -> list[str]: ...
+
+    @abstractmethod
+    def task_state(self, task_id: int, state: int) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    def jobs_finish(self, jobs: list[JobRecord]) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
+        """Jobs that were in a module at a crash become failed; returns them."""
+
+    @abstractmethod
+    async def jobs_done_since(self, task_id: int, after_seq: int) -> list[JobRecord]: ...
+
+    @abstractmethod
+    async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]: ...

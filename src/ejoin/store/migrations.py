@@ -50,6 +50,42 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_by_dest ON outbox(dest, id);
     """,
+    # 2: send tasks. Recipients are kept in chunks; a job row is written before
+    # an SMS is handed to a module (never sent twice) and completed after.
+    """
+    CREATE TABLE task (
+        id           INTEGER PRIMARY KEY,
+        tid          INTEGER NOT NULL,
+        spec         BLOB NOT NULL,
+        n            INTEGER NOT NULL,
+        request      BLOB NOT NULL,
+        state        INTEGER NOT NULL DEFAULT 0,
+        reported_seq INTEGER NOT NULL DEFAULT 0,
+        created      REAL NOT NULL
+    );
+    CREATE INDEX task_by_state ON task(state);
+    CREATE TABLE task_chunk (
+        task_id INTEGER NOT NULL,
+        chunk   INTEGER NOT NULL,
+        numbers TEXT NOT NULL,
+        PRIMARY KEY (task_id, chunk)
+    ) WITHOUT ROWID;
+    CREATE TABLE job (
+        task_id  INTEGER NOT NULL,
+        lane     INTEGER NOT NULL,
+        idx      INTEGER NOT NULL,
+        number   TEXT NOT NULL,
+        port     TEXT NOT NULL,
+        state    INTEGER NOT NULL,
+        ts       INTEGER NOT NULL,
+        reason   TEXT NOT NULL DEFAULT '',
+        carrier  TEXT NOT NULL DEFAULT '',
+        done_seq INTEGER,
+        PRIMARY KEY (task_id, lane, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_in_flight ON job(state) WHERE state = 1;
+    ALTER TABLE slot ADD COLUMN price REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 

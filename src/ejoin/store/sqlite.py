@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .base import OutboxItem, PortRecord, SlotRecord, Store
+from .base import JobRecord, OutboxItem, PortRecord, SlotRecord, Store, TaskRecord
 from .migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class SQLiteStore(Store):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight = 0
 
     # --- thread machinery ----------------------------------------------------
 
@@ -128,8 +129,20 @@ class SQLiteStore(Store):
         if self._thread is None or self._loop is None:
             raise RuntimeError("the store is not open")
         fut: asyncio.Future[T] = self._loop.create_future()
+        self._in_flight += 1
+        fut.add_done_callback(self._done)
         self._queue.put((fn, args, fut))
         return fut
+
+    def _done(self, _: asyncio.Future) -> None:
+        self._in_flight -= 1
+
+    async def quiesce(self) -> bool:
+        """Wait for every queued piece of work; True if there was any."""
+        if self._in_flight == 0:
+            return False
+        await self._submit(lambda conn: None)
+        return True
 
     # --- settings ------------------------------------------------------------
 
@@ -153,7 +166,7 @@ class SQLiteStore(Store):
 
     # --- inventory -----------------------------------------------------------
 
-    _SLOT_COLS = "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, reg_outcome, seq"
+    _SLOT_COLS = "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, reg_outcome, seq, price"
 
     async def load_slots(self) -> list[SlotRecord]:
         def run(conn: sqlite3.Connection) -> list[SlotRecord]:
@@ -162,6 +175,7 @@ class SQLiteStore(Store):
                 SlotRecord(
                     port=r[0], slot=r[1], present=bool(r[2]), iccid=r[3], imsi=r[4], number=r[5],
                     operator=r[6], balance=r[7], imei=r[8], locked=bool(r[9]), reg_outcome=r[10], seq=r[11],
+                    price=r[12],
                 )
                 for r in rows
             ]
@@ -172,11 +186,12 @@ class SQLiteStore(Store):
         row = (
             record.port, record.slot, int(record.present), record.iccid, record.imsi, record.number,
             record.operator, record.balance, record.imei, int(record.locked), record.reg_outcome, record.seq,
+            record.price,
         )
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", row
+                f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", row
             )
 
         return self._submit(run)
@@ -199,7 +214,14 @@ class SQLiteStore(Store):
     # --- outbox --------------------------------------------------------------
 
     def outbox_add(
-        self, dest: str, kind: str, content_type: str, body: bytes, headers: dict[str, str], created: float
+        self,
+        dest: str,
+        kind: str,
+        content_type: str,
+        body: bytes,
+        headers: dict[str, str],
+        created: float,
+        reported: list[tuple[int, int]] | None = None,
     ) -> asyncio.Future[int]:
         row = (dest, kind, content_type, json.dumps(headers), body, created)
 
@@ -207,6 +229,8 @@ class SQLiteStore(Store):
             cur = conn.execute(
                 "INSERT INTO outbox(dest, kind, content_type, headers, body, created) VALUES(?,?,?,?,?,?)", row
             )
+            if reported:
+                _mark_reported(conn, reported)
             return int(cur.lastrowid)
 
         return self._submit(run)
@@ -254,6 +278,143 @@ class SQLiteStore(Store):
             return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
         return await self._submit(run)
+
+    # --- send tasks ----------------------------------------------------------
+
+    def tasks_add(self, tasks: list[tuple[int, bytes, int, bytes, float, list[str]]]) -> asyncio.Future[list[int]]:
+        def run(conn: sqlite3.Connection) -> list[int]:
+            ids = []
+            for tid, spec, n, request, created, chunks in tasks:
+                cur = conn.execute(
+                    "INSERT INTO task(tid, spec, n, request, created) VALUES(?,?,?,?,?)", (tid, spec, n, request, created)
+                )
+                task_id = int(cur.lastrowid)
+                conn.executemany(
+                    "INSERT INTO task_chunk(task_id, chunk, numbers) VALUES(?,?,?)",
+                    [(task_id, i, c) for i, c in enumerate(chunks)],
+                )
+                ids.append(task_id)
+            return ids
+
+        return self._submit(run)
+
+    async def tasks_open(self) -> list[TaskRecord]:
+        def run(conn: sqlite3.Connection) -> list[TaskRecord]:
+            out: dict[int, TaskRecord] = {}
+            for r in conn.execute(
+                "SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE state < 2 "
+                "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) "
+                "ORDER BY id"
+            ):
+                out[r[0]] = TaskRecord(id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]),
+                                       state=r[5], reported_seq=r[6])
+            if not out:
+                return []
+            marks = ",".join("?" * len(out))
+            for task_id, lane, count, max_idx, sent, failed, done_seq in conn.execute(
+                "SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = 2), SUM(state = 3), MAX(done_seq) "
+                f"FROM job WHERE task_id IN ({marks}) GROUP BY task_id, lane",
+                list(out),
+            ):
+                rec = out[task_id]
+                rec.lane_jobs[lane] = [count, max_idx]
+                rec.sent += sent
+                rec.failed += failed
+                rec.done_seq = max(rec.done_seq, done_seq or 0)
+            return list(out.values())
+
+        return await self._submit(run)
+
+    async def task_chunk(self, task_id: int, chunk: int) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            row = conn.execute(
+                "SELECT numbers FROM task_chunk WHERE task_id = ? AND chunk = ?", (task_id, chunk)
+            ).fetchone()
+            return row[0].split(",") if row else []
+
+        return await self._submit(run)
+
+    def task_state(self, task_id: int, state: int) -> asyncio.Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE task SET state = ? WHERE id = ?", (state, task_id))
+
+        return self._submit(run)
+
+    def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]:
+        return self._submit(_mark_reported, marks)
+
+    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]:
+        rows = [(j.task_id, j.lane, j.idx, j.number, j.port, j.state, j.ts) for j in jobs]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(?,?,?,?,?,?,?)", rows
+            )
+
+        return self._submit(run)
+
+    def jobs_finish(self, jobs: list[JobRecord]) -> asyncio.Future[None]:
+        rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
+                "WHERE task_id = ? AND lane = ? AND idx = ?",
+                rows,
+            )
+
+        return self._submit(run)
+
+    async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
+        def run(conn: sqlite3.Connection) -> list[JobRecord]:
+            jobs = [_job(r) for r in conn.execute(f"SELECT {_JOB_COLS} FROM job WHERE state = 1 ORDER BY task_id")]
+            seqs: dict[int, int] = {}
+            for j in jobs:
+                if j.task_id not in seqs:
+                    seqs[j.task_id] = conn.execute(
+                        "SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE task_id = ?", (j.task_id,)
+                    ).fetchone()[0]
+                seqs[j.task_id] += 1
+                j.state, j.ts, j.reason, j.done_seq = 3, ts, reason, seqs[j.task_id]
+            conn.executemany(
+                "UPDATE job SET state = 3, ts = ?, reason = ?, done_seq = ? WHERE task_id = ? AND lane = ? AND idx = ?",
+                [(j.ts, j.reason, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs],
+            )
+            return jobs
+
+        return await self._submit(run)
+
+    async def jobs_done_since(self, task_id: int, after_seq: int) -> list[JobRecord]:
+        def run(conn: sqlite3.Connection) -> list[JobRecord]:
+            return [
+                _job(r)
+                for r in conn.execute(
+                    f"SELECT {_JOB_COLS} FROM job WHERE task_id = ? AND done_seq > ? ORDER BY done_seq",
+                    (task_id, after_seq),
+                )
+            ]
+
+        return await self._submit(run)
+
+    async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]:
+        def run(conn: sqlite3.Connection) -> list[int]:
+            return [r[0] for r in conn.execute(
+                "SELECT idx FROM job WHERE task_id = ? AND lane = ? ORDER BY idx", (task_id, lane))]
+
+        return await self._submit(run)
+
+
+def _mark_reported(conn: sqlite3.Connection, marks: list[tuple[int, int]]) -> None:
+    conn.executemany(
+        "UPDATE task SET reported_seq = MAX(reported_seq, ?) WHERE id = ?", [(seq, tid) for tid, seq in marks]
+    )
+
+
+_JOB_COLS = "task_id, lane, idx, number, port, state, ts, reason, carrier, done_seq"
+
+
+def _job(r: tuple) -> JobRecord:
+    return JobRecord(*r)
 
 
 def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:

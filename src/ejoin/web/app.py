@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
-from . import command, simctl, status
+from . import command, simctl, sms, status
 from .endpoint import GATEWAY, json_errors
 
 
@@ -16,6 +16,13 @@ def create_app(gw: Gateway) -> web.Application:
         "/goip_get_status.html": status.get_status,
         "/goip_send_cmd.html": command.send_cmd,
     }
+    device_routes.update({
+        "/goip_pause_sms.html": sms.pause_sms,
+        "/goip_resume_sms.html": sms.resume_sms,
+        "/goip_remove_sms.html": sms.remove_sms,
+        "/goip_get_tasks.html": sms.get_tasks,
+    })
+    app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
     for path, handler in device_routes.items():
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)

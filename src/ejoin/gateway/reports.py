@@ -1,0 +1,150 @@
+"""Status reports of send tasks (spec 6.3.2, DECISIONS.md "Sending").
+
+A task reports when ``sr_cnt`` more of its SMS are done, when ``sr_prd``
+seconds have passed, and when it finishes.  Reports wait in a cache, one per
+(sr_url, request sr_cnt, request sr_prd), flushed to ``sr_url`` as one
+``status-report`` when it holds ``sr_cnt`` reports or ``sr_prd`` seconds after
+its first one.  A flush goes into the durable outbox in the same commit that
+marks the reported SMS as reported, so after a crash exactly the unreported
+progress is reported again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..protocol.messages import encode
+from ..store.base import JobRecord, Store
+from .clock import Clock, Timer
+from .outbox import Outbox
+from .settings import DeviceSettings
+
+if TYPE_CHECKING:
+    from .sending import Task
+
+log = logging.getLogger(__name__)
+
+
+class TaskReport(msgspec.Struct):
+    tid: int | str
+    sending: int
+    sent: int
+    failed: int
+    unsent: int
+    sdr: list[list[Any]] | msgspec.UnsetType = msgspec.UNSET
+    fdr: list[list[Any]] | msgspec.UnsetType = msgspec.UNSET
+
+
+class StatusReport(msgspec.Struct):
+    type: str
+    rpt_num: int
+    rpts: list[TaskReport]
+
+
+def detail_row(job: JobRecord) -> list[Any]:
+    """An sdr row ``[index, number, port, ts]``; fdr adds ``reason, carrier``."""
+    if job.state == 2:
+        return [job.idx, job.number, job.port, job.ts]
+    return [job.idx, job.number, job.port, job.ts, job.reason, job.carrier]
+
+
+@dataclass
+class _Cache:
+    url: str
+    count: int
+    period: int
+    reports: list[TaskReport] = field(default_factory=list)
+    marks: dict[int, int] = field(default_factory=dict)
+    timer: Timer | None = None
+
+
+class TaskReports:
+    def __init__(self, outbox: Outbox, store: Store, clock: Clock, settings: DeviceSettings) -> None:
+        self._outbox = outbox
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self._caches: dict[tuple[str, int, int], _Cache] = {}
+
+    # --- per task --------------------------------------------------------
+
+    def track(self, task: "Task") -> None:
+        """Start the task's periodic report (``sr_prd``)."""
+        if task.spec.sr_prd > 0 and task.timer is None:
+            task.timer = self._clock.call_later(task.spec.sr_prd, self._periodic, task)
+
+    def _periodic(self, task: "Task") -> None:
+        task.timer = None
+        if task.closed:
+            return
+        self.emit(task)
+        self.track(task)
+
+    def job_done(self, task: "Task", job: JobRecord) -> None:
+        ok = job.state == 2
+        if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
+            task.rows.append(detail_row(job))
+        task.since_report += 1
+        if task.since_report >= task.spec.sr_cnt and not task.is_complete:
+            self.emit(task)
+
+    def finished(self, task: "Task") -> None:
+        if task.timer is not None:
+            task.timer.cancel()
+            task.timer = None
+        self.emit(task)
+
+    def emit(self, task: "Task") -> None:
+        spec = task.spec
+        sdr = [r for r in task.rows if len(r) == 4]
+        fdr = [r for r in task.rows if len(r) == 6]
+        report = TaskReport(
+            tid=spec.tid_echo,
+            sending=task.sending,
+            sent=task.sent,
+            failed=task.failed,
+            unsent=task.unsent,
+            sdr=sdr if spec.sdr else msgspec.UNSET,
+            fdr=fdr if spec.fdr else msgspec.UNSET,
+        )
+        task.rows = []
+        task.since_report = 0
+        self._enqueue(task, report)
+
+    # --- the cache ---------------------------------------------------------
+
+    def _enqueue(self, task: "Task", report: TaskReport) -> None:
+        opts = task.options
+        url = opts.sr_url or self._settings["sr_url"]
+        key = (url, opts.sr_cnt, opts.sr_prd)
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = self._caches[key] = _Cache(url, max(1, opts.sr_cnt), max(0, opts.sr_prd))
+        cache.reports.append(report)
+        cache.marks[task.id] = task.done_seq
+        if len(cache.reports) >= cache.count or cache.period == 0:
+            self._flush(key)
+        elif cache.timer is None:
+            cache.timer = self._clock.call_later(cache.period, self._flush, key)
+
+    def _flush(self, key: tuple[str, int, int]) -> None:
+        cache = self._caches.pop(key, None)
+        if cache is None or not cache.reports:
+            return
+        if cache.timer is not None:
+            cache.timer.cancel()
+        marks = list(cache.marks.items())
+        if not cache.url:
+            # Nowhere to report to: the progress counts as reported (get_tasks still shows tasks).
+            self._store.tasks_reported(marks)
+            return
+        body = encode(StatusReport(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
+        self._outbox.push(cache.url, "status-report", body, reported=marks)
+
+    def flush_all(self) -> None:
+        for key in list(self._caches):
+            self._flush(key)

@@ -1,0 +1,538 @@
+"""The send engine: task intake, the queue, port senders, pause/resume/remove.
+
+A task is split into *lanes*: who may send which recipients.  No ``from``: one
+lane any port may take from; ``from`` with ``to_all=1``: one lane per listed
+port, each sending to every recipient; ``from`` with ``to_all=0``: one lane
+the listed ports share.  Every port runs one sender that takes the next job
+(lane, recipient index) from the oldest task it may serve, so a port sends one
+SMS at a time and free ports take the next work (least busy first).
+
+Durability: a task is acknowledged after it is committed; before an SMS is
+handed to a module its job row is committed (state 1), and it is completed
+afterwards.  After a crash, jobs still in state 1 become failed ("interrupted
+by restart") and every recipient without a job row is queued again, so no
+acknowledged recipient is lost and none is sent twice.  Recipients live on disk
+in chunks; only a few chunks per task are held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any, Awaitable, TypeVar
+
+import msgspec
+
+from ..protocol.codes import PortState, SendFailure, TaskStatus
+from ..protocol.ports import PortAddress
+from ..protocol.sms import LaneSpec, SendSmsRequest, SendTaskIn, TaskRejected, TaskSpec, lane_allows, validate_task
+from ..protocol.text import Segmented, segment
+from ..store.base import JobRecord, Store, TaskRecord
+from .clock import Clock, Timer
+from .device import Device, Port, Slot
+from .reports import TaskReports, detail_row
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CHUNK = 1000
+QUEUED, PAUSED, FINISHED, REMOVED = 0, 1, 2, 3
+IN_MODULE, SENT, FAILED = 1, 2, 3
+
+
+class RequestOptions(msgspec.Struct):
+    """Request-level settings of goip_post_sms, kept with each of its tasks."""
+
+    sr_url: str = ""
+    sr_cnt: int = 100
+    sr_prd: int = 30
+    sms_url: str = ""
+    sms_cnt: int = 1
+    sms_prd: int = 30
+
+
+def _opt_int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") and not isinstance(value, bool) else default
+    except (TypeError, ValueError):
+        return default
+
+
+def request_options(req: SendSmsRequest) -> RequestOptions:
+    def url(v: Any) -> str:
+        return v.strip() if isinstance(v, str) and v.strip().startswith(("http://", "https://")) else ""
+
+    return RequestOptions(
+        sr_url=url(req.sr_url),
+        sr_cnt=_opt_int(req.sr_cnt, 100),
+        sr_prd=_opt_int(req.sr_prd, 30),
+        sms_url=url(req.sms_url),
+        sms_cnt=_opt_int(req.sms_cnt, 1),
+        sms_prd=_opt_int(req.sms_prd, 30),
+    )
+
+
+class Lane:
+    __slots__ = ("task", "index", "spec", "cursor", "requeue")
+
+    def __init__(self, task: "Task", index: int, spec: LaneSpec, cursor: int = 0) -> None:
+        self.task = task
+        self.index = index
+        self.spec = spec
+        self.cursor = cursor  # next recipient index never handed out
+        self.requeue: list[int] = []  # handed out but never started (store failure, crash gap)
+
+    def allows(self, addr: PortAddress) -> bool:
+        return lane_allows(self.spec, addr)
+
+    def serves_port(self, port: int) -> bool:
+        p = str(port)
+        return not self.spec.ports or any(n == p or n.startswith(p + ".") for n in self.spec.ports)
+
+    def take(self) -> int | None:
+        if self.requeue:
+            return self.requeue.pop(0)
+        if self.cursor < self.task.n:
+            self.cursor += 1
+            return self.cursor - 1
+        return None
+
+    @property
+    def remaining(self) -> int:
+        return self.task.n - self.cursor + len(self.requeue)
+
+
+class Task:
+    def __init__(self, task_id: int, spec: TaskSpec, n: int, options: RequestOptions, store: Store) -> None:
+        self.id = task_id
+        self.spec = spec
+        self.n = n
+        self.options = options
+        self.state = QUEUED
+        self.lanes = [Lane(self, i, lane) for i, lane in enumerate(spec.lanes)]
+        self.claimed = 0  # jobs handed out (in a module or done)
+        self.sent = 0
+        self.failed = 0
+        self.done_seq = 0
+        self.since_report = 0
+        self.rows: list[list[Any]] = []
+        self.timer: Timer | None = None
+        self.closed = False
+        self._store = store
+        self._chunks: OrderedDict[int, list[str]] = OrderedDict()
+        self._loading: dict[int, asyncio.Future[list[str]]] = {}
+        self._segmented: Segmented | None = None
+
+    @property
+    def total(self) -> int:
+        return self.n * len(self.lanes)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed
+
+    @property
+    def sending(self) -> int:
+        return self.claimed - self.done
+
+    @property
+    def unsent(self) -> int:
+        return 0 if self.state == REMOVED else self.total - self.claimed
+
+    @property
+    def is_complete(self) -> bool:
+        return self.done == self.total
+
+    @property
+    def text(self) -> Segmented:
+        if self._segmented is None:
+            self._segmented = segment(self.spec.text, self.spec.coding)
+        return self._segmented
+
+    def keep_chunk(self, number: int, numbers: list[str]) -> None:
+        self._chunks[number] = numbers
+        self._chunks.move_to_end(number)
+        while len(self._chunks) > len(self.lanes) + 1:  # about one chunk per lane in memory
+            self._chunks.popitem(last=False)
+
+    async def _chunk(self, number: int) -> list[str]:
+        chunk = self._chunks.get(number)
+        if chunk is not None:
+            return chunk
+        pending = self._loading.get(number)
+        if pending is None:
+            pending = self._loading[number] = asyncio.ensure_future(self._store.task_chunk(self.id, number))
+            try:
+                chunk = await pending
+            finally:
+                del self._loading[number]
+            self.keep_chunk(number, chunk)
+            return chunk
+        return await asyncio.shield(pending)
+
+    async def number(self, idx: int) -> str:
+        return (await self._chunk(idx // CHUNK))[idx % CHUNK]
+
+    async def all_numbers(self) -> list[str]:
+        out: list[str] = []
+        for c in range((self.n + CHUNK - 1) // CHUNK):
+            out.extend(await self._chunk(c))
+        return out
+
+
+def chunks_of(numbers: list[str]) -> list[str]:
+    return [",".join(numbers[i : i + CHUNK]) for i in range(0, len(numbers), CHUNK)]
+
+
+class SendEngine:
+    def __init__(
+        self,
+        device: Device,
+        store: Store,
+        clock: Clock,
+        reports: TaskReports,
+        *,
+        max_tasks: int,
+        max_recipients: int,
+    ) -> None:
+        self._device = device
+        self._store = store
+        self._clock = clock
+        self._reports = reports
+        self._max_tasks = max_tasks
+        self._max_recipients = max_recipients
+        self._tasks: dict[int, Task] = {}  # open tasks by tid
+        self._lanes: OrderedDict[tuple[int, int], Lane] = OrderedDict()  # lanes with work, oldest first
+        self._wakes: dict[int, asyncio.Event] = {}
+        self._workers: list[asyncio.Task] = []
+        self._stopping = False
+        device.add_listener(self._slot_changed)
+
+    # --- life cycle ----------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Bring the queue back after a stop or crash (before the modules start)."""
+        now = int(self._clock.time())
+        interrupted = await self._store.jobs_interrupted(now, SendFailure.INTERRUPTED)
+        if interrupted:
+            log.warning("%d SMS were in a module when the device stopped; reported as failed", len(interrupted))
+        for rec in await self._store.tasks_open():
+            await self._restore(rec)
+
+    async def _restore(self, rec: TaskRecord) -> None:
+        spec = msgspec.msgpack.decode(rec.spec, type=TaskSpec)
+        options = msgspec.msgpack.decode(rec.request, type=RequestOptions)
+        task = Task(rec.id, spec, rec.n, options, self._store)
+        task.state = rec.state
+        task.sent, task.failed, task.done_seq = rec.sent, rec.failed, rec.done_seq
+        for lane in task.lanes:
+            count, max_idx = rec.lane_jobs.get(lane.index, [0, -1])
+            lane.cursor = max_idx + 1
+            if count < lane.cursor:  # handed out but never started before the crash
+                started = set(await self._store.jobs_of_lane(task.id, lane.index))
+                lane.requeue = [i for i in range(lane.cursor) if i not in started]
+            task.claimed += lane.cursor - len(lane.requeue)
+        task.since_report = 0
+        if rec.reported_seq < rec.done_seq:
+            for job in await self._store.jobs_done_since(task.id, rec.reported_seq):
+                if (job.state == SENT and spec.sdr) or (job.state == FAILED and spec.fdr):
+                    task.rows.append(detail_row(job))
+        if task.state in (FINISHED, REMOVED) or task.is_complete:
+            # Only its last report was still owed.
+            task.closed = True
+            if task.state == QUEUED:
+                task.state = FINISHED
+                self._store.task_state(task.id, FINISHED)
+            self._reports.emit(task)
+            return
+        self._open(task)
+        if rec.reported_seq < rec.done_seq:
+            self._reports.emit(task)
+
+    def _open(self, task: Task) -> None:
+        self._tasks[task.spec.tid] = task
+        for lane in task.lanes:
+            if lane.remaining:
+                self._lanes[(task.id, lane.index)] = lane
+        self._reports.track(task)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for port in self._device.ports:
+            self._wakes[port.number] = asyncio.Event()
+            self._workers.append(loop.create_task(self._port_loop(port), name=f"sender {port.number}"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for ev in self._wakes.values():
+            ev.set()
+        for t in self._workers:
+            t.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        self._reports.flush_all()
+
+    # --- intake ----------------------------------------------------------------
+
+    async def accept(self, request: SendSmsRequest) -> list[tuple[int | str | None, TaskStatus]]:
+        """Validate every task alone, commit the good ones, answer a status per task."""
+        results: list[tuple[int | str | None, TaskStatus]] = []
+        good: list[tuple[int, TaskSpec]] = []
+        tids_here: set[int] = set()
+        if request.type not in (None, "", "send-sms"):
+            return [(_tid_of(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []]
+        for raw in request.tasks or []:
+            try:
+                task_in = msgspec.json.decode(raw, type=SendTaskIn, strict=False)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                results.append((_tid_of(raw), TaskStatus.INVALID_CMD))
+                continue
+            try:
+                spec = validate_task(task_in, self._device.size, max_recipients=self._max_recipients)
+                if spec.tid in self._tasks or spec.tid in tids_here:
+                    raise TaskRejected(TaskStatus.DUPLICATED_TASK_ID, f"task {spec.tid} is still open")
+                if len(self._tasks) + len(good) >= self._max_tasks:
+                    raise TaskRejected(TaskStatus.TOO_MANY_TASK, f"{self._max_tasks} tasks are open")
+            except TaskRejected as exc:
+                results.append((task_in.tid if isinstance(task_in.tid, (int, str)) else None, exc.status))
+                continue
+            tids_here.add(spec.tid)
+            good.append((len(results), spec))
+            results.append((spec.tid_echo, TaskStatus.OK))
+        if good:
+            options = request_options(request)
+            try:
+                await self._submit([spec for _, spec in good], options)
+            except Exception:
+                log.exception("could not store send tasks")
+                for i, _ in good:
+                    results[i] = (results[i][0], TaskStatus.SERVER_ERROR)
+        return results
+
+    async def _submit(self, specs: list[TaskSpec], options: RequestOptions) -> None:
+        now = self._clock.time()
+        packed_options = msgspec.msgpack.encode(options)
+        rows = []
+        for spec in specs:
+            recipients = spec.recipients
+            stored = msgspec.structs.replace(spec, recipients=[])
+            rows.append((spec.tid, msgspec.msgpack.encode(stored), len(recipients), packed_options, now,
+                         chunks_of(recipients)))
+        ids = await self._store.tasks_add(rows)
+        for task_id, spec in zip(ids, specs):
+            task = Task(task_id, msgspec.structs.replace(spec, recipients=[]), len(spec.recipients), options,
+                        self._store)
+            task.keep_chunk(0, spec.recipients[:CHUNK])
+            self._open(task)
+        self._wake_all()
+
+    # --- pause / resume / remove / query ---------------------------------------
+
+    def _select(self, tids: list[Any] | None) -> list[tuple[Any, Task | None]]:
+        if tids is None:
+            return [(t.spec.tid_echo, t) for t in sorted(self._tasks.values(), key=lambda t: t.id)]
+        out = []
+        for raw in tids:
+            try:
+                tid = int(raw) if not isinstance(raw, bool) else None
+            except (TypeError, ValueError):
+                tid = None
+            out.append((raw, self._tasks.get(tid) if tid is not None else None))
+        return out
+
+    def _change(self, tids: list[Any] | None, op: str) -> list[tuple[Any, TaskStatus]]:
+        results = []
+        for echo, task in self._select(tids):
+            if task is None:
+                results.append((echo, TaskStatus.TID_EXPECTED))
+                continue
+            if op == "pause" and task.state == QUEUED:
+                task.state = PAUSED
+                self._store.task_state(task.id, PAUSED)
+            elif op == "resume" and task.state == PAUSED:
+                task.state = QUEUED
+                self._store.task_state(task.id, QUEUED)
+                self._wake_all()
+            elif op == "remove":
+                self._remove(task)
+            results.append((echo, TaskStatus.OK))
+        return results
+
+    def pause(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return self._change(tids, "pause")
+
+    def resume(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return self._change(tids, "resume")
+
+    def remove(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return self._change(tids, "remove")
+
+    def _remove(self, task: Task) -> None:
+        task.state = REMOVED
+        self._store.task_state(task.id, REMOVED)
+        for lane in task.lanes:
+            self._lanes.pop((task.id, lane.index), None)
+        if task.sending == 0:
+            self._close(task)
+
+    async def waiting_on_port(self, port: int, pos: int, num: int) -> tuple[int, list[tuple[Task, str]]]:
+        """A port's waiting tasks in submission order: (total, [(task, recipients)]) from ``pos``."""
+        waiting = [
+            t for t in sorted(self._tasks.values(), key=lambda t: t.id)
+            if t.state in (QUEUED, PAUSED) and any(lane.serves_port(port) and lane.remaining for lane in t.lanes)
+        ]
+        page = waiting[pos : pos + num] if num > 0 else waiting[pos:]
+        return len(waiting), [(t, ",".join(await t.all_numbers())) for t in page]
+
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    # --- the senders -----------------------------------------------------------
+
+    def _wake_all(self) -> None:
+        for ev in self._wakes.values():
+            ev.set()
+
+    def _slot_changed(self, slot: Slot) -> None:
+        ev = self._wakes.get(slot.record.port)
+        if ev is not None:
+            ev.set()
+
+    def _claim(self, port: Port) -> tuple[Lane, int] | None:
+        addr = PortAddress(port.number, port.record.active_slot)
+        exhausted = []
+        found = None
+        for key, lane in self._lanes.items():
+            if lane.task.state != QUEUED or not lane.allows(addr):
+                continue
+            idx = lane.take()
+            if idx is None:
+                exhausted.append(key)
+                continue
+            lane.task.claimed += 1
+            if not lane.remaining:
+                exhausted.append(key)
+            found = (lane, idx)
+            break
+        for key in exhausted:
+            del self._lanes[key]
+        return found
+
+    async def _port_loop(self, port: Port) -> None:
+        wake = self._wakes[port.number]
+        while not self._stopping:
+            wake.clear()
+            slot = port.active
+            claim = self._claim(port) if slot.state.can_send and not slot.record.locked else None
+            if claim is None:
+                await wake.wait()
+                continue
+            lane, idx = claim
+            try:
+                await self._send(port, slot, lane, idx)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("port %d: sending failed unexpectedly", port.number)
+            intvl = lane.task.spec.intvl_ms
+            if intvl:
+                await self._clock.sleep(intvl / 1000)
+
+    async def _send(self, port: Port, slot: Slot, lane: Lane, idx: int) -> None:
+        task = lane.task
+        number = await task.number(idx)
+        job = JobRecord(task.id, lane.index, idx, number, slot.name, IN_MODULE, int(self._clock.time()))
+        try:
+            await self._store.jobs_start([job])
+        except Exception:
+            log.exception("could not record an SMS of task %s; it stays queued", task.spec.tid_echo)
+            self._unclaim(lane, idx)
+            return
+        result = await self._with_timeout(
+            self._device.driver.send_sms(port.number, slot.record, number, task.text, task.spec.smsc),
+            task.spec.tmo_s,
+        )
+        if result is None:
+            job.state, job.reason = FAILED, SendFailure.TIMEOUT
+        elif result.ok:
+            job.state = SENT
+        else:
+            job.state = FAILED
+            job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
+            job.carrier = result.carrier
+        if result is not None:
+            if result.cost:
+                self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
+            if result.no_balance:
+                self._device.set_state(slot, PortState.NO_BALANCE)
+        self._finish(task, job)
+
+    def _unclaim(self, lane: Lane, idx: int) -> None:
+        lane.requeue.append(idx)
+        lane.task.claimed -= 1
+        if lane.task.state != REMOVED:
+            self._lanes[(lane.task.id, lane.index)] = lane
+            self._lanes.move_to_end((lane.task.id, lane.index), last=False)
+
+    def _finish(self, task: Task, job: JobRecord) -> None:
+        task.done_seq += 1
+        job.done_seq = task.done_seq
+        job.ts = int(self._clock.time())
+        if job.state == SENT:
+            task.sent += 1
+        else:
+            task.failed += 1
+        self._store.jobs_finish([job]).add_done_callback(_log_failure)
+        self._reports.job_done(task, job)
+        if task.is_complete or (task.state == REMOVED and task.sending == 0):
+            self._close(task)
+
+    def _close(self, task: Task) -> None:
+        if task.closed:
+            return
+        task.closed = True
+        if task.state != REMOVED:
+            task.state = FINISHED
+            self._store.task_state(task.id, FINISHED)
+        if self._tasks.get(task.spec.tid) is task:
+            del self._tasks[task.spec.tid]
+        self._reports.finished(task)
+
+    async def _with_timeout(self, work: Awaitable[T], seconds: float) -> T | None:
+        """``work``'s result, or None if the clock says ``seconds`` passed first."""
+        fut = asyncio.ensure_future(work)
+        if fut.done():
+            return fut.result()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            fut.cancel()
+
+        timer = self._clock.call_later(seconds, expire)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if expired:
+                return None
+            raise
+        finally:
+            timer.cancel()
+
+
+def _tid_of(raw: msgspec.Raw) -> int | str | None:
+    class _Tid(msgspec.Struct):
+        tid: Any = None
+
+    try:
+        tid = msgspec.json.decode(raw, type=_Tid).tid
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return tid if isinstance(tid, (int, str)) and not isinstance(tid, bool) else None
+
+
+def _log_failure(fut: asyncio.Future) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("could not record an SMS outcome: %s", fut.exception())

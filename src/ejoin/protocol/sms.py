@@ -1,0 +1,280 @@
+"""Send tasks (spec 6.3.1): what goip_post_sms takes, and its validation.
+
+Each task of a request is decoded and checked on its own, so one bad task gets
+its code (2 Invalid Port, 8 SMS expected, ...) and the others are still taken.
+A valid task becomes a ``TaskSpec``: everything the engine needs, with the
+spec's defaults applied, and nothing left to interpret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import msgspec
+
+from .codes import TaskStatus
+from .ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
+from .text import TextError, decode_content, segment
+
+__all__ = [
+    "SendSmsRequest",
+    "SendTaskIn",
+    "TaskSpec",
+    "LaneSpec",
+    "TaskRejected",
+    "validate_task",
+    "parse_attachments",
+    "MAX_ATTACHMENTS",
+    "MAX_ATTACHMENT_BYTES",
+    "ATTACHMENT_TYPES",
+]
+
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 100 * 1024
+ATTACHMENT_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "txt": "text/plain",
+                    "mp3": "audio/mpeg"}
+TID_MAX = 2**63 - 1
+
+Scalar = str | int | float | bool | None
+
+
+class SendTaskIn(msgspec.Struct):
+    """A task as clients send it: every field optional, numbers may be strings."""
+
+    tid: Any = None
+    from_: Any = msgspec.field(default=None, name="from")
+    to: Any = None
+    to_all: Any = None
+    sms: Any = None
+    chs: Any = None
+    coding: Any = None
+    smstype: Any = None
+    smstitle: Any = None
+    to_title_array: Any = None
+    attachments: Any = None
+    smsc: Any = None
+    intvl: Any = None
+    tmo: Any = None
+    sdr: Any = None
+    fdr: Any = None
+    dr: Any = None
+    sr_prd: Any = None
+    sr_cnt: Any = None
+
+
+class SendSmsRequest(msgspec.Struct):
+    type: Any = None
+    task_num: Any = None
+    tasks: list[msgspec.Raw] | None = None
+    sr_url: Any = None
+    sr_cnt: Any = None
+    sr_prd: Any = None
+    sms_url: Any = None
+    sms_cnt: Any = None
+    sms_prd: Any = None
+
+
+class LaneSpec(msgspec.Struct, array_like=True):
+    """Who may send a lane's SMS: any port (``ports`` empty) or the listed ones."""
+
+    ports: list[str] = []  # dotted port addresses ("3", "1.02")
+
+
+class TaskSpec(msgspec.Struct):
+    tid: int
+    tid_echo: int | str  # echoed in the type it was sent
+    recipients: list[str]
+    lanes: list[LaneSpec]
+    sms: str  # as sent (for goip_get_tasks)
+    text: str  # decoded content
+    chs: str
+    coding: int
+    smstype: int
+    from_text: str
+    smstitle: str = ""
+    titles: list[str] | None = None  # smstype 2: a subject per recipient
+    attachments: str = ""
+    smsc: str = ""
+    intvl_ms: int = 0
+    tmo_s: int = 30
+    sdr: bool = False
+    fdr: bool = True
+    dr: bool = False
+    sr_prd: int = 60
+    sr_cnt: int = 10
+    parts: int = 1  # SMS parts per recipient
+
+
+class TaskRejected(Exception):
+    def __init__(self, status: TaskStatus, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+def _int(value: Any, name: str, default: int, *, lo: int | None = None, hi: int | None = None,
+         bad: TaskStatus = TaskStatus.INVALID_CMD) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise TaskRejected(bad, f"{name} must be a number")
+    try:
+        n = int(value) if not isinstance(value, float) or value.is_integer() else None
+        if n is None:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise TaskRejected(bad, f"{name} must be a whole number, not {str(value)[:20]!r}") from None
+    if (lo is not None and n < lo) or (hi is not None and n > hi):
+        raise TaskRejected(bad, f"{name} {n} is out of range")
+    return n
+
+
+def _text(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a string")
+
+
+def parse_tid(value: Any) -> tuple[int, int | str]:
+    if value is None or value == "" or isinstance(value, bool):
+        raise TaskRejected(TaskStatus.TID_EXPECTED, "tid is missing")
+    if isinstance(value, int):
+        tid = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        tid = int(value.strip())
+    else:
+        raise TaskRejected(TaskStatus.TID_EXPECTED, f"tid must be an integer, not {str(value)[:20]!r}")
+    if not -TID_MAX - 1 <= tid <= TID_MAX:
+        raise TaskRejected(TaskStatus.TID_EXPECTED, "tid must fit in 64 bits")
+    return tid, value
+
+
+def _recipients(to: Any) -> list[str]:
+    if to is None:
+        return []
+    if isinstance(to, (int, str)) and not isinstance(to, bool):
+        items = str(to).split(",")
+    elif isinstance(to, list) and all(isinstance(x, (int, str)) and not isinstance(x, bool) for x in to):
+        items = [str(x) for x in to]
+    else:
+        raise TaskRejected(TaskStatus.TO_EXPECTED, "to must be a string of numbers separated by ','")
+    return [n for n in (x.strip() for x in items) if n]
+
+
+def parse_attachments(text: str) -> list[tuple[str, bytes]]:
+    """``"txt zsSxvg==;jpg 4AAQ..."`` into (type, content) pairs; TaskRejected on misuse."""
+    out: list[tuple[str, bytes]] = []
+    total = 0
+    for i, item in enumerate(x for x in text.split(";") if x.strip()):
+        kind, _, data = item.strip().partition(" ")
+        kind = kind.lower()
+        if kind not in ATTACHMENT_TYPES:
+            raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_EXPECTED,
+                               f"attachment {i + 1}: type {kind[:10]!r} is not jpg, gif, txt or mp3")
+        try:
+            content = base64.b64decode(data.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_EXPECTED,
+                               f"attachment {i + 1}: content is not base64") from None
+        total += len(content)
+        out.append((kind, content))
+    if len(out) > MAX_ATTACHMENTS:
+        raise TaskRejected(TaskStatus.TOO_MANY_MMS_ATTACHMENTS, f"{len(out)} attachments, at most {MAX_ATTACHMENTS}")
+    if total > MAX_ATTACHMENT_BYTES:
+        raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_OVERLIMIT,
+                           f"attachments total {total} bytes, at most {MAX_ATTACHMENT_BYTES}")
+    return out
+
+
+def _lanes(from_: Any, to_all: int, size: DeviceSize) -> tuple[list[LaneSpec], str]:
+    if from_ is None or from_ == "" or from_ == []:
+        return [LaneSpec([])], ""
+    spec = ",".join(str(x) for x in from_) if isinstance(from_, list) else from_
+    if isinstance(spec, bool) or not isinstance(spec, (str, int)):
+        raise TaskRejected(TaskStatus.INVALID_PORT, "from must name ports")
+    try:
+        addrs = parse_port_spec(spec, size)
+    except PortSpecError as exc:
+        raise TaskRejected(TaskStatus.INVALID_PORT, str(exc)) from None
+    names = [a.dotted for a in addrs]
+    if to_all:
+        return [LaneSpec([n]) for n in names], str(spec)
+    return [LaneSpec(names)], str(spec)
+
+
+def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) -> TaskSpec:
+    tid, tid_echo = parse_tid(task.tid)
+    smstype = _int(task.smstype, "smstype", 0, lo=0, hi=2)
+    coding = _int(task.coding, "coding", 0, lo=0, hi=2)
+    to_all = _int(task.to_all, "to_all", 1, lo=0, hi=1)
+    chs = _text(task.chs, "chs") or "utf8"
+    sms = _text(task.sms, "sms")
+    titles: list[str] | None = None
+    if smstype == 2:
+        pairs = task.to_title_array
+        if not isinstance(pairs, list) or not pairs:
+            raise TaskRejected(TaskStatus.MMS_TITLE_EXPECTED, "smstype 2 needs to_title_array [[number, title], ...]")
+        recipients, titles = [], []
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, (str, int)) for x in pair)):
+                raise TaskRejected(TaskStatus.MMS_TITLE_EXPECTED, "each to_title_array item is [number, title]")
+            recipients.append(str(pair[0]).strip())
+            titles.append(str(pair[1]))
+        if not all(recipients):
+            raise TaskRejected(TaskStatus.TO_EXPECTED, "an empty number in to_title_array")
+    else:
+        recipients = _recipients(task.to)
+    if not recipients:
+        raise TaskRejected(TaskStatus.TO_EXPECTED, "to is missing")
+    if len(recipients) > max_recipients:
+        raise TaskRejected(TaskStatus.TOO_MANY_TASK, f"{len(recipients)} recipients, at most {max_recipients}")
+    attachments = _text(task.attachments, "attachments")
+    if smstype:
+        parsed = parse_attachments(attachments)
+        if not parsed and not sms:
+            raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_EXPECTED, "an MMS needs attachments or sms text")
+    elif task.sms is None or sms == "":
+        raise TaskRejected(TaskStatus.SMS_EXPECTED, "sms is missing")
+    try:
+        text = decode_content(sms, chs)
+        parts = segment(text, coding).count if not smstype else 1
+    except TextError as exc:
+        raise TaskRejected(TaskStatus.SMS_EXPECTED, str(exc)) from None
+    lanes, from_text = _lanes(task.from_, to_all, size)
+    sr_cnt = _int(task.sr_cnt, "sr_cnt", 10, lo=-(2**31), hi=2**31)
+    return TaskSpec(
+        tid=tid,
+        tid_echo=tid_echo,
+        recipients=recipients,
+        lanes=lanes,
+        sms=sms,
+        text=text,
+        chs=chs,
+        coding=coding,
+        smstype=smstype,
+        from_text=from_text,
+        smstitle=_text(task.smstitle, "smstitle"),
+        titles=titles,
+        attachments=attachments,
+        smsc=_text(task.smsc, "smsc"),
+        intvl_ms=_int(task.intvl, "intvl", 0, lo=0, hi=86_400_000),
+        tmo_s=_int(task.tmo, "tmo", 30, lo=1, hi=86_400),
+        sdr=bool(_int(task.sdr, "sdr", 0, lo=0, hi=1)),
+        fdr=bool(_int(task.fdr, "fdr", 1, lo=0, hi=1)),
+        dr=bool(_int(task.dr, "dr", 0, lo=0, hi=1)),
+        sr_prd=_int(task.sr_prd, "sr_prd", 60, lo=0, hi=86_400),
+        sr_cnt=sr_cnt if sr_cnt >= 1 else 10,
+        parts=parts,
+    )
+
+
+def lane_allows(lane: LaneSpec, addr: PortAddress) -> bool:
+    """Whether the active slot ``addr`` of a port may send for this lane."""
+    if not lane.ports:
+        return True
+    whole, slot = str(addr.port), addr.dotted
+    return whole in lane.ports or slot in lane.ports

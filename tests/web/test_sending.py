@@ -1,0 +1,388 @@
+"""goip_post_sms and the send engine, over real HTTP on a virtual clock.
+
+Simulated send time is exactly 2 s per SMS here (conftest TEST_TIMING).
+"""
+
+import base64
+
+import pytest
+
+OKS = "0 OK"
+
+
+def reports(receiver):
+    """Every task report pushed so far, in order."""
+    return [r for push in receiver.of_type("status-report") for r in push["rpts"]]
+
+
+def final(receiver, tid):
+    return [r for r in reports(receiver) if r["tid"] == tid][-1]
+
+
+def rows(receiver, tid, kind):
+    return [row for r in reports(receiver) if r["tid"] == tid for row in r.get(kind, [])]
+
+
+async def run_until_reported(dev, receiver, tid, total, step=5.0, rounds=60):
+    """Advance simulated time until the task's report says every SMS is done."""
+    for _ in range(rounds):
+        await dev.clock.advance(step)
+        done = [r for r in reports(receiver) if r["tid"] == tid and r["sent"] + r["failed"] == total]
+        if done and dev.gw.outbox.busy_destinations == 0:
+            return
+    raise AssertionError(f"task {tid} did not finish: {reports(receiver)}")
+
+
+# --- acceptance -----------------------------------------------------------
+
+async def test_spec_645_example(device):
+    res = await device.send({"tid": 1223, "to": "13686876620", "sms": "hello123"})
+    assert res == {"code": 200, "reason": "OK", "type": "task-status", "status": [{"tid": 1223, "status": OKS}]}
+
+
+@pytest.mark.parametrize("task, status", [
+    ({"tid": 1, "to": "1", "sms": "x"}, "0 OK"),
+    ({"tid": 1, "from": "9", "to": "1", "sms": "x"}, "2 Invalid Port"),
+    ({"tid": 1, "from": "1-", "to": "1", "sms": "x"}, "2 Invalid Port"),
+    ({"tid": 1, "to": "1"}, "8 SMS expected"),
+    ({"tid": 1, "to": "1", "sms": ""}, "8 SMS expected"),
+    ({"tid": 1, "to": "1", "sms": "@@", "chs": "base64"}, "8 SMS expected"),
+    ({"tid": 1, "sms": "x"}, "9 TO expected"),
+    ({"tid": 1, "to": " , ", "sms": "x"}, "9 TO expected"),
+    ({"to": "1", "sms": "x"}, "11 TID Expected"),
+    ({"tid": "abc", "to": "1", "sms": "x"}, "11 TID Expected"),
+    ({"tid": 1, "to": "1", "sms": "x", "coding": 7}, "15 Invalid CMD"),
+    ({"tid": 1, "to": "1", "sms": "x", "intvl": "soon"}, "15 Invalid CMD"),
+    ({"tid": 1, "to": "1", "sms": "x", "smstype": 2}, "17 MMS Title expected"),
+    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1,
+      "attachments": ";".join(["txt eA=="] * 6)}, "18 Too Many MMS Attachments"),
+    ({"tid": 1, "to": "1", "smstype": 1}, "19 MMS Attachments expected"),
+    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": "exe eA=="}, "19 MMS Attachments expected"),
+    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": "jpg %%%"}, "19 MMS Attachments expected"),
+    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1,
+      "attachments": "jpg " + base64.b64encode(b"\xff" * 102_401).decode()}, "20 MMS Attachments Cache size Overlimit"),
+])
+async def test_each_task_gets_its_code(device, task, status):
+    res = await device.send(task)
+    assert res["status"][0]["status"] == status
+
+
+async def test_a_bad_task_is_rejected_alone(device):
+    res = await device.send(
+        {"tid": 1, "to": "1", "sms": "a"},
+        {"tid": 2, "from": "77", "to": "1", "sms": "b"},
+        {"tid": "3", "to": "1", "sms": "c"},
+        {"tid": 1, "to": "1", "sms": "dup in the same request"},
+        "not an object",
+    )
+    assert [(s["tid"], s["status"]) for s in res["status"]] == [
+        (1, OKS), (2, "2 Invalid Port"), ("3", OKS), (1, "13 Duplicated TaskId"), (None, "15 Invalid CMD")]
+    assert device.gw.sending.task_count() == 2
+
+
+async def test_numbers_as_strings_and_tid_echoed_in_its_type(device):
+    res = await device.send({"tid": "12", "to": 5551234, "sms": "x", "intvl": "500", "tmo": "10", "coding": "0"},
+                            task_num="1")
+    assert res["status"] == [{"tid": "12", "status": OKS}]
+
+
+async def test_duplicate_tid_while_open_then_free_again(device, receiver):
+    await device.send_ok({"tid": 5, "to": "1,2,3", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    res = await device.send({"tid": 5, "to": "4", "sms": "y"})
+    assert res["status"][0]["status"] == "13 Duplicated TaskId"
+    await run_until_reported(device, receiver, 5, 3)
+    await device.send_ok({"tid": 5, "to": "4", "sms": "y"})
+
+
+async def test_wrong_credentials_answer_every_task(device):
+    resp = await device.client.post("/goip_post_sms.html", params={"username": "root", "password": "x"},
+                                    data='{"type":"send-sms","tasks":[{"tid":1,"to":"1","sms":"a"},{"tid":"b"}]}')
+    assert await resp.json() == {"code": 200, "reason": "OK", "type": "task-status", "status": [
+        {"tid": 1, "status": "1 Invalid User"}, {"tid": "b", "status": "1 Invalid User"}]}
+    assert device.gw.sending.task_count() == 0
+
+
+async def test_credentials_in_the_body(device):
+    resp = await device.client.post("/goip_post_sms.html", data='{"username":"root","password":"root",'
+                                    '"type":"send-sms","tasks":[{"tid":1,"to":"1","sms":"a"}]}')
+    assert (await resp.json())["status"] == [{"tid": 1, "status": OKS}]
+
+
+async def test_queue_limit_gives_16(device_factory):
+    dev = await device_factory(max_queued_tasks=2)
+    res = await dev.send(*[{"tid": i, "to": "1", "sms": "x"} for i in range(3)])
+    assert [s["status"] for s in res["status"]] == [OKS, OKS, "16 Too Many Task"]
+
+
+async def test_other_message_type_is_invalid_cmd(device):
+    res = await device.send({"tid": 1, "to": "1", "sms": "x"}, type="send-ussd")
+    assert res["status"] == [{"tid": 1, "status": "15 Invalid CMD"}]
+
+
+async def test_store_failure_is_server_error(device, monkeypatch):
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(device.gw.store, "tasks_add", broken)
+    res = await device.send({"tid": 1, "to": "1", "sms": "x"})
+    assert res["status"] == [{"tid": 1, "status": "7 Server Error"}]
+
+
+@pytest.mark.parametrize("raw, fragment", [(b"nope", "not valid JSON"), (b'{"type":"send-sms"}', "tasks is missing"),
+                                           (b'{"tasks": 5}', "does not fit")])
+async def test_unreadable_requests(device, raw, fragment):
+    resp = await device.client.post("/goip_post_sms.html", params={"username": "root", "password": "root"}, data=raw)
+    assert resp.status == 400 and fragment in (await resp.json())["reason"]
+
+
+# --- who sends what ---------------------------------------------------------
+
+async def test_no_from_each_recipient_once_from_ports_the_device_picks(device, receiver):
+    to = [f"1380000{i:04d}" for i in range(8)]
+    await device.send_ok({"tid": 1, "to": ",".join(to), "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(device, receiver, 1, 8)
+    sdr = rows(receiver, 1, "sdr")
+    assert sorted(r[1] for r in sdr) == to and sorted(r[0] for r in sdr) == list(range(8))
+    # four registered ports, one SMS at a time each: the work is spread over all of them
+    assert {r[2] for r in sdr} == {"1.01", "2.01", "3.01", "4.01"}
+    fin = final(receiver, 1)
+    assert (fin["sending"], fin["sent"], fin["failed"], fin["unsent"], fin["fdr"]) == (0, 8, 0, 0, [])
+
+
+async def test_from_with_to_all_every_port_sends_to_every_recipient(device, receiver):
+    await device.send_ok({"tid": 2, "from": "1,2", "to": "111,222,333", "sms": "x", "sdr": 1},
+                         sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(device, receiver, 2, 6)
+    sdr = rows(receiver, 2, "sdr")
+    pairs = sorted((r[2], r[1]) for r in sdr)
+    assert pairs == [(p, n) for p in ("1.01", "2.01") for n in ("111", "222", "333")]
+    assert final(receiver, 2)["sent"] == 6
+
+
+async def test_from_with_to_all_0_spreads_recipients_over_listed_ports(device, receiver):
+    to = [str(100 + i) for i in range(6)]
+    await device.send_ok({"tid": 3, "from": "2-3", "to_all": 0, "to": ",".join(to), "sms": "x", "sdr": 1},
+                         sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(device, receiver, 3, 6)
+    sdr = rows(receiver, 3, "sdr")
+    assert sorted(r[1] for r in sdr) == to
+    assert {r[2] for r in sdr} == {"2.01", "3.01"}
+
+
+async def test_from_a_slot_sends_only_while_that_slot_is_active(device, receiver):
+    await device.send_ok({"tid": 4, "from": "1.02", "to": "5", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await device.clock.advance(30)
+    assert rows(receiver, 4, "sdr") == [] and device.gw.sending.task_count() == 1
+    await device.cmd(op="switch", ports="1.02")
+    await run_until_reported(device, receiver, 4, 1)
+    assert rows(receiver, 4, "sdr")[0][2] == "1.02"
+
+
+async def test_one_sms_at_a_time_per_port_with_intvl(device, receiver):
+    await device.send_ok({"tid": 5, "from": "1", "to": "1,2,3", "sms": "x", "intvl": 5000, "sdr": 1},
+                         sr_url=receiver.url, sr_prd=1)
+    start = int(device.clock.time())
+    await run_until_reported(device, receiver, 5, 3, step=1.0)
+    times = [r[3] - start for r in rows(receiver, 5, "sdr")]
+    # 2 s per SMS, then 5 s pause: done at 2, 9, 16
+    assert times == [2, 9, 16]
+
+
+async def test_locked_or_unregistered_ports_never_send(device, receiver):
+    await device.cmd(op="lock", ports="1")
+    await device.get("/sim/registration", port="2.01", outcome="fail")
+    await device.cmd(op="reset", ports="2")
+    await device.settle()
+    await device.send_ok({"tid": 6, "from": "1,2", "to_all": 0, "to": "1,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    await device.clock.advance(60)
+    assert all(r["sent"] == 0 for r in reports(receiver) if r["tid"] == 6)
+    await device.cmd(op="unlock", ports="1")
+    await run_until_reported(device, receiver, 6, 2)
+    assert final(receiver, 6)["sent"] == 2
+
+
+# --- outcomes ---------------------------------------------------------------
+
+async def test_carrier_failure_timeout_and_success(device, receiver):
+    await device.send_ok({"tid": 7, "from": "1", "to": "13900000001,9990001,9980002", "sms": "x", "tmo": 20,
+                          "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    start = int(device.clock.time())
+    await run_until_reported(device, receiver, 7, 3, step=2.0)
+    assert [r[1] for r in rows(receiver, 7, "sdr")] == ["13900000001"]
+    fdr = rows(receiver, 7, "fdr")
+    assert [(r[0], r[1], r[2], r[4], r[5]) for r in fdr] == [
+        (1, "9990001", "1.01", "1 Send failed", "21 Short message transfer rejected"),
+        (2, "9980002", "1.01", "6 Timeout", ""),
+    ]
+    assert fdr[1][3] - start == 2 + 2 + 20  # the never-answered one waited tmo
+    assert final(receiver, 7) | {"sdr": None, "fdr": None} == {
+        "tid": 7, "sending": 0, "sent": 1, "failed": 2, "unsent": 0, "sdr": None, "fdr": None}
+
+
+async def test_random_failures(device_factory, receiver):
+    dev = await device_factory(send_failure_rate=0.5)
+    await dev.settle()
+    await dev.send_ok({"tid": 8, "to": ",".join(str(i) for i in range(40)), "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(dev, receiver, 8, 40)
+    fin = final(receiver, 8)
+    assert 5 < fin["failed"] < 35 and fin["sent"] + fin["failed"] == 40
+    assert all(r[5] == "38 Network out of order" for r in rows(receiver, 8, "fdr"))
+
+
+async def test_price_takes_balance_per_part_until_it_runs_out(device_factory, receiver):
+    dev = await device_factory(sim=[{"port": "1.01", "balance": 0.5, "price": 0.1}])
+    await dev.settle()
+    long_text = "a" * 200  # two parts
+    await dev.send_ok({"tid": 9, "from": "1", "to": "1,2,3", "sms": long_text}, sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(dev, receiver, 9, 3)
+    assert dev.slot("1.01").record.balance == pytest.approx(0.1)
+    fin = final(receiver, 9)
+    assert (fin["sent"], fin["failed"]) == (2, 1)
+    assert rows(receiver, 9, "fdr")[0][4:] == ["5 No balance", "42 Insufficient balance"]
+    assert int(dev.slot("1.01").state) == 5  # no balance: the port stops
+
+
+async def test_loopback_sms_reaches_the_sim_with_that_number(device):
+    arrived = []
+    device.gw.driver.inbound.append(lambda addr, sender, text, ts: arrived.append((addr.dotted, sender, text)))
+    target = device.slot("3.01").record.number
+    sender = device.slot("1.01").record.number
+    await device.send_ok({"tid": 10, "from": "1", "to": target, "sms": "ping 中"})
+    await device.clock.advance(5)
+    assert arrived == [("3.01", sender, "ping 中")]
+
+
+async def test_base64_content_and_coding(device, receiver):
+    text = "你好, world"
+    await device.send_ok({"tid": 11, "from": "1", "to": "1", "chs": "base64", "coding": 1,
+                          "sms": base64.b64encode(text.encode()).decode()})
+    task = device.gw.sending._tasks[11]
+    assert task.text.text == text and task.text.alphabet.value == "ucs2"
+
+
+async def test_mms_tasks_are_accepted_and_sent(device, receiver):
+    att = "txt " + base64.b64encode(b"hello").decode() + ";jpg " + base64.b64encode(b"\xff\xd8\xff").decode()
+    await device.send_ok(
+        {"tid": 12, "smstype": 1, "to": "1,2", "smstitle": "hi", "sms": "", "attachments": att, "sdr": 1},
+        {"tid": 13, "smstype": 2, "to_title_array": [["21", "for 21"], ["22", "for 22"]], "sms": "body", "sdr": 1},
+        sr_url=receiver.url, sr_prd=1,
+    )
+    assert device.gw.sending._tasks[13].spec.titles == ["for 21", "for 22"]
+    await run_until_reported(device, receiver, 13, 2)
+    assert sorted(r[1] for r in rows(receiver, 13, "sdr")) == ["21", "22"]
+
+
+# --- reports ----------------------------------------------------------------
+
+async def test_task_reports_every_sr_cnt_and_at_the_end(device, receiver):
+    await device.send_ok({"tid": 20, "from": "1", "to": "1,2,3,4,5", "sms": "x", "sr_cnt": 2, "sr_prd": 0, "sdr": 1},
+                         sr_url=receiver.url, sr_cnt=1, sr_prd=300)
+    await run_until_reported(device, receiver, 20, 5)
+    got = [(r["sending"], r["sent"], r["failed"], r["unsent"], [row[0] for row in r["sdr"]])
+           for r in reports(receiver) if r["tid"] == 20]
+    # cumulative counts; sdr rows only since the previous report
+    assert got == [(0, 2, 0, 3, [0, 1]), (0, 4, 0, 1, [2, 3]), (0, 5, 0, 0, [4])]
+    assert all(p["rpt_num"] == 1 for p in receiver.of_type("status-report"))
+
+
+async def test_periodic_task_report(device, receiver):
+    await device.cmd(op="lock", ports="all")
+    await device.send_ok({"tid": 21, "to": "1,2", "sms": "x", "sr_prd": 60}, sr_url=receiver.url, sr_prd=1)
+    await device.clock.advance(61)
+    await receiver.wait_count(1, "status-report")
+    assert reports(receiver)[0] == {"tid": 21, "sending": 0, "sent": 0, "failed": 0, "unsent": 2, "fdr": []}
+    await device.clock.advance(60)
+    await receiver.wait_count(2, "status-report")
+
+
+async def test_report_cache_flushes_by_count_or_by_time(device, receiver):
+    tasks = [{"tid": 30 + i, "from": str(i % 4 + 1), "to": "1", "sms": "x"} for i in range(4)]
+    await device.send_ok(*tasks, sr_url=receiver.url, sr_cnt=3, sr_prd=30)
+    await device.clock.advance(3)  # all four finish at t=2
+    await receiver.wait_count(1, "status-report")
+    first = receiver.of_type("status-report")[0]
+    assert first["rpt_num"] == 3 and len(first["rpts"]) == 3
+    await device.clock.advance(20)
+    assert len(receiver.of_type("status-report")) == 1  # the fourth waits for sr_prd
+    await device.clock.advance(10)
+    await receiver.wait_count(2, "status-report")
+    assert receiver.of_type("status-report")[1]["rpt_num"] == 1
+
+
+async def test_sdr_off_and_fdr_off(device, receiver):
+    await device.send_ok({"tid": 40, "from": "1", "to": "1,9991", "sms": "x", "fdr": 0},
+                         sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(device, receiver, 40, 2)
+    fin = final(receiver, 40)
+    assert "sdr" not in fin and "fdr" not in fin and fin["failed"] == 1
+
+
+async def test_device_sr_url_is_used_when_the_request_has_none(device, receiver):
+    await device.cmd(op="set", sr_url=receiver.url)
+    await device.send_ok({"tid": 41, "to": "1", "sms": "x"}, sr_prd=1)
+    await run_until_reported(device, receiver, 41, 1)
+
+
+# --- pause / resume / remove / query -------------------------------------------
+
+async def test_pause_resume_remove_with_tids(device, receiver):
+    await device.cmd(op="lock", ports="all")  # keep everything queued
+    await device.send_ok(*[{"tid": t, "from": "1", "to": "1,2", "sms": f"m{t}"} for t in (2, 3, 4)],
+                         sr_url=receiver.url, sr_prd=1)
+    res = await device.post("/goip_pause_sms.html", {"tids": [2, 3]})
+    assert res == {"code": 200, "reason": "OK", "results": [{"tid": 2, "status": OKS}, {"tid": 3, "status": OKS}]}
+    tasks = (await device.get("/goip_get_tasks.html", port=1, pos=0, has_content=1))
+    assert [(t["tid"], t["state"]) for t in tasks["tasks"]] == [(2, 1), (3, 1), (4, 0)]
+    res = await device.post("/goip_resume_sms.html", {"tids": [2, 99]})
+    assert res["results"] == [{"tid": 2, "status": OKS}, {"tid": 99, "status": "11 TID Expected"}]
+    res = await device.post("/goip_remove_sms.html", {"tids": [3]})
+    assert res["results"] == [{"tid": 3, "status": OKS}]
+    await device.clock.advance(2)
+    await receiver.wait_for(lambda r: any(x["tid"] == 3 for x in reports(r)))
+    assert final(receiver, 3) == {"tid": 3, "sending": 0, "sent": 0, "failed": 0, "unsent": 0, "fdr": []}
+    await device.cmd(op="unlock", ports="all")
+    await run_until_reported(device, receiver, 4, 2)
+    assert final(receiver, 2)["sent"] == 2
+    assert not any(r["tid"] == 3 and r["sent"] for r in reports(receiver))
+
+
+async def test_pause_resume_remove_all_without_tids(device, receiver):
+    await device.cmd(op="lock", ports="all")
+    await device.send_ok({"tid": 1, "to": "1", "sms": "a"}, {"tid": 2, "to": "1", "sms": "b"})
+    assert await device.post("/goip_pause_sms.html", raw=b"") == {"code": 200, "reason": "OK"}
+    assert all(t.state == 1 for t in device.gw.sending._tasks.values())
+    assert await device.post("/goip_resume_sms.html", raw=b"") == {"code": 200, "reason": "OK"}
+    assert all(t.state == 0 for t in device.gw.sending._tasks.values())
+    assert await device.post("/goip_remove_sms.html", raw=b"") == {"code": 200, "reason": "OK"}
+    assert device.gw.sending.task_count() == 0
+
+
+async def test_paused_task_sends_nothing_until_resumed(device, receiver):
+    await device.cmd(op="lock", ports="all")
+    await device.send_ok({"tid": 50, "to": "1,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    await device.post("/goip_pause_sms.html", {"tids": [50]})
+    await device.cmd(op="unlock", ports="all")
+    await device.clock.advance(120)
+    assert all(r["sent"] == 0 for r in reports(receiver) if r["tid"] == 50)
+    await device.post("/goip_resume_sms.html", {"tids": [50]})
+    await run_until_reported(device, receiver, 50, 2)
+
+
+async def test_get_tasks_paging_and_content(device):
+    await device.cmd(op="lock", ports="all")
+    await device.send_ok(*[{"tid": t, "from": "1" if t != 4 else "2", "to": f"13686876{t:03d}", "sms": "hello123"}
+                           for t in range(2, 8)])
+    res = await device.get("/goip_get_tasks.html", port=1, pos=0, has_content=1, version="1.1")
+    assert res["code"] == 200 and res["total_num"] == 5 and res["task_num"] == 5
+    assert res["tasks"][0] == {"tid": 2, "state": 0, "from": "1", "to": "13686876002", "chs": "utf8", "coding": 0,
+                               "sms": "hello123"}
+    page = await device.get("/goip_get_tasks.html", port=1, pos=1, num=2)
+    assert [t["tid"] for t in page["tasks"]] == [3, 5] and "sms" not in page["tasks"][0]
+    assert page["total_num"] == 5 and page["task_num"] == 2
+    assert [t["tid"] for t in (await device.get("/goip_get_tasks.html", port=2, pos=0))["tasks"]] == [4]
+
+
+@pytest.mark.parametrize("params, code", [({"pos": 0}, 400), ({"port": 9, "pos": 0}, 2), ({"port": "x"}, 400)])
+async def test_get_tasks_bad_parameters(device, params, code):
+    resp = await device.client.get("/goip_get_tasks.html", params={"username": "root", "password": "root", **params})
+    assert (await resp.json())["code"] == code
