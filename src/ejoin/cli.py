@@ -61,7 +61,7 @@ def _run(coro: Any) -> None:
 async def _serve(config: GatewayConfig) -> None:
     from aiohttp import web
 
-    from .gateway.runtime import Gateway
+    from .gateway.runtime import Gateway, tune_gc_for_server
     from .web.app import create_app
 
     gw = Gateway(config)
@@ -70,6 +70,7 @@ async def _serve(config: GatewayConfig) -> None:
         await runner.setup()
     except Exception as exc:
         raise click.ClickException(f"cannot start the device: {exc}") from None
+    tune_gc_for_server()
     site = web.TCPSite(runner, config.host, config.port)
     try:
         await site.start()

@@ -16,7 +16,7 @@ import msgspec
 
 from .codes import TaskStatus
 from .ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
-from .text import TextError, decode_content, segment
+from .text import TextError, decode_content
 
 __all__ = [
     "SendSmsRequest",
@@ -104,7 +104,6 @@ class TaskSpec(msgspec.Struct):
     dr: bool = False
     sr_prd: int = 60
     sr_cnt: int = 10
-    parts: int = 1  # SMS parts per recipient
 
 
 class TaskRejected(Exception):
@@ -241,7 +240,6 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
         raise TaskRejected(TaskStatus.SMS_EXPECTED, "sms is missing")
     try:
         text = decode_content(sms, chs)
-        parts = segment(text, coding).count if not smstype else 1
     except TextError as exc:
         raise TaskRejected(TaskStatus.SMS_EXPECTED, str(exc)) from None
     lanes, from_text = _lanes(task.from_, to_all, size)
@@ -268,7 +266,6 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
         dr=bool(_int(task.dr, "dr", 0, lo=0, hi=1)),
         sr_prd=_int(task.sr_prd, "sr_prd", 60, lo=0, hi=86_400),
         sr_cnt=sr_cnt if sr_cnt >= 1 else 10,
-        parts=parts,
     )
 
 

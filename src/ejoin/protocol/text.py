@@ -68,6 +68,7 @@ def _table(names: dict[int, str]) -> dict[str, int]:
 
 _BASIC: dict[str, int] = _table(BASIC_CHARACTER_SET)
 _EXTENSION: dict[str, int] = {c: v for c, v in _table(BASIC_CHARACTER_SET_EXTENSION).items() if c not in _BASIC}
+_BASIC_SET = frozenset(_BASIC)
 
 
 def _septets_of(ch: str) -> int:
@@ -137,6 +138,8 @@ def segment(text: str, coding: int = Coding.AUTO) -> Segmented:
         mode = Coding(coding)
     except ValueError:
         raise TextError(f"coding is 0, 1 or 2, not {coding}") from None
+    if mode is not Coding.UCS2 and len(text) <= GSM7_SINGLE and _BASIC_SET.issuperset(text):
+        return Segmented(Alphabet.GSM7, text, (text,), (len(text),))  # the common case, without a per-character walk
     if mode is Coding.AUTO:
         mode = Coding.GSM7 if all(_septets_of(ch) for ch in text) else Coding.UCS2
     if mode is Coding.GSM7:

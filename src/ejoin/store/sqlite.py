@@ -283,17 +283,18 @@ class SQLiteStore(Store):
 
     def tasks_add(self, tasks: list[tuple[int, bytes, int, bytes, float, list[str]]]) -> asyncio.Future[list[int]]:
         def run(conn: sqlite3.Connection) -> list[int]:
-            ids = []
-            for tid, spec, n, request, created, chunks in tasks:
-                cur = conn.execute(
-                    "INSERT INTO task(tid, spec, n, request, created) VALUES(?,?,?,?,?)", (tid, spec, n, request, created)
-                )
-                task_id = int(cur.lastrowid)
-                conn.executemany(
-                    "INSERT INTO task_chunk(task_id, chunk, numbers) VALUES(?,?,?)",
-                    [(task_id, i, c) for i, c in enumerate(chunks)],
-                )
-                ids.append(task_id)
+            # The DB thread is the only writer, so ids can be handed out here and
+            # every row written with one executemany per table.
+            first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM task").fetchone()[0]
+            ids = list(range(first, first + len(tasks)))
+            conn.executemany(
+                "INSERT INTO task(id, tid, spec, n, request, created) VALUES(?,?,?,?,?,?)",
+                [(i, tid, spec, n, request, created) for i, (tid, spec, n, request, created, _) in zip(ids, tasks)],
+            )
+            conn.executemany(
+                "INSERT INTO task_chunk(task_id, chunk, numbers) VALUES(?,?,?)",
+                [(i, c, numbers) for i, t in zip(ids, tasks) for c, numbers in enumerate(t[5])],
+            )
             return ids
 
         return self._submit(run)

@@ -1,0 +1,198 @@
+"""Sending figures, each beside a reference floor measured in the same run.
+
+    .venv/bin/python benchmarks/bench_sending.py [--quick]
+
+1. Intake of one request, 1 task x 100,000 recipients, over HTTP until the
+   task-status answer (the task committed) — floor: bare JSON parse of the same
+   body + bare SQLite insert of one row per recipient.  Target >= 200,000/s.
+2. Intake of one request of 1,000 tasks x 10 recipients — same floor.
+3. End-to-end SMS/s on 32 ports x 8 slots with --fast: from the POST until the
+   status reports of every SMS reached a local receiver.  Target >= 10,000/s.
+4. RSS per queued recipient: 1,000,000 recipients queued (ports locked).
+   Target <= 200 bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ejoin.gateway.config import load_config  # noqa: E402
+from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
+from ejoin.web.app import create_app  # noqa: E402
+
+AUTH = {"username": "root", "password": "root"}
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    return [f"13{start + i:09d}" for i in range(count)]
+
+
+def floor(body: bytes, rows: int, tmp: Path) -> float:
+    """Seconds for a bare JSON parse of ``body`` and a bare insert of ``rows`` recipient rows."""
+    t0 = time.perf_counter()
+    data = msgspec.json.decode(body)
+    nums = [n for t in data["tasks"] for n in t["to"].split(",")]
+    path = tmp / f"floor-{time.monotonic_ns()}.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE r(task INTEGER, idx INTEGER, number TEXT, PRIMARY KEY(task, idx)) WITHOUT ROWID")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO r VALUES(1, ?, ?)", enumerate(nums))
+    conn.execute("COMMIT")
+    conn.close()
+    assert len(nums) == rows
+    return time.perf_counter() - t0
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> dict:
+    async with session.post(f"{url}/goip_post_sms.html", params=AUTH, data=body) as r:
+        return await r.json()
+
+
+async def bench_intake(tmp: Path) -> None:
+    config = load_config(None, {"data": str(tmp / "intake"), "ports": 32, "slots": 8, "fast": True})
+    gw = Gateway(config)
+    runner, base = await serve(create_app(gw))
+    await gw.device.stop()  # modules off: measure intake alone, nothing is sent
+    def one_big(run: int) -> tuple[dict, int]:
+        return {"type": "send-sms", "tasks": [{"tid": run, "to": ",".join(numbers(100_000, run * 100_000)),
+                                               "sms": "benchmark"}]}, 100_000
+
+    def many_small(run: int) -> tuple[dict, int]:
+        base_tid = 1_000_000 * (run + 1)
+        return {"type": "send-sms", "tasks": [
+            {"tid": base_tid + t, "to": ",".join(numbers(10, base_tid + t * 10)), "sms": "benchmark"}
+            for t in range(1000)]}, 10_000
+
+    async with aiohttp.ClientSession() as s:
+        for label, make in (("1 task x 100,000", one_big), ("1,000 tasks x 10", many_small)):
+            rates, floors = [], []
+            for run in range(5):  # the median of five: one request is a few tens of ms
+                body_obj, rows = make(run)
+                body = json.dumps(body_obj).encode()
+                t0 = time.perf_counter()
+                answer = await post(s, base, body)
+                took = time.perf_counter() - t0
+                assert all(x["status"] == "0 OK" for x in answer["status"]), answer["status"][:3]
+                rates.append(rows / took)
+                floors.append(rows / floor(body, rows, tmp))
+            print("   runs:", " ".join(f"{r:,.0f}" for r in rates))
+            rate, ref = statistics.median(rates), statistics.median(floors)
+            print(f"intake {label:18s} {rate:10,.0f} recipients/s   "
+                  f"floor (bare JSON parse + bare insert of a row per recipient): {ref:10,.0f}/s   "
+                  f"target >= 200,000/s   (median of 5)")
+    await runner.cleanup()
+
+
+async def bench_end_to_end(tmp: Path, total: int) -> None:
+    done = 0
+    finished = asyncio.Event()
+    reports_seen = 0
+
+    async def receive(request: web.Request) -> web.Response:
+        nonlocal done, reports_seen
+        data = msgspec.json.decode(await request.read())
+        for rpt in data["rpts"]:
+            reports_seen += 1
+            if rpt["unsent"] == 0 and rpt["sending"] == 0:
+                done += rpt["sent"] + rpt["failed"]
+        if done >= total:
+            finished.set()
+        return web.Response(text="ok")
+
+    rec = web.Application()
+    rec.router.add_post("/sr", receive)
+    rec_runner, rec_url = await serve(rec)
+    config = load_config(None, {"data": str(tmp / "e2e"), "ports": 32, "slots": 8, "fast": True})
+    gw = Gateway(config)
+    runner, base = await serve(create_app(gw))
+    await asyncio.sleep(0.5)  # registration (fast: immediate)
+    tasks = 100
+    per = total // tasks
+    body = json.dumps({"type": "send-sms", "sr_url": f"{rec_url}/sr", "tasks": [
+        {"tid": t, "to": ",".join(numbers(per, t * per)), "sms": "end to end"} for t in range(tasks)]}).encode()
+    async with aiohttp.ClientSession() as s:
+        t0 = time.perf_counter()
+        await post(s, base, body)
+        await asyncio.wait_for(finished.wait(), 600)
+        took = time.perf_counter() - t0
+    await runner.cleanup()
+    await rec_runner.cleanup()
+    print(f"end to end: {total:,} SMS on 32 ports x 8 slots (--fast), reports included: "
+          f"{total / took:10,.0f} SMS/s ({took:.1f} s, {reports_seen} task reports)   target >= 10,000/s")
+
+
+async def bench_memory(tmp: Path, queued: int) -> None:
+    config = load_config(None, {"data": str(tmp / "mem"), "ports": 32, "slots": 8, "fast": True})
+    gw = Gateway(config)
+    runner, base = await serve(create_app(gw))
+    await gw.device.stop()  # nothing registers: everything stays queued
+    per_task = 100_000
+    bodies = [json.dumps({"type": "send-sms", "tasks": [{"tid": t, "to": ",".join(numbers(per_task, t * per_task)),
+                                                          "sms": "queued"}]}).encode()
+              for t in range(queued // per_task)]
+    async with aiohttp.ClientSession() as s:
+        await post(s, base, json.dumps({"type": "send-sms", "tasks": [{"tid": 999_999, "to": "1", "sms": "warm"}]})
+                   .encode())
+        gc.collect()
+        before = rss_bytes()
+        for body in bodies:
+            await post(s, base, body)
+        del bodies
+        gc.collect()
+        after = rss_bytes()
+    per = (after - before) / queued
+    print(f"memory: {queued:,} recipients queued: RSS +{(after - before) / 2**20:.1f} MiB = {per:.1f} bytes per "
+          f"queued recipient   target <= 200   (reference: one Python str per number would be "
+          f"{sys.getsizeof('13000000000') + 8} bytes)")
+    await runner.cleanup()
+
+
+async def main() -> None:
+    quick = "--quick" in sys.argv
+    tune_gc_for_server()  # as `ejoin gateway` does
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+        await bench_intake(tmp)
+        await bench_end_to_end(tmp, 20_000 if quick else 100_000)
+        await bench_memory(tmp, 200_000 if quick else 1_000_000)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
