@@ -94,6 +94,7 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
         push_retry_base=1.0,
         push_retry_cap=60.0,
         push_timeout=5.0,
+        shutdown_grace=0.0,
     )
     base.update(overrides)
     base["timing"] = dataclasses.asdict(base["timing"]) if isinstance(base["timing"], Timing) else base["timing"]

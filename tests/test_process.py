@@ -77,6 +77,32 @@ async def test_sigterm_stops_cleanly(tmp_path):
     assert "Traceback" not in log
 
 
+async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
+    gw = GatewayProcess(tmp_path, free_port())
+    gw.config.write_text(gw.config.read_text().replace("fast = true", "fast = false") + (
+        "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
+        "send_min = 0.5\nsend_max = 0.5\n"))
+    await gw.start()
+    async with aiohttp.ClientSession() as s:
+        body = {"type": "send-sms", "sr_url": receiver.url, "sr_cnt": 1, "sr_prd": 0,
+                "tasks": [{"tid": 1, "from": "1", "to": "1,2,3", "sms": "x", "sdr": 1, "sr_cnt": 1}]}
+        async with s.post(f"{gw.base}/goip_post_sms.html", params=AUTH, json=body) as r:
+            assert (await r.json())["status"][0]["status"] == "0 OK"
+    # the first SMS is reported; the second is now in the module (each takes 0.5 s)
+    await receiver.wait_for(lambda r: any(x["sent"] >= 1 for p in r.of_type("status-report") for x in p["rpts"]))
+    gw.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(gw.proc.wait(), 10) == 0
+    gw2 = GatewayProcess(tmp_path, gw.port)
+    gw2.config = gw.config
+    await gw2.start()
+    await receiver.wait_for(lambda r: any(x["sent"] == 3 for p in r.of_type("status-report") for x in p["rpts"]),
+                            timeout=10)
+    fdr = [row for p in receiver.of_type("status-report") for x in p["rpts"] for row in x.get("fdr", [])]
+    assert fdr == []  # nothing was cut off as "interrupted"
+    gw2.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw2.proc.wait(), 10)
+
+
 async def test_pushes_survive_receiver_outage_and_kill_9(tmp_path, receiver):
     receiver.status = 503  # the platform is down
     gw = GatewayProcess(tmp_path, free_port())

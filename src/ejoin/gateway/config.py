@@ -75,6 +75,7 @@ class GatewayConfig:
     send_failure_rate: float = 0.0  # share of SMS the simulated network rejects at random
     max_queued_tasks: int = 100_000  # open tasks; more get 16 Too Many Task
     max_recipients: int = 1_000_000  # per task
+    shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
     log_level: str = "info"
     timing: Timing = field(default_factory=Timing)
     sim: list[SimSpec] = field(default_factory=list)

@@ -153,7 +153,7 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._started:
-            await self.sending.stop()
+            await self.sending.stop(self.config.shutdown_grace)
             self.reporter.stop()
             await self.device.stop()
             await self.outbox.stop()

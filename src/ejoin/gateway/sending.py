@@ -263,10 +263,13 @@ class SendEngine:
             self._wakes[port.number] = asyncio.Event()
             self._workers.append(loop.create_task(self._port_loop(port), name=f"sender {port.number}"))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop taking work; SMS already in a module get ``grace`` seconds to finish."""
         self._stopping = True
         for ev in self._wakes.values():
             ev.set()
+        if grace > 0 and self._workers:
+            await asyncio.wait(self._workers, timeout=grace)
         for t in self._workers:
             t.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
