@@ -386,3 +386,21 @@ async def test_get_tasks_paging_and_content(device):
 async def test_get_tasks_bad_parameters(device, params, code):
     resp = await device.client.get("/goip_get_tasks.html", params={"username": "root", "password": "root", **params})
     assert (await resp.json())["code"] == code
+
+
+async def test_finished_tasks_are_pruned_after_the_retention(device_factory, receiver):
+    dev = await device_factory(task_retention=1800)
+    await dev.settle()
+    await dev.send_ok({"tid": 60, "to": "1,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    await dev.cmd(op="lock", ports="all")
+    await dev.send_ok({"tid": 61, "to": "3", "sms": "still queued"})
+    await dev.clock.advance(10)
+    await receiver.wait_for(lambda r: any(x["tid"] == 60 and x["sent"] == 2 for x in reports(r)))
+
+    async def count(table):
+        return await dev.gw.store._submit(lambda c: c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    assert (await count("task"), await count("job")) == (2, 2)
+    await dev.clock.advance(1800)  # past the retention: the next prune removes task 60 only
+    await dev.clock.advance(600)
+    assert (await count("task"), await count("job"), await count("task_chunk")) == (1, 0, 1)

@@ -76,6 +76,7 @@ class GatewayConfig:
     max_queued_tasks: int = 100_000  # open tasks; more get 16 Too Many Task
     max_recipients: int = 1_000_000  # per task
     shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
+    task_retention: float = 3600.0  # seconds a finished, reported task is kept on disk
     log_level: str = "info"
     timing: Timing = field(default_factory=Timing)
     sim: list[SimSpec] = field(default_factory=list)
@@ -107,6 +108,8 @@ class GatewayConfig:
             raise ConfigError("timing.send_min/send_max must be >= 0 and send_max >= send_min")
         if not 0.0 <= self.send_failure_rate <= 1.0:
             raise ConfigError("send_failure_rate is between 0 and 1")
+        if self.task_retention <= 0:
+            raise ConfigError("task_retention must be positive")
         if self.max_queued_tasks < 1 or self.max_recipients < 1:
             raise ConfigError("max_queued_tasks and max_recipients must be at least 1")
         if self.push_retry_base <= 0 or self.push_retry_cap < self.push_retry_base:

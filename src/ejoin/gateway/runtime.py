@@ -113,6 +113,7 @@ class Gateway:
             TaskReports(self.outbox, self.store, self.clock, self.settings),
             max_tasks=self.config.max_queued_tasks,
             max_recipients=self.config.max_recipients,
+            retention=self.config.task_retention,
         )
         if isinstance(self.driver, SimulatedModems):
             self.driver.directory = self._slot_address_of

@@ -195,6 +195,7 @@ class SendEngine:
         *,
         max_tasks: int,
         max_recipients: int,
+        retention: float = 3600.0,
     ) -> None:
         self._device = device
         self._store = store
@@ -207,6 +208,8 @@ class SendEngine:
         self._wakes: dict[int, asyncio.Event] = {}
         self._workers: list[asyncio.Task] = []
         self._stopping = False
+        self._retention = retention
+        self._prune_timer: Timer | None = None
         device.add_listener(self._slot_changed)
 
     # --- life cycle ----------------------------------------------------------
@@ -262,10 +265,29 @@ class SendEngine:
         for port in self._device.ports:
             self._wakes[port.number] = asyncio.Event()
             self._workers.append(loop.create_task(self._port_loop(port), name=f"sender {port.number}"))
+        self._schedule_prune()
+
+    def _schedule_prune(self) -> None:
+        self._prune_timer = self._clock.call_later(min(600.0, self._retention), self._prune)
+
+    def _prune(self) -> None:
+        async def run() -> None:
+            try:
+                pruned = await self._store.tasks_prune(self._clock.time() - self._retention)
+                if pruned:
+                    log.info("pruned %d finished tasks", pruned)
+            except Exception:
+                log.exception("pruning finished tasks failed")
+
+        if not self._stopping:
+            asyncio.get_running_loop().create_task(run())
+            self._schedule_prune()
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop taking work; SMS already in a module get ``grace`` seconds to finish."""
         self._stopping = True
+        if self._prune_timer is not None:
+            self._prune_timer.cancel()
         for ev in self._wakes.values():
             ev.set()
         if grace > 0 and self._workers:

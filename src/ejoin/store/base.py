@@ -176,3 +176,7 @@ class Store(ABC):
 
     @abstractmethod
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]: ...
+
+    @abstractmethod
+    async def tasks_prune(self, finished_before: float) -> int:
+        """Delete tasks finished and fully reported, created before the time given; how many."""

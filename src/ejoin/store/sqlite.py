@@ -397,6 +397,19 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    async def tasks_prune(self, finished_before: float) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM task WHERE state >= 2 AND created < ? AND reported_seq >= "
+                "(SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) LIMIT 10000",
+                (finished_before,),
+            )]
+            for table, column in (("job", "task_id"), ("task_chunk", "task_id"), ("task", "id")):
+                conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
+            return len(ids)
+
+        return await self._submit(run)
+
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]:
         def run(conn: sqlite3.Connection) -> list[int]:
             return [r[0] for r in conn.execute(

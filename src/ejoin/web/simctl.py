@@ -123,11 +123,17 @@ async def registration(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=True)
-    if "value" not in p:
-        raise ApiError(ResultCode.BAD_REQUEST, "give value=, the new balance", 400)
-    value = round(_number(p["value"], "value"), 2)
-    gw.device.set_slot_field(addr, "balance", value)
-    return _ok(port=gw.device.name(addr), bal=f"{value:.2f}")
+    if "value" not in p and "price" not in p:
+        raise ApiError(ResultCode.BAD_REQUEST, "give value= (the new balance) and/or price= (per SMS part)", 400)
+    if "price" in p:
+        price = round(_number(p["price"], "price"), 4)
+        if price < 0:
+            raise ApiError(ResultCode.BAD_REQUEST, "price cannot be negative", 400)
+        gw.device.set_slot_field(addr, "price", price)
+    if "value" in p:
+        gw.device.set_slot_field(addr, "balance", round(_number(p["value"], "value"), 2))
+    rec = gw.device.slot(addr).record
+    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=rec.price)
 
 
 @endpoint()
@@ -154,6 +160,7 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
                         "number": s.record.number,
                         "operator": s.record.operator,
                         "balance": s.record.balance,
+                        "price": s.record.price,
                         "imei": s.record.imei,
                         "outcome": OUTCOME_NAMES.get(s.record.reg_outcome, str(s.record.reg_outcome)),
                         "seq": s.record.seq,
