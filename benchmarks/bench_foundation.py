@@ -24,23 +24,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import AUTH, serve  # noqa: E402
 
 from ejoin.gateway.config import load_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
-
-AUTH = {"username": "root", "password": "root"}
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
 
 async def hammer(url: str, params: dict, seconds: float = 2.0, concurrency: int = 8) -> tuple[float, int]:
     done = 0

@@ -4,7 +4,8 @@ import asyncio
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -41,7 +42,7 @@ class Receiver:
     def of_type(self, kind: str) -> list[dict]:
         return [p.json for p in self.pushes if p.json.get("type") == kind]
 
-    async def wait_for(self, predicate: Callable[["Receiver"], bool], timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate: Callable[[Receiver], bool], timeout: float = 5.0) -> None:
         """Wait (real time: pushes cross a real socket) until ``predicate`` holds."""
 
         async def loop() -> None:

@@ -30,7 +30,7 @@ class Timing:
     send_min: float = 1.0  # one SMS takes between min and max
     send_max: float = 3.0
 
-    def zero(self) -> "Timing":
+    def zero(self) -> Timing:
         return Timing(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
@@ -84,7 +84,7 @@ class GatewayConfig:
     def effective_timing(self) -> Timing:
         return self.timing.zero() if self.fast else self.timing
 
-    def validate(self) -> "GatewayConfig":
+    def validate(self) -> GatewayConfig:
         if not 1 <= self.ports <= 256:
             raise ConfigError(f"ports must be 1 to 256, not {self.ports}")
         if not 1 <= self.slots <= 32:

@@ -72,19 +72,19 @@ class TaskReports:
 
     # --- per task --------------------------------------------------------
 
-    def track(self, task: "Task") -> None:
+    def track(self, task: Task) -> None:
         """Start the task's periodic report (``sr_prd``)."""
         if task.spec.sr_prd > 0 and task.timer is None:
             task.timer = self._clock.call_later(task.spec.sr_prd, self._periodic, task)
 
-    def _periodic(self, task: "Task") -> None:
+    def _periodic(self, task: Task) -> None:
         task.timer = None
         if task.closed:
             return
         self.emit(task)
         self.track(task)
 
-    def job_done(self, task: "Task", job: JobRecord) -> None:
+    def job_done(self, task: Task, job: JobRecord) -> None:
         ok = job.state == 2
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
@@ -92,13 +92,13 @@ class TaskReports:
         if task.since_report >= task.spec.sr_cnt and not task.is_complete:
             self.emit(task)
 
-    def finished(self, task: "Task") -> None:
+    def finished(self, task: Task) -> None:
         if task.timer is not None:
             task.timer.cancel()
             task.timer = None
         self.emit(task)
 
-    def emit(self, task: "Task") -> None:
+    def emit(self, task: Task) -> None:
         spec = task.spec
         sdr = [r for r in task.rows if len(r) == 4]
         fdr = [r for r in task.rows if len(r) == 6]
@@ -117,7 +117,7 @@ class TaskReports:
 
     # --- the cache ---------------------------------------------------------
 
-    def _enqueue(self, task: "Task", report: TaskReport) -> None:
+    def _enqueue(self, task: Task, report: TaskReport) -> None:
         opts = task.options
         url = opts.sr_url or self._settings["sr_url"]
         key = (url, opts.sr_cnt, opts.sr_prd)

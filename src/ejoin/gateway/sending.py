@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any, Awaitable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Awaitable
 
 import msgspec
 
 from ..protocol.codes import PortState, SendFailure, TaskStatus
 from ..protocol.ports import PortAddress
-from ..protocol.sms import LaneSpec, SendSmsRequest, SendTaskIn, TaskRejected, TaskSpec, lane_allows, validate_task
+from ..protocol.sms import LaneSpec, SendSmsRequest, SendTaskIn, TaskRejected, TaskSpec, lane_allows, tid_of_raw, validate_task
 from ..protocol.text import Segmented, segment
 from ..store.base import JobRecord, Store, TaskRecord
 from .clock import Clock, Timer
@@ -76,7 +77,7 @@ def request_options(req: SendSmsRequest) -> RequestOptions:
 class Lane:
     __slots__ = ("task", "index", "spec", "cursor", "requeue")
 
-    def __init__(self, task: "Task", index: int, spec: LaneSpec, cursor: int = 0) -> None:
+    def __init__(self, task: Task, index: int, spec: LaneSpec, cursor: int = 0) -> None:
         self.task = task
         self.index = index
         self.spec = spec
@@ -306,12 +307,12 @@ class SendEngine:
         good: list[tuple[int, TaskSpec]] = []
         tids_here: set[int] = set()
         if request.type not in (None, "", "send-sms"):
-            return [(_tid_of(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []]
+            return [(tid_of_raw(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []]
         for raw in request.tasks or []:
             try:
                 task_in = msgspec.json.decode(raw, type=SendTaskIn, strict=False)
             except (msgspec.ValidationError, msgspec.DecodeError):
-                results.append((_tid_of(raw), TaskStatus.INVALID_CMD))
+                results.append((tid_of_raw(raw), TaskStatus.INVALID_CMD))
                 continue
             try:
                 spec = validate_task(task_in, self._device.size, max_recipients=self._max_recipients)
@@ -545,17 +546,6 @@ class SendEngine:
             raise
         finally:
             timer.cancel()
-
-
-def _tid_of(raw: msgspec.Raw) -> int | str | None:
-    class _Tid(msgspec.Struct):
-        tid: Any = None
-
-    try:
-        tid = msgspec.json.decode(raw, type=_Tid).tid
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    return tid if isinstance(tid, (int, str)) and not isinstance(tid, bool) else None
 
 
 def _log_failure(fut: asyncio.Future) -> None:

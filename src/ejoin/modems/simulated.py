@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..gateway.clock import Clock
 from ..gateway.config import SimSpec, Timing

@@ -103,7 +103,7 @@ class PortStatusPush(msgspec.Struct):
     day_dur: str = "0/-1"
 
     @classmethod
-    def of(cls, entry: PortStatusEntry, status_text: str) -> "PortStatusPush":
+    def of(cls, entry: PortStatusEntry, status_text: str) -> PortStatusPush:
         return cls(type="port-status", status=status_text, **msgspec.structs.asdict(entry))
 
 

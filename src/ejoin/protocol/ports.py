@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = [
     "PortAddress",
@@ -55,7 +55,7 @@ class PortAddress:
     slot: int | None = None
 
     @classmethod
-    def parse(cls, text: str | int, size: DeviceSize | None = None) -> "PortAddress":
+    def parse(cls, text: str | int, size: DeviceSize | None = None) -> PortAddress:
         """Parse exactly one port or slot ("1", "1A", "1.01")."""
         items = parse_port_spec(text, size) if size else _parse_items(text, None)
         if len(items) != 1:
@@ -80,7 +80,7 @@ class PortAddress:
     def name(self, style: PortNameStyle = PortNameStyle.DOTTED) -> str:
         return self.letter if style is PortNameStyle.LETTER else self.dotted
 
-    def with_slot(self, slot: int) -> "PortAddress":
+    def with_slot(self, slot: int) -> PortAddress:
         return PortAddress(self.port, slot)
 
     def __str__(self) -> str:

@@ -269,6 +269,19 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
     )
 
 
+class _Tid(msgspec.Struct):
+    tid: Any = None
+
+
+def tid_of_raw(raw: msgspec.Raw | bytes) -> int | str | None:
+    """The tid of a task that may not decode as a task at all (to answer it by tid)."""
+    try:
+        tid = msgspec.json.decode(raw, type=_Tid).tid
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return tid if isinstance(tid, (int, str)) and not isinstance(tid, bool) else None
+
+
 def lane_allows(lane: LaneSpec, addr: PortAddress) -> bool:
     """Whether the active slot ``addr`` of a port may send for this lane."""
     if not lane.ports:

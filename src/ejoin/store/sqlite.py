@@ -16,7 +16,8 @@ import queue
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from .base import JobRecord, OutboxItem, PortRecord, SlotRecord, Store, TaskRecord
 from .migrations import migrate

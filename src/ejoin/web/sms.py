@@ -8,8 +8,8 @@ import msgspec
 
 from ..gateway.runtime import Gateway
 from ..protocol.codes import ResultCode, TaskStatus
-from ..protocol.messages import decode_lenient, WireError
-from ..protocol.sms import SendSmsRequest
+from ..protocol.messages import WireError, decode_lenient
+from ..protocol.sms import SendSmsRequest, tid_of_raw
 from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
 
 
@@ -53,26 +53,20 @@ def _items(pairs: list[tuple[Any, TaskStatus]]) -> list[TaskStatusItem]:
     return [TaskStatusItem(tid=tid, status=status.label) for tid, status in pairs]
 
 
-def _request(req: ApiRequest) -> SendSmsRequest:
-    return req.json(SendSmsRequest)
-
-
 def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
     try:
         tasks = decode_lenient(req.body, SendSmsRequest).tasks or []
     except WireError:
         tasks = []
-    from ..gateway.sending import _tid_of
-
     return TaskStatusReply(
         code=ResultCode.OK_HTTP, reason="OK", type="task-status",
-        status=[TaskStatusItem(tid=_tid_of(t), status=TaskStatus.INVALID_USER.label) for t in tasks],
+        status=[TaskStatusItem(tid=tid_of_raw(t), status=TaskStatus.INVALID_USER.label) for t in tasks],
     )
 
 
 @endpoint(invalid_user=_all_invalid_user)
 async def post_sms(req: ApiRequest, gw: Gateway) -> TaskStatusReply:
-    request = _request(req)
+    request = req.json(SendSmsRequest)
     if request.tasks is None:
         raise ApiError(ResultCode.BAD_REQUEST, "tasks is missing: {\"type\":\"send-sms\",\"tasks\":[...]}", 400)
     results = await gw.sending.accept(request)
