@@ -242,16 +242,6 @@ async def test_price_takes_balance_per_part_until_it_runs_out(device_factory, re
     assert int(dev.slot("1.01").state) == 5  # no balance: the port stops
 
 
-async def test_loopback_sms_reaches_the_sim_with_that_number(device):
-    arrived = []
-    device.gw.driver.inbound.append(lambda addr, sender, text, ts: arrived.append((addr.dotted, sender, text)))
-    target = device.slot("3.01").record.number
-    sender = device.slot("1.01").record.number
-    await device.send_ok({"tid": 10, "from": "1", "to": target, "sms": "ping 中"})
-    await device.clock.advance(5)
-    assert arrived == [("3.01", sender, "ping 中")]
-
-
 async def test_base64_content_and_coding(device, receiver):
     text = "你好, world"
     await device.send_ok({"tid": 11, "from": "1", "to": "1", "chs": "base64", "coding": 1,

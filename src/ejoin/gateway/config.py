@@ -29,9 +29,19 @@ class Timing:
     module_restart: float = 3.0  # reset of a module before it reads its card again
     send_min: float = 1.0  # one SMS takes between min and max
     send_max: float = 3.0
+    delivery: float = 5.0  # a sent SMS is delivered (its report comes) this much later
 
     def zero(self) -> Timing:
-        return Timing(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return Timing(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass
+class Traffic:
+    """Background inbound SMS from the simulated network."""
+
+    rate: float = 0.0  # SMS per minute for the whole device (0: none)
+    senders: list[str] = field(default_factory=lambda: ["10086", "+8613800138000", "+15550100"])
+    texts: list[str] = field(default_factory=lambda: ["Your code is 123456", "Balance: 12.30", "Hello from the network"])
 
 
 @dataclass
@@ -78,7 +88,9 @@ class GatewayConfig:
     shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
     task_retention: float = 3600.0  # seconds a finished, reported task is kept on disk
     log_level: str = "info"
+    concat_timeout: float = 120.0  # seconds to wait for the missing parts of a long inbound SMS
     timing: Timing = field(default_factory=Timing)
+    traffic: Traffic = field(default_factory=Traffic)
     sim: list[SimSpec] = field(default_factory=list)
 
     def effective_timing(self) -> Timing:
@@ -108,6 +120,10 @@ class GatewayConfig:
             raise ConfigError("timing.send_min/send_max must be >= 0 and send_max >= send_min")
         if not 0.0 <= self.send_failure_rate <= 1.0:
             raise ConfigError("send_failure_rate is between 0 and 1")
+        if self.traffic.rate < 0 or (self.traffic.rate and not (self.traffic.senders and self.traffic.texts)):
+            raise ConfigError("traffic.rate must be >= 0, with senders and texts to draw from")
+        if self.concat_timeout <= 0:
+            raise ConfigError("concat_timeout must be positive")
         if self.task_retention <= 0:
             raise ConfigError("task_retention must be positive")
         if self.max_queued_tasks < 1 or self.max_recipients < 1:
@@ -125,10 +141,10 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in table.items():
         f = known[name]
-        if name == "timing":
+        if name in ("timing", "traffic"):
             if not isinstance(value, dict):
-                raise ConfigError("[timing] must be a table")
-            value = _build(Timing, value, "[timing]")
+                raise ConfigError(f"[{name}] must be a table")
+            value = _build(Timing if name == "timing" else Traffic, value, f"[{name}]")
         elif name == "sim":
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise ConfigError("sim must be an array of tables ([[sim]])")

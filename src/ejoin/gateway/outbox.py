@@ -20,7 +20,7 @@ import aiohttp
 from yarl import URL
 
 from .. import __version__
-from ..store.base import OutboxItem, Store
+from ..store.base import OutboxItem, PushMarks, Store
 from .clock import Clock
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,14 @@ class Outbox:
         body: bytes,
         content_type: str = JSON_CONTENT_TYPE,
         headers: dict[str, str] | None = None,
-        reported: list[tuple[int, int]] | None = None,
+        marks: PushMarks | None = None,
     ) -> asyncio.Future[int]:
         """Queue a push; the returned future resolves with its id once it is durable.
 
-        ``reported`` task progress is marked as reported in the same commit.
+        ``marks`` (task progress reported, inbox rows pushed) are recorded in the same commit.
         """
         all_headers = {"Content-Type": content_type, **(headers or {})}
-        fut = self._store.outbox_add(dest, kind, content_type, body, all_headers, self._clock.time(), reported)
+        fut = self._store.outbox_add(dest, kind, content_type, body, all_headers, self._clock.time(), marks)
 
         def committed(f: asyncio.Future[int]) -> None:
             if not f.cancelled() and f.exception() is None:

@@ -44,6 +44,13 @@ def _period(value: str) -> int:
     return n
 
 
+def _count(value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ParameterError(f"{value[:20]!r} is not a whole number") from None
+
+
 _IMEI = re.compile(r"^\d{15}$")
 _NUMBER = re.compile(r"^\+?[0-9*#]{0,20}$")
 
@@ -89,6 +96,8 @@ class Parameters:
             "status_period": _Scalar(
                 lambda: settings["status_period"], lambda v: self._apply_status(period=_period(v))
             ),
+            "sms_cnt": self._setting("sms_cnt", _count),
+            "sms_prd": self._setting("sms_prd", _period),
             "sw_ver": _Scalar(lambda: device.identity.sw_ver),
             "mac": _Scalar(lambda: device.identity.mac),
             "max_ports": _Scalar(lambda: device.size.ports),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..protocol.messages import encode
-from ..store.base import JobRecord, Store
+from ..store.base import JobRecord, PushMarks, Store
 from .clock import Clock, Timer
 from .outbox import Outbox
 from .settings import DeviceSettings
@@ -143,7 +143,7 @@ class TaskReports:
             self._store.tasks_reported(marks)
             return
         body = encode(StatusReport(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
-        self._outbox.push(cache.url, "status-report", body, reported=marks)
+        self._outbox.push(cache.url, "status-report", body, marks=PushMarks(reported=marks))
 
     def flush_all(self) -> None:
         for key in list(self._caches):

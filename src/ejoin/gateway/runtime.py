@@ -23,10 +23,12 @@ from .config import GatewayConfig
 from .device import Device, DeviceIdentity
 from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
 from .parameters import Parameters
+from .receiving import Inbox
 from .reports import TaskReports
 from .sending import SendEngine
 from .settings import DeviceSettings
 from .status import StatusReporter
+from .traffic import TrafficGenerator
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,8 @@ class Gateway:
         self.reporter: StatusReporter
         self.parameters: Parameters
         self.sending: SendEngine
+        self.inbox: Inbox
+        self.traffic: TrafficGenerator
         self._started = False
 
     async def start(self) -> None:
@@ -114,14 +118,20 @@ class Gateway:
             max_tasks=self.config.max_queued_tasks,
             max_recipients=self.config.max_recipients,
             retention=self.config.task_retention,
+            settings=self.settings,
         )
+        self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, self.config.concat_timeout)
+        self.driver.events = self.inbox
+        self.traffic = TrafficGenerator(self.device, self.inbox, self.clock, self.config.traffic, self.config.seed)
         if isinstance(self.driver, SimulatedModems):
             self.driver.directory = self._slot_address_of
         await self.outbox.start()
+        await self.inbox.recover()
         await self.sending.recover()
         self.reporter.start()
         self.device.start()
         self.sending.start()
+        self.traffic.start()
         self._started = True
 
     def _slot_address_of(self, digits: str) -> PortAddress | None:
@@ -154,7 +164,9 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._started:
+            self.traffic.stop()
             await self.sending.stop(self.config.shutdown_grace)
+            self.inbox.stop()
             self.reporter.stop()
             await self.device.stop()
             await self.outbox.stop()

@@ -33,6 +33,7 @@ from ..store.base import JobRecord, Store, TaskRecord
 from .clock import Clock, Timer
 from .device import Device, Port, Slot
 from .reports import TaskReports, detail_row
+from .settings import DeviceSettings
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class SendEngine:
         max_tasks: int,
         max_recipients: int,
         retention: float = 3600.0,
+        settings: DeviceSettings | None = None,
     ) -> None:
         self._device = device
         self._store = store
@@ -210,6 +212,7 @@ class SendEngine:
         self._workers: list[asyncio.Task] = []
         self._stopping = False
         self._retention = retention
+        self._settings = settings
         self._prune_timer: Timer | None = None
         device.add_listener(self._slot_changed)
 
@@ -326,6 +329,7 @@ class SendEngine:
             tids_here.add(spec.tid)
             good.append((len(results), spec))
             results.append((spec.tid_echo, TaskStatus.OK))
+        self._revise_inbound_target(request)
         if good:
             options = request_options(request)
             try:
@@ -335,6 +339,22 @@ class SendEngine:
                 for i, _ in good:
                     results[i] = (results[i][0], TaskStatus.SERVER_ERROR)
         return results
+
+    def _revise_inbound_target(self, request: SendSmsRequest) -> None:
+        """A send request may revise where received SMS are pushed (spec 7.2.1)."""
+        if self._settings is None:
+            return
+        opts = request_options(request)
+        changes: dict[str, Any] = {}
+        if opts.sms_url:
+            changes["sms_url"] = opts.sms_url
+        if request.sms_cnt not in (None, ""):
+            changes["sms_cnt"] = opts.sms_cnt
+        if request.sms_prd not in (None, ""):
+            changes["sms_prd"] = opts.sms_prd
+        changed = {k: v for k, v in changes.items() if self._settings[k] != v}
+        if changed:
+            self._settings.update(**changed)
 
     async def _submit(self, specs: list[TaskSpec], options: RequestOptions) -> None:
         now = self._clock.time()
@@ -476,7 +496,9 @@ class SendEngine:
             self._unclaim(lane, idx)
             return
         result = await self._with_timeout(
-            self._device.driver.send_sms(port.number, slot.record, number, task.text, task.spec.smsc),
+            self._device.driver.send_sms(
+                port.number, slot.record, number, task.text, task.spec.smsc, report=task.spec.dr
+            ),
             task.spec.tmo_s,
         )
         if result is None:

@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "mms_url": "",
     "status_url": "",
     "status_period": 60,
+    "sms_cnt": 1,  # recv-sms pushes: SMS per push (<= 1: each at once)
+    "sms_prd": 30,  # ... or seconds after the first one waiting
 }
 
 

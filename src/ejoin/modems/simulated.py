@@ -26,7 +26,8 @@ REJECTED = "21 Short message transfer rejected"
 OUT_OF_ORDER = "38 Network out of order"
 NO_CREDIT = "42 Insufficient balance"
 
-InboundListener = Callable[[PortAddress, str, str, float], None]
+SMSC = "+10000000000"  # the simulated network's service centre
+DELIVERED, NOT_DELIVERED = 0, 64  # TP-Status: delivered / permanent error
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,9 @@ class SimulatedModems(ModemDriver):
         self._failure_rate = failure_rate
         self._send_rng = _rng(seed, "send")
         self._attempts: dict[int, int] = {}
-        # who holds a number (set by the gateway); where arriving SMS go
+        self._ref = 0
+        # who holds a number (set by the gateway)
         self.directory: Callable[[str], PortAddress | None] = lambda number: None
-        self.inbound: list[InboundListener] = []
         self._signal: dict[int, tuple[int, int]] = {}  # port -> (bucket, value)
 
     async def restart_module(self, port: int) -> None:
@@ -147,7 +148,9 @@ class SimulatedModems(ModemDriver):
             return PortState(slot.reg_outcome)
         return PortState.REGISTERED
 
-    async def send_sms(self, port: int, slot: SlotRecord, number: str, text: Segmented, smsc: str) -> SendResult:
+    async def send_sms(
+        self, port: int, slot: SlotRecord, number: str, text: Segmented, smsc: str, report: bool = False
+    ) -> SendResult:
         t = self._timing
         rng = self._send_rng
         delay = rng.uniform(t.send_min, t.send_max) if t.send_max > 0 else 0.0
@@ -165,10 +168,19 @@ class SimulatedModems(ModemDriver):
         if fails_at_random:
             return SendResult(False, OUT_OF_ORDER)
         target = self.directory(digits)
-        if target is not None:
-            for listener in self.inbound:
-                listener(target, slot.number, text.text, self._clock.time())
+        if target is not None and self.events is not None:
+            self._ref = (self._ref + 1) % 256
+            for seq, part in enumerate(text.parts, 1):
+                self.events.sms_part(target, slot.number, part, self._clock.time(), self._ref, text.count, seq)
+        if report:
+            status = NOT_DELIVERED if digits.startswith("997") else DELIVERED
+            self._clock.call_later(self._timing.delivery, self._report, PortAddress(port, slot.slot), number, status,
+                                   smsc or SMSC)
         return SendResult(True, cost=cost)
+
+    def _report(self, slot: PortAddress, number: str, status: int, smsc: str) -> None:
+        if self.events is not None:
+            self.events.delivery_report(slot, number, status, self._clock.time(), smsc)
 
     def signal(self, port: int) -> int:
         # Drifts every 30 s of device time around a per-port level.

@@ -87,6 +87,39 @@ class JobRecord:
     done_seq: int | None = None
 
 
+@dataclass(slots=True)
+class InboxRecord:
+    """A received SMS or delivery report; ``content`` is as pushed (base64 of UTF-8, or "code scts")."""
+
+    flag: int
+    port: str
+    ts: int
+    sender: str
+    recipient: str
+    content: str
+    incomplete: str = ""  # "2/3": parts that arrived of a concatenated SMS that never completed
+    id: int = 0
+
+
+@dataclass(slots=True)
+class PushMarks:
+    """What a push delivers, marked in the same commit that queues it."""
+
+    reported: list[tuple[int, int]] = field(default_factory=list)  # (task id, done_seq)
+    inbox: list[int] = field(default_factory=list)  # inbox ids now pushed
+
+
+@dataclass(slots=True)
+class PartRecord:
+    port: str
+    sender: str
+    ref: int
+    total: int
+    seq: int
+    text: str
+    ts: float
+
+
 class Store(ABC):
     @abstractmethod
     async def open(self) -> None: ...
@@ -124,9 +157,9 @@ class Store(ABC):
         body: bytes,
         headers: dict[str, str],
         created: float,
-        reported: list[tuple[int, int]] | None = None,
+        marks: PushMarks | None = None,
     ) -> asyncio.Future[int]:
-        """Queue a push; ``reported`` (task id, done_seq) pairs are marked in the same commit."""
+        """Queue a push; ``marks`` are recorded in the same commit."""
 
     @abstractmethod
     async def outbox_destinations(self) -> list[str]: ...
@@ -176,6 +209,30 @@ class Store(ABC):
 
     @abstractmethod
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]: ...
+
+    # the inbox
+    @abstractmethod
+    def inbox_add(self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]) -> asyncio.Future[list[int]]:
+        """Store received SMS (ids assigned), drop the parts they were joined from, count them."""
+
+    @abstractmethod
+    async def inbox_unpushed(self) -> list[InboxRecord]: ...
+
+    @abstractmethod
+    def inbox_mark_pushed(self, ids: list[int]) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    async def inbox_page(self, first_id: int, limit: int, delete: bool) -> tuple[list[InboxRecord], int]:
+        """Records from ``first_id`` (at most ``limit``, 0 = all), and the next id."""
+
+    @abstractmethod
+    def part_add(self, part: PartRecord) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    async def parts_waiting(self) -> list[PartRecord]: ...
+
+    @abstractmethod
+    async def received_counts(self, since_minute: int) -> dict[tuple[int, int], int]: ...
 
     @abstractmethod
     async def tasks_prune(self, finished_before: float) -> int:

@@ -86,6 +86,39 @@ MIGRATIONS: list[str] = [
     CREATE INDEX job_in_flight ON job(state) WHERE state = 1;
     ALTER TABLE slot ADD COLUMN price REAL NOT NULL DEFAULT 0;
     """,
+    # 3: the inbox (SMS and delivery reports, ids never reused), parts of
+    # concatenated SMS waiting for the rest, and received counters per minute.
+    """
+    CREATE TABLE inbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        flag       INTEGER NOT NULL,
+        port       TEXT NOT NULL,
+        ts         INTEGER NOT NULL,
+        sender     TEXT NOT NULL,
+        recipient  TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        incomplete TEXT NOT NULL DEFAULT '',
+        pushed     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX inbox_unpushed ON inbox(id) WHERE pushed = 0;
+    CREATE TABLE inbox_part (
+        port     TEXT NOT NULL,
+        sender   TEXT NOT NULL,
+        ref      INTEGER NOT NULL,
+        total    INTEGER NOT NULL,
+        seq      INTEGER NOT NULL,
+        text     TEXT NOT NULL,
+        ts       REAL NOT NULL,
+        PRIMARY KEY (port, sender, ref, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE sms_stat (
+        port     INTEGER NOT NULL,
+        slot     INTEGER NOT NULL,
+        minute   INTEGER NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (port, slot, minute)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

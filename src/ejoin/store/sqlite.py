@@ -19,7 +19,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 from collections.abc import Callable
 
-from .base import JobRecord, OutboxItem, PortRecord, SlotRecord, Store, TaskRecord
+from .base import (
+    InboxRecord,
+    JobRecord,
+    OutboxItem,
+    PartRecord,
+    PortRecord,
+    PushMarks,
+    SlotRecord,
+    Store,
+    TaskRecord,
+)
 from .migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -222,7 +232,7 @@ class SQLiteStore(Store):
         body: bytes,
         headers: dict[str, str],
         created: float,
-        reported: list[tuple[int, int]] | None = None,
+        marks: PushMarks | None = None,
     ) -> asyncio.Future[int]:
         row = (dest, kind, content_type, json.dumps(headers), body, created)
 
@@ -230,8 +240,9 @@ class SQLiteStore(Store):
             cur = conn.execute(
                 "INSERT INTO outbox(dest, kind, content_type, headers, body, created) VALUES(?,?,?,?,?,?)", row
             )
-            if reported:
-                _mark_reported(conn, reported)
+            if marks is not None:
+                _mark_reported(conn, marks.reported)
+                _mark_pushed(conn, marks.inbox)
             return int(cur.lastrowid)
 
         return self._submit(run)
@@ -398,6 +409,89 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    # --- inbox -----------------------------------------------------------------
+
+    def inbox_add(self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]) -> asyncio.Future[list[int]]:
+        rows = [(r.flag, r.port, r.ts, r.sender, r.recipient, r.content, r.incomplete) for r in records]
+        counts: dict[tuple[int, int, int], int] = {}
+        for r in records:
+            if r.flag == 0 and "." in r.port:
+                port, slot = r.port.split(".")
+                key = (int(port), int(slot), r.ts // 60)
+                counts[key] = counts.get(key, 0) + 1
+
+        def run(conn: sqlite3.Connection) -> list[int]:
+            ids = []
+            for row in rows:
+                cur = conn.execute(
+                    "INSERT INTO inbox(flag, port, ts, sender, recipient, content, incomplete) VALUES(?,?,?,?,?,?,?)",
+                    row,
+                )
+                ids.append(int(cur.lastrowid))
+            conn.executemany("DELETE FROM inbox_part WHERE port = ? AND sender = ? AND ref = ?", parts_done)
+            conn.executemany(
+                "INSERT INTO sms_stat(port, slot, minute, received) VALUES(?,?,?,?) "
+                "ON CONFLICT(port, slot, minute) DO UPDATE SET received = received + excluded.received",
+                [(*k, v) for k, v in counts.items()],
+            )
+            return ids
+
+        return self._submit(run)
+
+    async def inbox_unpushed(self) -> list[InboxRecord]:
+        def run(conn: sqlite3.Connection) -> list[InboxRecord]:
+            return [InboxRecord(*r) for r in conn.execute(
+                f"SELECT {_INBOX_COLS} FROM inbox WHERE pushed = 0 ORDER BY id")]
+
+        return await self._submit(run)
+
+    def inbox_mark_pushed(self, ids: list[int]) -> asyncio.Future[None]:
+        return self._submit(_mark_pushed, ids)
+
+    async def inbox_page(self, first_id: int, limit: int, delete: bool) -> tuple[list[InboxRecord], int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[InboxRecord], int]:
+            sql = f"SELECT {_INBOX_COLS} FROM inbox WHERE id >= ? ORDER BY id"
+            params: tuple = (first_id,)
+            if limit > 0:
+                sql += " LIMIT ?"
+                params += (limit,)
+            records = [InboxRecord(*r) for r in conn.execute(sql, params)]
+            if records:
+                next_id = records[-1].id + 1
+            else:
+                last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").fetchone()
+                next_id = max(first_id, (last[0] if last else 0) + 1)
+            if delete and records:
+                conn.executemany("DELETE FROM inbox WHERE id = ?", [(r.id,) for r in records])
+            return records, next_id
+
+        return await self._submit(run)
+
+    def part_add(self, part: PartRecord) -> asyncio.Future[None]:
+        row = (part.port, part.sender, part.ref, part.total, part.seq, part.text, part.ts)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO inbox_part(port, sender, ref, total, seq, text, ts) VALUES(?,?,?,?,?,?,?)", row
+            )
+
+        return self._submit(run)
+
+    async def parts_waiting(self) -> list[PartRecord]:
+        def run(conn: sqlite3.Connection) -> list[PartRecord]:
+            return [PartRecord(*r) for r in conn.execute(
+                "SELECT port, sender, ref, total, seq, text, ts FROM inbox_part ORDER BY ts")]
+
+        return await self._submit(run)
+
+    async def received_counts(self, since_minute: int) -> dict[tuple[int, int], int]:
+        def run(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
+            return {(p, s): n for p, s, n in conn.execute(
+                "SELECT port, slot, SUM(received) FROM sms_stat WHERE minute >= ? GROUP BY port, slot",
+                (since_minute,))}
+
+        return await self._submit(run)
+
     async def tasks_prune(self, finished_before: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
             ids = [r[0] for r in conn.execute(
@@ -424,6 +518,12 @@ def _mark_reported(conn: sqlite3.Connection, marks: list[tuple[int, int]]) -> No
         "UPDATE task SET reported_seq = MAX(reported_seq, ?) WHERE id = ?", [(seq, tid) for tid, seq in marks]
     )
 
+
+def _mark_pushed(conn: sqlite3.Connection, ids: list[int]) -> None:
+    conn.executemany("UPDATE inbox SET pushed = 1 WHERE id = ?", [(i,) for i in ids])
+
+
+_INBOX_COLS = "flag, port, ts, sender, recipient, content, incomplete, id"
 
 _JOB_COLS = "task_id, lane, idx, number, port, state, ts, reason, carrier, done_seq"
 

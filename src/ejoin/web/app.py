@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
-from . import command, simctl, sms, status
+from . import command, receiving, simctl, sms, status
 from .endpoint import GATEWAY, json_errors
 
 
@@ -21,6 +21,7 @@ def create_app(gw: Gateway) -> web.Application:
         "/goip_resume_sms.html": sms.resume_sms,
         "/goip_remove_sms.html": sms.remove_sms,
         "/goip_get_tasks.html": sms.get_tasks,
+        "/goip_get_sms.html": receiving.get_sms,
     })
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
     for path, handler in device_routes.items():
@@ -33,6 +34,8 @@ def create_app(gw: Gateway) -> web.Application:
         "/sim/registration": simctl.registration,
         "/sim/balance": simctl.balance,
         "/sim/state": simctl.state,
+        "/sim/inbound": simctl.inbound,
+        "/sim/mms": simctl.mms,
     }
     for path, handler in sim_routes.items():
         app.router.add_route("GET", path, handler)

@@ -7,10 +7,15 @@ the query string or a JSON object body; same credentials as the device API.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
+
+import msgspec
 
 from ..gateway.runtime import Gateway
 from ..modems.simulated import generate_card
+from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.codes import PortState, ResultCode
 from ..protocol.ports import PortAddress, PortSpecError
 from ..store.base import SlotRecord
@@ -134,6 +139,85 @@ async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         gw.device.set_slot_field(addr, "balance", round(_number(p["value"], "value"), 2))
     rec = gw.device.slot(addr).record
     return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=rec.price)
+
+
+def _timestamp(p: dict[str, str], gw: Gateway) -> float:
+    return _number(p["ts"], "ts") if p.get("ts") else gw.clock.time()
+
+
+@endpoint()
+async def inbound(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+    """An SMS (or one part of a long one) arrives at a slot from the network."""
+    p = _params(req)
+    addr = _address(p, gw, slot=True)
+    sender = p.get("sender", "").strip()
+    if not sender:
+        raise ApiError(ResultCode.BAD_REQUEST, "give sender=, the number the SMS comes from", 400)
+    if "raw" in p:
+        try:
+            text = base64.b64decode(p["raw"], validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise ApiError(ResultCode.BAD_REQUEST, "raw is base64 of UTF-8 text", 400) from None
+    elif "text" in p:
+        text = p["text"]
+    else:
+        raise ApiError(ResultCode.BAD_REQUEST, "give text= (or raw=, base64)", 400)
+    ts = _timestamp(p, gw)
+    total = int(_number(p.get("total", "1"), "total"))
+    seq = int(_number(p.get("seq", "1"), "seq"))
+    ref = int(_number(p.get("ref", "0"), "ref"))
+    if not (1 <= total <= 255 and 1 <= seq <= total and 0 <= ref <= 65535):
+        raise ApiError(ResultCode.BAD_REQUEST, "a part needs 1 <= seq <= total <= 255 and 0 <= ref <= 65535", 400)
+    if total == 1:
+        fut = gw.inbox.deliver(gw.inbox.make_sms(addr, sender, text, ts))
+        ids = await fut
+        return _ok(port=gw.device.name(addr), id=ids[0])
+    await gw.inbox.add_part(addr, sender, text, ts, ref, total, seq)
+    return _ok(port=gw.device.name(addr), part=f"{seq}/{total}")
+
+
+class _MmsPartIn(msgspec.Struct):
+    type: str = "text/plain"
+    name: str = ""
+    data: str | None = None  # base64
+    text: str | None = None
+
+
+class _MmsIn(msgspec.Struct):
+    subject: str = ""
+    sender: str = ""
+    recipient: str = ""
+    port: str | None = None
+    parts: list[_MmsPartIn] = []
+
+
+@endpoint()
+async def mms(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+    """An MMS arrives: pushed to mms_url as multipart/related (spec 11)."""
+    body = req.json(_MmsIn)
+    if not body.sender or not body.parts:
+        raise ApiError(ResultCode.BAD_REQUEST, "an MMS needs sender and at least one part", 400)
+    recipient = body.recipient
+    if not recipient and body.port:
+        recipient = gw.device.slot(_address({"port": body.port}, gw, slot=True)).record.number
+    parts = []
+    for i, part in enumerate(body.parts):
+        if part.text is not None:
+            data = part.text.encode("utf-8")
+            ctype = part.type if "charset" in part.type else f"{part.type}; charset=UTF-8"
+        else:
+            try:
+                data = base64.b64decode(part.data or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiError(ResultCode.BAD_REQUEST, f"parts[{i}].data is not base64", 400) from None
+            ctype = part.type
+        parts.append(MmsPart(ctype, part.name or f"part{i + 1}", data))
+    url = gw.settings["mms_url"]
+    if not url:
+        raise ApiError(ResultCode.BAD_REQUEST, "mms_url is not set (goip_send_cmd.html?op=set&mms_url=...)", 409)
+    headers, payload = build_mms_push(MmsMessage(body.subject, body.sender, recipient, tuple(parts), gw.clock.time()))
+    await gw.outbox.push(url, "mms", payload, content_type=headers.pop("Content-Type"), headers=headers)
+    return _ok(bytes=len(payload))
 
 
 @endpoint()

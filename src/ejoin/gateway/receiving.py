@@ -1,0 +1,204 @@
+"""Receiving (spec 7, 8): the inbox, concatenated SMS, recv-sms pushes.
+
+An SMS is acknowledged to the network once it is in the store; pushes to
+``sms_url`` wait in a cache flushed at ``sms_cnt`` SMS or ``sms_prd`` seconds
+(every SMS at once when ``sms_cnt`` <= 1), and a flush marks its SMS as pushed
+in the same commit that queues it in the outbox — so after a crash exactly the
+unpushed ones are pushed.  Parts of a long SMS are kept on disk until the last
+one arrives, or ``concat_timeout`` passes: then what arrived is delivered,
+marked incomplete.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..modems.base import ModemEvents
+from ..protocol.messages import encode
+from ..protocol.ports import PortAddress
+from ..store.base import InboxRecord, PartRecord, PushMarks, Store
+from .clock import Clock, Timer
+from .device import Device
+from .outbox import Outbox
+from .settings import DeviceSettings
+
+log = logging.getLogger(__name__)
+
+SMS, DELIVERY_REPORT = 0, 1
+
+
+class RecvSms(msgspec.Struct):
+    type: str
+    sms_num: int
+    sms: list[list[Any]]
+
+
+def row_of(rec: InboxRecord) -> list[Any]:
+    """``[flag, port, ts, sender, recipient, content]`` (+ ``"2/3"`` for an incomplete SMS)."""
+    row: list[Any] = [rec.flag, rec.port, rec.ts, rec.sender, rec.recipient, rec.content]
+    if rec.incomplete:
+        row.append(rec.incomplete)
+    return row
+
+
+def scts(ts: float) -> str:
+    """The service centre time stamp as modems print it: ``yy/MM/dd,hh:mm:ss+zz`` (UTC)."""
+    return time.strftime("%y/%m/%d,%H:%M:%S+00", time.gmtime(ts))
+
+
+@dataclass
+class _Waiting:
+    total: int
+    parts: dict[int, str] = field(default_factory=dict)
+    ts: float = 0.0
+    timer: Timer | None = None
+
+
+class Inbox(ModemEvents):
+    def __init__(
+        self, device: Device, store: Store, clock: Clock, outbox: Outbox, settings: DeviceSettings,
+        concat_timeout: float,
+    ) -> None:
+        self._device = device
+        self._store = store
+        self._clock = clock
+        self._outbox = outbox
+        self._settings = settings
+        self._concat_timeout = concat_timeout
+        self._waiting: dict[tuple[str, str, int], _Waiting] = {}
+        self._cache: list[InboxRecord] = []
+        self._cache_timer: Timer | None = None
+        self.received = 0
+
+    # --- life cycle --------------------------------------------------------
+
+    async def recover(self) -> None:
+        for part in await self._store.parts_waiting():
+            self._hold(part)
+        unpushed = await self._store.inbox_unpushed()
+        if unpushed:
+            log.info("%d received SMS were not pushed yet; pushing them", len(unpushed))
+            for rec in unpushed:
+                self._to_push(rec)
+
+    def stop(self) -> None:
+        for w in self._waiting.values():
+            if w.timer is not None:
+                w.timer.cancel()
+        if self._cache_timer is not None:
+            self._cache_timer.cancel()
+            self._cache_timer = None
+
+    # --- what the modules report ----------------------------------------------
+
+    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
+        if total <= 1:
+            self.deliver(self.make_sms(slot, sender, text, ts))
+        else:
+            self.add_part(slot, sender, text, ts, ref, total, seq)
+
+    def make_sms(self, slot: PortAddress, sender: str, text: str, ts: float) -> InboxRecord:
+        return self._sms(self._device.slot(slot).name, sender, text, ts)
+
+    def add_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
+        """Keep a part (on disk) until its SMS is whole; returns the store future."""
+        part = PartRecord(self._device.slot(slot).name, sender, ref, total, seq, text, ts)
+        fut = self._store.part_add(part)
+        self._hold(part)
+        return fut
+
+    def delivery_report(self, slot: PortAddress, recipient: str, status: int, ts: float, smsc: str) -> None:
+        rec = InboxRecord(DELIVERY_REPORT, self._device.slot(slot).name, int(ts), smsc, recipient,
+                          f"{status} {scts(ts)}")
+        self.deliver(rec)
+
+    def _sms(self, port: str, sender: str, text: str, ts: float, incomplete: str = "") -> InboxRecord:
+        recipient = self._recipient_of(port)
+        content = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        return InboxRecord(SMS, port, int(ts), sender, recipient, content, incomplete)
+
+    def _recipient_of(self, port: str) -> str:
+        try:
+            return self._device.slot(PortAddress.parse(port, self._device.size)).record.number
+        except ValueError:
+            return ""
+
+    # --- concatenated SMS ------------------------------------------------------
+
+    def _hold(self, part: PartRecord) -> None:
+        key = (part.port, part.sender, part.ref)
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = _Waiting(part.total, ts=part.ts)
+            remaining = max(0.0, part.ts + self._concat_timeout - self._clock.time())
+            waiting.timer = self._clock.call_later(remaining, self._expire, key)
+        waiting.parts[part.seq] = part.text
+        if len(waiting.parts) >= waiting.total:
+            self._join(key, complete=True)
+
+    def _expire(self, key: tuple[str, str, int]) -> None:
+        if key in self._waiting:
+            self._join(key, complete=False)
+
+    def _join(self, key: tuple[str, str, int], *, complete: bool) -> None:
+        waiting = self._waiting.pop(key)
+        if waiting.timer is not None:
+            waiting.timer.cancel()
+        port, sender, ref = key
+        text = "".join(waiting.parts[s] for s in sorted(waiting.parts))
+        incomplete = "" if complete else f"{len(waiting.parts)}/{waiting.total}"
+        if incomplete:
+            log.warning("SMS from %s on %s: only %s parts arrived", sender, port, incomplete)
+        self.deliver(self._sms(port, sender, text, waiting.ts, incomplete), joined=(port, sender, ref))
+
+    # --- storing and pushing ---------------------------------------------------
+
+    def deliver(self, rec: InboxRecord, joined: tuple[str, str, int] | None = None) -> Any:
+        """Store a received SMS (acknowledged once stored), then push it. Returns the store future."""
+        fut = self._store.inbox_add([rec], [joined] if joined else [])
+
+        def stored(f: Any) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.error("a received SMS could not be stored: %s", None if f.cancelled() else f.exception())
+                return
+            rec.id = f.result()[0]
+            self.received += 1
+            self._to_push(rec)
+
+        fut.add_done_callback(stored)
+        return fut
+
+    def _to_push(self, rec: InboxRecord) -> None:
+        self._cache.append(rec)
+        count = self._settings["sms_cnt"]
+        if count <= 1 or len(self._cache) >= count:
+            self._flush()
+        elif self._cache_timer is None:
+            self._cache_timer = self._clock.call_later(max(0, self._settings["sms_prd"]), self._flush)
+
+    def _flush(self) -> None:
+        if self._cache_timer is not None:
+            self._cache_timer.cancel()
+            self._cache_timer = None
+        records, self._cache = self._cache, []
+        if not records:
+            return
+        ids = [r.id for r in records]
+        url = self._settings["sms_url"]
+        if not url:
+            # Nowhere to push: they stay in the inbox for goip_get_sms.
+            self._store.inbox_mark_pushed(ids)
+            return
+        body = encode(RecvSms(type="recv-sms", sms_num=len(records), sms=[row_of(r) for r in records]))
+        self._outbox.push(url, "recv-sms", body, marks=PushMarks(inbox=ids))
+
+    # --- goip_get_sms -----------------------------------------------------------
+
+    async def page(self, first_id: int, limit: int, delete: bool) -> tuple[list[InboxRecord], int]:
+        return await self._store.inbox_page(first_id, limit, delete)

@@ -1,0 +1,31 @@
+"""goip_get_sms.html (spec 8): the inbox, by id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..gateway.receiving import row_of
+from ..gateway.runtime import Gateway
+from ..protocol.codes import ResultCode
+from .endpoint import ApiRequest, endpoint, flag, integer
+
+
+class InboxReply(msgspec.Struct):
+    code: int
+    reason: str
+    ssrc: str
+    sms_num: int
+    next_sms: int
+    data: list[list[Any]]
+
+
+@endpoint()
+async def get_sms(req: ApiRequest, gw: Gateway) -> InboxReply:
+    first = integer(req.param("sms_id"), "sms_id", default=1, minimum=1)
+    limit = integer(req.param("sms_num"), "sms_num", default=0, minimum=0)
+    delete = flag(req.param("sms_del"), "sms_del")
+    records, next_id = await gw.inbox.page(first, limit, delete)
+    return InboxReply(code=ResultCode.OK, reason="OK", ssrc=gw.ssrc, sms_num=len(records), next_sms=next_id,
+                      data=[row_of(r) for r in records])
