@@ -7,6 +7,7 @@ the retry back-off is configured small so nothing waits long.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -201,5 +202,27 @@ async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, r
     interrupted = [i for i, o in outcome.items() if o == "7 Interrupted by restart"]
     assert len(interrupted) <= 4  # at most the one SMS each port had in its module
     assert final["failed"] == len(interrupted) and final["sent"] == n - len(interrupted)
+    gw2.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw2.proc.wait(), 10)
+
+
+async def test_kill_9_after_inbound_sms_were_acknowledged(tmp_path, receiver):
+    gw = GatewayProcess(tmp_path, free_port())
+    await gw.start()
+    await gw.get("/goip_send_cmd.html", op="set", sms_url=receiver.url, sms_cnt="50", sms_prd="600")
+    for i in range(20):  # acknowledged (stored), waiting in the push cache
+        assert (await gw.get("/sim/inbound", port="1.01", sender="10086", text=f"kept {i}"))["code"] == 0
+    assert receiver.pushes == []
+    gw.kill9()
+    await gw.proc.wait()
+    gw2 = GatewayProcess(tmp_path, gw.port)
+    await gw2.start()
+    await gw2.get("/goip_send_cmd.html", op="set", sms_cnt="1")  # flush what is cached from now on
+    await gw2.get("/sim/inbound", port="1.01", sender="10086", text="after")
+    await receiver.wait_for(lambda r: sum(p["sms_num"] for p in r.of_type("recv-sms")) >= 21, timeout=15)
+    texts = [base64.b64decode(row[5]).decode() for p in receiver.of_type("recv-sms") for row in p["sms"]]
+    assert texts == [f"kept {i}" for i in range(20)] + ["after"]
+    inbox = await gw2.get("/goip_get_sms.html")
+    assert inbox["sms_num"] == 21
     gw2.proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(gw2.proc.wait(), 10)
