@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,11 @@ class Timing:
     send_min: float = 1.0  # one SMS takes between min and max
     send_max: float = 3.0
     delivery: float = 5.0  # a sent SMS is delivered (its report comes) this much later
+    esim_start: float = 1.0  # an eSIM write/delete waits this long before it runs
+    esim_operation: float = 8.0  # ... and runs this long
 
     def zero(self) -> Timing:
-        return Timing(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return Timing(*([0.0] * len(fields(Timing))))
 
 
 @dataclass
@@ -42,6 +45,19 @@ class Traffic:
     rate: float = 0.0  # SMS per minute for the whole device (0: none)
     senders: list[str] = field(default_factory=lambda: ["10086", "+8613800138000", "+15550100"])
     texts: list[str] = field(default_factory=lambda: ["Your code is 123456", "Balance: 12.30", "Hello from the network"])
+
+
+@dataclass
+class Calls:
+    """Simulated voice traffic (for call statistics)."""
+
+    rate: float = 0.0  # calls per minute for the whole device (0: none)
+    answer_ratio: float = 0.6  # share of calls that connect
+    alert_ratio: float = 0.9  # share of calls that ring at all
+    duration_min: float = 10.0
+    duration_max: float = 180.0
+    pdd_min: float = 2.0  # post-dial delay
+    pdd_max: float = 8.0
 
 
 @dataclass
@@ -91,6 +107,8 @@ class GatewayConfig:
     concat_timeout: float = 120.0  # seconds to wait for the missing parts of a long inbound SMS
     timing: Timing = field(default_factory=Timing)
     traffic: Traffic = field(default_factory=Traffic)
+    calls: Calls = field(default_factory=Calls)
+    timezone: str = ""  # IANA name for "today" in statistics; "" = the machine's local time
     sim: list[SimSpec] = field(default_factory=list)
 
     def effective_timing(self) -> Timing:
@@ -122,6 +140,16 @@ class GatewayConfig:
             raise ConfigError("send_failure_rate is between 0 and 1")
         if self.traffic.rate < 0 or (self.traffic.rate and not (self.traffic.senders and self.traffic.texts)):
             raise ConfigError("traffic.rate must be >= 0, with senders and texts to draw from")
+        c = self.calls
+        if c.rate < 0 or not (0 <= c.answer_ratio <= 1 and 0 <= c.alert_ratio <= 1):
+            raise ConfigError("calls.rate must be >= 0 and the ratios between 0 and 1")
+        if not (0 <= c.duration_min <= c.duration_max and 0 <= c.pdd_min <= c.pdd_max):
+            raise ConfigError("calls: durations and post-dial delays need 0 <= min <= max")
+        if self.timezone:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(f"unknown timezone {self.timezone!r}") from None
         if self.concat_timeout <= 0:
             raise ConfigError("concat_timeout must be positive")
         if self.task_retention <= 0:
@@ -133,6 +161,9 @@ class GatewayConfig:
         return self
 
 
+_TABLES: dict[str, type] = {"timing": Timing, "traffic": Traffic, "calls": Calls}
+
+
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(table) - set(known))
@@ -141,10 +172,10 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in table.items():
         f = known[name]
-        if name in ("timing", "traffic"):
+        if name in _TABLES:
             if not isinstance(value, dict):
                 raise ConfigError(f"[{name}] must be a table")
-            value = _build(Timing if name == "timing" else Traffic, value, f"[{name}]")
+            value = _build(_TABLES[name], value, f"[{name}]")
         elif name == "sim":
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise ConfigError("sim must be an array of tables ([[sim]])")

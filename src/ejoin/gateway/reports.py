@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -69,6 +70,9 @@ class TaskReports:
         self._clock = clock
         self._settings = settings
         self._caches: dict[tuple[str, int, int], _Cache] = {}
+        # Called before a report is queued: the outcomes it reports must reach
+        # the store first (the store runs work in order).
+        self.before_push: Callable[[], None] = lambda: None
 
     # --- per task --------------------------------------------------------
 
@@ -138,6 +142,7 @@ class TaskReports:
         if cache.timer is not None:
             cache.timer.cancel()
         marks = list(cache.marks.items())
+        self.before_push()
         if not cache.url:
             # Nowhere to report to: the progress counts as reported (get_tasks still shows tasks).
             self._store.tasks_reported(marks)

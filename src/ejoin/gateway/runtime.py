@@ -18,15 +18,18 @@ from ..modems.simulated import SimulatedModems, apply_sim_spec, generate_slot
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, Timer
 from .config import GatewayConfig
 from .device import Device, DeviceIdentity
 from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
+from .calls import CallSimulator
+from .esim import EsimManager
 from .parameters import Parameters
 from .receiving import Inbox
 from .reports import TaskReports
 from .sending import SendEngine
 from .settings import DeviceSettings
+from .statistics import Statistics
 from .status import StatusReporter
 from .traffic import TrafficGenerator
 
@@ -101,6 +104,10 @@ class Gateway:
         self.sending: SendEngine
         self.inbox: Inbox
         self.traffic: TrafficGenerator
+        self.statistics: Statistics
+        self.calls: CallSimulator
+        self.esim: EsimManager
+        self._stats_timer: Timer | None = None
         self._started = False
 
     async def start(self) -> None:
@@ -123,6 +130,9 @@ class Gateway:
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, self.config.concat_timeout)
         self.driver.events = self.inbox
         self.traffic = TrafficGenerator(self.device, self.inbox, self.clock, self.config.traffic, self.config.seed)
+        self.statistics = Statistics(self.device, self.store, self.clock, self.sending, self.config.timezone)
+        self.calls = CallSimulator(self.device, self.store, self.clock, self.config.calls, self.config.seed)
+        self.esim = EsimManager(self.device, self.clock, self.config.effective_timing(), self.config.seed)
         if isinstance(self.driver, SimulatedModems):
             self.driver.directory = self._slot_address_of
         await self.outbox.start()
@@ -132,7 +142,13 @@ class Gateway:
         self.device.start()
         self.sending.start()
         self.traffic.start()
+        self.calls.start()
+        self._prune_statistics()
         self._started = True
+
+    def _prune_statistics(self) -> None:
+        self.statistics.prune()
+        self._stats_timer = self.clock.call_later(3600, self._prune_statistics)
 
     def _slot_address_of(self, digits: str) -> PortAddress | None:
         slot = self.device.slot_by_number(digits)
@@ -164,6 +180,10 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._started:
+            if self._stats_timer is not None:
+                self._stats_timer.cancel()
+            self.esim.stop()
+            await self.calls.stop()
             self.traffic.stop()
             await self.sending.stop(self.config.shutdown_grace)
             self.inbox.stop()

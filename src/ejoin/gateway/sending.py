@@ -214,6 +214,12 @@ class SendEngine:
         self._retention = retention
         self._settings = settings
         self._prune_timer: Timer | None = None
+        # finished SMS waiting for the next batched write, and per-slot counters
+        self._finished: list[tuple[JobRecord, tuple[int, int]]] = []
+        self._flush_scheduled = False
+        self.con_failed: dict[tuple[int, int], int] = {}
+        self.in_module: dict[tuple[int, int], int] = {}
+        reports.before_push = self._flush_finished
         device.add_listener(self._slot_changed)
 
     # --- life cycle ----------------------------------------------------------
@@ -226,6 +232,8 @@ class SendEngine:
             log.warning("%d SMS were in a module when the device stopped; reported as failed", len(interrupted))
         for rec in await self._store.tasks_open():
             await self._restore(rec)
+        counts = await self._store.sms_counts(None)
+        self.con_failed = {k: v["con_failed"] for k, v in counts.items() if v.get("con_failed")}
 
     async def _restore(self, rec: TaskRecord) -> None:
         spec = msgspec.msgpack.decode(rec.spec, type=TaskSpec)
@@ -300,6 +308,7 @@ class SendEngine:
             t.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
+        self._flush_finished()
         self._reports.flush_all()
 
     # --- intake ----------------------------------------------------------------
@@ -495,12 +504,17 @@ class SendEngine:
             log.exception("could not record an SMS of task %s; it stays queued", task.spec.tid_echo)
             self._unclaim(lane, idx)
             return
-        result = await self._with_timeout(
+        key = (port.number, slot.record.slot)
+        self.in_module[key] = self.in_module.get(key, 0) + 1
+        try:
+            result = await self._with_timeout(
             self._device.driver.send_sms(
-                port.number, slot.record, number, task.text, task.spec.smsc, report=task.spec.dr
-            ),
-            task.spec.tmo_s,
-        )
+                    port.number, slot.record, number, task.text, task.spec.smsc, report=task.spec.dr
+                ),
+                task.spec.tmo_s,
+            )
+        finally:
+            self.in_module[key] -= 1
         if result is None:
             job.state, job.reason = FAILED, SendFailure.TIMEOUT
         elif result.ok:
@@ -514,7 +528,7 @@ class SendEngine:
                 self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
             if result.no_balance:
                 self._device.set_state(slot, PortState.NO_BALANCE)
-        self._finish(task, job)
+        self._finish(task, job, key)
 
     def _unclaim(self, lane: Lane, idx: int) -> None:
         lane.requeue.append(idx)
@@ -523,18 +537,45 @@ class SendEngine:
             self._lanes[(lane.task.id, lane.index)] = lane
             self._lanes.move_to_end((lane.task.id, lane.index), last=False)
 
-    def _finish(self, task: Task, job: JobRecord) -> None:
+    def _finish(self, task: Task, job: JobRecord, slot: tuple[int, int]) -> None:
         task.done_seq += 1
         job.done_seq = task.done_seq
         job.ts = int(self._clock.time())
         if job.state == SENT:
             task.sent += 1
+            self.con_failed[slot] = 0
         else:
             task.failed += 1
-        self._store.jobs_finish([job]).add_done_callback(_log_failure)
+            self.con_failed[slot] = self.con_failed.get(slot, 0) + 1
+        self._finished.append((job, slot))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_finished)
         self._reports.job_done(task, job)
         if task.is_complete or (task.state == REMOVED and task.sending == 0):
             self._close(task)
+
+    def _flush_finished(self) -> None:
+        """One store write for every SMS finished in this turn of the loop (outcome + counters)."""
+        self._flush_scheduled = False
+        batch, self._finished = self._finished, []
+        if not batch:
+            return
+        slots = [slot for _, slot in batch]
+        con = {slot: self.con_failed.get(slot, 0) for slot in dict.fromkeys(slots)}
+        self._store.jobs_finish([job for job, _ in batch], slots, con).add_done_callback(_log_failure)
+
+    def unsent_for(self, port: int, slot: int) -> int:
+        """SMS waiting for this slot: of open tasks whose ``from`` names its port or the slot itself."""
+        whole, dotted = str(port), f"{port}.{slot:02d}"
+        total = 0
+        for task in self._tasks.values():
+            if task.state != QUEUED and task.state != PAUSED:
+                continue
+            for lane in task.lanes:
+                if lane.spec.ports and (whole in lane.spec.ports or dotted in lane.spec.ports):
+                    total += lane.remaining
+        return total
 
     def _close(self, task: Task) -> None:
         if task.closed:

@@ -32,6 +32,10 @@ class SlotRecord:
     reg_outcome: int | None = None
     seq: int = 0
     price: float = 0.0  # simulator: balance taken per SMS part
+    esim: bool = False  # the card is an eSIM profile (written through goip_write_esims)
+    esim_ac: str = ""
+    esim_cc: str = ""
+    esim_provider: str = ""
 
 
 @dataclass(slots=True)
@@ -120,6 +124,23 @@ class PartRecord:
     ts: float
 
 
+SMS_COUNTERS = ("received", "sent_ok", "sent_failed")
+CALL_COUNTERS = ("calls", "alerted", "connected", "failed", "pdd_sum", "duration", "billed")
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """A finished call, counted in the minute it ended."""
+
+    port: int
+    slot: int
+    ts: float
+    alerted: bool
+    connected: bool
+    pdd: float
+    duration: int  # seconds connected
+
+
 class Store(ABC):
     @abstractmethod
     async def open(self) -> None: ...
@@ -198,7 +219,11 @@ class Store(ABC):
     def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]: ...
 
     @abstractmethod
-    def jobs_finish(self, jobs: list[JobRecord]) -> asyncio.Future[None]: ...
+    def jobs_finish(
+        self, jobs: list[JobRecord], slots: list[tuple[int, int]] | None = None,
+        con_failed: dict[tuple[int, int], int] | None = None,
+    ) -> asyncio.Future[None]:
+        """Complete jobs; with ``slots`` (one per job) their outcomes are counted per slot and minute."""
 
     @abstractmethod
     async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
@@ -233,6 +258,20 @@ class Store(ABC):
 
     @abstractmethod
     async def received_counts(self, since_minute: int) -> dict[tuple[int, int], int]: ...
+
+    # statistics
+    @abstractmethod
+    async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:
+        """Per (port, slot): received/sent_ok/sent_failed since a minute (None: ever) and con_failed."""
+
+    @abstractmethod
+    def call_add(self, call: CallRecord) -> asyncio.Future[None]: ...
+
+    @abstractmethod
+    async def call_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, float]]: ...
+
+    @abstractmethod
+    def stats_prune(self, before_minute: int) -> asyncio.Future[None]: ...
 
     @abstractmethod
     async def tasks_prune(self, finished_before: float) -> int:

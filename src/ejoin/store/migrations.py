@@ -119,6 +119,52 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (port, slot, minute)
     ) WITHOUT ROWID;
     """,
+    # 4: statistics (SMS outcomes and calls per slot and minute, plus running
+    # totals so a cumulative query does not sum history) and eSIM profiles.
+    """
+    ALTER TABLE sms_stat ADD COLUMN sent_ok INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sms_stat ADD COLUMN sent_failed INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sms_total (
+        port        INTEGER NOT NULL,
+        slot        INTEGER NOT NULL,
+        received    INTEGER NOT NULL DEFAULT 0,
+        sent_ok     INTEGER NOT NULL DEFAULT 0,
+        sent_failed INTEGER NOT NULL DEFAULT 0,
+        con_failed  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (port, slot)
+    ) WITHOUT ROWID;
+    INSERT INTO sms_total(port, slot, received)
+        SELECT port, slot, SUM(received) FROM sms_stat GROUP BY port, slot;
+    CREATE TABLE call_stat (
+        port      INTEGER NOT NULL,
+        slot      INTEGER NOT NULL,
+        minute    INTEGER NOT NULL,
+        calls     INTEGER NOT NULL DEFAULT 0,
+        alerted   INTEGER NOT NULL DEFAULT 0,
+        connected INTEGER NOT NULL DEFAULT 0,
+        failed    INTEGER NOT NULL DEFAULT 0,
+        pdd_sum   REAL NOT NULL DEFAULT 0,
+        duration  INTEGER NOT NULL DEFAULT 0,
+        billed    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (port, slot, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE call_total (
+        port      INTEGER NOT NULL,
+        slot      INTEGER NOT NULL,
+        calls     INTEGER NOT NULL DEFAULT 0,
+        alerted   INTEGER NOT NULL DEFAULT 0,
+        connected INTEGER NOT NULL DEFAULT 0,
+        failed    INTEGER NOT NULL DEFAULT 0,
+        pdd_sum   REAL NOT NULL DEFAULT 0,
+        duration  INTEGER NOT NULL DEFAULT 0,
+        billed    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (port, slot)
+    ) WITHOUT ROWID;
+    ALTER TABLE slot ADD COLUMN esim INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE slot ADD COLUMN esim_ac TEXT NOT NULL DEFAULT '';
+    ALTER TABLE slot ADD COLUMN esim_cc TEXT NOT NULL DEFAULT '';
+    ALTER TABLE slot ADD COLUMN esim_provider TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 

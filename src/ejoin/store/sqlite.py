@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from collections.abc import Callable
 
 from .base import (
+    CALL_COUNTERS,
+    CallRecord,
     InboxRecord,
     JobRecord,
     OutboxItem,
@@ -177,7 +179,10 @@ class SQLiteStore(Store):
 
     # --- inventory -----------------------------------------------------------
 
-    _SLOT_COLS = "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, reg_outcome, seq, price"
+    _SLOT_COLS = (
+        "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, reg_outcome, seq, price, "
+        "esim, esim_ac, esim_cc, esim_provider"
+    )
 
     async def load_slots(self) -> list[SlotRecord]:
         def run(conn: sqlite3.Connection) -> list[SlotRecord]:
@@ -186,7 +191,7 @@ class SQLiteStore(Store):
                 SlotRecord(
                     port=r[0], slot=r[1], present=bool(r[2]), iccid=r[3], imsi=r[4], number=r[5],
                     operator=r[6], balance=r[7], imei=r[8], locked=bool(r[9]), reg_outcome=r[10], seq=r[11],
-                    price=r[12],
+                    price=r[12], esim=bool(r[13]), esim_ac=r[14], esim_cc=r[15], esim_provider=r[16],
                 )
                 for r in rows
             ]
@@ -197,12 +202,12 @@ class SQLiteStore(Store):
         row = (
             record.port, record.slot, int(record.present), record.iccid, record.imsi, record.number,
             record.operator, record.balance, record.imei, int(record.locked), record.reg_outcome, record.seq,
-            record.price,
+            record.price, int(record.esim), record.esim_ac, record.esim_cc, record.esim_provider,
         )
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", row
+                f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES({','.join('?' * len(row))})", row
             )
 
         return self._submit(run)
@@ -366,8 +371,15 @@ class SQLiteStore(Store):
 
         return self._submit(run)
 
-    def jobs_finish(self, jobs: list[JobRecord]) -> asyncio.Future[None]:
+    def jobs_finish(
+        self, jobs: list[JobRecord], slots: list[tuple[int, int]] | None = None,
+        con_failed: dict[tuple[int, int], int] | None = None,
+    ) -> asyncio.Future[None]:
         rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
+        counts: dict[tuple[int, int, int], list[int]] = {}
+        for job, (port, slot) in zip(jobs, slots or []):
+            c = counts.setdefault((port, slot, job.ts // 60), [0, 0, 0])
+            c[1 if job.state == 2 else 2] += 1
 
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -375,6 +387,12 @@ class SQLiteStore(Store):
                 "WHERE task_id = ? AND lane = ? AND idx = ?",
                 rows,
             )
+            _count_sms(conn, counts)
+            if con_failed:
+                conn.executemany(
+                    "UPDATE sms_total SET con_failed = ? WHERE port = ? AND slot = ?",
+                    [(v, p, s) for (p, s), v in con_failed.items()],
+                )
 
         return self._submit(run)
 
@@ -429,11 +447,7 @@ class SQLiteStore(Store):
                 )
                 ids.append(int(cur.lastrowid))
             conn.executemany("DELETE FROM inbox_part WHERE port = ? AND sender = ? AND ref = ?", parts_done)
-            conn.executemany(
-                "INSERT INTO sms_stat(port, slot, minute, received) VALUES(?,?,?,?) "
-                "ON CONFLICT(port, slot, minute) DO UPDATE SET received = received + excluded.received",
-                [(*k, v) for k, v in counts.items()],
-            )
+            _count_sms(conn, {k: [v, 0, 0] for k, v in counts.items()})
             return ids
 
         return self._submit(run)
@@ -492,6 +506,64 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    # --- statistics --------------------------------------------------------------
+
+    async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:
+        def run(conn: sqlite3.Connection) -> dict[tuple[int, int], dict[str, int]]:
+            out: dict[tuple[int, int], dict[str, int]] = {}
+            for p, s, con in conn.execute("SELECT port, slot, con_failed FROM sms_total"):
+                out[(p, s)] = {"received": 0, "sent_ok": 0, "sent_failed": 0, "con_failed": con}
+            if since_minute is None:
+                rows = conn.execute("SELECT port, slot, received, sent_ok, sent_failed FROM sms_total")
+            else:
+                rows = conn.execute(
+                    "SELECT port, slot, SUM(received), SUM(sent_ok), SUM(sent_failed) FROM sms_stat "
+                    "WHERE minute >= ? GROUP BY port, slot", (since_minute,))
+            for p, s, rec, ok, failed in rows:
+                entry = out.setdefault((p, s), {"con_failed": 0})
+                entry.update(received=rec, sent_ok=ok, sent_failed=failed)
+            return out
+
+        return await self._submit(run)
+
+    def call_add(self, call: CallRecord) -> asyncio.Future[None]:
+        values = (1, int(call.alerted), int(call.connected), int(not call.connected), call.pdd, call.duration,
+                  -(-call.duration // 60))
+        key = (call.port, call.slot)
+        minute = int(call.ts // 60)
+        sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in CALL_COUNTERS)
+        cols = ", ".join(CALL_COUNTERS)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO call_stat(port, slot, minute, {cols}) VALUES(?,?,?,?,?,?,?,?,?,?) "
+                f"ON CONFLICT(port, slot, minute) DO UPDATE SET {sets}", (*key, minute, *values))
+            conn.execute(
+                f"INSERT INTO call_total(port, slot, {cols}) VALUES(?,?,?,?,?,?,?,?,?) "
+                f"ON CONFLICT(port, slot) DO UPDATE SET {sets}", (*key, *values))
+
+        return self._submit(run)
+
+    async def call_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, float]]:
+        cols = ", ".join(f"SUM({c})" for c in CALL_COUNTERS)
+
+        def run(conn: sqlite3.Connection) -> dict[tuple[int, int], dict[str, float]]:
+            if since_minute is None:
+                rows = conn.execute(f"SELECT port, slot, {', '.join(CALL_COUNTERS)} FROM call_total")
+            else:
+                rows = conn.execute(
+                    f"SELECT port, slot, {cols} FROM call_stat WHERE minute >= ? GROUP BY port, slot", (since_minute,))
+            return {(r[0], r[1]): dict(zip(CALL_COUNTERS, r[2:])) for r in rows}
+
+        return await self._submit(run)
+
+    def stats_prune(self, before_minute: int) -> asyncio.Future[None]:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sms_stat WHERE minute < ?", (before_minute,))
+            conn.execute("DELETE FROM call_stat WHERE minute < ?", (before_minute,))
+
+        return self._submit(run)
+
     async def tasks_prune(self, finished_before: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
             ids = [r[0] for r in conn.execute(
@@ -516,6 +588,29 @@ class SQLiteStore(Store):
 def _mark_reported(conn: sqlite3.Connection, marks: list[tuple[int, int]]) -> None:
     conn.executemany(
         "UPDATE task SET reported_seq = MAX(reported_seq, ?) WHERE id = ?", [(seq, tid) for tid, seq in marks]
+    )
+
+
+def _count_sms(conn: sqlite3.Connection, counts: dict[tuple[int, int, int], list[int]]) -> None:
+    """Add (received, sent_ok, sent_failed) per (port, slot, minute) to the buckets and the totals."""
+    if not counts:
+        return
+    conn.executemany(
+        "INSERT INTO sms_stat(port, slot, minute, received, sent_ok, sent_failed) VALUES(?,?,?,?,?,?) "
+        "ON CONFLICT(port, slot, minute) DO UPDATE SET received = received + excluded.received, "
+        "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed",
+        [(*k, *v) for k, v in counts.items()],
+    )
+    totals: dict[tuple[int, int], list[int]] = {}
+    for (port, slot, _), v in counts.items():
+        t = totals.setdefault((port, slot), [0, 0, 0])
+        for i in range(3):
+            t[i] += v[i]
+    conn.executemany(
+        "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed) VALUES(?,?,?,?,?) "
+        "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
+        "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed",
+        [(*k, *v) for k, v in totals.items()],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
-from . import command, receiving, simctl, sms, status
+from . import command, receiving, simctl, sms, stats, status
 from .endpoint import GATEWAY, json_errors
 
 
@@ -22,6 +22,11 @@ def create_app(gw: Gateway) -> web.Application:
         "/goip_remove_sms.html": sms.remove_sms,
         "/goip_get_tasks.html": sms.get_tasks,
         "/goip_get_sms.html": receiving.get_sms,
+        "/goip_get_sms_stat.html": stats.sms_stat,
+        "/goip_get_call_stat.html": stats.call_stat,
+        "/goip_get_esims.html": stats.get_esims,
+        "/goip_write_esims.html": stats.write_esims,
+        "/goip_delete_esims.html": stats.delete_esims,
     })
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
     for path, handler in device_routes.items():
@@ -36,6 +41,7 @@ def create_app(gw: Gateway) -> web.Application:
         "/sim/state": simctl.state,
         "/sim/inbound": simctl.inbound,
         "/sim/mms": simctl.mms,
+        "/sim/call": simctl.call,
     }
     for path, handler in sim_routes.items():
         app.router.add_route("GET", path, handler)

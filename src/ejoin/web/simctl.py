@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from ..gateway.calls import CallPlan
 from ..gateway.runtime import Gateway
 from ..modems.simulated import generate_card
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
@@ -218,6 +219,23 @@ async def mms(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     headers, payload = build_mms_push(MmsMessage(body.subject, body.sender, recipient, tuple(parts), gw.clock.time()))
     await gw.outbox.push(url, "mms", payload, content_type=headers.pop("Content-Type"), headers=headers)
     return _ok(bytes=len(payload))
+
+
+@endpoint()
+async def call(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+    """A voice call on a slot: answered or not, with its post-dial delay and duration."""
+    p = _params(req)
+    addr = _address(p, gw, slot=True)
+    if gw.calls.busy(addr):
+        raise ApiError(ResultCode.BAD_REQUEST, f"{addr} is already in a call", 409)
+    answer = p.get("answer", "1").strip().lower() in ("1", "true", "yes")
+    pdd = _number(p.get("pdd", "3"), "pdd")
+    duration = _number(p.get("duration", "60"), "duration")
+    if pdd < 0 or duration < 0:
+        raise ApiError(ResultCode.BAD_REQUEST, "pdd and duration cannot be negative", 400)
+    gw.calls.place(addr, CallPlan(pdd=pdd, alerted=answer or p.get("ring", "1") == "1", answered=answer,
+                                  duration=duration))
+    return _ok(port=gw.device.name(addr))
 
 
 @endpoint()
