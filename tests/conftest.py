@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from ejoin.gateway.clock import VirtualClock
 from ejoin.gateway.config import GatewayConfig, Timing, load_config
 from ejoin.gateway.runtime import Gateway
+from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
 
 AUTH = {"username": "root", "password": "root"}
@@ -153,7 +155,10 @@ def device_factory(tmp_path, clock, aiohttp_client):
     async def make(*, path=None, **overrides: Any) -> Device:
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock)
-        client = await aiohttp_client(create_app(gw))
+        # served as `ejoin gateway` serves it: credentials masked in the access log
+        server = TestServer(create_app(gw))
+        await server.start_server(access_log_class=RedactingAccessLogger)
+        client = await aiohttp_client(server)
         # virtual time moves only once the DB thread has done what was asked of it
         clock.add_quiescer(gw.store.quiesce)
         return Device(gw, client, clock)

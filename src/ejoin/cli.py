@@ -62,16 +62,32 @@ async def _serve(config: GatewayConfig) -> None:
     from aiohttp import web
 
     from .gateway.runtime import Gateway, tune_gc_for_server
+    from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
 
     gw = Gateway(config)
-    runner = web.AppRunner(create_app(gw), access_log=None, handle_signals=False)
+    # Requests are logged at debug level, with credentials masked.
+    access = logging.getLogger("ejoin.access")
+    runner = web.AppRunner(
+        create_app(gw), handle_signals=False, access_log=access if access.isEnabledFor(logging.DEBUG) else None,
+        access_log_class=RedactingAccessLogger,
+    )
     try:
         await runner.setup()
     except Exception as exc:
         raise click.ClickException(f"cannot start the device: {exc}") from None
     tune_gc_for_server()
-    site = web.TCPSite(runner, config.host, config.port)
+    ssl_context = None
+    if config.tls_cert:
+        import ssl
+
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            await runner.cleanup()
+            raise click.ClickException(f"cannot load the TLS certificate/key: {exc}") from None
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
@@ -79,8 +95,8 @@ async def _serve(config: GatewayConfig) -> None:
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     for host, port in (a[:2] for a in runner.addresses):
         log.info(
-            "EJOIN device listening on http://%s:%d (%d ports x %d slots%s, data in %s)",
-            host, port, config.ports, config.slots, ", fast" if config.fast else "", config.data,
+            "EJOIN device listening on %s://%s:%d (%d ports x %d slots%s, data in %s)",
+            "https" if ssl_context else "http", host, port, config.ports, config.slots, ", fast" if config.fast else "", config.data,
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -101,6 +101,10 @@ class GatewayConfig:
     send_failure_rate: float = 0.0  # share of SMS the simulated network rejects at random
     max_queued_tasks: int = 100_000  # open tasks; more get 16 Too Many Task
     max_recipients: int = 1_000_000  # per task
+    max_tasks_per_request: int = 10_000  # tasks past this in one request get 16 Too Many Task
+    max_sessions: int = 1000  # open secure sessions
+    tls_cert: str = ""  # PEM certificate and key: serve HTTPS
+    tls_key: str = ""
     shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
     task_retention: float = 3600.0  # seconds a finished, reported task is kept on disk
     log_level: str = "info"
@@ -152,6 +156,10 @@ class GatewayConfig:
                 raise ConfigError(f"unknown timezone {self.timezone!r}") from None
         if self.concat_timeout <= 0:
             raise ConfigError("concat_timeout must be positive")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together")
+        if self.max_tasks_per_request < 1 or self.max_sessions < 1:
+            raise ConfigError("max_tasks_per_request and max_sessions must be at least 1")
         if self.task_retention <= 0:
             raise ConfigError("task_retention must be positive")
         if self.max_queued_tasks < 1 or self.max_recipients < 1:

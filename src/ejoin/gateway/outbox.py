@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -87,6 +88,8 @@ class Outbox:
         self._workers: dict[str, asyncio.Task] = {}
         self._dirty: set[str] = set()
         self._closed = False
+        # Extra headers computed at each try (push signatures carry the time of sending).
+        self.signer: Callable[[bytes], dict[str, str]] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self.delivered = 0
@@ -175,7 +178,8 @@ class Outbox:
         attempts = item.attempts
         while True:
             try:
-                status = await self._transport.post(item.dest, item.body, item.headers)
+                headers = item.headers if self.signer is None else {**item.headers, **self.signer(item.body)}
+                status = await self._transport.post(item.dest, item.body, headers)
                 error = None if 200 <= status < 300 else f"HTTP {status}"
             except asyncio.CancelledError:
                 raise

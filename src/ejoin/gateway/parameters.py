@@ -51,6 +51,12 @@ def _count(value: str) -> int:
         raise ParameterError(f"{value[:20]!r} is not a whole number") from None
 
 
+def _secret(value: str) -> str:
+    if len(value) > 256:
+        raise ParameterError("push_secret is at most 256 characters")
+    return value
+
+
 _IMEI = re.compile(r"^\d{15}$")
 _NUMBER = re.compile(r"^\+?[0-9*#]{0,20}$")
 
@@ -98,6 +104,9 @@ class Parameters:
             ),
             "sms_cnt": self._setting("sms_cnt", _count),
             "sms_prd": self._setting("sms_prd", _period),
+            # write-only: a get says whether it is set, never what it is
+            "push_secret": _Scalar(lambda: "********" if settings["push_secret"] else "",
+                                   self._setting("push_secret", _secret).set),
             "sw_ver": _Scalar(lambda: device.identity.sw_ver),
             "mac": _Scalar(lambda: device.identity.mac),
             "max_ports": _Scalar(lambda: device.size.ports),

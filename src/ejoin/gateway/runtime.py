@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 from ..modems.base import ModemDriver
+from ..protocol import crypt
 from ..modems.simulated import SimulatedModems, apply_sim_spec, generate_slot
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
@@ -26,6 +27,7 @@ from .calls import CallSimulator
 from .esim import EsimManager
 from .parameters import Parameters
 from .receiving import Inbox
+from .security import LoginGuard, SessionTable
 from .reports import TaskReports
 from .sending import SendEngine
 from .settings import DeviceSettings
@@ -96,6 +98,8 @@ class Gateway:
             self.driver,
             PortNameStyle(config.port_names),
         )
+        self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
+        self.guard = LoginGuard(self.clock)
         # A new synchronisation source at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
         self.settings: DeviceSettings
@@ -113,6 +117,7 @@ class Gateway:
     async def start(self) -> None:
         await self.store.open()
         self.settings = DeviceSettings(self.store, await self.store.load_settings())
+        self.outbox.signer = self._sign
         slots, ports = await self._inventory()
         self.device.attach(slots, ports)
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
@@ -124,6 +129,7 @@ class Gateway:
             TaskReports(self.outbox, self.store, self.clock, self.settings),
             max_tasks=self.config.max_queued_tasks,
             max_recipients=self.config.max_recipients,
+            max_per_request=self.config.max_tasks_per_request,
             retention=self.config.task_retention,
             settings=self.settings,
         )
@@ -149,6 +155,13 @@ class Gateway:
     def _prune_statistics(self) -> None:
         self.statistics.prune()
         self._stats_timer = self.clock.call_later(3600, self._prune_statistics)
+
+    def _sign(self, body: bytes) -> dict[str, str]:
+        secret = self.settings["push_secret"]
+        if not secret:
+            return {}
+        ts = int(self.clock.time())
+        return {"X-Ejoin-Timestamp": str(ts), "X-Ejoin-Signature": crypt.sign_push(secret, ts, body)}
 
     def _slot_address_of(self, digits: str) -> PortAddress | None:
         slot = self.device.slot_by_number(digits)

@@ -197,6 +197,7 @@ class SendEngine:
         *,
         max_tasks: int,
         max_recipients: int,
+        max_per_request: int = 10_000,
         retention: float = 3600.0,
         settings: DeviceSettings | None = None,
     ) -> None:
@@ -212,6 +213,7 @@ class SendEngine:
         self._workers: list[asyncio.Task] = []
         self._stopping = False
         self._retention = retention
+        self._max_per_request = max_per_request
         self._settings = settings
         self._prune_timer: Timer | None = None
         # finished SMS waiting for the next batched write, and per-slot counters
@@ -320,7 +322,10 @@ class SendEngine:
         tids_here: set[int] = set()
         if request.type not in (None, "", "send-sms"):
             return [(tid_of_raw(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []]
-        for raw in request.tasks or []:
+        for n, raw in enumerate(request.tasks or []):
+            if n >= self._max_per_request:
+                results.append((tid_of_raw(raw), TaskStatus.TOO_MANY_TASK))
+                continue
             try:
                 task_in = msgspec.json.decode(raw, type=SendTaskIn, strict=False)
             except (msgspec.ValidationError, msgspec.DecodeError):

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "status_period": 60,
     "sms_cnt": 1,  # recv-sms pushes: SMS per push (<= 1: each at once)
     "sms_prd": 30,  # ... or seconds after the first one waiting
+    "push_secret": "",  # HMAC-SHA256 key for push signatures ("" = unsigned)
 }
 
 

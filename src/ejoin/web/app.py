@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
-from . import command, receiving, simctl, sms, stats, status
+from . import command, receiving, session, simctl, sms, stats, status
 from .endpoint import GATEWAY, json_errors
 
 
@@ -29,6 +29,8 @@ def create_app(gw: Gateway) -> web.Application:
         "/goip_delete_esims.html": stats.delete_esims,
     })
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
+    app.router.add_route("GET", "/crypt_sess.json", session.crypt_session)
+    app.router.add_route("POST", "/crypt_sess.json", session.crypt_session)
     for path, handler in device_routes.items():
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)

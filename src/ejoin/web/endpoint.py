@@ -18,6 +18,9 @@ import msgspec
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
+from ..gateway.security import INVALID_USER as SESSION_INVALID_USER
+from ..gateway.security import SessionError
+from ..protocol import crypt
 from ..protocol.codes import ResultCode
 from ..protocol.messages import Reply, WireError, decode_lenient, encode
 
@@ -124,9 +127,11 @@ def endpoint(
                     ResultCode.TOO_LARGE, f"the body is larger than the device accepts ({limit} bytes)", 413
                 )
             req = ApiRequest(request, body)
-            if auth and not credentials_ok(gw, *req.credentials()):
-                log.info("refused %s from %s: wrong credentials", request.path, request.remote)
-                return json_response(invalid_user(req) if invalid_user else INVALID_USER)
+            if auth:
+                refusal = await _authenticate(req, gw)
+                if refusal is not None:
+                    return refusal if refusal is not INVALID_USER else json_response(
+                        invalid_user(req) if invalid_user else INVALID_USER)
             try:
                 result = await fn(req, gw)
             except ApiError as exc:
@@ -138,6 +143,40 @@ def endpoint(
         return handler
 
     return wrap
+
+
+async def slow_down(gw: Gateway, req: ApiRequest, what: str) -> None:
+    """A wrong credential: logged (never the secret) and answered later the more often it happens."""
+    remote = req.http.remote or "unknown"
+    delay = gw.guard.delay_after_miss(remote)
+    log.info("refused %s from %s: %s (%d in a row)", req.http.path, remote, what, gw.guard.misses(remote))
+    if delay:
+        await gw.clock.sleep(delay)
+
+
+async def _authenticate(req: ApiRequest, gw: Gateway) -> Any:
+    """None when the request may go on; else the answer (INVALID_USER: the endpoint's own form)."""
+    remote = req.http.remote or "unknown"
+    if "session" in req.query:
+        q = req.query
+        try:
+            session = gw.sessions.check(q["session"], q.get("seq"), q.get("auth"), req.http.path, q.get("expires"))
+        except SessionError as exc:
+            if exc.code == SESSION_INVALID_USER:
+                await slow_down(gw, req, "wrong session auth")
+            return json_response({"code": exc.code, "reason": exc.desc, "desc": exc.desc})
+        if session.crypt == "aes-ecb" and req.body:
+            try:
+                req.body = crypt.decrypt(gw.sessions.key(session), req.body)
+            except crypt.CryptError as exc:
+                return error_response(ResultCode.BAD_REQUEST, f"the body cannot be decrypted: {exc}", 400)
+        gw.guard.succeeded(remote)
+        return None
+    if credentials_ok(gw, *req.credentials()):
+        gw.guard.succeeded(remote)
+        return None
+    await slow_down(gw, req, "wrong credentials")
+    return INVALID_USER
 
 
 @web.middleware
