@@ -226,3 +226,55 @@ async def test_kill_9_after_inbound_sms_were_acknowledged(tmp_path, receiver):
     assert inbox["sms_num"] == 21
     gw2.proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(gw2.proc.wait(), 10)
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_tls(tmp_path):
+    cert, key = self_signed(tmp_path)
+    gw = GatewayProcess(tmp_path, free_port())
+    gw.config.write_text(gw.config.read_text() + f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
+    gw.base = gw.base.replace("http://", "https://")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ejoin", "gateway", "--config", str(gw.config), "--port", str(gw.port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=open(gw.log, "ab"))
+    gw.proc = proc
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):
+                try:
+                    async with s.get(f"{gw.base}/goip_get_status.html", params=AUTH, ssl=False) as r:
+                        answer = await r.json()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)  # waiting for the process to listen (a deadline, not behaviour)
+            else:
+                raise TimeoutError(gw.log.read_text())
+        assert answer["type"] == "dev-status"
+        assert f"listening on https://127.0.0.1:{gw.port}" in gw.log.read_text()
+        async with aiohttp.ClientSession() as s:  # plain HTTP to a TLS port gets nowhere
+            with pytest.raises(aiohttp.ClientError):
+                async with s.get(f"http://127.0.0.1:{gw.port}/goip_get_status.html", params=AUTH) as r:
+                    await r.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)

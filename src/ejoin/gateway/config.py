@@ -103,6 +103,7 @@ class GatewayConfig:
     max_recipients: int = 1_000_000  # per task
     max_tasks_per_request: int = 10_000  # tasks past this in one request get 16 Too Many Task
     max_sessions: int = 1000  # open secure sessions
+    login_delay_cap: float = 5.0  # longest delay for an address that keeps giving wrong credentials
     tls_cert: str = ""  # PEM certificate and key: serve HTTPS
     tls_key: str = ""
     shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
@@ -158,6 +159,8 @@ class GatewayConfig:
             raise ConfigError("concat_timeout must be positive")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        if self.login_delay_cap < 0:
+            raise ConfigError("login_delay_cap cannot be negative")
         if self.max_tasks_per_request < 1 or self.max_sessions < 1:
             raise ConfigError("max_tasks_per_request and max_sessions must be at least 1")
         if self.task_retention <= 0:

@@ -99,7 +99,7 @@ class Gateway:
             PortNameStyle(config.port_names),
         )
         self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
-        self.guard = LoginGuard(self.clock)
+        self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
         # A new synchronisation source at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
         self.settings: DeviceSettings

@@ -153,7 +153,7 @@ class LoginGuard:
         self._misses.move_to_end(address)
         while len(self._misses) > self._max:
             self._misses.popitem(last=False)
-        if count <= self._free:
+        if count <= self._free or self._cap <= 0:
             return 0.0
         return min(self._cap, self._base * 2 ** (count - self._free - 1))
 

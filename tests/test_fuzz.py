@@ -1,0 +1,175 @@
+"""Hostile input at every endpoint: no 500, no hang, no unbounded memory growth.
+
+One gateway runs on its own event loop in a thread; hypothesis drives it over
+plain HTTP so failing inputs shrink to a minimal example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import threading
+import urllib.parse
+
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ejoin.gateway.config import load_config
+from ejoin.gateway.runtime import Gateway
+from ejoin.protocol import crypt
+from ejoin.web.app import create_app
+
+ENDPOINTS = [
+    "/goip_get_status.html", "/goip_send_cmd.html", "/goip_post_sms.html", "/goip_pause_sms.html",
+    "/goip_resume_sms.html", "/goip_remove_sms.html", "/goip_get_tasks.html", "/goip_get_sms.html",
+    "/goip_get_sms_stat.html", "/goip_get_call_stat.html", "/goip_get_esims.html", "/goip_write_esims.html",
+    "/goip_delete_esims.html", "/crypt_sess.json", "/sim/state", "/sim/insert", "/sim/remove", "/sim/signal",
+    "/sim/registration", "/sim/balance", "/sim/inbound", "/sim/mms", "/sim/call",
+]
+KEYS = ["op", "ports", "port", "slots", "type", "url", "period", "all_sims", "all_slots", "sms_id", "sms_num",
+        "sms_del", "pos", "num", "has_content", "value", "outcome", "sender", "text", "raw", "total", "seq", "ref",
+        "session", "auth", "cnonce", "crypt", "expires", "sim_imei(1)", "sms_url", "price", "answer", "duration"]
+CASES = {"n": 0}
+
+
+class ServerThread:
+    def __init__(self, tmp: str) -> None:
+        self.config = load_config(None, {"data": tmp, "ports": 4, "slots": 4, "fast": True, "max_body": 65536,
+                                         "push_timeout": 1.0, "login_delay_cap": 0.0})  # the guard has its own tests
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.port = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        self.gw = Gateway(self.config)
+        self.runner = web.AppRunner(create_app(self.gw), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = ServerThread(str(tmp_path_factory.mktemp("fuzz")))
+    s.thread.start()
+    assert s.ready.wait(30)
+    yield s
+    s.stop()
+
+
+def request(server, method: str, path: str, params: dict, body: bytes) -> tuple[int, bytes, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)  # a hang fails the test
+    try:
+        query = urllib.parse.urlencode(params)
+        conn.request(method, path + ("?" + query if query else ""), body=body or None)
+        resp = conn.getresponse()
+        return resp.status, resp.read(), resp.getheader("Content-Type", "")
+    finally:
+        conn.close()
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+text = st.text(max_size=40)
+values = st.one_of(text, st.integers(-10, 10**12).map(str), st.sampled_from(
+    ["all", "*", "1", "1.01", "1A", "0", "99.99", "1-", "4-2", "1,2,", "lock", "get", "set", "multiple", "aes-ecb",
+     "http://127.0.0.1:1/x", "", "-1", "1e9", "null", "%00"]))
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), text),
+    lambda inner: st.one_of(st.lists(inner, max_size=5),
+                            st.dictionaries(st.sampled_from(KEYS + ["tasks", "tid", "to", "sms", "tids", "type",
+                                                                    "attachments", "smstype", "from", "ops"]),
+                                            inner, max_size=6)),
+    max_leaves=30,
+)
+bodies = st.one_of(
+    st.just(b""),
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(KEYS), values, max_size=5).map(lambda d: urllib.parse.urlencode(d).encode()),
+)
+
+
+def check(status: int, payload: bytes, ctype: str) -> None:
+    CASES["n"] += 1
+    assert status < 500, payload[:300]
+    assert ctype.startswith("application/json"), (status, ctype, payload[:200])
+    answer = json.loads(payload)
+    assert isinstance(answer, dict)
+
+
+@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(method=st.sampled_from(["GET", "POST"]), path=st.sampled_from(ENDPOINTS),
+       params=st.dictionaries(st.sampled_from(KEYS), values, max_size=6), body=bodies, auth=st.booleans())
+def test_fuzz_every_endpoint(server, method, path, params, body, auth):
+    if auth:
+        params = {"username": "root", "password": "root", **params}
+    check(*request(server, method, path, params, body))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(ENDPOINTS), seq=st.integers(-5, 2**40), body=st.binary(max_size=100),
+       good_auth=st.booleans())
+def test_fuzz_sessions_and_ciphertext(server, path, seq, body, good_auth):
+    """Session requests with random seq, right or wrong auth, and random ciphertext."""
+    status, payload, _ = request(server, "GET", "/crypt_sess.json", {
+        "username": "root", "cnonce": "fuzz", "auth": crypt.handshake_auth("root", "root", "fuzz"),
+        "crypt": "aes-ecb"}, b"")
+    session = json.loads(payload)["session"]
+    auth = crypt.request_auth("root", "root", session, seq, path) if good_auth else "0" * 32
+    check(*request(server, "POST", path, {"session": session, "seq": str(seq), "auth": auth}, body))
+
+
+def test_oversized_and_garbage_requests(server):
+    status, payload, _ = request(server, "POST", "/goip_post_sms.html", {"username": "root", "password": "root"},
+                                 b"{" + b" " * 70_000 + b"}")
+    assert status == 413 and json.loads(payload)["code"] == 413
+    status, payload, _ = request(server, "GET", "/" + "x" * 5000, {}, b"")
+    assert status in (404, 414, 400)
+
+
+def test_memory_does_not_grow_with_hostile_traffic(server):
+    """The same hostile mix again and again: RSS levels off (no per-request leak)."""
+    mix = [("POST", "/goip_send_cmd.html", {"username": "root", "password": "root"}, b'{"op":"lock","ports":"9"}'),
+           ("POST", "/goip_post_sms.html", {"username": "root", "password": "root"}, b'{"tasks":[{"tid":"x"}]}'),
+           ("GET", "/goip_get_status.html", {"username": "root", "password": "bad"}, b""),
+           ("POST", "/goip_pause_sms.html", {"session": "0" * 32, "seq": "1", "auth": "x"}, b"\x00" * 32),
+           ("GET", "/crypt_sess.json", {"username": "root", "cnonce": "c", "auth": "bad"}, b"")]
+
+    def burst():
+        for _ in range(100):
+            for m in mix:
+                check(*request(server, *m))
+
+    burst()
+    before = rss()
+    burst()
+    burst()
+    grown = rss() - before
+    assert grown < 8 * 2**20, f"RSS grew {grown / 2**20:.1f} MiB over 1,000 hostile requests"
+
+
+def test_report_the_number_of_cases():
+    print(f"\nfuzz: {CASES['n']} hostile requests, none answered 500, none hung")
+    assert CASES["n"] >= 1500
