@@ -1,0 +1,42 @@
+"""The client side: an SDK for any EJOIN device (a real box or ``ejoin gateway``).
+
+    from ejoin.client import Client, SendTask
+    with Client("http://127.0.0.1:8080", "root", "root") as dev:
+        for port in dev.status().status:
+            print(port.port, port.state_text, port.opr)
+        print(dev.send_sms("13800000000", "hello").status)
+"""
+
+from ..protocol.codes import PortState, TaskStatus
+from ..protocol.ports import PortAddress
+from .client import AsyncClient, Client
+from .errors import (
+    BadRequest,
+    DeviceUnreachable,
+    EjoinError,
+    InvalidCommand,
+    InvalidPort,
+    InvalidUser,
+    SessionError,
+)
+from .models import (
+    CallStat,
+    DeliveryReport,
+    DevStatus,
+    Euicc,
+    InboundSms,
+    InboxPage,
+    PortStatus,
+    SmsStat,
+    TaskPage,
+    TaskReport,
+    TaskResult,
+)
+from .tasks import SendTask, new_tid, read_numbers
+
+__all__ = [
+    "AsyncClient", "BadRequest", "CallStat", "Client", "DeliveryReport", "DevStatus", "DeviceUnreachable",
+    "EjoinError", "Euicc", "InboundSms", "InboxPage", "InvalidCommand", "InvalidPort", "InvalidUser", "PortAddress",
+    "PortState", "PortStatus", "SendTask", "SessionError", "SmsStat", "TaskPage", "TaskReport", "TaskResult",
+    "TaskStatus", "new_tid", "read_numbers",
+]

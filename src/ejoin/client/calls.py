@@ -1,0 +1,189 @@
+"""Every endpoint as a ``Call``: what to send and how to read the answer. No I/O.
+
+``Client`` and ``AsyncClient`` only execute calls, so both speak exactly the
+same API.  ``idempotent`` says whether a call may be sent again after a network
+failure (a query may; sending SMS or a command may not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import msgspec
+
+from ..protocol.codes import ResultCode
+from .errors import BadRequest, error_for
+from .models import (
+    CallStat,
+    DevStatus,
+    Euicc,
+    EsimResult,
+    InboxPage,
+    SmsStat,
+    TaskPage,
+    TaskResult,
+)
+from .tasks import SendTask
+
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[dict[str, Any]], T]
+    params: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    content_type: str = "application/json"
+    idempotent: bool = True
+    ok_codes: tuple[int, ...] = (0, 200)
+
+    def read(self, http_status: int, payload: bytes) -> T:
+        try:
+            answer = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            raise BadRequest(ResultCode.BAD_REQUEST, f"the device answered HTTP {http_status} with no JSON",
+                             http_status) from None
+        if not isinstance(answer, dict):
+            raise BadRequest(ResultCode.BAD_REQUEST, "the device answered JSON that is not an object", http_status)
+        code = answer.get("code")
+        if isinstance(code, int) and code not in self.ok_codes:
+            raise error_for(code, str(answer.get("reason") or answer.get("desc") or ""), http_status)
+        return self.parse(answer)
+
+
+def _as(kind: type[T]) -> Callable[[dict[str, Any]], T]:
+    return lambda answer: msgspec.convert(answer, kind, strict=False)
+
+
+def _json(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _ports(ports: str | int | Iterable[str | int] | None) -> str | None:
+    if ports is None or isinstance(ports, (str, int)):
+        return None if ports is None else str(ports)
+    return ",".join(str(p) for p in ports)
+
+
+# --- status and commands -----------------------------------------------------
+
+def status(*, all_sims: bool = False, all_slots: bool = False, url: str | None = None,
+           period: int | None = None) -> Call[DevStatus]:
+    params = {}
+    if all_sims:
+        params["all_sims"] = "1"
+    if all_slots:
+        params["all_slots"] = "1"
+    if url is not None:
+        params["url"] = url
+    if period is not None:
+        params["period"] = str(period)
+    return Call("GET", "/goip_get_status.html", _as(DevStatus), params, idempotent=url is None and period is None)
+
+
+def _ok(answer: dict[str, Any]) -> None:
+    return None
+
+
+def command(op: str, ports: str | int | Iterable[str | int] | None = None) -> Call[None]:
+    body: dict[str, Any] = {"type": "command", "op": op}
+    if ports is not None:
+        body["ports"] = _ports(ports)
+    return Call("POST", "/goip_send_cmd.html", _ok, body=_json(body), idempotent=False)
+
+
+def multiple(ops: Iterable[tuple[str, str | int | Iterable[str | int] | None]]) -> Call[None]:
+    items = [{"op": op, **({"ports": _ports(p)} if p is not None else {})} for op, p in ops]
+    return Call("POST", "/goip_send_cmd.html", _ok, body=_json({"type": "command", "op": "multiple", "ops": items}),
+                idempotent=False)
+
+
+def get_params(names: Iterable[str]) -> Call[dict[str, Any]]:
+    params = {"op": "get"}
+    params.update({n: "" for n in names})
+    return Call("GET", "/goip_send_cmd.html", lambda a: dict(a.get("data", {})), params)
+
+
+def set_params(values: dict[str, Any]) -> Call[int]:
+    body = urlencode([(k, str(v)) for k, v in values.items()]).encode()
+    return Call("POST", "/goip_send_cmd.html", lambda a: int(a.get("par_set", 0)), {"op": "set"}, body,
+                content_type="application/x-www-form-urlencoded", idempotent=True)
+
+
+# --- sending -----------------------------------------------------------------
+
+def send(tasks: Iterable[SendTask], **request: Any) -> Call[list[TaskResult]]:
+    task_list = list(tasks)
+    body = {"type": "send-sms", "task_num": len(task_list), "tasks": task_list,
+            **{k: v for k, v in request.items() if v is not None}}
+    return Call("POST", "/goip_post_sms.html", lambda a: msgspec.convert(a.get("status", []), list[TaskResult]),
+                body=_json(body), idempotent=False)
+
+
+def _results(answer: dict[str, Any]) -> list[TaskResult] | None:
+    results = answer.get("results")
+    return None if results is None else msgspec.convert(results, list[TaskResult])
+
+
+def change_tasks(op: str, tids: Iterable[int] | None) -> Call[list[TaskResult] | None]:
+    body = _json({"tids": list(tids)}) if tids is not None else b""
+    return Call("POST", f"/goip_{op}_sms.html", _results, body=body, idempotent=op != "remove")
+
+
+def tasks(port: int, pos: int = 0, num: int = 10, content: bool = False) -> Call[TaskPage]:
+    params = {"port": str(port), "pos": str(pos), "num": str(num), "has_content": _flag(content)}
+    return Call("GET", "/goip_get_tasks.html", _as(TaskPage), params)
+
+
+# --- receiving, statistics, eSIM -----------------------------------------------
+
+def inbox(sms_id: int = 1, num: int = 0, delete: bool = False) -> Call[InboxPage]:
+    params = {"sms_id": str(sms_id), "sms_num": str(num), "sms_del": _flag(delete)}
+    return Call("GET", "/goip_get_sms.html", _as(InboxPage), params, idempotent=not delete)
+
+
+def _stat_params(ports: Any, slots: Any, type: int) -> dict[str, str]:
+    params = {"type": str(type)}
+    if ports is not None:
+        params["ports"] = _ports(ports) or ""
+    if slots is not None:
+        params["slots"] = _ports(slots) or ""
+    return params
+
+
+def sms_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[SmsStat]]:
+    return Call("GET", "/goip_get_sms_stat.html", lambda a: msgspec.convert(a.get("stats", []), list[SmsStat]),
+                _stat_params(ports, slots, type))
+
+
+def call_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[CallStat]]:
+    return Call("GET", "/goip_get_call_stat.html", lambda a: msgspec.convert(a.get("stats", []), list[CallStat]),
+                _stat_params(ports, slots, type))
+
+
+def _esim_list(kind: type[T]) -> Callable[[dict[str, Any]], list[T]]:
+    # The table calls the array "ports", the sample "stats": accept either.
+    return lambda a: msgspec.convert(a.get("ports", a.get("stats", [])), list[kind], strict=False)
+
+
+def esims(ports: Any = None) -> Call[list[Euicc]]:
+    params = {"ports": _ports(ports) or ""} if ports is not None else {}
+    return Call("GET", "/goip_get_esims.html", _esim_list(Euicc), params)
+
+
+def write_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
+    return Call("POST", "/goip_write_esims.html", _esim_list(EsimResult), body=_json(list(items)), idempotent=False)
+
+
+def delete_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
+    return Call("POST", "/goip_delete_esims.html", _esim_list(EsimResult), body=_json(list(items)), idempotent=False)

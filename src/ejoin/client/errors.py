@@ -1,0 +1,58 @@
+"""Device answers that are failures, as exceptions with the device's own text."""
+
+from __future__ import annotations
+
+from ..protocol.codes import ResultCode
+
+
+class EjoinError(Exception):
+    """A failure answered by the device (``code`` and ``reason`` as it sent them)."""
+
+    def __init__(self, code: int, reason: str, http_status: int = 200) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
+        self.http_status = http_status
+
+
+class InvalidUser(EjoinError):
+    """Wrong username/password or session auth."""
+
+
+class InvalidPort(EjoinError):
+    pass
+
+
+class InvalidCommand(EjoinError):
+    pass
+
+
+class BadRequest(EjoinError):
+    pass
+
+
+class SessionError(EjoinError):
+    """The secure session was refused (unknown/expired session, replayed seq)."""
+
+
+class DeviceUnreachable(EjoinError):
+    """The network failed (after retries, where the operation allowed them)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(-1, reason, 0)
+
+
+_BY_CODE: dict[int, type[EjoinError]] = {
+    ResultCode.INVALID_USER: InvalidUser,
+    ResultCode.INVALID_PORT: InvalidPort,
+    ResultCode.INVALID_CMD: InvalidCommand,
+    ResultCode.BAD_REQUEST: BadRequest,
+    ResultCode.TOO_LARGE: BadRequest,
+    401: SessionError,
+    409: SessionError,
+    503: SessionError,
+}
+
+
+def error_for(code: int, reason: str, http_status: int = 200) -> EjoinError:
+    return _BY_CODE.get(code, EjoinError)(code, reason, http_status)
