@@ -108,5 +108,14 @@ async def _serve(config: GatewayConfig) -> None:
     log.info("stopped")
 
 
+def _add_client_commands() -> None:
+    from .client.cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_client_commands()
+
 if __name__ == "__main__":
     main()
