@@ -6,22 +6,18 @@ plain HTTP so failing inputs shrink to a minimal example.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
-import threading
 import urllib.parse
 
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ejoin.gateway.config import load_config
-from ejoin.gateway.runtime import Gateway
 from ejoin.protocol import crypt
-from ejoin.web.app import create_app
+
+from .threaded import ServerThread
 
 ENDPOINTS = [
     "/goip_get_status.html", "/goip_send_cmd.html", "/goip_post_sms.html", "/goip_pause_sms.html",
@@ -36,40 +32,10 @@ KEYS = ["op", "ports", "port", "slots", "type", "url", "period", "all_sims", "al
 CASES = {"n": 0}
 
 
-class ServerThread:
-    def __init__(self, tmp: str) -> None:
-        self.config = load_config(None, {"data": tmp, "ports": 4, "slots": 4, "fast": True, "max_body": 65536,
-                                         "push_timeout": 1.0, "login_delay_cap": 0.0})  # the guard has its own tests
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.port = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    async def _start(self) -> None:
-        self.gw = Gateway(self.config)
-        self.runner = web.AppRunner(create_app(self.gw), access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = ServerThread(str(tmp_path_factory.mktemp("fuzz")))
-    s.thread.start()
-    assert s.ready.wait(30)
+    # the login guard has its own tests; here it would only slow the fuzzing down
+    s = ServerThread(str(tmp_path_factory.mktemp("fuzz")), max_body=65536, login_delay_cap=0.0).start()
     yield s
     s.stop()
 
