@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,29 @@ async def test_every_documented_curl_works(tmp_path):
     finally:
         gw.proc.terminate()
         await gw.proc.wait()
+
+
+def _block(path: Path, lang: str, after: str) -> str:
+    text = path.read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text[text.index(after):], re.S)[0]
+
+
+def test_readme_python_and_cli_examples_work(tmp_path):
+    from .threaded import ServerThread
+
+    server = ServerThread(str(tmp_path / "data"), ports=8, slots=4).start()
+    try:
+        code = _block(ROOT / "README.md", "python", "## From Python").replace("http://127.0.0.1:8080", server.url)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert "3 Registered" in lines[0] and lines[1] == "0 OK"
+        env = {**os.environ, "EJOIN_URL": server.url, "COLUMNS": "200"}
+        for line in _block(ROOT / "README.md", "sh", "## From a terminal").splitlines():
+            args = shlex.split(line)
+            assert args[0] == "ejoin"
+            run = subprocess.run([sys.executable, "-m", "ejoin", *args[1:]], capture_output=True, text=True,
+                                 timeout=60, env=env)
+            assert run.returncode == 0, (line, run.stdout, run.stderr)
+    finally:
+        server.stop()
