@@ -35,6 +35,7 @@ from _common import AUTH, serve  # noqa: E402
 
 from ejoin.gateway.config import load_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
+from ejoin.protocol.ports import PortAddress  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
 
 def rss_bytes() -> int:
@@ -104,7 +105,7 @@ async def bench_intake(tmp: Path) -> None:
     await runner.cleanup()
 
 
-async def bench_end_to_end(tmp: Path, total: int) -> None:
+async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -> None:
     done = 0
     finished = asyncio.Event()
     reports_seen = 0
@@ -127,18 +128,27 @@ async def bench_end_to_end(tmp: Path, total: int) -> None:
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await asyncio.sleep(0.5)  # registration (fast: immediate)
-    tasks = 100
-    per = total // tasks
+    tasks = 100 if not every_port else 1000
+    per = total // tasks // (31 if every_port else 1)
+    extra = {"from": "2-32", "to_all": 1} if every_port else {}
     body = json.dumps({"type": "send-sms", "sr_url": f"{rec_url}/sr", "tasks": [
-        {"tid": t, "to": ",".join(numbers(per, t * per)), "sms": "end to end"} for t in range(tasks)]}).encode()
+        {"tid": t, "to": ",".join(numbers(per, t * per)), "sms": "end to end", **extra}
+        for t in range(tasks)]}).encode()
     async with aiohttp.ClientSession() as s:
+        if every_port:
+            # A backlog that cannot move (port 1 is locked) queued ahead of the measured tasks.
+            gw.device.lock([PortAddress(1)])
+            await post(s, base, json.dumps({"type": "send-sms", "tasks": [
+                {"tid": 10**6 + t, "from": "1", "to": "1", "sms": "stuck"} for t in range(1000)]}).encode())
         t0 = time.perf_counter()
         await post(s, base, body)
         await asyncio.wait_for(finished.wait(), 600)
         took = time.perf_counter() - t0
     await runner.cleanup()
     await rec_runner.cleanup()
-    print(f"end to end: {total:,} SMS on 32 ports x 8 slots (--fast), reports included: "
+    label = ("from 2-32, to_all=1, 1,000 tasks, behind 1,000 tasks stuck on a locked port" if every_port
+             else "no from, 100 tasks")
+    print(f"end to end ({label}): {total:,} SMS on 32 ports x 8 slots (--fast), reports included: "
           f"{total / took:10,.0f} SMS/s ({took:.1f} s, {reports_seen} task reports)   target >= 10,000/s")
 
 
@@ -176,6 +186,7 @@ async def main() -> None:
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
         await bench_intake(tmp)
         await bench_end_to_end(tmp, 20_000 if quick else 100_000)
+        await bench_end_to_end(tmp / "every", 31_000 if quick else 93_000, every_port=True)
         await bench_memory(tmp, 200_000 if quick else 1_000_000)
 
 

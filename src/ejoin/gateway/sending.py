@@ -208,7 +208,9 @@ class SendEngine:
         self._max_tasks = max_tasks
         self._max_recipients = max_recipients
         self._tasks: dict[int, Task] = {}  # open tasks by tid
-        self._lanes: OrderedDict[tuple[int, int], Lane] = OrderedDict()  # lanes with work, oldest first
+        # Lanes with work, oldest first, indexed by the port that may serve them
+        # (None: any port), so a port looks only at lanes it can take.
+        self._lanes: dict[int | None, OrderedDict[tuple[int, int], Lane]] = {}
         self._wakes: dict[int, asyncio.Event] = {}
         self._workers: list[asyncio.Task] = []
         self._stopping = False
@@ -269,9 +271,8 @@ class SendEngine:
 
     def _open(self, task: Task) -> None:
         self._tasks[task.spec.tid] = task
-        for lane in task.lanes:
-            if lane.remaining:
-                self._lanes[(task.id, lane.index)] = lane
+        if task.state == QUEUED:
+            self._index(task)
         self._reports.track(task)
 
     def start(self) -> None:
@@ -410,9 +411,11 @@ class SendEngine:
             if op == "pause" and task.state == QUEUED:
                 task.state = PAUSED
                 self._store.task_state(task.id, PAUSED)
+                self._unindex(task)
             elif op == "resume" and task.state == PAUSED:
                 task.state = QUEUED
                 self._store.task_state(task.id, QUEUED)
+                self._index(task, reorder=True)
                 self._wake_all()
             elif op == "remove":
                 self._remove(task)
@@ -431,8 +434,7 @@ class SendEngine:
     def _remove(self, task: Task) -> None:
         task.state = REMOVED
         self._store.task_state(task.id, REMOVED)
-        for lane in task.lanes:
-            self._lanes.pop((task.id, lane.index), None)
+        self._unindex(task)
         if task.sending == 0:
             self._close(task)
 
@@ -459,25 +461,58 @@ class SendEngine:
         if ev is not None:
             ev.set()
 
-    def _claim(self, port: Port) -> tuple[Lane, int] | None:
-        addr = PortAddress(port.number, port.record.active_slot)
+    @staticmethod
+    def _buckets(lane: Lane) -> set[int | None]:
+        if not lane.spec.ports:
+            return {None}
+        return {int(name.split(".", 1)[0]) for name in lane.spec.ports}
+
+    def _index(self, task: Task, reorder: bool = False) -> None:
+        touched = set()
+        for lane in task.lanes:
+            if lane.remaining:
+                for bucket in self._buckets(lane):
+                    self._lanes.setdefault(bucket, OrderedDict())[(task.id, lane.index)] = lane
+                    touched.add(bucket)
+        if reorder:  # a resumed (older) task goes back to its place in line
+            for bucket in touched:
+                self._lanes[bucket] = OrderedDict(sorted(self._lanes[bucket].items()))
+
+    def _unindex(self, task: Task) -> None:
+        for lane in task.lanes:
+            for bucket in self._buckets(lane):
+                self._lanes.get(bucket, {}).pop((task.id, lane.index), None)
+
+    def _first_eligible(self, bucket: int | None, addr: PortAddress) -> tuple[tuple[int, int], Lane] | None:
+        lanes = self._lanes.get(bucket)
+        if not lanes:
+            return None
         exhausted = []
         found = None
-        for key, lane in self._lanes.items():
-            if lane.task.state != QUEUED or not lane.allows(addr):
-                continue
-            idx = lane.take()
-            if idx is None:
-                exhausted.append(key)
-                continue
-            lane.task.claimed += 1
+        for key, lane in lanes.items():
             if not lane.remaining:
                 exhausted.append(key)
-            found = (lane, idx)
-            break
+            elif lane.task.state == QUEUED and lane.allows(addr):
+                found = (key, lane)
+                break
         for key in exhausted:
-            del self._lanes[key]
+            del lanes[key]
         return found
+
+    def _claim(self, port: Port) -> tuple[Lane, int] | None:
+        """The next SMS for this port: the oldest lane it may serve, its own or any port's."""
+        addr = PortAddress(port.number, port.record.active_slot)
+        own = self._first_eligible(port.number, addr)
+        shared = self._first_eligible(None, addr)
+        choice = min((c for c in (own, shared) if c is not None), default=None, key=lambda c: c[0])
+        if choice is None:
+            return None
+        lane = choice[1]
+        idx = lane.take()
+        if idx is None:
+            return None
+        lane.task.claimed += 1
+        return lane, idx
 
     async def _port_loop(self, port: Port) -> None:
         wake = self._wakes[port.number]
@@ -538,9 +573,8 @@ class SendEngine:
     def _unclaim(self, lane: Lane, idx: int) -> None:
         lane.requeue.append(idx)
         lane.task.claimed -= 1
-        if lane.task.state != REMOVED:
-            self._lanes[(lane.task.id, lane.index)] = lane
-            self._lanes.move_to_end((lane.task.id, lane.index), last=False)
+        if lane.task.state == QUEUED:
+            self._index(lane.task, reorder=True)
 
     def _finish(self, task: Task, job: JobRecord, slot: tuple[int, int]) -> None:
         task.done_seq += 1
@@ -570,17 +604,15 @@ class SendEngine:
         con = {slot: self.con_failed.get(slot, 0) for slot in dict.fromkeys(slots)}
         self._store.jobs_finish([job for job, _ in batch], slots, con).add_done_callback(_log_failure)
 
-    def unsent_for(self, port: int, slot: int) -> int:
-        """SMS waiting for this slot: of open tasks whose ``from`` names its port or the slot itself."""
-        whole, dotted = str(port), f"{port}.{slot:02d}"
-        total = 0
+    def unsent_by_target(self) -> dict[str, int]:
+        """SMS waiting, per port or slot named in ``from`` ("3", "1.02"), over every open task."""
+        totals: dict[str, int] = {}
         for task in self._tasks.values():
-            if task.state != QUEUED and task.state != PAUSED:
-                continue
-            for lane in task.lanes:
-                if lane.spec.ports and (whole in lane.spec.ports or dotted in lane.spec.ports):
-                    total += lane.remaining
-        return total
+            if task.state in (QUEUED, PAUSED):
+                for lane in task.lanes:
+                    for name in lane.spec.ports:
+                        totals[name] = totals.get(name, 0) + lane.remaining
+        return totals
 
     def _close(self, task: Task) -> None:
         if task.closed:
