@@ -394,3 +394,16 @@ async def test_finished_tasks_are_pruned_after_the_retention(device_factory, rec
     await dev.clock.advance(1800)  # past the retention: the next prune removes task 60 only
     await dev.clock.advance(600)
     assert (await count("task"), await count("job"), await count("task_chunk")) == (1, 0, 1)
+
+
+async def test_a_resumed_task_keeps_its_place_in_line(device, receiver):
+    await device.cmd(op="lock", ports="1")
+    await device.send_ok({"tid": 70, "from": "1", "to": "a70", "sms": "x", "sdr": 1},
+                         {"tid": 71, "from": "1", "to": "a71", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await device.post("/goip_pause_sms.html", {"tids": [70]})
+    await device.send_ok({"tid": 72, "from": "1", "to": "a72", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await device.post("/goip_resume_sms.html", {"tids": [70]})
+    await device.cmd(op="unlock", ports="1")
+    await run_until_reported(device, receiver, 72, 1)
+    sent_at = {r["tid"]: rows(receiver, r["tid"], "sdr")[0][3] for r in reports(receiver) if r.get("sdr")}
+    assert sent_at[70] < sent_at[71] < sent_at[72]  # submission order, the pause notwithstanding
