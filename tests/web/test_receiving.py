@@ -279,3 +279,19 @@ async def test_mms_needs_a_url_and_parts(device):
     assert resp.status == 409 and "mms_url" in (await resp.json())["reason"]
     resp = await device.client.post("/sim/mms", params={"username": "root", "password": "root"}, data='{"sender":"1"}')
     assert resp.status == 400
+
+
+async def test_the_inbox_keeps_inbox_max_sms_but_never_drops_unpushed_ones(device_factory, receiver):
+    dev = await device_factory(inbox_max=1)
+    await dev.cmd(op="set", sms_url=receiver.url)
+    for i in range(5):
+        await inject(dev, "1.01", "1", f"pushed {i}")
+    await receiver.wait_count(5, "recv-sms")
+    await dev.cmd(op="set", sms_url="")  # from here on nothing is pushed
+    await dev.cmd(op="set", sms_url=receiver.url, sms_cnt="100", sms_prd="9999")  # ...or only much later
+    for i in range(2):
+        await inject(dev, "1.01", "1", f"waiting {i}")
+    await dev.clock.advance(3600)  # the hourly housekeeping
+    texts = [base64.b64decode(r[5]).decode() for r in (await dev.get("/goip_get_sms.html"))["data"]]
+    # one SMS is the cap: every pushed one goes, but the two not pushed yet stay, beyond the cap
+    assert texts == ["waiting 0", "waiting 1"]

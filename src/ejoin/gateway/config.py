@@ -109,6 +109,7 @@ class GatewayConfig:
     shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
     task_retention: float = 3600.0  # seconds a finished, reported task is kept on disk
     log_level: str = "info"
+    inbox_max: int = 100_000  # received SMS kept; older ones (already pushed) are pruned hourly
     concat_timeout: float = 120.0  # seconds to wait for the missing parts of a long inbound SMS
     timing: Timing = field(default_factory=Timing)
     traffic: Traffic = field(default_factory=Traffic)
@@ -155,6 +156,8 @@ class GatewayConfig:
                 ZoneInfo(self.timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"unknown timezone {self.timezone!r}") from None
+        if self.inbox_max < 1:
+            raise ConfigError("inbox_max must be at least 1")
         if self.concat_timeout <= 0:
             raise ConfigError("concat_timeout must be positive")
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -153,7 +153,9 @@ class Gateway:
         self._started = True
 
     def _prune_statistics(self) -> None:
+        """Hourly housekeeping: old statistics buckets, and the inbox beyond ``inbox_max``."""
         self.statistics.prune()
+        self.store.inbox_prune(self.config.inbox_max)
         self._stats_timer = self.clock.call_later(3600, self._prune_statistics)
 
     def _sign(self, body: bytes) -> dict[str, str]:

@@ -251,6 +251,10 @@ class Store(ABC):
         """Records from ``first_id`` (at most ``limit``, 0 = all), and the next id."""
 
     @abstractmethod
+    def inbox_prune(self, keep: int) -> asyncio.Future[int]:
+        """Delete the oldest already-pushed SMS beyond the newest ``keep``; how many."""
+
+    @abstractmethod
     def part_add(self, part: PartRecord) -> asyncio.Future[None]: ...
 
     @abstractmethod

@@ -481,6 +481,15 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    def inbox_prune(self, keep: int) -> asyncio.Future[int]:
+        def run(conn: sqlite3.Connection) -> int:
+            cutoff = conn.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+            if cutoff is None:
+                return 0
+            return conn.execute("DELETE FROM inbox WHERE id <= ? AND pushed = 1", (cutoff[0],)).rowcount
+
+        return self._submit(run)
+
     def part_add(self, part: PartRecord) -> asyncio.Future[None]:
         row = (part.port, part.sender, part.ref, part.total, part.seq, part.text, part.ts)
 
