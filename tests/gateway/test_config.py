@@ -32,6 +32,8 @@ def test_toml_then_flags_override(tmp_path):
     ("port_names = 'roman'", "port_names"),
     ("[timing]\nregister_min = 5.0\nregister_max = 1.0", "register_max is below"),
     ("this is not toml", "not valid TOML"),
+    ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
+    ("[[sim]]\nport = '2'", "must name a slot"),
 ])
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):
     path = tmp_path / "c.toml"

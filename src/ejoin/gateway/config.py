@@ -135,6 +135,15 @@ class GatewayConfig:
             raise ConfigError("max_body must be at least 1024 bytes")
         if not self.username:
             raise ConfigError("username must not be empty")
+        from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+
+        for i, spec in enumerate(self.sim):
+            try:
+                addr = PortAddress.parse(spec.port, DeviceSize(self.ports, self.slots))
+            except PortSpecError as exc:
+                raise ConfigError(f"[[sim]] #{i + 1}: {exc}") from None
+            if addr.slot is None:
+                raise ConfigError(f"[[sim]] #{i + 1}: port {spec.port!r} must name a slot, like 1.02")
         t = self.timing
         if min(t.card_detect, t.register_min, t.register_max, t.module_restart) < 0:
             raise ConfigError("timings cannot be negative")
