@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -135,8 +137,6 @@ class GatewayConfig:
             raise ConfigError("max_body must be at least 1024 bytes")
         if not self.username:
             raise ConfigError("username must not be empty")
-        from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
-
         for i, spec in enumerate(self.sim):
             try:
                 addr = PortAddress.parse(spec.port, DeviceSize(self.ports, self.slots))
