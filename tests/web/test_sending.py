@@ -407,3 +407,21 @@ async def test_a_resumed_task_keeps_its_place_in_line(device, receiver):
     await run_until_reported(device, receiver, 72, 1)
     sent_at = {r["tid"]: rows(receiver, r["tid"], "sdr")[0][3] for r in reports(receiver) if r.get("sdr")}
     assert sent_at[70] < sent_at[71] < sent_at[72]  # submission order, the pause notwithstanding
+
+
+async def test_a_failing_module_fails_the_sms_not_the_task(device, receiver, monkeypatch):
+    real = device.gw.driver.send_sms
+    calls = []
+
+    async def flaky(port, slot, number, text, smsc, report=False):
+        calls.append(number)
+        if number == "boom":
+            raise OSError("serial port gone")
+        return await real(port, slot, number, text, smsc, report)
+
+    monkeypatch.setattr(device.gw.driver, "send_sms", flaky)
+    await device.send_ok({"tid": 80, "from": "1", "to": "1,boom,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(device, receiver, 80, 3)
+    fin = final(receiver, 80)
+    assert (fin["sent"], fin["failed"], fin["sending"]) == (2, 1, 0)
+    assert rows(receiver, 80, "fdr")[0][4:] == ["1 Send failed", "module error: OSError"]

@@ -25,6 +25,7 @@ from collections.abc import Awaitable
 
 import msgspec
 
+from ..modems.base import SendResult
 from ..protocol.codes import PortState, SendFailure, TaskStatus
 from ..protocol.ports import PortAddress
 from ..protocol.sms import LaneSpec, SendSmsRequest, SendTaskIn, TaskRejected, TaskSpec, lane_allows, tid_of_raw, validate_task
@@ -548,11 +549,16 @@ class SendEngine:
         self.in_module[key] = self.in_module.get(key, 0) + 1
         try:
             result = await self._with_timeout(
-            self._device.driver.send_sms(
+                self._device.driver.send_sms(
                     port.number, slot.record, number, task.text, task.spec.smsc, report=task.spec.dr
                 ),
                 task.spec.tmo_s,
             )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the module failed: this SMS failed, the port goes on
+            log.exception("port %d: the module failed on an SMS of task %s", port.number, task.spec.tid_echo)
+            result = SendResult(False, f"module error: {type(exc).__name__}")
         finally:
             self.in_module[key] -= 1
         if result is None:
