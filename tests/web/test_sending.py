@@ -425,3 +425,20 @@ async def test_a_failing_module_fails_the_sms_not_the_task(device, receiver, mon
     fin = final(receiver, 80)
     assert (fin["sent"], fin["failed"], fin["sending"]) == (2, 1, 0)
     assert rows(receiver, 80, "fdr")[0][4:] == ["1 Send failed", "module error: OSError"]
+
+
+async def test_a_store_failure_before_sending_keeps_the_sms_queued(device, receiver, monkeypatch):
+    real = device.gw.store.jobs_start
+    failures = []
+
+    def failing_once(jobs):
+        if not failures:
+            failures.append(jobs[0].number)
+            raise OSError("disk full")
+        return real(jobs)
+
+    monkeypatch.setattr(device.gw.store, "jobs_start", failing_once)
+    await device.send_ok({"tid": 81, "from": "1", "to": "11,12", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await run_until_reported(device, receiver, 81, 2)
+    assert failures == ["11"]
+    assert sorted(r[1] for r in rows(receiver, 81, "sdr")) == ["11", "12"]  # sent later, once

@@ -537,9 +537,9 @@ class SendEngine:
 
     async def _send(self, port: Port, slot: Slot, lane: Lane, idx: int) -> None:
         task = lane.task
-        number = await task.number(idx)
-        job = JobRecord(task.id, lane.index, idx, number, slot.name, IN_MODULE, int(self._clock.time()))
         try:
+            number = await task.number(idx)
+            job = JobRecord(task.id, lane.index, idx, number, slot.name, IN_MODULE, int(self._clock.time()))
             await self._store.jobs_start([job])
         except Exception:
             log.exception("could not record an SMS of task %s; it stays queued", task.spec.tid_echo)
