@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -136,3 +137,34 @@ def test_profiles_and_exit_codes(run, tmp_path, server, monkeypatch):
     r = run("status", "--profile", "lab", "--password", "bad")
     assert r.exit_code == 1 and "Invalid User" in r.output
     assert run("status", "--profile", "lab", "--secure", "--json").exit_code == 0
+
+
+def test_receive_command_prints_and_stores_pushes(tmp_path):
+    import base64
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "pushes.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-m", "ejoin", "receive", "--port", str(port), "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = {"type": "recv-sms", "sms_num": 1,
+                "sms": [[0, "1.01", 1767225600, "10086", "13800000000", base64.b64encode(b"hi there").decode()]]}
+        for _ in range(200):  # until it listens (deadline 10 s)
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/", json=body, timeout=2)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert r.json() == {"code": 0, "reason": "OK"}
+        line = proc.stdout.readline()
+        assert "1.01 from 10086: hi there" in line
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert sqlite3.connect(db).execute("SELECT text FROM sms").fetchall() == [("hi there",)]
