@@ -183,7 +183,8 @@ async def test_inbox_survives_a_restart_and_ssrc_changes(device_factory):
     assert again["data"] == first["data"] and again["ssrc"] != first["ssrc"]
 
 
-@pytest.mark.parametrize("params", [{"sms_id": "0"}, {"sms_num": "-1"}, {"sms_del": "x"}, {"sms_id": "a"}])
+@pytest.mark.parametrize("params", [{"sms_id": "0"}, {"sms_num": "-1"}, {"sms_del": "x"}, {"sms_id": "a"},
+                                    {"sms_id": str(2**63)}, {"sms_num": str(10**30)}])
 async def test_bad_inbox_parameters(device, params):
     resp = await device.client.get("/goip_get_sms.html", params={"username": "root", "password": "root", **params})
     assert resp.status == 400 and (await resp.json())["code"] == 400

@@ -90,6 +90,9 @@ async def test_state_shows_everything(device):
     ("remove", {"port": "x"}, 2),
     ("balance", {"port": "1.01"}, 400),
     ("balance", {"port": "1.01", "value": "lots"}, 400),
+    ("balance", {"port": "1.01", "value": "nan"}, 400),
+    ("signal", {"port": "1", "value": "inf"}, 400),
+    ("call", {"port": "1.01", "duration": "1e309"}, 400),
 ])
 async def test_bad_simulator_requests(device, action, params, code):
     res = await sim(device, action, **params)

@@ -6,7 +6,9 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from . import command, receiving, session, simctl, sms, stats, status
+from ..protocol.messages import encode
 from .endpoint import GATEWAY, json_errors
+from .openapi import build_openapi
 
 
 def create_app(gw: Gateway) -> web.Application:
@@ -30,6 +32,12 @@ def create_app(gw: Gateway) -> web.Application:
     })
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
     app.router.add_route("GET", "/crypt_sess.json", session.crypt_session)
+    document = encode(build_openapi())
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    app.router.add_route("GET", "/openapi.json", openapi)
     app.router.add_route("POST", "/crypt_sess.json", session.crypt_session)
     for path, handler in device_routes.items():
         app.router.add_route("GET", path, handler)

@@ -204,7 +204,11 @@ def flag(value: str | None, name: str) -> bool:
     raise ApiError(ResultCode.BAD_REQUEST, f"{name} is 0 or 1, not {value[:20]!r}", 400)
 
 
-def integer(value: str | None, name: str, *, default: int, minimum: int | None = None) -> int:
+MAX_INTEGER = 2**62  # every number the API takes is far below; SQLite's integers end at 2**63
+
+
+def integer(value: str | None, name: str, *, default: int, minimum: int | None = None,
+            maximum: int = MAX_INTEGER) -> int:
     if value is None or value.strip() == "":
         return default
     try:
@@ -213,4 +217,6 @@ def integer(value: str | None, name: str, *, default: int, minimum: int | None =
         raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be a whole number, not {value[:20]!r}", 400) from None
     if minimum is not None and n < minimum:
         raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be at least {minimum}", 400)
+    if n > maximum:
+        raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be at most {maximum}", 400)
     return n

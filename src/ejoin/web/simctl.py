@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import Any
 
 import msgspec
@@ -64,9 +65,12 @@ def _ok(**extra: Any) -> dict[str, Any]:
 
 def _number(text: str, name: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be a number, not {text[:20]!r}", 400) from None
+    if not math.isfinite(value) or abs(value) > 1e10:
+        raise ApiError(ResultCode.BAD_REQUEST, f"{name} must be a finite number below 1e10", 400)
+    return value
 
 
 @endpoint()

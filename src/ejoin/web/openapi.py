@@ -1,0 +1,126 @@
+"""The device API as an OpenAPI 3.0 document (served at /openapi.json).
+
+Built from one table of operations; answer schemas come from the msgspec
+Structs the handlers encode, so the document cannot drift from what is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .. import __version__
+from ..gateway.esim import EsimResult, EuiccInfo
+from ..gateway.statistics import CallStat, SmsStat
+from ..protocol.messages import DevStatus, GetReply, Reply, SetReply
+from .receiving import InboxReply
+from .sms import ResultsReply, TaskStatusReply, TasksReply
+from .stats import EsimReply, StatsReply
+
+_STRUCTS = [DevStatus, Reply, SetReply, GetReply, TaskStatusReply, ResultsReply, TasksReply, InboxReply, StatsReply,
+            EsimReply, SmsStat, CallStat, EuiccInfo, EsimResult]
+
+
+def _ref(t: type) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{t.__name__}"}
+
+
+S = {"type": "string"}
+I = {"type": "integer"}
+FLAG = {"type": "string", "enum": ["0", "1"]}
+PORTS = {"type": "string", "example": "1.01,2.02,4-6"}
+ANY_JSON = {"type": "object", "additionalProperties": True}
+
+TASK = {"type": "object", "properties": {
+    "tid": I, "from": S, "to": S, "to_all": I, "sms": S, "chs": {"type": "string", "enum": ["utf8", "base64"]},
+    "coding": {"type": "integer", "enum": [0, 1, 2]}, "smstype": {"type": "integer", "enum": [0, 1, 2]},
+    "smstitle": S, "to_title_array": {"type": "array", "items": {"type": "array", "items": S}},
+    "attachments": S, "smsc": S, "intvl": I, "tmo": I, "sdr": I, "fdr": I, "dr": I, "sr_prd": I, "sr_cnt": I},
+    "required": ["tid", "to", "sms"]}
+SEND_SMS = {"type": "object", "properties": {
+    "type": {"type": "string", "enum": ["send-sms"]}, "task_num": I, "tasks": {"type": "array", "items": TASK},
+    "sr_url": S, "sr_cnt": I, "sr_prd": I, "sms_url": S, "sms_cnt": I, "sms_prd": I}, "required": ["tasks"]}
+COMMAND = {"type": "object", "properties": {
+    "type": {"type": "string", "enum": ["command"]},
+    "op": {"type": "string", "enum": ["lock", "unlock", "switch", "reset", "save", "reboot", "ledon", "ledoff",
+                                      "multiple"]},
+    "ports": S, "ops": {"type": "array", "items": {"type": "object", "properties": {"op": S, "ports": S}}}},
+    "required": ["op"]}
+TIDS = {"type": "object", "properties": {"tids": {"type": "array", "items": I}}}
+ESIM_ITEMS = {"type": "array", "items": {"type": "object", "properties": {"port": I, "slot": I, "ac": S, "cc": S},
+                                         "required": ["port", "slot"]}}
+
+# path: (methods, summary, query parameters, request body schema or None, answer)
+OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, Any]] = {
+    "/goip_get_status.html": (("get",), "Device status; url/period set status pushes (spec 4)",
+                              {"url": S, "period": I, "all_sims": FLAG, "all_slots": FLAG}, None, DevStatus),
+    "/goip_send_cmd.html": (("get", "post"), "Commands, or get/set of parameters (spec 5)",
+                            {"op": S, "ports": S}, COMMAND, Reply),
+    "/goip_post_sms.html": (("post",), "Send tasks (spec 6.3.1)", {}, SEND_SMS, TaskStatusReply),
+    "/goip_pause_sms.html": (("post",), "Pause tasks", {}, TIDS, ResultsReply),
+    "/goip_resume_sms.html": (("post",), "Resume tasks", {}, TIDS, ResultsReply),
+    "/goip_remove_sms.html": (("post",), "Remove tasks", {}, TIDS, ResultsReply),
+    "/goip_get_tasks.html": (("get",), "A port's waiting tasks",
+                             {"port": I, "pos": I, "num": I, "has_content": FLAG}, None, TasksReply),
+    "/goip_get_sms.html": (("get",), "The inbox (spec 8)", {"sms_id": I, "sms_num": I, "sms_del": FLAG}, None,
+                           InboxReply),
+    "/goip_get_sms_stat.html": (("get",), "SMS statistics (spec 9)",
+                                {"ports": PORTS, "slots": S, "type": {"type": "integer", "enum": [0, 1, 2, 3]}},
+                                None, StatsReply),
+    "/goip_get_call_stat.html": (("get",), "Call statistics (spec 10)",
+                                 {"ports": PORTS, "slots": S, "type": {"type": "integer", "enum": [0, 1, 2, 3]}},
+                                 None, StatsReply),
+    "/goip_get_esims.html": (("get",), "eSIM profiles (spec 12.1)", {"ports": PORTS}, None, EsimReply),
+    "/goip_write_esims.html": (("post",), "Write eSIM profiles (spec 12.2)", {}, ESIM_ITEMS, EsimReply),
+    "/goip_delete_esims.html": (("post",), "Delete eSIM profiles (spec 12.3)", {}, ESIM_ITEMS, EsimReply),
+    "/crypt_sess.json": (("get",), "Open a secure session (spec 3)",
+                         {"cnonce": S, "auth": S, "crypt": S, "expires": I}, None, ANY_JSON),
+    "/sim/state": (("get",), "Simulator: the whole simulated state", {}, None, ANY_JSON),
+    "/sim/insert": (("get",), "Simulator: insert a SIM", {"port": S, "number": S, "balance": S}, None, ANY_JSON),
+    "/sim/remove": (("get",), "Simulator: remove a SIM", {"port": S}, None, ANY_JSON),
+    "/sim/signal": (("get",), "Simulator: fix a module's signal", {"port": S, "value": S}, None, ANY_JSON),
+    "/sim/registration": (("get",), "Simulator: how registrations end", {"port": S, "outcome": S}, None, ANY_JSON),
+    "/sim/balance": (("get",), "Simulator: balance and price", {"port": S, "value": S, "price": S}, None, ANY_JSON),
+    "/sim/inbound": (("get",), "Simulator: an SMS arrives",
+                     {"port": S, "sender": S, "text": S, "raw": S, "ref": I, "total": I, "seq": I}, None, ANY_JSON),
+    "/sim/call": (("get",), "Simulator: a voice call",
+                  {"port": S, "answer": FLAG, "pdd": S, "duration": S}, None, ANY_JSON),
+    "/sim/mms": (("post",), "Simulator: an MMS arrives", {}, ANY_JSON, ANY_JSON),
+}
+
+CREDENTIALS = [{"name": "username", "in": "query", "schema": S}, {"name": "password", "in": "query", "schema": S}]
+
+
+def build_openapi() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(_STRUCTS, ref_template="#/components/schemas/{name}")
+    paths: dict[str, Any] = {}
+    for path, (methods, summary, query, body, answer) in OPERATIONS.items():
+        item: dict[str, Any] = {}
+        for method in methods:
+            op: dict[str, Any] = {
+                "summary": summary,
+                "operationId": f"{method}_{path.strip('/').replace('.', '_').replace('/', '_')}",
+                "parameters": CREDENTIALS + [{"name": n, "in": "query", "schema": s} for n, s in query.items()],
+                "responses": {
+                    "200": {"description": "the device's answer (failures too: see code)",
+                            "content": {"application/json": {"schema": _ref(answer) if isinstance(answer, type)
+                                                             else answer}}},
+                    "400": {"description": "a request that cannot be read", "content": {
+                        "application/json": {"schema": _ref(Reply)}}},
+                    "413": {"description": "a body over max_body", "content": {
+                        "application/json": {"schema": _ref(Reply)}}},
+                },
+            }
+            if body is not None and method == "post":
+                op["requestBody"] = {"content": {"application/json": {"schema": body}}}
+            item[method] = op
+        paths[path] = item
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "EJOIN HTTP API (ejoin gateway)", "version": __version__,
+                 "description": "Credentials go in the query string; failures are answered with a JSON code "
+                                "(docs/decisions.md)."},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
