@@ -194,8 +194,8 @@ async def test_received_sms_are_counted_per_slot(device):
     for _ in range(3):
         await inject(device, "2.01", "1", "x")
     await inject(device, "4.01", "1", "y")
-    counts = await device.gw.store.received_counts(0)
-    assert counts == {(2, 1): 3, (4, 1): 1}
+    counts = await device.gw.store.sms_counts(0)
+    assert {k: v["received"] for k, v in counts.items() if v["received"]} == {(2, 1): 3, (4, 1): 1}
 
 
 # --- durability ---------------------------------------------------------------

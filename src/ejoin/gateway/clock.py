@@ -127,12 +127,6 @@ class VirtualClock(Clock):
     def pending(self) -> int:
         return sum(1 for _, _, t in self._heap if not t.cancelled)
 
-    def next_due(self) -> float | None:
-        for when, _, t in sorted(self._heap):
-            if not t.cancelled:
-                return when - self._now
-        return None
-
     async def settle(self, rounds: int = 50) -> None:
         """Let the event loop run everything that is ready, I/O included (no time passes)."""
         for _ in range(1000):

@@ -260,9 +260,6 @@ class Store(ABC):
     @abstractmethod
     async def parts_waiting(self) -> list[PartRecord]: ...
 
-    @abstractmethod
-    async def received_counts(self, since_minute: int) -> dict[tuple[int, int], int]: ...
-
     # statistics
     @abstractmethod
     async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:

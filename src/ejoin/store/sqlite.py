@@ -507,14 +507,6 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
-    async def received_counts(self, since_minute: int) -> dict[tuple[int, int], int]:
-        def run(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
-            return {(p, s): n for p, s, n in conn.execute(
-                "SELECT port, slot, SUM(received) FROM sms_stat WHERE minute >= ? GROUP BY port, slot",
-                (since_minute,))}
-
-        return await self._submit(run)
-
     # --- statistics --------------------------------------------------------------
 
     async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:
