@@ -27,10 +27,10 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import AUTH, serve  # noqa: E402
-
 from ejoin.gateway.config import load_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
+
 
 async def hammer(url: str, params: dict, seconds: float = 2.0, concurrency: int = 8) -> tuple[float, int]:
     done = 0
@@ -60,7 +60,7 @@ async def bench_status(tmp: Path) -> None:
         rate, size = await hammer(f"{base}/goip_get_status.html", {**AUTH, **extra})
         body = b"x" * size
 
-        async def bare(_: web.Request) -> web.Response:
+        async def bare(_: web.Request, body: bytes = body) -> web.Response:
             return web.Response(body=body, content_type="application/json")
 
         ref_app = web.Application()
@@ -68,8 +68,10 @@ async def bench_status(tmp: Path) -> None:
         ref_runner, ref_base = await serve(ref_app)
         ref_rate, _ = await hammer(f"{ref_base}/", {})
         await ref_runner.cleanup()
-        print(f"dev-status {label:26s} {rate:9.0f} req/s  ({size / 1024:.0f} KiB)   "
-              f"reference bare aiohttp same size: {ref_rate:9.0f} req/s  ({rate / ref_rate:.0%})")
+        print(
+            f"dev-status {label:26s} {rate:9.0f} req/s  ({size / 1024:.0f} KiB)   "
+            f"reference bare aiohttp same size: {ref_rate:9.0f} req/s  ({rate / ref_rate:.0%})"
+        )
     print(f"max RSS with a 64 x 32 device running: {rss / 1024:.1f} MiB")
     await runner.cleanup()
 
@@ -111,13 +113,17 @@ async def bench_outbox(tmp: Path, n: int = 20_000) -> None:
     conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, dest TEXT, kind TEXT, ct TEXT, h TEXT, body BLOB, c REAL)")
     t0 = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO t(dest, kind, ct, h, body, c) VALUES(?,?,?,?,?,?)",
-                     [("http://x/push", "port-status", "application/json", "{}", body, 0.0)] * n)
+    conn.executemany(
+        "INSERT INTO t(dest, kind, ct, h, body, c) VALUES(?,?,?,?,?,?)",
+        [("http://x/push", "port-status", "application/json", "{}", body, 0.0)] * n,
+    )
     conn.execute("COMMIT")
     ref = time.perf_counter() - t0
     conn.close()
-    print(f"outbox: {n} pushes stored durably at {n / stored:9.0f}/s, delivered (HTTP, 2xx, deleted) "
-          f"at {n / delivered:7.0f}/s   reference bare SQLite insert, one transaction: {n / ref:9.0f}/s")
+    print(
+        f"outbox: {n} pushes stored durably at {n / stored:9.0f}/s, delivered (HTTP, 2xx, deleted) "
+        f"at {n / delivered:7.0f}/s   reference bare SQLite insert, one transaction: {n / ref:9.0f}/s"
+    )
 
 
 async def main() -> None:

@@ -32,11 +32,11 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import AUTH, serve  # noqa: E402
-
 from ejoin.gateway.config import load_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
 from ejoin.protocol.ports import PortAddress  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
@@ -75,15 +75,22 @@ async def bench_intake(tmp: Path) -> None:
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await gw.device.stop()  # modules off: measure intake alone, nothing is sent
+
     def one_big(run: int) -> tuple[dict, int]:
-        return {"type": "send-sms", "tasks": [{"tid": run, "to": ",".join(numbers(100_000, run * 100_000)),
-                                               "sms": "benchmark"}]}, 100_000
+        return {
+            "type": "send-sms",
+            "tasks": [{"tid": run, "to": ",".join(numbers(100_000, run * 100_000)), "sms": "benchmark"}],
+        }, 100_000
 
     def many_small(run: int) -> tuple[dict, int]:
         base_tid = 1_000_000 * (run + 1)
-        return {"type": "send-sms", "tasks": [
-            {"tid": base_tid + t, "to": ",".join(numbers(10, base_tid + t * 10)), "sms": "benchmark"}
-            for t in range(1000)]}, 10_000
+        return {
+            "type": "send-sms",
+            "tasks": [
+                {"tid": base_tid + t, "to": ",".join(numbers(10, base_tid + t * 10)), "sms": "benchmark"}
+                for t in range(1000)
+            ],
+        }, 10_000
 
     async with aiohttp.ClientSession() as s:
         for label, make in (("1 task x 100,000", one_big), ("1,000 tasks x 10", many_small)):
@@ -99,9 +106,11 @@ async def bench_intake(tmp: Path) -> None:
                 floors.append(rows / floor(body, rows, tmp))
             print("   runs:", " ".join(f"{r:,.0f}" for r in rates))
             rate, ref = statistics.median(rates), statistics.median(floors)
-            print(f"intake {label:18s} {rate:10,.0f} recipients/s   "
-                  f"floor (bare JSON parse + bare insert of a row per recipient): {ref:10,.0f}/s   "
-                  f"target >= 200,000/s   (median of 5)")
+            print(
+                f"intake {label:18s} {rate:10,.0f} recipients/s   "
+                f"floor (bare JSON parse + bare insert of a row per recipient): {ref:10,.0f}/s   "
+                f"target >= 200,000/s   (median of 5)"
+            )
     await runner.cleanup()
 
 
@@ -131,25 +140,44 @@ async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -
     tasks = 100 if not every_port else 1000
     per = total // tasks // (31 if every_port else 1)
     extra = {"from": "2-32", "to_all": 1} if every_port else {}
-    body = json.dumps({"type": "send-sms", "sr_url": f"{rec_url}/sr", "tasks": [
-        {"tid": t, "to": ",".join(numbers(per, t * per)), "sms": "end to end", **extra}
-        for t in range(tasks)]}).encode()
+    body = json.dumps(
+        {
+            "type": "send-sms",
+            "sr_url": f"{rec_url}/sr",
+            "tasks": [
+                {"tid": t, "to": ",".join(numbers(per, t * per)), "sms": "end to end", **extra} for t in range(tasks)
+            ],
+        }
+    ).encode()
     async with aiohttp.ClientSession() as s:
         if every_port:
             # A backlog that cannot move (port 1 is locked) queued ahead of the measured tasks.
             gw.device.lock([PortAddress(1)])
-            await post(s, base, json.dumps({"type": "send-sms", "tasks": [
-                {"tid": 10**6 + t, "from": "1", "to": "1", "sms": "stuck"} for t in range(1000)]}).encode())
+            await post(
+                s,
+                base,
+                json.dumps(
+                    {
+                        "type": "send-sms",
+                        "tasks": [{"tid": 10**6 + t, "from": "1", "to": "1", "sms": "stuck"} for t in range(1000)],
+                    }
+                ).encode(),
+            )
         t0 = time.perf_counter()
         await post(s, base, body)
         await asyncio.wait_for(finished.wait(), 600)
         took = time.perf_counter() - t0
     await runner.cleanup()
     await rec_runner.cleanup()
-    label = ("from 2-32, to_all=1, 1,000 tasks, behind 1,000 tasks stuck on a locked port" if every_port
-             else "no from, 100 tasks")
-    print(f"end to end ({label}): {total:,} SMS on 32 ports x 8 slots (--fast), reports included: "
-          f"{total / took:10,.0f} SMS/s ({took:.1f} s, {reports_seen} task reports)   target >= 10,000/s")
+    label = (
+        "from 2-32, to_all=1, 1,000 tasks, behind 1,000 tasks stuck on a locked port"
+        if every_port
+        else "no from, 100 tasks"
+    )
+    print(
+        f"end to end ({label}): {total:,} SMS on 32 ports x 8 slots (--fast), reports included: "
+        f"{total / took:10,.0f} SMS/s ({took:.1f} s, {reports_seen} task reports)   target >= 10,000/s"
+    )
 
 
 async def bench_memory(tmp: Path, queued: int) -> None:
@@ -158,12 +186,19 @@ async def bench_memory(tmp: Path, queued: int) -> None:
     runner, base = await serve(create_app(gw))
     await gw.device.stop()  # nothing registers: everything stays queued
     per_task = 100_000
-    bodies = [json.dumps({"type": "send-sms", "tasks": [{"tid": t, "to": ",".join(numbers(per_task, t * per_task)),
-                                                          "sms": "queued"}]}).encode()
-              for t in range(queued // per_task)]
+    bodies = [
+        json.dumps(
+            {
+                "type": "send-sms",
+                "tasks": [{"tid": t, "to": ",".join(numbers(per_task, t * per_task)), "sms": "queued"}],
+            }
+        ).encode()
+        for t in range(queued // per_task)
+    ]
     async with aiohttp.ClientSession() as s:
-        await post(s, base, json.dumps({"type": "send-sms", "tasks": [{"tid": 999_999, "to": "1", "sms": "warm"}]})
-                   .encode())
+        await post(
+            s, base, json.dumps({"type": "send-sms", "tasks": [{"tid": 999_999, "to": "1", "sms": "warm"}]}).encode()
+        )
         gc.collect()
         before = rss_bytes()
         for body in bodies:
@@ -172,9 +207,11 @@ async def bench_memory(tmp: Path, queued: int) -> None:
         gc.collect()
         after = rss_bytes()
     per = (after - before) / queued
-    print(f"memory: {queued:,} recipients queued: RSS +{(after - before) / 2**20:.1f} MiB = {per:.1f} bytes per "
-          f"queued recipient   target <= 200   (reference: one Python str per number would be "
-          f"{sys.getsizeof('13000000000') + 8} bytes)")
+    print(
+        f"memory: {queued:,} recipients queued: RSS +{(after - before) / 2**20:.1f} MiB = {per:.1f} bytes per "
+        f"queued recipient   target <= 200   (reference: one Python str per number would be "
+        f"{sys.getsizeof('13000000000') + 8} bytes)"
+    )
     await runner.cleanup()
 
 

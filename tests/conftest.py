@@ -3,9 +3,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -84,7 +84,9 @@ def clock() -> VirtualClock:
     return VirtualClock()
 
 
-TEST_TIMING = Timing(card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0, send_min=2.0, send_max=2.0)
+TEST_TIMING = Timing(
+    card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0, send_min=2.0, send_max=2.0
+)
 
 
 def make_config(tmp_path, **overrides: Any) -> GatewayConfig:

@@ -55,8 +55,9 @@ async def test_every_documented_curl_works(tmp_path):
         for path in DOCS:
             for line in curls(path):
                 cmd = line.replace("127.0.0.1:8080", f"127.0.0.1:{gw.port}").replace("curl ", "curl -sS ", 1)
-                proc = await asyncio.create_subprocess_shell(cmd, stdout=asyncio.subprocess.PIPE,
-                                                             stderr=asyncio.subprocess.PIPE)
+                proc = await asyncio.create_subprocess_shell(
+                    cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                )
                 out, err = await asyncio.wait_for(proc.communicate(), 10)
                 assert proc.returncode == 0, (path.name, line, err)
                 answer = json.loads(out)
@@ -68,7 +69,7 @@ async def test_every_documented_curl_works(tmp_path):
 
 def _block(path: Path, lang: str, after: str) -> str:
     text = path.read_text()
-    return re.findall(rf"```{lang}\n(.*?)```", text[text.index(after):], re.S)[0]
+    return re.findall(rf"```{lang}\n(.*?)```", text[text.index(after) :], re.S)[0]
 
 
 def test_readme_python_and_cli_examples_work(tmp_path):
@@ -85,8 +86,9 @@ def test_readme_python_and_cli_examples_work(tmp_path):
         for line in _block(ROOT / "README.md", "sh", "## From a terminal").splitlines():
             args = shlex.split(line)
             assert args[0] == "ejoin"
-            run = subprocess.run([sys.executable, "-m", "ejoin", *args[1:]], capture_output=True, text=True,
-                                 timeout=60, env=env)
+            run = subprocess.run(
+                [sys.executable, "-m", "ejoin", *args[1:]], capture_output=True, text=True, timeout=60, env=env
+            )
             assert run.returncode == 0, (line, run.stdout, run.stderr)
     finally:
         server.stop()

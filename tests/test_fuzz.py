@@ -20,15 +20,65 @@ from ejoin.protocol import crypt
 from .threaded import ServerThread
 
 ENDPOINTS = [
-    "/goip_get_status.html", "/goip_send_cmd.html", "/goip_post_sms.html", "/goip_pause_sms.html",
-    "/goip_resume_sms.html", "/goip_remove_sms.html", "/goip_get_tasks.html", "/goip_get_sms.html",
-    "/goip_get_sms_stat.html", "/goip_get_call_stat.html", "/goip_get_esims.html", "/goip_write_esims.html",
-    "/goip_delete_esims.html", "/crypt_sess.json", "/sim/state", "/sim/insert", "/sim/remove", "/sim/signal",
-    "/sim/registration", "/sim/balance", "/sim/inbound", "/sim/mms", "/sim/call",
+    "/goip_get_status.html",
+    "/goip_send_cmd.html",
+    "/goip_post_sms.html",
+    "/goip_pause_sms.html",
+    "/goip_resume_sms.html",
+    "/goip_remove_sms.html",
+    "/goip_get_tasks.html",
+    "/goip_get_sms.html",
+    "/goip_get_sms_stat.html",
+    "/goip_get_call_stat.html",
+    "/goip_get_esims.html",
+    "/goip_write_esims.html",
+    "/goip_delete_esims.html",
+    "/crypt_sess.json",
+    "/sim/state",
+    "/sim/insert",
+    "/sim/remove",
+    "/sim/signal",
+    "/sim/registration",
+    "/sim/balance",
+    "/sim/inbound",
+    "/sim/mms",
+    "/sim/call",
 ]
-KEYS = ["op", "ports", "port", "slots", "type", "url", "period", "all_sims", "all_slots", "sms_id", "sms_num",
-        "sms_del", "pos", "num", "has_content", "value", "outcome", "sender", "text", "raw", "total", "seq", "ref",
-        "session", "auth", "cnonce", "crypt", "expires", "sim_imei(1)", "sms_url", "price", "answer", "duration"]
+KEYS = [
+    "op",
+    "ports",
+    "port",
+    "slots",
+    "type",
+    "url",
+    "period",
+    "all_sims",
+    "all_slots",
+    "sms_id",
+    "sms_num",
+    "sms_del",
+    "pos",
+    "num",
+    "has_content",
+    "value",
+    "outcome",
+    "sender",
+    "text",
+    "raw",
+    "total",
+    "seq",
+    "ref",
+    "session",
+    "auth",
+    "cnonce",
+    "crypt",
+    "expires",
+    "sim_imei(1)",
+    "sms_url",
+    "price",
+    "answer",
+    "duration",
+]
 CASES = {"n": 0}
 
 
@@ -57,15 +107,47 @@ def rss() -> int:
 
 
 text = st.text(max_size=40)
-values = st.one_of(text, st.integers(-10, 10**12).map(str), st.sampled_from(
-    ["all", "*", "1", "1.01", "1A", "0", "99.99", "1-", "4-2", "1,2,", "lock", "get", "set", "multiple", "aes-ecb",
-     "http://127.0.0.1:1/x", "", "-1", "1e9", "null", "%00"]))
+values = st.one_of(
+    text,
+    st.integers(-10, 10**12).map(str),
+    st.sampled_from(
+        [
+            "all",
+            "*",
+            "1",
+            "1.01",
+            "1A",
+            "0",
+            "99.99",
+            "1-",
+            "4-2",
+            "1,2,",
+            "lock",
+            "get",
+            "set",
+            "multiple",
+            "aes-ecb",
+            "http://127.0.0.1:1/x",
+            "",
+            "-1",
+            "1e9",
+            "null",
+            "%00",
+        ]
+    ),
+)
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), text),
-    lambda inner: st.one_of(st.lists(inner, max_size=5),
-                            st.dictionaries(st.sampled_from(KEYS + ["tasks", "tid", "to", "sms", "tids", "type",
-                                                                    "attachments", "smstype", "from", "ops"]),
-                                            inner, max_size=6)),
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), text),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(
+            st.sampled_from(
+                KEYS + ["tasks", "tid", "to", "sms", "tids", "type", "attachments", "smstype", "from", "ops"]
+            ),
+            inner,
+            max_size=6,
+        ),
+    ),
     max_leaves=30,
 )
 bodies = st.one_of(
@@ -84,10 +166,16 @@ def check(status: int, payload: bytes, ctype: str) -> None:
     assert isinstance(answer, dict)
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
-@given(method=st.sampled_from(["GET", "POST"]), path=st.sampled_from(ENDPOINTS),
-       params=st.dictionaries(st.sampled_from(KEYS), values, max_size=6), body=bodies, auth=st.booleans())
+@settings(
+    max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    method=st.sampled_from(["GET", "POST"]),
+    path=st.sampled_from(ENDPOINTS),
+    params=st.dictionaries(st.sampled_from(KEYS), values, max_size=6),
+    body=bodies,
+    auth=st.booleans(),
+)
 def test_fuzz_every_endpoint(server, method, path, params, body, auth):
     if auth:
         params = {"username": "root", "password": "root", **params}
@@ -95,21 +183,32 @@ def test_fuzz_every_endpoint(server, method, path, params, body, auth):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(ENDPOINTS), seq=st.integers(-5, 2**40), body=st.binary(max_size=100),
-       good_auth=st.booleans())
+@given(
+    path=st.sampled_from(ENDPOINTS), seq=st.integers(-5, 2**40), body=st.binary(max_size=100), good_auth=st.booleans()
+)
 def test_fuzz_sessions_and_ciphertext(server, path, seq, body, good_auth):
     """Session requests with random seq, right or wrong auth, and random ciphertext."""
-    status, payload, _ = request(server, "GET", "/crypt_sess.json", {
-        "username": "root", "cnonce": "fuzz", "auth": crypt.handshake_auth("root", "root", "fuzz"),
-        "crypt": "aes-ecb"}, b"")
+    status, payload, _ = request(
+        server,
+        "GET",
+        "/crypt_sess.json",
+        {
+            "username": "root",
+            "cnonce": "fuzz",
+            "auth": crypt.handshake_auth("root", "root", "fuzz"),
+            "crypt": "aes-ecb",
+        },
+        b"",
+    )
     session = json.loads(payload)["session"]
     auth = crypt.request_auth("root", "root", session, seq, path) if good_auth else "0" * 32
     check(*request(server, "POST", path, {"session": session, "seq": str(seq), "auth": auth}, body))
 
 
 def test_oversized_and_garbage_requests(server):
-    status, payload, _ = request(server, "POST", "/goip_post_sms.html", {"username": "root", "password": "root"},
-                                 b"{" + b" " * 70_000 + b"}")
+    status, payload, _ = request(
+        server, "POST", "/goip_post_sms.html", {"username": "root", "password": "root"}, b"{" + b" " * 70_000 + b"}"
+    )
     assert status == 413 and json.loads(payload)["code"] == 413
     status, payload, _ = request(server, "GET", "/" + "x" * 5000, {}, b"")
     assert status in (404, 414, 400)
@@ -117,11 +216,13 @@ def test_oversized_and_garbage_requests(server):
 
 def test_memory_does_not_grow_with_hostile_traffic(server):
     """The same hostile mix again and again: RSS levels off (no per-request leak)."""
-    mix = [("POST", "/goip_send_cmd.html", {"username": "root", "password": "root"}, b'{"op":"lock","ports":"9"}'),
-           ("POST", "/goip_post_sms.html", {"username": "root", "password": "root"}, b'{"tasks":[{"tid":"x"}]}'),
-           ("GET", "/goip_get_status.html", {"username": "root", "password": "bad"}, b""),
-           ("POST", "/goip_pause_sms.html", {"session": "0" * 32, "seq": "1", "auth": "x"}, b"\x00" * 32),
-           ("GET", "/crypt_sess.json", {"username": "root", "cnonce": "c", "auth": "bad"}, b"")]
+    mix = [
+        ("POST", "/goip_send_cmd.html", {"username": "root", "password": "root"}, b'{"op":"lock","ports":"9"}'),
+        ("POST", "/goip_post_sms.html", {"username": "root", "password": "root"}, b'{"tasks":[{"tid":"x"}]}'),
+        ("GET", "/goip_get_status.html", {"username": "root", "password": "bad"}, b""),
+        ("POST", "/goip_pause_sms.html", {"session": "0" * 32, "seq": "1", "auth": "x"}, b"\x00" * 32),
+        ("GET", "/crypt_sess.json", {"username": "root", "cnonce": "c", "auth": "bad"}, b""),
+    ]
 
     def burst():
         for _ in range(100):

@@ -41,8 +41,16 @@ class GatewayProcess:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ejoin", "gateway", "--config", str(self.config), "--port", str(self.port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=open(self.log, "ab"),
+            sys.executable,
+            "-m",
+            "ejoin",
+            "gateway",
+            "--config",
+            str(self.config),
+            "--port",
+            str(self.port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=open(self.log, "ab"),
         )
         async with aiohttp.ClientSession() as s:
             for _ in range(200):  # until it listens (deadline 10 s)
@@ -80,13 +88,22 @@ async def test_sigterm_stops_cleanly(tmp_path):
 
 async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
     gw = GatewayProcess(tmp_path, free_port())
-    gw.config.write_text(gw.config.read_text().replace("fast = true", "fast = false") + (
-        "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
-        "send_min = 0.5\nsend_max = 0.5\n"))
+    gw.config.write_text(
+        gw.config.read_text().replace("fast = true", "fast = false")
+        + (
+            "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
+            "send_min = 0.5\nsend_max = 0.5\n"
+        )
+    )
     await gw.start()
     async with aiohttp.ClientSession() as s:
-        body = {"type": "send-sms", "sr_url": receiver.url, "sr_cnt": 1, "sr_prd": 0,
-                "tasks": [{"tid": 1, "from": "1", "to": "1,2,3", "sms": "x", "sdr": 1, "sr_cnt": 1}]}
+        body = {
+            "type": "send-sms",
+            "sr_url": receiver.url,
+            "sr_cnt": 1,
+            "sr_prd": 0,
+            "tasks": [{"tid": 1, "from": "1", "to": "1,2,3", "sms": "x", "sdr": 1, "sr_cnt": 1}],
+        }
         async with s.post(f"{gw.base}/goip_post_sms.html", params=AUTH, json=body) as r:
             assert (await r.json())["status"][0]["status"] == "0 OK"
     # the first SMS is reported; the second is now in the module (each takes 0.5 s)
@@ -96,8 +113,9 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
     gw2 = GatewayProcess(tmp_path, gw.port)
     gw2.config = gw.config
     await gw2.start()
-    await receiver.wait_for(lambda r: any(x["sent"] == 3 for p in r.of_type("status-report") for x in p["rpts"]),
-                            timeout=10)
+    await receiver.wait_for(
+        lambda r: any(x["sent"] == 3 for p in r.of_type("status-report") for x in p["rpts"]), timeout=10
+    )
     fdr = [row for p in receiver.of_type("status-report") for x in p["rpts"] for row in x.get("fdr", [])]
     assert fdr == []  # nothing was cut off as "interrupted"
     gw2.proc.send_signal(signal.SIGTERM)
@@ -145,14 +163,24 @@ async def test_pushes_survive_receiver_outage_and_kill_9(tmp_path, receiver):
     await asyncio.wait_for(gw2.proc.wait(), 10)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--ports", "0"], "ports must be 1 to 256"),
-    (["--slots", "99"], "slots must be 1 to 32"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--ports", "0"], "ports must be 1 to 256"),
+        (["--slots", "99"], "slots must be 1 to 32"),
+    ],
+)
 async def test_bad_flags_are_refused_with_a_reason(tmp_path, flags, message):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ejoin", "gateway", "--data", str(tmp_path), *flags,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ejoin",
+        "gateway",
+        "--data",
+        str(tmp_path),
+        *flags,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode != 0
@@ -163,14 +191,23 @@ async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, r
     n = 2000
     gw = GatewayProcess(tmp_path, free_port())
     # real time, but quick: 5 ms per SMS on each of 4 ports
-    gw.config.write_text(gw.config.read_text().replace("fast = true", "fast = false") + (
-        "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
-        "send_min = 0.005\nsend_max = 0.005\n"))
+    gw.config.write_text(
+        gw.config.read_text().replace("fast = true", "fast = false")
+        + (
+            "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
+            "send_min = 0.005\nsend_max = 0.005\n"
+        )
+    )
     await gw.start()
     to = ",".join(f"1380000{i:04d}" for i in range(n))
     async with aiohttp.ClientSession() as s:
-        body = {"type": "send-sms", "sr_url": receiver.url, "sr_cnt": 1, "sr_prd": 1,
-                "tasks": [{"tid": 4242, "to": to, "sms": "durable", "sdr": 1, "sr_cnt": 50}]}
+        body = {
+            "type": "send-sms",
+            "sr_url": receiver.url,
+            "sr_cnt": 1,
+            "sr_prd": 1,
+            "tasks": [{"tid": 4242, "to": to, "sms": "durable", "sdr": 1, "sr_cnt": 50}],
+        }
         async with s.post(f"{gw.base}/goip_post_sms.html", params=AUTH, json=body) as r:
             assert (await r.json())["status"] == [{"tid": 4242, "status": "0 OK"}]
 
@@ -238,14 +275,22 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -255,8 +300,17 @@ async def test_tls(tmp_path):
     gw.config.write_text(gw.config.read_text() + f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
     gw.base = gw.base.replace("http://", "https://")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ejoin", "gateway", "--config", str(gw.config), "--port", str(gw.port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=open(gw.log, "ab"))
+        sys.executable,
+        "-m",
+        "ejoin",
+        "gateway",
+        "--config",
+        str(gw.config),
+        "--port",
+        str(gw.port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=open(gw.log, "ab"),
+    )
     gw.proc = proc
     try:
         async with aiohttp.ClientSession() as s:

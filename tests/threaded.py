@@ -26,7 +26,7 @@ class ServerThread:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self.thread.start()
         if not self.ready.wait(30):
             raise TimeoutError("the gateway thread did not start")
@@ -34,6 +34,7 @@ class ServerThread:
 
     def call(self, fn, *args):
         """Run ``fn(*args)`` on the gateway's loop (for state the test inspects)."""
+
         async def run():
             return fn(*args)
 

@@ -69,7 +69,9 @@ async def _serve(config: GatewayConfig) -> None:
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
     runner = web.AppRunner(
-        create_app(gw), handle_signals=False, access_log=access if access.isEnabledFor(logging.DEBUG) else None,
+        create_app(gw),
+        handle_signals=False,
+        access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,
     )
     try:
@@ -96,7 +98,13 @@ async def _serve(config: GatewayConfig) -> None:
     for host, port in (a[:2] for a in runner.addresses):
         log.info(
             "EJOIN device listening on %s://%s:%d (%d ports x %d slots%s, data in %s)",
-            "https" if ssl_context else "http", host, port, config.ports, config.slots, ", fast" if config.fast else "", config.data,
+            "https" if ssl_context else "http",
+            host,
+            port,
+            config.ports,
+            config.slots,
+            ", fast" if config.fast else "",
+            config.data,
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

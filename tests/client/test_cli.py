@@ -103,8 +103,10 @@ def test_tasks_pause_resume_remove(run):
 
 
 def test_inbox(run, server):
-    httpx.get(f"{server.url}/sim/inbound", params={"username": "root", "password": "root", "port": "1.01",
-                                                    "sender": "10086", "text": "code 1234"})
+    httpx.get(
+        f"{server.url}/sim/inbound",
+        params={"username": "root", "password": "root", "port": "1.01", "sender": "10086", "text": "code 1234"},
+    )
     r = run("inbox")
     assert r.exit_code == 0 and "from 10086: code 1234" in r.output
     rows = [json.loads(line) for line in run("inbox", "--json").output.splitlines()]
@@ -150,11 +152,18 @@ def test_receive_command_prints_and_stores_pushes(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     db = tmp_path / "pushes.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-m", "ejoin", "receive", "--port", str(port), "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ejoin", "receive", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        body = {"type": "recv-sms", "sms_num": 1,
-                "sms": [[0, "1.01", 1767225600, "10086", "13800000000", base64.b64encode(b"hi there").decode()]]}
+        body = {
+            "type": "recv-sms",
+            "sms_num": 1,
+            "sms": [[0, "1.01", 1767225600, "10086", "13800000000", base64.b64encode(b"hi there").decode()]],
+        }
         for _ in range(200):  # until it listens (deadline 10 s)
             try:
                 r = httpx.post(f"http://127.0.0.1:{port}/", json=body, timeout=2)

@@ -16,9 +16,14 @@ from ejoin.protocol.mms import MmsMessage, MmsPart, build_mms_push
 @pytest.fixture
 async def rx(aiohttp_client, tmp_path):
     got: dict[str, list] = {k: [] for k in ("dev", "port", "report", "sms", "mms")}
-    app = create_receiver_app(str(tmp_path / "rx.sqlite3"), on_dev_status=got["dev"].append,
-                              on_port_status=got["port"].append, on_report=got["report"].append,
-                              on_sms=got["sms"].append, on_mms=got["mms"].append)
+    app = create_receiver_app(
+        str(tmp_path / "rx.sqlite3"),
+        on_dev_status=got["dev"].append,
+        on_port_status=got["port"].append,
+        on_report=got["report"].append,
+        on_sms=got["sms"].append,
+        on_mms=got["mms"].append,
+    )
     client = await aiohttp_client(app)
     client.got = got
     client.receiver = app[RECEIVER]
@@ -32,13 +37,44 @@ async def push(rx, body, **headers):
 
 
 async def test_dev_status_of_v240_and_of_older_firmware(rx):
-    v240 = {"type": "dev-status", "seq": 3, "expires": 60, "mac": "00-30-f1-00-6c-55", "ip": "192.168.1.67",
-            "ver": "532-604-924-041-100-000", "max-ports": 32, "max-slot": 4,
-            "status": [{"port": "1.01", "sim": "", "seq": 8, "st": 3, "imei": "898610599441327", "iccid": "8986",
-                        "imsi": "4600", "sn": "", "opr": "46001 CHINA UNICOM GSM", "bal": "0.00", "sig": 15,
-                        "tot_dur": "0/-1", "mon_dur": "0/-1", "day_dur": "0/-1"}]}
-    older = {"type": "dev-status", "seq": 1, "expires": 180, "mac": "00-30-f1-01-02-03", "ip": "192.168.1.67",
-             "max-ports": 32, "max-slots": "4", "status": [{"port": "1A", "st": "3 OK"}, {"port": "2B", "st": "0"}]}
+    v240 = {
+        "type": "dev-status",
+        "seq": 3,
+        "expires": 60,
+        "mac": "00-30-f1-00-6c-55",
+        "ip": "192.168.1.67",
+        "ver": "532-604-924-041-100-000",
+        "max-ports": 32,
+        "max-slot": 4,
+        "status": [
+            {
+                "port": "1.01",
+                "sim": "",
+                "seq": 8,
+                "st": 3,
+                "imei": "898610599441327",
+                "iccid": "8986",
+                "imsi": "4600",
+                "sn": "",
+                "opr": "46001 CHINA UNICOM GSM",
+                "bal": "0.00",
+                "sig": 15,
+                "tot_dur": "0/-1",
+                "mon_dur": "0/-1",
+                "day_dur": "0/-1",
+            }
+        ],
+    }
+    older = {
+        "type": "dev-status",
+        "seq": 1,
+        "expires": 180,
+        "mac": "00-30-f1-01-02-03",
+        "ip": "192.168.1.67",
+        "max-ports": 32,
+        "max-slots": "4",
+        "status": [{"port": "1A", "st": "3 OK"}, {"port": "2B", "st": "0"}],
+    }
     assert (await push(rx, v240))[0] == 200
     assert (await push(rx, older))[0] == 200
     a, b = rx.got["dev"]
@@ -47,8 +83,18 @@ async def test_dev_status_of_v240_and_of_older_firmware(rx):
 
 
 async def test_port_status_sample_of_the_spec(rx):
-    sample = {"type": "port-status", "port": "2B", "seq": 1, "status": "3 OK", "bal": "100.00",
-              "opr": "46000 China Mobile", "sn": "139xxxxxxxx", "imei": "86xxxxxxxxxxxx", "imsi": "xxx", "iccid": "xxx"}
+    sample = {
+        "type": "port-status",
+        "port": "2B",
+        "seq": 1,
+        "status": "3 OK",
+        "bal": "100.00",
+        "opr": "46000 China Mobile",
+        "sn": "139xxxxxxxx",
+        "imei": "86xxxxxxxxxxxx",
+        "imsi": "xxx",
+        "iccid": "xxx",
+    }
     ours = {**sample, "port": "2.02", "seq": 2, "st": 12, "status": "12 User locked"}
     await push(rx, sample)
     await push(rx, ours)
@@ -57,11 +103,22 @@ async def test_port_status_sample_of_the_spec(rx):
 
 
 async def test_status_report(rx):
-    body = {"type": "status-report", "rpt_num": "1", "rpts": [
-        {"tid": 1223, "sending": 0, "sent": 2, "failed": 1, "unsent": 0,
-         "sdr": [[0, "13686876620", "1.01", 1767225602]],
-         "fdr": [[1, "9991234", "2.01", 1767225602, "1 Send failed", "21 Short message transfer rejected"]]},
-        {"tid": "77", "sending": "1", "sent": 0, "failed": 0, "unsent": 4}]}
+    body = {
+        "type": "status-report",
+        "rpt_num": "1",
+        "rpts": [
+            {
+                "tid": 1223,
+                "sending": 0,
+                "sent": 2,
+                "failed": 1,
+                "unsent": 0,
+                "sdr": [[0, "13686876620", "1.01", 1767225602]],
+                "fdr": [[1, "9991234", "2.01", 1767225602, "1 Send failed", "21 Short message transfer rejected"]],
+            },
+            {"tid": "77", "sending": "1", "sent": 0, "failed": 0, "unsent": 4},
+        ],
+    }
     await push(rx, body)
     r1, r2 = rx.got["report"]
     assert (r1.tid, r1.done, r1.fdr[0][5]) == (1223, 3, "21 Short message transfer rejected")
@@ -70,11 +127,16 @@ async def test_status_report(rx):
 
 async def test_recv_sms_rows_of_six_and_nine_fields_and_delivery_reports(rx):
     text = base64.b64encode("你好".encode()).decode()
-    body = {"type": "recv-sms", "sms_num": "3", "sms": [
-        [0, "1.01", 1767225603, "10086", "13800000000", text],
-        [0, "2B", 1767225604, "10010", "13800000001", text, 0, "", "extra"],
-        [1, "1.01", 1767225605, "+10000000000", "13900000001", "0 26/01/01,00:00:07+00"],
-        [0, "3.01", 1767225606, "10086", "1380", text, "2/3"]]}
+    body = {
+        "type": "recv-sms",
+        "sms_num": "3",
+        "sms": [
+            [0, "1.01", 1767225603, "10086", "13800000000", text],
+            [0, "2B", 1767225604, "10010", "13800000001", text, 0, "", "extra"],
+            [1, "1.01", 1767225605, "+10000000000", "13900000001", "0 26/01/01,00:00:07+00"],
+            [0, "3.01", 1767225606, "10086", "1380", text, "2/3"],
+        ],
+    }
     assert (await push(rx, body))[0] == 200
     a, b, dr, part = rx.got["sms"]
     assert (a.text, a.port, a.sender, a.recipient, a.ts) == ("你好", "1.01", "10086", "13800000000", 1767225603)
@@ -93,15 +155,23 @@ async def test_duplicate_pushes_are_acknowledged_once(rx):
 
 
 async def test_mms(rx):
-    headers, body = build_mms_push(MmsMessage("subject00", "+8613751064129", "8613580256847",
-                                              (MmsPart("image/jpeg", "a.jpg", b"\xff\xd8"),
-                                               MmsPart("text/plain; charset=UTF-8", "t.txt", b"content00")), 0.0))
+    headers, body = build_mms_push(
+        MmsMessage(
+            "subject00",
+            "+8613751064129",
+            "8613580256847",
+            (MmsPart("image/jpeg", "a.jpg", b"\xff\xd8"), MmsPart("text/plain; charset=UTF-8", "t.txt", b"content00")),
+            0.0,
+        )
+    )
     status, _ = await push(rx, body, **headers)
     assert status == 200
     [mms] = rx.got["mms"]
     assert (mms.subject, mms.sender, mms.recipient) == ("subject00", "+8613751064129", "8613580256847")
     assert [(p.content_type, p.name, p.data) for p in mms.parts] == [
-        ("image/jpeg", "a.jpg", b"\xff\xd8"), ("text/plain", "t.txt", b"content00")]
+        ("image/jpeg", "a.jpg", b"\xff\xd8"),
+        ("text/plain", "t.txt", b"content00"),
+    ]
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1]", json.dumps({"type": "recv-sms", "sms": [[0, "1.01"]]}).encode()])
@@ -128,8 +198,9 @@ async def test_signatures(aiohttp_client, tmp_path):
 async def test_our_gateway_into_the_receiver(device, aiohttp_server, tmp_path):
     got = []
     # the device runs on a virtual clock (2026-01-01): accept its timestamps whatever their age
-    app = create_receiver_app(str(tmp_path / "g.sqlite3"), secret="shared", max_age=10**10, on_sms=got.append,
-                              on_port_status=lambda p: None)
+    app = create_receiver_app(
+        str(tmp_path / "g.sqlite3"), secret="shared", max_age=10**10, on_sms=got.append, on_port_status=lambda p: None
+    )
     server = await aiohttp_server(app)
     url = str(server.make_url("/ejoin"))
     await device.cmd(op="set", sms_url=url, push_secret="shared", status_url=url)

@@ -47,12 +47,15 @@ def until(predicate, timeout=10.0):
 
 
 def inject(server, port, text, sender="10086"):
-    r = httpx.get(f"{server.url}/sim/inbound", params={"username": "root", "password": "root", "port": port,
-                                                        "sender": sender, "text": text})
+    r = httpx.get(
+        f"{server.url}/sim/inbound",
+        params={"username": "root", "password": "root", "port": port, "sender": sender, "text": text},
+    )
     assert r.json()["code"] == 0
 
 
 # --- sync -----------------------------------------------------------------------
+
 
 def test_status(dev):
     st = dev.status()
@@ -92,9 +95,13 @@ def test_parameters(dev):
 
 def test_sending_and_the_queue(dev, server):
     dev.lock(2)
-    results = dev.send([SendTask.text(["1", "2"], "queued", tid=901, from_="2"),
-                        SendTask.text("3", "bad port", tid=902, from_="9")])
-    assert [(r.tid, r.ok, r.code) for r in results] == [(901, True, TaskStatus.OK), (902, False, TaskStatus.INVALID_PORT)]
+    results = dev.send(
+        [SendTask.text(["1", "2"], "queued", tid=901, from_="2"), SendTask.text("3", "bad port", tid=902, from_="9")]
+    )
+    assert [(r.tid, r.ok, r.code) for r in results] == [
+        (901, True, TaskStatus.OK),
+        (902, False, TaskStatus.INVALID_PORT),
+    ]
     page = dev.tasks(2, content=True)
     assert page.total_num == 1 and page.tasks[0].tid == 901 and page.tasks[0].sms == "queued"
     assert [r.status for r in dev.pause([901])] == ["0 OK"]
@@ -141,8 +148,10 @@ def test_statistics(dev, server):
     [s] = dev.sms_stats(ports=2)
     assert s.port == 2 and s.received >= 1
     assert len(dev.sms_stats(ports="1-2", slots="all", type=3)) == 8
-    httpx.get(f"{server.url}/sim/call", params={"username": "root", "password": "root", "port": "1.01",
-                                                 "pdd": "0", "duration": "0"})
+    httpx.get(
+        f"{server.url}/sim/call",
+        params={"username": "root", "password": "root", "port": "1.01", "pdd": "0", "duration": "0"},
+    )
     until(lambda: dev.call_stats(ports=1)[0].calls == 1)
     c = dev.call_stats(ports=1)[0]
     assert c.nc == "1/1" and c.asr == 100
@@ -215,6 +224,7 @@ def test_unreachable():
 
 
 # --- async ---------------------------------------------------------------------------
+
 
 async def test_async_client_covers_every_endpoint(device):
     url = str(device.client.make_url("/"))

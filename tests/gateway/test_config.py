@@ -6,7 +6,14 @@ from ejoin.gateway.config import ConfigError, load_config
 def test_defaults_are_the_documented_ones():
     c = load_config()
     assert (c.host, c.port, c.ports, c.slots, c.username, c.password, c.data) == (
-        "127.0.0.1", 8080, 8, 4, "root", "root", "./ejoin-data")
+        "127.0.0.1",
+        8080,
+        8,
+        4,
+        "root",
+        "root",
+        "./ejoin-data",
+    )
     assert not c.fast and c.effective_timing().register_max > 0
 
 
@@ -23,18 +30,21 @@ def test_toml_then_flags_override(tmp_path):
     assert [s.port for s in c.sim] == ["1.02", "2A"] and c.sim[0].empty and c.sim[1].number == "+15550100"
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("prot = 1", "unknown key(s) in"),
-    ("ports = 'many'", "ports must be int"),
-    ("[timing]\nwarp = 1", "unknown key(s) in [timing]"),
-    ("[[sim]]\nempty = true", "missing 1 required"),
-    ("ports = 0", "ports must be 1 to 256"),
-    ("port_names = 'roman'", "port_names"),
-    ("[timing]\nregister_min = 5.0\nregister_max = 1.0", "register_max is below"),
-    ("this is not toml", "not valid TOML"),
-    ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
-    ("[[sim]]\nport = '2'", "must name a slot"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("prot = 1", "unknown key(s) in"),
+        ("ports = 'many'", "ports must be int"),
+        ("[timing]\nwarp = 1", "unknown key(s) in [timing]"),
+        ("[[sim]]\nempty = true", "missing 1 required"),
+        ("ports = 0", "ports must be 1 to 256"),
+        ("port_names = 'roman'", "port_names"),
+        ("[timing]\nregister_min = 5.0\nregister_max = 1.0", "register_max is below"),
+        ("this is not toml", "not valid TOML"),
+        ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
+        ("[[sim]]\nport = '2'", "must name a slot"),
+    ],
+)
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):
     path = tmp_path / "c.toml"
     path.write_text(text)

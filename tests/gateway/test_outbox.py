@@ -79,7 +79,7 @@ async def test_failed_push_is_retried_with_capped_backoff_and_keeps_order(store)
     await t.wait(lambda: len(t.attempts) >= 7)
     times = [at for url, body, at in t.attempts]
     assert all(body == b"first" for _, body, _ in t.attempts)  # the head blocks, in order
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     # each gap is base*2^(n-1) scaled into [0.5, 1], never above the cap
     for n, gap in enumerate(gaps[:3], start=1):
         assert 0.5 * 2 ** (n - 1) <= gap <= 2 ** (n - 1)

@@ -8,7 +8,7 @@ from ejoin.protocol.params import ParamName, ParamNameError, parse_param_name
 
 
 def test_port_state_table_is_the_v240_one():
-    assert sorted(int(s) for s in PortState) == [*range(0, 10), *range(11, 17)]
+    assert sorted(int(s) for s in PortState) == [*range(10), *range(11, 17)]
     assert PortState(3).label == "3 Registered"
     assert PortState(15).label == "15 Access Mobile Network"
     assert PortState(16).label == "16 Module response timeout"
@@ -22,16 +22,40 @@ def test_task_status_table_is_complete():
 
 
 def _entry(**kw):
-    base = dict(port="1.01", sim="", seq=8, st=3, imei="898610599441327", iccid="89860116289910033431",
-                imsi="460014978212473", sn="", opr="46001 CHINA UNICOM GSM", bal="0.00", sig=15,
-                active=1, inserted=1, slot_active=1, led=1)
+    base = dict(
+        port="1.01",
+        sim="",
+        seq=8,
+        st=3,
+        imei="898610599441327",
+        iccid="89860116289910033431",
+        imsi="460014978212473",
+        sn="",
+        opr="46001 CHINA UNICOM GSM",
+        bal="0.00",
+        sig=15,
+        active=1,
+        inserted=1,
+        slot_active=1,
+        led=1,
+    )
     base.update(kw)
     return PortStatusEntry(**base)
 
 
 def test_dev_status_encodes_both_max_slot_spellings_in_spec_order():
-    msg = DevStatus(type="dev-status", seq=3, expires=60, mac="00-30-f1-00-6c-55", ip="192.168.1.67",
-                    ver="v", max_ports=32, max_slot=4, max_slots=4, status=[_entry()])
+    msg = DevStatus(
+        type="dev-status",
+        seq=3,
+        expires=60,
+        mac="00-30-f1-00-6c-55",
+        ip="192.168.1.67",
+        ver="v",
+        max_ports=32,
+        max_slot=4,
+        max_slots=4,
+        status=[_entry()],
+    )
     out = json.loads(encode(msg))
     assert list(out)[:9] == ["type", "seq", "expires", "mac", "ip", "ver", "max-ports", "max-slot", "max-slots"]
     assert out["max-slot"] == out["max-slots"] == 4
@@ -47,13 +71,16 @@ def test_lenient_decode_takes_numeric_strings_and_ignores_unknown_keys():
     assert cmd.ops[0].ports == ["1.01", "2"]
 
 
-@pytest.mark.parametrize("body, fragment", [
-    (b"", "empty"),
-    (b"not json", "not valid JSON"),
-    (b'{"op": 5}', "does not fit"),
-    (b"[1,2]", "does not fit"),
-    (b'{"op":"lock"', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (b"", "empty"),
+        (b"not json", "not valid JSON"),
+        (b'{"op": 5}', "does not fit"),
+        (b"[1,2]", "does not fit"),
+        (b'{"op":"lock"', "not valid JSON"),
+    ],
+)
 def test_lenient_decode_says_what_is_wrong(body, fragment):
     with pytest.raises(WireError, match=fragment):
         decode_lenient(body, CommandRequest)

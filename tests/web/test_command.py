@@ -112,12 +112,16 @@ async def test_save_is_accepted(device):
 
 
 async def test_multiple_runs_each_op_in_order(device):
-    body = {"type": "command", "op": "multiple", "ops": [
-        {"op": "lock", "ports": "1.01"},
-        {"op": "switch", "ports": "2B"},
-        {"op": "unlock", "ports": "1.01"},
-        {"op": "ledoff", "ports": "*"},
-    ]}
+    body = {
+        "type": "command",
+        "op": "multiple",
+        "ops": [
+            {"op": "lock", "ports": "1.01"},
+            {"op": "switch", "ports": "2B"},
+            {"op": "unlock", "ports": "1.01"},
+            {"op": "ledoff", "ports": "*"},
+        ],
+    }
     assert await device.cmd(body) == OK
     await device.settle()
     assert states(device, "1.01", "2.02") == [3, 3]
@@ -138,17 +142,20 @@ async def test_every_port_notation_reaches_the_device(device, ports):
     assert any(s.record.locked for s in device.gw.device.slots())
 
 
-@pytest.mark.parametrize("body, code, fragment", [
-    ({"op": "lock", "ports": "0"}, 2, "numbered from 1"),
-    ({"op": "lock", "ports": "99.99"}, 2, "port 99 does not exist"),
-    ({"op": "lock", "ports": "1-"}, 2, "is not a port"),
-    ({"op": "lock", "ports": "A1"}, 2, "is not a port"),
-    ({"op": "lock"}, 2, "needs ports"),
-    ({"op": "explode", "ports": "1"}, 15, "unknown op"),
-    ({"type": "command"}, 15, "no op"),
-    ({"op": "multiple"}, 15, "non-empty ops"),
-    ({"op": "multiple", "ops": [{"op": "multiple"}]}, 15, "cannot nest"),
-])
+@pytest.mark.parametrize(
+    "body, code, fragment",
+    [
+        ({"op": "lock", "ports": "0"}, 2, "numbered from 1"),
+        ({"op": "lock", "ports": "99.99"}, 2, "port 99 does not exist"),
+        ({"op": "lock", "ports": "1-"}, 2, "is not a port"),
+        ({"op": "lock", "ports": "A1"}, 2, "is not a port"),
+        ({"op": "lock"}, 2, "needs ports"),
+        ({"op": "explode", "ports": "1"}, 15, "unknown op"),
+        ({"type": "command"}, 15, "no op"),
+        ({"op": "multiple"}, 15, "non-empty ops"),
+        ({"op": "multiple", "ops": [{"op": "multiple"}]}, 15, "cannot nest"),
+    ],
+)
 async def test_bad_commands_get_the_spec_code_and_a_reason(device, body, code, fragment):
     res = await device.cmd(body)
     assert res["code"] == code and fragment in res["reason"]
@@ -156,10 +163,12 @@ async def test_bad_commands_get_the_spec_code_and_a_reason(device, body, code, f
 
 # --- get / set --------------------------------------------------------------
 
+
 async def test_set_imei_from_a_form_body_as_spec_643(device_factory):
     dev = await device_factory(ports=16, slots=4)
     resp = await dev.client.post(
-        "/goip_send_cmd.html", params={"username": "root", "password": "root", "op": "set"},
+        "/goip_send_cmd.html",
+        params={"username": "root", "password": "root", "op": "set"},
         data=b"sim_imei(21)=865847053403202&sim_imei(51)=865847053403213",
     )
     assert await resp.json() == {"code": 0, "reason": "OK", "par_set": 2}
@@ -172,8 +181,9 @@ async def test_set_imei_from_a_form_body_as_spec_643(device_factory):
 async def test_set_sim_numbers_as_spec_644(device_factory, receiver):
     dev = await device_factory(ports=32, slots=8)
     await dev.status(url=receiver.url, period=0)
-    res = await dev.post("/goip_send_cmd.html", params={"op": "set"},
-                         raw="sim_number(192)=1358021178&sim_number(196)=123456762221")
+    res = await dev.post(
+        "/goip_send_cmd.html", params={"op": "set"}, raw="sim_number(192)=1358021178&sim_number(196)=123456762221"
+    )
     assert res == {"code": 0, "reason": "OK", "par_set": 2}
     assert dev.slot("25.01").record.number == "1358021178"
     assert dev.slot("25.05").record.number == "123456762221"
@@ -225,20 +235,24 @@ async def test_settings_survive_a_restart_without_save(device_factory):
     assert res["data"] == {"sms_url": "http://example.test/sms", "sim_number(5)": "+4477001"}
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"nope": ""}, "unknown parameter 'nope'"),
-    ({"sim_imei(16)": "865847053403202"}, "outside 0..15"),
-    ({"sim_imei(2)": "12"}, "not an IMEI"),
-    ({"sms_url": "gopher://x"}, "not an http"),
-    ({"sw_ver": "9"}, "read-only"),
-    ({"sim_imei": "865847053403202"}, "needs an index"),
-    ({"sms_url(2)": "http://x/"}, "not an array"),
-    ({"status_period": "often"}, "whole number"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"nope": ""}, "unknown parameter 'nope'"),
+        ({"sim_imei(16)": "865847053403202"}, "outside 0..15"),
+        ({"sim_imei(2)": "12"}, "not an IMEI"),
+        ({"sms_url": "gopher://x"}, "not an http"),
+        ({"sw_ver": "9"}, "read-only"),
+        ({"sim_imei": "865847053403202"}, "needs an index"),
+        ({"sms_url(2)": "http://x/"}, "not an array"),
+        ({"status_period": "often"}, "whole number"),
+    ],
+)
 async def test_bad_set_is_reported_and_sets_nothing(device, params, fragment):
     resp = await device.client.get(
-        "/goip_send_cmd.html", params={"username": "root", "password": "root", "op": "set",
-                                       "sr_url": "http://ok.test/", **params})
+        "/goip_send_cmd.html",
+        params={"username": "root", "password": "root", "op": "set", "sr_url": "http://ok.test/", **params},
+    )
     assert resp.status == 400
     res = await resp.json()
     assert res["code"] == 400 and fragment in res["reason"]
@@ -251,14 +265,16 @@ async def test_set_with_nothing_to_set(device):
 
 
 async def test_wrong_credentials_change_nothing(device):
-    resp = await device.client.post("/goip_send_cmd.html", params={"username": "root", "password": "bad"},
-                                    data='{"op":"lock","ports":"1"}')
+    resp = await device.client.post(
+        "/goip_send_cmd.html", params={"username": "root", "password": "bad"}, data='{"op":"lock","ports":"1"}'
+    )
     assert await resp.json() == {"code": 1, "reason": "Invalid User"}
     assert not device.slot("1.01").record.locked
 
 
 async def test_credentials_in_the_json_body(device):
-    resp = await device.client.post("/goip_send_cmd.html",
-                                    data='{"username":"root","password":"root","op":"lock","ports":"1.01"}')
+    resp = await device.client.post(
+        "/goip_send_cmd.html", data='{"username":"root","password":"root","op":"lock","ports":"1.01"}'
+    )
     assert await resp.json() == OK
     assert device.slot("1.01").record.locked

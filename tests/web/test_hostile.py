@@ -5,15 +5,46 @@ import random
 
 import pytest
 
-ENDPOINTS = ["/goip_get_status.html", "/goip_send_cmd.html", "/sim/insert", "/sim/remove",
-             "/sim/signal", "/sim/registration", "/sim/balance", "/sim/state"]
+ENDPOINTS = [
+    "/goip_get_status.html",
+    "/goip_send_cmd.html",
+    "/sim/insert",
+    "/sim/remove",
+    "/sim/signal",
+    "/sim/registration",
+    "/sim/balance",
+    "/sim/state",
+]
 AUTH = {"username": "root", "password": "root"}
 
 
 def garbage_values(rng: random.Random):
-    pool = ["", "0", "-1", "99.99", "1-", "A1", "all", "*", "1.01", "1e309", "null", "[]", "{}", "\x00",
-            "%ff", "é", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"), "9" * 400,
-            "sim_imei(99999999)", "get", "set", "multiple", "lock", "switch"]
+    pool = [
+        "",
+        "0",
+        "-1",
+        "99.99",
+        "1-",
+        "A1",
+        "all",
+        "*",
+        "1.01",
+        "1e309",
+        "null",
+        "[]",
+        "{}",
+        "\x00",
+        "%ff",
+        "é",
+        "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+        "9" * 400,
+        "sim_imei(99999999)",
+        "get",
+        "set",
+        "multiple",
+        "lock",
+        "switch",
+    ]
     return rng.choice(pool) if rng.random() < 0.8 else "".join(chr(rng.randrange(32, 0x2FF)) for _ in range(8))
 
 
@@ -40,8 +71,11 @@ async def test_fuzzed_requests_never_fail_the_server(device):
         path = rng.choice(ENDPOINTS)
         params = dict(AUTH)
         for _ in range(rng.randrange(4)):
-            params[rng.choice(["op", "ports", "port", "url", "period", "all_slots", "value", "outcome",
-                               "sim_imei(1)", "sms_url"])] = garbage_values(rng)
+            params[
+                rng.choice(
+                    ["op", "ports", "port", "url", "period", "all_slots", "value", "outcome", "sim_imei(1)", "sms_url"]
+                )
+            ] = garbage_values(rng)
         choice = rng.randrange(4)
         if choice == 0:
             body = json.dumps(garbage_json(rng)).encode()

@@ -74,17 +74,29 @@ async def test_a_send_request_revises_where_received_sms_go(device, receiver):
 
 
 async def test_delivery_reports(device_factory, receiver):
-    dev = await device_factory(timing={"card_detect": 1.0, "register_min": 2.0, "register_max": 4.0,
-                                       "send_min": 2.0, "send_max": 2.0, "delivery": 5.0})
+    dev = await device_factory(
+        timing={
+            "card_detect": 1.0,
+            "register_min": 2.0,
+            "register_max": 4.0,
+            "send_min": 2.0,
+            "send_max": 2.0,
+            "delivery": 5.0,
+        }
+    )
     await dev.settle()
     await dev.cmd(op="set", sms_url=receiver.url)
     start = dev.clock.time()
-    await dev.send_ok({"tid": 4, "from": "1", "to": "13900000001,9970002", "sms": "x", "dr": 1, "smsc": "+8613800100500"})
+    await dev.send_ok(
+        {"tid": 4, "from": "1", "to": "13900000001,9970002", "sms": "x", "dr": 1, "smsc": "+8613800100500"}
+    )
     await dev.clock.advance(10)
     await receiver.wait_count(2, "recv-sms")
     reports = rows(receiver)
     assert [(r[0], r[1], r[3], r[4]) for r in reports] == [
-        (1, "1.01", "+8613800100500", "13900000001"), (1, "1.01", "+8613800100500", "9970002")]
+        (1, "1.01", "+8613800100500", "13900000001"),
+        (1, "1.01", "+8613800100500", "9970002"),
+    ]
     # "code scts": delivered 5 s after each send (sent at 2 s and 4 s)
     assert reports[0][5] == "0 26/01/01,00:00:" + f"{int(start) % 60 + 7:02d}+00"
     assert reports[1][5].startswith("64 ") and re.fullmatch(r"64 \d\d/\d\d/\d\d,\d\d:\d\d:\d\d\+00", reports[1][5])
@@ -141,14 +153,18 @@ async def test_raw_content(device, receiver):
 
 
 async def test_bad_inbound_requests(device):
-    for params, fragment in [({"port": "1.01", "text": "x"}, "sender"), ({"port": "1.01", "sender": "1"}, "text="),
-                             ({"port": "1.01", "sender": "1", "raw": "%%"}, "base64"),
-                             ({"port": "1.01", "sender": "1", "text": "x", "seq": 3, "total": 2}, "seq <= total")]:
+    for params, fragment in [
+        ({"port": "1.01", "text": "x"}, "sender"),
+        ({"port": "1.01", "sender": "1"}, "text="),
+        ({"port": "1.01", "sender": "1", "raw": "%%"}, "base64"),
+        ({"port": "1.01", "sender": "1", "text": "x", "seq": 3, "total": 2}, "seq <= total"),
+    ]:
         res = await device.get("/sim/inbound", **params)
         assert res["code"] == 400 and fragment in res["reason"]
 
 
 # --- the inbox (spec 8) --------------------------------------------------------
+
 
 async def test_inbox_paging_and_deleting(device):
     for i in range(5):
@@ -183,8 +199,17 @@ async def test_inbox_survives_a_restart_and_ssrc_changes(device_factory):
     assert again["data"] == first["data"] and again["ssrc"] != first["ssrc"]
 
 
-@pytest.mark.parametrize("params", [{"sms_id": "0"}, {"sms_num": "-1"}, {"sms_del": "x"}, {"sms_id": "a"},
-                                    {"sms_id": str(2**63)}, {"sms_num": str(10**30)}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sms_id": "0"},
+        {"sms_num": "-1"},
+        {"sms_del": "x"},
+        {"sms_id": "a"},
+        {"sms_id": str(2**63)},
+        {"sms_num": str(10**30)},
+    ],
+)
 async def test_bad_inbox_parameters(device, params):
     resp = await device.client.get("/goip_get_sms.html", params={"username": "root", "password": "root", **params})
     assert resp.status == 400 and (await resp.json())["code"] == 400
@@ -199,6 +224,7 @@ async def test_received_sms_are_counted_per_slot(device):
 
 
 # --- durability ---------------------------------------------------------------
+
 
 async def test_nothing_is_lost_while_the_receiver_is_down(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
@@ -230,6 +256,7 @@ async def test_sms_waiting_in_the_push_cache_survive_a_restart(device_factory, r
 
 # --- traffic ------------------------------------------------------------------
 
+
 async def test_background_traffic(device_factory, receiver):
     dev = await device_factory(traffic={"rate": 30, "senders": ["10086"], "texts": ["hi", "x" * 200]})
     await dev.settle()
@@ -247,14 +274,22 @@ async def test_background_traffic(device_factory, receiver):
 
 # --- MMS (spec 11) ----------------------------------------------------------------
 
+
 async def test_mms_is_pushed_as_multipart_related(device, receiver):
     await device.cmd(op="set", mms_url=receiver.url)
     jpeg = b"\xff\xd8\xff\xe0fake jpeg"
-    res = await device.post("/sim/mms", {"subject": "subject00", "sender": "+8613751064129",
-                                         "recipient": "8613580256847",
-                                         "parts": [{"type": "image/jpeg", "name": "IMG_3337.jpg",
-                                                    "data": base64.b64encode(jpeg).decode()},
-                                                   {"type": "text/plain", "name": "text_1.txt", "text": "content00"}]})
+    res = await device.post(
+        "/sim/mms",
+        {
+            "subject": "subject00",
+            "sender": "+8613751064129",
+            "recipient": "8613580256847",
+            "parts": [
+                {"type": "image/jpeg", "name": "IMG_3337.jpg", "data": base64.b64encode(jpeg).decode()},
+                {"type": "text/plain", "name": "text_1.txt", "text": "content00"},
+            ],
+        },
+    )
     assert res["code"] == 0
     await receiver.wait_count(1)
     push = receiver.pushes[0]
@@ -263,20 +298,22 @@ async def test_mms_is_pushed_as_multipart_related(device, receiver):
     assert h["Emms-From"] == "Kzg2MTM3NTEwNjQxMjk=; type=PLMN; charset=UTF-8"  # spec 11.3's own example
     assert h["Emms-To"] == "ODYxMzU4MDI1Njg0Nw==; type=PLMN; charset=UTF-8"
     assert "Date" in h
-    msg = email.message_from_bytes(b"Content-Type: " + h["Content-Type"].encode() + b"\r\n\r\n" + push.body,
-                                   policy=email.policy.default)
+    msg = email.message_from_bytes(
+        b"Content-Type: " + h["Content-Type"].encode() + b"\r\n\r\n" + push.body, policy=email.policy.default
+    )
     assert msg.get_content_type() == "multipart/related"
     assert msg.get_param("type") == "application/smil" and msg.get_param("start") == "<0.smil>"
     parts = list(msg.iter_parts())
     assert [p.get_content_type() for p in parts] == ["application/smil", "image/jpeg", "text/plain"]
     assert parts[0]["Content-ID"] == "<0.smil>" and b"IMG_3337.jpg" in parts[0].get_payload(decode=True)
     assert parts[1]["Content-Location"] == "IMG_3337.jpg" and parts[1].get_payload(decode=True) == jpeg
-    assert parts[2].get_content() .strip() == "content00"
+    assert parts[2].get_content().strip() == "content00"
 
 
 async def test_mms_needs_a_url_and_parts(device):
-    resp = await device.client.post("/sim/mms", params={"username": "root", "password": "root"},
-                                    data='{"sender":"1","parts":[{"text":"x"}]}')
+    resp = await device.client.post(
+        "/sim/mms", params={"username": "root", "password": "root"}, data='{"sender":"1","parts":[{"text":"x"}]}'
+    )
     assert resp.status == 409 and "mms_url" in (await resp.json())["reason"]
     resp = await device.client.post("/sim/mms", params={"username": "root", "password": "root"}, data='{"sender":"1"}')
     assert resp.status == 400

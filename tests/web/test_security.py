@@ -42,8 +42,12 @@ class Client:
         if seq is None:
             self.seq += 1
             seq = self.seq
-        return {"session": self.session, "seq": str(seq),
-                "auth": auth or crypt.request_auth(USER, PASSWORD, self.session, seq, path), **extra}
+        return {
+            "session": self.session,
+            "seq": str(seq),
+            "auth": auth or crypt.request_auth(USER, PASSWORD, self.session, seq, path),
+            **extra,
+        }
 
     async def get(self, path, **params):
         resp = await self.dev.client.get(path, params=self.params(path, **params))
@@ -72,15 +76,24 @@ async def test_handshake_by_post_json(dev):
     assert (await resp.json())["code"] == 0
 
 
-@pytest.mark.parametrize("params, code, fragment", [
-    ({"username": USER, "cnonce": "1", "auth": "0" * 32}, 1, "Invalid User"),
-    ({"username": "admin", "cnonce": "1", "auth": crypt.handshake_auth("admin", PASSWORD, "1")}, 1, "Invalid User"),
-    ({"username": USER, "auth": "x"}, 400, "cnonce"),
-    ({"username": USER, "cnonce": "1", "auth": crypt.handshake_auth(USER, PASSWORD, "1"), "crypt": "des"}, 400,
-     "crypt is aes-ecb"),
-    ({"username": USER, "cnonce": "1", "auth": crypt.handshake_auth(USER, PASSWORD, "1"), "expires": "0"}, 400,
-     "expires"),
-])
+@pytest.mark.parametrize(
+    "params, code, fragment",
+    [
+        ({"username": USER, "cnonce": "1", "auth": "0" * 32}, 1, "Invalid User"),
+        ({"username": "admin", "cnonce": "1", "auth": crypt.handshake_auth("admin", PASSWORD, "1")}, 1, "Invalid User"),
+        ({"username": USER, "auth": "x"}, 400, "cnonce"),
+        (
+            {"username": USER, "cnonce": "1", "auth": crypt.handshake_auth(USER, PASSWORD, "1"), "crypt": "des"},
+            400,
+            "crypt is aes-ecb",
+        ),
+        (
+            {"username": USER, "cnonce": "1", "auth": crypt.handshake_auth(USER, PASSWORD, "1"), "expires": "0"},
+            400,
+            "expires",
+        ),
+    ],
+)
 async def test_handshake_failures(dev, params, code, fragment):
     answer = await (await dev.client.get("/crypt_sess.json", params=params)).json()
     assert answer["code"] == code and fragment in answer["desc"] and "session" not in answer
@@ -101,13 +114,20 @@ async def test_a_session_authenticates_every_endpoint(dev):
     c = Client(dev)
     await c.open()
     assert (await c.get("/goip_get_status.html"))["type"] == "dev-status"
-    assert (await c.post("/goip_send_cmd.html", b'{"type":"command","op":"lock","ports":"1.01"}')) == \
-        {"code": 0, "reason": "OK"}
+    assert (await c.post("/goip_send_cmd.html", b'{"type":"command","op":"lock","ports":"1.01"}')) == {
+        "code": 0,
+        "reason": "OK",
+    }
     assert dev.slot("1.01").record.locked
     res = await c.post("/goip_post_sms.html", b'{"type":"send-sms","tasks":[{"tid":7,"to":"1","sms":"x"}]}')
     assert res["status"] == [{"tid": 7, "status": "0 OK"}]
-    for path in ("/goip_get_sms.html", "/goip_get_sms_stat.html", "/goip_get_call_stat.html", "/goip_get_esims.html",
-                 "/sim/state"):
+    for path in (
+        "/goip_get_sms.html",
+        "/goip_get_sms_stat.html",
+        "/goip_get_call_stat.html",
+        "/goip_get_esims.html",
+        "/sim/state",
+    ):
         answer = await c.get(path)
         assert answer["code"] in (0, 200), (path, answer)
     assert (await c.get("/goip_get_tasks.html", port="1"))["total_num"] == 0
@@ -120,7 +140,10 @@ async def test_aes_ecb_bodies_are_decrypted_before_the_handler(dev):
     res = await c.post("/goip_post_sms.html", b'{"type":"send-sms","tasks":[{"tid":0,"to":"1","sms":"secret"}]}')
     assert res["status"] == [{"tid": 0, "status": "0 OK"}]
     assert await c.post("/goip_pause_sms.html", b'{"tids":[0]}') == {
-        "code": 200, "reason": "OK", "results": [{"tid": 0, "status": "0 OK"}]}
+        "code": 200,
+        "reason": "OK",
+        "results": [{"tid": 0, "status": "0 OK"}],
+    }
     assert dev.gw.sending._tasks[0].state == 1
 
 
@@ -156,8 +179,9 @@ async def test_a_wrong_auth_does_not_consume_the_seq(dev):
 
 
 async def test_unknown_and_expired_sessions(dev):
-    answer = await (await dev.client.get("/goip_get_status.html", params={
-        "session": "0" * 32, "seq": "1", "auth": "x"})).json()
+    answer = await (
+        await dev.client.get("/goip_get_status.html", params={"session": "0" * 32, "seq": "1", "auth": "x"})
+    ).json()
     assert answer["code"] == 401 and "unknown session" in answer["desc"]
     c = Client(dev)
     await c.open()
@@ -180,17 +204,20 @@ async def test_requests_renew_the_session(dev):
 async def test_bad_seq(dev):
     c = Client(dev)
     await c.open()
-    answer = await (await dev.client.get("/goip_get_status.html", params={
-        "session": c.session, "seq": "one", "auth": "x"})).json()
+    answer = await (
+        await dev.client.get("/goip_get_status.html", params={"session": c.session, "seq": "one", "auth": "x"})
+    ).json()
     assert answer["code"] == 400 and "seq" in answer["desc"]
 
 
 # --- the login guard ---------------------------------------------------------------
 
+
 async def test_wrong_credentials_are_slowed_down_then_forgiven(dev):
     async def attempt(password):
-        return await (await dev.client.get("/goip_get_status.html",
-                                           params={"username": USER, "password": password})).json()
+        return await (
+            await dev.client.get("/goip_get_status.html", params={"username": USER, "password": password})
+        ).json()
 
     for _ in range(3):  # the first misses answer at once
         assert await attempt("guess") == {"code": 1, "reason": "Invalid User"}
@@ -222,6 +249,7 @@ async def test_secrets_never_reach_the_log(dev, caplog):
 
 
 # --- limits and signatures ---------------------------------------------------------
+
 
 async def test_tasks_per_request_limit(device_factory):
     d = await device_factory(max_tasks_per_request=2)

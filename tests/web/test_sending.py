@@ -35,33 +35,47 @@ async def run_until_reported(dev, receiver, tid, total, step=5.0, rounds=60):
 
 # --- acceptance -----------------------------------------------------------
 
+
 async def test_spec_645_example(device):
     res = await device.send({"tid": 1223, "to": "13686876620", "sms": "hello123"})
     assert res == {"code": 200, "reason": "OK", "type": "task-status", "status": [{"tid": 1223, "status": OKS}]}
 
 
-@pytest.mark.parametrize("task, status", [
-    ({"tid": 1, "to": "1", "sms": "x"}, "0 OK"),
-    ({"tid": 1, "from": "9", "to": "1", "sms": "x"}, "2 Invalid Port"),
-    ({"tid": 1, "from": "1-", "to": "1", "sms": "x"}, "2 Invalid Port"),
-    ({"tid": 1, "to": "1"}, "8 SMS expected"),
-    ({"tid": 1, "to": "1", "sms": ""}, "8 SMS expected"),
-    ({"tid": 1, "to": "1", "sms": "@@", "chs": "base64"}, "8 SMS expected"),
-    ({"tid": 1, "sms": "x"}, "9 TO expected"),
-    ({"tid": 1, "to": " , ", "sms": "x"}, "9 TO expected"),
-    ({"to": "1", "sms": "x"}, "11 TID Expected"),
-    ({"tid": "abc", "to": "1", "sms": "x"}, "11 TID Expected"),
-    ({"tid": 1, "to": "1", "sms": "x", "coding": 7}, "15 Invalid CMD"),
-    ({"tid": 1, "to": "1", "sms": "x", "intvl": "soon"}, "15 Invalid CMD"),
-    ({"tid": 1, "to": "1", "sms": "x", "smstype": 2}, "17 MMS Title expected"),
-    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1,
-      "attachments": ";".join(["txt eA=="] * 6)}, "18 Too Many MMS Attachments"),
-    ({"tid": 1, "to": "1", "smstype": 1}, "19 MMS Attachments expected"),
-    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": "exe eA=="}, "19 MMS Attachments expected"),
-    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": "jpg %%%"}, "19 MMS Attachments expected"),
-    ({"tid": 1, "to": "1", "sms": "x", "smstype": 1,
-      "attachments": "jpg " + base64.b64encode(b"\xff" * 102_401).decode()}, "20 MMS Attachments Cache size Overlimit"),
-])
+@pytest.mark.parametrize(
+    "task, status",
+    [
+        ({"tid": 1, "to": "1", "sms": "x"}, "0 OK"),
+        ({"tid": 1, "from": "9", "to": "1", "sms": "x"}, "2 Invalid Port"),
+        ({"tid": 1, "from": "1-", "to": "1", "sms": "x"}, "2 Invalid Port"),
+        ({"tid": 1, "to": "1"}, "8 SMS expected"),
+        ({"tid": 1, "to": "1", "sms": ""}, "8 SMS expected"),
+        ({"tid": 1, "to": "1", "sms": "@@", "chs": "base64"}, "8 SMS expected"),
+        ({"tid": 1, "sms": "x"}, "9 TO expected"),
+        ({"tid": 1, "to": " , ", "sms": "x"}, "9 TO expected"),
+        ({"to": "1", "sms": "x"}, "11 TID Expected"),
+        ({"tid": "abc", "to": "1", "sms": "x"}, "11 TID Expected"),
+        ({"tid": 1, "to": "1", "sms": "x", "coding": 7}, "15 Invalid CMD"),
+        ({"tid": 1, "to": "1", "sms": "x", "intvl": "soon"}, "15 Invalid CMD"),
+        ({"tid": 1, "to": "1", "sms": "x", "smstype": 2}, "17 MMS Title expected"),
+        (
+            {"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": ";".join(["txt eA=="] * 6)},
+            "18 Too Many MMS Attachments",
+        ),
+        ({"tid": 1, "to": "1", "smstype": 1}, "19 MMS Attachments expected"),
+        ({"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": "exe eA=="}, "19 MMS Attachments expected"),
+        ({"tid": 1, "to": "1", "sms": "x", "smstype": 1, "attachments": "jpg %%%"}, "19 MMS Attachments expected"),
+        (
+            {
+                "tid": 1,
+                "to": "1",
+                "sms": "x",
+                "smstype": 1,
+                "attachments": "jpg " + base64.b64encode(b"\xff" * 102_401).decode(),
+            },
+            "20 MMS Attachments Cache size Overlimit",
+        ),
+    ],
+)
 async def test_each_task_gets_its_code(device, task, status):
     res = await device.send(task)
     assert res["status"][0]["status"] == status
@@ -76,13 +90,19 @@ async def test_a_bad_task_is_rejected_alone(device):
         "not an object",
     )
     assert [(s["tid"], s["status"]) for s in res["status"]] == [
-        (1, OKS), (2, "2 Invalid Port"), ("3", OKS), (1, "13 Duplicated TaskId"), (None, "15 Invalid CMD")]
+        (1, OKS),
+        (2, "2 Invalid Port"),
+        ("3", OKS),
+        (1, "13 Duplicated TaskId"),
+        (None, "15 Invalid CMD"),
+    ]
     assert device.gw.sending.task_count() == 2
 
 
 async def test_numbers_as_strings_and_tid_echoed_in_its_type(device):
-    res = await device.send({"tid": "12", "to": 5551234, "sms": "x", "intvl": "500", "tmo": "10", "coding": "0"},
-                            task_num="1")
+    res = await device.send(
+        {"tid": "12", "to": 5551234, "sms": "x", "intvl": "500", "tmo": "10", "coding": "0"}, task_num="1"
+    )
     assert res["status"] == [{"tid": "12", "status": OKS}]
 
 
@@ -95,16 +115,25 @@ async def test_duplicate_tid_while_open_then_free_again(device, receiver):
 
 
 async def test_wrong_credentials_answer_every_task(device):
-    resp = await device.client.post("/goip_post_sms.html", params={"username": "root", "password": "x"},
-                                    data='{"type":"send-sms","tasks":[{"tid":1,"to":"1","sms":"a"},{"tid":"b"}]}')
-    assert await resp.json() == {"code": 200, "reason": "OK", "type": "task-status", "status": [
-        {"tid": 1, "status": "1 Invalid User"}, {"tid": "b", "status": "1 Invalid User"}]}
+    resp = await device.client.post(
+        "/goip_post_sms.html",
+        params={"username": "root", "password": "x"},
+        data='{"type":"send-sms","tasks":[{"tid":1,"to":"1","sms":"a"},{"tid":"b"}]}',
+    )
+    assert await resp.json() == {
+        "code": 200,
+        "reason": "OK",
+        "type": "task-status",
+        "status": [{"tid": 1, "status": "1 Invalid User"}, {"tid": "b", "status": "1 Invalid User"}],
+    }
     assert device.gw.sending.task_count() == 0
 
 
 async def test_credentials_in_the_body(device):
-    resp = await device.client.post("/goip_post_sms.html", data='{"username":"root","password":"root",'
-                                    '"type":"send-sms","tasks":[{"tid":1,"to":"1","sms":"a"}]}')
+    resp = await device.client.post(
+        "/goip_post_sms.html",
+        data='{"username":"root","password":"root","type":"send-sms","tasks":[{"tid":1,"to":"1","sms":"a"}]}',
+    )
     assert (await resp.json())["status"] == [{"tid": 1, "status": OKS}]
 
 
@@ -128,14 +157,17 @@ async def test_store_failure_is_server_error(device, monkeypatch):
     assert res["status"] == [{"tid": 1, "status": "7 Server Error"}]
 
 
-@pytest.mark.parametrize("raw, fragment", [(b"nope", "not valid JSON"), (b'{"type":"send-sms"}', "tasks is missing"),
-                                           (b'{"tasks": 5}', "does not fit")])
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [(b"nope", "not valid JSON"), (b'{"type":"send-sms"}', "tasks is missing"), (b'{"tasks": 5}', "does not fit")],
+)
 async def test_unreadable_requests(device, raw, fragment):
     resp = await device.client.post("/goip_post_sms.html", params={"username": "root", "password": "root"}, data=raw)
     assert resp.status == 400 and fragment in (await resp.json())["reason"]
 
 
 # --- who sends what ---------------------------------------------------------
+
 
 async def test_no_from_each_recipient_once_from_ports_the_device_picks(device, receiver):
     to = [f"1380000{i:04d}" for i in range(8)]
@@ -150,8 +182,9 @@ async def test_no_from_each_recipient_once_from_ports_the_device_picks(device, r
 
 
 async def test_from_with_to_all_every_port_sends_to_every_recipient(device, receiver):
-    await device.send_ok({"tid": 2, "from": "1,2", "to": "111,222,333", "sms": "x", "sdr": 1},
-                         sr_url=receiver.url, sr_prd=1)
+    await device.send_ok(
+        {"tid": 2, "from": "1,2", "to": "111,222,333", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1
+    )
     await run_until_reported(device, receiver, 2, 6)
     sdr = rows(receiver, 2, "sdr")
     pairs = sorted((r[2], r[1]) for r in sdr)
@@ -161,8 +194,9 @@ async def test_from_with_to_all_every_port_sends_to_every_recipient(device, rece
 
 async def test_from_with_to_all_0_spreads_recipients_over_listed_ports(device, receiver):
     to = [str(100 + i) for i in range(6)]
-    await device.send_ok({"tid": 3, "from": "2-3", "to_all": 0, "to": ",".join(to), "sms": "x", "sdr": 1},
-                         sr_url=receiver.url, sr_prd=1)
+    await device.send_ok(
+        {"tid": 3, "from": "2-3", "to_all": 0, "to": ",".join(to), "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1
+    )
     await run_until_reported(device, receiver, 3, 6)
     sdr = rows(receiver, 3, "sdr")
     assert sorted(r[1] for r in sdr) == to
@@ -179,8 +213,9 @@ async def test_from_a_slot_sends_only_while_that_slot_is_active(device, receiver
 
 
 async def test_one_sms_at_a_time_per_port_with_intvl(device, receiver):
-    await device.send_ok({"tid": 5, "from": "1", "to": "1,2,3", "sms": "x", "intvl": 5000, "sdr": 1},
-                         sr_url=receiver.url, sr_prd=1)
+    await device.send_ok(
+        {"tid": 5, "from": "1", "to": "1,2,3", "sms": "x", "intvl": 5000, "sdr": 1}, sr_url=receiver.url, sr_prd=1
+    )
     start = int(device.clock.time())
     await run_until_reported(device, receiver, 5, 3, step=1.0)
     times = [r[3] - start for r in rows(receiver, 5, "sdr")]
@@ -203,9 +238,13 @@ async def test_locked_or_unregistered_ports_never_send(device, receiver):
 
 # --- outcomes ---------------------------------------------------------------
 
+
 async def test_carrier_failure_timeout_and_success(device, receiver):
-    await device.send_ok({"tid": 7, "from": "1", "to": "13900000001,9990001,9980002", "sms": "x", "tmo": 20,
-                          "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await device.send_ok(
+        {"tid": 7, "from": "1", "to": "13900000001,9990001,9980002", "sms": "x", "tmo": 20, "sdr": 1},
+        sr_url=receiver.url,
+        sr_prd=1,
+    )
     start = int(device.clock.time())
     await run_until_reported(device, receiver, 7, 3, step=2.0)
     assert [r[1] for r in rows(receiver, 7, "sdr")] == ["13900000001"]
@@ -216,7 +255,14 @@ async def test_carrier_failure_timeout_and_success(device, receiver):
     ]
     assert fdr[1][3] - start == 2 + 2 + 20  # the never-answered one waited tmo
     assert final(receiver, 7) | {"sdr": None, "fdr": None} == {
-        "tid": 7, "sending": 0, "sent": 1, "failed": 2, "unsent": 0, "sdr": None, "fdr": None}
+        "tid": 7,
+        "sending": 0,
+        "sent": 1,
+        "failed": 2,
+        "unsent": 0,
+        "sdr": None,
+        "fdr": None,
+    }
 
 
 async def test_random_failures(device_factory, receiver):
@@ -244,8 +290,16 @@ async def test_price_takes_balance_per_part_until_it_runs_out(device_factory, re
 
 async def test_base64_content_and_coding(device, receiver):
     text = "你好, world"
-    await device.send_ok({"tid": 11, "from": "1", "to": "1", "chs": "base64", "coding": 1,
-                          "sms": base64.b64encode(text.encode()).decode()})
+    await device.send_ok(
+        {
+            "tid": 11,
+            "from": "1",
+            "to": "1",
+            "chs": "base64",
+            "coding": 1,
+            "sms": base64.b64encode(text.encode()).decode(),
+        }
+    )
     task = device.gw.sending._tasks[11]
     assert task.text.text == text and task.text.alphabet.value == "ucs2"
 
@@ -255,7 +309,8 @@ async def test_mms_tasks_are_accepted_and_sent(device, receiver):
     await device.send_ok(
         {"tid": 12, "smstype": 1, "to": "1,2", "smstitle": "hi", "sms": "", "attachments": att, "sdr": 1},
         {"tid": 13, "smstype": 2, "to_title_array": [["21", "for 21"], ["22", "for 22"]], "sms": "body", "sdr": 1},
-        sr_url=receiver.url, sr_prd=1,
+        sr_url=receiver.url,
+        sr_prd=1,
     )
     assert device.gw.sending._tasks[13].spec.titles == ["for 21", "for 22"]
     await run_until_reported(device, receiver, 13, 2)
@@ -264,12 +319,20 @@ async def test_mms_tasks_are_accepted_and_sent(device, receiver):
 
 # --- reports ----------------------------------------------------------------
 
+
 async def test_task_reports_every_sr_cnt_and_at_the_end(device, receiver):
-    await device.send_ok({"tid": 20, "from": "1", "to": "1,2,3,4,5", "sms": "x", "sr_cnt": 2, "sr_prd": 0, "sdr": 1},
-                         sr_url=receiver.url, sr_cnt=1, sr_prd=300)
+    await device.send_ok(
+        {"tid": 20, "from": "1", "to": "1,2,3,4,5", "sms": "x", "sr_cnt": 2, "sr_prd": 0, "sdr": 1},
+        sr_url=receiver.url,
+        sr_cnt=1,
+        sr_prd=300,
+    )
     await run_until_reported(device, receiver, 20, 5)
-    got = [(r["sending"], r["sent"], r["failed"], r["unsent"], [row[0] for row in r["sdr"]])
-           for r in reports(receiver) if r["tid"] == 20]
+    got = [
+        (r["sending"], r["sent"], r["failed"], r["unsent"], [row[0] for row in r["sdr"]])
+        for r in reports(receiver)
+        if r["tid"] == 20
+    ]
     # cumulative counts; sdr rows only since the previous report
     assert got == [(0, 2, 0, 3, [0, 1]), (0, 4, 0, 1, [2, 3]), (0, 5, 0, 0, [4])]
     assert all(p["rpt_num"] == 1 for p in receiver.of_type("status-report"))
@@ -300,8 +363,7 @@ async def test_report_cache_flushes_by_count_or_by_time(device, receiver):
 
 
 async def test_sdr_off_and_fdr_off(device, receiver):
-    await device.send_ok({"tid": 40, "from": "1", "to": "1,9991", "sms": "x", "fdr": 0},
-                         sr_url=receiver.url, sr_prd=1)
+    await device.send_ok({"tid": 40, "from": "1", "to": "1,9991", "sms": "x", "fdr": 0}, sr_url=receiver.url, sr_prd=1)
     await run_until_reported(device, receiver, 40, 2)
     fin = final(receiver, 40)
     assert "sdr" not in fin and "fdr" not in fin and fin["failed"] == 1
@@ -315,13 +377,15 @@ async def test_device_sr_url_is_used_when_the_request_has_none(device, receiver)
 
 # --- pause / resume / remove / query -------------------------------------------
 
+
 async def test_pause_resume_remove_with_tids(device, receiver):
     await device.cmd(op="lock", ports="all")  # keep everything queued
-    await device.send_ok(*[{"tid": t, "from": "1", "to": "1,2", "sms": f"m{t}"} for t in (2, 3, 4)],
-                         sr_url=receiver.url, sr_prd=1)
+    await device.send_ok(
+        *[{"tid": t, "from": "1", "to": "1,2", "sms": f"m{t}"} for t in (2, 3, 4)], sr_url=receiver.url, sr_prd=1
+    )
     res = await device.post("/goip_pause_sms.html", {"tids": [2, 3]})
     assert res == {"code": 200, "reason": "OK", "results": [{"tid": 2, "status": OKS}, {"tid": 3, "status": OKS}]}
-    tasks = (await device.get("/goip_get_tasks.html", port=1, pos=0, has_content=1))
+    tasks = await device.get("/goip_get_tasks.html", port=1, pos=0, has_content=1)
     assert [(t["tid"], t["state"]) for t in tasks["tasks"]] == [(2, 1), (3, 1), (4, 0)]
     res = await device.post("/goip_resume_sms.html", {"tids": [2, 99]})
     assert res["results"] == [{"tid": 2, "status": OKS}, {"tid": 99, "status": "11 TID Expected"}]
@@ -360,12 +424,20 @@ async def test_paused_task_sends_nothing_until_resumed(device, receiver):
 
 async def test_get_tasks_paging_and_content(device):
     await device.cmd(op="lock", ports="all")
-    await device.send_ok(*[{"tid": t, "from": "1" if t != 4 else "2", "to": f"13686876{t:03d}", "sms": "hello123"}
-                           for t in range(2, 8)])
+    await device.send_ok(
+        *[{"tid": t, "from": "1" if t != 4 else "2", "to": f"13686876{t:03d}", "sms": "hello123"} for t in range(2, 8)]
+    )
     res = await device.get("/goip_get_tasks.html", port=1, pos=0, has_content=1, version="1.1")
     assert res["code"] == 200 and res["total_num"] == 5 and res["task_num"] == 5
-    assert res["tasks"][0] == {"tid": 2, "state": 0, "from": "1", "to": "13686876002", "chs": "utf8", "coding": 0,
-                               "sms": "hello123"}
+    assert res["tasks"][0] == {
+        "tid": 2,
+        "state": 0,
+        "from": "1",
+        "to": "13686876002",
+        "chs": "utf8",
+        "coding": 0,
+        "sms": "hello123",
+    }
     page = await device.get("/goip_get_tasks.html", port=1, pos=1, num=2)
     assert [t["tid"] for t in page["tasks"]] == [3, 5] and "sms" not in page["tasks"][0]
     assert page["total_num"] == 5 and page["task_num"] == 2
@@ -398,8 +470,12 @@ async def test_finished_tasks_are_pruned_after_the_retention(device_factory, rec
 
 async def test_a_resumed_task_keeps_its_place_in_line(device, receiver):
     await device.cmd(op="lock", ports="1")
-    await device.send_ok({"tid": 70, "from": "1", "to": "a70", "sms": "x", "sdr": 1},
-                         {"tid": 71, "from": "1", "to": "a71", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await device.send_ok(
+        {"tid": 70, "from": "1", "to": "a70", "sms": "x", "sdr": 1},
+        {"tid": 71, "from": "1", "to": "a71", "sms": "x", "sdr": 1},
+        sr_url=receiver.url,
+        sr_prd=1,
+    )
     await device.post("/goip_pause_sms.html", {"tids": [70]})
     await device.send_ok({"tid": 72, "from": "1", "to": "a72", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
     await device.post("/goip_resume_sms.html", {"tids": [70]})

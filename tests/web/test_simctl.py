@@ -16,8 +16,9 @@ async def test_remove_and_insert_a_sim_on_the_active_slot(device, receiver):
     push = [p for p in receiver.of_type("port-status") if p["st"] == 0][0]
     assert push["status"] == "0 No SIM card" and push["inserted"] == 0 and push["iccid"] == ""
 
-    res = await device.post("/sim/insert", {"port": "1.01", "number": "+15550001", "balance": 12.5,
-                                            "iccid": "8901260000000000001"})
+    res = await device.post(
+        "/sim/insert", {"port": "1.01", "number": "+15550001", "balance": 12.5, "iccid": "8901260000000000001"}
+    )
     assert res["code"] == 0
     await device.settle()
     d = await device.status()
@@ -84,16 +85,19 @@ async def test_state_shows_everything(device):
     assert st["outbox"]["pending"] == 0
 
 
-@pytest.mark.parametrize("action, params, code", [
-    ("insert", {}, 2),
-    ("insert", {"port": "9.01"}, 2),
-    ("remove", {"port": "x"}, 2),
-    ("balance", {"port": "1.01"}, 400),
-    ("balance", {"port": "1.01", "value": "lots"}, 400),
-    ("balance", {"port": "1.01", "value": "nan"}, 400),
-    ("signal", {"port": "1", "value": "inf"}, 400),
-    ("call", {"port": "1.01", "duration": "1e309"}, 400),
-])
+@pytest.mark.parametrize(
+    "action, params, code",
+    [
+        ("insert", {}, 2),
+        ("insert", {"port": "9.01"}, 2),
+        ("remove", {"port": "x"}, 2),
+        ("balance", {"port": "1.01"}, 400),
+        ("balance", {"port": "1.01", "value": "lots"}, 400),
+        ("balance", {"port": "1.01", "value": "nan"}, 400),
+        ("signal", {"port": "1", "value": "inf"}, 400),
+        ("call", {"port": "1.01", "duration": "1e309"}, 400),
+    ],
+)
 async def test_bad_simulator_requests(device, action, params, code):
     res = await sim(device, action, **params)
     assert res["code"] == code and res["reason"]

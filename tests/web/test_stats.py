@@ -27,14 +27,24 @@ async def inbound(dev, port, n=1):
 
 # --- SMS statistics ------------------------------------------------------------
 
+
 async def test_sms_counters_for_the_current_card(device):
     await device.send_ok({"tid": 1, "from": "1", "to": "1,2,9991,9992,3", "sms": "x"})
     await inbound(device, "1.01", 2)
     await device.clock.advance(12)
     [s] = await sms_stat(device, ports="1")
     assert list(s) == SMS_KEYS
-    assert s == {"port": 1, "slot": 1, "received": 2, "sent": 5, "sent_ok": 3, "sent_failed": 2,
-                 "con_failed": 0, "unsent": 0, "sending": 0}
+    assert s == {
+        "port": 1,
+        "slot": 1,
+        "received": 2,
+        "sent": 5,
+        "sent_ok": 3,
+        "sent_failed": 2,
+        "con_failed": 0,
+        "unsent": 0,
+        "sending": 0,
+    }
     others = await sms_stat(device)  # ports default all, slots default the current card
     assert [(x["port"], x["slot"]) for x in others] == [(1, 1), (2, 1), (3, 1), (4, 1)]
     assert all(x["sent"] == 0 for x in others[1:])
@@ -53,7 +63,9 @@ async def test_con_failed_counts_failures_in_a_row(device):
 
 async def test_unsent_and_sending(device):
     await device.cmd(op="lock", ports="3")
-    await device.send_ok({"tid": 1, "from": "3", "to": "1,2,3", "sms": "x"}, {"tid": 2, "from": "4", "to": "1,2", "sms": "y"})
+    await device.send_ok(
+        {"tid": 1, "from": "3", "to": "1,2,3", "sms": "x"}, {"tid": 2, "from": "4", "to": "1,2", "sms": "y"}
+    )
     await device.clock.advance(1)  # port 4's first SMS is in its module (2 s each)
     stats = {x["port"]: x for x in await sms_stat(device, ports="3-4")}
     assert stats[3]["unsent"] == 3 and stats[3]["sending"] == 0
@@ -113,14 +125,17 @@ async def test_counters_survive_a_restart(device_factory):
     assert after == before and after[0]["con_failed"] == 2 and after[0]["sent"] == 3
 
 
-@pytest.mark.parametrize("params, code", [({"ports": "9"}, 2), ({"ports": "1-"}, 2), ({"slots": "5"}, 400),
-                                          ({"type": "4"}, 400), ({"type": "x"}, 400)])
+@pytest.mark.parametrize(
+    "params, code",
+    [({"ports": "9"}, 2), ({"ports": "1-"}, 2), ({"slots": "5"}, 400), ({"type": "4"}, 400), ({"type": "x"}, 400)],
+)
 async def test_bad_selectors(device, params, code):
     resp = await device.client.get("/goip_get_sms_stat.html", params={"username": "root", "password": "root", **params})
     assert (await resp.json())["code"] == code
 
 
 # --- calls ---------------------------------------------------------------------
+
 
 async def test_calls_show_in_status_and_in_call_statistics(device, receiver):
     await device.status(url=receiver.url, period=0)
@@ -136,8 +151,20 @@ async def test_calls_show_in_status_and_in_call_statistics(device, receiver):
     await device.clock.advance(6)
     [c] = await call_stat(device, ports="2")
     assert list(c) == CALL_KEYS
-    assert c == {"port": 2, "slot": 1, "calls": 2, "alerted": 2, "connected": 1, "con_failed": 1, "nc": "1/2",
-                 "pdd": 4, "acd": 90, "asr": 50, "tcd": 2, "act_tcd": 90}
+    assert c == {
+        "port": 2,
+        "slot": 1,
+        "calls": 2,
+        "alerted": 2,
+        "connected": 1,
+        "con_failed": 1,
+        "nc": "1/2",
+        "pdd": 4,
+        "acd": 90,
+        "asr": 50,
+        "tcd": 2,
+        "act_tcd": 90,
+    }
 
 
 async def test_call_on_an_unregistered_slot_fails(device):
@@ -149,8 +176,9 @@ async def test_call_on_an_unregistered_slot_fails(device):
 
 
 async def test_background_calls(device_factory):
-    dev = await device_factory(calls={"rate": 6, "answer_ratio": 0.5, "duration_min": 10, "duration_max": 30,
-                                      "pdd_min": 1, "pdd_max": 2})
+    dev = await device_factory(
+        calls={"rate": 6, "answer_ratio": 0.5, "duration_min": 10, "duration_max": 30, "pdd_min": 1, "pdd_max": 2}
+    )
     await dev.settle()
     await dev.clock.advance(3600)
     stats = await call_stat(dev, type=3)
@@ -177,20 +205,37 @@ async def test_query_every_port_has_an_eid(device):
     assert [p["port"] for p in ports] == [1, 2, 3, 4]
     p = ports[0]
     assert re.fullmatch(r"\d{32}", p["eid"]) and p["esim_state"] == 1
-    assert list(p["profiles"][0]) == ["slot", "enabled", "iccid", "ac", "cc", "provider", "exist", "exust", "op",
-                                      "status", "reason"]
+    assert list(p["profiles"][0]) == [
+        "slot",
+        "enabled",
+        "iccid",
+        "ac",
+        "cc",
+        "provider",
+        "exist",
+        "exust",
+        "op",
+        "status",
+        "reason",
+    ]
     assert all(pr["exist"] == 0 and pr["op"] == 0 and pr["status"] == 0 for pr in p["profiles"])
     assert [p["port"] for p in await esims(device, ports="2-3")] == [2, 3]
 
 
 async def test_write_goes_1_2_done_and_the_profile_registers(device_factory):
-    dev = await device_factory(sim=[{"port": "1.02", "empty": True}],
-                               timing={"card_detect": 1, "register_min": 2, "register_max": 4, "esim_start": 1,
-                                       "esim_operation": 8})
+    dev = await device_factory(
+        sim=[{"port": "1.02", "empty": True}],
+        timing={"card_detect": 1, "register_min": 2, "register_max": 4, "esim_start": 1, "esim_operation": 8},
+    )
     await dev.settle()
     res = await dev.post("/goip_write_esims.html", [{"port": 1, "slot": 2, "ac": AC, "cc": ""}])
-    assert res == {"code": 200, "reason": "OK", "count": 1, "ports": [{"port": 1, "slot": 2, "status": 1}],
-                   "stats": [{"port": 1, "slot": 2, "status": 1}]}
+    assert res == {
+        "code": 200,
+        "reason": "OK",
+        "count": 1,
+        "ports": [{"port": 1, "slot": 2, "status": 1}],
+        "stats": [{"port": 1, "slot": 2, "status": 1}],
+    }
 
     async def profile():
         return (await esims(dev, ports="1"))[0]["profiles"][1]
@@ -201,7 +246,13 @@ async def test_write_goes_1_2_done_and_the_profile_registers(device_factory):
     await dev.clock.advance(8)
     pr = await profile()
     assert (pr["op"], pr["status"], pr["exist"], pr["exust"], pr["provider"], pr["ac"]) == (
-        0, 0, 1, 1, "smdp.example.com", AC)
+        0,
+        0,
+        1,
+        1,
+        "smdp.example.com",
+        AC,
+    )
     assert pr["iccid"].startswith("8988") and pr["enabled"] == 0
     await dev.cmd(op="switch", ports="1.02")
     await dev.settle()
@@ -209,11 +260,14 @@ async def test_write_goes_1_2_done_and_the_profile_registers(device_factory):
     assert (await dev.status())["status"][0]["st"] == 3  # the profile registered like any SIM
 
 
-@pytest.mark.parametrize("item, reason", [
-    ({"port": 1, "slot": 2, "ac": "not-an-activation-code"}, "bad activation code"),
-    ({"port": 1, "slot": 1, "ac": AC}, "slot busy"),
-    ({"port": 1, "slot": 2, "ac": "LPA:1$smdp.example.com$CC-42"}, "confirmation code required"),
-])
+@pytest.mark.parametrize(
+    "item, reason",
+    [
+        ({"port": 1, "slot": 2, "ac": "not-an-activation-code"}, "bad activation code"),
+        ({"port": 1, "slot": 1, "ac": AC}, "slot busy"),
+        ({"port": 1, "slot": 2, "ac": "LPA:1$smdp.example.com$CC-42"}, "confirmation code required"),
+    ],
+)
 async def test_write_errors_end_in_3_with_a_reason(device_factory, item, reason):
     dev = await device_factory(sim=[{"port": "1.02", "empty": True}])
     await dev.settle()
@@ -225,7 +279,9 @@ async def test_write_errors_end_in_3_with_a_reason(device_factory, item, reason)
 
 async def test_confirmation_code_given(device_factory):
     dev = await device_factory(sim=[{"port": "1.02", "empty": True}])
-    await dev.post("/goip_write_esims.html", [{"port": 1, "slot": 2, "ac": "LPA:1$smdp.example.com$CC-42", "cc": "1234"}])
+    await dev.post(
+        "/goip_write_esims.html", [{"port": 1, "slot": 2, "ac": "LPA:1$smdp.example.com$CC-42", "cc": "1234"}]
+    )
     await dev.clock.advance(20)
     pr = (await esims(dev, ports="1"))[0]["profiles"][1]
     assert (pr["exist"], pr["cc"]) == (1, "1234")
@@ -233,9 +289,15 @@ async def test_confirmation_code_given(device_factory):
 
 async def test_a_busy_port_refuses_with_2_and_bad_items_get_3(device_factory):
     dev = await device_factory(sim=[{"port": "1.02", "empty": True}, {"port": "1.03", "empty": True}])
-    res = await dev.post("/goip_write_esims.html", [
-        {"port": 1, "slot": 2, "ac": AC}, {"port": 1, "slot": 3, "ac": AC}, {"port": 9, "slot": 1, "ac": AC},
-        {"port": "2", "slot": "9", "ac": AC}])
+    res = await dev.post(
+        "/goip_write_esims.html",
+        [
+            {"port": 1, "slot": 2, "ac": AC},
+            {"port": 1, "slot": 3, "ac": AC},
+            {"port": 9, "slot": 1, "ac": AC},
+            {"port": "2", "slot": "9", "ac": AC},
+        ],
+    )
     assert [r["status"] for r in res["ports"]] == [1, 2, 3, 3]
 
 
@@ -276,5 +338,7 @@ async def test_profile_survives_a_restart(device_factory):
 
 @pytest.mark.parametrize("body", [b"{}", b"[]", b"nope", b'[{"port": "x"}]'])
 async def test_bad_esim_bodies(device, body):
-    resp = await device.client.post("/goip_write_esims.html", params={"username": "root", "password": "root"}, data=body)
+    resp = await device.client.post(
+        "/goip_write_esims.html", params={"username": "root", "password": "root"}, data=body
+    )
     assert resp.status == 400 and (await resp.json())["code"] == 400

@@ -5,8 +5,26 @@ import pytest
 from ejoin.protocol.codes import PortState
 
 # The keys of spec 6.4.1's example entry plus those DECISIONS.md adds.
-ENTRY_KEYS = ["port", "sim", "seq", "st", "imei", "iccid", "imsi", "sn", "opr", "bal", "sig", "active",
-              "inserted", "slot_active", "led", "tot_dur", "mon_dur", "day_dur"]
+ENTRY_KEYS = [
+    "port",
+    "sim",
+    "seq",
+    "st",
+    "imei",
+    "iccid",
+    "imsi",
+    "sn",
+    "opr",
+    "bal",
+    "sig",
+    "active",
+    "inserted",
+    "slot_active",
+    "led",
+    "tot_dur",
+    "mon_dur",
+    "day_dur",
+]
 TOP_KEYS = ["type", "seq", "expires", "mac", "ip", "ver", "max-ports", "max-slot", "max-slots", "status"]
 
 
@@ -133,12 +151,15 @@ async def test_letter_port_names_for_old_clients(device_factory):
     assert [e["port"] for e in d["status"][:3]] == ["1A", "1B", "1C"]
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"period": "soon"}, "period must be a whole number"),
-    ({"period": "-5"}, "at least 0"),
-    ({"url": "ftp://x"}, "not an http"),
-    ({"all_slots": "maybe"}, "all_slots is 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"period": "soon"}, "period must be a whole number"),
+        ({"period": "-5"}, "at least 0"),
+        ({"url": "ftp://x"}, "not an http"),
+        ({"all_slots": "maybe"}, "all_slots is 0 or 1"),
+    ],
+)
 async def test_bad_status_parameters_say_why(device, params, fragment):
     resp = await device.client.get("/goip_get_status.html", params={"username": "root", "password": "root", **params})
     assert resp.status == 400

@@ -1,10 +1,10 @@
 """The client side: an SDK for any EJOIN device (a real box or ``ejoin gateway``).
 
-    from ejoin.client import Client, SendTask
-    with Client("http://127.0.0.1:8080", "root", "root") as dev:
-        for port in dev.status().status:
-            print(port.port, port.state_text, port.opr)
-        print(dev.send_sms("13800000000", "hello").status)
+from ejoin.client import Client, SendTask
+with Client("http://127.0.0.1:8080", "root", "root") as dev:
+    for port in dev.status().status:
+        print(port.port, port.state_text, port.opr)
+    print(dev.send_sms("13800000000", "hello").status)
 """
 
 from ..protocol.codes import PortState, TaskStatus
@@ -35,8 +35,30 @@ from .models import (
 from .tasks import SendTask, new_tid, read_numbers
 
 __all__ = [
-    "AsyncClient", "BadRequest", "CallStat", "Client", "DeliveryReport", "DevStatus", "DeviceUnreachable",
-    "EjoinError", "Euicc", "InboundSms", "InboxPage", "InvalidCommand", "InvalidPort", "InvalidUser", "PortAddress",
-    "PortState", "PortStatus", "SendTask", "SessionError", "SmsStat", "TaskPage", "TaskReport", "TaskResult",
-    "TaskStatus", "new_tid", "read_numbers",
+    "AsyncClient",
+    "BadRequest",
+    "CallStat",
+    "Client",
+    "DeliveryReport",
+    "DevStatus",
+    "DeviceUnreachable",
+    "EjoinError",
+    "Euicc",
+    "InboundSms",
+    "InboxPage",
+    "InvalidCommand",
+    "InvalidPort",
+    "InvalidUser",
+    "PortAddress",
+    "PortState",
+    "PortStatus",
+    "SendTask",
+    "SessionError",
+    "SmsStat",
+    "TaskPage",
+    "TaskReport",
+    "TaskResult",
+    "TaskStatus",
+    "new_tid",
+    "read_numbers",
 ]

@@ -19,8 +19,8 @@ from .errors import BadRequest, error_for
 from .models import (
     CallStat,
     DevStatus,
-    Euicc,
     EsimResult,
+    Euicc,
     InboxPage,
     SmsStat,
     TaskPage,
@@ -47,8 +47,9 @@ class Call(Generic[T]):
         try:
             answer = msgspec.json.decode(payload)
         except msgspec.DecodeError:
-            raise BadRequest(ResultCode.BAD_REQUEST, f"the device answered HTTP {http_status} with no JSON",
-                             http_status) from None
+            raise BadRequest(
+                ResultCode.BAD_REQUEST, f"the device answered HTTP {http_status} with no JSON", http_status
+            ) from None
         if not isinstance(answer, dict):
             raise BadRequest(ResultCode.BAD_REQUEST, "the device answered JSON that is not an object", http_status)
         code = answer.get("code")
@@ -77,8 +78,10 @@ def _ports(ports: str | int | Iterable[str | int] | None) -> str | None:
 
 # --- status and commands -----------------------------------------------------
 
-def status(*, all_sims: bool = False, all_slots: bool = False, url: str | None = None,
-           period: int | None = None) -> Call[DevStatus]:
+
+def status(
+    *, all_sims: bool = False, all_slots: bool = False, url: str | None = None, period: int | None = None
+) -> Call[DevStatus]:
     params = {}
     if all_sims:
         params["all_sims"] = "1"
@@ -104,8 +107,13 @@ def command(op: str, ports: str | int | Iterable[str | int] | None = None) -> Ca
 
 def multiple(ops: Iterable[tuple[str, str | int | Iterable[str | int] | None]]) -> Call[None]:
     items = [{"op": op, **({"ports": _ports(p)} if p is not None else {})} for op, p in ops]
-    return Call("POST", "/goip_send_cmd.html", _ok, body=_json({"type": "command", "op": "multiple", "ops": items}),
-                idempotent=False)
+    return Call(
+        "POST",
+        "/goip_send_cmd.html",
+        _ok,
+        body=_json({"type": "command", "op": "multiple", "ops": items}),
+        idempotent=False,
+    )
 
 
 def get_params(names: Iterable[str]) -> Call[dict[str, Any]]:
@@ -116,18 +124,35 @@ def get_params(names: Iterable[str]) -> Call[dict[str, Any]]:
 
 def set_params(values: dict[str, Any]) -> Call[int]:
     body = urlencode([(k, str(v)) for k, v in values.items()]).encode()
-    return Call("POST", "/goip_send_cmd.html", lambda a: int(a.get("par_set", 0)), {"op": "set"}, body,
-                content_type="application/x-www-form-urlencoded", idempotent=True)
+    return Call(
+        "POST",
+        "/goip_send_cmd.html",
+        lambda a: int(a.get("par_set", 0)),
+        {"op": "set"},
+        body,
+        content_type="application/x-www-form-urlencoded",
+        idempotent=True,
+    )
 
 
 # --- sending -----------------------------------------------------------------
 
+
 def send(tasks: Iterable[SendTask], **request: Any) -> Call[list[TaskResult]]:
     task_list = list(tasks)
-    body = {"type": "send-sms", "task_num": len(task_list), "tasks": task_list,
-            **{k: v for k, v in request.items() if v is not None}}
-    return Call("POST", "/goip_post_sms.html", lambda a: msgspec.convert(a.get("status", []), list[TaskResult]),
-                body=_json(body), idempotent=False)
+    body = {
+        "type": "send-sms",
+        "task_num": len(task_list),
+        "tasks": task_list,
+        **{k: v for k, v in request.items() if v is not None},
+    }
+    return Call(
+        "POST",
+        "/goip_post_sms.html",
+        lambda a: msgspec.convert(a.get("status", []), list[TaskResult]),
+        body=_json(body),
+        idempotent=False,
+    )
 
 
 def _results(answer: dict[str, Any]) -> list[TaskResult] | None:
@@ -147,6 +172,7 @@ def tasks(port: int, pos: int = 0, num: int = 10, content: bool = False) -> Call
 
 # --- receiving, statistics, eSIM -----------------------------------------------
 
+
 def inbox(sms_id: int = 1, num: int = 0, delete: bool = False) -> Call[InboxPage]:
     params = {"sms_id": str(sms_id), "sms_num": str(num), "sms_del": _flag(delete)}
     return Call("GET", "/goip_get_sms.html", _as(InboxPage), params, idempotent=not delete)
@@ -162,13 +188,21 @@ def _stat_params(ports: Any, slots: Any, type: int) -> dict[str, str]:
 
 
 def sms_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[SmsStat]]:
-    return Call("GET", "/goip_get_sms_stat.html", lambda a: msgspec.convert(a.get("stats", []), list[SmsStat]),
-                _stat_params(ports, slots, type))
+    return Call(
+        "GET",
+        "/goip_get_sms_stat.html",
+        lambda a: msgspec.convert(a.get("stats", []), list[SmsStat]),
+        _stat_params(ports, slots, type),
+    )
 
 
 def call_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[CallStat]]:
-    return Call("GET", "/goip_get_call_stat.html", lambda a: msgspec.convert(a.get("stats", []), list[CallStat]),
-                _stat_params(ports, slots, type))
+    return Call(
+        "GET",
+        "/goip_get_call_stat.html",
+        lambda a: msgspec.convert(a.get("stats", []), list[CallStat]),
+        _stat_params(ports, slots, type),
+    )
 
 
 def _esim_list(kind: type[T]) -> Callable[[dict[str, Any]], list[T]]:

@@ -98,6 +98,7 @@ def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None
 
 # --- status and commands ---------------------------------------------------------
 
+
 @click.command()
 @device_options
 @click.option("--all-slots", is_flag=True, help="Every slot, empty ones included.")
@@ -108,9 +109,11 @@ def status(s, as_json, all_slots, all_sims):
         st = dev.status(all_slots=all_slots, all_sims=all_sims)
     if as_json:
         return _dump(st)
-    _table(f"{st.mac}  {st.ver}  {st.max_ports} ports x {st.max_slots} slots",
-           ["port", "status", "operator", "number", "signal", "balance", "imei", "iccid"],
-           [[p.port, p.state_text, p.opr, p.sn, p.sig, p.bal, p.imei, p.iccid] for p in st.status])
+    _table(
+        f"{st.mac}  {st.ver}  {st.max_ports} ports x {st.max_slots} slots",
+        ["port", "status", "operator", "number", "signal", "balance", "imei", "iccid"],
+        [[p.port, p.state_text, p.opr, p.sn, p.sig, p.bal, p.imei, p.iccid] for p in st.status],
+    )
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -135,6 +138,7 @@ def cmd(s, as_json, op, args):
 
 
 # --- sending -------------------------------------------------------------------------
+
 
 @click.command()
 @device_options
@@ -161,13 +165,17 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
     fields: dict[str, Any] = {"tid": tid, "fdr": 1, "sdr": 1}
     if from_:
         fields["from_"] = from_
-    task = (SendTask.mms(numbers, subject=subject or "", text=text, files=attach, **fields) if attach
-            else SendTask.text(numbers, text, **fields))
+    task = (
+        SendTask.mms(numbers, subject=subject or "", text=text, files=attach, **fields)
+        if attach
+        else SendTask.text(numbers, text, **fields)
+    )
     sys.exit(asyncio.run(_send_and_follow(s, as_json, task, len(numbers), wait, timeout, report_host)))
 
 
-async def _send_and_follow(s, as_json, task: SendTask, count: int, wait: bool, timeout: float,
-                           report_host: str | None) -> int:
+async def _send_and_follow(
+    s, as_json, task: SendTask, count: int, wait: bool, timeout: float, report_host: str | None
+) -> int:
     from aiohttp import web
 
     from .receiver import create_receiver_app
@@ -201,14 +209,21 @@ async def _send_and_follow(s, as_json, task: SendTask, count: int, wait: bool, t
             return REFUSED
         if not wait:
             return _report_result(as_json, {"tid": result.tid, "status": result.status}, None)
-        with Progress(TextColumn(f"task {task.tid}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                      TimeElapsedColumn(), console=err, disable=as_json) as progress:
+        with Progress(
+            TextColumn(f"task {task.tid}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json,
+        ) as progress:
             bar = progress.add_task("send", total=None, info="")
             deadline = time.monotonic() + timeout
             while not done.is_set() and time.monotonic() < deadline:
                 try:
                     await asyncio.wait_for(done.wait(), 0.2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 r = latest.get("report")
                 if r is not None:
@@ -257,8 +272,11 @@ def tasks(s, as_json, port, pos, num, content):
         page = dev.tasks(port, pos, num, content)
     if as_json:
         return _dump(page)
-    _table(f"{page.task_num} of {page.total_num} waiting on port {port}", ["tid", "state", "from", "to", "sms"],
-           [[t.tid, "paused" if t.state else "queued", t.from_, t.to[:60], t.sms or ""] for t in page.tasks])
+    _table(
+        f"{page.task_num} of {page.total_num} waiting on port {port}",
+        ["tid", "state", "from", "to", "sms"],
+        [[t.tid, "paused" if t.state else "queued", t.from_, t.to[:60], t.sms or ""] for t in page.tasks],
+    )
 
 
 def _task_change(op: str) -> click.Command:
@@ -285,6 +303,7 @@ pause, resume, remove = _task_change("pause"), _task_change("resume"), _task_cha
 
 # --- receiving, statistics, eSIM ---------------------------------------------------------
 
+
 @click.command()
 @device_options
 @click.option("--from-id", default=1, help="First SMS id.")
@@ -306,8 +325,10 @@ def inbox(s, as_json, from_id, num, delete, follow, interval):
                 if as_json:
                     _dump(m)
                 elif m.delivery is not None:
-                    out.print(f"#{m.id} {m.port} delivery report for {m.recipient}: "
-                              f"{'delivered' if m.delivery.delivered else 'not delivered'} ({m.delivery.scts})")
+                    out.print(
+                        f"#{m.id} {m.port} delivery report for {m.recipient}: "
+                        f"{'delivered' if m.delivery.delivered else 'not delivered'} ({m.delivery.scts})"
+                    )
                 else:
                     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.ts))
                     out.print(f"#{m.id} {when} {m.port} from {m.sender}: {m.text}")
@@ -322,8 +343,13 @@ def inbox(s, as_json, from_id, num, delete, follow, interval):
 @click.argument("kind", type=click.Choice(["sms", "calls"]))
 @click.option("--ports", default=None)
 @click.option("--slots", default=None)
-@click.option("--type", "kind_of_window", default=0, type=click.IntRange(0, 3),
-              help="0 last hour, 1 two hours, 2 today, 3 cumulative.")
+@click.option(
+    "--type",
+    "kind_of_window",
+    default=0,
+    type=click.IntRange(0, 3),
+    help="0 last hour, 1 two hours, 2 today, 3 cumulative.",
+)
 def stats(s, as_json, kind, ports, slots, kind_of_window):
     """SMS or call statistics."""
     with _client(s) as dev:
@@ -348,8 +374,11 @@ def esim_list(s, as_json, ports):
         cards = dev.esims(ports)
     if as_json:
         return _dump(cards)
-    rows = [[c.port, c.eid, p.slot, "yes" if p.written else "", p.iccid, p.provider, p.op, p.status, p.reason]
-            for c in cards for p in c.profiles]
+    rows = [
+        [c.port, c.eid, p.slot, "yes" if p.written else "", p.iccid, p.provider, p.op, p.status, p.reason]
+        for c in cards
+        for p in c.profiles
+    ]
     _table(None, ["port", "eid", "slot", "profile", "iccid", "provider", "op", "status", "reason"], rows)
 
 
@@ -386,6 +415,7 @@ def _esim_answer(as_json: bool, r: Any) -> None:
 
 # --- the push receiver --------------------------------------------------------------------
 
+
 @click.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=9000)
@@ -415,8 +445,15 @@ def receive(host, port, db, secret, as_json):
 
         return print_it
 
-    app = create_receiver_app(db, secret=secret, on_dev_status=show("dev-status"), on_port_status=show("port-status"),
-                              on_report=show("status-report"), on_sms=show("recv-sms"), on_mms=show("mms"))
+    app = create_receiver_app(
+        db,
+        secret=secret,
+        on_dev_status=show("dev-status"),
+        on_port_status=show("port-status"),
+        on_report=show("status-report"),
+        on_sms=show("recv-sms"),
+        on_mms=show("mms"),
+    )
     err.print(f"receiving pushes on http://{host}:{port}/ (stored in {db})")
     web.run_app(app, host=host, port=port, print=None, access_log=None)
 

@@ -76,8 +76,11 @@ class _Auth:
             params.update(username=self.username, password=self.password)
         else:
             self.seq += 1
-            params.update(session=self.session, seq=str(self.seq),
-                          auth=crypt.request_auth(self.username, self.password, self.session, self.seq, call.path))
+            params.update(
+                session=self.session,
+                seq=str(self.seq),
+                auth=crypt.request_auth(self.username, self.password, self.session, self.seq, call.path),
+            )
             if self.crypt == "aes-ecb" and body:
                 key = crypt.session_key(self.username, self.password, self.auth0, self.session, self.seq)
                 body = crypt.encrypt(key, body)
@@ -92,8 +95,9 @@ class _Api:
         raise NotImplementedError
 
     # status and commands
-    def status(self, *, all_sims: bool = False, all_slots: bool = False, url: str | None = None,
-               period: int | None = None):
+    def status(
+        self, *, all_sims: bool = False, all_slots: bool = False, url: str | None = None, period: int | None = None
+    ):
         return self._run(calls.status(all_sims=all_sims, all_slots=all_slots, url=url, period=period))
 
     def command(self, op: str, ports: Any = None):
@@ -177,14 +181,24 @@ def _backoff(attempt: int) -> float:
 
 
 class Client(_Api):
-    def __init__(self, url: str, username: str = "root", password: str = "root", *, secure: bool = False,
-                 crypt: str | None = None, timeout: float = 10.0, retries: int = 2, verify: bool = True,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str = "root",
+        password: str = "root",
+        *,
+        secure: bool = False,
+        crypt: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+        verify: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, verify=verify, transport=transport)
         self._auth = _Auth(username, password, secure, crypt)
         self._retries = retries
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -197,8 +211,13 @@ class Client(_Api):
         attempt = 0
         while True:
             try:
-                resp = self._http.request(prepared.method, prepared.path, params=prepared.params,
-                                          content=prepared.body, headers=prepared.headers)
+                resp = self._http.request(
+                    prepared.method,
+                    prepared.path,
+                    params=prepared.params,
+                    content=prepared.body,
+                    headers=prepared.headers,
+                )
                 return call.read(resp.status_code, resp.content)
             except httpx.TransportError as exc:
                 if not call.idempotent or attempt >= self._retries:
@@ -221,15 +240,25 @@ class Client(_Api):
 
 
 class AsyncClient(_Api):
-    def __init__(self, url: str, username: str = "root", password: str = "root", *, secure: bool = False,
-                 crypt: str | None = None, timeout: float = 10.0, retries: int = 2, verify: bool = True,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str = "root",
+        password: str = "root",
+        *,
+        secure: bool = False,
+        crypt: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+        verify: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, verify=verify, transport=transport)
         self._auth = _Auth(username, password, secure, crypt)
         self._retries = retries
         self._lock = asyncio.Lock()  # seq must reach the device in order
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -245,8 +274,13 @@ class AsyncClient(_Api):
         attempt = 0
         while True:
             try:
-                resp = await self._http.request(prepared.method, prepared.path, params=prepared.params,
-                                                content=prepared.body, headers=prepared.headers)
+                resp = await self._http.request(
+                    prepared.method,
+                    prepared.path,
+                    params=prepared.params,
+                    content=prepared.body,
+                    headers=prepared.headers,
+                )
                 return call.read(resp.status_code, resp.content)
             except httpx.TransportError as exc:
                 if not call.idempotent or attempt >= self._retries:

@@ -164,12 +164,19 @@ class InboundSms(msgspec.Struct):
     id: int | None = None
 
     @classmethod
-    def from_row(cls, row: list[Any], id: int | None = None) -> "InboundSms":
+    def from_row(cls, row: list[Any], id: int | None = None) -> InboundSms:
         cells = list(row) + [""] * (6 - len(row))
         flag = state_of(cells[0])
         content = str(cells[5])
-        sms = cls(flag=flag, port=str(cells[1]), ts=state_of(cells[2]), sender=str(cells[3]),
-                  recipient=str(cells[4]), content=content, id=id)
+        sms = cls(
+            flag=flag,
+            port=str(cells[1]),
+            ts=state_of(cells[2]),
+            sender=str(cells[3]),
+            recipient=str(cells[4]),
+            content=content,
+            id=id,
+        )
         extra = [c for c in row[6:] if isinstance(c, str) and "/" in c]
         sms.incomplete = extra[0] if extra else ""
         if flag == 1:

@@ -110,10 +110,20 @@ def parse_mms(headers: dict[str, str] | Any, body: bytes) -> MmsPush:
     for part in msg.iter_parts() if msg.is_multipart() else []:
         if part.get_content_type() == "application/smil":
             continue
-        parts.append(MmsPart(part.get_content_type(), part.get("Content-Location", "") or part.get_filename() or "",
-                             part.get_payload(decode=True) or b""))
-    return MmsPush(_header_value(headers.get("Emms-Subject")), _header_value(headers.get("Emms-From")),
-                   _header_value(headers.get("Emms-To")), headers.get("Date", ""), parts)
+        parts.append(
+            MmsPart(
+                part.get_content_type(),
+                part.get("Content-Location", "") or part.get_filename() or "",
+                part.get_payload(decode=True) or b"",
+            )
+        )
+    return MmsPush(
+        _header_value(headers.get("Emms-Subject")),
+        _header_value(headers.get("Emms-From")),
+        _header_value(headers.get("Emms-To")),
+        headers.get("Date", ""),
+        parts,
+    )
 
 
 class ReceiverStore:
@@ -149,8 +159,10 @@ class ReceiverStore:
         def work(conn: sqlite3.Connection) -> bool:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = conn.execute("INSERT OR IGNORE INTO push(digest, kind, received, body) VALUES(?,?,?,?)",
-                                   (digest, kind, time.time(), body))
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO push(digest, kind, received, body) VALUES(?,?,?,?)",
+                    (digest, kind, time.time(), body),
+                )
                 if cur.rowcount == 0:
                     conn.execute("ROLLBACK")
                     return False
@@ -159,18 +171,31 @@ class ReceiverStore:
                     conn.executemany(
                         "INSERT INTO sms(push_id, flag, port, ts, sender, recipient, text, content) "
                         "VALUES(?,?,?,?,?,?,?,?)",
-                        [(push_id, s.flag, s.port, s.ts, s.sender, s.recipient, s.text, s.content) for s in decoded])
+                        [(push_id, s.flag, s.port, s.ts, s.sender, s.recipient, s.text, s.content) for s in decoded],
+                    )
                 elif kind == "status-report":
                     conn.executemany(
                         "INSERT INTO report(push_id, tid, sending, sent, failed, unsent, body) VALUES(?,?,?,?,?,?,?)",
-                        [(push_id, str(r.tid), r.sending, r.sent, r.failed, r.unsent,
-                          msgspec.json.encode(r).decode()) for r in decoded])
+                        [
+                            (
+                                push_id,
+                                str(r.tid),
+                                r.sending,
+                                r.sent,
+                                r.failed,
+                                r.unsent,
+                                msgspec.json.encode(r).decode(),
+                            )
+                            for r in decoded
+                        ],
+                    )
                 elif kind == "port-status":
                     conn.execute(
                         "INSERT INTO port_status(port, seq, state, body) VALUES(?,?,?,?) ON CONFLICT(port) DO "
                         "UPDATE SET seq = excluded.seq, state = excluded.state, body = excluded.body "
                         "WHERE excluded.seq >= port_status.seq",
-                        (decoded.port, decoded.seq, decoded.state, msgspec.json.encode(decoded).decode()))
+                        (decoded.port, decoded.seq, decoded.state, msgspec.json.encode(decoded).decode()),
+                    )
                 conn.execute("COMMIT")
                 return True
             except Exception:
@@ -217,8 +242,14 @@ RECEIVER: web.AppKey[Any] = web.AppKey("receiver", object)
 
 
 class PushReceiver:
-    def __init__(self, db: str, *, secret: str | None = None, max_age: float = 300.0,
-                 callbacks: dict[str, Callback | None] | None = None) -> None:
+    def __init__(
+        self,
+        db: str,
+        *,
+        secret: str | None = None,
+        max_age: float = 300.0,
+        callbacks: dict[str, Callback | None] | None = None,
+    ) -> None:
         self.store = ReceiverStore(db)
         self.secret = secret
         self.max_age = max_age
@@ -260,8 +291,13 @@ class PushReceiver:
         return web.json_response({"code": 0, "reason": "OK"})
 
     async def _notify(self, kind: str, decoded: Any) -> None:
-        name = {"dev-status": "on_dev_status", "port-status": "on_port_status", "status-report": "on_report",
-                "recv-sms": "on_sms", "mms": "on_mms"}.get(kind, "on_other")
+        name = {
+            "dev-status": "on_dev_status",
+            "port-status": "on_port_status",
+            "status-report": "on_report",
+            "recv-sms": "on_sms",
+            "mms": "on_mms",
+        }.get(kind, "on_other")
         callback = self.callbacks.get(name)
         if callback is None:
             return
@@ -275,13 +311,31 @@ class PushReceiver:
                 log.exception("a %s callback failed", kind)
 
 
-def create_receiver_app(db: str = "ejoin-pushes.sqlite3", *, secret: str | None = None, max_age: float = 300.0,
-                        on_dev_status: Callback | None = None, on_port_status: Callback | None = None,
-                        on_report: Callback | None = None, on_sms: Callback | None = None,
-                        on_mms: Callback | None = None, on_other: Callback | None = None) -> web.Application:
-    receiver = PushReceiver(db, secret=secret, max_age=max_age, callbacks={
-        "on_dev_status": on_dev_status, "on_port_status": on_port_status, "on_report": on_report,
-        "on_sms": on_sms, "on_mms": on_mms, "on_other": on_other})
+def create_receiver_app(
+    db: str = "ejoin-pushes.sqlite3",
+    *,
+    secret: str | None = None,
+    max_age: float = 300.0,
+    on_dev_status: Callback | None = None,
+    on_port_status: Callback | None = None,
+    on_report: Callback | None = None,
+    on_sms: Callback | None = None,
+    on_mms: Callback | None = None,
+    on_other: Callback | None = None,
+) -> web.Application:
+    receiver = PushReceiver(
+        db,
+        secret=secret,
+        max_age=max_age,
+        callbacks={
+            "on_dev_status": on_dev_status,
+            "on_port_status": on_port_status,
+            "on_report": on_report,
+            "on_sms": on_sms,
+            "on_mms": on_mms,
+            "on_other": on_other,
+        },
+    )
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[RECEIVER] = receiver
     app.router.add_post("/{tail:.*}", receiver.handle)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import itertools
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import msgspec
 
@@ -43,20 +44,48 @@ class SendTask(msgspec.Struct, omit_defaults=True, rename={"from_": "from"}):
     sr_cnt: int | None = None
 
     @classmethod
-    def text(cls, to: str | Iterable[str], text: str, *, tid: int | None = None, **fields: Any) -> "SendTask":
+    def text(cls, to: str | Iterable[str], text: str, *, tid: int | None = None, **fields: Any) -> SendTask:
         return cls(tid=tid if tid is not None else new_tid(), to=_numbers(to), sms=text, **fields)
 
     @classmethod
-    def mms(cls, to: str | Iterable[str], *, subject: str = "", text: str = "", files: Iterable[str | Path] = (),
-            tid: int | None = None, **fields: Any) -> "SendTask":
-        return cls(tid=tid if tid is not None else new_tid(), to=_numbers(to), sms=text, smstype=1,
-                   smstitle=subject, attachments=attachments_of(files), **fields)
+    def mms(
+        cls,
+        to: str | Iterable[str],
+        *,
+        subject: str = "",
+        text: str = "",
+        files: Iterable[str | Path] = (),
+        tid: int | None = None,
+        **fields: Any,
+    ) -> SendTask:
+        return cls(
+            tid=tid if tid is not None else new_tid(),
+            to=_numbers(to),
+            sms=text,
+            smstype=1,
+            smstitle=subject,
+            attachments=attachments_of(files),
+            **fields,
+        )
 
     @classmethod
-    def mms_with_titles(cls, pairs: Iterable[tuple[str, str]], *, text: str = "", files: Iterable[str | Path] = (),
-                        tid: int | None = None, **fields: Any) -> "SendTask":
-        return cls(tid=tid if tid is not None else new_tid(), to_title_array=[[n, t] for n, t in pairs], sms=text,
-                   smstype=2, attachments=attachments_of(files), **fields)
+    def mms_with_titles(
+        cls,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        text: str = "",
+        files: Iterable[str | Path] = (),
+        tid: int | None = None,
+        **fields: Any,
+    ) -> SendTask:
+        return cls(
+            tid=tid if tid is not None else new_tid(),
+            to_title_array=[[n, t] for n, t in pairs],
+            sms=text,
+            smstype=2,
+            attachments=attachments_of(files),
+            **fields,
+        )
 
 
 def _numbers(to: str | Iterable[str]) -> str:

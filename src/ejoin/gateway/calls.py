@@ -92,10 +92,17 @@ class CallSimulator:
                 finally:
                     self._hang_up(slot)
                 connected_for = int(round(plan.duration))
-        self._store.call_add(CallRecord(
-            port=addr.port, slot=addr.slot or 0, ts=self._clock.time(), alerted=usable and plan.alerted,
-            connected=usable and plan.answered, pdd=plan.pdd if usable else 0.0, duration=connected_for,
-        ))
+        self._store.call_add(
+            CallRecord(
+                port=addr.port,
+                slot=addr.slot or 0,
+                ts=self._clock.time(),
+                alerted=usable and plan.alerted,
+                connected=usable and plan.answered,
+                pdd=plan.pdd if usable else 0.0,
+                duration=connected_for,
+            )
+        )
 
     def _hang_up(self, slot: Slot) -> None:
         if slot.state == PortState.CALL_CONNECTED:  # a lock or a switch during the call already moved it

@@ -12,8 +12,8 @@ import heapq
 import itertools
 import time
 from abc import ABC, abstractmethod
-from typing import Any
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "Timer"]
 

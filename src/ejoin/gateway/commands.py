@@ -6,8 +6,8 @@ A request is planned first (every op and port checked) and only then run, so a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..protocol.codes import ResultCode
 from ..protocol.messages import CommandItem, CommandRequest

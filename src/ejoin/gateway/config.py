@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
 
 
 class ConfigError(ValueError):
@@ -46,7 +46,9 @@ class Traffic:
 
     rate: float = 0.0  # SMS per minute for the whole device (0: none)
     senders: list[str] = field(default_factory=lambda: ["10086", "+8613800138000", "+15550100"])
-    texts: list[str] = field(default_factory=lambda: ["Your code is 123456", "Balance: 12.30", "Hello from the network"])
+    texts: list[str] = field(
+        default_factory=lambda: ["Your code is 123456", "Balance: 12.30", "Hello from the network"]
+    )
 
 
 @dataclass

@@ -103,15 +103,21 @@ class EsimManager:
                 op = self._running.get(p)
                 op = op if op is not None and op.slot == rec.slot else self._last.get((p, rec.slot))
                 exist = int(rec.esim and rec.present)
-                profiles.append(Profile(
-                    slot=rec.slot,
-                    enabled=int(exist and port.record.active_slot == rec.slot and not rec.locked),
-                    iccid=rec.iccid if exist else "", ac=rec.esim_ac if exist else "",
-                    cc=rec.esim_cc if exist else "", provider=rec.esim_provider if exist else "",
-                    exist=exist, exust=exist,
-                    op=op.op if op and op.status != IDLE else 0,
-                    status=op.status if op else IDLE, reason=op.reason if op else "",
-                ))
+                profiles.append(
+                    Profile(
+                        slot=rec.slot,
+                        enabled=int(exist and port.record.active_slot == rec.slot and not rec.locked),
+                        iccid=rec.iccid if exist else "",
+                        ac=rec.esim_ac if exist else "",
+                        cc=rec.esim_cc if exist else "",
+                        provider=rec.esim_provider if exist else "",
+                        exist=exist,
+                        exust=exist,
+                        op=op.op if op and op.status != IDLE else 0,
+                        status=op.status if op else IDLE,
+                        reason=op.reason if op else "",
+                    )
+                )
             out.append(EuiccInfo(port=p, eid=eid_of(self._seed, p), esim_state=1, profiles=profiles))
         return out
 
@@ -160,6 +166,7 @@ class EsimManager:
             return "confirmation code required"
         digest = hashlib.sha256(f"{smdp}${matching_id}".encode()).hexdigest()
         body = "8988" + str(int(digest, 16))[:14]
+
         def fill(rec):  # a profile is a SIM with the operator the SM-DP+ gives
             generate_card(self._seed, port, operation.slot, rec)
             rec.iccid = body + luhn_digit(body)

@@ -34,7 +34,7 @@ class PushTransport(ABC):
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST and return the HTTP status; raise on a network failure."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, most transports hold nothing
         pass
 
 
@@ -194,7 +194,12 @@ class Outbox:
             delay = self._policy.delay(attempts, self._rng)
             log.warning(
                 "%s push %d to %s failed (%s); try %d in %.1fs",
-                item.kind, item.id, _safe_url(item.dest), error, attempts + 1, delay,
+                item.kind,
+                item.id,
+                _safe_url(item.dest),
+                error,
+                attempts + 1,
+                delay,
             )
             self._store.outbox_retry(item.id, attempts, self._clock.time() + delay, error).add_done_callback(
                 _log_failure

@@ -8,9 +8,9 @@ A set is all or nothing: every name and value is checked before any is applied.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..protocol.params import ParamName, ParamNameError, parse_param_name
@@ -96,17 +96,16 @@ class Parameters:
             "sms_url": self._setting("sms_url", parse_url),
             "sr_url": self._setting("sr_url", parse_url),
             "mms_url": self._setting("mms_url", parse_url),
-            "status_url": _Scalar(
-                lambda: settings["status_url"], lambda v: self._apply_status(url=parse_url(v))
-            ),
+            "status_url": _Scalar(lambda: settings["status_url"], lambda v: self._apply_status(url=parse_url(v))),
             "status_period": _Scalar(
                 lambda: settings["status_period"], lambda v: self._apply_status(period=_period(v))
             ),
             "sms_cnt": self._setting("sms_cnt", _count),
             "sms_prd": self._setting("sms_prd", _period),
             # write-only: a get says whether it is set, never what it is
-            "push_secret": _Scalar(lambda: "********" if settings["push_secret"] else "",
-                                   self._setting("push_secret", _secret).set),
+            "push_secret": _Scalar(
+                lambda: "********" if settings["push_secret"] else "", self._setting("push_secret", _secret).set
+            ),
             "sw_ver": _Scalar(lambda: device.identity.sw_ver),
             "mac": _Scalar(lambda: device.identity.mac),
             "max_ports": _Scalar(lambda: device.size.ports),

@@ -62,7 +62,12 @@ class _Waiting:
 
 class Inbox(ModemEvents):
     def __init__(
-        self, device: Device, store: Store, clock: Clock, outbox: Outbox, settings: DeviceSettings,
+        self,
+        device: Device,
+        store: Store,
+        clock: Clock,
+        outbox: Outbox,
+        settings: DeviceSettings,
         concat_timeout: float,
     ) -> None:
         self._device = device
@@ -114,8 +119,9 @@ class Inbox(ModemEvents):
         return fut
 
     def delivery_report(self, slot: PortAddress, recipient: str, status: int, ts: float, smsc: str) -> None:
-        rec = InboxRecord(DELIVERY_REPORT, self._device.slot(slot).name, int(ts), smsc, recipient,
-                          f"{status} {scts(ts)}")
+        rec = InboxRecord(
+            DELIVERY_REPORT, self._device.slot(slot).name, int(ts), smsc, recipient, f"{status} {scts(ts)}"
+        )
         self.deliver(rec)
 
     def _sms(self, port: str, sender: str, text: str, ts: float, incomplete: str = "") -> InboxRecord:

@@ -14,21 +14,21 @@ import socket
 from pathlib import Path
 
 from ..modems.base import ModemDriver
-from ..protocol import crypt
 from ..modems.simulated import SimulatedModems, apply_sim_spec, generate_slot
+from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
+from .calls import CallSimulator
 from .clock import Clock, SystemClock, Timer
 from .config import GatewayConfig
 from .device import Device, DeviceIdentity
-from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
-from .calls import CallSimulator
 from .esim import EsimManager
+from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
 from .parameters import Parameters
 from .receiving import Inbox
-from .security import LoginGuard, SessionTable
 from .reports import TaskReports
+from .security import LoginGuard, SessionTable
 from .sending import SendEngine
 from .settings import DeviceSettings
 from .statistics import Statistics

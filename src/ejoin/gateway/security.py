@@ -78,8 +78,9 @@ class SessionTable:
             raise SessionError(BAD_REQUEST, "expires is 1 to 86400 seconds")
         return value
 
-    def open(self, username: str | None, cnonce: str | None, auth: str | None, crypt_name: str | None,
-             expires: str | None) -> Session:
+    def open(
+        self, username: str | None, cnonce: str | None, auth: str | None, crypt_name: str | None, expires: str | None
+    ) -> Session:
         if not username or not cnonce or not auth:
             raise SessionError(BAD_REQUEST, "username, cnonce and auth are required")
         if len(cnonce) > 256:
@@ -99,8 +100,7 @@ class SessionTable:
         self._sessions[session.id] = session
         return session
 
-    def check(self, session_id: str, seq_text: str | None, auth: str | None, path: str,
-              expires: str | None) -> Session:
+    def check(self, session_id: str, seq_text: str | None, auth: str | None, path: str, expires: str | None) -> Session:
         session = self._sessions.get(session_id)
         if session is None:
             raise SessionError(UNKNOWN_SESSION, "unknown session; open one with crypt_sess.json")
@@ -132,8 +132,16 @@ class SessionTable:
 class LoginGuard:
     """Per-address delay after wrong credentials: 0 for the first ``free`` misses, then doubling."""
 
-    def __init__(self, clock: Clock, *, free: int = 3, base: float = 0.25, cap: float = 5.0,
-                 forget_after: float = 900.0, max_addresses: int = 10_000) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        free: int = 3,
+        base: float = 0.25,
+        cap: float = 5.0,
+        forget_after: float = 900.0,
+        max_addresses: int = 10_000,
+    ) -> None:
         self._clock = clock
         self._free = free
         self._base = base

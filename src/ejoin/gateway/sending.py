@@ -20,15 +20,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any, TypeVar
 from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 
 from ..modems.base import SendResult
 from ..protocol.codes import PortState, SendFailure, TaskStatus
 from ..protocol.ports import PortAddress
-from ..protocol.sms import LaneSpec, SendSmsRequest, SendTaskIn, TaskRejected, TaskSpec, lane_allows, tid_of_raw, validate_task
+from ..protocol.sms import (
+    LaneSpec,
+    SendSmsRequest,
+    SendTaskIn,
+    TaskRejected,
+    TaskSpec,
+    lane_allows,
+    tid_of_raw,
+    validate_task,
+)
 from ..protocol.text import Segmented, segment
 from ..store.base import JobRecord, Store, TaskRecord
 from .clock import Clock, Timer
@@ -379,12 +388,14 @@ class SendEngine:
         for spec in specs:
             recipients = spec.recipients
             stored = msgspec.structs.replace(spec, recipients=[])
-            rows.append((spec.tid, msgspec.msgpack.encode(stored), len(recipients), packed_options, now,
-                         chunks_of(recipients)))
+            rows.append(
+                (spec.tid, msgspec.msgpack.encode(stored), len(recipients), packed_options, now, chunks_of(recipients))
+            )
         ids = await self._store.tasks_add(rows)
-        for task_id, spec in zip(ids, specs):
-            task = Task(task_id, msgspec.structs.replace(spec, recipients=[]), len(spec.recipients), options,
-                        self._store)
+        for task_id, spec in zip(ids, specs, strict=False):
+            task = Task(
+                task_id, msgspec.structs.replace(spec, recipients=[]), len(spec.recipients), options, self._store
+            )
             task.keep_chunk(0, spec.recipients[:CHUNK])
             self._open(task)
         self._wake_all()
@@ -442,7 +453,8 @@ class SendEngine:
     async def waiting_on_port(self, port: int, pos: int, num: int) -> tuple[int, list[tuple[Task, str]]]:
         """A port's waiting tasks in submission order: (total, [(task, recipients)]) from ``pos``."""
         waiting = [
-            t for t in sorted(self._tasks.values(), key=lambda t: t.id)
+            t
+            for t in sorted(self._tasks.values(), key=lambda t: t.id)
             if t.state in (QUEUED, PAUSED) and any(lane.serves_port(port) and lane.remaining for lane in t.lanes)
         ]
         page = waiting[pos : pos + num] if num > 0 else waiting[pos:]

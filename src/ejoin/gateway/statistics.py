@@ -65,7 +65,9 @@ class Statistics:
         if kind == 1:
             return minute - 119
         if kind == 2:
-            local = dt.datetime.fromtimestamp(now, self._tz) if self._tz else dt.datetime.fromtimestamp(now).astimezone()
+            local = (
+                dt.datetime.fromtimestamp(now, self._tz) if self._tz else dt.datetime.fromtimestamp(now).astimezone()
+            )
             midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
             return int(midnight.timestamp() // 60)
         return None
@@ -87,11 +89,19 @@ class Statistics:
         for port, slot in keys:
             c = counts.get((port, slot), {})
             ok, failed = c.get("sent_ok", 0), c.get("sent_failed", 0)
-            out.append(SmsStat(
-                port=port, slot=slot, received=c.get("received", 0), sent=ok + failed, sent_ok=ok,
-                sent_failed=failed, con_failed=self._sending.con_failed.get((port, slot), 0),
-                unsent=waiting.get(str(port), 0) + waiting.get(f"{port}.{slot:02d}", 0), sending=self._sending.in_module.get((port, slot), 0),
-            ))
+            out.append(
+                SmsStat(
+                    port=port,
+                    slot=slot,
+                    received=c.get("received", 0),
+                    sent=ok + failed,
+                    sent_ok=ok,
+                    sent_failed=failed,
+                    con_failed=self._sending.con_failed.get((port, slot), 0),
+                    unsent=waiting.get(str(port), 0) + waiting.get(f"{port}.{slot:02d}", 0),
+                    sending=self._sending.in_module.get((port, slot), 0),
+                )
+            )
         return out
 
     async def calls(self, keys: list[tuple[int, int]], kind: int) -> list[CallStat]:
@@ -101,14 +111,22 @@ class Statistics:
             c = counts.get((port, slot), {})
             calls, connected = int(c.get("calls", 0)), int(c.get("connected", 0))
             duration = int(c.get("duration", 0))
-            out.append(CallStat(
-                port=port, slot=slot, calls=calls, alerted=int(c.get("alerted", 0)), connected=connected,
-                con_failed=int(c.get("failed", 0)), nc=f"{connected}/{calls}",
-                pdd=round(c.get("pdd_sum", 0) / calls) if calls else 0,
-                acd=round(duration / connected) if connected else 0,
-                asr=round(100 * connected / calls) if calls else 0,
-                tcd=int(c.get("billed", 0)), act_tcd=duration,
-            ))
+            out.append(
+                CallStat(
+                    port=port,
+                    slot=slot,
+                    calls=calls,
+                    alerted=int(c.get("alerted", 0)),
+                    connected=connected,
+                    con_failed=int(c.get("failed", 0)),
+                    nc=f"{connected}/{calls}",
+                    pdd=round(c.get("pdd_sum", 0) / calls) if calls else 0,
+                    acd=round(duration / connected) if connected else 0,
+                    asr=round(100 * connected / calls) if calls else 0,
+                    tcd=int(c.get("billed", 0)),
+                    act_tcd=duration,
+                )
+            )
         return out
 
     def prune(self) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..gateway.clock import Clock
 from ..gateway.config import SimSpec, Timing
@@ -174,8 +174,9 @@ class SimulatedModems(ModemDriver):
                 self.events.sms_part(target, slot.number, part, self._clock.time(), self._ref, text.count, seq)
         if report:
             status = NOT_DELIVERED if digits.startswith("997") else DELIVERED
-            self._clock.call_later(self._timing.delivery, self._report, PortAddress(port, slot.slot), number, status,
-                                   smsc or SMSC)
+            self._clock.call_later(
+                self._timing.delivery, self._report, PortAddress(port, slot.slot), number, status, smsc or SMSC
+            )
         return SendResult(True, cost=cost)
 
     def _report(self, slot: PortAddress, number: str, status: int, smsc: str) -> None:

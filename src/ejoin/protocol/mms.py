@@ -54,13 +54,21 @@ def build_mms_push(msg: MmsMessage) -> tuple[dict[str, str], bytes]:
     chunks: list[bytes] = []
 
     def part(headers: list[str], data: bytes) -> None:
-        chunks.append(f"--{boundary}\r\n".encode() + "".join(h + "\r\n" for h in headers).encode() + b"\r\n"
-                      + data + b"\r\n")
+        chunks.append(
+            f"--{boundary}\r\n".encode() + "".join(h + "\r\n" for h in headers).encode() + b"\r\n" + data + b"\r\n"
+        )
 
     part(["Content-Type: application/smil", "Content-ID: <0.smil>"], _smil(msg.parts))
     for p in msg.parts:
-        part([f'Content-Type: {p.content_type}; name="{p.name}"' if not p.content_type.startswith("text/")
-              else f"Content-Type: {p.content_type}", f"Content-Location: {p.name}"], p.data)
+        part(
+            [
+                f'Content-Type: {p.content_type}; name="{p.name}"'
+                if not p.content_type.startswith("text/")
+                else f"Content-Type: {p.content_type}",
+                f"Content-Location: {p.name}",
+            ],
+            p.data,
+        )
     body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
     headers = {
         "Emms-Subject": f"{_b64(msg.subject)}; charset=UTF-8",

@@ -10,9 +10,9 @@ dotted form with two-digit slots, or the letter form for old clients.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import Enum
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 
 __all__ = [
     "PortAddress",
@@ -30,7 +30,7 @@ class PortSpecError(ValueError):
     """A port notation that cannot be parsed or is outside the device."""
 
 
-class PortNameStyle(str, Enum):
+class PortNameStyle(StrEnum):
     DOTTED = "dotted"  # "1.01" (v2.4.0 devices)
     LETTER = "letter"  # "1A" (v2.1.0 devices)
 
@@ -153,9 +153,7 @@ def _parse_items(spec: str | int, size: DeviceSize | None) -> list[PortAddress]:
             add(_check(PortAddress(int(m[1]), int(m[2])), size, token))
         else:
             shown = token if len(token) <= 40 else token[:40] + "..."
-            raise PortSpecError(
-                f"{shown!r} is not a port; use 1, 1-4, 1A, 1.01 or all"
-            )
+            raise PortSpecError(f"{shown!r} is not a port; use 1, 1-4, 1A, 1.01 or all")
     return out
 
 
@@ -205,8 +203,7 @@ def array_index(addr: PortAddress, size: DeviceSize) -> int:
 def address_of_index(index: int, size: DeviceSize) -> PortAddress:
     if not 0 <= index < size.ports * size.slots:
         raise PortSpecError(
-            f"index {index} is outside 0..{size.ports * size.slots - 1} "
-            f"({size.ports} ports x {size.slots} slots)"
+            f"index {index} is outside 0..{size.ports * size.slots - 1} ({size.ports} ports x {size.slots} slots)"
         )
     return PortAddress(index // size.slots + 1, index % size.slots + 1)
 

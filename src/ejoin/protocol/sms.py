@@ -33,8 +33,13 @@ __all__ = [
 
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 100 * 1024
-ATTACHMENT_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "txt": "text/plain",
-                    "mp3": "audio/mpeg"}
+ATTACHMENT_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "txt": "text/plain",
+    "mp3": "audio/mpeg",
+}
 TID_MAX = 2**63 - 1
 
 Scalar = str | int | float | bool | None
@@ -113,8 +118,15 @@ class TaskRejected(Exception):
         self.why = why
 
 
-def _int(value: Any, name: str, default: int, *, lo: int | None = None, hi: int | None = None,
-         bad: TaskStatus = TaskStatus.INVALID_CMD) -> int:
+def _int(
+    value: Any,
+    name: str,
+    default: int,
+    *,
+    lo: int | None = None,
+    hi: int | None = None,
+    bad: TaskStatus = TaskStatus.INVALID_CMD,
+) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
@@ -172,20 +184,24 @@ def parse_attachments(text: str) -> list[tuple[str, bytes]]:
         kind, _, data = item.strip().partition(" ")
         kind = kind.lower()
         if kind not in ATTACHMENT_TYPES:
-            raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_EXPECTED,
-                               f"attachment {i + 1}: type {kind[:10]!r} is not jpg, gif, txt or mp3")
+            raise TaskRejected(
+                TaskStatus.MMS_ATTACHMENTS_EXPECTED,
+                f"attachment {i + 1}: type {kind[:10]!r} is not jpg, gif, txt or mp3",
+            )
         try:
             content = base64.b64decode(data.strip(), validate=True)
         except (binascii.Error, ValueError):
-            raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_EXPECTED,
-                               f"attachment {i + 1}: content is not base64") from None
+            raise TaskRejected(
+                TaskStatus.MMS_ATTACHMENTS_EXPECTED, f"attachment {i + 1}: content is not base64"
+            ) from None
         total += len(content)
         out.append((kind, content))
     if len(out) > MAX_ATTACHMENTS:
         raise TaskRejected(TaskStatus.TOO_MANY_MMS_ATTACHMENTS, f"{len(out)} attachments, at most {MAX_ATTACHMENTS}")
     if total > MAX_ATTACHMENT_BYTES:
-        raise TaskRejected(TaskStatus.MMS_ATTACHMENTS_OVERLIMIT,
-                           f"attachments total {total} bytes, at most {MAX_ATTACHMENT_BYTES}")
+        raise TaskRejected(
+            TaskStatus.MMS_ATTACHMENTS_OVERLIMIT, f"attachments total {total} bytes, at most {MAX_ATTACHMENT_BYTES}"
+        )
     return out
 
 

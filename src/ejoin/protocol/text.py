@@ -16,7 +16,7 @@ import base64
 import binascii
 import unicodedata
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
 
@@ -49,7 +49,7 @@ class Coding(IntEnum):
     GSM7 = 2
 
 
-class Alphabet(str, Enum):
+class Alphabet(StrEnum):
     GSM7 = "gsm7"
     UCS2 = "ucs2"
 

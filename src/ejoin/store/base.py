@@ -220,7 +220,9 @@ class Store(ABC):
 
     @abstractmethod
     def jobs_finish(
-        self, jobs: list[JobRecord], slots: list[tuple[int, int]] | None = None,
+        self,
+        jobs: list[JobRecord],
+        slots: list[tuple[int, int]] | None = None,
         con_failed: dict[tuple[int, int], int] | None = None,
     ) -> asyncio.Future[None]:
         """Complete jobs; with ``slots`` (one per job) their outcomes are counted per slot and minute."""
@@ -237,7 +239,9 @@ class Store(ABC):
 
     # the inbox
     @abstractmethod
-    def inbox_add(self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]) -> asyncio.Future[list[int]]:
+    def inbox_add(
+        self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]
+    ) -> asyncio.Future[list[int]]:
         """Store received SMS (ids assigned), drop the parts they were joined from, count them."""
 
     @abstractmethod

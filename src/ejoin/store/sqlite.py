@@ -15,9 +15,9 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from collections.abc import Callable
 
 from .base import (
     CALL_COUNTERS,
@@ -170,8 +170,7 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "INSERT INTO setting(key, value) VALUES(?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO setting(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 rows,
             )
 
@@ -189,9 +188,23 @@ class SQLiteStore(Store):
             rows = conn.execute(f"SELECT {self._SLOT_COLS} FROM slot ORDER BY port, slot")
             return [
                 SlotRecord(
-                    port=r[0], slot=r[1], present=bool(r[2]), iccid=r[3], imsi=r[4], number=r[5],
-                    operator=r[6], balance=r[7], imei=r[8], locked=bool(r[9]), reg_outcome=r[10], seq=r[11],
-                    price=r[12], esim=bool(r[13]), esim_ac=r[14], esim_cc=r[15], esim_provider=r[16],
+                    port=r[0],
+                    slot=r[1],
+                    present=bool(r[2]),
+                    iccid=r[3],
+                    imsi=r[4],
+                    number=r[5],
+                    operator=r[6],
+                    balance=r[7],
+                    imei=r[8],
+                    locked=bool(r[9]),
+                    reg_outcome=r[10],
+                    seq=r[11],
+                    price=r[12],
+                    esim=bool(r[13]),
+                    esim_ac=r[14],
+                    esim_cc=r[15],
+                    esim_provider=r[16],
                 )
                 for r in rows
             ]
@@ -200,15 +213,27 @@ class SQLiteStore(Store):
 
     def save_slot(self, record: SlotRecord) -> asyncio.Future[None]:
         row = (
-            record.port, record.slot, int(record.present), record.iccid, record.imsi, record.number,
-            record.operator, record.balance, record.imei, int(record.locked), record.reg_outcome, record.seq,
-            record.price, int(record.esim), record.esim_ac, record.esim_cc, record.esim_provider,
+            record.port,
+            record.slot,
+            int(record.present),
+            record.iccid,
+            record.imsi,
+            record.number,
+            record.operator,
+            record.balance,
+            record.imei,
+            int(record.locked),
+            record.reg_outcome,
+            record.seq,
+            record.price,
+            int(record.esim),
+            record.esim_ac,
+            record.esim_cc,
+            record.esim_provider,
         )
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES({','.join('?' * len(row))})", row
-            )
+            conn.execute(f"INSERT OR REPLACE INTO slot({self._SLOT_COLS}) VALUES({','.join('?' * len(row))})", row)
 
         return self._submit(run)
 
@@ -267,8 +292,15 @@ class SQLiteStore(Store):
             )
             return [
                 OutboxItem(
-                    id=r[0], dest=r[1], kind=r[2], content_type=r[3], body=bytes(r[4]),
-                    headers=json.loads(r[5]), attempts=r[6], next_at=r[7], created=r[8],
+                    id=r[0],
+                    dest=r[1],
+                    kind=r[2],
+                    content_type=r[3],
+                    body=bytes(r[4]),
+                    headers=json.loads(r[5]),
+                    attempts=r[6],
+                    next_at=r[7],
+                    created=r[8],
                 )
                 for r in rows
             ]
@@ -306,11 +338,14 @@ class SQLiteStore(Store):
             ids = list(range(first, first + len(tasks)))
             conn.executemany(
                 "INSERT INTO task(id, tid, spec, n, request, created) VALUES(?,?,?,?,?,?)",
-                [(i, tid, spec, n, request, created) for i, (tid, spec, n, request, created, _) in zip(ids, tasks)],
+                [
+                    (i, tid, spec, n, request, created)
+                    for i, (tid, spec, n, request, created, _) in zip(ids, tasks, strict=True)
+                ],
             )
             conn.executemany(
                 "INSERT INTO task_chunk(task_id, chunk, numbers) VALUES(?,?,?)",
-                [(i, c, numbers) for i, t in zip(ids, tasks) for c, numbers in enumerate(t[5])],
+                [(i, c, numbers) for i, t in zip(ids, tasks, strict=False) for c, numbers in enumerate(t[5])],
             )
             return ids
 
@@ -324,8 +359,9 @@ class SQLiteStore(Store):
                 "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) "
                 "ORDER BY id"
             ):
-                out[r[0]] = TaskRecord(id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]),
-                                       state=r[5], reported_seq=r[6])
+                out[r[0]] = TaskRecord(
+                    id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]), state=r[5], reported_seq=r[6]
+                )
             if not out:
                 return []
             marks = ",".join("?" * len(out))
@@ -365,19 +401,19 @@ class SQLiteStore(Store):
         rows = [(j.task_id, j.lane, j.idx, j.number, j.port, j.state, j.ts) for j in jobs]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(?,?,?,?,?,?,?)", rows
-            )
+            conn.executemany("INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(?,?,?,?,?,?,?)", rows)
 
         return self._submit(run)
 
     def jobs_finish(
-        self, jobs: list[JobRecord], slots: list[tuple[int, int]] | None = None,
+        self,
+        jobs: list[JobRecord],
+        slots: list[tuple[int, int]] | None = None,
         con_failed: dict[tuple[int, int], int] | None = None,
     ) -> asyncio.Future[None]:
         rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
         counts: dict[tuple[int, int, int], list[int]] = {}
-        for job, (port, slot) in zip(jobs, slots or []):
+        for job, (port, slot) in zip(jobs, slots or [], strict=False):
             c = counts.setdefault((port, slot, job.ts // 60), [0, 0, 0])
             c[1 if job.state == 2 else 2] += 1
 
@@ -429,7 +465,9 @@ class SQLiteStore(Store):
 
     # --- inbox -----------------------------------------------------------------
 
-    def inbox_add(self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]) -> asyncio.Future[list[int]]:
+    def inbox_add(
+        self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]
+    ) -> asyncio.Future[list[int]]:
         rows = [(r.flag, r.port, r.ts, r.sender, r.recipient, r.content, r.incomplete) for r in records]
         counts: dict[tuple[int, int, int], int] = {}
         for r in records:
@@ -454,8 +492,9 @@ class SQLiteStore(Store):
 
     async def inbox_unpushed(self) -> list[InboxRecord]:
         def run(conn: sqlite3.Connection) -> list[InboxRecord]:
-            return [InboxRecord(*r) for r in conn.execute(
-                f"SELECT {_INBOX_COLS} FROM inbox WHERE pushed = 0 ORDER BY id")]
+            return [
+                InboxRecord(*r) for r in conn.execute(f"SELECT {_INBOX_COLS} FROM inbox WHERE pushed = 0 ORDER BY id")
+            ]
 
         return await self._submit(run)
 
@@ -502,8 +541,10 @@ class SQLiteStore(Store):
 
     async def parts_waiting(self) -> list[PartRecord]:
         def run(conn: sqlite3.Connection) -> list[PartRecord]:
-            return [PartRecord(*r) for r in conn.execute(
-                "SELECT port, sender, ref, total, seq, text, ts FROM inbox_part ORDER BY ts")]
+            return [
+                PartRecord(*r)
+                for r in conn.execute("SELECT port, sender, ref, total, seq, text, ts FROM inbox_part ORDER BY ts")
+            ]
 
         return await self._submit(run)
 
@@ -519,7 +560,9 @@ class SQLiteStore(Store):
             else:
                 rows = conn.execute(
                     "SELECT port, slot, SUM(received), SUM(sent_ok), SUM(sent_failed) FROM sms_stat "
-                    "WHERE minute >= ? GROUP BY port, slot", (since_minute,))
+                    "WHERE minute >= ? GROUP BY port, slot",
+                    (since_minute,),
+                )
             for p, s, rec, ok, failed in rows:
                 entry = out.setdefault((p, s), {"con_failed": 0})
                 entry.update(received=rec, sent_ok=ok, sent_failed=failed)
@@ -528,8 +571,15 @@ class SQLiteStore(Store):
         return await self._submit(run)
 
     def call_add(self, call: CallRecord) -> asyncio.Future[None]:
-        values = (1, int(call.alerted), int(call.connected), int(not call.connected), call.pdd, call.duration,
-                  -(-call.duration // 60))
+        values = (
+            1,
+            int(call.alerted),
+            int(call.connected),
+            int(not call.connected),
+            call.pdd,
+            call.duration,
+            -(-call.duration // 60),
+        )
         key = (call.port, call.slot)
         minute = int(call.ts // 60)
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in CALL_COUNTERS)
@@ -538,10 +588,14 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
                 f"INSERT INTO call_stat(port, slot, minute, {cols}) VALUES(?,?,?,?,?,?,?,?,?,?) "
-                f"ON CONFLICT(port, slot, minute) DO UPDATE SET {sets}", (*key, minute, *values))
+                f"ON CONFLICT(port, slot, minute) DO UPDATE SET {sets}",
+                (*key, minute, *values),
+            )
             conn.execute(
                 f"INSERT INTO call_total(port, slot, {cols}) VALUES(?,?,?,?,?,?,?,?,?) "
-                f"ON CONFLICT(port, slot) DO UPDATE SET {sets}", (*key, *values))
+                f"ON CONFLICT(port, slot) DO UPDATE SET {sets}",
+                (*key, *values),
+            )
 
         return self._submit(run)
 
@@ -553,8 +607,9 @@ class SQLiteStore(Store):
                 rows = conn.execute(f"SELECT port, slot, {', '.join(CALL_COUNTERS)} FROM call_total")
             else:
                 rows = conn.execute(
-                    f"SELECT port, slot, {cols} FROM call_stat WHERE minute >= ? GROUP BY port, slot", (since_minute,))
-            return {(r[0], r[1]): dict(zip(CALL_COUNTERS, r[2:])) for r in rows}
+                    f"SELECT port, slot, {cols} FROM call_stat WHERE minute >= ? GROUP BY port, slot", (since_minute,)
+                )
+            return {(r[0], r[1]): dict(zip(CALL_COUNTERS, r[2:], strict=False)) for r in rows}
 
         return await self._submit(run)
 
@@ -567,11 +622,14 @@ class SQLiteStore(Store):
 
     async def tasks_prune(self, finished_before: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            ids = [r[0] for r in conn.execute(
-                "SELECT id FROM task WHERE state >= 2 AND created < ? AND reported_seq >= "
-                "(SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) LIMIT 10000",
-                (finished_before,),
-            )]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM task WHERE state >= 2 AND created < ? AND reported_seq >= "
+                    "(SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) LIMIT 10000",
+                    (finished_before,),
+                )
+            ]
             for table, column in (("job", "task_id"), ("task_chunk", "task_id"), ("task", "id")):
                 conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
             return len(ids)
@@ -580,8 +638,12 @@ class SQLiteStore(Store):
 
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]:
         def run(conn: sqlite3.Connection) -> list[int]:
-            return [r[0] for r in conn.execute(
-                "SELECT idx FROM job WHERE task_id = ? AND lane = ? ORDER BY idx", (task_id, lane))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT idx FROM job WHERE task_id = ? AND lane = ? ORDER BY idx", (task_id, lane)
+                )
+            ]
 
         return await self._submit(run)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
-from . import command, receiving, session, simctl, sms, stats, status
 from ..protocol.messages import encode
+from . import command, receiving, session, simctl, sms, stats, status
 from .endpoint import GATEWAY, json_errors
 from .openapi import build_openapi
 
@@ -18,18 +18,20 @@ def create_app(gw: Gateway) -> web.Application:
         "/goip_get_status.html": status.get_status,
         "/goip_send_cmd.html": command.send_cmd,
     }
-    device_routes.update({
-        "/goip_pause_sms.html": sms.pause_sms,
-        "/goip_resume_sms.html": sms.resume_sms,
-        "/goip_remove_sms.html": sms.remove_sms,
-        "/goip_get_tasks.html": sms.get_tasks,
-        "/goip_get_sms.html": receiving.get_sms,
-        "/goip_get_sms_stat.html": stats.sms_stat,
-        "/goip_get_call_stat.html": stats.call_stat,
-        "/goip_get_esims.html": stats.get_esims,
-        "/goip_write_esims.html": stats.write_esims,
-        "/goip_delete_esims.html": stats.delete_esims,
-    })
+    device_routes.update(
+        {
+            "/goip_pause_sms.html": sms.pause_sms,
+            "/goip_resume_sms.html": sms.resume_sms,
+            "/goip_remove_sms.html": sms.remove_sms,
+            "/goip_get_tasks.html": sms.get_tasks,
+            "/goip_get_sms.html": receiving.get_sms,
+            "/goip_get_sms_stat.html": stats.sms_stat,
+            "/goip_get_call_stat.html": stats.call_stat,
+            "/goip_get_esims.html": stats.get_esims,
+            "/goip_write_esims.html": stats.write_esims,
+            "/goip_delete_esims.html": stats.delete_esims,
+        }
+    )
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
     app.router.add_route("GET", "/crypt_sess.json", session.crypt_session)
     document = encode(build_openapi())

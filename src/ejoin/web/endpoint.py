@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any, TypeVar
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -130,8 +130,11 @@ def endpoint(
             if auth:
                 refusal = await _authenticate(req, gw)
                 if refusal is not None:
-                    return refusal if refusal is not INVALID_USER else json_response(
-                        invalid_user(req) if invalid_user else INVALID_USER)
+                    return (
+                        refusal
+                        if refusal is not INVALID_USER
+                        else json_response(invalid_user(req) if invalid_user else INVALID_USER)
+                    )
             try:
                 result = await fn(req, gw)
             except ApiError as exc:
@@ -207,8 +210,9 @@ def flag(value: str | None, name: str) -> bool:
 MAX_INTEGER = 2**62  # every number the API takes is far below; SQLite's integers end at 2**63
 
 
-def integer(value: str | None, name: str, *, default: int, minimum: int | None = None,
-            maximum: int = MAX_INTEGER) -> int:
+def integer(
+    value: str | None, name: str, *, default: int, minimum: int | None = None, maximum: int = MAX_INTEGER
+) -> int:
     if value is None or value.strip() == "":
         return default
     try:

@@ -27,5 +27,11 @@ async def get_sms(req: ApiRequest, gw: Gateway) -> InboxReply:
     limit = integer(req.param("sms_num"), "sms_num", default=0, minimum=0)
     delete = flag(req.param("sms_del"), "sms_del")
     records, next_id = await gw.inbox.page(first, limit, delete)
-    return InboxReply(code=ResultCode.OK, reason="OK", ssrc=gw.ssrc, sms_num=len(records), next_sms=next_id,
-                      data=[row_of(r) for r in records])
+    return InboxReply(
+        code=ResultCode.OK,
+        reason="OK",
+        ssrc=gw.ssrc,
+        sms_num=len(records),
+        next_sms=next_id,
+        data=[row_of(r) for r in records],
+    )

@@ -17,8 +17,8 @@ import msgspec
 from ..gateway.calls import CallPlan
 from ..gateway.runtime import Gateway
 from ..modems.simulated import generate_card
-from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.codes import PortState, ResultCode
+from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.ports import PortAddress, PortSpecError
 from ..store.base import SlotRecord
 from .endpoint import ApiError, ApiRequest, endpoint
@@ -237,8 +237,9 @@ async def call(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     duration = _number(p.get("duration", "60"), "duration")
     if pdd < 0 or duration < 0:
         raise ApiError(ResultCode.BAD_REQUEST, "pdd and duration cannot be negative", 400)
-    gw.calls.place(addr, CallPlan(pdd=pdd, alerted=answer or p.get("ring", "1") == "1", answered=answer,
-                                  duration=duration))
+    gw.calls.place(
+        addr, CallPlan(pdd=pdd, alerted=answer or p.get("ring", "1") == "1", answered=answer, duration=duration)
+    )
     return _ok(port=gw.device.name(addr))
 
 
@@ -278,7 +279,10 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     return _ok(
         time=gw.clock.time(),
         ssrc=gw.ssrc,
-        outbox={"pending": await gw.store.outbox_count(), "delivered": gw.outbox.delivered,
-                "failed_attempts": gw.outbox.failed_attempts},
+        outbox={
+            "pending": await gw.store.outbox_count(),
+            "delivered": gw.outbox.delivered,
+            "failed_attempts": gw.outbox.failed_attempts,
+        },
         ports=ports,
     )

@@ -59,7 +59,9 @@ def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
     except WireError:
         tasks = []
     return TaskStatusReply(
-        code=ResultCode.OK_HTTP, reason="OK", type="task-status",
+        code=ResultCode.OK_HTTP,
+        reason="OK",
+        type="task-status",
         status=[TaskStatusItem(tid=tid_of_raw(t), status=TaskStatus.INVALID_USER.label) for t in tasks],
     )
 
@@ -68,7 +70,7 @@ def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
 async def post_sms(req: ApiRequest, gw: Gateway) -> TaskStatusReply:
     request = req.json(SendSmsRequest)
     if request.tasks is None:
-        raise ApiError(ResultCode.BAD_REQUEST, "tasks is missing: {\"type\":\"send-sms\",\"tasks\":[...]}", 400)
+        raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
     results = await gw.sending.accept(request)
     return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
 
@@ -114,8 +116,13 @@ async def get_tasks(req: ApiRequest, gw: Gateway) -> TasksReply:
     total, page = await gw.sending.waiting_on_port(port, pos, num)
     tasks = [
         QueuedTaskOut(
-            tid=t.spec.tid_echo, state=1 if t.state == 1 else 0, from_=t.spec.from_text, to=to,
-            chs=t.spec.chs, coding=t.spec.coding, sms=t.spec.sms if content else msgspec.UNSET,
+            tid=t.spec.tid_echo,
+            state=1 if t.state == 1 else 0,
+            from_=t.spec.from_text,
+            to=to,
+            chs=t.spec.chs,
+            coding=t.spec.coding,
+            sms=t.spec.sms if content else msgspec.UNSET,
         )
         for t, to in page
     ]
