@@ -150,9 +150,24 @@ json_values = st.recursive(
     ),
     max_leaves=30,
 )
+
+
+def _nested(v, depth: int, opener: bytes) -> bytes:
+    closer = b"]" if opener == b"[" else b"}"
+    inner = json.dumps(v).encode()
+    if opener == b"{":
+        return b'{"a":' * depth + inner + closer * depth
+    return opener * depth + inner + closer * depth
+
+
 bodies = st.one_of(
     st.just(b""),
     st.binary(max_size=300),
+    st.builds(_nested, json_values, st.integers(500, 5000), st.sampled_from([b"[", b"{"])),
+    st.dictionaries(st.sampled_from(KEYS), values, min_size=1, max_size=5).map(
+        # valid JSON whose last string holds bytes that are not UTF-8
+        lambda d: json.dumps(d).encode()[:-1] + b',"x":"\xc3\x28\xff"}'
+    ),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(KEYS), values, max_size=5).map(lambda d: urllib.parse.urlencode(d).encode()),
 )

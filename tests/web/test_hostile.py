@@ -121,3 +121,31 @@ async def test_unknown_path_and_method_answer_json(device):
     assert resp.status == 404 and (await resp.json())["code"] == 404
     resp = await device.client.put("/goip_get_status.html")
     assert resp.status == 405 and (await resp.json())["code"] == 405
+
+
+def _post_paths(app) -> list[str]:
+    return sorted({r.resource.canonical for r in app.router.routes() if r.method == "POST"})
+
+
+DEEP = b'{"tasks":' + b"[" * 5000 + b"]" * 5000 + b"}"
+HOSTILE_BODIES = {
+    "deep nesting": DEEP,
+    "deep nesting in an unknown key": b'{"x":' + b"[" * 3000 + b"]" * 3000 + b', "username":"root"}',
+    "5 MB of [": b"[" * (5 * 1024 * 1024),
+    "bad UTF-8 in a string": b'{"op":"\xff\xfe","ports":"1","port":"1.01","value":"\xc3"}',
+    "bad UTF-8 in a key": b'{"\xff":1}',
+}
+
+
+@pytest.mark.parametrize("with_auth", [True, False], ids=["authenticated", "anonymous"])
+@pytest.mark.parametrize("what", list(HOSTILE_BODIES))
+async def test_hostile_json_answers_400_or_refusal_never_500(device, what, with_auth):
+    body = HOSTILE_BODIES[what]
+    params = AUTH if with_auth else {}
+    for path in _post_paths(device.client.server.app):
+        resp = await device.client.post(path, params=params, data=body)
+        text = await resp.text()
+        assert resp.status < 500, (path, what, text[:200])
+        device.gw.guard.succeeded("127.0.0.1")  # the login guard would slow the next miss down
+        if resp.status == 400:
+            assert "reason" in json.loads(text), text

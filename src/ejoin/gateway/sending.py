@@ -27,6 +27,7 @@ import msgspec
 
 from ..modems.base import SendResult
 from ..protocol.codes import PortState, SendFailure, TaskStatus
+from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import PortAddress
 from ..protocol.sms import (
     LaneSpec,
@@ -338,8 +339,8 @@ class SendEngine:
                 results.append((tid_of_raw(raw), TaskStatus.TOO_MANY_TASK))
                 continue
             try:
-                task_in = msgspec.json.decode(raw, type=SendTaskIn, strict=False)
-            except (msgspec.ValidationError, msgspec.DecodeError):
+                task_in = decode_lenient(bytes(raw), SendTaskIn)
+            except WireError:
                 results.append((tid_of_raw(raw), TaskStatus.INVALID_CMD))
                 continue
             try:

@@ -43,6 +43,11 @@ def decode_lenient(body: bytes | str, type: type[T]) -> T:
         raise WireError(f"the JSON does not fit: {exc}") from None
     except msgspec.DecodeError as exc:
         raise WireError(f"the body is not valid JSON ({exc})") from None
+    except RecursionError:
+        # msgspec refuses nesting deeper than the interpreter's recursion limit (about 1,000).
+        raise WireError("the JSON is nested too deeply (at most about 1,000 levels)") from None
+    except UnicodeDecodeError as exc:
+        raise WireError(f"the JSON holds a string that is not UTF-8 (byte {exc.start})") from None
 
 
 _encoder = msgspec.json.Encoder()

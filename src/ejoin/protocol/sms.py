@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from .codes import TaskStatus
+from .messages import WireError, decode_lenient
 from .ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
 from .text import TextError, decode_content
 
@@ -292,8 +293,8 @@ class _Tid(msgspec.Struct):
 def tid_of_raw(raw: msgspec.Raw | bytes) -> int | str | None:
     """The tid of a task that may not decode as a task at all (to answer it by tid)."""
     try:
-        tid = msgspec.json.decode(raw, type=_Tid).tid
-    except (msgspec.ValidationError, msgspec.DecodeError):
+        tid = decode_lenient(bytes(raw), _Tid).tid
+    except WireError:
         return None
     return tid if isinstance(tid, (int, str)) and not isinstance(tid, bool) else None
 

@@ -85,8 +85,8 @@ class ApiRequest:
         user, password = self.query.get("username"), self.query.get("password")
         if user is None and self.http.method == "POST" and self.body_is_json():
             try:
-                creds = msgspec.json.decode(self.body, type=_Credentials, strict=False)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+                creds = decode_lenient(self.body, _Credentials)
+            except WireError:
                 return None, None
             user = None if creds.username is None else str(creds.username)
             password = None if creds.password is None else str(creds.password)

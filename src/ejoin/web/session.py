@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from ..gateway.security import INVALID_USER, SessionError
+from ..protocol.messages import WireError, decode_lenient
 from .endpoint import GATEWAY, ApiRequest, json_response, slow_down
 
 
@@ -17,8 +17,8 @@ async def crypt_session(request: web.Request) -> web.Response:
     q: dict[str, Any] = dict(request.query)
     if request.method == "POST" and request.can_read_body:
         try:
-            body = json.loads(await request.read())
-        except (ValueError, web.HTTPException):
+            body = decode_lenient(await request.read(), dict[str, Any])
+        except (WireError, web.HTTPException):
             body = None
         if isinstance(body, dict):
             q.update({k: str(v) for k, v in body.items() if v is not None and k not in q})
