@@ -27,13 +27,13 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, tmp: Path, port: int, *, ports: int = 4, slots: int = 2) -> None:
+    def __init__(self, tmp: Path, port: int, *, ports: int = 4, slots: int = 2, extra: str = "") -> None:
         self.port = port
         self.config = tmp / "gateway.toml"
         self.config.write_text(
             f'data = "{tmp / "data"}"\n'
             f"ports = {ports}\nslots = {slots}\nfast = true\n"
-            "push_retry_base = 0.05\npush_retry_cap = 0.2\npush_timeout = 2.0\n"
+            "push_retry_base = 0.05\npush_retry_cap = 0.2\npush_timeout = 2.0\n" + extra
         )
         self.log = tmp / "gateway.log"
         self.proc: asyncio.subprocess.Process | None = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
+import ssl
 import sys
 from typing import Any
 
 import click
+from aiohttp import web
 
 from . import __version__
 from .gateway.config import ConfigError, GatewayConfig, load_config
@@ -59,53 +62,50 @@ def _run(coro: Any) -> None:
 
 
 async def _serve(config: GatewayConfig) -> None:
-    from aiohttp import web
-
     from .gateway.runtime import Gateway, tune_gc_for_server
+    from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
+    from .web.connections import GuardedRunner, QuietClientErrors
 
+    ssl_context = _tls_context(config)
+    # The address first: a busy port must fail before a data directory or SIMs are made.
+    sock = _listen(config.host, config.port)
+    logging.getLogger("aiohttp.server").addFilter(QuietClientErrors())
     gw = Gateway(config)
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
-    runner = web.AppRunner(
+    runner = GuardedRunner(
         create_app(gw),
+        max_connections=config.max_connections,
+        read_timeout=config.read_timeout,
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,
     )
     try:
         await runner.setup()
+    except StoreOpenError as exc:
+        sock.close()
+        raise click.ClickException(str(exc)) from None
     except Exception as exc:
+        sock.close()
+        log.debug("start failed", exc_info=True)
         raise click.ClickException(f"cannot start the device: {exc}") from None
     tune_gc_for_server()
-    ssl_context = None
-    if config.tls_cert:
-        import ssl
-
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        try:
-            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            await runner.cleanup()
-            raise click.ClickException(f"cannot load the TLS certificate/key: {exc}") from None
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    for host, port in (a[:2] for a in runner.addresses):
-        log.info(
-            "EJOIN device listening on %s://%s:%d (%d ports x %d slots%s, data in %s)",
-            "https" if ssl_context else "http",
-            host,
-            port,
-            config.ports,
-            config.slots,
-            ", fast" if config.fast else "",
-            config.data,
-        )
+    site = web.SockSite(runner, sock, ssl_context=ssl_context)
+    await site.start()
+    host, port = sock.getsockname()[:2]
+    log.info(
+        "EJOIN device listening on %s://%s:%d (%d ports x %d slots%s, data in %s)",
+        "https" if ssl_context else "http",
+        host,
+        port,
+        config.ports,
+        config.slots,
+        ", fast" if config.fast else "",
+        config.data,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,6 +114,26 @@ async def _serve(config: GatewayConfig) -> None:
     log.info("stopping")
     await runner.cleanup()
     log.info("stopped")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = infos[0][0]
+        return socket.create_server((host, port), family=family, backlog=1024, reuse_port=False)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.ClickException(f"cannot load the TLS certificate/key: {exc}") from None
+    return context
 
 
 def _add_client_commands() -> None:

@@ -5,6 +5,7 @@ import pytest
 
 from ejoin.store.base import PortRecord, SlotRecord
 from ejoin.store.migrations import MIGRATIONS
+from ejoin.store.opening import StoreOpenError
 from ejoin.store.sqlite import SQLiteStore
 
 
@@ -47,7 +48,7 @@ async def test_newer_schema_is_refused(tmp_path):
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer ejoin"):
+    with pytest.raises(StoreOpenError, match="newer ejoin"):
         await SQLiteStore(path).open()
 
 

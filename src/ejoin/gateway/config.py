@@ -98,6 +98,8 @@ class GatewayConfig:
     sw_ver: str = "ejoin-0.1.0"
     port_names: str = "dotted"  # or "letter" for v2.1.0 clients ("1A")
     max_body: int = 16 * 1024 * 1024
+    read_timeout: float = 30.0  # seconds a client may take to send a request's head, and its body
+    max_connections: int = 1000  # open HTTP connections; more are answered 503 and closed
     push_timeout: float = 10.0
     push_retry_base: float = 1.0
     push_retry_cap: float = 300.0

@@ -135,6 +135,7 @@ class ResultCode(IntEnum):
     OK_HTTP = 200
     BAD_REQUEST = 400
     NOT_FOUND = 404
+    REQUEST_TIMEOUT = 408
     TOO_LARGE = 413
     SERVER_ERROR = 500
 

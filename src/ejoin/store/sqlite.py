@@ -33,6 +33,7 @@ from .base import (
     TaskRecord,
 )
 from .migrations import migrate
+from .opening import DataDirectoryLock, StoreOpenError, describe_failure, prepare_directory, warn_about_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,27 @@ class SQLiteStore(Store):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._in_flight = 0
+        self._lock = DataDirectoryLock(self.path.parent)
 
     # --- thread machinery ----------------------------------------------------
 
     async def open(self) -> None:
+        """Open (and migrate) the store; ``StoreOpenError`` with one plain line if it cannot be."""
         self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_directory(self.path)
+        self._lock.acquire()
+        warn_about_leftovers(self.path)
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="ejoin-db", daemon=True)
         self._thread.start()
-        await ready
+        try:
+            await ready
+        except BaseException as exc:
+            self._thread = None
+            self._lock.release()
+            if isinstance(exc, Exception):
+                raise StoreOpenError(describe_failure(exc, self.path)) from None
+            raise
 
     async def close(self) -> None:
         if self._thread is None:
@@ -69,6 +81,7 @@ class SQLiteStore(Store):
         thread = self._thread
         self._thread = None
         await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        self._lock.release()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
@@ -76,6 +89,11 @@ class SQLiteStore(Store):
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        # Damaged pages otherwise surface later, as a failure of some unrelated query.
+        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            conn.close()
+            raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
         return conn
 
     def _run(self, ready: asyncio.Future[None]) -> None:

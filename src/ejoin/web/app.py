@@ -7,12 +7,13 @@ from aiohttp import web
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
 from . import command, receiving, session, simctl, sms, stats, status
+from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .openapi import build_openapi
 
 
 def create_app(gw: Gateway) -> web.Application:
-    app = web.Application(client_max_size=gw.config.max_body, middlewares=[json_errors])
+    app = web.Application(client_max_size=gw.config.max_body, middlewares=[track_handlers, json_errors])
     app[GATEWAY] = gw
     device_routes = {
         "/goip_get_status.html": status.get_status,

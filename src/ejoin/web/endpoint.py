@@ -8,6 +8,7 @@ no client ever sees an HTML error page or a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -119,13 +120,10 @@ def endpoint(
     def wrap(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
             gw = request.app[GATEWAY]
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                limit = gw.config.max_body
-                return error_response(
-                    ResultCode.TOO_LARGE, f"the body is larger than the device accepts ({limit} bytes)", 413
-                )
+            body_or_refusal = await read_body(request, gw.config.max_body, gw.config.read_timeout)
+            if isinstance(body_or_refusal, web.Response):
+                return body_or_refusal
+            body = body_or_refusal
             req = ApiRequest(request, body)
             if auth:
                 refusal = await _authenticate(req, gw)
@@ -146,6 +144,37 @@ def endpoint(
         return handler
 
     return wrap
+
+
+async def read_body(request: web.Request, limit: int, timeout: float) -> bytes | web.Response:
+    """The whole body, or the answer refusing it: too large (declared or sent) or too slow."""
+    declared = request.content_length
+    refusal: web.Response
+    if declared is not None and declared > limit:
+        # Refused before reading: waiting for 99999999999 declared bytes would hold the connection.
+        refusal = error_response(
+            ResultCode.TOO_LARGE, f"the body is larger than the device accepts ({limit} bytes)", 413
+        )
+    else:
+        try:
+            async with asyncio.timeout(timeout):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            refusal = error_response(
+                ResultCode.TOO_LARGE, f"the body is larger than the device accepts ({limit} bytes)", 413
+            )
+        except TimeoutError:
+            refusal = error_response(
+                ResultCode.REQUEST_TIMEOUT, f"the body did not arrive within {timeout:g} seconds", 408
+            )
+    # The rest of the body is never read, so the connection cannot be reused: answer, then close
+    # (aiohttp would otherwise keep waiting for the body it was promised).
+    refusal.force_close()
+    await refusal.prepare(request)
+    await refusal.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return refusal
 
 
 async def slow_down(gw: Gateway, req: ApiRequest, what: str) -> None:
