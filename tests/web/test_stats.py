@@ -342,3 +342,16 @@ async def test_bad_esim_bodies(device, body):
         "/goip_write_esims.html", params={"username": "root", "password": "root"}, data=body
     )
     assert resp.status == 400 and (await resp.json())["code"] == 400
+
+
+async def test_sms_interrupted_by_a_restart_count_as_failed(device_factory):
+    dev = await device_factory()
+    await dev.settle()
+    # a number starting 998 never gets an answer: the SMS is still in the module at the stop
+    await dev.send_ok({"tid": 1, "from": "1", "to": "9981234", "sms": "x", "tmo": 600})
+    await dev.clock.advance(5)
+    assert (await sms_stat(dev, ports="1", type=3))[0]["sent_failed"] == 0
+    await dev.client.close()  # stops with no grace, like a crash in the middle of the SMS
+    dev2 = await device_factory()
+    stats = await sms_stat(dev2, ports="1", type=3)
+    assert stats[0]["sent_failed"] == 1 and stats[0]["sent"] == 1

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..protocol.ports import PortAddress, PortSpecError
 from .base import (
     CALL_COUNTERS,
     CallRecord,
@@ -465,6 +466,15 @@ class SQLiteStore(Store):
                 "UPDATE job SET state = 3, ts = ?, reason = ?, done_seq = ? WHERE task_id = ? AND lane = ? AND idx = ?",
                 [(j.ts, j.reason, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs],
             )
+            # Counted as failed in the same transaction: statistics include every outcome reports include.
+            counts: dict[tuple[int, int, int], list[int]] = {}
+            for j in jobs:
+                try:
+                    addr = PortAddress.parse(j.port)
+                except PortSpecError:
+                    continue
+                counts.setdefault((addr.port, addr.slot or 1, ts // 60), [0, 0, 0])[2] += 1
+            _count_sms(conn, counts)
             return jobs
 
         return await self._submit(run)
