@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from ejoin.gateway.clock import VirtualClock
 from ejoin.gateway.config import GatewayConfig, Timing, load_config
 from ejoin.gateway.runtime import Gateway
+from ejoin.store.sqlite import SQLiteStore, _settle
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
 
@@ -154,9 +156,9 @@ class Device:
 
 @pytest.fixture
 def device_factory(tmp_path, clock, aiohttp_client):
-    async def make(*, path=None, **overrides: Any) -> Device:
+    async def make(*, path=None, store: Any = None, **overrides: Any) -> Device:
         config = make_config(path or tmp_path, **overrides)
-        gw = Gateway(config, clock=clock)
+        gw = Gateway(config, clock=clock, store=store)
         # served as `ejoin gateway` serves it: credentials masked in the access log
         server = TestServer(create_app(gw))
         await server.start_server(access_log_class=RedactingAccessLogger)
@@ -173,3 +175,34 @@ async def device(device_factory) -> Device:
     dev = await device_factory()
     await dev.settle()
     return dev
+
+
+class DiskFull(sqlite3.OperationalError):
+    pass
+
+
+class DiskFullStore(SQLiteStore):
+    """A store whose writes fail while ``full`` is set, as on a full disk (reads still work)."""
+
+    full = False
+    failed_writes = 0
+
+    def _run_batch(self, conn, batch):
+        if not self.full:
+            return super()._run_batch(conn, batch)
+        # Each piece that changed anything fails, as its commit would on a full disk; reads succeed.
+        conn.execute("BEGIN IMMEDIATE")
+        outcomes = []
+        for fn, args, fut in batch:
+            before = conn.total_changes
+            try:
+                result, exc = fn(conn, *args), None
+            except Exception as error:
+                result, exc = None, error
+            if conn.total_changes != before:
+                self.failed_writes += 1
+                result, exc = None, DiskFull("database or disk is full")
+            outcomes.append((fut, result, exc))
+        conn.execute("ROLLBACK")
+        for fut, result, exc in outcomes:
+            self._loop.call_soon_threadsafe(_settle, fut, result, exc)

@@ -400,6 +400,19 @@ async def test_pause_resume_remove_with_tids(device, receiver):
     assert not any(r["tid"] == 3 and r["sent"] for r in reports(receiver))
 
 
+async def test_too_many_tids_in_one_request_are_refused_whole(device_factory):
+    dev = await device_factory(max_tasks_per_request=50)
+    await dev.cmd(op="lock", ports="all")
+    await dev.send_ok({"tid": 1, "to": "1", "sms": "a"})
+    for op in ("pause", "resume", "remove"):
+        res = await dev.post(f"/goip_{op}_sms.html", {"tids": list(range(51))})
+        assert res["code"] == 400
+        assert "51 tids" in res["reason"] and "at most 50" in res["reason"]
+    assert dev.gw.sending.task_count() == 1  # nothing was removed
+    res = await dev.post("/goip_remove_sms.html", {"tids": list(range(50))})
+    assert len(res["results"]) == 50 and dev.gw.sending.task_count() == 0
+
+
 async def test_pause_resume_remove_all_without_tids(device, receiver):
     await device.cmd(op="lock", ports="all")
     await device.send_ok({"tid": 1, "to": "1", "sms": "a"}, {"tid": 2, "to": "1", "sms": "b"})

@@ -6,12 +6,17 @@ seconds have passed, and when it finishes.  Reports wait in a cache, one per
 ``status-report`` when it holds ``sr_cnt`` reports or ``sr_prd`` seconds after
 its first one.  A flush goes into the durable outbox in the same commit that
 marks the reported SMS as reported, so after a crash exactly the unreported
-progress is reported again.
+progress is reported again.  It goes there only once the outcomes it reports
+are on disk (``barrier``), and flushes leave strictly in order: one that
+cannot be stored (a full disk) stays in front and is tried again, so counts
+never go backwards and nothing reported can be lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,9 +75,11 @@ class TaskReports:
         self._clock = clock
         self._settings = settings
         self._caches: dict[tuple[str, int, int], _Cache] = {}
-        # Called before a report is queued: the outcomes it reports must reach
-        # the store first (the store runs work in order).
-        self.before_push: Callable[[], None] = lambda: None
+        # Resolves once every outcome reported so far is durable (set by the send engine).
+        self.barrier: Callable[[], asyncio.Future[None]] = _already_durable
+        self._leaving: deque[_Leaving] = deque()
+        self._storing = False
+        self._retry: Timer | None = None
 
     # --- per task --------------------------------------------------------
 
@@ -141,15 +148,55 @@ class TaskReports:
             return
         if cache.timer is not None:
             cache.timer.cancel()
-        marks = list(cache.marks.items())
-        self.before_push()
-        if not cache.url:
-            # Nowhere to report to: the progress counts as reported (get_tasks still shows tasks).
-            self._store.tasks_reported(marks)
-            return
-        body = encode(StatusReport(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
-        self._outbox.push(cache.url, "status-report", body, marks=PushMarks(reported=marks))
+        body = b""
+        if cache.url:
+            body = encode(StatusReport(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
+        self._leaving.append(_Leaving(cache.url, body, list(cache.marks.items())))
+        self._drain()
 
     def flush_all(self) -> None:
         for key in list(self._caches):
             self._flush(key)
+
+    # --- to the outbox, in order ----------------------------------------------
+
+    def _drain(self) -> None:
+        if self._storing or self._retry is not None or not self._leaving:
+            return
+        self._storing = True
+        self.barrier().add_done_callback(self._outcomes_durable)
+
+    def _outcomes_durable(self, _: asyncio.Future[None]) -> None:
+        head = self._leaving[0]
+        if head.url:
+            stored = self._outbox.push(head.url, "status-report", head.body, marks=PushMarks(reported=head.marks))
+        else:
+            # Nowhere to report to: the progress counts as reported (get_tasks still shows tasks).
+            stored = self._store.tasks_reported(head.marks)
+        stored.add_done_callback(self._stored_or_not)
+
+    def _stored_or_not(self, fut: asyncio.Future[Any]) -> None:
+        self._storing = False
+        if fut.cancelled() or fut.exception() is not None:
+            # Stays in front: a later report must not overtake it.
+            self._retry = self._clock.call_later(1.0, self._try_again)
+            return
+        self._leaving.popleft()
+        self._drain()
+
+    def _try_again(self) -> None:
+        self._retry = None
+        self._drain()
+
+
+@dataclass
+class _Leaving:
+    url: str  # "": nowhere to push, only marked as reported
+    body: bytes
+    marks: list[tuple[int, int]]
+
+
+def _already_durable() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut

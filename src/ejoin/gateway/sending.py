@@ -43,6 +43,7 @@ from ..protocol.text import Segmented, segment
 from ..store.base import JobRecord, Store, TaskRecord
 from .clock import Clock, Timer
 from .device import Device, Port, Slot
+from .outcomes import OutcomeWriter, StoreFault
 from .reports import TaskReports, detail_row
 from .settings import DeviceSettings
 
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CHUNK = 1000
+YIELD_EVERY = 500  # tids handled between two turns of the event loop
 QUEUED, PAUSED, FINISHED, REMOVED = 0, 1, 2, 3
 IN_MODULE, SENT, FAILED = 1, 2, 3
 
@@ -229,12 +231,12 @@ class SendEngine:
         self._max_per_request = max_per_request
         self._settings = settings
         self._prune_timer: Timer | None = None
-        # finished SMS waiting for the next batched write, and per-slot counters
-        self._finished: list[tuple[JobRecord, tuple[int, int]]] = []
-        self._flush_scheduled = False
         self.con_failed: dict[tuple[int, int], int] = {}
         self.in_module: dict[tuple[int, int], int] = {}
-        reports.before_push = self._flush_finished
+        self.store_fault = StoreFault(clock)
+        self._outcomes = OutcomeWriter(store, clock, self.store_fault, lambda slot: self.con_failed.get(slot, 0))
+        # A report never says "sent" before the store does.
+        reports.barrier = self._outcomes.durable
         device.add_listener(self._slot_changed)
 
     # --- life cycle ----------------------------------------------------------
@@ -322,8 +324,9 @@ class SendEngine:
             t.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
-        self._flush_finished()
+        self._outcomes.flush()
         self._reports.flush_all()
+        self._outcomes.cancel()
 
     # --- intake ----------------------------------------------------------------
 
@@ -415,9 +418,11 @@ class SendEngine:
             out.append((raw, self._tasks.get(tid) if tid is not None else None))
         return out
 
-    def _change(self, tids: list[Any] | None, op: str) -> list[tuple[Any, TaskStatus]]:
+    async def _change(self, tids: list[Any] | None, op: str) -> list[tuple[Any, TaskStatus]]:
         results = []
-        for echo, task in self._select(tids):
+        for n, (echo, task) in enumerate(self._select(tids)):
+            if n and n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a long list must not hold the device: other requests go between
             if task is None:
                 results.append((echo, TaskStatus.TID_EXPECTED))
                 continue
@@ -435,14 +440,14 @@ class SendEngine:
             results.append((echo, TaskStatus.OK))
         return results
 
-    def pause(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
-        return self._change(tids, "pause")
+    async def pause(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return await self._change(tids, "pause")
 
-    def resume(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
-        return self._change(tids, "resume")
+    async def resume(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return await self._change(tids, "resume")
 
-    def remove(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
-        return self._change(tids, "remove")
+    async def remove(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return await self._change(tids, "remove")
 
     def _remove(self, task: Task) -> None:
         task.state = REMOVED
@@ -532,6 +537,11 @@ class SendEngine:
         wake = self._wakes[port.number]
         while not self._stopping:
             wake.clear()
+            fault = self.store_fault
+            if fault.failing and self._clock.time() < fault.retry_at:
+                # The store takes no writes: wait on the clock instead of failing at once again.
+                await self._clock.sleep(fault.retry_at - self._clock.time())
+                continue
             slot = port.active
             claim = self._claim(port) if slot.state.can_send and not slot.record.locked else None
             if claim is None:
@@ -554,10 +564,14 @@ class SendEngine:
             number = await task.number(idx)
             job = JobRecord(task.id, lane.index, idx, number, slot.name, IN_MODULE, int(self._clock.time()))
             await self._store.jobs_start([job])
-        except Exception:
-            log.exception("could not record an SMS of task %s; it stays queued", task.spec.tid_echo)
+        except Exception as exc:
+            # Logged by the fault once per change of state, not here once per SMS.
+            log.debug("could not record an SMS of task %s; it stays queued: %s", task.spec.tid_echo, exc)
+            self.store_fault.failed(exc)
             self._unclaim(lane, idx)
             return
+        if self.store_fault.failing:
+            self.store_fault.succeeded()
         key = (port.number, slot.record.slot)
         self.in_module[key] = self.in_module.get(key, 0) + 1
         try:
@@ -605,23 +619,10 @@ class SendEngine:
         else:
             task.failed += 1
             self.con_failed[slot] = self.con_failed.get(slot, 0) + 1
-        self._finished.append((job, slot))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_finished)
+        self._outcomes.add(job, slot)
         self._reports.job_done(task, job)
         if task.is_complete or (task.state == REMOVED and task.sending == 0):
             self._close(task)
-
-    def _flush_finished(self) -> None:
-        """One store write for every SMS finished in this turn of the loop (outcome + counters)."""
-        self._flush_scheduled = False
-        batch, self._finished = self._finished, []
-        if not batch:
-            return
-        slots = [slot for _, slot in batch]
-        con = {slot: self.con_failed.get(slot, 0) for slot in dict.fromkeys(slots)}
-        self._store.jobs_finish([job for job, _ in batch], slots, con).add_done_callback(_log_failure)
 
     def unsent_by_target(self) -> dict[str, int]:
         """SMS waiting, per port or slot named in ``from`` ("3", "1.02"), over every open task."""
@@ -665,8 +666,3 @@ class SendEngine:
             raise
         finally:
             timer.cancel()
-
-
-def _log_failure(fut: asyncio.Future) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("could not record an SMS outcome: %s", fut.exception())

@@ -9,6 +9,7 @@ from ..protocol.messages import encode
 from . import command, receiving, session, simctl, sms, stats, status
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
+from .health import healthz
 from .openapi import build_openapi
 
 
@@ -41,6 +42,7 @@ def create_app(gw: Gateway) -> web.Application:
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_route("GET", "/openapi.json", openapi)
+    app.router.add_route("GET", "/healthz", healthz)
     app.router.add_route("POST", "/crypt_sess.json", session.crypt_session)
     for path, handler in device_routes.items():
         app.router.add_route("GET", path, handler)

@@ -220,6 +220,10 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
         if exc.status < 400:
             raise
         return error_response(exc.status, exc.reason or "error", exc.status)
+    except ConnectionError:
+        # The client left mid-request (a body cut short): nobody to answer, nothing went wrong here.
+        log.debug("the client of %s left before its request was read", request.path)
+        raise
     except Exception:
         log.exception("unexpected failure on %s", request.path)
         return error_response(ResultCode.SERVER_ERROR, "internal error; the device logged the details", 500)

@@ -167,6 +167,13 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
         None,
         ANY_JSON,
     ),
+    "/healthz": (
+        ("get",),
+        "Fit to take traffic? 200 ok, 503 with the problems named (no credentials needed)",
+        {},
+        None,
+        ANY_JSON,
+    ),
     "/sim/state": (("get",), "Simulator: the whole simulated state", {}, None, ANY_JSON),
     "/sim/insert": (("get",), "Simulator: insert a SIM", {"port": S, "number": S, "balance": S}, None, ANY_JSON),
     "/sim/remove": (("get",), "Simulator: remove a SIM", {"port": S}, None, ANY_JSON),
@@ -213,6 +220,10 @@ def build_openapi() -> dict[str, Any]:
                     "400": {
                         "description": "a request that cannot be read",
                         "content": {"application/json": {"schema": _ref(Reply)}},
+                    },
+                    "503": {
+                        "description": "/healthz only: the device is not fit to take traffic",
+                        "content": {"application/json": {"schema": ANY_JSON}},
                     },
                     "413": {
                         "description": "a body over max_body",

@@ -79,19 +79,26 @@ class _Tids(msgspec.Struct):
     tids: list[Any] | None = None
 
 
-def _tids(req: ApiRequest) -> list[Any] | None:
+def _tids(req: ApiRequest, limit: int) -> list[Any] | None:
     if not req.has_body():
         return None
     tids = req.json(_Tids).tids
     if tids is not None and not isinstance(tids, list):
         raise ApiError(ResultCode.BAD_REQUEST, "tids is an array of task ids", 400)
+    # Bounded so that one request cannot hold the device for seconds (and answer megabytes).
+    if tids is not None and len(tids) > limit:
+        raise ApiError(
+            ResultCode.BAD_REQUEST,
+            f"{len(tids)} tids in one request; at most {limit} (send them in several requests)",
+            400,
+        )
     return tids
 
 
 def _change(op: str):
     async def handler(req: ApiRequest, gw: Gateway) -> ResultsReply:
-        tids = _tids(req)
-        results = getattr(gw.sending, op)(tids)
+        tids = _tids(req, gw.config.max_tasks_per_request)
+        results = await getattr(gw.sending, op)(tids)
         return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=_items(results) if tids is not None else None)
 
     handler.__name__ = f"{op}_sms"

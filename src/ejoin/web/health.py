@@ -1,0 +1,31 @@
+"""``GET /healthz``: is this device fit to take traffic? For load balancers and container checks.
+
+No credentials (it tells nothing secret); 200 when healthy, 503 with the
+problems named when not: the store not taking writes, modules not answering.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..protocol.codes import PortState
+from .endpoint import GATEWAY, json_response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    problems: list[str] = []
+    fault = gw.sending.store_fault
+    if fault.failing:
+        problems.append(f"store: cannot be written ({fault.reason}); sending waits")
+    ports = gw.device.ports
+    silent = [p.number for p in ports if p.active.state == PortState.MODULE_TIMEOUT]
+    if silent:
+        problems.append(f"modules: {len(silent)} of {len(ports)} not answering (ports {', '.join(map(str, silent))})")
+    registered = sum(1 for p in ports if p.active.state.can_send)
+    body = {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "ports": {"total": len(ports), "registered": registered},
+    }
+    return json_response(body, 503 if problems else 200)
