@@ -30,7 +30,7 @@ def operations(server):
 def test_the_document_covers_every_route(server, operations):
     document = httpx.get(f"{server.url}/openapi.json").json()
     assert document["openapi"].startswith("3.0")
-    routes = {r.resource.canonical for r in server.runner.app.router.routes()}
+    routes = {r.resource.canonical for r in server.app.router.routes()}
     documented = set(document["paths"]) | {"/openapi.json"}
     assert routes == documented
     assert len(operations) == sum(len(v) for v in document["paths"].values())

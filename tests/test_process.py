@@ -92,7 +92,7 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
         gw.config.read_text().replace("fast = true", "fast = false")
         + (
             "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
-            "send_min = 0.5\nsend_max = 0.5\n"
+            "send_min = 1.5\nsend_max = 1.5\n"
         )
     )
     await gw.start()
@@ -106,8 +106,10 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
         }
         async with s.post(f"{gw.base}/goip_post_sms.html", params=AUTH, json=body) as r:
             assert (await r.json())["status"][0]["status"] == "0 OK"
-    # the first SMS is reported; the second is now in the module (each takes 0.5 s)
+    # the first SMS is reported; the second is now in the module (each takes 1.5 s): the device says so
     await receiver.wait_for(lambda r: any(x["sent"] >= 1 for p in r.of_type("status-report") for x in p["rpts"]))
+    stat = await gw.get("/goip_get_sms_stat.html", ports="1", slots="1", type="3")
+    assert stat["stats"][0]["sending"] == 1, stat  # so the signal below really catches an SMS in a module
     gw.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(gw.proc.wait(), 10) == 0
     gw2 = GatewayProcess(tmp_path, gw.port)
@@ -118,6 +120,7 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
     )
     fdr = [row for p in receiver.of_type("status-report") for x in p["rpts"] for row in x.get("fdr", [])]
     assert fdr == []  # nothing was cut off as "interrupted"
+    assert "in a module when the device stopped" not in gw2.log.read_text()
     gw2.proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(gw2.proc.wait(), 10)
 

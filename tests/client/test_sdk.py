@@ -180,7 +180,7 @@ def test_secure_session(server, crypt_name):
         assert c.status().max_ports == 4
         assert c.send_sms("1", "secret text", tid=950 if crypt_name else 951).ok
         assert c.pause([999]) is not None
-        server.call(server.gw.sessions._sessions.clear)  # the device forgets the session (as at a restart)
+        server.call(server.gateway.sessions._sessions.clear)  # the device forgets the session (as at a restart)
         assert c.status().max_ports == 4  # reopened transparently
 
 
