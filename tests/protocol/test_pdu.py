@@ -116,6 +116,12 @@ def test_alphanumeric_sender_design_at_home():
     assert (msg.sender, msg.sender_type, msg.text) == ("Design@Home", Ton.ALPHANUMERIC, "hi")
 
 
+def test_sim_record_padding_is_not_an_error():
+    # some modems list a stored message with the rest of its 176-byte SIM record (0xFF)
+    msg = decode("0011000B916407281553F80000AA0AE8329BFD4697D9EC37" + "FF" * 40)
+    assert isinstance(msg, Submit) and msg.text == "hellohello"
+
+
 def test_the_service_centre_can_be_left_out():
     msg = decode("040BC87238880900F10000993092516195800AE8329BFD4697D9EC37", with_smsc=False)
     assert isinstance(msg, Deliver) and msg.smsc == "" and msg.text == "hellohello"
@@ -255,6 +261,16 @@ def test_relative_validity_rounds_up(period, vp):
     assert decode_relative_validity(vp) >= min(period, timedelta(weeks=63))
 
 
+def test_absolute_validity():
+    until = datetime(2026, 12, 24, 18, 30, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))
+    pdu = encode_submit("+123", "x", validity=until)
+    assert pdu.hex[2:4] == "19"  # SUBMIT with TP-VPF 11: absolute
+    assert decode(pdu.hex).validity == until
+    assert decode(encode_submit("+123", "x", validity=datetime(2026, 1, 2, 3, 4, 5)).hex).validity == datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=UTC
+    )
+
+
 def test_every_relative_validity_value_round_trips():
     for vp in range(256):
         assert encode_relative_validity(decode_relative_validity(vp)) == vp
@@ -282,8 +298,9 @@ def test_encode_refuses_what_it_cannot_send():
 @pytest.mark.parametrize(
     "pdu, reason",
     [("", "empty"), ("0G", "hexadecimal"), ("001", "hexadecimal"), ("07", "ends inside the service centre address"),
-     ("0003", "reserved"), ("0011000B916407281553F80000AA0AE8329BFD4697D9EC", "ends inside the user data"),
-     ("0011000B916407281553F80000AA0AE8329BFD4697D9EC3700", "1 bytes follow"),
+     ("0003", "ends inside the sender address"),
+     ("0011000B916407281553F80000AA0AE8329BFD4697D9EC", "ends inside the user data"),
+     ("0011000B916407281553F80000AA0AE8329BFD4697D9EC3700", "goes on after its user data"),
      ("00440B916407281553F80000" + "42206101302000" + "0105" + "FF", "header is longer")],
 )  # fmt: skip
 def test_unreadable_pdus_say_why(pdu, reason):

@@ -41,6 +41,7 @@ from .pdu_fields import (
     encode_dcs,
     encode_relative_validity,
     encode_smsc,
+    encode_timestamp,
     encode_udh,
     pack_septets,
     text_septets,
@@ -229,7 +230,7 @@ def encode_submit(
     ref: int = 0,
     concat: Concat | None = None,
     request_report: bool = False,
-    validity: timedelta | None = None,
+    validity: timedelta | datetime | None = None,
     message_class: int | None = None,
 ) -> SubmitPdu:
     """One SMS-SUBMIT to ``number`` ("+" international, else as dialled).
@@ -238,7 +239,8 @@ def encode_submit(
     when every character has a code, else UCS-2) or ``bytes`` sent as 8-bit data. It must
     fit one SMS with the header ``concat`` adds: 160/153 septets, 140/134 octets.
     ``smsc`` None uses the SIM's service centre. ``ref`` is TP-MR (modems usually put their
-    own). ``validity`` is rounded up to the next relative value the network knows.
+    own). ``validity`` as a timedelta is rounded up to the next relative value the network
+    knows; as a datetime it is sent as it is (absolute format, to the second, naive is UTC).
     """
     if not 0 <= ref <= 0xFF:
         raise PduError(f"a message reference (TP-MR) is 0-255, not {ref}")
@@ -253,7 +255,10 @@ def encode_submit(
         raise PduError(f"the message needs {len(user_data)} bytes of user data; one SMS carries {MAX_USER_DATA}")
     first = _MTI_SUBMIT | (_SRR if request_report else 0) | (_UDHI if header else 0)
     vp = b""
-    if validity is not None:
+    if isinstance(validity, datetime):
+        first |= _VPF_ABSOLUTE
+        vp = encode_timestamp(validity)
+    elif validity is not None:
         first |= _VPF_RELATIVE
         vp = bytes((encode_relative_validity(validity),))
     tpdu = (
@@ -327,16 +332,15 @@ def decode(pdu: str, *, with_smsc: bool = True) -> Pdu:
     smsc = smsc_address.value if smsc_address else ""
     first = r.byte("first octet")
     mti = first & 0x3
-    if mti == _MTI_DELIVER:
-        message: Pdu = _deliver(r, first, smsc)
-    elif mti == _MTI_SUBMIT:
-        message = _submit(r, first, smsc)
+    if mti == _MTI_SUBMIT:
+        message: Pdu = _submit(r, first, smsc)
     elif mti == _MTI_STATUS_REPORT:
         return _status_report(r, smsc)  # optional trailing parameters are not read
-    else:
-        raise PduError("the message type (TP-MTI 3) is reserved: not an SMS PDU")
-    if r.left:
-        raise PduError(f"{r.left} bytes follow the end of the user data")
+    else:  # TS 23.040 9.2.3.1: a mobile reads the reserved type 3 as an SMS-DELIVER
+        message = _deliver(r, first, smsc)
+    rest = r.take(r.left, "padding")
+    if rest.strip(b"\xff"):  # some modems list a stored message with its SIM record's 0xFF padding
+        raise PduError(f"the PDU goes on after its user data ({len(rest)} more bytes)")
     return message
 
 
