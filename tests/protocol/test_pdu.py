@@ -291,6 +291,8 @@ def test_encode_refuses_what_it_cannot_send():
         encode_submit("1", "a", concat=Concat(1, 2, 3))
     with pytest.raises(PduError, match="TP-MR"):
         encode_submit("1", "a", ref=256)
+    with pytest.raises(PduError, match="not valid Unicode .* at character 2"):
+        encode_submit("1", "a\ud800")
     with pytest.raises(PduError, match="positive"):
         encode_submit("1", "a", validity=timedelta(0))
 
@@ -301,7 +303,8 @@ def test_encode_refuses_what_it_cannot_send():
      ("0003", "ends inside the sender address"),
      ("0011000B916407281553F80000AA0AE8329BFD4697D9EC", "ends inside the user data"),
      ("0011000B916407281553F80000AA0AE8329BFD4697D9EC3700", "goes on after its user data"),
-     ("00440B916407281553F80000" + "42206101302000" + "0105" + "FF", "header is longer")],
+     ("00440B916407281553F80000" + "42206101302000" + "0105" + "FF", "header is longer"),
+     ("00440B916407281553F80004" + "42206101302000" + "04" + "03000500", "header ends inside the element 0x00")],
 )  # fmt: skip
 def test_unreadable_pdus_say_why(pdu, reason):
     with pytest.raises(PduError, match=reason):

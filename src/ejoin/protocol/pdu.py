@@ -275,7 +275,10 @@ def encode_submit(
 def _text_user_data(text: str, coding: Coding, header: bytes) -> tuple[bytes, int]:
     """TP-UD and TP-UDL for a text after ``header``: UDL counts septets for GSM-7, octets otherwise."""
     if coding is Coding.UCS2:
-        body = text.encode("utf-16-be")
+        try:
+            body = text.encode("utf-16-be")
+        except UnicodeEncodeError as e:
+            raise PduError(f"the text is not valid Unicode ({e.reason} at character {e.start + 1})") from None
         return header + body, len(header) + len(body)
     septets = text_septets(text)
     header_septets = (len(header) * 8 + 6) // 7
@@ -290,7 +293,7 @@ def encode_submit_parts(
     concat_ref: int = 0,
     smsc: str | None = None,
     request_report: bool = False,
-    validity: timedelta | None = None,
+    validity: timedelta | datetime | None = None,
 ) -> list[SubmitPdu]:
     """Every SMS-SUBMIT of a segmented text, in order; ``concat_ref`` (0-255) ties the parts together.
 

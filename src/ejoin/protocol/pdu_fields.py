@@ -46,8 +46,9 @@ class PduError(ValueError):
 class Reader:
     """Octets read front to back; running out is a ``PduError`` naming the field, never an IndexError."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, name: str = "PDU") -> None:
         self.data = data
+        self.name = name
         self.pos = 0
 
     @property
@@ -56,7 +57,7 @@ class Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if n > self.left:
-            raise PduError(f"the PDU ends inside the {what} ({self.left} of {n} bytes there)")
+            raise PduError(f"the {self.name} ends inside the {what} ({self.left} of {n} bytes there)")
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
@@ -382,13 +383,13 @@ def decode_udh(header: bytes) -> Udh:
     An element that runs past the header is an error; a concatenation element with a zero
     count or number is ignored, as TS 23.040 9.2.3.24.1 asks.
     """
-    r = Reader(header)
+    r = Reader(header, "user data header")
     elements: list[InfoElement] = []
     concat: Concat | None = None
     ports: Ports | None = None
     while r.left:
-        iei = r.byte("user data header")
-        data = r.take(r.byte("user data header"), "user data header element")
+        iei = r.byte("element identifier")
+        data = r.take(r.byte("element length"), f"element 0x{iei:02X}")
         elements.append(InfoElement(iei, data))
         if iei == IEI_CONCAT8 and len(data) == 3:
             concat = _concat(data[0], data[1], data[2], 8) or concat
