@@ -153,6 +153,23 @@ def test_status_report_fields_and_outcome():
     assert decode(head + "00" + "00").status == 0
 
 
+def test_a_published_status_report_without_service_centre():
+    # "+CDS: 25" from a modem that leaves the service centre address out (amro.blogspot.com, 2007)
+    pdu = "06000B910221815716F2709021510121807090215101718000"
+    msg = decode(pdu, tpdu_length=25)
+    assert isinstance(msg, StatusReport)
+    assert (msg.smsc, msg.ref, msg.recipient, msg.status, msg.outcome) == ("", 0, "+20121875612", 0, Outcome.DELIVERED)
+    plus_two = timezone(timedelta(hours=2))
+    assert (msg.scts, msg.discharge) == (
+        datetime(2007, 9, 12, 15, 10, 12, tzinfo=plus_two),
+        datetime(2007, 9, 12, 15, 10, 17, tzinfo=plus_two),
+    )
+    assert decode(pdu, with_smsc=False) == msg
+    assert decode("00" + pdu, tpdu_length=25) == msg  # the usual form: an empty service centre address
+    with pytest.raises(PduError, match="announced 26 bytes; the PDU has 25"):
+        decode(pdu, tpdu_length=26)
+
+
 @pytest.mark.parametrize(
     "status, outcome",
     [(0x00, Outcome.DELIVERED), (0x01, Outcome.DELIVERED), (0x1F, Outcome.DELIVERED), (0x20, Outcome.PENDING),

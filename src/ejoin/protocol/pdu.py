@@ -318,10 +318,12 @@ def encode_submit_parts(
 # --- decoding --------------------------------------------------------------------------------------
 
 
-def decode(pdu: str, *, with_smsc: bool = True) -> Pdu:
+def decode(pdu: str, *, with_smsc: bool = True, tpdu_length: int | None = None) -> Pdu:
     """A PDU in hex as a modem shows it (``+CMGR``/``+CMGL``/``+CMT``/``+CDS``).
 
-    ``with_smsc`` False for modems set to leave the service centre address out (rare).
+    A service centre address leads unless ``with_smsc`` is False. ``tpdu_length``, the
+    ``<length>`` the modem printed before the PDU, settles it: some modems leave the
+    address out of ``+CDS``, and a PDU exactly that long has none.
     """
     cleaned = "".join(pdu.split())
     try:
@@ -330,6 +332,10 @@ def decode(pdu: str, *, with_smsc: bool = True) -> Pdu:
         raise PduError(f"a PDU is hexadecimal digits in pairs; {cleaned[:40]!r} is not") from None
     if not raw:
         raise PduError("the PDU is empty")
+    if tpdu_length is not None:
+        if len(raw) < tpdu_length:
+            raise PduError(f"the modem announced {tpdu_length} bytes; the PDU has {len(raw)}")
+        with_smsc = with_smsc and len(raw) > tpdu_length
     r = Reader(raw)
     smsc_address = decode_smsc(r) if with_smsc else None
     smsc = smsc_address.value if smsc_address else ""
