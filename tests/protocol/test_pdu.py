@@ -217,10 +217,12 @@ def test_sixteen_bit_concatenation_reference_decodes():
     assert msg.text == "part two"
 
 
-def test_concatenation_with_a_zero_count_is_ignored():
+def test_a_concatenation_element_out_of_range_is_ignored():
     when = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
-    msg = decode(deliver_pdu("+49151", "x", when, ucs2=False, udh=bytes((0, 3, 7, 0, 0))))
-    assert msg.concat is None and msg.udh[0].iei == 0 and msg.text == "x"
+    # TS 23.040 9.2.3.24.1: a zero count, a zero number or a number past the count
+    for total, seq in ((0, 0), (3, 0), (3, 4)):
+        msg = decode(deliver_pdu("+49151", "x", when, ucs2=False, udh=bytes((0, 3, 7, total, seq))))
+        assert msg.concat is None and msg.udh[0].iei == 0 and msg.text == "x"
 
 
 def test_application_ports():
