@@ -5,10 +5,10 @@ What an AT driver needs around ``AT+CMGS``, ``+CMGR``, ``+CMGL``, ``+CMT`` and `
 - ``encode_submit`` / ``encode_submit_parts`` build the hex for ``AT+CMGS=<tpdu_length>``
   from a text (or one ``Segmented`` part, or 8-bit data): GSM-7 packed (with fill bits
   after a header), UCS-2, or 8-bit; an 8-bit concatenation reference for multi-part texts;
-  a relative validity period; a status report request (TP-SRR).
+  a relative or absolute validity period; a status report request (TP-SRR).
 - ``decode`` reads a PDU as a modem shows it (the service centre address first, unless
-  ``with_smsc=False``) into a ``Deliver``, a ``StatusReport`` or a ``Submit`` (a message
-  stored on the SIM). Anything it cannot read is a ``PduError`` with a reason, never an
+  the modem's length says there is none) into a ``Deliver``, a ``StatusReport`` or a
+  ``Submit`` (a message stored on the SIM). Anything it cannot read is a ``PduError`` with a reason, never an
   IndexError.
 
 Pure: no I/O and no clock; the caller picks references.
@@ -73,11 +73,12 @@ __all__ = [
 
 MAX_USER_DATA = 140  # octets of TP-UD in one SMS
 
-# TP-MTI, the two low bits of the first octet, as seen by the mobile (what it receives or has stored).
-_MTI_DELIVER, _MTI_SUBMIT, _MTI_STATUS_REPORT = 0, 1, 2
+# TP-MTI, the two low bits of the first octet, as the mobile sees it: 0 SMS-DELIVER, 1 SMS-SUBMIT (stored),
+# 2 SMS-STATUS-REPORT, 3 reserved
+_MTI_SUBMIT, _MTI_STATUS_REPORT = 1, 2
 _RD, _VPF_RELATIVE, _VPF_ENHANCED, _VPF_ABSOLUTE, _SRR, _UDHI, _RP = 0x04, 0x10, 0x08, 0x18, 0x20, 0x40, 0x80
 _VPF_MASK = 0x18
-_MMS, _SRI = 0x04, 0x20  # deliver and status report: TP-MMS, and TP-SRI / TP-SRQ at bit 5
+_SRI = 0x20  # SMS-DELIVER: TP-SRI at the place of the SUBMIT's TP-SRR
 
 
 # --- what decode gives -----------------------------------------------------------------------------
@@ -345,7 +346,7 @@ def decode(pdu: str, *, with_smsc: bool = True, tpdu_length: int | None = None) 
         message: Pdu = _submit(r, first, smsc)
     elif mti == _MTI_STATUS_REPORT:
         return _status_report(r, smsc)  # optional trailing parameters are not read
-    else:  # TS 23.040 9.2.3.1: a mobile reads the reserved type 3 as an SMS-DELIVER
+    else:  # SMS-DELIVER; TS 23.040 9.2.3.1: a mobile reads the reserved type 3 as one too
         message = _deliver(r, first, smsc)
     rest = r.take(r.left, "padding")
     if rest.strip(b"\xff"):  # some modems list a stored message with its SIM record's 0xFF padding
