@@ -9,8 +9,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from ejoin.protocol.pdu import (
-    Coding,
     Concat,
+    DataCoding,
     Deliver,
     Outcome,
     PduError,
@@ -105,7 +105,7 @@ def test_a_published_deliver():
     assert msg.smsc == "+27381000015"
     assert (msg.sender, msg.sender_type) == ("27838890001", Ton.SUBSCRIBER)
     assert msg.scts == datetime(1999, 3, 29, 15, 16, 59, tzinfo=timezone(timedelta(hours=2)))
-    assert msg.text == "hellohello" and msg.coding is Coding.GSM7 and msg.concat is None
+    assert msg.text == "hellohello" and msg.coding is DataCoding.GSM7 and msg.concat is None
 
 
 def test_alphanumeric_sender_design_at_home():
@@ -250,7 +250,7 @@ def test_a_split_surrogate_pair_shows_a_replacement_character():
 def test_eight_bit_data():
     pdu = encode_submit("+123", bytes(range(140)))
     msg = decode(pdu.hex)
-    assert msg.coding is Coding.DATA8 and msg.data == bytes(range(140)) and msg.text == ""
+    assert msg.coding is DataCoding.DATA8 and msg.data == bytes(range(140)) and msg.text == ""
     with pytest.raises(PduError, match="141 bytes of user data"):
         encode_submit("+123", bytes(141))
 
@@ -403,7 +403,7 @@ def test_submit_round_trip(number, text, ref, report, validity, smsc, concat_ref
         assert isinstance(msg, Submit)
         assert (msg.recipient, msg.request_report, msg.validity, msg.smsc) == (number, report, validity, smsc or "")
         assert msg.concat == (Concat(concat_ref, s.count, seq) if s.count > 1 else None)
-        assert msg.coding is (Coding.GSM7 if s.alphabet is Alphabet.GSM7 else Coding.UCS2)
+        assert msg.coding is (DataCoding.GSM7 if s.alphabet is Alphabet.GSM7 else DataCoding.UCS2)
         got.append(msg.text)
     assert "".join(got) == s.text
 
@@ -433,7 +433,7 @@ def test_deliver_from_a_test_side_encoder(sender, text, when, quarters, concat, 
     msg = decode(deliver_pdu(sender, text, when, ucs2=ucs2, udh=udh, smsc=smsc))
     assert isinstance(msg, Deliver)
     assert (msg.sender, msg.text, msg.scts, msg.concat, msg.smsc) == (sender, text, when, expected_concat, smsc)
-    assert msg.coding is (Coding.UCS2 if ucs2 else Coding.GSM7)
+    assert msg.coding is (DataCoding.UCS2 if ucs2 else DataCoding.GSM7)
     is_number = sender.lstrip("+").isdigit()
     expected_type = Ton.ALPHANUMERIC if not is_number else Ton.INTERNATIONAL if sender[0] == "+" else Ton.UNKNOWN
     assert msg.sender_type is expected_type

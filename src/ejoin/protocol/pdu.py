@@ -22,8 +22,8 @@ from enum import StrEnum
 
 from .pdu_fields import (
     Address,
-    Coding,
     Concat,
+    DataCoding,
     InfoElement,
     PduError,
     Ports,
@@ -51,7 +51,7 @@ from .text import Alphabet, Segmented, gsm7_text, segment
 
 __all__ = [
     "Address",
-    "Coding",
+    "DataCoding",
     "Concat",
     "Deliver",
     "InfoElement",
@@ -88,7 +88,7 @@ _SRI = 0x20  # SMS-DELIVER: TP-SRI at the place of the SUBMIT's TP-SRR
 class UserData:
     """TP-UD read: the text (empty for 8-bit data) and what the header said."""
 
-    coding: Coding
+    coding: DataCoding
     text: str
     data: bytes  # after the header: octets (8-bit, UCS-2) or one septet per byte (GSM-7)
     concat: Concat | None
@@ -105,7 +105,7 @@ class Deliver:
     sender_type: Ton
     scts: datetime | None  # the service centre's time stamp, with its zone; None if unreadable
     text: str
-    coding: Coding
+    coding: DataCoding
     message_class: int | None
     concat: Concat | None
     ports: Ports | None
@@ -126,7 +126,7 @@ class Submit:
     recipient: str
     recipient_type: Ton
     text: str
-    coding: Coding
+    coding: DataCoding
     message_class: int | None
     concat: Concat | None
     ports: Ports | None
@@ -247,7 +247,7 @@ def encode_submit(
         raise PduError(f"a message reference (TP-MR) is 0-255, not {ref}")
     header = encode_udh(concat)
     if isinstance(content, bytes):
-        coding = Coding.DATA8
+        coding = DataCoding.DATA8
         user_data, length = header + content, len(header) + len(content)
     else:
         coding = alphabet_coding(alphabet or segment(content).alphabet)
@@ -273,9 +273,9 @@ def encode_submit(
     return SubmitPdu((encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu))
 
 
-def _text_user_data(text: str, coding: Coding, header: bytes) -> tuple[bytes, int]:
+def _text_user_data(text: str, coding: DataCoding, header: bytes) -> tuple[bytes, int]:
     """TP-UD and TP-UDL for a text after ``header``: UDL counts septets for GSM-7, octets otherwise."""
-    if coding is Coding.UCS2:
+    if coding is DataCoding.UCS2:
         try:
             body = text.encode("utf-16-be")
         except UnicodeEncodeError as e:
@@ -422,9 +422,9 @@ def _status_report(r: Reader, smsc: str) -> StatusReport:
     return StatusReport(smsc, ref, recipient.value, recipient.ton, scts, discharge, status)
 
 
-def _user_data(r: Reader, coding: Coding, has_header: bool, compressed: bool) -> UserData:
+def _user_data(r: Reader, coding: DataCoding, has_header: bool, compressed: bool) -> UserData:
     udl = r.byte("user data length")
-    septets = coding is Coding.GSM7 and not compressed
+    septets = coding is DataCoding.GSM7 and not compressed
     raw = r.take((udl * 7 + 7) // 8 if septets else udl, "user data")
     header = b""
     if has_header:
@@ -443,5 +443,5 @@ def _user_data(r: Reader, coding: Coding, has_header: bool, compressed: bool) ->
     else:
         data = raw[header_octets:]
         # an odd last byte or a lone surrogate (a pair split across parts) shows as U+FFFD
-        text = data.decode("utf-16-be", errors="replace") if coding is Coding.UCS2 and not compressed else ""
+        text = data.decode("utf-16-be", errors="replace") if coding is DataCoding.UCS2 and not compressed else ""
     return UserData(coding, text, data, udh.concat, udh.ports, udh.elements)

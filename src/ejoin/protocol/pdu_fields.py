@@ -21,7 +21,7 @@ __all__ = [
     "Concat",
     "Ports",
     "InfoElement",
-    "Coding",
+    "DataCoding",
     "pack_septets",
     "unpack_septets",
     "encode_address",
@@ -33,7 +33,12 @@ __all__ = [
     "encode_relative_validity",
     "decode_relative_validity",
     "decode_enhanced_validity",
+    "Dcs",
     "decode_dcs",
+    "encode_dcs",
+    "alphabet_coding",
+    "text_septets",
+    "Udh",
     "encode_udh",
     "decode_udh",
 ]
@@ -282,7 +287,7 @@ def decode_enhanced_validity(raw: bytes) -> timedelta | None:
 # --- data coding scheme ----------------------------------------------------------------------------
 
 
-class Coding(IntEnum):
+class DataCoding(IntEnum):
     """The user data's alphabet as TS 23.038 names it; ``Alphabet`` covers the two that carry text."""
 
     GSM7 = 0
@@ -292,7 +297,7 @@ class Coding(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Dcs:
-    coding: Coding
+    coding: DataCoding
     message_class: int | None  # 0 flash, 1 ME, 2 SIM, 3 TE
     compressed: bool
 
@@ -302,18 +307,18 @@ def decode_dcs(dcs: int) -> Dcs:
     group = dcs >> 4
     if group <= 0x7:  # general data coding (0x4-0x7: the same, marked for automatic deletion)
         alphabet = (dcs >> 2) & 0x3
-        coding = Coding(alphabet) if alphabet < 3 else Coding.GSM7
+        coding = DataCoding(alphabet) if alphabet < 3 else DataCoding.GSM7
         return Dcs(coding, dcs & 0x3 if dcs & 0x10 else None, bool(dcs & 0x20))
     if group in (0xC, 0xD):  # message waiting indication, GSM-7
-        return Dcs(Coding.GSM7, None, False)
+        return Dcs(DataCoding.GSM7, None, False)
     if group == 0xE:  # message waiting indication, UCS-2
-        return Dcs(Coding.UCS2, None, False)
+        return Dcs(DataCoding.UCS2, None, False)
     if group == 0xF:
-        return Dcs(Coding.DATA8 if dcs & 0x04 else Coding.GSM7, dcs & 0x3, False)
-    return Dcs(Coding.GSM7, None, False)
+        return Dcs(DataCoding.DATA8 if dcs & 0x04 else DataCoding.GSM7, dcs & 0x3, False)
+    return Dcs(DataCoding.GSM7, None, False)
 
 
-def encode_dcs(coding: Coding, message_class: int | None = None) -> int:
+def encode_dcs(coding: DataCoding, message_class: int | None = None) -> int:
     if message_class is None:
         return coding << 2
     if message_class not in range(4):
@@ -321,8 +326,8 @@ def encode_dcs(coding: Coding, message_class: int | None = None) -> int:
     return 0x10 | coding << 2 | message_class
 
 
-def alphabet_coding(alphabet: Alphabet) -> Coding:
-    return Coding.GSM7 if alphabet is Alphabet.GSM7 else Coding.UCS2
+def alphabet_coding(alphabet: Alphabet) -> DataCoding:
+    return DataCoding.GSM7 if alphabet is Alphabet.GSM7 else DataCoding.UCS2
 
 
 def text_septets(text: str) -> bytes:
