@@ -207,6 +207,7 @@ def test_fill_bits_after_the_six_byte_concatenation_header():
     assert ud[14:] == pack(b"hello", 1).hex().upper() == "D06536FB0D"  # "hello" is E8329BFD06: one bit up
     msg = decode(pdu.hex)
     assert msg.text == "hello" and msg.concat == Concat(0xAB, 2, 1)
+    assert encode_submit("+123", "hello", concat=(0xAB, 2, 1)) == pdu  # a plain (ref, total, seq) too
 
 
 def test_sixteen_bit_concatenation_reference_decodes():

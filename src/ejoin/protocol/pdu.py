@@ -229,7 +229,7 @@ def encode_submit(
     alphabet: Alphabet | None = None,
     smsc: str | None = None,
     ref: int = 0,
-    concat: Concat | None = None,
+    concat: Concat | tuple[int, int, int] | None = None,
     request_report: bool = False,
     validity: timedelta | datetime | None = None,
     message_class: int | None = None,
@@ -238,14 +238,15 @@ def encode_submit(
 
     ``content`` is text (in ``alphabet``, by default the one ``segment`` would pick: GSM-7
     when every character has a code, else UCS-2) or ``bytes`` sent as 8-bit data. It must
-    fit one SMS with the header ``concat`` adds: 160/153 septets, 140/134 octets.
+    fit one SMS with the header ``concat`` (``Concat`` or ``(ref, total, seq)``, 8-bit ref)
+    adds: 160/153 septets, 140/134 octets.
     ``smsc`` None uses the SIM's service centre. ``ref`` is TP-MR (modems usually put their
     own). ``validity`` as a timedelta is rounded up to the next relative value the network
     knows; as a datetime it is sent as it is (absolute format, to the second, naive is UTC).
     """
     if not 0 <= ref <= 0xFF:
         raise PduError(f"a message reference (TP-MR) is 0-255, not {ref}")
-    header = encode_udh(concat)
+    header = encode_udh(Concat(*concat) if isinstance(concat, tuple) else concat)
     if isinstance(content, bytes):
         coding = DataCoding.DATA8
         user_data, length = header + content, len(header) + len(content)
