@@ -11,6 +11,7 @@ from ejoin.protocol.text import (
     TextError,
     decode_content,
     gsm7_septets,
+    gsm7_text,
     segment,
 )
 
@@ -105,3 +106,14 @@ def test_any_text_any_coding_segments(text, coding):
     assert s.count >= 1
     single, multi = (160, 153) if s.alphabet is Alphabet.GSM7 else (70, 67)
     _check(s, single, multi)
+
+
+@given(st.text(st.sampled_from(GSM_CHARS), max_size=200))
+def test_septets_back_to_text(text):
+    assert gsm7_text(gsm7_septets(text)) == text
+
+
+def test_septets_the_extension_table_lacks():
+    # TS 23.038: an unknown escaped code shows the basic character, a doubled escape a space
+    assert gsm7_text(bytes((0x1B, 0x41, 0x1B, 0x1B, 0x42, 0x1B))) == "A B"
+    assert gsm7_text(bytes((0x1B, 0x65, 0x00, 0x11))) == "€@_"

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
+from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION  # type: ignore[import-untyped]
 
 __all__ = [
     "Alphabet",
@@ -28,6 +28,7 @@ __all__ = [
     "decode_content",
     "segment",
     "gsm7_septets",
+    "gsm7_text",
     "GSM7_SINGLE",
     "GSM7_MULTI",
     "UCS2_SINGLE",
@@ -69,6 +70,8 @@ def _table(names: dict[int, str]) -> dict[str, int]:
 _BASIC: dict[str, int] = _table(BASIC_CHARACTER_SET)
 _EXTENSION: dict[str, int] = {c: v for c, v in _table(BASIC_CHARACTER_SET_EXTENSION).items() if c not in _BASIC}
 _BASIC_SET = frozenset(_BASIC)
+_BASIC_CHAR: dict[int, str] = {code: ch for ch, code in _BASIC.items()}
+_EXTENSION_CHAR: dict[int, str] = {code: ch for ch, code in _EXTENSION.items()}
 
 
 def _septets_of(ch: str) -> int:
@@ -93,7 +96,7 @@ def decode_content(sms: str, chs: str | None) -> str:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             raise TextError("the base64 content is not UTF-8") from None
-    raise TextError(f"chs is utf8 or base64, not {chs[:20]!r}")
+    raise TextError(f"chs is utf8 or base64, not {(chs or '')[:20]!r}")
 
 
 @dataclass(frozen=True)
@@ -159,3 +162,24 @@ def gsm7_septets(text: str) -> bytes:
         else:
             raise TextError(f"{ch!r} has no GSM-7 code")
     return bytes(out)
+
+
+def gsm7_text(septets: bytes) -> str:
+    """The text of unpacked GSM-7 septets (one per byte, values 0-127), the inverse of ``gsm7_septets``.
+
+    As 3GPP TS 23.038 asks of a receiver: an escape before a code the extension table
+    does not have shows the basic table's character, and a doubled escape (reserved for
+    a further table) shows a space. A lone escape at the very end shows nothing.
+    """
+    out: list[str] = []
+    escaped = False
+    for code in septets:
+        code &= 0x7F
+        if escaped:
+            escaped = False
+            out.append(" " if code == ESCAPE else _EXTENSION_CHAR.get(code) or _BASIC_CHAR[code])
+        elif code == ESCAPE:
+            escaped = True
+        else:
+            out.append(_BASIC_CHAR[code])
+    return "".join(out)
