@@ -11,9 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ejoin.gateway.clock import VirtualClock
-from ejoin.gateway.config import GatewayConfig, Timing, load_config
+from ejoin.clock import VirtualClock
+from ejoin.gateway.config import GatewayConfig, load_config
 from ejoin.gateway.runtime import Gateway
+from ejoin.sim.config import Timing
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
 

@@ -261,9 +261,9 @@ async def test_background_traffic(device_factory, receiver):
     dev = await device_factory(traffic={"rate": 30, "senders": ["10086"], "texts": ["hi", "x" * 200]})
     await dev.settle()
     await dev.cmd(op="set", sms_url=receiver.url)
-    before = dev.gw.traffic.sent  # arrived with no sms_url: kept in the inbox only
+    before = dev.gw.modems.traffic.sent  # arrived with no sms_url: kept in the inbox only
     await dev.clock.advance(600)
-    sent = dev.gw.traffic.sent - before
+    sent = dev.gw.modems.traffic.sent - before
     assert 200 < sent < 400  # 30 a minute for 10 minutes
     await receiver.wait_count(sent, "recv-sms", timeout=10)
     inbox = await dev.get("/goip_get_sms.html")
