@@ -103,7 +103,10 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
         shutdown_grace=0.0,
     )
     base.update(overrides)
-    base["timing"] = dataclasses.asdict(base["timing"]) if isinstance(base["timing"], Timing) else base["timing"]
+    if base.get("modems", "simulated") != "simulated":
+        del base["timing"]  # the simulator's key
+    elif isinstance(base["timing"], Timing):
+        base["timing"] = dataclasses.asdict(base["timing"])
     return load_config(None, base)
 
 
