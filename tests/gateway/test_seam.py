@@ -135,3 +135,14 @@ async def test_delivery_reports_pair_by_port_reference_and_recipient(usb, one_si
         ("1.01", "447700900123", "0"),  # ref 99: unpaired, reported as it came
         ("1.01", "+44 7700 900123", "64"),  # refs 40 and 41: one report, the failure, the number as sent
     ]
+
+
+def test_the_gateway_command_names_a_driver_that_does_not_exist(tmp_path):
+    from click.testing import CliRunner
+
+    from ejoin.cli import main
+
+    result = CliRunner().invoke(main, ["gateway", "--modems", "at", "--data", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "unknown modems 'at'; known: simulated" in result.output
+    assert not (tmp_path / "d").exists()
