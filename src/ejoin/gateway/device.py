@@ -69,26 +69,22 @@ class Port:
 SlotListener = Callable[[Slot], None]
 
 
+def _card_part(r: SlotRecord) -> tuple:
+    return (r.present, r.iccid, r.imsi, r.number, r.operator, r.balance, r.esim, r.esim_ac, r.esim_cc, r.esim_provider)
+
+
 def write_card(record: SlotRecord, card: CardInfo) -> bool:
     """Write what was read of a slot's card into its record; True if anything changed."""
-    before = (record.present, record.iccid, record.imsi, record.number, record.operator, record.balance)
-    before_esim = (record.esim, record.esim_ac, record.esim_cc, record.esim_provider)
+    before = _card_part(record)
     record.present = card.present
-    if card.present:
-        record.iccid, record.imsi, record.number, record.operator = card.iccid, card.imsi, card.number, card.operator
-        if card.balance is not None:
-            record.balance = card.balance
-    else:
-        record.iccid = record.imsi = record.number = record.operator = ""
+    record.iccid, record.imsi, record.number, record.operator = card.iccid, card.imsi, card.number, card.operator
+    if not card.present:
         record.balance = 0.0
-    record.esim, record.esim_ac, record.esim_cc, record.esim_provider = (
-        card.esim,
-        card.esim_ac,
-        card.esim_cc,
-        card.esim_provider,
-    )
-    after = (record.present, record.iccid, record.imsi, record.number, record.operator, record.balance)
-    return before != after or before_esim != (record.esim, record.esim_ac, record.esim_cc, record.esim_provider)
+    elif card.balance is not None:
+        record.balance = card.balance
+    record.esim, record.esim_ac, record.esim_cc = card.esim, card.esim_ac, card.esim_cc
+    record.esim_provider = card.esim_provider
+    return _card_part(record) != before
 
 
 class Device:
@@ -240,6 +236,13 @@ class Device:
         else:
             self._changed(slot)
 
+    def _learnt(self, slot: Slot, state: PortState, data_changed: bool) -> None:
+        """After a card was read: the new state, announced also when only the card's data changed."""
+        if data_changed:
+            self._touch(slot, state)
+        else:
+            self._set_state(slot, state)
+
     def _save_port(self, port: Port) -> None:
         self.store.save_port(port.record).add_done_callback(_log_store_failure)
 
@@ -277,11 +280,9 @@ class Device:
             card = await self.driver.detect_card(port.number, slot.record.slot)
             changed = write_card(slot.record, card)
             if not card.present or card.error:
-                state = PortState.SIM_ERROR if card.present else PortState.NO_SIM
-                self._touch(slot, state) if changed else self._set_state(slot, state)
+                self._learnt(slot, PortState.SIM_ERROR if card.present else PortState.NO_SIM, changed)
                 return
-            if changed:
-                self._touch(slot, PortState.CARD_DETECTED)
+            self._learnt(slot, PortState.CARD_DETECTED, changed)
             self._set_state(slot, PortState.REGISTERING)
             outcome = await self.driver.register(port.number, slot.record.slot)
             self._set_state(slot, outcome)
