@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..gateway.device import write_card
 from ..gateway.plugin import Modems
+from ..modems.base import CardInfo
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress
 from ..store.base import SlotRecord, Store
@@ -67,7 +68,7 @@ class SimulatedNetwork(Modems):
         log.info("generated %d slots (seed %d)", len(records), self.seed)
         return records
 
-    def _place(self, spec: SimSpec, addr: PortAddress, card, imeis: dict[PortAddress, str]):
+    def _place(self, spec: SimSpec, addr: PortAddress, card: CardInfo, imeis: dict[PortAddress, str]) -> CardInfo:
         """A ``[[sim]]`` table applied to a generated slot."""
         assert addr.slot is not None
         if spec.empty:

@@ -141,22 +141,22 @@ async def registration(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=True)
+    world = _net(gw).world
     if "value" not in p and "price" not in p:
         raise ApiError(ResultCode.BAD_REQUEST, "give value= (the new balance) and/or price= (per SMS part)", 400)
     if "price" in p:
         price = round(_number(p["price"], "price"), 4)
         if price < 0:
             raise ApiError(ResultCode.BAD_REQUEST, "price cannot be negative", 400)
-        world = _net(gw).world
         if world.price(addr) != price:
             world.set_price(addr, price)
             gw.device.announce(addr)  # what the slot's SMS cost is part of its state
     if "value" in p:
         value = round(_number(p["value"], "value"), 2)
-        _net(gw).world.set_balance(addr, value)
+        world.set_balance(addr, value)
         gw.device.set_slot_field(addr, "balance", value)
     rec = gw.device.slot(addr).record
-    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=_net(gw).world.price(addr))
+    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=world.price(addr))
 
 
 def _timestamp(p: dict[str, str], gw: Gateway) -> float:
