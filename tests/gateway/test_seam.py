@@ -98,6 +98,7 @@ async def test_a_module_that_stops_answering_shows_16_and_comes_back(usb, one_si
     events = usb.gw.driver.events
     events.module_lost(1)
     assert int(usb.slot("1.01").state) == 16
+    assert (await usb.status())["status"][0]["sig"] == 0
     await usb.cmd(op="reset", ports="1")  # a reset does not wake a module that does not answer
     await usb.settle()
     assert int(usb.slot("1.01").state) == 16

@@ -184,9 +184,8 @@ class Device:
             self._changed(self.port(port).active)
 
     async def read_signals(self) -> None:
-        for port in self.ports:
-            if port.number not in self._lost:
-                await self.read_signal(port.number)
+        """Every answering module at once (each may take a round trip to its module)."""
+        await asyncio.gather(*(self.read_signal(p.number) for p in self.ports if p.number not in self._lost))
 
     def _schedule_signal_reads(self) -> None:
         # At whole multiples of the period, so every port is read at the same moment.
@@ -395,6 +394,7 @@ class Device:
         """The module stopped answering: whatever it was doing is abandoned, its active slot shows 16."""
         port = self.port(port_number)
         self._lost.add(port_number)
+        self._signals[port_number] = 0  # nothing heard from it
         if port.task is not None:
             port.task.cancel()
         if not port.active.record.locked:
