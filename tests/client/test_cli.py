@@ -6,33 +6,6 @@ import json
 import time
 
 import httpx
-import pytest
-from click.testing import CliRunner
-
-from ejoin.cli import main
-
-from ..threaded import ServerThread
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = ServerThread(str(tmp_path_factory.mktemp("cli")), sim=[{"port": "4.02", "empty": True}]).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def run(server, monkeypatch, tmp_path):
-    monkeypatch.setenv("EJOIN_URL", server.url)
-    monkeypatch.delenv("EJOIN_USERNAME", raising=False)
-    monkeypatch.delenv("EJOIN_PASSWORD", raising=False)
-    monkeypatch.setenv("EJOIN_PROFILES", str(tmp_path / "profiles.toml"))
-    monkeypatch.setenv("COLUMNS", "200")  # tables for people: wide enough not to wrap here
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def test_status_table_and_json(run):
@@ -97,7 +70,7 @@ def test_tasks_pause_resume_remove(run):
     assert json.loads(run("tasks", "--port", "2", "--json").output)["tasks"][0]["state"] == 1
     assert "every task" in run("resume").output
     r = run("remove", "77", "12345")
-    assert r.exit_code == 1 and "12345: 11 TID Expected" in r.output
+    assert r.exit_code == 1 and "12345: no such task (11 TID Expected)" in r.output
     assert json.loads(run("tasks", "--port", "2", "--json").output)["total_num"] == 0
     run("cmd", "unlock", "2")
 

@@ -1,0 +1,220 @@
+"""``ejoin send``: post one task and follow its status reports to the end.
+
+The reports come to a receiver this command serves for its own lifetime, named
+by the request-level ``sr_url`` of goip_post_sms (spec 6.3.1.3).  That URL
+belongs to this one request: no device parameter is changed, so nothing of the
+CLI is left configured on the device when it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..protocol.codes import PortState
+from ..protocol.ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
+from .client import AsyncClient
+from .models import DevStatus, TaskReport
+from .tasks import SendTask
+from .terminal import err
+
+# Without progress for this long, the CLI asks the device whether any port of the task can still send.
+STALL_CHECK = 5.0
+
+
+@dataclass
+class Trail:
+    """Everything the status reports of one task said: the latest counts, every sdr/fdr row."""
+
+    tid: int
+    report: TaskReport | None = None
+    sdr: list[list[Any]] = field(default_factory=list)
+    fdr: list[list[Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, report: TaskReport) -> None:
+        if str(report.tid) != str(self.tid):
+            return
+        self.report = report
+        # Rows are those since the previous report (spec 6.3.2 tips 3, 4): keep them all.
+        self.sdr.extend(report.sdr)
+        self.fdr.extend(report.fdr)
+        self.changed.set()
+
+    @property
+    def finished(self) -> bool:
+        r = self.report
+        return r is not None and r.unsent == 0 and r.sending == 0
+
+    def summary(self) -> dict[str, Any]:
+        r = self.report or TaskReport(tid=self.tid)
+        return {
+            "tid": self.tid,
+            "sending": r.sending,
+            "sent": r.sent,
+            "failed": r.failed,
+            "unsent": r.unsent,
+            "sdr": self.sdr,
+            "fdr": self.fdr,
+        }
+
+
+@dataclass
+class Outcome:
+    accepted: bool = False
+    status: str = ""
+    finished: bool = False
+    stopped_because: str = ""
+
+
+def _size(st: DevStatus) -> DeviceSize:
+    return DeviceSize(max(1, min(256, st.max_ports or 1)), max(1, min(32, st.max_slots)))
+
+
+def port_problem(st: DevStatus, from_: str | None) -> str | None:
+    """Why no port named by ``from_`` (any port when None) can send now; None when one can.
+
+    ``st`` is the default status: one entry per port, its active slot.  A slot
+    that is not active is taken as able to send (the device switches to it).
+    """
+    active = {}
+    for p in st.status:
+        head = p.port.split(".", 1)[0]
+        if head.isdigit():
+            active.setdefault(int(head), p)
+    wanted = parse_port_spec(from_, _size(st)) if from_ else [PortAddress(n) for n in sorted(active)]
+    states = []
+    for addr in wanted:
+        entry = active.get(addr.port)
+        if entry is None:
+            states.append(f"{addr.port}: no status")
+        elif entry.state in (PortState.REGISTERED, PortState.CALL_CONNECTED):
+            return None
+        elif addr.slot is not None and not entry.port.endswith(f".{addr.slot:02d}"):
+            return None
+        else:
+            states.append(f"{entry.port}: {entry.state_text}")
+    return ", ".join(states) or "the device reports no port"
+
+
+def check_ports(st: DevStatus, from_: str | None) -> str | None:
+    """A port notation error with the device's size in it, or None."""
+    if not from_:
+        return None
+    try:
+        parse_port_spec(from_, _size(st))
+    except PortSpecError as exc:
+        return f"--from {exc}"
+    return None
+
+
+def local_host(url: str) -> str:
+    """The address the device reaches this machine at: loopback for a local device, else the outgoing one."""
+    host = urlsplit(url).hostname or "127.0.0.1"
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # no packet is sent
+        probe.connect((host, 80))
+        return probe.getsockname()[0]
+
+
+async def send_and_follow(
+    s: dict[str, Any],
+    task: SendTask,
+    trail: Trail,
+    outcome: Outcome,
+    *,
+    wait: bool,
+    timeout: float,
+    report_host: str | None,
+    quiet: bool,
+) -> None:
+    """Post the task; with ``wait``, follow it until it ends, ``timeout`` passes or no port can send."""
+    from aiohttp import web
+
+    from .receiver import create_receiver_app
+
+    runner = None
+    request: dict[str, Any] = {}
+    if wait:
+        runner = web.AppRunner(create_receiver_app(":memory:", on_report=trail.add), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "0.0.0.0" if report_host else "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        host = report_host or local_host(s["url"])
+        request = {"sr_url": f"http://{host}:{port}/ejoin-cli", "sr_cnt": 1, "sr_prd": 1}
+    try:
+        async with AsyncClient(s["url"], s["username"], s["password"], secure=s["secure"]) as dev:
+            [result] = await dev.send([task], **request)
+            outcome.status = result.status
+            outcome.accepted = result.ok
+            if not result.ok or not wait:
+                return
+            if not quiet:
+                err().print(f"task {task.tid} accepted; following its status reports (Ctrl-C stops following)")
+            await _follow(dev, task, trail, outcome, timeout, quiet)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outcome, timeout: float, quiet: bool):
+    with Progress(
+        TextColumn(f"task {task.tid}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err(),
+        disable=quiet,
+    ) as progress:
+        bar = progress.add_task("send", total=None, info="", rate="")
+        started = time.monotonic()
+        deadline = started + timeout
+        last_change = started
+        while not trail.finished:
+            now = time.monotonic()
+            if now >= deadline:
+                outcome.stopped_because = f"--timeout {timeout:g} s passed"
+                return
+            try:
+                await asyncio.wait_for(trail.changed.wait(), min(0.5, deadline - now))
+            except TimeoutError:
+                pass
+            if trail.changed.is_set():
+                trail.changed.clear()
+                last_change = time.monotonic()
+                r = trail.report
+                assert r is not None
+                elapsed = max(1e-6, last_change - started)
+                progress.update(
+                    bar,
+                    total=r.sent + r.failed + r.unsent + r.sending,
+                    completed=r.done,
+                    info=f"sent {r.sent}  failed {r.failed}",
+                    rate=f"{r.done / elapsed:.1f} SMS/s",
+                )
+            elif time.monotonic() - last_change >= STALL_CHECK:
+                last_change = time.monotonic()
+                problem = port_problem(await dev.status(), task.from_)
+                if problem is not None:
+                    outcome.stopped_because = f"no port of the task can send now ({problem})"
+                    return
+        outcome.finished = True
