@@ -114,3 +114,36 @@ def test_ctrl_c_says_the_task_goes_on(tmp_path):
         if proc.poll() is None:
             proc.kill()
         server.stop()
+
+
+def test_a_port_locked_while_following_stops_the_wait(tmp_path, cli_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from ejoin.cli import main
+    from ejoin.client import follow
+
+    slow = {"card_detect": 0, "register_min": 0, "register_max": 0, "send_min": 60, "send_max": 60}
+    server = ServerThread(str(tmp_path / "d"), fast=False, timing=slow, shutdown_grace=0.1).start()
+    checks = []
+
+    def lock_on_first_check(st, from_):
+        if not checks:  # the task is on its way: now someone locks its only port
+            httpx.post(
+                f"{server.url}/goip_send_cmd.html",
+                params={"username": "root", "password": "root"},
+                json={"type": "command", "op": "lock", "ports": "2"},
+            )
+        checks.append(from_)
+        return port_problem(st, from_)
+
+    port_problem = follow.port_problem
+    monkeypatch.setattr(follow, "port_problem", lock_on_first_check)
+    monkeypatch.setattr(follow, "STALL_CHECK", 0.2)
+    cli_env.setenv("EJOIN_URL", server.url)
+    try:
+        r = CliRunner().invoke(main, ["send", "--to", "1,2", "--text", "x", "--from", "2", "--tid", "5151"])
+    finally:
+        server.stop()
+    assert r.exit_code == 5, r.output
+    assert "stopped following task 5151: no port of the task can send now (2.01: 12 User locked)" in r.stderr
+    assert checks == ["2", "2"]

@@ -355,7 +355,8 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
 
 def _goes_on(tid: int, why: str) -> None:
     say(
-        f"[yellow]stopped following task {tid}: {why}.[/yellow] The task goes on on the device: "
+        f"[yellow]stopped following task {tid}: {why}.[/yellow] The task goes on on the device "
+        f"(its later status reports were addressed to this command and go undelivered): "
         f"pause it with `ejoin pause {tid}`, remove it with `ejoin remove {tid}`, "
         f"see what waits with `ejoin tasks --port PORT`"
     )
