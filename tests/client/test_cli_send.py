@@ -81,8 +81,23 @@ def test_a_locked_from_port_is_said_not_waited_on(run):
         r = run("send", "--to", "1", "--text", "x", "--from", "3")
         assert r.exit_code == 1 and "12 User locked" in r.stderr and "--no-wait" in r.stderr
         r = run("send", "--to", "1", "--text", "x", "--from", "3", "--no-wait", "--tid", "9393")
-        assert r.exit_code == 0 and "the task waits on the device" in r.stderr
+        assert r.exit_code == 0 and "the task waits on the device for ports that cannot send now" in r.stderr
         assert run("remove", "9393").exit_code == 0
+    finally:
+        run("cmd", "unlock", "3")
+
+
+def test_a_slot_that_is_not_active_is_said(run):
+    r = run("send", "--to", "1", "--text", "x", "--from", "1.02")
+    assert r.exit_code == 1 and "1.02: not the active slot (1.01 is)" in r.stderr
+
+
+def test_every_named_port_must_be_able_to_send(run):
+    assert run("cmd", "lock", "3").exit_code == 0
+    try:
+        r = run("send", "--to", "1", "--text", "x", "--from", "1,3")  # each named port sends to each recipient
+        assert r.exit_code == 1 and "3.01: 12 User locked" in r.stderr and "1.01" not in r.stderr
+        assert run("send", "--to", "1", "--text", "x").exit_code == 0  # any port may: the others can
     finally:
         run("cmd", "unlock", "3")
 
@@ -145,5 +160,5 @@ def test_a_port_locked_while_following_stops_the_wait(tmp_path, cli_env, monkeyp
     finally:
         server.stop()
     assert r.exit_code == 5, r.output
-    assert "stopped following task 5151: no port of the task can send now (2.01: 12 User locked)" in r.stderr
+    assert "stopped following task 5151: it waits for ports that cannot send now (2.01: 12 User locked)" in r.stderr
     assert checks == ["2", "2"]

@@ -329,13 +329,13 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
         fail(
             as_json,
             "port",
-            f"no port to send from can send now ({blocked}); the task would wait until one can. "
-            f"Unlock or fix the port (ejoin cmd unlock {from_ or 'PORTS'}), choose others with --from, "
+            f"the task would wait for ports that cannot send now ({blocked}). "
+            f"Unlock or fix them (ejoin cmd unlock {from_ or 'PORTS'}), choose others with --from, "
             f"or queue the task anyway with --no-wait",
             REFUSED,
         )
     if blocked:
-        say(f"[yellow]no port to send from can send now ({blocked}): the task waits on the device[/yellow]")
+        say(f"[yellow]the task waits on the device for ports that cannot send now ({blocked})[/yellow]")
     trail, outcome = Trail(tid), Outcome()
     try:
         asyncio.run(
@@ -574,6 +574,7 @@ def esim_list(s, as_json, ports):
 def esim_write(s, as_json, port, slot, ac, cc):
     """Download a profile (activation code AC) into PORT's eUICC, as SLOT."""
     with _client(s) as dev:
+        _check_slot(dev, port, slot)
         [r] = dev.write_esims([{"port": port, "slot": slot, "ac": ac, "cc": cc}])
     _esim_answer(as_json, r)
 
@@ -585,15 +586,30 @@ def esim_write(s, as_json, port, slot, ac, cc):
 def esim_delete(s, as_json, port, slot):
     """Delete the profile in SLOT of PORT's eUICC."""
     with _client(s) as dev:
+        _check_slot(dev, port, slot)
         [r] = dev.delete_esims([{"port": port, "slot": slot}])
     _esim_answer(as_json, r)
+
+
+def _check_slot(dev: Client, port: int, slot: int) -> None:
+    """A port or slot outside the device, named with its size (the eSIM answer itself only says 3)."""
+    st = dev.status()
+    size = DeviceSize(max(1, min(256, st.max_ports or 1)), max(1, min(32, st.max_slots)))
+    try:
+        parse_port_spec(f"{port}.{slot}", size)
+    except PortSpecError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _esim_answer(as_json: bool, r: Any) -> None:
     if as_json:
         dump(r)
+    elif r.status == 1:
+        out().print("submitted; `ejoin esim list` shows its progress")
+    elif r.status == 2:
+        out().print("refused: the port is busy with another eSIM operation")
     else:
-        out().print({1: "submitted", 2: "refused: the port is busy", 3: "refused"}.get(r.status, str(r.status)))
+        out().print(f"refused (status {r.status}); `ejoin esim list --ports {r.port}` shows the slot")
     if r.status != 1:
         sys.exit(REFUSED)
 

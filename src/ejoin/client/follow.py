@@ -27,7 +27,7 @@ from rich.progress import (
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
 from .client import AsyncClient
-from .models import DevStatus, TaskReport
+from .models import DevStatus, PortStatus, TaskReport
 from .tasks import SendTask
 from .terminal import err
 
@@ -84,30 +84,38 @@ def _size(st: DevStatus) -> DeviceSize:
     return DeviceSize(max(1, min(256, st.max_ports or 1)), max(1, min(32, st.max_slots)))
 
 
-def port_problem(st: DevStatus, from_: str | None) -> str | None:
-    """Why no port named by ``from_`` (any port when None) can send now; None when one can.
+def _can_send(entry: PortStatus) -> bool:
+    return entry.state in (PortState.REGISTERED, PortState.CALL_CONNECTED)
 
-    ``st`` is the default status: one entry per port, its active slot.  A slot
-    that is not active is taken as able to send (the device switches to it).
+
+def port_problem(st: DevStatus, from_: str | None) -> str | None:
+    """Why (part of) a task would wait for a port: None when it can be sent now.
+
+    ``st`` is the default status: one entry per port, its active slot.  Without
+    ``from_`` the device picks any port that can send.  With it, every port it
+    names sends (``to_all`` defaults to 1), so each must be able to; a named
+    slot sends only while it is its port's active slot.
     """
-    active = {}
-    for p in st.status:
-        head = p.port.split(".", 1)[0]
-        if head.isdigit():
-            active.setdefault(int(head), p)
-    wanted = parse_port_spec(from_, _size(st)) if from_ else [PortAddress(n) for n in sorted(active)]
-    states = []
-    for addr in wanted:
+    active: dict[int, PortStatus] = {}
+    for entry in st.status:
+        try:
+            active.setdefault(PortAddress.parse(entry.port).port, entry)
+        except PortSpecError:
+            continue
+    if not from_:
+        if any(_can_send(e) for e in active.values()):
+            return None
+        return ", ".join(f"{e.port}: {e.state_text}" for e in active.values()) or "the device reports no port"
+    problems = []
+    for addr in parse_port_spec(from_, _size(st)):
         entry = active.get(addr.port)
         if entry is None:
-            states.append(f"{addr.port}: no status")
-        elif entry.state in (PortState.REGISTERED, PortState.CALL_CONNECTED):
-            return None
-        elif addr.slot is not None and not entry.port.endswith(f".{addr.slot:02d}"):
-            return None
-        else:
-            states.append(f"{entry.port}: {entry.state_text}")
-    return ", ".join(states) or "the device reports no port"
+            problems.append(f"{addr.port}: no status")
+        elif addr.slot is not None and PortAddress.parse(entry.port).slot != addr.slot:
+            problems.append(f"{addr}: not the active slot ({entry.port} is)")
+        elif not _can_send(entry):
+            problems.append(f"{entry.port}: {entry.state_text}")
+    return ", ".join(problems) or None
 
 
 def check_ports(st: DevStatus, from_: str | None) -> str | None:
@@ -215,6 +223,6 @@ async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outco
                 last_change = time.monotonic()
                 problem = port_problem(await dev.status(), task.from_)
                 if problem is not None:
-                    outcome.stopped_because = f"no port of the task can send now ({problem})"
+                    outcome.stopped_because = f"it waits for ports that cannot send now ({problem})"
                     return
         outcome.finished = True
