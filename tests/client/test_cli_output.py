@@ -170,3 +170,37 @@ def test_gateway_log_format_json(capsys):
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
+
+
+def test_inbox_follow_does_not_repeat_what_a_restarted_device_replays(run, cli_env, monkeypatch, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    servers = [FixedPortServer(str(tmp_path / "d"), port).start()]
+
+    def inbound(text):
+        params = {"username": "root", "password": "root", "port": "1.01", "sender": "10086", "text": text}
+        assert httpx.get(f"{url}/sim/inbound", params=params).json()["code"] == 0
+
+    inbound("before")
+    polls = []
+
+    def next_poll(seconds):
+        polls.append(seconds)
+        if len(polls) == 1:  # the device restarts on the same data (a new ssrc), then an SMS comes
+            servers[-1].stop()
+            servers.append(FixedPortServer(str(tmp_path / "d"), port).start())
+            inbound("after")
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(client_cli.time, "sleep", next_poll)
+    cli_env.setenv("EJOIN_URL", url)
+    try:
+        r = run("inbox", "--follow")
+    finally:
+        servers[-1].stop()
+    assert r.exit_code == 0, r.output
+    texts = [line.rsplit(": ", 1)[1] for line in r.stdout.splitlines()]
+    assert texts == ["before", "after"]

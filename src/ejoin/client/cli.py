@@ -453,6 +453,9 @@ pause, resume, remove = _task_change("pause"), _task_change("resume"), _task_cha
 # --- receiving, statistics, eSIM ---------------------------------------------------------
 
 
+_SEEN_MAX = 100_000  # messages remembered by inbox --follow, to skip them when a restarted device replays
+
+
 @click.command(
     epilog="""\b
 Examples:
@@ -473,6 +476,9 @@ def inbox(s, as_json, from_id, num, delete, follow, interval):
     """Received SMS and delivery reports."""
     next_id, ssrc, shown = from_id, None, 0
     waiting_said, lost = False, False
+    # After a restart the spec says to read from the first SMS again; what was shown already is not shown twice.
+    seen: dict[tuple[Any, ...], None] = {}
+    replaying = False
     # Following retries itself, like tail -F: one attempt per poll, not the SDK's quick retries.
     with _client(s, retries=0 if follow else 2) as dev:
         try:
@@ -490,16 +496,24 @@ def inbox(s, as_json, from_id, num, delete, follow, interval):
                 if lost:
                     say(f"{s['url']} is back")
                     lost = False
-                if ssrc is not None and page.ssrc != ssrc:  # the device restarted: ids start again (spec 8.1)
-                    next_id, ssrc = 1, page.ssrc
+                if ssrc is not None and page.ssrc != ssrc:  # the device restarted: read from the start (spec 8.1)
+                    next_id, ssrc, replaying = 1, page.ssrc, True
                     continue
                 ssrc = page.ssrc
                 for m in page.messages:
+                    key = (m.flag, m.port, m.ts, m.sender, m.recipient, m.content)
+                    if replaying and key in seen:
+                        continue
+                    if follow:
+                        seen[key] = None
+                        if len(seen) > _SEEN_MAX:
+                            del seen[next(iter(seen))]
                     if as_json:
                         dump(m)
                     else:
                         out().print(sms_line(m), markup=False)
-                shown += len(page.messages)
+                    shown += 1
+                replaying = replaying and bool(page.messages)
                 next_id = page.next_sms
                 if not follow:
                     if not shown and not as_json:
