@@ -269,7 +269,10 @@ follows (a per-request sr_url; no device setting is changed). Ctrl-C or
 @device_options
 @click.option("--to", "to", multiple=True, metavar="NUMBERS", help="Recipients, separated by ','. Repeatable.")
 @click.option(
-    "--to-file", type=click.Path(dir_okay=False), metavar="FILE", help="A file of numbers, one a line or ','."
+    "--to-file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="A file of numbers, one a line or ','.",
 )
 @click.option("--text", default="", help="The text (for an MMS: its text part).")
 @click.option("--from", "from_", metavar="PORTS", help="Ports to send from, e.g. 1, 1-4, 2.02.  [default: any]")
@@ -277,7 +280,7 @@ follows (a per-request sr_url; no device setting is changed). Ctrl-C or
 @click.option(
     "--attach",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     metavar="FILE",
     help="MMS attachment (jpg, gif, txt, mp3).",
 )
@@ -291,10 +294,7 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
     """Send an SMS (or an MMS with --attach) and follow it to the end."""
     numbers = [n.strip() for t in to for n in t.split(",") if n.strip()]
     if to_file:
-        try:
-            numbers += read_numbers(to_file)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--to-file {to_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        numbers += read_numbers(to_file)
     if not numbers:
         raise UserError("give --to NUMBERS or --to-file FILE")
     if not text and not attach:
