@@ -48,7 +48,18 @@ class _OneLineErrors(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  ejoin gateway                     a simulated device on http://127.0.0.1:8080
+  ejoin status                      its ports (any device: --url, --username, --password)
+  ejoin send --to 13800000001 --text "Hello"
+  ejoin inbox --follow
+  ejoin COMMAND -h                  a command's options, with examples
+""",
+)
 @click.version_option(__version__, prog_name="ejoin")
 def main() -> None:
     """EJOIN gateways: run a simulated device, or drive one."""

@@ -167,5 +167,6 @@ def test_every_command_has_h_help_examples_and_every_option_a_help_text():
         for param in command.params:
             if isinstance(param, click.Option) and param.name != "help":
                 assert param.help, f"{' '.join(path)} {param.opts[0]} has no help"
+    assert "Example" in CliRunner().invoke(main, ["-h"]).output
     assert "2.02" in CliRunner().invoke(main, ["cmd", "-h"]).output  # the port notation is explained
     assert "2.02" in CliRunner().invoke(main, ["send", "-h"]).output

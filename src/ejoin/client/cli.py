@@ -264,6 +264,10 @@ The CLI serves the task's status reports on this machine for as long as it
 follows (a per-request sr_url; no device setting is changed). Ctrl-C or
 --timeout stops following only: the task goes on on the device
 (ejoin pause TID, ejoin remove TID).
+
+\b
+Exit codes: 0 all sent; 1 refused, or a port cannot send; 3 some failed;
+5 stopped following (--timeout, or its ports cannot send); 130 Ctrl-C.
 """
 )
 @device_options
