@@ -153,10 +153,13 @@ def test_a_port_locked_while_following_stops_the_wait(tmp_path, cli_env, monkeyp
 
     port_problem = follow.port_problem
     monkeypatch.setattr(follow, "port_problem", lock_on_first_check)
-    monkeypatch.setattr(follow, "STALL_CHECK", 0.2)
+    # Longer than the task's report period (2 s): reports that say nothing new must not hide the stall.
+    monkeypatch.setattr(follow, "STALL_CHECK", 2.5)
     cli_env.setenv("EJOIN_URL", server.url)
     try:
-        r = CliRunner().invoke(main, ["send", "--to", "1,2", "--text", "x", "--from", "2", "--tid", "5151"])
+        r = CliRunner().invoke(
+            main, ["send", "--to", "1,2", "--text", "x", "--from", "2", "--tid", "5151", "--timeout", "30"]
+        )
     finally:
         server.stop()
     assert r.exit_code == 5, r.output

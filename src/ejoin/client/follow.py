@@ -196,7 +196,8 @@ async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outco
         bar = progress.add_task("send", total=None, info="", rate="")
         started = time.monotonic()
         deadline = started + timeout
-        last_change = started
+        # Periodic reports come whether or not anything moved: only a change of the counts is progress.
+        last_progress, counts = started, (0, 0)
         while not trail.finished:
             now = time.monotonic()
             if now >= deadline:
@@ -206,21 +207,22 @@ async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outco
                 await asyncio.wait_for(trail.changed.wait(), min(0.5, deadline - now))
             except TimeoutError:
                 pass
+            now = time.monotonic()
             if trail.changed.is_set():
                 trail.changed.clear()
-                last_change = time.monotonic()
                 r = trail.report
                 assert r is not None
-                elapsed = max(1e-6, last_change - started)
+                if (r.done, r.sending) != counts:
+                    last_progress, counts = now, (r.done, r.sending)
                 progress.update(
                     bar,
                     total=r.sent + r.failed + r.unsent + r.sending,
                     completed=r.done,
                     info=f"sent {r.sent}  failed {r.failed}",
-                    rate=f"{r.done / elapsed:.1f} SMS/s",
+                    rate=f"{r.done / max(1e-6, now - started):.1f} SMS/s",
                 )
-            elif time.monotonic() - last_change >= STALL_CHECK:
-                last_change = time.monotonic()
+            if not trail.finished and now - last_progress >= STALL_CHECK:
+                last_progress = now
                 problem = port_problem(await dev.status(), task.from_)
                 if problem is not None:
                     outcome.stopped_because = f"it waits for ports that cannot send now ({problem})"
