@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,10 +61,14 @@ def test_dr_asks_for_delivery_reports(run):
     assert "delivery report for 13800000777: delivered" in inbox.stdout
 
 
-def test_progress_shows_rate_and_eta(run):
+def test_progress_shows_rate_and_eta_on_a_terminal(run, cli_env):
     r = run("send", "--to", "13800000001,13800000002", "--text", "x")
-    assert r.exit_code == 0
-    assert "SMS/s" in r.stderr and "ETA" in r.stderr and "accepted; following" in r.stderr
+    assert r.exit_code == 0 and "accepted; following" in r.stderr
+    assert "ETA" not in r.stderr  # no bar in a pipe or a log
+    assert re.search(r"task \d+: sent 2, failed 0, unsent 0 \(\d+\.\d s, [\d,]+ SMS/s\)", r.stdout)
+    cli_env.setenv("TTY_COMPATIBLE", "1")
+    r = run("send", "--to", "13800000001,13800000002", "--text", "x")
+    assert r.exit_code == 0 and "SMS/s" in r.stderr and "ETA" in r.stderr
 
 
 def test_timeout_says_the_task_goes_on_and_exits_non_zero(run):

@@ -383,6 +383,7 @@ def _send_result(as_json: bool, tid: int, outcome: Outcome, trail: Trail, wait: 
                 "status": outcome.status,
                 "finished": outcome.finished,
                 "stopped": outcome.stopped_because or None,
+                "seconds": round(outcome.followed, 3),
                 "report": summary,
             }
         )
@@ -392,9 +393,11 @@ def _send_result(as_json: bool, tid: int, outcome: Outcome, trail: Trail, wait: 
         if trail.report is None:
             out().print(f"task {tid}: {outcome.status}, no status report yet")
         else:
+            done, seconds = summary["sent"] + summary["failed"], outcome.followed
             out().print(
                 f"task {tid}: sent {summary['sent']}, failed {summary['failed']}, unsent {summary['unsent']}"
                 + (f", sending {summary['sending']}" if summary["sending"] else "")
+                + f" ({seconds:.1f} s, {done / max(seconds, 1e-3):,.0f} SMS/s)"
             )
     if not outcome.finished:
         _goes_on(tid, outcome.stopped_because or "the task did not end")

@@ -78,6 +78,7 @@ class Outcome:
     status: str = ""
     finished: bool = False
     stopped_because: str = ""
+    followed: float = 0.0  # seconds from acceptance to the end (or the stop)
 
 
 def _size(st: DevStatus) -> DeviceSize:
@@ -181,6 +182,17 @@ async def send_and_follow(
 
 
 async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outcome, timeout: float, quiet: bool):
+    started = time.monotonic()
+    try:
+        await _watch(dev, task, trail, outcome, started + timeout, timeout, quiet)
+    finally:
+        outcome.followed = time.monotonic() - started
+
+
+async def _watch(
+    dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outcome, deadline: float, timeout: float, quiet: bool
+) -> None:
+    console = err()
     with Progress(
         TextColumn(f"task {task.tid}"),
         BarColumn(),
@@ -190,12 +202,11 @@ async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outco
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=err(),
-        disable=quiet,
+        console=console,
+        disable=quiet or not console.is_terminal,  # a bar is for a person: not in a pipe or a log
     ) as progress:
         bar = progress.add_task("send", total=None, info="", rate="")
         started = time.monotonic()
-        deadline = started + timeout
         # Periodic reports come whether or not anything moved: only a change of the counts is progress.
         last_progress, counts = started, (0, 0)
         while not trail.finished:
