@@ -159,12 +159,12 @@ async def send_and_follow(
     runner = None
     request: dict[str, Any] = {}
     if wait:
+        host = report_host or local_host(s["url"])
         runner = web.AppRunner(create_receiver_app(":memory:", on_report=trail.add), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "0.0.0.0" if report_host else "127.0.0.1", 0)
-        await site.start()
+        # A device on this machine reaches loopback; any other must reach the address named in sr_url.
+        await web.TCPSite(runner, "127.0.0.1" if host == "127.0.0.1" else "0.0.0.0", 0).start()
         port = runner.addresses[0][1]
-        host = report_host or local_host(s["url"])
         request = {"sr_url": f"http://{host}:{port}/ejoin-cli", "sr_cnt": 1, "sr_prd": 1}
     try:
         async with AsyncClient(s["url"], s["username"], s["password"], secure=s["secure"]) as dev:
