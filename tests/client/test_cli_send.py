@@ -170,3 +170,9 @@ def test_a_port_locked_while_following_stops_the_wait(tmp_path, cli_env, monkeyp
     assert r.exit_code == 5, r.output
     assert "stopped following task 5151: it waits for ports that cannot send now (2.01: 12 User locked)" in r.stderr
     assert checks == ["2", "2"]
+
+
+def test_report_host_names_where_the_device_reaches_the_cli(run):
+    # 127.0.0.2 is this machine too, but not the loopback address the receiver would otherwise bind alone
+    r = run("send", "--to", "13800000001", "--text", "x", "--report-host", "127.0.0.2", "--timeout", "20")
+    assert r.exit_code == 0, r.output
