@@ -43,6 +43,19 @@ def succeeded(answer: dict) -> bool:
     return answer.get("code") in (0, 200)
 
 
+def test_the_docs_stand_alone_in_a_clone():
+    """The vendor documents are not shipped: pages describe them by name and version, and link our decisions."""
+    pages = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for page in pages:
+        text = page.read_text()
+        assert "shared/spec" not in text and "DECISIONS.md" not in text, page.name
+        for target in re.findall(r"\]\(([^)#]+)", text):
+            if "://" not in target:
+                assert (page.parent / target).exists(), (page.name, target)
+    readme = (ROOT / "README.md").read_text()
+    assert "EJOIN HTTP API v2.4.0" in readme and "v2.1.0" in readme and "(docs/decisions.md)" in readme
+
+
 def test_the_docs_have_examples():
     assert all(curls(p) for p in DOCS), "every API page shows curl examples"
 
