@@ -57,6 +57,10 @@ def test_send_with_an_attachment_of_an_unknown_type(run, tmp_path):
         ["cmd", "set", "novalue"],
         ["status", "--profile", "nope"],
         ["status", "--url", "ftp://192.0.2.1"],
+        ["status", "--url", "http://[::1"],
+        ["status", "--url", "192.0.2.1:http"],
+        ["send", "--to", "1", "--text", "x", "--tid", str(2**63)],
+        ["send", "--to", "1", "--text", "x", "--report-host", "bad host"],
         ["tasks"],
     ],
 )

@@ -87,13 +87,13 @@ def _normal_url(url: str) -> str:
     url = url.strip()
     if "://" not in url:
         url = "http://" + url  # "192.0.2.10:8080" as people type it
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise UserError(f"{url!r} is not a device URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"{url!r} is not a device URL; give e.g. http://192.0.2.10 or 192.0.2.10:8080")
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise UserError(f"{url!r}: the port is not a number") from None
     return url.rstrip("/")
 
 
@@ -280,7 +280,7 @@ Exit codes: 0 all sent; 1 refused, or a port cannot send; 3 some failed;
 )
 @click.option("--text", default="", help="The text (for an MMS: its text part).")
 @click.option("--from", "from_", metavar="PORTS", help="Ports to send from, e.g. 1, 1-4, 2.02.  [default: any]")
-@click.option("--tid", type=click.IntRange(0), help="Task id.  [default: a fresh one]")
+@click.option("--tid", type=click.IntRange(0, 2**63 - 1), help="Task id.  [default: a fresh one]")
 @click.option(
     "--attach",
     multiple=True,
@@ -305,6 +305,8 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
         raise UserError("give --text (or --attach for an MMS)")
     if from_:
         _check_ports(from_, "--from")
+    if report_host is not None and (not report_host.strip() or any(c.isspace() or c in "/?#@" for c in report_host)):
+        raise UserError(f"--report-host {report_host!r} is not a host name or address")
     tid = tid if tid is not None else new_tid()
     fields: dict[str, Any] = {"tid": tid, "fdr": 1, "sdr": 1 if sdr else 0}
     if dr:
