@@ -32,6 +32,12 @@ def test_receive_on_a_busy_port(run):
     assert "cannot listen on 127.0.0.1:" in r.stderr
 
 
+def test_receive_with_a_store_it_cannot_open(run, tmp_path):
+    r = run("receive", "--port", "0", "--db", str(tmp_path / "no-such-dir" / "p.sqlite3"))
+    _one_line_usage_error(r)
+    assert "cannot use --db" in r.stderr
+
+
 def test_inbox_follow_with_a_negative_interval(run):
     r = run("inbox", "--follow", "--interval", "-1")
     _one_line_usage_error(r)

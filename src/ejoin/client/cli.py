@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import os
 import socket
+import sqlite3
 import sys
 import time
 import tomllib
@@ -678,7 +679,7 @@ def receive(host, port, db, secret, as_json):
     """Receive a device's pushes: print them and store them in SQLite."""
     from aiohttp import web
 
-    from .receiver import create_receiver_app
+    from .receiver import SCHEMA, create_receiver_app
 
     def show(kind: str) -> Callable[[Any], None]:
         def print_it(item: Any) -> None:
@@ -694,6 +695,14 @@ def receive(host, port, db, secret, as_json):
     def rejected(remote: str, reason: str) -> None:
         say(f"[red]rejected a push from {remote}[/red]: {reason}")
 
+    try:  # a store that cannot be opened is said now, not at the first push (which would get a 500)
+        conn = sqlite3.connect(db)
+        try:
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot use --db {db}: {exc}") from None
     try:
         sock = socket.create_server((host, port))
     except OSError as exc:
