@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import socket
@@ -19,7 +20,46 @@ from .gateway.config import ConfigError, GatewayConfig, load_config
 log = logging.getLogger("ejoin")
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Usage errors as one line (the message and where help is), never click's three-line block."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} -h)" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(
+    cls=_OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  ejoin gateway                     a simulated device on http://127.0.0.1:8080
+  ejoin status                      its ports (any device: --url, --username, --password)
+  ejoin send --to 13800000001 --text "Hello"
+  ejoin inbox --follow
+  ejoin COMMAND -h                  a command's options, with examples
+""",
+)
 @click.version_option(__version__, prog_name="ejoin")
 def main() -> None:
     """EJOIN gateways: run a simulated device, or drive one."""
@@ -37,20 +77,61 @@ def main() -> None:
 @click.option("--modems", help="Driver of the GSM modules, by name.  [default: simulated]")
 @click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
 @click.option("--fast", is_flag=True, default=None, help="Every simulated delay zero (tests, benchmarks).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
-def gateway(config_path: str | None, **flags: Any) -> None:
-    """Run a simulated EJOIN device (HTTP API + simulated GSM network)."""
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="info: a line per SMS and push; debug: every request too.  [default: info]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="json: one JSON object a line, for log collectors.  [default: text]",
+)
+def gateway(config_path: str | None, log_format: str, **flags: Any) -> None:
+    """Run a simulated EJOIN device (HTTP API + simulated GSM network).
+
+    \b
+    Examples:
+      ejoin gateway
+      ejoin gateway --port 8081 --ports 32 --slots 8 --data /var/lib/ejoin
+      ejoin gateway --config examples/ejoin.toml --log-level debug
+    """
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:
         config = load_config(config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level, log_format)
     _run(_serve(config))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message (and the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
 
 
 def _run(coro: Any) -> None:

@@ -62,10 +62,10 @@ class _LoopThread:
         self.loop.close()
 
 
-async def _serve(app: web.Application, host: str) -> tuple[web.AppRunner, int]:
+async def _serve(app: web.Application, host: str, port: int = 0) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, 0)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     return runner, runner.addresses[0][1]
 
@@ -84,6 +84,7 @@ class GatewayThread:
             raise ValueError('clock is "fast" or "virtual"')
         self.config = load_config(None, {"data": str(data), "fast": clock == "fast", **settings})
         self._host = host
+        self._listen_port = int(settings.get("port", 0))  # 0: a free one
         self._virtual = VirtualClock() if clock == "virtual" else None
         self._thread = _LoopThread("ejoin gateway")
         self.port = 0
@@ -110,7 +111,7 @@ class GatewayThread:
             if self._virtual is not None and quiesce is not None:
                 # virtual time moves only once the store has done what was asked of it
                 self._virtual.add_quiescer(quiesce)
-            self._runner, self.port = await _serve(create_app(self.gateway), self._host)
+            self._runner, self.port = await _serve(create_app(self.gateway), self._host, self._listen_port)
 
         self._thread.run(start())
         return self

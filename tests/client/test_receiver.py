@@ -180,6 +180,21 @@ async def test_unreadable_pushes_are_refused(rx, body):
     assert status == 400 and answer["code"] == 400
 
 
+async def test_refused_pushes_are_told_to_on_rejected(aiohttp_client, tmp_path):
+    rejected = []
+    app = create_receiver_app(str(tmp_path / "r.sqlite3"), secret="k3y", on_rejected=lambda *a: rejected.append(a))
+    client = await aiohttp_client(app)
+    assert (await client.post("/", data=b"{}")).status == 401
+    now = int(time.time())
+    signed = {"X-Ejoin-Timestamp": str(now), "X-Ejoin-Signature": crypt.sign_push("k3y", now, b"[1]")}
+    assert (await client.post("/", data=b"[1]", headers=signed)).status == 400
+    assert [reason for _, reason in rejected] == [
+        "missing or wrong push signature",
+        "not a push this receiver reads: a push is a JSON object",
+    ]
+    assert rejected[0][0] == "127.0.0.1"
+
+
 async def test_signatures(aiohttp_client, tmp_path):
     got = []
     client = await aiohttp_client(create_receiver_app(str(tmp_path / "s.sqlite3"), secret="k3y", on_sms=got.append))
@@ -210,5 +225,5 @@ async def test_our_gateway_into_the_receiver(device, aiohttp_server, tmp_path):
     for _ in range(200):
         if got and await receiver.store.count("port-status"):
             break
-        await device.clock.settle()
+        await device.clock.advance(1)  # virtual time: a push that failed once is retried
     assert [(m.port, m.sender, m.text) for m in got] == [("2.01", "+15550100", "end to end")]

@@ -17,6 +17,7 @@ from .errors import (
     InvalidCommand,
     InvalidPort,
     InvalidUser,
+    NotAnEjoinDevice,
     SessionError,
 )
 from .models import (
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidCommand",
     "InvalidPort",
     "InvalidUser",
+    "NotAnEjoinDevice",
     "PortAddress",
     "PortState",
     "PortStatus",

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import msgspec
 
 from ..protocol.codes import ResultCode
-from .errors import BadRequest, error_for
+from .errors import NotAnEjoinDevice, error_for
 from .models import (
     CallStat,
     DevStatus,
@@ -47,11 +47,13 @@ class Call(Generic[T]):
         try:
             answer = msgspec.json.decode(payload)
         except msgspec.DecodeError:
-            raise BadRequest(
+            raise NotAnEjoinDevice(
                 ResultCode.BAD_REQUEST, f"the device answered HTTP {http_status} with no JSON", http_status
             ) from None
         if not isinstance(answer, dict):
-            raise BadRequest(ResultCode.BAD_REQUEST, "the device answered JSON that is not an object", http_status)
+            raise NotAnEjoinDevice(
+                ResultCode.BAD_REQUEST, "the device answered JSON that is not an object", http_status
+            )
         code = answer.get("code")
         if isinstance(code, int) and code not in self.ok_codes:
             raise error_for(code, str(answer.get("reason") or answer.get("desc") or ""), http_status)

@@ -5,293 +5,452 @@ then a profile (``--profile NAME`` in ``~/.config/ejoin/profiles.toml`` or
 EJOIN_PROFILES), then the defaults (http://127.0.0.1:8080, root/root).
 
 Exit codes: 0 done; 1 the device refused; 2 wrong usage; 3 some SMS failed;
-4 the device could not be reached.
+4 no EJOIN device could be reached at the URL; 5 ``send`` stopped following
+before its task ended; 130 interrupted (Ctrl-C) while following a task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
+import socket
+import sqlite3
 import sys
 import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import msgspec
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .client import AsyncClient, Client
-from .errors import DeviceUnreachable, EjoinError
+from ..protocol.ports import DeviceSize, PortSpecError, parse_port_spec
+from . import calls
+from .client import Client
+from .errors import DeviceUnreachable, EjoinError, InvalidUser, NotAnEjoinDevice
+from .follow import Outcome, Trail, check_ports, port_problem, send_and_follow
+from .models import status_code
 from .tasks import SendTask, new_tid, read_numbers
+from .terminal import (
+    INTERRUPTED,
+    REFUSED,
+    SOME_FAILED,
+    STOPPED,
+    UNREACHABLE,
+    USAGE,
+    UserError,
+    dump,
+    fail,
+    fdr_line,
+    out,
+    say,
+    sms_line,
+    state_cell,
+    table,
+)
 
-REFUSED, SOME_FAILED, UNREACHABLE = 1, 3, 4
-out = Console()
-err = Console(stderr=True)
+PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
+DEVICE_OPS = ("save", "reboot")
+PORTS_HELP = "Ports: 1 (a port), 1-4 (a range), 1,3 (a list), 2.02 or 2B (port 2, slot 2), all."
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def _profile(name: str | None) -> dict[str, str]:
     path = Path(os.environ.get("EJOIN_PROFILES", Path.home() / ".config" / "ejoin" / "profiles.toml"))
     if not path.exists():
         if name:
-            raise click.UsageError(f"no profile file at {path}")
+            raise UserError(f"no profile file at {path}")
         return {}
     try:
         data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise click.UsageError(f"{path} is not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not a readable TOML file: {exc}") from None
     section = data.get(name or "default", {})
-    if name and not section:
-        raise click.UsageError(f"no profile [{name}] in {path}")
+    if not isinstance(section, dict) or (name and not section):
+        raise UserError(f"no profile [{name or 'default'}] in {path}")
     return {k: str(v) for k, v in section.items()}
 
 
+def _given(flag: str | None, env: str, prof: dict[str, str], key: str, default: str) -> str:
+    """The first value given, where an empty string counts as given (an empty password is a password)."""
+    if flag is not None:
+        return flag
+    if env in os.environ:
+        return os.environ[env]
+    return prof.get(key, default)
+
+
+def _normal_url(url: str) -> str:
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url  # "192.0.2.10:8080" as people type it
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise UserError(f"{url!r} is not a device URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"{url!r} is not a device URL; give e.g. http://192.0.2.10 or 192.0.2.10:8080")
+    return url.rstrip("/")
+
+
 def device_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option("--url", envvar="EJOIN_URL", help="Device base URL.  [default: http://127.0.0.1:8080]")
-    @click.option("--username", envvar="EJOIN_USERNAME", help="[default: root]")
-    @click.option("--password", envvar="EJOIN_PASSWORD", help="[default: root]")
-    @click.option("--profile", envvar="EJOIN_PROFILE", help="A profile of the profile file.")
+    @click.option(
+        "--url",
+        metavar="URL",
+        help=f"Device base URL; http:// is assumed when no scheme is given. Env EJOIN_URL.  [default: {DEFAULT_URL}]",
+    )
+    @click.option("--username", metavar="NAME", help="Device account. Env EJOIN_USERNAME.  [default: root]")
+    @click.option(
+        "--password",
+        metavar="PASSWORD",
+        help="Device password ('' is an empty password). Env EJOIN_PASSWORD.  [default: root]",
+    )
+    @click.option("--profile", envvar="EJOIN_PROFILE", metavar="NAME", help="A [NAME] section of the profile file.")
     @click.option("--secure", is_flag=True, help="Use a secure session (spec 3) instead of sending the password.")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (errors too, as JSON).")
     @functools.wraps(fn)
     def wrapper(url, username, password, profile, secure, as_json, **kwargs):
-        prof = _profile(profile)
-        settings = {
-            "url": url or prof.get("url") or "http://127.0.0.1:8080",
-            "username": username or prof.get("username") or "root",
-            "password": password or prof.get("password") or "root",
-            "secure": secure or prof.get("secure", "").lower() in ("1", "true", "yes"),
-        }
         try:
+            prof = _profile(profile)
+            settings = {
+                "url": _normal_url(url or os.environ.get("EJOIN_URL") or prof.get("url") or DEFAULT_URL),
+                "username": _given(username, "EJOIN_USERNAME", prof, "username", "root"),
+                "password": _given(password, "EJOIN_PASSWORD", prof, "password", "root"),
+                "secure": secure or prof.get("secure", "").lower() in ("1", "true", "yes"),
+            }
             return fn(settings, as_json, **kwargs)
+        except UserError as exc:
+            if not as_json:
+                raise
+            fail(as_json, "usage", exc.format_message(), USAGE)
         except DeviceUnreachable as exc:
-            err.print(f"[red]cannot reach {settings['url']}[/red]: {exc.reason}")
-            sys.exit(UNREACHABLE)
+            fail(as_json, "unreachable", f"cannot reach {settings['url']}: {exc.reason}", UNREACHABLE)
+        except InvalidUser as exc:
+            message = f"wrong username or password for {settings['url']} (the device answered {exc.code} {exc.reason})"
+            fail(as_json, "credentials", message, REFUSED, code=exc.code, reason=exc.reason)
         except EjoinError as exc:
-            err.print(f"[red]the device refused[/red]: {exc.code} {exc.reason}")
-            sys.exit(REFUSED)
+            if isinstance(exc, NotAnEjoinDevice) or exc.http_status in (404, 405):
+                message = f"not an EJOIN device: HTTP {exc.http_status} from {settings['url']}"
+                fail(as_json, "not-ejoin", message, UNREACHABLE, http_status=exc.http_status)
+            message = f"the device refused: {exc.code} {exc.reason}"
+            fail(as_json, "refused", message, REFUSED, code=exc.code, reason=exc.reason)
 
     return wrapper
 
 
-def _client(s: dict[str, Any]) -> Client:
-    return Client(s["url"], s["username"], s["password"], secure=s["secure"])
+def _client(s: dict[str, Any], **options: Any) -> Client:
+    return Client(s["url"], s["username"], s["password"], secure=s["secure"], **options)
 
 
-def _dump(obj: Any) -> None:
-    click.echo(msgspec.json.encode(obj).decode())
+def _raw(call: calls.Call[Any]) -> calls.Call[dict[str, Any]]:
+    """The same request, answered as the device's own JSON object (every field kept)."""
+    return dataclasses.replace(call, parse=lambda answer: answer)
 
 
-def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c)
-    for r in rows:
-        table.add_row(*[str(x) for x in r])
-    out.print(table)
+def _check_ports(text: str, what: str) -> None:
+    """The port notation, checked here; whether the ports exist is the device's to say."""
+    try:
+        parse_port_spec(text, DeviceSize(256, 32))
+    except PortSpecError as exc:
+        raise UserError(f"{what}: {exc}") from None
 
 
 # --- status and commands ---------------------------------------------------------
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  ejoin status
+  ejoin status --all-slots
+  ejoin status --json | jq '.status[] | select(.st != 3)'
+"""
+)
 @device_options
 @click.option("--all-slots", is_flag=True, help="Every slot, empty ones included.")
 @click.option("--all-sims", is_flag=True, help="Every slot holding a SIM.")
 def status(s, as_json, all_slots, all_sims):
-    """Device and port status."""
+    """Device and port status (one row per port, or per slot)."""
+    call = calls.status(all_slots=all_slots, all_sims=all_sims)
     with _client(s) as dev:
-        st = dev.status(all_slots=all_slots, all_sims=all_sims)
-    if as_json:
-        return _dump(st)
-    _table(
+        if as_json:
+            return dump(dev._run(_raw(call)))
+        st = dev._run(call)
+    table(
         f"{st.mac}  {st.ver}  {st.max_ports} ports x {st.max_slots} slots",
         ["port", "status", "operator", "number", "signal", "balance", "imei", "iccid"],
-        [[p.port, p.state_text, p.opr, p.sn, p.sig, p.bal, p.imei, p.iccid] for p in st.status],
+        [[p.port, state_cell(p.state, p.state_text), p.opr, p.sn, p.sig, p.bal, p.imei, p.iccid] for p in st.status],
     )
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(
+    context_settings={"ignore_unknown_options": True},
+    epilog=f"""\b
+OP is one of:
+  lock|unlock|switch|reset|ledon|ledoff PORTS
+  save | reboot
+  get [NAME...]            (no NAME: every parameter)
+  set NAME=VALUE...
+{PORTS_HELP}
+
+\b
+Examples:
+  ejoin cmd lock 1.01
+  ejoin cmd switch 2.02
+  ejoin cmd reset 1-4
+  ejoin cmd get sms_url sim_number
+  ejoin cmd set 'sim_number(0)=+15550100'
+""",
+)
 @device_options
 @click.argument("op")
 @click.argument("args", nargs=-1)
 def cmd(s, as_json, op, args):
-    """Commands: OP PORTS (lock, unlock, switch, reset, ledon, ledoff), save, reboot,
-    get NAME..., set NAME=VALUE..."""
+    """Run a device command, or get/set device parameters."""
+    if op in PORT_OPS:
+        if not args:
+            raise UserError(f"{op} takes PORTS, e.g. ejoin cmd {op} 1.02. {PORTS_HELP}")
+        ports = ",".join(args)
+        _check_ports(ports, op)
+    elif op in DEVICE_OPS:
+        if args:
+            raise UserError(f"{op} takes no ports")
+        ports = None
+    elif op == "set":
+        pairs = dict(a.split("=", 1) for a in args if "=" in a)
+        if len(pairs) != len(args) or not pairs:
+            raise UserError("set takes NAME=VALUE pairs, e.g. ejoin cmd set sms_url=http://192.0.2.1/sms")
+    elif op != "get":
+        raise UserError(f"unknown op {op!r}; use one of {', '.join(PORT_OPS + DEVICE_OPS)}, get, set")
     with _client(s) as dev:
         if op == "get":
             data = dev.get_params(*args)
-            return _dump(data) if as_json else _table(None, ["name", "value"], [[k, v] for k, v in data.items()])
+            if as_json:
+                return dump(data)
+            rows = []
+            for name, value in data.items():
+                if isinstance(value, list):  # an array parameter: one row per index, as set takes it
+                    rows += [[f"{name}({i})", v] for i, v in enumerate(value)]
+                else:
+                    rows.append([name, value])
+            return table(None, ["name", "value"], rows)
         if op == "set":
-            pairs = dict(a.split("=", 1) for a in args if "=" in a)
-            if len(pairs) != len(args) or not pairs:
-                raise click.UsageError("set takes NAME=VALUE pairs")
             n = dev.set_params(pairs)
-            return _dump({"par_set": n}) if as_json else out.print(f"{n} set")
-        dev.command(op, ",".join(args) if args else None)
-    return _dump({"code": 0, "reason": "OK"}) if as_json else out.print("OK")
+            return dump({"par_set": n}) if as_json else out().print(f"{n} set")
+        dev.command(op, ports)
+    return dump({"code": 0, "reason": "OK"}) if as_json else out().print("OK")
 
 
 # --- sending -------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(
+    epilog=f"""\b
+--from takes port notation. {PORTS_HELP}
+
+\b
+Examples:
+  ejoin send --to 13800000001,13800000002 --text "Hello"
+  ejoin send --to-file numbers.txt --text "Hello" --from 1-4 --json
+  ejoin send --to 13800000001 --text "Report" --attach pic.jpg --subject "Hi"
+  ejoin send --to 13800000001 --text "Later" --no-wait
+
+\b
+The CLI serves the task's status reports on this machine for as long as it
+follows (a per-request sr_url; no device setting is changed). Ctrl-C or
+--timeout stops following only: the task goes on on the device
+(ejoin pause TID, ejoin remove TID).
+
+\b
+Exit codes: 0 all sent; 1 refused, or a port cannot send; 3 some failed;
+5 stopped following (--timeout, or its ports cannot send); 130 Ctrl-C.
+"""
+)
 @device_options
-@click.option("--to", "to", multiple=True, help="Recipients, separated by ','. Repeatable.")
-@click.option("--to-file", type=click.Path(exists=True, dir_okay=False), help="A file of numbers.")
-@click.option("--text", default="", help="The text.")
-@click.option("--from", "from_", help="Ports to send from (1, 1-4, 2.02...).")
-@click.option("--tid", type=int, help="Task id (default: a fresh one).")
-@click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False), help="MMS attachment.")
+@click.option("--to", "to", multiple=True, metavar="NUMBERS", help="Recipients, separated by ','. Repeatable.")
+@click.option(
+    "--to-file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="A file of numbers, one a line or ','.",
+)
+@click.option("--text", default="", help="The text (for an MMS: its text part).")
+@click.option("--from", "from_", metavar="PORTS", help="Ports to send from, e.g. 1, 1-4, 2.02.  [default: any]")
+@click.option("--tid", type=click.IntRange(0, 2**63 - 1), help="Task id.  [default: a fresh one]")
+@click.option(
+    "--attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="MMS attachment (jpg, gif, txt, mp3).",
+)
 @click.option("--subject", default=None, help="MMS subject.")
 @click.option("--wait/--no-wait", default=True, help="Follow the status reports to the end.  [default: wait]")
-@click.option("--timeout", default=600.0, help="Seconds to follow at most.")
-@click.option("--report-host", default=None, help="Address the device reaches this machine at.")
-def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeout, report_host):
-    """Send an SMS (or MMS with --attach) and follow it to the end."""
+@click.option("--timeout", default=600.0, type=click.FloatRange(0), help="Seconds to follow at most.  [default: 600]")
+@click.option("--report-host", default=None, metavar="HOST", help="Address the device reaches this machine at.")
+@click.option("--sdr", is_flag=True, help="Ask for a row per sent number too (shown with --json).")
+@click.option("--dr", is_flag=True, help="Ask for delivery reports (they arrive in `ejoin inbox`).")
+def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeout, report_host, sdr, dr):
+    """Send an SMS (or an MMS with --attach) and follow it to the end."""
     numbers = [n.strip() for t in to for n in t.split(",") if n.strip()]
     if to_file:
         numbers += read_numbers(to_file)
     if not numbers:
-        raise click.UsageError("give --to or --to-file")
+        raise UserError("give --to NUMBERS or --to-file FILE")
     if not text and not attach:
-        raise click.UsageError("give --text (or --attach for an MMS)")
+        raise UserError("give --text (or --attach for an MMS)")
+    if from_:
+        _check_ports(from_, "--from")
+    if report_host is not None and (not report_host.strip() or any(c.isspace() or c in "/?#@" for c in report_host)):
+        raise UserError(f"--report-host {report_host!r} is not a host name or address")
     tid = tid if tid is not None else new_tid()
-    fields: dict[str, Any] = {"tid": tid, "fdr": 1, "sdr": 1}
+    fields: dict[str, Any] = {"tid": tid, "fdr": 1, "sdr": 1 if sdr else 0}
+    if dr:
+        fields["dr"] = 1
     if from_:
         fields["from_"] = from_
-    task = (
-        SendTask.mms(numbers, subject=subject or "", text=text, files=attach, **fields)
-        if attach
-        else SendTask.text(numbers, text, **fields)
-    )
-    sys.exit(asyncio.run(_send_and_follow(s, as_json, task, len(numbers), wait, timeout, report_host)))
-
-
-async def _send_and_follow(
-    s, as_json, task: SendTask, count: int, wait: bool, timeout: float, report_host: str | None
-) -> int:
-    from aiohttp import web
-
-    from .receiver import create_receiver_app
-
-    latest: dict[str, Any] = {}
-    done = asyncio.Event()
-
-    def on_report(report) -> None:
-        if str(report.tid) == str(task.tid):
-            latest["report"] = report
-            if report.unsent == 0 and report.sending == 0:
-                done.set()
-
-    runner = None
-    request: dict[str, Any] = {}
-    if wait:
-        task.sr_cnt = max(1, count // 50)
-        task.sr_prd = 2
-        runner = web.AppRunner(create_receiver_app(":memory:", on_report=on_report), access_log=None)
-        await runner.setup()
-        host = report_host or _local_host(s["url"])
-        site = web.TCPSite(runner, "0.0.0.0" if report_host else "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        request = {"sr_url": f"http://{host}:{port}/ejoin-cli", "sr_cnt": 1, "sr_prd": 1}
+    if wait:  # a report per ~2% done, and at least every 2 s, so the bar moves
+        fields.update(sr_cnt=max(1, len(numbers) // 50), sr_prd=2)
     try:
-        async with AsyncClient(s["url"], s["username"], s["password"], secure=s["secure"]) as dev:
-            [result] = await dev.send([task], **request)
-        if not result.ok:
-            err.print(f"[red]task {result.tid} refused[/red]: {result.status}")
-            return REFUSED
-        if not wait:
-            return _report_result(as_json, {"tid": result.tid, "status": result.status}, None)
-        with Progress(
-            TextColumn(f"task {task.tid}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=as_json,
-        ) as progress:
-            bar = progress.add_task("send", total=None, info="")
-            deadline = time.monotonic() + timeout
-            while not done.is_set() and time.monotonic() < deadline:
-                try:
-                    await asyncio.wait_for(done.wait(), 0.2)
-                except TimeoutError:
-                    pass
-                r = latest.get("report")
-                if r is not None:
-                    total = r.sent + r.failed + r.unsent + r.sending
-                    progress.update(bar, total=total, completed=r.done, info=f"sent {r.sent}  failed {r.failed}")
-        report = latest.get("report")
-        if not done.is_set():
-            err.print("[yellow]stopped following before the task ended[/yellow]")
-        return _report_result(as_json, {"tid": result.tid, "status": result.status}, report)
-    finally:
-        if runner is not None:
-            await runner.cleanup()
+        task = (
+            SendTask.mms(numbers, subject=subject or "", text=text, files=attach, **fields)
+            if attach
+            else SendTask.text(numbers, text, **fields)
+        )
+    except ValueError as exc:
+        raise UserError(f"--attach {exc}") from None
+    except OSError as exc:
+        raise UserError(f"--attach {exc.filename}: {exc.strerror}") from None
+    with _client(s) as dev:
+        st = dev.status()
+    problem = check_ports(st, from_)
+    if problem:
+        raise UserError(problem)
+    blocked = port_problem(st, from_)
+    if blocked and wait:
+        fail(
+            as_json,
+            "port",
+            f"the task would wait for ports that cannot send now ({blocked}). "
+            f"Unlock or fix them (ejoin cmd unlock {from_ or 'PORTS'}), choose others with --from, "
+            f"or queue the task anyway with --no-wait",
+            REFUSED,
+        )
+    if blocked:
+        say(f"[yellow]the task waits on the device for ports that cannot send now ({blocked})[/yellow]")
+    trail, outcome = Trail(tid), Outcome()
+    try:
+        asyncio.run(
+            send_and_follow(s, task, trail, outcome, wait=wait, timeout=timeout, report_host=report_host, quiet=as_json)
+        )
+    except KeyboardInterrupt:
+        if not outcome.status:
+            say(
+                f"interrupted before the device answered: task {tid} may exist; "
+                f"see `ejoin tasks --port PORT`, remove it with `ejoin remove {tid}`"
+            )
+        else:
+            _goes_on(tid, "interrupted")
+        sys.exit(INTERRUPTED)
+    sys.exit(_send_result(as_json, tid, outcome, trail, wait))
 
 
-def _local_host(url: str) -> str:
-    import socket
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or "127.0.0.1"
-    if host in ("127.0.0.1", "localhost", "::1"):
-        return "127.0.0.1"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # no packet is sent
-        probe.connect((host, 80))
-        return probe.getsockname()[0]
+def _goes_on(tid: int, why: str) -> None:
+    say(
+        f"[yellow]stopped following task {tid}: {why}.[/yellow] The task goes on on the device "
+        f"(its later status reports were addressed to this command and go undelivered): "
+        f"pause it with `ejoin pause {tid}`, remove it with `ejoin remove {tid}`, "
+        f"see what waits with `ejoin tasks --port PORT`"
+    )
 
 
-def _report_result(as_json: bool, accepted: dict[str, Any], report: Any) -> int:
+def _send_result(as_json: bool, tid: int, outcome: Outcome, trail: Trail, wait: bool) -> int:
+    if not outcome.accepted:
+        fail(as_json, "refused", f"task {tid} refused: {outcome.status}", REFUSED, tid=tid, status=outcome.status)
+    if not wait:
+        if as_json:
+            dump({"tid": tid, "status": outcome.status})
+        else:
+            out().print(f"task {tid}: {outcome.status}")
+        return 0
+    summary = trail.summary()
     if as_json:
-        _dump({**accepted, "report": report})
-    elif report is not None:
-        out.print(f"task {accepted['tid']}: sent {report.sent}, failed {report.failed}, unsent {report.unsent}")
+        dump(
+            {
+                "tid": tid,
+                "status": outcome.status,
+                "finished": outcome.finished,
+                "stopped": outcome.stopped_because or None,
+                "seconds": round(outcome.followed, 3),
+                "report": summary,
+            }
+        )
     else:
-        out.print(f"task {accepted['tid']}: {accepted['status']}")
-    return SOME_FAILED if report is not None and report.failed else 0
+        for row in trail.fdr:
+            out().print(f"failed: {fdr_line(row)}")
+        if trail.report is None:
+            out().print(f"task {tid}: {outcome.status}, no status report yet")
+        else:
+            done, seconds = summary["sent"] + summary["failed"], outcome.followed
+            out().print(
+                f"task {tid}: sent {summary['sent']}, failed {summary['failed']}, unsent {summary['unsent']}"
+                + (f", sending {summary['sending']}" if summary["sending"] else "")
+                + f" ({seconds:.1f} s, {done / max(seconds, 1e-3):,.0f} SMS/s)"
+            )
+    if not outcome.finished:
+        _goes_on(tid, outcome.stopped_because or "the task did not end")
+        return STOPPED
+    return SOME_FAILED if summary["failed"] else 0
 
 
-@click.command()
+@click.command(epilog="\b\nExamples:\n  ejoin tasks --port 2\n  ejoin tasks --port 2 --content --num 50\n")
 @device_options
-@click.option("--port", required=True, type=int)
-@click.option("--pos", default=0)
-@click.option("--num", default=10)
+@click.option("--port", required=True, type=click.IntRange(1), help="The port whose waiting tasks are listed.")
+@click.option("--pos", default=0, type=click.IntRange(0), help="Index of the first task shown.  [default: 0]")
+@click.option("--num", default=10, type=click.IntRange(1), help="How many tasks at most.  [default: 10]")
 @click.option("--content", is_flag=True, help="Show the texts.")
 def tasks(s, as_json, port, pos, num, content):
     """Tasks waiting to be sent by a port."""
     with _client(s) as dev:
         page = dev.tasks(port, pos, num, content)
     if as_json:
-        return _dump(page)
-    _table(
+        return dump(page)
+    table(
         f"{page.task_num} of {page.total_num} waiting on port {port}",
         ["tid", "state", "from", "to", "sms"],
-        [[t.tid, "paused" if t.state else "queued", t.from_, t.to[:60], t.sms or ""] for t in page.tasks],
+        [[t.tid, "paused" if t.state else "queued", t.from_, t.to, t.sms or ""] for t in page.tasks],
     )
 
 
+_NO_SUCH_TASK = 11  # the spec's "11 TID Expected", answered for a tid the device does not have
+
+
 def _task_change(op: str) -> click.Command:
-    @click.command(name=op, help=f"{op.capitalize()} tasks (all when no TID is given).")
+    @click.command(
+        name=op,
+        help=f"{op.capitalize()} tasks (every task when no TID is given).",
+        epilog=f"\b\nExamples:\n  ejoin {op} 1767225600000\n  ejoin {op}",
+    )
     @device_options
-    @click.argument("tids", nargs=-1, type=int)
+    @click.argument("tids", nargs=-1, type=click.IntRange(0))
     def command(s, as_json, tids):
         with _client(s) as dev:
             results = getattr(dev, op)(list(tids) if tids else None)
         if as_json:
-            return _dump({"results": results})
-        for r in results or []:
-            out.print(f"{r.tid}: {r.status}")
-        if results is None:
-            out.print("OK (every task)")
+            dump({"results": results})
+        else:
+            for r in results or []:
+                if status_code(r.status) == _NO_SUCH_TASK:
+                    out().print(f"{r.tid}: no such task ({r.status})")
+                else:
+                    out().print(f"{r.tid}: {r.status}")
+            if results is None:
+                out().print("OK (every task)")
         if results and not all(r.ok for r in results):
             sys.exit(REFUSED)
 
@@ -304,111 +463,177 @@ pause, resume, remove = _task_change("pause"), _task_change("resume"), _task_cha
 # --- receiving, statistics, eSIM ---------------------------------------------------------
 
 
-@click.command()
+_SEEN_MAX = 100_000  # messages remembered by inbox --follow, to skip them when a restarted device replays
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  ejoin inbox
+  ejoin inbox --from-id 20 --num 10
+  ejoin inbox --follow
+"""
+)
 @device_options
-@click.option("--from-id", default=1, help="First SMS id.")
-@click.option("--num", default=0, help="How many (0: all).")
+@click.option("--from-id", default=1, type=click.IntRange(1), help="First SMS id.  [default: 1]")
+@click.option("--num", default=0, type=click.IntRange(0), help="How many (0: all).  [default: 0]")
 @click.option("--delete", is_flag=True, help="Delete what was shown from the device.")
-@click.option("--follow", is_flag=True, help="Keep showing new SMS.")
-@click.option("--interval", default=2.0, help="Seconds between polls with --follow.")
+@click.option("--follow", is_flag=True, help="Keep showing new SMS (Ctrl-C stops); rides out device restarts.")
+@click.option(
+    "--interval", default=2.0, type=click.FloatRange(0.1), help="Seconds between polls with --follow.  [default: 2]"
+)
 def inbox(s, as_json, from_id, num, delete, follow, interval):
     """Received SMS and delivery reports."""
-    next_id, ssrc = from_id, None
-    with _client(s) as dev:
-        while True:
-            page = dev.inbox(next_id, num, delete)
-            if ssrc is not None and page.ssrc != ssrc:  # the device restarted: start again (spec 8.1)
-                next_id, ssrc = 1, page.ssrc
-                continue
-            ssrc = page.ssrc
-            for m in page.messages:
-                if as_json:
-                    _dump(m)
-                elif m.delivery is not None:
-                    out.print(
-                        f"#{m.id} {m.port} delivery report for {m.recipient}: "
-                        f"{'delivered' if m.delivery.delivered else 'not delivered'} ({m.delivery.scts})"
-                    )
-                else:
-                    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.ts))
-                    out.print(f"#{m.id} {when} {m.port} from {m.sender}: {m.text}")
-            next_id = page.next_sms
-            if not follow:
-                return
-            time.sleep(interval)
+    next_id, ssrc, shown = from_id, None, 0
+    waiting_said, lost = False, False
+    # After a restart the spec says to read from the first SMS again; what was shown already is not shown twice.
+    seen: dict[tuple[Any, ...], None] = {}
+    replaying = False
+    # Following retries itself, like tail -F: one attempt per poll, not the SDK's quick retries.
+    with _client(s, retries=0 if follow else 2) as dev:
+        try:
+            while True:
+                try:
+                    page = dev.inbox(next_id, num, delete)
+                except DeviceUnreachable as exc:
+                    if not follow:
+                        raise
+                    if not lost:
+                        say(f"[yellow]cannot reach {s['url']} ({exc.reason}); retrying every {interval:g} s[/yellow]")
+                        lost = True
+                    time.sleep(interval)
+                    continue
+                if lost:
+                    say(f"{s['url']} is back")
+                    lost = False
+                if ssrc is not None and page.ssrc != ssrc:  # the device restarted: read from the start (spec 8.1)
+                    next_id, ssrc, replaying = 1, page.ssrc, True
+                    continue
+                ssrc = page.ssrc
+                for m in page.messages:
+                    key = (m.flag, m.port, m.ts, m.sender, m.recipient, m.content)
+                    if replaying and key in seen:
+                        continue
+                    if follow:
+                        seen[key] = None
+                        if len(seen) > _SEEN_MAX:
+                            del seen[next(iter(seen))]
+                    if as_json:
+                        dump(m)
+                    else:
+                        out().print(sms_line(m), markup=False)
+                    shown += 1
+                replaying = replaying and bool(page.messages)
+                next_id = page.next_sms
+                if not follow:
+                    if not shown and not as_json:
+                        say("no messages")
+                    return
+                if not waiting_said:
+                    say("waiting for new messages (Ctrl-C to stop)")
+                    waiting_said = True
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            return
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  ejoin stats sms
+  ejoin stats sms --ports 1-4 --slots 1 --type 3
+  ejoin stats calls --type 2 --json
+"""
+)
 @device_options
 @click.argument("kind", type=click.Choice(["sms", "calls"]))
-@click.option("--ports", default=None)
-@click.option("--slots", default=None)
+@click.option("--ports", default=None, metavar="PORTS", help="Ports, e.g. 1, 1-4, 1,3.  [default: all]")
+@click.option("--slots", default=None, metavar="SLOTS", help="Slots, e.g. 1, 1-2.  [default: all]")
 @click.option(
     "--type",
     "kind_of_window",
     default=0,
     type=click.IntRange(0, 3),
-    help="0 last hour, 1 two hours, 2 today, 3 cumulative.",
+    help="0 last hour, 1 last two hours, 2 today, 3 since the start.  [default: 0]",
 )
 def stats(s, as_json, kind, ports, slots, kind_of_window):
-    """SMS or call statistics."""
+    """SMS or call statistics per port and slot."""
     with _client(s) as dev:
         fetch = dev.sms_stats if kind == "sms" else dev.call_stats
         rows = fetch(ports, slots, kind_of_window)
     if as_json:
-        return _dump(rows)
+        return dump(rows)
     fields = list(msgspec.structs.asdict(rows[0])) if rows else ["port", "slot"]
-    _table(None, fields, [list(msgspec.structs.asdict(r).values()) for r in rows])
+    table(None, fields, [list(msgspec.structs.asdict(r).values()) for r in rows])
 
 
 @click.group()
 def esim():
-    """eSIM profiles."""
+    """eSIM profiles: list, write, delete."""
 
 
-@esim.command(name="list")
+@esim.command(name="list", epilog="\b\nExamples:\n  ejoin esim list\n  ejoin esim list --ports 1-4")
 @device_options
-@click.option("--ports", default=None)
+@click.option("--ports", default=None, metavar="PORTS", help="Ports, e.g. 1, 1-4, 1,3.  [default: all]")
 def esim_list(s, as_json, ports):
+    """The eSIM profiles of each port's eUICC."""
     with _client(s) as dev:
         cards = dev.esims(ports)
     if as_json:
-        return _dump(cards)
+        return dump(cards)
     rows = [
         [c.port, c.eid, p.slot, "yes" if p.written else "", p.iccid, p.provider, p.op, p.status, p.reason]
         for c in cards
         for p in c.profiles
     ]
-    _table(None, ["port", "eid", "slot", "profile", "iccid", "provider", "op", "status", "reason"], rows)
+    table(None, ["port", "eid", "slot", "profile", "iccid", "provider", "op", "status", "reason"], rows)
 
 
-@esim.command(name="write")
+@esim.command(name="write", epilog="\b\nExample:\n  ejoin esim write 1 2 'LPA:1$smdp.example.com$MATCHING-ID'")
 @device_options
-@click.argument("port", type=int)
-@click.argument("slot", type=int)
+@click.argument("port", type=click.IntRange(1))
+@click.argument("slot", type=click.IntRange(1))
 @click.argument("ac")
-@click.option("--cc", default="")
+@click.option("--cc", default="", help="Confirmation code, when the profile needs one.")
 def esim_write(s, as_json, port, slot, ac, cc):
+    """Download a profile (activation code AC) into PORT's eUICC, as SLOT."""
     with _client(s) as dev:
+        _check_slot(dev, port, slot)
         [r] = dev.write_esims([{"port": port, "slot": slot, "ac": ac, "cc": cc}])
     _esim_answer(as_json, r)
 
 
-@esim.command(name="delete")
+@esim.command(name="delete", epilog="\b\nExample:\n  ejoin esim delete 1 2")
 @device_options
-@click.argument("port", type=int)
-@click.argument("slot", type=int)
+@click.argument("port", type=click.IntRange(1))
+@click.argument("slot", type=click.IntRange(1))
 def esim_delete(s, as_json, port, slot):
+    """Delete the profile in SLOT of PORT's eUICC."""
     with _client(s) as dev:
+        _check_slot(dev, port, slot)
         [r] = dev.delete_esims([{"port": port, "slot": slot}])
     _esim_answer(as_json, r)
 
 
+def _check_slot(dev: Client, port: int, slot: int) -> None:
+    """A port or slot outside the device, named with its size (the eSIM answer itself only says 3)."""
+    st = dev.status()
+    size = DeviceSize(max(1, min(256, st.max_ports or 1)), max(1, min(32, st.max_slots)))
+    try:
+        parse_port_spec(f"{port}.{slot}", size)
+    except PortSpecError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _esim_answer(as_json: bool, r: Any) -> None:
     if as_json:
-        _dump(r)
+        dump(r)
+    elif r.status == 1:
+        out().print("submitted; `ejoin esim list` shows its progress")
+    elif r.status == 2:
+        out().print("refused: the port is busy with another eSIM operation")
     else:
-        out.print({1: "submitted", 2: "refused: the port is busy", 3: "refused"}.get(r.status, str(r.status)))
+        out().print(f"refused (status {r.status}); `ejoin esim list --ports {r.port}` shows the slot")
     if r.status != 1:
         sys.exit(REFUSED)
 
@@ -416,35 +641,72 @@ def _esim_answer(as_json: bool, r: Any) -> None:
 # --- the push receiver --------------------------------------------------------------------
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=9000)
-@click.option("--db", default="ejoin-pushes.sqlite3", help="Where pushes are stored.")
+def _push_lines(kind: str, item: Any) -> list[str]:
+    if kind == "recv-sms":
+        return [sms_line(item)]
+    if kind == "status-report":
+        head = f"task {item.tid}: sent {item.sent}, failed {item.failed}, unsent {item.unsent}, sending {item.sending}"
+        return [head, *(f"  failed: {fdr_line(row)}" for row in item.fdr)]
+    if kind == "port-status":
+        return [f"{item.port}: {item.state_text}"]
+    if kind == "dev-status":
+        ready = sum(1 for p in item.status if p.state in (3, 4))
+        return [f"device status: {len(item.status)} ports, {ready} registered"]
+    if kind == "mms":
+        return [f"MMS from {item.sender} to {item.recipient}: {item.subject!r}, {len(item.parts)} parts"]
+    return [f"{kind} push"]
+
+
+@click.command(
+    epilog="""\b
+Point the device at it, e.g.:
+  ejoin cmd set sms_url=http://192.0.2.1:9000/sms sr_url=http://192.0.2.1:9000/sr
+and reset them when done:
+  ejoin cmd set sms_url= sr_url=
+
+\b
+Examples:
+  ejoin receive --port 9000
+  ejoin receive --host 0.0.0.0 --secret s3cret --json
+"""
+)
+@click.option("--host", default="127.0.0.1", help="Address to listen on.  [default: 127.0.0.1]")
+@click.option("--port", default=9000, type=click.IntRange(0, 65535), help="Port to listen on.  [default: 9000]")
+@click.option("--db", default="ejoin-pushes.sqlite3", help="Where pushes are stored.  [default: ejoin-pushes.sqlite3]")
 @click.option("--secret", envvar="EJOIN_PUSH_SECRET", default=None, help="Verify push signatures with it.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line: {type, push}.")
 def receive(host, port, db, secret, as_json):
     """Receive a device's pushes: print them and store them in SQLite."""
     from aiohttp import web
 
-    from .receiver import create_receiver_app
+    from .receiver import SCHEMA, create_receiver_app
 
     def show(kind: str) -> Callable[[Any], None]:
         def print_it(item: Any) -> None:
             if as_json:
                 click.echo(msgspec.json.encode({"type": kind, "push": item}).decode())
-            elif kind == "recv-sms":
-                out.print(f"{item.port} from {item.sender}: {item.text if item.delivery is None else item.delivery}")
-            elif kind == "status-report":
-                out.print(f"task {item.tid}: sent {item.sent} failed {item.failed} unsent {item.unsent}")
-            elif kind == "port-status":
-                out.print(f"{item.port}: {item.state_text}")
-            elif kind == "dev-status":
-                out.print(f"dev-status: {len(item.status)} ports")
             else:
-                out.print(f"{kind}: {item}")
+                for line in _push_lines(kind, item):
+                    out().print(line, markup=False)
+            sys.stdout.flush()
 
         return print_it
 
+    def rejected(remote: str, reason: str) -> None:
+        say(f"[red]rejected a push from {remote}[/red]: {reason}")
+
+    try:  # a store that cannot be opened is said now, not at the first push (which would get a 500)
+        conn = sqlite3.connect(db)
+        try:
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot use --db {db}: {exc}") from None
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     app = create_receiver_app(
         db,
         secret=secret,
@@ -453,9 +715,11 @@ def receive(host, port, db, secret, as_json):
         on_report=show("status-report"),
         on_sms=show("recv-sms"),
         on_mms=show("mms"),
+        on_other=show("other"),
+        on_rejected=rejected,
     )
-    err.print(f"receiving pushes on http://{host}:{port}/ (stored in {db})")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    say(f"receiving pushes on http://{host}:{sock.getsockname()[1]}/ (stored in {db}; Ctrl-C stops)")
+    web.run_app(app, sock=sock, print=None, access_log=None)
 
 
 COMMANDS = [status, cmd, send, tasks, pause, resume, remove, inbox, stats, esim, receive]

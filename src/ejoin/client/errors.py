@@ -31,6 +31,10 @@ class BadRequest(EjoinError):
     pass
 
 
+class NotAnEjoinDevice(BadRequest):
+    """Something answered, but not as an EJOIN device does (HTML, an error page, no JSON object)."""
+
+
 class SessionError(EjoinError):
     """The secure session was refused (unknown/expired session, replayed seq)."""
 

@@ -249,8 +249,10 @@ class PushReceiver:
         secret: str | None = None,
         max_age: float = 300.0,
         callbacks: dict[str, Callback | None] | None = None,
+        on_rejected: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.store = ReceiverStore(db)
+        self.on_rejected = on_rejected
         self.secret = secret
         self.max_age = max_age
         self.callbacks = {k: v for k, v in (callbacks or {}).items() if v is not None}
@@ -270,7 +272,7 @@ class PushReceiver:
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         if not self._verified(request, body):
-            return web.json_response({"code": 401, "reason": "missing or wrong push signature"}, status=401)
+            return self._reject(request, 401, "missing or wrong push signature")
         digest = hashlib.sha256(body).hexdigest()
         is_mms = request.content_type == "multipart/related" or "Emms-From" in request.headers
         try:
@@ -283,12 +285,20 @@ class PushReceiver:
                 kind = str(data.get("type", "unknown"))
                 decoded = _decode(kind, data)
         except (ValueError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-            return web.json_response({"code": 400, "reason": f"not a push this receiver reads: {exc}"}, status=400)
+            return self._reject(request, 400, f"not a push this receiver reads: {exc}")
         if not await self.store.save(digest, kind, body, decoded):
             self.duplicates += 1
             return web.json_response({"code": 0, "reason": "duplicate, already received"})
         await self._notify(kind, decoded)
         return web.json_response({"code": 0, "reason": "OK"})
+
+    def _reject(self, request: web.Request, status: int, reason: str) -> web.Response:
+        if self.on_rejected is not None:
+            try:
+                self.on_rejected(request.remote or "?", reason)
+            except Exception:  # a failing observer must not change what the device is answered
+                log.exception("the on_rejected callback failed")
+        return web.json_response({"code": status, "reason": reason}, status=status)
 
     async def _notify(self, kind: str, decoded: Any) -> None:
         name = {
@@ -322,7 +332,9 @@ def create_receiver_app(
     on_sms: Callback | None = None,
     on_mms: Callback | None = None,
     on_other: Callback | None = None,
+    on_rejected: Callable[[str, str], Any] | None = None,
 ) -> web.Application:
+    """The receiver as an aiohttp app; ``on_rejected(remote, reason)`` hears of refused pushes."""
     receiver = PushReceiver(
         db,
         secret=secret,
@@ -335,6 +347,7 @@ def create_receiver_app(
             "on_mms": on_mms,
             "on_other": on_other,
         },
+        on_rejected=on_rejected,
     )
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[RECEIVER] = receiver
