@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,7 @@ class Inbox(ModemEvents):
         self._cache: list[InboxRecord] = []
         self._cache_timer: Timer | None = None
         self.received = 0
+        self.observers: list[Callable[[InboxRecord], None]] = []  # told of every SMS or report stored
 
     # --- life cycle --------------------------------------------------------
 
@@ -175,6 +177,8 @@ class Inbox(ModemEvents):
                 return
             rec.id = f.result()[0]
             self.received += 1
+            for observer in self.observers:
+                observer(rec)
             self._to_push(rec)
 
         fut.add_done_callback(stored)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from .sending import Task
 
 log = logging.getLogger(__name__)
+
+
+class TaskObserver(Protocol):
+    """Told of every task opened, SMS done and task finished (metrics, the dashboard)."""
+
+    def task_opened(self, task: Task) -> None: ...
+    def job_done(self, task: Task, job: JobRecord) -> None: ...
+    def task_finished(self, task: Task) -> None: ...
 
 
 class TaskReport(msgspec.Struct):
@@ -73,11 +81,14 @@ class TaskReports:
         # Called before a report is queued: the outcomes it reports must reach
         # the store first (the store runs work in order).
         self.before_push: Callable[[], None] = lambda: None
+        self.observer: TaskObserver | None = None
 
     # --- per task --------------------------------------------------------
 
     def track(self, task: Task) -> None:
         """Start the task's periodic report (``sr_prd``)."""
+        if self.observer is not None:
+            self.observer.task_opened(task)
         if task.spec.sr_prd > 0 and task.timer is None:
             task.timer = self._clock.call_later(task.spec.sr_prd, self._periodic, task)
 
@@ -89,6 +100,8 @@ class TaskReports:
         self.track(task)
 
     def job_done(self, task: Task, job: JobRecord) -> None:
+        if self.observer is not None:
+            self.observer.job_done(task, job)
         ok = job.state == 2
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
@@ -97,6 +110,8 @@ class TaskReports:
             self.emit(task)
 
     def finished(self, task: Task) -> None:
+        if self.observer is not None:
+            self.observer.task_finished(task)
         if task.timer is not None:
             task.timer.cancel()
             task.timer = None

@@ -19,6 +19,7 @@ from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
+from .activity import Activity, MeteredTransport
 from .calls import CallSimulator
 from .clock import Clock, SystemClock, Timer
 from .config import GatewayConfig
@@ -83,10 +84,11 @@ class Gateway:
         self.driver = driver or SimulatedModems(
             self.clock, config.effective_timing(), config.seed, config.send_failure_rate
         )
+        self.activity = Activity(self.clock)
         self.outbox = Outbox(
             self.store,
             self.clock,
-            transport or AiohttpTransport(timeout=config.push_timeout),
+            MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
             RetryPolicy(base=config.push_retry_base, cap=config.push_retry_cap),
             random.Random(f"outbox:{config.seed}"),
         )
@@ -122,11 +124,13 @@ class Gateway:
         self.device.attach(slots, ports)
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
+        reports = TaskReports(self.outbox, self.store, self.clock, self.settings)
+        reports.observer = self.activity
         self.sending = SendEngine(
             self.device,
             self.store,
             self.clock,
-            TaskReports(self.outbox, self.store, self.clock, self.settings),
+            reports,
             max_tasks=self.config.max_queued_tasks,
             max_recipients=self.config.max_recipients,
             max_per_request=self.config.max_tasks_per_request,
@@ -134,6 +138,7 @@ class Gateway:
             settings=self.settings,
         )
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, self.config.concat_timeout)
+        self.inbox.observers.append(self.activity.received)
         self.driver.events = self.inbox
         self.traffic = TrafficGenerator(self.device, self.inbox, self.clock, self.config.traffic, self.config.seed)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, self.config.timezone)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
-from . import command, receiving, session, simctl, sms, stats, status
+from . import command, metrics, receiving, session, simctl, sms, stats, status
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .openapi import build_openapi
@@ -59,6 +59,8 @@ def create_app(gw: Gateway) -> web.Application:
     for path, handler in sim_routes.items():
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)
+
+    metrics.install(app, gw)
 
     async def lifecycle(app: web.Application):
         await gw.start()
