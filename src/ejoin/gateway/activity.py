@@ -101,6 +101,11 @@ class Activity:
             stats = self.destinations.setdefault(url, DestinationStats())
         return stats
 
+    def label(self, url: str) -> str:
+        """How a destination is named in metrics and pages."""
+        safe = _safe_url(url)
+        return safe if safe in self.destinations or len(self.destinations) < MAX_DESTINATIONS else OTHER
+
     def queue(self) -> tuple[int, float]:
         """SMS not yet handed to a module over every open task, and how long the oldest such task waits."""
         unsent = 0

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
-from . import command, metrics, receiving, session, simctl, sms, stats, status
+from . import command, dashboard, metrics, receiving, session, simctl, sms, stats, status
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .openapi import build_openapi
@@ -61,6 +61,7 @@ def create_app(gw: Gateway) -> web.Application:
         app.router.add_route("POST", path, handler)
 
     metrics.install(app, gw)
+    dashboard.install(app, gw)
 
     async def lifecycle(app: web.Application):
         await gw.start()

@@ -22,7 +22,8 @@ from prometheus_client.registry import Collector
 from .. import __version__
 from ..gateway.runtime import Gateway
 from ..modems.simulated import SimulatedModems
-from .endpoint import GATEWAY, ApiRequest, credentials_ok, slow_down
+from ..protocol.codes import ResultCode
+from .endpoint import GATEWAY, ApiRequest, credentials_ok, error_response, slow_down
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
@@ -186,11 +187,13 @@ async def metrics(request: web.Request) -> web.Response:
     remote = request.remote or "unknown"
     if not credentials_ok(gw, user, password):
         await slow_down(gw, ApiRequest(request, b""), "wrong credentials")
-        return web.Response(
-            status=401,
-            text="metrics need the device credentials (HTTP basic auth or ?username=&password=)\n",
-            headers={"WWW-Authenticate": 'Basic realm="ejoin"'},
+        refusal = error_response(
+            ResultCode.INVALID_USER,
+            "metrics need the device credentials (HTTP basic auth or ?username=&password=)",
+            401,
         )
+        refusal.headers["WWW-Authenticate"] = 'Basic realm="ejoin"'
+        return refusal
     gw.guard.succeeded(remote)
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
