@@ -292,7 +292,8 @@ async def settings_save(request: web.Request, session: Session, form: dict[str, 
         if str(current[name]) != value:
             changes.append((name, value))
     try:
-        gw.parameters.set_many(changes)
+        if changes:
+            gw.parameters.set_many(changes)
     except ParameterError as exc:
         values = {**current, **{k: v for k, v in changes if k != "push_secret"}}
         return render(
