@@ -7,13 +7,12 @@ import logging
 import signal
 import socket
 import ssl
-import sys
 from typing import Any
 
 import click
 from aiohttp import web
 
-from . import __version__
+from . import __version__, logs, systemd
 from .gateway.config import ConfigError, GatewayConfig, load_config
 
 log = logging.getLogger("ejoin")
@@ -37,6 +36,7 @@ def main() -> None:
 @click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
 @click.option("--fast", is_flag=True, default=None, help="Every simulated delay zero (tests, benchmarks).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="json: a JSON object a line. [default: text]")
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network)."""
     overrides = {k: v for k, v in flags.items() if v is not None}
@@ -44,11 +44,7 @@ def gateway(config_path: str | None, **flags: Any) -> None:
         config = load_config(config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(config.log_level, config.log_format)
     _run(_serve(config))
 
 
@@ -110,8 +106,11 @@ async def _serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Ready only once a stop request would be heard: the modules run and the API answers.
+    systemd.notify("READY=1")
     await stop.wait()
     log.info("stopping")
+    systemd.notify("STOPPING=1")
     await runner.cleanup()
     log.info("stopped")
 
