@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from ..store.base import InboxRecord, JobRecord
 from .clock import Clock
 from .outbox import PushTransport, _safe_url
+from .sending import PAUSED, QUEUED, REMOVED
 
 if TYPE_CHECKING:
     from .sending import Task
 
+TASK_STATES = {QUEUED: "queued", PAUSED: "paused", REMOVED: "removed"}  # any other: finished
 RECENT_TASKS = 200  # finished tasks remembered for the dashboard
 MAX_DESTINATIONS = 32  # push destinations counted by name; the rest share the label "other"
 OTHER = "other"
@@ -35,6 +37,42 @@ def dr_outcome(content: str) -> str:
     if status < 0x40:
         return "pending"
     return "failed"
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """A task as the dashboard lists it; finished tasks are kept only in this form (no numbers held)."""
+
+    id: int
+    tid: int | str
+    ports: str  # the ports of ``from``, "any" without
+    total: int
+    sent: int
+    failed: int
+    sending: int
+    unsent: int
+    state: str  # queued, paused, removed, finished
+    text: str
+    n: int  # recipients per lane
+    lanes: int
+
+
+def summarize(task: Task) -> TaskSummary:
+    ports = sorted({name for lane in task.lanes for name in lane.spec.ports})
+    return TaskSummary(
+        id=task.id,
+        tid=task.spec.tid_echo,
+        ports=",".join(ports) or "any",
+        total=task.total,
+        sent=task.sent,
+        failed=task.failed,
+        sending=task.sending,
+        unsent=task.unsent,
+        state=TASK_STATES.get(task.state, "finished"),
+        text=task.spec.text[:80],
+        n=task.n,
+        lanes=len(task.lanes),
+    )
 
 
 @dataclass
@@ -57,7 +95,7 @@ class Activity:
         self.delivery_reports: dict[str, int] = {}  # by outcome
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
-        self.recent: OrderedDict[int, Task] = OrderedDict()  # finished tasks, newest last
+        self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
         self.destinations: dict[str, DestinationStats] = {}
         self.tids_issued = 0
 
@@ -75,7 +113,7 @@ class Activity:
     def task_finished(self, task: Task) -> None:
         self.open.pop(task.id, None)
         self.first_seen.pop(task.id, None)
-        self.recent[task.id] = task
+        self.recent[task.id] = summarize(task)
         self.recent.move_to_end(task.id)
         while len(self.recent) > RECENT_TASKS:
             self.recent.popitem(last=False)
@@ -100,6 +138,15 @@ class Activity:
                 url = OTHER
             stats = self.destinations.setdefault(url, DestinationStats())
         return stats
+
+    def tasks(self) -> list[TaskSummary]:
+        """Open tasks and the most recently finished ones, newest first."""
+        summaries = {**self.recent, **{i: summarize(t) for i, t in self.open.items()}}
+        return [summaries[i] for i in sorted(summaries, reverse=True)]
+
+    def task(self, task_id: int) -> TaskSummary | None:
+        task = self.open.get(task_id)
+        return summarize(task) if task is not None else self.recent.get(task_id)
 
     def label(self, url: str) -> str:
         """How a destination is named in metrics and pages."""

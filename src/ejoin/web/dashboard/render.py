@@ -10,9 +10,9 @@ import jinja2
 from aiohttp import web
 
 from ... import __version__
+from ...gateway.activity import TaskSummary
 from ...gateway.device import Port, Slot
 from ...gateway.runtime import Gateway
-from ...gateway.sending import PAUSED, QUEUED, REMOVED, Task
 from ...modems.simulated import SimulatedModems
 from ...protocol.codes import PortState
 
@@ -24,8 +24,6 @@ ENV = jinja2.Environment(
 )
 ENV.filters["when"] = lambda ts: dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 ENV.globals["version"] = __version__
-
-TASK_STATES = {QUEUED: "queued", PAUSED: "paused", REMOVED: "removed"}
 
 
 def render(name: str, status: int = 200, **context: Any) -> web.Response:
@@ -125,58 +123,38 @@ async def today_counts(gw: Gateway) -> dict[tuple[int, int], dict[str, int]]:
     return await gw.store.sms_counts(gw.statistics.since_minute(2))
 
 
-@dataclass
 class TaskView:
-    id: int
-    tid: Any
-    ports: str
-    total: int
-    sent: int
-    failed: int
-    sending: int
-    unsent: int
-    state: str
-    text: str
+    """A task summary with what the templates compute from it."""
+
+    def __init__(self, summary: TaskSummary) -> None:
+        self.s = summary
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s, name)
+
+    def _pct(self, n: int) -> float:
+        return 100.0 * n / self.s.total if self.s.total else 0.0
 
     @property
     def sent_pct(self) -> float:
-        return 100.0 * self.sent / self.total if self.total else 0.0
+        return self._pct(self.s.sent)
 
     @property
     def failed_pct(self) -> float:
-        return 100.0 * self.failed / self.total if self.total else 0.0
+        return self._pct(self.s.failed)
 
     @property
     def can_pause(self) -> bool:
-        return self.state == "queued"
+        return self.s.state == "queued"
 
     @property
     def can_resume(self) -> bool:
-        return self.state == "paused"
+        return self.s.state == "paused"
 
     @property
     def can_remove(self) -> bool:
-        return self.state in ("queued", "paused")
-
-
-def task_view(task: Task) -> TaskView:
-    ports = sorted({name for lane in task.lanes for name in lane.spec.ports})
-    state = TASK_STATES.get(task.state, "finished")
-    return TaskView(
-        id=task.id,
-        tid=task.spec.tid_echo,
-        ports=",".join(ports) or "any",
-        total=task.total,
-        sent=task.sent,
-        failed=task.failed,
-        sending=task.sending,
-        unsent=task.unsent,
-        state=state,
-        text=task.spec.text[:80],
-    )
+        return self.s.state in ("queued", "paused")
 
 
 def all_tasks(gw: Gateway) -> list[TaskView]:
-    """Open tasks and the most recently finished ones, newest first."""
-    tasks = {**gw.activity.recent, **gw.activity.open}
-    return [task_view(t) for _, t in sorted(tasks.items(), reverse=True)]
+    return [TaskView(s) for s in gw.activity.tasks()]

@@ -19,13 +19,14 @@ from aiohttp import web
 from ...gateway import commands
 from ...gateway.activity import DestinationStats
 from ...gateway.parameters import ParameterError
+from ...gateway.sending import CHUNK
 from ...protocol.codes import TaskStatus
 from ...protocol.messages import CommandRequest, WireError, decode_lenient, encode
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
 from .auth import LOGIN_CSRF_COOKIE, Session, action, page, session_of, set_cookie
-from .render import all_tasks, fragment, port_view, render, task_view, today_counts
+from .render import TaskView, all_tasks, fragment, port_view, render, today_counts
 
 SETTINGS = ("sms_url", "sr_url", "mms_url", "status_url", "status_period", "sms_cnt", "sms_prd", "push_secret")
 COMPOSE_MAX_NUMBERS = 1000
@@ -94,15 +95,18 @@ async def task_detail(request: web.Request, session: Session) -> web.StreamRespo
         task_id = int(request.match_info["id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    task = gw.activity.open.get(task_id) or gw.activity.recent.get(task_id)
+    task = gw.activity.task(task_id)
     if task is None:
         return render("task.html", status=404, session=session, active="tasks", task=None, rows=[])
     outcomes = {(j.lane, j.idx): j for j in await gw.store.jobs_done_since(task.id, 0)}
-    numbers = await task.all_numbers()
+    shown = min(task.n, DETAIL_ROWS)
+    numbers: list[str] = []
+    for chunk in range((shown + CHUNK - 1) // CHUNK):
+        numbers.extend(await gw.store.task_chunk(task.id, chunk))  # empty once the task is pruned
     rows = []
-    for lane in task.lanes:
-        for idx, number in enumerate(numbers[:DETAIL_ROWS]):
-            job = outcomes.get((lane.index, idx))
+    for lane in range(task.lanes):
+        for idx, number in enumerate(numbers[:shown]):
+            job = outcomes.get((lane, idx))
             state = "waiting"
             if job is not None:
                 state = {1: "in a module", 2: "sent", 3: "failed"}.get(job.state, "?")
@@ -116,7 +120,7 @@ async def task_detail(request: web.Request, session: Session) -> web.StreamRespo
                     "ts": job.ts if job else 0,
                 }
             )
-    return render("task.html", session=session, active="tasks", task=task_view(task), rows=rows)
+    return render("task.html", session=session, active="tasks", task=TaskView(task), rows=rows)
 
 
 def _task_op(op: str):
@@ -173,8 +177,8 @@ async def compose_send(request: web.Request, session: Session, form: dict[str, s
     [(_, status)] = await gw.sending.accept(request_body)
     if status is not TaskStatus.OK:
         return again(f"The device refused the task: {status.label}.")
-    opened = next((t for t in gw.activity.open.values() if t.spec.tid == tid), None)
-    raise web.HTTPSeeOther(f"/dashboard/tasks/{opened.id}" if opened else "/dashboard/tasks")
+    task_id = next((t.id for t in gw.activity.tasks() if t.tid == tid), None)
+    raise web.HTTPSeeOther(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
 
 
 # --- inbox -------------------------------------------------------------------
