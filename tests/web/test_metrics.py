@@ -101,6 +101,10 @@ async def test_metrics_need_the_device_credentials(device):
 async def test_unknown_paths_share_one_label(device):
     for n in range(5):
         await device.client.get(f"/no/such/{n}")
+    for verb in ("PROPFIND", "PROPFIND"):  # a WebDAV method the parser knows: labelled "other"
+        await device.client.request(verb, "/goip_get_status.html")
     samples = await scrape(device)
+    assert value(samples, "ejoin_http_requests_total", route="unmatched", method="other", status="405") == 2
+    assert {dict(k[1]).get("method") for k in samples if k[0] == "ejoin_http_requests_total"} <= {"GET", "other"}
     assert value(samples, "ejoin_http_requests_total", route="unmatched", method="GET", status="404") == 5
     assert not any("/no/such" in str(k) for k in samples)

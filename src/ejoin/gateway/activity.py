@@ -8,6 +8,8 @@ Prometheus counters do; the day's figures of the statistics API stay in the stor
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -139,10 +141,10 @@ class Activity:
             stats = self.destinations.setdefault(url, DestinationStats())
         return stats
 
-    def tasks(self) -> list[TaskSummary]:
-        """Open tasks and the most recently finished ones, newest first."""
-        summaries = {**self.recent, **{i: summarize(t) for i, t in self.open.items()}}
-        return [summaries[i] for i in sorted(summaries, reverse=True)]
+    def tasks(self, limit: int = RECENT_TASKS) -> list[TaskSummary]:
+        """The newest ``limit`` tasks, open or recently finished, newest first."""
+        newest = heapq.nlargest(limit, itertools.chain(self.open, self.recent))
+        return [summarize(self.open[i]) if i in self.open else self.recent[i] for i in newest]
 
     def task(self, task_id: int) -> TaskSummary | None:
         task = self.open.get(task_id)

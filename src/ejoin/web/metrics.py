@@ -28,6 +28,7 @@ from .endpoint import GATEWAY, ApiRequest, credentials_ok, error_response, slow_
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
 HTTP_SECONDS: web.AppKey[Histogram] = web.AppKey("http_seconds", Histogram)
+METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"})  # anything else: "other"
 
 
 class DeviceCollector(Collector):
