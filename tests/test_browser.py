@@ -65,6 +65,15 @@ def browser():
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
+    errors: list[str] = []  # script errors and refusals by the page's Content-Security-Policy
+
+    def console(message) -> None:
+        # a form answered 400 (settings refused) is logged too: that one is meant
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    pg.on("console", console)
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.set_default_timeout(5000)
     pg.goto(server.url + "/")
     pg.fill("input[name=username]", "root")
@@ -72,6 +81,7 @@ def page(browser, server):
     pg.click("button[type=submit]")
     pg.wait_for_url("**/dashboard/ports")
     yield pg
+    assert not errors
     context.close()
 
 

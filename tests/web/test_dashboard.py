@@ -29,6 +29,8 @@ async def logged_in(dev) -> str:
 async def test_root_is_the_login_page_and_pages_need_a_session(device):
     resp = await device.client.get("/")
     assert resp.status == 200 and "<form" in await resp.text()
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Frame-Options"] == "DENY"
     for path in ("/dashboard/ports", "/dashboard/tasks", "/dashboard/inbox", "/dashboard/settings"):
         resp = await device.client.get(path, allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"] == "/", path
@@ -36,6 +38,8 @@ async def test_root_is_the_login_page_and_pages_need_a_session(device):
     assert resp.status == 401 and resp.headers["HX-Redirect"] == "/"
     # the device API is untouched
     assert (await device.status())["type"] == "dev-status"
+    api = await device.client.get("/goip_get_status.html", params={"username": "root", "password": "root"})
+    assert "Content-Security-Policy" not in api.headers
 
 
 async def test_wrong_password_and_missing_csrf_are_refused(device):
@@ -106,6 +110,13 @@ async def test_compose_refusals_are_explained(device):
     assert resp.status == 400 and "at least one number" in await resp.text()
     resp = await device.client.post("/dashboard/compose", data={"csrf": csrf, "to": "1", "sms": "x", "from": "77"})
     assert resp.status == 400 and "2 Invalid Port" in await resp.text()
+
+
+async def test_buttons_carry_their_values_as_json(device):
+    await logged_in(device)
+    await device.send_ok({"tid": 9, "from": "1", "to": "1,2,3", "sms": "x"})
+    html = await (await device.client.get("/dashboard/tasks/rows")).text()
+    assert """hx-vals='{"tid": "9"}'""" in html
 
 
 async def test_pause_resume_remove(device):

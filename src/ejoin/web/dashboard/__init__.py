@@ -39,6 +39,24 @@ def install(app: web.Application, gw: Gateway) -> None:
     r.add_get("/dashboard/settings", views.settings)
     r.add_post("/dashboard/settings", views.settings_save)
     r.add_static("/dashboard/static", STATIC, append_version=False)
+    app.on_response_prepare.append(_page_headers)
+
+
+# The pages load nothing from elsewhere and must not be framed (their buttons act on the device).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/" or request.path.startswith(("/dashboard", "/login", "/logout")):
+        response.headers.update(PAGE_HEADERS)
+        if not request.path.startswith("/dashboard/static/"):  # pages show live state: never from a cache
+            response.headers.setdefault("Cache-Control", "no-store")
 
 
 async def _home(_: web.Request) -> web.StreamResponse:
