@@ -4,7 +4,9 @@
 
 1. GET /metrics (every port and slot, counters, pushes) — beside one
    goip_get_status answer with all_slots=1 (512 entries) on the same device.
-2. GET /dashboard/ports (the ports page, logged in) — beside the same reference.
+2. GET /dashboard/ports (the ports page, logged in) — beside the same reference;
+   and, when Playwright and Debian's chromium are installed, the page's full
+   load in the browser (navigation start to the load event, scripts run).
 
 Times are medians of sequential requests over loopback, with a little send
 traffic running so the counters are not all zero.
@@ -71,8 +73,34 @@ async def main() -> None:
                     async with s.get(f"{base}/dashboard/ports") as r:
                         assert 'id="port-64"' in await r.text(), "not logged in"
                     print(f"  GET /dashboard/ports (logged in)         {page:7.2f} ms  ({page_size} bytes)")
+            loaded = await asyncio.to_thread(browser_load_ms, base)
+            if loaded is not None:
+                print(f"  ports page loaded in chromium            {loaded:7.2f} ms  (median of 5, load event)")
         finally:
             await runner.cleanup()
+
+
+def browser_load_ms(base: str) -> float | None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not Path("/usr/bin/chromium").exists():
+        return None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        page.goto(base + "/")
+        page.fill("input[name=username]", "root")
+        page.fill("input[name=password]", "root")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/dashboard/ports")
+        times = []
+        for _ in range(5):
+            page.goto(base + "/dashboard/ports", wait_until="load")
+            times.append(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
+        browser.close()
+    return statistics.median(times)
 
 
 async def login(session: aiohttp.ClientSession, base: str) -> bool:
