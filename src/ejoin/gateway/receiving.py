@@ -178,7 +178,10 @@ class Inbox(ModemEvents):
             rec.id = f.result()[0]
             self.received += 1
             for observer in self.observers:
-                observer(rec)
+                try:
+                    observer(rec)
+                except Exception:  # counting must never cost the push
+                    log.exception("an inbox observer failed")
             self._to_push(rec)
 
         fut.add_done_callback(stored)

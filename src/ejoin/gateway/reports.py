@@ -83,12 +83,19 @@ class TaskReports:
         self.before_push: Callable[[], None] = lambda: None
         self.observer: TaskObserver | None = None
 
+    def _observe(self, event: str, *args: Any) -> None:
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, event)(*args)
+        except Exception:  # counting must never stop a task or its reports
+            log.exception("a task observer failed on %s", event)
+
     # --- per task --------------------------------------------------------
 
     def track(self, task: Task) -> None:
         """Start the task's periodic report (``sr_prd``)."""
-        if self.observer is not None:
-            self.observer.task_opened(task)
+        self._observe("task_opened", task)
         if task.spec.sr_prd > 0 and task.timer is None:
             task.timer = self._clock.call_later(task.spec.sr_prd, self._periodic, task)
 
@@ -100,8 +107,7 @@ class TaskReports:
         self.track(task)
 
     def job_done(self, task: Task, job: JobRecord) -> None:
-        if self.observer is not None:
-            self.observer.job_done(task, job)
+        self._observe("job_done", task, job)
         ok = job.state == 2
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
@@ -110,8 +116,7 @@ class TaskReports:
             self.emit(task)
 
     def finished(self, task: Task) -> None:
-        if self.observer is not None:
-            self.observer.task_finished(task)
+        self._observe("task_finished", task)
         if task.timer is not None:
             task.timer.cancel()
             task.timer = None
