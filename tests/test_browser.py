@@ -184,9 +184,21 @@ def test_settings_and_pushes_pages(page, server):
     page.click("text=Save")
     expect(page.locator(".saved")).to_have_text("Saved.")
     shot(page, "settings")
+    # a receiver that is down: its pushes wait, and the page says why
+    dead = "http://127.0.0.1:9/ejoin-status"
+    api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": dead})
+    api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "ledoff", "ports": "4"})
     page.click("nav >> text=Pushes")
     expect(page.locator("h1")).to_have_text("Pushes")
+    for _ in range(20):  # the page shows what was tried when it was loaded
+        if "Connect" in page.locator("table.pushes").inner_text():
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    expect(page.locator("table.pushes")).to_contain_text(dead)
+    expect(page.locator("table.pushes")).to_contain_text("Connect")
     shot(page, "pushes")
+    api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": ""})
 
 
 def test_the_ports_page_fits_a_phone(browser, server):
