@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,16 @@ async def test_grafana_and_alerts_use_only_metrics_the_gateway_exposes(device, r
 def test_readme_service_commands_are_shell_words():
     for command in readme_commands():
         shlex.split(command)
+
+
+def test_every_dashboard_file_is_package_data():
+    """A wheel (pip install ., the Dockerfile) must carry the templates and static files."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "ejoin.web.dashboard"
+    ]
+    base = ROOT / "src" / "ejoin" / "web" / "dashboard"
+    files = [p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and p.suffix != ".py"]
+    files = [f for f in files if "__pycache__" not in f]
+    assert any(f.startswith("templates/") for f in files) and any(f.startswith("static/") for f in files)
+    for name in files:
+        assert any(fnmatch.fnmatch(name, g) for g in globs), name
