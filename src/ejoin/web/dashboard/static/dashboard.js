@@ -7,7 +7,11 @@
     var status = document.getElementById("live-status");
     var source = new EventSource(grid.getAttribute("data-events"));
     source.addEventListener("open", function () { if (status) status.textContent = "Live updates: on"; });
-    source.addEventListener("error", function () { if (status) status.textContent = "Live updates: reconnecting…"; });
+    source.addEventListener("error", function () {
+      if (status) status.textContent = "Live updates: reconnecting…";
+      // CLOSED: the stream was refused (a session lost at a restart): reloading leads to the login
+      if (source.readyState === EventSource.CLOSED) setTimeout(function () { window.location.reload(); }, 2000);
+    });
     source.addEventListener("port", function (event) {
       var holder = document.createElement("div");
       holder.innerHTML = event.data;
