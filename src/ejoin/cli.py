@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import socket
@@ -14,7 +13,7 @@ from typing import Any
 import click
 from aiohttp import web
 
-from . import __version__
+from . import __version__, logs, systemd
 from .gateway.config import ConfigError, GatewayConfig, load_config
 
 log = logging.getLogger("ejoin")
@@ -85,10 +84,9 @@ def main() -> None:
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
-    default="text",
     help="json: one JSON object a line, for log collectors.  [default: text]",
 )
-def gateway(config_path: str | None, log_format: str, **flags: Any) -> None:
+def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
 
     \b
@@ -102,36 +100,8 @@ def gateway(config_path: str | None, log_format: str, **flags: Any) -> None:
         config = load_config(config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    configure_logging(config.log_level, log_format)
+    logs.configure(config.log_level, config.log_format)
     _run(_serve(config))
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message (and the traceback, if any)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(level: str, log_format: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in root.handlers[:]:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
 
 
 def _run(coro: Any) -> None:
@@ -192,8 +162,11 @@ async def _serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Ready only once a stop request would be heard: the modules run and the API answers.
+    systemd.notify("READY=1")
     await stop.wait()
     log.info("stopping")
+    systemd.notify("STOPPING=1")
     await runner.cleanup()
     log.info("stopped")
 

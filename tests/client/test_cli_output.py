@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from ejoin.cli import configure_logging
+from ejoin import logs
 from ejoin.client import cli as client_cli
 from ejoin.protocol import crypt
 
@@ -142,13 +142,13 @@ def test_gateway_log_format_json(capsys):
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     try:
-        configure_logging("info", "json")
+        logs.configure("info", "json")
         logging.getLogger("ejoin.sending").info("sent %s", "1.01")
         logging.getLogger("ejoin.sending").debug("not shown")
         lines = capsys.readouterr().err.splitlines()
         assert len(lines) == 1
         entry = json.loads(lines[0])
-        assert entry["level"] == "info" and entry["logger"] == "ejoin.sending" and entry["message"] == "sent 1.01"
+        assert entry["level"] == "info" and entry["logger"] == "ejoin.sending" and entry["msg"] == "sent 1.01"
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])

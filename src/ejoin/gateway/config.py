@@ -57,6 +57,7 @@ class GatewayConfig:
     shutdown_grace: float = 5.0  # seconds SMS in a module get to finish at a stop
     task_retention: float = 3600.0  # seconds a finished, reported task is kept on disk
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one JSON object a line
     inbox_max: int = 100_000  # received SMS kept; older ones (already pushed) are pruned hourly
     concat_timeout: float = 120.0  # seconds to wait for the missing parts of a long inbound SMS
     timezone: str = ""  # IANA name for "today" in statistics; "" = the machine's local time
@@ -70,6 +71,8 @@ class GatewayConfig:
             raise ConfigError(f"slots must be 1 to 32, not {self.slots}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0 to 65535, not {self.port}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format is 'text' or 'json', not {self.log_format!r}")
         if self.port_names not in ("dotted", "letter"):
             raise ConfigError(f"port_names is 'dotted' or 'letter', not {self.port_names!r}")
         if self.max_body < 1024:

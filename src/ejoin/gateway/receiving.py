@@ -20,6 +20,7 @@ import base64
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,7 @@ class Inbox:
         self._cache_timer: Timer | None = None
         self._awaited: OrderedDict[tuple[int, int, str], _Sent] = OrderedDict()  # (port, ref, digits)
         self.received = 0
+        self.observers: list[Callable[[InboxRecord], None]] = []  # told of every SMS or report stored
 
     # --- life cycle --------------------------------------------------------
 
@@ -221,6 +223,11 @@ class Inbox:
                 return
             rec.id = f.result()[0]
             self.received += 1
+            for observer in self.observers:
+                try:
+                    observer(rec)
+                except Exception:  # counting must never cost the push
+                    log.exception("an inbox observer failed")
             self._to_push(rec)
 
         fut.add_done_callback(stored)

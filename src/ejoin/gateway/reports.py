@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -33,6 +33,14 @@ if TYPE_CHECKING:
     from .sending import Task
 
 log = logging.getLogger(__name__)
+
+
+class TaskObserver(Protocol):
+    """Told of every task opened, SMS done and task finished (metrics, the dashboard)."""
+
+    def task_opened(self, task: Task) -> None: ...
+    def job_done(self, task: Task, job: JobRecord) -> None: ...
+    def task_finished(self, task: Task) -> None: ...
 
 
 class TaskReport(msgspec.Struct):
@@ -80,11 +88,21 @@ class TaskReports:
         self._leaving: deque[_Leaving] = deque()
         self._storing = False
         self._retry: Timer | None = None
+        self.observer: TaskObserver | None = None
+
+    def _observe(self, event: str, *args: Any) -> None:
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, event)(*args)
+        except Exception:  # counting must never stop a task or its reports
+            log.exception("a task observer failed on %s", event)
 
     # --- per task --------------------------------------------------------
 
     def track(self, task: Task) -> None:
         """Start the task's periodic report (``sr_prd``)."""
+        self._observe("task_opened", task)
         if task.spec.sr_prd > 0 and task.timer is None:
             task.timer = self._clock.call_later(task.spec.sr_prd, self._periodic, task)
 
@@ -96,6 +114,7 @@ class TaskReports:
         self.track(task)
 
     def job_done(self, task: Task, job: JobRecord) -> None:
+        self._observe("job_done", task, job)
         ok = job.state == 2
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
@@ -104,6 +123,7 @@ class TaskReports:
             self.emit(task)
 
     def finished(self, task: Task) -> None:
+        self._observe("task_finished", task)
         if task.timer is not None:
             task.timer.cancel()
             task.timer = None

@@ -20,6 +20,7 @@ from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
+from .activity import Activity, MeteredTransport
 from .config import GatewayConfig
 from .device import Device, DeviceIdentity
 from .esim import Euicc, NoEuicc
@@ -86,10 +87,11 @@ class Gateway:
         else:
             self.modems = drivers.kind(config.modems).create(config, self.clock, self.store)
         self.driver = self.modems.driver
+        self.activity = Activity(self.clock)
         self.outbox = Outbox(
             self.store,
             self.clock,
-            transport or AiohttpTransport(timeout=config.push_timeout),
+            MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
             RetryPolicy(base=config.push_retry_base, cap=config.push_retry_cap),
             random.Random(f"outbox:{config.seed}"),
         )
@@ -123,11 +125,13 @@ class Gateway:
         self.device.attach(slots, ports)
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
+        reports = TaskReports(self.outbox, self.store, self.clock, self.settings)
+        reports.observer = self.activity
         self.sending = SendEngine(
             self.device,
             self.store,
             self.clock,
-            TaskReports(self.outbox, self.store, self.clock, self.settings),
+            reports,
             max_tasks=self.config.max_queued_tasks,
             max_recipients=self.config.max_recipients,
             max_per_request=self.config.max_tasks_per_request,
@@ -135,6 +139,7 @@ class Gateway:
             settings=self.settings,
         )
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, self.config.concat_timeout)
+        self.inbox.observers.append(self.activity.received)
         self.sending.expect_reports = self.inbox.expect_reports
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, self.config.timezone)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
-from . import command, receiving, session, sms, stats, status
+from . import command, dashboard, metrics, receiving, session, sms, stats, status
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .health import healthz
@@ -51,6 +51,9 @@ def create_app(gw: Gateway) -> web.Application:
     for route in gw.modems.routes:
         app.router.add_route("GET", route.path, route.handler)
         app.router.add_route("POST", route.path, route.handler)
+
+    metrics.install(app, gw)
+    dashboard.install(app, gw)
 
     async def lifecycle(app: web.Application):
         await gw.start()

@@ -220,6 +220,20 @@ def build_openapi(extra: Iterable[Route] = ()) -> dict[str, Any]:
                 op["requestBody"] = {"content": {"application/json": {"schema": body}}}
             item[method] = op
         paths[path] = item
+    paths["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics (HTTP basic auth, or the credentials in the query)",
+            "operationId": "get_metrics",
+            "parameters": CREDENTIALS,
+            "responses": {
+                "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": S}}},
+                "401": {
+                    "description": "wrong or missing credentials",
+                    "content": {"application/json": {"schema": _ref(Reply)}},
+                },
+            },
+        }
+    }
     return {
         "openapi": "3.0.3",
         "info": {

@@ -1,0 +1,209 @@
+"""What the device did since it started, kept in memory for metrics and the dashboard.
+
+Counters are fed by the parts that do the work (task reports, the inbox, the push
+transport) as it happens, so a metrics scrape or a dashboard refresh reads plain
+numbers and never asks the store.  They count from the start of the process, as
+Prometheus counters do; the day's figures of the statistics API stay in the store.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..clock import Clock
+from ..store.base import InboxRecord, JobRecord
+from .outbox import PushTransport, _safe_url
+from .sending import PAUSED, QUEUED, REMOVED
+
+if TYPE_CHECKING:
+    from .sending import Task
+
+TASK_STATES = {QUEUED: "queued", PAUSED: "paused", REMOVED: "removed"}  # any other: finished
+RECENT_TASKS = 200  # finished tasks remembered for the dashboard
+MAX_DESTINATIONS = 32  # push destinations counted by name; the rest share the label "other"
+OTHER = "other"
+
+
+def dr_outcome(content: str) -> str:
+    """A delivery report's outcome class from its TP-Status (3GPP TS 23.040 9.2.3.15)."""
+    try:
+        status = int(content.split(" ", 1)[0])
+    except ValueError:
+        return "unknown"
+    if status < 0x20:
+        return "delivered"
+    if status < 0x40:
+        return "pending"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """A task as the dashboard lists it; finished tasks are kept only in this form (no numbers held)."""
+
+    id: int
+    tid: int | str
+    ports: str  # the ports of ``from``, "any" without
+    total: int
+    sent: int
+    failed: int
+    sending: int
+    unsent: int
+    state: str  # queued, paused, removed, finished
+    text: str
+    n: int  # recipients per lane
+    lanes: int
+
+
+def summarize(task: Task) -> TaskSummary:
+    ports = sorted({name for lane in task.lanes for name in lane.spec.ports})
+    return TaskSummary(
+        id=task.id,
+        tid=task.spec.tid_echo,
+        ports=",".join(ports) or "any",
+        total=task.total,
+        sent=task.sent,
+        failed=task.failed,
+        sending=task.sending,
+        unsent=task.unsent,
+        state=TASK_STATES.get(task.state, "finished"),
+        text=task.spec.text[:80],
+        n=task.n,
+        lanes=len(task.lanes),
+    )
+
+
+@dataclass
+class DestinationStats:
+    attempts: int = 0
+    failures: int = 0
+    delivered: int = 0
+    last_error: str = ""
+    last_error_at: float = 0.0
+    last_success_at: float = 0.0
+
+
+class Activity:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.started = clock.time()
+        self.sms_sent: dict[int, int] = {}  # by port
+        self.sms_failed: dict[int, int] = {}
+        self.sms_received: dict[int, int] = {}
+        self.delivery_reports: dict[str, int] = {}  # by outcome
+        self.open: dict[int, Task] = {}  # open tasks by store id
+        self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
+        self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
+        self.destinations: dict[str, DestinationStats] = {}
+        self.tids_issued = 0
+
+    # --- task reports (gateway/reports.py) --------------------------------------
+
+    def task_opened(self, task: Task) -> None:
+        self.open[task.id] = task
+        self.first_seen.setdefault(task.id, self._clock.time())
+
+    def job_done(self, task: Task, job: JobRecord) -> None:
+        port = _port_number(job.port)
+        counts = self.sms_sent if job.state == 2 else self.sms_failed
+        counts[port] = counts.get(port, 0) + 1
+
+    def task_finished(self, task: Task) -> None:
+        self.open.pop(task.id, None)
+        self.first_seen.pop(task.id, None)
+        self.recent[task.id] = summarize(task)
+        self.recent.move_to_end(task.id)
+        while len(self.recent) > RECENT_TASKS:
+            self.recent.popitem(last=False)
+
+    # --- the inbox (gateway/receiving.py) --------------------------------------------
+
+    def received(self, rec: InboxRecord) -> None:
+        if rec.flag == 0:
+            port = _port_number(rec.port)
+            self.sms_received[port] = self.sms_received.get(port, 0) + 1
+        else:
+            outcome = dr_outcome(rec.content)
+            self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
+
+    # --- pushes ------------------------------------------------------------------
+
+    def destination(self, url: str) -> DestinationStats:
+        url = _safe_url(url)  # a label or a page must never show user:password
+        stats = self.destinations.get(url)
+        if stats is None:
+            if len(self.destinations) >= MAX_DESTINATIONS:
+                url = OTHER
+            stats = self.destinations.setdefault(url, DestinationStats())
+        return stats
+
+    def tasks(self, limit: int = RECENT_TASKS) -> list[TaskSummary]:
+        """The newest ``limit`` tasks, open or recently finished, newest first."""
+        newest = heapq.nlargest(limit, itertools.chain(self.open, self.recent))
+        return [summarize(self.open[i]) if i in self.open else self.recent[i] for i in newest]
+
+    def task(self, task_id: int) -> TaskSummary | None:
+        task = self.open.get(task_id)
+        return summarize(task) if task is not None else self.recent.get(task_id)
+
+    def label(self, url: str) -> str:
+        """How a destination is named in metrics and pages."""
+        safe = _safe_url(url)
+        return safe if safe in self.destinations or len(self.destinations) < MAX_DESTINATIONS else OTHER
+
+    def queue(self) -> tuple[int, float]:
+        """SMS not yet handed to a module over every open task, and how long the oldest such task waits."""
+        unsent = 0
+        oldest: float | None = None
+        for task in self.open.values():
+            if task.unsent:
+                unsent += task.unsent
+                since = self.first_seen.get(task.id, self.started)
+                oldest = since if oldest is None else min(oldest, since)
+        return unsent, 0.0 if oldest is None else max(0.0, self._clock.time() - oldest)
+
+
+def _port_number(name: str) -> int:
+    """1 from "1.02", "1A" or "1"."""
+    digits = ""
+    for c in name:
+        if not c.isdigit():
+            break
+        digits += c
+    return int(digits) if digits else 0
+
+
+class MeteredTransport(PushTransport):
+    """A push transport that counts tries, failures and deliveries per destination."""
+
+    def __init__(self, inner: PushTransport, activity: Activity, clock: Clock) -> None:
+        self._inner = inner
+        self._activity = activity
+        self._clock = clock
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        stats = self._activity.destination(url)
+        stats.attempts += 1
+        try:
+            status = await self._inner.post(url, body, headers)
+        except Exception as exc:
+            self._failed(stats, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            raise
+        if 200 <= status < 300:
+            stats.delivered += 1
+            stats.last_success_at = self._clock.time()
+        else:
+            self._failed(stats, f"HTTP {status}")
+        return status
+
+    def _failed(self, stats: DestinationStats, error: str) -> None:
+        stats.failures += 1
+        stats.last_error = error[:200]
+        stats.last_error_at = self._clock.time()
+
+    async def close(self) -> None:
+        await self._inner.close()

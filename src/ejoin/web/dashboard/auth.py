@@ -1,0 +1,154 @@
+"""Dashboard sessions: login with the device credentials, a cookie, a CSRF token per session.
+
+The session cookie is HttpOnly and SameSite=Strict; every POST must also carry
+the session's CSRF token (an ``X-CSRF-Token`` header from htmx, or a ``csrf``
+form field), compared in constant time.  Before login the token is a cookie of
+its own that the login form repeats (double submit).  Wrong credentials go
+through the device's login guard, as on the API.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ...gateway.runtime import Gateway
+from ..endpoint import GATEWAY, ApiRequest, credentials_ok, slow_down
+
+SESSION_COOKIE = "ejoin_session"
+LOGIN_CSRF_COOKIE = "ejoin_csrf"
+IDLE_TIMEOUT = 12 * 3600.0
+MAX_SESSIONS = 64
+MAX_FORM = 256 * 1024
+
+
+@dataclass
+class Session:
+    csrf: str
+    seen: float
+
+
+class Sessions:
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+
+    def open(self) -> tuple[str, Session]:
+        token = secrets.token_urlsafe(32)
+        session = self._sessions[token] = Session(secrets.token_urlsafe(32), self._gw.clock.time())
+        while len(self._sessions) > MAX_SESSIONS:  # the least recently used goes first
+            self._sessions.popitem(last=False)
+        return token, session
+
+    def find(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        session = self._sessions.get(token)
+        if session is None:
+            return None
+        now = self._gw.clock.time()
+        if now - session.seen > IDLE_TIMEOUT:
+            del self._sessions[token]
+            return None
+        session.seen = now
+        self._sessions.move_to_end(token)
+        return session
+
+    def close(self, token: str | None) -> None:
+        if token:
+            self._sessions.pop(token, None)
+
+
+SESSIONS: web.AppKey[Sessions] = web.AppKey("dashboard_sessions", Sessions)
+Page = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+
+
+def _secure(request: web.Request) -> bool:
+    return request.secure
+
+
+def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str) -> None:
+    response.set_cookie(name, value, path="/", httponly=True, samesite="Strict", secure=_secure(request))
+
+
+def session_of(request: web.Request) -> Session | None:
+    return request.app[SESSIONS].find(request.cookies.get(SESSION_COOKIE))
+
+
+def _to_login(request: web.Request) -> web.StreamResponse:
+    if request.headers.get("HX-Request"):
+        # htmx follows HX-Redirect with a full page load; a 303 would be swapped into a fragment
+        return web.Response(status=401, text="log in again", headers={"HX-Redirect": "/"})
+    raise web.HTTPSeeOther("/")
+
+
+def page(fn: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A GET: needs a session; changes nothing."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        session = session_of(request)
+        if session is None:
+            return _to_login(request)
+        return await fn(request, session)
+
+    handler.__name__ = fn.__name__
+    return handler
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    if request.content_length is not None and request.content_length > MAX_FORM:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length)
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def action(fn: Callable[[web.Request, Session, dict[str, str]], Awaitable[web.StreamResponse]]):
+    """A POST: needs a session and its CSRF token."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        session = session_of(request)
+        if session is None:
+            return _to_login(request)
+        form = await read_form(request)
+        token = request.headers.get("X-CSRF-Token") or form.get("csrf", "")
+        if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+            return web.Response(status=403, text="the form is stale or came from another site; reload the page")
+        return await fn(request, session, form)
+
+    handler.__name__ = fn.__name__
+    return handler
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    form = await read_form(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    given = form.get("csrf", "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise web.HTTPSeeOther("/?error=stale")
+    remote = request.remote or "unknown"
+    if not credentials_ok(gw, form.get("username"), form.get("password")):
+        await slow_down(gw, ApiRequest(request, b""), "wrong dashboard login")
+        raise web.HTTPSeeOther("/?error=login")
+    gw.guard.succeeded(remote)
+    token, _ = request.app[SESSIONS].open()
+    response = web.HTTPSeeOther("/dashboard/ports")
+    set_cookie(response, request, SESSION_COOKIE, token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    if session is not None:
+        form = await read_form(request)
+        if hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
+            request.app[SESSIONS].close(request.cookies.get(SESSION_COOKIE))
+    response = web.HTTPSeeOther("/")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response

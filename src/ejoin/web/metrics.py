@@ -1,0 +1,199 @@
+"""GET /metrics: the device in Prometheus text format.
+
+Everything is read from memory at scrape time (the device's ports and slots,
+``Gateway.activity``, the outbox's workers); a scrape never queries the store.
+Labels are bounded by the device's size: port, slot, outcome, a push destination
+(at most 32, then "other"), an HTTP route pattern.  Never a tid, a number or a text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import platform
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .. import __version__
+from ..gateway.runtime import Gateway
+from ..protocol.codes import ResultCode
+from .endpoint import GATEWAY, ApiRequest, credentials_ok, error_response, slow_down
+
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
+HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
+HTTP_SECONDS: web.AppKey[Histogram] = web.AppKey("http_seconds", Histogram)
+METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"})  # anything else: "other"
+
+
+class DeviceCollector(Collector):
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def collect(self) -> Iterator[Metric]:
+        gw = self._gw
+        yield InfoMetricFamily(
+            "ejoin_build",
+            "Version of the gateway software",
+            value={
+                "version": __version__,
+                "python": platform.python_version(),
+                "driver": gw.config.modems,  # the registry name of the driver
+            },
+        )
+        yield GaugeMetricFamily("ejoin_start_time_seconds", "When the gateway started (unix time)", gw.activity.started)
+        if not getattr(gw, "_started", False):
+            return
+        yield from self._ports(gw)
+        yield from self._sms(gw)
+        yield from self._pushes(gw)
+
+    @staticmethod
+    def _ports(gw: Gateway) -> Iterator[Metric]:
+        port_state = GaugeMetricFamily(
+            "ejoin_port_state", "State code (spec 4.1.4) of the port's active slot", labels=["port"]
+        )
+        signal = GaugeMetricFamily("ejoin_port_signal", "Signal strength of the port (0-31)", labels=["port"])
+        active = GaugeMetricFamily("ejoin_port_active_slot", "The port's active slot number", labels=["port"])
+        slot_state = GaugeMetricFamily(
+            "ejoin_slot_state", "State code (spec 4.1.4) of each slot", labels=["port", "slot"]
+        )
+        locked = GaugeMetricFamily("ejoin_slot_locked", "1 if the slot is locked by the user", labels=["port", "slot"])
+        present = GaugeMetricFamily("ejoin_slot_sim_present", "1 if a SIM is in the slot", labels=["port", "slot"])
+        balance = GaugeMetricFamily("ejoin_slot_balance", "The SIM's balance as last known", labels=["port", "slot"])
+        for port in gw.device.ports:
+            p = str(port.number)
+            port_state.add_metric([p], int(port.active.state))
+            signal.add_metric([p], gw.device.signal(port.number))
+            active.add_metric([p], port.record.active_slot)
+            for slot in port.slots:
+                labels = [p, str(slot.record.slot)]
+                slot_state.add_metric(labels, int(slot.state))
+                locked.add_metric(labels, int(slot.record.locked))
+                present.add_metric(labels, int(slot.record.present))
+                balance.add_metric(labels, slot.record.balance)
+        yield from (port_state, signal, active, slot_state, locked, present, balance)
+
+    @staticmethod
+    def _sms(gw: Gateway) -> Iterator[Metric]:
+        act = gw.activity
+        ports = [str(p.number) for p in gw.device.ports]
+        for name, doc, counts in (
+            ("ejoin_sms_sent", "SMS sent since start", act.sms_sent),
+            ("ejoin_sms_failed", "SMS that failed since start", act.sms_failed),
+            ("ejoin_sms_received", "SMS received since start", act.sms_received),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["port"])
+            for p in ports:
+                family.add_metric([p], counts.get(int(p), 0))
+            yield family
+        reports = CounterMetricFamily(
+            "ejoin_delivery_reports", "Delivery reports received since start", labels=["outcome"]
+        )
+        for outcome in ("delivered", "pending", "failed", "unknown"):
+            reports.add_metric([outcome], act.delivery_reports.get(outcome, 0))
+        yield reports
+        unsent, oldest = act.queue()
+        yield GaugeMetricFamily("ejoin_tasks_open", "Send tasks not finished", len(act.open))
+        yield GaugeMetricFamily("ejoin_queue_unsent", "SMS waiting for a module over every open task", unsent)
+        yield GaugeMetricFamily(
+            "ejoin_queue_oldest_seconds", "How long the oldest task with SMS waiting has been open", oldest
+        )
+        yield GaugeMetricFamily("ejoin_sms_in_module", "SMS being sent right now", sum(gw.sending.in_module.values()))
+
+    @staticmethod
+    def _pushes(gw: Gateway) -> Iterator[Metric]:
+        attempts = CounterMetricFamily("ejoin_push_attempts", "Push deliveries tried", labels=["destination"])
+        failures = CounterMetricFamily("ejoin_push_failures", "Push tries that failed", labels=["destination"])
+        delivered = CounterMetricFamily("ejoin_push_delivered", "Pushes delivered (2xx)", labels=["destination"])
+        last_error = GaugeMetricFamily(
+            "ejoin_push_last_failure_time_seconds", "When a push to the destination last failed", labels=["destination"]
+        )
+        for dest, stats in gw.activity.destinations.items():
+            attempts.add_metric([dest], stats.attempts)
+            failures.add_metric([dest], stats.failures)
+            delivered.add_metric([dest], stats.delivered)
+            last_error.add_metric([dest], stats.last_error_at)
+        yield from (attempts, failures, delivered, last_error)
+        yield GaugeMetricFamily(
+            "ejoin_push_busy_destinations",
+            "Destinations with pushes waiting or being retried",
+            gw.outbox.busy_destinations,
+        )
+
+
+def install(app: web.Application, gw: Gateway) -> None:
+    """A registry of the app's own (several gateways in one process do not mix)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DeviceCollector(gw))
+    app[REGISTRY] = registry
+    app[HTTP_REQUESTS] = Counter(
+        "ejoin_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
+    )
+    app[HTTP_SECONDS] = Histogram(
+        "ejoin_http_request_seconds",
+        "Time to answer an HTTP request",
+        ["route"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    )
+    app.middlewares.append(measure)  # innermost: sees the answer json_errors made of any failure
+    app.router.add_route("GET", "/metrics", metrics)
+
+
+@web.middleware
+async def measure(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        # The route's pattern, never the path: /dashboard/tasks/{id}, not one label per task.
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[HTTP_REQUESTS].labels(
+            route, request.method if len(request.method) <= 7 else "other", str(status)
+        ).inc()
+        if route != "/dashboard/events":  # an event stream lasts as long as the page is open
+            request.app[HTTP_SECONDS].labels(route).observe(time.perf_counter() - start)
+
+
+def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None, None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return user, password
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus scrapes with HTTP basic auth, or with username/password as query parameters."""
+    gw = request.app[GATEWAY]
+    user, password = _basic_auth(request)
+    if user is None:
+        user, password = request.query.get("username"), request.query.get("password")
+    remote = request.remote or "unknown"
+    if not credentials_ok(gw, user, password):
+        await slow_down(gw, ApiRequest(request, b""), "wrong credentials")
+        refusal = error_response(
+            ResultCode.INVALID_USER,
+            "metrics need the device credentials (HTTP basic auth or ?username=&password=)",
+            401,
+        )
+        refusal.headers["WWW-Authenticate"] = 'Basic realm="ejoin"'
+        return refusal
+    gw.guard.succeeded(remote)
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

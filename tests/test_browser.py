@@ -1,0 +1,215 @@
+"""The dashboard in a real browser: Playwright driving the system's Chromium (no browser download).
+
+The gateway runs on a thread with short real timings (a send takes 0.3 s), so
+what the page shows live is what a person would see.  Waits are Playwright's
+own "until this is on the page" with deadlines.  EJOIN_SCREENSHOTS=docs/img
+saves a screenshot of each page (the docs' images come from this test).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .threaded import ServerThread
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"),
+]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AUTH = {"username": "root", "password": "root"}
+TIMING = {
+    "card_detect": 0.05,
+    "register_min": 0.1,
+    "register_max": 0.2,
+    "module_restart": 0.1,
+    "send_min": 0.3,
+    "send_max": 0.3,
+    "delivery": 0.2,
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = ServerThread(str(tmp_path_factory.mktemp("browser")), fast=False, timing=TIMING, login_delay_cap=0.0)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []  # script errors and refusals by the page's Content-Security-Policy
+
+    def console(message) -> None:
+        # a form answered 400 (settings refused) is logged too: that one is meant
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    pg.on("console", console)
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(5000)
+    pg.goto(server.url + "/")
+    pg.fill("input[name=username]", "root")
+    pg.fill("input[name=password]", "root")
+    pg.click("button[type=submit]")
+    pg.wait_for_url("**/dashboard/ports")
+    yield pg
+    assert not errors
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    target = os.environ.get("EJOIN_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=name != "ports")
+
+
+def api(server, path: str, method: str = "GET", params: dict | None = None, **kwargs):
+    r = httpx.request(method, server.url + path, params={**AUTH, **(params or {})}, timeout=5, **kwargs)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_login_refuses_a_wrong_password(browser, server):
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(server.url + "/")
+    shot(pg, "login")
+    pg.fill("input[name=username]", "root")
+    pg.fill("input[name=password]", "wrong")
+    pg.click("button[type=submit]")
+    pg.wait_for_selector("text=Wrong user name or password")
+    assert pg.context.cookies()[0]["name"] != "ejoin_session"
+    context.close()
+
+
+def test_a_lock_shows_on_the_ports_page_without_reloading(page, server):
+    expect = playwright_sync.expect
+    card = page.locator("#port-2")
+    expect(card.locator(".state")).to_have_text("3 Registered")
+    expect(page.locator("#live-status")).to_have_text("Live updates: on")
+    page.evaluate("window.notReloaded = true")
+    api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "lock", "ports": "2"})
+    expect(card.locator(".state")).to_have_text("12 User locked", timeout=1000)  # live, within a second
+    assert page.evaluate("window.notReloaded") is True
+    # and back, through the page's own button, registering again live
+    card.locator("tr[data-slot='2.01'] button", has_text="Unlock").click()
+    expect(card.locator(".state")).to_have_text("3 Registered")
+    shot(page, "ports")
+
+
+def test_compose_sends_and_the_task_finishes(page, server):
+    expect = playwright_sync.expect
+    page.click("nav >> text=Compose")
+    page.fill("textarea[name=to]", "13900000001\n13900000002")
+    page.fill("textarea[name=sms]", "Hello from the browser")
+    page.fill("input[name=from]", "1")
+    shot(page, "compose")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/dashboard/tasks/*")
+    state = page.locator("h1 .task-state")
+    expect(state).to_have_text("finished", timeout=5000)
+    expect(page.locator(".counts")).to_contain_text("2 sent")
+    expect(page.locator("table.recipients tr.sent")).to_have_count(2)
+    shot(page, "task")
+
+
+def test_pause_and_resume_a_task(page, server):
+    expect = playwright_sync.expect
+    to = ",".join(f"1391000{i:04d}" for i in range(40))
+    body = {"type": "send-sms", "tasks": [{"tid": 4242, "from": "3", "to": to, "sms": "bulk"}]}
+    assert api(server, "/goip_post_sms.html", method="POST", json=body)["status"][0]["status"] == "0 OK"
+    page.click("nav >> text=Tasks")
+    row = page.locator("tr[data-tid='4242']")
+    row.locator("button", has_text="Pause").click()
+    expect(row.locator(".task-state")).to_have_text("paused")
+    paused_at = row.locator(".counts").inner_text()
+    page.wait_for_timeout(700)  # two sends' worth: nothing moves while paused
+    assert row.locator(".counts").inner_text() == paused_at
+    row.locator("button", has_text="Resume").click()
+    expect(row.locator(".task-state")).to_have_text("queued")
+    expect(row.locator(".counts")).not_to_have_text(paused_at, timeout=3000)
+    shot(page, "tasks")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button", has_text="Remove").click()
+    expect(row.locator(".task-state")).to_have_text("removed")
+
+
+def test_an_inbound_sms_is_in_the_inbox(page, server):
+    expect = playwright_sync.expect
+    assert api(server, "/sim/inbound", params={"port": "4", "sender": "10086", "text": "Your code is 4711"})
+    page.click("nav >> text=Inbox")
+    expect(page.locator("table.inbox")).to_contain_text("Your code is 4711")
+    page.fill("input[name=q]", "4711")
+    page.click("text=Filter")
+    expect(page.locator("table.inbox tbody tr")).to_have_count(1)
+    shot(page, "inbox")
+
+
+def test_settings_and_pushes_pages(page, server):
+    expect = playwright_sync.expect
+    page.click("nav >> text=Settings")
+    page.fill("input[name=sms_cnt]", "not a number")
+    page.click("text=Save")
+    expect(page.locator(".error")).to_contain_text("not a whole number")
+    page.fill("input[name=sms_cnt]", "1")
+    page.click("text=Save")
+    expect(page.locator(".saved")).to_have_text("Saved.")
+    shot(page, "settings")
+    # a receiver that is down: its pushes wait, and the page says why
+    dead = "http://127.0.0.1:9/ejoin-status"
+    api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": dead})
+    api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "ledoff", "ports": "4"})
+    page.click("nav >> text=Pushes")
+    expect(page.locator("h1")).to_have_text("Pushes")
+    for _ in range(20):  # the page shows what was tried when it was loaded
+        if "Connect" in page.locator("table.pushes").inner_text():
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    expect(page.locator("table.pushes")).to_contain_text(dead)
+    expect(page.locator("table.pushes")).to_contain_text("Connect")
+    shot(page, "pushes")
+    api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": ""})
+
+
+def test_the_ports_page_fits_a_phone(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    pg = context.new_page()
+    pg.goto(server.url + "/")
+    pg.fill("input[name=username]", "root")
+    pg.fill("input[name=password]", "root")
+    pg.click("button[type=submit]")
+    pg.wait_for_url("**/dashboard/ports")
+    width = pg.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page is {width}px wide on a 390px screen"
+    shot(pg, "ports-phone")
+    context.close()
