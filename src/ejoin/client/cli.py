@@ -156,7 +156,10 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
     """Send an SMS (or MMS with --attach) and follow it to the end."""
     numbers = [n.strip() for t in to for n in t.split(",") if n.strip()]
     if to_file:
-        numbers += read_numbers(to_file)
+        problems: list[str] = []
+        numbers += read_numbers(to_file, problems=problems)
+        for problem in problems:
+            err.print(f"not sent ({to_file}, {problem})", markup=False, highlight=False, soft_wrap=True)
     if not numbers:
         raise click.UsageError("give --to or --to-file")
     if not text and not attach:

@@ -96,6 +96,7 @@ class DevStatus(msgspec.Struct, kw_only=True):
 class TaskResult(msgspec.Struct):
     tid: Any
     status: str
+    reason: str = ""  # why the task was refused (ejoin gateways; other devices send none)
 
     @property
     def code(self) -> TaskStatus | int:

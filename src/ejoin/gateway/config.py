@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..protocol import numbers
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
 
 
@@ -148,6 +149,13 @@ class GatewayConfig:
                 raise ConfigError(f"[[sim]] #{i + 1}: {exc}") from None
             if addr.slot is None:
                 raise ConfigError(f"[[sim]] #{i + 1}: port {spec.port!r} must name a slot, like 1.02")
+            try:
+                if spec.number:
+                    numbers.phone_number(spec.number)
+                if spec.imei is not None:
+                    numbers.imei(spec.imei)
+            except numbers.NumberError as exc:
+                raise ConfigError(f"[[sim]] #{i + 1}: {exc}") from None
         t = self.timing
         if min(t.card_detect, t.register_min, t.register_max, t.module_restart) < 0:
             raise ConfigError("timings cannot be negative")
@@ -159,6 +167,11 @@ class GatewayConfig:
             raise ConfigError("send_failure_rate is between 0 and 1")
         if self.traffic.rate < 0 or (self.traffic.rate and not (self.traffic.senders and self.traffic.texts)):
             raise ConfigError("traffic.rate must be >= 0, with senders and texts to draw from")
+        for who in self.traffic.senders:
+            try:
+                numbers.sender(who)
+            except numbers.NumberError as exc:
+                raise ConfigError(f"traffic.senders: {exc}") from None
         c = self.calls
         if c.rate < 0 or not (0 <= c.answer_ratio <= 1 and 0 <= c.alert_ratio <= 1):
             raise ConfigError("calls.rate must be >= 0 and the ratios between 0 and 1")
