@@ -462,3 +462,4 @@ def receive(host, port, db, secret, as_json):
 
 
 COMMANDS = [status, cmd, send, tasks, pause, resume, remove, inbox, stats, esim, receive]
+COMMANDS.append(__import__("ejoin.client.pushes_cli", fromlist=["pushes"]).pushes)  # it uses the helpers above

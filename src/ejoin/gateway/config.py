@@ -104,6 +104,8 @@ class GatewayConfig:
     push_timeout: float = 10.0
     push_retry_base: float = 1.0
     push_retry_cap: float = 300.0
+    push_retry_window: float = 259_200.0  # seconds a push is retried before it goes to the dead-letter table
+    push_dead_keep: int = 10_000  # dead-letter pushes kept per destination (older ones are deleted)
     sqlite_sync: str = "normal"
     send_failure_rate: float = 0.0  # share of SMS the simulated network rejects at random
     max_queued_tasks: int = 100_000  # open tasks; more get 16 Too Many Task
@@ -198,6 +200,10 @@ class GatewayConfig:
             raise ConfigError("max_queued_tasks and max_recipients must be at least 1")
         if self.push_retry_base <= 0 or self.push_retry_cap < self.push_retry_base:
             raise ConfigError("push_retry_base must be > 0 and push_retry_cap >= push_retry_base")
+        if self.push_retry_window <= 0:
+            raise ConfigError("push_retry_window must be positive (seconds; default 259200 = 3 days)")
+        if self.push_dead_keep < 1:
+            raise ConfigError("push_dead_keep must be at least 1")
         return self
 
 

@@ -165,6 +165,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE slot ADD COLUMN esim_cc TEXT NOT NULL DEFAULT '';
     ALTER TABLE slot ADD COLUMN esim_provider TEXT NOT NULL DEFAULT '';
     """,
+    # 5: dead-letter pushes: what failed for longer than the retry window, kept
+    # (with its original id, so a replay goes back in its old place) until replayed or dropped.
+    """
+    CREATE TABLE outbox_dead (
+        id           INTEGER PRIMARY KEY,
+        dest         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        headers      TEXT NOT NULL DEFAULT '{}',
+        body         BLOB NOT NULL,
+        created      REAL NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        died         REAL NOT NULL
+    );
+    CREATE INDEX outbox_dead_by_dest ON outbox_dead(dest, id);
+    """,
 ]
 
 
