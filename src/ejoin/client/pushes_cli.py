@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
 from .cli import REFUSED, _client, _dump, _table, device_options, out
 
@@ -51,13 +52,13 @@ def pushes_list(s, as_json):
         return
     rows = [
         [
-            d.url,
+            escape(d.url),
             d.queued,
             d.dead,
             _age(d.oldest_age),
             d.attempts,
             "-" if d.next_retry_in is None else f"in {_age(d.next_retry_in)}",
-            d.last_error or "-",
+            escape(d.last_error) or "-",
         ]
         for d in queue.destinations
     ]
