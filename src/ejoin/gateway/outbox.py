@@ -50,8 +50,12 @@ class AiohttpTransport(PushTransport):
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         if self._session is None:
+            # No cap on connections (aiohttp's default is 100 in all): each destination sends one push at a
+            # time anyway, and a hundred hanging receivers must not make the others wait for a connection.
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"User-Agent": f"ejoin-gateway/{__version__}"}
+                timeout=self._timeout,
+                headers={"User-Agent": f"ejoin-gateway/{__version__}"},
+                connector=aiohttp.TCPConnector(limit=0),
             )
         async with self._session.post(url, data=body, headers=headers) as resp:
             await resp.read()
@@ -184,7 +188,7 @@ class Outbox:
         moved = await self._store.outbox_revive(dest, self._clock.time())
         for url, n in moved.items():
             state = self._dest(url)
-            state.dead -= n
+            state.dead = max(0, state.dead - n)
             state.queued += n
             state.failures = 0  # a person asked: try now, not after the back-off reached so far
             self._requeue(url)
@@ -197,8 +201,8 @@ class Outbox:
         dropped = await self._store.outbox_drop(dest, queued)
         for url, (dead, waiting) in dropped.items():
             state = self._dest(url)
-            state.dead -= dead
-            state.queued -= waiting
+            state.dead = max(0, state.dead - dead)
+            state.queued = max(0, state.queued - waiting)
             if waiting:
                 self._requeue(url)
         if dropped:
@@ -302,7 +306,7 @@ class Outbox:
             self._store.outbox_delete(item.id).add_done_callback(_log_failure)
             self.delivered += 1
             state.delivered += 1
-            state.queued -= 1
+            state.queued = max(0, state.queued - 1)  # (a drop may have counted it already)
             state.failures = 0
             state.last_error = ""
             return None
@@ -335,7 +339,7 @@ class Outbox:
     async def _bury(self, item: OutboxItem, state: Destination, now: float, error: str) -> None:
         """The head failed past the window: it, and all queued before the window began, go dead."""
         moved = await self._store.outbox_kill(item.dest, now - self._policy.window, now, error, self._policy.dead_keep)
-        state.queued -= moved
+        state.queued = max(0, state.queued - moved)
         state.dead = min(state.dead + moved, self._policy.dead_keep)
         state.died += moved
         state.generation += 1
