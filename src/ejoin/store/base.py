@@ -214,7 +214,7 @@ class Store(ABC):
 
     @abstractmethod
     def outbox_kill(self, dest: str, created_before: float, died: float, error: str, keep: int) -> asyncio.Future[int]:
-        """Move ``dest``'s pushes queued before ``created_before`` to the dead-letter table; how many.
+        """Move ``dest``'s pushes queued at or before ``created_before`` to the dead-letter table; how many.
 
         Those never tried get ``error`` (the destination's) as their last error.  Only the newest
         ``keep`` dead pushes of ``dest`` are kept.

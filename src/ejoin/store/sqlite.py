@@ -353,10 +353,10 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> int:
             conn.execute(
                 f"INSERT INTO outbox_dead({_DEAD_COLS}, last_error, died) "
-                f"SELECT {_DEAD_COLS}, COALESCE(last_error, ?), ? FROM outbox WHERE dest = ? AND created < ?",
+                f"SELECT {_DEAD_COLS}, COALESCE(last_error, ?), ? FROM outbox WHERE dest = ? AND created <= ?",
                 (error[:500], died, dest, created_before),
             )
-            moved = conn.execute("DELETE FROM outbox WHERE dest = ? AND created < ?", (dest, created_before)).rowcount
+            moved = conn.execute("DELETE FROM outbox WHERE dest = ? AND created <= ?", (dest, created_before)).rowcount
             conn.execute(
                 "DELETE FROM outbox_dead WHERE dest = ? AND id < "
                 "(SELECT MIN(id) FROM (SELECT id FROM outbox_dead WHERE dest = ? ORDER BY id DESC LIMIT ?))",
