@@ -147,6 +147,12 @@ def test_retry_policy_bounds():
 DAY = 86_400.0
 
 
+def settled(store, clock):
+    """Virtual time moves only once the DB thread has done what was asked (as the device fixtures do)."""
+    clock.add_quiescer(store.quiesce)
+    return clock
+
+
 async def advance_until(clock, predicate, step, limit):
     """Advance virtual time in ``step``s until ``predicate()`` holds (at most ``limit`` seconds)."""
     spent = 0.0
@@ -157,7 +163,7 @@ async def advance_until(clock, predicate, step, limit):
 
 
 async def test_a_push_failing_past_the_window_goes_dead_with_everything_older(store):
-    clock = VirtualClock(start=0.0)
+    clock = settled(store, VirtualClock(start=0.0))
     t = ScriptedTransport(clock)
     t.down.add("http://dead/")
     box = make(store, clock, t, base=1.0, cap=3600.0, window=3 * DAY)
@@ -187,7 +193,7 @@ async def test_a_push_failing_past_the_window_goes_dead_with_everything_older(st
 
 
 async def test_dead_pushes_are_replayed_in_their_old_place_or_dropped(store):
-    clock = VirtualClock(start=0.0)
+    clock = settled(store, VirtualClock(start=0.0))
     t = ScriptedTransport(clock)
     t.down.add("http://a/")
     box = make(store, clock, t, base=1.0, cap=3600.0, window=DAY)
@@ -225,6 +231,7 @@ async def test_dead_pushes_stay_dead_across_a_restart_and_are_capped(tmp_path):
     clock = VirtualClock(start=0.0)
     store = SQLiteStore(path)
     await store.open()
+    settled(store, clock)
     t = ScriptedTransport(clock)
     t.down.add("http://a/")
     box = make(store, clock, t, base=1.0, cap=600.0, window=DAY, dead_keep=3)
@@ -237,6 +244,7 @@ async def test_dead_pushes_stay_dead_across_a_restart_and_are_capped(tmp_path):
 
     store = SQLiteStore(path)
     await store.open()
+    settled(store, clock)
     t2 = ScriptedTransport(clock)
     box2 = make(store, clock, t2, window=DAY)
     await box2.start()
