@@ -120,10 +120,9 @@ async def test_a_refusing_destination_is_backed_off_and_does_not_delay_another(d
     refused = "http://127.0.0.1:1/push"  # nothing listens on port 1: connection refused at once
     await dev.get("/goip_get_status.html", url=refused, period=0)
     await until(lambda: (s := state_of(dev, refused)) is not None and s.failed_attempts == 1)
-    for _ in range(60):  # an hour, a minute at a time
-        tried = state_of(dev, refused).failed_attempts
+    for _ in range(60):  # an hour, a minute at a time, each time until the try due in it has failed
         await dev.clock.advance(60.0)
-        await until(lambda tried=tried: state_of(dev, refused).failed_attempts >= tried)
+        await until(lambda: state_of(dev, refused).next_retry is not None)  # backing off again
     state = state_of(dev, refused)
     # 1, 2, 4 ... 256 s, then at most every 300 s (jittered down to half): far from one try a second
     assert 10 <= state.failed_attempts <= 9 + 3600 // 150 and "Connect" in state.last_error
