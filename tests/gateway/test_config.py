@@ -15,6 +15,7 @@ def test_defaults_are_the_documented_ones():
         "./ejoin-data",
     )
     assert c.modems == "simulated" and not c.fast and c.driver.effective_timing(c.fast).register_max > 0
+    assert (c.push_retry_window, c.push_dead_keep) == (3 * 86_400, 10_000)
 
 
 def test_toml_then_flags_override(tmp_path):
@@ -45,6 +46,11 @@ def test_toml_then_flags_override(tmp_path):
         ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
         ("[[sim]]\nport = '2'", "must name a slot"),
         ("modems = 'carrier-pigeon'", "unknown modems 'carrier-pigeon'; known: simulated"),
+        ("[[sim]]\nport = '1.01'\nnumber = '١٣٨٠٠'", "'١٣٨٠٠' is not a phone number"),
+        ("[[sim]]\nport = '1.01'\nimei = '12345'", "'12345' is not an IMEI"),
+        ("[traffic]\nsenders = ['１２３']", "traffic.senders: '１２３' is neither"),
+        ("push_retry_window = 0", "push_retry_window must be positive"),
+        ("push_dead_keep = 0", "push_dead_keep must be at least 1"),
     ],
 )
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):

@@ -142,3 +142,118 @@ def test_retry_policy_bounds():
         d = policy.delay(attempts, rng)
         raw = min(30.0, 2.0 * 2 ** (attempts - 1))
         assert 0.75 * raw <= d <= raw
+
+
+DAY = 86_400.0
+
+
+def settled(store, clock):
+    """Virtual time moves only once the DB thread has done what was asked (as the device fixtures do)."""
+    clock.add_quiescer(store.quiesce)
+    return clock
+
+
+async def advance_until(clock, predicate, step, limit):
+    """Advance virtual time in ``step``s until ``predicate()`` holds (at most ``limit`` seconds)."""
+    spent = 0.0
+    while not predicate():
+        assert spent < limit, "the condition never held"
+        await clock.advance(step)
+        spent += step
+
+
+async def test_a_push_failing_past_the_window_goes_dead_with_everything_older(store):
+    clock = settled(store, VirtualClock(start=0.0))
+    t = ScriptedTransport(clock)
+    t.down.add("http://dead/")
+    box = make(store, clock, t, base=1.0, cap=3600.0, window=3 * DAY)
+    await box.start()
+    await box.push("http://dead/", "k", b"old-1")
+    await box.push("http://dead/", "k", b"old-2")
+    await clock.advance(2 * DAY)
+    await box.push("http://dead/", "k", b"young")  # queued a day later: retried for its own 3 days
+    await advance_until(clock, lambda: box.destinations()[0].dead, 600.0, 2 * DAY)
+    assert clock.time() >= 3 * DAY
+    [summary] = await store.outbox_summary()
+    assert (summary.queued, summary.dead) == (
+        1,
+        2,
+    ) and summary.last_error == "ConnectionRefusedError: connection refused"
+    [state] = box.destinations()
+    assert (state.queued, state.dead, state.died) == (1, 2, 2)
+    # only the head was ever tried; what went dead with it was not tried once more
+    assert {body for _, body, _ in t.attempts} == {b"old-1"}
+    # The young push inherits the back-off reached: the destination is not hammered again from 1 s.
+    before = len(t.attempts)
+    await clock.advance(600.0)
+    assert len(t.attempts) - before <= 1
+    await advance_until(clock, lambda: box.destinations()[0].queued == 0, 600.0, 4 * DAY)
+    assert clock.time() >= 5 * DAY and box.destinations()[0].dead == 3
+    await box.stop()
+
+
+async def test_dead_pushes_are_replayed_in_their_old_place_or_dropped(store):
+    clock = settled(store, VirtualClock(start=0.0))
+    t = ScriptedTransport(clock)
+    t.down.add("http://a/")
+    box = make(store, clock, t, base=1.0, cap=3600.0, window=DAY)
+    await box.start()
+    for body in (b"1", b"2"):
+        await box.push("http://a/", "k", body)
+    await advance_until(clock, lambda: box.destinations()[0].dead == 2, 3600.0, 2 * DAY)
+    await box.push("http://a/", "k", b"3")  # queued after they went dead
+    await clock.settle()
+    t.down.clear()
+    # Still backing off (up to an hour); the replay cuts it short and puts 1 and 2 before 3.
+    moved = await box.replay("http://a/")
+    assert moved == {"http://a/": 2}
+    await t.wait(lambda: len(t.delivered) == 3)
+    assert [b for _, b in t.delivered] == [b"1", b"2", b"3"]
+    await asyncio.wait_for(box.wait_idle(), 5)
+    assert await store.outbox_summary() == [] and box.destinations() == []
+
+    t.down.add("http://a/")
+    await box.push("http://a/", "k", b"4")
+    await advance_until(clock, lambda: box.destinations()[0].dead == 1, 3600.0, 2 * DAY)
+    await box.push("http://a/", "k", b"5")
+    assert await box.drop("http://a/") == {"http://a/": (1, 0)}
+    assert await box.drop(None, queued=True) == {"http://a/": (0, 1)}
+    await asyncio.wait_for(box.wait_idle(), 5)
+    assert await store.outbox_count() == 0 and await store.outbox_summary() == []
+    t.down.clear()
+    await clock.advance(3600.0)
+    assert [b for _, b in t.delivered] == [b"1", b"2", b"3"]  # 4 and 5 were dropped, never sent
+    await box.stop()
+
+
+async def test_dead_pushes_stay_dead_across_a_restart_and_are_capped(tmp_path):
+    path = tmp_path / "o.sqlite3"
+    clock = VirtualClock(start=0.0)
+    store = SQLiteStore(path)
+    await store.open()
+    settled(store, clock)
+    t = ScriptedTransport(clock)
+    t.down.add("http://a/")
+    box = make(store, clock, t, base=1.0, cap=600.0, window=DAY, dead_keep=3)
+    await box.start()
+    for i in range(5):
+        await box.push("http://a/", "k", str(i).encode())
+    await advance_until(clock, lambda: box.destinations()[0].dead, 600.0, 2 * DAY)
+    await box.stop()
+    await store.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    settled(store, clock)
+    t2 = ScriptedTransport(clock)
+    box2 = make(store, clock, t2, window=DAY)
+    await box2.start()
+    [state] = box2.destinations()
+    assert (state.queued, state.dead) == (0, 3)  # the newest 3 of 5 are kept
+    await clock.advance(DAY)
+    assert t2.attempts == []  # dead pushes are not retried by themselves
+    assert await box2.replay(None) == {"http://a/": 3}
+    await t2.wait(lambda: len(t2.delivered) == 3)
+    assert [b for _, b in t2.delivered] == [b"2", b"3", b"4"]
+    await box2.stop()
+    await store.close()

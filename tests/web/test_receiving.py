@@ -106,14 +106,14 @@ async def test_delivery_reports(device_factory, receiver):
 async def test_a_long_sms_gets_one_delivery_report_under_the_slot_that_sent_it(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     text = "0123456789" * 30  # two parts, each reported by the network
-    await device.send_ok({"tid": 6, "from": "1", "to": "+86 139-0000-0001", "sms": text, "dr": 1})
+    await device.send_ok({"tid": 6, "from": "1", "to": "+8613900000001", "sms": text, "dr": 1})
     await device.clock.advance(2)  # sent: now the port switches before the reports come
     assert (await device.cmd(op="switch", ports="1.02"))["code"] == 0
     await device.clock.advance(10)
     await receiver.wait_count(1, "recv-sms")
     await device.clock.advance(10)
     [report] = rows(receiver)
-    assert (report[0], report[1], report[4]) == (1, "1.01", "+86 139-0000-0001")
+    assert (report[0], report[1], report[4]) == (1, "1.01", "+8613900000001")
     assert report[5].startswith("0 ")
 
 

@@ -484,13 +484,13 @@ async def test_finished_tasks_are_pruned_after_the_retention(device_factory, rec
 async def test_a_resumed_task_keeps_its_place_in_line(device, receiver):
     await device.cmd(op="lock", ports="1")
     await device.send_ok(
-        {"tid": 70, "from": "1", "to": "a70", "sms": "x", "sdr": 1},
-        {"tid": 71, "from": "1", "to": "a71", "sms": "x", "sdr": 1},
+        {"tid": 70, "from": "1", "to": "970", "sms": "x", "sdr": 1},
+        {"tid": 71, "from": "1", "to": "971", "sms": "x", "sdr": 1},
         sr_url=receiver.url,
         sr_prd=1,
     )
     await device.post("/goip_pause_sms.html", {"tids": [70]})
-    await device.send_ok({"tid": 72, "from": "1", "to": "a72", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
+    await device.send_ok({"tid": 72, "from": "1", "to": "972", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
     await device.post("/goip_resume_sms.html", {"tids": [70]})
     await device.cmd(op="unlock", ports="1")
     await run_until_reported(device, receiver, 72, 1)
@@ -504,12 +504,12 @@ async def test_a_failing_module_fails_the_sms_not_the_task(device, receiver, mon
 
     async def flaky(port, slot, number, text, smsc, report=False):
         calls.append(number)
-        if number == "boom":
+        if number == "666":
             raise OSError("serial port gone")
         return await real(port, slot, number, text, smsc, report)
 
     monkeypatch.setattr(device.gw.driver, "send_sms", flaky)
-    await device.send_ok({"tid": 80, "from": "1", "to": "1,boom,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    await device.send_ok({"tid": 80, "from": "1", "to": "1,666,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
     await run_until_reported(device, receiver, 80, 3)
     fin = final(receiver, 80)
     assert (fin["sent"], fin["failed"], fin["sending"]) == (2, 1, 0)

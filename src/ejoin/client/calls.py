@@ -22,6 +22,7 @@ from .models import (
     EsimResult,
     Euicc,
     InboxPage,
+    PushQueue,
     SmsStat,
     TaskPage,
     TaskResult,
@@ -223,3 +224,30 @@ def write_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
 
 def delete_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
     return Call("POST", "/goip_delete_esims.html", _esim_list(EsimResult), body=_json(list(items)), idempotent=False)
+
+
+# --- the push queue (ejoin gateways only) ----------------------------------------
+
+
+def pushes() -> Call[PushQueue]:
+    return Call("GET", "/ejoin/pushes", _as(PushQueue))
+
+
+def _push_target(url: str | None, **more: bool) -> bytes:
+    target: dict[str, Any] = {"url": url} if url is not None else {"all": 1}
+    target.update({k: 1 for k, v in more.items() if v})
+    return _json(target)
+
+
+def _counts(answer: dict[str, Any]) -> dict[str, int]:
+    return msgspec.convert(answer.get("destinations", {}), dict[str, int])
+
+
+def retry_pushes(url: str | None = None) -> Call[dict[str, int]]:
+    """Replay the dead pushes of ``url`` (None: of every destination); how many per destination."""
+    return Call("POST", "/ejoin/pushes/retry", _counts, body=_push_target(url))
+
+
+def drop_pushes(url: str | None = None, queued: bool = False) -> Call[dict[str, int]]:
+    """Delete the dead pushes (``queued``: and the waiting ones) of ``url`` or every destination."""
+    return Call("POST", "/ejoin/pushes/drop", _counts, body=_push_target(url, queued=queued), idempotent=False)

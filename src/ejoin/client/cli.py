@@ -44,6 +44,7 @@ from .terminal import (
     USAGE,
     UserError,
     dump,
+    err,
     fail,
     fdr_line,
     out,
@@ -299,7 +300,12 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
     """Send an SMS (or an MMS with --attach) and follow it to the end."""
     numbers = [n.strip() for t in to for n in t.split(",") if n.strip()]
     if to_file:
-        numbers += read_numbers(to_file)
+        problems: list[str] = []
+        numbers += read_numbers(to_file, problems=problems)
+        for problem in problems:
+            err().print(f"not sent ({to_file}, {problem})", markup=False)
+    if not numbers and to_file:
+        raise UserError(f"no number to send: {to_file} holds none")
     if not numbers:
         raise UserError("give --to NUMBERS or --to-file FILE")
     if not text and not attach:
@@ -723,3 +729,6 @@ def receive(host, port, db, secret, as_json):
 
 
 COMMANDS = [status, cmd, send, tasks, pause, resume, remove, inbox, stats, esim, receive]
+from .pushes_cli import pushes  # noqa: E402 - at the end: it uses the helpers above
+
+COMMANDS.append(pushes)

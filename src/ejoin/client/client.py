@@ -175,6 +175,19 @@ class _Api:
     def delete_esims(self, items: Iterable[dict[str, Any]]):
         return self._run(calls.delete_esims(items))
 
+    # the push queue (ejoin gateways: not part of the vendor's API)
+    def pushes(self):
+        """The push queue per destination: waiting and dead-letter pushes, retry state (``PushQueue``)."""
+        return self._run(calls.pushes())
+
+    def retry_pushes(self, url: str | None = None):
+        """Replay dead-letter pushes of ``url`` (None: all); {url: count}."""
+        return self._run(calls.retry_pushes(url))
+
+    def drop_pushes(self, url: str | None = None, queued: bool = False):
+        """Delete dead-letter pushes (``queued``: waiting ones too) of ``url`` (None: all); {url: count}."""
+        return self._run(calls.drop_pushes(url, queued))
+
 
 def _backoff(attempt: int) -> float:
     return min(2.0, 0.2 * 2**attempt)

@@ -93,9 +93,10 @@ class DevStatus(msgspec.Struct, kw_only=True):
             return 1
 
 
-class TaskResult(msgspec.Struct):
+class TaskResult(msgspec.Struct, omit_defaults=True):
     tid: Any
     status: str
+    reason: str = ""  # why the task was refused (ejoin gateways; other devices send none)
 
     @property
     def code(self) -> TaskStatus | int:
@@ -258,3 +259,24 @@ class EsimResult(msgspec.Struct):
     port: int
     slot: int
     status: int
+
+
+class PushDestination(msgspec.Struct, kw_only=True):
+    """One destination of an ejoin gateway's push queue (GET /ejoin/pushes)."""
+
+    url: str
+    queued: int = 0
+    dead: int = 0
+    oldest_age: float | None = None
+    attempts: int = 0
+    last_error: str = ""
+    next_retry_in: float | None = None
+    oldest_dead_age: float | None = None
+    last_died_age: float | None = None
+
+
+class PushQueue(msgspec.Struct, kw_only=True):
+    window: float = 0.0  # seconds a push is retried before it goes to the dead-letter table
+    queued: int = 0
+    dead: int = 0
+    destinations: list[PushDestination] = []

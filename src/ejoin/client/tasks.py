@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from ..protocol.numbers import NumberError, phone_number
+
 _TYPES = {".jpg": "jpg", ".jpeg": "jpg", ".gif": "gif", ".txt": "txt", ".mp3": "mp3"}
 _tids = itertools.count(int(time.time() * 1000))
 
@@ -103,10 +105,34 @@ def attachments_of(files: Iterable[str | Path]) -> str:
     return ";".join(parts)
 
 
-def read_numbers(path: str | Path) -> list[str]:
-    """Numbers from a file: one per line or separated by commas; blank lines and # comments skipped."""
-    out = []
-    for line in Path(path).read_text().splitlines():
+class NumbersFileError(ValueError):
+    """A file of numbers holding entries that are not phone numbers; ``problems`` has one line per entry."""
+
+    def __init__(self, path: str | Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.problems = problems
+
+
+def read_numbers(path: str | Path, *, problems: list[str] | None = None) -> list[str]:
+    """Numbers from a file: one per line or separated by commas; blank lines and # comments skipped.
+
+    An entry that is not a phone number (protocol/numbers.py) is never returned: it is described
+    ("line 3: 'abc' is not a phone number ...") in ``problems`` when that list is given, else every such
+    entry is named in a ``NumbersFileError``.
+    """
+    out: list[str] = []
+    found: list[str] = []
+    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
         line = line.split("#", 1)[0]
-        out.extend(n.strip() for n in line.split(",") if n.strip())
+        for entry in (n.strip() for n in line.split(",")):
+            if not entry:
+                continue
+            try:
+                out.append(phone_number(entry))
+            except NumberError as exc:
+                found.append(f"line {line_no}: {exc}")
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise NumbersFileError(path, found)
     return out

@@ -46,6 +46,8 @@ class GatewayConfig:
     push_timeout: float = 10.0
     push_retry_base: float = 1.0
     push_retry_cap: float = 300.0
+    push_retry_window: float = 259_200.0  # seconds a push is retried before it goes to the dead-letter table
+    push_dead_keep: int = 10_000  # dead-letter pushes kept per destination (older ones are deleted)
     sqlite_sync: str = "normal"
     max_queued_tasks: int = 100_000  # open tasks; more get 16 Too Many Task
     max_recipients: int = 1_000_000  # per task
@@ -103,6 +105,10 @@ class GatewayConfig:
         problem = getattr(self.driver, "problem", None)
         if problem is not None and (reason := problem(self)):
             raise ConfigError(reason)
+        if self.push_retry_window <= 0:
+            raise ConfigError("push_retry_window must be positive (seconds; default 259200 = 3 days)")
+        if self.push_dead_keep < 1:
+            raise ConfigError("push_dead_keep must be at least 1")
         return self
 
 

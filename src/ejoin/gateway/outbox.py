@@ -4,8 +4,13 @@ A push is committed to the store before anyone tries to send it and deleted
 only after the receiver answered 2xx, so it survives a receiver outage and a
 kill -9 (delivery is at-least-once: a push in flight at a crash is sent again).
 Each destination has its own worker that sends strictly in order and retries
-the head with capped exponential back-off and jitter; destinations do not wait
-for each other, and nothing here ever blocks the API.
+the head with capped exponential back-off and jitter, grown per destination (a
+receiver that refuses connections is backed off, not hammered); destinations do
+not wait for each other, and nothing here ever blocks the API.
+
+Delivery is bounded: a push still failing ``window`` seconds (default 3 days)
+after it was queued goes to the dead-letter table, with every push of its
+destination queued before then, where it stays until it is replayed or dropped.
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ import logging
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from yarl import URL
 
 from .. import __version__
 from ..clock import Clock
-from ..store.base import OutboxItem, PushMarks, Store
+from ..store.base import OutboxItem, PushMarks, PushQueueSummary, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +50,12 @@ class AiohttpTransport(PushTransport):
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         if self._session is None:
+            # No cap on connections (aiohttp's default is 100 in all): each destination sends one push at a
+            # time anyway, and a hundred hanging receivers must not make the others wait for a connection.
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"User-Agent": f"ejoin-gateway/{__version__}"}
+                timeout=self._timeout,
+                headers={"User-Agent": f"ejoin-gateway/{__version__}"},
+                connector=aiohttp.TCPConnector(limit=0),
             )
         async with self._session.post(url, data=body, headers=headers) as resp:
             await resp.read()
@@ -63,10 +72,29 @@ class RetryPolicy:
     base: float = 1.0  # first retry after about this many seconds
     cap: float = 300.0  # never wait longer than this between tries
     jitter: float = 0.5  # a delay is scaled by a random factor in [1 - jitter, 1]
+    window: float = 259_200.0  # a push failing this long after it was queued goes to the dead-letter table
+    dead_keep: int = 10_000  # dead pushes kept per destination (the oldest beyond are deleted)
 
     def delay(self, attempts: int, rng: random.Random) -> float:
         raw = min(self.cap, self.base * (2 ** min(attempts - 1, 30)))
         return raw * (1.0 - self.jitter * rng.random())
+
+
+@dataclass
+class Destination:
+    """What the outbox knows of one destination in memory (counts kept exact as pushes come and go)."""
+
+    url: str
+    queued: int = 0
+    dead: int = 0
+    failures: int = 0  # failed tries in a row (the back-off grows with it; a delivery resets it)
+    last_error: str = ""
+    next_retry: float | None = None  # while backing off: when the next try is due
+    delivered: int = 0
+    failed_attempts: int = 0
+    died: int = 0  # pushes moved to the dead-letter table by this process
+    generation: int = 0  # bumped by replay/drop: a worker reads the queue again
+    nudge: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
 class Outbox:
@@ -88,6 +116,7 @@ class Outbox:
         self._workers: dict[str, asyncio.Task] = {}
         self._dirty: set[str] = set()
         self._closed = False
+        self._dests: dict[str, Destination] = {}
         # Extra headers computed at each try (push signatures carry the time of sending).
         self.signer: Callable[[bytes], dict[str, str]] | None = None
         self._idle = asyncio.Event()
@@ -95,9 +124,17 @@ class Outbox:
         self.delivered = 0
         self.failed_attempts = 0
 
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
     async def start(self) -> None:
-        for dest in await self._store.outbox_destinations():
-            self._wake(dest)
+        for summary in await self._store.outbox_summary():
+            dest = self._dest(summary.dest)
+            dest.queued, dest.dead, dest.failures = summary.queued, summary.dead, summary.attempts
+            dest.last_error, dest.next_retry = summary.last_error, summary.next_at
+            if summary.queued:
+                self._wake(summary.dest)
 
     async def stop(self) -> None:
         self._closed = True
@@ -126,6 +163,7 @@ class Outbox:
 
         def committed(f: asyncio.Future[int]) -> None:
             if not f.cancelled() and f.exception() is None:
+                self._dest(dest).queued += 1
                 self._wake(dest)
             elif not f.cancelled():
                 log.error("a %s push to %s could not be stored: %s", kind, _safe_url(dest), f.exception())
@@ -137,9 +175,62 @@ class Outbox:
     def busy_destinations(self) -> int:
         return len(self._workers)
 
+    def destinations(self) -> list[Destination]:
+        """Every destination with pushes waiting or dead, or tried by this process (from memory, no I/O)."""
+        return sorted(self._dests.values(), key=lambda d: d.url)
+
+    async def summary(self) -> list[PushQueueSummary]:
+        """Per destination, from the store: waiting and dead pushes, their ages, the head's retry state."""
+        return await self._store.outbox_summary()
+
+    async def replay(self, dest: str | None) -> dict[str, int]:
+        """Dead pushes (of ``dest``, or all) queued again, in their old order, and tried at once."""
+        moved = await self._store.outbox_revive(dest, self._clock.time())
+        for url, n in moved.items():
+            state = self._dest(url)
+            state.dead = max(0, state.dead - n)
+            state.queued += n
+            state.failures = 0  # a person asked: try now, not after the back-off reached so far
+            self._requeue(url)
+        if moved:
+            log.info("replaying %d dead pushes (%s)", sum(moved.values()), ", ".join(_safe_url(u) for u in moved))
+        return moved
+
+    async def drop(self, dest: str | None, queued: bool = False) -> dict[str, tuple[int, int]]:
+        """Delete dead pushes (and with ``queued`` the waiting ones) of ``dest`` or all; (dead, queued) per dest."""
+        dropped = await self._store.outbox_drop(dest, queued)
+        for url, (dead, waiting) in dropped.items():
+            state = self._dest(url)
+            state.dead = max(0, state.dead - dead)
+            state.queued = max(0, state.queued - waiting)
+            if waiting:
+                self._requeue(url)
+        if dropped:
+            log.info(
+                "dropped %d dead and %d waiting pushes (%s)",
+                sum(d for d, _ in dropped.values()),
+                sum(w for _, w in dropped.values()),
+                ", ".join(_safe_url(u) for u in dropped),
+            )
+        return dropped
+
     async def wait_idle(self) -> None:
         """Return once no destination has a push waiting (or being retried)."""
         await self._idle.wait()
+
+    def _dest(self, url: str) -> Destination:
+        state = self._dests.get(url)
+        if state is None:
+            state = self._dests[url] = Destination(url)
+        return state
+
+    def _requeue(self, url: str) -> None:
+        """The queue of ``url`` changed under its worker: read it again, now (cutting a back-off short)."""
+        state = self._dest(url)
+        state.generation += 1
+        if state.nudge is not None and not state.nudge.done():
+            state.nudge.set_result(None)
+        self._wake(url)
 
     def _wake(self, dest: str) -> None:
         if self._closed:
@@ -150,16 +241,32 @@ class Outbox:
             self._workers[dest] = asyncio.get_running_loop().create_task(self._work(dest), name=f"outbox {dest}")
 
     async def _work(self, dest: str) -> None:
+        state = self._dest(dest)
         try:
             while True:
                 self._dirty.discard(dest)
+                generation = state.generation
                 items = await self._store.outbox_head(dest, self._batch)
                 if not items:
+                    state.next_retry = None
                     if dest in self._dirty:
                         continue
                     return
+                head = items[0]
+                wait = head.next_at - self._clock.time()
+                if head.attempts and wait > 0 and state.failures:  # back-off from before a restart still holds
+                    await self._pause(state, min(wait, self._policy.cap))
+                    continue
                 for item in items:
-                    await self._deliver(item)
+                    # The head is retried from memory until it is delivered, unless a replay, drop or
+                    # dead-letter move changed the queue meanwhile: then it is read again.
+                    while state.generation == generation:
+                        delay = await self._try(item, state)
+                        if delay is None:
+                            break
+                        await self._pause(state, delay)
+                    if state.generation != generation:
+                        break
         except asyncio.CancelledError:
             raise
         except Exception:  # a store failure: try again later rather than die silently
@@ -168,43 +275,82 @@ class Outbox:
         finally:
             if self._workers.get(dest) is asyncio.current_task():
                 del self._workers[dest]
+                if state.queued <= 0 and state.dead <= 0 and self._dests.get(dest) is state:
+                    del self._dests[dest]  # forget finished destinations (e.g. each `ejoin send` has its own URL)
                 if not self._workers:
                     self._idle.set()
 
-    async def _deliver(self, item: OutboxItem) -> None:
-        wait = item.next_at - self._clock.time()
-        if item.attempts and wait > 0:  # back-off from before a restart still holds
-            await self._clock.sleep(min(wait, self._policy.cap))
-        attempts = item.attempts
-        while True:
-            try:
-                headers = item.headers if self.signer is None else {**item.headers, **self.signer(item.body)}
-                status = await self._transport.post(item.dest, item.body, headers)
-                error = None if 200 <= status < 300 else f"HTTP {status}"
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if error is None:
-                self._store.outbox_delete(item.id).add_done_callback(_log_failure)
-                self.delivered += 1
-                return
-            attempts += 1
-            self.failed_attempts += 1
-            delay = self._policy.delay(attempts, self._rng)
-            log.warning(
-                "%s push %d to %s failed (%s); try %d in %.1fs",
-                item.kind,
-                item.id,
-                _safe_url(item.dest),
-                error,
-                attempts + 1,
-                delay,
-            )
-            self._store.outbox_retry(item.id, attempts, self._clock.time() + delay, error).add_done_callback(
-                _log_failure
-            )
-            await self._clock.sleep(delay)
+    async def _pause(self, state: Destination, delay: float) -> None:
+        """Wait ``delay`` on the clock, or until a replay or drop cuts it short."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        state.nudge = fut
+        timer = self._clock.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            state.nudge = None
+            state.next_retry = None
+
+    async def _try(self, item: OutboxItem, state: Destination) -> float | None:
+        """One try of ``item``: None once delivered, else the back-off before the destination's next try."""
+        try:
+            headers = item.headers if self.signer is None else {**item.headers, **self.signer(item.body)}
+            status = await self._transport.post(item.dest, item.body, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if error is None:
+            self._store.outbox_delete(item.id).add_done_callback(_log_failure)
+            self.delivered += 1
+            state.delivered += 1
+            state.queued = max(0, state.queued - 1)  # (a drop may have counted it already)
+            state.failures = 0
+            state.last_error = ""
+            return None
+        attempts = item.attempts + 1
+        now = self._clock.time()
+        self.failed_attempts += 1
+        state.failed_attempts += 1
+        # The destination's failures in a row, not the item's: after a push goes dead the next one
+        # starts at the back-off reached, so a receiver that keeps refusing is never hammered.
+        state.failures = max(state.failures, item.attempts) + 1
+        state.last_error = error
+        delay = self._policy.delay(state.failures, self._rng)
+        state.next_retry = now + delay
+        self._store.outbox_retry(item.id, attempts, now + delay, error).add_done_callback(_log_failure)
+        item.attempts, item.next_at = attempts, now + delay
+        if now - item.created >= self._policy.window:
+            await self._bury(item, state, now, error)
+            return delay
+        log.warning(
+            "%s push %d to %s failed (%s); try %d in %.1fs",
+            item.kind,
+            item.id,
+            _safe_url(item.dest),
+            error,
+            attempts + 1,
+            delay,
+        )
+        return delay
+
+    async def _bury(self, item: OutboxItem, state: Destination, now: float, error: str) -> None:
+        """The head failed past the window: it, and all queued before the window began, go dead."""
+        moved = await self._store.outbox_kill(item.dest, now - self._policy.window, now, error, self._policy.dead_keep)
+        state.queued = max(0, state.queued - moved)
+        state.dead = min(state.dead + moved, self._policy.dead_keep)
+        state.died += moved
+        state.generation += 1
+        log.warning(
+            "%d push(es) to %s moved to the dead-letter table: failing for %.0f s (last: %s); "
+            "`ejoin pushes retry` replays them",
+            moved,
+            _safe_url(item.dest),
+            now - item.created,
+            error,
+        )
 
 
 def _log_failure(fut: asyncio.Future) -> None:

@@ -7,12 +7,12 @@ A set is all or nothing: every name and value is checked before any is applied.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..protocol import numbers
 from ..protocol.params import ParamName, ParamNameError, parse_param_name
 from ..protocol.ports import PortAddress, address_of_index
 from .device import Device
@@ -57,22 +57,20 @@ def _secret(value: str) -> str:
     return value
 
 
-_IMEI = re.compile(r"^\d{15}$")
-_NUMBER = re.compile(r"^\+?[0-9*#]{0,20}$")
-
-
 def _imei(value: str) -> str:
-    value = value.strip()
-    if not _IMEI.match(value):
-        raise ParameterError(f"{value[:20]!r} is not an IMEI (15 digits)")
-    return value
+    try:
+        return numbers.imei(value)
+    except numbers.NumberError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _number(value: str) -> str:
-    value = value.strip()
-    if not _NUMBER.match(value):
-        raise ParameterError(f"{value[:24]!r} is not a phone number (digits, optional leading +)")
-    return value
+    if not value.strip():
+        return ""  # an empty sim_number clears the slot's number
+    try:
+        return numbers.phone_number(value)
+    except numbers.NumberError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -192,7 +190,10 @@ class Parameters:
                 if pname.index is None:
                     raise ParameterError(f"{pname.name} needs an index, like {pname.name}(0)")
                 addr = self._slot_of(pname)
-                parsed = arr.parse(value)
+                try:
+                    parsed = arr.parse(value)
+                except ParameterError as exc:
+                    raise ParameterError(f"{pname}: {exc}") from None
                 actions.append(
                     lambda addr=addr, field=arr.field, parsed=parsed: self._device.set_slot_field(addr, field, parsed)
                 )

@@ -92,7 +92,12 @@ class Gateway:
             self.store,
             self.clock,
             MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
-            RetryPolicy(base=config.push_retry_base, cap=config.push_retry_cap),
+            RetryPolicy(
+                base=config.push_retry_base,
+                cap=config.push_retry_cap,
+                window=config.push_retry_window,
+                dead_keep=config.push_dead_keep,
+            ),
             random.Random(f"outbox:{config.seed}"),
         )
         self.device = Device(

@@ -36,7 +36,9 @@ from ..protocol.sms import (
     SendTaskIn,
     TaskRejected,
     TaskSpec,
+    echo_tid,
     lane_allows,
+    request_int,
     tid_of_raw,
     validate_task,
 )
@@ -67,24 +69,19 @@ class RequestOptions(msgspec.Struct):
     sms_prd: int = 30
 
 
-def _opt_int(value: Any, default: int) -> int:
-    try:
-        return int(value) if value not in (None, "") and not isinstance(value, bool) else default
-    except (TypeError, ValueError):
-        return default
-
-
 def request_options(req: SendSmsRequest) -> RequestOptions:
+    """The request-level options; TaskRejected (15 Invalid CMD, with the reason) if a count or period is bad."""
+
     def url(v: Any) -> str:
         return v.strip() if isinstance(v, str) and v.strip().startswith(("http://", "https://")) else ""
 
     return RequestOptions(
         sr_url=url(req.sr_url),
-        sr_cnt=_opt_int(req.sr_cnt, 100),
-        sr_prd=_opt_int(req.sr_prd, 30),
+        sr_cnt=request_int(req.sr_cnt, "sr_cnt", 100),
+        sr_prd=request_int(req.sr_prd, "sr_prd", 30),
         sms_url=url(req.sms_url),
-        sms_cnt=_opt_int(req.sms_cnt, 1),
-        sms_prd=_opt_int(req.sms_prd, 30),
+        sms_cnt=request_int(req.sms_cnt, "sms_cnt", 1),
+        sms_prd=request_int(req.sms_prd, "sms_prd", 30),
     )
 
 
@@ -330,13 +327,17 @@ class SendEngine:
 
     # --- intake ----------------------------------------------------------------
 
-    async def accept(self, request: SendSmsRequest) -> list[tuple[int | str | None, TaskStatus]]:
-        """Validate every task alone, commit the good ones, answer a status per task."""
-        results: list[tuple[int | str | None, TaskStatus]] = []
+    async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]:
+        """Validate every task alone, commit the good ones, answer a status (and a refusal's reason) per task."""
+        results: list[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]] = []
         good: list[tuple[int, TaskSpec]] = []
         tids_here: set[int] = set()
         if request.type not in (None, "", "send-sms"):
             return [(tid_of_raw(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []]
+        try:
+            request_options(request)
+        except TaskRejected as exc:
+            return [(tid_of_raw(raw), exc.status, exc.why) for raw in request.tasks or []]
         for n, raw in enumerate(request.tasks or []):
             if n >= self._max_per_request:
                 results.append((tid_of_raw(raw), TaskStatus.TOO_MANY_TASK))
@@ -353,7 +354,7 @@ class SendEngine:
                 if len(self._tasks) + len(good) >= self._max_tasks:
                     raise TaskRejected(TaskStatus.TOO_MANY_TASK, f"{self._max_tasks} tasks are open")
             except TaskRejected as exc:
-                results.append((task_in.tid if isinstance(task_in.tid, (int, str)) else None, exc.status))
+                results.append((echo_tid(task_in.tid), exc.status, exc.why))
                 continue
             tids_here.add(spec.tid)
             good.append((len(results), spec))

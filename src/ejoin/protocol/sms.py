@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import msgspec
 
 from .codes import TaskStatus
 from .messages import WireError, decode_lenient
+from .numbers import PHONE_PATTERN, NumberError, phone_number
 from .ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
-from .text import TextError, decode_content
+from .text import GSM7_MULTI, TextError, decode_content, segment
 
 __all__ = [
     "SendSmsRequest",
@@ -26,6 +28,9 @@ __all__ = [
     "LaneSpec",
     "TaskRejected",
     "validate_task",
+    "echo_tid",
+    "request_int",
+    "MAX_SMS_PARTS",
     "parse_attachments",
     "MAX_ATTACHMENTS",
     "MAX_ATTACHMENT_BYTES",
@@ -42,6 +47,8 @@ ATTACHMENT_TYPES = {
     "mp3": "audio/mpeg",
 }
 TID_MAX = 2**63 - 1
+# A concatenated SMS numbers its parts in one octet (GSM 03.40 UDH), so 255 is the most a text can take.
+MAX_SMS_PARTS = 255
 
 Scalar = str | int | float | bool | None
 
@@ -139,7 +146,8 @@ def _int(
     except (TypeError, ValueError):
         raise TaskRejected(bad, f"{name} must be a whole number, not {str(value)[:20]!r}") from None
     if (lo is not None and n < lo) or (hi is not None and n > hi):
-        raise TaskRejected(bad, f"{name} {n} is out of range")
+        span = f"at least {lo}" if hi is None else f"{lo} to {hi}" if lo is not None else f"at most {hi}"
+        raise TaskRejected(bad, f"{name} {n} is out of range ({span})")
     return n
 
 
@@ -163,6 +171,46 @@ def parse_tid(value: Any) -> tuple[int, int | str]:
     if not -TID_MAX - 1 <= tid <= TID_MAX:
         raise TaskRejected(TaskStatus.TID_EXPECTED, "tid must fit in 64 bits")
     return tid, value
+
+
+def echo_tid(value: Any) -> int | float | str | None:
+    """A tid as it is echoed in a task status: the value sent, whatever its JSON type (null if not a scalar)."""
+    return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+
+
+# All recipients of a task checked in one pass of the regex engine (a million numbers take milliseconds);
+# only when that fails are they walked one by one to name the first bad one.
+_ALL_PHONE_NUMBERS = re.compile(rf"{PHONE_PATTERN}(?:,{PHONE_PATTERN})*", re.ASCII)
+
+
+def check_recipients(numbers: list[str]) -> None:
+    """TaskRejected (9 TO expected) naming the first recipient that is not a phone number, and how many are not."""
+    joined = ",".join(numbers)
+    if joined.count(",") == len(numbers) - 1 and _ALL_PHONE_NUMBERS.fullmatch(joined):
+        return
+    bad: list[tuple[int, str]] = []
+    for i, number in enumerate(numbers):
+        try:
+            phone_number(number)
+        except NumberError as exc:
+            bad.append((i, str(exc)))
+    first, why = bad[0]
+    more = f" (and {len(bad) - 1} more recipients)" if len(bad) > 1 else ""
+    raise TaskRejected(TaskStatus.TO_EXPECTED, f"recipient {first + 1}: {why}{more}")
+
+
+def _check_length(text: str, coding: int) -> None:
+    """TaskRejected (15 Invalid CMD) for a text longer than MAX_SMS_PARTS parts."""
+    # Every character costs at least one unit and no part holds more than 153, so a longer text is refused
+    # without segmenting it (a 15 MB text must not cost a walk over every character).
+    parts = len(text) // GSM7_MULTI + 1 if len(text) > MAX_SMS_PARTS * GSM7_MULTI else segment(text, coding).count
+    if parts > MAX_SMS_PARTS:
+        raise TaskRejected(
+            TaskStatus.INVALID_CMD,
+            f"sms is {len(text)} characters, more than {MAX_SMS_PARTS} SMS parts; "
+            f"a text is at most {MAX_SMS_PARTS} parts (about {MAX_SMS_PARTS * GSM7_MULTI} GSM-7 characters, "
+            f"{MAX_SMS_PARTS * 67} in UCS-2)",
+        )
 
 
 def _recipients(to: Any) -> list[str]:
@@ -248,6 +296,7 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
         raise TaskRejected(TaskStatus.TO_EXPECTED, "to is missing")
     if len(recipients) > max_recipients:
         raise TaskRejected(TaskStatus.TOO_MANY_TASK, f"{len(recipients)} recipients, at most {max_recipients}")
+    check_recipients(recipients)
     attachments = _text(task.attachments, "attachments")
     if smstype:
         parsed = parse_attachments(attachments)
@@ -259,6 +308,8 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
         text = decode_content(sms, chs)
     except TextError as exc:
         raise TaskRejected(TaskStatus.SMS_EXPECTED, str(exc)) from None
+    if not smstype:
+        _check_length(text, coding)
     lanes, from_text = _lanes(task.from_, to_all, size)
     sr_cnt = _int(task.sr_cnt, "sr_cnt", 10, lo=-(2**31), hi=2**31)
     return TaskSpec(
@@ -286,17 +337,29 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
     )
 
 
+REQUEST_INT_MAX = 2**31
+
+
+def request_int(value: Any, name: str, default: int) -> int:
+    """A request-level count or period (sr_cnt, sr_prd, sms_cnt, sms_prd): a whole number >= 0.
+
+    TaskRejected (15 Invalid CMD) otherwise: a request-level option applies to every task of the request,
+    so each of them is refused with this reason.
+    """
+    return _int(value, f"request-level {name}", default, lo=0, hi=REQUEST_INT_MAX)
+
+
 class _Tid(msgspec.Struct):
     tid: Any = None
 
 
-def tid_of_raw(raw: msgspec.Raw | bytes) -> int | str | None:
+def tid_of_raw(raw: msgspec.Raw | bytes) -> int | float | str | None:
     """The tid of a task that may not decode as a task at all (to answer it by tid)."""
     try:
         tid = decode_lenient(bytes(raw), _Tid).tid
     except WireError:
         return None
-    return tid if isinstance(tid, (int, str)) and not isinstance(tid, bool) else None
+    return echo_tid(tid)
 
 
 def lane_allows(lane: LaneSpec, addr: PortAddress) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
+from ..protocol import numbers
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
 
 if TYPE_CHECKING:
@@ -98,6 +99,13 @@ class SimSettings:
                 return f"[[sim]] #{i + 1}: {exc}"
             if addr.slot is None:
                 return f"[[sim]] #{i + 1}: port {spec.port!r} must name a slot, like 1.02"
+            try:
+                if spec.number:
+                    numbers.phone_number(spec.number)
+                if spec.imei is not None:
+                    numbers.imei(spec.imei)
+            except numbers.NumberError as exc:
+                return f"[[sim]] #{i + 1}: {exc}"
         t = self.timing
         if min(t.card_detect, t.register_min, t.register_max, t.module_restart) < 0:
             return "timings cannot be negative"
@@ -109,6 +117,11 @@ class SimSettings:
             return "send_failure_rate is between 0 and 1"
         if self.traffic.rate < 0 or (self.traffic.rate and not (self.traffic.senders and self.traffic.texts)):
             return "traffic.rate must be >= 0, with senders and texts to draw from"
+        for who in self.traffic.senders:
+            try:
+                numbers.sender(who)
+            except numbers.NumberError as exc:
+                return f"traffic.senders: {exc}"
         c = self.calls
         if c.rate < 0 or not (0 <= c.answer_ratio <= 1 and 0 <= c.alert_ratio <= 1):
             return "calls.rate must be >= 0 and the ratios between 0 and 1"

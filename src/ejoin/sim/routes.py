@@ -16,6 +16,7 @@ import msgspec
 
 from ..gateway.plugin import Route
 from ..gateway.runtime import Gateway
+from ..protocol import numbers
 from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.ports import PortAddress, PortSpecError
@@ -84,6 +85,14 @@ def _number(text: str, name: str) -> float:
     return value
 
 
+def _checked(check: Any, value: str, name: str) -> str:
+    """``value`` through a validator of protocol/numbers.py; a refusal answers 400 naming the value."""
+    try:
+        return check(value)
+    except numbers.NumberError as exc:
+        raise ApiError(ResultCode.BAD_REQUEST, f"{name}: {exc}", 400) from None
+
+
 @endpoint()
 async def insert(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     p = _params(req)
@@ -91,6 +100,8 @@ async def insert(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     if gw.device.slot(addr).present:
         raise ApiError(ResultCode.BAD_REQUEST, f"slot {addr} already holds a SIM; remove it first", 409)
     balance = _number(p["balance"], "balance") if "balance" in p else None
+    if p.get("number", "").strip():
+        p["number"] = _checked(numbers.phone_number, p["number"], "number")
     assert addr.slot is not None
     given = {key: p.get(key) for key in ("iccid", "imsi", "number", "operator")}
     card = with_values(generate_card(gw.config.seed, addr.port, addr.slot), balance=balance, **given)
@@ -171,6 +182,7 @@ async def inbound(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     sender = p.get("sender", "").strip()
     if not sender:
         raise ApiError(ResultCode.BAD_REQUEST, "give sender=, the number the SMS comes from", 400)
+    sender = _checked(numbers.sender, sender, "sender")
     if "raw" in p:
         try:
             text = base64.b64decode(p["raw"], validate=True).decode("utf-8")
@@ -219,7 +231,8 @@ async def mms(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     body = req.json(_MmsIn)
     if not body.sender or not body.parts:
         raise ApiError(ResultCode.BAD_REQUEST, "an MMS needs sender and at least one part", 400)
-    recipient = body.recipient
+    _checked(numbers.sender, body.sender, "sender")
+    recipient = body.recipient and _checked(numbers.phone_number, body.recipient, "recipient")
     if not recipient and body.port:
         recipient = gw.device.slot(_address({"port": body.port}, gw, slot=True)).record.number
     parts = []

@@ -56,6 +56,21 @@ class OutboxItem:
 
 
 @dataclass(slots=True)
+class PushQueueSummary:
+    """One destination's pushes as stored: waiting ones (the head's retry state) and dead-letter ones."""
+
+    dest: str
+    queued: int = 0
+    oldest_queued: float | None = None  # when the oldest waiting push was queued
+    attempts: int = 0  # failed tries of the head
+    next_at: float | None = None  # when the head is tried next (None: at once)
+    last_error: str = ""  # the head's last failure, else the last dead push's
+    dead: int = 0
+    oldest_dead: float | None = None  # when the oldest dead push was queued
+    last_died: float | None = None
+
+
+@dataclass(slots=True)
 class TaskRecord:
     """A send task as stored: the validated spec (msgpack) and its progress."""
 
@@ -200,6 +215,25 @@ class Store(ABC):
 
     @abstractmethod
     async def outbox_count(self) -> int: ...
+
+    @abstractmethod
+    def outbox_kill(self, dest: str, created_before: float, died: float, error: str, keep: int) -> asyncio.Future[int]:
+        """Move ``dest``'s pushes queued at or before ``created_before`` to the dead-letter table; how many.
+
+        Those never tried get ``error`` (the destination's) as their last error.  Only the newest
+        ``keep`` dead pushes of ``dest`` are kept.
+        """
+
+    @abstractmethod
+    def outbox_revive(self, dest: str | None, now: float) -> asyncio.Future[dict[str, int]]:
+        """Dead pushes (of ``dest``, or all) back into the outbox, queued anew at ``now``; count per destination."""
+
+    @abstractmethod
+    def outbox_drop(self, dest: str | None, queued: bool) -> asyncio.Future[dict[str, tuple[int, int]]]:
+        """Delete dead pushes (and with ``queued`` the waiting ones) of ``dest`` or all; (dead, queued) per dest."""
+
+    @abstractmethod
+    async def outbox_summary(self) -> list[PushQueueSummary]: ...
 
     # send tasks
     @abstractmethod

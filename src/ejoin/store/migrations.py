@@ -182,6 +182,23 @@ MIGRATIONS: list[str] = [
     INSERT INTO driver_state(driver, key, value)
         SELECT 'simulated', 'signal:' || port, CAST(signal AS TEXT) FROM port WHERE signal IS NOT NULL;
     """,
+    # 6: dead-letter pushes: what failed for longer than the retry window, kept
+    # (with its original id, so a replay goes back in its old place) until replayed or dropped.
+    """
+    CREATE TABLE outbox_dead (
+        id           INTEGER PRIMARY KEY,
+        dest         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        headers      TEXT NOT NULL DEFAULT '{}',
+        body         BLOB NOT NULL,
+        created      REAL NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        died         REAL NOT NULL
+    );
+    CREATE INDEX outbox_dead_by_dest ON outbox_dead(dest, id);
+    """,
 ]
 
 

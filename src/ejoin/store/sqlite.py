@@ -29,6 +29,7 @@ from .base import (
     PartRecord,
     PortRecord,
     PushMarks,
+    PushQueueSummary,
     SlotRecord,
     Store,
     TaskRecord,
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _BATCH_MAX = 1000
+_DEAD_COLS = "id, dest, kind, content_type, headers, body, created, attempts"
 _STOP = object()
 
 
@@ -360,6 +362,80 @@ class SQLiteStore(Store):
     async def outbox_count(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+        return await self._submit(run)
+
+    def outbox_kill(self, dest: str, created_before: float, died: float, error: str, keep: int) -> asyncio.Future[int]:
+        def run(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                f"INSERT INTO outbox_dead({_DEAD_COLS}, last_error, died) "
+                f"SELECT {_DEAD_COLS}, COALESCE(last_error, ?), ? FROM outbox WHERE dest = ? AND created <= ?",
+                (error[:500], died, dest, created_before),
+            )
+            moved = conn.execute("DELETE FROM outbox WHERE dest = ? AND created <= ?", (dest, created_before)).rowcount
+            conn.execute(
+                "DELETE FROM outbox_dead WHERE dest = ? AND id < "
+                "(SELECT MIN(id) FROM (SELECT id FROM outbox_dead WHERE dest = ? ORDER BY id DESC LIMIT ?))",
+                (dest, dest, keep),
+            )
+            return moved
+
+        return self._submit(run)
+
+    def outbox_revive(self, dest: str | None, now: float) -> asyncio.Future[dict[str, int]]:
+        where, args = ("WHERE dest = ?", (dest,)) if dest is not None else ("", ())
+
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            counts = dict(conn.execute(f"SELECT dest, COUNT(*) FROM outbox_dead {where} GROUP BY dest", args))
+            # The original ids: a replayed push goes back before anything queued for its destination since.
+            conn.execute(
+                f"INSERT INTO outbox(id, dest, kind, content_type, headers, body, created) "
+                f"SELECT id, dest, kind, content_type, headers, body, ? FROM outbox_dead {where}",
+                (now, *args),
+            )
+            conn.execute(f"DELETE FROM outbox_dead {where}", args)
+            return counts
+
+        return self._submit(run)
+
+    def outbox_drop(self, dest: str | None, queued: bool) -> asyncio.Future[dict[str, tuple[int, int]]]:
+        where, args = ("WHERE dest = ?", (dest,)) if dest is not None else ("", ())
+
+        def run(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            dead = dict(conn.execute(f"SELECT dest, COUNT(*) FROM outbox_dead {where} GROUP BY dest", args))
+            waiting = (
+                dict(conn.execute(f"SELECT dest, COUNT(*) FROM outbox {where} GROUP BY dest", args)) if queued else {}
+            )
+            conn.execute(f"DELETE FROM outbox_dead {where}", args)
+            if queued:
+                conn.execute(f"DELETE FROM outbox {where}", args)
+            return {d: (dead.get(d, 0), waiting.get(d, 0)) for d in {*dead, *waiting}}
+
+        return self._submit(run)
+
+    async def outbox_summary(self) -> list[PushQueueSummary]:
+        def run(conn: sqlite3.Connection) -> list[PushQueueSummary]:
+            out: dict[str, PushQueueSummary] = {}
+            # The head of each destination: its lowest id (the index gives it without a sort).
+            rows = conn.execute(
+                "SELECT o.dest, c.n, c.oldest, o.attempts, o.next_at, o.last_error FROM outbox o JOIN "
+                "(SELECT dest, COUNT(*) AS n, MIN(created) AS oldest, MIN(id) AS head FROM outbox GROUP BY dest) c "
+                "ON o.id = c.head"
+            )
+            for dest, n, oldest, attempts, next_at, error in rows:
+                out[dest] = PushQueueSummary(
+                    dest, n, oldest, attempts, next_at if attempts else None, error or "", 0, None, None
+                )
+            rows = conn.execute(
+                "SELECT d.dest, c.n, c.oldest, d.died, d.last_error FROM outbox_dead d JOIN "
+                "(SELECT dest, COUNT(*) AS n, MIN(created) AS oldest, MAX(id) AS last "
+                "FROM outbox_dead GROUP BY dest) c ON d.id = c.last"
+            )
+            for dest, n, oldest, died, error in rows:
+                summary = out.setdefault(dest, PushQueueSummary(dest))
+                summary.dead, summary.oldest_dead, summary.last_died = n, oldest, died
+                summary.last_error = summary.last_error or error or ""
+            return sorted(out.values(), key=lambda s: s.dest)
 
         return await self._submit(run)
 

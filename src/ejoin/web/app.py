@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
-from . import command, dashboard, metrics, receiving, session, sms, stats, status
+from . import command, dashboard, metrics, pushes, receiving, session, sms, stats, status
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .health import healthz
@@ -44,6 +44,10 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_route("GET", "/openapi.json", openapi)
     app.router.add_route("GET", "/healthz", healthz)
     app.router.add_route("POST", "/crypt_sess.json", session.crypt_session)
+    # ejoin's own operator endpoints (the push queue), outside the vendor's goip_*.html names
+    app.router.add_route("GET", "/ejoin/pushes", pushes.list_pushes)
+    app.router.add_route("POST", "/ejoin/pushes/retry", pushes.retry_pushes)
+    app.router.add_route("POST", "/ejoin/pushes/drop", pushes.drop_pushes)
     for path, handler in device_routes.items():
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)

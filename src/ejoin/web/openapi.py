@@ -16,6 +16,7 @@ from ..gateway.esim import EsimResult, EuiccInfo
 from ..gateway.plugin import Route
 from ..gateway.statistics import CallStat, SmsStat
 from ..protocol.messages import DevStatus, GetReply, Reply, SetReply
+from .pushes import PushChangeReply, PushesReply
 from .receiving import InboxReply
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
@@ -35,6 +36,8 @@ _STRUCTS = [
     CallStat,
     EuiccInfo,
     EsimResult,
+    PushesReply,
+    PushChangeReply,
 ]
 
 
@@ -111,6 +114,8 @@ ESIM_ITEMS = {
     },
 }
 
+PUSH_TARGET = {"url": S, "all": FLAG, "queued": FLAG}
+
 # path: (methods, summary, query parameters, request body schema or None, answer)
 OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, Any]] = {
     "/goip_get_status.html": (
@@ -168,6 +173,27 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
         {"cnonce": S, "auth": S, "crypt": S, "expires": INT},
         None,
         ANY_JSON,
+    ),
+    "/ejoin/pushes": (
+        ("get",),
+        "ejoin: the push queue per destination (waiting, dead-letter, retry state)",
+        {},
+        None,
+        PushesReply,
+    ),
+    "/ejoin/pushes/retry": (
+        ("post",),
+        "ejoin: replay dead-letter pushes of a destination (url) or all (all=1)",
+        {"url": S, "all": FLAG},
+        {"type": "object", "properties": {"url": S, "all": FLAG}},
+        PushChangeReply,
+    ),
+    "/ejoin/pushes/drop": (
+        ("post",),
+        "ejoin: delete dead-letter pushes (queued=1: waiting ones too) of a destination (url) or all (all=1)",
+        PUSH_TARGET,
+        {"type": "object", "properties": PUSH_TARGET},
+        PushChangeReply,
     ),
     "/healthz": (
         ("get",),

@@ -13,9 +13,10 @@ from ..protocol.sms import SendSmsRequest, tid_of_raw
 from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
 
 
-class TaskStatusItem(msgspec.Struct):
+class TaskStatusItem(msgspec.Struct, omit_defaults=True):
     tid: Any
     status: str
+    reason: str = ""  # why a task was refused (not in the spec's sample: clients ignore it)
 
 
 class TaskStatusReply(msgspec.Struct):
@@ -49,8 +50,8 @@ class TasksReply(msgspec.Struct):
     tasks: list[QueuedTaskOut]
 
 
-def _items(pairs: list[tuple[Any, TaskStatus]]) -> list[TaskStatusItem]:
-    return [TaskStatusItem(tid=tid, status=status.label) for tid, status in pairs]
+def _items(outcomes: list[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]) -> list[TaskStatusItem]:
+    return [TaskStatusItem(tid=o[0], status=o[1].label, reason=o[2] if len(o) > 2 else "") for o in outcomes]
 
 
 def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:

@@ -174,9 +174,11 @@ async def compose_send(request: web.Request, session: Session, form: dict[str, s
         request_body = decode_lenient(encode({"type": "send-sms", "tasks": [task]}), SendSmsRequest)
     except WireError as exc:
         return again(str(exc))
-    [(_, status)] = await gw.sending.accept(request_body)
+    [result] = await gw.sending.accept(request_body)
+    status = result[1]
     if status is not TaskStatus.OK:
-        return again(f"The device refused the task: {status.label}.")
+        why = f" ({result[2]})" if len(result) > 2 else ""
+        return again(f"The device refused the task: {status.label}{why}.")
     task_id = next((t.id for t in gw.activity.tasks() if t.tid == tid), None)
     raise web.HTTPSeeOther(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
 
