@@ -10,6 +10,14 @@
    status reports of every SMS reached a local receiver.  Target >= 10,000/s.
 4. RSS per queued recipient: 1,000,000 recipients queued (ports locked).
    Target <= 200 bytes.
+5. The issue's configuration: 32 ports x 8 slots --fast, ONE task of 100,000
+   recipients without ``from``, task ``sr_cnt`` 1000, request ``sr_cnt`` 100 /
+   ``sr_prd`` 1, until the final status report reaches a local receiver.
+   Target >= 20,000/s.  Floor: the same SMS count pushed through bare SQLite,
+   a job row inserted and then updated per SMS, 32 of them (one per port) per
+   commit — the durability every SMS pays.
+
+    .venv/bin/python benchmarks/bench_sending.py --issue   # only 5
 """
 
 from __future__ import annotations
@@ -180,6 +188,90 @@ async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -
     )
 
 
+def sqlite_floor(tmp: Path, total: int, per_commit: int = 32) -> float:
+    """SMS/s of bare SQLite: per SMS one job row inserted then updated, ``per_commit`` SMS per commit."""
+    path = tmp / f"floor-e2e-{time.monotonic_ns()}.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE job(task_id INTEGER, lane INTEGER, idx INTEGER, number TEXT, port TEXT, state INTEGER, "
+        "ts INTEGER, reason TEXT, done_seq INTEGER, PRIMARY KEY(task_id, lane, idx)) WITHOUT ROWID"
+    )
+    nums = numbers(total)
+    t0 = time.perf_counter()
+    for first in range(0, total, per_commit):
+        idx = range(first, min(total, first + per_commit))
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(1, 0, ?, ?, '1.01', 1, 0)",
+            [(i, nums[i]) for i in idx],
+        )
+        conn.executemany(
+            "UPDATE job SET state = 2, done_seq = ? WHERE task_id = 1 AND lane = 0 AND idx = ?", [(i, i) for i in idx]
+        )
+        conn.execute("COMMIT")
+    took = time.perf_counter() - t0
+    conn.close()
+    return total / took
+
+
+async def bench_issue(tmp: Path, total: int) -> None:
+    """One task of ``total`` recipients, no from, task sr_cnt 1000, request sr_cnt 100 / sr_prd 1."""
+    finished = asyncio.Event()
+    latencies: list[float] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        data = msgspec.json.decode(await request.read())
+        for rpt in data["rpts"]:
+            if rpt["unsent"] == 0 and rpt["sending"] == 0 and rpt["sent"] + rpt["failed"] >= total:
+                finished.set()
+        return web.Response(text="ok")
+
+    rec = web.Application()
+    rec.router.add_post("/sr", receive)
+    rec_runner, rec_url = await serve(rec)
+    config = load_config(None, {"data": str(tmp / "issue"), "ports": 32, "slots": 8, "fast": True})
+    gw = Gateway(config)
+    runner, base = await serve(create_app(gw))
+    await asyncio.sleep(0.5)  # registration (fast: immediate)
+    body = json.dumps(
+        {
+            "type": "send-sms",
+            "sr_url": f"{rec_url}/sr",
+            "sr_cnt": 100,
+            "sr_prd": 1,
+            "tasks": [{"tid": 1, "to": ",".join(numbers(total)), "sms": "issue", "sr_cnt": 1000}],
+        }
+    ).encode()
+    async with aiohttp.ClientSession() as s:
+
+        async def poll_status() -> None:
+            # A status query while it runs: the device must keep answering.
+            while not finished.is_set():
+                t = time.perf_counter()
+                async with s.get(f"{base}/goip_get_status.html", params=AUTH) as r:
+                    await r.read()
+                latencies.append(time.perf_counter() - t)
+                await asyncio.sleep(0.05)
+
+        t0 = time.perf_counter()
+        await post(s, base, body)
+        poller = asyncio.ensure_future(poll_status())
+        await asyncio.wait_for(finished.wait(), 600)
+        took = time.perf_counter() - t0
+        await poller
+    await runner.cleanup()
+    await rec_runner.cleanup()
+    ref = sqlite_floor(tmp, total)
+    p99 = sorted(latencies)[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else float("nan")
+    print(
+        f"end to end (issue: 1 task x {total:,}, no from, sr_cnt 1000/100, sr_prd 1): {total / took:10,.0f} SMS/s "
+        f"({took:.1f} s)   floor (bare SQLite insert+update per SMS, 32 per commit): {ref:10,.0f}/s   "
+        f"target >= 20,000/s;  goip_get_status p99 {p99:.1f} ms over {len(latencies)} (target < 20 ms)"
+    )
+
+
 async def bench_memory(tmp: Path, queued: int) -> None:
     config = load_config(None, {"data": str(tmp / "mem"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
@@ -221,6 +313,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+        if "--issue" in sys.argv:
+            await bench_issue(tmp, 20_000 if quick else 100_000)
+            return
         await bench_intake(tmp)
         await bench_end_to_end(tmp, 20_000 if quick else 100_000)
         await bench_end_to_end(tmp / "every", 31_000 if quick else 93_000, every_port=True)

@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -27,10 +27,9 @@ from ..protocol.messages import encode
 from ..store.base import JobRecord, PushMarks, Store
 from .clock import Clock, Timer
 from .outbox import Outbox
+from .sending.states import JobState
+from .sending.tasks import Task
 from .settings import DeviceSettings
-
-if TYPE_CHECKING:
-    from .sending import Task
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class StatusReport(msgspec.Struct):
 
 def detail_row(job: JobRecord) -> list[Any]:
     """An sdr row ``[index, number, port, ts]``; fdr adds ``reason, carrier``."""
-    if job.state == 2:
+    if job.state == JobState.SENT:
         return [job.idx, job.number, job.port, job.ts]
     return [job.idx, job.number, job.port, job.ts, job.reason, job.carrier]
 
@@ -96,7 +95,7 @@ class TaskReports:
         self.track(task)
 
     def job_done(self, task: Task, job: JobRecord) -> None:
-        ok = job.state == 2
+        ok = job.state == JobState.SENT
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
         task.since_report += 1

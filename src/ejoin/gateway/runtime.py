@@ -29,7 +29,7 @@ from .parameters import Parameters
 from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
-from .sending import SendEngine
+from .sending.engine import SendEngine
 from .settings import DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter

@@ -17,7 +17,7 @@ import msgspec
 from ..store.base import Store
 from .clock import Clock
 from .device import Device
-from .sending import SendEngine
+from .sending.engine import SendEngine
 
 KEEP_MINUTES = 3 * 24 * 60  # buckets older than this are pruned (today never needs more than 24 h)
 

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from ..gateway.runtime import Gateway
+from ..gateway.sending.states import TaskState
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.sms import SendSmsRequest, tid_of_raw
@@ -124,7 +125,7 @@ async def get_tasks(req: ApiRequest, gw: Gateway) -> TasksReply:
     tasks = [
         QueuedTaskOut(
             tid=t.spec.tid_echo,
-            state=1 if t.state == 1 else 0,
+            state=1 if t.state == TaskState.PAUSED else 0,  # the spec's get_tasks: 1 paused, 0 waiting
             from_=t.spec.from_text,
             to=to,
             chs=t.spec.chs,

@@ -1,0 +1,297 @@
+"""The send engine: the queue of open tasks, the port senders, pause/resume/remove.
+
+Durability: a task is acknowledged after it is committed; before an SMS is
+handed to a module its job row is committed ("in a module"), and its outcome
+is written afterwards (outcomes.py).  See recovery.py for what a restart does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ...protocol.codes import TaskStatus
+from ...protocol.ports import PortAddress
+from ...protocol.sms import SendSmsRequest
+from ...store.base import JobRecord, Store
+from ..clock import Clock, Timer
+from ..device import Device, Slot
+from ..outcomes import OutcomeWriter, StoreFault
+from ..reports import TaskReports
+from ..settings import DeviceSettings
+from . import recovery
+from .intake import Intake
+from .routing import LaneQueue, serves_port
+from .sender import Deadlines, PortSender, StartBatcher
+from .states import JobState, TaskState
+from .tasks import Lane, Task, TaskView
+
+log = logging.getLogger(__name__)
+
+YIELD_EVERY = 500  # tids handled between two turns of the event loop
+
+
+class SendEngine:
+    def __init__(
+        self,
+        device: Device,
+        store: Store,
+        clock: Clock,
+        reports: TaskReports,
+        *,
+        max_tasks: int,
+        max_recipients: int,
+        max_per_request: int = 10_000,
+        retention: float = 3600.0,
+        settings: DeviceSettings | None = None,
+    ) -> None:
+        self._device = device
+        self._store = store
+        self._clock = clock
+        self._reports = reports
+        self._intake = Intake(
+            device.size,
+            store,
+            max_tasks=max_tasks,
+            max_recipients=max_recipients,
+            max_per_request=max_per_request,
+            settings=settings,
+        )
+        self._tasks: dict[int, Task] = {}  # open tasks by tid
+        self._queue = LaneQueue()
+        self._senders: dict[int, PortSender] = {}
+        self._workers: list[asyncio.Task] = []
+        self._stopping = False
+        self._retention = retention
+        self._prune_timer: Timer | None = None
+        self.con_failed: dict[tuple[int, int], int] = {}
+        self.in_module: dict[tuple[int, int], int] = {}
+        self.store_fault = StoreFault(clock)
+        self._outcomes = OutcomeWriter(store, clock, self.store_fault, lambda slot: self.con_failed.get(slot, 0))
+        self._starts = StartBatcher(store)
+        self._deadlines = Deadlines(clock)
+        # A report never says "sent" before the store does.
+        reports.barrier = self._outcomes.durable
+        device.add_listener(self._slot_changed)
+
+    # --- life cycle ----------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Bring the queue back after a stop or crash (before the modules start)."""
+        await recovery.interrupted(self._store, int(self._clock.time()))
+        for rec in await self._store.tasks_open():
+            task = await recovery.restore(self._store, rec)
+            owed = rec.reported_seq < rec.done_seq
+            if not task.state.is_open or task.is_complete:
+                # Only its last report was still owed.
+                task.closed = True
+                if task.state == TaskState.QUEUED:
+                    task.move(TaskState.FINISHED)
+                    self._store.task_state(task.id, TaskState.FINISHED)
+                self._reports.emit(task)
+                continue
+            self._open(task)
+            if owed:
+                self._reports.emit(task)
+        counts = await self._store.sms_counts(None)
+        self.con_failed = {k: v["con_failed"] for k, v in counts.items() if v.get("con_failed")}
+
+    def _open(self, task: Task) -> None:
+        self._tasks[task.spec.tid] = task
+        if task.state == TaskState.QUEUED:
+            self._queue.add(task)
+        self._reports.track(task)
+
+    def start(self) -> None:
+        for port in self._device.ports:
+            sender = PortSender(
+                port,
+                self._device,
+                self._clock,
+                self,
+                self._starts,
+                self._deadlines,
+                self.store_fault,
+                self.in_module,
+            )
+            self._senders[port.number] = sender
+            self._workers.append(sender.start(lambda: self._stopping))
+        self._schedule_prune()
+
+    def _schedule_prune(self) -> None:
+        self._prune_timer = self._clock.call_later(min(600.0, self._retention), self._prune)
+
+    def _prune(self) -> None:
+        async def run() -> None:
+            try:
+                pruned = await self._store.tasks_prune(self._clock.time() - self._retention)
+                if pruned:
+                    log.info("pruned %d finished tasks", pruned)
+            except Exception:
+                log.exception("pruning finished tasks failed")
+
+        if not self._stopping:
+            asyncio.get_running_loop().create_task(run())
+            self._schedule_prune()
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop taking work; SMS already in a module get ``grace`` seconds to finish."""
+        self._stopping = True
+        if self._prune_timer is not None:
+            self._prune_timer.cancel()
+        self._wake_all()
+        if grace > 0 and self._workers:
+            await asyncio.wait(self._workers, timeout=grace)
+        for t in self._workers:
+            t.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        self._deadlines.cancel()
+        self._outcomes.flush()
+        self._reports.flush_all()
+        self._outcomes.cancel()
+
+    # --- intake ----------------------------------------------------------------
+
+    async def accept(self, request: SendSmsRequest) -> list[tuple[int | str | None, TaskStatus]]:
+        """Validate every task alone, commit the good ones, answer a status per task."""
+        results, tasks = await self._intake.accept(request, self._tasks, self._clock.time())
+        for task in tasks:
+            self._open(task)
+        if tasks:
+            self._wake_all()
+        return results
+
+    # --- pause / resume / remove / query ---------------------------------------
+
+    def _select(self, tids: list[Any] | None) -> list[tuple[Any, Task | None]]:
+        if tids is None:
+            return [(t.spec.tid_echo, t) for t in sorted(self._tasks.values(), key=lambda t: t.id)]
+        out = []
+        for raw in tids:
+            try:
+                tid = int(raw) if not isinstance(raw, bool) else None
+            except (TypeError, ValueError):
+                tid = None
+            out.append((raw, self._tasks.get(tid) if tid is not None else None))
+        return out
+
+    async def _change(self, tids: list[Any] | None, op: str) -> list[tuple[Any, TaskStatus]]:
+        results = []
+        for n, (echo, task) in enumerate(self._select(tids)):
+            if n and n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a long list must not hold the device: other requests go between
+            if task is None:
+                results.append((echo, TaskStatus.TID_EXPECTED))
+                continue
+            if op == "pause" and task.state == TaskState.QUEUED:
+                task.move(TaskState.PAUSED)
+                self._store.task_state(task.id, TaskState.PAUSED)
+                self._queue.drop(task)
+            elif op == "resume" and task.state == TaskState.PAUSED:
+                task.move(TaskState.QUEUED)
+                self._store.task_state(task.id, TaskState.QUEUED)
+                self._queue.add(task, reorder=True)
+                self._wake_all()
+            elif op == "remove":
+                self._remove(task)
+            results.append((echo, TaskStatus.OK))
+        return results
+
+    async def pause(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return await self._change(tids, "pause")
+
+    async def resume(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return await self._change(tids, "resume")
+
+    async def remove(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+        return await self._change(tids, "remove")
+
+    def _remove(self, task: Task) -> None:
+        task.move(TaskState.REMOVED)
+        self._store.task_state(task.id, TaskState.REMOVED)
+        self._queue.drop(task)
+        if task.sending == 0:
+            self._close(task)
+
+    # --- read-only views -------------------------------------------------------
+
+    def task(self, tid: int) -> TaskView | None:
+        task = self._tasks.get(tid)
+        return None if task is None else task.view()
+
+    def open_tasks(self) -> list[TaskView]:
+        """Every open task, in submission order."""
+        return [t.view() for t in sorted(self._tasks.values(), key=lambda t: t.id)]
+
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    async def waiting_on_port(self, port: int, pos: int, num: int) -> tuple[int, list[tuple[TaskView, str]]]:
+        """A port's waiting tasks in submission order: (total, [(task, recipients)]) from ``pos``."""
+        waiting = [
+            t
+            for t in sorted(self._tasks.values(), key=lambda t: t.id)
+            if t.state.is_open and any(serves_port(lane.spec, port) and lane.remaining for lane in t.lanes)
+        ]
+        page = waiting[pos : pos + num] if num > 0 else waiting[pos:]
+        return len(waiting), [(t.view(), ",".join(await t.all_numbers())) for t in page]
+
+    def unsent_by_target(self) -> dict[str, int]:
+        """SMS waiting, per port or slot named in ``from`` ("3", "1.02"), over every open task."""
+        totals: dict[str, int] = {}
+        for task in self._tasks.values():
+            if task.state.is_open:
+                for lane in task.lanes:
+                    for name in lane.spec.ports:
+                        totals[name] = totals.get(name, 0) + lane.remaining
+        return totals
+
+    # --- what the senders call (sender.Work) -------------------------------------
+
+    def claim(self, addr: PortAddress) -> tuple[tuple[Lane, int] | None, float | None]:
+        return self._queue.claim(addr, self._clock.time())
+
+    def unclaim(self, lane: Lane, idx: int) -> None:
+        lane.requeue.append(idx)
+        lane.task.claimed -= 1
+        if lane.task.state == TaskState.QUEUED:
+            self._queue.add(lane.task, reorder=True)
+
+    def finish(self, task: Task, job: JobRecord, slot: tuple[int, int]) -> None:
+        task.done_seq += 1
+        job.done_seq = task.done_seq
+        job.ts = int(self._clock.time())
+        if job.state == JobState.SENT:
+            task.sent += 1
+            self.con_failed[slot] = 0
+        else:
+            task.failed += 1
+            self.con_failed[slot] = self.con_failed.get(slot, 0) + 1
+        self._outcomes.add(job, slot)
+        self._reports.job_done(task, job)
+        if task.is_complete or (task.state == TaskState.REMOVED and task.sending == 0):
+            self._close(task)
+
+    # --- internals ---------------------------------------------------------------
+
+    def _wake_all(self) -> None:
+        for sender in self._senders.values():
+            sender.wake.set()
+
+    def _slot_changed(self, slot: Slot) -> None:
+        sender = self._senders.get(slot.record.port)
+        if sender is not None:
+            sender.wake.set()
+
+    def _close(self, task: Task) -> None:
+        if task.closed:
+            return
+        task.closed = True
+        if task.state != TaskState.REMOVED:
+            task.move(TaskState.FINISHED)
+            self._store.task_state(task.id, TaskState.FINISHED)
+        if self._tasks.get(task.spec.tid) is task:
+            del self._tasks[task.spec.tid]
+        self._reports.finished(task)
