@@ -444,12 +444,7 @@ class SQLiteStore(Store):
                 "WHERE task_id = ? AND lane = ? AND idx = ?",
                 rows,
             )
-            _count_sms(conn, counts)
-            if con_failed:
-                conn.executemany(
-                    "UPDATE sms_total SET con_failed = ? WHERE port = ? AND slot = ?",
-                    [(v, p, s) for (p, s), v in con_failed.items()],
-                )
+            _count_sms(conn, counts, con_failed)
 
         return self._submit(run)
 
@@ -686,9 +681,16 @@ def _mark_reported(conn: sqlite3.Connection, marks: list[tuple[int, int]]) -> No
     )
 
 
-def _count_sms(conn: sqlite3.Connection, counts: dict[tuple[int, int, int], list[int]]) -> None:
-    """Add (received, sent_ok, sent_failed) per (port, slot, minute) to the buckets and the totals."""
-    if not counts:
+def _count_sms(
+    conn: sqlite3.Connection,
+    counts: dict[tuple[int, int, int], list[int]],
+    con_failed: dict[tuple[int, int], int] | None = None,
+) -> None:
+    """Add (received, sent_ok, sent_failed) per (port, slot, minute) to the buckets and the totals.
+
+    ``con_failed``: failures in a row per slot, set in the same statement as the totals.
+    """
+    if not counts and not con_failed:
         return
     conn.executemany(
         "INSERT INTO sms_stat(port, slot, minute, received, sent_ok, sent_failed) VALUES(?,?,?,?,?,?) "
@@ -701,12 +703,25 @@ def _count_sms(conn: sqlite3.Connection, counts: dict[tuple[int, int, int], list
         t = totals.setdefault((port, slot), [0, 0, 0])
         for i in range(3):
             t[i] += v[i]
-    conn.executemany(
-        "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed) VALUES(?,?,?,?,?) "
-        "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
-        "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed",
-        [(*k, *v) for k, v in totals.items()],
-    )
+    con_failed = con_failed or {}
+    for key in con_failed:
+        totals.setdefault(key, [0, 0, 0])
+    plain = [(*k, *v) for k, v in totals.items() if k not in con_failed]
+    if plain:
+        conn.executemany(
+            "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed) VALUES(?,?,?,?,?) "
+            "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
+            "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed",
+            plain,
+        )
+    if con_failed:
+        conn.executemany(
+            "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed, con_failed) VALUES(?,?,?,?,?,?) "
+            "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
+            "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed, "
+            "con_failed = excluded.con_failed",
+            [(*k, *totals[k], n) for k, n in con_failed.items()],
+        )
 
 
 def _mark_pushed(conn: sqlite3.Connection, ids: list[int]) -> None:

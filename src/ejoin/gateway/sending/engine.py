@@ -69,7 +69,7 @@ class SendEngine:
         self.in_module: dict[tuple[int, int], int] = {}
         self.store_fault = StoreFault(clock)
         self._outcomes = OutcomeWriter(store, clock, self.store_fault, lambda slot: self.con_failed.get(slot, 0))
-        self._starts = StartBatcher(store)
+        self._starts = StartBatcher(store, most=(len(device.ports) + 1) // 2)
         self._deadlines = Deadlines(clock)
         # A report never says "sent" before the store does.
         reports.barrier = self._outcomes.durable

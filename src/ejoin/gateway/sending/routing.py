@@ -81,14 +81,15 @@ class LaneQueue:
     def claim(self, addr: PortAddress, now: float) -> tuple[tuple[Lane, int] | None, float | None]:
         """The next SMS for the port whose active slot is ``addr``: the oldest ready lane, its own or
         any port's, and the index handed out; else None and when a waiting lane's gap is over."""
-        own, wait_own = self._first_ready(addr.port, addr, now)
+        own, wait = self._first_ready(addr.port, addr, now)
         shared, wait_shared = self._first_ready(None, addr, now)
-        choice = min((c for c in (own, shared) if c is not None), default=None, key=lambda c: c[0])
-        waits = [w for w in (wait_own, wait_shared) if w is not None]
-        wait = min(waits) if waits else None
-        if choice is None:
+        if wait is None or (wait_shared is not None and wait_shared < wait):
+            wait = wait_shared
+        if own is None or (shared is not None and shared[0] < own[0]):
+            own = shared
+        if own is None:
             return None, wait
-        lane = choice[1]
+        lane = own[1]
         idx = lane.take()
         if idx is None:
             return None, wait

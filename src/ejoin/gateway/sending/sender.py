@@ -45,8 +45,11 @@ class Work(Protocol):
 class StartBatcher:
     """Job rows committed before their SMS reach a module, every port's of one loop turn in one write."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, most: int) -> None:
         self._store = store
+        # At most this many per write, so that the store commits one group of ports while the
+        # event loop runs the next: the two overlap instead of taking turns.
+        self._most = max(1, most)
         self._jobs: list[JobRecord] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._scheduled = False
@@ -56,13 +59,17 @@ class StartBatcher:
         fut: asyncio.Future[None] = loop.create_future()
         self._jobs.append(job)
         self._waiters.append(fut)
-        if not self._scheduled:
+        if len(self._jobs) >= self._most:
+            self._flush()
+        elif not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
         return fut
 
     def _flush(self) -> None:
         self._scheduled = False
+        if not self._jobs:
+            return
         jobs, waiters = self._jobs, self._waiters
         self._jobs, self._waiters = [], []
         try:
@@ -167,6 +174,7 @@ class PortSender:
 
     async def _run(self, stopping: Callable[[], bool]) -> None:
         port, clock, wake = self.port, self._clock, self.wake
+        addr = PortAddress(port.number, port.record.active_slot)
         while not stopping():
             wake.clear()
             fault = self._fault
@@ -177,7 +185,9 @@ class PortSender:
             slot = port.active
             claim, ready_at = None, None
             if slot.state.can_send and not slot.record.locked:
-                claim, ready_at = self._work.claim(PortAddress(port.number, port.record.active_slot))
+                if addr.slot != port.record.active_slot:
+                    addr = PortAddress(port.number, port.record.active_slot)
+                claim, ready_at = self._work.claim(addr)
             if claim is None:
                 await self._wait(ready_at)
                 continue
