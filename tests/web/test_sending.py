@@ -393,7 +393,16 @@ async def test_pause_resume_remove_with_tids(device, receiver):
     assert res["results"] == [{"tid": 3, "status": OKS}]
     await device.clock.advance(2)
     await receiver.wait_for(lambda r: any(x["tid"] == 3 for x in reports(r)))
-    assert final(receiver, 3) == {"tid": 3, "sending": 0, "sent": 0, "failed": 0, "unsent": 0, "fdr": []}
+    # Never sent, never will be: failed, listed with the reason (fdr is on by default).
+    ts = int(device.clock.time()) - 2
+    assert final(receiver, 3) == {
+        "tid": 3,
+        "sending": 0,
+        "sent": 0,
+        "failed": 2,
+        "unsent": 0,
+        "fdr": [[0, "1", "", ts, "8 Removed", ""], [1, "2", "", ts, "8 Removed", ""]],
+    }
     await device.cmd(op="unlock", ports="all")
     await run_until_reported(device, receiver, 4, 2)
     assert final(receiver, 2)["sent"] == 2

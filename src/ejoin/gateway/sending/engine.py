@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from ...protocol.codes import TaskStatus
+from ...protocol.codes import SendFailure, TaskStatus
 from ...protocol.ports import PortAddress
 from ...protocol.sms import SendSmsRequest
 from ...store.base import JobRecord, Store
@@ -194,8 +194,8 @@ class SendEngine:
                 self._store.task_state(task.id, TaskState.QUEUED)
                 self._queue.add(task, reorder=True)
                 self._wake_all()
-            elif op == "remove":
-                self._remove(task)
+            elif op == "remove" and task.state != TaskState.REMOVED:
+                await self._remove(task)
             results.append((echo, TaskStatus.OK))
         return results
 
@@ -208,10 +208,25 @@ class SendEngine:
     async def remove(self, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
         return await self._change(tids, "remove")
 
-    def _remove(self, task: Task) -> None:
+    async def _remove(self, task: Task) -> None:
+        # What was never handed to a module never will be: the final report counts it failed and,
+        # when the task has fdr, lists it ("8 Removed").  Numbers are read first: from here on,
+        # nothing waits, so no SMS finishes in between.
+        listed = task.spec.fdr and any(lane.remaining for lane in task.lanes)
+        numbers = await task.all_numbers() if listed else []
+        if task.state == TaskState.REMOVED:  # removed by another request meanwhile
+            return
         task.move(TaskState.REMOVED)
         self._store.task_state(task.id, TaskState.REMOVED)
         self._queue.drop(task)
+        never = [idx for lane in task.lanes for idx in (*lane.requeue, *range(lane.cursor, task.n))]
+        for lane in task.lanes:
+            lane.requeue, lane.cursor = [], task.n
+        task.claimed += len(never)
+        task.failed += len(never)
+        if listed:
+            ts = int(self._clock.time())
+            task.rows.extend([idx, numbers[idx], "", ts, SendFailure.REMOVED, ""] for idx in never)
         if task.sending == 0:
             self._close(task)
 
@@ -228,12 +243,18 @@ class SendEngine:
     def task_count(self) -> int:
         return len(self._tasks)
 
-    async def waiting_on_port(self, port: int, pos: int, num: int) -> tuple[int, list[tuple[TaskView, str]]]:
-        """A port's waiting tasks in submission order: (total, [(task, recipients)]) from ``pos``."""
+    async def waiting_on_port(
+        self, port: int, pos: int, num: int, tids: list[Any] | None = None
+    ) -> tuple[int, list[tuple[TaskView, str]]]:
+        """A port's waiting tasks in submission order: (total, [(task, recipients)]) from ``pos``;
+        with ``tids``, only those tasks."""
+        wanted = None if tids is None else {task.id for _, task in self._select(tids) if task is not None}
         waiting = [
             t
             for t in sorted(self._tasks.values(), key=lambda t: t.id)
-            if t.state.is_open and any(serves_port(lane.spec, port) and lane.remaining for lane in t.lanes)
+            if t.state.is_open
+            and (wanted is None or t.id in wanted)
+            and any(serves_port(lane.spec, port) and lane.remaining for lane in t.lanes)
         ]
         page = waiting[pos : pos + num] if num > 0 else waiting[pos:]
         return len(waiting), [(t.view(), ",".join(await t.all_numbers())) for t in page]
