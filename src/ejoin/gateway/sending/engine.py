@@ -259,14 +259,40 @@ class SendEngine:
         page = waiting[pos : pos + num] if num > 0 else waiting[pos:]
         return len(waiting), [(t.view(), ",".join(await t.all_numbers())) for t in page]
 
-    def unsent_by_target(self) -> dict[str, int]:
-        """SMS waiting, per port or slot named in ``from`` ("3", "1.02"), over every open task."""
-        totals: dict[str, int] = {}
+    def unsent_by_slot(self) -> dict[tuple[int, int], int]:
+        """SMS waiting in open tasks, each counted once, on the slot expected to send it.
+
+        A slot named in ``from``: that slot.  A whole port: its active slot.  Several ports
+        sharing a lane (``to_all=0``), or a task without ``from``: split evenly over them (without
+        ``from``: over the ports that can send now, or every port if none can).
+        """
+        totals: dict[tuple[int, int], int] = {}
+        device = self._device
+        sending_now: list[tuple[int, int]] | None = None
         for task in self._tasks.values():
-            if task.state.is_open:
-                for lane in task.lanes:
+            if not task.state.is_open:
+                continue
+            for lane in task.lanes:
+                waiting = lane.remaining
+                if not waiting:
+                    continue
+                if lane.spec.ports:
+                    targets = []
                     for name in lane.spec.ports:
-                        totals[name] = totals.get(name, 0) + lane.remaining
+                        addr = PortAddress.parse(name)
+                        slot = addr.slot or device.port(addr.port).record.active_slot
+                        targets.append((addr.port, slot))
+                else:
+                    if sending_now is None:
+                        sending_now = [
+                            (p.number, p.record.active_slot)
+                            for p in device.ports
+                            if p.active.state.can_send and not p.active.record.locked
+                        ] or [(p.number, p.record.active_slot) for p in device.ports]
+                    targets = sending_now
+                share, extra = divmod(waiting, len(targets))
+                for i, key in enumerate(targets):
+                    totals[key] = totals.get(key, 0) + share + (1 if i < extra else 0)
         return totals
 
     # --- what the senders call (sender.Work) -------------------------------------
