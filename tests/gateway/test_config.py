@@ -27,7 +27,16 @@ def test_toml_then_flags_override(tmp_path):
     c = load_config(path, {"port": 9100, "slots": None})
     assert (c.port, c.ports, c.slots, c.username, c.fast) == (9100, 16, 4, "admin", True)
     assert c.timing.card_detect == 0.5 and c.effective_timing().card_detect == 0.0
-    assert [s.port for s in c.sim] == ["1.02", "2A"] and c.sim[0].empty and c.sim[1].number == "+15550100"
+    assert [s.port for s in c.sim][:2] == ["1.02", "2A"] and c.sim[0].empty and c.sim[1].number == "+15550100"
+    # by default the last slot of every even port is left empty
+    assert [s.port for s in c.sim[2:]] == [f"{p}.04" for p in range(2, 17, 2)] and all(s.empty for s in c.sim[2:])
+
+
+def test_default_empty_slots_yield_to_sim_tables_and_can_be_turned_off(tmp_path):
+    c = load_config(None, {"ports": 4, "slots": 2, "sim": [{"port": "2B", "number": "+15550100"}]})
+    assert [(s.port, s.empty) for s in c.sim] == [("2B", False), ("4.02", True)]
+    assert load_config(None, {"ports": 4, "slots": 2, "empty_slots": "none"}).sim == []
+    assert load_config(None, {"ports": 4, "slots": 1}).sim == []  # a port's only slot keeps its card
 
 
 @pytest.mark.parametrize(

@@ -73,3 +73,31 @@ async def test_to_title_array_in_both_editions(device, pairs):
     assert task.spec.recipients == [] and task.spec.titles == ["for 21", "for 22"]
     page = await device.get("/goip_get_tasks.html", port=1, pos=0)
     assert page["tasks"][0]["to"] == "21,22"
+
+
+async def test_switching_to_an_empty_slot_pushes_both_slots(device, receiver):
+    await device.status(url=receiver.url, period=0)
+    await device.cmd(op="switch", ports="2.04")  # empty by default
+    await device.settle()
+    await receiver.wait_for(lambda r: {"2.01", "2.04"} <= {p["port"] for p in r.of_type("port-status")})
+    last = {p["port"]: p for p in receiver.of_type("port-status")}
+    assert last["2.04"]["active"] == 1 and last["2.04"]["st"] == 0
+    assert last["2.01"]["active"] == 0
+    await device.cmd(op="switch", ports="2.01")
+    await device.settle()
+    await receiver.wait_for(lambda r: [p for p in r.of_type("port-status") if p["port"] == "2.04"][-1]["active"] == 0)
+
+
+async def test_the_esim_page_examples_work_on_the_default_device(device):
+    res = await device.post(
+        "/goip_write_esims.html", [{"port": 2, "slot": 4, "ac": "LPA:1$smdp.example.com$MATCH-0001", "cc": ""}]
+    )
+    assert res["ports"] == [{"port": 2, "slot": 4, "status": 1}]
+    await device.clock.advance(30)
+    [port] = (await device.get("/goip_get_esims.html", ports=2))["ports"]
+    assert port["profiles"][3]["exist"] == 1 and port["profiles"][3]["reason"] == ""
+    res = await device.post("/goip_delete_esims.html", [{"port": 2, "slot": 4}])
+    assert res["ports"] == [{"port": 2, "slot": 4, "status": 1}]
+    await device.clock.advance(30)
+    [port] = (await device.get("/goip_get_esims.html", ports=2))["ports"]
+    assert port["profiles"][3]["exist"] == 0

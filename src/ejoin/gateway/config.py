@@ -93,6 +93,9 @@ class GatewayConfig:
     fast: bool = False
     # the share of slots that hold a SIM in a generated device
     sim_fill: float = 1.0
+    # "auto": in a generated device the last slot of every even-numbered port is left empty (a place
+    # to write an eSIM or insert a card, and all_slots shows what an empty slot looks like); "none": no slot
+    empty_slots: str = "auto"
     mac: str | None = None
     ip: str | None = None
     sw_ver: str = "ejoin-0.1.0"
@@ -135,6 +138,8 @@ class GatewayConfig:
             raise ConfigError(f"port must be 0 to 65535, not {self.port}")
         if self.port_names not in ("dotted", "letter"):
             raise ConfigError(f"port_names is 'dotted' or 'letter', not {self.port_names!r}")
+        if self.empty_slots not in ("auto", "none"):
+            raise ConfigError(f"empty_slots is 'auto' or 'none', not {self.empty_slots!r}")
         if not 0.0 <= self.sim_fill <= 1.0:
             raise ConfigError(f"sim_fill is between 0 and 1, not {self.sim_fill}")
         if self.max_body < 1024:
@@ -185,6 +190,12 @@ class GatewayConfig:
             raise ConfigError("max_queued_tasks and max_recipients must be at least 1")
         if self.push_retry_base <= 0 or self.push_retry_cap < self.push_retry_base:
             raise ConfigError("push_retry_base must be > 0 and push_retry_cap >= push_retry_base")
+        if self.empty_slots == "auto" and self.slots > 1:
+            size = DeviceSize(self.ports, self.slots)
+            named = {PortAddress.parse(spec.port, size) for spec in self.sim}  # checked above
+            for port in range(2, self.ports + 1, 2):
+                if PortAddress(port, self.slots) not in named:  # a [[sim]] for that slot decides
+                    self.sim.append(SimSpec(port=f"{port}.{self.slots:02d}", empty=True))
         return self
 
 

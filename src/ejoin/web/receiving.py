@@ -34,5 +34,5 @@ async def get_sms(req: ApiRequest, gw: Gateway) -> InboxReply:
         ssrc=gw.ssrc,
         sms_num=len(records),
         next_sms=next_id,
-        data=[row_of(r) for r in records],
+        data=[row_of(r, bool(gw.settings["sms_incomplete_mark"])) for r in records],
     )
