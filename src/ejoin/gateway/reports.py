@@ -79,6 +79,7 @@ class TaskReports:
         self._leaving: deque[_Leaving] = deque()
         self._storing = False
         self._retry: Timer | None = None
+        self._drained: list[asyncio.Future[None]] = []
 
     # --- per task --------------------------------------------------------
 
@@ -182,6 +183,20 @@ class TaskReports:
             return
         self._leaving.popleft()
         self._drain()
+        if not self._leaving:
+            for waiter in self._drained:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._drained.clear()
+
+    def drained(self) -> asyncio.Future[None]:
+        """Resolves once every flushed report is stored (in the outbox, or marked reported)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._leaving:
+            self._drained.append(fut)
+        else:
+            fut.set_result(None)
+        return fut
 
     def _try_again(self) -> None:
         self._retry = None

@@ -33,6 +33,8 @@ YIELD_EVERY = 500  # tids handled between two turns of the event loop
 
 
 class SendEngine:
+    SETTLE_AT_STOP = 2.0  # seconds (real time: the store's thread) for outcomes and reports to reach disk
+
     def __init__(
         self,
         device: Device,
@@ -150,6 +152,14 @@ class SendEngine:
         self._deadlines.cancel()
         self._outcomes.flush()
         self._reports.flush_all()
+        if not self.store_fault.failing:
+            # Outcomes and reports on disk before the store closes (else: failed "interrupted" after
+            # the restart although they were sent).  Bounded: a stop never hangs on a slow disk.
+            settled = asyncio.gather(self._outcomes.durable(), self._reports.drained())
+            try:
+                await asyncio.wait_for(settled, self.SETTLE_AT_STOP)
+            except Exception:  # timed out, or the store failed meanwhile
+                log.warning("some SMS outcomes or reports were not stored at the stop; a restart reports them")
         self._outcomes.cancel()
 
     # --- intake ----------------------------------------------------------------
