@@ -4,7 +4,7 @@
 
 1. Intake of one request, 1 task x 100,000 recipients, over HTTP until the
    task-status answer (the task committed) — floor: bare JSON parse of the same
-   body + bare SQLite insert of one row per recipient.  Target >= 200,000/s.
+   body + bare SQLite insert of one row per recipient.  Target >= 1,000,000/s.
 2. Intake of one request of 1,000 tasks x 10 recipients — same floor.
 3. End-to-end SMS/s on 32 ports x 8 slots with --fast: from the POST until the
    status reports of every SMS reached a local receiver.  Target >= 10,000/s.
@@ -101,7 +101,10 @@ async def bench_intake(tmp: Path) -> None:
         }, 10_000
 
     async with aiohttp.ClientSession() as s:
-        for label, make in (("1 task x 100,000", one_big), ("1,000 tasks x 10", many_small)):
+        for label, make, target in (
+            ("1 task x 100,000", one_big, "1,000,000"),
+            ("1,000 tasks x 10", many_small, "200,000"),
+        ):
             rates, floors = [], []
             for run in range(5):  # the median of five: one request is a few tens of ms
                 body_obj, rows = make(run)
@@ -117,7 +120,7 @@ async def bench_intake(tmp: Path) -> None:
             print(
                 f"intake {label:18s} {rate:10,.0f} recipients/s   "
                 f"floor (bare JSON parse + bare insert of a row per recipient): {ref:10,.0f}/s   "
-                f"target >= 200,000/s   (median of 5)"
+                f"target >= {target}/s   (median of 5)"
             )
     await runner.cleanup()
 
