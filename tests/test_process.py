@@ -127,7 +127,7 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
 
 async def test_pushes_survive_receiver_outage_and_kill_9(tmp_path, receiver):
     receiver.status = 503  # the platform is down
-    gw = GatewayProcess(tmp_path, free_port())
+    gw = GatewayProcess(tmp_path, free_port(), extra='empty_slots = "none"\n')  # 2.02 holds a card
     await gw.start()
     await gw.get("/goip_get_status.html", url=receiver.url, period="0")
     await gw.get("/goip_send_cmd.html", op="lock", ports="1.01")

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from ejoin.gateway.sending.states import TaskState
 from ejoin.protocol import crypt
 
 USER, PASSWORD = "root", "s3cretpw"
@@ -144,7 +145,7 @@ async def test_aes_ecb_bodies_are_decrypted_before_the_handler(dev):
         "reason": "OK",
         "results": [{"tid": 0, "status": "0 OK"}],
     }
-    assert dev.gw.sending._tasks[0].state == 1
+    assert dev.gw.sending.task(0).state == TaskState.PAUSED
 
 
 async def test_aes_ecb_garbage_is_refused(dev):

@@ -300,7 +300,7 @@ async def test_base64_content_and_coding(device, receiver):
             "sms": base64.b64encode(text.encode()).decode(),
         }
     )
-    task = device.gw.sending._tasks[11]
+    task = device.gw.sending.task(11)
     assert task.text.text == text and task.text.alphabet.value == "ucs2"
 
 
@@ -312,7 +312,7 @@ async def test_mms_tasks_are_accepted_and_sent(device, receiver):
         sr_url=receiver.url,
         sr_prd=1,
     )
-    assert device.gw.sending._tasks[13].spec.titles == ["for 21", "for 22"]
+    assert device.gw.sending.task(13).spec.titles == ["for 21", "for 22"]
     await run_until_reported(device, receiver, 13, 2)
     assert sorted(r[1] for r in rows(receiver, 13, "sdr")) == ["21", "22"]
 
@@ -393,7 +393,16 @@ async def test_pause_resume_remove_with_tids(device, receiver):
     assert res["results"] == [{"tid": 3, "status": OKS}]
     await device.clock.advance(2)
     await receiver.wait_for(lambda r: any(x["tid"] == 3 for x in reports(r)))
-    assert final(receiver, 3) == {"tid": 3, "sending": 0, "sent": 0, "failed": 0, "unsent": 0, "fdr": []}
+    # Never sent, never will be: failed, listed with the reason (fdr is on by default).
+    ts = int(device.clock.time()) - 2
+    assert final(receiver, 3) == {
+        "tid": 3,
+        "sending": 0,
+        "sent": 0,
+        "failed": 2,
+        "unsent": 0,
+        "fdr": [[0, "1", "", ts, "8 Removed", ""], [1, "2", "", ts, "8 Removed", ""]],
+    }
     await device.cmd(op="unlock", ports="all")
     await run_until_reported(device, receiver, 4, 2)
     assert final(receiver, 2)["sent"] == 2
@@ -417,9 +426,9 @@ async def test_pause_resume_remove_all_without_tids(device, receiver):
     await device.cmd(op="lock", ports="all")
     await device.send_ok({"tid": 1, "to": "1", "sms": "a"}, {"tid": 2, "to": "1", "sms": "b"})
     assert await device.post("/goip_pause_sms.html", raw=b"") == {"code": 200, "reason": "OK"}
-    assert all(t.state == 1 for t in device.gw.sending._tasks.values())
+    assert all(t.state == 1 for t in device.gw.sending.open_tasks())
     assert await device.post("/goip_resume_sms.html", raw=b"") == {"code": 200, "reason": "OK"}
-    assert all(t.state == 0 for t in device.gw.sending._tasks.values())
+    assert all(t.state == 0 for t in device.gw.sending.open_tasks())
     assert await device.post("/goip_remove_sms.html", raw=b"") == {"code": 200, "reason": "OK"}
     assert device.gw.sending.task_count() == 0
 

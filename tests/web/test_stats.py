@@ -355,3 +355,20 @@ async def test_sms_interrupted_by_a_restart_count_as_failed(device_factory):
     dev2 = await device_factory()
     stats = await sms_stat(dev2, ports="1", type=3)
     assert stats[0]["sent_failed"] == 1 and stats[0]["sent"] == 1
+
+
+async def test_unsent_counts_each_waiting_sms_once_on_the_slot_that_will_send_it(device):
+    await device.cmd(op="lock", ports="all")  # everything waits
+    await device.send_ok(
+        {"tid": 1, "from": "2", "to": "1,2,3", "sms": "whole port"},
+        {"tid": 2, "from": "3.02", "to": "1", "sms": "one slot"},
+        {"tid": 3, "to": "1,2,3,4,5,6,7,8,9", "sms": "no from"},
+        {"tid": 4, "from": "1,4", "to_all": 0, "to": "1,2,3", "sms": "shared"},
+    )
+    stats = {(x["port"], x["slot"]): x["unsent"] for x in await sms_stat(device, slots="all")}
+    assert sum(stats.values()) == 3 + 1 + 9 + 3  # every waiting SMS once
+    # tid 1 on port 2's active slot only; tid 2 on 3.02; tid 3 split over the 4 ports (3+2+2+2)
+    # on their active slots; tid 4 split over ports 1 and 4 (2+1).
+    assert stats[(2, 1)] == 3 + 2 and all(stats[(2, s)] == 0 for s in (2, 3, 4))
+    assert stats[(3, 2)] == 1 and stats[(3, 1)] == 2
+    assert stats[(1, 1)] == 3 + 2 and stats[(4, 1)] == 2 + 1

@@ -63,12 +63,12 @@ async def test_all_slots_and_all_sims(device_factory):
     assert len(slots) == 16
     assert [e["port"] for e in slots[:5]] == ["1.01", "1.02", "1.03", "1.04", "2.01"]
     empty = {e["port"]: e for e in slots if e["inserted"] == 0}
-    assert set(empty) == {"1.02", "3.04"}
+    assert set(empty) == {"1.02", "3.04", "2.04", "4.04"}  # the last two: empty by default
     assert empty["1.02"]["st"] == 0 and empty["1.02"]["iccid"] == ""
     idle = [e for e in slots if e["active"] == 0 and e["inserted"] == 1]
     assert idle and all(e["st"] == 1 and e["sig"] == 0 and e["opr"] == "" for e in idle)
     sims = (await dev.status(all_sims=1))["status"]
-    assert len(sims) == 14 and all(e["inserted"] == 1 for e in sims)
+    assert len(sims) == 12 and all(e["inserted"] == 1 for e in sims)
 
 
 async def test_bad_credentials_get_the_spec_error(device):
@@ -165,3 +165,16 @@ async def test_bad_status_parameters_say_why(device, params, fragment):
     assert resp.status == 400
     body = await resp.json()
     assert body["code"] == 400 and fragment in body["reason"]
+
+
+async def test_default_empty_slots_yield_to_sim_tables_and_can_be_turned_off(device_factory, tmp_path):
+    dev = await device_factory(ports=4, slots=2, sim=[{"port": "2B", "number": "15550100"}])
+    await dev.settle()
+    empty = {e["port"] for e in (await dev.status(all_slots=1))["status"] if e["inserted"] == 0}
+    assert empty == {"4.02"}  # 2.02 is named by a [[sim]] table: it holds that card
+    dev2 = await device_factory(path=tmp_path / "none", ports=4, slots=2, empty_slots="none")
+    await dev2.settle()
+    assert all(e["inserted"] == 1 for e in (await dev2.status(all_slots=1))["status"])
+    dev3 = await device_factory(path=tmp_path / "one", ports=4, slots=1)
+    await dev3.settle()
+    assert all(e["inserted"] == 1 for e in (await dev3.status(all_slots=1))["status"])  # a port's only slot

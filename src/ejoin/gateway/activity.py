@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..store.base import InboxRecord, JobRecord
 from .outbox import PushTransport, _safe_url
-from .sending import PAUSED, QUEUED, REMOVED
+from .sending.states import JobState, TaskState
 
 if TYPE_CHECKING:
-    from .sending import Task
+    from .sending.tasks import Task
 
-TASK_STATES = {QUEUED: "queued", PAUSED: "paused", REMOVED: "removed"}  # any other: finished
+TASK_STATES = {TaskState.QUEUED: "queued", TaskState.PAUSED: "paused", TaskState.REMOVED: "removed"}  # else finished
 RECENT_TASKS = 200  # finished tasks remembered for the dashboard
 MAX_DESTINATIONS = 32  # push destinations counted by name; the rest share the label "other"
 OTHER = "other"
@@ -109,7 +109,7 @@ class Activity:
 
     def job_done(self, task: Task, job: JobRecord) -> None:
         port = _port_number(job.port)
-        counts = self.sms_sent if job.state == 2 else self.sms_failed
+        counts = self.sms_sent if job.state == JobState.SENT else self.sms_failed
         counts[port] = counts.get(port, 0) + 1
 
     def task_finished(self, task: Task) -> None:

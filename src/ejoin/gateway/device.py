@@ -327,9 +327,15 @@ class Device:
             target = addr.slot if addr.slot is not None else self._next_slot(port)
             if target == port.record.active_slot:
                 continue
+            old, new = port.active, port.slots[target - 1]
+            seqs = (old.record.seq, new.record.seq)
             port.record.active_slot = target
             self._save_port(port)
             self._bring_up(port, restart=False)
+            # Both slots' `active` changed: announced even when no state moved (an empty slot stays 0).
+            for slot, seq in zip((old, new), seqs, strict=True):
+                if slot.record.seq == seq:
+                    self._changed(slot)
 
     def _next_slot(self, port: Port) -> int:
         """For a switch naming only the port: the next slot holding a card, cyclic."""

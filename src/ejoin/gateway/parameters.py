@@ -51,6 +51,12 @@ def _count(value: str) -> int:
         raise ParameterError(f"{value[:20]!r} is not a whole number") from None
 
 
+def _flag(value: str) -> int:
+    if value.strip() not in ("0", "1"):
+        raise ParameterError(f"{value[:20]!r} is 0 or 1")
+    return int(value.strip())
+
+
 def _secret(value: str) -> str:
     if len(value) > 256:
         raise ParameterError("push_secret is at most 256 characters")
@@ -100,6 +106,7 @@ class Parameters:
             ),
             "sms_cnt": self._setting("sms_cnt", _count),
             "sms_prd": self._setting("sms_prd", _period),
+            "sms_incomplete_mark": self._setting("sms_incomplete_mark", _flag),
             # write-only: a get says whether it is set, never what it is
             "push_secret": _Scalar(
                 lambda: "********" if settings["push_secret"] else "", self._setting("push_secret", _secret).set

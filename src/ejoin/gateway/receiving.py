@@ -45,10 +45,11 @@ class RecvSms(msgspec.Struct):
     sms: list[list[Any]]
 
 
-def row_of(rec: InboxRecord) -> list[Any]:
-    """``[flag, port, ts, sender, recipient, content]`` (+ ``"2/3"`` for an incomplete SMS)."""
+def row_of(rec: InboxRecord, mark_incomplete: bool = False) -> list[Any]:
+    """``[flag, port, ts, sender, recipient, content]``; with ``mark_incomplete`` (the device setting
+    ``sms_incomplete_mark``) an incomplete SMS adds ``"2/3"``: strict six-element parsers break on it."""
     row: list[Any] = [rec.flag, rec.port, rec.ts, rec.sender, rec.recipient, rec.content]
-    if rec.incomplete:
+    if rec.incomplete and mark_incomplete:
         row.append(rec.incomplete)
     return row
 
@@ -254,7 +255,8 @@ class Inbox:
             # Nowhere to push: they stay in the inbox for goip_get_sms.
             self._store.inbox_mark_pushed(ids)
             return
-        body = encode(RecvSms(type="recv-sms", sms_num=len(records), sms=[row_of(r) for r in records]))
+        mark = bool(self._settings["sms_incomplete_mark"])
+        body = encode(RecvSms(type="recv-sms", sms_num=len(records), sms=[row_of(r, mark) for r in records]))
         self._outbox.push(url, "recv-sms", body, marks=PushMarks(inbox=ids))
 
     # --- goip_get_sms -----------------------------------------------------------

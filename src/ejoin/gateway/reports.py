@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -27,10 +27,9 @@ from ..clock import Clock, Timer
 from ..protocol.messages import encode
 from ..store.base import JobRecord, PushMarks, Store
 from .outbox import Outbox
+from .sending.states import JobState
+from .sending.tasks import Task
 from .settings import DeviceSettings
-
-if TYPE_CHECKING:
-    from .sending import Task
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class StatusReport(msgspec.Struct):
 
 def detail_row(job: JobRecord) -> list[Any]:
     """An sdr row ``[index, number, port, ts]``; fdr adds ``reason, carrier``."""
-    if job.state == 2:
+    if job.state == JobState.SENT:
         return [job.idx, job.number, job.port, job.ts]
     return [job.idx, job.number, job.port, job.ts, job.reason, job.carrier]
 
@@ -89,6 +88,7 @@ class TaskReports:
         self._storing = False
         self._retry: Timer | None = None
         self.observer: TaskObserver | None = None
+        self._drained: list[asyncio.Future[None]] = []
 
     def _observe(self, event: str, *args: Any) -> None:
         if self.observer is None:
@@ -115,7 +115,7 @@ class TaskReports:
 
     def job_done(self, task: Task, job: JobRecord) -> None:
         self._observe("job_done", task, job)
-        ok = job.state == 2
+        ok = job.state == JobState.SENT
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
         task.since_report += 1
@@ -203,6 +203,20 @@ class TaskReports:
             return
         self._leaving.popleft()
         self._drain()
+        if not self._leaving:
+            for waiter in self._drained:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._drained.clear()
+
+    def drained(self) -> asyncio.Future[None]:
+        """Resolves once every flushed report is stored (in the outbox, or marked reported)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._leaving:
+            self._drained.append(fut)
+        else:
+            fut.set_result(None)
+        return fut
 
     def _try_again(self) -> None:
         self._retry = None

@@ -31,7 +31,7 @@ from .plugin import Modems
 from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
-from .sending import SendEngine
+from .sending.engine import SendEngine
 from .settings import DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "sms_cnt": 1,  # recv-sms pushes: SMS per push (<= 1: each at once)
     "sms_prd": 30,  # ... or seconds after the first one waiting
     "push_secret": "",  # HMAC-SHA256 key for push signatures ("" = unsigned)
+    # 1: an incomplete long SMS carries a 7th row element "n/m" (parts arrived/total); 0: the spec's six
+    "sms_incomplete_mark": 0,
 }
 
 

@@ -17,7 +17,7 @@ import msgspec
 from ..clock import Clock
 from ..store.base import Store
 from .device import Device
-from .sending import SendEngine
+from .sending.engine import SendEngine
 
 KEEP_MINUTES = 3 * 24 * 60  # buckets older than this are pruned (today never needs more than 24 h)
 
@@ -84,7 +84,7 @@ class Statistics:
 
     async def sms(self, keys: list[tuple[int, int]], kind: int) -> list[SmsStat]:
         counts = await self._store.sms_counts(self.since_minute(kind))
-        waiting = self._sending.unsent_by_target()
+        waiting = self._sending.unsent_by_slot()
         out = []
         for port, slot in keys:
             c = counts.get((port, slot), {})
@@ -98,7 +98,7 @@ class Statistics:
                     sent_ok=ok,
                     sent_failed=failed,
                     con_failed=self._sending.con_failed.get((port, slot), 0),
-                    unsent=waiting.get(str(port), 0) + waiting.get(f"{port}.{slot:02d}", 0),
+                    unsent=waiting.get((port, slot), 0),
                     sending=self._sending.in_module.get((port, slot), 0),
                 )
             )

@@ -147,3 +147,4 @@ class SendFailure:
     NO_BALANCE = "5 No balance"
     TIMEOUT = "6 Timeout"  # no result within the task's tmo
     INTERRUPTED = "7 Interrupted by restart"  # in a module when the device stopped
+    REMOVED = "8 Removed"  # never sent: its task was removed first

@@ -68,6 +68,7 @@ class SendTaskIn(msgspec.Struct):
     to_title_array: Any = None
     attachments: Any = None
     smsc: Any = None
+    smc: Any = None  # v2.1.0 spelling of smsc
     intvl: Any = None
     tmo: Any = None
     sdr: Any = None
@@ -270,6 +271,23 @@ def _lanes(from_: Any, to_all: int, size: DeviceSize) -> tuple[list[LaneSpec], s
     return [LaneSpec(names)], str(spec)
 
 
+def _title_pairs(items: list[Any]) -> list[Any]:
+    """to_title_array items as [number, title] pairs.
+
+    v2.4.0 writes ``[["number","title"], ...]``; v2.1.0 wrote object pairs, ``[{"number":"title"}, ...]``,
+    wrapped once more in its example (``[[{...}, {...}]]``).  Both are read; only the v2.4.0 form is emitted.
+    """
+    if len(items) == 1 and isinstance(items[0], list) and items[0] and all(isinstance(x, dict) for x in items[0]):
+        items = items[0]
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict) and item:
+            out.extend([number, title] for number, title in item.items())
+        else:
+            out.append(item)
+    return out
+
+
 def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) -> TaskSpec:
     tid, tid_echo = parse_tid(task.tid)
     smstype = _int(task.smstype, "smstype", 0, lo=0, hi=2)
@@ -283,7 +301,7 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
         if not isinstance(pairs, list) or not pairs:
             raise TaskRejected(TaskStatus.MMS_TITLE_EXPECTED, "smstype 2 needs to_title_array [[number, title], ...]")
         recipients, titles = [], []
-        for pair in pairs:
+        for pair in _title_pairs(pairs):
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, (str, int)) for x in pair)):
                 raise TaskRejected(TaskStatus.MMS_TITLE_EXPECTED, "each to_title_array item is [number, title]")
             recipients.append(str(pair[0]).strip())
@@ -326,7 +344,7 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
         smstitle=_text(task.smstitle, "smstitle"),
         titles=titles,
         attachments=attachments,
-        smsc=_text(task.smsc, "smsc"),
+        smsc=_text(task.smsc if task.smsc is not None else task.smc, "smsc"),  # smc: v2.1.0's name
         intvl_ms=_int(task.intvl, "intvl", 0, lo=0, hi=86_400_000),
         tmo_s=_int(task.tmo, "tmo", 30, lo=1, hi=86_400),
         sdr=bool(_int(task.sdr, "sdr", 0, lo=0, hi=1)),

@@ -79,6 +79,10 @@ class SimSpec:
 class SimSettings:
     # the share of slots that hold a SIM in a generated device
     sim_fill: float = 1.0
+    # "auto": in a generated device the last slot of every even-numbered port is left empty (a place
+    # to write an eSIM or insert a card, and all_slots shows what an empty slot looks like); "none": no slot.
+    # A [[sim]] table naming such a slot decides it.
+    empty_slots: str = "auto"
     send_failure_rate: float = 0.0  # share of SMS the simulated network rejects at random
     timing: Timing = field(default_factory=Timing)
     traffic: Traffic = field(default_factory=Traffic)
@@ -92,6 +96,8 @@ class SimSettings:
         """What is wrong with these settings on this device, or None."""
         if not 0.0 <= self.sim_fill <= 1.0:
             return f"sim_fill is between 0 and 1, not {self.sim_fill}"
+        if self.empty_slots not in ("auto", "none"):
+            return f"empty_slots is 'auto' or 'none', not {self.empty_slots!r}"
         for i, spec in enumerate(self.sim):
             try:
                 addr = PortAddress.parse(spec.port, DeviceSize(config.ports, config.slots))

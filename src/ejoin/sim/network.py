@@ -6,7 +6,6 @@ eUICC, and the ``/sim/*`` control routes: none of it exists with another driver.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NO_CARD = CardInfo(present=False, iccid="", imsi="", number="", operator="", balance=0.0)
+
 
 class SimulatedNetwork(Modems):
     routes = ROUTES
@@ -56,6 +57,9 @@ class SimulatedNetwork(Modems):
             assert addr.slot is not None
             imeis[addr] = generate_imei(self.seed, addr.port, addr.slot)
             cards[addr] = generate_slot_card(self.seed, addr.port, addr.slot, self.settings.sim_fill)
+            if self.settings.empty_slots == "auto" and self.size.slots > 1:
+                if addr.port % 2 == 0 and addr.slot == self.size.slots:
+                    cards[addr] = NO_CARD
         for spec in self.settings.sim:
             addr = PortAddress.parse(spec.port, self.size)
             if addr in cards:
@@ -72,7 +76,7 @@ class SimulatedNetwork(Modems):
         """A ``[[sim]]`` table applied to a generated slot."""
         assert addr.slot is not None
         if spec.empty:
-            return dataclasses.replace(card, present=False, iccid="", imsi="", number="", operator="", balance=0.0)
+            return NO_CARD
         if not card.present:
             card = generate_card(self.seed, addr.port, addr.slot)
         card = with_values(

@@ -79,7 +79,7 @@ class TaskRecord:
     spec: bytes
     n: int
     request: bytes
-    state: int = 0
+    state: int = 0  # a TaskState (gateway/sending/states.py)
     reported_seq: int = 0
     # derived from job rows when loading
     sent: int = 0
@@ -95,7 +95,7 @@ class JobRecord:
     idx: int
     number: str
     port: str
-    state: int  # 1 in a module, 2 sent, 3 failed
+    state: int  # a JobState (gateway/sending/states.py)
     ts: int
     reason: str = ""
     carrier: str = ""

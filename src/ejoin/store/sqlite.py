@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..gateway.sending.states import JobState, TaskState
 from ..protocol.ports import PortAddress, PortSpecError
 from .base import (
     CALL_COUNTERS,
@@ -466,7 +467,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> list[TaskRecord]:
             out: dict[int, TaskRecord] = {}
             for r in conn.execute(
-                "SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE state < 2 "
+                f"SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE state < {TaskState.FINISHED:d} "
                 "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) "
                 "ORDER BY id"
             ):
@@ -477,7 +478,8 @@ class SQLiteStore(Store):
                 return []
             marks = ",".join("?" * len(out))
             for task_id, lane, count, max_idx, sent, failed, done_seq in conn.execute(
-                "SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = 2), SUM(state = 3), MAX(done_seq) "
+                f"SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = {JobState.SENT:d}), "
+                f"SUM(state = {JobState.FAILED:d}), MAX(done_seq) "
                 f"FROM job WHERE task_id IN ({marks}) GROUP BY task_id, lane",
                 list(out),
             ):
@@ -526,7 +528,7 @@ class SQLiteStore(Store):
         counts: dict[tuple[int, int, int], list[int]] = {}
         for job, (port, slot) in zip(jobs, slots or [], strict=False):
             c = counts.setdefault((port, slot, job.ts // 60), [0, 0, 0])
-            c[1 if job.state == 2 else 2] += 1
+            c[1 if job.state == JobState.SENT else 2] += 1
 
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -534,18 +536,14 @@ class SQLiteStore(Store):
                 "WHERE task_id = ? AND lane = ? AND idx = ?",
                 rows,
             )
-            _count_sms(conn, counts)
-            if con_failed:
-                conn.executemany(
-                    "UPDATE sms_total SET con_failed = ? WHERE port = ? AND slot = ?",
-                    [(v, p, s) for (p, s), v in con_failed.items()],
-                )
+            _count_sms(conn, counts, con_failed)
 
         return self._submit(run)
 
     async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
         def run(conn: sqlite3.Connection) -> list[JobRecord]:
-            jobs = [_job(r) for r in conn.execute(f"SELECT {_JOB_COLS} FROM job WHERE state = 1 ORDER BY task_id")]
+            in_module = f"SELECT {_JOB_COLS} FROM job WHERE state = {JobState.IN_MODULE:d} ORDER BY task_id"
+            jobs = [_job(r) for r in conn.execute(in_module)]
             seqs: dict[int, int] = {}
             for j in jobs:
                 if j.task_id not in seqs:
@@ -553,9 +551,10 @@ class SQLiteStore(Store):
                         "SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE task_id = ?", (j.task_id,)
                     ).fetchone()[0]
                 seqs[j.task_id] += 1
-                j.state, j.ts, j.reason, j.done_seq = 3, ts, reason, seqs[j.task_id]
+                j.state, j.ts, j.reason, j.done_seq = JobState.FAILED, ts, reason, seqs[j.task_id]
             conn.executemany(
-                "UPDATE job SET state = 3, ts = ?, reason = ?, done_seq = ? WHERE task_id = ? AND lane = ? AND idx = ?",
+                f"UPDATE job SET state = {JobState.FAILED:d}, ts = ?, reason = ?, done_seq = ? "
+                "WHERE task_id = ? AND lane = ? AND idx = ?",
                 [(j.ts, j.reason, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs],
             )
             # Counted as failed in the same transaction: statistics include every outcome reports include.
@@ -745,7 +744,7 @@ class SQLiteStore(Store):
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM task WHERE state >= 2 AND created < ? AND reported_seq >= "
+                    f"SELECT id FROM task WHERE state >= {TaskState.FINISHED:d} AND created < ? AND reported_seq >= "
                     "(SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) LIMIT 10000",
                     (finished_before,),
                 )
@@ -774,9 +773,16 @@ def _mark_reported(conn: sqlite3.Connection, marks: list[tuple[int, int]]) -> No
     )
 
 
-def _count_sms(conn: sqlite3.Connection, counts: dict[tuple[int, int, int], list[int]]) -> None:
-    """Add (received, sent_ok, sent_failed) per (port, slot, minute) to the buckets and the totals."""
-    if not counts:
+def _count_sms(
+    conn: sqlite3.Connection,
+    counts: dict[tuple[int, int, int], list[int]],
+    con_failed: dict[tuple[int, int], int] | None = None,
+) -> None:
+    """Add (received, sent_ok, sent_failed) per (port, slot, minute) to the buckets and the totals.
+
+    ``con_failed``: failures in a row per slot, set in the same statement as the totals.
+    """
+    if not counts and not con_failed:
         return
     conn.executemany(
         "INSERT INTO sms_stat(port, slot, minute, received, sent_ok, sent_failed) VALUES(?,?,?,?,?,?) "
@@ -789,12 +795,25 @@ def _count_sms(conn: sqlite3.Connection, counts: dict[tuple[int, int, int], list
         t = totals.setdefault((port, slot), [0, 0, 0])
         for i in range(3):
             t[i] += v[i]
-    conn.executemany(
-        "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed) VALUES(?,?,?,?,?) "
-        "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
-        "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed",
-        [(*k, *v) for k, v in totals.items()],
-    )
+    con_failed = con_failed or {}
+    for key in con_failed:
+        totals.setdefault(key, [0, 0, 0])
+    plain = [(*k, *v) for k, v in totals.items() if k not in con_failed]
+    if plain:
+        conn.executemany(
+            "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed) VALUES(?,?,?,?,?) "
+            "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
+            "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed",
+            plain,
+        )
+    if con_failed:
+        conn.executemany(
+            "INSERT INTO sms_total(port, slot, received, sent_ok, sent_failed, con_failed) VALUES(?,?,?,?,?,?) "
+            "ON CONFLICT(port, slot) DO UPDATE SET received = received + excluded.received, "
+            "sent_ok = sent_ok + excluded.sent_ok, sent_failed = sent_failed + excluded.sent_failed, "
+            "con_failed = excluded.con_failed",
+            [(*k, *totals[k], n) for k, n in con_failed.items()],
+        )
 
 
 def _mark_pushed(conn: sqlite3.Connection, ids: list[int]) -> None:

@@ -46,6 +46,21 @@ class ApiError(Exception):
 class _Credentials(msgspec.Struct):
     username: str | int | None = None
     password: str | int | None = None
+    Username: str | int | None = None  # the v2.1.0 examples' spelling
+    Password: str | int | None = None
+
+
+def _capitalised(name: str) -> str:
+    """The v2.1.0 spelling of some names (``Username``, ``Url``, ``Period``): accepted, never emitted."""
+    return name[:1].upper() + name[1:]
+
+
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
 
 
 class ApiRequest:
@@ -55,9 +70,29 @@ class ApiRequest:
         self.http = request
         self.query = request.query
         self.body = body
+        self._fields: dict[str, str] | None = None
 
     def param(self, name: str) -> str | None:
-        return self.query.get(name)
+        """A query parameter, also in its v2.1.0 capitalised spelling."""
+        value = self.query.get(name)
+        return self.query.get(_capitalised(name)) if value is None else value
+
+    def field(self, name: str) -> str | None:
+        """A parameter from the query or, in a POST, from the body (JSON object or form; spec 6.3.1.2)."""
+        value = self.param(name)
+        if value is not None or self.http.method != "POST" or not self.has_body():
+            return value
+        if self._fields is None:
+            if self.body_is_json():
+                body = self.json(Any)
+                if not isinstance(body, dict):
+                    raise ApiError(ResultCode.BAD_REQUEST, "the body is a JSON object of parameters", 400)
+                pairs = [(k, _scalar_text(v)) for k, v in body.items()]
+                self._fields = {k: v for k, v in pairs if v is not None}
+            else:
+                self._fields = dict(reversed(self.form()))  # the first of a repeated name, as in the query
+        value = self._fields.get(name)
+        return self._fields.get(_capitalised(name)) if value is None else value
 
     def has_body(self) -> bool:
         return bool(self.body.strip())
@@ -83,14 +118,16 @@ class ApiRequest:
             raise ApiError(ResultCode.BAD_REQUEST, f"the form body cannot be read: {exc}", 400) from None
 
     def credentials(self) -> tuple[str | None, str | None]:
-        user, password = self.query.get("username"), self.query.get("password")
+        user, password = self.param("username"), self.param("password")
         if user is None and self.http.method == "POST" and self.body_is_json():
             try:
                 creds = decode_lenient(self.body, _Credentials)
             except WireError:
                 return None, None
-            user = None if creds.username is None else str(creds.username)
-            password = None if creds.password is None else str(creds.password)
+            body_user = creds.username if creds.username is not None else creds.Username
+            body_password = creds.password if creds.password is not None else creds.Password
+            user = None if body_user is None else str(body_user)
+            password = None if body_password is None else str(body_password)
         return user, password
 
 

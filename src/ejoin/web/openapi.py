@@ -104,7 +104,15 @@ COMMAND = {
     },
     "required": ["op"],
 }
-TIDS = {"type": "object", "properties": {"tids": {"type": "array", "items": INT}}}
+TID_LIST = {
+    "oneOf": [{"type": "array", "items": {"oneOf": [INT, S]}}, S, INT],
+    "description": "an array, a comma-separated string (5002,5003) or one id",
+}
+TIDS = {
+    "type": "object",
+    "properties": {"tids": TID_LIST},
+    "description": "no body or {}: every task; a body with other keys and no tids is refused (400)",
+}
 ESIM_ITEMS = {
     "type": "array",
     "items": {
@@ -133,21 +141,21 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
         Reply,
     ),
     "/goip_post_sms.html": (("post",), "Send tasks (spec 6.3.1)", {}, SEND_SMS, TaskStatusReply),
-    "/goip_pause_sms.html": (("post",), "Pause tasks", {}, TIDS, ResultsReply),
-    "/goip_resume_sms.html": (("post",), "Resume tasks", {}, TIDS, ResultsReply),
-    "/goip_remove_sms.html": (("post",), "Remove tasks", {}, TIDS, ResultsReply),
+    "/goip_pause_sms.html": (("post",), "Pause tasks", {"tids": S}, TIDS, ResultsReply),
+    "/goip_resume_sms.html": (("post",), "Resume tasks", {"tids": S}, TIDS, ResultsReply),
+    "/goip_remove_sms.html": (("post",), "Remove tasks", {"tids": S}, TIDS, ResultsReply),
     "/goip_get_tasks.html": (
-        ("get",),
-        "A port's waiting tasks",
-        {"port": INT, "pos": INT, "num": INT, "has_content": FLAG},
-        None,
+        ("get", "post"),
+        "A port's waiting tasks (optionally only tids)",
+        {"port": INT, "pos": INT, "num": INT, "has_content": FLAG, "tids": S},
+        TIDS,
         TasksReply,
     ),
     "/goip_get_sms.html": (
-        ("get",),
-        "The inbox (spec 8)",
+        ("get", "post"),
+        "The inbox (spec 8); by POST the parameters may be in the body",
         {"sms_id": INT, "sms_num": INT, "sms_del": FLAG},
-        None,
+        {"type": "object", "properties": {"sms_id": INT, "sms_num": INT, "sms_del": INT}},
         InboxReply,
     ),
     "/goip_get_sms_stat.html": (

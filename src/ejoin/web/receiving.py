@@ -23,9 +23,10 @@ class InboxReply(msgspec.Struct):
 
 @endpoint()
 async def get_sms(req: ApiRequest, gw: Gateway) -> InboxReply:
-    first = integer(req.param("sms_id"), "sms_id", default=1, minimum=1)
-    limit = integer(req.param("sms_num"), "sms_num", default=0, minimum=0)
-    delete = flag(req.param("sms_del"), "sms_del")
+    # By GET in the query; by POST (spec 8) in the body as well.
+    first = integer(req.field("sms_id"), "sms_id", default=1, minimum=1)
+    limit = integer(req.field("sms_num"), "sms_num", default=0, minimum=0)
+    delete = flag(req.field("sms_del"), "sms_del")
     records, next_id = await gw.inbox.page(first, limit, delete)
     return InboxReply(
         code=ResultCode.OK,
@@ -33,5 +34,5 @@ async def get_sms(req: ApiRequest, gw: Gateway) -> InboxReply:
         ssrc=gw.ssrc,
         sms_num=len(records),
         next_sms=next_id,
-        data=[row_of(r) for r in records],
+        data=[row_of(r, bool(gw.settings["sms_incomplete_mark"])) for r in records],
     )

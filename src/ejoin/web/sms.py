@@ -7,10 +7,11 @@ from typing import Any
 import msgspec
 
 from ..gateway.runtime import Gateway
+from ..gateway.sending.states import TaskState
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.sms import SendSmsRequest, tid_of_raw
-from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
+from .endpoint import RESERVED, ApiError, ApiRequest, endpoint, flag, integer
 
 
 class TaskStatusItem(msgspec.Struct, omit_defaults=True):
@@ -76,18 +77,59 @@ async def post_sms(req: ApiRequest, gw: Gateway) -> TaskStatusReply:
     return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
 
 
-class _Tids(msgspec.Struct):
-    tids: list[Any] | None = None
+def _tid_items(value: Any, where: str) -> list[Any]:
+    """tids as an array, a comma-separated string ("5002,5003", the spec tables' type) or one id."""
+    if isinstance(value, list):
+        items: list[Any] = []
+        for v in value:
+            items.extend(_tid_items(v, where) if isinstance(v, str) else [v])
+        return items
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    reason = f"tids in the {where} is an array of task ids, a string such as 5002,5003, or one id"
+    raise ApiError(ResultCode.BAD_REQUEST, reason, 400)
+
+
+def _body_tids(req: ApiRequest) -> list[Any] | None:
+    """tids from the body (JSON or form); None when the body names none ("every task")."""
+    if not req.has_body():
+        return None
+    if req.body_is_json():
+        body = req.json(Any)
+        if isinstance(body, list):  # the spec's prose: "a JSON array composed by one or more task ID"
+            return _tid_items(body, "body")
+        if not isinstance(body, dict):
+            raise ApiError(ResultCode.BAD_REQUEST, 'the body is a JSON object: {"tids":[...]}', 400)
+        pairs = list(body.items())
+    else:
+        pairs = req.form()
+    tids = [v for k, v in pairs if k.lower() == "tids"]
+    others = sorted({k for k, _ in pairs if k.lower() != "tids" and k.lower() not in RESERVED})
+    if not tids:
+        if others:
+            # A misspelt key must not mean "every task": one client bug would wipe the queue.
+            raise ApiError(
+                ResultCode.BAD_REQUEST,
+                f"the body names no tids (it has {', '.join(others)}); "
+                'send {"tids":[...]} for some tasks, or no body (or {}) for every task',
+                400,
+            )
+        return None
+    return [t for v in tids for t in _tid_items(v, "body")]
 
 
 def _tids(req: ApiRequest, limit: int) -> list[Any] | None:
-    if not req.has_body():
+    """tids from the query (``?tids=5002,5003``) and the body; None: no tids anywhere, every task."""
+    in_query = req.query.getall("tids", [])
+    from_query = [t for v in in_query for t in _tid_items(v, "query")] if in_query else None
+    from_body = _body_tids(req)
+    if from_query is None and from_body is None:
         return None
-    tids = req.json(_Tids).tids
-    if tids is not None and not isinstance(tids, list):
-        raise ApiError(ResultCode.BAD_REQUEST, "tids is an array of task ids", 400)
+    tids = [*(from_query or []), *(from_body or [])]
     # Bounded so that one request cannot hold the device for seconds (and answer megabytes).
-    if tids is not None and len(tids) > limit:
+    if len(tids) > limit:
         raise ApiError(
             ResultCode.BAD_REQUEST,
             f"{len(tids)} tids in one request; at most {limit} (send them in several requests)",
@@ -121,11 +163,12 @@ async def get_tasks(req: ApiRequest, gw: Gateway) -> TasksReply:
     pos = integer(req.param("pos"), "pos", default=0, minimum=0)
     num = integer(req.param("num"), "num", default=10, minimum=0)
     content = flag(req.param("has_content"), "has_content")
-    total, page = await gw.sending.waiting_on_port(port, pos, num)
+    tids = _tids(req, gw.config.max_tasks_per_request)  # optional filter (spec 6.3.6)
+    total, page = await gw.sending.waiting_on_port(port, pos, num, tids)
     tasks = [
         QueuedTaskOut(
             tid=t.spec.tid_echo,
-            state=1 if t.state == 1 else 0,
+            state=1 if t.state == TaskState.PAUSED else 0,  # the spec's get_tasks: 1 paused, 0 waiting
             from_=t.spec.from_text,
             to=to,
             chs=t.spec.chs,

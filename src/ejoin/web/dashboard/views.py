@@ -19,7 +19,7 @@ from aiohttp import web
 from ...gateway import commands
 from ...gateway.activity import DestinationStats
 from ...gateway.parameters import ParameterError
-from ...gateway.sending import CHUNK
+from ...gateway.sending.tasks import CHUNK
 from ...protocol.codes import TaskStatus
 from ...protocol.messages import CommandRequest, WireError, decode_lenient, encode
 from ...protocol.sms import SendSmsRequest

@@ -1,0 +1,50 @@
+"""Crash recovery: the queue as it was, before the modules start.
+
+Jobs still "in a module" become failed ("interrupted by restart"): the SMS may
+or may not have left, so it is never sent again.  Every recipient without a
+job row is queued again, so no acknowledged recipient is lost.  Progress done
+but never reported is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from ...protocol.codes import SendFailure
+from ...protocol.sms import TaskSpec
+from ...store.base import Store, TaskRecord
+from ..reports import detail_row
+from .states import JobState, TaskState
+from .tasks import RequestOptions, Task
+
+log = logging.getLogger(__name__)
+
+
+async def interrupted(store: Store, now: int) -> None:
+    jobs = await store.jobs_interrupted(now, SendFailure.INTERRUPTED)
+    if jobs:
+        log.warning("%d SMS were in a module when the device stopped; reported as failed", len(jobs))
+
+
+async def restore(store: Store, rec: TaskRecord) -> Task:
+    """The task as stored: lanes' cursors past every recipient that has a job, the gaps queued again,
+    the rows of done but unreported SMS ready for its next report."""
+    spec = msgspec.msgpack.decode(rec.spec, type=TaskSpec)
+    options = msgspec.msgpack.decode(rec.request, type=RequestOptions)
+    task = Task(rec.id, spec, rec.n, options, store)
+    task.state = TaskState(rec.state)
+    task.sent, task.failed, task.done_seq = rec.sent, rec.failed, rec.done_seq
+    for lane in task.lanes:
+        count, max_idx = rec.lane_jobs.get(lane.index, [0, -1])
+        lane.cursor = max_idx + 1
+        if count < lane.cursor:  # handed out but never started before the crash
+            started = set(await store.jobs_of_lane(task.id, lane.index))
+            lane.requeue = [i for i in range(lane.cursor) if i not in started]
+        task.claimed += lane.cursor - len(lane.requeue)
+    if rec.reported_seq < rec.done_seq:
+        for job in await store.jobs_done_since(task.id, rec.reported_seq):
+            if (job.state == JobState.SENT and spec.sdr) or (job.state == JobState.FAILED and spec.fdr):
+                task.rows.append(detail_row(job))
+    return task

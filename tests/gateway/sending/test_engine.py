@@ -1,0 +1,162 @@
+"""The send engine on its own: a Gateway without HTTP, the virtual clock, and a scripted driver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from ejoin.clock import VirtualClock
+from ejoin.gateway.runtime import Gateway
+from ejoin.gateway.sending.states import TASK_TRANSITIONS, TaskState, TransitionRefused, can_move
+from ejoin.modems.base import CardInfo, ModemDriver, SendResult
+from ejoin.protocol.codes import PortState
+from ejoin.protocol.messages import decode_lenient
+from ejoin.protocol.sms import SendSmsRequest
+
+from ...conftest import make_config
+
+
+class ScriptedModems(ModemDriver):
+    """Modules that register at once; sending as the test says.
+
+    ``delay`` seconds per SMS on the clock; numbers starting "998" never answer.
+    """
+
+    def __init__(self, clock: VirtualClock, delay: float = 0.0) -> None:
+        self.clock = clock
+        self.delay = delay
+        self.sent: list[tuple[float, int, str]] = []  # (when handed over, port, number)
+
+    async def restart_module(self, port):
+        pass
+
+    async def detect_card(self, port, slot):
+        return CardInfo(
+            present=True, iccid=f"89440000000000{port:03d}{slot:02d}", number=f"4477009{port:03d}{slot:02d}"
+        )
+
+    async def register(self, port, slot):
+        return PortState.REGISTERED
+
+    async def signal(self, port):
+        return 20
+
+    async def send_sms(self, port, slot, number, text, smsc, report=False):
+        self.sent.append((self.clock.time(), port, number))
+        if number.startswith("998"):
+            await asyncio.get_running_loop().create_future()
+        if self.delay:
+            await self.clock.sleep(self.delay)
+        return SendResult(True)
+
+
+@pytest.fixture
+async def engine_gw(tmp_path, clock):
+    gateways = []
+
+    async def make(delay: float = 0.0, ports: int = 2):
+        driver = ScriptedModems(clock, delay)
+        gw = Gateway(make_config(tmp_path, ports=ports, slots=1), clock=clock, driver=driver)
+        await gw.start()
+        clock.add_quiescer(gw.store.quiesce)
+        await clock.advance(1)  # registration (no simulated delays)
+        gateways.append(gw)
+        return gw, driver
+
+    yield make
+    for gw in gateways:
+        await gw.stop()
+
+
+def request(*tasks: dict) -> SendSmsRequest:
+    return decode_lenient(json.dumps({"type": "send-sms", "tasks": list(tasks)}).encode(), SendSmsRequest)
+
+
+async def accept(gw: Gateway, *tasks: dict) -> None:
+    results = await gw.sending.accept(request(*tasks))
+    assert [r[1].label for r in results] == ["0 OK"] * len(tasks)
+
+
+async def test_intvl_is_a_gap_per_task_on_a_port_not_a_pause_of_the_port(engine_gw, clock):
+    gw, driver = await engine_gw(delay=1.0)
+    start = clock.time()
+    await accept(
+        gw,
+        {"tid": 1, "from": "1", "to": "1001,1002", "sms": "x", "intvl": 10_000},
+        {"tid": 2, "from": "1", "to": "2001,2002,2003", "sms": "x"},
+    )
+    await clock.advance(30)
+    timeline = [(t - start, number) for t, _, number in driver.sent]
+    # 1001 takes 1 s; task 1 waits 10 s on port 1, which serves task 2 meanwhile.
+    assert timeline == [(0, "1001"), (1, "2001"), (2, "2002"), (3, "2003"), (11, "1002")]
+
+
+async def test_one_timer_for_every_timeout_and_each_expires_exactly(engine_gw, clock):
+    gw, driver = await engine_gw()
+    await accept(
+        gw,
+        {"tid": 3, "from": "1", "to": "9980001,5001", "sms": "x", "tmo": 20, "fdr": 1},
+        {"tid": 4, "from": "2", "to": "9980002", "sms": "x", "tmo": 7},
+    )
+    await clock.advance(6.5)
+    assert gw.sending.task(4).sending == 1
+    await clock.advance(0.5)  # 7 s: task 4's SMS timed out; port 2 goes on
+    assert gw.sending.task(4) is None  # finished (failed)
+    assert gw.sending.task(3).sending == 1
+    await clock.advance(13)  # 20 s: task 3's first timed out, its second goes out at once
+    assert [n for _, _, n in driver.sent] == ["9980001", "9980002", "5001"]
+    assert gw.sending.task(3) is None
+
+
+async def test_a_stop_while_an_sms_is_in_a_module_ends_the_sender(engine_gw, clock):
+    gw, driver = await engine_gw()
+    await accept(gw, {"tid": 5, "from": "1", "to": "9980001", "sms": "x", "tmo": 5})
+    await clock.advance(1)
+    assert gw.sending.in_module[(1, 1)] == 1
+    await asyncio.wait_for(gw.sending.stop(), 5)  # not swallowed by the timeout machinery
+
+
+async def test_job_rows_of_many_ports_go_to_the_store_together(engine_gw, clock):
+    gw, driver = await engine_gw(ports=8)
+    writes = []
+    original = gw.store.jobs_start
+
+    def counting(jobs):
+        writes.append(len(jobs))
+        return original(jobs)
+
+    gw.store.jobs_start = counting
+    await accept(gw, {"tid": 6, "to": ",".join(f"70{i:02d}" for i in range(40)), "sms": "x"})
+    await clock.advance(5)
+    # Eight ports, one write per half of them: the store commits one half while the loop runs the other.
+    assert sum(writes) == 40 and len(writes) == 10 and set(writes) == {4}
+
+
+async def test_pause_resume_remove_follow_the_life_cycle(engine_gw, clock):
+    gw, driver = await engine_gw(delay=1.0)
+    await accept(gw, {"tid": 7, "from": "1", "to": "3001,3002,3003", "sms": "x"})
+    await clock.advance(0.5)  # 3001 in the module
+    await gw.sending.pause([7])
+    assert gw.sending.task(7).state == TaskState.PAUSED
+    await clock.advance(5)
+    assert [n for _, _, n in driver.sent] == ["3001"]  # the one in the module finished, nothing new
+    assert gw.sending.task(7).sent == 1
+    await gw.sending.resume([7])
+    await clock.advance(0.5)
+    assert [n for _, _, n in driver.sent] == ["3001", "3002"]  # 3002 in the module
+    await gw.sending.remove([7])
+    view = gw.sending.task(7)
+    assert view is not None and view.state == TaskState.REMOVED and view.unsent == 0 and view.sending == 1
+    await clock.advance(5)
+    assert gw.sending.task(7) is None and gw.sending.open_tasks() == []
+    assert [n for _, _, n in driver.sent] == ["3001", "3002"]
+
+
+def test_the_task_life_cycle_table():
+    assert can_move(TaskState.QUEUED, TaskState.PAUSED) and can_move(TaskState.PAUSED, TaskState.QUEUED)
+    assert not any(TASK_TRANSITIONS[TaskState.FINISHED]) and not any(TASK_TRANSITIONS[TaskState.REMOVED])
+    assert not can_move(TaskState.REMOVED, TaskState.QUEUED)
+    with pytest.raises(TransitionRefused, match="removed cannot become queued"):
+        raise TransitionRefused(1, TaskState.REMOVED, TaskState.QUEUED)
