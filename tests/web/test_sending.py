@@ -4,6 +4,7 @@ Simulated send time is exactly 2 s per SMS here (conftest TEST_TIMING).
 """
 
 import base64
+import logging
 
 import pytest
 
@@ -540,3 +541,21 @@ async def test_a_store_failure_before_sending_keeps_the_sms_queued(device, recei
     await run_until_reported(device, receiver, 81, 2)
     assert failures == ["11"]
     assert sorted(r[1] for r in rows(receiver, 81, "sdr")) == ["11", "12"]  # sent later, once
+
+
+async def test_info_logs_say_what_the_device_does_without_texts(device, receiver, caplog):
+    await device.cmd(op="set", sms_url=receiver.url)
+    with caplog.at_level(logging.INFO, logger="ejoin"):
+        await device.send_ok(
+            {"tid": 61, "from": "1", "to": "13800000061,9990000", "sms": "secret words"}, sr_url=receiver.url, sr_prd=1
+        )
+        await device.get("/sim/inbound", port="2.01", sender="10086", text="private reply")
+        await device.clock.advance(30)
+        await receiver.wait_for(lambda r: any(x["tid"] == 61 and x["unsent"] == 0 for x in reports(r)))
+    lines = [r.getMessage() for r in caplog.records]
+    assert "task 61 accepted: 2 SMS to send" in lines
+    assert any(m.startswith("1.01: SMS 1 of task 61 to 13800000061: sent") for m in lines), lines
+    assert any(" of task 61 to 9990000: " in m and "sent" not in m.split(": ")[-1] for m in lines), lines
+    assert any(m.startswith("2.01: SMS received from 10086") for m in lines)
+    assert any("status-report push" in m and "delivered to" in m for m in lines)
+    assert not any("secret" in m or "private" in m for m in lines)

@@ -303,6 +303,7 @@ class Outbox:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None:
+            log.info("%s push %d delivered to %s", item.kind, item.id, _safe_url(item.dest))
             self._store.outbox_delete(item.id).add_done_callback(_log_failure)
             self.delivered += 1
             state.delivered += 1

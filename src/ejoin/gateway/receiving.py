@@ -216,6 +216,11 @@ class Inbox:
 
     def deliver(self, rec: InboxRecord, joined: tuple[str, str, int] | None = None) -> Any:
         """Store a received SMS (acknowledged once stored), then push it. Returns the store future."""
+        # A line per message for the person watching (never the text).
+        if rec.flag == DELIVERY_REPORT:
+            log.info("%s: delivery report for %s: %s", rec.port, rec.recipient, rec.content.split(" ", 1)[0])
+        else:
+            log.info("%s: SMS received from %s", rec.port, rec.sender)
         fut = self._store.inbox_add([rec], [joined] if joined else [])
 
         def stored(f: Any) -> None:

@@ -171,6 +171,7 @@ class SendEngine:
         """Validate every task alone, commit the good ones, answer a status (and a refusal's reason) per task."""
         results, tasks = await self._intake.accept(request, self._tasks, self._clock.time())
         for task in tasks:
+            log.info("task %s accepted: %d SMS to send", task.spec.tid_echo, task.total)
             self._open(task)
         if tasks:
             self._wake_all()

@@ -267,6 +267,15 @@ class PortSender:
             job.state = JobState.FAILED
             job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
             job.carrier = result.carrier
+        # A line per SMS for the person watching (never the text).
+        log.info(
+            "%s: SMS %d of task %s to %s: %s",
+            slot.name,
+            idx + 1,
+            task.spec.tid_echo,
+            number,
+            "sent" if job.state == JobState.SENT else job.reason,
+        )
         if result is not None:
             if result.cost:
                 self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
