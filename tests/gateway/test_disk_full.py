@@ -35,6 +35,8 @@ async def test_outcomes_written_while_the_disk_is_full_are_retried_and_reported_
         assert dev.gw.sending.store_fault.failing
         health = await dev.client.get("/healthz")
         assert health.status == 503 and "store" in (await health.json())["problems"][0]
+        metrics = await (await dev.client.get("/metrics", params={"username": "root", "password": "root"})).text()
+        assert "ejoin_store_writable 0.0" in metrics
         store.full = False
         for _ in range(120):
             await dev.clock.advance(1)
@@ -42,6 +44,8 @@ async def test_outcomes_written_while_the_disk_is_full_are_retried_and_reported_
     assert len(errors) == 1  # once per change of state, not once per failure
     assert not dev.gw.sending.store_fault.failing
     assert (await dev.client.get("/healthz")).status == 200
+    metrics = await (await dev.client.get("/metrics", params={"username": "root", "password": "root"})).text()
+    assert "ejoin_store_writable 1.0" in metrics
     await receiver.wait_for(
         lambda r: any(
             rp["tid"] == 7 and rp["unsent"] == 0 and rp["sending"] == 0

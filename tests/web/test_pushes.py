@@ -51,6 +51,9 @@ async def test_a_push_to_a_failing_receiver_goes_dead_after_three_days_and_is_re
     [dest] = listing["destinations"]
     assert (dest["queued"], dest["dead"], dest["next_retry_in"]) == (0, 1, None)
     assert dest["oldest_dead_age"] >= 3 * DAY and dest["last_error"] == "HTTP 503"
+    metrics = await (await dev.client.get("/metrics", params={"username": "root", "password": "root"})).text()
+    assert f'ejoin_push_dead{{destination="{receiver.url}"}} 1.0' in metrics
+    assert f'ejoin_push_queued{{destination="{receiver.url}"}} 0.0' in metrics
     attempts = receiver.attempts
     await dev.clock.advance(DAY)
     assert receiver.attempts == attempts  # a dead push is not tried again by itself

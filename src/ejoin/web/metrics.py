@@ -104,6 +104,11 @@ class DeviceCollector(Collector):
             "ejoin_queue_oldest_seconds", "How long the oldest task with SMS waiting has been open", oldest
         )
         yield GaugeMetricFamily("ejoin_sms_in_module", "SMS being sent right now", sum(gw.sending.in_module.values()))
+        yield GaugeMetricFamily(
+            "ejoin_store_writable",
+            "0 while the store refuses writes (a full or read-only disk): sending waits and retries",
+            0 if gw.sending.store_fault.failing else 1,
+        )
 
     @staticmethod
     def _pushes(gw: Gateway) -> Iterator[Metric]:
@@ -119,6 +124,19 @@ class DeviceCollector(Collector):
             delivered.add_metric([dest], stats.delivered)
             last_error.add_metric([dest], stats.last_error_at)
         yield from (attempts, failures, delivered, last_error)
+        queued = GaugeMetricFamily("ejoin_push_queued", "Pushes waiting to be delivered", labels=["destination"])
+        dead = GaugeMetricFamily(
+            "ejoin_push_dead", "Pushes in the dead-letter table (failed past the retry window)", labels=["destination"]
+        )
+        counts: dict[str, list[int]] = {}
+        for d in gw.outbox.destinations():
+            c = counts.setdefault(gw.activity.label(d.url), [0, 0])
+            c[0] += d.queued
+            c[1] += d.dead
+        for label, (q, x) in counts.items():
+            queued.add_metric([label], q)
+            dead.add_metric([label], x)
+        yield from (queued, dead)
         yield GaugeMetricFamily(
             "ejoin_push_busy_destinations",
             "Destinations with pushes waiting or being retried",
