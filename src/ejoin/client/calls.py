@@ -210,7 +210,7 @@ def call_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list
 
 def _esim_list(kind: type[T]) -> Callable[[dict[str, Any]], list[T]]:
     # The table calls the array "ports", the sample "stats": accept either.
-    return lambda a: msgspec.convert(a.get("ports", a.get("stats", [])), list[kind], strict=False)
+    return lambda a: msgspec.convert(a.get("ports", a.get("stats", [])), list[kind], strict=False)  # type: ignore[valid-type]
 
 
 def esims(ports: Any = None) -> Call[list[Euicc]]:

@@ -280,7 +280,7 @@ class AsyncClient(_Api):
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _one(self, results: Any) -> TaskResult:  # type: ignore[override]
+    async def _one(self, results: Any) -> TaskResult:
         return (await results)[0]
 
     async def _send(self, call: Call[T], prepared: _Prepared) -> T:

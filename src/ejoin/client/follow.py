@@ -109,13 +109,13 @@ def port_problem(st: DevStatus, from_: str | None) -> str | None:
         return ", ".join(f"{e.port}: {e.state_text}" for e in active.values()) or "the device reports no port"
     problems = []
     for addr in parse_port_spec(from_, _size(st)):
-        entry = active.get(addr.port)
-        if entry is None:
+        found = active.get(addr.port)
+        if found is None:
             problems.append(f"{addr.port}: no status")
-        elif addr.slot is not None and PortAddress.parse(entry.port).slot != addr.slot:
-            problems.append(f"{addr}: not the active slot ({entry.port} is)")
-        elif not _can_send(entry):
-            problems.append(f"{entry.port}: {entry.state_text}")
+        elif addr.slot is not None and PortAddress.parse(found.port).slot != addr.slot:
+            problems.append(f"{addr}: not the active slot ({found.port} is)")
+        elif not _can_send(found):
+            problems.append(f"{found.port}: {found.state_text}")
     return ", ".join(problems) or None
 
 

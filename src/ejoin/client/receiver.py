@@ -103,6 +103,11 @@ def _header_value(value: str | None) -> str:
         return encoded.strip()
 
 
+def _payload(part: Any) -> bytes:
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def parse_mms(headers: dict[str, str] | Any, body: bytes) -> MmsPush:
     raw = b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
     msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -114,7 +119,7 @@ def parse_mms(headers: dict[str, str] | Any, body: bytes) -> MmsPush:
             MmsPart(
                 part.get_content_type(),
                 part.get("Content-Location", "") or part.get_filename() or "",
-                part.get_payload(decode=True) or b"",
+                _payload(part),
             )
         )
     return MmsPush(

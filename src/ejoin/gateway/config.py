@@ -122,11 +122,11 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     for name, value in table.items():
         hint = hints[name]
         item = typing.get_args(hint)[0] if typing.get_origin(hint) is list and typing.get_args(hint) else None
-        if is_dataclass(hint):
+        if isinstance(hint, type) and is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"[{name}] must be a table")
             value = _build(hint, value, f"[{name}]")
-        elif is_dataclass(item):
+        elif isinstance(item, type) and is_dataclass(item):
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise ConfigError(f"{name} must be an array of tables ([[{name}]])")
             value = [_build(item, v, f"[[{name}]] #{i + 1}") for i, v in enumerate(value)]

@@ -284,7 +284,12 @@ class Outbox:
         """Wait ``delay`` on the clock, or until a replay or drop cuts it short."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         state.nudge = fut
-        timer = self._clock.call_later(delay, lambda: fut.done() or fut.set_result(None))
+
+        def due() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        timer = self._clock.call_later(delay, due)
         try:
             await fut
         finally:

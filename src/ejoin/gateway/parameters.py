@@ -7,6 +7,7 @@ A set is all or nothing: every name and value is checked before any is applied.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,7 @@ def _number(value: str) -> str:
 @dataclass(frozen=True)
 class _Scalar:
     get: Callable[[], Any]
-    set: Callable[[str], Callable[[], None]] | None = None  # validate -> apply
+    set: Callable[[str], Callable[[], Any]] | None = None  # validate -> apply
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,13 @@ class Parameters:
         return sorted([*self._scalars, *self._slot_arrays, *self._port_arrays])
 
     def _setting(self, key: str, parse: Callable[[str], Any]) -> _Scalar:
-        def prepare(value: str) -> Callable[[], None]:
+        def prepare(value: str) -> Callable[[], Any]:
             parsed = parse(value)
             return lambda: self._settings.update(**{key: parsed})
 
         return _Scalar(lambda: self._settings[key], prepare)
 
-    def _apply_status(self, url: str | None = None, period: int | None = None) -> Callable[[], None]:
+    def _apply_status(self, url: str | None = None, period: int | None = None) -> Callable[[], Any]:
         return lambda: self._reporter.configure(url=url, period=period)
 
     def _parse(self, text: str) -> ParamName:
@@ -201,9 +202,7 @@ class Parameters:
                     parsed = arr.parse(value)
                 except ParameterError as exc:
                     raise ParameterError(f"{pname}: {exc}") from None
-                actions.append(
-                    lambda addr=addr, field=arr.field, parsed=parsed: self._device.set_slot_field(addr, field, parsed)
-                )
+                actions.append(functools.partial(self._device.set_slot_field, addr, arr.field, parsed))
         for action in actions:
             action()
         return len(actions)

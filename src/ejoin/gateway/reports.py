@@ -188,6 +188,7 @@ class TaskReports:
 
     def _outcomes_durable(self, _: asyncio.Future[None]) -> None:
         head = self._leaving[0]
+        stored: asyncio.Future[Any]
         if head.url:
             stored = self._outbox.push(head.url, "status-report", head.body, marks=PushMarks(reported=head.marks))
         else:

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION  # type: ignore[import-untyped]
+from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
 
 __all__ = [
     "Alphabet",

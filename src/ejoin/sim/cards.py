@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from ..modems.base import NO_CARD, CardInfo
 
@@ -72,6 +73,6 @@ def generate_slot_card(seed: int, port: int, slot: int, sim_fill: float) -> Card
     return NO_CARD
 
 
-def with_values(card: CardInfo, **values: object) -> CardInfo:
+def with_values(card: CardInfo, **values: Any) -> CardInfo:
     """``card`` with the values given (None: keep the card's)."""
     return dataclasses.replace(card, **{k: v for k, v in values.items() if v is not None})

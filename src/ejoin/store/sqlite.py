@@ -148,17 +148,17 @@ class SQLiteStore(Store):
                     conn.execute("RELEASE work")
                     outcomes.append((fut, result, None))
             conn.execute("COMMIT")
-        except Exception as exc:  # the commit itself failed: nothing of the batch holds
-            log.error("store transaction failed: %s", exc)
+        except Exception as failure:  # the commit itself failed: nothing of the batch holds
+            log.error("store transaction failed: %s", failure)
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            outcomes = [(fut, None, exc) for _, _, fut in batch]
+            outcomes = [(fut, None, failure) for _, _, fut in batch]
         loop = self._loop
         assert loop is not None
-        for fut, result, exc in outcomes:
-            loop.call_soon_threadsafe(_settle, fut, result, exc)
+        for fut, result, error in outcomes:
+            loop.call_soon_threadsafe(_settle, fut, result, error)
 
     def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         if self._thread is None or self._loop is None:
@@ -311,7 +311,7 @@ class SQLiteStore(Store):
             if marks is not None:
                 _mark_reported(conn, marks.reported)
                 _mark_pushed(conn, marks.inbox)
-            return int(cur.lastrowid)
+            return int(cur.lastrowid or 0)
 
         return self._submit(run)
 
@@ -602,7 +602,7 @@ class SQLiteStore(Store):
                     "INSERT INTO inbox(flag, port, ts, sender, recipient, content, incomplete) VALUES(?,?,?,?,?,?,?)",
                     row,
                 )
-                ids.append(int(cur.lastrowid))
+                ids.append(int(cur.lastrowid or 0))
             conn.executemany("DELETE FROM inbox_part WHERE port = ? AND sender = ? AND ref = ?", parts_done)
             _count_sms(conn, {k: [v, 0, 0] for k, v in counts.items()})
             return ids

@@ -122,7 +122,7 @@ ESIM_ITEMS = {
     },
 }
 
-PUSH_TARGET = {"url": S, "all": FLAG, "queued": FLAG}
+PUSH_TARGET: dict[str, dict] = {"url": S, "all": FLAG, "queued": FLAG}
 
 # path: (methods, summary, query parameters, request body schema or None, answer)
 OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, Any]] = {

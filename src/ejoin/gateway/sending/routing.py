@@ -49,7 +49,9 @@ class LaneQueue:
     def drop(self, task: Task) -> None:
         for lane in task.lanes:
             for bucket in buckets(lane.spec):
-                self._lanes.get(bucket, {}).pop((task.id, lane.index), None)
+                lanes = self._lanes.get(bucket)
+                if lanes is not None:
+                    lanes.pop((task.id, lane.index), None)
 
     def _first_ready(
         self, bucket: int | None, addr: PortAddress, now: float
