@@ -34,6 +34,7 @@ from .sending import SendEngine
 from .settings import DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter
+from .ussd import Passthrough
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class Gateway:
         self.inbox: Inbox
         self.statistics: Statistics
         self.esim: Euicc
+        self.passthrough: Passthrough
         self._stats_timer: Timer | None = None
         self._started = False
 
@@ -123,6 +125,7 @@ class Gateway:
         self.device.attach(slots, ports)
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
+        self.passthrough = Passthrough(self.device, self.driver, self.clock)
         self.sending = SendEngine(
             self.device,
             self.store,
