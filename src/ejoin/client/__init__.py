@@ -17,9 +17,13 @@ from .errors import (
     InvalidCommand,
     InvalidPort,
     InvalidUser,
+    ModuleTimeout,
+    PendingUssd,
     SessionError,
+    SimUnregistered,
 )
 from .models import (
+    AtAnswer,
     CallStat,
     DeliveryReport,
     DevStatus,
@@ -31,11 +35,13 @@ from .models import (
     TaskPage,
     TaskReport,
     TaskResult,
+    UssdAnswer,
 )
 from .tasks import SendTask, new_tid, read_numbers
 
 __all__ = [
     "AsyncClient",
+    "AtAnswer",
     "BadRequest",
     "CallStat",
     "Client",
@@ -49,16 +55,20 @@ __all__ = [
     "InvalidCommand",
     "InvalidPort",
     "InvalidUser",
+    "ModuleTimeout",
+    "PendingUssd",
     "PortAddress",
     "PortState",
     "PortStatus",
     "SendTask",
     "SessionError",
+    "SimUnregistered",
     "SmsStat",
     "TaskPage",
     "TaskReport",
     "TaskResult",
     "TaskStatus",
+    "UssdAnswer",
     "new_tid",
     "read_numbers",
 ]

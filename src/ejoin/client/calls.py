@@ -17,6 +17,7 @@ import msgspec
 from ..protocol.codes import ResultCode
 from .errors import BadRequest, error_for
 from .models import (
+    AtAnswer,
     CallStat,
     DevStatus,
     EsimResult,
@@ -25,6 +26,7 @@ from .models import (
     SmsStat,
     TaskPage,
     TaskResult,
+    UssdAnswer,
 )
 from .tasks import SendTask
 
@@ -42,6 +44,7 @@ class Call(Generic[T]):
     content_type: str = "application/json"
     idempotent: bool = True
     ok_codes: tuple[int, ...] = (0, 200)
+    wait: float | None = None  # seconds the device may take to answer, when longer than usual
 
     def read(self, http_status: int, payload: bytes) -> T:
         try:
@@ -221,3 +224,29 @@ def write_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
 
 def delete_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
     return Call("POST", "/goip_delete_esims.html", _esim_list(EsimResult), body=_json(list(items)), idempotent=False)
+
+
+# --- USSD and AT passthrough ---------------------------------------------------------
+
+WAIT_MARGIN = 10.0  # beyond the device's own timeout: it answers 6 Timeout by then
+
+
+def ussd(port: str | int, code: str | None, timeout: float | None = None, cancel: bool = False) -> Call[UssdAnswer]:
+    params = {"port": str(port)}
+    if code is not None:
+        params["ussd"] = code
+    if timeout is not None:
+        params["timeout"] = f"{timeout:g}"
+    if cancel:
+        params["cancel"] = "1"
+    # never sent twice: a menu reply repeated would choose again
+    wait = (timeout or 30.0) + WAIT_MARGIN
+    return Call("GET", "/goip_send_ussd.html", UssdAnswer.from_answer, params, idempotent=False, wait=wait)
+
+
+def at(port: str | int, command: str, timeout: float | None = None) -> Call[AtAnswer]:
+    params = {"port": str(port), "at": command}
+    if timeout is not None:
+        params["timeout"] = f"{timeout:g}"
+    wait = (timeout or 10.0) + WAIT_MARGIN
+    return Call("GET", "/goip_send_at.html", AtAnswer.from_answer, params, idempotent=False, wait=wait)

@@ -459,3 +459,6 @@ def receive(host, port, db, secret, as_json):
 
 
 COMMANDS = [status, cmd, send, tasks, pause, resume, remove, inbox, stats, esim, receive]
+from .ussd_cli import COMMANDS as PASSTHROUGH  # noqa: E402  (last: it builds on the helpers above)
+
+COMMANDS += PASSTHROUGH
