@@ -58,8 +58,10 @@ def _text(value: Any) -> str | None:
 
 def _timeout(p: dict[str, Any], default: float) -> float:
     value = p.get("timeout")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+        value = str(value)[:20]  # refused below, named as it came
     try:
-        return parse_timeout(value if isinstance(value, (str, int, float, type(None))) else "?", default)
+        return parse_timeout(value, default)
     except ValueError as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
 
