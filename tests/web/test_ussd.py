@@ -1,8 +1,12 @@
 """goip_send_ussd.html and goip_send_at.html over HTTP, on every driver that can run them.
 
-The suite is parametrized by driver (``NETWORKS``): each entry knows how to make
-its network do what a case needs (a slow menu, an unregistered port).  The
-emulated AT modems join it with one more entry once that driver lands.
+The suite is parametrized by driver (``NETWORKS``): each entry is a class with
+the controls below (a menu, a balance, a signal, an unregistered port, a silent
+module) and the config overrides that pick the driver.  The emulated AT modems
+join it with one more entry once that driver lands; their network is expected to
+answer the simulated network's default menus (``*100#``, ``*101#``, the transfer
+``*125*{amount}*{to}#``) and unknown codes alike.  The tests at the end (the
+``device`` fixture) are the simulated network's own.
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ class SimulatedNetwork:
     async def add_menu(self, code: str, menu: dict[str, Any]) -> None:
         res = await self.dev.post("/sim/ussd", {"code": code, **menu})
         assert res["code"] == 0, res
+
+    async def set_balance(self, slot: str, value: str, price: str) -> None:
+        assert (await self.dev.get("/sim/balance", port=slot, value=value, price=price))["code"] == 0
+
+    async def fix_signal(self, port: str, value: int) -> None:
+        assert (await self.dev.get("/sim/signal", port=port, value=str(value)))["code"] == 0
+
+    async def remove_sim(self, slot: str) -> None:
+        assert (await self.dev.get("/sim/remove", port=slot))["code"] == 0
+        await self.dev.settle()
 
     async def unregister(self, port: str) -> None:
         """The slot's next registration fails and the port starts over."""
@@ -75,7 +89,7 @@ async def at(dev, line: str, **params: Any) -> dict:
 
 async def test_balance_query_answers_the_sims_balance_and_price(net):
     dev = net.dev
-    await dev.get("/sim/balance", port="1.01", value="12.34", price="0.05")
+    await net.set_balance("1.01", "12.34", "0.05")
     res = await ussd(dev, port="1", ussd="*100#")
     assert res["code"] == 0 and res["reason"] == "OK" and res["port"] == "1.01" and res["session"] == 0
     assert "12.34" in res["resp"] and "0.05" in res["resp"]
@@ -270,7 +284,7 @@ async def test_odd_json_types_are_refused(net, body):
 
 async def test_the_module_answers_consistently_with_the_status(net):
     dev = net.dev
-    await dev.get("/sim/signal", port="2", value="17")
+    await net.fix_signal("2", 17)
     entry = (await dev.status())["status"][1]
     assert (await at(dev, "AT+CGSN", port="2"))["resp"] == f"{entry['imei']}\r\nOK"
     assert (await at(dev, "AT+CIMI", port="2"))["resp"] == f"{entry['imsi']}\r\nOK"
@@ -292,8 +306,7 @@ async def test_the_module_answers_consistently_with_the_status(net):
 
 async def test_the_module_of_an_empty_slot_says_so(net):
     dev = net.dev
-    await dev.get("/sim/remove", port="3.01")
-    await dev.settle()
+    await net.remove_sim("3.01")
     assert (await at(dev, "AT+CIMI", port="3"))["resp"] == "+CME ERROR: 10"
     assert (await at(dev, "AT+CREG?", port="3"))["resp"] == "+CREG: 0,0\r\nOK"
     assert (await at(dev, "AT+COPS?", port="3"))["resp"] == "+COPS: 0\r\nOK"
