@@ -325,7 +325,7 @@ async def ussd(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
             if str(p.get("remove", "0")).strip() in ("1", "true"):
                 service.set_menu(code, None)
             else:
-                table = {k: p[k] for k in ("text", "options", "delay") if k in p}
+                table: dict[str, Any] = {k: p[k] for k in ("text", "options", "delay") if k in p}
                 if isinstance(table.get("delay"), str):
                     table["delay"] = _number(table["delay"], "delay")
                 service.set_menu(code, table)
