@@ -116,9 +116,9 @@ ESIM_ITEMS = {
 
 USSD = {
     "type": "object",
-    "properties": {"port": S, "ussd": S, "timeout": INT, "cancel": INT},
+    "properties": {"port": S, "ussd": S, "timeout": {"type": "number"}, "cancel": INT},
 }
-AT = {"type": "object", "properties": {"port": S, "at": S, "timeout": INT}}
+AT = {"type": "object", "properties": {"port": S, "at": S, "timeout": {"type": "number"}}}
 
 # path: (methods, summary, query parameters, request body schema or None, answer)
 OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, Any]] = {
@@ -177,7 +177,7 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
         {
             "port": {"type": "string", "example": "1"},
             "ussd": {"type": "string", "example": "*100#"},
-            "timeout": {"type": "integer", "minimum": 1, "maximum": 120, "default": 30},
+            "timeout": {"type": "number", "minimum": 1, "maximum": 120, "default": 30},
             "cancel": FLAG,
         },
         USSD,
@@ -189,7 +189,7 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
         {
             "port": {"type": "string", "example": "1"},
             "at": {"type": "string", "example": "AT+CSQ"},
-            "timeout": {"type": "integer", "minimum": 1, "maximum": 120, "default": 10},
+            "timeout": {"type": "number", "minimum": 1, "maximum": 120, "default": 10},
         },
         AT,
         AtAnswerReply,
