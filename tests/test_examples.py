@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from ejoin.gateway.config import GatewayConfig, load_config
-from ejoin.sim.config import Calls, SimSettings, SimSpec, Timing, Traffic
+from ejoin.sim.config import Calls, SimSettings, SimSpec, Timing, Traffic, UssdSettings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ejoin.toml"
 
@@ -26,7 +26,7 @@ def test_the_example_config_has_every_key():
     table = tomllib.loads(EXAMPLE.read_text())
     # the device's keys, and the simulated network's (the default driver) beside them
     assert set(table) == (_names(GatewayConfig) - {"driver"}) | _names(SimSettings)
-    for name, cls in (("timing", Timing), ("traffic", Traffic), ("calls", Calls)):
+    for name, cls in (("timing", Timing), ("traffic", Traffic), ("calls", Calls), ("ussd", UssdSettings)):
         assert set(table[name]) == _names(cls), name
     assert set().union(*(set(s) for s in table["sim"])) == _names(SimSpec)
 
@@ -38,5 +38,6 @@ def test_the_example_shows_the_defaults():
         if f.name not in ("driver", "mac", "ip"):
             assert getattr(config, f.name) == getattr(default, f.name), f.name
     for f in dataclasses.fields(SimSettings):
-        if f.name != "sim":
+        if f.name not in ("sim", "ussd"):
             assert getattr(config.driver, f.name) == getattr(SimSettings(), f.name), f.name
+    assert dataclasses.replace(config.driver.ussd, menus={}) == UssdSettings()  # the menu is an example

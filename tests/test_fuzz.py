@@ -33,6 +33,8 @@ ENDPOINTS = [
     "/goip_get_esims.html",
     "/goip_write_esims.html",
     "/goip_delete_esims.html",
+    "/goip_send_ussd.html",
+    "/goip_send_at.html",
     "/crypt_sess.json",
     "/sim/state",
     "/sim/insert",
@@ -43,6 +45,7 @@ ENDPOINTS = [
     "/sim/inbound",
     "/sim/mms",
     "/sim/call",
+    "/sim/ussd",
 ]
 KEYS = [
     "op",
@@ -78,6 +81,11 @@ KEYS = [
     "price",
     "answer",
     "duration",
+    "ussd",
+    "at",
+    "AT",
+    "timeout",
+    "cancel",
 ]
 
 
@@ -132,6 +140,11 @@ values = st.one_of(
             "1e9",
             "null",
             "%00",
+            "*100#",
+            "*125*1*2#",
+            "AT+CSQ",
+            "ATE0",
+            "AT+CSQ\r\nAT+CFUN=0",
         ]
     ),
 )

@@ -8,6 +8,8 @@ import pytest
 ENDPOINTS = [
     "/goip_get_status.html",
     "/goip_send_cmd.html",
+    "/goip_send_ussd.html",  # never with a valid code here: keys hold no "ussd"
+    "/goip_send_at.html",
     "/sim/insert",
     "/sim/remove",
     "/sim/signal",

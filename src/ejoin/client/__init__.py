@@ -17,10 +17,14 @@ from .errors import (
     InvalidCommand,
     InvalidPort,
     InvalidUser,
+    ModuleTimeout,
     NotAnEjoinDevice,
+    PendingUssd,
     SessionError,
+    SimUnregistered,
 )
 from .models import (
+    AtAnswer,
     CallStat,
     DeliveryReport,
     DevStatus,
@@ -34,11 +38,13 @@ from .models import (
     TaskPage,
     TaskReport,
     TaskResult,
+    UssdAnswer,
 )
 from .tasks import SendTask, new_tid, read_numbers
 
 __all__ = [
     "AsyncClient",
+    "AtAnswer",
     "BadRequest",
     "CallStat",
     "Client",
@@ -53,6 +59,8 @@ __all__ = [
     "InvalidPort",
     "InvalidUser",
     "NotAnEjoinDevice",
+    "ModuleTimeout",
+    "PendingUssd",
     "PortAddress",
     "PortState",
     "PortStatus",
@@ -60,11 +68,13 @@ __all__ = [
     "PushQueue",
     "SendTask",
     "SessionError",
+    "SimUnregistered",
     "SmsStat",
     "TaskPage",
     "TaskReport",
     "TaskResult",
     "TaskStatus",
+    "UssdAnswer",
     "new_tid",
     "read_numbers",
 ]

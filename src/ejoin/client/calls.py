@@ -17,6 +17,7 @@ import msgspec
 from ..protocol.codes import ResultCode
 from .errors import NotAnEjoinDevice, error_for
 from .models import (
+    AtAnswer,
     CallStat,
     DevStatus,
     EsimResult,
@@ -26,6 +27,7 @@ from .models import (
     SmsStat,
     TaskPage,
     TaskResult,
+    UssdAnswer,
 )
 from .tasks import SendTask
 
@@ -43,6 +45,7 @@ class Call(Generic[T]):
     content_type: str = "application/json"
     idempotent: bool = True
     ok_codes: tuple[int, ...] = (0, 200)
+    wait: float | None = None  # seconds the device may take to answer, when longer than usual
 
     def read(self, http_status: int, payload: bytes) -> T:
         try:
@@ -251,3 +254,29 @@ def retry_pushes(url: str | None = None) -> Call[dict[str, int]]:
 def drop_pushes(url: str | None = None, queued: bool = False) -> Call[dict[str, int]]:
     """Delete the dead pushes (``queued``: and the waiting ones) of ``url`` or every destination."""
     return Call("POST", "/ejoin/pushes/drop", _counts, body=_push_target(url, queued=queued), idempotent=False)
+
+
+# --- USSD and AT passthrough ---------------------------------------------------------
+
+WAIT_MARGIN = 10.0  # beyond the device's own timeout: it answers 6 Timeout by then
+
+
+def ussd(port: str | int, code: str | None, timeout: float | None = None, cancel: bool = False) -> Call[UssdAnswer]:
+    params = {"port": str(port)}
+    if code is not None:
+        params["ussd"] = code
+    if timeout is not None:
+        params["timeout"] = f"{timeout:g}"
+    if cancel:
+        params["cancel"] = "1"
+    # never sent twice: a menu reply repeated would choose again
+    wait = (timeout or 30.0) + WAIT_MARGIN
+    return Call("GET", "/goip_send_ussd.html", UssdAnswer.from_answer, params, idempotent=False, wait=wait)
+
+
+def at(port: str | int, command: str, timeout: float | None = None) -> Call[AtAnswer]:
+    params = {"port": str(port), "at": command}
+    if timeout is not None:
+        params["timeout"] = f"{timeout:g}"
+    wait = (timeout or 10.0) + WAIT_MARGIN
+    return Call("GET", "/goip_send_at.html", AtAnswer.from_answer, params, idempotent=False, wait=wait)

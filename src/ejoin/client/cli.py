@@ -732,3 +732,7 @@ COMMANDS = [status, cmd, send, tasks, pause, resume, remove, inbox, stats, esim,
 from .pushes_cli import pushes  # noqa: E402 - at the end: it uses the helpers above
 
 COMMANDS.append(pushes)
+
+from .ussd_cli import COMMANDS as PASSTHROUGH  # noqa: E402  (last: it builds on the helpers above)
+
+COMMANDS += PASSTHROUGH

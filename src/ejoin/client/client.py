@@ -188,6 +188,25 @@ class _Api:
         """Delete dead-letter pushes (``queued``: waiting ones too) of ``url`` (None: all); {url: count}."""
         return self._run(calls.drop_pushes(url, queued))
 
+    # USSD and AT passthrough
+    def ussd(self, port: str | int, code: str, timeout: float | None = None, *, cancel: bool = False):
+        """Send a USSD code (or, while the port's session is open, a menu reply); the network's
+        UssdAnswer.  ``cancel``: end the port's open session first."""
+        return self._run(calls.ussd(port, code, timeout, cancel))
+
+    def ussd_cancel(self, port: str | int):
+        """End the port's USSD session."""
+        return self._run(calls.ussd(port, None, cancel=True))
+
+    def at(self, port: str | int, command: str, timeout: float | None = None):
+        """One AT command line to the module of ``port``; its raw AtAnswer."""
+        return self._run(calls.at(port, command, timeout))
+
+
+def _wait(call: Call[Any]) -> dict[str, Any]:
+    """The request's own timeout when the device may take longer than the client's usual one."""
+    return {} if call.wait is None else {"timeout": call.wait}
+
 
 def _backoff(attempt: int) -> float:
     return min(2.0, 0.2 * 2**attempt)
@@ -230,6 +249,7 @@ class Client(_Api):
                     params=prepared.params,
                     content=prepared.body,
                     headers=prepared.headers,
+                    **_wait(call),
                 )
                 return call.read(resp.status_code, resp.content)
             except httpx.TransportError as exc:
@@ -293,6 +313,7 @@ class AsyncClient(_Api):
                     params=prepared.params,
                     content=prepared.body,
                     headers=prepared.headers,
+                    **_wait(call),
                 )
                 return call.read(resp.status_code, resp.content)
             except httpx.TransportError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..protocol.codes import ResultCode
+from ..protocol.codes import ResultCode, TaskStatus
 
 
 class EjoinError(Exception):
@@ -39,6 +39,18 @@ class SessionError(EjoinError):
     """The secure session was refused (unknown/expired session, replayed seq)."""
 
 
+class PendingUssd(EjoinError):
+    """Another USSD runs on that port (4 Pending USSD)."""
+
+
+class SimUnregistered(EjoinError):
+    """The port's SIM is not registered, or the named slot is not the active one (5)."""
+
+
+class ModuleTimeout(EjoinError):
+    """The network or the module did not answer in time (6 Timeout)."""
+
+
 class DeviceUnreachable(EjoinError):
     """The network failed (after retries, where the operation allowed them)."""
 
@@ -52,6 +64,11 @@ _BY_CODE: dict[int, type[EjoinError]] = {
     ResultCode.INVALID_CMD: InvalidCommand,
     ResultCode.BAD_REQUEST: BadRequest,
     ResultCode.TOO_LARGE: BadRequest,
+    # the task code table, as the USSD and AT endpoints answer it
+    TaskStatus.USSD_EXPECTED: BadRequest,
+    TaskStatus.PENDING_USSD: PendingUssd,
+    TaskStatus.SIM_UNREGISTERED: SimUnregistered,
+    TaskStatus.TIMEOUT: ModuleTimeout,
     401: SessionError,
     409: SessionError,
     503: SessionError,

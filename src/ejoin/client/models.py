@@ -280,3 +280,41 @@ class PushQueue(msgspec.Struct, kw_only=True):
     queued: int = 0
     dead: int = 0
     destinations: list[PushDestination] = []
+
+
+class UssdAnswer(msgspec.Struct, kw_only=True):
+    """The network's answer to a USSD code or menu reply (goip_send_ussd.html)."""
+
+    port: str = ""  # the slot that asked ("1.01")
+    text: str = ""
+    session_open: bool = False  # the network awaits a reply: the next ussd on this port continues it
+
+    @classmethod
+    def from_answer(cls, answer: dict[str, Any]) -> UssdAnswer:
+        session = answer.get("session", 0)
+        return cls(
+            port=str(answer.get("port", "")),
+            text=str(answer.get("resp", "")),
+            session_open=str(session).strip().lower() in ("1", "true"),
+        )
+
+
+class AtAnswer(msgspec.Struct, kw_only=True):
+    """A module's raw answer to one AT command line (goip_send_at.html)."""
+
+    port: str = ""
+    text: str = ""  # its lines joined by CR LF, the final result last
+
+    @classmethod
+    def from_answer(cls, answer: dict[str, Any]) -> AtAnswer:
+        return cls(port=str(answer.get("port", "")), text=str(answer.get("resp", "")))
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in self.text.replace("\r\n", "\n").split("\n") if line.strip()]
+
+    @property
+    def ok(self) -> bool:
+        """The module's final result was OK (not ERROR, +CME ERROR: ...)."""
+        lines = self.lines
+        return bool(lines) and lines[-1].strip() == "OK"

@@ -35,6 +35,7 @@ from .sending.engine import SendEngine
 from .settings import DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter
+from .ussd import Passthrough
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class Gateway:
         self.inbox: Inbox
         self.statistics: Statistics
         self.esim: Euicc
+        self.passthrough: Passthrough
         self._stats_timer: Timer | None = None
         self._started = False
 
@@ -132,6 +134,7 @@ class Gateway:
         self.parameters = Parameters(self.device, self.settings, self.reporter)
         reports = TaskReports(self.outbox, self.store, self.clock, self.settings)
         reports.observer = self.activity
+        self.passthrough = Passthrough(self.device, self.driver, self.clock)
         self.sending = SendEngine(
             self.device,
             self.store,

@@ -42,6 +42,14 @@ NO_CARD = CardInfo(present=False)
 
 
 @dataclass(frozen=True)
+class UssdReply:
+    """The network's answer to a USSD code or menu reply, decoded to plain text."""
+
+    text: str
+    session_open: bool  # the network awaits a reply (+CUSD: 1); False: it ended the session (0/2)
+
+
+@dataclass(frozen=True)
 class SendResult:
     ok: bool
     carrier: str = ""  # the network's "code description" when it failed
@@ -107,3 +115,20 @@ class ModemDriver(ABC):
 
         With ``report`` the network's delivery reports come later through ``events``, one per ref of
         the result."""
+
+    # USSD and AT passthrough.  The device validates, serialises and times sessions out; a driver
+    # only speaks to the module.  Drivers whose modules cannot do it keep these defaults.
+
+    async def ussd(self, port: int, code: str, timeout: float) -> UssdReply:
+        """Send ``code`` (a code, or a reply while the port's session is open) from the active slot;
+        the network's answer.  Raises TimeoutError when the network does not answer within ``timeout``."""
+        raise NotImplementedError("these modules do not do USSD")
+
+    async def ussd_cancel(self, port: int) -> None:
+        """End the port's USSD session, if one is open (AT+CUSD=2)."""
+        return None  # modules without USSD have no session to end
+
+    async def at_command(self, port: int, line: str, timeout: float) -> str:
+        """Write one AT command line (already checked by the device) to the module of ``port``; its raw
+        answer lines joined by ``\\r\\n``, the final result included.  Raises TimeoutError when none comes."""
+        raise NotImplementedError("these modules take no AT commands")

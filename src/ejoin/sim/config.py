@@ -1,6 +1,6 @@
 """The simulated network's own config keys (top-level TOML keys while ``modems = "simulated"``).
 
-``[timing]``, ``[traffic]``, ``[calls]``, ``[[sim]]``, ``sim_fill`` and
+``[timing]``, ``[traffic]``, ``[calls]``, ``[ussd]``, ``[[sim]]``, ``sim_fill`` and
 ``send_failure_rate`` describe a world that only the simulator has; another
 driver does not accept them.
 """
@@ -8,10 +8,11 @@ driver does not accept them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import numbers
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+from .ussd import menus_problem
 
 if TYPE_CHECKING:
     from ..gateway.config import GatewayConfig
@@ -60,6 +61,19 @@ class Calls:
 
 
 @dataclass
+class UssdSettings:
+    """The network's USSD service (sim/ussd.py): codes, answers, and menus as small trees."""
+
+    delay: float = 1.0  # the network answers this long after a code or reply (0 with --fast)
+    balance: str = "*100#"
+    balance_text: str = "Your balance is {balance}. Each SMS costs {price}."
+    own_number: str = "*101#"
+    own_number_text: str = "Your number is {number}."
+    # code -> {text, options = {reply -> node}, delay}; added to (or replacing) the defaults
+    menus: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class SimSpec:
     """A SIM placed explicitly by the config; anything left out is generated."""
 
@@ -87,6 +101,7 @@ class SimSettings:
     timing: Timing = field(default_factory=Timing)
     traffic: Traffic = field(default_factory=Traffic)
     calls: Calls = field(default_factory=Calls)
+    ussd: UssdSettings = field(default_factory=UssdSettings)
     sim: list[SimSpec] = field(default_factory=list)
 
     def effective_timing(self, fast: bool) -> Timing:
@@ -133,4 +148,4 @@ class SimSettings:
             return "calls.rate must be >= 0 and the ratios between 0 and 1"
         if not (0 <= c.duration_min <= c.duration_max and 0 <= c.pdd_min <= c.pdd_max):
             return "calls: durations and post-dial delays need 0 <= min <= max"
-        return None
+        return menus_problem(self.ussd)

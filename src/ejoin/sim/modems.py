@@ -11,12 +11,14 @@ import asyncio
 from collections.abc import Callable
 
 from ..clock import Clock
-from ..modems.base import CardInfo, ModemDriver, SendResult
+from ..modems.base import CardInfo, ModemDriver, SendResult, UssdReply
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
 from ..protocol.text import Segmented
+from . import at
 from .cards import rng
 from .config import Timing
+from .ussd import UssdService
 from .world import World
 
 # Carrier answers of the simulated network (RP-cause numbers of 3GPP 24.011).
@@ -51,11 +53,24 @@ class SimulatedModems(ModemDriver):
         # who holds a number (set when the network is attached to a device)
         self.directory: Callable[[str], PortAddress | None] = lambda number: None
         self._signal: dict[int, tuple[int, int]] = {}  # port -> (bucket, value)
+        self._selected: dict[int, int] = {}  # port -> the slot its module last read
+        self.ussd_service: UssdService | None = None  # set with the network
+        # the port as the device shows it (set when the network is attached to a device)
+        self.module_view: Callable[[int], at.ModuleView] | None = None
+
+    async def _no_answer(self, timeout: float) -> None:
+        await self._clock.sleep(timeout)
+        raise TimeoutError
 
     async def restart_module(self, port: int) -> None:
+        if self.ussd_service is not None:
+            self.ussd_service.cancel(port)
         await self._clock.sleep(self._timing.module_restart)
 
     async def detect_card(self, port: int, slot: int) -> CardInfo:
+        self._selected[port] = slot
+        if self.ussd_service is not None:
+            self.ussd_service.cancel(port)  # a session belongs to the card that opened it
         card = self._world.card(PortAddress(port, slot))
         if card.present:
             await self._clock.sleep(self._timing.card_detect)
@@ -127,3 +142,26 @@ class SimulatedModems(ModemDriver):
         value = max(0, min(31, base + rng(self._seed, "drift", port, bucket).randint(-3, 3)))
         self._signal[port] = (bucket, value)
         return value
+
+    async def ussd(self, port: int, code: str, timeout: float) -> UssdReply:
+        if self.ussd_service is None:
+            raise NotImplementedError("this network has no USSD service")
+        delay, reply = self.ussd_service.answer(PortAddress(port, self._selected.get(port, 1)), code)
+        if delay > timeout:
+            self.ussd_service.cancel(port)  # the network gives up on the session too
+            await self._no_answer(timeout)
+        if delay:
+            await self._clock.sleep(delay)
+        return reply
+
+    async def ussd_cancel(self, port: int) -> None:
+        if self.ussd_service is not None:
+            self.ussd_service.cancel(port)
+
+    async def at_command(self, port: int, line: str, timeout: float) -> str:
+        if self.module_view is None:
+            raise NotImplementedError("this module is not attached to a device")
+        view = self.module_view(port)
+        if view.state == PortState.MODULE_TIMEOUT:  # the module stopped answering
+            await self._no_answer(timeout)
+        return at.answer(line, view)

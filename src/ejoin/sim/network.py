@@ -16,6 +16,7 @@ from ..modems.base import CardInfo
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress
 from ..store.base import SlotRecord, Store
+from .at import ModuleView
 from .calls import CallSimulator
 from .cards import generate_card, generate_imei, generate_slot_card, with_values
 from .config import SimSettings, SimSpec
@@ -23,6 +24,7 @@ from .euicc import SimulatedEuicc
 from .modems import SimulatedModems
 from .routes import ROUTES
 from .traffic import TrafficGenerator
+from .ussd import UssdService
 from .world import World
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ class SimulatedNetwork(Modems):
         self.clock = clock
         self.world = World(store)
         self.modems = SimulatedModems(clock, self.timing, config.seed, self.world, settings.send_failure_rate)
+        self.ussd = UssdService(settings.ussd, self.world, config.fast)
+        self.modems.ussd_service = self.ussd
         super().__init__(self.modems)
         self.traffic: TrafficGenerator | None = None
         self.calls: CallSimulator
@@ -97,6 +101,14 @@ class SimulatedNetwork(Modems):
             return slot.address if slot is not None else None
 
         self.modems.directory = holder
+        self.ussd.load()
+
+        def view(port: int) -> ModuleView:
+            slot = gw.device.port(port).active
+            r = slot.record
+            return ModuleView(r.imei, r.present, r.iccid, r.imsi, r.operator, slot.state, gw.device.signal(port))
+
+        self.modems.module_view = view
         assert self.modems.events is not None
         self.traffic = TrafficGenerator(gw.device, self.modems.events, self.clock, self.settings.traffic, self.seed)
         self.calls = CallSimulator(gw.device, gw.store, self.clock, self.settings.calls, self.seed)

@@ -23,6 +23,7 @@ from ..protocol.ports import PortAddress, PortSpecError
 from ..web.endpoint import ApiError, ApiRequest, endpoint
 from .calls import CallPlan
 from .cards import generate_card, with_values
+from .ussd import MenuError
 
 if TYPE_CHECKING:
     from .network import SimulatedNetwork
@@ -320,6 +321,34 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     )
 
 
+@endpoint()
+async def ussd(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+    """The network's USSD menus: listed; added or replaced (code + text, options, delay); removed."""
+    service = _net(gw).ussd
+    p: dict[str, Any] = {k: v for k, v in req.query.items() if k in ("code", "text", "delay", "remove")}
+    if req.has_body():
+        body = req.json(dict[str, Any])
+        p.update((k, v) for k, v in body.items() if k in ("code", "text", "options", "delay", "remove"))
+    code = p.get("code")
+    if code is not None:
+        if not isinstance(code, str) or not code.strip():
+            raise ApiError(ResultCode.BAD_REQUEST, "code is the menu's USSD code, like *200# or *125*{amount}#", 400)
+        code = code.strip()
+        try:
+            if str(p.get("remove", "0")).strip() in ("1", "true"):
+                service.set_menu(code, None)
+            else:
+                table: dict[str, Any] = {k: p[k] for k in ("text", "options", "delay") if k in p}
+                if isinstance(table.get("delay"), str):
+                    table["delay"] = _number(table["delay"], "delay")
+                service.set_menu(code, table)
+        except MenuError as exc:
+            raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+    elif len(p):
+        raise ApiError(ResultCode.BAD_REQUEST, "give code= with the menu (or nothing, to list them)", 400)
+    return _ok(menus={c: node.table() for c, node in service.menus().items()})
+
+
 S = {"type": "string"}
 INT = {"type": "integer"}
 ANY_JSON = {"type": "object", "additionalProperties": True}
@@ -341,6 +370,17 @@ ROUTES = (
         call,
         "Simulator: a voice call",
         {"port": S, "answer": {"type": "string", "enum": ["0", "1"]}, "pdd": S, "duration": S},
+    ),
+    Route(
+        "/sim/ussd",
+        ussd,
+        "Simulator: USSD menus (list; add or replace with code and text, options, delay; remove=1)",
+        {"code": S, "text": S, "delay": S, "remove": S},
+        body={
+            "type": "object",
+            "properties": {"code": S, "text": S, "delay": {"type": "number"}, "options": ANY_JSON, "remove": INT},
+        },
+        methods=("get", "post"),
     ),
     Route("/sim/mms", mms, "Simulator: an MMS arrives", body=ANY_JSON, methods=("post",)),
 )

@@ -49,6 +49,8 @@ class World:
         self.outcomes: dict[PortAddress, int] = {}  # the state the next registration ends in
         self.prices: dict[PortAddress, float] = {}  # balance taken per SMS part
         self.fixed_signals: dict[int, int] = {}
+        # USSD menus changed at run time (/sim/ussd): code -> node table, False for a removed one
+        self.ussd_menus: dict[str, Any] = {}
 
     async def load(self, records: Iterable[SlotRecord]) -> None:
         for rec in records:
@@ -58,6 +60,9 @@ class World:
             kind, _, where = key.partition(":")
             if kind == "signal":
                 self.fixed_signals[int(where)] = int(value)
+                continue
+            if kind == "ussd":
+                self.ussd_menus[where] = value
                 continue
             port, _, slot = where.partition(".")
             addr = PortAddress(int(port), int(slot))
@@ -102,3 +107,11 @@ class World:
         else:
             self.fixed_signals[port] = value
         self._store.save_driver_state(NAME, f"signal:{port}", value)
+
+    def set_ussd_menu(self, code: str, table: Any) -> None:
+        """``table``: the menu's node table, False (a default menu removed) or None (back to default)."""
+        if table is None:
+            self.ussd_menus.pop(code, None)
+        else:
+            self.ussd_menus[code] = table
+        self._store.save_driver_state(NAME, f"ussd:{code}", table)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
-from . import command, dashboard, metrics, pushes, receiving, session, sms, stats, status
+from . import command, dashboard, metrics, pushes, receiving, session, sms, stats, status, ussd
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .health import healthz
@@ -32,6 +32,8 @@ def create_app(gw: Gateway) -> web.Application:
             "/goip_get_esims.html": stats.get_esims,
             "/goip_write_esims.html": stats.write_esims,
             "/goip_delete_esims.html": stats.delete_esims,
+            "/goip_send_ussd.html": ussd.send_ussd,
+            "/goip_send_at.html": ussd.send_at,
         }
     )
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)

@@ -20,6 +20,7 @@ from .pushes import PushChangeReply, PushesReply
 from .receiving import InboxReply
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
+from .ussd import AtAnswerReply, UssdAnswerReply
 
 _STRUCTS = [
     DevStatus,
@@ -38,6 +39,8 @@ _STRUCTS = [
     EsimResult,
     PushesReply,
     PushChangeReply,
+    UssdAnswerReply,
+    AtAnswerReply,
 ]
 
 
@@ -123,6 +126,11 @@ ESIM_ITEMS = {
 }
 
 PUSH_TARGET: dict[str, dict] = {"url": S, "all": FLAG, "queued": FLAG}
+USSD = {
+    "type": "object",
+    "properties": {"port": S, "ussd": S, "timeout": {"type": "number"}, "cancel": INT},
+}
+AT = {"type": "object", "properties": {"port": S, "at": S, "timeout": {"type": "number"}}}
 
 # path: (methods, summary, query parameters, request body schema or None, answer)
 OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, Any]] = {
@@ -175,6 +183,29 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
     "/goip_get_esims.html": (("get",), "eSIM profiles (spec 12.1)", {"ports": PORTS}, None, EsimReply),
     "/goip_write_esims.html": (("post",), "Write eSIM profiles (spec 12.2)", {}, ESIM_ITEMS, EsimReply),
     "/goip_delete_esims.html": (("post",), "Delete eSIM profiles (spec 12.3)", {}, ESIM_ITEMS, EsimReply),
+    "/goip_send_ussd.html": (
+        ("get", "post"),
+        "Send a USSD code or menu reply; answered when the network answers (refusals: code 2-6)",
+        {
+            "port": {"type": "string", "example": "1"},
+            "ussd": {"type": "string", "example": "*100#"},
+            "timeout": {"type": "number", "minimum": 1, "maximum": 120, "default": 30},
+            "cancel": FLAG,
+        },
+        USSD,
+        UssdAnswerReply,
+    ),
+    "/goip_send_at.html": (
+        ("get", "post"),
+        "One AT command line to a module; its raw answer (refusals: code 2, 6, 15)",
+        {
+            "port": {"type": "string", "example": "1"},
+            "at": {"type": "string", "example": "AT+CSQ"},
+            "timeout": {"type": "number", "minimum": 1, "maximum": 120, "default": 10},
+        },
+        AT,
+        AtAnswerReply,
+    ),
     "/crypt_sess.json": (
         ("get",),
         "Open a secure session (spec 3)",

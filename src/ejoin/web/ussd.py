@@ -1,0 +1,103 @@
+"""goip_send_ussd.html and goip_send_at.html (DECISIONS "USSD and AT passthrough").
+
+Parameters come from the query, or a JSON object or form body on POST (the
+body wins).  The device's part is gateway/ussd.py; refusals answer HTTP 200
+with the task code table's code and text (and why), as deployed clients expect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..gateway.runtime import Gateway
+from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, PassthroughRefused, parse_timeout
+from ..protocol.codes import ResultCode, TaskStatus
+from ..protocol.messages import Reply
+from .endpoint import ApiError, ApiRequest, endpoint, flag
+
+USSD_KEYS = ("port", "ussd", "timeout", "cancel")
+AT_KEYS = ("port", "at", "AT", "timeout")
+
+
+class UssdAnswerReply(msgspec.Struct):
+    code: int
+    reason: str
+    port: str
+    resp: str
+    session: int  # 1: the network awaits a reply
+
+
+class AtAnswerReply(msgspec.Struct):
+    code: int
+    reason: str
+    port: str
+    resp: str  # the module's raw answer lines joined by CR LF, final result included
+
+
+def _params(req: ApiRequest, keys: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: req.query[k] for k in keys if k in req.query}
+    if req.http.method == "POST" and req.has_body():
+        if req.body_is_json():
+            body = req.json(dict[str, Any])
+            out.update((k, body[k]) for k in keys if k in body and body[k] is not None)
+        else:
+            out.update((k, v) for k, v in req.form() if k in keys)
+    return out
+
+
+def _text(value: Any) -> str | None:
+    """A string parameter as clients send it (a menu reply may come as a JSON number)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError
+
+
+def _timeout(p: dict[str, Any], default: float) -> float:
+    value = p.get("timeout")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+        value = str(value)[:20]  # refused below, named as it came
+    try:
+        return parse_timeout(value, default)
+    except ValueError as exc:
+        raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+
+
+def _flag(p: dict[str, Any], name: str) -> bool:
+    value = p.get(name)
+    return flag(None if value is None else str(value), name)
+
+
+@endpoint()
+async def send_ussd(req: ApiRequest, gw: Gateway) -> Any:
+    p = _params(req, USSD_KEYS)
+    timeout = _timeout(p, USSD_TIMEOUT)
+    cancel = _flag(p, "cancel")
+    try:
+        try:
+            code = _text(p.get("ussd"))
+        except TypeError:
+            raise PassthroughRefused(TaskStatus.USSD_EXPECTED, "ussd is a string like *100#") from None
+        answer = await gw.passthrough.ussd(p.get("port"), code, timeout, cancel)
+    except PassthroughRefused as exc:
+        return Reply(code=exc.code, reason=exc.reason)
+    return UssdAnswerReply(
+        code=ResultCode.OK, reason="OK", port=answer.port, resp=answer.text, session=int(answer.session_open)
+    )
+
+
+@endpoint()
+async def send_at(req: ApiRequest, gw: Gateway) -> Any:
+    p = _params(req, AT_KEYS)
+    timeout = _timeout(p, AT_TIMEOUT)
+    line = p.get("at", p.get("AT"))
+    try:
+        if line is not None and not isinstance(line, str):
+            raise PassthroughRefused(TaskStatus.INVALID_CMD, "at is one AT command line, a string like AT+CSQ")
+        answer = await gw.passthrough.at(p.get("port"), line, timeout)
+    except PassthroughRefused as exc:
+        return Reply(code=exc.code, reason=exc.reason)
+    return AtAnswerReply(code=ResultCode.OK, reason="OK", port=answer.port, resp=answer.text)
