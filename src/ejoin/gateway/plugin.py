@@ -25,14 +25,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Route:
-    """A web route a driver adds: GET and POST on ``path``, with its entry in /openapi.json."""
+    """A web route: its handler, the methods served, and its entry in /openapi.json.
+
+    The device's own routes are one table of these (web/routes.py); a driver adds its own.
+    """
 
     path: str
     handler: Callable[..., Awaitable[Any]]
     summary: str
     query: dict[str, Any] = field(default_factory=dict)  # query parameter -> JSON schema, as documented
     body: dict[str, Any] | None = None  # JSON schema of the body, as documented
-    methods: tuple[str, ...] = ("get",)  # as documented; both are served
+    methods: tuple[str, ...] = ("get",)  # as documented
+    answer: Any = None  # the Struct type of the answer, as documented (None: a JSON object)
+    serve: tuple[str, ...] = ("GET", "POST")  # as served
 
 
 class Modems:

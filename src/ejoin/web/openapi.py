@@ -132,128 +132,16 @@ USSD = {
 }
 AT = {"type": "object", "properties": {"port": S, "at": S, "timeout": {"type": "number"}}}
 
-# path: (methods, summary, query parameters, request body schema or None, answer)
-OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, Any]] = {
-    "/goip_get_status.html": (
-        ("get",),
-        "Device status; url/period set status pushes (spec 4)",
-        {"url": S, "period": INT, "all_sims": FLAG, "all_slots": FLAG},
-        None,
-        DevStatus,
-    ),
-    "/goip_send_cmd.html": (
-        ("get", "post"),
-        "Commands, or get/set of parameters (spec 5)",
-        {"op": S, "ports": S},
-        COMMAND,
-        Reply,
-    ),
-    "/goip_post_sms.html": (("post",), "Send tasks (spec 6.3.1)", {}, SEND_SMS, TaskStatusReply),
-    "/goip_pause_sms.html": (("post",), "Pause tasks", {"tids": S}, TIDS, ResultsReply),
-    "/goip_resume_sms.html": (("post",), "Resume tasks", {"tids": S}, TIDS, ResultsReply),
-    "/goip_remove_sms.html": (("post",), "Remove tasks", {"tids": S}, TIDS, ResultsReply),
-    "/goip_get_tasks.html": (
-        ("get", "post"),
-        "A port's waiting tasks (optionally only tids)",
-        {"port": INT, "pos": INT, "num": INT, "has_content": FLAG, "tids": S},
-        TIDS,
-        TasksReply,
-    ),
-    "/goip_get_sms.html": (
-        ("get", "post"),
-        "The inbox (spec 8); by POST the parameters may be in the body",
-        {"sms_id": INT, "sms_num": INT, "sms_del": FLAG},
-        {"type": "object", "properties": {"sms_id": INT, "sms_num": INT, "sms_del": INT}},
-        InboxReply,
-    ),
-    "/goip_get_sms_stat.html": (
-        ("get",),
-        "SMS statistics (spec 9)",
-        {"ports": PORTS, "slots": S, "type": {"type": "integer", "enum": [0, 1, 2, 3]}},
-        None,
-        StatsReply,
-    ),
-    "/goip_get_call_stat.html": (
-        ("get",),
-        "Call statistics (spec 10)",
-        {"ports": PORTS, "slots": S, "type": {"type": "integer", "enum": [0, 1, 2, 3]}},
-        None,
-        StatsReply,
-    ),
-    "/goip_get_esims.html": (("get",), "eSIM profiles (spec 12.1)", {"ports": PORTS}, None, EsimReply),
-    "/goip_write_esims.html": (("post",), "Write eSIM profiles (spec 12.2)", {}, ESIM_ITEMS, EsimReply),
-    "/goip_delete_esims.html": (("post",), "Delete eSIM profiles (spec 12.3)", {}, ESIM_ITEMS, EsimReply),
-    "/goip_send_ussd.html": (
-        ("get", "post"),
-        "Send a USSD code or menu reply; answered when the network answers (refusals: code 2-6)",
-        {
-            "port": {"type": "string", "example": "1"},
-            "ussd": {"type": "string", "example": "*100#"},
-            "timeout": {"type": "number", "minimum": 1, "maximum": 120, "default": 30},
-            "cancel": FLAG,
-        },
-        USSD,
-        UssdAnswerReply,
-    ),
-    "/goip_send_at.html": (
-        ("get", "post"),
-        "One AT command line to a module; its raw answer (refusals: code 2, 6, 15)",
-        {
-            "port": {"type": "string", "example": "1"},
-            "at": {"type": "string", "example": "AT+CSQ"},
-            "timeout": {"type": "number", "minimum": 1, "maximum": 120, "default": 10},
-        },
-        AT,
-        AtAnswerReply,
-    ),
-    "/crypt_sess.json": (
-        ("get",),
-        "Open a secure session (spec 3)",
-        {"cnonce": S, "auth": S, "crypt": S, "expires": INT},
-        None,
-        ANY_JSON,
-    ),
-    "/ejoin/pushes": (
-        ("get",),
-        "ejoin: the push queue per destination (waiting, dead-letter, retry state)",
-        {},
-        None,
-        PushesReply,
-    ),
-    "/ejoin/pushes/retry": (
-        ("post",),
-        "ejoin: replay dead-letter pushes of a destination (url) or all (all=1)",
-        {"url": S, "all": FLAG},
-        {"type": "object", "properties": {"url": S, "all": FLAG}},
-        PushChangeReply,
-    ),
-    "/ejoin/pushes/drop": (
-        ("post",),
-        "ejoin: delete dead-letter pushes (queued=1: waiting ones too) of a destination (url) or all (all=1)",
-        PUSH_TARGET,
-        {"type": "object", "properties": PUSH_TARGET},
-        PushChangeReply,
-    ),
-    "/healthz": (
-        ("get",),
-        "Fit to take traffic? 200 ok, 503 with the problems named (no credentials needed)",
-        {},
-        None,
-        ANY_JSON,
-    ),
-}
-
 CREDENTIALS = [{"name": "username", "in": "query", "schema": S}, {"name": "password", "in": "query", "schema": S}]
 
 
-def build_openapi(extra: Iterable[Route] = ()) -> dict[str, Any]:
-    """The document; ``extra``: routes the running driver adds (answered with a JSON object)."""
+def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
+    """The document of ``routes`` (the device's table, and what the running driver adds)."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {}
-    operations = dict(OPERATIONS)
-    for route in extra:
-        operations[route.path] = (route.methods, route.summary, route.query, route.body, ANY_JSON)
-    for path, (methods, summary, query, body, answer) in operations.items():
+    for route in routes:
+        path, methods, summary, query, body = route.path, route.methods, route.summary, route.query, route.body
+        answer = ANY_JSON if route.answer is None else route.answer
         item: dict[str, Any] = {}
         for method in methods:
             op: dict[str, Any] = {
