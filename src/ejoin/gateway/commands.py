@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..protocol.codes import ResultCode
+from ..protocol.errors import DeviceError
 from ..protocol.messages import CommandItem, CommandRequest
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
 from .device import Device
@@ -19,11 +20,8 @@ DEVICE_OPS = ("save", "reboot")
 MAX_OPS = 256
 
 
-class CommandError(Exception):
-    def __init__(self, code: ResultCode, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+class CommandError(DeviceError):
+    """A command refused before anything ran (all or nothing): its code and why."""
 
 
 @dataclass(frozen=True)

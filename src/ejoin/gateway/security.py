@@ -20,17 +20,19 @@ from dataclasses import dataclass
 
 from ..clock import Clock
 from ..protocol import crypt
+from ..protocol.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
 CRYPTS = ("", "aes-ecb")
 
 
-class SessionError(Exception):
-    def __init__(self, code: int, desc: str) -> None:
-        super().__init__(desc)
-        self.code = code
-        self.desc = desc
+class SessionError(DeviceError):
+    """A refused handshake or session request; spec 3 names its reason ``desc``."""
+
+    @property
+    def desc(self) -> str:
+        return self.reason
 
 
 INVALID_USER = 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..clock import Clock, Timer
 from ..modems.base import ModemDriver
 from ..protocol.codes import PortState, TaskStatus
+from ..protocol.errors import DeviceError
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
 from ..protocol.ussd import BLANKS, PassthroughError, check_at_line, check_ussd
 from .device import Device, Slot
@@ -31,14 +32,12 @@ GRACE = 2.0
 USABLE = (PortState.REGISTERED, PortState.CALL_CONNECTED)
 
 
-class PassthroughRefused(Exception):
+class PassthroughRefused(DeviceError):
     """A refusal with its code (DECISIONS: the task code table; 15 for AT lines) and reason."""
 
     def __init__(self, code: int, detail: str = "") -> None:
         label = TaskStatus(code).label
-        self.code = code
-        self.reason = f"{label}: {detail}" if detail else label
-        super().__init__(self.reason)
+        super().__init__(code, f"{label}: {detail}" if detail else label)
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,6 @@ async def send_cmd(req: ApiRequest, gw: Gateway) -> Any:
         cmd = CommandRequest(op=req.param("op"), ports=req.param("ports"))
     if (cmd.op or "").strip().lower() in ("get", "set"):
         raise ApiError(ResultCode.BAD_REQUEST, "get and set take op in the query string (?op=get&name...)", 400)
-    try:
-        steps = commands.plan(cmd, gw.size, can_switch=gw.driver.can_switch_slots)
-    except commands.CommandError as exc:
-        return Reply(code=exc.code, reason=exc.reason)
+    steps = commands.plan(cmd, gw.size, can_switch=gw.driver.can_switch_slots)
     commands.run(steps, gw.device, save=gw.save, reboot=gw.reboot)
     return Reply(code=ResultCode.OK, reason="OK")

@@ -23,6 +23,7 @@ from ..gateway.security import INVALID_USER as SESSION_INVALID_USER
 from ..gateway.security import SessionError
 from ..protocol import crypt
 from ..protocol.codes import ResultCode
+from ..protocol.errors import DeviceError
 from ..protocol.messages import Reply, WireError, decode_lenient, encode
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,8 @@ RESERVED = frozenset({"username", "password", "version", "op", "session", "seq",
 MAX_FORM_FIELDS = 10_000
 
 
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, http_status: int = 200) -> None:
-        super().__init__(reason)
-        self.code = int(code)
-        self.reason = reason
-        self.http_status = http_status
+class ApiError(DeviceError):
+    """A request the web layer refuses (bad parameters, a body it cannot read)."""
 
 
 class _Credentials(msgspec.Struct):
@@ -172,7 +169,7 @@ def endpoint(
                     )
             try:
                 result = await fn(req, gw)
-            except ApiError as exc:
+            except DeviceError as exc:  # every refusal with a device code, answered here and only here
                 return error_response(exc.code, exc.reason, exc.http_status)
             return result if isinstance(result, web.StreamResponse) else json_response(result)
 

@@ -14,7 +14,6 @@ import msgspec
 from ..gateway.runtime import Gateway
 from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, PassthroughRefused, parse_timeout
 from ..protocol.codes import ResultCode, TaskStatus
-from ..protocol.messages import Reply
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
 USSD_KEYS = ("port", "ussd", "timeout", "cancel")
@@ -77,13 +76,10 @@ async def send_ussd(req: ApiRequest, gw: Gateway) -> Any:
     timeout = _timeout(p, USSD_TIMEOUT)
     cancel = _flag(p, "cancel")
     try:
-        try:
-            code = _text(p.get("ussd"))
-        except TypeError:
-            raise PassthroughRefused(TaskStatus.USSD_EXPECTED, "ussd is a string like *100#") from None
-        answer = await gw.passthrough.ussd(p.get("port"), code, timeout, cancel)
-    except PassthroughRefused as exc:
-        return Reply(code=exc.code, reason=exc.reason)
+        code = _text(p.get("ussd"))
+    except TypeError:
+        raise PassthroughRefused(TaskStatus.USSD_EXPECTED, "ussd is a string like *100#") from None
+    answer = await gw.passthrough.ussd(p.get("port"), code, timeout, cancel)
     return UssdAnswerReply(
         code=ResultCode.OK, reason="OK", port=answer.port, resp=answer.text, session=int(answer.session_open)
     )
@@ -94,10 +90,7 @@ async def send_at(req: ApiRequest, gw: Gateway) -> Any:
     p = _params(req, AT_KEYS)
     timeout = _timeout(p, AT_TIMEOUT)
     line = p.get("at", p.get("AT"))
-    try:
-        if line is not None and not isinstance(line, str):
-            raise PassthroughRefused(TaskStatus.INVALID_CMD, "at is one AT command line, a string like AT+CSQ")
-        answer = await gw.passthrough.at(p.get("port"), line, timeout)
-    except PassthroughRefused as exc:
-        return Reply(code=exc.code, reason=exc.reason)
+    if line is not None and not isinstance(line, str):
+        raise PassthroughRefused(TaskStatus.INVALID_CMD, "at is one AT command line, a string like AT+CSQ")
+    answer = await gw.passthrough.at(p.get("port"), line, timeout)
     return AtAnswerReply(code=ResultCode.OK, reason="OK", port=answer.port, resp=answer.text)
