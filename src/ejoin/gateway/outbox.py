@@ -27,7 +27,7 @@ from yarl import URL
 
 from .. import __version__
 from ..clock import Clock
-from ..store.base import OutboxItem, PushMarks, PushQueueSummary, Store
+from ..store.base import OutboxItem, OutboxStore, PushMarks, PushQueueSummary
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Destination:
 class Outbox:
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         clock: Clock,
         transport: PushTransport,
         policy: RetryPolicy | None = None,

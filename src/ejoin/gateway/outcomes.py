@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..clock import Clock, Timer
-from ..store.base import JobRecord, Store
+from ..store.base import JobRecord, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class StoreFault:
 
 
 class OutcomeWriter:
-    def __init__(self, store: Store, clock: Clock, fault: StoreFault, con_failed: Callable[[Slot], int]) -> None:
+    def __init__(self, store: TaskStore, clock: Clock, fault: StoreFault, con_failed: Callable[[Slot], int]) -> None:
         self._store = store
         self._clock = clock
         self._fault = fault

@@ -29,7 +29,7 @@ import msgspec
 from ..clock import Clock, Timer
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
-from ..store.base import InboxRecord, PartRecord, PushMarks, Store
+from ..store.base import InboxRecord, InboxStore, PartRecord, PushMarks
 from .device import Device
 from .outbox import Outbox
 from .settings import DeviceSettings
@@ -88,7 +88,7 @@ class Inbox:
     def __init__(
         self,
         device: Device,
-        store: Store,
+        store: InboxStore,
         clock: Clock,
         outbox: Outbox,
         settings: DeviceSettings,

@@ -25,7 +25,7 @@ import msgspec
 
 from ..clock import Clock, Timer
 from ..protocol.messages import encode
-from ..store.base import JobRecord, PushMarks, Store
+from ..store.base import JobRecord, PushMarks, TaskStore
 from .outbox import Outbox
 from .sending.states import JobState
 from .sending.tasks import Task
@@ -76,7 +76,7 @@ class _Cache:
 
 
 class TaskReports:
-    def __init__(self, outbox: Outbox, store: Store, clock: Clock, settings: DeviceSettings) -> None:
+    def __init__(self, outbox: Outbox, store: TaskStore, clock: Clock, settings: DeviceSettings) -> None:
         self._outbox = outbox
         self._store = store
         self._clock = clock

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..store.base import Store
+from ..store.base import DeviceStateStore
 
 DEFAULTS: dict[str, Any] = {
     "sms_url": "",
@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 class DeviceSettings:
-    def __init__(self, store: Store, values: dict[str, Any] | None = None) -> None:
+    def __init__(self, store: DeviceStateStore, values: dict[str, Any] | None = None) -> None:
         self._store = store
         self._values = dict(DEFAULTS)
         for key, value in (values or {}).items():

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from ..clock import Clock
-from ..store.base import Store
+from ..store.base import StatsStore
 from .device import Device
 from .sending.engine import SendEngine
 
@@ -50,7 +50,9 @@ class CallStat(msgspec.Struct):
 
 
 class Statistics:
-    def __init__(self, device: Device, store: Store, clock: Clock, sending: SendEngine, timezone: str = "") -> None:
+    def __init__(
+        self, device: Device, store: StatsStore, clock: Clock, sending: SendEngine, timezone: str = ""
+    ) -> None:
         self._device = device
         self._store = store
         self._clock = clock

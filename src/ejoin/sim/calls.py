@@ -16,7 +16,7 @@ from ..clock import Clock, Timer
 from ..gateway.device import Device, Slot
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
-from ..store.base import CallRecord, Store
+from ..store.base import CallRecord, StatsStore
 from .config import Calls
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class CallPlan:
 
 
 class CallSimulator:
-    def __init__(self, device: Device, store: Store, clock: Clock, calls: Calls, seed: int) -> None:
+    def __init__(self, device: Device, store: StatsStore, clock: Clock, calls: Calls, seed: int) -> None:
         self._device = device
         self._store = store
         self._clock = clock

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..modems.base import NO_CARD, CardInfo
 from ..protocol.ports import PortAddress
-from ..store.base import SlotRecord, Store
+from ..store.base import DeviceStateStore, SlotRecord
 
 NAME = "simulated"  # the driver state's owner in the store
 
@@ -43,7 +43,7 @@ def _slot_key(kind: str, addr: PortAddress) -> str:
 
 
 class World:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: DeviceStateStore) -> None:
         self._store = store
         self.cards: dict[PortAddress, CardInfo] = {}
         self.outcomes: dict[PortAddress, int] = {}  # the state the next registration ends in

@@ -1,17 +1,19 @@
-"""What the device keeps on disk, behind one interface.
+"""What the device keeps on disk: one narrow interface per role, ``Store`` all of them.
 
 Writes return a future that resolves once the write is committed, so a caller
 that must not acknowledge before durability awaits it, and one that only needs
-eventual durability (a state change) does not.  SQLite is the embedded
-implementation; a PostgreSQL one for fleets would implement the same class.
+eventual durability (a state change) does not.  Each part of the device asks for
+the role it uses (the outbox an ``OutboxStore``, the send engine a ``TaskStore``
+...), so another implementation (PostgreSQL for fleets) can provide roles one at
+a time.  SQLite is the embedded implementation of them all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(slots=True)
@@ -152,12 +154,8 @@ class CallRecord:
     duration: int  # seconds connected
 
 
-class Store(ABC):
-    @abstractmethod
-    async def open(self) -> None: ...
-
-    @abstractmethod
-    async def close(self) -> None: ...
+class DeviceStateStore(Protocol):
+    """Settings, the inventory of ports and slots, and what a driver keeps of its own."""
 
     # settings (values are JSON-able)
     @abstractmethod
@@ -187,7 +185,10 @@ class Store(ABC):
     @abstractmethod
     def save_port(self, record: PortRecord) -> asyncio.Future[None]: ...
 
-    # durable push outbox
+
+class OutboxStore(Protocol):
+    """The durable push outbox and its dead-letter table."""
+
     @abstractmethod
     def outbox_add(
         self,
@@ -235,7 +236,10 @@ class Store(ABC):
     @abstractmethod
     async def outbox_summary(self) -> list[PushQueueSummary]: ...
 
-    # send tasks
+
+class TaskStore(Protocol):
+    """Send tasks, their recipients in chunks, and a job row per SMS."""
+
     @abstractmethod
     def tasks_add(self, tasks: list[tuple[int, bytes, int, bytes, float, list[str]]]) -> asyncio.Future[list[int]]:
         """(tid, spec, n, request, created, chunks) each; returns their ids, in order."""
@@ -275,7 +279,14 @@ class Store(ABC):
     @abstractmethod
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]: ...
 
-    # the inbox
+    @abstractmethod
+    async def tasks_prune(self, finished_before: float) -> int:
+        """Delete tasks finished and fully reported, created before the time given; how many."""
+
+
+class InboxStore(Protocol):
+    """Received SMS and delivery reports, and parts of long SMS still waiting for the rest."""
+
     @abstractmethod
     def inbox_add(
         self, records: list[InboxRecord], parts_done: list[tuple[str, str, int]]
@@ -302,7 +313,10 @@ class Store(ABC):
     @abstractmethod
     async def parts_waiting(self) -> list[PartRecord]: ...
 
-    # statistics
+
+class StatsStore(Protocol):
+    """Per-minute counters of SMS and calls."""
+
     @abstractmethod
     async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:
         """Per (port, slot): received/sent_ok/sent_failed since a minute (None: ever) and con_failed."""
@@ -316,6 +330,12 @@ class Store(ABC):
     @abstractmethod
     def stats_prune(self, before_minute: int) -> asyncio.Future[None]: ...
 
+
+class Store(DeviceStateStore, OutboxStore, TaskStore, InboxStore, StatsStore, Protocol):
+    """Every role, and the store's own life cycle."""
+
     @abstractmethod
-    async def tasks_prune(self, finished_before: float) -> int:
-        """Delete tasks finished and fully reported, created before the time given; how many."""
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...

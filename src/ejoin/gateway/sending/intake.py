@@ -19,7 +19,7 @@ from ...protocol.sms import (
     tid_of_raw,
     validate_task,
 )
-from ...store.base import Store
+from ...store.base import TaskStore
 from ..settings import DeviceSettings
 from .tasks import CHUNK, RequestOptions, Task, chunks_of, request_options
 
@@ -33,7 +33,7 @@ class Intake:
     def __init__(
         self,
         size: DeviceSize,
-        store: Store,
+        store: TaskStore,
         *,
         max_tasks: int,
         max_recipients: int,

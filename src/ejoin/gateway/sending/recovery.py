@@ -14,7 +14,7 @@ import msgspec
 
 from ...protocol.codes import SendFailure
 from ...protocol.sms import TaskSpec
-from ...store.base import Store, TaskRecord
+from ...store.base import TaskRecord, TaskStore
 from ..reports import detail_row
 from .states import JobState, TaskState
 from .tasks import RequestOptions, Task
@@ -22,13 +22,13 @@ from .tasks import RequestOptions, Task
 log = logging.getLogger(__name__)
 
 
-async def interrupted(store: Store, now: int) -> None:
+async def interrupted(store: TaskStore, now: int) -> None:
     jobs = await store.jobs_interrupted(now, SendFailure.INTERRUPTED)
     if jobs:
         log.warning("%d SMS were in a module when the device stopped; reported as failed", len(jobs))
 
 
-async def restore(store: Store, rec: TaskRecord) -> Task:
+async def restore(store: TaskStore, rec: TaskRecord) -> Task:
     """The task as stored: lanes' cursors past every recipient that has a job, the gaps queued again,
     the rows of done but unreported SMS ready for its next report."""
     spec = msgspec.msgpack.decode(rec.spec, type=TaskSpec)

@@ -23,7 +23,7 @@ from ...clock import Clock, Timer
 from ...modems.base import SendResult
 from ...protocol.codes import PortState, SendFailure
 from ...protocol.ports import PortAddress
-from ...store.base import JobRecord, Store
+from ...store.base import JobRecord, TaskStore
 from ..device import Device, Port, Slot
 from ..outcomes import StoreFault
 from .states import JobState
@@ -48,7 +48,7 @@ class Work(Protocol):
 class StartBatcher:
     """Job rows committed before their SMS reach a module, every port's of one loop turn in one write."""
 
-    def __init__(self, store: Store, most: int) -> None:
+    def __init__(self, store: TaskStore, most: int) -> None:
         self._store = store
         # At most this many per write, so that the store commits one group of ports while the
         # event loop runs the next: the two overlap instead of taking turns.

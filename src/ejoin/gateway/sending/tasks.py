@@ -22,7 +22,7 @@ from .states import TaskState, TransitionRefused, can_move
 
 if TYPE_CHECKING:
     from ...clock import Timer
-    from ...store.base import Store
+    from ...store.base import TaskStore
 
 CHUNK = 1000
 
@@ -81,7 +81,7 @@ class Lane:
 
 
 class Task:
-    def __init__(self, task_id: int, spec: TaskSpec, n: int, options: RequestOptions, store: Store) -> None:
+    def __init__(self, task_id: int, spec: TaskSpec, n: int, options: RequestOptions, store: TaskStore) -> None:
         self.id = task_id
         self.spec = spec
         self.n = n
