@@ -1,4 +1,5 @@
 import asyncio
+import logging
 import sqlite3
 
 import pytest
@@ -100,3 +101,26 @@ async def test_simulator_fields_of_old_records_move_to_its_driver_state(tmp_path
     assert await s.load_driver_state("simulated") == {"outcome:1.2": 6, "price:1.2": 0.05, "signal:3": 8}
     assert len(await s.load_slots()) == 2
     await s.close()
+
+
+async def test_a_failed_write_nobody_awaits_is_logged_by_the_store_once(tmp_path, caplog):
+    from ..conftest import DiskFullStore
+
+    store = DiskFullStore(tmp_path / "s.sqlite3")
+    await store.open()
+    try:
+        store.full = True
+        with caplog.at_level(logging.ERROR, logger="ejoin.store"):
+            store.save_settings({"sms_url": "http://x/"})  # a state change: nobody waits for it
+            with pytest.raises(sqlite3.OperationalError):
+                await store.save_settings({"sms_url": "http://y/"})  # this one is awaited: the caller hears it
+            await store.quiesce()
+            for _ in range(3):
+                await asyncio.sleep(0)
+        logged = [r.getMessage() for r in caplog.records if "nobody was waiting" in r.getMessage()]
+        assert logged == [
+            "a store write (save_settings) failed and nobody was waiting for it: database or disk is full"
+        ]
+    finally:
+        store.full = False
+        await store.close()

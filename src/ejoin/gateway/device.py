@@ -216,7 +216,7 @@ class Device:
     def _changed(self, slot: Slot) -> None:
         self._by_number = None
         slot.record.seq += 1
-        self.store.save_slot(slot.record).add_done_callback(_log_store_failure)
+        self.store.save_slot(slot.record)
         for listener in self._listeners:
             try:
                 listener(slot)
@@ -243,7 +243,7 @@ class Device:
             self._set_state(slot, state)
 
     def _save_port(self, port: Port) -> None:
-        self.store.save_port(port.record).add_done_callback(_log_store_failure)
+        self.store.save_port(port.record)
 
     def _idle_state(self, slot: Slot) -> PortState:
         if slot.record.locked:
@@ -411,8 +411,3 @@ class Device:
         if port_number in self._lost:
             self._lost.discard(port_number)
             self._bring_up(self.port(port_number), restart=False)
-
-
-def _log_store_failure(fut: asyncio.Future) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("could not save device state: %s", fut.exception())

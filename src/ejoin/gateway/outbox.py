@@ -309,7 +309,7 @@ class Outbox:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None:
             log.info("%s push %d delivered to %s", item.kind, item.id, _safe_url(item.dest))
-            self._store.outbox_delete(item.id).add_done_callback(_log_failure)
+            self._store.outbox_delete(item.id)
             self.delivered += 1
             state.delivered += 1
             state.queued = max(0, state.queued - 1)  # (a drop may have counted it already)
@@ -326,7 +326,7 @@ class Outbox:
         state.last_error = error
         delay = self._policy.delay(state.failures, self._rng)
         state.next_retry = now + delay
-        self._store.outbox_retry(item.id, attempts, now + delay, error).add_done_callback(_log_failure)
+        self._store.outbox_retry(item.id, attempts, now + delay, error)
         item.attempts, item.next_at = attempts, now + delay
         if now - item.created >= self._policy.window:
             await self._bury(item, state, now, error)
@@ -357,11 +357,6 @@ class Outbox:
             now - item.created,
             error,
         )
-
-
-def _log_failure(fut: asyncio.Future) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("outbox bookkeeping failed: %s", fut.exception())
 
 
 def _safe_url(url: str) -> str:

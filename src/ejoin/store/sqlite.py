@@ -10,6 +10,7 @@ others of its batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import queue
@@ -165,12 +166,17 @@ class SQLiteStore(Store):
             raise RuntimeError("the store is not open")
         fut: asyncio.Future[T] = self._loop.create_future()
         self._in_flight += 1
-        fut.add_done_callback(self._done)
+        fut.add_done_callback(functools.partial(self._done, fn))
         self._queue.put((fn, args, fut))
         return fut
 
-    def _done(self, _: asyncio.Future) -> None:
+    def _done(self, fn: Callable[..., Any], fut: asyncio.Future[Any]) -> None:
         self._in_flight -= 1
+        # A failure: look again once everyone waiting on it has run.  One nobody took is logged
+        # here, so writes that are not awaited (a state change) need no logging callback of their own.
+        if not fut.cancelled() and getattr(fut, "_log_traceback", False):  # (asyncio's "not retrieved yet")
+            assert self._loop is not None
+            self._loop.call_soon(_unheard, fn, fut)
 
     async def quiesce(self) -> bool:
         """Wait for every queued piece of work; True if there was any."""
@@ -827,6 +833,12 @@ _JOB_COLS = "task_id, lane, idx, number, port, state, ts, reason, carrier, done_
 
 def _job(r: tuple) -> JobRecord:
     return JobRecord(*r)
+
+
+def _unheard(fn: Callable[..., Any], fut: asyncio.Future[Any]) -> None:
+    if getattr(fut, "_log_traceback", False):  # nobody asked for the outcome (asyncio would say so only at GC)
+        what = fn.__qualname__.replace(".<locals>.run", "").rsplit(".", 1)[-1]
+        log.error("a store write (%s) failed and nobody was waiting for it: %s", what, fut.exception())
 
 
 def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
