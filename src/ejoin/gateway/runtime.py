@@ -113,23 +113,9 @@ class Gateway:
         self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
         # A new synchronisation source at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
-        self.settings: DeviceSettings
-        self.reporter: StatusReporter
-        self.parameters: Parameters
-        self.sending: SendEngine
-        self.inbox: Inbox
-        self.statistics: Statistics
-        self.esim: Euicc
-        self.passthrough: Passthrough
-        self._stats_timer: Timer | None = None
-        self._started = False
-
-    async def start(self) -> None:
-        await self.store.open()
-        self.settings = DeviceSettings(self.store, await self.store.load_settings())
+        # Every part exists from here on; start() only reads the disk and sets them going.
+        self.settings = DeviceSettings(self.store)
         self.outbox.signer = self._sign
-        slots, ports = await self._inventory()
-        self.device.attach(slots, ports)
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
         reports = TaskReports(self.outbox, self.store, self.clock, self.settings)
@@ -140,19 +126,32 @@ class Gateway:
             self.store,
             self.clock,
             reports,
-            max_tasks=self.config.max_queued_tasks,
-            max_recipients=self.config.max_recipients,
-            max_per_request=self.config.max_tasks_per_request,
-            retention=self.config.task_retention,
+            max_tasks=config.max_queued_tasks,
+            max_recipients=config.max_recipients,
+            max_per_request=config.max_tasks_per_request,
+            retention=config.task_retention,
             settings=self.settings,
         )
-        self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, self.config.concat_timeout)
+        self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, config.concat_timeout)
         self.inbox.observers.append(self.activity.received)
         self.sending.expect_reports = self.inbox.expect_reports
         self.driver.events = DeviceEvents(self.device, self.inbox)
-        self.statistics = Statistics(self.device, self.store, self.clock, self.sending, self.config.timezone)
+        self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
+        self._no_euicc = NoEuicc(self.size.ports)
+        self._stats_timer: Timer | None = None
+        self._started = False
+
+    @property
+    def esim(self) -> Euicc:
+        """The modules' eUICC (the driver's), or none."""
+        return self.modems.euicc or self._no_euicc
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.settings.load(await self.store.load_settings())
+        slots, ports = await self._inventory()
+        self.device.attach(slots, ports)
         await self.modems.attach(self)
-        self.esim = self.modems.euicc or NoEuicc(self.size.ports)
         await self.outbox.start()
         await self.inbox.recover()
         await self.sending.recover()

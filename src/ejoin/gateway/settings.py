@@ -29,7 +29,11 @@ class DeviceSettings:
     def __init__(self, store: DeviceStateStore, values: dict[str, Any] | None = None) -> None:
         self._store = store
         self._values = dict(DEFAULTS)
-        for key, value in (values or {}).items():
+        self.load(values or {})
+
+    def load(self, values: dict[str, Any]) -> None:
+        """The stored values (at start); unknown keys and values of the wrong type keep the defaults."""
+        for key, value in values.items():
             if key in DEFAULTS and type(value) is type(DEFAULTS[key]):
                 self._values[key] = value
 
