@@ -32,7 +32,7 @@ from ..protocol.ports import DeviceSize, PortSpecError, parse_port_spec
 from . import calls
 from .client import Client
 from .errors import DeviceUnreachable, EjoinError, InvalidUser, NotAnEjoinDevice
-from .follow import Outcome, Trail, check_ports, port_problem, send_and_follow
+from .follow import FollowOutcome, Trail, check_ports, port_problem, send_and_follow
 from .models import status_code
 from .tasks import SendTask, new_tid, read_numbers
 from .terminal import (
@@ -349,7 +349,7 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
         )
     if blocked:
         say(f"[yellow]the task waits on the device for ports that cannot send now ({blocked})[/yellow]")
-    trail, outcome = Trail(tid), Outcome()
+    trail, outcome = Trail(tid), FollowOutcome()
     try:
         asyncio.run(
             send_and_follow(s, task, trail, outcome, wait=wait, timeout=timeout, report_host=report_host, quiet=as_json)
@@ -375,7 +375,7 @@ def _goes_on(tid: int, why: str) -> None:
     )
 
 
-def _send_result(as_json: bool, tid: int, outcome: Outcome, trail: Trail, wait: bool) -> int:
+def _send_result(as_json: bool, tid: int, outcome: FollowOutcome, trail: Trail, wait: bool) -> int:
     if not outcome.accepted:
         fail(as_json, "refused", f"task {tid} refused: {outcome.status}", REFUSED, tid=tid, status=outcome.status)
     if not wait:

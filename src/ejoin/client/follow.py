@@ -73,7 +73,7 @@ class Trail:
 
 
 @dataclass
-class Outcome:
+class FollowOutcome:
     accepted: bool = False
     status: str = ""
     finished: bool = False
@@ -144,7 +144,7 @@ async def send_and_follow(
     s: dict[str, Any],
     task: SendTask,
     trail: Trail,
-    outcome: Outcome,
+    outcome: FollowOutcome,
     *,
     wait: bool,
     timeout: float,
@@ -181,7 +181,7 @@ async def send_and_follow(
             await runner.cleanup()
 
 
-async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outcome, timeout: float, quiet: bool):
+async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: FollowOutcome, timeout: float, quiet: bool):
     started = time.monotonic()
     try:
         await _watch(dev, task, trail, outcome, started + timeout, timeout, quiet)
@@ -190,7 +190,7 @@ async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outco
 
 
 async def _watch(
-    dev: AsyncClient, task: SendTask, trail: Trail, outcome: Outcome, deadline: float, timeout: float, quiet: bool
+    dev: AsyncClient, task: SendTask, trail: Trail, outcome: FollowOutcome, deadline: float, timeout: float, quiet: bool
 ) -> None:
     console = err()
     with Progress(

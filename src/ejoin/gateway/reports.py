@@ -52,7 +52,7 @@ class TaskReport(msgspec.Struct):
     fdr: list[list[Any]] | msgspec.UnsetType = msgspec.UNSET
 
 
-class StatusReport(msgspec.Struct):
+class StatusReportPush(msgspec.Struct):
     type: str
     rpt_num: int
     rpts: list[TaskReport]
@@ -170,7 +170,7 @@ class TaskReports:
             cache.timer.cancel()
         body = b""
         if cache.url:
-            body = encode(StatusReport(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
+            body = encode(StatusReportPush(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
         self._leaving.append(_Leaving(cache.url, body, list(cache.marks.items())))
         self._drain()
 

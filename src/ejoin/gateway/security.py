@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 CRYPTS = ("", "aes-ecb")
 
 
-class SessionError(DeviceError):
+class SessionRefused(DeviceError):
     """A refused handshake or session request; spec 3 names its reason ``desc``."""
 
     @property
@@ -58,7 +58,7 @@ def _int(text: str | None, name: str) -> int | None:
     try:
         return int(text.strip())
     except ValueError:
-        raise SessionError(BAD_REQUEST, f"{name} must be a whole number") from None
+        raise SessionRefused(BAD_REQUEST, f"{name} must be a whole number") from None
 
 
 class SessionTable:
@@ -77,27 +77,27 @@ class SessionTable:
         if value is None:
             return default
         if not 1 <= value <= 86_400:
-            raise SessionError(BAD_REQUEST, "expires is 1 to 86400 seconds")
+            raise SessionRefused(BAD_REQUEST, "expires is 1 to 86400 seconds")
         return value
 
     def open(
         self, username: str | None, cnonce: str | None, auth: str | None, crypt_name: str | None, expires: str | None
     ) -> Session:
         if not username or not cnonce or not auth:
-            raise SessionError(BAD_REQUEST, "username, cnonce and auth are required")
+            raise SessionRefused(BAD_REQUEST, "username, cnonce and auth are required")
         if len(cnonce) > 256:
-            raise SessionError(BAD_REQUEST, "cnonce is too long (256 characters at most)")
+            raise SessionRefused(BAD_REQUEST, "cnonce is too long (256 characters at most)")
         method = (crypt_name or "").strip().lower()
         if method not in CRYPTS:
-            raise SessionError(BAD_REQUEST, "crypt is aes-ecb, or absent for authentication only")
+            raise SessionRefused(BAD_REQUEST, "crypt is aes-ecb, or absent for authentication only")
         lifetime = self._lifetime(expires, 180)
         expected = crypt.handshake_auth(self._username, self._password, cnonce)
         user_ok = hmac.compare_digest(username.encode(), self._username.encode())
         if not (hmac.compare_digest(auth.strip().lower().encode(), expected.encode()) and user_ok):
-            raise SessionError(INVALID_USER, "Invalid User")
+            raise SessionRefused(INVALID_USER, "Invalid User")
         self._expire_old()
         if len(self._sessions) >= self._max:
-            raise SessionError(TOO_MANY, f"too many open sessions ({self._max}); try again when some expire")
+            raise SessionRefused(TOO_MANY, f"too many open sessions ({self._max}); try again when some expire")
         session = Session(secrets.token_hex(16), expected, method, lifetime, self._clock.time() + lifetime)
         self._sessions[session.id] = session
         return session
@@ -105,18 +105,18 @@ class SessionTable:
     def check(self, session_id: str, seq_text: str | None, auth: str | None, path: str, expires: str | None) -> Session:
         session = self._sessions.get(session_id)
         if session is None:
-            raise SessionError(UNKNOWN_SESSION, "unknown session; open one with crypt_sess.json")
+            raise SessionRefused(UNKNOWN_SESSION, "unknown session; open one with crypt_sess.json")
         if self._clock.time() > session.expires_at:
             del self._sessions[session_id]
-            raise SessionError(UNKNOWN_SESSION, "session expired; open a new one with crypt_sess.json")
+            raise SessionRefused(UNKNOWN_SESSION, "session expired; open a new one with crypt_sess.json")
         seq = _int(seq_text, "seq")
         if seq is None or not auth:
-            raise SessionError(BAD_REQUEST, "a session request needs seq and auth")
+            raise SessionRefused(BAD_REQUEST, "a session request needs seq and auth")
         expected = crypt.request_auth(self._username, self._password, session_id, seq, path)
         if not hmac.compare_digest(auth.strip().lower().encode(), expected.encode()):
-            raise SessionError(INVALID_USER, "Invalid User")
+            raise SessionRefused(INVALID_USER, "Invalid User")
         if seq <= session.last_seq:
-            raise SessionError(REPLAYED, f"seq {seq} was not greater than the last one ({session.last_seq}): refused")
+            raise SessionRefused(REPLAYED, f"seq {seq} was not greater than the last one ({session.last_seq}): refused")
         session.last_seq = seq
         session.lifetime = self._lifetime(expires, session.lifetime)
         session.expires_at = self._clock.time() + session.lifetime

@@ -17,7 +17,6 @@ from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress
 from ..store.base import SlotRecord, Store
 from .at import ModuleView
-from .calls import CallSimulator
 from .cards import generate_card, generate_imei, generate_slot_card, with_values
 from .config import SimSettings, SimSpec
 from .euicc import SimulatedEuicc
@@ -25,6 +24,7 @@ from .modems import SimulatedModems
 from .routes import ROUTES
 from .traffic import TrafficGenerator
 from .ussd import UssdService
+from .voice import CallSimulator
 from .world import World
 
 if TYPE_CHECKING:

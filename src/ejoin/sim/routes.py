@@ -21,9 +21,9 @@ from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.ports import PortAddress, PortSpecError
 from ..web.endpoint import ApiError, ApiRequest, endpoint
-from .calls import CallPlan
 from .cards import generate_card, with_values
 from .ussd import MenuError
+from .voice import CallPlan
 
 if TYPE_CHECKING:
     from .network import SimulatedNetwork

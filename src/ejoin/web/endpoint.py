@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..gateway.security import INVALID_USER as SESSION_INVALID_USER
-from ..gateway.security import SessionError
+from ..gateway.security import SessionRefused
 from ..protocol import crypt
 from ..protocol.codes import ResultCode
 from ..protocol.errors import DeviceError
@@ -227,7 +227,7 @@ async def _authenticate(req: ApiRequest, gw: Gateway) -> Any:
         q = req.query
         try:
             session = gw.sessions.check(q["session"], q.get("seq"), q.get("auth"), req.http.path, q.get("expires"))
-        except SessionError as exc:
+        except SessionRefused as exc:
             if exc.code == SESSION_INVALID_USER:
                 await slow_down(gw, req, "wrong session auth")
             return json_response({"code": exc.code, "reason": exc.desc, "desc": exc.desc})

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..gateway.security import INVALID_USER, SessionError
+from ..gateway.security import INVALID_USER, SessionRefused
 from ..protocol.messages import WireError, decode_lenient
 from .endpoint import GATEWAY, ApiRequest, json_response, slow_down
 
@@ -24,7 +24,7 @@ async def crypt_session(request: web.Request) -> web.Response:
             q.update({k: str(v) for k, v in body.items() if v is not None and k not in q})
     try:
         session = gw.sessions.open(q.get("username"), q.get("cnonce"), q.get("auth"), q.get("crypt"), q.get("expires"))
-    except SessionError as exc:
+    except SessionRefused as exc:
         if exc.code == INVALID_USER:
             await slow_down(gw, req, "wrong handshake auth")
         return json_response({"code": exc.code, "desc": exc.desc})

@@ -28,7 +28,7 @@ MAX_FORM = 256 * 1024
 
 
 @dataclass
-class Session:
+class LoginSession:
     csrf: str
     seen: float
 
@@ -36,16 +36,16 @@ class Session:
 class Sessions:
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions: OrderedDict[str, LoginSession] = OrderedDict()
 
-    def open(self) -> tuple[str, Session]:
+    def open(self) -> tuple[str, LoginSession]:
         token = secrets.token_urlsafe(32)
-        session = self._sessions[token] = Session(secrets.token_urlsafe(32), self._gw.clock.time())
+        session = self._sessions[token] = LoginSession(secrets.token_urlsafe(32), self._gw.clock.time())
         while len(self._sessions) > MAX_SESSIONS:  # the least recently used goes first
             self._sessions.popitem(last=False)
         return token, session
 
-    def find(self, token: str | None) -> Session | None:
+    def find(self, token: str | None) -> LoginSession | None:
         if not token:
             return None
         session = self._sessions.get(token)
@@ -65,7 +65,7 @@ class Sessions:
 
 
 SESSIONS: web.AppKey[Sessions] = web.AppKey("dashboard_sessions", Sessions)
-Page = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+Page = Callable[[web.Request, LoginSession], Awaitable[web.StreamResponse]]
 
 
 def _secure(request: web.Request) -> bool:
@@ -76,7 +76,7 @@ def set_cookie(response: web.StreamResponse, request: web.Request, name: str, va
     response.set_cookie(name, value, path="/", httponly=True, samesite="Strict", secure=_secure(request))
 
 
-def session_of(request: web.Request) -> Session | None:
+def session_of(request: web.Request) -> LoginSession | None:
     return request.app[SESSIONS].find(request.cookies.get(SESSION_COOKIE))
 
 
@@ -107,7 +107,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def action(fn: Callable[[web.Request, Session, dict[str, str]], Awaitable[web.StreamResponse]]):
+def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[web.StreamResponse]]):
     """A POST: needs a session and its CSRF token."""
 
     async def handler(request: web.Request) -> web.StreamResponse:

@@ -16,7 +16,7 @@ from aiohttp import web
 from ...gateway.device import Slot
 from ...gateway.runtime import Gateway
 from ..endpoint import GATEWAY
-from .auth import Session, page
+from .auth import LoginSession, page
 from .render import fragment, port_view, today_counts
 
 KEEPALIVE = 15.0  # seconds between comments on an idle stream, so proxies keep it open
@@ -56,7 +56,7 @@ class LiveHub:
             self._today_at = loop.time()
         return self._today
 
-    async def stream(self, request: web.Request, session: Session) -> web.StreamResponse:
+    async def stream(self, request: web.Request, session: LoginSession) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         sub = _Subscriber()
@@ -90,7 +90,7 @@ HUB: web.AppKey[LiveHub] = web.AppKey("dashboard_live", LiveHub)
 
 
 @page
-async def events(request: web.Request, session: Session) -> web.StreamResponse:
+async def events(request: web.Request, session: LoginSession) -> web.StreamResponse:
     return await request.app[HUB].stream(request, session)
 
 

@@ -122,7 +122,7 @@ async def today_counts(gw: Gateway) -> dict[tuple[int, int], dict[str, int]]:
     return await gw.store.sms_counts(gw.statistics.since_minute(2))
 
 
-class TaskView:
+class TaskRow:
     """A task summary with what the templates compute from it."""
 
     def __init__(self, summary: TaskSummary) -> None:
@@ -155,5 +155,5 @@ class TaskView:
         return self.s.state in ("queued", "paused")
 
 
-def all_tasks(gw: Gateway) -> list[TaskView]:
-    return [TaskView(s) for s in gw.activity.tasks()]
+def all_tasks(gw: Gateway) -> list[TaskRow]:
+    return [TaskRow(s) for s in gw.activity.tasks()]

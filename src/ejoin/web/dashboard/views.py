@@ -25,8 +25,8 @@ from ...protocol.messages import CommandRequest, WireError, decode_lenient, enco
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
-from .auth import LOGIN_CSRF_COOKIE, Session, action, page, session_of, set_cookie
-from .render import TaskView, all_tasks, fragment, port_view, render, today_counts
+from .auth import LOGIN_CSRF_COOKIE, LoginSession, action, page, session_of, set_cookie
+from .render import TaskRow, all_tasks, fragment, port_view, render, today_counts
 
 SETTINGS = ("sms_url", "sr_url", "mms_url", "status_url", "status_period", "sms_cnt", "sms_prd", "push_secret")
 COMPOSE_MAX_NUMBERS = 1000
@@ -49,7 +49,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 @page
-async def ports(request: web.Request, session: Session) -> web.StreamResponse:
+async def ports(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     today = await today_counts(gw)
     views = [port_view(gw, p, today) for p in gw.device.ports]
@@ -57,7 +57,7 @@ async def ports(request: web.Request, session: Session) -> web.StreamResponse:
 
 
 @action
-async def port_command(request: web.Request, session: Session, form: dict[str, str]) -> web.StreamResponse:
+async def port_command(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     op = form.get("op", "")
     if op not in PORT_OPS:
@@ -77,19 +77,19 @@ async def port_command(request: web.Request, session: Session, form: dict[str, s
 
 
 @page
-async def tasks(request: web.Request, session: Session) -> web.StreamResponse:
+async def tasks(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     return render("tasks.html", session=session, active="tasks", tasks=all_tasks(gw))
 
 
 @page
-async def task_rows(request: web.Request, session: Session) -> web.StreamResponse:
+async def task_rows(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     return web.Response(text=fragment("_task_rows.html", tasks=all_tasks(gw)), content_type="text/html")
 
 
 @page
-async def task_detail(request: web.Request, session: Session) -> web.StreamResponse:
+async def task_detail(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     try:
         task_id = int(request.match_info["id"])
@@ -120,11 +120,11 @@ async def task_detail(request: web.Request, session: Session) -> web.StreamRespo
                     "ts": job.ts if job else 0,
                 }
             )
-    return render("task.html", session=session, active="tasks", task=TaskView(task), rows=rows)
+    return render("task.html", session=session, active="tasks", task=TaskRow(task), rows=rows)
 
 
 def _task_op(op: str):
-    async def handler(request: web.Request, session: Session, form: dict[str, str]) -> web.StreamResponse:
+    async def handler(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
         gw = request.app[GATEWAY]
         tid = form.get("tid", "")
         await getattr(gw.sending, op)([tid])
@@ -145,13 +145,13 @@ def _numbers(text: str) -> list[str]:
 
 
 @page
-async def compose(request: web.Request, session: Session) -> web.StreamResponse:
+async def compose(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     return render("compose.html", session=session, active="compose", form={}, error="", size=gw.size)
 
 
 @action
-async def compose_send(request: web.Request, session: Session, form: dict[str, str]) -> web.StreamResponse:
+async def compose_send(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     numbers = _numbers(form.get("to", ""))
 
@@ -204,7 +204,7 @@ def _day(text: str, end: bool) -> int | None:
 
 
 @page
-async def inbox(request: web.Request, session: Session) -> web.StreamResponse:
+async def inbox(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     q = request.query
     port, search, kind = q.get("port", "").strip(), q.get("q", "").strip().lower(), q.get("kind", "")
@@ -233,7 +233,7 @@ async def inbox(request: web.Request, session: Session) -> web.StreamResponse:
 
 
 @page
-async def pushes(request: web.Request, session: Session) -> web.StreamResponse:
+async def pushes(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     now = gw.clock.time()
     rows = []
@@ -279,13 +279,13 @@ def _current(gw) -> dict[str, Any]:
 
 
 @page
-async def settings(request: web.Request, session: Session) -> web.StreamResponse:
+async def settings(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     return render("settings.html", session=session, active="settings", values=_current(gw), error="", saved=False)
 
 
 @action
-async def settings_save(request: web.Request, session: Session, form: dict[str, str]) -> web.StreamResponse:
+async def settings_save(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     current = _current(gw)
     changes = []
