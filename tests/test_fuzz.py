@@ -19,6 +19,8 @@ from ejoin.protocol import crypt
 
 from .threaded import ServerThread
 
+pytestmark = pytest.mark.slow  # real processes / thousands of generated requests: -m "not slow" skips
+
 ENDPOINTS = [
     "/goip_get_status.html",
     "/goip_send_cmd.html",

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from .threaded import ServerThread
 
+pytestmark = pytest.mark.slow  # real processes / thousands of generated requests: -m "not slow" skips
+
 schemathesis = pytest.importorskip("schemathesis")
 CASES = {"n": 0}
 

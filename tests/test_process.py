@@ -17,6 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes / thousands of generated requests: -m "not slow" skips
+
 AUTH = {"username": "root", "password": "root"}
 
 
