@@ -1,0 +1,200 @@
+"""Fleet tasks: accepted once committed, then dispatched to members as sub-tasks.
+
+Policy (default, the only one yet): least busy.  A unit without a fixed port goes to the
+registered fleet port with the fewest units dispatched and not done; the units of one member
+become one sub-task whose ``from`` lists the member's chosen ports (``to_all`` 0, so the member
+spreads them).  A ``to_all`` task's units are bound to their port: each member gets the
+recipients with ``to_all`` 1 and its share of the listed ports.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+
+from ..protocol.codes import TaskStatus
+from ..protocol.messages import WireError, decode_lenient
+from ..protocol.ports import DeviceSize, PortAddress
+from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, request_int, tid_of_raw, validate_task
+from .members import MemberDown, MemberLink
+from .numbering import PortMap
+from .store import FAILED, POSTED, Ledger, Unit
+
+log = logging.getLogger(__name__)
+
+# What the fleet decides for each sub-task, never copied from the platform's task.
+_OWN_KEYS = {"tid", "from", "to", "to_all", "sdr", "fdr", "sr_prd", "sr_cnt", "to_title_array"}
+
+
+def units_of(recipients: list[str], lanes: list[list[str]]) -> list[Unit]:
+    """One unit per recipient, or per (listed port, recipient) when every port sends to all (``to_all``)."""
+    if len(lanes) > 1 or (len(lanes) == 1 and len(lanes[0]) == 1 and lanes[0]):
+        return [Unit(i, number, lane[0]) for lane in lanes for i, number in enumerate(recipients)]
+    return [Unit(i, number, None) for i, number in enumerate(recipients)]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ledger: Ledger,
+        links: dict[str, MemberLink],
+        ports: PortMap,
+        size: DeviceSize,
+        report_url: Any,
+        max_recipients: int,
+    ) -> None:
+        self._ledger = ledger
+        self._links = links
+        self._ports = ports
+        self._size = size
+        self._report_url = report_url  # member name -> the fleet URL its reports go to
+        self._max_recipients = max_recipients
+        self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
+        self.on_failed: Any = None  # called with (task id, fleet rows) of units a member refused
+
+    async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
+        sr_url = str(request.sr_url or "")
+        sr_cnt = request_int(request.sr_cnt, "sr_cnt", 0)
+        sr_prd = request_int(request.sr_prd, "sr_prd", 0)
+        results: list[tuple[Any, TaskStatus, str]] = []
+        new: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]] = []
+        for raw in request.tasks or []:
+            tid = tid_of_raw(raw)
+            try:
+                task_in = decode_lenient(bytes(raw), SendTaskIn)
+                spec = validate_task(task_in, self._size, max_recipients=self._max_recipients)
+                task = msgspec.json.decode(bytes(raw))
+            except WireError as exc:
+                results.append((tid, TaskStatus.INVALID_CMD, str(exc)))
+                continue
+            except TaskRejected as exc:
+                results.append((tid, exc.status, exc.why))
+                continue
+            rules = {
+                "sr_url": sr_url,
+                # the task's own count/period, unless the request sets them for all (spec 6.3.1.3)
+                "sr_cnt": sr_cnt or spec.sr_cnt,
+                "sr_prd": spec.sr_prd if request.sr_prd is None else sr_prd,
+                "sdr": int(spec.sdr),
+                "fdr": int(spec.fdr),
+            }
+            lanes = [lane.ports for lane in spec.lanes]
+            task["fleet_lanes"] = lanes
+            new.append((spec.tid_echo, task, rules, units_of(spec.recipients, lanes)))
+            results.append((tid, TaskStatus.OK, ""))
+        if new:
+            # Acknowledged only once committed: a crash after this answer loses nothing.
+            ids = await self._ledger.add_tasks(new)
+            for task_id in ids:
+                if self.on_accepted is not None:
+                    self.on_accepted(task_id)
+        return results
+
+    async def dispatch(self, task_id: int) -> None:
+        """Send the task's pending units to members; those that cannot go now stay pending."""
+        row = await self._ledger.task(task_id)
+        if row is None:
+            return
+        pending = await self._ledger.pending(task_id)
+        if not pending:
+            return
+        fixed = [u for u in pending if u.port is not None]
+        free = [u for u in pending if u.port is None]
+        plans: dict[str, list[tuple[Unit, str, int]]] = defaultdict(list)
+        if fixed:
+            order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
+            for u in fixed:
+                owner = self._ports.owner(PortAddress.parse(u.port).port)  # type: ignore[arg-type]
+                if owner is None or not self._links[owner.name].up:
+                    continue
+                sub = order[owner.name].setdefault(u.idx, len(order[owner.name]))
+                plans[owner.name].append((u, u.port, sub))  # type: ignore[arg-type]
+        if free:
+            lanes = row.task.get("fleet_lanes") or [[]]
+            allowed = {PortAddress.parse(p) for p in lanes[0]} if lanes[0] else None
+            chosen = await self._least_busy(free, allowed)
+            for u, port in chosen:
+                owner = self._ports.owner(PortAddress.parse(port).port)
+                assert owner is not None
+                plans[owner.name].append((u, port, len(plans[owner.name])))
+        for member, units in plans.items():
+            await self._post(row.task, task_id, member, units, to_all=bool(fixed))
+
+    async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str]]:
+        busy = await self._ledger.busy()
+        heap: list[tuple[int, PortAddress]] = []
+        for link in self._links.values():
+            for local in link.registered():
+                addr = self._ports.to_fleet(link.config, PortAddress.parse(local))
+                if addr is None:
+                    continue
+                if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
+                    continue
+                heap.append((busy.get(addr.dotted, 0), addr))
+        heapq.heapify(heap)
+        out = []
+        for u in units:
+            if not heap:
+                break
+            load, addr = heapq.heappop(heap)
+            out.append((u, addr.dotted))
+            heapq.heappush(heap, (load + 1, addr))
+        return out
+
+    async def _post(
+        self, task: dict[str, Any], task_id: int, member: str, units: list[tuple[Unit, str, int]], *, to_all: bool
+    ) -> None:
+        link = self._links[member]
+        dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units)
+        local_ports = []
+        for _, port, _ in units:
+            mapped = self._ports.to_member(PortAddress.parse(port))
+            assert mapped is not None
+            if mapped[1].dotted not in local_ports:
+                local_ports.append(mapped[1].dotted)
+        recipients: dict[int, str] = {}
+        for u, _, sub in units:
+            recipients.setdefault(sub, u.number)
+        sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and k != "fleet_lanes"}
+        sub_task.update(
+            tid=tid,
+            to=[recipients[i] for i in sorted(recipients)],
+            sdr=1,
+            fdr=1,
+            sr_cnt=1,
+            sr_prd=0,
+            to_all=1 if to_all else 0,
+            **{"from": ",".join(local_ports)},
+        )
+        body = {"type": "send-sms", "sr_url": self._report_url(member), "sr_cnt": 1, "sr_prd": 0, "tasks": [sub_task]}
+        try:
+            answer = await link.call("/goip_post_sms.html", body=body)
+        except MemberDown:
+            # It may or may not have arrived: the units stay with this dispatch (never sent twice).
+            log.warning(
+                "dispatch %d of task %d to %s: no answer; its %d units wait for the member",
+                dispatch_id,
+                task_id,
+                member,
+                len(units),
+            )
+            return
+        status = ""
+        if isinstance(answer, dict) and answer.get("status"):
+            status = str(answer["status"][0].get("status", ""))
+        if status.startswith("0 "):
+            await self._ledger.dispatch_done(dispatch_id, POSTED)
+            return
+        log.warning("member %s refused dispatch %d of task %d: %s", member, dispatch_id, task_id, status or answer)
+        await self._ledger.dispatch_done(dispatch_id, POSTED)
+        rows = [
+            (sub, port, FAILED, [sub, u.number, port, 0, f"refused by member {member}: {status}", ""])
+            for u, port, sub in units
+        ]
+        fresh = await self._ledger.apply(dispatch_id, rows)
+        if self.on_failed is not None:
+            await self.on_failed(task_id, fresh)

@@ -1,0 +1,325 @@
+"""The fleet's record of tasks, units and dispatches, behind one narrow role (``Ledger``).
+
+A *unit* is one SMS the fleet owes: a recipient (and, for ``to_all`` tasks, one of the listed
+ports).  A *dispatch* is a sub-task posted to one member; it is written (with its units) before
+it is posted, so after a crash the record says what may have reached a member.  The embedded
+store is SQLite owned by one thread; a PostgreSQL store implements the same ``Ledger``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+PENDING, DISPATCHED, SENT, FAILED = 0, 1, 2, 3
+RECORDED, POSTED, REFUSED = 0, 1, 2
+
+
+@dataclass
+class TaskRow:
+    id: int
+    tid_echo: Any
+    task: dict[str, Any]  # the task as the platform sent it
+    sr_url: str
+    sr_cnt: int
+    sr_prd: int
+    sdr: bool
+    fdr: bool
+    reported: int  # units done as of the last report queued
+
+
+@dataclass
+class Unit:
+    idx: int
+    number: str
+    port: str | None  # the fleet port a to_all unit must go from; None: any
+
+
+@dataclass
+class Counts:
+    total: int
+    sent: int
+    failed: int
+    sending: int
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed
+
+    @property
+    def unsent(self) -> int:
+        return self.total - self.done - self.sending
+
+
+class Ledger(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def secret(self) -> str: ...
+    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int]: ...
+    async def pending(self, task_id: int) -> list[Unit]: ...
+    async def open_tasks(self) -> list[TaskRow]: ...
+    async def task(self, task_id: int) -> TaskRow | None: ...
+    async def record_dispatch(
+        self, task_id: int, member: str, units: list[tuple[Unit, str, int]]
+    ) -> tuple[int, int]: ...
+    async def dispatch_done(self, dispatch_id: int, state: int) -> None: ...
+    async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None: ...
+    async def apply(self, dispatch_id: int, rows: list[tuple[int, str | None, int, list[Any]]]) -> list[list[Any]]: ...
+    async def set_sending(self, dispatch_id: int, sending: int) -> None: ...
+    async def counts(self, task_id: int) -> Counts: ...
+    async def busy(self) -> dict[str, int]: ...
+    async def mark_reported(self, task_id: int, done: int) -> None: ...
+
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY, tid_echo TEXT NOT NULL, task TEXT NOT NULL,
+        sr_url TEXT NOT NULL, sr_cnt INTEGER NOT NULL, sr_prd INTEGER NOT NULL,
+        sdr INTEGER NOT NULL, fdr INTEGER NOT NULL, reported INTEGER NOT NULL DEFAULT 0,
+        finished INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE units (
+        task_id INTEGER NOT NULL, idx INTEGER NOT NULL, number TEXT NOT NULL, port TEXT,
+        state INTEGER NOT NULL DEFAULT 0, dispatch_id INTEGER, sub_idx INTEGER, via TEXT,
+        row TEXT, done_seq INTEGER);
+    CREATE INDEX units_task ON units (task_id, state);
+    CREATE INDEX units_dispatch ON units (dispatch_id, sub_idx);
+    CREATE TABLE dispatches (
+        id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, no INTEGER NOT NULL, member TEXT NOT NULL,
+        member_tid INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, sending INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (member, member_tid));
+    """,
+]
+
+# A member's tid: the fleet task and the dispatch number, so it is unique and says where it came from.
+DISPATCH_SPAN = 100_000
+
+
+def member_tid(task_id: int, no: int) -> int:
+    return task_id * DISPATCH_SPAN + no
+
+
+class SqliteLedger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="fleet-db")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None
+            with self._db:  # one transaction: committed, or rolled back on error
+                return fn(self._db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def open(self) -> None:
+        def opening() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(SCHEMA):
+                raise RuntimeError(f"{self.path} is of a newer ejoin (schema {version})")
+            for n in range(version, len(SCHEMA)):
+                db.executescript(f"BEGIN; {SCHEMA[n]}; PRAGMA user_version={n + 1}; COMMIT;")
+            db.isolation_level = "DEFERRED"
+            self._db = db
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, opening)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._db.close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    async def secret(self) -> str:
+        import secrets
+
+        def get(db: sqlite3.Connection) -> str:
+            row = db.execute("SELECT value FROM meta WHERE key='secret'").fetchone()
+            if row:
+                return row[0]
+            value = secrets.token_urlsafe(16)
+            db.execute("INSERT INTO meta VALUES ('secret', ?)", (value,))
+            return value
+
+        return await self._run(get)
+
+    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int]:
+        def add(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            for tid_echo, task, rep, units in tasks:
+                cur = db.execute(
+                    "INSERT INTO tasks (tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        json.dumps(tid_echo),
+                        json.dumps(task),
+                        rep["sr_url"],
+                        rep["sr_cnt"],
+                        rep["sr_prd"],
+                        rep["sdr"],
+                        rep["fdr"],
+                    ),
+                )
+                task_id = int(cur.lastrowid or 0)
+                db.executemany(
+                    "INSERT INTO units (task_id, idx, number, port) VALUES (?,?,?,?)",
+                    [(task_id, u.idx, u.number, u.port) for u in units],
+                )
+                ids.append(task_id)
+            return ids
+
+        return await self._run(add)
+
+    async def pending(self, task_id: int) -> list[Unit]:
+        def get(db: sqlite3.Connection) -> list[Unit]:
+            rows = db.execute(
+                "SELECT idx, number, port FROM units WHERE task_id=? AND state=? ORDER BY rowid", (task_id, PENDING)
+            )
+            return [Unit(*r) for r in rows]
+
+        return await self._run(get)
+
+    @staticmethod
+    def _task(r: tuple[Any, ...]) -> TaskRow:
+        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+
+    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, reported"
+
+    async def open_tasks(self) -> list[TaskRow]:
+        return await self._run(
+            lambda db: [
+                self._task(r)
+                for r in db.execute(f"SELECT {self._TASK_COLUMNS} FROM tasks WHERE finished=0 ORDER BY id")
+            ]
+        )
+
+    async def task(self, task_id: int) -> TaskRow | None:
+        def get(db: sqlite3.Connection) -> TaskRow | None:
+            r = db.execute(f"SELECT {self._TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,)).fetchone()
+            return None if r is None else self._task(r)
+
+        return await self._run(get)
+
+    async def record_dispatch(self, task_id: int, member: str, units: list[tuple[Unit, str, int]]) -> tuple[int, int]:
+        """A new dispatch of ``units`` (each with the fleet port it goes from and its index in the
+        sub-task): (its id, the member's tid)."""
+
+        def add(db: sqlite3.Connection) -> tuple[int, int]:
+            no = db.execute("SELECT COUNT(*) FROM dispatches WHERE task_id=?", (task_id,)).fetchone()[0] + 1
+            tid = member_tid(task_id, no)
+            cur = db.execute(
+                "INSERT INTO dispatches (task_id, no, member, member_tid) VALUES (?,?,?,?)", (task_id, no, member, tid)
+            )
+            dispatch_id = int(cur.lastrowid or 0)
+            for unit, via, sub_idx in units:
+                db.execute(
+                    "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=? "
+                    "WHERE task_id=? AND idx=? AND port IS ? AND state=?",
+                    (DISPATCHED, dispatch_id, sub_idx, via, task_id, unit.idx, unit.port, PENDING),
+                )
+            return dispatch_id, tid
+
+        return await self._run(add)
+
+    async def dispatch_done(self, dispatch_id: int, state: int) -> None:
+        def done(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE dispatches SET state=? WHERE id=?", (state, dispatch_id))
+            if state == REFUSED:  # never reached the member: its units are free again
+                db.execute(
+                    "UPDATE units SET state=?, dispatch_id=NULL, sub_idx=NULL, via=NULL "
+                    "WHERE dispatch_id=? AND state=?",
+                    (PENDING, dispatch_id, DISPATCHED),
+                )
+
+        await self._run(done)
+
+    async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None:
+        def get(db: sqlite3.Connection) -> tuple[int, int] | None:
+            r = db.execute(
+                "SELECT id, task_id FROM dispatches WHERE member=? AND member_tid=?", (member, member_tid)
+            ).fetchone()
+            return None if r is None else (r[0], r[1])
+
+        return await self._run(get)
+
+    async def apply(self, dispatch_id: int, rows: list[tuple[int, str | None, int, list[Any]]]) -> list[list[Any]]:
+        """Outcomes ``(sub_idx, fleet port, SENT|FAILED, fleet row)`` of a dispatch; the rows new to the record.
+
+        A unit already done is left alone, so a report pushed twice (a member's retry) counts once.
+        """
+
+        def put(db: sqlite3.Connection) -> list[list[Any]]:
+            fresh = []
+            seq = db.execute("SELECT COALESCE(MAX(done_seq), 0) FROM units").fetchone()[0]
+            for sub_idx, port, state, row in rows:
+                candidates = db.execute(
+                    "SELECT rowid, idx, port FROM units WHERE dispatch_id=? AND sub_idx=? AND state=?",
+                    (dispatch_id, sub_idx, DISPATCHED),
+                ).fetchall()
+                # to_all: the units of one recipient share its sub_idx; the port tells them apart
+                match = [c for c in candidates if c[2] in (None, port, (port or "").split(".")[0])]
+                if not match:
+                    continue
+                rowid, idx, _ = match[0]
+                seq += 1
+                fleet_row = [idx, *row[1:]]
+                db.execute(
+                    "UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?",
+                    (state, json.dumps(fleet_row), seq, rowid),
+                )
+                fresh.append(fleet_row)
+            return fresh
+
+        return await self._run(put)
+
+    async def set_sending(self, dispatch_id: int, sending: int) -> None:
+        await self._run(lambda db: db.execute("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id)))
+
+    async def counts(self, task_id: int) -> Counts:
+        def get(db: sqlite3.Connection) -> Counts:
+            by_state = dict(
+                db.execute("SELECT state, COUNT(*) FROM units WHERE task_id=? GROUP BY state", (task_id,)).fetchall()
+            )
+            sending = db.execute(
+                "SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state=?", (task_id, POSTED)
+            ).fetchone()[0]
+            total = sum(by_state.values())
+            return Counts(
+                total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0))
+            )
+
+        return await self._run(get)
+
+    async def busy(self) -> dict[str, int]:
+        """Units dispatched and not done, per fleet port they were sent to go from (``via``)."""
+        return await self._run(
+            lambda db: dict(
+                db.execute(
+                    "SELECT via, COUNT(*) FROM units WHERE state=? AND via IS NOT NULL GROUP BY via", (DISPATCHED,)
+                ).fetchall()
+            )
+        )
+
+    async def mark_reported(self, task_id: int, done: int) -> None:
+        def mark(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE tasks SET reported=MAX(reported, ?) WHERE id=?", (done, task_id))
+            db.execute(
+                "UPDATE tasks SET finished=1 WHERE id=? AND reported >= (SELECT COUNT(*) FROM units WHERE task_id=?)",
+                (task_id, task_id),
+            )
+
+        await self._run(mark)
