@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ejoin.clock import VirtualClock
 from ejoin.fleet.config import load_fleet_config
 from ejoin.fleet.runtime import Fleet
 from ejoin.fleet.web import create_fleet_app
@@ -18,11 +20,12 @@ AUTH = {"username": "fleet", "password": "secret"}
 
 
 class FleetThread:
-    def __init__(self, data: Path, members: list[dict[str, Any]], **settings: Any) -> None:
+    def __init__(self, data: Path, members: list[dict[str, Any]], *, virtual: bool = False, **settings: Any) -> None:
         self.config = load_fleet_config(
             None, {"data": str(data), "username": "fleet", "password": "secret", "member": members, **settings}
         )
-        self.fleet = Fleet(self.config)
+        self.clock = VirtualClock() if virtual else None
+        self.fleet = Fleet(self.config, clock=self.clock)
         self._thread = _LoopThread("ejoin fleet")
         self.port = 0
 
@@ -35,6 +38,10 @@ class FleetThread:
         self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1"))
         self.fleet.public_url = self.url  # members push their reports here
         return self
+
+    def advance(self, seconds: float) -> None:
+        assert self.clock is not None, "FleetThread(..., virtual=True)"
+        self._thread.run(self.clock.advance(seconds))
 
     def idle(self) -> None:
         self._thread.run(self.fleet.idle())
@@ -50,8 +57,15 @@ class FleetThread:
         return httpx.post(self.url + path, params={**AUTH, **params}, json=body, timeout=20).json()
 
 
-def member(g: GatewayThread, ports: str, name: str) -> dict[str, Any]:
-    return {"name": name, "url": g.url, "username": "root", "password": "root", "ports": ports}
+def member(g: GatewayThread | str, ports: str, name: str) -> dict[str, Any]:
+    url = g if isinstance(g, str) else g.url
+    return {"name": name, "url": url, "username": "root", "password": "root", "ports": ports}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -96,15 +96,22 @@ class ReportMerger:
                     if isinstance(r, list) and len(r) >= 4 and isinstance(r[0], int):
                         port = self._ports.rename(config, str(r[2]))
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
-            async with self._lock:
-                fresh = await self._ledger.apply(dispatch_id, outcomes)
-                sending = rpt.get("sending")
-                await self._ledger.set_sending(dispatch_id, sending if isinstance(sending, int) else 0)
-                await self._progress(task_id, fresh)
+            sending = rpt.get("sending")
+            await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
 
-    async def failed(self, task_id: int, fresh: list[list[Any]]) -> None:
+    async def outcomes(
+        self, dispatch_id: int, task_id: int, outcomes: list[tuple[int, str | None, int, list[Any]]], sending: int = 0
+    ) -> None:
+        """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the rules say."""
         async with self._lock:
+            fresh = await self._ledger.apply(dispatch_id, outcomes)
+            await self._ledger.set_sending(dispatch_id, sending)
             await self._progress(task_id, fresh)
+
+    async def resume(self, task_id: int) -> None:
+        """After a restart: what was done but never reported goes out under the same rules."""
+        async with self._lock:
+            await self._progress(task_id, await self._ledger.unreported(task_id))
 
     async def _progress(self, task_id: int, fresh: list[list[Any]]) -> None:
         if task_id not in self._open:
@@ -141,7 +148,7 @@ class ReportMerger:
         state.since = 0
         if row.sr_url:
             await self._outbox.push(row.sr_url, "status-report", encode(StatusReport("status-report", 1, [report])))
-        await self._ledger.mark_reported(task_id, counts.done)
+        await self._ledger.mark_reported(task_id)
 
     async def stop(self) -> None:
         for state in self._open.values():

@@ -63,7 +63,7 @@ class Fleet:
             self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
         )
         self.dispatcher.on_accepted = self._accepted
-        self.dispatcher.on_failed = self.reports.failed
+        self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -84,7 +84,7 @@ class Fleet:
         await refresh_all(list(self.links.values()))
         # Tasks accepted before a restart: reported and dispatched again where they stopped.
         for row in await self.ledger.open_tasks():
-            await self.reports.track(row.id)
+            await self.reports.resume(row.id)
             self._spawn(self.dispatcher.dispatch(row.id))
         self._poller = asyncio.ensure_future(self._poll())
 

@@ -54,7 +54,7 @@ class Dispatcher:
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
-        self.on_failed: Any = None  # called with (task id, fleet rows) of units a member refused
+        self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
         sr_url = str(request.sr_url or "")
@@ -88,9 +88,14 @@ class Dispatcher:
             results.append((tid, TaskStatus.OK, ""))
         if new:
             # Acknowledged only once committed: a crash after this answer loses nothing.
-            ids = await self._ledger.add_tasks(new)
-            for task_id in ids:
-                if self.on_accepted is not None:
+            ids = iter(await self._ledger.add_tasks(new))
+            for i, (tid, status, _) in enumerate(results):
+                if status != TaskStatus.OK:
+                    continue
+                task_id = next(ids)
+                if task_id is None:
+                    results[i] = (tid, TaskStatus.DUPLICATED_TASK_ID, "a task with this tid is still open")
+                elif self.on_accepted is not None:
                     self.on_accepted(task_id)
         return results
 
@@ -191,10 +196,7 @@ class Dispatcher:
             return
         log.warning("member %s refused dispatch %d of task %d: %s", member, dispatch_id, task_id, status or answer)
         await self._ledger.dispatch_done(dispatch_id, POSTED)
-        rows = [
-            (sub, port, FAILED, [sub, u.number, port, 0, f"refused by member {member}: {status}", ""])
-            for u, port, sub in units
-        ]
-        fresh = await self._ledger.apply(dispatch_id, rows)
+        reason = f"refused by member {member}: {status or answer}"
+        rows = [(sub, port, FAILED, [sub, u.number, port, 0, reason, ""]) for u, port, sub in units]
         if self.on_failed is not None:
-            await self.on_failed(task_id, fresh)
+            await self.on_failed(dispatch_id, task_id, rows)

@@ -33,7 +33,6 @@ class TaskRow:
     sr_prd: int
     sdr: bool
     fdr: bool
-    reported: int  # units done as of the last report queued
 
 
 @dataclass
@@ -63,7 +62,9 @@ class Ledger(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def secret(self) -> str: ...
-    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int]: ...
+    async def add_tasks(
+        self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]
+    ) -> list[int | None]: ...
     async def pending(self, task_id: int) -> list[Unit]: ...
     async def open_tasks(self) -> list[TaskRow]: ...
     async def task(self, task_id: int) -> TaskRow | None: ...
@@ -76,7 +77,8 @@ class Ledger(Protocol):
     async def set_sending(self, dispatch_id: int, sending: int) -> None: ...
     async def counts(self, task_id: int) -> Counts: ...
     async def busy(self) -> dict[str, int]: ...
-    async def mark_reported(self, task_id: int, done: int) -> None: ...
+    async def unreported(self, task_id: int) -> list[list[Any]]: ...
+    async def mark_reported(self, task_id: int) -> None: ...
 
 
 SCHEMA = [
@@ -86,12 +88,12 @@ SCHEMA = [
     CREATE TABLE tasks (
         id INTEGER PRIMARY KEY, tid_echo TEXT NOT NULL, task TEXT NOT NULL,
         sr_url TEXT NOT NULL, sr_cnt INTEGER NOT NULL, sr_prd INTEGER NOT NULL,
-        sdr INTEGER NOT NULL, fdr INTEGER NOT NULL, reported INTEGER NOT NULL DEFAULT 0,
-        finished INTEGER NOT NULL DEFAULT 0);
+        sdr INTEGER NOT NULL, fdr INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX tasks_open ON tasks (tid_echo) WHERE finished=0;
     CREATE TABLE units (
         task_id INTEGER NOT NULL, idx INTEGER NOT NULL, number TEXT NOT NULL, port TEXT,
         state INTEGER NOT NULL DEFAULT 0, dispatch_id INTEGER, sub_idx INTEGER, via TEXT,
-        row TEXT, done_seq INTEGER);
+        row TEXT, done_seq INTEGER, reported INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX units_task ON units (task_id, state);
     CREATE INDEX units_dispatch ON units (dispatch_id, sub_idx);
     CREATE TABLE dispatches (
@@ -114,6 +116,7 @@ class SqliteLedger:
         self.path = Path(path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fleet-db")
         self._db: sqlite3.Connection | None = None
+        self._seq = 0  # order in which units were done (DB thread only)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -135,6 +138,7 @@ class SqliteLedger:
             for n in range(version, len(SCHEMA)):
                 db.executescript(f"BEGIN; {SCHEMA[n]}; PRAGMA user_version={n + 1}; COMMIT;")
             db.isolation_level = "DEFERRED"
+            self._seq = db.execute("SELECT COALESCE(MAX(done_seq), 0) FROM units").fetchone()[0]
             self._db = db
 
         await asyncio.get_running_loop().run_in_executor(self._pool, opening)
@@ -158,21 +162,19 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int]:
-        def add(db: sqlite3.Connection) -> list[int]:
-            ids = []
+    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int | None]:
+        """Each task's id, or None when a task with its tid is still open (13 Duplicated TaskId)."""
+
+        def add(db: sqlite3.Connection) -> list[int | None]:
+            ids: list[int | None] = []
             for tid_echo, task, rep, units in tasks:
+                tid = json.dumps(tid_echo)
+                if db.execute("SELECT 1 FROM tasks WHERE tid_echo=? AND finished=0", (tid,)).fetchone():
+                    ids.append(None)
+                    continue
                 cur = db.execute(
                     "INSERT INTO tasks (tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr) VALUES (?,?,?,?,?,?,?)",
-                    (
-                        json.dumps(tid_echo),
-                        json.dumps(task),
-                        rep["sr_url"],
-                        rep["sr_cnt"],
-                        rep["sr_prd"],
-                        rep["sdr"],
-                        rep["fdr"],
-                    ),
+                    (tid, json.dumps(task), rep["sr_url"], rep["sr_cnt"], rep["sr_prd"], rep["sdr"], rep["fdr"]),
                 )
                 task_id = int(cur.lastrowid or 0)
                 db.executemany(
@@ -195,9 +197,9 @@ class SqliteLedger:
 
     @staticmethod
     def _task(r: tuple[Any, ...]) -> TaskRow:
-        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]))
 
-    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, reported"
+    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr"
 
     async def open_tasks(self) -> list[TaskRow]:
         return await self._run(
@@ -264,7 +266,6 @@ class SqliteLedger:
 
         def put(db: sqlite3.Connection) -> list[list[Any]]:
             fresh = []
-            seq = db.execute("SELECT COALESCE(MAX(done_seq), 0) FROM units").fetchone()[0]
             for sub_idx, port, state, row in rows:
                 candidates = db.execute(
                     "SELECT rowid, idx, port FROM units WHERE dispatch_id=? AND sub_idx=? AND state=?",
@@ -275,11 +276,11 @@ class SqliteLedger:
                 if not match:
                     continue
                 rowid, idx, _ = match[0]
-                seq += 1
+                self._seq += 1
                 fleet_row = [idx, *row[1:]]
                 db.execute(
                     "UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?",
-                    (state, json.dumps(fleet_row), seq, rowid),
+                    (state, json.dumps(fleet_row), self._seq, rowid),
                 )
                 fresh.append(fleet_row)
             return fresh
@@ -314,11 +315,29 @@ class SqliteLedger:
             )
         )
 
-    async def mark_reported(self, task_id: int, done: int) -> None:
+    async def unreported(self, task_id: int) -> list[list[Any]]:
+        """The rows of units done and not yet in a report queued for the platform (after a restart)."""
+
+        def get(db: sqlite3.Connection) -> list[list[Any]]:
+            rows = db.execute(
+                "SELECT row FROM units WHERE task_id=? AND state IN (?, ?) AND reported=0 ORDER BY done_seq",
+                (task_id, SENT, FAILED),
+            )
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._run(get)
+
+    async def mark_reported(self, task_id: int) -> None:
+        """Every unit done so far is in a report the outbox holds; the task is finished once all are."""
+
         def mark(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE tasks SET reported=MAX(reported, ?) WHERE id=?", (done, task_id))
             db.execute(
-                "UPDATE tasks SET finished=1 WHERE id=? AND reported >= (SELECT COUNT(*) FROM units WHERE task_id=?)",
+                "UPDATE units SET reported=1 WHERE task_id=? AND state IN (?, ?) AND reported=0",
+                (task_id, SENT, FAILED),
+            )
+            db.execute(
+                "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
+                "(SELECT 1 FROM units WHERE task_id=? AND reported=0)",
                 (task_id, task_id),
             )
 
