@@ -23,7 +23,7 @@ from ..gateway.reports import StatusReport, TaskReport
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
 from .numbering import PortMap
-from .store import FAILED, SENT, Ledger, TaskRow
+from .store import FAILED, SENT, Counts, Ledger, TaskRow
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +104,15 @@ class ReportMerger:
     ) -> None:
         """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the rules say."""
         async with self._lock:
-            fresh = await self._ledger.apply(dispatch_id, outcomes)
-            await self._ledger.set_sending(dispatch_id, sending)
-            await self._progress(task_id, fresh)
+            fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
+            await self._progress(task_id, fresh, counts)
 
     async def resume(self, task_id: int) -> None:
         """After a restart: what was done but never reported goes out under the same rules."""
         async with self._lock:
             await self._progress(task_id, await self._ledger.unreported(task_id))
 
-    async def _progress(self, task_id: int, fresh: list[list[Any]]) -> None:
+    async def _progress(self, task_id: int, fresh: list[list[Any]], counts: Counts | None = None) -> None:
         if task_id not in self._open:
             await self.track(task_id)
         state = self._open.get(task_id)
@@ -121,18 +120,20 @@ class ReportMerger:
             return
         state.rows.extend(fresh)
         state.since += len(fresh)
-        counts = await self._ledger.counts(task_id)
+        if counts is None:
+            counts = await self._ledger.counts(task_id)
         if counts.done >= counts.total:
             state.finished = True
             if state.timer is not None:
                 state.timer.cancel()
-            await self._emit(task_id, state)
+            await self._emit(task_id, state, counts)
             del self._open[task_id]
         elif state.since >= state.row.sr_cnt:
-            await self._emit(task_id, state)
+            await self._emit(task_id, state, counts)
 
-    async def _emit(self, task_id: int, state: _Open) -> None:
-        counts = await self._ledger.counts(task_id)
+    async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
+        if counts is None:
+            counts = await self._ledger.counts(task_id)
         row = state.row
         rows = sorted(state.rows, key=lambda r: (r[0], _port_key(r[2])))
         report = TaskReport(

@@ -9,6 +9,7 @@ recipients with ``to_all`` 1 and its share of the listed ports.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 from collections import defaultdict
@@ -19,7 +20,7 @@ import msgspec
 from ..protocol.codes import TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize, PortAddress
-from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, request_int, tid_of_raw, validate_task
+from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
 from .store import FAILED, POSTED, Ledger, Unit
@@ -53,13 +54,13 @@ class Dispatcher:
         self._size = size
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
+        self._dispatching: set[int] = set()
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
         self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
         sr_url = str(request.sr_url or "")
-        sr_cnt = request_int(request.sr_cnt, "sr_cnt", 0)
-        sr_prd = request_int(request.sr_prd, "sr_prd", 0)
+        sr_url = str(request.sr_url or "")
         results: list[tuple[Any, TaskStatus, str]] = []
         new: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]] = []
         for raw in request.tasks or []:
@@ -74,14 +75,9 @@ class Dispatcher:
             except TaskRejected as exc:
                 results.append((tid, exc.status, exc.why))
                 continue
-            rules = {
-                "sr_url": sr_url,
-                # the task's own count/period, unless the request sets them for all (spec 6.3.1.3)
-                "sr_cnt": sr_cnt or spec.sr_cnt,
-                "sr_prd": spec.sr_prd if request.sr_prd is None else sr_prd,
-                "sdr": int(spec.sdr),
-                "fdr": int(spec.fdr),
-            }
+            # The task's own count and period, as a device applies them; the request-level ones only
+            # batch a device's reports into one push, and the fleet pushes each report at once.
+            rules = {"sr_url": sr_url, "sr_cnt": spec.sr_cnt, "sr_prd": spec.sr_prd, "sdr": spec.sdr, "fdr": spec.fdr}
             lanes = [lane.ports for lane in spec.lanes]
             task["fleet_lanes"] = lanes
             new.append((spec.tid_echo, task, rules, units_of(spec.recipients, lanes)))
@@ -101,6 +97,15 @@ class Dispatcher:
 
     async def dispatch(self, task_id: int) -> None:
         """Send the task's pending units to members; those that cannot go now stay pending."""
+        if task_id in self._dispatching:
+            return  # one pass at a time per task, or two passes could post the same pending units
+        self._dispatching.add(task_id)
+        try:
+            await self._dispatch(task_id)
+        finally:
+            self._dispatching.discard(task_id)
+
+    async def _dispatch(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
         if row is None:
             return
@@ -126,8 +131,15 @@ class Dispatcher:
                 owner = self._ports.owner(PortAddress.parse(port).port)
                 assert owner is not None
                 plans[owner.name].append((u, port, len(plans[owner.name])))
-        for member, units in plans.items():
-            await self._post(row.task, task_id, member, units, to_all=bool(fixed))
+        # Each member reports its share often enough that the merged stream can keep the task's sr_cnt.
+        every = max(1, row.sr_cnt // max(1, len(plans)))
+        # Recorded one after the other (dispatch numbers in order), posted to the members at once.
+        await asyncio.gather(
+            *(
+                self._post(row.task, task_id, member, units, to_all=bool(fixed), every=(every, row.sr_prd))
+                for member, units in plans.items()
+            )
+        )
 
     async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str]]:
         busy = await self._ledger.busy()
@@ -151,7 +163,14 @@ class Dispatcher:
         return out
 
     async def _post(
-        self, task: dict[str, Any], task_id: int, member: str, units: list[tuple[Unit, str, int]], *, to_all: bool
+        self,
+        task: dict[str, Any],
+        task_id: int,
+        member: str,
+        units: list[tuple[Unit, str, int]],
+        *,
+        to_all: bool,
+        every: tuple[int, int],
     ) -> None:
         link = self._links[member]
         dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units)
@@ -170,11 +189,12 @@ class Dispatcher:
             to=[recipients[i] for i in sorted(recipients)],
             sdr=1,
             fdr=1,
-            sr_cnt=1,
-            sr_prd=0,
+            sr_cnt=every[0],
+            sr_prd=every[1],
             to_all=1 if to_all else 0,
             **{"from": ",".join(local_ports)},
         )
+        # request sr_cnt 1: the member pushes each report at once, never held in its batching cache
         body = {"type": "send-sms", "sr_url": self._report_url(member), "sr_cnt": 1, "sr_prd": 0, "tasks": [sub_task]}
         try:
             answer = await link.call("/goip_post_sms.html", body=body)

@@ -73,8 +73,9 @@ class Ledger(Protocol):
     ) -> tuple[int, int]: ...
     async def dispatch_done(self, dispatch_id: int, state: int) -> None: ...
     async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None: ...
-    async def apply(self, dispatch_id: int, rows: list[tuple[int, str | None, int, list[Any]]]) -> list[list[Any]]: ...
-    async def set_sending(self, dispatch_id: int, sending: int) -> None: ...
+    async def apply(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    ) -> tuple[list[list[Any]], Counts]: ...
     async def counts(self, task_id: int) -> Counts: ...
     async def busy(self) -> dict[str, int]: ...
     async def unreported(self, task_id: int) -> list[list[Any]]: ...
@@ -95,6 +96,7 @@ SCHEMA = [
         state INTEGER NOT NULL DEFAULT 0, dispatch_id INTEGER, sub_idx INTEGER, via TEXT,
         row TEXT, done_seq INTEGER, reported INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX units_task ON units (task_id, state);
+    CREATE INDEX units_idx ON units (task_id, idx);
     CREATE INDEX units_dispatch ON units (dispatch_id, sub_idx);
     CREATE TABLE dispatches (
         id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, no INTEGER NOT NULL, member TEXT NOT NULL,
@@ -109,6 +111,17 @@ DISPATCH_SPAN = 100_000
 
 def member_tid(task_id: int, no: int) -> int:
     return task_id * DISPATCH_SPAN + no
+
+
+def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
+    by_state = dict(
+        db.execute("SELECT state, COUNT(*) FROM units WHERE task_id=? GROUP BY state", (task_id,)).fetchall()
+    )
+    sending = db.execute(
+        "SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state=?", (task_id, POSTED)
+    ).fetchone()[0]
+    total = sum(by_state.values())
+    return Counts(total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)))
 
 
 class SqliteLedger:
@@ -131,7 +144,7 @@ class SqliteLedger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9, as in the device store
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(SCHEMA):
                 raise RuntimeError(f"{self.path} is of a newer ejoin (schema {version})")
@@ -227,12 +240,11 @@ class SqliteLedger:
                 "INSERT INTO dispatches (task_id, no, member, member_tid) VALUES (?,?,?,?)", (task_id, no, member, tid)
             )
             dispatch_id = int(cur.lastrowid or 0)
-            for unit, via, sub_idx in units:
-                db.execute(
-                    "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=? "
-                    "WHERE task_id=? AND idx=? AND port IS ? AND state=?",
-                    (DISPATCHED, dispatch_id, sub_idx, via, task_id, unit.idx, unit.port, PENDING),
-                )
+            db.executemany(
+                "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=? "
+                "WHERE task_id=? AND idx=? AND port IS ? AND state=?",
+                [(DISPATCHED, dispatch_id, sub, via, task_id, u.idx, u.port, PENDING) for u, via, sub in units],
+            )
             return dispatch_id, tid
 
         return await self._run(add)
@@ -258,52 +270,42 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def apply(self, dispatch_id: int, rows: list[tuple[int, str | None, int, list[Any]]]) -> list[list[Any]]:
-        """Outcomes ``(sub_idx, fleet port, SENT|FAILED, fleet row)`` of a dispatch; the rows new to the record.
+    async def apply(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    ) -> tuple[list[list[Any]], Counts]:
+        """Outcomes ``(sub_idx, fleet port, SENT|FAILED, fleet row)`` of a dispatch, and how many of it the
+        member is sending, in one transaction: the rows new to the record, and the task's counts after.
 
         A unit already done is left alone, so a report pushed twice (a member's retry) counts once.
         """
 
-        def put(db: sqlite3.Connection) -> list[list[Any]]:
-            fresh = []
+        def put(db: sqlite3.Connection) -> tuple[list[list[Any]], Counts]:
+            open_units: dict[int, list[tuple[int, int, str | None]]] = {}
+            for rowid, sub, idx, unit_port in db.execute(
+                "SELECT rowid, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=?", (dispatch_id, DISPATCHED)
+            ):
+                open_units.setdefault(sub, []).append((rowid, idx, unit_port))
+            fresh, updates = [], []
             for sub_idx, port, state, row in rows:
-                candidates = db.execute(
-                    "SELECT rowid, idx, port FROM units WHERE dispatch_id=? AND sub_idx=? AND state=?",
-                    (dispatch_id, sub_idx, DISPATCHED),
-                ).fetchall()
+                candidates = open_units.get(sub_idx, [])
                 # to_all: the units of one recipient share its sub_idx; the port tells them apart
                 match = [c for c in candidates if c[2] in (None, port, (port or "").split(".")[0])]
                 if not match:
-                    continue
+                    continue  # not ours, or already done (a report pushed again)
+                candidates.remove(match[0])
                 rowid, idx, _ = match[0]
                 self._seq += 1
                 fleet_row = [idx, *row[1:]]
-                db.execute(
-                    "UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?",
-                    (state, json.dumps(fleet_row), self._seq, rowid),
-                )
+                updates.append((state, json.dumps(fleet_row), self._seq, rowid))
                 fresh.append(fleet_row)
-            return fresh
+            db.executemany("UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?", updates)
+            db.execute("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id))
+            return fresh, _counts(db, task_id)
 
         return await self._run(put)
 
-    async def set_sending(self, dispatch_id: int, sending: int) -> None:
-        await self._run(lambda db: db.execute("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id)))
-
     async def counts(self, task_id: int) -> Counts:
-        def get(db: sqlite3.Connection) -> Counts:
-            by_state = dict(
-                db.execute("SELECT state, COUNT(*) FROM units WHERE task_id=? GROUP BY state", (task_id,)).fetchall()
-            )
-            sending = db.execute(
-                "SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state=?", (task_id, POSTED)
-            ).fetchone()[0]
-            total = sum(by_state.values())
-            return Counts(
-                total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0))
-            )
-
-        return await self._run(get)
+        return await self._run(lambda db: _counts(db, task_id))
 
     async def busy(self) -> dict[str, int]:
         """Units dispatched and not done, per fleet port they were sent to go from (``via``)."""
