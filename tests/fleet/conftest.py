@@ -43,6 +43,10 @@ class FleetThread:
         assert self.clock is not None, "FleetThread(..., virtual=True)"
         self._thread.run(self.clock.advance(seconds))
 
+    def tick(self) -> None:
+        """One round of the fleet's poll: members' status, failover, dispatch."""
+        self._thread.run(self.fleet.tick())
+
     def idle(self) -> None:
         self._thread.run(self.fleet.idle())
 

@@ -40,6 +40,7 @@ class FleetConfig:
     slots: int = 32  # slots a fleet port may name ("3.02"); members check their own
     member_timeout: float = 5.0  # seconds a member request may take before the member counts as down
     status_poll: float = 10.0  # seconds between status polls of each member
+    failover_after: float = 60.0  # seconds a member may be down before its unsent units go elsewhere
     max_recipients: int = 1_000_000
     # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
     max_body: int = 16 * 1024 * 1024

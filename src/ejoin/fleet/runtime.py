@@ -19,7 +19,7 @@ from ..gateway.security import LoginGuard, SessionTable
 from ..protocol.ports import DeviceSize
 from ..store.sqlite import SQLiteStore
 from .config import FleetConfig
-from .members import MemberLink, refresh_all
+from .members import MemberDown, MemberLink, refresh_all
 from .numbering import PortMap
 from .reports import ReportMerger
 from .sending import Dispatcher
@@ -108,10 +108,35 @@ class Fleet:
     async def _poll(self) -> None:
         while True:
             await self.clock.sleep(self.config.status_poll)
-            await refresh_all(list(self.links.values()))
-            # Units that found no registered port earlier may find one now.
-            for row in await self.ledger.open_tasks():
-                await self.dispatcher.dispatch(row.id)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """One round: members' status, failover of members down too long, pending units dispatched."""
+        await refresh_all(list(self.links.values()))
+        now = self.clock.time()
+        for link in self.links.values():
+            if link.down_since is not None and now - link.down_since >= self.config.failover_after:
+                for task_id in await self.ledger.withdraw(link.name):
+                    log.warning(
+                        "member %s down for %.0f s: task %d re-dispatched", link.name, now - link.down_since, task_id
+                    )
+            elif link.up:
+                await self._remove_withdrawn(link)
+        # Units that found no registered port earlier, or were withdrawn, may find one now.
+        for row in await self.ledger.open_tasks():
+            await self.dispatcher.dispatch(row.id)
+
+    async def _remove_withdrawn(self, link: MemberLink) -> None:
+        """A member back after a failover: what it still holds of withdrawn dispatches must not go out."""
+        tids = await self.ledger.withdrawn(link.name)
+        if not tids:
+            return
+        try:
+            answer = await link.call("/goip_remove_sms.html", body={"tids": tids})
+        except MemberDown:
+            return
+        if isinstance(answer, dict) and answer.get("code") in (0, 200):
+            await self.ledger.removed(link.name, tids)
 
     async def idle(self) -> None:
         """Until every accepted task has been dispatched as far as it can be (tests)."""

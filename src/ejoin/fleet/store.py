@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 T = TypeVar("T")
 
 PENDING, DISPATCHED, SENT, FAILED = 0, 1, 2, 3
-RECORDED, POSTED, REFUSED = 0, 1, 2
+RECORDED, POSTED, REFUSED, WITHDRAWN, REMOVED = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -78,6 +78,9 @@ class Ledger(Protocol):
     ) -> tuple[list[list[Any]], Counts]: ...
     async def counts(self, task_id: int) -> Counts: ...
     async def busy(self) -> dict[str, int]: ...
+    async def withdraw(self, member: str) -> list[int]: ...
+    async def withdrawn(self, member: str) -> list[int]: ...
+    async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[list[Any]]: ...
     async def mark_reported(self, task_id: int) -> None: ...
 
@@ -316,6 +319,50 @@ class SqliteLedger:
                 ).fetchall()
             )
         )
+
+    async def withdraw(self, member: str) -> list[int]:
+        """Failover: the member's units without an outcome go back to pending; the ids of the tasks touched.
+
+        The fleet's record decides: what no report says was done counts as never sent.  Its dispatches
+        are kept as withdrawn, to be removed on the member once it answers again.
+        """
+
+        def take(db: sqlite3.Connection) -> list[int]:
+            rows = db.execute(
+                "SELECT id, task_id FROM dispatches WHERE member=? AND state IN (?, ?)", (member, RECORDED, POSTED)
+            ).fetchall()
+            tasks = set()
+            for dispatch_id, task_id in rows:
+                moved = db.execute(
+                    "UPDATE units SET state=?, dispatch_id=NULL, sub_idx=NULL, via=NULL "
+                    "WHERE dispatch_id=? AND state=?",
+                    (PENDING, dispatch_id, DISPATCHED),
+                ).rowcount
+                if moved:
+                    db.execute("UPDATE dispatches SET state=?, sending=0 WHERE id=?", (WITHDRAWN, dispatch_id))
+                    tasks.add(task_id)
+            return sorted(tasks)
+
+        return await self._run(take)
+
+    async def withdrawn(self, member: str) -> list[int]:
+        return await self._run(
+            lambda db: [
+                r[0]
+                for r in db.execute(
+                    "SELECT member_tid FROM dispatches WHERE member=? AND state=? ORDER BY id", (member, WITHDRAWN)
+                )
+            ]
+        )
+
+    async def removed(self, member: str, member_tids: list[int]) -> None:
+        def mark(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE dispatches SET state=? WHERE member=? AND member_tid=?",
+                [(REMOVED, member, t) for t in member_tids],
+            )
+
+        await self._run(mark)
 
     async def unreported(self, task_id: int) -> list[list[Any]]:
         """The rows of units done and not yet in a report queued for the platform (after a restart)."""
