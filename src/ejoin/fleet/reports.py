@@ -107,6 +107,12 @@ class ReportMerger:
             fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
             await self._progress(task_id, fresh, counts)
 
+    async def removed(self, task_id: int, reason: str) -> None:
+        """A removed task's units never dispatched count as failed now (the rest as members report them)."""
+        async with self._lock:
+            fresh, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
+            await self._progress(task_id, fresh, counts)
+
     async def resume(self, task_id: int) -> None:
         """After a restart: what was done but never reported goes out under the same rules."""
         async with self._lock:

@@ -19,6 +19,7 @@ from ..gateway.security import LoginGuard, SessionTable
 from ..protocol.ports import DeviceSize
 from ..store.sqlite import SQLiteStore
 from .config import FleetConfig
+from .control import TaskControl
 from .members import MemberDown, MemberLink, refresh_all
 from .numbering import PortMap
 from .reports import ReportMerger
@@ -62,6 +63,7 @@ class Fleet:
         self.reports = ReportMerger(
             self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
         )
+        self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0

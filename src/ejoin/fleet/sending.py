@@ -23,7 +23,7 @@ from ..protocol.ports import DeviceSize, PortAddress
 from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
-from .store import FAILED, POSTED, Ledger, Unit
+from .store import FAILED, POSTED, RUNNING, Ledger, Unit
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,8 @@ class Dispatcher:
 
     async def _dispatch(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
-        if row is None:
-            return
+        if row is None or row.hold != RUNNING:
+            return  # paused or removed: nothing more goes to members
         pending = await self._ledger.pending(task_id)
         if not pending:
             return

@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 PENDING, DISPATCHED, SENT, FAILED = 0, 1, 2, 3
 RECORDED, POSTED, REFUSED, WITHDRAWN, REMOVED = 0, 1, 2, 3, 4
+RUNNING, PAUSED = 0, 1  # a task's hold; REMOVED (4) too
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TaskRow:
     sr_prd: int
     sdr: bool
     fdr: bool
+    hold: int = 0  # RUNNING, PAUSED or REMOVED (goip_pause_sms / goip_remove_sms)
 
 
 @dataclass
@@ -79,6 +81,9 @@ class Ledger(Protocol):
     async def counts(self, task_id: int) -> Counts: ...
     async def busy(self) -> dict[str, int]: ...
     async def withdraw(self, member: str) -> list[int]: ...
+    async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]: ...
+    async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]: ...
+    async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]: ...
     async def withdrawn(self, member: str) -> list[int]: ...
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[list[Any]]: ...
@@ -92,7 +97,8 @@ SCHEMA = [
     CREATE TABLE tasks (
         id INTEGER PRIMARY KEY, tid_echo TEXT NOT NULL, task TEXT NOT NULL,
         sr_url TEXT NOT NULL, sr_cnt INTEGER NOT NULL, sr_prd INTEGER NOT NULL,
-        sdr INTEGER NOT NULL, fdr INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0);
+        sdr INTEGER NOT NULL, fdr INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
+        hold INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX tasks_open ON tasks (tid_echo) WHERE finished=0;
     CREATE TABLE units (
         task_id INTEGER NOT NULL, idx INTEGER NOT NULL, number TEXT NOT NULL, port TEXT,
@@ -213,9 +219,9 @@ class SqliteLedger:
 
     @staticmethod
     def _task(r: tuple[Any, ...]) -> TaskRow:
-        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]))
+        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
 
-    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr"
+    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
 
     async def open_tasks(self) -> list[TaskRow]:
         return await self._run(
@@ -319,6 +325,58 @@ class SqliteLedger:
                 ).fetchall()
             )
         )
+
+    async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]:
+        """Open tasks by the tids the platform gave (None: every open task); (tid, None) when not open."""
+
+        def get(db: sqlite3.Connection) -> list[tuple[Any, int | None]]:
+            if tids is None:
+                rows = db.execute("SELECT tid_echo, id FROM tasks WHERE finished=0 ORDER BY id")
+                return [(json.loads(t), i) for t, i in rows]
+            out: list[tuple[Any, int | None]] = []
+            for tid in tids:
+                # a tid sent as "5002" in a list or form names the task sent as 5002 too
+                keys = {json.dumps(tid)}
+                if isinstance(tid, str) and tid.strip().lstrip("-").isdigit():
+                    keys.add(json.dumps(int(tid)))
+                found = None
+                for key in keys:
+                    r = db.execute("SELECT id FROM tasks WHERE tid_echo=? AND finished=0", (key,)).fetchone()
+                    found = found or (r[0] if r else None)
+                out.append((tid, found))
+            return out
+
+        return await self._run(get)
+
+    async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]:
+        """Set a task's hold; the (member, member tid) of its dispatches that may still be sending."""
+
+        def put(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            db.execute("UPDATE tasks SET hold=? WHERE id=? AND hold != ?", (hold, task_id, REMOVED))
+            rows = db.execute(
+                "SELECT member, member_tid FROM dispatches WHERE task_id=? AND state IN (?, ?) ORDER BY id",
+                (task_id, RECORDED, POSTED),
+            )
+            return [(m, t) for m, t in rows]
+
+        return await self._run(put)
+
+    async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]:
+        """A removed task's units never dispatched: failed with ``reason``, as a device fails what it never sent."""
+
+        def put(db: sqlite3.Connection) -> tuple[list[list[Any]], Counts]:
+            fresh, updates = [], []
+            for rowid, idx, number in db.execute(
+                "SELECT rowid, idx, number FROM units WHERE task_id=? AND state=? ORDER BY rowid", (task_id, PENDING)
+            ).fetchall():
+                self._seq += 1
+                row = [idx, number, "", ts, reason, ""]
+                updates.append((FAILED, json.dumps(row), self._seq, rowid))
+                fresh.append(row)
+            db.executemany("UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?", updates)
+            return fresh, _counts(db, task_id)
+
+        return await self._run(put)
 
     async def withdraw(self, member: str) -> list[int]:
         """Failover: the member's units without an outcome go back to pending; the ids of the tasks touched.

@@ -15,7 +15,7 @@ from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, dec
 from ..protocol.sms import SendSmsRequest
 from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
-from ..web.sms import TaskStatusReply, _all_invalid_user, _items
+from ..web.sms import ResultsReply, TaskStatusReply, _all_invalid_user, _items, _tids
 from .members import MemberDown, refresh_all
 from .runtime import Fleet
 from .status import dev_status
@@ -43,7 +43,9 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:  # type: ignor
             url = parse_url(url)
         except ParameterError as exc:
             raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
-    await refresh_all(list(fleet.links.values()))
+    # Members known down are not waited for (a silent one would hold every answer for member_timeout):
+    # the poll notices when they come back.
+    await refresh_all([link for link in fleet.links.values() if link.up])
     status = _status(fleet)
     if url:
         # One dev-status now; periodic and port-status pushes of the fleet are not built yet (docs/fleet.md).
@@ -110,6 +112,24 @@ async def post_sms(req: ApiRequest, fleet: Fleet) -> TaskStatusReply:  # type: i
     return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
 
 
+MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
+
+
+def _change(op: str):
+    async def handler(req: ApiRequest, fleet: Fleet) -> ResultsReply:
+        tids = _tids(req, MAX_TIDS)
+        results = await fleet.control.change(op, tids)
+        return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=_items(results) if tids is not None else None)
+
+    handler.__name__ = f"{op}_sms"
+    return endpoint()(handler)  # type: ignore[arg-type]
+
+
+pause_sms = _change("pause")
+resume_sms = _change("resume")
+remove_sms = _change("remove")
+
+
 async def member_report(request: web.Request) -> web.Response:
     """A member's status-report about a sub-task; the path's secret says it is one the fleet gave."""
     fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
@@ -126,7 +146,13 @@ async def member_report(request: web.Request) -> web.Response:
 def create_fleet_app(fleet: Fleet) -> web.Application:
     app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
     app[GATEWAY] = fleet  # type: ignore[misc]  # what the endpoint machinery reads, see runtime.Fleet
-    for path, handler in (("/goip_get_status.html", get_status), ("/goip_send_cmd.html", send_cmd)):
+    for path, handler in (
+        ("/goip_get_status.html", get_status),
+        ("/goip_send_cmd.html", send_cmd),
+        ("/goip_pause_sms.html", pause_sms),
+        ("/goip_resume_sms.html", resume_sms),
+        ("/goip_remove_sms.html", remove_sms),
+    ):
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)
     app.router.add_route("POST", "/goip_post_sms.html", post_sms)
