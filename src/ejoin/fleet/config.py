@@ -41,6 +41,8 @@ class FleetConfig:
     member_timeout: float = 5.0  # seconds a member request may take before the member counts as down
     status_poll: float = 10.0  # seconds between status polls of each member
     failover_after: float = 60.0  # seconds a member may be down before its unsent units go elsewhere
+    sim_hour_quota: int = 0  # SMS the fleet gives one SIM per rolling hour (0: no limit)
+    sim_day_quota: int = 0  # ... per rolling 24 hours
     max_recipients: int = 1_000_000
     # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
     max_body: int = 16 * 1024 * 1024

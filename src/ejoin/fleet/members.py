@@ -72,11 +72,16 @@ class MemberLink:
         self._went_down(ValueError("not a dev-status"))
         return None
 
-    def registered(self) -> list[str]:
-        """The member's own port names whose active slot is registered (st 3), from the last status."""
+    def registered(self) -> list[tuple[str, str]]:
+        """(own port name, SIM) of each registered (st 3) active slot, from the last status; the SIM is
+        its ICCID, or the member and port when the device does not tell it."""
         if not self.up or self.status is None:
             return []
-        return [str(e.get("port")) for e in self.status.get("status", []) if e.get("st") == 3]
+        return [
+            (str(e.get("port")), str(e.get("iccid") or f"{self.name}:{e.get('port')}"))
+            for e in self.status.get("status", [])
+            if isinstance(e, dict) and e.get("st") == 3
+        ]
 
     async def close(self) -> None:
         if self._session is not None:

@@ -58,7 +58,14 @@ class Fleet:
         self.public_url = config.public_url.rstrip("/")
         self._secret = ""
         self.dispatcher = Dispatcher(
-            self.ledger, self.links, self.ports, self.size, self.report_url, config.max_recipients
+            self.ledger,
+            self.links,
+            self.ports,
+            self.size,
+            self.report_url,
+            config.max_recipients,
+            self.clock,
+            (config.sim_hour_quota, config.sim_day_quota),
         )
         self.reports = ReportMerger(
             self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}

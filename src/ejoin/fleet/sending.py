@@ -1,10 +1,11 @@
 """Fleet tasks: accepted once committed, then dispatched to members as sub-tasks.
 
 Policy (default, the only one yet): least busy.  A unit without a fixed port goes to the
-registered fleet port with the fewest units dispatched and not done; the units of one member
-become one sub-task whose ``from`` lists the member's chosen ports (``to_all`` 0, so the member
-spreads them).  A ``to_all`` task's units are bound to their port: each member gets the
-recipients with ``to_all`` 1 and its share of the listed ports.
+registered fleet port with the fewest units dispatched and not done, among SIMs under their
+quotas (per rolling hour and day, counted in the ledger); the units given to one port become one
+sub-task from that port, so what the fleet counts per port and SIM is what the member sends.
+A ``to_all`` task's units are bound to their port: each member gets the recipients with
+``to_all`` 1 and its share of the listed ports.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 from collections import defaultdict
 from typing import Any
 
 import msgspec
 
+from ..clock import Clock
 from ..protocol.codes import TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize, PortAddress
@@ -47,7 +50,11 @@ class Dispatcher:
         size: DeviceSize,
         report_url: Any,
         max_recipients: int,
+        clock: Clock,
+        quotas: tuple[int, int] = (0, 0),
     ) -> None:
+        self._clock = clock
+        self._quotas = quotas  # per SIM: per rolling hour, per rolling day (0: no limit)
         self._ledger = ledger
         self._links = links
         self._ports = ports
@@ -114,7 +121,9 @@ class Dispatcher:
             return
         fixed = [u for u in pending if u.port is not None]
         free = [u for u in pending if u.port is None]
-        plans: dict[str, list[tuple[Unit, str, int]]] = defaultdict(list)
+        # One sub-task per (member, port the fleet picked), or per member for to_all's own ports.
+        plans: dict[tuple[str, str | None], list[tuple[Unit, str, int]]] = defaultdict(list)
+        sims: dict[tuple[str, str | None], str] = {}
         if fixed:
             order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
             for u in fixed:
@@ -122,44 +131,60 @@ class Dispatcher:
                 if owner is None or not self._links[owner.name].up:
                     continue
                 sub = order[owner.name].setdefault(u.idx, len(order[owner.name]))
-                plans[owner.name].append((u, u.port, sub))  # type: ignore[arg-type]
+                plans[(owner.name, None)].append((u, u.port, sub))  # type: ignore[arg-type]
         if free:
             lanes = row.task.get("fleet_lanes") or [[]]
             allowed = {PortAddress.parse(p) for p in lanes[0]} if lanes[0] else None
             chosen = await self._least_busy(free, allowed)
-            for u, port in chosen:
+            for u, port, sim in chosen:
                 owner = self._ports.owner(PortAddress.parse(port).port)
                 assert owner is not None
-                plans[owner.name].append((u, port, len(plans[owner.name])))
+                key = (owner.name, port)
+                sims[key] = sim
+                plans[key].append((u, port, len(plans[key])))
         # Each member reports its share often enough that the merged stream can keep the task's sr_cnt.
         every = max(1, row.sr_cnt // max(1, len(plans)))
         # Recorded one after the other (dispatch numbers in order), posted to the members at once.
         await asyncio.gather(
             *(
-                self._post(row.task, task_id, member, units, to_all=bool(fixed), every=(every, row.sr_prd))
-                for member, units in plans.items()
+                self._post(
+                    row.task, task_id, key[0], units, to_all=bool(fixed), every=(every, row.sr_prd), sim=sims.get(key)
+                )
+                for key, units in plans.items()
             )
         )
 
-    async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str]]:
+    async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
+        """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
         busy = await self._ledger.busy()
-        heap: list[tuple[int, PortAddress]] = []
+        hour, day = self._quotas
+        usage: dict[str, tuple[int, int]] = {}
+        if hour or day:
+            now = self._clock.time()
+            usage = await self._ledger.sim_usage(now - 3600, now - 86400)
+        heap: list[tuple[int, PortAddress, str]] = []
+        room: dict[str, float] = {}
         for link in self._links.values():
-            for local in link.registered():
+            for local, sim in link.registered():
                 addr = self._ports.to_fleet(link.config, PortAddress.parse(local))
                 if addr is None:
                     continue
                 if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
                     continue
-                heap.append((busy.get(addr.dotted, 0), addr))
+                used_hour, used_day = usage.get(sim, (0, 0))
+                room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
+                heap.append((busy.get(addr.dotted, 0), addr, sim))
         heapq.heapify(heap)
         out = []
         for u in units:
+            while heap and room[heap[0][2]] <= 0:
+                heapq.heappop(heap)  # at its quota: this SIM takes nothing more for now
             if not heap:
-                break
-            load, addr = heapq.heappop(heap)
-            out.append((u, addr.dotted))
-            heapq.heappush(heap, (load + 1, addr))
+                break  # the rest wait (pending) for a port or for quota
+            load, addr, sim = heapq.heappop(heap)
+            room[sim] -= 1
+            out.append((u, addr.dotted, sim))
+            heapq.heappush(heap, (load + 1, addr, sim))
         return out
 
     async def _post(
@@ -171,9 +196,10 @@ class Dispatcher:
         *,
         to_all: bool,
         every: tuple[int, int],
+        sim: str | None = None,
     ) -> None:
         link = self._links[member]
-        dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units)
+        dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units, sim, self._clock.time())
         local_ports = []
         for _, port, _ in units:
             mapped = self._ports.to_member(PortAddress.parse(port))

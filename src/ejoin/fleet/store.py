@@ -71,8 +71,9 @@ class Ledger(Protocol):
     async def open_tasks(self) -> list[TaskRow]: ...
     async def task(self, task_id: int) -> TaskRow | None: ...
     async def record_dispatch(
-        self, task_id: int, member: str, units: list[tuple[Unit, str, int]]
+        self, task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None = None, at: float = 0
     ) -> tuple[int, int]: ...
+    async def sim_usage(self, hour_since: float, day_since: float) -> dict[str, tuple[int, int]]: ...
     async def dispatch_done(self, dispatch_id: int, state: int) -> None: ...
     async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None: ...
     async def apply(
@@ -103,9 +104,11 @@ SCHEMA = [
     CREATE TABLE units (
         task_id INTEGER NOT NULL, idx INTEGER NOT NULL, number TEXT NOT NULL, port TEXT,
         state INTEGER NOT NULL DEFAULT 0, dispatch_id INTEGER, sub_idx INTEGER, via TEXT,
-        row TEXT, done_seq INTEGER, reported INTEGER NOT NULL DEFAULT 0);
+        row TEXT, done_seq INTEGER, reported INTEGER NOT NULL DEFAULT 0,
+        sim TEXT, at REAL);  -- the SIM the fleet picked for it, and when (per-SIM quotas)
     CREATE INDEX units_task ON units (task_id, state);
     CREATE INDEX units_idx ON units (task_id, idx);
+    CREATE INDEX units_sim ON units (sim, at) WHERE sim IS NOT NULL;
     CREATE INDEX units_dispatch ON units (dispatch_id, sub_idx);
     CREATE TABLE dispatches (
         id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, no INTEGER NOT NULL, member TEXT NOT NULL,
@@ -238,9 +241,12 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def record_dispatch(self, task_id: int, member: str, units: list[tuple[Unit, str, int]]) -> tuple[int, int]:
+    async def record_dispatch(
+        self, task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None = None, at: float = 0
+    ) -> tuple[int, int]:
         """A new dispatch of ``units`` (each with the fleet port it goes from and its index in the
-        sub-task): (its id, the member's tid)."""
+        sub-task; ``sim``: the SIM the fleet picked, counted against its quotas): (its id, the member's tid).
+        """
 
         def add(db: sqlite3.Connection) -> tuple[int, int]:
             no = db.execute("SELECT COUNT(*) FROM dispatches WHERE task_id=?", (task_id,)).fetchone()[0] + 1
@@ -250,13 +256,29 @@ class SqliteLedger:
             )
             dispatch_id = int(cur.lastrowid or 0)
             db.executemany(
-                "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=? "
+                "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=?, sim=?, at=? "
                 "WHERE task_id=? AND idx=? AND port IS ? AND state=?",
-                [(DISPATCHED, dispatch_id, sub, via, task_id, u.idx, u.port, PENDING) for u, via, sub in units],
+                [
+                    (DISPATCHED, dispatch_id, sub, via, sim, at, task_id, u.idx, u.port, PENDING)
+                    for u, via, sub in units
+                ],
             )
             return dispatch_id, tid
 
         return await self._run(add)
+
+    async def sim_usage(self, hour_since: float, day_since: float) -> dict[str, tuple[int, int]]:
+        """Per SIM: units given to it (and not failed or taken back) since ``hour_since``, and since ``day_since``."""
+
+        def get(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            rows = db.execute(
+                "SELECT sim, SUM(at >= ?), COUNT(*) FROM units WHERE sim IS NOT NULL AND at >= ? AND state IN (?, ?) "
+                "GROUP BY sim",
+                (hour_since, day_since, DISPATCHED, SENT),
+            )
+            return {sim: (int(h), int(d)) for sim, h, d in rows}
+
+        return await self._run(get)
 
     async def dispatch_done(self, dispatch_id: int, state: int) -> None:
         def done(db: sqlite3.Connection) -> None:
