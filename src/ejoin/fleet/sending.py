@@ -2,10 +2,10 @@
 
 Policy (default, the only one yet): least busy.  A unit without a fixed port goes to the
 registered fleet port with the fewest units dispatched and not done, among SIMs under their
-quotas (per rolling hour and day, counted in the ledger); the units given to one port become one
-sub-task from that port, so what the fleet counts per port and SIM is what the member sends.
-A ``to_all`` task's units are bound to their port: each member gets the recipients with
-``to_all`` 1 and its share of the listed ports.
+quotas (per rolling hour and day, counted in the ledger).  A member gets one sub-task from the
+ports picked on it (it spreads them over those ports); with quotas, one sub-task per port, so
+what a SIM sends is exactly what the fleet counted for it.  A ``to_all`` task's units are bound
+to their port: each member gets the recipients with ``to_all`` 1 and its share of the listed ports.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class Dispatcher:
             return
         fixed = [u for u in pending if u.port is not None]
         free = [u for u in pending if u.port is None]
-        # One sub-task per (member, port the fleet picked), or per member for to_all's own ports.
+        # One sub-task per member, or per (member, port) when SIMs have quotas.
         plans: dict[tuple[str, str | None], list[tuple[Unit, str, int]]] = defaultdict(list)
         sims: dict[tuple[str, str | None], str] = {}
         if fixed:
@@ -139,8 +139,11 @@ class Dispatcher:
             for u, port, sim in chosen:
                 owner = self._ports.owner(PortAddress.parse(port).port)
                 assert owner is not None
-                key = (owner.name, port)
-                sims[key] = sim
+                if self._quotas != (0, 0):
+                    key = (owner.name, port)  # one sub-task per port: what a SIM sends is what it was given
+                    sims[key] = sim
+                else:
+                    key = (owner.name, None)  # one per member, from the ports picked: fewer, larger sub-tasks
                 plans[key].append((u, port, len(plans[key])))
         # Each member reports its share often enough that the merged stream can keep the task's sr_cnt.
         every = max(1, row.sr_cnt // max(1, len(plans)))
