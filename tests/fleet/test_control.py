@@ -17,10 +17,10 @@ MEMBER = {"username": "root", "password": "root"}
 
 @pytest.fixture
 def held(tmp_path) -> Iterator[tuple[FleetThread, GatewayThread]]:
-    """A fleet whose one member registers its SIMs and then sends nothing (its clock stays still)."""
+    """A fleet (ports 3-4) whose one member registers its SIMs and then sends nothing (its clock stays still)."""
     with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1) as a:
         a.advance(30)
-        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")]).start()
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "3-4", "a")]).start()
         try:
             yield fleet, a
         finally:
@@ -72,3 +72,16 @@ def test_remove_of_a_task_no_member_took_fails_it_at_once(tmp_path, platform: Pu
         fleet.stop()
     assert (report["sent"], report["failed"], report["unsent"]) == (0, 3, 0)
     assert [(r[0], r[1], r[4]) for r in report["fdr"]] == [(i, NUMBERS[i], "8 Removed") for i in range(3)]
+
+
+def test_the_queue_of_a_fleet_port_shows_fleet_tids_and_ports(held, platform: PushCollector) -> None:
+    fleet, a = held
+    assert send(fleet, platform, {"tid": 5004, "to": NUMBERS[:6], "sms": "x"})["status"][0]["status"] == "0 OK"
+    fleet.idle()
+    answer = fleet.get("/goip_get_tasks.html", port="3", has_content="1")
+    assert answer["code"] == 200 and answer["task_num"] == 1
+    queued = answer["tasks"][0]
+    assert (queued["tid"], queued["state"], queued["sms"]) == (5004, 0, "x")
+    assert set(queued["from"].split(",")) <= {"3.01", "4.01"}
+    assert fleet.get("/goip_get_tasks.html", port="1")["code"] == 2  # not a port of this fleet
+    assert fleet.get("/goip_get_tasks.html")["code"] == 400
