@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ class Fleet:
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
+        # Like a device, a new synchronisation source of its inbox at every start (spec 8.1).
+        self.ssrc = secrets.token_hex(8)
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
 

@@ -82,6 +82,9 @@ class Ledger(Protocol):
     async def counts(self, task_id: int) -> Counts: ...
     async def busy(self) -> dict[str, int]: ...
     async def withdraw(self, member: str) -> list[int]: ...
+    async def inbox_cursor(self, member: str) -> tuple[str, int]: ...
+    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None: ...
+    async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]: ...
     async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]: ...
     async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]: ...
     async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]: ...
@@ -114,6 +117,10 @@ SCHEMA = [
         id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, no INTEGER NOT NULL, member TEXT NOT NULL,
         member_tid INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, sending INTEGER NOT NULL DEFAULT 0,
         UNIQUE (member, member_tid));
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, member TEXT NOT NULL, ssrc TEXT NOT NULL,
+        member_id INTEGER NOT NULL, row TEXT NOT NULL, UNIQUE (member, ssrc, member_id));
+    CREATE TABLE inbox_cursor (member TEXT PRIMARY KEY, ssrc TEXT NOT NULL, next_id INTEGER NOT NULL);
     """,
 ]
 
@@ -399,6 +406,50 @@ class SqliteLedger:
             return fresh, _counts(db, task_id)
 
         return await self._run(put)
+
+    async def inbox_cursor(self, member: str) -> tuple[str, int]:
+        """The member's ssrc and the id of its next SMS the fleet has not taken yet (("", 1) at first)."""
+
+        def get(db: sqlite3.Connection) -> tuple[str, int]:
+            r = db.execute("SELECT ssrc, next_id FROM inbox_cursor WHERE member=?", (member,)).fetchone()
+            return ("", 1) if r is None else (r[0], r[1])
+
+        return await self._run(get)
+
+    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None:
+        """SMS a member received, under the fleet's own ids, and the member's cursor, in one transaction."""
+
+        def put(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR IGNORE INTO inbox (member, ssrc, member_id, row) VALUES (?,?,?,?)",
+                [(member, ssrc, member_id, json.dumps(row)) for member_id, row in rows],
+            )
+            db.execute(
+                "INSERT INTO inbox_cursor VALUES (?,?,?) ON CONFLICT (member) DO UPDATE SET ssrc=?, next_id=?",
+                (member, ssrc, next_id, ssrc, next_id),
+            )
+
+        await self._run(put)
+
+    async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]:
+        """As a device's inbox: rows from id ``first`` (``limit`` 0: all), and the next id to ask for."""
+
+        def get(db: sqlite3.Connection) -> tuple[list[list[Any]], int]:
+            sql, params = "SELECT id, row FROM inbox WHERE id >= ? ORDER BY id", [first]
+            if limit > 0:
+                sql += " LIMIT ?"
+                params.append(limit)
+            found = db.execute(sql, params).fetchall()
+            if found:
+                next_id = found[-1][0] + 1
+            else:
+                last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='inbox'").fetchone()
+                next_id = max(first, (last[0] if last else 0) + 1)
+            if delete and found:
+                db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i, _ in found])
+            return [json.loads(r) for _, r in found], next_id
+
+        return await self._run(get)
 
     async def withdraw(self, member: str) -> list[int]:
         """Failover: the member's units without an outcome go back to pending; the ids of the tasks touched.

@@ -16,7 +16,7 @@ from ..protocol.sms import SendSmsRequest
 from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import ResultsReply, TaskStatusReply, _all_invalid_user, _items, _tids
-from . import queue, stats
+from . import inbox, queue, stats
 from .members import MemberDown, refresh_all
 from .runtime import Fleet
 from .status import dev_status
@@ -154,6 +154,7 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
         ("/goip_resume_sms.html", resume_sms),
         ("/goip_remove_sms.html", remove_sms),
         ("/goip_get_tasks.html", queue.get_tasks),
+        ("/goip_get_sms.html", inbox.get_sms),
         ("/goip_get_sms_stat.html", stats.sms_stat),
         ("/goip_get_call_stat.html", stats.call_stat),
     ):
