@@ -48,3 +48,11 @@ def test_bad_members_are_refused_with_a_reason(members: list, message: str) -> N
 def test_a_postgresql_url_is_refused_until_that_store_exists() -> None:
     with pytest.raises(ConfigError, match="PostgreSQL is planned"):
         load_fleet_config(None, {"db": "postgresql://x/y", "member": [{"url": "http://a", "ports": "1-2"}]})
+
+
+def test_policy_and_quotas_are_checked() -> None:
+    one = [{"url": "http://a", "ports": "1-2"}]
+    with pytest.raises(ConfigError, match='"least-busy" or "round-robin"'):
+        load_fleet_config(None, {"policy": "random", "member": one})
+    with pytest.raises(ConfigError, match="0 \\(no limit\\) or more"):
+        load_fleet_config(None, {"sim_day_quota": -1, "member": one})

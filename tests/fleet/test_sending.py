@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ejoin.testing import GatewayThread, PushCollector
 
 from .conftest import FleetThread, member
@@ -94,3 +96,21 @@ def test_bad_tasks_get_the_devices_codes(fleet: FleetThread, platform: PushColle
     assert [s["status"] for s in answer["status"]] == ["8 SMS expected", "2 Invalid Port"]
     wrong = fleet.post("/goip_post_sms.html", body, password="no")
     assert [s["status"] for s in wrong["status"]] == ["1 Invalid User", "1 Invalid User"]
+
+
+@pytest.mark.parametrize(("policy", "ports"), [("least-busy", ["1.01"] * 3), ("round-robin", ["1.01", "2.01", "3.01"])])
+def test_the_routing_policy_picks_the_port(tmp_path, two_members, platform: PushCollector, policy, ports) -> None:
+    a, b = two_members
+    fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], policy=policy).start()
+    try:
+        used = []
+        for n in range(3):  # one after the other: each done before the next
+            assert (
+                send(fleet, platform, {"tid": 9100 + n, "to": NUMBERS[n], "sms": "x", "sdr": 1})["status"][0]["status"]
+                == "0 OK"
+            )
+            used.append(final(platform, 9100 + n)["sdr"][0][2])
+            fleet.idle()
+    finally:
+        fleet.stop()
+    assert used == ports

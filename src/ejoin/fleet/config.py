@@ -41,6 +41,7 @@ class FleetConfig:
     member_timeout: float = 5.0  # seconds a member request may take before the member counts as down
     status_poll: float = 10.0  # seconds between status polls of each member
     failover_after: float = 60.0  # seconds a member may be down before its unsent units go elsewhere
+    policy: str = "least-busy"  # or "round-robin": how the fleet picks ports for a task without from
     sim_hour_quota: int = 0  # SMS the fleet gives one SIM per rolling hour (0: no limit)
     sim_day_quota: int = 0  # ... per rolling 24 hours
     max_recipients: int = 1_000_000
@@ -125,6 +126,10 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
     config = FleetConfig(**raw)
     config.members = [member_of(m, i) for i, m in enumerate(members_raw)]
     check_members(config.members)
+    if config.policy not in ("least-busy", "round-robin"):
+        raise ConfigError(f'policy is "least-busy" or "round-robin", not {config.policy!r}')
+    if config.sim_hour_quota < 0 or config.sim_day_quota < 0:
+        raise ConfigError("sim_hour_quota and sim_day_quota are 0 (no limit) or more")
     if config.db and not config.db.startswith("sqlite:"):
         raise ConfigError("only the embedded SQLite store exists yet (--db sqlite:PATH or none); PostgreSQL is planned")
     return config

@@ -67,6 +67,7 @@ class Fleet:
             config.max_recipients,
             self.clock,
             (config.sim_hour_quota, config.sim_day_quota),
+            config.policy,
         )
         self.reports = ReportMerger(
             self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}

@@ -1,11 +1,12 @@
 """Fleet tasks: accepted once committed, then dispatched to members as sub-tasks.
 
-Policy (default, the only one yet): least busy.  A unit without a fixed port goes to the
-registered fleet port with the fewest units dispatched and not done, among SIMs under their
-quotas (per rolling hour and day, counted in the ledger).  A member gets one sub-task from the
-ports picked on it (it spreads them over those ports); with quotas, one sub-task per port, so
-what a SIM sends is exactly what the fleet counted for it.  A ``to_all`` task's units are bound
-to their port: each member gets the recipients with ``to_all`` 1 and its share of the listed ports.
+Policy: least busy (default) — a unit without a fixed port goes to the registered fleet port
+with the fewest units dispatched and not done — or round-robin (the registered ports in turn);
+either way among SIMs under their quotas (per rolling hour and day, counted in the ledger).
+A member gets one sub-task from the ports picked on it (it spreads them over those ports);
+with quotas, one sub-task per port, so what a SIM sends is exactly what the fleet counted for
+it.  A ``to_all`` task's units are bound to their port: each member gets the recipients with
+``to_all`` 1 and its share of the listed ports.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class Dispatcher:
         max_recipients: int,
         clock: Clock,
         quotas: tuple[int, int] = (0, 0),
+        policy: str = "least-busy",
     ) -> None:
+        self._policy = policy
+        self._last: PortAddress | None = None  # round-robin: the port given the last unit
         self._clock = clock
         self._quotas = quotas  # per SIM: per rolling hour, per rolling day (0: no limit)
         self._ledger = ledger
@@ -177,6 +181,13 @@ class Dispatcher:
                 used_hour, used_day = usage.get(sim, (0, 0))
                 room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
                 heap.append((busy.get(addr.dotted, 0), addr, sim))
+        step = 1
+        if self._policy == "round-robin":
+            # the load is a turn instead: ports in order, starting after the last one given a unit
+            heap.sort(key=lambda c: c[1])
+            step = len(heap)
+            start = next((i for i, c in enumerate(heap) if self._last is None or c[1] > self._last), 0)
+            heap = [((i - start) % step, addr, sim) for i, (_, addr, sim) in enumerate(heap)]
         heapq.heapify(heap)
         out = []
         for u in units:
@@ -187,7 +198,8 @@ class Dispatcher:
             load, addr, sim = heapq.heappop(heap)
             room[sim] -= 1
             out.append((u, addr.dotted, sim))
-            heapq.heappush(heap, (load + 1, addr, sim))
+            self._last = addr
+            heapq.heappush(heap, (load + step, addr, sim))
         return out
 
     async def _post(
