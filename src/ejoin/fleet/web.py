@@ -37,7 +37,9 @@ def _status(fleet: Fleet) -> DevStatus:
 
 @endpoint()
 async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:  # type: ignore[override]
-    flag(req.param("all_sims"), "all_sims")  # checked as a device does; every member answers its own view
+    # Checked as a device checks them, not passed on yet: members answer their active slots (docs/fleet.md).
+    flag(req.param("all_sims"), "all_sims")
+    flag(req.param("all_slots"), "all_slots")
     url = req.param("url")
     if url is not None:
         try:
