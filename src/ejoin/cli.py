@@ -14,6 +14,7 @@ import click
 from aiohttp import web
 
 from . import __version__, logs, systemd
+from .fleet.cli import fleet as fleet_command
 from .gateway.config import ConfigError, GatewayConfig, load_config
 
 log = logging.getLogger("ejoin")
@@ -199,6 +200,7 @@ def _add_client_commands() -> None:
 
 
 _add_client_commands()
+main.add_command(fleet_command)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""``ejoin fleet``: many EJOIN devices behind one EJOIN endpoint (docs/fleet.md)."""

@@ -1,0 +1,69 @@
+"""``ejoin fleet``: serve many member devices as one EJOIN device."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import click
+from aiohttp import web
+
+from ..gateway.config import ConfigError
+
+log = logging.getLogger("ejoin.fleet")
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True, help="TOML with [[member]]s.")
+@click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
+@click.option("--port", type=int, help="HTTP port.  [default: 8090]")
+@click.option("--db", help="Store URL: none for the embedded SQLite file in --data (sqlite:PATH).")
+@click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
+@click.option("--username", help="The fleet's own device account.  [default: root]")
+@click.option("--password", help="The fleet's own device password.  [default: root]")
+def fleet(config_path: str, **flags: Any) -> None:
+    """Serve member EJOIN devices as one device whose ports are all of theirs.
+
+    \b
+    Examples:
+      ejoin fleet --config fleet.toml
+      ejoin fleet --config fleet.toml --port 8090 --username api --password secret
+    """
+    from .. import logs
+    from .config import load_fleet_config
+
+    try:
+        config = load_fleet_config(config_path, {k: v for k, v in flags.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not config.members:
+        raise click.ClickException(f"{config_path} lists no [[member]] devices")
+    logs.configure("info", "text")
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: Any) -> None:
+    from .runtime import Fleet
+    from .web import create_fleet_app
+
+    if not config.public_url:
+        config.public_url = f"http://{config.host}:{config.port}"
+    fleet = Fleet(config)
+    runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    log.info(
+        "EJOIN fleet of %d members (%d ports) on http://%s:%d",
+        len(config.members),
+        config.ports,
+        config.host,
+        config.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()

@@ -1,0 +1,135 @@
+"""The fleet's TOML file: its own device account, its store, and the ``[[member]]`` devices."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..gateway.config import ConfigError
+
+_RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    name: str
+    url: str
+    username: str
+    password: str
+    first: int  # the fleet port of the member's port 1
+    last: int
+    secure: bool = False
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass
+class FleetConfig:
+    host: str = "127.0.0.1"
+    port: int = 8090
+    username: str = "root"
+    password: str = "root"
+    data: str = "./ejoin-fleet"
+    db: str = ""  # empty: the embedded SQLite store in ``data``
+    public_url: str = ""  # how members reach the fleet (their sr_url); default http://host:port
+    slots: int = 32  # slots a fleet port may name ("3.02"); members check their own
+    member_timeout: float = 5.0  # seconds a member request may take before the member counts as down
+    status_poll: float = 10.0  # seconds between status polls of each member
+    failover_after: float = 60.0  # seconds a member may be down before its unsent units go elsewhere
+    policy: str = "least-busy"  # or "round-robin": how the fleet picks ports for a task without from
+    sim_hour_quota: int = 0  # SMS the fleet gives one SIM per rolling hour (0: no limit)
+    sim_day_quota: int = 0  # ... per rolling 24 hours
+    max_recipients: int = 1_000_000
+    # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
+    max_body: int = 16 * 1024 * 1024
+    read_timeout: float = 30.0
+    max_sessions: int = 1000
+    login_delay_cap: float = 5.0
+    push_timeout: float = 10.0
+    push_retry_base: float = 1.0
+    push_retry_cap: float = 300.0
+    push_retry_window: float = 259_200.0
+    push_dead_keep: int = 10_000
+    members: list[MemberConfig] = field(default_factory=list)
+
+    @property
+    def ports(self) -> int:
+        return max((m.last for m in self.members), default=0)
+
+
+def parse_range(text: Any, where: str) -> tuple[int, int]:
+    m = _RANGE.match(str(text))
+    if not m:
+        raise ConfigError(f'{where}: ports is a range such as "1-32", not {text!r}')
+    first, last = int(m[1]), int(m[2])
+    if not 1 <= first <= last <= 256:
+        raise ConfigError(f"{where}: ports {text!r} must go from low to high within 1-256")
+    return first, last
+
+
+def member_of(raw: Any, index: int) -> MemberConfig:
+    where = f"member {index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a [[member]] table is expected")
+    unknown = set(raw) - {"name", "url", "username", "password", "ports", "secure"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    url = str(raw.get("url", "")).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: url must be http:// or https://, not {url!r}")
+    if "ports" not in raw:
+        raise ConfigError(f'{where}: ports is required (the fleet ports it occupies, e.g. "1-32")')
+    first, last = parse_range(raw["ports"], where)
+    return MemberConfig(
+        name=str(raw.get("name") or f"m{index + 1}"),
+        url=url,
+        username=str(raw.get("username", "root")),
+        password=str(raw.get("password", "root")),
+        first=first,
+        last=last,
+        secure=bool(raw.get("secure", False)),
+    )
+
+
+def check_members(members: list[MemberConfig]) -> None:
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ConfigError("member names must be different")
+    spans = sorted(members, key=lambda m: m.first)
+    for a, b in zip(spans, spans[1:], strict=False):
+        if b.first <= a.last:
+            raise ConfigError(f"members {a.name} and {b.name} both claim port {b.first}")
+
+
+def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> FleetConfig:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    raw.update(overrides or {})
+    members_raw = raw.pop("member", [])
+    if not isinstance(members_raw, list):
+        raise ConfigError("member is a list of [[member]] tables")
+    known = {f.name for f in fields(FleetConfig)} - {"members"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    config = FleetConfig(**raw)
+    config.members = [member_of(m, i) for i, m in enumerate(members_raw)]
+    check_members(config.members)
+    if config.policy not in ("least-busy", "round-robin"):
+        raise ConfigError(f'policy is "least-busy" or "round-robin", not {config.policy!r}')
+    if config.sim_hour_quota < 0 or config.sim_day_quota < 0:
+        raise ConfigError("sim_hour_quota and sim_day_quota are 0 (no limit) or more")
+    if config.db and not config.db.startswith("sqlite:"):
+        raise ConfigError("only the embedded SQLite store exists yet (--db sqlite:PATH or none); PostgreSQL is planned")
+    return config

@@ -1,0 +1,93 @@
+"""The fleet's side of each member device: HTTP calls, the last status seen, up or down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from ..clock import Clock
+from .config import MemberConfig
+
+log = logging.getLogger(__name__)
+
+
+class MemberDown(Exception):
+    """The member did not answer (connection refused, timeout, or not JSON)."""
+
+
+class MemberLink:
+    def __init__(self, config: MemberConfig, clock: Clock, timeout: float) -> None:
+        self.config = config
+        self.name = config.name
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self.status: dict[str, Any] | None = None  # the last dev-status it answered
+        self.down_since: float | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def _auth(self) -> dict[str, str]:
+        return {"username": self.config.username, "password": self.config.password}
+
+    async def call(self, path: str, *, params: dict[str, str] | None = None, body: Any = None) -> Any:
+        """One request to the member; its JSON answer, or ``MemberDown``."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        query = {**(params or {}), **self._auth()}
+        try:
+            if body is None:
+                resp_cm = self._session.get(self.config.url + path, params=query)
+            else:
+                resp_cm = self._session.post(self.config.url + path, params=query, json=body)
+            async with resp_cm as resp:
+                answer = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            self._went_down(exc)
+            raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
+        if self.down_since is not None:
+            log.info("member %s answers again", self.name)
+            self.down_since = None
+        return answer
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self.down_since is None:
+            log.warning("member %s is down: %s", self.name, type(exc).__name__)
+            self.down_since = self._clock.time()
+
+    async def refresh(self) -> dict[str, Any] | None:
+        """Its status now (None when it is down); kept as the last status seen."""
+        try:
+            answer = await self.call("/goip_get_status.html")
+        except MemberDown:
+            return None
+        if isinstance(answer, dict) and isinstance(answer.get("status"), list):
+            self.status = answer
+            return answer
+        self._went_down(ValueError("not a dev-status"))
+        return None
+
+    def registered(self) -> list[tuple[str, str]]:
+        """(own port name, SIM) of each registered (st 3) active slot, from the last status; the SIM is
+        its ICCID, or the member and port when the device does not tell it."""
+        if not self.up or self.status is None:
+            return []
+        return [
+            (str(e.get("port")), str(e.get("iccid") or f"{self.name}:{e.get('port')}"))
+            for e in self.status.get("status", [])
+            if isinstance(e, dict) and e.get("st") == 3
+        ]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def refresh_all(links: list[MemberLink]) -> None:
+    await asyncio.gather(*(link.refresh() for link in links))

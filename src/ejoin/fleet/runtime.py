@@ -1,0 +1,171 @@
+"""The fleet process: members, ledger, dispatcher, report merger and the outbox to the platform.
+
+It offers what the shared endpoint machinery (``web/endpoint.py``) reads of a device —
+``config`` (credentials, body limits), ``guard``, ``sessions``, ``clock`` — so the device's
+own authentication, spec 3 sessions and error answers serve the fleet unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from pathlib import Path
+from typing import Any
+
+from ..clock import Clock, SystemClock
+from ..gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
+from ..gateway.security import LoginGuard, SessionTable
+from ..protocol.ports import DeviceSize
+from ..store.sqlite import SQLiteStore
+from .config import FleetConfig
+from .control import TaskControl
+from .members import MemberDown, MemberLink, refresh_all
+from .numbering import PortMap
+from .reports import ReportMerger
+from .sending import Dispatcher
+from .store import SqliteLedger
+
+log = logging.getLogger(__name__)
+
+
+class Fleet:
+    def __init__(self, config: FleetConfig, clock: Clock | None = None) -> None:
+        if not config.members:
+            raise ValueError("a fleet needs at least one [[member]]")
+        self.config = config
+        self.clock = clock or SystemClock()
+        data = Path(config.data)
+        self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
+        self.store = SQLiteStore(data / "outbox.sqlite3")
+        self.outbox = Outbox(
+            self.store,
+            self.clock,
+            AiohttpTransport(timeout=config.push_timeout),
+            RetryPolicy(
+                base=config.push_retry_base,
+                cap=config.push_retry_cap,
+                window=config.push_retry_window,
+                dead_keep=config.push_dead_keep,
+            ),
+            random.Random(),
+        )
+        self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
+        self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
+        self.ports = PortMap(config.members)
+        self.size = DeviceSize(config.ports, config.slots)
+        self.links = {m.name: MemberLink(m, self.clock, config.member_timeout) for m in config.members}
+        self.public_url = config.public_url.rstrip("/")
+        self._secret = ""
+        self.dispatcher = Dispatcher(
+            self.ledger,
+            self.links,
+            self.ports,
+            self.size,
+            self.report_url,
+            config.max_recipients,
+            self.clock,
+            (config.sim_hour_quota, config.sim_day_quota),
+            config.policy,
+        )
+        self.reports = ReportMerger(
+            self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
+        )
+        self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
+        self.dispatcher.on_accepted = self._accepted
+        self.dispatcher.on_failed = self.reports.outcomes
+        self.status_seq = 0
+        # Like a device, a new synchronisation source of its inbox at every start (spec 8.1).
+        self.ssrc = secrets.token_hex(8)
+        self._work: set[asyncio.Task[Any]] = set()
+        self._poller: asyncio.Task[None] | None = None
+
+    def report_url(self, member: str) -> str:
+        return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
+
+    def secret_ok(self, given: str) -> bool:
+        import hmac
+
+        return hmac.compare_digest(given.encode(), self._secret.encode())
+
+    async def start(self) -> None:
+        await self.ledger.open()
+        await self.store.open()
+        await self.outbox.start()
+        self._secret = await self.ledger.secret()
+        await refresh_all(list(self.links.values()))
+        # Tasks accepted before a restart: reported and dispatched again where they stopped.
+        for row in await self.ledger.open_tasks():
+            await self.reports.resume(row.id)
+            self._spawn(self.dispatcher.dispatch(row.id))
+        self._poller = asyncio.ensure_future(self._poll())
+
+    def _accepted(self, task_id: int) -> None:
+        self._spawn(self._open_task(task_id))
+
+    async def _open_task(self, task_id: int) -> None:
+        await self.reports.track(task_id)
+        await self.dispatcher.dispatch(task_id)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._work.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._work.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("fleet work failed", exc_info=task.exception())
+
+    async def _poll(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.status_poll)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """One round: members' status, failover of members down too long, pending units dispatched."""
+        await refresh_all(list(self.links.values()))
+        now = self.clock.time()
+        for link in self.links.values():
+            if link.down_since is not None and now - link.down_since >= self.config.failover_after:
+                for task_id in await self.ledger.withdraw(link.name):
+                    log.warning(
+                        "member %s down for %.0f s: task %d re-dispatched", link.name, now - link.down_since, task_id
+                    )
+            elif link.up:
+                await self._remove_withdrawn(link)
+        # Units that found no registered port earlier, or were withdrawn, may find one now.
+        for row in await self.ledger.open_tasks():
+            await self.dispatcher.dispatch(row.id)
+
+    async def _remove_withdrawn(self, link: MemberLink) -> None:
+        """A member back after a failover: what it still holds of withdrawn dispatches must not go out."""
+        tids = await self.ledger.withdrawn(link.name)
+        if not tids:
+            return
+        try:
+            answer = await link.call("/goip_remove_sms.html", body={"tids": tids})
+        except MemberDown:
+            return
+        if isinstance(answer, dict) and answer.get("code") in (0, 200):
+            await self.ledger.removed(link.name, tids)
+
+    async def idle(self) -> None:
+        """Until every accepted task has been dispatched as far as it can be (tests)."""
+        while self._work:
+            await asyncio.gather(*list(self._work), return_exceptions=True)
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        for task in list(self._work):
+            task.cancel()
+        await asyncio.gather(*list(self._work), return_exceptions=True)
+        await self.reports.stop()
+        await self.outbox.stop()
+        for link in self.links.values():
+            await link.close()
+        await self.store.close()
+        await self.ledger.close()

@@ -1,0 +1,263 @@
+"""Fleet tasks: accepted once committed, then dispatched to members as sub-tasks.
+
+Policy: least busy (default) — a unit without a fixed port goes to the registered fleet port
+with the fewest units dispatched and not done — or round-robin (the registered ports in turn);
+either way among SIMs under their quotas (per rolling hour and day, counted in the ledger).
+A member gets one sub-task from the ports picked on it (it spreads them over those ports);
+with quotas, one sub-task per port, so what a SIM sends is exactly what the fleet counted for
+it.  A ``to_all`` task's units are bound to their port: each member gets the recipients with
+``to_all`` 1 and its share of the listed ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+
+from ..clock import Clock
+from ..protocol.codes import TaskStatus
+from ..protocol.messages import WireError, decode_lenient
+from ..protocol.ports import DeviceSize, PortAddress
+from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
+from .members import MemberDown, MemberLink
+from .numbering import PortMap
+from .store import FAILED, POSTED, RUNNING, Ledger, Unit
+
+log = logging.getLogger(__name__)
+
+# What the fleet decides for each sub-task, never copied from the platform's task.
+_OWN_KEYS = {"tid", "from", "to", "to_all", "sdr", "fdr", "sr_prd", "sr_cnt", "to_title_array"}
+
+
+def units_of(recipients: list[str], lanes: list[list[str]]) -> list[Unit]:
+    """One unit per recipient, or per (listed port, recipient) when every port sends to all (``to_all``)."""
+    if len(lanes) > 1 or (len(lanes) == 1 and len(lanes[0]) == 1 and lanes[0]):
+        return [Unit(i, number, lane[0]) for lane in lanes for i, number in enumerate(recipients)]
+    return [Unit(i, number, None) for i, number in enumerate(recipients)]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ledger: Ledger,
+        links: dict[str, MemberLink],
+        ports: PortMap,
+        size: DeviceSize,
+        report_url: Any,
+        max_recipients: int,
+        clock: Clock,
+        quotas: tuple[int, int] = (0, 0),
+        policy: str = "least-busy",
+    ) -> None:
+        self._policy = policy
+        self._last: PortAddress | None = None  # round-robin: the port given the last unit
+        self._clock = clock
+        self._quotas = quotas  # per SIM: per rolling hour, per rolling day (0: no limit)
+        self._ledger = ledger
+        self._links = links
+        self._ports = ports
+        self._size = size
+        self._report_url = report_url  # member name -> the fleet URL its reports go to
+        self._max_recipients = max_recipients
+        self._dispatching: set[int] = set()
+        self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
+        self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
+
+    async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
+        sr_url = str(request.sr_url or "")
+        sr_url = str(request.sr_url or "")
+        results: list[tuple[Any, TaskStatus, str]] = []
+        new: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]] = []
+        for raw in request.tasks or []:
+            tid = tid_of_raw(raw)
+            try:
+                task_in = decode_lenient(bytes(raw), SendTaskIn)
+                spec = validate_task(task_in, self._size, max_recipients=self._max_recipients)
+                task = msgspec.json.decode(bytes(raw))
+            except WireError as exc:
+                results.append((tid, TaskStatus.INVALID_CMD, str(exc)))
+                continue
+            except TaskRejected as exc:
+                results.append((tid, exc.status, exc.why))
+                continue
+            # The task's own count and period, as a device applies them; the request-level ones only
+            # batch a device's reports into one push, and the fleet pushes each report at once.
+            rules = {"sr_url": sr_url, "sr_cnt": spec.sr_cnt, "sr_prd": spec.sr_prd, "sdr": spec.sdr, "fdr": spec.fdr}
+            lanes = [lane.ports for lane in spec.lanes]
+            task["fleet_lanes"] = lanes
+            new.append((spec.tid_echo, task, rules, units_of(spec.recipients, lanes)))
+            results.append((tid, TaskStatus.OK, ""))
+        if new:
+            # Acknowledged only once committed: a crash after this answer loses nothing.
+            ids = iter(await self._ledger.add_tasks(new))
+            for i, (tid, status, _) in enumerate(results):
+                if status != TaskStatus.OK:
+                    continue
+                task_id = next(ids)
+                if task_id is None:
+                    results[i] = (tid, TaskStatus.DUPLICATED_TASK_ID, "a task with this tid is still open")
+                elif self.on_accepted is not None:
+                    self.on_accepted(task_id)
+        return results
+
+    async def dispatch(self, task_id: int) -> None:
+        """Send the task's pending units to members; those that cannot go now stay pending."""
+        if task_id in self._dispatching:
+            return  # one pass at a time per task, or two passes could post the same pending units
+        self._dispatching.add(task_id)
+        try:
+            await self._dispatch(task_id)
+        finally:
+            self._dispatching.discard(task_id)
+
+    async def _dispatch(self, task_id: int) -> None:
+        row = await self._ledger.task(task_id)
+        if row is None or row.hold != RUNNING:
+            return  # paused or removed: nothing more goes to members
+        pending = await self._ledger.pending(task_id)
+        if not pending:
+            return
+        fixed = [u for u in pending if u.port is not None]
+        free = [u for u in pending if u.port is None]
+        # One sub-task per member, or per (member, port) when SIMs have quotas.
+        plans: dict[tuple[str, str | None], list[tuple[Unit, str, int]]] = defaultdict(list)
+        sims: dict[tuple[str, str | None], str] = {}
+        if fixed:
+            order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
+            for u in fixed:
+                owner = self._ports.owner(PortAddress.parse(u.port).port)  # type: ignore[arg-type]
+                if owner is None or not self._links[owner.name].up:
+                    continue
+                sub = order[owner.name].setdefault(u.idx, len(order[owner.name]))
+                plans[(owner.name, None)].append((u, u.port, sub))  # type: ignore[arg-type]
+        if free:
+            lanes = row.task.get("fleet_lanes") or [[]]
+            allowed = {PortAddress.parse(p) for p in lanes[0]} if lanes[0] else None
+            chosen = await self._least_busy(free, allowed)
+            for u, port, sim in chosen:
+                owner = self._ports.owner(PortAddress.parse(port).port)
+                assert owner is not None
+                if self._quotas != (0, 0):
+                    key = (owner.name, port)  # one sub-task per port: what a SIM sends is what it was given
+                    sims[key] = sim
+                else:
+                    key = (owner.name, None)  # one per member, from the ports picked: fewer, larger sub-tasks
+                plans[key].append((u, port, len(plans[key])))
+        # Each member reports its share often enough that the merged stream can keep the task's sr_cnt.
+        every = max(1, row.sr_cnt // max(1, len(plans)))
+        # Recorded one after the other (dispatch numbers in order), posted to the members at once.
+        await asyncio.gather(
+            *(
+                self._post(
+                    row.task, task_id, key[0], units, to_all=bool(fixed), every=(every, row.sr_prd), sim=sims.get(key)
+                )
+                for key, units in plans.items()
+            )
+        )
+
+    async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
+        """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
+        busy = await self._ledger.busy()
+        hour, day = self._quotas
+        usage: dict[str, tuple[int, int]] = {}
+        if hour or day:
+            now = self._clock.time()
+            usage = await self._ledger.sim_usage(now - 3600, now - 86400)
+        heap: list[tuple[int, PortAddress, str]] = []
+        room: dict[str, float] = {}
+        for link in self._links.values():
+            for local, sim in link.registered():
+                addr = self._ports.to_fleet(link.config, PortAddress.parse(local))
+                if addr is None:
+                    continue
+                if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
+                    continue
+                used_hour, used_day = usage.get(sim, (0, 0))
+                room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
+                heap.append((busy.get(addr.dotted, 0), addr, sim))
+        step = 1
+        if self._policy == "round-robin":
+            # the load is a turn instead: ports in order, starting after the last one given a unit
+            heap.sort(key=lambda c: c[1])
+            step = len(heap)
+            start = next((i for i, c in enumerate(heap) if self._last is None or c[1] > self._last), 0)
+            heap = [((i - start) % step, addr, sim) for i, (_, addr, sim) in enumerate(heap)]
+        heapq.heapify(heap)
+        out = []
+        for u in units:
+            while heap and room[heap[0][2]] <= 0:
+                heapq.heappop(heap)  # at its quota: this SIM takes nothing more for now
+            if not heap:
+                break  # the rest wait (pending) for a port or for quota
+            load, addr, sim = heapq.heappop(heap)
+            room[sim] -= 1
+            out.append((u, addr.dotted, sim))
+            self._last = addr
+            heapq.heappush(heap, (load + step, addr, sim))
+        return out
+
+    async def _post(
+        self,
+        task: dict[str, Any],
+        task_id: int,
+        member: str,
+        units: list[tuple[Unit, str, int]],
+        *,
+        to_all: bool,
+        every: tuple[int, int],
+        sim: str | None = None,
+    ) -> None:
+        link = self._links[member]
+        dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units, sim, self._clock.time())
+        local_ports = []
+        for _, port, _ in units:
+            mapped = self._ports.to_member(PortAddress.parse(port))
+            assert mapped is not None
+            if mapped[1].dotted not in local_ports:
+                local_ports.append(mapped[1].dotted)
+        recipients: dict[int, str] = {}
+        for u, _, sub in units:
+            recipients.setdefault(sub, u.number)
+        sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and k != "fleet_lanes"}
+        sub_task.update(
+            tid=tid,
+            to=[recipients[i] for i in sorted(recipients)],
+            sdr=1,
+            fdr=1,
+            sr_cnt=every[0],
+            sr_prd=every[1],
+            to_all=1 if to_all else 0,
+            **{"from": ",".join(local_ports)},
+        )
+        # request sr_cnt 1: the member pushes each report at once, never held in its batching cache
+        body = {"type": "send-sms", "sr_url": self._report_url(member), "sr_cnt": 1, "sr_prd": 0, "tasks": [sub_task]}
+        try:
+            answer = await link.call("/goip_post_sms.html", body=body)
+        except MemberDown:
+            # It may or may not have arrived: the units stay with this dispatch (never sent twice).
+            log.warning(
+                "dispatch %d of task %d to %s: no answer; its %d units wait for the member",
+                dispatch_id,
+                task_id,
+                member,
+                len(units),
+            )
+            return
+        status = ""
+        if isinstance(answer, dict) and answer.get("status"):
+            status = str(answer["status"][0].get("status", ""))
+        if status.startswith("0 "):
+            await self._ledger.dispatch_done(dispatch_id, POSTED)
+            return
+        log.warning("member %s refused dispatch %d of task %d: %s", member, dispatch_id, task_id, status or answer)
+        await self._ledger.dispatch_done(dispatch_id, POSTED)
+        reason = f"refused by member {member}: {status or answer}"
+        rows = [(sub, port, FAILED, [sub, u.number, port, 0, reason, ""]) for u, port, sub in units]
+        if self.on_failed is not None:
+            await self.on_failed(dispatch_id, task_id, rows)

@@ -1,0 +1,524 @@
+"""The fleet's record of tasks, units and dispatches, behind one narrow role (``Ledger``).
+
+A *unit* is one SMS the fleet owes: a recipient (and, for ``to_all`` tasks, one of the listed
+ports).  A *dispatch* is a sub-task posted to one member; it is written (with its units) before
+it is posted, so after a crash the record says what may have reached a member.  The embedded
+store is SQLite owned by one thread; a PostgreSQL store implements the same ``Ledger``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+PENDING, DISPATCHED, SENT, FAILED = 0, 1, 2, 3
+RECORDED, POSTED, REFUSED, WITHDRAWN, REMOVED = 0, 1, 2, 3, 4
+RUNNING, PAUSED = 0, 1  # a task's hold; REMOVED (4) too
+
+
+@dataclass
+class TaskRow:
+    id: int
+    tid_echo: Any
+    task: dict[str, Any]  # the task as the platform sent it
+    sr_url: str
+    sr_cnt: int
+    sr_prd: int
+    sdr: bool
+    fdr: bool
+    hold: int = 0  # RUNNING, PAUSED or REMOVED (goip_pause_sms / goip_remove_sms)
+
+
+@dataclass
+class Unit:
+    idx: int
+    number: str
+    port: str | None  # the fleet port a to_all unit must go from; None: any
+
+
+@dataclass
+class Counts:
+    total: int
+    sent: int
+    failed: int
+    sending: int
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed
+
+    @property
+    def unsent(self) -> int:
+        return self.total - self.done - self.sending
+
+
+class Ledger(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def secret(self) -> str: ...
+    async def add_tasks(
+        self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]
+    ) -> list[int | None]: ...
+    async def pending(self, task_id: int) -> list[Unit]: ...
+    async def open_tasks(self) -> list[TaskRow]: ...
+    async def task(self, task_id: int) -> TaskRow | None: ...
+    async def record_dispatch(
+        self, task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None = None, at: float = 0
+    ) -> tuple[int, int]: ...
+    async def sim_usage(self, hour_since: float, day_since: float) -> dict[str, tuple[int, int]]: ...
+    async def dispatch_done(self, dispatch_id: int, state: int) -> None: ...
+    async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None: ...
+    async def apply(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    ) -> tuple[list[list[Any]], Counts]: ...
+    async def counts(self, task_id: int) -> Counts: ...
+    async def busy(self) -> dict[str, int]: ...
+    async def withdraw(self, member: str) -> list[int]: ...
+    async def inbox_cursor(self, member: str) -> tuple[str, int]: ...
+    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None: ...
+    async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]: ...
+    async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]: ...
+    async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]: ...
+    async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]: ...
+    async def withdrawn(self, member: str) -> list[int]: ...
+    async def removed(self, member: str, member_tids: list[int]) -> None: ...
+    async def unreported(self, task_id: int) -> list[list[Any]]: ...
+    async def mark_reported(self, task_id: int) -> None: ...
+
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY, tid_echo TEXT NOT NULL, task TEXT NOT NULL,
+        sr_url TEXT NOT NULL, sr_cnt INTEGER NOT NULL, sr_prd INTEGER NOT NULL,
+        sdr INTEGER NOT NULL, fdr INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
+        hold INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX tasks_open ON tasks (tid_echo) WHERE finished=0;
+    CREATE TABLE units (
+        task_id INTEGER NOT NULL, idx INTEGER NOT NULL, number TEXT NOT NULL, port TEXT,
+        state INTEGER NOT NULL DEFAULT 0, dispatch_id INTEGER, sub_idx INTEGER, via TEXT,
+        row TEXT, done_seq INTEGER, reported INTEGER NOT NULL DEFAULT 0,
+        sim TEXT, at REAL);  -- the SIM the fleet picked for it, and when (per-SIM quotas)
+    CREATE INDEX units_task ON units (task_id, state);
+    CREATE INDEX units_idx ON units (task_id, idx);
+    CREATE INDEX units_sim ON units (sim, at) WHERE sim IS NOT NULL;
+    CREATE INDEX units_dispatch ON units (dispatch_id, sub_idx);
+    CREATE TABLE dispatches (
+        id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, no INTEGER NOT NULL, member TEXT NOT NULL,
+        member_tid INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, sending INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (member, member_tid));
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, member TEXT NOT NULL, ssrc TEXT NOT NULL,
+        member_id INTEGER NOT NULL, row TEXT NOT NULL, UNIQUE (member, ssrc, member_id));
+    CREATE TABLE inbox_cursor (member TEXT PRIMARY KEY, ssrc TEXT NOT NULL, next_id INTEGER NOT NULL);
+    """,
+]
+
+# A member's tid: the fleet task and the dispatch number, so it is unique and says where it came from.
+DISPATCH_SPAN = 100_000
+
+
+def member_tid(task_id: int, no: int) -> int:
+    return task_id * DISPATCH_SPAN + no
+
+
+def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
+    by_state = dict(
+        db.execute("SELECT state, COUNT(*) FROM units WHERE task_id=? GROUP BY state", (task_id,)).fetchall()
+    )
+    sending = db.execute(
+        "SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state=?", (task_id, POSTED)
+    ).fetchone()[0]
+    total = sum(by_state.values())
+    return Counts(total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)))
+
+
+class SqliteLedger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="fleet-db")
+        self._db: sqlite3.Connection | None = None
+        self._seq = 0  # order in which units were done (DB thread only)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None
+            with self._db:  # one transaction: committed, or rolled back on error
+                return fn(self._db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def open(self) -> None:
+        def opening() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9, as in the device store
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(SCHEMA):
+                raise RuntimeError(f"{self.path} is of a newer ejoin (schema {version})")
+            for n in range(version, len(SCHEMA)):
+                db.executescript(f"BEGIN; {SCHEMA[n]}; PRAGMA user_version={n + 1}; COMMIT;")
+            db.isolation_level = "DEFERRED"
+            self._seq = db.execute("SELECT COALESCE(MAX(done_seq), 0) FROM units").fetchone()[0]
+            self._db = db
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, opening)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._db.close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    async def secret(self) -> str:
+        import secrets
+
+        def get(db: sqlite3.Connection) -> str:
+            row = db.execute("SELECT value FROM meta WHERE key='secret'").fetchone()
+            if row:
+                return row[0]
+            value = secrets.token_urlsafe(16)
+            db.execute("INSERT INTO meta VALUES ('secret', ?)", (value,))
+            return value
+
+        return await self._run(get)
+
+    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int | None]:
+        """Each task's id, or None when a task with its tid is still open (13 Duplicated TaskId)."""
+
+        def add(db: sqlite3.Connection) -> list[int | None]:
+            ids: list[int | None] = []
+            for tid_echo, task, rep, units in tasks:
+                tid = json.dumps(tid_echo)
+                if db.execute("SELECT 1 FROM tasks WHERE tid_echo=? AND finished=0", (tid,)).fetchone():
+                    ids.append(None)
+                    continue
+                cur = db.execute(
+                    "INSERT INTO tasks (tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr) VALUES (?,?,?,?,?,?,?)",
+                    (tid, json.dumps(task), rep["sr_url"], rep["sr_cnt"], rep["sr_prd"], rep["sdr"], rep["fdr"]),
+                )
+                task_id = int(cur.lastrowid or 0)
+                db.executemany(
+                    "INSERT INTO units (task_id, idx, number, port) VALUES (?,?,?,?)",
+                    [(task_id, u.idx, u.number, u.port) for u in units],
+                )
+                ids.append(task_id)
+            return ids
+
+        return await self._run(add)
+
+    async def pending(self, task_id: int) -> list[Unit]:
+        def get(db: sqlite3.Connection) -> list[Unit]:
+            rows = db.execute(
+                "SELECT idx, number, port FROM units WHERE task_id=? AND state=? ORDER BY rowid", (task_id, PENDING)
+            )
+            return [Unit(*r) for r in rows]
+
+        return await self._run(get)
+
+    @staticmethod
+    def _task(r: tuple[Any, ...]) -> TaskRow:
+        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+
+    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
+
+    async def open_tasks(self) -> list[TaskRow]:
+        return await self._run(
+            lambda db: [
+                self._task(r)
+                for r in db.execute(f"SELECT {self._TASK_COLUMNS} FROM tasks WHERE finished=0 ORDER BY id")
+            ]
+        )
+
+    async def task(self, task_id: int) -> TaskRow | None:
+        def get(db: sqlite3.Connection) -> TaskRow | None:
+            r = db.execute(f"SELECT {self._TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,)).fetchone()
+            return None if r is None else self._task(r)
+
+        return await self._run(get)
+
+    async def record_dispatch(
+        self, task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None = None, at: float = 0
+    ) -> tuple[int, int]:
+        """A new dispatch of ``units`` (each with the fleet port it goes from and its index in the
+        sub-task; ``sim``: the SIM the fleet picked, counted against its quotas): (its id, the member's tid).
+        """
+
+        def add(db: sqlite3.Connection) -> tuple[int, int]:
+            no = db.execute("SELECT COUNT(*) FROM dispatches WHERE task_id=?", (task_id,)).fetchone()[0] + 1
+            tid = member_tid(task_id, no)
+            cur = db.execute(
+                "INSERT INTO dispatches (task_id, no, member, member_tid) VALUES (?,?,?,?)", (task_id, no, member, tid)
+            )
+            dispatch_id = int(cur.lastrowid or 0)
+            db.executemany(
+                "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=?, sim=?, at=? "
+                "WHERE task_id=? AND idx=? AND port IS ? AND state=?",
+                [
+                    (DISPATCHED, dispatch_id, sub, via, sim, at, task_id, u.idx, u.port, PENDING)
+                    for u, via, sub in units
+                ],
+            )
+            return dispatch_id, tid
+
+        return await self._run(add)
+
+    async def sim_usage(self, hour_since: float, day_since: float) -> dict[str, tuple[int, int]]:
+        """Per SIM: units given to it (and not failed or taken back) since ``hour_since``, and since ``day_since``."""
+
+        def get(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            rows = db.execute(
+                "SELECT sim, SUM(at >= ?), COUNT(*) FROM units WHERE sim IS NOT NULL AND at >= ? AND state IN (?, ?) "
+                "GROUP BY sim",
+                (hour_since, day_since, DISPATCHED, SENT),
+            )
+            return {sim: (int(h), int(d)) for sim, h, d in rows}
+
+        return await self._run(get)
+
+    async def dispatch_done(self, dispatch_id: int, state: int) -> None:
+        def done(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE dispatches SET state=? WHERE id=?", (state, dispatch_id))
+            if state == REFUSED:  # never reached the member: its units are free again
+                db.execute(
+                    "UPDATE units SET state=?, dispatch_id=NULL, sub_idx=NULL, via=NULL "
+                    "WHERE dispatch_id=? AND state=?",
+                    (PENDING, dispatch_id, DISPATCHED),
+                )
+
+        await self._run(done)
+
+    async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None:
+        def get(db: sqlite3.Connection) -> tuple[int, int] | None:
+            r = db.execute(
+                "SELECT id, task_id FROM dispatches WHERE member=? AND member_tid=?", (member, member_tid)
+            ).fetchone()
+            return None if r is None else (r[0], r[1])
+
+        return await self._run(get)
+
+    async def apply(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    ) -> tuple[list[list[Any]], Counts]:
+        """Outcomes ``(sub_idx, fleet port, SENT|FAILED, fleet row)`` of a dispatch, and how many of it the
+        member is sending, in one transaction: the rows new to the record, and the task's counts after.
+
+        A unit already done is left alone, so a report pushed twice (a member's retry) counts once.
+        """
+
+        def put(db: sqlite3.Connection) -> tuple[list[list[Any]], Counts]:
+            open_units: dict[int, list[tuple[int, int, str | None]]] = {}
+            for rowid, sub, idx, unit_port in db.execute(
+                "SELECT rowid, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=?", (dispatch_id, DISPATCHED)
+            ):
+                open_units.setdefault(sub, []).append((rowid, idx, unit_port))
+            fresh, updates = [], []
+            for sub_idx, port, state, row in rows:
+                candidates = open_units.get(sub_idx, [])
+                # to_all: the units of one recipient share its sub_idx; the port tells them apart
+                match = [c for c in candidates if c[2] in (None, port, (port or "").split(".")[0])]
+                if not match:
+                    continue  # not ours, or already done (a report pushed again)
+                candidates.remove(match[0])
+                rowid, idx, _ = match[0]
+                self._seq += 1
+                fleet_row = [idx, *row[1:]]
+                updates.append((state, json.dumps(fleet_row), self._seq, rowid))
+                fresh.append(fleet_row)
+            db.executemany("UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?", updates)
+            db.execute("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id))
+            return fresh, _counts(db, task_id)
+
+        return await self._run(put)
+
+    async def counts(self, task_id: int) -> Counts:
+        return await self._run(lambda db: _counts(db, task_id))
+
+    async def busy(self) -> dict[str, int]:
+        """Units dispatched and not done, per fleet port they were sent to go from (``via``)."""
+        return await self._run(
+            lambda db: dict(
+                db.execute(
+                    "SELECT via, COUNT(*) FROM units WHERE state=? AND via IS NOT NULL GROUP BY via", (DISPATCHED,)
+                ).fetchall()
+            )
+        )
+
+    async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]:
+        """Open tasks by the tids the platform gave (None: every open task); (tid, None) when not open."""
+
+        def get(db: sqlite3.Connection) -> list[tuple[Any, int | None]]:
+            if tids is None:
+                rows = db.execute("SELECT tid_echo, id FROM tasks WHERE finished=0 ORDER BY id")
+                return [(json.loads(t), i) for t, i in rows]
+            out: list[tuple[Any, int | None]] = []
+            for tid in tids:
+                # a tid sent as "5002" in a list or form names the task sent as 5002 too
+                keys = {json.dumps(tid)}
+                if isinstance(tid, str) and tid.strip().lstrip("-").isdigit():
+                    keys.add(json.dumps(int(tid)))
+                found = None
+                for key in keys:
+                    r = db.execute("SELECT id FROM tasks WHERE tid_echo=? AND finished=0", (key,)).fetchone()
+                    found = found or (r[0] if r else None)
+                out.append((tid, found))
+            return out
+
+        return await self._run(get)
+
+    async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]:
+        """Set a task's hold; the (member, member tid) of its dispatches that may still be sending."""
+
+        def put(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            db.execute("UPDATE tasks SET hold=? WHERE id=? AND hold != ?", (hold, task_id, REMOVED))
+            rows = db.execute(
+                "SELECT member, member_tid FROM dispatches WHERE task_id=? AND state IN (?, ?) ORDER BY id",
+                (task_id, RECORDED, POSTED),
+            )
+            return [(m, t) for m, t in rows]
+
+        return await self._run(put)
+
+    async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]:
+        """A removed task's units never dispatched: failed with ``reason``, as a device fails what it never sent."""
+
+        def put(db: sqlite3.Connection) -> tuple[list[list[Any]], Counts]:
+            fresh, updates = [], []
+            for rowid, idx, number in db.execute(
+                "SELECT rowid, idx, number FROM units WHERE task_id=? AND state=? ORDER BY rowid", (task_id, PENDING)
+            ).fetchall():
+                self._seq += 1
+                row = [idx, number, "", ts, reason, ""]
+                updates.append((FAILED, json.dumps(row), self._seq, rowid))
+                fresh.append(row)
+            db.executemany("UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?", updates)
+            return fresh, _counts(db, task_id)
+
+        return await self._run(put)
+
+    async def inbox_cursor(self, member: str) -> tuple[str, int]:
+        """The member's ssrc and the id of its next SMS the fleet has not taken yet (("", 1) at first)."""
+
+        def get(db: sqlite3.Connection) -> tuple[str, int]:
+            r = db.execute("SELECT ssrc, next_id FROM inbox_cursor WHERE member=?", (member,)).fetchone()
+            return ("", 1) if r is None else (r[0], r[1])
+
+        return await self._run(get)
+
+    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None:
+        """SMS a member received, under the fleet's own ids, and the member's cursor, in one transaction."""
+
+        def put(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR IGNORE INTO inbox (member, ssrc, member_id, row) VALUES (?,?,?,?)",
+                [(member, ssrc, member_id, json.dumps(row)) for member_id, row in rows],
+            )
+            db.execute(
+                "INSERT INTO inbox_cursor VALUES (?,?,?) ON CONFLICT (member) DO UPDATE SET ssrc=?, next_id=?",
+                (member, ssrc, next_id, ssrc, next_id),
+            )
+
+        await self._run(put)
+
+    async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]:
+        """As a device's inbox: rows from id ``first`` (``limit`` 0: all), and the next id to ask for."""
+
+        def get(db: sqlite3.Connection) -> tuple[list[list[Any]], int]:
+            sql, params = "SELECT id, row FROM inbox WHERE id >= ? ORDER BY id", [first]
+            if limit > 0:
+                sql += " LIMIT ?"
+                params.append(limit)
+            found = db.execute(sql, params).fetchall()
+            if found:
+                next_id = found[-1][0] + 1
+            else:
+                last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='inbox'").fetchone()
+                next_id = max(first, (last[0] if last else 0) + 1)
+            if delete and found:
+                db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i, _ in found])
+            return [json.loads(r) for _, r in found], next_id
+
+        return await self._run(get)
+
+    async def withdraw(self, member: str) -> list[int]:
+        """Failover: the member's units without an outcome go back to pending; the ids of the tasks touched.
+
+        The fleet's record decides: what no report says was done counts as never sent.  Its dispatches
+        are kept as withdrawn, to be removed on the member once it answers again.
+        """
+
+        def take(db: sqlite3.Connection) -> list[int]:
+            rows = db.execute(
+                "SELECT id, task_id FROM dispatches WHERE member=? AND state IN (?, ?)", (member, RECORDED, POSTED)
+            ).fetchall()
+            tasks = set()
+            for dispatch_id, task_id in rows:
+                moved = db.execute(
+                    "UPDATE units SET state=?, dispatch_id=NULL, sub_idx=NULL, via=NULL "
+                    "WHERE dispatch_id=? AND state=?",
+                    (PENDING, dispatch_id, DISPATCHED),
+                ).rowcount
+                if moved:
+                    db.execute("UPDATE dispatches SET state=?, sending=0 WHERE id=?", (WITHDRAWN, dispatch_id))
+                    tasks.add(task_id)
+            return sorted(tasks)
+
+        return await self._run(take)
+
+    async def withdrawn(self, member: str) -> list[int]:
+        return await self._run(
+            lambda db: [
+                r[0]
+                for r in db.execute(
+                    "SELECT member_tid FROM dispatches WHERE member=? AND state=? ORDER BY id", (member, WITHDRAWN)
+                )
+            ]
+        )
+
+    async def removed(self, member: str, member_tids: list[int]) -> None:
+        def mark(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE dispatches SET state=? WHERE member=? AND member_tid=?",
+                [(REMOVED, member, t) for t in member_tids],
+            )
+
+        await self._run(mark)
+
+    async def unreported(self, task_id: int) -> list[list[Any]]:
+        """The rows of units done and not yet in a report queued for the platform (after a restart)."""
+
+        def get(db: sqlite3.Connection) -> list[list[Any]]:
+            rows = db.execute(
+                "SELECT row FROM units WHERE task_id=? AND state IN (?, ?) AND reported=0 ORDER BY done_seq",
+                (task_id, SENT, FAILED),
+            )
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._run(get)
+
+    async def mark_reported(self, task_id: int) -> None:
+        """Every unit done so far is in a report the outbox holds; the task is finished once all are."""
+
+        def mark(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE units SET reported=1 WHERE task_id=? AND state IN (?, ?) AND reported=0",
+                (task_id, SENT, FAILED),
+            )
+            db.execute(
+                "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
+                "(SELECT 1 FROM units WHERE task_id=? AND reported=0)",
+                (task_id, task_id),
+            )
+
+        await self._run(mark)

@@ -1,0 +1,176 @@
+"""The fleet's device API: the same paths, answers and error handling as a device (``web/endpoint.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from ..gateway import commands
+from ..gateway.parameters import ParameterError, parse_url
+from ..protocol.codes import ResultCode
+from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient, encode
+from ..protocol.sms import SendSmsRequest
+from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
+from ..web.session import crypt_session
+from ..web.sms import ResultsReply, TaskStatusReply, _all_invalid_user, _items, _tids
+from . import inbox, queue, stats
+from .members import MemberDown, refresh_all
+from .runtime import Fleet
+from .status import dev_status
+
+
+def _status(fleet: Fleet) -> DevStatus:
+    fleet.status_seq += 1
+    return dev_status(
+        list(fleet.links.values()),
+        fleet.ports,
+        mac="00-00-00-00-00-00",
+        ip=fleet.config.host,
+        ver="ejoin-fleet",
+        slots=fleet.config.slots,
+        seq=fleet.status_seq,
+    )
+
+
+@endpoint()
+async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:  # type: ignore[override]
+    # Checked as a device checks them, not passed on yet: members answer their active slots (docs/fleet.md).
+    flag(req.param("all_sims"), "all_sims")
+    flag(req.param("all_slots"), "all_slots")
+    url = req.param("url")
+    if url is not None:
+        try:
+            url = parse_url(url)
+        except ParameterError as exc:
+            raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
+    # Members known down are not waited for (a silent one would hold every answer for member_timeout):
+    # the poll notices when they come back.
+    await refresh_all([link for link in fleet.links.values() if link.up])
+    status = _status(fleet)
+    if url:
+        # One dev-status now; periodic and port-status pushes of the fleet are not built yet (docs/fleet.md).
+        fleet.outbox.push(url, "dev-status", encode(status))
+    return status
+
+
+@endpoint()
+async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:  # type: ignore[override]
+    if (req.param("op") or "").strip().lower() in ("get", "set"):
+        raise ApiError(
+            ResultCode.BAD_REQUEST,
+            "the fleet has no device parameters of its own: get and set them on a member device",
+            400,
+        )
+    if req.has_body():
+        cmd = req.json(CommandRequest)
+        cmd.op = cmd.op if cmd.op is not None else req.param("op")
+        cmd.ports = cmd.ports if cmd.ports is not None else req.param("ports")
+    else:
+        cmd = CommandRequest(op=req.param("op"), ports=req.param("ports"))
+    try:
+        steps = commands.plan(cmd, fleet.size)  # every op and port checked before any member is asked
+    except commands.CommandError as exc:
+        return Reply(code=exc.code, reason=exc.reason)
+    per_member: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for step in steps:
+        if not step.ports:  # save, reboot: every member
+            for name in fleet.links:
+                per_member[name].append({"op": step.op})
+            continue
+        local: dict[str, list[str]] = defaultdict(list)
+        for addr in step.ports:
+            mapped = fleet.ports.to_member(addr)
+            if mapped is None:
+                return Reply(code=ResultCode.INVALID_PORT, reason=f"port {addr.port} belongs to no member")
+            local[mapped[0].name].append(mapped[1].dotted)
+        for name, names in local.items():
+            per_member[name].append({"op": step.op, "ports": ",".join(names)})
+
+    async def run(name: str, ops: list[dict[str, str]]) -> Reply:
+        body: dict[str, Any] = (
+            {"type": "command", **ops[0]} if len(ops) == 1 else {"type": "command", "op": "multiple", "ops": ops}
+        )
+        try:
+            answer = await fleet.links[name].call("/goip_send_cmd.html", body=body)
+        except MemberDown as exc:
+            return Reply(code=ResultCode.SERVER_ERROR, reason=str(exc))
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if code == ResultCode.OK:
+            return Reply(code=ResultCode.OK, reason="OK")
+        return Reply(code=int(code or ResultCode.SERVER_ERROR), reason=f"member {name}: {answer.get('reason', '')}")
+
+    replies = await asyncio.gather(*(run(n, ops) for n, ops in per_member.items()))
+    return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
+
+
+@endpoint(invalid_user=_all_invalid_user)
+async def post_sms(req: ApiRequest, fleet: Fleet) -> TaskStatusReply:  # type: ignore[override]
+    request = req.json(SendSmsRequest)
+    if request.tasks is None:
+        raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
+    results = await fleet.dispatcher.accept(request)
+    return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
+
+
+MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
+
+
+def _change(op: str):
+    async def handler(req: ApiRequest, fleet: Fleet) -> ResultsReply:
+        tids = _tids(req, MAX_TIDS)
+        results = await fleet.control.change(op, tids)
+        return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=_items(results) if tids is not None else None)
+
+    handler.__name__ = f"{op}_sms"
+    return endpoint()(handler)  # type: ignore[arg-type]
+
+
+pause_sms = _change("pause")
+resume_sms = _change("resume")
+remove_sms = _change("remove")
+
+
+async def member_report(request: web.Request) -> web.Response:
+    """A member's status-report about a sub-task; the path's secret says it is one the fleet gave."""
+    fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
+    if not fleet.secret_ok(request.match_info["secret"]):
+        return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
+    try:
+        body = decode_lenient(await request.read(), dict[str, Any])
+    except WireError as exc:
+        return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
+    await fleet.reports.member_report(request.match_info["member"], body)
+    return web.json_response({"code": 0, "reason": "OK"})
+
+
+def create_fleet_app(fleet: Fleet) -> web.Application:
+    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
+    app[GATEWAY] = fleet  # type: ignore[misc]  # what the endpoint machinery reads, see runtime.Fleet
+    for path, handler in (
+        ("/goip_get_status.html", get_status),
+        ("/goip_send_cmd.html", send_cmd),
+        ("/goip_pause_sms.html", pause_sms),
+        ("/goip_resume_sms.html", resume_sms),
+        ("/goip_remove_sms.html", remove_sms),
+        ("/goip_get_tasks.html", queue.get_tasks),
+        ("/goip_get_sms.html", inbox.get_sms),
+        ("/goip_get_sms_stat.html", stats.sms_stat),
+        ("/goip_get_call_stat.html", stats.call_stat),
+    ):
+        app.router.add_route("GET", path, handler)
+        app.router.add_route("POST", path, handler)
+    app.router.add_route("POST", "/goip_post_sms.html", post_sms)
+    app.router.add_route("GET", "/crypt_sess.json", crypt_session)
+    app.router.add_route("POST", "/crypt_sess.json", crypt_session)
+    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", member_report)
+
+    async def lifecycle(app: web.Application):
+        await fleet.start()
+        yield
+        await fleet.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

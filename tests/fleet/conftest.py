@@ -1,0 +1,97 @@
+"""A fleet on its own loop thread, in front of real member gateways (``GatewayThread``, fast clock)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ejoin.clock import VirtualClock
+from ejoin.fleet.config import load_fleet_config
+from ejoin.fleet.runtime import Fleet
+from ejoin.fleet.web import create_fleet_app
+from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
+
+AUTH = {"username": "fleet", "password": "secret"}
+
+
+class FleetThread:
+    def __init__(self, data: Path, members: list[dict[str, Any]], *, virtual: bool = False, **settings: Any) -> None:
+        self.config = load_fleet_config(
+            None, {"data": str(data), "username": "fleet", "password": "secret", "member": members, **settings}
+        )
+        self.clock = VirtualClock() if virtual else None
+        self.fleet = Fleet(self.config, clock=self.clock)
+        self._thread = _LoopThread("ejoin fleet")
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FleetThread:
+        self._thread.start()
+        self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1"))
+        self.fleet.public_url = self.url  # members push their reports here
+        return self
+
+    def advance(self, seconds: float) -> None:
+        assert self.clock is not None, "FleetThread(..., virtual=True)"
+        self._thread.run(self.clock.advance(seconds))
+
+    def tick(self) -> None:
+        """One round of the fleet's poll: members' status, failover, dispatch."""
+        self._thread.run(self.fleet.tick())
+
+    def idle(self) -> None:
+        self._thread.run(self.fleet.idle())
+
+    def stop(self) -> None:
+        self._thread.run(self._runner.cleanup())
+        self._thread.stop()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return httpx.get(self.url + path, params={**AUTH, **params}, timeout=20).json()
+
+    def post(self, path: str, body: Any, **params: Any) -> Any:
+        return httpx.post(self.url + path, params={**AUTH, **params}, json=body, timeout=20).json()
+
+
+def member(g: GatewayThread | str, ports: str, name: str) -> dict[str, Any]:
+    url = g if isinstance(g, str) else g.url
+    return {"name": name, "url": url, "username": "root", "password": "root", "ports": ports}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def platform() -> Iterator[PushCollector]:
+    with PushCollector() as p:
+        yield p
+
+
+@pytest.fixture
+def two_members(tmp_path: Path) -> Iterator[tuple[GatewayThread, GatewayThread]]:
+    with (
+        GatewayThread(tmp_path / "a", ports=4, slots=2, seed=1) as a,
+        GatewayThread(tmp_path / "b", ports=4, slots=2, seed=2) as b,
+    ):
+        yield a, b
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread]) -> Iterator[FleetThread]:
+    a, b = two_members
+    f = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")]).start()
+    try:
+        yield f
+    finally:
+        f.stop()

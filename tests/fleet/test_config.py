@@ -1,0 +1,58 @@
+"""The fleet's TOML file: members, their port ranges, and refusals a person understands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ejoin.fleet.config import load_fleet_config
+from ejoin.fleet.numbering import PortMap
+from ejoin.gateway.config import ConfigError
+from ejoin.protocol.ports import PortAddress
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fleet.toml"
+
+
+def test_the_example_loads() -> None:
+    config = load_fleet_config(EXAMPLE)
+    assert [(m.name, m.first, m.last) for m in config.members] == [("rack1", 1, 32), ("rack2", 33, 64)]
+    assert config.ports == 64
+
+
+def test_ports_map_in_order_onto_each_member() -> None:
+    config = load_fleet_config(EXAMPLE)
+    ports = PortMap(config.members)
+    member, local = ports.to_member(PortAddress(33, 2))  # type: ignore[misc]
+    assert (member.name, local) == ("rack2", PortAddress(1, 2))
+    assert ports.rename(member, "1.02") == "33.02"
+    assert ports.rename(member, "33.01") == "33.01"  # past its range: not renamed into a wrong port
+    assert ports.to_member(PortAddress(65)) is None
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([{"url": "http://a", "ports": "1-8"}, {"url": "http://b", "ports": "8-9"}], "both claim port 8"),
+        ([{"url": "http://a", "ports": "8-1"}], "low to high"),
+        ([{"url": "http://a"}], "ports is required"),
+        ([{"url": "ftp://a", "ports": "1-2"}], "http:// or https://"),
+        ([{"url": "http://a", "ports": "1-2", "colour": "red"}], "unknown keys colour"),
+    ],
+)
+def test_bad_members_are_refused_with_a_reason(members: list, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_fleet_config(None, {"member": members})
+
+
+def test_a_postgresql_url_is_refused_until_that_store_exists() -> None:
+    with pytest.raises(ConfigError, match="PostgreSQL is planned"):
+        load_fleet_config(None, {"db": "postgresql://x/y", "member": [{"url": "http://a", "ports": "1-2"}]})
+
+
+def test_policy_and_quotas_are_checked() -> None:
+    one = [{"url": "http://a", "ports": "1-2"}]
+    with pytest.raises(ConfigError, match='"least-busy" or "round-robin"'):
+        load_fleet_config(None, {"policy": "random", "member": one})
+    with pytest.raises(ConfigError, match="0 \\(no limit\\) or more"):
+        load_fleet_config(None, {"sim_day_quota": -1, "member": one})

@@ -1,0 +1,47 @@
+"""``ejoin fleet`` as a process: it starts from its TOML file, serves, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from ejoin.client import Client
+from ejoin.testing import GatewayThread
+
+from .conftest import free_port
+
+
+def test_the_command_serves_its_members_and_stops_on_sigterm(tmp_path) -> None:
+    with GatewayThread(tmp_path / "m", ports=2, slots=2) as m:
+        port = free_port()
+        config = tmp_path / "fleet.toml"
+        config.write_text(
+            f'data = "{tmp_path / "fleet"}"\n'
+            f'[[member]]\nurl = "{m.url}"\nports = "3-4"\nusername = "root"\npassword = "root"\n'
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--port", str(port), "--password", "pw"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while True:  # until it listens
+                try:
+                    answer = httpx.get(url + "/goip_get_status.html", params={"username": "root", "password": "pw"})
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()  # type: ignore[union-attr]
+                    time.sleep(0.05)
+            assert [e["port"] for e in answer.json()["status"]] == ["3.01", "4.01"]
+            # the fleet's own clients may open the secure session of spec 3, as with a device
+            with Client(url, "root", "pw", secure=True) as client:
+                assert [p.port for p in client.status().status] == ["3.01", "4.01"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0

@@ -1,0 +1,41 @@
+"""Per-SIM quotas: the fleet gives no SIM more than its share per rolling hour; the rest waits, then goes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ejoin.testing import GatewayThread, PushCollector
+
+from .conftest import FleetThread, member
+from .test_sending import NUMBERS, final, reports, send
+
+
+def test_no_sim_gets_more_than_its_hourly_quota(tmp_path, platform: PushCollector) -> None:
+    with (
+        GatewayThread(tmp_path / "a", ports=2, slots=1, seed=1) as a,
+        GatewayThread(tmp_path / "b", ports=2, slots=1, seed=2) as b,
+    ):
+        fleet = FleetThread(
+            tmp_path / "fleet", [member(a, "1-2", "a"), member(b, "3-4", "b")], virtual=True, sim_hour_quota=3
+        ).start()
+        try:
+            task = {"tid": 4001, "to": NUMBERS[:20], "sms": "x", "sdr": 1, "sr_cnt": 12}
+            assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
+            first = platform.wait_for(lambda p: any(r["sent"] == 12 for r in p.get("rpts", [])))["rpts"][0]
+            assert (first["sent"], first["unsent"]) == (12, 8)  # 4 SIMs x 3; the other 8 wait for quota
+            assert Counter(r[2] for r in first["sdr"]) == {"1.01": 3, "2.01": 3, "3.01": 3, "4.01": 3}
+            fleet.advance(1800)
+            fleet.tick()
+            fleet.idle()
+            # half an hour on: still nothing more (periodic reports, sr_prd 60, say so)
+            assert {(r["sent"], r["unsent"]) for r in reports(platform, 4001)} == {(12, 8)}
+            fleet.advance(1801)  # the first twelve are more than an hour old
+            fleet.tick()
+            report = final(platform, 4001)
+        finally:
+            fleet.stop()
+    assert (report["sent"], report["unsent"]) == (20, 0)
+    rows = [r for rep in reports(platform, 4001) for r in rep["sdr"]]
+    assert sorted(r[0] for r in rows) == list(range(20))
+    second_hour = Counter(r[2] for r in rows[12:])
+    assert sum(second_hour.values()) == 8 and max(second_hour.values()) <= 3
