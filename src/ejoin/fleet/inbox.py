@@ -63,7 +63,7 @@ async def take_new(fleet: Fleet, link: MemberLink, ports: PortMap) -> None:
 
 
 @endpoint()
-async def get_sms(req: ApiRequest, fleet: Fleet) -> InboxReply:  # type: ignore[arg-type]
+async def get_sms(req: ApiRequest, fleet: Fleet) -> InboxReply:
     first = integer(req.field("sms_id"), "sms_id", default=1, minimum=1)
     limit = integer(req.field("sms_num"), "sms_num", default=0, minimum=0)
     delete = flag(req.field("sms_del"), "sms_del")

@@ -11,7 +11,7 @@ from .runtime import Fleet
 
 
 @endpoint()
-async def get_tasks(req: ApiRequest, fleet: Fleet) -> Any:  # type: ignore[arg-type]
+async def get_tasks(req: ApiRequest, fleet: Fleet) -> Any:
     if not req.param("port"):
         raise ApiError(ResultCode.BAD_REQUEST, "port is required (a port number, from 1)", 400)
     port = integer(req.param("port"), "port", default=0, minimum=1)
@@ -32,7 +32,7 @@ async def get_tasks(req: ApiRequest, fleet: Fleet) -> Any:  # type: ignore[arg-t
         if not isinstance(t, dict):
             continue
         try:
-            found = await fleet.ledger.dispatch_of(owner.name, int(t.get("tid")))  # type: ignore[arg-type]
+            found = await fleet.ledger.dispatch_of(owner.name, int(t.get("tid", "")))
         except (TypeError, ValueError):
             found = None
         row = await fleet.ledger.task(found[1]) if found else None

@@ -19,7 +19,7 @@ import msgspec
 
 from ..clock import Clock, Timer
 from ..gateway.outbox import Outbox
-from ..gateway.reports import StatusReport, TaskReport
+from ..gateway.reports import StatusReportPush, TaskReport
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
 from .numbering import PortMap
@@ -90,7 +90,7 @@ class ReportMerger:
             if found is None:
                 continue  # not ours (another client of the member), or from before this store
             dispatch_id, task_id = found
-            outcomes = []
+            outcomes: list[tuple[int, str | None, int, list[Any]]] = []
             for key, state in (("sdr", SENT), ("fdr", FAILED)):
                 for r in rpt.get(key) or []:
                     if isinstance(r, list) and len(r) >= 4 and isinstance(r[0], int):
@@ -100,7 +100,11 @@ class ReportMerger:
             await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
 
     async def outcomes(
-        self, dispatch_id: int, task_id: int, outcomes: list[tuple[int, str | None, int, list[Any]]], sending: int = 0
+        self,
+        dispatch_id: int,
+        task_id: int,
+        outcomes: list[tuple[int, str | None, int, list[Any]]],
+        sending: int = 0,
     ) -> None:
         """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the rules say."""
         async with self._lock:
@@ -154,7 +158,7 @@ class ReportMerger:
         state.rows = []
         state.since = 0
         if row.sr_url:
-            await self._outbox.push(row.sr_url, "status-report", encode(StatusReport("status-report", 1, [report])))
+            await self._outbox.push(row.sr_url, "status-report", encode(StatusReportPush("status-report", 1, [report])))
         await self._ledger.mark_reported(task_id)
 
     async def stop(self) -> None:

@@ -143,6 +143,7 @@ class Dispatcher:
             for u, port, sim in chosen:
                 owner = self._ports.owner(PortAddress.parse(port).port)
                 assert owner is not None
+                key: tuple[str, str | None]
                 if self._quotas != (0, 0):
                     key = (owner.name, port)  # one sub-task per port: what a SIM sends is what it was given
                     sims[key] = sim

@@ -49,7 +49,7 @@ def _stats(path: str, name: str):
         return StatsReply(code=ResultCode.OK_HTTP, reason="OK", count=len(rows), stats=rows)
 
     handler.__name__ = name
-    return endpoint()(handler)  # type: ignore[arg-type]
+    return endpoint()(handler)
 
 
 sms_stat = _stats("/goip_get_sms_stat.html", "sms_stat")

@@ -36,7 +36,7 @@ def _status(fleet: Fleet) -> DevStatus:
 
 
 @endpoint()
-async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:  # type: ignore[override]
+async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
     # Checked as a device checks them, not passed on yet: members answer their active slots (docs/fleet.md).
     flag(req.param("all_sims"), "all_sims")
     flag(req.param("all_slots"), "all_slots")
@@ -57,7 +57,7 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:  # type: ignor
 
 
 @endpoint()
-async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:  # type: ignore[override]
+async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     if (req.param("op") or "").strip().lower() in ("get", "set"):
         raise ApiError(
             ResultCode.BAD_REQUEST,
@@ -107,7 +107,7 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:  # type: ignore[overri
 
 
 @endpoint(invalid_user=_all_invalid_user)
-async def post_sms(req: ApiRequest, fleet: Fleet) -> TaskStatusReply:  # type: ignore[override]
+async def post_sms(req: ApiRequest, fleet: Fleet) -> TaskStatusReply:
     request = req.json(SendSmsRequest)
     if request.tasks is None:
         raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
@@ -125,7 +125,7 @@ def _change(op: str):
         return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=_items(results) if tids is not None else None)
 
     handler.__name__ = f"{op}_sms"
-    return endpoint()(handler)  # type: ignore[arg-type]
+    return endpoint()(handler)
 
 
 pause_sms = _change("pause")

@@ -145,7 +145,8 @@ def error_response(code: int, reason: str, status: int = 200) -> web.Response:
 
 INVALID_USER = Reply(code=ResultCode.INVALID_USER, reason="Invalid User")
 
-Handler = Callable[[ApiRequest, Gateway], Awaitable[Any]]
+# The second argument is the device the handler serves: a Gateway, or a fleet of them (ejoin.fleet).
+Handler = Callable[[ApiRequest, Any], Awaitable[Any]]
 
 
 def endpoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -51,7 +52,7 @@ class TasksReply(msgspec.Struct):
     tasks: list[QueuedTaskOut]
 
 
-def _items(outcomes: list[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]) -> list[TaskStatusItem]:
+def _items(outcomes: Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]) -> list[TaskStatusItem]:
     return [TaskStatusItem(tid=o[0], status=o[1].label, reason=o[2] if len(o) > 2 else "") for o in outcomes]
 
 
