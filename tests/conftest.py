@@ -12,9 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ejoin.gateway.clock import VirtualClock
-from ejoin.gateway.config import GatewayConfig, Timing, load_config
+from ejoin.clock import VirtualClock
+from ejoin.gateway.config import GatewayConfig, load_config
 from ejoin.gateway.runtime import Gateway
+from ejoin.sim.config import Timing
 from ejoin.store.sqlite import SQLiteStore, _settle
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
@@ -104,7 +105,10 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
         shutdown_grace=0.0,
     )
     base.update(overrides)
-    base["timing"] = dataclasses.asdict(base["timing"]) if isinstance(base["timing"], Timing) else base["timing"]
+    if base.get("modems", "simulated") != "simulated":
+        del base["timing"]  # the simulator's key
+    elif isinstance(base["timing"], Timing):
+        base["timing"] = dataclasses.asdict(base["timing"])
     return load_config(None, base)
 
 

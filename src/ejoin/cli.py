@@ -34,6 +34,7 @@ def main() -> None:
 @click.option("--username", help="Device account.  [default: root]")
 @click.option("--password", help="Device password.  [default: root]")
 @click.option("--data", help="Data directory (SQLite store).  [default: ./ejoin-data]")
+@click.option("--modems", help="Driver of the GSM modules, by name.  [default: simulated]")
 @click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
 @click.option("--fast", is_flag=True, default=None, help="Every simulated delay zero (tests, benchmarks).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")

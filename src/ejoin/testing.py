@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
-from .gateway.clock import VirtualClock
+from .clock import VirtualClock
 from .gateway.config import load_config
 from .gateway.runtime import Gateway
 from .web.app import create_app

@@ -14,7 +14,7 @@ def test_defaults_are_the_documented_ones():
         "root",
         "./ejoin-data",
     )
-    assert not c.fast and c.effective_timing().register_max > 0
+    assert c.modems == "simulated" and not c.fast and c.driver.effective_timing(c.fast).register_max > 0
 
 
 def test_toml_then_flags_override(tmp_path):
@@ -26,8 +26,9 @@ def test_toml_then_flags_override(tmp_path):
     )
     c = load_config(path, {"port": 9100, "slots": None})
     assert (c.port, c.ports, c.slots, c.username, c.fast) == (9100, 16, 4, "admin", True)
-    assert c.timing.card_detect == 0.5 and c.effective_timing().card_detect == 0.0
-    assert [s.port for s in c.sim] == ["1.02", "2A"] and c.sim[0].empty and c.sim[1].number == "+15550100"
+    sim = c.driver  # the simulated network's own keys
+    assert sim.timing.card_detect == 0.5 and sim.effective_timing(c.fast).card_detect == 0.0
+    assert [s.port for s in sim.sim] == ["1.02", "2A"] and sim.sim[0].empty and sim.sim[1].number == "+15550100"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,7 @@ def test_toml_then_flags_override(tmp_path):
         ("this is not toml", "not valid TOML"),
         ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
         ("[[sim]]\nport = '2'", "must name a slot"),
+        ("modems = 'carrier-pigeon'", "unknown modems 'carrier-pigeon'; known: simulated"),
     ],
 )
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):

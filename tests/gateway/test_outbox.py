@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from ejoin.gateway.clock import VirtualClock
+from ejoin.clock import VirtualClock
 from ejoin.gateway.outbox import Outbox, PushTransport, RetryPolicy
 from ejoin.store.sqlite import SQLiteStore
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ejoin.gateway.clock import VirtualClock
+from ejoin.clock import VirtualClock
 from ejoin.gateway.outcomes import OutcomeWriter, StoreFault
 from ejoin.store.base import JobRecord
 

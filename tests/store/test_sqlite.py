@@ -29,7 +29,10 @@ async def test_reopen_keeps_everything(tmp_path):
     await s.open()
     await s.save_settings({"sms_url": "http://x/", "status_period": 90})
     await s.save_slot(SlotRecord(port=1, slot=2, present=True, iccid="8986", balance=1.5, locked=True, seq=4))
-    await s.save_port(PortRecord(port=1, active_slot=2, led=False, signal=20))
+    await s.save_port(PortRecord(port=1, active_slot=2, led=False))
+    await s.save_driver_state("simulated", "signal:1", 20)
+    await s.save_driver_state("simulated", "price:1.2", 0.05)
+    await s.save_driver_state("simulated", "price:1.2", None)  # forgotten
     await s.outbox_add("http://r/", "port-status", "application/json", b"{}", {"A": "b"}, 1.0)
     await s.close()
     s = SQLiteStore(path)
@@ -37,7 +40,9 @@ async def test_reopen_keeps_everything(tmp_path):
     assert await s.load_settings() == {"sms_url": "http://x/", "status_period": 90}
     [slot] = await s.load_slots()
     assert (slot.iccid, slot.balance, slot.locked, slot.seq) == ("8986", 1.5, True, 4)
-    assert await s.load_ports() == [PortRecord(port=1, active_slot=2, led=False, signal=20)]
+    assert await s.load_ports() == [PortRecord(port=1, active_slot=2, led=False)]
+    assert await s.load_driver_state("simulated") == {"signal:1": 20}
+    assert await s.load_driver_state("at") == {}
     [item] = await s.outbox_head("http://r/", 10)
     assert item.headers == {"A": "b"} and item.body == b"{}"
     await s.close()
@@ -77,3 +82,21 @@ async def test_writes_queued_together_share_a_transaction_but_fail_alone(store):
 async def test_many_concurrent_writes_all_land(store):
     await asyncio.gather(*[store.outbox_add("d", "k", "ct", b"x", {}, 0.0) for _ in range(2000)])
     assert await store.outbox_count() == 2000
+
+
+async def test_simulator_fields_of_old_records_move_to_its_driver_state(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path)
+    for version, script in enumerate(MIGRATIONS[:4], 1):
+        conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("INSERT INTO slot(port, slot, present, reg_outcome, price) VALUES(1, 2, 1, 6, 0.05)")
+    conn.execute("INSERT INTO slot(port, slot, present) VALUES(1, 1, 1)")
+    conn.execute("INSERT INTO port(port, active_slot, signal) VALUES(3, 1, 8)")
+    conn.commit()
+    conn.close()
+    s = SQLiteStore(path)
+    await s.open()
+    assert await s.load_driver_state("simulated") == {"outcome:1.2": 6, "price:1.2": 0.05, "signal:3": 8}
+    assert len(await s.load_slots()) == 2
+    await s.close()

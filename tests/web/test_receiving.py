@@ -103,6 +103,29 @@ async def test_delivery_reports(device_factory, receiver):
     assert reports[0][2] == int(start) + 7
 
 
+async def test_a_long_sms_gets_one_delivery_report_under_the_slot_that_sent_it(device, receiver):
+    await device.cmd(op="set", sms_url=receiver.url)
+    text = "0123456789" * 30  # two parts, each reported by the network
+    await device.send_ok({"tid": 6, "from": "1", "to": "+86 139-0000-0001", "sms": text, "dr": 1})
+    await device.clock.advance(2)  # sent: now the port switches before the reports come
+    assert (await device.cmd(op="switch", ports="1.02"))["code"] == 0
+    await device.clock.advance(10)
+    await receiver.wait_count(1, "recv-sms")
+    await device.clock.advance(10)
+    [report] = rows(receiver)
+    assert (report[0], report[1], report[4]) == (1, "1.01", "+86 139-0000-0001")
+    assert report[5].startswith("0 ")
+
+
+async def test_a_report_nothing_was_sent_for_goes_to_the_active_slot(device, receiver):
+    await device.cmd(op="set", sms_url=receiver.url)
+    device.gw.driver.events.delivery_report(2, 77, "13900000009", 64, device.clock.time(), "+10000000000")
+    await receiver.wait_count(1, "recv-sms")
+    [report] = rows(receiver)
+    assert (report[0], report[1], report[3], report[4]) == (1, "2.01", "+10000000000", "13900000009")
+    assert report[5].startswith("64 ")
+
+
 async def test_no_delivery_report_without_dr(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     await device.send_ok({"tid": 5, "from": "1", "to": "13900000001", "sms": "x"})
@@ -115,9 +138,12 @@ async def test_injected_parts_are_joined_in_order(device, receiver):
     res = await inject(device, "2.01", "+15550100", "world", ref=7, total=2, seq=2)
     assert res["part"] == "2/2"
     assert rows(receiver) == []
-    await inject(device, "2.01", "+15550100", "hello ", ref=7, total=2, seq=1)
+    res = await inject(device, "2.01", "+15550100", "hello ", ref=7, total=2, seq=1)
+    assert "part" not in res and res["id"] == 1  # the last part is answered as the SMS it completed
     await receiver.wait_count(1, "recv-sms")
     assert base64.b64decode(rows(receiver)[0][5]).decode() == "hello world"
+    inbox = await device.get("/goip_get_sms.html")
+    assert [row[5] for row in inbox["data"]] == [b64("hello world")]
 
 
 async def test_a_part_that_never_completes_is_delivered_incomplete(device_factory, receiver):
@@ -261,9 +287,9 @@ async def test_background_traffic(device_factory, receiver):
     dev = await device_factory(traffic={"rate": 30, "senders": ["10086"], "texts": ["hi", "x" * 200]})
     await dev.settle()
     await dev.cmd(op="set", sms_url=receiver.url)
-    before = dev.gw.traffic.sent  # arrived with no sms_url: kept in the inbox only
+    before = dev.gw.modems.traffic.sent  # arrived with no sms_url: kept in the inbox only
     await dev.clock.advance(600)
-    sent = dev.gw.traffic.sent - before
+    sent = dev.gw.modems.traffic.sent - before
     assert 200 < sent < 400  # 30 a minute for 10 minutes
     await receiver.wait_count(sent, "recv-sms", timeout=10)
     inbox = await dev.get("/goip_get_sms.html")

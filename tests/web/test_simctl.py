@@ -71,7 +71,8 @@ async def test_balance(device):
     res = await sim(device, "balance", port="1.01", value="3.456")
     assert res["bal"] == "3.46"
     res = await sim(device, "balance", port="1.01", price="0.05")
-    assert res["price"] == 0.05 and device.slot("1.01").record.price == 0.05
+    assert res["price"] == 0.05
+    assert (await sim(device, "state"))["ports"][0]["slots"][0]["price"] == 0.05
     assert (await sim(device, "balance", port="1.01", price="-1"))["code"] == 400
     assert (await device.status())["status"][0]["bal"] == "3.46"
 

@@ -57,7 +57,17 @@ def _step(op: str | None, ports: object, size: DeviceSize, where: str) -> Step:
     return Step(name, tuple(addrs))
 
 
-def plan(request: CommandRequest, size: DeviceSize) -> list[Step]:
+def plan(request: CommandRequest, size: DeviceSize, *, can_switch: bool = True) -> list[Step]:
+    """The steps of a command, every one checked; ``can_switch`` False: the modules hold one SIM each."""
+    steps = _plan(request, size)
+    if not can_switch and any(step.op == "switch" for step in steps):
+        raise CommandError(
+            ResultCode.INVALID_CMD, "switch: each module of this device holds one SIM; there is no slot to switch to"
+        )
+    return steps
+
+
+def _plan(request: CommandRequest, size: DeviceSize) -> list[Step]:
     op = (request.op or "").strip().lower()
     if op != "multiple":
         return [_step(request.op, request.ports, size, "command")]

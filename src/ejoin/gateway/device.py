@@ -6,6 +6,10 @@ bumps the slot's ``seq``, is written to the store and announced to listeners
 time (card detection, registration, module restart) run in one task per port
 on the injected clock; a new command on the port cancels the running one, as a
 module would abandon a registration when told to switch.
+
+The device keeps what it learns of cards in its records: the driver answers
+with values (``CardInfo``) and the device writes them.  Signals are read from
+the driver every ``signal_period`` and cached for the status.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..modems.base import ModemDriver
+from ..clock import Clock, Timer
+from ..modems.base import CardInfo, ModemDriver
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle
 from ..store.base import PortRecord, SlotRecord, Store
-from .clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,28 @@ class Port:
 SlotListener = Callable[[Slot], None]
 
 
+def write_card(record: SlotRecord, card: CardInfo) -> bool:
+    """Write what was read of a slot's card into its record; True if anything changed."""
+    before = (record.present, record.iccid, record.imsi, record.number, record.operator, record.balance)
+    before_esim = (record.esim, record.esim_ac, record.esim_cc, record.esim_provider)
+    record.present = card.present
+    if card.present:
+        record.iccid, record.imsi, record.number, record.operator = card.iccid, card.imsi, card.number, card.operator
+        if card.balance is not None:
+            record.balance = card.balance
+    else:
+        record.iccid = record.imsi = record.number = record.operator = ""
+        record.balance = 0.0
+    record.esim, record.esim_ac, record.esim_cc, record.esim_provider = (
+        card.esim,
+        card.esim_ac,
+        card.esim_cc,
+        card.esim_provider,
+    )
+    after = (record.present, record.iccid, record.imsi, record.number, record.operator, record.balance)
+    return before != after or before_esim != (record.esim, record.esim_ac, record.esim_cc, record.esim_provider)
+
+
 class Device:
     def __init__(
         self,
@@ -85,6 +111,9 @@ class Device:
         self._listeners: list[SlotListener] = []
         self._running = False
         self._by_number: dict[str, Slot] | None = None  # rebuilt after any change
+        self._signals: dict[int, int] = {}  # port -> last signal read from its module
+        self._signal_timer: Timer | None = None
+        self._lost: set[int] = set()  # ports whose module stopped answering
 
     # --- life cycle ----------------------------------------------------------
 
@@ -114,9 +143,13 @@ class Device:
         self._running = True
         for port in self.ports:
             self._bring_up(port, restart=False)
+        self._schedule_signal_reads()
 
     async def stop(self) -> None:
         self._running = False
+        if self._signal_timer is not None:
+            self._signal_timer.cancel()
+            self._signal_timer = None
         tasks = [p.task for p in self.ports if p.task is not None]
         for t in tasks:
             t.cancel()
@@ -142,8 +175,34 @@ class Device:
         return addr.name(self.name_style)
 
     def signal(self, port: int) -> int:
-        override = self.port(port).record.signal
-        return override if override is not None else self.driver.signal(port)
+        """The module's signal as last read (0 before the first read)."""
+        return self._signals.get(port, 0)
+
+    async def read_signal(self, port: int, *, announce: bool = False) -> None:
+        """Read the module's signal now; ``announce``: push the port's state even if it did not change."""
+        try:
+            self._signals[port] = await self.driver.signal(port)
+        except Exception:
+            log.warning("port %d: the module did not tell its signal", port, exc_info=True)
+        if announce:
+            self._changed(self.port(port).active)
+
+    async def read_signals(self) -> None:
+        for port in self.ports:
+            if port.number not in self._lost:
+                await self.read_signal(port.number)
+
+    def _schedule_signal_reads(self) -> None:
+        # At whole multiples of the period, so every port is read at the same moment.
+        period = self.driver.signal_period
+        delay = period - self.clock.time() % period
+        self._signal_timer = self.clock.call_later(delay, self._read_signals_now)
+
+    def _read_signals_now(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.read_signals(), name="signal reads")
+        task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        if self._running:
+            self._schedule_signal_reads()
 
     # --- changes -------------------------------------------------------------
 
@@ -198,6 +257,10 @@ class Device:
                 self._set_state(slot, self._idle_state(slot))
         if not self._running:
             return
+        if port.number in self._lost:  # module_back brings it up
+            locked = port.active.record.locked
+            self._set_state(port.active, PortState.USER_LOCKED if locked else PortState.MODULE_TIMEOUT)
+            return
         port.task = asyncio.get_running_loop().create_task(self._run_port(port, restart), name=f"port {port.number}")
 
     async def _run_port(self, port: Port, restart: bool) -> None:
@@ -209,15 +272,18 @@ class Device:
             if restart:
                 self._set_state(slot, PortState.ACCESS_NETWORK if slot.present else PortState.NO_SIM)
                 await self.driver.restart_module(port.number)
-            if not slot.present:
-                self._set_state(slot, PortState.NO_SIM)
+            if slot.present:  # known from before: shown while the card is read
+                self._set_state(slot, PortState.CARD_DETECTED)
+            card = await self.driver.detect_card(port.number, slot.record.slot)
+            changed = write_card(slot.record, card)
+            if not card.present or card.error:
+                state = PortState.SIM_ERROR if card.present else PortState.NO_SIM
+                self._touch(slot, state) if changed else self._set_state(slot, state)
                 return
-            self._set_state(slot, PortState.CARD_DETECTED)
-            if not await self.driver.detect_card(port.number, slot.record):
-                self._set_state(slot, PortState.SIM_ERROR)
-                return
+            if changed:
+                self._touch(slot, PortState.CARD_DETECTED)
             self._set_state(slot, PortState.REGISTERING)
-            outcome = await self.driver.register(port.number, slot.record)
+            outcome = await self.driver.register(port.number, slot.record.slot)
             self._set_state(slot, outcome)
         except asyncio.CancelledError:
             raise
@@ -255,6 +321,7 @@ class Device:
                     self._bring_up(port, restart=False)
 
     def switch(self, addrs: Iterable[PortAddress]) -> None:
+        """Change active slots; callers check ``driver.can_switch_slots`` first (commands.plan does)."""
         for addr in addrs:
             port = self.port(addr.port)
             target = addr.slot if addr.slot is not None else self._next_slot(port)
@@ -298,40 +365,45 @@ class Device:
             setattr(slot.record, name, value)
             self._changed(slot)
 
-    # --- the simulator's hands -----------------------------------------------
+    def announce(self, addr: PortAddress) -> None:
+        """Push the slot's state although nothing the device keeps changed (its conditions did)."""
+        self._changed(self.slot(addr))
 
-    def insert_card(self, addr: PortAddress, fill: Callable[[SlotRecord], None]) -> None:
+    # --- what the driver reports on its own ------------------------------------
+
+    def card_inserted(self, addr: PortAddress, card: CardInfo) -> None:
+        """A card appeared in a slot (hot-swap, an eSIM profile written): the active slot reads and
+        registers it; another slot shows it idle."""
         port = self.port(addr.port)
         slot = self.slot(addr)
-        fill(slot.record)
-        slot.record.present = True
+        write_card(slot.record, card)
         if slot is port.active:
             self._bring_up(port, restart=False)
         else:
             self._touch(slot, self._idle_state(slot))
 
-    def remove_card(self, addr: PortAddress) -> None:
+    def card_removed(self, addr: PortAddress) -> None:
         port = self.port(addr.port)
         slot = self.slot(addr)
-        rec = slot.record
-        rec.present = False
-        rec.iccid = rec.imsi = rec.number = rec.operator = ""
-        rec.balance = 0.0
-        rec.reg_outcome = None
+        write_card(slot.record, CardInfo(present=False))
         if slot is port.active and port.task is not None:
             port.task.cancel()
         self._touch(slot, self._idle_state(slot))
 
-    def set_registration_outcome(self, addr: PortAddress, outcome: PortState | None) -> None:
-        slot = self.slot(addr)
-        slot.record.reg_outcome = None if outcome is None else int(outcome)
-        self.store.save_slot(slot.record).add_done_callback(_log_store_failure)
-
-    def set_signal(self, port_number: int, value: int | None) -> None:
+    def module_lost(self, port_number: int) -> None:
+        """The module stopped answering: whatever it was doing is abandoned, its active slot shows 16."""
         port = self.port(port_number)
-        port.record.signal = value
-        self._save_port(port)
-        self._changed(port.active)
+        self._lost.add(port_number)
+        if port.task is not None:
+            port.task.cancel()
+        if not port.active.record.locked:
+            self._set_state(port.active, PortState.MODULE_TIMEOUT)
+
+    def module_back(self, port_number: int) -> None:
+        """The module answers again: it reads its card anew and registers."""
+        if port_number in self._lost:
+            self._lost.discard(port_number)
+            self._bring_up(self.port(port_number), restart=False)
 
 
 def _log_store_failure(fut: asyncio.Future) -> None:

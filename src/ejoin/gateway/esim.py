@@ -1,30 +1,20 @@
-"""eSIM (spec 12): each port's eUICC, profile writes and deletes in the background.
+"""eSIM (spec 12): the API's shapes, and the eUICC interface behind goip_*_esims.
 
 A write or delete is answered at once (status 1, submitted) and then runs on
-the simulated eUICC: status 2 while it runs, then 0 (done) or 3 with a reason.
-One operation at a time per port (a second one is refused with status 2).  A
-written profile is a SIM in its slot and registers like any other; deleting it
-empties the slot.
+the module's eUICC: status 2 while it runs, then 0 (done) or 3 with a reason.
+One operation at a time per port (a second one is refused with status 2).
+Which eUICC there is comes from the driver (``Modems.euicc``); modules
+without one answer ``esim_state`` 0 and refuse every operation (status 3).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 
 import msgspec
 
-from ..modems.simulated import generate_card, luhn_digit
-from ..protocol.ports import PortAddress
-from .clock import Clock, Timer
-from .config import Timing
-from .device import Device
-
 SUBMITTED, RUNNING, FAILED, IDLE = 1, 2, 3, 0
 WRITE, DELETE = 1, 2
-# LPA:1$<SM-DP+ address>$<matching id>[$...]  (GSMA SGP.22 activation code)
-ACTIVATION_CODE = re.compile(r"^LPA:1\$([A-Za-z0-9.-]+\.[A-Za-z]{2,})\$([A-Za-z0-9_-]+)(\$.*)?$")
 
 
 class EsimItemIn(msgspec.Struct):
@@ -61,125 +51,27 @@ class EuiccInfo(msgspec.Struct):
     profiles: list[Profile]
 
 
-@dataclass
-class _Operation:
-    slot: int
-    op: int
-    status: int
-    ac: str = ""
-    cc: str = ""
-    reason: str = ""
-    timer: Timer | None = None
+class Euicc(ABC):
+    @abstractmethod
+    def info(self, ports: list[int] | None) -> list[EuiccInfo]:
+        """Each port's eUICC (all ports for None): its EID and a profile entry per slot."""
+
+    @abstractmethod
+    def submit(self, items: list[EsimItemIn], op: int) -> list[EsimResult]:
+        """Start a WRITE or DELETE per item; answered at once (SUBMITTED, or RUNNING/FAILED: refused)."""
+
+    def stop(self) -> None:  # noqa: B027 - most have nothing running
+        """Cancel what is running (the gateway stops)."""
 
 
-def eid_of(seed: int, port: int) -> str:
-    digest = hashlib.sha256(f"eid:{seed}:{port}".encode()).hexdigest()
-    return "89049032" + str(int(digest, 16))[:24]
+class NoEuicc(Euicc):
+    """Modules without an eUICC."""
 
-
-class EsimManager:
-    def __init__(self, device: Device, clock: Clock, timing: Timing, seed: int) -> None:
-        self._device = device
-        self._clock = clock
-        self._timing = timing
-        self._seed = seed
-        self._running: dict[int, _Operation] = {}  # port -> the operation in progress
-        self._last: dict[tuple[int, int], _Operation] = {}  # (port, slot) -> last finished or failed
-
-    def stop(self) -> None:
-        for op in self._running.values():
-            if op.timer is not None:
-                op.timer.cancel()
-
-    # --- query ---------------------------------------------------------------
+    def __init__(self, ports: int) -> None:
+        self._ports = ports
 
     def info(self, ports: list[int] | None) -> list[EuiccInfo]:
-        out = []
-        for p in ports or range(1, self._device.size.ports + 1):
-            port = self._device.port(p)
-            profiles = []
-            for slot in port.slots:
-                rec = slot.record
-                op = self._running.get(p)
-                op = op if op is not None and op.slot == rec.slot else self._last.get((p, rec.slot))
-                exist = int(rec.esim and rec.present)
-                profiles.append(
-                    Profile(
-                        slot=rec.slot,
-                        enabled=int(exist and port.record.active_slot == rec.slot and not rec.locked),
-                        iccid=rec.iccid if exist else "",
-                        ac=rec.esim_ac if exist else "",
-                        cc=rec.esim_cc if exist else "",
-                        provider=rec.esim_provider if exist else "",
-                        exist=exist,
-                        exust=exist,
-                        op=op.op if op and op.status != IDLE else 0,
-                        status=op.status if op else IDLE,
-                        reason=op.reason if op else "",
-                    )
-                )
-            out.append(EuiccInfo(port=p, eid=eid_of(self._seed, p), esim_state=1, profiles=profiles))
-        return out
-
-    # --- write / delete --------------------------------------------------------
+        return [EuiccInfo(port=p, eid="", esim_state=0, profiles=[]) for p in ports or range(1, self._ports + 1)]
 
     def submit(self, items: list[EsimItemIn], op: int) -> list[EsimResult]:
-        results = []
-        for item in items:
-            port, slot = item.port or 0, item.slot or 0
-            size = self._device.size
-            if not (1 <= port <= size.ports and 1 <= slot <= size.slots):
-                results.append(EsimResult(port, slot, FAILED))
-                continue
-            if port in self._running:
-                results.append(EsimResult(port, slot, RUNNING))  # the port is busy: refused
-                continue
-            operation = _Operation(slot, op, SUBMITTED, item.ac.strip(), item.cc.strip())
-            self._running[port] = operation
-            self._last.pop((port, slot), None)
-            operation.timer = self._clock.call_later(self._timing.esim_start, self._begin, port)
-            results.append(EsimResult(port, slot, SUBMITTED))
-        return results
-
-    def _begin(self, port: int) -> None:
-        operation = self._running[port]
-        operation.status = RUNNING
-        operation.timer = self._clock.call_later(self._timing.esim_operation, self._end, port)
-
-    def _end(self, port: int) -> None:
-        operation = self._running.pop(port)
-        operation.timer = None
-        reason = self._write(port, operation) if operation.op == WRITE else self._delete(port, operation)
-        operation.status, operation.reason = (FAILED, reason) if reason else (IDLE, "")
-        self._last[(port, operation.slot)] = operation
-
-    def _write(self, port: int, operation: _Operation) -> str:
-        addr = PortAddress(port, operation.slot)
-        slot = self._device.slot(addr)
-        m = ACTIVATION_CODE.match(operation.ac)
-        if not m:
-            return "bad activation code: expected LPA:1$<smdp>$<matching-id>"
-        if slot.present:
-            return "slot busy: it already holds a SIM or a profile"
-        smdp, matching_id = m[1], m[2]
-        if matching_id.upper().startswith("CC-") and not operation.cc:
-            return "confirmation code required"
-        digest = hashlib.sha256(f"{smdp}${matching_id}".encode()).hexdigest()
-        body = "8988" + str(int(digest, 16))[:14]
-
-        def fill(rec):  # a profile is a SIM with the operator the SM-DP+ gives
-            generate_card(self._seed, port, operation.slot, rec)
-            rec.iccid = body + luhn_digit(body)
-            rec.esim, rec.esim_ac, rec.esim_cc, rec.esim_provider = True, operation.ac, operation.cc, smdp
-
-        self._device.insert_card(addr, fill)
-        return ""
-
-    def _delete(self, port: int, operation: _Operation) -> str:
-        addr = PortAddress(port, operation.slot)
-        rec = self._device.slot(addr).record
-        if not (rec.present and rec.esim):
-            return "no profile in this slot"
-        rec.esim, rec.esim_ac, rec.esim_cc, rec.esim_provider = False, "", "", ""
-        self._device.remove_card(addr)  # saves the slot, profile fields included
-        return ""
+        return [EsimResult(item.port or 0, item.slot or 0, FAILED) for item in items]

@@ -21,8 +21,8 @@ import aiohttp
 from yarl import URL
 
 from .. import __version__
+from ..clock import Clock
 from ..store.base import OutboxItem, PushMarks, Store
-from .clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from ..clock import Clock, Timer
 from ..store.base import JobRecord, Store
-from .clock import Clock, Timer
 
 log = logging.getLogger(__name__)
 

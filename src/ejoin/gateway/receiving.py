@@ -7,6 +7,11 @@ in the same commit that queues it in the outbox — so after a crash exactly the
 unpushed ones are pushed.  Parts of a long SMS are kept on disk until the last
 one arrives, or ``concat_timeout`` passes: then what arrived is delivered,
 marked incomplete.
+
+Delivery reports name the port, the message reference (TP-MR) of a part and
+the recipient; the device pairs them with the SMS it sent by those three, so
+a report is stored under the slot that sent the SMS (even after a switch) and
+once per SMS, when every part has been reported.
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from ..modems.base import ModemEvents
+from ..clock import Clock, Timer
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
 from ..store.base import InboxRecord, PartRecord, PushMarks, Store
-from .clock import Clock, Timer
 from .device import Device
 from .outbox import Outbox
 from .settings import DeviceSettings
@@ -53,6 +58,23 @@ def scts(ts: float) -> str:
 
 
 @dataclass
+class _Sent:
+    """An SMS sent with a delivery report asked for: its reports still to come."""
+
+    slot: str  # the name of the slot that sent it
+    recipient: str  # as the task gave it
+    waiting: set[int]  # refs of its parts not reported yet
+    status: int = 0  # the first failure of its parts, or 0
+
+
+MAX_AWAITED = 100_000  # SMS awaiting reports that are remembered; the oldest are forgotten
+
+
+def _digits(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
+
+
+@dataclass
 class _Waiting:
     total: int
     parts: dict[int, str] = field(default_factory=dict)
@@ -60,7 +82,7 @@ class _Waiting:
     timer: Timer | None = None
 
 
-class Inbox(ModemEvents):
+class Inbox:
     def __init__(
         self,
         device: Device,
@@ -79,6 +101,7 @@ class Inbox(ModemEvents):
         self._waiting: dict[tuple[str, str, int], _Waiting] = {}
         self._cache: list[InboxRecord] = []
         self._cache_timer: Timer | None = None
+        self._awaited: OrderedDict[tuple[int, int, str], _Sent] = OrderedDict()  # (port, ref, digits)
         self.received = 0
 
     # --- life cycle --------------------------------------------------------
@@ -111,18 +134,39 @@ class Inbox(ModemEvents):
     def make_sms(self, slot: PortAddress, sender: str, text: str, ts: float) -> InboxRecord:
         return self._sms(self._device.slot(slot).name, sender, text, ts)
 
-    def add_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
-        """Keep a part (on disk) until its SMS is whole; returns the store future."""
+    def add_part(
+        self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int
+    ) -> tuple[Any, Any | None]:
+        """Keep a part (on disk) until its SMS is whole.
+
+        Returns the part's store future, and the whole SMS's (``deliver``) if this part completed it."""
         part = PartRecord(self._device.slot(slot).name, sender, ref, total, seq, text, ts)
         fut = self._store.part_add(part)
-        self._hold(part)
-        return fut
+        return fut, self._hold(part)
 
-    def delivery_report(self, slot: PortAddress, recipient: str, status: int, ts: float, smsc: str) -> None:
-        rec = InboxRecord(
-            DELIVERY_REPORT, self._device.slot(slot).name, int(ts), smsc, recipient, f"{status} {scts(ts)}"
-        )
-        self.deliver(rec)
+    def expect_reports(self, port: int, slot: str, recipient: str, refs: tuple[int, ...]) -> None:
+        """``slot`` (of ``port``) sent an SMS to ``recipient`` as parts ``refs``, asking for delivery reports."""
+        if not refs:
+            return
+        sent = _Sent(slot, recipient, set(refs))
+        for ref in refs:
+            key = (port, ref, _digits(recipient))
+            self._awaited.pop(key, None)  # a reference used again: the older SMS's report is not coming
+            self._awaited[key] = sent
+        while len(self._awaited) > MAX_AWAITED:
+            self._awaited.popitem(last=False)
+
+    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+        sent = self._awaited.pop((port, ref, _digits(recipient)), None)
+        if sent is None:  # not ours, or forgotten: stored under the port's active slot as it came
+            slot, number = self._device.port(port).active.name, recipient
+        else:
+            sent.waiting.discard(ref)
+            sent.status = sent.status or status
+            if sent.waiting:
+                return  # one report per SMS, once all its parts are reported
+            slot, number, status = sent.slot, sent.recipient, sent.status
+        self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, f"{status} {scts(ts)}"))
 
     def _sms(self, port: str, sender: str, text: str, ts: float, incomplete: str = "") -> InboxRecord:
         recipient = self._recipient_of(port)
@@ -137,7 +181,8 @@ class Inbox(ModemEvents):
 
     # --- concatenated SMS ------------------------------------------------------
 
-    def _hold(self, part: PartRecord) -> None:
+    def _hold(self, part: PartRecord) -> Any | None:
+        """Keep a part in memory; the store future of the whole SMS if it is now complete."""
         key = (part.port, part.sender, part.ref)
         waiting = self._waiting.get(key)
         if waiting is None:
@@ -146,13 +191,14 @@ class Inbox(ModemEvents):
             waiting.timer = self._clock.call_later(remaining, self._expire, key)
         waiting.parts[part.seq] = part.text
         if len(waiting.parts) >= waiting.total:
-            self._join(key, complete=True)
+            return self._join(key, complete=True)
+        return None
 
     def _expire(self, key: tuple[str, str, int]) -> None:
         if key in self._waiting:
             self._join(key, complete=False)
 
-    def _join(self, key: tuple[str, str, int], *, complete: bool) -> None:
+    def _join(self, key: tuple[str, str, int], *, complete: bool) -> Any:
         waiting = self._waiting.pop(key)
         if waiting.timer is not None:
             waiting.timer.cancel()
@@ -161,7 +207,7 @@ class Inbox(ModemEvents):
         incomplete = "" if complete else f"{len(waiting.parts)}/{waiting.total}"
         if incomplete:
             log.warning("SMS from %s on %s: only %s parts arrived", sender, port, incomplete)
-        self.deliver(self._sms(port, sender, text, waiting.ts, incomplete), joined=(port, sender, ref))
+        return self.deliver(self._sms(port, sender, text, waiting.ts, incomplete), joined=(port, sender, ref))
 
     # --- storing and pushing ---------------------------------------------------
 

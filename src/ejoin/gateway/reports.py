@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..clock import Clock, Timer
 from ..protocol.messages import encode
 from ..store.base import JobRecord, PushMarks, Store
-from .clock import Clock, Timer
 from .outbox import Outbox
 from .settings import DeviceSettings
 

@@ -13,19 +13,20 @@ import secrets
 import socket
 from pathlib import Path
 
+from .. import drivers
+from ..clock import Clock, SystemClock, Timer
 from ..modems.base import ModemDriver
-from ..modems.simulated import SimulatedModems, apply_sim_spec, generate_slot
 from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
-from .calls import CallSimulator
-from .clock import Clock, SystemClock, Timer
 from .config import GatewayConfig
 from .device import Device, DeviceIdentity
-from .esim import EsimManager
+from .esim import Euicc, NoEuicc
+from .events import DeviceEvents
 from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
 from .parameters import Parameters
+from .plugin import Modems
 from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
@@ -33,7 +34,6 @@ from .sending import SendEngine
 from .settings import DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter
-from .traffic import TrafficGenerator
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,16 @@ class Gateway:
         transport: PushTransport | None = None,
         driver: ModemDriver | None = None,
     ) -> None:
+        """``driver``: these modules instead of the configured driver's (nothing else of it runs)."""
         self.config = config
         self.clock = clock or SystemClock()
         self.store = store or SQLiteStore(Path(config.data) / "ejoin.sqlite3", synchronous=config.sqlite_sync)
         self.size = DeviceSize(config.ports, config.slots)
-        self.driver = driver or SimulatedModems(
-            self.clock, config.effective_timing(), config.seed, config.send_failure_rate
-        )
+        if driver is not None:
+            self.modems = Modems(driver)
+        else:
+            self.modems = drivers.kind(config.modems).create(config, self.clock, self.store)
+        self.driver = self.modems.driver
         self.outbox = Outbox(
             self.store,
             self.clock,
@@ -107,10 +110,8 @@ class Gateway:
         self.parameters: Parameters
         self.sending: SendEngine
         self.inbox: Inbox
-        self.traffic: TrafficGenerator
         self.statistics: Statistics
-        self.calls: CallSimulator
-        self.esim: EsimManager
+        self.esim: Euicc
         self._stats_timer: Timer | None = None
         self._started = False
 
@@ -134,21 +135,19 @@ class Gateway:
             settings=self.settings,
         )
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, self.config.concat_timeout)
-        self.driver.events = self.inbox
-        self.traffic = TrafficGenerator(self.device, self.inbox, self.clock, self.config.traffic, self.config.seed)
+        self.sending.expect_reports = self.inbox.expect_reports
+        self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, self.config.timezone)
-        self.calls = CallSimulator(self.device, self.store, self.clock, self.config.calls, self.config.seed)
-        self.esim = EsimManager(self.device, self.clock, self.config.effective_timing(), self.config.seed)
-        if isinstance(self.driver, SimulatedModems):
-            self.driver.directory = self._slot_address_of
+        await self.modems.attach(self)
+        self.esim = self.modems.euicc or NoEuicc(self.size.ports)
         await self.outbox.start()
         await self.inbox.recover()
         await self.sending.recover()
+        await self.device.read_signals()
         self.reporter.start()
         self.device.start()
         self.sending.start()
-        self.traffic.start()
-        self.calls.start()
+        self.modems.start()
         self._prune_statistics()
         self._started = True
 
@@ -165,26 +164,13 @@ class Gateway:
         ts = int(self.clock.time())
         return {"X-Ejoin-Timestamp": str(ts), "X-Ejoin-Signature": crypt.sign_push(secret, ts, body)}
 
-    def _slot_address_of(self, digits: str) -> PortAddress | None:
-        slot = self.device.slot_by_number(digits)
-        return slot.address if slot is not None else None
-
     async def _inventory(self) -> tuple[list[SlotRecord], list[PortRecord]]:
-        """The stored inventory; slots never stored are generated (and stored)."""
+        """The stored inventory; slots never stored come from the driver (and are stored)."""
         stored = {PortAddress(r.port, r.slot): r for r in await self.store.load_slots()}
-        fresh: dict[PortAddress, SlotRecord] = {}
-        for addr in all_slots(self.size):
-            if addr not in stored:
-                assert addr.slot is not None
-                fresh[addr] = generate_slot(self.config.seed, addr.port, addr.slot, self.config.sim_fill)
-        if fresh:
-            for spec in self.config.sim:
-                addr = PortAddress.parse(spec.port, self.size)
-                if addr in fresh:
-                    apply_sim_spec(spec, self.size, self.config.seed, fresh)
-            for record in fresh.values():
-                self.store.save_slot(record)
-            log.info("generated %d slots (seed %d)", len(fresh), self.config.seed)
+        missing = [addr for addr in all_slots(self.size) if addr not in stored]
+        fresh = {PortAddress(r.port, r.slot): r for r in self.modems.new_slots(missing)} if missing else {}
+        for record in fresh.values():
+            self.store.save_slot(record)
         records = {**stored, **fresh}
         ports = {r.port: r for r in await self.store.load_ports()}
         for p in range(1, self.size.ports + 1):
@@ -197,9 +183,7 @@ class Gateway:
         if self._started:
             if self._stats_timer is not None:
                 self._stats_timer.cancel()
-            self.esim.stop()
-            await self.calls.stop()
-            self.traffic.stop()
+            await self.modems.stop()
             await self.sending.stop(self.config.shutdown_grace)
             self.inbox.stop()
             self.reporter.stop()

@@ -18,8 +18,8 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..clock import Clock
 from ..protocol import crypt
-from .clock import Clock
 
 log = logging.getLogger(__name__)
 

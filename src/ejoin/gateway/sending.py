@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ..clock import Clock, Timer
 from ..modems.base import SendResult
 from ..protocol.codes import PortState, SendFailure, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
@@ -41,7 +42,6 @@ from ..protocol.sms import (
 )
 from ..protocol.text import Segmented, segment
 from ..store.base import JobRecord, Store, TaskRecord
-from .clock import Clock, Timer
 from .device import Device, Port, Slot
 from .outcomes import OutcomeWriter, StoreFault
 from .reports import TaskReports, detail_row
@@ -577,7 +577,7 @@ class SendEngine:
         try:
             result = await self._with_timeout(
                 self._device.driver.send_sms(
-                    port.number, slot.record, number, task.text, task.spec.smsc, report=task.spec.dr
+                    port.number, slot.record.slot, number, task.text, task.spec.smsc, report=task.spec.dr
                 ),
                 task.spec.tmo_s,
             )
@@ -592,6 +592,8 @@ class SendEngine:
             job.state, job.reason = FAILED, SendFailure.TIMEOUT
         elif result.ok:
             job.state = SENT
+            if task.spec.dr and self.expect_reports is not None:
+                self.expect_reports(port.number, slot.name, number, result.refs)
         else:
             job.state = FAILED
             job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from ..clock import Clock
 from ..store.base import Store
-from .clock import Clock
 from .device import Device
 from .sending import SendEngine
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..clock import Clock, Timer
 from ..protocol.codes import PortState
 from ..protocol.messages import DevStatus, PortStatusEntry, PortStatusPush, encode
-from .clock import Clock, Timer
 from .device import Device, Slot
 from .outbox import Outbox
 from .settings import DeviceSettings

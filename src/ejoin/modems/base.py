@@ -1,9 +1,13 @@
 """The one small interface between the device and its GSM modules.
 
 The device's state machine decides *when* things happen (which slot is
-active, what is locked); a driver does the module's part and says how it went.
-Drivers: the simulated network (default), real modems over AT commands, and a
-fake pty modem for tests of the AT driver.
+active, what is locked) and keeps what it learns in its own records; a driver
+does the module's part and says how it went.  A driver never writes into the
+device's records: it answers with values (``CardInfo``, ``SendResult``) and
+reports what happens on its own through ``ModemEvents``.
+
+Drivers are registered by name in ``ejoin.drivers`` (the simulated network is
+the default).  This package imports nothing of the gateway.
 """
 
 from __future__ import annotations
@@ -14,7 +18,27 @@ from dataclasses import dataclass
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
 from ..protocol.text import Segmented
-from ..store.base import SlotRecord
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What a module read of the card in a slot."""
+
+    present: bool
+    error: bool = False  # a card is there but cannot be used (PIN, damaged): status 9
+    iccid: str = ""
+    imsi: str = ""
+    number: str = ""  # "" when the card does not know its own number
+    operator: str = ""  # "<PLMN> <name>", as the status shows it
+    balance: float | None = None  # None: unknown, the device keeps what it had
+    # An eSIM profile of the module's eUICC: its activation code, confirmation code, SM-DP+.
+    esim: bool = False
+    esim_ac: str = ""
+    esim_cc: str = ""
+    esim_provider: str = ""
+
+
+NO_CARD = CardInfo(present=False)
 
 
 @dataclass(frozen=True)
@@ -23,44 +47,63 @@ class SendResult:
     carrier: str = ""  # the network's "code description" when it failed
     cost: float = 0.0  # taken from the SIM's balance
     no_balance: bool = False  # the SIM cannot pay: the slot goes to 5
+    # TP-MR (0-255) of each part as the network took it, in order; delivery reports name these.
+    refs: tuple[int, ...] = ()
 
 
 class ModemEvents(ABC):
-    """What modules report on their own: SMS (a part at a time) and delivery reports."""
+    """What modules report on their own; the device implements it (``driver.events``)."""
 
     @abstractmethod
     def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
-        """One part (``seq`` of ``total``, 1-based) of an SMS that arrived at ``slot``; ``total`` 1: a whole SMS."""
+        """One part (``seq`` of ``total``, 1-based) of an SMS that arrived at ``slot``; ``total`` 1: a whole SMS.
+
+        ``ref`` is the concatenation reference the parts of one SMS share."""
 
     @abstractmethod
-    def delivery_report(self, slot: PortAddress, recipient: str, status: int, ts: float, smsc: str) -> None:
-        """The network's report on an SMS ``slot`` sent to ``recipient`` (status 0: delivered)."""
+    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+        """The network's report (TP-Status ``status``, 0: delivered) on the part with TP-MR ``ref`` that
+        ``port`` sent to ``recipient``.  The device pairs it with the SMS by (port, ref, recipient)."""
+
+    @abstractmethod
+    def module_lost(self, port: int) -> None:
+        """The module of ``port`` stopped answering: its active slot goes to 16 until ``module_back``."""
+
+    @abstractmethod
+    def module_back(self, port: int) -> None:
+        """The module of ``port`` answers again: the device reads its card and registers anew."""
 
 
 class ModemDriver(ABC):
-    events: ModemEvents | None = None
+    events: ModemEvents | None = None  # set by the gateway before the modules start
+    # False: each module holds one SIM (a USB modem); a switch is refused with a reason.
+    can_switch_slots: bool = True
+    # Seconds between the device's signal reads (it reads every port at whole multiples of this).
+    signal_period: float = 30.0
 
     @abstractmethod
     async def restart_module(self, port: int) -> None:
-        """Power-cycle the module of ``port`` (returns when it answers again)."""
+        """Power-cycle the module of ``port``; returns when it answers again (raises if it never does)."""
 
     @abstractmethod
-    async def detect_card(self, port: int, slot: SlotRecord) -> bool:
-        """Select ``slot`` on the module; fill the card's data into it; True if a card is there."""
+    async def detect_card(self, port: int, slot: int) -> CardInfo:
+        """Select ``slot`` on the module of ``port`` and read its card; ``NO_CARD`` if the slot is empty.
+
+        An empty slot should be answered at once: the device shows nothing in between."""
 
     @abstractmethod
-    async def register(self, port: int, slot: SlotRecord) -> PortState:
-        """Register the selected card; the state it ends in (3 on success)."""
+    async def register(self, port: int, slot: int) -> PortState:
+        """Register the card just detected in ``slot``; the state it ends in (3 on success, else 5-9, 16)."""
 
     @abstractmethod
-    def signal(self, port: int) -> int:
-        """Signal quality of the module, 0-31 (as AT+CSQ)."""
+    async def signal(self, port: int) -> int:
+        """Signal quality of the module, 0-31 (as AT+CSQ; 99 unknown is answered 0)."""
 
     @abstractmethod
     async def send_sms(
-        self, port: int, slot: SlotRecord, number: str, text: Segmented, smsc: str, report: bool = False
+        self, port: int, slot: int, number: str, text: Segmented, smsc: str, report: bool = False
     ) -> SendResult:
-        """Send one SMS (all its parts) from the active slot; may never return (the caller times out).
+        """Send one SMS (all its parts) from ``slot``, the active one; may never return (the caller times out).
 
-        With ``report`` the network's delivery report comes later through ``events``.
-        """
+        With ``report`` the network's delivery reports come later through ``events``, one per ref of
+        the result."""

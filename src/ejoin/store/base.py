@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass(slots=True)
 class SlotRecord:
-    """A slot's persistent part: the card in it (simulated world) and its settings."""
+    """A slot's persistent part: what the device knows of the card in it, and its settings."""
 
     port: int
     slot: int
@@ -28,10 +28,7 @@ class SlotRecord:
     balance: float = 0.0
     imei: str = ""
     locked: bool = False
-    # Simulator: the state the next registration ends in (None: registers).
-    reg_outcome: int | None = None
     seq: int = 0
-    price: float = 0.0  # simulator: balance taken per SMS part
     esim: bool = False  # the card is an eSIM profile (written through goip_write_esims)
     esim_ac: str = ""
     esim_cc: str = ""
@@ -43,7 +40,6 @@ class PortRecord:
     port: int
     active_slot: int = 1
     led: bool = True
-    signal: int | None = None  # None: the simulated signal varies by itself
 
 
 @dataclass(slots=True)
@@ -161,6 +157,14 @@ class Store(ABC):
 
     @abstractmethod
     def save_slot(self, record: SlotRecord) -> asyncio.Future[None]: ...
+
+    # what a driver keeps of its own (JSON-able values by key; the simulator's world)
+    @abstractmethod
+    async def load_driver_state(self, driver: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def save_driver_state(self, driver: str, key: str, value: Any) -> asyncio.Future[None]:
+        """Keep ``value`` under ``key`` for ``driver``; None forgets the key."""
 
     @abstractmethod
     async def load_ports(self) -> list[PortRecord]: ...

@@ -165,6 +165,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE slot ADD COLUMN esim_cc TEXT NOT NULL DEFAULT '';
     ALTER TABLE slot ADD COLUMN esim_provider TEXT NOT NULL DEFAULT '';
     """,
+    # 5: what only a driver knows (the simulator's forced outcomes, prices, fixed signals) leaves the
+    # device's records for a table of its own; slot.reg_outcome, slot.price and port.signal are no longer read.
+    """
+    CREATE TABLE driver_state (
+        driver TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (driver, key)
+    ) WITHOUT ROWID;
+    INSERT INTO driver_state(driver, key, value)
+        SELECT 'simulated', 'outcome:' || port || '.' || slot, CAST(reg_outcome AS TEXT)
+        FROM slot WHERE reg_outcome IS NOT NULL;
+    INSERT INTO driver_state(driver, key, value)
+        SELECT 'simulated', 'price:' || port || '.' || slot, CAST(price AS TEXT) FROM slot WHERE price != 0;
+    INSERT INTO driver_state(driver, key, value)
+        SELECT 'simulated', 'signal:' || port, CAST(signal AS TEXT) FROM port WHERE signal IS NOT NULL;
+    """,
 ]
 
 

@@ -198,7 +198,7 @@ class SQLiteStore(Store):
     # --- inventory -----------------------------------------------------------
 
     _SLOT_COLS = (
-        "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, reg_outcome, seq, price, "
+        "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, seq, "
         "esim, esim_ac, esim_cc, esim_provider"
     )
 
@@ -217,13 +217,11 @@ class SQLiteStore(Store):
                     balance=r[7],
                     imei=r[8],
                     locked=bool(r[9]),
-                    reg_outcome=r[10],
-                    seq=r[11],
-                    price=r[12],
-                    esim=bool(r[13]),
-                    esim_ac=r[14],
-                    esim_cc=r[15],
-                    esim_provider=r[16],
+                    seq=r[10],
+                    esim=bool(r[11]),
+                    esim_ac=r[12],
+                    esim_cc=r[13],
+                    esim_provider=r[14],
                 )
                 for r in rows
             ]
@@ -242,9 +240,7 @@ class SQLiteStore(Store):
             record.balance,
             record.imei,
             int(record.locked),
-            record.reg_outcome,
             record.seq,
-            record.price,
             int(record.esim),
             record.esim_ac,
             record.esim_cc,
@@ -258,16 +254,36 @@ class SQLiteStore(Store):
 
     async def load_ports(self) -> list[PortRecord]:
         def run(conn: sqlite3.Connection) -> list[PortRecord]:
-            rows = conn.execute("SELECT port, active_slot, led, signal FROM port ORDER BY port")
-            return [PortRecord(port=r[0], active_slot=r[1], led=bool(r[2]), signal=r[3]) for r in rows]
+            rows = conn.execute("SELECT port, active_slot, led FROM port ORDER BY port")
+            return [PortRecord(port=r[0], active_slot=r[1], led=bool(r[2])) for r in rows]
 
         return await self._submit(run)
 
     def save_port(self, record: PortRecord) -> asyncio.Future[None]:
-        row = (record.port, record.active_slot, int(record.led), record.signal)
+        row = (record.port, record.active_slot, int(record.led))
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO port(port, active_slot, led, signal) VALUES(?,?,?,?)", row)
+            conn.execute("INSERT OR REPLACE INTO port(port, active_slot, led) VALUES(?,?,?)", row)
+
+        return self._submit(run)
+
+    async def load_driver_state(self, driver: str) -> dict[str, Any]:
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+            rows = conn.execute("SELECT key, value FROM driver_state WHERE driver = ?", (driver,))
+            return {key: json.loads(value) for key, value in rows}
+
+        return await self._submit(run)
+
+    def save_driver_state(self, driver: str, key: str, value: Any) -> asyncio.Future[None]:
+        text = None if value is None else json.dumps(value)
+
+        def run(conn: sqlite3.Connection) -> None:
+            if text is None:
+                conn.execute("DELETE FROM driver_state WHERE driver = ? AND key = ?", (driver, key))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO driver_state(driver, key, value) VALUES(?,?,?)", (driver, key, text)
+                )
 
         return self._submit(run)
 

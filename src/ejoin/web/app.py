@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
-from . import command, receiving, session, simctl, sms, stats, status
+from . import command, receiving, session, sms, stats, status
 from .connections import track_handlers
 from .endpoint import GATEWAY, json_errors
 from .health import healthz
@@ -36,7 +36,7 @@ def create_app(gw: Gateway) -> web.Application:
     )
     app.router.add_route("POST", "/goip_post_sms.html", sms.post_sms)
     app.router.add_route("GET", "/crypt_sess.json", session.crypt_session)
-    document = encode(build_openapi())
+    document = encode(build_openapi(gw.modems.routes))
 
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")
@@ -47,20 +47,10 @@ def create_app(gw: Gateway) -> web.Application:
     for path, handler in device_routes.items():
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)
-    sim_routes = {
-        "/sim/insert": simctl.insert,
-        "/sim/remove": simctl.remove,
-        "/sim/signal": simctl.signal,
-        "/sim/registration": simctl.registration,
-        "/sim/balance": simctl.balance,
-        "/sim/state": simctl.state,
-        "/sim/inbound": simctl.inbound,
-        "/sim/mms": simctl.mms,
-        "/sim/call": simctl.call,
-    }
-    for path, handler in sim_routes.items():
-        app.router.add_route("GET", path, handler)
-        app.router.add_route("POST", path, handler)
+    # What the driver adds (the simulator's /sim/*): there only while that driver runs.
+    for route in gw.modems.routes:
+        app.router.add_route("GET", route.path, route.handler)
+        app.router.add_route("POST", route.path, route.handler)
 
     async def lifecycle(app: web.Application):
         await gw.start()

@@ -65,7 +65,7 @@ async def send_cmd(req: ApiRequest, gw: Gateway) -> Any:
     if (cmd.op or "").strip().lower() in ("get", "set"):
         raise ApiError(ResultCode.BAD_REQUEST, "get and set take op in the query string (?op=get&name...)", 400)
     try:
-        steps = commands.plan(cmd, gw.size)
+        steps = commands.plan(cmd, gw.size, can_switch=gw.driver.can_switch_slots)
     except commands.CommandError as exc:
         return Reply(code=exc.code, reason=exc.reason)
     commands.run(steps, gw.device, save=gw.save, reboot=gw.reboot)

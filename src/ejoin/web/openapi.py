@@ -6,12 +6,14 @@ Structs the handlers encode, so the document cannot drift from what is sent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
 from .. import __version__
 from ..gateway.esim import EsimResult, EuiccInfo
+from ..gateway.plugin import Route
 from ..gateway.statistics import CallStat, SmsStat
 from ..protocol.messages import DevStatus, GetReply, Reply, SetReply
 from .receiving import InboxReply
@@ -174,36 +176,19 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], str, dict[str, dict], dict | None, 
         None,
         ANY_JSON,
     ),
-    "/sim/state": (("get",), "Simulator: the whole simulated state", {}, None, ANY_JSON),
-    "/sim/insert": (("get",), "Simulator: insert a SIM", {"port": S, "number": S, "balance": S}, None, ANY_JSON),
-    "/sim/remove": (("get",), "Simulator: remove a SIM", {"port": S}, None, ANY_JSON),
-    "/sim/signal": (("get",), "Simulator: fix a module's signal", {"port": S, "value": S}, None, ANY_JSON),
-    "/sim/registration": (("get",), "Simulator: how registrations end", {"port": S, "outcome": S}, None, ANY_JSON),
-    "/sim/balance": (("get",), "Simulator: balance and price", {"port": S, "value": S, "price": S}, None, ANY_JSON),
-    "/sim/inbound": (
-        ("get",),
-        "Simulator: an SMS arrives",
-        {"port": S, "sender": S, "text": S, "raw": S, "ref": INT, "total": INT, "seq": INT},
-        None,
-        ANY_JSON,
-    ),
-    "/sim/call": (
-        ("get",),
-        "Simulator: a voice call",
-        {"port": S, "answer": FLAG, "pdd": S, "duration": S},
-        None,
-        ANY_JSON,
-    ),
-    "/sim/mms": (("post",), "Simulator: an MMS arrives", {}, ANY_JSON, ANY_JSON),
 }
 
 CREDENTIALS = [{"name": "username", "in": "query", "schema": S}, {"name": "password", "in": "query", "schema": S}]
 
 
-def build_openapi() -> dict[str, Any]:
+def build_openapi(extra: Iterable[Route] = ()) -> dict[str, Any]:
+    """The document; ``extra``: routes the running driver adds (answered with a JSON object)."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {}
-    for path, (methods, summary, query, body, answer) in OPERATIONS.items():
+    operations = dict(OPERATIONS)
+    for route in extra:
+        operations[route.path] = (route.methods, route.summary, route.query, route.body, ANY_JSON)
+    for path, (methods, summary, query, body, answer) in operations.items():
         item: dict[str, Any] = {}
         for method in methods:
             op: dict[str, Any] = {

@@ -1,6 +1,6 @@
-"""The simulator control API under /sim/: what the EJOIN API cannot do.
+"""The simulator control API under /sim/ (mounted only with the simulated network).
 
-Insert or remove a SIM, set a module's signal or a SIM's balance, make a
+What the EJOIN API cannot do: insert or remove a SIM, set a module's signal or a SIM's balance, make a
 registration fail, and read the whole simulated state.  Parameters come from
 the query string or a JSON object body; same credentials as the device API.
 """
@@ -10,18 +10,21 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from ..gateway.calls import CallPlan
+from ..gateway.plugin import Route
 from ..gateway.runtime import Gateway
-from ..modems.simulated import generate_card
 from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.ports import PortAddress, PortSpecError
-from ..store.base import SlotRecord
-from .endpoint import ApiError, ApiRequest, endpoint
+from ..web.endpoint import ApiError, ApiRequest, endpoint
+from .calls import CallPlan
+from .cards import generate_card, with_values
+
+if TYPE_CHECKING:
+    from .network import SimulatedNetwork
 
 OUTCOMES: dict[str, PortState | None] = {
     "ok": None,
@@ -34,6 +37,14 @@ OUTCOMES: dict[str, PortState | None] = {
 }
 
 OUTCOME_NAMES = {None if v is None else int(v): k for k, v in OUTCOMES.items()}
+
+
+def _outcome_name(outcome: int | None) -> str:
+    return OUTCOME_NAMES.get(outcome, str(outcome))
+
+
+def _net(gw: Gateway) -> SimulatedNetwork:
+    return cast("SimulatedNetwork", gw.modems)  # these routes are mounted only with the simulated network
 
 
 def _params(req: ApiRequest) -> dict[str, str]:
@@ -80,17 +91,11 @@ async def insert(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     if gw.device.slot(addr).present:
         raise ApiError(ResultCode.BAD_REQUEST, f"slot {addr} already holds a SIM; remove it first", 409)
     balance = _number(p["balance"], "balance") if "balance" in p else None
-
-    def fill(rec: SlotRecord) -> None:
-        assert addr.slot is not None
-        generate_card(gw.config.seed, addr.port, addr.slot, rec)
-        for key in ("iccid", "imsi", "number", "operator"):
-            if key in p:
-                setattr(rec, key, p[key])
-        if balance is not None:
-            rec.balance = balance
-
-    gw.device.insert_card(addr, fill)
+    assert addr.slot is not None
+    given = {key: p.get(key) for key in ("iccid", "imsi", "number", "operator")}
+    card = with_values(generate_card(gw.config.seed, addr.port, addr.slot), balance=balance, **given)
+    _net(gw).world.put_card(addr, card)
+    gw.device.card_inserted(addr, card)
     return _ok(port=gw.device.name(addr))
 
 
@@ -99,7 +104,8 @@ async def remove(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     addr = _address(_params(req), gw, slot=True)
     if not gw.device.slot(addr).present:
         raise ApiError(ResultCode.BAD_REQUEST, f"slot {addr} holds no SIM", 409)
-    gw.device.remove_card(addr)
+    _net(gw).world.take_card(addr)
+    gw.device.card_removed(addr)
     return _ok(port=gw.device.name(addr))
 
 
@@ -114,7 +120,8 @@ async def signal(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         value = int(_number(value_text, "value"))
         if not 0 <= value <= 31:
             raise ApiError(ResultCode.BAD_REQUEST, "signal is 0 to 31 (or auto)", 400)
-    gw.device.set_signal(addr.port, value)
+    _net(gw).world.fix_signal(addr.port, value)
+    await gw.device.read_signal(addr.port, announce=True)
     return _ok(port=addr.port, sig=gw.device.signal(addr.port))
 
 
@@ -125,7 +132,8 @@ async def registration(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     outcome_name = p.get("outcome", "").lower()
     if outcome_name not in OUTCOMES:
         raise ApiError(ResultCode.BAD_REQUEST, f"outcome is one of {', '.join(OUTCOMES)}", 400)
-    gw.device.set_registration_outcome(addr, OUTCOMES[outcome_name])
+    outcome = OUTCOMES[outcome_name]
+    _net(gw).world.set_outcome(addr, None if outcome is None else int(outcome))
     return _ok(port=gw.device.name(addr), outcome=outcome_name)
 
 
@@ -139,11 +147,16 @@ async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         price = round(_number(p["price"], "price"), 4)
         if price < 0:
             raise ApiError(ResultCode.BAD_REQUEST, "price cannot be negative", 400)
-        gw.device.set_slot_field(addr, "price", price)
+        world = _net(gw).world
+        if world.price(addr) != price:
+            world.set_price(addr, price)
+            gw.device.announce(addr)  # what the slot's SMS cost is part of its state
     if "value" in p:
-        gw.device.set_slot_field(addr, "balance", round(_number(p["value"], "value"), 2))
+        value = round(_number(p["value"], "value"), 2)
+        _net(gw).world.set_balance(addr, value)
+        gw.device.set_slot_field(addr, "balance", value)
     rec = gw.device.slot(addr).record
-    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=rec.price)
+    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=_net(gw).world.price(addr))
 
 
 def _timestamp(p: dict[str, str], gw: Gateway) -> float:
@@ -177,7 +190,11 @@ async def inbound(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         fut = gw.inbox.deliver(gw.inbox.make_sms(addr, sender, text, ts))
         ids = await fut
         return _ok(port=gw.device.name(addr), id=ids[0])
-    await gw.inbox.add_part(addr, sender, text, ts, ref, total, seq)
+    stored, whole = gw.inbox.add_part(addr, sender, text, ts, ref, total, seq)
+    if whole is not None:  # this part completed the SMS: answered once the SMS is stored, with its id
+        ids = await whole
+        return _ok(port=gw.device.name(addr), id=ids[0])
+    await stored
     return _ok(port=gw.device.name(addr), part=f"{seq}/{total}")
 
 
@@ -230,14 +247,15 @@ async def call(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     """A voice call on a slot: answered or not, with its post-dial delay and duration."""
     p = _params(req)
     addr = _address(p, gw, slot=True)
-    if gw.calls.busy(addr):
+    calls = _net(gw).calls
+    if calls.busy(addr):
         raise ApiError(ResultCode.BAD_REQUEST, f"{addr} is already in a call", 409)
     answer = p.get("answer", "1").strip().lower() in ("1", "true", "yes")
     pdd = _number(p.get("pdd", "3"), "pdd")
     duration = _number(p.get("duration", "60"), "duration")
     if pdd < 0 or duration < 0:
         raise ApiError(ResultCode.BAD_REQUEST, "pdd and duration cannot be negative", 400)
-    gw.calls.place(
+    calls.place(
         addr, CallPlan(pdd=pdd, alerted=answer or p.get("ring", "1") == "1", answered=answer, duration=duration)
     )
     return _ok(port=gw.device.name(addr))
@@ -246,6 +264,7 @@ async def call(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 @endpoint()
 async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     device = gw.device
+    world = _net(gw).world
     ports = []
     for port in device.ports:
         ports.append(
@@ -254,7 +273,7 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
                 "active_slot": port.record.active_slot,
                 "led": int(port.record.led),
                 "sig": device.signal(port.number),
-                "signal_fixed": port.record.signal is not None,
+                "signal_fixed": port.number in world.fixed_signals,
                 "slots": [
                     {
                         "port": device.name(s.address),
@@ -267,9 +286,9 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
                         "number": s.record.number,
                         "operator": s.record.operator,
                         "balance": s.record.balance,
-                        "price": s.record.price,
+                        "price": world.price(s.address),
                         "imei": s.record.imei,
-                        "outcome": OUTCOME_NAMES.get(s.record.reg_outcome, str(s.record.reg_outcome)),
+                        "outcome": _outcome_name(world.outcomes.get(s.address)),
                         "seq": s.record.seq,
                     }
                     for s in port.slots
@@ -286,3 +305,29 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         },
         ports=ports,
     )
+
+
+S = {"type": "string"}
+INT = {"type": "integer"}
+ANY_JSON = {"type": "object", "additionalProperties": True}
+ROUTES = (
+    Route("/sim/state", state, "Simulator: the whole simulated state"),
+    Route("/sim/insert", insert, "Simulator: insert a SIM", {"port": S, "number": S, "balance": S}),
+    Route("/sim/remove", remove, "Simulator: remove a SIM", {"port": S}),
+    Route("/sim/signal", signal, "Simulator: fix a module's signal", {"port": S, "value": S}),
+    Route("/sim/registration", registration, "Simulator: how registrations end", {"port": S, "outcome": S}),
+    Route("/sim/balance", balance, "Simulator: balance and price", {"port": S, "value": S, "price": S}),
+    Route(
+        "/sim/inbound",
+        inbound,
+        "Simulator: an SMS arrives",
+        {"port": S, "sender": S, "text": S, "raw": S, "ref": INT, "total": INT, "seq": INT},
+    ),
+    Route(
+        "/sim/call",
+        call,
+        "Simulator: a voice call",
+        {"port": S, "answer": {"type": "string", "enum": ["0", "1"]}, "pdd": S, "duration": S},
+    ),
+    Route("/sim/mms", mms, "Simulator: an MMS arrives", body=ANY_JSON, methods=("post",)),
+)

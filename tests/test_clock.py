@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from ejoin.gateway.clock import SystemClock, VirtualClock
+from ejoin.clock import SystemClock, VirtualClock
 
 
 async def test_timers_run_in_due_order_at_their_own_instant():

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 
+from ..clock import Clock, Timer
+from ..gateway.device import Device
 from ..modems.base import ModemEvents
 from ..protocol.text import segment
-from .clock import Clock, Timer
 from .config import Traffic
-from .device import Device
 
 
 class TrafficGenerator:

@@ -12,12 +12,12 @@ import logging
 import random
 from dataclasses import dataclass
 
+from ..clock import Clock, Timer
+from ..gateway.device import Device, Slot
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
 from ..store.base import CallRecord, Store
-from .clock import Clock, Timer
 from .config import Calls
-from .device import Device, Slot
 
 log = logging.getLogger(__name__)
 

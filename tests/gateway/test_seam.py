@@ -1,0 +1,148 @@
+"""The driver seam: a driver other than the simulator, picked by name, sees only the interface."""
+
+from __future__ import annotations
+
+import pytest
+
+from ejoin import drivers
+from ejoin.gateway.config import ConfigError, load_config
+from ejoin.gateway.plugin import DriverKind, Modems
+from ejoin.modems.base import NO_CARD, CardInfo, ModemDriver, SendResult
+from ejoin.protocol.codes import PortState
+
+
+class OneSimModems(ModemDriver):
+    """USB modems: one SIM each, answering at once; what they report is up to the test."""
+
+    can_switch_slots = False
+    signal_period = 10.0
+
+    def __init__(self) -> None:
+        self.cards = {1: CardInfo(present=True, iccid="8944100000000000017", number="447700900001", balance=None)}
+        self.levels = {1: 17, 2: 9}
+        self.detections = 0
+        self.sent: list[tuple[int, int, str]] = []
+
+    async def restart_module(self, port: int) -> None:
+        pass
+
+    async def detect_card(self, port: int, slot: int) -> CardInfo:
+        self.detections += 1
+        return self.cards.get(port, NO_CARD)
+
+    async def register(self, port: int, slot: int) -> PortState:
+        return PortState.REGISTERED
+
+    async def signal(self, port: int) -> int:
+        return self.levels.get(port, 0)
+
+    async def send_sms(self, port, slot, number, text, smsc, report=False) -> SendResult:
+        self.sent.append((port, slot, number))
+        return SendResult(True, refs=tuple(range(40, 40 + text.count)))
+
+
+@pytest.fixture
+def one_sim(monkeypatch):
+    modems = OneSimModems()
+    kind = DriverKind(name="one-sim", create=lambda config, clock, store: Modems(modems))
+    monkeypatch.setitem(drivers.DRIVERS, "one-sim", lambda: kind)
+    return modems
+
+
+@pytest.fixture
+async def usb(one_sim, device_factory):
+    dev = await device_factory(modems="one-sim", ports=2, slots=1)
+    await dev.settle()
+    return dev
+
+
+def test_the_simulators_keys_belong_to_the_simulator(one_sim, tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('modems = "one-sim"\n[timing]\ncard_detect = 1.0\n')
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in .*: timing"):
+        load_config(path)
+    path.write_text('modems = "one-sim"\nports = 2\n')
+    config = load_config(path)
+    assert config.modems == "one-sim" and config.driver is None
+
+
+def test_an_unknown_driver_is_one_line_naming_the_known_ones(one_sim):
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, {"modems": "at"})
+    assert str(exc.value) == "unknown modems 'at'; known: one-sim, simulated"
+
+
+async def test_the_detected_card_is_written_by_the_device(usb, one_sim):
+    first, second = (await usb.status())["status"]
+    assert (first["st"], first["iccid"], first["sn"], first["sig"]) == (3, "8944100000000000017", "447700900001", 17)
+    assert (second["st"], second["iccid"]) == (0, "")
+
+
+async def test_no_simulator_routes_without_the_simulator(usb):
+    resp = await usb.client.get("/sim/state", params={"username": "root", "password": "root"})
+    assert resp.status == 404
+    spec = await (await usb.client.get("/openapi.json")).json()
+    assert "/goip_get_status.html" in spec["paths"] and not any(p.startswith("/sim/") for p in spec["paths"])
+
+
+async def test_switching_is_refused_when_modules_hold_one_sim(usb):
+    res = await usb.cmd(op="switch", ports="1")
+    assert res["code"] == 15 and "one SIM" in res["reason"]
+    res = await usb.cmd({"op": "multiple", "ops": [{"op": "lock", "ports": "2"}, {"op": "switch", "ports": "1"}]})
+    assert res["code"] == 15
+    assert int(usb.slot("2.01").state) == 0  # nothing of the command ran
+
+
+async def test_a_module_that_stops_answering_shows_16_and_comes_back(usb, one_sim, receiver):
+    await usb.status(url=receiver.url, period=0)
+    events = usb.gw.driver.events
+    events.module_lost(1)
+    assert int(usb.slot("1.01").state) == 16
+    await usb.cmd(op="reset", ports="1")  # a reset does not wake a module that does not answer
+    await usb.settle()
+    assert int(usb.slot("1.01").state) == 16
+    detections = one_sim.detections
+    one_sim.cards[1] = CardInfo(present=True, iccid="8944100000000000025", number="447700900002")
+    events.module_back(1)
+    await usb.settle()
+    assert one_sim.detections == detections + 1
+    entry = (await usb.status())["status"][0]
+    assert (entry["st"], entry["iccid"], entry["sn"]) == (3, "8944100000000000025", "447700900002")
+    await receiver.wait_for(lambda r: any(p["st"] == 16 for p in r.of_type("port-status")))
+
+
+async def test_signal_is_read_every_period(usb, one_sim):
+    one_sim.levels[1] = 25
+    assert (await usb.status())["status"][0]["sig"] == 17  # the cached read
+    await usb.clock.advance(10)
+    assert (await usb.status())["status"][0]["sig"] == 25
+
+
+async def test_delivery_reports_pair_by_port_reference_and_recipient(usb, one_sim, receiver):
+    await usb.cmd(op="set", sms_url=receiver.url)
+    await usb.send_ok({"tid": 1, "from": "1", "to": "+44 7700 900123", "sms": "x" * 200, "dr": 1})
+    await usb.settle()
+    assert one_sim.sent == [(1, 1, "+44 7700 900123")]
+    events = usb.gw.driver.events
+    now = usb.clock.time()
+    events.delivery_report(1, 40, "447700900123", 0, now, "+447700000000")
+    events.delivery_report(1, 99, "447700900123", 0, now, "+447700000000")  # not a part of it
+    events.delivery_report(1, 41, "447700900123", 64, now, "+447700000000")
+    await receiver.wait_count(2, "recv-sms")
+    await usb.settle()
+    reports = [row for push in receiver.of_type("recv-sms") for row in push["sms"]]
+    assert [(r[1], r[4], r[5].split()[0]) for r in reports] == [
+        ("1.01", "447700900123", "0"),  # ref 99: unpaired, reported as it came
+        ("1.01", "+44 7700 900123", "64"),  # refs 40 and 41: one report, the failure, the number as sent
+    ]
+
+
+def test_the_gateway_command_names_a_driver_that_does_not_exist(tmp_path):
+    from click.testing import CliRunner
+
+    from ejoin.cli import main
+
+    result = CliRunner().invoke(main, ["gateway", "--modems", "at", "--data", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "unknown modems 'at'; known: simulated" in result.output
+    assert not (tmp_path / "d").exists()

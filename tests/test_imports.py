@@ -1,0 +1,71 @@
+"""The module graph keeps its shape: who may import whom (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import ejoin
+
+ROOT = Path(ejoin.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ejoin module ``path`` imports (anywhere in it, lazy imports too), as absolute names."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import x` names a module
+    return {m for m in found if m == "ejoin" or m.startswith("ejoin.")}
+
+
+GRAPH = {_module_name(p): _imports(p) for p in ROOT.rglob("*.py")}
+
+
+def _in(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _importers(target: str) -> set[str]:
+    return {m for m, deps in GRAPH.items() if any(_in(d, target) for d in deps) and not _in(m, target)}
+
+
+def test_the_graph_was_read():
+    assert "ejoin.gateway.runtime" in GRAPH and "ejoin.drivers" in GRAPH["ejoin.gateway.config"]
+    assert any(_in(d, "ejoin.sim") for d in GRAPH["ejoin.drivers"])
+
+
+def test_protocol_imports_nothing_of_ejoin_but_protocol():
+    for module, deps in GRAPH.items():
+        if _in(module, "ejoin.protocol"):
+            assert all(_in(d, "ejoin.protocol") for d in deps), (module, deps)
+
+
+def test_modems_never_import_the_gateway_or_a_driver():
+    for module, deps in GRAPH.items():
+        if _in(module, "ejoin.modems"):
+            allowed = ("ejoin.modems", "ejoin.protocol", "ejoin.clock")
+            assert all(any(_in(d, a) for a in allowed) for d in deps), (module, deps)
+
+
+def test_only_the_registry_imports_the_simulator():
+    assert _importers("ejoin.sim") == {"ejoin.drivers"}
+
+
+def test_the_clock_stands_alone():
+    assert GRAPH["ejoin.clock"] == set()
