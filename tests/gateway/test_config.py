@@ -44,7 +44,7 @@ def test_toml_then_flags_override(tmp_path):
         ("this is not toml", "not valid TOML"),
         ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
         ("[[sim]]\nport = '2'", "must name a slot"),
-        ("modems = 'carrier-pigeon'", "unknown modems 'carrier-pigeon'; known: simulated"),
+        ("modems = 'carrier-pigeon'", "unknown modems 'carrier-pigeon'; known: at, emulated, simulated"),
     ],
 )
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):

@@ -13,7 +13,9 @@ the default).  This package imports nothing of the gateway.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
@@ -42,6 +44,12 @@ NO_CARD = CardInfo(present=False)
 
 
 @dataclass(frozen=True)
+class UssdReply:
+    text: str
+    session_open: bool  # the network waits for an answer (+CUSD: 1)
+
+
+@dataclass(frozen=True)
 class SendResult:
     ok: bool
     carrier: str = ""  # the network's "code description" when it failed
@@ -55,10 +63,13 @@ class ModemEvents(ABC):
     """What modules report on their own; the device implements it (``driver.events``)."""
 
     @abstractmethod
-    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
+    def sms_part(
+        self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int
+    ) -> Awaitable[Any] | None:
         """One part (``seq`` of ``total``, 1-based) of an SMS that arrived at ``slot``; ``total`` 1: a whole SMS.
 
-        ``ref`` is the concatenation reference the parts of one SMS share."""
+        ``ref`` is the concatenation reference the parts of one SMS share.  Returns what completes
+        once the part is stored durably (a driver deletes it from the module only then), or None."""
 
     @abstractmethod
     def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
@@ -107,3 +118,20 @@ class ModemDriver(ABC):
 
         With ``report`` the network's delivery reports come later through ``events``, one per ref of
         the result."""
+
+    @abstractmethod
+    async def ussd(self, port: int, code: str, timeout: float) -> UssdReply:
+        """Send the USSD ``code`` (or an answer in an open session) from the module of ``port``;
+        the network's reply.  TimeoutError when none comes within ``timeout`` seconds."""
+        raise NotImplementedError("this driver has no USSD")
+
+    @abstractmethod
+    async def ussd_cancel(self, port: int) -> None:
+        """End the USSD session of ``port``'s module."""
+        raise NotImplementedError("this driver has no USSD")
+
+    @abstractmethod
+    async def at_command(self, port: int, line: str, timeout: float) -> str:
+        """Pass ``line`` to the module of ``port``; its raw answer lines joined by CRLF, the final result
+        included.  TimeoutError when no final result comes within ``timeout`` seconds."""
+        raise NotImplementedError("this driver has no AT port")

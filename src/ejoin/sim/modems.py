@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from ..clock import Clock
-from ..modems.base import CardInfo, ModemDriver, SendResult
+from ..modems.base import CardInfo, ModemDriver, SendResult, UssdReply
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
 from ..protocol.text import Segmented
@@ -127,3 +127,12 @@ class SimulatedModems(ModemDriver):
         value = max(0, min(31, base + rng(self._seed, "drift", port, bucket).randint(-3, 3)))
         self._signal[port] = (bucket, value)
         return value
+
+    async def ussd(self, port: int, code: str, timeout: float) -> UssdReply:
+        raise NotImplementedError("the simulated network has no USSD yet")
+
+    async def ussd_cancel(self, port: int) -> None:
+        raise NotImplementedError("the simulated network has no USSD yet")
+
+    async def at_command(self, port: int, line: str, timeout: float) -> str:
+        raise NotImplementedError("simulated modules have no AT port")
