@@ -242,6 +242,7 @@ class Module:
         """Wait for the network to take the card: +CREG URCs, AT+CREG? now and then."""
         end = self.clock.monotonic() + deadline
         while True:
+            self._reg_changed.clear()  # before asking: a +CREG while the answer comes wakes the wait below
             stat = creg_stat(await self._value("AT+CREG?", "+CREG"), unsolicited=False)
             if stat is not None:
                 self._reg = stat
@@ -251,7 +252,6 @@ class Module:
             left = end - self.clock.monotonic()
             if left <= 0:
                 return PortState.REGISTER_FAILED
-            self._reg_changed.clear()
             await self._wait(self._reg_changed, min(left, 2.0))
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
