@@ -81,6 +81,7 @@ class Channel:
         self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
         self.closed = asyncio.Event()
         self.bytes_in = self.bytes_out = 0  # since attached (an emulator's test clock compares them)
+        self.on_lost: Callable[[str], None] | None = None
 
     @property
     def in_flight(self) -> bool:
@@ -124,6 +125,8 @@ class Channel:
         except Exception as exc:
             log.debug("%s: read failed: %s", self.name, exc)
         self._lost("the line closed")
+        if self.on_lost is not None:  # unplugged: nobody needs to be talking to it to notice
+            self.on_lost("the line closed")
 
     def _lost(self, why: str) -> None:
         self.closed.set()

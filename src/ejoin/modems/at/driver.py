@@ -36,7 +36,9 @@ class ATDriver(ModemDriver):
         self.clock = clock
         self.modules: dict[int, Module] = {}
         for cfg in modems:
-            self.modules[cfg.port] = Module(cfg, profile(cfg.profile), clock, lambda: self.events, opener(cfg))
+            module = Module(cfg, profile(cfg.profile), clock, lambda: self.events, opener(cfg))
+            module.channel.on_lost = lambda why, port=cfg.port: self._lose(port, why)
+            self.modules[cfg.port] = module
         # Dual-SIM modules switch slots by command; a single-SIM one refuses a switch with a reason.
         self.can_switch_slots = bool(modems) and all(m.profile.slot_command for m in self.modules.values())
         self._lost: set[int] = set()

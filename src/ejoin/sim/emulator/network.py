@@ -175,7 +175,8 @@ class EmulatedNetwork(SimulatedNetwork):
 
     async def submit(self, modem: EmulatedModem, message: pdu.Submit) -> Submitted:
         t = self.timing
-        if t.send_max > 0:
+        first = message.concat is None or message.concat.seq == 1
+        if t.send_max > 0 and first:  # the simulator's send time is per SMS, whatever its parts
             await self.clock.sleep(self._send_rng.uniform(t.send_min, t.send_max))
         digits = normalize_number(message.recipient)
         if digits.startswith("998"):
