@@ -113,6 +113,7 @@ class EmulatedNetwork(SimulatedNetwork):
         self._mr: dict[int, int] = {}
         self._send_rng = rng(config.seed, "emulated send")
         self._counts: dict[int, tuple[int, int, int, int]] = {}
+        self._still: dict[int, int] = {}
         add_quiescer = getattr(clock, "add_quiescer", None)
         if add_quiescer is not None:  # a test clock: time moves on once the serial lines are quiet
             add_quiescer(self.quiesce)
@@ -126,9 +127,10 @@ class EmulatedNetwork(SimulatedNetwork):
             if not pty.plugged or not ch.is_open:
                 continue
             counts = (pty.bytes_out, ch.bytes_in, ch.bytes_out, pty.bytes_in)
-            # bytes on the line, unless nothing moved since the last look (a tty flushed on opening)
-            moving = (counts[0] != counts[1] or counts[2] != counts[3]) and self._counts.get(port) != counts
-            self._counts[port] = counts
+            # bytes on the line, unless nothing moved for many looks (a tty flushed on opening loses some)
+            still = self._still.get(port, 0) + 1 if self._counts.get(port) == counts else 0
+            self._counts[port], self._still[port] = counts, still
+            moving = (counts[0] != counts[1] or counts[2] != counts[3]) and still < 50
             if pty.modem.busy or moving:
                 busy = True
             elif ch.in_flight and not (pty.modem.blocked or pty.modem.restarting or pty.modem.faults.no_answer):
