@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,8 +80,11 @@ async def run(profile: str, count: int, seed: int, directory: str) -> None:
         pty.plug()
         card = net.cards[port]
         print(f"{pty.path}  ({pty.modem.profile.name}, number {card.number}, IMSI {card.imsi})", flush=True)
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # SIGTERM ends it like Ctrl-C: the links are removed
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         for pty in net.ptys.values():
             pty.unplug()
