@@ -99,3 +99,23 @@ async def test_a_full_storage_is_found_by_the_sweep(emu, receiver):
     await receiver.wait_count(1, "recv-sms")
     await emu.settle(1)
     assert net(emu).modem(2).state.storage == {}
+
+
+async def test_faults_from_the_config(device_factory):
+    dev = await device_factory(modems="emulated", ports=2, slots=1, fault=[{"port": 2, "fault": "cms", "value": "330"}])
+    assert net(dev).modem(2).faults.cms == 330 and net(dev).modem(1).faults.cms is None
+
+
+def test_an_unknown_fault_in_the_config_is_named(tmp_path):
+    from ejoin.gateway.config import ConfigError
+    from tests.conftest import make_config
+
+    with pytest.raises(ConfigError, match="unknown fault 'melt'"):
+        make_config(tmp_path, modems="emulated", ports=1, fault=[{"port": 1, "fault": "melt"}])
+
+
+async def test_the_fault_route_refuses_what_it_does_not_know(emu):
+    res = await emu.get("/sim/fault", port="1", fault="melt")
+    assert res["code"] == 400 and "unknown fault" in res["reason"]
+    res = await emu.get("/sim/fault", port="1", fault="slow", value="abc")
+    assert res["code"] == 400
