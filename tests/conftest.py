@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ def clock() -> VirtualClock:
     return VirtualClock()
 
 
+# EJOIN_TEST_MODEMS=emulated: every device of the suite runs AT modem emulators through the AT driver.
+TEST_MODEMS = os.environ.get("EJOIN_TEST_MODEMS", "simulated")
+
 TEST_TIMING = Timing(
     card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0, send_min=2.0, send_max=2.0
 )
@@ -104,8 +108,9 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
         push_timeout=5.0,
         shutdown_grace=0.0,
     )
+    base.setdefault("modems", TEST_MODEMS)
     base.update(overrides)
-    if base.get("modems", "simulated") != "simulated":
+    if base.get("modems", "simulated") not in ("simulated", "emulated"):
         del base["timing"]  # the simulator's key
     elif isinstance(base["timing"], Timing):
         base["timing"] = dataclasses.asdict(base["timing"])

@@ -192,9 +192,10 @@ async def test_bad_flags_are_refused_with_a_reason(tmp_path, flags, message):
     assert message in err.decode() and "Traceback" not in err.decode()
 
 
-async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, receiver):
+@pytest.mark.parametrize("modems", ["simulated", "emulated"])  # emulated: every SMS through the AT driver
+async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, receiver, modems):
     n = 2000
-    gw = GatewayProcess(tmp_path, free_port())
+    gw = GatewayProcess(tmp_path, free_port(), extra=f'modems = "{modems}"\n')
     # real time, but quick: 5 ms per SMS on each of 4 ports
     gw.config.write_text(
         gw.config.read_text().replace("fast = true", "fast = false")

@@ -105,6 +105,35 @@ def gateway(config_path: str | None, **flags: Any) -> None:
     _run(_serve(config))
 
 
+@main.command("modem-emulator")
+@click.option("--profile", default="quectel", show_default=True, help="The vendor the modules play.")
+@click.option("--count", type=click.IntRange(1, 256), default=1, show_default=True, help="Modules.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of their generated SIMs.")
+@click.option("--dir", "directory", default="ejoin-modems", show_default=True, help="Where their tty links go.")
+def modem_emulator(profile: str, count: int, seed: int, directory: str) -> None:
+    """Emulated GSM modules on pseudo-terminals, speaking AT; prints their paths (Ctrl-C stops).
+
+    Point minicom, gammu or your own code at a path it prints.
+
+    \b
+    Examples:
+      ejoin modem-emulator --profile quectel --count 4
+      ejoin modem-emulator --profile simcom --count 1 --dir /tmp/modems
+    """
+    from . import drivers
+
+    try:
+        from .modems.at.profiles import profile as check_profile
+
+        check_profile(profile)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        _run(drivers.run_modem_emulators(profile, count, seed, directory))
+    except KeyboardInterrupt:
+        pass
+
+
 def _run(coro: Any) -> None:
     try:
         import uvloop

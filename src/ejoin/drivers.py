@@ -23,9 +23,30 @@ def _simulated() -> DriverKind:
     return KIND
 
 
+def _at() -> DriverKind:
+    from .atdriver import KIND
+
+    return KIND
+
+
+def _emulated() -> DriverKind:
+    from .sim.emulator import KIND
+
+    return KIND
+
+
 DRIVERS: dict[str, Callable[[], DriverKind]] = {
     "simulated": _simulated,
+    "at": _at,
+    "emulated": _emulated,
 }
+
+
+async def run_modem_emulators(profile: str, count: int, seed: int, directory: str) -> None:
+    """``ejoin modem-emulator``: emulated modules alone, on pseudo-terminals, until cancelled."""
+    from .sim.emulator.standalone import run
+
+    await run(profile, count, seed, directory)
 
 
 class UnknownDriver(LookupError):

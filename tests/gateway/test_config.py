@@ -45,7 +45,7 @@ def test_toml_then_flags_override(tmp_path):
         ("this is not toml", "not valid TOML"),
         ("ports = 2\n[[sim]]\nport = '3.01'", "port 3 does not exist"),
         ("[[sim]]\nport = '2'", "must name a slot"),
-        ("modems = 'carrier-pigeon'", "unknown modems 'carrier-pigeon'; known: simulated"),
+        ("modems = 'carrier-pigeon'", "unknown modems 'carrier-pigeon'; known: at, emulated, simulated"),
         ("[[sim]]\nport = '1.01'\nnumber = '١٣٨٠٠'", "'١٣٨٠٠' is not a phone number"),
         ("[[sim]]\nport = '1.01'\nimei = '12345'", "'12345' is not an IMEI"),
         ("[traffic]\nsenders = ['１２３']", "traffic.senders: '１２３' is neither"),

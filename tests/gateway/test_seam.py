@@ -68,8 +68,8 @@ def test_the_simulators_keys_belong_to_the_simulator(one_sim, tmp_path):
 
 def test_an_unknown_driver_is_one_line_naming_the_known_ones(one_sim):
     with pytest.raises(ConfigError) as exc:
-        load_config(None, {"modems": "at"})
-    assert str(exc.value) == "unknown modems 'at'; known: one-sim, simulated"
+        load_config(None, {"modems": "modem"})
+    assert str(exc.value) == "unknown modems 'modem'; known: at, emulated, one-sim, simulated"
 
 
 async def test_the_detected_card_is_written_by_the_device(usb, one_sim):
@@ -143,7 +143,7 @@ def test_the_gateway_command_names_a_driver_that_does_not_exist(tmp_path):
 
     from ejoin.cli import main
 
-    result = CliRunner().invoke(main, ["gateway", "--modems", "at", "--data", str(tmp_path / "d")])
+    result = CliRunner().invoke(main, ["gateway", "--modems", "modem", "--data", str(tmp_path / "d")])
     assert result.exit_code == 1
-    assert "unknown modems 'at'; known: simulated" in result.output
+    assert "unknown modems 'modem'; known: at, emulated, simulated" in result.output
     assert not (tmp_path / "d").exists()

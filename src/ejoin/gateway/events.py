@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..modems.base import ModemEvents
 from ..protocol.ports import PortAddress
 from .device import Device
@@ -13,8 +15,8 @@ class DeviceEvents(ModemEvents):
         self._device = device
         self._inbox = inbox
 
-    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
-        self._inbox.sms_part(slot, sender, text, ts, ref, total, seq)
+    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
+        return self._inbox.sms_part(slot, sender, text, ts, ref, total, seq)
 
     def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
         self._inbox.delivery_report(port, ref, recipient, status, ts, smsc)

@@ -128,11 +128,11 @@ class Inbox:
 
     # --- what the modules report ----------------------------------------------
 
-    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
+    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
+        """Store a part (or a whole SMS); returns the store future of the part."""
         if total <= 1:
-            self.deliver(self.make_sms(slot, sender, text, ts))
-        else:
-            self.add_part(slot, sender, text, ts, ref, total, seq)
+            return self.deliver(self.make_sms(slot, sender, text, ts))
+        return self.add_part(slot, sender, text, ts, ref, total, seq)[0]
 
     def make_sms(self, slot: PortAddress, sender: str, text: str, ts: float) -> InboxRecord:
         return self._sms(self._device.slot(slot).name, sender, text, ts)

@@ -13,7 +13,9 @@ the default).  This package imports nothing of the gateway.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
@@ -63,10 +65,13 @@ class ModemEvents(ABC):
     """What modules report on their own; the device implements it (``driver.events``)."""
 
     @abstractmethod
-    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
+    def sms_part(
+        self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int
+    ) -> Awaitable[Any] | None:
         """One part (``seq`` of ``total``, 1-based) of an SMS that arrived at ``slot``; ``total`` 1: a whole SMS.
 
-        ``ref`` is the concatenation reference the parts of one SMS share."""
+        ``ref`` is the concatenation reference the parts of one SMS share.  Returns what completes
+        once the part is stored durably (a driver deletes it from the module only then), or None."""
 
     @abstractmethod
     def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:

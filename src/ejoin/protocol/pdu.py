@@ -65,6 +65,8 @@ __all__ = [
     "Ton",
     "UserData",
     "decode",
+    "encode_deliver",
+    "encode_status_report",
     "encode_submit",
     "encode_submit_parts",
     "status_outcome",
@@ -315,6 +317,63 @@ def encode_submit_parts(
         )
         for seq, part in enumerate(text.parts, 1)
     ]
+
+
+def encode_deliver(
+    sender: str,
+    text: str,
+    when: datetime,
+    *,
+    alphabet: Alphabet | None = None,
+    concat: Concat | tuple[int, int, int] | None = None,
+    smsc: str | None = None,
+    message_class: int | None = None,
+) -> SubmitPdu:
+    """An SMS-DELIVER as a module shows a received SMS (``+CMGR``, ``+CMT``): what a modem emulator needs.
+
+    ``sender`` "+" international, digits, or a name (alphanumeric). ``smsc`` None: no service centre
+    address (``00``). ``hex`` and ``tpdu_length`` as for ``encode_submit``."""
+    header = encode_udh(Concat(*concat) if isinstance(concat, tuple) else concat)
+    coding = alphabet_coding(alphabet or segment(text).alphabet)
+    user_data, length = _text_user_data(text, coding, header)
+    if len(user_data) > MAX_USER_DATA:
+        raise PduError(f"the message needs {len(user_data)} bytes of user data; one SMS carries {MAX_USER_DATA}")
+    first = 0x04 | (_UDHI if header else 0)  # TP-MMS: no more messages waiting
+    if sender and not sender.lstrip("+").isdigit():
+        oa = _alphanumeric_address(sender)
+    else:
+        oa = encode_address(sender)
+    tpdu = (
+        bytes((first,))
+        + oa
+        + bytes((0, encode_dcs(coding, message_class)))
+        + encode_timestamp(when)
+        + bytes((length,))
+        + user_data
+    )
+    return SubmitPdu((encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu))
+
+
+def _alphanumeric_address(name: str) -> bytes:
+    septets = text_septets(name[:11])
+    packed = pack_septets(septets)
+    return bytes((len(packed) * 2, 0xD0)) + packed
+
+
+def encode_status_report(
+    ref: int, recipient: str, status: int, sent: datetime, done: datetime, *, smsc: str | None = None
+) -> SubmitPdu:
+    """An SMS-STATUS-REPORT on the SMS with TP-MR ``ref`` (``+CDS``, ``+CMGR`` of a stored report)."""
+    if not 0 <= ref <= 0xFF or not 0 <= status <= 0xFF:
+        raise PduError("a message reference and a status are 0-255")
+    tpdu = (
+        bytes((_MTI_STATUS_REPORT, ref))
+        + encode_address(recipient, "recipient")
+        + encode_timestamp(sent)
+        + encode_timestamp(done)
+        + bytes((status,))
+    )
+    return SubmitPdu((encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu))
 
 
 # --- decoding --------------------------------------------------------------------------------------

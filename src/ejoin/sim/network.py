@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..gateway.device import write_card
-from ..gateway.plugin import Modems
+from ..gateway.plugin import Modems, Route
 from ..modems.base import CardInfo
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress
@@ -37,7 +37,7 @@ NO_CARD = CardInfo(present=False, iccid="", imsi="", number="", operator="", bal
 
 
 class SimulatedNetwork(Modems):
-    routes = ROUTES
+    routes: tuple[Route, ...] = ROUTES
 
     def __init__(self, config: GatewayConfig, clock: Clock, store: Store) -> None:
         settings: SimSettings = config.driver if config.driver is not None else SimSettings()

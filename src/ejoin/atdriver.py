@@ -1,0 +1,70 @@
+"""Real GSM modules over AT commands as the gateway runs them (``modems = "at"``).
+
+The driver itself is ``ejoin.modems.at``; this adds its config (``[[modem]]``
+tables: which serial line serves which port) and its life cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .clock import Clock
+from .gateway.plugin import DriverKind, Modems
+from .modems.at.driver import ATDriver
+from .modems.at.module import ModemConfig
+from .modems.at.profiles import PROFILES
+from .store.base import Store
+
+if TYPE_CHECKING:
+    from .gateway.config import GatewayConfig
+
+
+@dataclass
+class ATSettings:
+    modem: list[ModemConfig] = field(default_factory=list)
+
+    def problem(self, config: GatewayConfig) -> str | None:
+        return modems_problem(self.modem, config.ports)
+
+
+def modems_problem(modems: list[ModemConfig], ports: int) -> str | None:
+    """What is wrong with these ``[[modem]]`` tables on a device of ``ports`` ports, or None."""
+    seen: dict[int, str] = {}
+    for i, m in enumerate(modems, 1):
+        where = f"[[modem]] #{i}"
+        if not 1 <= m.port <= ports:
+            return f"{where}: port {m.port} is not a port of this device (1-{ports})"
+        if m.port in seen:
+            return f"{where}: port {m.port} already has a module ({seen[m.port]})"
+        if not m.device:
+            return f"{where}: device (the serial line, e.g. /dev/serial/by-path/...) is missing"
+        if m.profile not in PROFILES:
+            return f"{where}: unknown profile {m.profile!r}; known: {', '.join(sorted(PROFILES))}"
+        if m.baud <= 0:
+            return f"{where}: baud must be positive"
+        seen[m.port] = m.device
+    missing = [p for p in range(1, ports + 1) if p not in seen]
+    if missing:
+        return f"ports {', '.join(map(str, missing))} have no [[modem]] table (set ports = {len(seen)}?)"
+    return None
+
+
+class ATModems(Modems):
+    def __init__(self, driver: ATDriver) -> None:
+        super().__init__(driver)
+        self.at = driver
+
+    def start(self) -> None:
+        self.at.start_sweeps()
+
+    async def stop(self) -> None:
+        await self.at.stop()
+
+
+def create(config: GatewayConfig, clock: Clock, store: Store) -> ATModems:
+    settings: ATSettings = config.driver if config.driver is not None else ATSettings()
+    return ATModems(ATDriver(settings.modem, clock))
+
+
+KIND = DriverKind(name="at", create=create, settings=ATSettings)

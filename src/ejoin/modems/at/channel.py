@@ -1,0 +1,239 @@
+"""One AT port: one command in flight at a time, unsolicited results handed on as they come.
+
+The serial line is opened with serialx (asyncio).  Timeouts here are about a
+device on a wire, so they run on the event loop's own time, not the device
+clock: a module that does not answer in real seconds does not answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
+
+log = logging.getLogger(__name__)
+
+
+class ModuleGone(ConnectionError):
+    """The module does not answer at all (unplugged, hung, or speaking garbage)."""
+
+
+class CommandTimeout(TimeoutError):
+    """No final result in time; the channel resynchronised, the module still answers."""
+
+
+class ATError(Exception):
+    """A command ended in an error result."""
+
+    def __init__(self, command: str, final: Final) -> None:
+        super().__init__(f"{command}: {final.text or final.kind.value}")
+        self.final = final
+
+
+@dataclass
+class Answer:
+    lines: list[str]
+    final: Final
+
+    @property
+    def ok(self) -> bool:
+        return self.final.ok
+
+    def raw(self) -> str:
+        return "\r\n".join([*self.lines, self.final.text or self.final.kind.value])
+
+
+@dataclass
+class _Pending:
+    command: str
+    pdu: str | None
+    lines: list[str] = field(default_factory=list)
+    done: asyncio.Future[Final] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    at_prompt: bool = False
+
+
+Opener = Callable[[], "asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]"]
+
+
+async def open_serial(device: str, baud: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    import serialx  # only the AT driver needs it
+
+    # exclusive: a second program on the same tty (ModemManager, a terminal) would steal answers
+    return await serialx.open_serial_connection(device, baud, exclusive=True)
+
+
+class Channel:
+    timeout = 5.0  # seconds for a command's final result, unless the command says otherwise
+    resync_tries, resync_wait = 3, 1.0  # plain ATs after a timeout, and how long each may take
+
+    def __init__(self, name: str, on_urc: Callable[[Urc], None]) -> None:
+        self.name = name
+        self._on_urc = on_urc
+        self._reader = LineReader()
+        self._lock = asyncio.Lock()
+        self._pending: _Pending | None = None
+        self._stream: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
+        self.closed = asyncio.Event()
+        self.bytes_in = self.bytes_out = 0  # since attached (an emulator's test clock compares them)
+        self.on_lost: Callable[[str], None] | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self._pending is not None
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None and not self.closed.is_set()
+
+    def attach(self, stream: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._stream, self._writer = stream, writer
+        self.bytes_in = self.bytes_out = 0
+        self._reader.reset()
+        self.closed.clear()
+        self._task = asyncio.get_running_loop().create_task(self._read(), name=f"AT reader {self.name}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._lost("closed")
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self._stream is not None
+        try:
+            while True:
+                data = await self._stream.read(4096)
+                if not data:
+                    break
+                self.bytes_in += len(data)
+                for event in self._reader.feed(data):
+                    self._dispatch(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("%s: read failed: %s", self.name, exc)
+        self._lost("the line closed")
+        if self.on_lost is not None:  # unplugged: nobody needs to be talking to it to notice
+            self.on_lost("the line closed")
+
+    def _lost(self, why: str) -> None:
+        self.closed.set()
+        p = self._pending
+        if p is not None and not p.done.done():
+            p.done.set_exception(ModuleGone(f"{self.name}: {why}"))
+
+    def _dispatch(self, event: object) -> None:
+        p = self._pending
+        if isinstance(event, Urc):
+            try:
+                self._on_urc(event)
+            except Exception:
+                log.exception("%s: handling %s failed", self.name, event.name)
+        elif isinstance(event, Final):
+            if p is not None and not p.done.done():
+                p.done.set_result(event)
+            else:
+                log.debug("%s: a final result nobody waits for: %s", self.name, event)
+        elif isinstance(event, Line):
+            if p is not None:
+                p.lines.append(event.text)
+            else:
+                log.debug("%s: unexpected line %r", self.name, event.text[:80])
+        elif isinstance(event, Prompt):
+            if p is not None and p.pdu is not None and not p.at_prompt:
+                p.at_prompt = True
+                self._write(p.pdu.encode("ascii") + CTRL_Z)
+        elif isinstance(event, Noise):
+            log.debug("%s: noise %r", self.name, event.text[:80])
+        elif isinstance(event, Echo):
+            pass
+
+    def _write(self, data: bytes) -> None:
+        if self._writer is None:
+            raise ModuleGone(f"{self.name}: not open")
+        self.bytes_out += len(data)
+        self._writer.write(data)
+
+    # --- commands --------------------------------------------------------------------------------
+
+    async def command(
+        self, command: str, *, timeout: float | None = None, expect: str = "", pdu: str | None = None
+    ) -> Answer:
+        """Send ``command`` and wait for its final result; ``expect``: the prefix of its answer lines.
+
+        ``pdu``: the command prompts (AT+CMGS) and this goes after the prompt, ended by Ctrl-Z.
+        CommandTimeout after resynchronising, ModuleGone if the module does not answer at all."""
+        async with self._lock:
+            if self._stale:
+                await self._resync()
+            return await self._run(command, self.timeout if timeout is None else timeout, expect, pdu)
+
+    async def check(
+        self, command: str, *, timeout: float | None = None, expect: str = "", pdu: str | None = None
+    ) -> Answer:
+        """``command`` that must end in OK (ATError otherwise)."""
+        answer = await self.command(command, timeout=timeout, expect=expect, pdu=pdu)
+        if not answer.ok:
+            raise ATError(command, answer.final)
+        return answer
+
+    async def _run(self, command: str, timeout: float, expect: str, pdu: str | None) -> Answer:
+        if not self.is_open:
+            raise ModuleGone(f"{self.name}: not open")
+        p = _Pending(command, pdu)
+        self._pending = p
+        self._reader.expect = expect
+        try:
+            self._write(command.encode("ascii") + b"\r")
+            final = await asyncio.wait_for(asyncio.shield(p.done), timeout)
+        except TimeoutError:
+            self._pending = None
+            if p.at_prompt or pdu is not None:
+                self._write(ESC)  # leave the prompt: the module would take the next command as PDU
+            await self._resync()
+            raise CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s") from None
+        except asyncio.CancelledError:
+            # The caller gave up (a task's tmo): the module may still answer this command.
+            self._stale = True
+            if p.pdu is not None and self.is_open:
+                self._write(ESC)
+            raise
+        finally:
+            if self._pending is p:
+                self._pending = None
+            self._reader.expect = ""
+        return Answer(p.lines, final)
+
+    async def _resync(self) -> None:
+        """Plain ``AT`` until the module answers OK; ModuleGone if it never does."""
+        self._stale = False
+        wait = self.resync_wait
+        for _ in range(self.resync_tries):
+            if not self.is_open:
+                break
+            p = _Pending("AT", None)
+            self._pending = p
+            try:
+                self._write(b"AT\r")
+                final = await asyncio.wait_for(asyncio.shield(p.done), wait)
+                if final.kind is FinalKind.OK:
+                    # a late final result of the abandoned command may still be in flight: let it pass
+                    await asyncio.sleep(0)
+                    return
+            except TimeoutError:
+                continue
+            finally:
+                self._pending = None
+        raise ModuleGone(f"{self.name}: no answer to AT")

@@ -1,0 +1,700 @@
+"""The AT engine of one emulated GSM module: bytes in from its serial line, bytes out.
+
+It plays a module of a ``Profile`` (echo, verbose or numeric errors per
+AT+CMEE, PDU mode, a message storage with indexes, +CMTI/+CDSI/+CMT/+CDS,
++CREG changes, +CSQ, identity commands, +CUSD) in front of a ``Backend``: the
+simulated network, which says what card is in the slot, how registration
+ends, what a submitted SMS becomes.  Faults are switched on and off while it
+runs (``Faults``).
+
+Commands run one at a time, in order, as on a real module; a character that
+arrives while a command waits for the network aborts it (V.250 5.6.1), as an
+ESC abandons the ``> `` prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ...modems.at.profiles import Profile, crsm_of_iccid
+from ...modems.base import CardInfo
+from ...protocol import pdu
+from ...protocol.at import split_args
+
+log = logging.getLogger(__name__)
+
+CME_TEXT = {
+    3: "operation not allowed",
+    4: "operation not supported",
+    10: "SIM not inserted",
+    13: "SIM failure",
+    14: "SIM busy",
+    30: "no network service",
+    100: "unknown",
+}
+NOISE_LINES = (b"^RSSI: 17", b"+QIND: SMS DONE", b"+CREG: 1", b"+CTZV: 26/11/30,16:00:00,+00", b'^HCSQ: "LTE",40')
+GARBAGE = b"\xff\xfe\x00\x1b[\x80garbage\x07"
+
+
+@dataclass
+class Submitted:
+    """What the network made of one SMS-SUBMIT: a TP-MR, or a +CMS error, or no answer at all."""
+
+    mr: int | None = None
+    cms: int | None = None
+    hang: bool = False
+
+
+class Backend(Protocol):
+    def card(self, modem: EmulatedModem) -> CardInfo: ...
+    async def register(self, modem: EmulatedModem) -> int: ...  # CREG <stat> it ends in
+    async def signal(self, modem: EmulatedModem) -> int: ...
+    async def submit(self, modem: EmulatedModem, message: pdu.Submit) -> Submitted: ...
+    async def pause(self, what: str) -> None: ...  # "restart" or "card": how long these take
+    async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]: ...  # (<m>, <str>, <dcs>)
+
+    def ussd_end(self, modem: EmulatedModem) -> None: ...
+
+
+@dataclass
+class Faults:
+    """Faults on demand; each stays until cleared."""
+
+    no_answer: bool = False  # the module is hung: it reads and says nothing
+    slow: float = 0.0  # seconds before each answer
+    cms: int | None = None  # every AT+CMGS fails with this +CMS ERROR
+    storage_full: bool = False  # messages are stored but +CMTI/+CDSI stay silent (as a full storage does)
+    cmt: bool = False  # messages come as +CMT/+CDS (not stored), as with AT+CNMI=2,2
+    noise: bool = False  # URC noise between the lines of every answer
+    garbage: bool = False  # garbage bytes between the lines of every answer
+
+    def set(self, name: str, value: str) -> None:
+        if name not in self.__dataclass_fields__:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(self.__dataclass_fields__)}")
+        current = getattr(self, name)
+        if name == "slow":
+            setattr(self, name, float(value or 0))
+        elif name == "cms":
+            setattr(self, name, int(value) if value not in ("", "0", "off", "none") else None)
+        else:
+            setattr(self, name, value not in ("", "0", "off", "false", "no"))
+        log.debug("fault %s: %s -> %s", name, current, getattr(self, name))
+
+
+@dataclass
+class Stored:
+    stat: int  # 0 received unread, 1 received read, 2 stored unsent, 3 stored sent
+    hex: str
+    length: int
+
+
+@dataclass
+class ModemState:
+    echo: bool = True
+    cmee: int = 0
+    cmgf: int = 0
+    creg: int = 0
+    cereg: int = 0
+    cnmi: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    cops_format: int = 0
+    storage: dict[int, Stored] = field(default_factory=dict)
+
+
+class EmulatedModem:
+    capacity = 30  # messages the SIM storage holds
+
+    def __init__(self, port: int, profile: Profile, backend: Backend, imei: str) -> None:
+        self.port = port
+        self.profile = profile
+        self.backend = backend
+        self.imei = imei
+        self.slot = 1
+        self.faults = Faults()
+        self.state = ModemState()
+        self.reg_stat = 0
+        self._registered_for: tuple[int, str] | None = None
+        self._registration: asyncio.Task[None] | None = None
+        self._out: Callable[[bytes], None] = lambda data: None
+        self._line = bytearray()
+        self._prompt: int | None = None  # the <length> of an AT+CMGS waiting for its PDU
+        self._queue: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._cycle: asyncio.Task[None] | None = None
+        self._interrupt = asyncio.Event()
+        self._pending_ack = 0  # +CMT/+CDS sent and not acknowledged with +CNMA yet
+        self.sent: list[pdu.Submit] = []  # every SMS-SUBMIT taken (tests look at them)
+        self.restarting = False  # powered off for a moment: hears nothing
+        self.sim_busy = False  # the SIM is being read after power-on or a slot change
+        self.executing = False  # a command runs ...
+        self.blocked = False  # ... and waits for the network (simulated time must pass)
+
+    # --- wiring ------------------------------------------------------------------------------------
+
+    def connect(self, out: Callable[[bytes], None]) -> None:
+        self._out = out
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"emulated modem {self.port}")
+
+    async def stop(self) -> None:
+        for task in (self._worker, self._registration, self._cycle):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._worker = self._registration = self._cycle = None
+
+    def power_on(self) -> None:
+        """A (re)start: settings back to their defaults, the start-up lines a module prints."""
+        self.state = ModemState(storage=self.state.storage)
+        self._registered_for = None
+        self.reg_stat = 0
+        self._line.clear()
+        self._prompt = None
+        self._write_line(b"RDY")
+
+    # --- input -------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if self.faults.no_answer or self.restarting:
+            return
+        self._interrupt.set()
+        for b in data:
+            if self._prompt is not None:
+                if b == 0x1A:
+                    length, self._prompt = self._prompt, None
+                    self._queue.put_nowait((f"PDU={length}", self._line.decode("ascii", "replace")))
+                    self._line.clear()
+                elif b == 0x1B:
+                    self._prompt = None
+                    self._line.clear()
+                    self._out(b"\r\nOK\r\n")
+                elif b not in (10, 13):
+                    self._line.append(b)
+                    if self.state.echo:
+                        self._out(bytes((b,)))
+                continue
+            if b == 13:
+                line = self._line.decode("ascii", "replace").strip()
+                self._line.clear()
+                if self.state.echo:
+                    self._out(b"\r")
+                if line:
+                    self._queue.put_nowait((line, None))
+            elif b == 10:
+                continue
+            elif b in (8, 127):
+                del self._line[-1:]
+            else:
+                self._line.append(b)
+                if self.state.echo:
+                    self._out(bytes((b,)))
+
+    async def _work(self) -> None:
+        while True:
+            line, body = await self._queue.get()
+            if self.faults.no_answer:
+                continue
+            self._interrupt.clear()
+            self.executing = True
+            try:
+                if self.faults.slow:
+                    await asyncio.sleep(self.faults.slow)
+                if body is not None:
+                    await self._pdu(int(line[4:]), body)
+                else:
+                    await self._command(line)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("emulated modem %d: %r failed", self.port, line)
+                self._final(b"ERROR")
+            finally:
+                self.executing = self.blocked = False
+
+    @property
+    def busy(self) -> bool:
+        """Work that needs no simulated time is under way (a command to run or running)."""
+        return not self.restarting and (not self._queue.empty() or (self.executing and not self.blocked))
+
+    # --- output ------------------------------------------------------------------------------------
+
+    def _write_line(self, text: bytes) -> None:
+        self._out(b"\r\n" + text + b"\r\n")
+
+    def _answer(self, *lines: str) -> None:
+        for line in lines:
+            self._disturb()
+            self._write_line(line.encode("ascii"))
+        self._disturb()
+
+    def _disturb(self) -> None:
+        if self.faults.noise:
+            self._write_line(NOISE_LINES[self.port % len(NOISE_LINES)])
+        if self.faults.garbage:
+            self._write_line(GARBAGE)
+
+    def _final(self, text: bytes = b"OK") -> None:
+        self._write_line(text)
+
+    def _ok(self, *lines: str) -> None:
+        self._answer(*lines)
+        self._final()
+
+    def _cme(self, code: int) -> None:
+        if self.state.cmee == 0:
+            self._final(b"ERROR")
+        elif self.state.cmee == 2:
+            self._final(f"+CME ERROR: {CME_TEXT.get(code, 'unknown')}".encode())
+        else:
+            self._final(f"+CME ERROR: {code}".encode())
+
+    def _cms(self, code: int) -> None:
+        self._final(b"ERROR" if self.state.cmee == 0 else f"+CMS ERROR: {code}".encode())
+
+    def urc(self, line: str, pdu_line: str | None = None) -> None:
+        """An unsolicited result (and the PDU line of +CMT/+CDS)."""
+        self._write_line(line.encode("ascii"))
+        if pdu_line is not None:
+            self._out(pdu_line.encode("ascii") + b"\r\n")
+
+    def _unsupported(self) -> None:
+        if self.profile.name == "huawei":
+            self._final(b"COMMAND NOT SUPPORT")
+        else:
+            self._final(b"ERROR")
+
+    # --- the card and the network ------------------------------------------------------------------
+
+    def card(self) -> CardInfo:
+        return self.backend.card(self)
+
+    def _sim_ready(self) -> bool:
+        card = self.card()
+        if card.present and not card.error:
+            key = (self.slot, card.iccid)
+            if self._registered_for != key:
+                self._registered_for = key
+                self._start_registration()
+            return True
+        return False
+
+    def _start_registration(self) -> None:
+        if self._registration is not None:
+            self._registration.cancel()
+        self._set_reg(2)
+        self._registration = asyncio.get_running_loop().create_task(self._register())
+
+    async def _register(self) -> None:
+        stat = await self.backend.register(self)
+        self._set_reg(stat)
+
+    def _set_reg(self, stat: int) -> None:
+        if stat == self.reg_stat:
+            return
+        self.reg_stat = stat
+        if self.state.creg == 1:
+            self.urc(f"+CREG: {stat}")
+        elif self.state.creg == 2:
+            self.urc(f'+CREG: {stat},"1A2B","00C3F01"' if stat in (1, 5) else f"+CREG: {stat}")
+
+    def deliver(self, hexpdu: str, length: int, *, report: bool = False) -> None:
+        """The network hands over a received SMS (or a status report): stored, or shown at once."""
+        mt, ds = self.state.cnmi[1], self.state.cnmi[3]
+        direct = self.faults.cmt or (mt == 2 if not report else ds == 1)
+        if direct and (mt if not report else ds):
+            self._pending_ack += 1
+            self.urc(f"+CDS: {length}" if report else f"+CMT: ,{length}", hexpdu)
+            return
+        free = [i for i in range(self.profile.first_index, self.profile.first_index + self.capacity)]
+        free = [i for i in free if i not in self.state.storage]
+        if not free:
+            log.info("emulated modem %d: storage full, a message is lost", self.port)
+            return
+        index = free[0]
+        self.state.storage[index] = Stored(0, hexpdu, length)
+        if self.faults.storage_full:
+            return
+        if report and ds == 2:
+            self.urc(f'+CDSI: "SM",{index}')
+        elif not report and mt == 1:
+            self.urc(f'+CMTI: "SM",{index}')
+
+    # --- commands ----------------------------------------------------------------------------------
+
+    async def _command(self, line: str) -> None:
+        if line.upper().startswith("A/"):
+            return
+        if not line[:2].upper() == "AT":
+            self._final(b"ERROR")
+            return
+        body = line[2:]
+        if not body:
+            self._ok()
+            return
+        upper = body.upper()
+        if upper[0] in "EVQZI&" or upper[:2] in ("&F",):
+            self._basic(upper)
+            return
+        name, op, arg = _split(body)
+        handler = getattr(self, "_c_" + name.strip("+^").upper(), None)
+        if handler is None or (name.startswith("^") and self.profile.name != "huawei"):
+            self._unsupported()
+            return
+        await handler(op, arg)
+
+    def _basic(self, upper: str) -> None:
+        if upper.startswith("E"):
+            self.state.echo = upper[1:2] != "0"
+            self._ok()
+        elif upper.startswith("I"):
+            self._ok(self.profile.manufacturer, self.profile.model, "Revision: EMU01")
+        elif upper.startswith(("Z", "&F")):
+            self.state = ModemState(storage=self.state.storage)
+            self._ok()
+        else:
+            self._ok()
+
+    async def _c_CMEE(self, op: str, arg: str) -> None:
+        if op == "?":
+            self._ok(f"+CMEE: {self.state.cmee}")
+        elif op == "=" and arg in ("0", "1", "2"):
+            self.state.cmee = int(arg)
+            self._ok()
+        else:
+            self._cme(3)
+
+    async def _c_CGSN(self, op: str, arg: str) -> None:
+        self._ok(self.imei)
+
+    _c_GSN = _c_CGSN
+
+    async def _c_CGMI(self, op: str, arg: str) -> None:
+        self._ok(self.profile.manufacturer)
+
+    async def _c_CGMM(self, op: str, arg: str) -> None:
+        self._ok(self.profile.model)
+
+    async def _c_CPIN(self, op: str, arg: str) -> None:
+        card = self.card()
+        if self.sim_busy and card.present:
+            self._cme(14)
+        elif not card.present:
+            self._cme(10)
+        elif card.error:
+            self._cme(13)
+        elif op == "?":
+            self._sim_ready()
+            self._ok("+CPIN: READY")
+        else:
+            self._cme(3)
+
+    def _need_sim(self) -> CardInfo | None:
+        card = self.card()
+        if not card.present:
+            self._cme(10)
+            return None
+        if card.error:
+            self._cme(13)
+            return None
+        self._sim_ready()
+        return card
+
+    async def _c_CIMI(self, op: str, arg: str) -> None:
+        card = self._need_sim()
+        if card is not None:
+            self._ok(card.imsi)
+
+    async def _iccid(self, prefix: str) -> None:
+        card = self._need_sim()
+        if card is not None:
+            self._ok(f"{prefix}{card.iccid}")
+
+    async def _c_QCCID(self, op: str, arg: str) -> None:
+        if self.profile.name != "quectel":
+            return self._unsupported()
+        await self._iccid("+QCCID: ")
+
+    async def _c_CCID(self, op: str, arg: str) -> None:
+        await self._iccid("" if self.profile.name == "simcom" else "+CCID: ")
+
+    async def _c_CICCID(self, op: str, arg: str) -> None:
+        if self.profile.name != "simcom":
+            return self._unsupported()
+        await self._iccid("+ICCID: ")
+
+    async def _c_ICCID(self, op: str, arg: str) -> None:  # Huawei ^ICCID?
+        await self._iccid("^ICCID: ")
+
+    async def _c_CRSM(self, op: str, arg: str) -> None:
+        card = self._need_sim()
+        if card is None:
+            return
+        if split_args(arg)[:2] == ["176", "12258"]:
+            self._ok(f'+CRSM: 144,0,"{crsm_of_iccid(card.iccid)}"')
+        else:
+            self._ok("+CRSM: 106,130")
+
+    async def _c_CURC(self, op: str, arg: str) -> None:
+        self._ok()
+
+    async def _c_QDSIM(self, op: str, arg: str) -> None:
+        if self.profile.slot_command is None or not self.profile.slot_command.startswith("AT+QDSIM"):
+            return self._unsupported()
+        if op == "?":
+            self._ok(f"+QDSIM: {self.slot - 1}")
+        elif arg.isdigit():
+            if self.slot != int(arg) + 1:
+                self.slot = int(arg) + 1
+                self._registered_for = None
+                self.reg_stat = 0
+                self._cycle = asyncio.get_running_loop().create_task(self._read_sim())
+            self._ok()
+        else:
+            self._cme(3)
+
+    async def _c_CNUM(self, op: str, arg: str) -> None:
+        card = self._need_sim()
+        if card is None:
+            return
+        if card.number:
+            kind = 145 if card.number.startswith("+") else 129
+            self._ok(f'+CNUM: "","{card.number}",{kind}')
+        else:
+            self._ok()
+
+    async def _c_CSPN(self, op: str, arg: str) -> None:
+        card = self._need_sim()
+        if card is not None:
+            self._ok(f'+CSPN: "{card.operator.partition(" ")[2]}",0')
+
+    async def _c_COPS(self, op: str, arg: str) -> None:
+        if op == "=":
+            fields = split_args(arg)
+            if len(fields) >= 2 and fields[0] == "3" and fields[1] in ("0", "1", "2"):
+                self.state.cops_format = int(fields[1])
+            self._ok()
+            return
+        card = self.card()
+        if op == "?" and self.reg_stat in (1, 5) and card.present:
+            plmn, _, name = card.operator.partition(" ")
+            value = plmn if self.state.cops_format == 2 else (name or plmn)
+            self._ok(f'+COPS: 0,{self.state.cops_format},"{value}",7')
+        elif op == "?":
+            self._ok("+COPS: 0")
+        else:
+            self._ok('+COPS: (2,"EMU","EMU","00101",7),,(0-4),(0-2)')
+
+    async def _reg_query(self, name: str, op: str, arg: str) -> None:
+        attr = name.lower().strip("+")
+        if op == "=":
+            if arg not in ("0", "1", "2"):
+                return self._cme(3)
+            setattr(self.state, attr, int(arg))
+            self._ok()
+        elif op == "?":
+            self._sim_ready()
+            n = getattr(self.state, attr)
+            extra = ',"1A2B","00C3F01"' if n == 2 and self.reg_stat in (1, 5) else ""
+            self._ok(f"{name}: {n},{self.reg_stat}{extra}")
+        else:
+            self._ok(f"{name}: (0-2)")
+
+    async def _c_CREG(self, op: str, arg: str) -> None:
+        await self._reg_query("+CREG", op, arg)
+
+    async def _c_CEREG(self, op: str, arg: str) -> None:
+        await self._reg_query("+CEREG", op, arg)
+
+    async def _c_CSQ(self, op: str, arg: str) -> None:
+        level = await self.backend.signal(self) if self.card().present else 99
+        self._ok(f"+CSQ: {level},99")
+
+    async def _c_CFUN(self, op: str, arg: str) -> None:
+        if op == "?":
+            return self._ok("+CFUN: 1")
+        self._ok()
+        if split_args(arg)[-1] == "1" and "," in arg:
+            self.restarting = True
+            self._spawn_restart()
+
+    def _spawn_restart(self) -> None:
+        async def cycle() -> None:
+            await self.backend.pause("restart")
+            self.restarting = False
+            self.power_on()
+            await self._read_sim()
+
+        self._cycle = asyncio.get_running_loop().create_task(cycle())
+
+    async def _read_sim(self) -> None:
+        self.sim_busy = True
+        try:
+            await self.backend.pause("card")
+        finally:
+            self.sim_busy = False
+
+    async def _c_CMGF(self, op: str, arg: str) -> None:
+        if op == "?":
+            self._ok(f"+CMGF: {self.state.cmgf}")
+        elif arg in ("0", "1"):
+            self.state.cmgf = int(arg)
+            self._ok()
+        else:
+            self._cme(3)
+
+    async def _c_CPMS(self, op: str, arg: str) -> None:
+        used = len(self.state.storage)
+        if op == "=?":
+            return self._ok('+CPMS: ("SM"),("SM"),("SM")')
+        if op == "=" and any(m not in ("SM", "ME", "MT") for m in split_args(arg)):
+            return self._cms(302)
+        if op == "?":
+            line = f'+CPMS: "SM",{used},{self.capacity},"SM",{used},{self.capacity},"SM",{used},{self.capacity}'
+        else:
+            line = f"+CPMS: {used},{self.capacity},{used},{self.capacity},{used},{self.capacity}"
+        self._ok(line)
+
+    async def _c_CNMI(self, op: str, arg: str) -> None:
+        if op == "=?":
+            return self._ok("+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)")
+        if op == "?":
+            return self._ok("+CNMI: " + ",".join(str(v) for v in self.state.cnmi))
+        values = [int(v) if v.isdigit() else 0 for v in split_args(arg)] + [0] * 5
+        self.state.cnmi = tuple(values[:5])  # type: ignore[assignment]
+        self._ok()
+
+    async def _c_CSMP(self, op: str, arg: str) -> None:
+        self._ok("+CSMP: 17,167,0,0") if op == "?" else self._ok()
+
+    async def _c_CSMS(self, op: str, arg: str) -> None:
+        self._ok("+CSMS: 1,1,1")
+
+    async def _c_CSCA(self, op: str, arg: str) -> None:
+        self._ok('+CSCA: "+10000000000",145') if op == "?" else self._ok()
+
+    async def _c_CMGS(self, op: str, arg: str) -> None:
+        if self.state.cmgf != 0:
+            return self._cms(304)
+        if not arg.isdigit() or not 7 <= int(arg) <= 164:
+            return self._cms(304)
+        if self._need_sim() is None:
+            return
+        self._prompt = int(arg)
+        self._out(b"\r\n> ")
+
+    async def _pdu(self, length: int, body: str) -> None:
+        try:
+            message = pdu.decode(body, tpdu_length=length)
+        except pdu.PduError:
+            return self._cms(304)
+        if not isinstance(message, pdu.Submit):
+            return self._cms(304)
+        if self.faults.cms is not None:
+            return self._cms(self.faults.cms)
+        if self.reg_stat not in (1, 5):
+            return self._cms(331)
+        self.sent.append(message)
+        self.blocked = True
+        work = asyncio.ensure_future(self.backend.submit(self, message))
+        interrupted = asyncio.ensure_future(self._interrupt.wait())
+        done, _ = await asyncio.wait({work, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+        interrupted.cancel()
+        if work not in done:
+            work.cancel()
+            return self._cms(332)  # aborted by a character, as V.250 has it: the network timed out
+        self.blocked = False
+        result = work.result()
+        if result.hang:
+            self.blocked = True
+            await self._interrupt.wait()
+            self.blocked = False
+            return self._cms(332)
+        if result.cms is not None:
+            return self._cms(result.cms)
+        self._ok(f"+CMGS: {result.mr}")
+
+    def _stored(self, arg: str) -> tuple[int, Stored] | None:
+        if not arg.split(",")[0].isdigit():
+            self._cms(321)
+            return None
+        index = int(arg.split(",")[0])
+        entry = self.state.storage.get(index)
+        if entry is None:
+            self._cms(321)
+            return None
+        return index, entry
+
+    async def _c_CMGR(self, op: str, arg: str) -> None:
+        found = self._stored(arg)
+        if found is None:
+            return
+        _, entry = found
+        self._answer(f"+CMGR: {entry.stat},,{entry.length}")
+        self._out(entry.hex.encode("ascii") + b"\r\n")
+        entry.stat = 1 if entry.stat == 0 else entry.stat
+        self._final()
+
+    async def _c_CMGD(self, op: str, arg: str) -> None:
+        fields = split_args(arg)
+        if len(fields) > 1 and fields[1] not in ("", "0"):
+            self.state.storage.clear()
+            return self._ok()
+        if self._stored(arg) is not None:
+            del self.state.storage[int(fields[0])]
+            self._ok()
+
+    async def _c_CMGL(self, op: str, arg: str) -> None:
+        if op == "=?":
+            return self._ok("+CMGL: (0-4)")
+        wanted = int(arg) if arg.isdigit() else 4
+        for index, entry in sorted(self.state.storage.items()):
+            if wanted != 4 and entry.stat != wanted:
+                continue
+            self._answer(f"+CMGL: {index},{entry.stat},,{entry.length}")
+            self._out(entry.hex.encode("ascii") + b"\r\n")
+            if entry.stat == 0:
+                entry.stat = 1
+        self._final()
+
+    async def _c_CNMA(self, op: str, arg: str) -> None:
+        if self._pending_ack <= 0:
+            return self._cms(340)
+        self._pending_ack -= 1
+        self._ok()
+
+    async def _c_CUSD(self, op: str, arg: str) -> None:
+        fields = split_args(arg)
+        if op == "?":
+            return self._ok("+CUSD: 1")
+        if fields and fields[0] == "2":
+            self.backend.ussd_end(self)
+            return self._ok()
+        if len(fields) < 2 or not fields[1]:
+            return self._ok()
+        if self._need_sim() is None:
+            return
+        self._ok()
+        mode, text, dcs = await self.backend.ussd_answer(self, fields[1])
+        self.urc(f'+CUSD: {mode},"{text}",{dcs}')
+
+
+def _split(body: str) -> tuple[str, str, str]:
+    """``+CMGS=23`` -> ("+CMGS", "=", "23"); ``+CREG?`` -> ("+CREG", "?", ""); ``+CNMI=?`` -> (.., "=?", "")."""
+    for i, ch in enumerate(body):
+        if ch in "=?":
+            name = body[:i]
+            rest = body[i:]
+            if rest.startswith("=?"):
+                return name, "=?", rest[2:]
+            if rest.startswith("?"):
+                return name, "?", rest[1:]
+            return name, "=", rest[1:]
+    return body, "", ""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,244 @@
+"""``modems = "emulated"``: the simulated network behind AT modem emulators, driven by the real AT driver.
+
+Every port is an emulated module on a pseudo-terminal; the gateway talks to
+it through ``ejoin.modems.at`` exactly as to a real one.  Behind the modules
+is the simulated network: the same cards, registration outcomes, signal,
+deterministic numbers (999 rejected, 998 no answer, 997 failed delivery
+reports), SMS between the device's own SIMs, and the ``/sim/*`` routes, plus
+``/sim/fault`` to make a module misbehave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...clock import Clock
+from ...modems.at.driver import ATDriver, serial_opener
+from ...modems.at.module import ModemConfig
+from ...modems.at.profiles import PROFILES, profile
+from ...modems.base import CardInfo, ModemEvents
+from ...protocol import pdu
+from ...protocol.codes import PortState
+from ...protocol.ports import PortAddress
+from ...store.base import Store
+from ..cards import generate_imei, rng
+from ..config import SimSettings
+from ..modems import DELIVERED, NOT_DELIVERED, normalize_number
+from ..network import SimulatedNetwork
+from .engine import EmulatedModem, Submitted
+from .pty import PtyModem
+
+if TYPE_CHECKING:
+    from ...gateway.config import GatewayConfig
+    from ...gateway.runtime import Gateway
+
+log = logging.getLogger(__name__)
+
+_CREG = {PortState.REGISTERED: 1, PortState.NO_BALANCE: 1, PortState.MODULE_TIMEOUT: 2}  # else 3: denied
+SMSC = "+10000000000"
+
+
+@dataclass
+class FaultSpec:
+    """A ``[[fault]]`` table: a fault a module has from the start."""
+
+    port: int
+    fault: str
+    value: str = "1"
+
+
+@dataclass
+class EmulatedSettings(SimSettings):
+    modem_profile: str = "quectel"  # the vendor every emulated module plays
+    fault: list[FaultSpec] = field(default_factory=list)
+
+    def problem(self, config: GatewayConfig) -> str | None:
+        if self.modem_profile not in PROFILES:
+            return f"modem_profile: unknown profile {self.modem_profile!r}; known: {', '.join(sorted(PROFILES))}"
+        for i, f in enumerate(self.fault, 1):
+            if not 1 <= f.port <= config.ports:
+                return f"[[fault]] #{i}: port {f.port} is not a port of this device"
+            try:
+                EmulatedModem(0, profile(self.modem_profile), None, "").faults.set(f.fault, f.value)  # type: ignore[arg-type]
+            except ValueError as exc:
+                return f"[[fault]] #{i}: {exc}"
+        return super().problem(config)
+
+
+class _Routed(ModemEvents):
+    """What the simulated network reports (background traffic) goes to the emulated modules, over the air."""
+
+    def __init__(self, net: EmulatedNetwork) -> None:
+        self._net = net
+
+    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
+        self._net.deliver_text(slot, sender, text, ts, (ref, total, seq) if total > 1 else None)
+
+    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+        self._net.report(port, ref, recipient, status, smsc or SMSC)
+
+    def module_lost(self, port: int) -> None:
+        pass
+
+    def module_back(self, port: int) -> None:
+        pass
+
+
+class EmulatedNetwork(SimulatedNetwork):
+    def __init__(self, config: GatewayConfig, clock: Clock, store: Store) -> None:
+        settings: EmulatedSettings = config.driver if config.driver is not None else EmulatedSettings()
+        config.driver = settings
+        super().__init__(config, clock, store)
+        from .routes import FAULT_ROUTES
+
+        self.routes = (*self.routes, *FAULT_ROUTES)
+        self.profile = profile(settings.modem_profile)
+        self.dir = Path(tempfile.mkdtemp(prefix="ejoin-modems-"))
+        self.emulators: dict[int, PtyModem] = {}
+        for port in range(1, config.ports + 1):
+            modem = EmulatedModem(port, self.profile, self, generate_imei(config.seed, port, 1))
+            self.emulators[port] = PtyModem(modem, self.dir / f"port{port}")
+        for spec in settings.fault:
+            self.emulators[spec.port].modem.faults.set(spec.fault, spec.value)
+        modems = [ModemConfig(p, pty.path, 115200, self.profile.name) for p, pty in self.emulators.items()]
+        self.at = ATDriver(modems, clock, serial_opener)
+        self.driver = self.at
+        self._mr: dict[int, int] = {}
+        self._send_rng = rng(config.seed, "emulated send")
+        self._counts: dict[int, tuple[int, int, int, int]] = {}
+        self._still: dict[int, int] = {}
+        add_quiescer = getattr(clock, "add_quiescer", None)
+        if add_quiescer is not None:  # a test clock: time moves on once the serial lines are quiet
+            add_quiescer(self.quiesce)
+
+    async def quiesce(self) -> bool:
+        """Wait a moment if bytes are on a line or a module works without needing simulated time."""
+        busy = False
+        for port, pty in self.emulators.items():
+            module = self.at.modules[port]
+            ch = module.channel
+            if not pty.plugged or not ch.is_open:
+                continue
+            counts = (pty.bytes_out, ch.bytes_in, ch.bytes_out, pty.bytes_in)
+            # bytes on the line, unless nothing moved for many looks (a tty flushed on opening loses some)
+            still = self._still.get(port, 0) + 1 if self._counts.get(port) == counts else 0
+            self._counts[port], self._still[port] = counts, still
+            moving = (counts[0] != counts[1] or counts[2] != counts[3]) and still < 50
+            if pty.modem.busy or moving:
+                busy = True
+            elif ch.in_flight and not (pty.modem.blocked or pty.modem.restarting or pty.modem.faults.no_answer):
+                busy = True
+        if busy:
+            await asyncio.sleep(0.001)
+        return busy
+
+    def modem(self, port: int) -> EmulatedModem:
+        return self.emulators[port].modem
+
+    async def attach(self, gw: Gateway) -> None:
+        self.modems.events = _Routed(self)
+        await super().attach(gw)
+        for pty in self.emulators.values():
+            pty.plug()
+
+    def start(self) -> None:
+        super().start()
+        self.at.start_sweeps()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.at.stop()
+        for pty in self.emulators.values():
+            pty.unplug()
+            await pty.modem.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- the Backend of the emulated modules ------------------------------------------------------
+
+    def card(self, modem: EmulatedModem) -> CardInfo:
+        return self.world.card(PortAddress(modem.port, modem.slot))
+
+    async def register(self, modem: EmulatedModem) -> int:
+        state = await self.modems.register(modem.port, modem.slot)
+        return _CREG.get(state, 3)
+
+    async def pause(self, what: str) -> None:
+        await self.clock.sleep(self.timing.module_restart if what == "restart" else self.timing.card_detect)
+
+    async def signal(self, modem: EmulatedModem) -> int:
+        return await self.modems.signal(modem.port)
+
+    async def submit(self, modem: EmulatedModem, message: pdu.Submit) -> Submitted:
+        t = self.timing
+        first = message.concat is None or message.concat.seq == 1
+        if t.send_max > 0 and first:  # the simulator's send time is per SMS, whatever its parts
+            await self.clock.sleep(self._send_rng.uniform(t.send_min, t.send_max))
+        digits = normalize_number(message.recipient)
+        if digits.startswith("998"):
+            return Submitted(hang=True)
+        if digits.startswith("999"):
+            return Submitted(cms=21)
+        rate = self.settings.send_failure_rate
+        if rate > 0 and self._send_rng.random() < rate:
+            return Submitted(cms=38)
+        mr = self._mr[modem.port] = (self._mr.get(modem.port, -1) + 1) % 256
+        card = self.card(modem)
+        target = self.modems.directory(digits)
+        if target is not None:
+            c = message.concat
+            self.deliver_text(
+                target, card.number, message.text, self.clock.time(), (c.ref, c.total, c.seq) if c else None
+            )
+        if message.request_report:
+            status = NOT_DELIVERED if digits.startswith("997") else DELIVERED
+            centre = message.smsc or SMSC
+            self.clock.call_later(t.delivery, self.report, modem.port, mr, message.recipient, status, centre)
+        return Submitted(mr=mr)
+
+    async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]:
+        """The simulated network's USSD service answering the modem's SIM (the same menus as the simulator):
+        (+CUSD mode, text as UCS-2 hex, dcs 72), as a module set to report UCS-2 gives it."""
+        delay, reply = self.ussd.answer(PortAddress(modem.port, modem.slot), code)
+        if delay:
+            await self.clock.sleep(delay)
+        return (1 if reply.session_open else 0), reply.text.encode("utf-16-be").hex().upper(), 72
+
+    def ussd_end(self, modem: EmulatedModem) -> None:
+        self.ussd.cancel(modem.port)
+
+    # --- over the air ------------------------------------------------------------------------------
+
+    def deliver_text(self, slot: PortAddress, sender: str, text: str, ts: float, concat: Any) -> None:
+        """An SMS reaches the module holding ``slot`` if that slot is its active one (else it is lost)."""
+        pty = self.emulators.get(slot.port)
+        if pty is None or not pty.plugged or pty.modem.slot != slot.slot:
+            log.info("an SMS to %s is lost: no module has that SIM active", slot)
+            return
+        when = datetime.fromtimestamp(ts, UTC)
+        encoded = pdu.encode_deliver(sender or "0", text, when, concat=concat, smsc=SMSC)
+        pty.modem.deliver(encoded.hex, encoded.tpdu_length)
+
+    def report(self, port: int, mr: int, recipient: str, status: int, smsc: str = SMSC) -> None:
+        pty = self.emulators.get(port)
+        if pty is None or not pty.plugged:
+            return
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        encoded = pdu.encode_status_report(mr, recipient, status, now, now, smsc=smsc)
+        pty.modem.deliver(encoded.hex, encoded.tpdu_length, report=True)
+
+    async def replug(self, port: int) -> None:
+        pty = self.emulators[port]
+        pty.unplug()
+        await asyncio.sleep(0)
+        pty.plug()
+
+
+def create(config: GatewayConfig, clock: Clock, store: Store) -> EmulatedNetwork:
+    return EmulatedNetwork(config, clock, store)

@@ -1,0 +1,53 @@
+"""``/sim/fault``: make an emulated module misbehave, unplug it, plug it in again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from ...gateway.plugin import Route
+from ...gateway.runtime import Gateway
+from ...protocol.codes import ResultCode
+from ...web.endpoint import ApiError, ApiRequest, endpoint
+from ..routes import _address, _ok, _params
+from .engine import Faults
+
+if TYPE_CHECKING:
+    from .network import EmulatedNetwork
+
+ACTIONS = ("unplug", "plug", "replug")
+
+
+@endpoint()
+async def fault(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+    p = _params(req)
+    addr = _address(p, gw, slot=False)
+    net = cast("EmulatedNetwork", gw.modems)  # mounted only with the emulated modules
+    pty = net.emulators[addr.port]
+    name = p.get("fault", "")
+    if name in ACTIONS:
+        if name in ("unplug", "replug"):
+            pty.unplug()
+        if name in ("plug", "replug"):
+            pty.plug()
+    else:
+        try:
+            pty.modem.faults.set(name, p.get("value", "1"))
+        except ValueError as exc:
+            raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+        except (TypeError, ArithmeticError):
+            raise ApiError(
+                ResultCode.BAD_REQUEST, f"value {p.get('value', '')[:20]!r} does not fit {name}", 400
+            ) from None
+    faults = {k: v for k, v in vars(pty.modem.faults).items() if v}
+    return _ok(port=addr.port, plugged=pty.plugged, faults=faults)
+
+
+KNOWN = ", ".join((*Faults.__dataclass_fields__, *ACTIONS))
+FAULT_ROUTES = (
+    Route(
+        "/sim/fault",
+        fault,
+        f"Emulated modules: a fault on or off ({KNOWN})",
+        {"port": {"type": "string"}, "fault": {"type": "string"}, "value": {"type": "string"}},
+    ),
+)

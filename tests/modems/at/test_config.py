@@ -1,0 +1,51 @@
+"""``modems = "at"``: the [[modem]] tables, checked at start with the reason in one line; USSD decoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from ejoin.gateway.config import ConfigError, load_config
+from ejoin.modems.at.module import decode_ussd
+from ejoin.protocol.pdu_fields import pack_septets
+from ejoin.protocol.text import gsm7_septets
+
+
+def at_config(*modems, ports=2):
+    return load_config(None, {"modems": "at", "ports": ports, "slots": 1, "modem": list(modems)})
+
+
+def test_one_modem_per_port():
+    config = at_config(
+        {"port": 1, "device": "/dev/serial/by-path/a", "profile": "quectel"},
+        {"port": 2, "device": "/dev/serial/by-path/b", "baud": 9600},
+    )
+    assert [(m.port, m.baud, m.profile) for m in config.driver.modem] == [(1, 115200, "quectel"), (2, 9600, "generic")]
+
+
+@pytest.mark.parametrize(
+    ("modems", "message"),
+    [
+        ([{"port": 1, "device": "/dev/a"}], "ports 2 have no [[modem]] table"),
+        ([{"port": 1, "device": "/dev/a"}, {"port": 1, "device": "/dev/b"}], "port 1 already has a module"),
+        ([{"port": 3, "device": "/dev/a"}, {"port": 1, "device": "/dev/b"}], "port 3 is not a port of this device"),
+        ([{"port": 1, "device": "/dev/a", "profile": "nokia"}, {"port": 2, "device": "/dev/b"}], "unknown profile"),
+        ([{"port": 1, "device": ""}, {"port": 2, "device": "/dev/b"}], "device (the serial line"),
+        ([{"port": 1, "device": "/dev/a", "speed": 1}], "unknown key(s) in [[modem]] #1: speed"),
+    ],
+)
+def test_bad_modem_tables_say_what_is_wrong(modems, message):
+    with pytest.raises(ConfigError) as exc:
+        at_config(*modems)
+    assert message in str(exc.value)
+
+
+def test_simulator_keys_are_not_at_keys():
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(None, {"modems": "at", "ports": 1, "sim_fill": 0.5, "modem": [{"port": 1, "device": "/dev/a"}]})
+
+
+def test_ussd_texts_decode_per_dcs():
+    packed = pack_septets(gsm7_septets("Balance: 12.30")).hex().upper()
+    assert decode_ussd(packed, 15) == "Balance: 12.30"
+    assert decode_ussd("Привет".encode("utf-16-be").hex(), 72) == "Привет"
+    assert decode_ussd("Balance: 1", 15) == "Balance: 1"  # a module that shows text as text

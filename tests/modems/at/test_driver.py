@@ -1,0 +1,187 @@
+"""The AT driver against emulated modules, fault by fault: what the port shows, what the platform
+receives, nothing lost, nothing sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ejoin.modems.at.channel import ModuleGone
+from ejoin.protocol.codes import PortState
+from ejoin.protocol.text import segment
+
+from .harness import Bench
+
+
+@pytest.fixture
+async def bench(tmp_path):
+    b = Bench(tmp_path)
+    await b.start()
+    yield b
+    await b.stop()
+
+
+async def test_bring_up_reads_the_card(bench):
+    card = await bench.driver.detect_card(1, 1)
+    expected = bench.net.cards[1]
+    assert (card.iccid, card.imsi, card.number) == (expected.iccid, expected.imsi, expected.number)
+    assert card.operator == expected.operator
+    assert await bench.driver.register(1, 1) is PortState.REGISTERED
+    assert await bench.driver.signal(1) == 20
+    assert bench.driver.modules[1].imei == bench.modem(1).imei
+
+
+@pytest.mark.parametrize("profile", ["generic", "simcom", "huawei", "quectel"])
+async def test_every_profile_reads_its_iccid(tmp_path, profile):
+    b = Bench(tmp_path, profile, count=1)
+    try:
+        await b.start()
+        card = await b.driver.detect_card(1, 1)
+        assert card.iccid == b.net.cards[1].iccid
+    finally:
+        await b.stop()
+
+
+async def test_a_long_sms_goes_part_by_part_and_arrives_joined_with_reports(bench):
+    text = segment("0123456789" * 20)
+    result = await bench.driver.send_sms(1, 1, bench.number(2), text, "", report=True)
+    assert result.ok and len(result.refs) == 2
+    assert [m.concat.seq for m in bench.modem(1).sent] == [1, 2]
+    await bench.events.until(lambda: len(bench.events.sms) == 2 and len(bench.events.reports) == 2)
+    parts = sorted(bench.events.sms, key=lambda s: s[5])
+    assert "".join(p[2] for p in parts) == text.text and {p[4] for p in parts} == {2}
+    assert sorted(r[1] for r in bench.events.reports) == list(result.refs)
+    assert {r[3] for r in bench.events.reports} == {0}
+    await asyncio.sleep(0.1)
+    assert bench.modem(2).state.storage == {} and bench.modem(1).state.storage == {}
+
+
+async def test_a_message_leaves_the_module_only_once_stored(bench):
+    bench.events.hold = asyncio.Event()
+    await bench.driver.send_sms(1, 1, bench.number(2), segment("keep me"), "")
+    await bench.events.until(lambda: bench.events.sms)
+    await asyncio.sleep(0.1)
+    assert len(bench.modem(2).state.storage) == 1  # not stored yet: still on the SIM
+    bench.events.hold.set()
+    for _ in range(50):
+        if not bench.modem(2).state.storage:
+            break
+        await asyncio.sleep(0.02)
+    assert bench.modem(2).state.storage == {}
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (38, "38 Network out of order"),
+        (330, "330 SMSC address unknown"),
+        (500, "500 Unknown error"),
+        (512, "512 Message sending failed"),
+    ],
+)
+async def test_cms_errors_become_the_carrier_reason_and_nothing_is_sent(bench, code, reason):
+    bench.modem(1).faults.set("cms", str(code))
+    result = await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")
+    assert not result.ok and result.carrier == reason
+    assert bench.modem(1).sent == [] and bench.events.sms == []
+    bench.modem(1).faults.set("cms", "off")
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
+
+
+async def test_deterministic_numbers(bench):
+    rejected = await bench.driver.send_sms(1, 1, "9990001", segment("x"), "")
+    assert not rejected.ok and rejected.carrier == "21 Short message transfer rejected"
+    report = await bench.driver.send_sms(1, 1, "9970001", segment("x"), "", report=True)
+    await bench.events.until(lambda: bench.events.reports)
+    assert bench.events.reports == [(1, report.refs[0], "9970001", 64)]
+
+
+async def test_a_send_the_network_never_answers_is_abandoned_and_the_module_goes_on(bench):
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(bench.driver.send_sms(1, 1, "9980001", segment("x"), ""), 0.5)  # the task's tmo
+    assert len(bench.modem(1).sent) == 1
+    result = await bench.driver.send_sms(1, 1, bench.number(2), segment("after"), "")
+    assert result.ok and len(bench.modem(1).sent) == 2  # the abandoned one is not sent again
+    assert bench.events.lost == []
+
+
+async def test_a_recipient_cannot_smuggle_a_command(bench):
+    result = await bench.driver.send_sms(1, 1, '123"\r\nAT+CFUN=0', segment("x"), "")
+    assert not result.ok and bench.modem(1).sent == []
+
+
+async def test_slow_answers_still_work(bench):
+    bench.modem(1).faults.set("slow", "0.1")
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("slow"), "")).ok
+    await bench.events.until(lambda: bench.events.sms)
+
+
+async def test_a_hung_module_is_lost_and_comes_back(bench):
+    bench.modem(1).faults.set("no_answer", "1")
+    with pytest.raises(ModuleGone):
+        await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")
+    assert bench.events.lost == [1] and bench.modem(1).sent == []
+    assert await bench.driver.signal(1) == 0  # a lost module is not asked
+    assert (await bench.driver.send_sms(2, 1, bench.number(1), segment("port 2 goes on"), "")).ok
+    bench.modem(1).faults.set("no_answer", "0")
+    await bench.events.until(lambda: bench.events.back == [1])
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
+
+
+async def test_unplug_and_replug(bench):
+    bench.net.ptys[1].unplug()
+    with pytest.raises(ModuleGone):
+        await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")
+    await bench.events.until(lambda: bench.events.lost == [1])
+    bench.net.ptys[1].plug()
+    await bench.events.until(lambda: bench.events.back == [1])
+    assert (await bench.driver.detect_card(1, 1)).present  # as the device does on module_back
+    assert await bench.driver.register(1, 1) is PortState.REGISTERED
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
+
+
+async def test_a_full_storage_is_swept(bench):
+    bench.modem(2).faults.set("storage_full", "1")
+    await bench.driver.send_sms(1, 1, bench.number(2), segment("silent"), "")
+    await asyncio.sleep(0.2)
+    assert bench.events.sms == [] and len(bench.modem(2).state.storage) == 1  # no +CMTI came
+    await bench.driver.modules[2].sweep()
+    assert [s[2] for s in bench.events.sms] == ["silent"] and bench.modem(2).state.storage == {}
+
+
+async def test_cmt_and_cds_are_acknowledged(bench):
+    bench.modem(2).faults.set("cmt", "1")
+    bench.modem(1).faults.set("cmt", "1")
+    await bench.driver.send_sms(1, 1, bench.number(2), segment("direct"), "", report=True)
+    await bench.events.until(lambda: bench.events.sms and bench.events.reports)
+    await asyncio.sleep(0.1)
+    assert bench.modem(2).state.storage == {} and bench.modem(2)._pending_ack == 0
+    assert bench.modem(1)._pending_ack == 0
+
+
+@pytest.mark.parametrize("fault", ["noise", "garbage"])
+async def test_noise_and_garbage_between_lines(bench, fault):
+    for port in (1, 2):
+        bench.modem(port).faults.set(fault, "1")
+    assert (await bench.driver.detect_card(2, 1)).number == bench.number(2)
+    result = await bench.driver.send_sms(1, 1, bench.number(2), segment("through the noise"), "", report=True)
+    assert result.ok
+    await bench.events.until(lambda: bench.events.sms and bench.events.reports)
+    assert bench.events.sms[0][2] == "through the noise"
+
+
+async def test_ussd_and_at_passthrough(bench):
+    reply = await bench.driver.ussd(1, "*100#", 2.0)
+    assert reply.text.startswith("Balance: ") and not reply.session_open
+    with pytest.raises(ValueError):
+        await bench.driver.ussd(1, '*100#"', 2.0)
+    assert (await bench.driver.at_command(1, "AT+CGMI", 2.0)).split("\r\n") == ["Quectel", "OK"]
+    with pytest.raises(ValueError):
+        await bench.driver.at_command(1, "AT\rAT+CFUN=0", 2.0)
+
+
+async def test_restart(bench):
+    await bench.driver.restart_module(1)
+    assert (await bench.driver.detect_card(1, 1)).present
+    assert await bench.driver.register(1, 1) is PortState.REGISTERED

@@ -1,0 +1,121 @@
+"""The device on emulated modules (``modems = "emulated"``): what the ports show and what the platform
+receives when a module misbehaves, through the real AT driver, on the virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+
+def states(dev, *names):
+    return [int(dev.slot(n).state) for n in names]
+
+
+@pytest.fixture
+async def emu(device_factory):
+    dev = await device_factory(modems="emulated", ports=2, slots=2)
+    await dev.settle()
+    yield dev
+
+
+def net(dev):
+    return dev.gw.modems
+
+
+async def until(predicate, timeout=5.0):
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("not in time")
+
+
+async def test_ports_come_up_from_the_modules(emu):
+    d = await emu.status()
+    assert [e["st"] for e in d["status"]] == [3, 3]
+    card = net(emu).world.card(emu.slot("1.01").address)
+    assert d["status"][0]["iccid"] == card.iccid and d["status"][0]["sn"] == card.number
+    assert d["status"][0]["imei"] == net(emu).modem(1).imei
+
+
+async def test_send_loopback_and_report_over_at(emu, receiver):
+    await emu.cmd(op="set", sms_url=receiver.url)
+    to = emu.slot("2.01").record.number
+    await emu.send_ok({"tid": 1, "from": "1", "to": to, "sms": "over the air", "dr": 1}, sr_url=receiver.url)
+    for _ in range(20):
+        await emu.clock.advance(1)
+    await receiver.wait_for(lambda r: len([row for p in r.of_type("recv-sms") for row in p["sms"]]) >= 2)
+    sms = [row for p in receiver.of_type("recv-sms") for row in p["sms"]]
+    reports = [row for row in sms if row[0] == 1]
+    texts = [base64.b64decode(row[5]).decode() for row in sms if row[0] == 0]
+    assert texts == ["over the air"] and len(reports) == 1  # the delivery report, paired by TP-MR
+    assert [m.recipient for m in net(emu).modem(1).sent] == [to]  # sent once
+
+
+async def test_a_cms_error_is_the_fdr_carrier_reason(emu, receiver):
+    await emu.get("/sim/fault", port="1", fault="cms", value="38")
+    await emu.send_ok({"tid": 2, "from": "1", "to": "13900000001", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
+    for _ in range(10):
+        await emu.clock.advance(1)
+    await receiver.wait_for(lambda r: any(x.get("fdr") for p in r.of_type("status-report") for x in p["rpts"]))
+    [row] = [row for p in receiver.of_type("status-report") for x in p["rpts"] for row in x.get("fdr", [])]
+    assert row[5] == "38 Network out of order" and net(emu).modem(1).sent == []
+
+
+async def test_an_unplugged_module_shows_16_and_comes_back(emu):
+    net(emu).at.retry_first = 0.05
+    await emu.get("/sim/fault", port="2", fault="unplug")
+    await emu.get("/goip_get_status.html")
+    await until(lambda: net(emu).at.modules[2].channel.closed.is_set())
+    await emu.settle(1)
+    assert states(emu, "2.01") == [16] and states(emu, "1.01") == [3]  # the other port goes on
+    await emu.get("/sim/fault", port="2", fault="plug")
+    await until(lambda: 2 not in net(emu).at._lost)
+    await emu.settle()
+    assert states(emu, "2.01") == [3]
+
+
+async def test_a_switch_reads_the_other_sim(emu):
+    await emu.cmd({"type": "command", "op": "switch", "ports": "1.02"})
+    await emu.settle()
+    await emu.settle()
+    assert states(emu, "1.01", "1.02") == [1, 3]
+    assert net(emu).modem(1).slot == 2
+    d = await emu.status()
+    assert d["status"][0]["iccid"] == net(emu).world.card(emu.slot("1.02").address).iccid
+
+
+async def test_a_full_storage_is_found_by_the_sweep(emu, receiver):
+    await emu.cmd(op="set", sms_url=receiver.url)
+    net(emu).modem(2).faults.set("storage_full", "1")
+    to = emu.slot("2.01").record.number
+    await emu.send_ok({"tid": 3, "from": "1", "to": to, "sms": "silent"})
+    for _ in range(5):
+        await emu.clock.advance(1)
+    assert len(net(emu).modem(2).state.storage) == 1 and receiver.of_type("recv-sms") == []
+    await net(emu).at.modules[2].sweep()
+    await receiver.wait_count(1, "recv-sms")
+    await emu.settle(1)
+    assert net(emu).modem(2).state.storage == {}
+
+
+async def test_faults_from_the_config(device_factory):
+    dev = await device_factory(modems="emulated", ports=2, slots=1, fault=[{"port": 2, "fault": "cms", "value": "330"}])
+    assert net(dev).modem(2).faults.cms == 330 and net(dev).modem(1).faults.cms is None
+
+
+def test_an_unknown_fault_in_the_config_is_named(tmp_path):
+    from ejoin.gateway.config import ConfigError
+    from tests.conftest import make_config
+
+    with pytest.raises(ConfigError, match="unknown fault 'melt'"):
+        make_config(tmp_path, modems="emulated", ports=1, fault=[{"port": 1, "fault": "melt"}])
+
+
+async def test_the_fault_route_refuses_what_it_does_not_know(emu):
+    res = await emu.get("/sim/fault", port="1", fault="melt")
+    assert res["code"] == 400 and "unknown fault" in res["reason"]
+    res = await emu.get("/sim/fault", port="1", fault="slow", value="abc")
+    assert res["code"] == 400
