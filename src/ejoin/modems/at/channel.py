@@ -43,7 +43,13 @@ class Answer:
         return self.final.ok
 
     def raw(self) -> str:
-        return "\r\n".join([*self.lines, self.final.text or self.final.kind.value])
+        """The answer as the module gave it: its lines, then the final result line."""
+        f = self.final
+        if f.kind in (FinalKind.CME, FinalKind.CMS):
+            last = f"{f.kind.value}: {f.text or f.code}"
+        else:
+            last = f.text or f.kind.value
+        return "\r\n".join([*self.lines, last])
 
 
 @dataclass

@@ -84,7 +84,9 @@ class ATDriver(ModemDriver):
             if not module.ready or not module.channel.is_open:
                 await module.open()
             return await work(module)
-        except (ModuleGone, OSError) as exc:
+        except TimeoutError:
+            raise  # the network (or a pass-through command) was slow: the module itself still answers
+        except (ModuleGone, OSError) as exc:  # (TimeoutError is an OSError too: caught above)
             self._lose(port, str(exc))
             raise ModuleGone(str(exc)) from None
 

@@ -409,13 +409,26 @@ class Module:
 
     async def ussd(self, code: str, timeout: float) -> UssdReply:
         loop = asyncio.get_running_loop()
-        self._ussd = loop.create_future()
+        reply: asyncio.Future[UssdReply] = loop.create_future()
+        self._ussd = reply
+
+        def expired() -> None:
+            if not reply.done():
+                reply.set_exception(TimeoutError(f"the network did not answer {code!r} in {timeout:g} s"))
+
+        timer = self.clock.call_later(timeout, expired)  # the device's clock, like every timeout here
         try:
-            answer = await self.channel.command(f"AT+CUSD=1,{quoted(code)},{self.profile.ussd_dcs}", timeout=timeout)
+            try:
+                answer = await self.channel.command(
+                    f"AT+CUSD=1,{quoted(code)},{self.profile.ussd_dcs}", timeout=timeout
+                )
+            except CommandTimeout:
+                raise TimeoutError(f"no answer to AT+CUSD in {timeout:g} s") from None
             if not answer.ok:
                 raise ATError("AT+CUSD", answer.final)
-            return await asyncio.wait_for(asyncio.shield(self._ussd), timeout)
+            return await reply
         finally:
+            timer.cancel()
             self._ussd = None
 
     def _ussd_reply(self, args: str) -> None:
@@ -432,8 +445,10 @@ class Module:
     async def at_command(self, line: str, timeout: float) -> str:
         if any(ch in line for ch in "\r\n\x1a\x1b"):
             raise ValueError("one command line, without CR, LF, Ctrl-Z or ESC")
+        # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected.
+        named = re.match(r"AT([+^$%&][A-Z0-9]+)", line.strip().upper())
         try:
-            answer: Answer = await self.channel.command(line, timeout=timeout)
+            answer: Answer = await self.channel.command(line, timeout=timeout, expect=named.group(1) if named else "")
         except CommandTimeout:
             raise TimeoutError(f"no answer to {line[:40]!r} in {timeout:g} s") from None
         return answer.raw()

@@ -112,6 +112,7 @@ class EmulatedModem:
         self.port = port
         self.profile = profile
         self.backend = backend
+        self._ussd_answer: asyncio.Future[None] | None = None  # the network's +CUSD still to come
         self.imei = imei
         self.slot = 1
         self.faults = Faults()
@@ -496,10 +497,11 @@ class EmulatedModem:
             setattr(self.state, attr, int(arg))
             self._ok()
         elif op == "?":
-            self._sim_ready()
+            # No card (taken out since): not registered, not searching, whatever the module said before.
+            stat = self.reg_stat if self._sim_ready() else 0
             n = getattr(self.state, attr)
-            extra = ',"1A2B","00C3F01"' if n == 2 and self.reg_stat in (1, 5) else ""
-            self._ok(f"{name}: {n},{self.reg_stat}{extra}")
+            extra = ',"1A2B","00C3F01"' if n == 2 and stat in (1, 5) else ""
+            self._ok(f"{name}: {n},{stat}{extra}")
         else:
             self._ok(f"{name}: (0-2)")
 
@@ -671,15 +673,27 @@ class EmulatedModem:
         if op == "?":
             return self._ok("+CUSD: 1")
         if fields and fields[0] == "2":
-            self.backend.ussd_end(self)
+            self._end_ussd()
             return self._ok()
         if len(fields) < 2 or not fields[1]:
             return self._ok()
         if self._need_sim() is None:
             return
         self._ok()
-        mode, text, dcs = await self.backend.ussd_answer(self, fields[1])
-        self.urc(f'+CUSD: {mode},"{text}",{dcs}')
+        # The network answers later, as an unsolicited +CUSD; the module takes other commands meanwhile.
+        if self._ussd_answer is not None and not self._ussd_answer.done():
+            self._ussd_answer.cancel()
+
+        async def answer(code: str) -> None:
+            mode, text, dcs = await self.backend.ussd_answer(self, code)
+            self.urc(f'+CUSD: {mode},"{text}",{dcs}')
+
+        self._ussd_answer = asyncio.ensure_future(answer(fields[1]))
+
+    def _end_ussd(self) -> None:
+        if self._ussd_answer is not None and not self._ussd_answer.done():
+            self._ussd_answer.cancel()
+        self.backend.ussd_end(self)
 
 
 def _split(body: str) -> tuple[str, str, str]:

@@ -166,6 +166,7 @@ class EmulatedNetwork(SimulatedNetwork):
         return self.world.card(PortAddress(modem.port, modem.slot))
 
     async def register(self, modem: EmulatedModem) -> int:
+        self.ussd.cancel(modem.port)  # a SIM that registers (again, or another one) has no USSD session
         state = await self.modems.register(modem.port, modem.slot)
         return _CREG.get(state, 3)
 
@@ -188,8 +189,17 @@ class EmulatedNetwork(SimulatedNetwork):
         rate = self.settings.send_failure_rate
         if rate > 0 and self._send_rng.random() < rate:
             return Submitted(cms=38)
-        mr = self._mr[modem.port] = (self._mr.get(modem.port, -1) + 1) % 256
         card = self.card(modem)
+        # The network charges the SIM a part at a time, as the simulator does per SMS; over AT the
+        # device only learns it by asking (a balance USSD), as with a real card.
+        addr = PortAddress(modem.port, modem.slot)
+        price = self.world.price(addr)
+        if price:
+            balance = card.balance or 0.0
+            if balance < price:
+                return Submitted(cms=21)  # the network refuses: no credit
+            self.world.set_balance(addr, round(balance - price, 2))
+        mr = self._mr[modem.port] = (self._mr.get(modem.port, -1) + 1) % 256
         target = self.modems.directory(digits)
         if target is not None:
             c = message.concat
