@@ -69,3 +69,52 @@ def test_only_the_registry_imports_the_simulator():
 
 def test_the_clock_stands_alone():
     assert GRAPH["ejoin.clock"] == set()
+
+
+def _eager_imports(path: Path) -> set[str]:
+    """The ejoin modules ``path`` imports when it is imported: top-level imports, not TYPE_CHECKING ones."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Import):
+            found.update(_module_of(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in GRAPH else _module_of(target))  # `from . import x`: the module x
+    found.discard(name)
+    return {m for m in found if m.startswith("ejoin")}
+
+
+def _module_of(name: str) -> str:
+    while name and name not in GRAPH:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def test_no_import_cycle():
+    eager = {_module_name(p): _eager_imports(p) for p in ROOT.rglob("*.py")}
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+    path: list[str] = []
+
+    def walk(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for dep in sorted(eager.get(module, ())):
+            if state.get(dep) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*path[path.index(dep) :], dep]))
+            if dep not in state:
+                walk(dep)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(eager):
+        if module not in state:
+            walk(module)
+    assert len(state) == len(eager) > 100

@@ -48,7 +48,10 @@ class SimulatedNetwork:
         """The slot's next registration fails and the port starts over."""
         assert (await self.dev.get("/sim/registration", port=port, outcome="fail"))["code"] == 0
         await self.dev.cmd(op="reset", ports=port.split(".")[0])
-        await self.dev.settle()
+        for _ in range(60):  # over AT the reset also depends on the serial lines
+            await self.dev.clock.advance(1)
+            if self.dev.slot(port).state == PortState.REGISTER_FAILED:
+                return
 
     async def silence_module(self, port: str) -> None:
         """The module stops answering (state 16)."""
@@ -183,11 +186,21 @@ async def test_an_idle_session_times_out_on_the_device_clock(net):
     assert (await ussd(dev, port="1", ussd="1"))["resp"] == "UNKNOWN APPLICATION"
 
 
+async def registered(dev, port: int, within: float = 60.0) -> None:
+    """Simulated time passes until ``port`` is registered again (over AT it depends on the serial lines too)."""
+    for _ in range(int(within)):
+        if (await dev.status())["status"][port - 1]["st"] == PortState.REGISTERED:
+            return
+        await dev.clock.advance(1)
+    raise AssertionError(f"port {port} did not register again within {within:g} s")
+
+
 async def test_a_switch_ends_the_session(net):
     dev = net.dev
     await ussd(dev, port="1", ussd="*125*1*2#")
     await dev.cmd(op="switch", ports="1.02")
     await dev.settle()
+    await registered(dev, 1)
     assert not dev.gw.passthrough.has_session(1)
     res = await ussd(dev, port="1", ussd="1")
     assert res["port"] == "1.02" and res["resp"] == "UNKNOWN APPLICATION"

@@ -11,7 +11,7 @@ import sys
 import click
 from rich.text import Text
 
-from .cli import _client, device_options
+from .connection import _client, device_options
 from .terminal import REFUSED, dump, out, table
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 import msgspec
 
-from .cli import _client, device_options
+from .connection import _client, device_options
 from .models import AtAnswer, UssdAnswer
 from .terminal import REFUSED, err
 
