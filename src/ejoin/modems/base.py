@@ -51,6 +51,16 @@ class UssdReply:
     session_open: bool  # the network awaits a reply (+CUSD: 1); False: it ended the session (0/2)
 
 
+@dataclass
+class CommandStats:
+    """What a module's command line did since the start (AT drivers): for metrics, read from memory."""
+
+    commands: int = 0
+    errors: int = 0  # answered with an error (ERROR, +CME/+CMS ERROR, ...)
+    timeouts: int = 0  # no final result in time
+    seconds: float = 0.0  # time to the final result, summed over the commands
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool
@@ -123,6 +133,10 @@ class ModemDriver(ABC):
 
     # USSD and AT passthrough.  The device validates, serialises and times sessions out; a driver
     # only speaks to the module.  Drivers whose modules cannot do it keep these defaults.
+
+    def command_stats(self) -> dict[int, CommandStats]:
+        """Per port, what its module's command line did (AT drivers); none for modules without one."""
+        return {}
 
     async def ussd(self, port: int, code: str, timeout: float) -> UssdReply:
         """Send ``code`` (a code, or a reply while the port's session is open) from the active slot;

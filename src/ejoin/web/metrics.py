@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from .. import __version__
@@ -104,11 +110,32 @@ class DeviceCollector(Collector):
             "ejoin_queue_oldest_seconds", "How long the oldest task with SMS waiting has been open", oldest
         )
         yield GaugeMetricFamily("ejoin_sms_in_module", "SMS being sent right now", sum(gw.sending.in_module.values()))
+        yield from DeviceCollector._commands(gw)
         yield GaugeMetricFamily(
             "ejoin_store_writable",
             "0 while the store refuses writes (a full or read-only disk): sending waits and retries",
             0 if gw.sending.store_fault.failing else 1,
         )
+
+    @staticmethod
+    def _commands(gw: Gateway) -> Iterator[Metric]:
+        """AT command lines (modules that have one): counts, errors, timeouts, time to the final result."""
+        stats = gw.driver.command_stats()
+        if not stats:
+            return
+        commands = CounterMetricFamily("ejoin_at_commands", "AT commands sent to the module", labels=["port"])
+        errors = CounterMetricFamily("ejoin_at_command_errors", "AT commands answered with an error", labels=["port"])
+        timeouts = CounterMetricFamily("ejoin_at_command_timeouts", "AT commands never answered", labels=["port"])
+        latency = SummaryMetricFamily(
+            "ejoin_at_command_seconds", "Time to an AT command's final result", labels=["port"]
+        )
+        for port, st in sorted(stats.items()):
+            label = [str(port)]
+            commands.add_metric(label, st.commands)
+            errors.add_metric(label, st.errors)
+            timeouts.add_metric(label, st.timeouts)
+            latency.add_metric(label, count_value=st.commands - st.timeouts, sum_value=st.seconds)
+        yield from (commands, errors, timeouts, latency)
 
     @staticmethod
     def _pushes(gw: Gateway) -> Iterator[Metric]:

@@ -62,6 +62,16 @@ async def test_a_cms_error_is_the_fdr_carrier_reason(emu, receiver):
     await receiver.wait_for(lambda r: any(x.get("fdr") for p in r.of_type("status-report") for x in p["rpts"]))
     [row] = [row for p in receiver.of_type("status-report") for x in p["rpts"] for row in x.get("fdr", [])]
     assert row[5] == "38 Network out of order" and net(emu).modem(1).sent == []
+    # the AT command lines show in the metrics: port 1's AT+CMGS answered +CMS ERROR: 38
+    text = await (await emu.client.get("/metrics", params={"username": "root", "password": "root"})).text()
+    counts = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("ejoin_at_command") and 'port="1"' in line
+    }
+    assert counts['ejoin_at_commands_total{port="1"}'] > 5  # bring-up, signal reads, the send
+    assert counts['ejoin_at_command_errors_total{port="1"}'] >= 1
+    assert counts['ejoin_at_command_seconds_count{port="1"}'] > 0
 
 
 async def test_an_unplugged_module_shows_16_and_comes_back(emu):

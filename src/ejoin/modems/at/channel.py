@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
+from ..base import CommandStats
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class Channel:
         self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
         self.closed = asyncio.Event()
         self.bytes_in = self.bytes_out = 0  # since attached (an emulator's test clock compares them)
+        self.stats = CommandStats()  # since the start, across re-opens (metrics)
         self.on_lost: Callable[[str], None] | None = None
 
     @property
@@ -201,10 +204,16 @@ class Channel:
         p = _Pending(command, pdu)
         self._pending = p
         self._reader.expect = expect
+        started = time.monotonic()
+        self.stats.commands += 1
         try:
             self._write(command.encode("ascii") + b"\r")
             final = await asyncio.wait_for(asyncio.shield(p.done), timeout)
+            self.stats.seconds += time.monotonic() - started
+            if not final.ok:
+                self.stats.errors += 1
         except TimeoutError:
+            self.stats.timeouts += 1
             self._pending = None
             if p.at_prompt or pdu is not None:
                 self._write(ESC)  # leave the prompt: the module would take the next command as PDU

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from ...clock import Clock
 from ...protocol.codes import PortState
 from ...protocol.text import Segmented
-from ..base import CardInfo, ModemDriver, SendResult, UssdReply
+from ..base import CardInfo, CommandStats, ModemDriver, SendResult, UssdReply
 from .channel import ModuleGone, open_serial
 from .module import ModemConfig, Module
 from .profiles import profile
@@ -74,6 +74,9 @@ class ATDriver(ModemDriver):
                         await module.sweep()
                     except Exception as exc:
                         log.debug("port %d: sweep failed: %s", port, exc)
+
+    def command_stats(self) -> dict[int, CommandStats]:
+        return {port: module.channel.stats for port, module in self.modules.items()}
 
     # --- a module's fate ---------------------------------------------------------------------------
 
