@@ -206,3 +206,27 @@ async def test_port_changes_stream_as_events(device):
 async def test_assets_ship_in_the_package(device, path):
     resp = await device.client.get(path)
     assert resp.status == 200 and len(await resp.read()) > 1000
+
+
+async def test_the_ussd_console_walks_a_menu_and_ends_it(device):
+    csrf = await logged_in(device)
+    assert "USSD" in await (await device.client.get("/dashboard/ussd")).text()
+
+    async def send(**form):
+        pending = asyncio.ensure_future(device.client.post("/dashboard/ussd", data={"csrf": csrf, **form}))
+        await device.clock.advance(2)  # the network answers in simulated time
+        resp = await pending
+        return resp.status, await resp.text()
+
+    status, html = await send(port="1", code="*100#")
+    assert status == 200 and "1.01 answered" in html and "Your balance is" in html
+    status, html = await send(port="1", code="*125*10*5551234#")
+    assert "awaits a reply" in html and "End the session" in html
+    assert device.gw.passthrough.has_session(1)
+    status, html = await send(port="1", cancel="1")
+    assert status == 200 and not device.gw.passthrough.has_session(1)
+    status, html = await send(port="99", code="*100#")
+    assert status == 400 and "2 Invalid Port" in html
+    # without the CSRF token nothing is sent
+    resp = await device.client.post("/dashboard/ussd", data={"port": "1", "code": "*100#"})
+    assert resp.status == 403

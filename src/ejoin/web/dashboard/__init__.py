@@ -36,6 +36,8 @@ def install(app: web.Application, gw: Gateway) -> None:
     r.add_post("/dashboard/compose", views.compose_send)
     r.add_get("/dashboard/inbox", views.inbox)
     r.add_get("/dashboard/pushes", views.pushes)
+    r.add_get("/dashboard/ussd", views.ussd)
+    r.add_post("/dashboard/ussd", views.ussd_send)
     r.add_get("/dashboard/settings", views.settings)
     r.add_post("/dashboard/settings", views.settings_save)
     r.add_static("/dashboard/static", STATIC, append_version=False)

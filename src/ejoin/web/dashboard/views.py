@@ -21,6 +21,7 @@ from ...gateway.activity import DestinationStats
 from ...gateway.parameters import ParameterError
 from ...gateway.sending.tasks import CHUNK
 from ...protocol.codes import TaskStatus
+from ...protocol.errors import DeviceError
 from ...protocol.messages import CommandRequest, WireError, decode_lenient, encode
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
@@ -306,3 +307,41 @@ async def settings_save(request: web.Request, session: LoginSession, form: dict[
             "settings.html", status=400, session=session, active="settings", values=values, error=str(exc), saved=False
         )
     return render("settings.html", session=session, active="settings", values=_current(gw), error="", saved=True)
+
+
+# --- USSD console ----------------------------------------------------------------
+
+
+@page
+async def ussd(request: web.Request, session: LoginSession) -> web.StreamResponse:
+    return render("ussd.html", session=session, active="ussd", port="1", answer=None, session_open=False, error="")
+
+
+@action
+async def ussd_send(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
+    """A code or a menu reply through the same device function as goip_send_ussd.html."""
+    gw = request.app[GATEWAY]
+    port = form.get("port", "").strip()
+    cancel = form.get("cancel") == "1"
+    try:
+        answer = await gw.passthrough.ussd(port, None if cancel else form.get("code", ""), 30.0, cancel)
+    except DeviceError as exc:
+        return render(
+            "ussd.html",
+            status=400,
+            session=session,
+            active="ussd",
+            port=port,
+            answer=None,
+            session_open=False,
+            error=exc.reason,
+        )
+    return render(
+        "ussd.html",
+        session=session,
+        active="ussd",
+        port=port,
+        answer=answer,
+        session_open=answer.session_open,
+        error="",
+    )
