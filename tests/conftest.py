@@ -13,8 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from ejoin import drivers
 from ejoin.clock import VirtualClock
 from ejoin.gateway.config import GatewayConfig, load_config
+from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.gateway.runtime import Gateway
 from ejoin.sim.config import Timing
 from ejoin.store.sqlite import SQLiteStore, _settle
@@ -215,3 +217,10 @@ class DiskFullStore(SQLiteStore):
         conn.execute("ROLLBACK")
         for fut, result, exc in outcomes:
             self._loop.call_soon_threadsafe(_settle, fut, result, exc)
+
+
+def use_driver(monkeypatch, name: str, modems: Any) -> Any:
+    """``modems`` as the driver ``name`` for one test: the registry's one line, made by the test."""
+    kind = DriverKind(name=name, create=lambda config, clock, store: Modems(modems))
+    monkeypatch.setitem(drivers.DRIVERS, name, lambda: kind)
+    return modems

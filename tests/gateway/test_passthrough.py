@@ -6,10 +6,9 @@ import asyncio
 
 import pytest
 
-from ejoin import drivers
-from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.modems.base import UssdReply
 
+from ..conftest import use_driver
 from .test_seam import OneSimModems
 
 USSD, AT = "/goip_send_ussd.html", "/goip_send_at.html"
@@ -46,8 +45,7 @@ class ScriptedModems(OneSimModems):
 @pytest.fixture
 def modems(monkeypatch):
     m = ScriptedModems()
-    kind = DriverKind(name="scripted", create=lambda config, clock, store: Modems(m))
-    monkeypatch.setitem(drivers.DRIVERS, "scripted", lambda: kind)
+    use_driver(monkeypatch, "scripted", m)
     return m
 
 
@@ -109,6 +107,5 @@ async def test_a_driver_without_passthrough_says_so(one_sim, device_factory):
 @pytest.fixture
 def one_sim(monkeypatch):
     modems = OneSimModems()
-    kind = DriverKind(name="one-sim", create=lambda config, clock, store: Modems(modems))
-    monkeypatch.setitem(drivers.DRIVERS, "one-sim", lambda: kind)
+    use_driver(monkeypatch, "one-sim", modems)
     return modems

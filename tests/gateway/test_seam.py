@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ejoin import drivers
 from ejoin.gateway.config import ConfigError, load_config
-from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.modems.base import NO_CARD, CardInfo, ModemDriver, SendResult
 from ejoin.protocol.codes import PortState
+
+from ..conftest import use_driver
 
 
 class OneSimModems(ModemDriver):
@@ -44,8 +44,7 @@ class OneSimModems(ModemDriver):
 @pytest.fixture
 def one_sim(monkeypatch):
     modems = OneSimModems()
-    kind = DriverKind(name="one-sim", create=lambda config, clock, store: Modems(modems))
-    monkeypatch.setitem(drivers.DRIVERS, "one-sim", lambda: kind)
+    use_driver(monkeypatch, "one-sim", modems)
     return modems
 
 

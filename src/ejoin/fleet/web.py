@@ -12,10 +12,9 @@ from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
 from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient, encode
-from ..protocol.sms import SendSmsRequest
 from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
-from ..web.sms import ResultsReply, TaskStatusReply, _all_invalid_user, _items, _tids
+from ..web.sms import change_endpoints, send_endpoint
 from . import inbox, queue, stats
 from .members import MemberDown, refresh_all
 from .runtime import Fleet
@@ -106,31 +105,15 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
 
 
-@endpoint(invalid_user=_all_invalid_user)
-async def post_sms(req: ApiRequest, fleet: Fleet) -> TaskStatusReply:
-    request = req.json(SendSmsRequest)
-    if request.tasks is None:
-        raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
-    results = await fleet.dispatcher.accept(request)
-    return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
+post_sms = send_endpoint(lambda fleet, request: fleet.dispatcher.accept(request))
 
 
 MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
 
 
-def _change(op: str):
-    async def handler(req: ApiRequest, fleet: Fleet) -> ResultsReply:
-        tids = _tids(req, MAX_TIDS)
-        results = await fleet.control.change(op, tids)
-        return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=_items(results) if tids is not None else None)
-
-    handler.__name__ = f"{op}_sms"
-    return endpoint()(handler)
-
-
-pause_sms = _change("pause")
-resume_sms = _change("resume")
-remove_sms = _change("remove")
+pause_sms, resume_sms, remove_sms = change_endpoints(
+    lambda fleet, op, tids: fleet.control.change(op, tids), lambda fleet: MAX_TIDS
+)
 
 
 async def member_report(request: web.Request) -> web.Response:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
+from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..gateway.sending.states import TaskState
@@ -69,13 +70,42 @@ def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
     )
 
 
-@endpoint(invalid_user=_all_invalid_user)
-async def post_sms(req: ApiRequest, gw: Gateway) -> TaskStatusReply:
-    request = req.json(SendSmsRequest)
-    if request.tasks is None:
-        raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
-    results = await gw.sending.accept(request)
-    return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
+# what the aiohttp app routes to
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Accept = Callable[[Any, SendSmsRequest], Awaitable[Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]]]
+Change = Callable[[Any, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]]
+
+
+def send_endpoint(accept: Accept) -> WebHandler:
+    """goip_post_sms.html for a device (a gateway, or a fleet of them): ``accept`` answers a status per task."""
+
+    async def post_sms(req: ApiRequest, device: Any) -> TaskStatusReply:
+        request = req.json(SendSmsRequest)
+        if request.tasks is None:
+            raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
+        results = await accept(device, request)
+        return TaskStatusReply(code=ResultCode.OK_HTTP, reason="OK", type="task-status", status=_items(results))
+
+    return endpoint(invalid_user=_all_invalid_user)(post_sms)
+
+
+def change_endpoints(change: Change, limit: Callable[[Any], int]) -> tuple[WebHandler, WebHandler, WebHandler]:
+    """goip_pause/resume/remove_sms.html for a device: ``change(device, op, tids)`` (None: every task)."""
+
+    def one(op: str) -> WebHandler:
+        async def handler(req: ApiRequest, device: Any) -> ResultsReply:
+            tids = _tids(req, limit(device))
+            results = await change(device, op, tids)
+            items = _items(results) if tids is not None else None
+            return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=items)
+
+        handler.__name__ = f"{op}_sms"
+        return endpoint()(handler)
+
+    return one("pause"), one("resume"), one("remove")
+
+
+post_sms = send_endpoint(lambda gw, request: gw.sending.accept(request))
 
 
 def _tid_items(value: Any, where: str) -> list[Any]:
@@ -139,19 +169,9 @@ def _tids(req: ApiRequest, limit: int) -> list[Any] | None:
     return tids
 
 
-def _change(op: str):
-    async def handler(req: ApiRequest, gw: Gateway) -> ResultsReply:
-        tids = _tids(req, gw.config.max_tasks_per_request)
-        results = await getattr(gw.sending, op)(tids)
-        return ResultsReply(code=ResultCode.OK_HTTP, reason="OK", results=_items(results) if tids is not None else None)
-
-    handler.__name__ = f"{op}_sms"
-    return endpoint()(handler)
-
-
-pause_sms = _change("pause")
-resume_sms = _change("resume")
-remove_sms = _change("remove")
+pause_sms, resume_sms, remove_sms = change_endpoints(
+    lambda gw, op, tids: getattr(gw.sending, op)(tids), lambda gw: gw.config.max_tasks_per_request
+)
 
 
 @endpoint()
