@@ -21,12 +21,10 @@ import time
 from pathlib import Path
 
 import aiohttp
-import msgspec
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import AUTH, serve  # noqa: E402
+from _common import AUTH, FinalReports, serve  # noqa: E402
 from ejoin.gateway.config import load_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
@@ -37,25 +35,10 @@ MODULE_SECONDS = 3.0  # what a real module takes per SMS
 
 async def end_to_end(tmp: Path, modems: str, total: int) -> tuple[float, float]:
     """(SMS/s, CPU seconds per SMS) of ``total`` SMS on 32 one-slot ports."""
-    done = 0
-    finished = asyncio.Event()
-
-    async def receive(request: web.Request) -> web.Response:
-        nonlocal done
-        for rpt in msgspec.json.decode(await request.read())["rpts"]:
-            if rpt["unsent"] == 0 and rpt["sending"] == 0:
-                done += rpt["sent"] + rpt["failed"]
-        if done >= total:
-            finished.set()
-        return web.Response(text="ok")
-
-    rec = web.Application()
-    rec.router.add_post("/sr", receive)
-    rec_runner, rec_url = await serve(rec)
     config = load_config(None, {"data": str(tmp / modems), "ports": PORTS, "slots": 1, "fast": True, "modems": modems})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
-    async with aiohttp.ClientSession() as s:
+    async with FinalReports(total) as reports, aiohttp.ClientSession() as s:
         for _ in range(600):  # every module registered (over AT: a real bring-up)
             async with s.get(f"{base}/goip_get_status.html", params=AUTH) as resp:
                 status = await resp.json(content_type=None)
@@ -69,7 +52,7 @@ async def end_to_end(tmp: Path, modems: str, total: int) -> tuple[float, float]:
         body = json.dumps(
             {
                 "type": "send-sms",
-                "sr_url": f"{rec_url}/sr",
+                "sr_url": reports.url,
                 "tasks": [
                     {"tid": t, "to": ",".join(f"13{t * per + i:09d}" for i in range(per)), "sms": "through AT"}
                     for t in range(tasks)
@@ -79,10 +62,9 @@ async def end_to_end(tmp: Path, modems: str, total: int) -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
         async with s.post(f"{base}/goip_post_sms.html", params=AUTH, data=body) as resp:
             await resp.read()
-        await asyncio.wait_for(finished.wait(), 600)
+        await reports.wait()
         took, cpu = time.perf_counter() - t0, time.process_time() - c0
     await runner.cleanup()
-    await rec_runner.cleanup()
     return total / took, cpu / total
 
 

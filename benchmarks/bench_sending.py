@@ -35,11 +35,10 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import AUTH, serve  # noqa: E402
+from _common import AUTH, FinalReports, serve  # noqa: E402
 from ejoin.gateway.config import load_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
 from ejoin.protocol.ports import PortAddress  # noqa: E402
@@ -126,24 +125,7 @@ async def bench_intake(tmp: Path) -> None:
 
 
 async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -> None:
-    done = 0
-    finished = asyncio.Event()
-    reports_seen = 0
-
-    async def receive(request: web.Request) -> web.Response:
-        nonlocal done, reports_seen
-        data = msgspec.json.decode(await request.read())
-        for rpt in data["rpts"]:
-            reports_seen += 1
-            if rpt["unsent"] == 0 and rpt["sending"] == 0:
-                done += rpt["sent"] + rpt["failed"]
-        if done >= total:
-            finished.set()
-        return web.Response(text="ok")
-
-    rec = web.Application()
-    rec.router.add_post("/sr", receive)
-    rec_runner, rec_url = await serve(rec)
+    reports = await FinalReports(total).start()
     config = load_config(None, {"data": str(tmp / "e2e"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
@@ -154,7 +136,7 @@ async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -
     body = json.dumps(
         {
             "type": "send-sms",
-            "sr_url": f"{rec_url}/sr",
+            "sr_url": reports.url,
             "tasks": [
                 {"tid": t, "to": ",".join(numbers(per, t * per)), "sms": "end to end", **extra} for t in range(tasks)
             ],
@@ -176,10 +158,10 @@ async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -
             )
         t0 = time.perf_counter()
         await post(s, base, body)
-        await asyncio.wait_for(finished.wait(), 600)
+        await reports.wait()
         took = time.perf_counter() - t0
     await runner.cleanup()
-    await rec_runner.cleanup()
+    await reports.stop()
     label = (
         "from 2-32, to_all=1, 1,000 tasks, behind 1,000 tasks stuck on a locked port"
         if every_port
@@ -187,7 +169,7 @@ async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -
     )
     print(
         f"end to end ({label}): {total:,} SMS on 32 ports x 8 slots (--fast), reports included: "
-        f"{total / took:10,.0f} SMS/s ({took:.1f} s, {reports_seen} task reports)   target >= 10,000/s"
+        f"{total / took:10,.0f} SMS/s ({took:.1f} s, {reports.reports} task reports)   target >= 10,000/s"
     )
 
 
@@ -227,19 +209,8 @@ def sqlite_floor(tmp: Path, total: int, per_commit: int = 32) -> float:
 
 async def bench_issue(tmp: Path, total: int) -> None:
     """One task of ``total`` recipients, no from, task sr_cnt 1000, request sr_cnt 100 / sr_prd 1."""
-    finished = asyncio.Event()
     latencies: list[float] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        data = msgspec.json.decode(await request.read())
-        for rpt in data["rpts"]:
-            if rpt["unsent"] == 0 and rpt["sending"] == 0 and rpt["sent"] + rpt["failed"] >= total:
-                finished.set()
-        return web.Response(text="ok")
-
-    rec = web.Application()
-    rec.router.add_post("/sr", receive)
-    rec_runner, rec_url = await serve(rec)
+    reports = await FinalReports(total).start()
     config = load_config(None, {"data": str(tmp / "issue"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
@@ -247,7 +218,7 @@ async def bench_issue(tmp: Path, total: int) -> None:
     body = json.dumps(
         {
             "type": "send-sms",
-            "sr_url": f"{rec_url}/sr",
+            "sr_url": reports.url,
             "sr_cnt": 100,
             "sr_prd": 1,
             "tasks": [{"tid": 1, "to": ",".join(numbers(total)), "sms": "issue", "sr_cnt": 1000}],
@@ -258,7 +229,7 @@ async def bench_issue(tmp: Path, total: int) -> None:
 
         async def poll_status() -> None:
             # A status query while it runs: the device must keep answering.
-            while not finished.is_set():
+            while not reports.finished:
                 t = time.perf_counter()
                 async with s.get(f"{base}/goip_get_status.html", params=AUTH) as r:
                     await r.read()
@@ -270,11 +241,11 @@ async def bench_issue(tmp: Path, total: int) -> None:
         t0, cpu0, loop0 = time.perf_counter(), cpu_seconds(), time.thread_time()
         await post(s, base, body)
         poller = asyncio.ensure_future(poll_status())
-        await asyncio.wait_for(finished.wait(), 600)
+        await reports.wait()
         took, cpu, loop_cpu = time.perf_counter() - t0, cpu_seconds() - cpu0, time.thread_time() - loop0
         await poller
     await runner.cleanup()
-    await rec_runner.cleanup()
+    await reports.stop()
     ref = sqlite_floor(tmp, total)
     p99 = sorted(latencies)[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else float("nan")
     print(
