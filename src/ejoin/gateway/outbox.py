@@ -27,9 +27,12 @@ from yarl import URL
 
 from .. import __version__
 from ..clock import Clock
+from ..logs import ThrottledLog
 from ..store.base import OutboxItem, OutboxStore, PushMarks, PushQueueSummary
 
 log = logging.getLogger(__name__)
+# A line per message for the person watching (never the text), throttled at high rates.
+_delivered = ThrottledLog(log, "push delivered")
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -308,7 +311,7 @@ class Outbox:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None:
-            log.info("%s push %d delivered to %s", item.kind, item.id, _safe_url(item.dest))
+            _delivered.info("%s push %d delivered to %s", item.kind, item.id, _safe_url(item.dest))
             self._store.outbox_delete(item.id)
             self.delivered += 1
             state.delivered += 1

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 
 from ..clock import Clock, Timer
+from ..logs import ThrottledLog
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
 from ..store.base import InboxRecord, InboxStore, PartRecord, PushMarks
@@ -35,6 +36,8 @@ from .outbox import Outbox
 from .settings import DeviceSettings
 
 log = logging.getLogger(__name__)
+# A line per message for the person watching (never the text), throttled at high rates.
+_received = ThrottledLog(log, "received SMS and report")
 
 SMS, DELIVERY_REPORT = 0, 1
 
@@ -216,11 +219,10 @@ class Inbox:
 
     def deliver(self, rec: InboxRecord, joined: tuple[str, str, int] | None = None) -> Any:
         """Store a received SMS (acknowledged once stored), then push it. Returns the store future."""
-        # A line per message for the person watching (never the text).
         if rec.flag == DELIVERY_REPORT:
-            log.info("%s: delivery report for %s: %s", rec.port, rec.recipient, rec.content.split(" ", 1)[0])
+            _received.info("%s: delivery report for %s: %s", rec.port, rec.recipient, rec.content.split(" ", 1)[0])
         else:
-            log.info("%s: SMS received from %s", rec.port, rec.sender)
+            _received.info("%s: SMS received from %s", rec.port, rec.sender)
         fut = self._store.inbox_add([rec], [joined] if joined else [])
 
         def stored(f: Any) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ...clock import Clock, Timer
+from ...logs import ThrottledLog
 from ...modems.base import SendResult
 from ...protocol.codes import PortState, SendFailure
 from ...protocol.ports import PortAddress
@@ -30,6 +31,8 @@ from .states import JobState
 from .tasks import Lane, Task
 
 log = logging.getLogger(__name__)
+# A line per SMS for the person watching (never the text), throttled at high rates.
+_outcomes = ThrottledLog(log, "SMS outcome")
 
 
 class Work(Protocol):
@@ -267,8 +270,7 @@ class PortSender:
             job.state = JobState.FAILED
             job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
             job.carrier = result.carrier
-        # A line per SMS for the person watching (never the text).
-        log.info(
+        _outcomes.info(
             "%s: SMS %d of task %s to %s: %s",
             slot.name,
             idx + 1,
