@@ -87,8 +87,8 @@ def status(s, as_json, all_slots, all_sims):
     call = calls.status(all_slots=all_slots, all_sims=all_sims)
     with _client(s) as dev:
         if as_json:
-            return dump(dev._run(_raw(call)))
-        st = dev._run(call)
+            return dump(dev.execute(_raw(call)))
+        st = dev.execute(call)
     table(
         f"{st.mac}  {st.ver}  {st.max_ports} ports x {st.max_slots} slots",
         ["port", "status", "operator", "number", "signal", "balance", "imei", "iccid"],
