@@ -91,7 +91,7 @@ class Auth:
 
 
 def backoff(attempt: int) -> float:
-    return min(2.0, 0.2 * 2**attempt)
+    return min(2.0, 0.2 * 2.0**attempt)
 
 
 class Flow:
