@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from ejoin import drivers
 from ejoin.clock import VirtualClock
 from ejoin.gateway.config import GatewayConfig, load_config
+from ejoin.gateway.device import Device as SimDevice
 from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.gateway.runtime import Gateway
 from ejoin.sim.config import Timing
@@ -83,6 +85,31 @@ async def receiver(aiohttp_server) -> Receiver:
     server = await aiohttp_server(app)
     rec.url = str(server.make_url("/push"))
     return rec
+
+
+class _Refusals(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Exception] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        refused = getattr(record, "state_refused", None)
+        if refused is not None:
+            self.seen.append(refused)
+
+
+@pytest.fixture(autouse=True)
+def refused_states(monkeypatch):
+    """Moves the SIM state machine refused during the test (gateway/sim_states.py): they raise, and
+    one refused inside a task (where nobody sees it raise) fails the test here.  A test that
+    provokes one on purpose empties the list."""
+    monkeypatch.setattr(SimDevice, "strict_states", True)
+    handler = _Refusals()
+    logger = logging.getLogger("ejoin.gateway.device")
+    logger.addHandler(handler)
+    yield handler.seen
+    logger.removeHandler(handler)
+    assert not handler.seen, f"the SIM state machine refused: {handler.seen}"
 
 
 @pytest.fixture

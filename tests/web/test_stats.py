@@ -372,3 +372,13 @@ async def test_unsent_counts_each_waiting_sms_once_on_the_slot_that_will_send_it
     assert stats[(2, 1)] == 3 + 2 and all(stats[(2, s)] == 0 for s in (2, 3, 4))
     assert stats[(3, 2)] == 1 and stats[(3, 1)] == 2
     assert stats[(1, 1)] == 3 + 2 and stats[(4, 1)] == 2 + 1
+
+
+async def test_a_slot_locked_while_the_call_rings_is_not_connected(device):
+    await device.get("/sim/call", port="3.01", pdd=5, duration=10)
+    await device.clock.advance(2)
+    await device.cmd(op="lock", ports="3")
+    await device.clock.advance(20)
+    assert (await device.status())["status"][2]["st"] == 12  # never 4 on a locked slot
+    [c] = await call_stat(device, ports="3")
+    assert (c["calls"], c["alerted"], c["connected"], c["tcd"]) == (1, 1, 0, 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -32,6 +32,7 @@ from .models import (
 from .tasks import SendTask
 
 T = TypeVar("T")
+Ports: TypeAlias = str | int | Iterable[str | int] | None  # "1.01", 3, "1-4", "all", [1, "2.02"]
 _encoder = msgspec.json.Encoder()
 
 
@@ -76,7 +77,7 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
-def _ports(ports: str | int | Iterable[str | int] | None) -> str | None:
+def _ports(ports: Ports) -> str | None:
     if ports is None or isinstance(ports, (str, int)):
         return None if ports is None else str(ports)
     return ",".join(str(p) for p in ports)
@@ -104,14 +105,43 @@ def _ok(answer: dict[str, Any]) -> None:
     return None
 
 
-def command(op: str, ports: str | int | Iterable[str | int] | None = None) -> Call[None]:
+def command(op: str, ports: Ports = None) -> Call[None]:
     body: dict[str, Any] = {"type": "command", "op": op}
     if ports is not None:
         body["ports"] = _ports(ports)
     return Call("POST", "/goip_send_cmd.html", _ok, body=_json(body), idempotent=False)
 
 
-def multiple(ops: Iterable[tuple[str, str | int | Iterable[str | int] | None]]) -> Call[None]:
+def lock(ports: Ports) -> Call[None]:
+    return command("lock", ports)
+
+
+def unlock(ports: Ports) -> Call[None]:
+    return command("unlock", ports)
+
+
+def switch(ports: Ports) -> Call[None]:
+    """Make the named slots (``"2.02"``) the active ones of their ports."""
+    return command("switch", ports)
+
+
+def reset(ports: Ports) -> Call[None]:
+    return command("reset", ports)
+
+
+def led(ports: Ports, on: bool = True) -> Call[None]:
+    return command("ledon" if on else "ledoff", ports)
+
+
+def save() -> Call[None]:
+    return command("save")
+
+
+def reboot() -> Call[None]:
+    return command("reboot")
+
+
+def multiple(ops: Iterable[tuple[str, Ports]]) -> Call[None]:
     items = [{"op": op, **({"ports": _ports(p)} if p is not None else {})} for op, p in ops]
     return Call(
         "POST",
@@ -122,14 +152,16 @@ def multiple(ops: Iterable[tuple[str, str | int | Iterable[str | int] | None]]) 
     )
 
 
-def get_params(names: Iterable[str]) -> Call[dict[str, Any]]:
+def get_params(*names: str) -> Call[dict[str, Any]]:
+    """The named parameters (none: every one); an array parameter is a list."""
     params = {"op": "get"}
     params.update({n: "" for n in names})
     return Call("GET", "/goip_send_cmd.html", lambda a: dict(a.get("data", {})), params)
 
 
-def set_params(values: dict[str, Any]) -> Call[int]:
-    body = urlencode([(k, str(v)) for k, v in values.items()]).encode()
+def set_params(values: dict[str, Any] | None = None, **more: Any) -> Call[int]:
+    """Set parameters (``values`` and keyword arguments); how many the device set."""
+    body = urlencode([(k, str(v)) for k, v in {**(values or {}), **more}.items()]).encode()
     return Call(
         "POST",
         "/goip_send_cmd.html",
@@ -144,21 +176,34 @@ def set_params(values: dict[str, Any]) -> Call[int]:
 # --- sending -----------------------------------------------------------------
 
 
-def send(tasks: Iterable[SendTask], **request: Any) -> Call[list[TaskResult]]:
-    task_list = list(tasks)
-    body = {
-        "type": "send-sms",
-        "task_num": len(task_list),
-        "tasks": task_list,
-        **{k: v for k, v in request.items() if v is not None},
-    }
-    return Call(
-        "POST",
-        "/goip_post_sms.html",
-        lambda a: msgspec.convert(a.get("status", []), list[TaskResult]),
-        body=_json(body),
-        idempotent=False,
-    )
+def send(tasks: SendTask | Iterable[SendTask], **request: Any) -> Call[list[TaskResult]]:
+    """Send tasks; ``request``: fields of this request only (``sr_url=``, ...). A TaskResult per task."""
+    return Call("POST", "/goip_post_sms.html", _task_results, body=_send_body(tasks, request), idempotent=False)
+
+
+def send_sms(
+    to: str | Iterable[str], text: str, *, request: dict[str, Any] | None = None, **fields: Any
+) -> Call[TaskResult]:
+    """One SMS task (``fields``: SendTask.text's); its TaskResult."""
+    body = _send_body(SendTask.text(to, text, **fields), request or {})
+    return Call("POST", "/goip_post_sms.html", _first, body=body, idempotent=False)
+
+
+def _send_body(tasks: SendTask | Iterable[SendTask], request: dict[str, Any]) -> bytes:
+    task_list = [tasks] if isinstance(tasks, SendTask) else list(tasks)
+    fields = {k: v for k, v in request.items() if v is not None}
+    return _json({"type": "send-sms", "task_num": len(task_list), "tasks": task_list, **fields})
+
+
+def _task_results(answer: dict[str, Any]) -> list[TaskResult]:
+    return msgspec.convert(answer.get("status", []), list[TaskResult])
+
+
+def _first(answer: dict[str, Any]) -> TaskResult:
+    results = _task_results(answer)
+    if not results:
+        raise NotAnEjoinDevice(ResultCode.BAD_REQUEST, "the device answered no result for the task")
+    return results[0]
 
 
 def _results(answer: dict[str, Any]) -> list[TaskResult] | None:
@@ -169,6 +214,19 @@ def _results(answer: dict[str, Any]) -> list[TaskResult] | None:
 def change_tasks(op: str, tids: Iterable[int] | None) -> Call[list[TaskResult] | None]:
     body = _json({"tids": list(tids)}) if tids is not None else b""
     return Call("POST", f"/goip_{op}_sms.html", _results, body=body, idempotent=op != "remove")
+
+
+def pause(tids: Iterable[int] | None = None) -> Call[list[TaskResult] | None]:
+    """Pause the tasks ``tids`` (None: every task); a TaskResult per tid named."""
+    return change_tasks("pause", tids)
+
+
+def resume(tids: Iterable[int] | None = None) -> Call[list[TaskResult] | None]:
+    return change_tasks("resume", tids)
+
+
+def remove(tids: Iterable[int] | None = None) -> Call[list[TaskResult] | None]:
+    return change_tasks("remove", tids)
 
 
 def tasks(port: int, pos: int = 0, num: int = 10, content: bool = False) -> Call[TaskPage]:
@@ -184,7 +242,7 @@ def inbox(sms_id: int = 1, num: int = 0, delete: bool = False) -> Call[InboxPage
     return Call("GET", "/goip_get_sms.html", _as(InboxPage), params, idempotent=not delete)
 
 
-def _stat_params(ports: Any, slots: Any, type: int) -> dict[str, str]:
+def _stat_params(ports: Ports, slots: Ports, type: int) -> dict[str, str]:
     params = {"type": str(type)}
     if ports is not None:
         params["ports"] = _ports(ports) or ""
@@ -193,7 +251,7 @@ def _stat_params(ports: Any, slots: Any, type: int) -> dict[str, str]:
     return params
 
 
-def sms_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[SmsStat]]:
+def sms_stats(ports: Ports = None, slots: Ports = None, type: int = 0) -> Call[list[SmsStat]]:
     return Call(
         "GET",
         "/goip_get_sms_stat.html",
@@ -202,7 +260,7 @@ def sms_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[
     )
 
 
-def call_stats(ports: Any = None, slots: Any = None, type: int = 0) -> Call[list[CallStat]]:
+def call_stats(ports: Ports = None, slots: Ports = None, type: int = 0) -> Call[list[CallStat]]:
     return Call(
         "GET",
         "/goip_get_call_stat.html",
@@ -216,7 +274,7 @@ def _esim_list(kind: type[T]) -> Callable[[dict[str, Any]], list[T]]:
     return lambda a: msgspec.convert(a.get("ports", a.get("stats", [])), list[kind], strict=False)  # type: ignore[valid-type]
 
 
-def esims(ports: Any = None) -> Call[list[Euicc]]:
+def esims(ports: Ports = None) -> Call[list[Euicc]]:
     params = {"ports": _ports(ports) or ""} if ports is not None else {}
     return Call("GET", "/goip_get_esims.html", _esim_list(Euicc), params)
 
@@ -233,6 +291,7 @@ def delete_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
 
 
 def pushes() -> Call[PushQueue]:
+    """The push queue per destination: waiting and dead-letter pushes, retry state."""
     return Call("GET", "/ejoin/pushes", _as(PushQueue))
 
 
@@ -261,7 +320,18 @@ def drop_pushes(url: str | None = None, queued: bool = False) -> Call[dict[str, 
 WAIT_MARGIN = 10.0  # beyond the device's own timeout: it answers 6 Timeout by then
 
 
-def ussd(port: str | int, code: str | None, timeout: float | None = None, cancel: bool = False) -> Call[UssdAnswer]:
+def ussd(port: str | int, code: str, timeout: float | None = None, *, cancel: bool = False) -> Call[UssdAnswer]:
+    """Send a USSD code (or, while the port's session is open, a menu reply); the network's
+    UssdAnswer.  ``cancel``: end the port's open session first."""
+    return _ussd(port, code, timeout, cancel)
+
+
+def ussd_cancel(port: str | int) -> Call[UssdAnswer]:
+    """End the port's USSD session."""
+    return _ussd(port, None, None, True)
+
+
+def _ussd(port: str | int, code: str | None, timeout: float | None, cancel: bool) -> Call[UssdAnswer]:
     params = {"port": str(port)}
     if code is not None:
         params["ussd"] = code
@@ -275,6 +345,7 @@ def ussd(port: str | int, code: str | None, timeout: float | None = None, cancel
 
 
 def at(port: str | int, command: str, timeout: float | None = None) -> Call[AtAnswer]:
+    """One AT command line to the module of ``port``; its raw AtAnswer."""
     params = {"port": str(port), "at": command}
     if timeout is not None:
         params["timeout"] = f"{timeout:g}"

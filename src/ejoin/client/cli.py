@@ -29,7 +29,7 @@ from .client import Client
 from .connection import _client, device_options
 from .errors import DeviceUnreachable
 from .follow import FollowOutcome, Trail, check_ports, port_problem, send_and_follow
-from .models import status_code
+from .models import EsimResult, status_code
 from .pushes_cli import pushes
 from .tasks import SendTask, new_tid, read_numbers
 from .terminal import (
@@ -82,13 +82,13 @@ Examples:
 @device_options
 @click.option("--all-slots", is_flag=True, help="Every slot, empty ones included.")
 @click.option("--all-sims", is_flag=True, help="Every slot holding a SIM.")
-def status(s, as_json, all_slots, all_sims):
+def status(s: dict[str, Any], as_json: bool, all_slots: bool, all_sims: bool) -> None:
     """Device and port status (one row per port, or per slot)."""
     call = calls.status(all_slots=all_slots, all_sims=all_sims)
     with _client(s) as dev:
         if as_json:
-            return dump(dev._run(_raw(call)))
-        st = dev._run(call)
+            return dump(dev.execute(_raw(call)))
+        st = dev.execute(call)
     table(
         f"{st.mac}  {st.ver}  {st.max_ports} ports x {st.max_slots} slots",
         ["port", "status", "operator", "number", "signal", "balance", "imei", "iccid"],
@@ -118,7 +118,7 @@ Examples:
 @device_options
 @click.argument("op")
 @click.argument("args", nargs=-1)
-def cmd(s, as_json, op, args):
+def cmd(s: dict[str, Any], as_json: bool, op: str, args: tuple[str, ...]) -> None:
     """Run a device command, or get/set device parameters."""
     if op in PORT_OPS:
         if not args:
@@ -203,7 +203,22 @@ Exit codes: 0 all sent; 1 refused, or a port cannot send; 3 some failed;
 @click.option("--report-host", default=None, metavar="HOST", help="Address the device reaches this machine at.")
 @click.option("--sdr", is_flag=True, help="Ask for a row per sent number too (shown with --json).")
 @click.option("--dr", is_flag=True, help="Ask for delivery reports (they arrive in `ejoin inbox`).")
-def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeout, report_host, sdr, dr):
+def send(
+    s: dict[str, Any],
+    as_json: bool,
+    to: tuple[str, ...],
+    to_file: str | None,
+    text: str,
+    from_: str | None,
+    tid: int | None,
+    attach: tuple[str, ...],
+    subject: str | None,
+    wait: bool,
+    timeout: float,
+    report_host: str | None,
+    sdr: bool,
+    dr: bool,
+) -> None:
     """Send an SMS (or an MMS with --attach) and follow it to the end."""
     numbers = [n.strip() for t in to for n in t.split(",") if n.strip()]
     if to_file:
@@ -241,9 +256,9 @@ def send(s, as_json, to, to_file, text, from_, tid, attach, subject, wait, timeo
         raise UserError(f"--attach {exc.filename}: {exc.strerror}") from None
     with _client(s) as dev:
         st = dev.status()
-    problem = check_ports(st, from_)
-    if problem:
-        raise UserError(problem)
+    wrong_ports = check_ports(st, from_)
+    if wrong_ports:
+        raise UserError(wrong_ports)
     blocked = port_problem(st, from_)
     if blocked and wait:
         fail(
@@ -327,7 +342,7 @@ def _send_result(as_json: bool, tid: int, outcome: FollowOutcome, trail: Trail, 
 @click.option("--pos", default=0, type=click.IntRange(0), help="Index of the first task shown.  [default: 0]")
 @click.option("--num", default=10, type=click.IntRange(1), help="How many tasks at most.  [default: 10]")
 @click.option("--content", is_flag=True, help="Show the texts.")
-def tasks(s, as_json, port, pos, num, content):
+def tasks(s: dict[str, Any], as_json: bool, port: int, pos: int, num: int, content: bool) -> None:
     """Tasks waiting to be sent by a port."""
     with _client(s) as dev:
         page = dev.tasks(port, pos, num, content)
@@ -351,7 +366,7 @@ def _task_change(op: str) -> click.Command:
     )
     @device_options
     @click.argument("tids", nargs=-1, type=click.IntRange(0))
-    def command(s, as_json, tids):
+    def command(s: dict[str, Any], as_json: bool, tids: tuple[int, ...]) -> None:
         with _client(s) as dev:
             results = getattr(dev, op)(list(tids) if tids else None)
         if as_json:
@@ -395,7 +410,9 @@ Examples:
 @click.option(
     "--interval", default=2.0, type=click.FloatRange(0.1), help="Seconds between polls with --follow.  [default: 2]"
 )
-def inbox(s, as_json, from_id, num, delete, follow, interval):
+def inbox(
+    s: dict[str, Any], as_json: bool, from_id: int, num: int, delete: bool, follow: bool, interval: float
+) -> None:
     """Received SMS and delivery reports."""
     next_id, ssrc, shown = from_id, None, 0
     waiting_said, lost = False, False
@@ -469,7 +486,9 @@ Examples:
     type=click.IntRange(0, 3),
     help="0 last hour, 1 last two hours, 2 today, 3 since the start.  [default: 0]",
 )
-def stats(s, as_json, kind, ports, slots, kind_of_window):
+def stats(
+    s: dict[str, Any], as_json: bool, kind: str, ports: str | None, slots: str | None, kind_of_window: int
+) -> None:
     """SMS or call statistics per port and slot."""
     with _client(s) as dev:
         fetch = dev.sms_stats if kind == "sms" else dev.call_stats
@@ -481,14 +500,14 @@ def stats(s, as_json, kind, ports, slots, kind_of_window):
 
 
 @click.group()
-def esim():
+def esim() -> None:
     """eSIM profiles: list, write, delete."""
 
 
 @esim.command(name="list", epilog="\b\nExamples:\n  ejoin esim list\n  ejoin esim list --ports 1-4")
 @device_options
 @click.option("--ports", default=None, metavar="PORTS", help="Ports, e.g. 1, 1-4, 1,3.  [default: all]")
-def esim_list(s, as_json, ports):
+def esim_list(s: dict[str, Any], as_json: bool, ports: str | None) -> None:
     """The eSIM profiles of each port's eUICC."""
     with _client(s) as dev:
         cards = dev.esims(ports)
@@ -508,7 +527,7 @@ def esim_list(s, as_json, ports):
 @click.argument("slot", type=click.IntRange(1))
 @click.argument("ac")
 @click.option("--cc", default="", help="Confirmation code, when the profile needs one.")
-def esim_write(s, as_json, port, slot, ac, cc):
+def esim_write(s: dict[str, Any], as_json: bool, port: int, slot: int, ac: str, cc: str) -> None:
     """Download a profile (activation code AC) into PORT's eUICC, as SLOT."""
     with _client(s) as dev:
         _check_slot(dev, port, slot)
@@ -520,7 +539,7 @@ def esim_write(s, as_json, port, slot, ac, cc):
 @device_options
 @click.argument("port", type=click.IntRange(1))
 @click.argument("slot", type=click.IntRange(1))
-def esim_delete(s, as_json, port, slot):
+def esim_delete(s: dict[str, Any], as_json: bool, port: int, slot: int) -> None:
     """Delete the profile in SLOT of PORT's eUICC."""
     with _client(s) as dev:
         _check_slot(dev, port, slot)
@@ -538,7 +557,7 @@ def _check_slot(dev: Client, port: int, slot: int) -> None:
         raise UserError(str(exc)) from None
 
 
-def _esim_answer(as_json: bool, r: Any) -> None:
+def _esim_answer(as_json: bool, r: EsimResult) -> None:
     if as_json:
         dump(r)
     elif r.status == 1:
@@ -588,7 +607,7 @@ Examples:
 @click.option("--db", default="ejoin-pushes.sqlite3", help="Where pushes are stored.  [default: ejoin-pushes.sqlite3]")
 @click.option("--secret", envvar="EJOIN_PUSH_SECRET", default=None, help="Verify push signatures with it.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line: {type, push}.")
-def receive(host, port, db, secret, as_json):
+def receive(host: str, port: int, db: str, secret: str | None, as_json: bool) -> None:
     """Receive a device's pushes: print them and store them in SQLite."""
     from aiohttp import web
 

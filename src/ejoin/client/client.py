@@ -3,216 +3,150 @@
     from ejoin.client import Client
     with Client("http://127.0.0.1:8080", "root", "root") as dev:
         print(dev.status().status[0].state_text)
-        [result] = dev.send_sms("13800000000", "hello")
+        result = dev.send_sms("13800000000", "hello")
 
 With ``secure=True`` the client opens a spec 3 session on first use and signs
 every request with ``session``/``seq``/``auth`` instead of sending the password;
 ``crypt="aes-ecb"`` also encrypts POST bodies.  A refused (expired) session is
 reopened once, transparently.
+
+Nothing is written twice: calls.py says what each endpoint sends and reads,
+flow.py how a call becomes requests (session, signing, retries), and the two
+clients only drive that flow, one with blocking I/O, one with asyncio.  The
+endpoint methods are declared once (``_Endpoints``); each is typed precisely
+for both clients: ``Client.status()`` returns a ``DevStatus``,
+``AsyncClient.status()`` a coroutine of one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import inspect
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 
-from ..protocol import crypt
 from . import calls
 from .calls import Call
-from .errors import DeviceUnreachable, EjoinError, SessionError  # noqa: F401 (EjoinError re-exported)
-from .models import TaskResult
-from .tasks import SendTask
+from .errors import EjoinError
+from .flow import Auth, Flow, Request, Steps
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-@dataclass
-class _Prepared:
-    method: str
-    path: str
-    params: dict[str, str]
-    body: bytes | None
-    headers: dict[str, str]
+def _options(request: Request) -> dict[str, Any]:
+    options: dict[str, Any] = {"params": request.params, "content": request.body, "headers": request.headers}
+    if request.timeout is not None:  # the device may take longer than the client's usual timeout
+        options["timeout"] = request.timeout
+    return options
 
 
-class _Auth:
-    """Credentials or a secure session: turns a Call into what goes on the wire."""
-
-    def __init__(self, username: str, password: str, secure: bool, crypt_name: str | None) -> None:
-        self.username = username
-        self.password = password
-        self.secure = secure or bool(crypt_name)
-        self.crypt = crypt_name or ""
-        self.session = ""
-        self.auth0 = ""
-        self.seq = 0
-
-    def handshake(self) -> Call[dict[str, Any]]:
-        cnonce = secrets.token_hex(8)
-        self.auth0 = crypt.handshake_auth(self.username, self.password, cnonce)
-        params = {"username": self.username, "cnonce": cnonce, "auth": self.auth0}
-        if self.crypt:
-            params["crypt"] = self.crypt
-        return Call("GET", crypt.HANDSHAKE_PATH, lambda a: a, params)
-
-    def handshake_prepared(self) -> tuple[Call[dict[str, Any]], _Prepared]:
-        call = self.handshake()
-        return call, _Prepared(call.method, call.path, call.params, None, {})
-
-    def opened(self, answer: dict[str, Any]) -> None:
-        self.session = str(answer["session"])
-        self.seq = 0
-
-    def prepare(self, call: Call[Any]) -> _Prepared:
-        params = dict(call.params)
-        body = call.body
-        if not self.secure:
-            params.update(username=self.username, password=self.password)
-        else:
-            self.seq += 1
-            params.update(
-                session=self.session,
-                seq=str(self.seq),
-                auth=crypt.request_auth(self.username, self.password, self.session, self.seq, call.path),
-            )
-            if self.crypt == "aes-ecb" and body:
-                key = crypt.session_key(self.username, self.password, self.auth0, self.session, self.seq)
-                body = crypt.encrypt(key, body)
-        headers = {"Content-Type": call.content_type} if body else {}
-        return _Prepared(call.method, call.path, params, body, headers)
+def _drive(http: httpx.Client, steps: Steps[T]) -> T:
+    try:
+        request = next(steps)
+        while True:
+            if request.delay:
+                time.sleep(request.delay)
+            try:
+                response = http.request(request.method, request.path, **_options(request))
+            except httpx.TransportError as exc:
+                request = steps.throw(exc)
+            else:
+                request = steps.send(response)
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
-class _Api:
-    """The endpoints; ``_run`` (sync or async) executes them."""
+async def _adrive(http: httpx.AsyncClient, steps: Steps[T]) -> T:
+    try:
+        request = next(steps)
+        while True:
+            if request.delay:
+                await asyncio.sleep(request.delay)
+            try:
+                response = await http.request(request.method, request.path, **_options(request))
+            except httpx.TransportError as exc:
+                request = steps.throw(exc)
+            else:
+                request = steps.send(response)
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
-    def _run(self, call: Call[T]) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+
+class _Endpoint(Generic[P, T]):
+    """An endpoint method: the calls.py function that builds the call, executed by the client."""
+
+    def __init__(self, make: Callable[P, Call[T]]) -> None:
+        self._make = make
+        self.__doc__ = make.__doc__
+        self._signature = inspect.signature(make).replace(return_annotation=inspect.Signature.empty)
+
+    @overload
+    def __get__(self, client: None, owner: type) -> _Endpoint[P, T]: ...
+    @overload
+    def __get__(self, client: Client, owner: type) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, client: AsyncClient, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, client: Client | AsyncClient | None, owner: type) -> Any:
+        if client is None:
+            return self
+        make = self._make
+
+        def method(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return client.execute(make(*args, **kwargs))
+
+        method.__name__ = method.__qualname__ = make.__name__
+        method.__doc__ = make.__doc__
+        method.__signature__ = self._signature  # type: ignore[attr-defined]
+        return method
+
+
+class _Endpoints:
+    """The API, for both clients."""
 
     # status and commands
-    def status(
-        self, *, all_sims: bool = False, all_slots: bool = False, url: str | None = None, period: int | None = None
-    ):
-        return self._run(calls.status(all_sims=all_sims, all_slots=all_slots, url=url, period=period))
-
-    def command(self, op: str, ports: Any = None):
-        return self._run(calls.command(op, ports))
-
-    def lock(self, ports: Any):
-        return self.command("lock", ports)
-
-    def unlock(self, ports: Any):
-        return self.command("unlock", ports)
-
-    def switch(self, ports: Any):
-        return self.command("switch", ports)
-
-    def reset(self, ports: Any):
-        return self.command("reset", ports)
-
-    def led(self, ports: Any, on: bool = True):
-        return self.command("ledon" if on else "ledoff", ports)
-
-    def save(self):
-        return self.command("save")
-
-    def reboot(self):
-        return self.command("reboot")
-
-    def multiple(self, ops: Iterable[tuple[str, Any]]):
-        return self._run(calls.multiple(ops))
-
-    def get_params(self, *names: str):
-        return self._run(calls.get_params(names))
-
-    def set_params(self, values: dict[str, Any] | None = None, **more: Any):
-        return self._run(calls.set_params({**(values or {}), **more}))
-
+    status = _Endpoint(calls.status)
+    command = _Endpoint(calls.command)
+    lock = _Endpoint(calls.lock)
+    unlock = _Endpoint(calls.unlock)
+    switch = _Endpoint(calls.switch)
+    reset = _Endpoint(calls.reset)
+    led = _Endpoint(calls.led)
+    save = _Endpoint(calls.save)
+    reboot = _Endpoint(calls.reboot)
+    multiple = _Endpoint(calls.multiple)
+    get_params = _Endpoint(calls.get_params)
+    set_params = _Endpoint(calls.set_params)
     # sending
-    def send(self, tasks: SendTask | Iterable[SendTask], **request: Any):
-        return self._run(calls.send([tasks] if isinstance(tasks, SendTask) else tasks, **request))
-
-    def send_sms(self, to: str | Iterable[str], text: str, *, request: dict[str, Any] | None = None, **fields: Any):
-        """One SMS task; returns its TaskResult."""
-        return self._one(self.send(SendTask.text(to, text, **fields), **(request or {})))
-
-    def _one(self, results: Any) -> Any:
-        return results[0]
-
-    def pause(self, tids: Iterable[int] | None = None):
-        return self._run(calls.change_tasks("pause", tids))
-
-    def resume(self, tids: Iterable[int] | None = None):
-        return self._run(calls.change_tasks("resume", tids))
-
-    def remove(self, tids: Iterable[int] | None = None):
-        return self._run(calls.change_tasks("remove", tids))
-
-    def tasks(self, port: int, pos: int = 0, num: int = 10, content: bool = False):
-        return self._run(calls.tasks(port, pos, num, content))
-
+    send = _Endpoint(calls.send)
+    send_sms = _Endpoint(calls.send_sms)
+    pause = _Endpoint(calls.pause)
+    resume = _Endpoint(calls.resume)
+    remove = _Endpoint(calls.remove)
+    tasks = _Endpoint(calls.tasks)
     # receiving, statistics, eSIM
-    def inbox(self, sms_id: int = 1, num: int = 0, delete: bool = False):
-        return self._run(calls.inbox(sms_id, num, delete))
-
-    def sms_stats(self, ports: Any = None, slots: Any = None, type: int = 0):
-        return self._run(calls.sms_stats(ports, slots, type))
-
-    def call_stats(self, ports: Any = None, slots: Any = None, type: int = 0):
-        return self._run(calls.call_stats(ports, slots, type))
-
-    def esims(self, ports: Any = None):
-        return self._run(calls.esims(ports))
-
-    def write_esims(self, items: Iterable[dict[str, Any]]):
-        return self._run(calls.write_esims(items))
-
-    def delete_esims(self, items: Iterable[dict[str, Any]]):
-        return self._run(calls.delete_esims(items))
-
+    inbox = _Endpoint(calls.inbox)
+    sms_stats = _Endpoint(calls.sms_stats)
+    call_stats = _Endpoint(calls.call_stats)
+    esims = _Endpoint(calls.esims)
+    write_esims = _Endpoint(calls.write_esims)
+    delete_esims = _Endpoint(calls.delete_esims)
     # the push queue (ejoin gateways: not part of the vendor's API)
-    def pushes(self):
-        """The push queue per destination: waiting and dead-letter pushes, retry state (``PushQueue``)."""
-        return self._run(calls.pushes())
-
-    def retry_pushes(self, url: str | None = None):
-        """Replay dead-letter pushes of ``url`` (None: all); {url: count}."""
-        return self._run(calls.retry_pushes(url))
-
-    def drop_pushes(self, url: str | None = None, queued: bool = False):
-        """Delete dead-letter pushes (``queued``: waiting ones too) of ``url`` (None: all); {url: count}."""
-        return self._run(calls.drop_pushes(url, queued))
-
+    pushes = _Endpoint(calls.pushes)
+    retry_pushes = _Endpoint(calls.retry_pushes)
+    drop_pushes = _Endpoint(calls.drop_pushes)
     # USSD and AT passthrough
-    def ussd(self, port: str | int, code: str, timeout: float | None = None, *, cancel: bool = False):
-        """Send a USSD code (or, while the port's session is open, a menu reply); the network's
-        UssdAnswer.  ``cancel``: end the port's open session first."""
-        return self._run(calls.ussd(port, code, timeout, cancel))
-
-    def ussd_cancel(self, port: str | int):
-        """End the port's USSD session."""
-        return self._run(calls.ussd(port, None, cancel=True))
-
-    def at(self, port: str | int, command: str, timeout: float | None = None):
-        """One AT command line to the module of ``port``; its raw AtAnswer."""
-        return self._run(calls.at(port, command, timeout))
+    ussd = _Endpoint(calls.ussd)
+    ussd_cancel = _Endpoint(calls.ussd_cancel)
+    at = _Endpoint(calls.at)
 
 
-def _wait(call: Call[Any]) -> dict[str, Any]:
-    """The request's own timeout when the device may take longer than the client's usual one."""
-    return {} if call.wait is None else {"timeout": call.wait}
-
-
-def _backoff(attempt: int) -> float:
-    return min(2.0, 0.2 * 2**attempt)
-
-
-class Client(_Api):
+class Client(_Endpoints):
     def __init__(
         self,
         url: str,
@@ -227,52 +161,23 @@ class Client(_Api):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, verify=verify, transport=transport)
-        self._auth = _Auth(username, password, secure, crypt)
-        self._retries = retries
+        self._flow = Flow(Auth(username, password, secure, crypt), retries)
 
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
         self._http.close()
 
-    def _send(self, call: Call[T], prepared: _Prepared) -> T:
-        attempt = 0
-        while True:
-            try:
-                resp = self._http.request(
-                    prepared.method,
-                    prepared.path,
-                    params=prepared.params,
-                    content=prepared.body,
-                    headers=prepared.headers,
-                    **_wait(call),
-                )
-                return call.read(resp.status_code, resp.content)
-            except httpx.TransportError as exc:
-                if not call.idempotent or attempt >= self._retries:
-                    raise DeviceUnreachable(f"{type(exc).__name__}: {exc}") from None
-                time.sleep(_backoff(attempt))
-                attempt += 1
-                prepared = self._auth.prepare(call) if self._auth.secure else prepared
-
-    def _run(self, call: Call[T]) -> T:
-        auth = self._auth
-        if auth.secure and not auth.session:
-            auth.opened(self._send(*auth.handshake_prepared()))
-        try:
-            return self._send(call, auth.prepare(call))
-        except SessionError as exc:
-            if not auth.secure or exc.code != 401:
-                raise
-            auth.opened(self._send(*auth.handshake_prepared()))  # expired: once more
-            return self._send(call, auth.prepare(call))
+    def execute(self, call: Call[T]) -> T:
+        """Any call (calls.py): its answer, read."""
+        return _drive(self._http, self._flow.run(call))
 
 
-class AsyncClient(_Api):
+class AsyncClient(_Endpoints):
     def __init__(
         self,
         url: str,
@@ -287,56 +192,24 @@ class AsyncClient(_Api):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, verify=verify, transport=transport)
-        self._auth = _Auth(username, password, secure, crypt)
-        self._retries = retries
-        self._lock = asyncio.Lock()  # seq must reach the device in order
+        self._flow = Flow(Auth(username, password, secure, crypt), retries)
+        self._lock = asyncio.Lock()  # a session's seq must reach the device in order
 
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _one(self, results: Any) -> TaskResult:
-        return (await results)[0]
-
-    async def _send(self, call: Call[T], prepared: _Prepared) -> T:
-        attempt = 0
-        while True:
-            try:
-                resp = await self._http.request(
-                    prepared.method,
-                    prepared.path,
-                    params=prepared.params,
-                    content=prepared.body,
-                    headers=prepared.headers,
-                    **_wait(call),
-                )
-                return call.read(resp.status_code, resp.content)
-            except httpx.TransportError as exc:
-                if not call.idempotent or attempt >= self._retries:
-                    raise DeviceUnreachable(f"{type(exc).__name__}: {exc}") from None
-                await asyncio.sleep(_backoff(attempt))
-                attempt += 1
-                prepared = self._auth.prepare(call) if self._auth.secure else prepared
-
-    async def _run(self, call: Call[T]) -> T:
-        auth = self._auth
-        if not auth.secure:
-            return await self._send(call, auth.prepare(call))
+    async def execute(self, call: Call[T]) -> T:
+        """Any call (calls.py): its answer, read."""
+        if not self._flow.auth.secure:
+            return await _adrive(self._http, self._flow.run(call))
         async with self._lock:
-            if not auth.session:
-                auth.opened(await self._send(*auth.handshake_prepared()))
-            try:
-                return await self._send(call, auth.prepare(call))
-            except SessionError as exc:
-                if exc.code != 401:
-                    raise
-                auth.opened(await self._send(*auth.handshake_prepared()))
-                return await self._send(call, auth.prepare(call))
+            return await _adrive(self._http, self._flow.run(call))
 
 
 __all__ = ["Client", "AsyncClient", "EjoinError"]

@@ -76,7 +76,15 @@ def device_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--secure", is_flag=True, help="Use a secure session (spec 3) instead of sending the password.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (errors too, as JSON).")
     @functools.wraps(fn)
-    def wrapper(url, username, password, profile, secure, as_json, **kwargs):
+    def wrapper(
+        url: str | None,
+        username: str | None,
+        password: str | None,
+        profile: str | None,
+        secure: bool,
+        as_json: bool,
+        **kwargs: Any,
+    ) -> Any:
         try:
             prof = _profile(profile)
             settings = {

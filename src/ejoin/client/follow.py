@@ -137,7 +137,7 @@ def local_host(url: str) -> str:
         return "127.0.0.1"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # no packet is sent
         probe.connect((host, 80))
-        return probe.getsockname()[0]
+        return str(probe.getsockname()[0])
 
 
 async def send_and_follow(
@@ -181,7 +181,9 @@ async def send_and_follow(
             await runner.cleanup()
 
 
-async def _follow(dev: AsyncClient, task: SendTask, trail: Trail, outcome: FollowOutcome, timeout: float, quiet: bool):
+async def _follow(
+    dev: AsyncClient, task: SendTask, trail: Trail, outcome: FollowOutcome, timeout: float, quiet: bool
+) -> None:
     started = time.monotonic()
     try:
         await _watch(dev, task, trail, outcome, started + timeout, timeout, quiet)

@@ -7,6 +7,7 @@ goes to a dead-letter table; these commands show it, replay it or delete it.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from rich.text import Text
@@ -29,7 +30,7 @@ def _age(seconds: float | None) -> str:
 
 
 @click.group()
-def pushes():
+def pushes() -> None:
     """The device's push queue: waiting and dead-letter pushes per destination.
 
     \b
@@ -42,7 +43,7 @@ def pushes():
 
 @pushes.command(name="list")
 @device_options
-def pushes_list(s, as_json):
+def pushes_list(s: dict[str, Any], as_json: bool) -> None:
     """Every destination with pushes waiting or dead.
 
     \b
@@ -99,7 +100,7 @@ def _said(as_json: bool, counts: dict[str, int], verb: str, done: str, dest: str
 @device_options
 @click.argument("dest", required=False)
 @click.option("--all", "every", is_flag=True, help="Every destination's dead pushes.")
-def pushes_retry(s, as_json, dest, every):
+def pushes_retry(s: dict[str, Any], as_json: bool, dest: str | None, every: bool) -> None:
     """Replay dead pushes of DEST: queued again in their old order and tried at once.
 
     \b
@@ -118,7 +119,7 @@ def pushes_retry(s, as_json, dest, every):
 @click.argument("dest", required=False)
 @click.option("--all", "every", is_flag=True, help="Every destination's dead pushes.")
 @click.option("--queued", is_flag=True, help="Also the pushes still waiting (a URL that will never answer).")
-def pushes_drop(s, as_json, dest, every, queued):
+def pushes_drop(s: dict[str, Any], as_json: bool, dest: str | None, every: bool, queued: bool) -> None:
     """Delete dead pushes of DEST (with --queued the waiting ones too): they are never sent.
 
     \b

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -35,6 +35,7 @@ from ..protocol import crypt
 from .models import DevStatus, InboundSms, PortStatus, TaskReport
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS push (
@@ -146,7 +147,7 @@ class ReceiverStore:
             self._conn.executescript(SCHEMA)
         return self._conn
 
-    async def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(self._connect()))
 
     async def close(self) -> None:
@@ -219,8 +220,10 @@ class ReceiverStore:
     async def count(self, kind: str | None = None) -> int:
         def work(conn: sqlite3.Connection) -> int:
             if kind is None:
-                return conn.execute("SELECT COUNT(*) FROM push").fetchone()[0]
-            return conn.execute("SELECT COUNT(*) FROM push WHERE kind = ?", (kind,)).fetchone()[0]
+                row = conn.execute("SELECT COUNT(*) FROM push").fetchone()
+            else:
+                row = conn.execute("SELECT COUNT(*) FROM push WHERE kind = ?", (kind,)).fetchone()
+            return int(row[0])
 
         return await self.run(work)
 

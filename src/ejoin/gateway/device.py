@@ -1,6 +1,7 @@
 """The device: ports with their slots, and the SIM state machine.
 
-State (the 0-16 codes) is derived by this module alone; every change of a slot
+State (the 0-16 codes) is derived by this module alone, along the transitions
+sim_states.py allows (a move it does not allow is refused: see there); every change of a slot
 bumps the slot's ``seq``, is written to the store and announced to listeners
 (the status reporter turns that into a port-status push).  Transitions that take
 time (card detection, registration, module restart) run in one task per port
@@ -18,12 +19,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..clock import Clock, Timer
 from ..modems.base import CardInfo, ModemDriver
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle
 from ..store.base import PortRecord, SlotRecord, Store
+from .sim_states import StateRefused, can_follow
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,10 @@ def write_card(record: SlotRecord, card: CardInfo) -> bool:
 
 
 class Device:
+    # True in tests (tests/conftest.py): a move sim_states.py does not allow raises StateRefused.
+    # In production it is logged as an error and the slot keeps its state.
+    strict_states: ClassVar[bool] = False
+
     def __init__(
         self,
         size: DeviceSize,
@@ -211,7 +218,13 @@ class Device:
         return self._by_number.get(digits)
 
     def set_state(self, slot: Slot, state: PortState) -> None:
+        """Move the slot to ``state`` if sim_states.py allows it (else: refused, see there)."""
         self._set_state(slot, state)
+
+    def may_become(self, slot: Slot, state: PortState) -> bool:
+        """Whether the slot may move to ``state`` now: for reports that may come too late (a result of
+        work the slot was doing before a lock or a switch)."""
+        return can_follow(slot.state, state)
 
     def _changed(self, slot: Slot) -> None:
         self._by_number = None
@@ -224,9 +237,16 @@ class Device:
                 log.exception("a slot listener failed")
 
     def _set_state(self, slot: Slot, state: PortState) -> None:
-        if slot.state != state:
-            slot.state = state
-            self._changed(slot)
+        if slot.state == state:
+            return
+        if not can_follow(slot.state, state):
+            refused = StateRefused(slot.name, slot.state, state)
+            log.error("%s; kept", refused, extra={"state_refused": refused})
+            if self.strict_states:
+                raise refused
+            return
+        slot.state = state
+        self._changed(slot)
 
     def _touch(self, slot: Slot, state: PortState) -> None:
         """A change of the slot's data: announced once, whether or not the state moved."""
@@ -285,8 +305,8 @@ class Device:
             self._set_state(slot, PortState.REGISTERING)
             outcome = await self.driver.register(port.number, slot.record.slot)
             self._set_state(slot, outcome)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, StateRefused):
+            raise  # a refused move is this module's bug, not the module failing
         except Exception:
             log.exception("port %d: module failed", port.number)
             self._set_state(slot, PortState.MODULE_TIMEOUT)

@@ -82,10 +82,13 @@ class CallSimulator:
     async def _run(self, addr: PortAddress, plan: CallPlan) -> None:
         slot = self._device.slot(addr)
         connected_for = 0
+        answered = False
         usable = slot.state.can_send and self._device.is_active(slot)
         if usable:
             await self._clock.sleep(plan.pdd)
-            if plan.answered:
+            # not after a lock, a switch or a reset while it rang
+            answered = plan.answered and self._device.may_become(slot, PortState.CALL_CONNECTED)
+            if answered:
                 self._device.set_state(slot, PortState.CALL_CONNECTED)
                 try:
                     await self._clock.sleep(plan.duration)
@@ -98,7 +101,7 @@ class CallSimulator:
                 slot=addr.slot or 0,
                 ts=self._clock.time(),
                 alerted=usable and plan.alerted,
-                connected=usable and plan.answered,
+                connected=answered,
                 pdd=plan.pdd if usable else 0.0,
                 duration=connected_for,
             )

@@ -281,6 +281,6 @@ class PortSender:
         if result is not None:
             if result.cost:
                 self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
-            if result.no_balance:
+            if result.no_balance and self._device.may_become(slot, PortState.NO_BALANCE):  # not if locked since
                 self._device.set_state(slot, PortState.NO_BALANCE)
         self._work.finish(task, job, key)
