@@ -1,8 +1,11 @@
 """One AT port: one command in flight at a time, unsolicited results handed on as they come.
 
-The serial line is opened with serialx (asyncio).  Timeouts here are about a
-device on a wire, so they run on the event loop's own time, not the device
-clock: a module that does not answer in real seconds does not answer.
+The serial line is opened with serialx (asyncio).  Timeouts run on the device
+clock like every other timer of the device, so a test on a virtual clock finds
+a silent module out when it advances time.  A command that times out answers
+its caller at once; whether the module still answers (plain ``AT``) is found
+out in the background before the next command goes, and a module that does
+not is reported lost (``on_lost``).
 """
 
 from __future__ import annotations
@@ -12,11 +15,31 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from ...clock import Clock
 from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
 from ..base import CommandStats
 
 log = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
+
+
+async def within(clock: Clock, fut: asyncio.Future[T], seconds: float) -> T:
+    """``fut``'s result if it comes within ``seconds`` of ``clock``, else TimeoutError (``fut`` goes on)."""
+    if not fut.done():
+        expired: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        timer = clock.call_later(seconds, lambda: None if expired.done() else expired.set_result(None))
+        try:
+            await asyncio.wait((fut, expired), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            expired.cancel()
+        if not fut.done():
+            raise TimeoutError
+    return fut.result()
 
 
 class ModuleGone(ConnectionError):
@@ -24,7 +47,7 @@ class ModuleGone(ConnectionError):
 
 
 class CommandTimeout(TimeoutError):
-    """No final result in time; the channel resynchronised, the module still answers."""
+    """No final result in time; before the next command the channel makes sure the module still answers."""
 
 
 class ATError(Exception):
@@ -77,8 +100,9 @@ class Channel:
     timeout = 5.0  # seconds for a command's final result, unless the command says otherwise
     resync_tries, resync_wait = 3, 1.0  # plain ATs after a timeout, and how long each may take
 
-    def __init__(self, name: str, on_urc: Callable[[Urc], None]) -> None:
+    def __init__(self, name: str, on_urc: Callable[[Urc], None], clock: Clock) -> None:
         self.name = name
+        self.clock = clock
         self._on_urc = on_urc
         self._reader = LineReader()
         self._lock = asyncio.Lock()
@@ -86,6 +110,7 @@ class Channel:
         self._stream: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._resyncer: asyncio.Task[None] | None = None
         self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
         self.closed = asyncio.Event()
         self.bytes_in = self.bytes_out = 0  # since attached (an emulator's test clock compares them)
@@ -108,6 +133,10 @@ class Channel:
         self._task = asyncio.get_running_loop().create_task(self._read(), name=f"AT reader {self.name}")
 
     async def close(self) -> None:
+        if self._resyncer is not None:
+            self._resyncer.cancel()
+            await asyncio.gather(self._resyncer, return_exceptions=True)
+            self._resyncer = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -183,7 +212,7 @@ class Channel:
         """Send ``command`` and wait for its final result; ``expect``: the prefix of its answer lines.
 
         ``pdu``: the command prompts (AT+CMGS) and this goes after the prompt, ended by Ctrl-Z.
-        CommandTimeout after resynchronising, ModuleGone if the module does not answer at all."""
+        CommandTimeout when no final result comes in time, ModuleGone if the module does not answer at all."""
         async with self._lock:
             if self._stale:
                 await self._resync()
@@ -208,7 +237,7 @@ class Channel:
         self.stats.commands += 1
         try:
             self._write(command.encode("ascii") + b"\r")
-            final = await asyncio.wait_for(asyncio.shield(p.done), timeout)
+            final = await within(self.clock, p.done, timeout)
             self.stats.seconds += time.monotonic() - started
             if not final.ok:
                 self.stats.errors += 1
@@ -217,7 +246,8 @@ class Channel:
             self._pending = None
             if p.at_prompt or pdu is not None:
                 self._write(ESC)  # leave the prompt: the module would take the next command as PDU
-            await self._resync()
+            self._stale = True
+            self._resyncer = asyncio.get_running_loop().create_task(self._resync_soon(), name=f"AT resync {self.name}")
             raise CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s") from None
         except asyncio.CancelledError:
             # The caller gave up (a task's tmo): the module may still answer this command.
@@ -233,7 +263,6 @@ class Channel:
 
     async def _resync(self) -> None:
         """Plain ``AT`` until the module answers OK; ModuleGone if it never does."""
-        self._stale = False
         wait = self.resync_wait
         for _ in range(self.resync_tries):
             if not self.is_open:
@@ -242,8 +271,9 @@ class Channel:
             self._pending = p
             try:
                 self._write(b"AT\r")
-                final = await asyncio.wait_for(asyncio.shield(p.done), wait)
+                final = await within(self.clock, p.done, wait)
                 if final.kind is FinalKind.OK:
+                    self._stale = False
                     # a late final result of the abandoned command may still be in flight: let it pass
                     await asyncio.sleep(0)
                     return
@@ -252,3 +282,15 @@ class Channel:
             finally:
                 self._pending = None
         raise ModuleGone(f"{self.name}: no answer to AT")
+
+    async def _resync_soon(self) -> None:
+        """After a timeout: does the module still answer?  If not, it is lost even if nobody asks it more."""
+        async with self._lock:
+            if not self._stale or not self.is_open:
+                return
+            try:
+                await self._resync()
+            except ModuleGone as exc:
+                log.debug("%s: %s", self.name, exc)
+                if self.on_lost is not None:
+                    self.on_lost("no answer to AT")

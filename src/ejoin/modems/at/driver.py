@@ -15,13 +15,13 @@ from ...clock import Clock
 from ...protocol.codes import PortState
 from ...protocol.text import Segmented
 from ..base import CardInfo, CommandStats, ModemDriver, SendResult, UssdReply
-from .channel import ModuleGone, open_serial
+from .channel import CommandTimeout, ModuleGone, open_serial
 from .module import ModemConfig, Module
 from .profiles import profile
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # back-off between attempts to reach a lost module (real seconds)
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # back-off between attempts to reach a lost module (device clock)
 SWEEP_PERIOD = 300.0  # seconds between AT+CMGL sweeps of a module's storage
 
 Opener = Callable[[ModemConfig], Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]]
@@ -80,15 +80,23 @@ class ATDriver(ModemDriver):
 
     # --- a module's fate ---------------------------------------------------------------------------
 
-    async def _call(self, port: int, work: Callable[[Module], Awaitable]):
-        """Run ``work`` on the module of ``port``, opening it first; a module that is gone is reported lost."""
+    async def _call(self, port: int, work: Callable[[Module], Awaitable], *, bring_up: bool = False):
+        """Run ``work`` on the module of ``port``, opening it first; a module that is gone is reported lost.
+
+        ``bring_up``: the module's own commands (restart, card, registration), which a module that
+        answers always answers: no answer in time means it is gone."""
         module = self.module(port)
         try:
             if not module.ready or not module.channel.is_open:
                 await module.open()
             return await work(module)
+        except CommandTimeout as exc:
+            if not bring_up:
+                raise  # the network (or a pass-through command) was slow: the module itself may still answer
+            self._lose(port, str(exc))
+            raise ModuleGone(str(exc)) from None
         except TimeoutError:
-            raise  # the network (or a pass-through command) was slow: the module itself still answers
+            raise
         except (ModuleGone, OSError) as exc:  # (TimeoutError is an OSError too: caught above)
             self._lose(port, str(exc))
             raise ModuleGone(str(exc)) from None
@@ -108,7 +116,7 @@ class ATDriver(ModemDriver):
         module = self.modules[port]
         delay = self.retry_first
         while True:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
             try:
                 await module.channel.close()
@@ -126,14 +134,14 @@ class ATDriver(ModemDriver):
     # --- ModemDriver -------------------------------------------------------------------------------
 
     async def restart_module(self, port: int) -> None:
-        await self._call(port, lambda m: m.restart())
+        await self._call(port, lambda m: m.restart(), bring_up=True)
 
     async def detect_card(self, port: int, slot: int) -> CardInfo:
-        return await self._call(port, lambda m: m.detect_card(slot))
+        return await self._call(port, lambda m: m.detect_card(slot), bring_up=True)
 
     async def register(self, port: int, slot: int) -> PortState:
         try:
-            return await self._call(port, lambda m: m.register())
+            return await self._call(port, lambda m: m.register(), bring_up=True)
         except ModuleGone:
             return PortState.MODULE_TIMEOUT
 
@@ -147,11 +155,20 @@ class ATDriver(ModemDriver):
     ) -> SendResult:
         return await self._call(port, lambda m: m.send(number, text, report, smsc))
 
+    async def _silent(self, port: int, timeout: float) -> None:
+        """A lost module is left to its retries: the caller gets what a silent module gives, no answer."""
+        await self.clock.sleep(timeout)
+        raise TimeoutError(f"port {port}: the module does not answer")
+
     async def ussd(self, port: int, code: str, timeout: float) -> UssdReply:
+        if port in self._lost:
+            await self._silent(port, timeout)
         return await self._call(port, lambda m: m.ussd(code, timeout))
 
     async def ussd_cancel(self, port: int) -> None:
         await self._call(port, lambda m: m.ussd_cancel())
 
     async def at_command(self, port: int, line: str, timeout: float) -> str:
+        if port in self._lost:
+            await self._silent(port, timeout)
         return await self._call(port, lambda m: m.at_command(line, timeout))

@@ -100,7 +100,7 @@ class Module:
         self.clock = clock
         self._events = events
         self._opener = opener
-        self.channel = Channel(f"port {config.port} ({config.device})", self._urc)
+        self.channel = Channel(f"port {config.port} ({config.device})", self._urc, clock)
         self.slot = 1
         self.ready = False
         self._concat_ref = 0
