@@ -178,6 +178,24 @@ class Device:
         """Let simulated time pass (registration takes up to 5 s here)."""
         await self.clock.advance(seconds)
 
+    async def until(self, predicate: Callable[[], bool], within: float = 60.0, what: str = "") -> None:
+        """Simulated time passes a second at a time until ``predicate()`` holds.
+
+        On the simulated network one ``settle`` is enough; over emulated AT modems each step of a
+        registration also crosses a serial line (real bytes through the kernel), and a timer the
+        emulator sets after the bytes arrive needs simulated time passing after that, so this
+        steps and lets the lines carry what is due between the steps.
+        """
+        for _ in range(int(within)):
+            if predicate():
+                return
+            await self.clock.advance(1)
+            await asyncio.sleep(0.005)  # the pty bytes of this step, not the behaviour: that is on the clock
+        assert predicate(), f"not within {within:g} simulated seconds: {what or predicate}"
+
+    def state_of(self, slot: str) -> int:
+        return int(self.slot(slot).state)
+
     async def send(self, *tasks: dict, **request: Any) -> dict:
         body = {"type": "send-sms", "task_num": len(tasks), "tasks": list(tasks), **request}
         return await self.post("/goip_post_sms.html", body)
