@@ -188,6 +188,19 @@ class _Api:
         """Delete dead-letter pushes (``queued``: waiting ones too) of ``url`` (None: all); {url: count}."""
         return self._run(calls.drop_pushes(url, queued))
 
+    # a fleet's members (ejoin fleet: not part of the vendor's API)
+    def fleet_members(self):
+        """The fleet's members: name, url, username, ports, secure, up, down_since, registered."""
+        return self._run(calls.fleet_members())
+
+    def add_fleet_member(self, member: dict[str, Any]):
+        """Add a member (a ``[[member]]`` table: name, url, ports, username, password, secure)."""
+        return self._run(calls.add_fleet_member(member))
+
+    def remove_fleet_member(self, name: str, force: bool = False):
+        """Remove a member; ``force`` sends its unsent SMS through the others. How many were moved."""
+        return self._run(calls.remove_fleet_member(name, force))
+
     # USSD and AT passthrough
     def ussd(self, port: str | int, code: str, timeout: float | None = None, *, cancel: bool = False):
         """Send a USSD code (or, while the port's session is open, a menu reply); the network's

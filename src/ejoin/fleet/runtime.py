@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock, SystemClock
+from ..gateway.config import ConfigError
 from ..gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ..gateway.security import LoginGuard, SessionTable
 from ..protocol.ports import DeviceSize
 from ..store.sqlite import SQLiteStore
-from .config import FleetConfig
+from .config import FleetConfig, MemberConfig, check_new_member, member_of
 from .control import TaskControl
 from .members import MemberDown, MemberLink, refresh_all
 from .numbering import PortMap
@@ -30,10 +31,17 @@ from .store import SqliteLedger
 log = logging.getLogger(__name__)
 
 
+class MemberBusy(Exception):
+    def __init__(self, name: str, units: int) -> None:
+        super().__init__(
+            f"member {name} holds {units} unsent SMS of open tasks; remove it with force to send them "
+            "through the other members (as a failover), or wait until they are done"
+        )
+        self.units = units
+
+
 class Fleet:
     def __init__(self, config: FleetConfig, clock: Clock | None = None) -> None:
-        if not config.members:
-            raise ValueError("a fleet needs at least one [[member]]")
         self.config = config
         self.clock = clock or SystemClock()
         data = Path(config.data)
@@ -53,25 +61,26 @@ class Fleet:
         )
         self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
         self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
+        # Members change at run time (add_member, remove_member): these three are changed in place,
+        # never replaced, as the dispatcher, the merger and the handlers hold them.
         self.ports = PortMap(config.members)
-        self.size = DeviceSize(config.ports, config.slots)
+        self.members: dict[str, MemberConfig] = {m.name: m for m in config.members}
         self.links = {m.name: MemberLink(m, self.clock, config.member_timeout) for m in config.members}
+        self._membership = asyncio.Lock()
         self.public_url = config.public_url.rstrip("/")
         self._secret = ""
         self.dispatcher = Dispatcher(
             self.ledger,
             self.links,
             self.ports,
-            self.size,
+            lambda: self.size,
             self.report_url,
             config.max_recipients,
             self.clock,
             (config.sim_hour_quota, config.sim_day_quota),
             config.policy,
         )
-        self.reports = ReportMerger(
-            self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
-        )
+        self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
@@ -80,6 +89,10 @@ class Fleet:
         self.ssrc = secrets.token_hex(8)
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
+
+    @property
+    def size(self) -> DeviceSize:
+        return self.ports.size(self.config.slots)
 
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
@@ -94,12 +107,73 @@ class Fleet:
         await self.store.open()
         await self.outbox.start()
         self._secret = await self.ledger.secret()
+        await self._load_members()
         await refresh_all(list(self.links.values()))
         # Tasks accepted before a restart: reported and dispatched again where they stopped.
         for row in await self.ledger.open_tasks():
             await self.reports.resume(row.id)
             self._spawn(self.dispatcher.dispatch(row.id))
         self._poller = asyncio.ensure_future(self._poll())
+
+    async def _load_members(self) -> None:
+        """The ledger's members: the file seeds it, what was added or removed at run time stays so."""
+        recorded = await self.ledger.seed_members([m.settings() for m in self.config.members])
+        for name in list(self.links):
+            self._detach(name)
+        for i, settings in enumerate(recorded):
+            try:
+                self._attach(member_of(settings, i))
+            except ConfigError as exc:  # written by this code, so only a hand-edited ledger gets here
+                log.error("member %s in the ledger is unusable: %s", settings.get("name"), exc)
+        if not self.links:
+            log.warning("the fleet has no members yet: add them with `ejoin fleet member add`")
+
+    def _attach(self, member: MemberConfig) -> MemberLink:
+        link = MemberLink(member, self.clock, self.config.member_timeout)
+        self.ports.add(member)
+        self.members[member.name] = member
+        self.links[member.name] = link
+        return link
+
+    def _detach(self, name: str) -> MemberLink:
+        self.ports.remove(name)
+        self.members.pop(name, None)
+        return self.links.pop(name)
+
+    async def add_member(self, member: MemberConfig) -> MemberLink:
+        """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
+        why not (its name taken, its ports another member's)."""
+        async with self._membership:
+            check_new_member(list(self.members.values()), member)
+            await self.ledger.add_member(member.settings())
+            link = self._attach(member)
+            log.info("member %s added: fleet ports %s", member.name, member.ports)
+        await link.refresh()
+        # units waiting for a registered port (or for these very ports) may go now
+        for row in await self.ledger.open_tasks():
+            self._spawn(self.dispatcher.dispatch(row.id))
+        return link
+
+    async def remove_member(self, name: str, force: bool = False) -> int:
+        """Remove a member; the number of its unsent units sent elsewhere.  ``KeyError``: no such member;
+        ``MemberBusy``: it holds unsent units and ``force`` is not given."""
+        async with self._membership:
+            if name not in self.links:
+                raise KeyError(name)
+            load = await self.ledger.member_load(name)
+            if load and not force:
+                raise MemberBusy(name, load)
+            link = self._detach(name)  # no new dispatch reaches it from here on
+            await self.ledger.remove_member(name)
+            # As a failover: what it holds without an outcome goes to other members; what it still
+            # queues is removed on it when it answers (reports of a withdrawn dispatch are ignored).
+            tasks = await self.ledger.withdraw(name)
+            await self._remove_withdrawn(link)
+            await link.close()
+            log.info("member %s removed; %d unsent SMS of %d tasks go to other members", name, load, len(tasks))
+        for task_id in tasks:
+            self._spawn(self.dispatcher.dispatch(task_id))
+        return load
 
     def _accepted(self, task_id: int) -> None:
         self._spawn(self._open_task(task_id))

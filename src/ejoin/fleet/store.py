@@ -92,6 +92,10 @@ class Ledger(Protocol):
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[list[Any]]: ...
     async def mark_reported(self, task_id: int) -> None: ...
+    async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    async def add_member(self, settings: dict[str, Any]) -> None: ...
+    async def remove_member(self, name: str) -> None: ...
+    async def member_load(self, member: str) -> int: ...
 
 
 SCHEMA = [
@@ -121,6 +125,10 @@ SCHEMA = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, member TEXT NOT NULL, ssrc TEXT NOT NULL,
         member_id INTEGER NOT NULL, row TEXT NOT NULL, UNIQUE (member, ssrc, member_id));
     CREATE TABLE inbox_cursor (member TEXT PRIMARY KEY, ssrc TEXT NOT NULL, next_id INTEGER NOT NULL);
+    """,
+    # version 2: the members (the TOML file seeds them; ejoin fleet member add/remove change them)
+    """
+    CREATE TABLE members (name TEXT PRIMARY KEY, settings TEXT NOT NULL, removed INTEGER NOT NULL DEFAULT 0);
     """,
 ]
 
@@ -522,3 +530,47 @@ class SqliteLedger:
             )
 
         await self._run(mark)
+
+    async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The members now: the file's ``members`` the ledger never had are added (one removed at run
+        time stays removed; one known keeps its recorded settings), then every member not removed."""
+
+        def seed(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            db.executemany(
+                "INSERT OR IGNORE INTO members (name, settings) VALUES (?, ?)",
+                [(m["name"], json.dumps(m)) for m in members],
+            )
+            rows = db.execute("SELECT settings FROM members WHERE removed=0 ORDER BY rowid")
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._run(seed)
+
+    async def add_member(self, settings: dict[str, Any]) -> None:
+        def add(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO members (name, settings) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET settings=excluded.settings, removed=0",
+                (settings["name"], json.dumps(settings)),
+            )
+
+        await self._run(add)
+
+    async def remove_member(self, name: str) -> None:
+        """Kept as removed (a restart does not bring it back from the file); its inbox cursor goes: a
+        member added later under that name is another device, read from its start."""
+
+        def remove(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE members SET removed=1 WHERE name=?", (name,))
+            db.execute("DELETE FROM inbox_cursor WHERE member=?", (name,))
+
+        await self._run(remove)
+
+    async def member_load(self, member: str) -> int:
+        """Units dispatched to the member and not done (what removing it would strand)."""
+        return await self._run(
+            lambda db: db.execute(
+                "SELECT COUNT(*) FROM units u JOIN dispatches d ON u.dispatch_id=d.id "
+                "WHERE d.member=? AND d.state IN (?, ?) AND u.state=?",
+                (member, RECORDED, POSTED, DISPATCHED),
+            ).fetchone()[0]
+        )

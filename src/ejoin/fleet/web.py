@@ -15,7 +15,7 @@ from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, dec
 from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
-from . import inbox, queue, stats
+from . import admin, inbox, queue, stats
 from .members import MemberDown, refresh_all
 from .runtime import Fleet
 from .status import dev_status
@@ -149,6 +149,8 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
     app.router.add_route("GET", "/crypt_sess.json", crypt_session)
     app.router.add_route("POST", "/crypt_sess.json", crypt_session)
     app.router.add_route("POST", "/fleet/reports/{member}/{secret}", member_report)
+    for method, path, handler in admin.ROUTES:
+        app.router.add_route(method, path, handler)
 
     async def lifecycle(app: web.Application):
         await fleet.start()
