@@ -27,6 +27,10 @@ class MemberLink:
         self._session: aiohttp.ClientSession | None = None
         self.status: dict[str, Any] | None = None  # the last dev-status it answered
         self.down_since: float | None = None
+        # Where it pushes its status to the fleet ("": not yet known); subscribed again after it was down.
+        self.push_url = ""
+        self.period = 0
+        self._subscribed = False
 
     @property
     def up(self) -> bool:
@@ -55,19 +59,35 @@ class MemberLink:
             self.down_since = None
         return answer
 
+    def heard(self, status: dict[str, Any]) -> None:
+        """A dev-status it pushed: it is alive, and this is its status now."""
+        self.status = status
+        if self.down_since is not None:
+            log.info("member %s answers again", self.name)
+            self.down_since = None
+
     def _went_down(self, exc: BaseException) -> None:
+        self._subscribed = False
         if self.down_since is None:
             log.warning("member %s is down: %s", self.name, type(exc).__name__)
             self.down_since = self._clock.time()
 
     async def refresh(self) -> dict[str, Any] | None:
-        """Its status now (None when it is down); kept as the last status seen."""
+        """Its status now (None when it is down); kept as the last status seen.  Not subscribed yet
+        (or again, after it was down): the request also gives it the fleet's URL for its pushes."""
+        subscribe = bool(self.push_url) and not self._subscribed
+        params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
-            answer = await self.call("/goip_get_status.html")
+            answer = await self.call("/goip_get_status.html", params=params)
+            if subscribe and not (isinstance(answer, dict) and isinstance(answer.get("status"), list)):
+                # it refused the subscription (a box with its own rules for URLs): polls only
+                log.warning("member %s refused the status push URL: %s", self.name, answer)
+                answer = await self.call("/goip_get_status.html")
         except MemberDown:
             return None
         if isinstance(answer, dict) and isinstance(answer.get("status"), list):
             self.status = answer
+            self._subscribed = subscribe or self._subscribed
             return answer
         self._went_down(ValueError("not a dev-status"))
         return None

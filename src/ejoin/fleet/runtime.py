@@ -18,14 +18,17 @@ from ..clock import Clock, SystemClock
 from ..gateway.config import ConfigError
 from ..gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ..gateway.security import LoginGuard, SessionTable
+from ..protocol.messages import DevStatus
 from ..protocol.ports import DeviceSize
 from ..store.sqlite import SQLiteStore
 from .config import FleetConfig, MemberConfig, check_new_member, member_of
 from .control import TaskControl
-from .members import MemberDown, MemberLink, refresh_all
+from .members import MemberDown, MemberLink
 from .numbering import PortMap
 from .reports import ReportMerger
 from .sending import Dispatcher
+from .status import dev_status
+from .status_push import MEMBER_PERIOD, StatusPusher
 from .store import SqliteLedger
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class Fleet:
         )
         self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
+        self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
@@ -97,6 +101,29 @@ class Fleet:
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
 
+    def dev_status(self, period: int = 0) -> DevStatus:
+        self.status_seq += 1
+        return dev_status(
+            list(self.links.values()),
+            self.ports,
+            mac="00-00-00-00-00-00",
+            ip=self.config.host,
+            ver="ejoin-fleet",
+            slots=self.config.slots,
+            seq=self.status_seq,
+            expires=period,
+        )
+
+    async def refresh(self, links: list[MemberLink] | None = None) -> None:
+        """Members' status now (all, or ``links``); each subscribed to push its status to the fleet."""
+        links = list(self.links.values()) if links is None else links
+        for link in links:
+            # known only once the fleet serves (tests set public_url then)
+            ready = bool(self.public_url and self._secret)
+            link.push_url = f"{self.public_url}/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.period = MEMBER_PERIOD
+        await self.status_push.refresh(links)
+
     def secret_ok(self, given: str) -> bool:
         import hmac
 
@@ -108,7 +135,8 @@ class Fleet:
         await self.outbox.start()
         self._secret = await self.ledger.secret()
         await self._load_members()
-        await refresh_all(list(self.links.values()))
+        await self.status_push.start()
+        await self.refresh()
         # Tasks accepted before a restart: reported and dispatched again where they stopped.
         for row in await self.ledger.open_tasks():
             await self.reports.resume(row.id)
@@ -148,7 +176,7 @@ class Fleet:
             await self.ledger.add_member(member.settings())
             link = self._attach(member)
             log.info("member %s added: fleet ports %s", member.name, member.ports)
-        await link.refresh()
+        await self.refresh([link])
         # units waiting for a registered port (or for these very ports) may go now
         for row in await self.ledger.open_tasks():
             self._spawn(self.dispatcher.dispatch(row.id))
@@ -199,7 +227,7 @@ class Fleet:
 
     async def tick(self) -> None:
         """One round: members' status, failover of members down too long, pending units dispatched."""
-        await refresh_all(list(self.links.values()))
+        await self.refresh()
         now = self.clock.time()
         for link in self.links.values():
             if link.down_since is not None and now - link.down_since >= self.config.failover_after:
@@ -238,6 +266,7 @@ class Fleet:
             task.cancel()
         await asyncio.gather(*list(self._work), return_exceptions=True)
         await self.reports.stop()
+        self.status_push.stop()
         await self.outbox.stop()
         for link in self.links.values():
             await link.close()

@@ -96,6 +96,8 @@ class Ledger(Protocol):
     async def add_member(self, settings: dict[str, Any]) -> None: ...
     async def remove_member(self, name: str) -> None: ...
     async def member_load(self, member: str) -> int: ...
+    async def setting(self, key: str) -> str | None: ...
+    async def set_setting(self, key: str, value: str) -> None: ...
 
 
 SCHEMA = [
@@ -574,3 +576,18 @@ class SqliteLedger:
                 (member, RECORDED, POSTED, DISPATCHED),
             ).fetchone()[0]
         )
+
+    async def setting(self, key: str) -> str | None:
+        """A setting of the fleet as a device (its status push URL and period), kept across restarts."""
+
+        def get(db: sqlite3.Connection) -> str | None:
+            r = db.execute("SELECT value FROM meta WHERE key=?", ("setting:" + key,)).fetchone()
+            return None if r is None else str(r[0])
+
+        return await self._run(get)
+
+    async def set_setting(self, key: str, value: str) -> None:
+        def put(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("setting:" + key, value))
+
+        await self._run(put)

@@ -11,27 +11,13 @@ from aiohttp import web
 from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
-from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient, encode
-from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
+from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient
+from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, integer, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
 from . import admin, inbox, queue, stats
-from .members import MemberDown, refresh_all
+from .members import MemberDown
 from .runtime import Fleet
-from .status import dev_status
-
-
-def _status(fleet: Fleet) -> DevStatus:
-    fleet.status_seq += 1
-    return dev_status(
-        list(fleet.links.values()),
-        fleet.ports,
-        mac="00-00-00-00-00-00",
-        ip=fleet.config.host,
-        ver="ejoin-fleet",
-        slots=fleet.config.slots,
-        seq=fleet.status_seq,
-    )
 
 
 @endpoint()
@@ -40,6 +26,8 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
     flag(req.param("all_sims"), "all_sims")
     flag(req.param("all_slots"), "all_slots")
     url = req.param("url")
+    period_text = req.param("period")
+    period = None if period_text is None else integer(period_text, "period", default=60, minimum=0)
     if url is not None:
         try:
             url = parse_url(url)
@@ -47,12 +35,10 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
             raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
     # Members known down are not waited for (a silent one would hold every answer for member_timeout):
     # the poll notices when they come back.
-    await refresh_all([link for link in fleet.links.values() if link.up])
-    status = _status(fleet)
-    if url:
-        # One dev-status now; periodic and port-status pushes of the fleet are not built yet (docs/fleet.md).
-        fleet.outbox.push(url, "dev-status", encode(status))
-    return status
+    await fleet.refresh([link for link in fleet.links.values() if link.up])
+    if url is not None or period is not None:
+        await fleet.status_push.configure(url, period)
+    return fleet.status_push.dev_status()
 
 
 @endpoint()
@@ -129,6 +115,21 @@ async def member_report(request: web.Request) -> web.Response:
     return web.json_response({"code": 0, "reason": "OK"})
 
 
+async def member_status(request: web.Request) -> web.Response:
+    """A member's dev-status or port-status push (it was subscribed with this secret URL)."""
+    fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
+    if not fleet.secret_ok(request.match_info["secret"]):
+        return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
+    try:
+        body = decode_lenient(await request.read(), dict[str, Any])
+    except WireError as exc:
+        return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
+    link = fleet.links.get(request.match_info["member"])
+    if link is not None:  # a member removed since: not the fleet's any more
+        fleet.status_push.member_push(link, body)
+    return web.json_response({"code": 0, "reason": "OK"})
+
+
 def create_fleet_app(fleet: Fleet) -> web.Application:
     app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
     app[GATEWAY] = fleet  # type: ignore[misc]  # what the endpoint machinery reads, see runtime.Fleet
@@ -149,6 +150,7 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
     app.router.add_route("GET", "/crypt_sess.json", crypt_session)
     app.router.add_route("POST", "/crypt_sess.json", crypt_session)
     app.router.add_route("POST", "/fleet/reports/{member}/{secret}", member_report)
+    app.router.add_route("POST", "/fleet/status/{member}/{secret}", member_status)
     for method, path, handler in admin.ROUTES:
         app.router.add_route(method, path, handler)
 
