@@ -29,6 +29,7 @@ class MemberLink:
         self.down_since: float | None = None
         # Where it pushes its status to the fleet ("": not yet known); subscribed again after it was down.
         self.push_url = ""
+        self.sms_url = ""  # where it pushes the SMS it receives
         self.period = 0
         self._subscribed = False
 
@@ -59,6 +60,14 @@ class MemberLink:
             self.down_since = None
         return answer
 
+    async def _subscribe_sms(self) -> None:
+        # sms_cnt 1: each SMS pushed at once, never held in the member's cache
+        answer = await self.call("/goip_send_cmd.html", params={"op": "set", "sms_url": self.sms_url, "sms_cnt": "1"})
+        if not isinstance(answer, dict) or answer.get("code") != 0:
+            log.warning(
+                "member %s refused the SMS push URL (the inbox pull still takes its SMS): %s", self.name, answer
+            )
+
     def heard(self, status: dict[str, Any]) -> None:
         """A dev-status it pushed: it is alive, and this is its status now."""
         self.status = status
@@ -78,6 +87,8 @@ class MemberLink:
         subscribe = bool(self.push_url) and not self._subscribed
         params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
+            if subscribe and self.sms_url:
+                await self._subscribe_sms()
             answer = await self.call("/goip_get_status.html", params=params)
             if subscribe and not (isinstance(answer, dict) and isinstance(answer.get("status"), list)):
                 # it refused the subscription (a box with its own rules for URLs): polls only

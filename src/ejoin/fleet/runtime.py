@@ -23,6 +23,7 @@ from ..protocol.ports import DeviceSize
 from ..store.sqlite import SQLiteStore
 from .config import FleetConfig, MemberConfig, check_new_member, member_of
 from .control import TaskControl
+from .inbound import InboundPushes
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
 from .reports import ReportMerger
@@ -85,6 +86,7 @@ class Fleet:
         )
         self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
+        self.inbound = InboundPushes(self.ledger, self.outbox, self.ports)
         self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
@@ -121,6 +123,7 @@ class Fleet:
             # known only once the fleet serves (tests set public_url then)
             ready = bool(self.public_url and self._secret)
             link.push_url = f"{self.public_url}/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.sms_url = f"{self.public_url}/fleet/sms/{link.name}/{self._secret}" if ready else ""
             link.period = MEMBER_PERIOD
         await self.status_push.refresh(links)
 
@@ -136,6 +139,7 @@ class Fleet:
         self._secret = await self.ledger.secret()
         await self._load_members()
         await self.status_push.start()
+        await self.inbound.start()
         await self.refresh()
         # Tasks accepted before a restart: reported and dispatched again where they stopped.
         for row in await self.ledger.open_tasks():

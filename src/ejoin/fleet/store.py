@@ -83,7 +83,12 @@ class Ledger(Protocol):
     async def busy(self) -> dict[str, int]: ...
     async def withdraw(self, member: str) -> list[int]: ...
     async def inbox_cursor(self, member: str) -> tuple[str, int]: ...
-    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None: ...
+    async def inbox_add(
+        self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int
+    ) -> list[tuple[int, list[Any]]]: ...
+    async def inbox_pushed(self, member: str, rows: list[list[Any]]) -> list[tuple[int, list[Any]]]: ...
+    async def inbox_forwarded(self, ids: list[int]) -> None: ...
+    async def inbox_unforwarded(self) -> list[tuple[int, list[Any]]]: ...
     async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]: ...
     async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]: ...
     async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]: ...
@@ -131,6 +136,23 @@ SCHEMA = [
     # version 2: the members (the TOML file seeds them; ejoin fleet member add/remove change them)
     """
     CREATE TABLE members (name TEXT PRIMARY KEY, settings TEXT NOT NULL, removed INTEGER NOT NULL DEFAULT 0);
+    """,
+    # version 3: SMS members push (recv-sms) beside those the fleet pulls: an SMS known by a push only
+    # has no member id yet; ``fp`` (its row) matches the two ways; ``forwarded``: pushed to the platform
+    """
+    ALTER TABLE inbox RENAME TO inbox_v2;
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, member TEXT NOT NULL, ssrc TEXT, member_id INTEGER,
+        row TEXT NOT NULL, fp TEXT NOT NULL, pushed INTEGER NOT NULL DEFAULT 0,
+        forwarded INTEGER NOT NULL DEFAULT 1, UNIQUE (member, ssrc, member_id));
+    INSERT INTO inbox (id, member, ssrc, member_id, row, fp) SELECT id, member, ssrc, member_id, row, row FROM inbox_v2;
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox', seq FROM sqlite_sequence
+        WHERE name='inbox_v2' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name='inbox');
+    UPDATE sqlite_sequence SET seq=MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name='inbox_v2'), 0))
+        WHERE name='inbox';
+    DROP TABLE inbox_v2;
+    CREATE INDEX inbox_fp ON inbox (member, fp);
+    CREATE INDEX inbox_unforwarded ON inbox (id) WHERE forwarded=0;
     """,
 ]
 
@@ -426,20 +448,76 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None:
-        """SMS a member received, under the fleet's own ids, and the member's cursor, in one transaction."""
+    async def inbox_add(
+        self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int
+    ) -> list[tuple[int, list[Any]]]:
+        """SMS the fleet pulled from a member (by its ids), under the fleet's own ids, and the member's
+        cursor, in one transaction: the (fleet id, row) of those new to the fleet.  One the member
+        pushed already (the same row, known by no member id yet) takes the id and is not new."""
 
-        def put(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT OR IGNORE INTO inbox (member, ssrc, member_id, row) VALUES (?,?,?,?)",
-                [(member, ssrc, member_id, json.dumps(row)) for member_id, row in rows],
-            )
+        def put(db: sqlite3.Connection) -> list[tuple[int, list[Any]]]:
+            new: list[tuple[int, list[Any]]] = []
+            for member_id, row in rows:
+                if db.execute(
+                    "SELECT 1 FROM inbox WHERE member=? AND ssrc=? AND member_id=?", (member, ssrc, member_id)
+                ).fetchone():
+                    continue
+                fp = json.dumps(row)
+                pushed = db.execute(
+                    "SELECT id FROM inbox WHERE member=? AND fp=? AND member_id IS NULL ORDER BY id LIMIT 1",
+                    (member, fp),
+                ).fetchone()
+                if pushed:
+                    db.execute("UPDATE inbox SET ssrc=?, member_id=? WHERE id=?", (ssrc, member_id, pushed[0]))
+                    continue
+                cur = db.execute(
+                    "INSERT INTO inbox (member, ssrc, member_id, row, fp, forwarded) VALUES (?,?,?,?,?,0)",
+                    (member, ssrc, member_id, fp, fp),
+                )
+                new.append((int(cur.lastrowid or 0), row))
             db.execute(
                 "INSERT INTO inbox_cursor VALUES (?,?,?) ON CONFLICT (member) DO UPDATE SET ssrc=?, next_id=?",
                 (member, ssrc, next_id, ssrc, next_id),
             )
+            return new
 
-        await self._run(put)
+        return await self._run(put)
+
+    async def inbox_pushed(self, member: str, rows: list[list[Any]]) -> list[tuple[int, list[Any]]]:
+        """SMS a member pushed (recv-sms): the (fleet id, row) of those new to the fleet.  One the fleet
+        pulled already and not yet matched to a push (the same row) is that SMS, not a new one."""
+
+        def put(db: sqlite3.Connection) -> list[tuple[int, list[Any]]]:
+            new: list[tuple[int, list[Any]]] = []
+            for row in rows:
+                fp = json.dumps(row)
+                pulled = db.execute(
+                    "SELECT id FROM inbox WHERE member=? AND fp=? AND pushed=0 AND member_id IS NOT NULL "
+                    "ORDER BY id LIMIT 1",
+                    (member, fp),
+                ).fetchone()
+                if pulled:
+                    db.execute("UPDATE inbox SET pushed=1 WHERE id=?", (pulled[0],))
+                    continue
+                cur = db.execute(
+                    "INSERT INTO inbox (member, row, fp, pushed, forwarded) VALUES (?,?,?,1,0)", (member, fp, fp)
+                )
+                new.append((int(cur.lastrowid or 0), row))
+            return new
+
+        return await self._run(put)
+
+    async def inbox_forwarded(self, ids: list[int]) -> None:
+        """These SMS are in a recv-sms push the outbox holds (or there was nowhere to push them)."""
+        await self._run(lambda db: db.executemany("UPDATE inbox SET forwarded=1 WHERE id=?", [(i,) for i in ids]))
+
+    async def inbox_unforwarded(self) -> list[tuple[int, list[Any]]]:
+        """After a restart: SMS taken in and never handed to the outbox."""
+        return await self._run(
+            lambda db: [
+                (i, json.loads(r)) for i, r in db.execute("SELECT id, row FROM inbox WHERE forwarded=0 ORDER BY id")
+            ]
+        )
 
     async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]:
         """As a device's inbox: rows from id ``first`` (``limit`` 0: all), and the next id to ask for."""

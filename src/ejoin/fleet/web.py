@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, dec
 from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, integer, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
-from . import admin, inbox, queue, stats
+from . import admin, inbox, queue, settings, stats
 from .members import MemberDown
 from .runtime import Fleet
 
@@ -44,11 +45,7 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
 @endpoint()
 async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     if (req.param("op") or "").strip().lower() in ("get", "set"):
-        raise ApiError(
-            ResultCode.BAD_REQUEST,
-            "the fleet has no device parameters of its own: get and set them on a member device",
-            400,
-        )
+        return await settings.get_or_set(req, fleet)
     if req.has_body():
         cmd = req.json(CommandRequest)
         cmd.op = cmd.op if cmd.op is not None else req.param("op")
@@ -91,7 +88,7 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
 
 
-post_sms = send_endpoint(lambda fleet, request: fleet.dispatcher.accept(request))
+post_sms = send_endpoint(lambda fleet, request: settings.accept(fleet, request))
 
 
 MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
@@ -102,32 +99,37 @@ pause_sms, resume_sms, remove_sms = change_endpoints(
 )
 
 
-async def member_report(request: web.Request) -> web.Response:
-    """A member's status-report about a sub-task; the path's secret says it is one the fleet gave."""
-    fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
-    if not fleet.secret_ok(request.match_info["secret"]):
-        return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
-    try:
-        body = decode_lenient(await request.read(), dict[str, Any])
-    except WireError as exc:
-        return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
-    await fleet.reports.member_report(request.match_info["member"], body)
-    return web.json_response({"code": 0, "reason": "OK"})
+def _member_push(handle: Callable[[Fleet, str, Any], Awaitable[None]]):
+    """A member's push to its URL on the fleet: the path's secret says it is one the fleet gave."""
+
+    async def handler(request: web.Request) -> web.Response:
+        fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
+        if not fleet.secret_ok(request.match_info["secret"]):
+            return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
+        try:
+            body = decode_lenient(await request.read(), dict[str, Any])
+        except WireError as exc:
+            return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
+        await handle(fleet, request.match_info["member"], body)
+        return web.json_response({"code": 0, "reason": "OK"})
+
+    return handler
 
 
-async def member_status(request: web.Request) -> web.Response:
-    """A member's dev-status or port-status push (it was subscribed with this secret URL)."""
-    fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
-    if not fleet.secret_ok(request.match_info["secret"]):
-        return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
-    try:
-        body = decode_lenient(await request.read(), dict[str, Any])
-    except WireError as exc:
-        return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
-    link = fleet.links.get(request.match_info["member"])
-    if link is not None:  # a member removed since: not the fleet's any more
+async def _report(fleet: Fleet, member: str, body: Any) -> None:
+    await fleet.reports.member_report(member, body)
+
+
+async def _status(fleet: Fleet, member: str, body: Any) -> None:
+    link = fleet.links.get(member)
+    if link is not None:  # a member removed since is not the fleet's any more
         fleet.status_push.member_push(link, body)
-    return web.json_response({"code": 0, "reason": "OK"})
+
+
+async def _sms(fleet: Fleet, member: str, body: Any) -> None:
+    link = fleet.links.get(member)
+    if link is not None:
+        await fleet.inbound.member_push(link, body)
 
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
@@ -149,8 +151,9 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
     app.router.add_route("POST", "/goip_post_sms.html", post_sms)
     app.router.add_route("GET", "/crypt_sess.json", crypt_session)
     app.router.add_route("POST", "/crypt_sess.json", crypt_session)
-    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", member_report)
-    app.router.add_route("POST", "/fleet/status/{member}/{secret}", member_status)
+    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", _member_push(_report))
+    app.router.add_route("POST", "/fleet/status/{member}/{secret}", _member_push(_status))
+    app.router.add_route("POST", "/fleet/sms/{member}/{secret}", _member_push(_sms))
     for method, path, handler in admin.ROUTES:
         app.router.add_route(method, path, handler)
 
