@@ -40,16 +40,20 @@ class MemberLink:
     def _auth(self) -> dict[str, str]:
         return {"username": self.config.username, "password": self.config.password}
 
-    async def call(self, path: str, *, params: dict[str, str] | None = None, body: Any = None) -> Any:
-        """One request to the member; its JSON answer, or ``MemberDown``."""
+    async def call(
+        self, path: str, *, params: dict[str, str] | None = None, body: Any = None, timeout: float | None = None
+    ) -> Any:
+        """One request to the member; its JSON answer, or ``MemberDown``.  ``timeout``: for a request
+        the member itself may take long to answer (USSD, AT), beyond ``member_timeout``."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         query = {**(params or {}), **self._auth()}
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
         try:
             if body is None:
-                resp_cm = self._session.get(self.config.url + path, params=query)
+                resp_cm = self._session.get(self.config.url + path, params=query, **extra)
             else:
-                resp_cm = self._session.post(self.config.url + path, params=query, json=body)
+                resp_cm = self._session.post(self.config.url + path, params=query, json=body, **extra)
             async with resp_cm as resp:
                 answer = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:

@@ -16,7 +16,7 @@ from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, dec
 from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, integer, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
-from . import admin, inbox, queue, settings, stats
+from . import admin, inbox, queue, routed, settings, stats
 from .members import MemberDown
 from .runtime import Fleet
 
@@ -145,6 +145,11 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
         ("/goip_get_sms.html", inbox.get_sms),
         ("/goip_get_sms_stat.html", stats.sms_stat),
         ("/goip_get_call_stat.html", stats.call_stat),
+        ("/goip_send_ussd.html", routed.send_ussd),
+        ("/goip_send_at.html", routed.send_at),
+        ("/goip_get_esims.html", routed.get_esims),
+        ("/goip_write_esims.html", routed.write_esims),
+        ("/goip_delete_esims.html", routed.delete_esims),
     ):
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)
