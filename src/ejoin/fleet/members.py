@@ -7,11 +7,17 @@ import logging
 from typing import Any
 
 import aiohttp
+import msgspec
 
+from ..client.calls import Call
+from ..client.client import _Auth
 from ..clock import Clock
 from .config import MemberConfig
 
 log = logging.getLogger(__name__)
+
+SESSION_REFUSED = (401, 409)  # unknown or expired session; a seq out of step (gateway/security.py)
+MAX_IDLE_SESSIONS = 8
 
 
 class MemberDown(Exception):
@@ -32,33 +38,23 @@ class MemberLink:
         self.sms_url = ""  # where it pushes the SMS it receives
         self.period = 0
         self._subscribed = False
+        self._idle: list[_Auth] = []  # open spec 3 sessions not in use (secure members)
 
     @property
     def up(self) -> bool:
         return self.down_since is None
-
-    def _auth(self) -> dict[str, str]:
-        return {"username": self.config.username, "password": self.config.password}
 
     async def call(
         self, path: str, *, params: dict[str, str] | None = None, body: Any = None, timeout: float | None = None
     ) -> Any:
         """One request to the member; its JSON answer, or ``MemberDown``.  ``timeout``: for a request
         the member itself may take long to answer (USSD, AT), beyond ``member_timeout``."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        query = {**(params or {}), **self._auth()}
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
-        try:
-            if body is None:
-                resp_cm = self._session.get(self.config.url + path, params=query, **extra)
-            else:
-                resp_cm = self._session.post(self.config.url + path, params=query, json=body, **extra)
-            async with resp_cm as resp:
-                answer = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            self._went_down(exc)
-            raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
+        payload = None if body is None else msgspec.json.encode(body)
+        if self.config.secure:
+            answer = await self._secure_call(path, params or {}, payload, timeout)
+        else:
+            query = {**(params or {}), "username": self.config.username, "password": self.config.password}
+            answer = await self._http("GET" if payload is None else "POST", path, query, payload, timeout)
         if self.down_since is not None:
             log.info("member %s answers again", self.name)
             self.down_since = None
@@ -71,6 +67,46 @@ class MemberLink:
             log.warning(
                 "member %s refused the SMS push URL (the inbox pull still takes its SMS): %s", self.name, answer
             )
+
+    async def _secure_call(
+        self, path: str, params: dict[str, str], payload: bytes | None, timeout: float | None
+    ) -> Any:
+        """Through a spec 3 session (the client's own code): no password on the wire.  A session per
+        request in flight, as each session's seq must reach the member in order."""
+        auth = self._idle.pop() if self._idle else _Auth(self.config.username, self.config.password, True, None)
+        try:
+            for attempt in (1, 2):
+                if not auth.session:
+                    shake = auth.handshake()
+                    opened = await self._http(shake.method, shake.path, shake.params, None, timeout)
+                    if not (isinstance(opened, dict) and opened.get("code") == 0 and opened.get("session")):
+                        return opened  # refused (wrong credentials): the member's answer
+                    auth.opened(opened)
+                call: Call[Any] = Call("GET" if payload is None else "POST", path, lambda a: a, params, payload)
+                wire = auth.prepare(call)
+                answer = await self._http(wire.method, wire.path, wire.params, wire.body, timeout)
+                if attempt == 1 and isinstance(answer, dict) and answer.get("code") in SESSION_REFUSED:
+                    auth.session = ""  # expired, or the member restarted: a new session, once
+                    continue
+                return answer
+        finally:
+            if auth.session and len(self._idle) < MAX_IDLE_SESSIONS:
+                self._idle.append(auth)
+
+    async def _http(
+        self, method: str, path: str, query: dict[str, str], payload: bytes | None, timeout: float | None
+    ) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        if payload is not None:
+            extra.update(data=payload, headers={"Content-Type": "application/json"})
+        try:
+            async with self._session.request(method, self.config.url + path, params=query, **extra) as resp:
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            self._went_down(exc)
+            raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
 
     def heard(self, status: dict[str, Any]) -> None:
         """A dev-status it pushed: it is alive, and this is its status now."""
@@ -119,6 +155,7 @@ class MemberLink:
         ]
 
     async def close(self) -> None:
+        self._idle.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
