@@ -100,3 +100,20 @@ def test_members_are_subscribed_to_the_fleets_secret_url(still: FleetThread, two
     wrong = httpx.post(still.url + "/fleet/status/a/not-the-secret", json={"type": "dev-status", "status": []})
     assert wrong.status_code == 403
     assert still.fleet.links["a"].status["status"]  # a wrong secret changed nothing
+
+
+def test_a_member_whose_pushes_stop_is_subscribed_again_by_the_poll(still: FleetThread, two_members) -> None:
+    a, _ = two_members
+    still.tick()
+    mine = httpx.get(a.url + "/goip_send_cmd.html", params={**MEMBER, "op": "get", "status_url": ""}).json()
+    # another client takes a's status pushes: the fleet hears nothing more from it
+    taken = {**MEMBER, "op": "set", "status_url": "http://127.0.0.1:9/elsewhere", "status_period": "0"}
+    assert httpx.get(a.url + "/goip_send_cmd.html", params=taken).json()["code"] == 0
+    still.advance(120)
+    still.tick()  # silent for two periods: not yet
+    now = httpx.get(a.url + "/goip_send_cmd.html", params={**MEMBER, "op": "get", "status_url": ""}).json()
+    assert now["data"]["status_url"] == "http://127.0.0.1:9/elsewhere"
+    still.advance(61)
+    still.tick()
+    again = httpx.get(a.url + "/goip_send_cmd.html", params={**MEMBER, "op": "get", "status_url": ""}).json()
+    assert again["data"] == mine["data"]

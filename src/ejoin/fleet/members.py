@@ -38,6 +38,8 @@ class MemberLink:
         self.sms_url = ""  # where it pushes the SMS it receives
         self.period = 0
         self._subscribed = False
+        self._heard_at = 0.0  # when it last pushed its status (or was subscribed)
+        self._refused = False  # it refused the push URL: polls only, until it is down and back
         self._idle: list[_Auth] = []  # open spec 3 sessions not in use (secure members)
 
     @property
@@ -111,12 +113,13 @@ class MemberLink:
     def heard(self, status: dict[str, Any]) -> None:
         """A dev-status it pushed: it is alive, and this is its status now."""
         self.status = status
+        self._heard_at = self._clock.time()
         if self.down_since is not None:
             log.info("member %s answers again", self.name)
             self.down_since = None
 
     def _went_down(self, exc: BaseException) -> None:
-        self._subscribed = False
+        self._subscribed = self._refused = False
         if self.down_since is None:
             log.warning("member %s is down: %s", self.name, type(exc).__name__)
             self.down_since = self._clock.time()
@@ -124,7 +127,10 @@ class MemberLink:
     async def refresh(self) -> dict[str, Any] | None:
         """Its status now (None when it is down); kept as the last status seen.  Not subscribed yet
         (or again, after it was down): the request also gives it the fleet's URL for its pushes."""
-        subscribe = bool(self.push_url) and not self._subscribed
+        # Pushes that stopped for three periods (its setting changed by someone else, its store
+        # lost) make the poll, the fallback, subscribe it again.
+        silent = self.period > 0 and self._clock.time() - self._heard_at > 3 * self.period
+        subscribe = bool(self.push_url) and not self._refused and (not self._subscribed or silent)
         params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
             if subscribe and self.sms_url:
@@ -133,12 +139,14 @@ class MemberLink:
             if subscribe and not (isinstance(answer, dict) and isinstance(answer.get("status"), list)):
                 # it refused the subscription (a box with its own rules for URLs): polls only
                 log.warning("member %s refused the status push URL: %s", self.name, answer)
+                self._refused = True
                 answer = await self.call("/goip_get_status.html")
         except MemberDown:
             return None
         if isinstance(answer, dict) and isinstance(answer.get("status"), list):
             self.status = answer
-            self._subscribed = subscribe or self._subscribed
+            if subscribe:
+                self._subscribed, self._heard_at = True, self._clock.time()
             return answer
         self._went_down(ValueError("not a dev-status"))
         return None
