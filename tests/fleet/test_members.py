@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ejoin.cli import main
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import AUTH, FleetThread, member
+from .conftest import AUTH, FleetThread, free_port, member
 from .test_sending import NUMBERS, final, reports, send
 
 MEMBER = {"username": "root", "password": "root"}
@@ -136,3 +136,27 @@ def test_removing_a_member_with_unsent_sms_is_refused_unless_forced(tmp_path, pl
     rows = [r for rep in reports(platform, 7001) for r in rep["sdr"]]
     assert sorted(r[0] for r in rows) == list(range(10))  # each recipient once
     assert {int(r[2].split(".")[0]) for r in rows} <= {5, 6, 7, 8}
+
+
+def test_sms_a_task_bound_to_a_removed_members_ports_fail_at_a_forced_removal(
+    tmp_path, platform: PushCollector
+) -> None:
+    with GatewayThread(tmp_path / "b", ports=2, slots=1) as b:
+        gone = {"name": "a", "url": f"http://127.0.0.1:{free_port()}", "ports": "1-2"}
+        fleet = FleetThread(tmp_path / "fleet", [gone, member(b, "3-4", "b")]).start()
+        try:
+            task = {"tid": 7002, "to": NUMBERS[:2], "sms": "x", "from": "1,3", "to_all": 1, "sdr": 1, "fdr": 1}
+            assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
+            fleet.idle()
+            code, answer = cli(fleet, "remove", "a")
+            assert code != 0 and answer["reason"].startswith("member a holds 2 unsent SMS")
+            code, answer = cli(fleet, "remove", "a", "--force")
+            assert code == 0
+            report = final(platform, 7002)
+        finally:
+            fleet.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (2, 2, 0)
+    rows = [r for rep in reports(platform, 7002) for r in rep["fdr"]]
+    assert sorted((r[0], r[2], r[4], r[5]) for r in rows) == [
+        (i, "1", "1 Send failed", "ports 1-2 left the fleet with member a") for i in range(2)
+    ]

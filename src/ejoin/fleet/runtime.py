@@ -39,7 +39,8 @@ class MemberBusy(Exception):
     def __init__(self, name: str, units: int) -> None:
         super().__init__(
             f"member {name} holds {units} unsent SMS of open tasks; remove it with force to send them "
-            "through the other members (as a failover), or wait until they are done"
+            "through the other members (as a failover; those a task bound to its ports fail), "
+            "or wait until they are done"
         )
         self.units = units
 
@@ -192,7 +193,8 @@ class Fleet:
         async with self._membership:
             if name not in self.links:
                 raise KeyError(name)
-            load = await self.ledger.member_load(name)
+            member = self.members[name]
+            load = await self.ledger.member_load(name, (member.first, member.last))
             if load and not force:
                 raise MemberBusy(name, load)
             link = self._detach(name)  # no new dispatch reaches it from here on
@@ -202,6 +204,9 @@ class Fleet:
             tasks = await self.ledger.withdraw(name)
             await self._remove_withdrawn(link)
             await link.close()
+            await self.reports.ports_gone(
+                (member.first, member.last), f"ports {member.ports} left the fleet with member {name}"
+            )
             log.info("member %s removed; %d unsent SMS of %d tasks go to other members", name, load, len(tasks))
         for task_id in tasks:
             self._spawn(self.dispatcher.dispatch(task_id))

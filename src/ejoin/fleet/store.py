@@ -100,7 +100,10 @@ class Ledger(Protocol):
     async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     async def add_member(self, settings: dict[str, Any]) -> None: ...
     async def remove_member(self, name: str) -> None: ...
-    async def member_load(self, member: str) -> int: ...
+    async def member_load(self, member: str, ports: tuple[int, int]) -> int: ...
+    async def fail_pinned(
+        self, ports: tuple[int, int], reason: str, detail: str, ts: int
+    ) -> list[tuple[int, list[list[Any]], Counts]]: ...
     async def setting(self, key: str) -> str | None: ...
     async def set_setting(self, key: str, value: str) -> None: ...
 
@@ -173,6 +176,17 @@ def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
     ).fetchone()[0]
     total = sum(by_state.values())
     return Counts(total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)))
+
+
+def _pinned(db: sqlite3.Connection, ports: tuple[int, int]) -> list[tuple[int, int, int, str, str]]:
+    """(rowid, task, idx, number, port) of pending units pinned on a fleet port within ``ports``."""
+    first, last = ports
+    rows = db.execute(
+        "SELECT u.rowid, u.task_id, u.idx, u.number, u.port FROM units u JOIN tasks t ON t.id=u.task_id "
+        "WHERE t.finished=0 AND u.state=? AND u.port IS NOT NULL",
+        (PENDING,),
+    ).fetchall()
+    return [r for r in rows if first <= int(str(r[4]).split(".")[0]) <= last]
 
 
 class SqliteLedger:
@@ -645,15 +659,38 @@ class SqliteLedger:
 
         await self._run(remove)
 
-    async def member_load(self, member: str) -> int:
-        """Units dispatched to the member and not done (what removing it would strand)."""
-        return await self._run(
-            lambda db: db.execute(
+    async def member_load(self, member: str, ports: tuple[int, int]) -> int:
+        """Units dispatched to the member and not done, and pending units a ``to_all`` task pinned on
+        its fleet ports ``ports`` (first, last): what removing it would strand."""
+
+        def count(db: sqlite3.Connection) -> int:
+            dispatched = db.execute(
                 "SELECT COUNT(*) FROM units u JOIN dispatches d ON u.dispatch_id=d.id "
                 "WHERE d.member=? AND d.state IN (?, ?) AND u.state=?",
                 (member, RECORDED, POSTED, DISPATCHED),
             ).fetchone()[0]
-        )
+            return int(dispatched) + len(_pinned(db, ports))
+
+        return await self._run(count)
+
+    async def fail_pinned(
+        self, ports: tuple[int, int], reason: str, detail: str, ts: int
+    ) -> list[tuple[int, list[list[Any]], Counts]]:
+        """Pending units pinned on fleet ports that are gone: failed; per task, the new rows and counts."""
+
+        def put(db: sqlite3.Connection) -> list[tuple[int, list[list[Any]], Counts]]:
+            by_task: dict[int, list[list[Any]]] = {}
+            for rowid, task_id, idx, number, port in _pinned(db, ports):
+                self._seq += 1
+                row = [idx, number, port, ts, reason, detail]
+                db.execute(
+                    "UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?",
+                    (FAILED, json.dumps(row), self._seq, rowid),
+                )
+                by_task.setdefault(task_id, []).append(row)
+            return [(task_id, rows, _counts(db, task_id)) for task_id, rows in by_task.items()]
+
+        return await self._run(put)
 
     async def setting(self, key: str) -> str | None:
         """A setting of the fleet as a device (its status push URL and period), kept across restarts."""
