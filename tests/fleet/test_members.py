@@ -160,3 +160,20 @@ def test_sms_a_task_bound_to_a_removed_members_ports_fail_at_a_forced_removal(
     assert sorted((r[0], r[2], r[4], r[5]) for r in rows) == [
         (i, "1", "1 Send failed", "ports 1-2 left the fleet with member a") for i in range(2)
     ]
+
+
+def test_the_member_list_for_a_person(fleet: FleetThread) -> None:
+    result = CliRunner().invoke(
+        main, ["fleet", "member", "list", "--url", fleet.url, "--username", "fleet", "--password", "secret"]
+    )
+    assert result.exit_code == 0
+    lines = result.output.splitlines()  # in a pipe: a title, a header, tab-separated rows
+    assert lines[:2] == ["# 2 members", "name\tfleet ports\turl\tstate\tregistered\tsecure"]
+    assert [line.split("\t")[:2] + line.split("\t")[3:] for line in lines[2:]] == [
+        ["a", "1-4", "up", "4", "no"],
+        ["b", "5-8", "up", "4", "no"],
+    ]
+    refused = CliRunner().invoke(main, ["fleet", "member", "list", "--url", fleet.url, "--password", "wrong"])
+    assert refused.exit_code == 1 and "wrong username or password" in refused.output
+    both = CliRunner().invoke(main, ["fleet", "--port", "1", "member", "list"])
+    assert both.exit_code == 2 and "without a subcommand" in both.output

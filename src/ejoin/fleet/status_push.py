@@ -19,6 +19,7 @@ import msgspec
 
 from ..clock import Clock, Timer
 from ..gateway.outbox import Outbox
+from ..gateway.settings import DEFAULTS
 from ..gateway.status import MIN_PERIOD
 from ..protocol.codes import PortState
 from ..protocol.messages import DevStatus, PortStatusEntry, PortStatusPush, encode
@@ -83,7 +84,8 @@ class StatusPusher:
 
     async def start(self) -> None:
         self.url = await self._ledger.setting("status_url") or ""
-        self.period = int(await self._ledger.setting("status_period") or 0)
+        # as a device's default status_period: a URL given alone gets a dev-status every minute
+        self.period = int(await self._ledger.setting("status_period") or DEFAULTS["status_period"])
         self._schedule()
 
     def stop(self) -> None:
