@@ -177,3 +177,20 @@ def test_the_member_list_for_a_person(fleet: FleetThread) -> None:
     assert refused.exit_code == 1 and "wrong username or password" in refused.output
     both = CliRunner().invoke(main, ["fleet", "--port", "1", "member", "list"])
     assert both.exit_code == 2 and "without a subcommand" in both.output
+
+
+def test_a_file_member_overlapping_one_added_at_run_time_is_not_used(tmp_path, two_members, caplog) -> None:
+    a, b = two_members
+    fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a")]).start()
+    try:
+        assert cli(fleet, "add", "b", b.url, "--ports", "5-8")[0] == 0
+    finally:
+        fleet.stop()
+    # the file is edited meanwhile: a new member on ports b holds
+    again = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "6-9", "c")]).start()
+    try:
+        assert sorted(again.fleet.links) == ["a", "b"]
+        assert [p for p, _ in ports_of(again)] == [f"{p}.01" for p in range(1, 9)]
+    finally:
+        again.stop()
+    assert "member c is not used: ports 6-9 overlap member b (5-8)" in caplog.text

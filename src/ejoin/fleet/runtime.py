@@ -153,11 +153,15 @@ class Fleet:
         recorded = await self.ledger.seed_members([m.settings() for m in self.config.members])
         for name in list(self.links):
             self._detach(name)
-        for i, settings in enumerate(recorded):
+        for i, settings in enumerate(recorded):  # oldest first: a member there first keeps its ports
             try:
-                self._attach(member_of(settings, i))
-            except ConfigError as exc:  # written by this code, so only a hand-edited ledger gets here
-                log.error("member %s in the ledger is unusable: %s", settings.get("name"), exc)
+                member = member_of(settings, i)
+                check_new_member(list(self.members.values()), member)
+            except ConfigError as exc:
+                # a file member added since whose ports a member added at run time holds
+                log.error("member %s is not used: %s", settings.get("name"), exc)
+                continue
+            self._attach(member)
         if not self.links:
             log.warning("the fleet has no members yet: add them with `ejoin fleet member add`")
 
