@@ -90,4 +90,6 @@ def test_a_command_over_two_members_is_split(fleet: FleetThread, two_members) ->
 def test_a_port_outside_the_fleet_is_refused_as_a_device_does(fleet: FleetThread) -> None:
     answer = fleet.get("/goip_send_cmd.html", op="lock", ports="9")
     assert answer["code"] == 2 and "port 9 does not exist" in answer["reason"]
-    assert fleet.get("/goip_send_cmd.html", op="get")["code"] == 400
+    # a member's parameters are not the fleet's: only where it pushes is
+    refused = fleet.get("/goip_send_cmd.html", op="get", **{"sim_imei(1)": ""})
+    assert refused["code"] == 400 and "other parameters are a member device's" in refused["reason"]

@@ -315,6 +315,24 @@ def drop_pushes(url: str | None = None, queued: bool = False) -> Call[dict[str, 
     return Call("POST", "/ejoin/pushes/drop", _counts, body=_push_target(url, queued=queued), idempotent=False)
 
 
+# --- a fleet's members (ejoin fleet only) ----------------------------------------------
+
+
+def fleet_members() -> Call[list[dict[str, Any]]]:
+    return Call("GET", "/ejoin/fleet/members", lambda a: list(a.get("members") or []))
+
+
+def add_fleet_member(member: dict[str, Any]) -> Call[dict[str, Any]]:
+    body = _json({"member": member})
+    return Call("POST", "/ejoin/fleet/members/add", lambda a: dict(a.get("member") or {}), body=body)
+
+
+def remove_fleet_member(name: str, force: bool = False) -> Call[int]:
+    """How many of its unsent SMS went to other members."""
+    body = _json({"name": name, "force": 1 if force else 0})
+    return Call("POST", "/ejoin/fleet/members/remove", lambda a: int(a.get("withdrawn") or 0), body=body)
+
+
 # --- USSD and AT passthrough ---------------------------------------------------------
 
 WAIT_MARGIN = 10.0  # beyond the device's own timeout: it answers 6 Timeout by then

@@ -140,6 +140,10 @@ class _Endpoints:
     pushes = _Endpoint(calls.pushes)
     retry_pushes = _Endpoint(calls.retry_pushes)
     drop_pushes = _Endpoint(calls.drop_pushes)
+    # a fleet's members (ejoin fleet: not part of the vendor's API)
+    fleet_members = _Endpoint(calls.fleet_members)
+    add_fleet_member = _Endpoint(calls.add_fleet_member)
+    remove_fleet_member = _Endpoint(calls.remove_fleet_member)
     # USSD and AT passthrough
     ussd = _Endpoint(calls.ussd)
     ussd_cancel = _Endpoint(calls.ussd_cancel)

@@ -11,26 +11,35 @@ import click
 from aiohttp import web
 
 from ..gateway.config import ConfigError
+from .members_cli import member
 
 log = logging.getLogger("ejoin.fleet")
 
 
-@click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True, help="TOML with [[member]]s.")
+@click.group(invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML with [[member]]s (to serve).")
 @click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
 @click.option("--port", type=int, help="HTTP port.  [default: 8090]")
 @click.option("--db", help="Store URL: none for the embedded SQLite file in --data (sqlite:PATH).")
 @click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
 @click.option("--username", help="The fleet's own device account.  [default: root]")
 @click.option("--password", help="The fleet's own device password.  [default: root]")
-def fleet(config_path: str, **flags: Any) -> None:
+@click.pass_context
+def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
     """Serve member EJOIN devices as one device whose ports are all of theirs.
 
     \b
     Examples:
       ejoin fleet --config fleet.toml
       ejoin fleet --config fleet.toml --port 8090 --username api --password secret
+      ejoin fleet member list --url http://127.0.0.1:8090
     """
+    if ctx.invoked_subcommand is not None:
+        if config_path is not None or any(v is not None for v in flags.values()):
+            raise click.UsageError("the serving options (--config, --host, ...) go without a subcommand")
+        return
+    if config_path is None:
+        raise click.UsageError("--config FILE is required to serve (see examples/fleet.toml)")
     from .. import logs
     from .config import load_fleet_config
 
@@ -38,8 +47,6 @@ def fleet(config_path: str, **flags: Any) -> None:
         config = load_fleet_config(config_path, {k: v for k, v in flags.items() if v is not None})
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    if not config.members:
-        raise click.ClickException(f"{config_path} lists no [[member]] devices")
     logs.configure("info", "text")
     asyncio.run(_serve(config))
 
@@ -56,8 +63,8 @@ async def _serve(config: Any) -> None:
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(
         "EJOIN fleet of %d members (%d ports) on http://%s:%d",
-        len(config.members),
-        config.ports,
+        len(fleet.links),
+        max((m.last for m in fleet.members.values()), default=0),
         config.host,
         config.port,
     )
@@ -67,3 +74,6 @@ async def _serve(config: Any) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+
+
+fleet.add_command(member)

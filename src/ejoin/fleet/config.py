@@ -11,6 +11,8 @@ from typing import Any
 from ..gateway.config import ConfigError
 
 _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
+# A member's name is a segment of the URLs it pushes to (its reports, statuses, received SMS).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,21 @@ class MemberConfig:
     @property
     def count(self) -> int:
         return self.last - self.first + 1
+
+    @property
+    def ports(self) -> str:
+        return f"{self.first}-{self.last}"
+
+    def settings(self) -> dict[str, Any]:
+        """As a ``[[member]]`` table (what the ledger keeps; ``member_of`` reads it back)."""
+        return {
+            "name": self.name,
+            "url": self.url,
+            "username": self.username,
+            "password": self.password,
+            "ports": self.ports,
+            "secure": self.secure,
+        }
 
 
 @dataclass
@@ -72,8 +89,8 @@ def parse_range(text: Any, where: str) -> tuple[int, int]:
     return first, last
 
 
-def member_of(raw: Any, index: int) -> MemberConfig:
-    where = f"member {index + 1}"
+def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
+    where = where or f"member {index + 1}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a [[member]] table is expected")
     unknown = set(raw) - {"name", "url", "username", "password", "ports", "secure"}
@@ -85,8 +102,11 @@ def member_of(raw: Any, index: int) -> MemberConfig:
     if "ports" not in raw:
         raise ConfigError(f'{where}: ports is required (the fleet ports it occupies, e.g. "1-32")')
     first, last = parse_range(raw["ports"], where)
+    name = str(raw.get("name") or f"m{index + 1}")
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: name {name!r} must be 1-64 letters, digits, '.', '_' or '-' (it is part of URLs)")
     return MemberConfig(
-        name=str(raw.get("name") or f"m{index + 1}"),
+        name=name,
         url=url,
         username=str(raw.get("username", "root")),
         password=str(raw.get("password", "root")),
@@ -104,6 +124,17 @@ def check_members(members: list[MemberConfig]) -> None:
     for a, b in zip(spans, spans[1:], strict=False):
         if b.first <= a.last:
             raise ConfigError(f"members {a.name} and {b.name} both claim port {b.first}")
+
+
+def check_new_member(members: list[MemberConfig], new: MemberConfig) -> None:
+    """A member added at run time: its name free and its ports nobody else's, or why not."""
+    for m in members:
+        if m.name == new.name:
+            raise ConfigError(f"a member named {new.name} exists already (remove it first to change it)")
+        if new.first <= m.last and m.first <= new.last:
+            shared = max(new.first, m.first), min(new.last, m.last)
+            where = f"port {shared[0]}" if shared[0] == shared[1] else f"ports {shared[0]}-{shared[1]}"
+            raise ConfigError(f"ports {new.ports} overlap member {m.name} ({m.ports}): {where} would be both's")
 
 
 def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> FleetConfig:

@@ -54,7 +54,10 @@ class TaskControl:
         return results
 
     async def _tell(self, member: str, op: str, member_tids: list[int]) -> None:
+        link = self._links.get(member)
+        if link is None:
+            return  # removed from the fleet: its dispatches were withdrawn and removed on it then
         try:
-            await self._links[member].call(f"/goip_{op}_sms.html", body={"tids": member_tids})
+            await link.call(f"/goip_{op}_sms.html", body={"tids": member_tids})
         except MemberDown:
             log.warning("could not %s %d sub-tasks on member %s: it does not answer", op, len(member_tids), member)

@@ -59,7 +59,7 @@ async def take_new(fleet: Fleet, link: MemberLink, ports: PortMap) -> None:
                 numbered.append((after - 1, single[0]))
             at = max(after, at + 1)
     renamed = [(i, [r[0], ports.rename(link.config, str(r[1])), *r[2:]]) for i, r in numbered if len(r) >= 2]
-    await fleet.ledger.inbox_add(link.name, their_ssrc, renamed, next_id)
+    await fleet.inbound.forward(await fleet.ledger.inbox_add(link.name, their_ssrc, renamed, next_id))
 
 
 @endpoint()

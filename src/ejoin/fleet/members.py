@@ -7,11 +7,17 @@ import logging
 from typing import Any
 
 import aiohttp
+import msgspec
 
+from ..client.calls import Call
+from ..client.flow import Auth
 from ..clock import Clock
 from .config import MemberConfig
 
 log = logging.getLogger(__name__)
+
+SESSION_REFUSED = (401, 409)  # unknown or expired session; a seq out of step (gateway/security.py)
+MAX_IDLE_SESSIONS = 8
 
 
 class MemberDown(Exception):
@@ -27,47 +33,120 @@ class MemberLink:
         self._session: aiohttp.ClientSession | None = None
         self.status: dict[str, Any] | None = None  # the last dev-status it answered
         self.down_since: float | None = None
+        # Where it pushes its status to the fleet ("": not yet known); subscribed again after it was down.
+        self.push_url = ""
+        self.sms_url = ""  # where it pushes the SMS it receives
+        self.period = 0
+        self._subscribed = False
+        self._heard_at = 0.0  # when it last pushed its status (or was subscribed)
+        self._refused = False  # it refused the push URL: polls only, until it is down and back
+        self._idle: list[Auth] = []  # open spec 3 sessions not in use (secure members)
 
     @property
     def up(self) -> bool:
         return self.down_since is None
 
-    def _auth(self) -> dict[str, str]:
-        return {"username": self.config.username, "password": self.config.password}
-
-    async def call(self, path: str, *, params: dict[str, str] | None = None, body: Any = None) -> Any:
-        """One request to the member; its JSON answer, or ``MemberDown``."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        query = {**(params or {}), **self._auth()}
-        try:
-            if body is None:
-                resp_cm = self._session.get(self.config.url + path, params=query)
-            else:
-                resp_cm = self._session.post(self.config.url + path, params=query, json=body)
-            async with resp_cm as resp:
-                answer = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            self._went_down(exc)
-            raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
+    async def call(
+        self, path: str, *, params: dict[str, str] | None = None, body: Any = None, timeout: float | None = None
+    ) -> Any:
+        """One request to the member; its JSON answer, or ``MemberDown``.  ``timeout``: for a request
+        the member itself may take long to answer (USSD, AT), beyond ``member_timeout``."""
+        payload = None if body is None else msgspec.json.encode(body)
+        if self.config.secure:
+            answer = await self._secure_call(path, params or {}, payload, timeout)
+        else:
+            query = {**(params or {}), "username": self.config.username, "password": self.config.password}
+            answer = await self._http("GET" if payload is None else "POST", path, query, payload, timeout)
         if self.down_since is not None:
             log.info("member %s answers again", self.name)
             self.down_since = None
         return answer
 
+    async def _subscribe_sms(self) -> None:
+        # sms_cnt 1: each SMS pushed at once, never held in the member's cache
+        answer = await self.call("/goip_send_cmd.html", params={"op": "set", "sms_url": self.sms_url, "sms_cnt": "1"})
+        if not isinstance(answer, dict) or answer.get("code") != 0:
+            log.warning(
+                "member %s refused the SMS push URL (the inbox pull still takes its SMS): %s", self.name, answer
+            )
+
+    async def _secure_call(
+        self, path: str, params: dict[str, str], payload: bytes | None, timeout: float | None
+    ) -> Any:
+        """Through a spec 3 session (the client's own code): no password on the wire.  A session per
+        request in flight, as each session's seq must reach the member in order."""
+        auth = self._idle.pop() if self._idle else Auth(self.config.username, self.config.password, True, None)
+        try:
+            for attempt in (1, 2):
+                if not auth.session:
+                    shake = auth.handshake()
+                    opened = await self._http(shake.method, shake.path, shake.params, None, timeout)
+                    if not (isinstance(opened, dict) and opened.get("code") == 0 and opened.get("session")):
+                        return opened  # refused (wrong credentials): the member's answer
+                    auth.opened(opened)
+                call: Call[Any] = Call("GET" if payload is None else "POST", path, lambda a: a, params, payload)
+                wire = auth.request(call)
+                answer = await self._http(wire.method, wire.path, wire.params, wire.body, timeout)
+                if attempt == 1 and isinstance(answer, dict) and answer.get("code") in SESSION_REFUSED:
+                    auth.session = ""  # expired, or the member restarted: a new session, once
+                    continue
+                return answer
+        finally:
+            if auth.session and len(self._idle) < MAX_IDLE_SESSIONS:
+                self._idle.append(auth)
+
+    async def _http(
+        self, method: str, path: str, query: dict[str, str], payload: bytes | None, timeout: float | None
+    ) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        if payload is not None:
+            extra.update(data=payload, headers={"Content-Type": "application/json"})
+        try:
+            async with self._session.request(method, self.config.url + path, params=query, **extra) as resp:
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            self._went_down(exc)
+            raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
+
+    def heard(self, status: dict[str, Any]) -> None:
+        """A dev-status it pushed: it is alive, and this is its status now."""
+        self.status = status
+        self._heard_at = self._clock.time()
+        if self.down_since is not None:
+            log.info("member %s answers again", self.name)
+            self.down_since = None
+
     def _went_down(self, exc: BaseException) -> None:
+        self._subscribed = self._refused = False
         if self.down_since is None:
             log.warning("member %s is down: %s", self.name, type(exc).__name__)
             self.down_since = self._clock.time()
 
     async def refresh(self) -> dict[str, Any] | None:
-        """Its status now (None when it is down); kept as the last status seen."""
+        """Its status now (None when it is down); kept as the last status seen.  Not subscribed yet
+        (or again, after it was down): the request also gives it the fleet's URL for its pushes."""
+        # Pushes that stopped for three periods (its setting changed by someone else, its store
+        # lost) make the poll, the fallback, subscribe it again.
+        silent = self.period > 0 and self._clock.time() - self._heard_at > 3 * self.period
+        subscribe = bool(self.push_url) and not self._refused and (not self._subscribed or silent)
+        params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
-            answer = await self.call("/goip_get_status.html")
+            if subscribe and self.sms_url:
+                await self._subscribe_sms()
+            answer = await self.call("/goip_get_status.html", params=params)
+            if subscribe and not (isinstance(answer, dict) and isinstance(answer.get("status"), list)):
+                # it refused the subscription (a box with its own rules for URLs): polls only
+                log.warning("member %s refused the status push URL: %s", self.name, answer)
+                self._refused = True
+                answer = await self.call("/goip_get_status.html")
         except MemberDown:
             return None
         if isinstance(answer, dict) and isinstance(answer.get("status"), list):
             self.status = answer
+            if subscribe:
+                self._subscribed, self._heard_at = True, self._clock.time()
             return answer
         self._went_down(ValueError("not a dev-status"))
         return None
@@ -84,6 +163,7 @@ class MemberLink:
         ]
 
     async def close(self) -> None:
+        self._idle.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None

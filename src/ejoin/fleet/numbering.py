@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..protocol.ports import PortAddress
+from ..protocol.ports import DeviceSize, PortAddress
 from .config import MemberConfig
 
 
 class PortMap:
+    """Members come and go at run time (``ejoin fleet member add/remove``): one map, changed in place."""
+
     def __init__(self, members: Iterable[MemberConfig]) -> None:
         self.members = sorted(members, key=lambda m: m.first)
+
+    def add(self, member: MemberConfig) -> None:
+        self.members = sorted([*self.members, member], key=lambda m: m.first)
+
+    def remove(self, name: str) -> None:
+        self.members = [m for m in self.members if m.name != name]
+
+    def size(self, slots: int) -> DeviceSize:
+        """The device the fleet is now: up to its highest port (1 while it has no member)."""
+        return DeviceSize(max((m.last for m in self.members), default=1), slots)
 
     def owner(self, fleet_port: int) -> MemberConfig | None:
         for m in self.members:

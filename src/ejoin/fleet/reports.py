@@ -20,6 +20,7 @@ import msgspec
 from ..clock import Clock, Timer
 from ..gateway.outbox import Outbox
 from ..gateway.reports import StatusReportPush, TaskReport
+from ..protocol.codes import SendFailure
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
 from .numbering import PortMap
@@ -116,6 +117,14 @@ class ReportMerger:
         async with self._lock:
             fresh, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
             await self._progress(task_id, fresh, counts)
+
+    async def ports_gone(self, ports: tuple[int, int], detail: str) -> None:
+        """Units a ``to_all`` task pinned on fleet ports that left the fleet (their member removed)
+        can never go: failed, and reported under the task's rules."""
+        async with self._lock:
+            failed = await self._ledger.fail_pinned(ports, SendFailure.SEND_FAILED, detail, int(self._clock.time()))
+            for task_id, fresh, counts in failed:
+                await self._progress(task_id, fresh, counts)
 
     async def resume(self, task_id: int) -> None:
         """After a restart: what was done but never reported goes out under the same rules."""

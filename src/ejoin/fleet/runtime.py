@@ -15,25 +15,38 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock, SystemClock
+from ..gateway.config import ConfigError
 from ..gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ..gateway.security import LoginGuard, SessionTable
+from ..protocol.messages import DevStatus
 from ..protocol.ports import DeviceSize
 from ..store.sqlite import SQLiteStore
-from .config import FleetConfig
+from .config import FleetConfig, MemberConfig, check_new_member, member_of
 from .control import TaskControl
-from .members import MemberDown, MemberLink, refresh_all
+from .inbound import InboundPushes
+from .members import MemberDown, MemberLink
 from .numbering import PortMap
 from .reports import ReportMerger
 from .sending import Dispatcher
+from .status import dev_status
+from .status_push import MEMBER_PERIOD, StatusPusher
 from .store import SqliteLedger
 
 log = logging.getLogger(__name__)
 
 
+class MemberBusy(Exception):
+    def __init__(self, name: str, units: int) -> None:
+        super().__init__(
+            f"member {name} holds {units} unsent SMS of open tasks; remove it with force to send them "
+            "through the other members (as a failover; those a task bound to its ports fail), "
+            "or wait until they are done"
+        )
+        self.units = units
+
+
 class Fleet:
     def __init__(self, config: FleetConfig, clock: Clock | None = None) -> None:
-        if not config.members:
-            raise ValueError("a fleet needs at least one [[member]]")
         self.config = config
         self.clock = clock or SystemClock()
         data = Path(config.data)
@@ -53,26 +66,29 @@ class Fleet:
         )
         self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
         self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
+        # Members change at run time (add_member, remove_member): these three are changed in place,
+        # never replaced, as the dispatcher, the merger and the handlers hold them.
         self.ports = PortMap(config.members)
-        self.size = DeviceSize(config.ports, config.slots)
+        self.members: dict[str, MemberConfig] = {m.name: m for m in config.members}
         self.links = {m.name: MemberLink(m, self.clock, config.member_timeout) for m in config.members}
+        self._membership = asyncio.Lock()
         self.public_url = config.public_url.rstrip("/")
         self._secret = ""
         self.dispatcher = Dispatcher(
             self.ledger,
             self.links,
             self.ports,
-            self.size,
+            lambda: self.size,
             self.report_url,
             config.max_recipients,
             self.clock,
             (config.sim_hour_quota, config.sim_day_quota),
             config.policy,
         )
-        self.reports = ReportMerger(
-            self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
-        )
+        self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
+        self.inbound = InboundPushes(self.ledger, self.outbox, self.ports)
+        self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
@@ -81,8 +97,36 @@ class Fleet:
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
 
+    @property
+    def size(self) -> DeviceSize:
+        return self.ports.size(self.config.slots)
+
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
+
+    def dev_status(self, period: int = 0) -> DevStatus:
+        self.status_seq += 1
+        return dev_status(
+            list(self.links.values()),
+            self.ports,
+            mac="00-00-00-00-00-00",
+            ip=self.config.host,
+            ver="ejoin-fleet",
+            slots=self.config.slots,
+            seq=self.status_seq,
+            expires=period,
+        )
+
+    async def refresh(self, links: list[MemberLink] | None = None) -> None:
+        """Members' status now (all, or ``links``); each subscribed to push its status to the fleet."""
+        links = list(self.links.values()) if links is None else links
+        for link in links:
+            # known only once the fleet serves (tests set public_url then)
+            ready = bool(self.public_url and self._secret)
+            link.push_url = f"{self.public_url}/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.sms_url = f"{self.public_url}/fleet/sms/{link.name}/{self._secret}" if ready else ""
+            link.period = MEMBER_PERIOD
+        await self.status_push.refresh(links)
 
     def secret_ok(self, given: str) -> bool:
         import hmac
@@ -94,12 +138,83 @@ class Fleet:
         await self.store.open()
         await self.outbox.start()
         self._secret = await self.ledger.secret()
-        await refresh_all(list(self.links.values()))
+        await self._load_members()
+        await self.status_push.start()
+        await self.inbound.start()
+        await self.refresh()
         # Tasks accepted before a restart: reported and dispatched again where they stopped.
         for row in await self.ledger.open_tasks():
             await self.reports.resume(row.id)
             self._spawn(self.dispatcher.dispatch(row.id))
         self._poller = asyncio.ensure_future(self._poll())
+
+    async def _load_members(self) -> None:
+        """The ledger's members: the file seeds it, what was added or removed at run time stays so."""
+        recorded = await self.ledger.seed_members([m.settings() for m in self.config.members])
+        for name in list(self.links):
+            self._detach(name)
+        for i, settings in enumerate(recorded):  # oldest first: a member there first keeps its ports
+            try:
+                member = member_of(settings, i)
+                check_new_member(list(self.members.values()), member)
+            except ConfigError as exc:
+                # a file member added since whose ports a member added at run time holds
+                log.error("member %s is not used: %s", settings.get("name"), exc)
+                continue
+            self._attach(member)
+        if not self.links:
+            log.warning("the fleet has no members yet: add them with `ejoin fleet member add`")
+
+    def _attach(self, member: MemberConfig) -> MemberLink:
+        link = MemberLink(member, self.clock, self.config.member_timeout)
+        self.ports.add(member)
+        self.members[member.name] = member
+        self.links[member.name] = link
+        return link
+
+    def _detach(self, name: str) -> MemberLink:
+        self.ports.remove(name)
+        self.members.pop(name, None)
+        return self.links.pop(name)
+
+    async def add_member(self, member: MemberConfig) -> MemberLink:
+        """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
+        why not (its name taken, its ports another member's)."""
+        async with self._membership:
+            check_new_member(list(self.members.values()), member)
+            await self.ledger.add_member(member.settings())
+            link = self._attach(member)
+            log.info("member %s added: fleet ports %s", member.name, member.ports)
+        await self.refresh([link])
+        # units waiting for a registered port (or for these very ports) may go now
+        for row in await self.ledger.open_tasks():
+            self._spawn(self.dispatcher.dispatch(row.id))
+        return link
+
+    async def remove_member(self, name: str, force: bool = False) -> int:
+        """Remove a member; the number of its unsent units sent elsewhere.  ``KeyError``: no such member;
+        ``MemberBusy``: it holds unsent units and ``force`` is not given."""
+        async with self._membership:
+            if name not in self.links:
+                raise KeyError(name)
+            member = self.members[name]
+            load = await self.ledger.member_load(name, (member.first, member.last))
+            if load and not force:
+                raise MemberBusy(name, load)
+            link = self._detach(name)  # no new dispatch reaches it from here on
+            await self.ledger.remove_member(name)
+            # As a failover: what it holds without an outcome goes to other members; what it still
+            # queues is removed on it when it answers (reports of a withdrawn dispatch are ignored).
+            tasks = await self.ledger.withdraw(name)
+            await self._remove_withdrawn(link)
+            await link.close()
+            await self.reports.ports_gone(
+                (member.first, member.last), f"ports {member.ports} left the fleet with member {name}"
+            )
+            log.info("member %s removed; %d unsent SMS of %d tasks go to other members", name, load, len(tasks))
+        for task_id in tasks:
+            self._spawn(self.dispatcher.dispatch(task_id))
+        return load
 
     def _accepted(self, task_id: int) -> None:
         self._spawn(self._open_task(task_id))
@@ -125,7 +240,7 @@ class Fleet:
 
     async def tick(self) -> None:
         """One round: members' status, failover of members down too long, pending units dispatched."""
-        await refresh_all(list(self.links.values()))
+        await self.refresh()
         now = self.clock.time()
         for link in self.links.values():
             if link.down_since is not None and now - link.down_since >= self.config.failover_after:
@@ -164,6 +279,7 @@ class Fleet:
             task.cancel()
         await asyncio.gather(*list(self._work), return_exceptions=True)
         await self.reports.stop()
+        self.status_push.stop()
         await self.outbox.stop()
         for link in self.links.values():
             await link.close()

@@ -16,6 +16,7 @@ import heapq
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -27,7 +28,7 @@ from ..protocol.ports import DeviceSize, PortAddress
 from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
-from .store import FAILED, POSTED, RUNNING, Ledger, Unit
+from .store import FAILED, POSTED, REFUSED, RUNNING, Ledger, Unit
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Dispatcher:
         ledger: Ledger,
         links: dict[str, MemberLink],
         ports: PortMap,
-        size: DeviceSize,
+        size: Callable[[], DeviceSize],
         report_url: Any,
         max_recipients: int,
         clock: Clock,
@@ -62,7 +63,7 @@ class Dispatcher:
         self._ledger = ledger
         self._links = links
         self._ports = ports
-        self._size = size
+        self._size = size  # the fleet's size now: members come and go at run time
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self._dispatching: set[int] = set()
@@ -78,7 +79,7 @@ class Dispatcher:
             tid = tid_of_raw(raw)
             try:
                 task_in = decode_lenient(bytes(raw), SendTaskIn)
-                spec = validate_task(task_in, self._size, max_recipients=self._max_recipients)
+                spec = validate_task(task_in, self._size(), max_recipients=self._max_recipients)
                 task = msgspec.json.decode(bytes(raw))
             except WireError as exc:
                 results.append((tid, TaskStatus.INVALID_CMD, str(exc)))
@@ -214,8 +215,11 @@ class Dispatcher:
         every: tuple[int, int],
         sim: str | None = None,
     ) -> None:
-        link = self._links[member]
         dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units, sim, self._clock.time())
+        link = self._links.get(member)
+        if link is None:  # removed meanwhile (ejoin fleet member remove): never posted, the units are free
+            await self._ledger.dispatch_done(dispatch_id, REFUSED)
+            return
         local_ports = []
         for _, port, _ in units:
             mapped = self._ports.to_member(PortAddress.parse(port))

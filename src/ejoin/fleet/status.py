@@ -58,7 +58,7 @@ def member_entries(link: MemberLink, ports: PortMap) -> list[PortStatusEntry]:
 
 
 def dev_status(
-    links: list[MemberLink], ports: PortMap, *, mac: str, ip: str, ver: str, slots: int, seq: int
+    links: list[MemberLink], ports: PortMap, *, mac: str, ip: str, ver: str, slots: int, seq: int, expires: int = 0
 ) -> DevStatus:
     entries: list[PortStatusEntry] = []
     for link in sorted(links, key=lambda link: link.config.first):
@@ -68,7 +68,7 @@ def dev_status(
     return DevStatus(
         type="dev-status",
         seq=seq,
-        expires=60,
+        expires=expires,  # the period of the fleet's dev-status pushes, as a device's status_period
         mac=mac,
         ip=ip,
         ver=ver,

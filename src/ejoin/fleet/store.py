@@ -83,7 +83,12 @@ class Ledger(Protocol):
     async def busy(self) -> dict[str, int]: ...
     async def withdraw(self, member: str) -> list[int]: ...
     async def inbox_cursor(self, member: str) -> tuple[str, int]: ...
-    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None: ...
+    async def inbox_add(
+        self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int
+    ) -> list[tuple[int, list[Any]]]: ...
+    async def inbox_pushed(self, member: str, rows: list[list[Any]]) -> list[tuple[int, list[Any]]]: ...
+    async def inbox_forwarded(self, ids: list[int]) -> None: ...
+    async def inbox_unforwarded(self) -> list[tuple[int, list[Any]]]: ...
     async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]: ...
     async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]: ...
     async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]: ...
@@ -92,6 +97,15 @@ class Ledger(Protocol):
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[list[Any]]: ...
     async def mark_reported(self, task_id: int) -> None: ...
+    async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    async def add_member(self, settings: dict[str, Any]) -> None: ...
+    async def remove_member(self, name: str) -> None: ...
+    async def member_load(self, member: str, ports: tuple[int, int]) -> int: ...
+    async def fail_pinned(
+        self, ports: tuple[int, int], reason: str, detail: str, ts: int
+    ) -> list[tuple[int, list[list[Any]], Counts]]: ...
+    async def setting(self, key: str) -> str | None: ...
+    async def set_setting(self, key: str, value: str) -> None: ...
 
 
 SCHEMA = [
@@ -122,6 +136,27 @@ SCHEMA = [
         member_id INTEGER NOT NULL, row TEXT NOT NULL, UNIQUE (member, ssrc, member_id));
     CREATE TABLE inbox_cursor (member TEXT PRIMARY KEY, ssrc TEXT NOT NULL, next_id INTEGER NOT NULL);
     """,
+    # version 2: the members (the TOML file seeds them; ejoin fleet member add/remove change them)
+    """
+    CREATE TABLE members (name TEXT PRIMARY KEY, settings TEXT NOT NULL, removed INTEGER NOT NULL DEFAULT 0);
+    """,
+    # version 3: SMS members push (recv-sms) beside those the fleet pulls: an SMS known by a push only
+    # has no member id yet; ``fp`` (its row) matches the two ways; ``forwarded``: pushed to the platform
+    """
+    ALTER TABLE inbox RENAME TO inbox_v2;
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, member TEXT NOT NULL, ssrc TEXT, member_id INTEGER,
+        row TEXT NOT NULL, fp TEXT NOT NULL, pushed INTEGER NOT NULL DEFAULT 0,
+        forwarded INTEGER NOT NULL DEFAULT 1, UNIQUE (member, ssrc, member_id));
+    INSERT INTO inbox (id, member, ssrc, member_id, row, fp) SELECT id, member, ssrc, member_id, row, row FROM inbox_v2;
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox', seq FROM sqlite_sequence
+        WHERE name='inbox_v2' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name='inbox');
+    UPDATE sqlite_sequence SET seq=MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name='inbox_v2'), 0))
+        WHERE name='inbox';
+    DROP TABLE inbox_v2;
+    CREATE INDEX inbox_fp ON inbox (member, fp);
+    CREATE INDEX inbox_unforwarded ON inbox (id) WHERE forwarded=0;
+    """,
 ]
 
 # A member's tid: the fleet task and the dispatch number, so it is unique and says where it came from.
@@ -141,6 +176,17 @@ def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
     ).fetchone()[0]
     total = sum(by_state.values())
     return Counts(total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)))
+
+
+def _pinned(db: sqlite3.Connection, ports: tuple[int, int]) -> list[tuple[int, int, int, str, str]]:
+    """(rowid, task, idx, number, port) of pending units pinned on a fleet port within ``ports``."""
+    first, last = ports
+    rows = db.execute(
+        "SELECT u.rowid, u.task_id, u.idx, u.number, u.port FROM units u JOIN tasks t ON t.id=u.task_id "
+        "WHERE t.finished=0 AND u.state=? AND u.port IS NOT NULL",
+        (PENDING,),
+    ).fetchall()
+    return [r for r in rows if first <= int(str(r[4]).split(".")[0]) <= last]
 
 
 class SqliteLedger:
@@ -416,20 +462,76 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def inbox_add(self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int) -> None:
-        """SMS a member received, under the fleet's own ids, and the member's cursor, in one transaction."""
+    async def inbox_add(
+        self, member: str, ssrc: str, rows: list[tuple[int, list[Any]]], next_id: int
+    ) -> list[tuple[int, list[Any]]]:
+        """SMS the fleet pulled from a member (by its ids), under the fleet's own ids, and the member's
+        cursor, in one transaction: the (fleet id, row) of those new to the fleet.  One the member
+        pushed already (the same row, known by no member id yet) takes the id and is not new."""
 
-        def put(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT OR IGNORE INTO inbox (member, ssrc, member_id, row) VALUES (?,?,?,?)",
-                [(member, ssrc, member_id, json.dumps(row)) for member_id, row in rows],
-            )
+        def put(db: sqlite3.Connection) -> list[tuple[int, list[Any]]]:
+            new: list[tuple[int, list[Any]]] = []
+            for member_id, row in rows:
+                if db.execute(
+                    "SELECT 1 FROM inbox WHERE member=? AND ssrc=? AND member_id=?", (member, ssrc, member_id)
+                ).fetchone():
+                    continue
+                fp = json.dumps(row)
+                pushed = db.execute(
+                    "SELECT id FROM inbox WHERE member=? AND fp=? AND member_id IS NULL ORDER BY id LIMIT 1",
+                    (member, fp),
+                ).fetchone()
+                if pushed:
+                    db.execute("UPDATE inbox SET ssrc=?, member_id=? WHERE id=?", (ssrc, member_id, pushed[0]))
+                    continue
+                cur = db.execute(
+                    "INSERT INTO inbox (member, ssrc, member_id, row, fp, forwarded) VALUES (?,?,?,?,?,0)",
+                    (member, ssrc, member_id, fp, fp),
+                )
+                new.append((int(cur.lastrowid or 0), row))
             db.execute(
                 "INSERT INTO inbox_cursor VALUES (?,?,?) ON CONFLICT (member) DO UPDATE SET ssrc=?, next_id=?",
                 (member, ssrc, next_id, ssrc, next_id),
             )
+            return new
 
-        await self._run(put)
+        return await self._run(put)
+
+    async def inbox_pushed(self, member: str, rows: list[list[Any]]) -> list[tuple[int, list[Any]]]:
+        """SMS a member pushed (recv-sms): the (fleet id, row) of those new to the fleet.  One the fleet
+        pulled already and not yet matched to a push (the same row) is that SMS, not a new one."""
+
+        def put(db: sqlite3.Connection) -> list[tuple[int, list[Any]]]:
+            new: list[tuple[int, list[Any]]] = []
+            for row in rows:
+                fp = json.dumps(row)
+                pulled = db.execute(
+                    "SELECT id FROM inbox WHERE member=? AND fp=? AND pushed=0 AND member_id IS NOT NULL "
+                    "ORDER BY id LIMIT 1",
+                    (member, fp),
+                ).fetchone()
+                if pulled:
+                    db.execute("UPDATE inbox SET pushed=1 WHERE id=?", (pulled[0],))
+                    continue
+                cur = db.execute(
+                    "INSERT INTO inbox (member, row, fp, pushed, forwarded) VALUES (?,?,?,1,0)", (member, fp, fp)
+                )
+                new.append((int(cur.lastrowid or 0), row))
+            return new
+
+        return await self._run(put)
+
+    async def inbox_forwarded(self, ids: list[int]) -> None:
+        """These SMS are in a recv-sms push the outbox holds (or there was nowhere to push them)."""
+        await self._run(lambda db: db.executemany("UPDATE inbox SET forwarded=1 WHERE id=?", [(i,) for i in ids]))
+
+    async def inbox_unforwarded(self) -> list[tuple[int, list[Any]]]:
+        """After a restart: SMS taken in and never handed to the outbox."""
+        return await self._run(
+            lambda db: [
+                (i, json.loads(r)) for i, r in db.execute("SELECT id, row FROM inbox WHERE forwarded=0 ORDER BY id")
+            ]
+        )
 
     async def inbox_page(self, first: int, limit: int, delete: bool) -> tuple[list[list[Any]], int]:
         """As a device's inbox: rows from id ``first`` (``limit`` 0: all), and the next id to ask for."""
@@ -522,3 +624,85 @@ class SqliteLedger:
             )
 
         await self._run(mark)
+
+    async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The members now: the file's ``members`` the ledger never had are added (one removed at run
+        time stays removed; one known keeps its recorded settings), then every member not removed."""
+
+        def seed(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            db.executemany(
+                "INSERT OR IGNORE INTO members (name, settings) VALUES (?, ?)",
+                [(m["name"], json.dumps(m)) for m in members],
+            )
+            rows = db.execute("SELECT settings FROM members WHERE removed=0 ORDER BY rowid")
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._run(seed)
+
+    async def add_member(self, settings: dict[str, Any]) -> None:
+        def add(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO members (name, settings) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET settings=excluded.settings, removed=0",
+                (settings["name"], json.dumps(settings)),
+            )
+
+        await self._run(add)
+
+    async def remove_member(self, name: str) -> None:
+        """Kept as removed (a restart does not bring it back from the file); its inbox cursor goes: a
+        member added later under that name is another device, read from its start."""
+
+        def remove(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE members SET removed=1 WHERE name=?", (name,))
+            db.execute("DELETE FROM inbox_cursor WHERE member=?", (name,))
+
+        await self._run(remove)
+
+    async def member_load(self, member: str, ports: tuple[int, int]) -> int:
+        """Units dispatched to the member and not done, and pending units a ``to_all`` task pinned on
+        its fleet ports ``ports`` (first, last): what removing it would strand."""
+
+        def count(db: sqlite3.Connection) -> int:
+            dispatched = db.execute(
+                "SELECT COUNT(*) FROM units u JOIN dispatches d ON u.dispatch_id=d.id "
+                "WHERE d.member=? AND d.state IN (?, ?) AND u.state=?",
+                (member, RECORDED, POSTED, DISPATCHED),
+            ).fetchone()[0]
+            return int(dispatched) + len(_pinned(db, ports))
+
+        return await self._run(count)
+
+    async def fail_pinned(
+        self, ports: tuple[int, int], reason: str, detail: str, ts: int
+    ) -> list[tuple[int, list[list[Any]], Counts]]:
+        """Pending units pinned on fleet ports that are gone: failed; per task, the new rows and counts."""
+
+        def put(db: sqlite3.Connection) -> list[tuple[int, list[list[Any]], Counts]]:
+            by_task: dict[int, list[list[Any]]] = {}
+            for rowid, task_id, idx, number, port in _pinned(db, ports):
+                self._seq += 1
+                row = [idx, number, port, ts, reason, detail]
+                db.execute(
+                    "UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?",
+                    (FAILED, json.dumps(row), self._seq, rowid),
+                )
+                by_task.setdefault(task_id, []).append(row)
+            return [(task_id, rows, _counts(db, task_id)) for task_id, rows in by_task.items()]
+
+        return await self._run(put)
+
+    async def setting(self, key: str) -> str | None:
+        """A setting of the fleet as a device (its status push URL and period), kept across restarts."""
+
+        def get(db: sqlite3.Connection) -> str | None:
+            r = db.execute("SELECT value FROM meta WHERE key=?", ("setting:" + key,)).fetchone()
+            return None if r is None else str(r[0])
+
+        return await self._run(get)
+
+    async def set_setting(self, key: str, value: str) -> None:
+        def put(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("setting:" + key, value))
+
+        await self._run(put)

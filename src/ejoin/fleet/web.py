@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -11,27 +12,13 @@ from aiohttp import web
 from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
-from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient, encode
-from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
+from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient
+from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, integer, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
-from . import inbox, queue, stats
-from .members import MemberDown, refresh_all
+from . import admin, inbox, queue, routed, settings, stats
+from .members import MemberDown
 from .runtime import Fleet
-from .status import dev_status
-
-
-def _status(fleet: Fleet) -> DevStatus:
-    fleet.status_seq += 1
-    return dev_status(
-        list(fleet.links.values()),
-        fleet.ports,
-        mac="00-00-00-00-00-00",
-        ip=fleet.config.host,
-        ver="ejoin-fleet",
-        slots=fleet.config.slots,
-        seq=fleet.status_seq,
-    )
 
 
 @endpoint()
@@ -40,6 +27,8 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
     flag(req.param("all_sims"), "all_sims")
     flag(req.param("all_slots"), "all_slots")
     url = req.param("url")
+    period_text = req.param("period")
+    period = None if period_text is None else integer(period_text, "period", default=60, minimum=0)
     if url is not None:
         try:
             url = parse_url(url)
@@ -47,22 +36,16 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
             raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
     # Members known down are not waited for (a silent one would hold every answer for member_timeout):
     # the poll notices when they come back.
-    await refresh_all([link for link in fleet.links.values() if link.up])
-    status = _status(fleet)
-    if url:
-        # One dev-status now; periodic and port-status pushes of the fleet are not built yet (docs/fleet.md).
-        fleet.outbox.push(url, "dev-status", encode(status))
-    return status
+    await fleet.refresh([link for link in fleet.links.values() if link.up])
+    if url is not None or period is not None:
+        await fleet.status_push.configure(url, period)
+    return fleet.status_push.dev_status()
 
 
 @endpoint()
 async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     if (req.param("op") or "").strip().lower() in ("get", "set"):
-        raise ApiError(
-            ResultCode.BAD_REQUEST,
-            "the fleet has no device parameters of its own: get and set them on a member device",
-            400,
-        )
+        return await settings.get_or_set(req, fleet)
     if req.has_body():
         cmd = req.json(CommandRequest)
         cmd.op = cmd.op if cmd.op is not None else req.param("op")
@@ -105,7 +88,7 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
 
 
-post_sms = send_endpoint(lambda fleet, request: fleet.dispatcher.accept(request))
+post_sms = send_endpoint(lambda fleet, request: settings.accept(fleet, request))
 
 
 MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
@@ -116,17 +99,37 @@ pause_sms, resume_sms, remove_sms = change_endpoints(
 )
 
 
-async def member_report(request: web.Request) -> web.Response:
-    """A member's status-report about a sub-task; the path's secret says it is one the fleet gave."""
-    fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
-    if not fleet.secret_ok(request.match_info["secret"]):
-        return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
-    try:
-        body = decode_lenient(await request.read(), dict[str, Any])
-    except WireError as exc:
-        return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
-    await fleet.reports.member_report(request.match_info["member"], body)
-    return web.json_response({"code": 0, "reason": "OK"})
+def _member_push(handle: Callable[[Fleet, str, Any], Awaitable[None]]):
+    """A member's push to its URL on the fleet: the path's secret says it is one the fleet gave."""
+
+    async def handler(request: web.Request) -> web.Response:
+        fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
+        if not fleet.secret_ok(request.match_info["secret"]):
+            return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
+        try:
+            body = decode_lenient(await request.read(), dict[str, Any])
+        except WireError as exc:
+            return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
+        await handle(fleet, request.match_info["member"], body)
+        return web.json_response({"code": 0, "reason": "OK"})
+
+    return handler
+
+
+async def _report(fleet: Fleet, member: str, body: Any) -> None:
+    await fleet.reports.member_report(member, body)
+
+
+async def _status(fleet: Fleet, member: str, body: Any) -> None:
+    link = fleet.links.get(member)
+    if link is not None:  # a member removed since is not the fleet's any more
+        fleet.status_push.member_push(link, body)
+
+
+async def _sms(fleet: Fleet, member: str, body: Any) -> None:
+    link = fleet.links.get(member)
+    if link is not None:
+        await fleet.inbound.member_push(link, body)
 
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
@@ -142,13 +145,22 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
         ("/goip_get_sms.html", inbox.get_sms),
         ("/goip_get_sms_stat.html", stats.sms_stat),
         ("/goip_get_call_stat.html", stats.call_stat),
+        ("/goip_send_ussd.html", routed.send_ussd),
+        ("/goip_send_at.html", routed.send_at),
+        ("/goip_get_esims.html", routed.get_esims),
+        ("/goip_write_esims.html", routed.write_esims),
+        ("/goip_delete_esims.html", routed.delete_esims),
     ):
         app.router.add_route("GET", path, handler)
         app.router.add_route("POST", path, handler)
     app.router.add_route("POST", "/goip_post_sms.html", post_sms)
     app.router.add_route("GET", "/crypt_sess.json", crypt_session)
     app.router.add_route("POST", "/crypt_sess.json", crypt_session)
-    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", member_report)
+    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", _member_push(_report))
+    app.router.add_route("POST", "/fleet/status/{member}/{secret}", _member_push(_status))
+    app.router.add_route("POST", "/fleet/sms/{member}/{secret}", _member_push(_sms))
+    for method, path, handler in admin.ROUTES:
+        app.router.add_route(method, path, handler)
 
     async def lifecycle(app: web.Application):
         await fleet.start()

@@ -1,0 +1,152 @@
+"""Status pushes, both ways (spec 4): members push theirs to the fleet, the fleet pushes its own.
+
+Each member is subscribed (``goip_get_status?url=…&period=…``) to a URL of its own on the fleet
+(the store's secret in the path, as for its reports) whenever the fleet finds it answering after
+it was down or never reached; polls go on as the fallback.  What a member pushes (or a poll finds)
+updates the fleet's view of it; every fleet port whose entry changed by that (a member's slot, or
+all of a member's ports turning 16 when it stops answering) is pushed to the platform's status
+URL as a device pushes port-status, renumbered; the platform's URL and period are kept in the
+ledger and give it a dev-status at once and every period, as a device's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ..clock import Clock, Timer
+from ..gateway.outbox import Outbox
+from ..gateway.settings import DEFAULTS
+from ..gateway.status import MIN_PERIOD
+from ..protocol.codes import PortState
+from ..protocol.messages import DevStatus, PortStatusEntry, PortStatusPush, encode
+from .members import MemberLink, refresh_all
+from .numbering import PortMap
+from .status import member_entries
+from .store import Ledger
+
+log = logging.getLogger(__name__)
+
+MEMBER_PERIOD = MIN_PERIOD  # the dev-status period asked of members (their pushes prove them alive)
+_NOT_A_CHANGE = ("seq", "sig")  # a device pushes port-status for changes of a slot, not of its signal
+
+
+def _view(link: MemberLink, ports: PortMap) -> dict[str, PortStatusEntry]:
+    return {e.port: e for e in member_entries(link, ports)}
+
+
+def _differs(a: PortStatusEntry, b: PortStatusEntry) -> bool:
+    x, y = msgspec.structs.asdict(a), msgspec.structs.asdict(b)
+    return any(x[k] != y[k] for k in x if k not in _NOT_A_CHANGE)
+
+
+def _label(st: int) -> str:
+    try:
+        return PortState(st).label
+    except ValueError:
+        return str(st)
+
+
+def merge_port_status(status: dict[str, Any], push: dict[str, Any]) -> None:
+    """A member's port-status push folded into its last dev-status: the entry of that slot, or of the
+    port when the push names its newly active slot."""
+    entries = status.setdefault("status", [])
+    fields = {k: v for k, v in push.items() if k not in ("type", "status", "tot_dur", "mon_dur", "day_dur")}
+    name = str(push.get("port", ""))
+    for i, e in enumerate(entries):
+        if isinstance(e, dict) and e.get("port") == name:
+            entries[i] = {**e, **fields}
+            return
+    if push.get("active") == 1:
+        number = name.split(".")[0]
+        for i, e in enumerate(entries):
+            if isinstance(e, dict) and str(e.get("port", "")).split(".")[0] == number:
+                entries[i] = {**e, **fields}
+                return
+        entries.append(fields)
+
+
+class StatusPusher:
+    def __init__(
+        self, ledger: Ledger, outbox: Outbox, clock: Clock, ports: PortMap, dev_status: Callable[[int], DevStatus]
+    ) -> None:
+        self._ledger = ledger
+        self._outbox = outbox
+        self._clock = clock
+        self._ports = ports
+        self._dev_status = dev_status  # the fleet's dev-status, given its period (expires)
+        self.url = ""
+        self.period = 0
+        self._timer: Timer | None = None
+
+    async def start(self) -> None:
+        self.url = await self._ledger.setting("status_url") or ""
+        # as a device's default status_period: a URL given alone gets a dev-status every minute
+        self.period = int(await self._ledger.setting("status_period") or DEFAULTS["status_period"])
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def dev_status(self) -> DevStatus:
+        return self._dev_status(self.period)
+
+    async def configure(self, url: str | None, period: int | None) -> None:
+        """goip_get_status's ``url`` (kept; a dev-status at once) and ``period`` (0: no periodic push)."""
+        if url is not None:
+            self.url = url
+            await self._ledger.set_setting("status_url", url)
+        if period is not None:
+            self.period = 0 if period <= 0 else max(MIN_PERIOD, period)
+            await self._ledger.set_setting("status_period", str(self.period))
+        self._schedule()
+        if url:
+            self._push_dev_status()
+
+    def _schedule(self) -> None:
+        self.stop()
+        if self.period > 0 and self.url:
+            self._timer = self._clock.call_later(self.period, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._push_dev_status()
+        self._schedule()
+
+    def _push_dev_status(self) -> None:
+        if self.url:
+            self._outbox.push(self.url, "dev-status", encode(self.dev_status()))
+
+    async def refresh(self, links: list[MemberLink]) -> None:
+        """Poll members; what changed is pushed."""
+        before = {link.name: _view(link, self._ports) for link in links}
+        await refresh_all(links)
+        for link in links:
+            self._changed(link, before[link.name])
+
+    def member_push(self, link: MemberLink, body: Any) -> None:
+        """A dev-status or port-status the member pushed to the fleet."""
+        if not isinstance(body, dict):
+            return
+        before = _view(link, self._ports)
+        if body.get("type") == "dev-status" and isinstance(body.get("status"), list):
+            link.heard(body)
+        elif body.get("type") == "port-status" and link.status is not None:
+            merge_port_status(link.status, body)
+            link.heard(link.status)
+        else:
+            return
+        self._changed(link, before)
+
+    def _changed(self, link: MemberLink, before: dict[str, PortStatusEntry]) -> None:
+        if not self.url or not before:
+            return  # nothing to tell, or a member not seen before (its ports are news, not changes)
+        for port, entry in _view(link, self._ports).items():
+            old = before.get(port)
+            if old is not None and _differs(old, entry):
+                self._outbox.push(self.url, "port-status", encode(PortStatusPush.of(entry, _label(entry.st))))
