@@ -16,6 +16,8 @@ from ejoin.fleet.runtime import Fleet
 from ejoin.fleet.web import create_fleet_app
 from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
 
+from .pg import PgServer, pg_bin
+
 AUTH = {"username": "fleet", "password": "secret"}
 
 
@@ -95,3 +97,25 @@ def fleet(tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread]) -> I
         yield f
     finally:
         f.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL for the whole session (started on first use, stopped at the end)."""
+    bindir = pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (no pg_ctl on PATH nor in /usr/lib/postgresql/*/bin)")
+    server = PgServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_dbs = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh empty database of the session's server, for one test."""
+    return pg_server.create_db(f"t{next(_dbs)}")
