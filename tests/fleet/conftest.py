@@ -90,9 +90,21 @@ def two_members(tmp_path: Path) -> Iterator[tuple[GatewayThread, GatewayThread]]
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread]) -> Iterator[FleetThread]:
+def fleet_db() -> str:
+    """The fleet's ``db`` setting: the embedded SQLite store.  A module testing behaviour on both
+    stores overrides it with ``both_stores``."""
+    return ""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_stores(request: pytest.FixtureRequest) -> str:
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread], fleet_db: str) -> Iterator[FleetThread]:
     a, b = two_members
-    f = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")]).start()
+    f = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], db=fleet_db).start()
     try:
         yield f
     finally:

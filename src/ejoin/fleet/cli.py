@@ -19,7 +19,9 @@ log = logging.getLogger("ejoin.fleet")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True, help="TOML with [[member]]s.")
 @click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
 @click.option("--port", type=int, help="HTTP port.  [default: 8090]")
-@click.option("--db", help="Store URL: none for the embedded SQLite file in --data (sqlite:PATH).")
+@click.option(
+    "--db", help="Store: none for the embedded SQLite file in --data, sqlite:PATH, or postgresql://... (replicas)."
+)
 @click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
 @click.option("--username", help="The fleet's own device account.  [default: root]")
 @click.option("--password", help="The fleet's own device password.  [default: root]")
@@ -30,6 +32,7 @@ def fleet(config_path: str, **flags: Any) -> None:
     Examples:
       ejoin fleet --config fleet.toml
       ejoin fleet --config fleet.toml --port 8090 --username api --password secret
+      ejoin fleet --config fleet.toml --db postgresql://fleet@db/fleet   # one of many replicas
     """
     from .. import logs
     from .config import load_fleet_config

@@ -1,5 +1,10 @@
 """The fleet process: members, ledger, dispatcher, report merger and the outbox to the platform.
 
+Its record is the embedded SQLite ledger, or PostgreSQL (``db = "postgresql://..."``) shared by
+any number of replicas: each replica owns the tasks it holds leases on (renewed every third of
+a lease; a dead replica's tasks are taken over when its leases expire), dispatches and reports
+only those, and is woken by the others' notifications (a member's outcomes, pushes queued).
+
 It offers what the shared endpoint machinery (``web/endpoint.py``) reads of a device —
 ``config`` (credentials, body limits), ``guard``, ``sessions``, ``clock`` — so the device's
 own authentication, spec 3 sessions and error answers serve the fleet unchanged.
@@ -12,7 +17,7 @@ import logging
 import random
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
 from ..gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
@@ -25,7 +30,11 @@ from .members import MemberDown, MemberLink, refresh_all
 from .numbering import PortMap
 from .reports import ReportMerger
 from .sending import Dispatcher
-from .store import SqliteLedger
+from .store import Ledger, SqliteLedger
+
+if TYPE_CHECKING:
+    from .pgdb import PgDatabase
+    from .pgoutbox import PgOutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +46,21 @@ class Fleet:
         self.config = config
         self.clock = clock or SystemClock()
         data = Path(config.data)
-        self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
-        self.store = SQLiteStore(data / "outbox.sqlite3")
+        self.ledger: Ledger
+        self.store: SQLiteStore | PgOutboxStore
+        self.db: PgDatabase | None = None  # the PostgreSQL database, when shared
+        self._shared_outbox: PgOutboxStore | None = None
+        if config.db.startswith(("postgresql://", "postgres://")):
+            from .pgdb import PgDatabase
+            from .pgoutbox import PgOutboxStore
+            from .pgstore import PgLedger
+
+            self.db = PgDatabase(config.db, lease=config.lease)
+            self.ledger = PgLedger(self.db)
+            self.store = self._shared_outbox = PgOutboxStore(self.db)
+        else:
+            self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
+            self.store = SQLiteStore(data / "outbox.sqlite3")
         self.outbox = Outbox(
             self.store,
             self.clock,
@@ -72,6 +94,8 @@ class Fleet:
         self.reports = ReportMerger(
             self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
         )
+        self.owned: set[int] = set()  # open tasks this replica holds the lease of
+        self.reports.owns = self.owned.__contains__
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
@@ -80,6 +104,8 @@ class Fleet:
         self.ssrc = secrets.token_hex(8)
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._holder: asyncio.Task[None] | None = None
+        self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
 
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
@@ -95,13 +121,64 @@ class Fleet:
         await self.outbox.start()
         self._secret = await self.ledger.secret()
         await refresh_all(list(self.links.values()))
-        # Tasks accepted before a restart: reported and dispatched again where they stopped.
-        for row in await self.ledger.open_tasks():
-            await self.reports.resume(row.id)
-            self._spawn(self.dispatcher.dispatch(row.id))
+        # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
+        # again where they stopped.
+        await self._claim()
+        if self.db is not None:
+            self.db.on_notify(self._notified)
+            self._holder = asyncio.ensure_future(self._hold())
         self._poller = asyncio.ensure_future(self._poll())
 
+    async def _claim(self) -> None:
+        owned, taken = await self.ledger.claim()
+        for task_id in self.owned - set(owned):
+            self.reports.forget(task_id)  # finished, or (a lease not renewed in time) another replica's now
+        self.owned.clear()
+        self.owned.update(owned)
+        for task_id in taken:
+            self._spawn(self._take_over(task_id))
+
+    async def _take_over(self, task_id: int) -> None:
+        await self.dispatcher.reconcile(task_id)
+        await self.reports.resume(task_id)
+        await self.dispatcher.dispatch(task_id)
+
+    async def _hold(self) -> None:
+        """Replicas: renew leases (and take expired ones) every third of a lease; waiting pushes looked at."""
+        assert self._shared_outbox is not None
+        while True:
+            try:
+                await self._claim()
+                await self._shared_outbox.renew()
+                for summary in await self.store.outbox_summary():
+                    if summary.queued:
+                        self.outbox.poke(summary.dest)  # a destination whose sender died
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing the fleet's leases failed; trying again")
+            await asyncio.sleep(self.ledger.lease / 3)  # leases are on the database's clock: real time
+
+    def _notified(self, payload: str) -> None:
+        if payload.startswith("t"):  # a member's outcomes, recorded by some replica
+            task_id = int(payload[1:])
+            if task_id in self.owned and task_id not in self._progressed:
+                self._progressed.add(task_id)
+                self._spawn(self._progress(task_id))
+        elif payload.startswith("p"):
+            self.outbox.poke(payload[1:])
+        else:  # "claim" (a replica stopped) or "*" (this listener reconnected: anything may have been missed)
+            self._spawn(self._claim())
+            if payload == "*":
+                for task_id in list(self.owned):
+                    self._spawn(self.reports.progress(task_id))
+
+    async def _progress(self, task_id: int) -> None:
+        self._progressed.discard(task_id)  # notifications arriving from now on run again
+        await self.reports.progress(task_id)
+
     def _accepted(self, task_id: int) -> None:
+        self.owned.add(task_id)  # the replica that accepted a task holds its lease
         self._spawn(self._open_task(task_id))
 
     async def _open_task(self, task_id: int) -> None:
@@ -136,8 +213,9 @@ class Fleet:
             elif link.up:
                 await self._remove_withdrawn(link)
         # Units that found no registered port earlier, or were withdrawn, may find one now.
-        for row in await self.ledger.open_tasks():
-            await self.dispatcher.dispatch(row.id)
+        await self._claim()
+        for task_id in sorted(self.owned):
+            await self.dispatcher.dispatch(task_id)
 
     async def _remove_withdrawn(self, link: MemberLink) -> None:
         """A member back after a failover: what it still holds of withdrawn dispatches must not go out."""
@@ -157,14 +235,21 @@ class Fleet:
             await asyncio.gather(*list(self._work), return_exceptions=True)
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        for loop in (self._poller, self._holder):
+            if loop is not None:
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
         for task in list(self._work):
             task.cancel()
         await asyncio.gather(*list(self._work), return_exceptions=True)
         await self.reports.stop()
         await self.outbox.stop()
+        if self._shared_outbox is not None:  # the other replicas take over at once, not after the leases
+            try:
+                await self.ledger.release()
+                await self._shared_outbox.release()
+            except Exception:
+                log.exception("could not release the fleet's leases; they expire in %.0f s", self.ledger.lease)
         for link in self.links.values():
             await link.close()
         await self.store.close()
