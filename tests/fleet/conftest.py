@@ -131,3 +131,55 @@ _dbs = iter(range(1, 1_000_000))
 def pg_url(pg_server: PgServer) -> str:
     """A fresh empty database of the session's server, for one test."""
     return pg_server.create_db(f"t{next(_dbs)}")
+
+
+class Balancer:
+    """What sits in front of fleet replicas: each request goes to the next replica, or to the one
+    after when a replica does not answer (killed).  Members push their reports through it, so a
+    report may land on any replica, as behind a real load balancer."""
+
+    def __init__(self, backends: list[str], port: int = 0) -> None:
+        self.backends = list(backends)
+        self._next = 0
+        self._thread = _LoopThread("balancer")
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _forward(self, request: Any) -> Any:
+        import aiohttp
+        from aiohttp import web
+
+        body = await request.read()
+        for _ in range(len(self.backends)):
+            backend = self.backends[self._next % len(self.backends)]
+            self._next += 1
+            try:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.request(
+                        request.method,
+                        backend + request.path_qs,
+                        data=body,
+                        headers={"Content-Type": "application/json"},
+                    ) as resp,
+                ):
+                    return web.Response(status=resp.status, body=await resp.read(), content_type=resp.content_type)
+            except aiohttp.ClientConnectionError:
+                continue
+        return web.Response(status=502, text="no replica answers")
+
+    def start(self) -> Balancer:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._thread.start()
+        self._runner, self.port = self._thread.run(_serve(app, "127.0.0.1", self.port))
+        return self
+
+    def stop(self) -> None:
+        self._thread.run(self._runner.cleanup())
+        self._thread.stop()

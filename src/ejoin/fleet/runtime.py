@@ -105,6 +105,7 @@ class Fleet:
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._holder: asyncio.Task[None] | None = None
+        self._stopping = False
         self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
 
     def report_url(self, member: str) -> str:
@@ -186,6 +187,9 @@ class Fleet:
         await self.dispatcher.dispatch(task_id)
 
     def _spawn(self, coro: Any) -> None:
+        if self._stopping:
+            coro.close()  # a notification arriving while the fleet stops: the next replica's work now
+            return
         task = asyncio.ensure_future(coro)
         self._work.add(task)
         task.add_done_callback(self._finished)
@@ -235,6 +239,7 @@ class Fleet:
             await asyncio.gather(*list(self._work), return_exceptions=True)
 
     async def stop(self) -> None:
+        self._stopping = True
         for loop in (self._poller, self._holder):
             if loop is not None:
                 loop.cancel()
