@@ -38,7 +38,8 @@ class FleetThread:
     def start(self) -> FleetThread:
         self._thread.start()
         self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1"))
-        self.fleet.public_url = self.url  # members push their reports here
+        if not self.config.public_url:
+            self.fleet.public_url = self.url  # members push their reports here
         return self
 
     def advance(self, seconds: float) -> None:
