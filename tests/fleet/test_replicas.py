@@ -146,6 +146,31 @@ def test_per_sim_quotas_hold_across_replicas(
     assert given() == 12
 
 
+def test_a_task_held_by_one_replica_is_removed_and_paused_through_another(
+    tmp_path: Path, platform: PushCollector, pg_url: str
+) -> None:
+    gone = member(f"http://127.0.0.1:{free_port()}", "1-4", "gone")  # no member answers: units stay pending
+    r1, r2 = replicas(tmp_path, pg_url, [gone])
+    try:
+        for tid in (5101, 5102):
+            task = {"tid": tid, "to": numbers(tid, 3), "sms": "x", "fdr": 1}
+            assert post(r1.url, task, platform.url) == "0 OK"
+        r1.idle()
+        answer = r2.get("/goip_remove_sms.html", tids="5101")
+        assert answer["results"] == [{"tid": "5101", "status": "0 OK"}]
+        report = wait_final(platform, {5101})[5101]  # emitted by r1, the task's owner, woken by r2's change
+        assert r2.get("/goip_pause_sms.html", tids="5102")["results"] == [{"tid": "5102", "status": "0 OK"}]
+        assert r1.get("/goip_resume_sms.html", tids="5102")["results"] == [{"tid": "5102", "status": "0 OK"}]
+        # one inbox behind every replica: one ssrc (a device's changes only when its ids restart)
+        assert r1.get("/goip_get_sms.html")["ssrc"] == r2.get("/goip_get_sms.html")["ssrc"]
+    finally:
+        r1.stop()
+        r2.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (0, 3, 0)
+    assert [(r[0], r[4]) for r in report["fdr"]] == [(i, "8 Removed") for i in range(3)]
+    assert [r for r in reports(platform, 5101)] == [report]  # one stream: r2 did not report it too
+
+
 def start_replica(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--port", str(port)],

@@ -275,6 +275,7 @@ class PgLedger:
     async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]:
         async with self._tx() as conn:
             await conn.execute("UPDATE tasks SET hold=%s WHERE id=%s AND hold != %s", (hold, task_id, REMOVED))
+            await notify(conn, f"d{task_id}")  # its owner dispatches again (resumed) or stops
             cur = await conn.execute(
                 "SELECT member, member_tid FROM dispatches WHERE task_id=%s AND state IN (%s, %s) ORDER BY id",
                 (task_id, RECORDED, POSTED),

@@ -13,6 +13,7 @@ own authentication, spec 3 sessions and error answers serve the fleet unchanged.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import secrets
@@ -95,7 +96,7 @@ class Fleet:
             self.ledger, self.outbox, self.clock, self.ports, {m.name: m for m in config.members}
         )
         self.owned: set[int] = set()  # open tasks this replica holds the lease of
-        self.reports.owns = self.owned.__contains__
+        self.reports.owns = self.dispatcher.owns = self.owned.__contains__
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
@@ -121,6 +122,10 @@ class Fleet:
         await self.store.open()
         await self.outbox.start()
         self._secret = await self.ledger.secret()
+        if self.db is not None:
+            # Replicas answer goip_get_sms from one inbox whose ids never restart: one ssrc for all,
+            # derived from the shared secret (one-way, so it gives nothing of it away).
+            self.ssrc = hashlib.sha256(f"ssrc:{self._secret}".encode()).hexdigest()[:16]
         await refresh_all(list(self.links.values()))
         # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
         # again where they stopped.
@@ -131,10 +136,11 @@ class Fleet:
         self._poller = asyncio.ensure_future(self._poll())
 
     async def _claim(self) -> None:
+        before = set(self.owned)  # a task accepted while the claim runs is this replica's, claimed or not
         owned, taken = await self.ledger.claim()
-        for task_id in self.owned - set(owned):
+        for task_id in before - set(owned):
+            self.owned.discard(task_id)
             self.reports.forget(task_id)  # finished, or (a lease not renewed in time) another replica's now
-        self.owned.clear()
         self.owned.update(owned)
         for task_id in taken:
             self._spawn(self._take_over(task_id))
@@ -166,6 +172,10 @@ class Fleet:
             if task_id in self.owned and task_id not in self._progressed:
                 self._progressed.add(task_id)
                 self._spawn(self._progress(task_id))
+        elif payload.startswith("d"):  # paused, resumed or removed on some replica
+            task_id = int(payload[1:])
+            if task_id in self.owned:
+                self._spawn(self.dispatcher.dispatch(task_id))
         elif payload.startswith("p"):
             self.outbox.poke(payload[1:])
         else:  # "claim" (a replica stopped) or "*" (this listener reconnected: anything may have been missed)

@@ -66,6 +66,8 @@ class Dispatcher:
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self._dispatching: set[int] = set()
+        # Whether this replica dispatches a task (it holds the task's lease); one process: always.
+        self.owns: Any = lambda task_id: True
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
         self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
 
@@ -108,8 +110,8 @@ class Dispatcher:
 
     async def dispatch(self, task_id: int) -> None:
         """Send the task's pending units to members; those that cannot go now stay pending."""
-        if task_id in self._dispatching:
-            return  # one pass at a time per task, or two passes could post the same pending units
+        if task_id in self._dispatching or not self.owns(task_id):
+            return  # one pass at a time per task, by its owner (another replica's is told by the ledger)
         self._dispatching.add(task_id)
         try:
             await self._dispatch(task_id)
