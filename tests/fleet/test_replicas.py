@@ -119,12 +119,17 @@ def test_per_sim_quotas_hold_across_replicas(
     try:
         barrier = threading.Barrier(2)
 
-        def send(replica: FleetThread, tid: int) -> None:
-            barrier.wait()  # both replicas pick SIMs at the same moment
-            task = {"tid": tid, "to": numbers(tid, 10), "sms": "x", "sdr": 1, "sr_cnt": 1}
-            assert post(replica.url, task, platform.url) == "0 OK"
+        def send(replica: FleetThread, first: int) -> None:
+            # ten tasks in one request: each replica picks SIMs for ten tasks at once, both at the same moment
+            tasks = [
+                {"tid": t, "to": numbers(t, 2), "sms": "x", "sdr": 1, "sr_cnt": 1} for t in range(first, first + 10)
+            ]
+            barrier.wait()
+            body = {"type": "send-sms", "sr_url": platform.url, "tasks": tasks}
+            answer = httpx.post(replica.url + "/goip_post_sms.html", params=AUTH, json=body, timeout=20).json()
+            assert {s["status"] for s in answer["status"]} == {"0 OK"}
 
-        threads = [threading.Thread(target=send, args=(r, tid)) for r, tid in ((r1, 3001), (r2, 3002))]
+        threads = [threading.Thread(target=send, args=(r, tid)) for r, tid in ((r1, 3001), (r2, 3101))]
         for t in threads:
             t.start()
         for t in threads:

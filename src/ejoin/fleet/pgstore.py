@@ -14,6 +14,7 @@ The same record as ``SqliteLedger`` (the contract tests run both); what sharing 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -65,6 +66,9 @@ class PgLedger:
     def __init__(self, db: PgDatabase) -> None:
         self.db = db
         self.lease = db.lease
+        # One pick of this replica waits for the database's lock at a time: each waiting one holds a
+        # pooled connection, and the pick holding the lock needs one to finish.
+        self._picking = asyncio.Lock()
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -207,6 +211,8 @@ class PgLedger:
         """As ``SqliteLedger.apply``; the dispatch's waiting units are locked, so the same report
         applied by two replicas at once counts once (the second sees them done)."""
         async with self._tx() as conn:
+            # the dispatch row first, then its units: the order failover (withdraw) locks them in
+            await conn.execute("SELECT 1 FROM dispatches WHERE id=%s FOR UPDATE", (dispatch_id,))
             open_units: dict[int, list[tuple[int, int, str | None]]] = {}
             cur = await conn.execute(
                 "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=%s AND state=%s ORDER BY id FOR UPDATE",
@@ -445,7 +451,7 @@ class PgLedger:
     @asynccontextmanager
     async def pick_lock(self) -> AsyncIterator[None]:
         """Across replicas: one quota-bound pick (usage read, units recorded) at a time."""
-        async with self.db.pool.connection() as conn:
+        async with self._picking, self.db.pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_PICK_LOCK,))
             try:
                 yield

@@ -212,7 +212,12 @@ class Fleet:
     async def _poll(self) -> None:
         while True:
             await self.clock.sleep(self.config.status_poll)
-            await self.tick()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: the next round tries again
+                log.exception("a round of the fleet's poll failed")
 
     async def tick(self) -> None:
         """One round: members' status, failover of members down too long, pending units dispatched."""
