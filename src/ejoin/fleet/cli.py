@@ -55,7 +55,10 @@ async def _serve(config: Any) -> None:
         config.public_url = f"http://{config.host}:{config.port}"
     fleet = Fleet(config)
     runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback
+        raise click.ClickException(str(exc)) from None
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(
         "EJOIN fleet of %d members (%d ports) on http://%s:%d",

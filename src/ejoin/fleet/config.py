@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -133,6 +134,8 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError("sim_hour_quota and sim_day_quota are 0 (no limit) or more")
     if config.db and not config.db.startswith(("sqlite:", "postgresql://", "postgres://")):
         raise ConfigError(f"db is sqlite:PATH or a postgresql://... URL, not {config.db.split(':')[0]!r}")
+    if config.db.startswith(("postgresql://", "postgres://")) and importlib.util.find_spec("psycopg_pool") is None:
+        raise ConfigError("a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
     if config.lease < 1:
         raise ConfigError("lease is at least 1 second")
     return config

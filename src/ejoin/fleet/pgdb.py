@@ -100,6 +100,12 @@ class PgDatabase:
         self._opened += 1
         if self._opened > 1:
             return
+        try:  # one connection first: a wrong URL or a server away is said at once, not after the pool's wait
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
+        except psycopg.Error as exc:
+            self._opened -= 1
+            raise ConnectionError(f"cannot open the fleet database {self.where}: {exc}".strip()) from None
+        await conn.close()
         await self.pool.open(wait=True, timeout=30)
         await self._migrate()
         self._listening = asyncio.ensure_future(self._listen())
@@ -131,6 +137,16 @@ class PgDatabase:
                     else:
                         await conn.execute("UPDATE schema_version SET version=%s", (version + 1,))
                     log.info("fleet database migrated to schema %d", version + 1)
+
+    @property
+    def where(self) -> str:
+        """The database named without its credentials (for messages and logs)."""
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(self.url)
+        except psycopg.Error:
+            return "(an unparsable URL)"
+        host = info.get("host") or "localhost"
+        return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
 
     def on_notify(self, callback: Callable[[str], None]) -> None:
         """``callback(payload)`` for each notification any replica (this one too) sends on the channel."""
