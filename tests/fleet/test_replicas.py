@@ -176,6 +176,25 @@ def test_a_task_held_by_one_replica_is_removed_and_paused_through_another(
     assert [r for r in reports(platform, 5101)] == [report]  # one stream: r2 did not report it too
 
 
+def test_a_replica_stopping_hands_its_tasks_over_at_once(tmp_path: Path, platform: PushCollector, pg_url: str) -> None:
+    port = free_port()
+    away = member(f"http://127.0.0.1:{port}", "1-4", "a")  # not up yet: the task waits, pending
+    r1, r2 = (FleetThread(tmp_path / f"r{i}", [away], db=pg_url, lease=600).start() for i in range(2))
+    try:
+        task = {"tid": 6101, "to": numbers(6101, 5), "sms": "x", "sdr": 1}
+        assert post(r1.url, task, platform.url) == "0 OK"
+        r1.idle()
+    finally:
+        r1.stop()  # SIGTERM: its leases released, not left to expire (600 s)
+    try:
+        with GatewayThread(tmp_path / "a", ports=4, slots=1, port=port):
+            r2.tick()  # the member is up; r2 takes the released task and dispatches it
+            report = wait_final(platform, {6101})[6101]
+    finally:
+        r2.stop()
+    assert (report["sent"], report["failed"]) == (5, 0)
+
+
 def start_replica(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--port", str(port)],
