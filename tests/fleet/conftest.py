@@ -13,8 +13,11 @@ import pytest
 from ejoin.clock import VirtualClock
 from ejoin.fleet.config import load_fleet_config
 from ejoin.fleet.runtime import Fleet
+from ejoin.fleet.store import Ledger, SqliteLedger
 from ejoin.fleet.web import create_fleet_app
 from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
+
+from .pg import PgServer, pg_bin
 
 AUTH = {"username": "fleet", "password": "secret"}
 
@@ -36,7 +39,8 @@ class FleetThread:
     def start(self) -> FleetThread:
         self._thread.start()
         self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1"))
-        self.fleet.public_url = self.url  # members push their reports here
+        if not self.config.public_url:
+            self.fleet.public_url = self.url  # members push their reports here
         return self
 
     def advance(self, seconds: float) -> None:
@@ -88,10 +92,106 @@ def two_members(tmp_path: Path) -> Iterator[tuple[GatewayThread, GatewayThread]]
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread]) -> Iterator[FleetThread]:
+def fleet_db() -> str:
+    """The fleet's ``db`` setting: the embedded SQLite store.  A module testing behaviour on both
+    stores overrides it with ``both_stores``."""
+    return ""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_stores(request: pytest.FixtureRequest) -> str:
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread], fleet_db: str) -> Iterator[FleetThread]:
     a, b = two_members
-    f = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")]).start()
+    f = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], db=fleet_db).start()
     try:
         yield f
     finally:
         f.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL for the whole session (started on first use, stopped at the end)."""
+    bindir = pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (no pg_ctl on PATH nor in /usr/lib/postgresql/*/bin)")
+    server = PgServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_dbs = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh empty database of the session's server, for one test."""
+    return pg_server.create_db(f"t{next(_dbs)}")
+
+
+class Balancer:
+    """What sits in front of fleet replicas: each request goes to the next replica, or to the one
+    after when a replica does not answer (killed).  Members push their reports through it, so a
+    report may land on any replica, as behind a real load balancer."""
+
+    def __init__(self, backends: list[str], port: int = 0) -> None:
+        self.backends = list(backends)
+        self._next = 0
+        self._thread = _LoopThread("balancer")
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _forward(self, request: Any) -> Any:
+        import aiohttp
+        from aiohttp import web
+
+        body = await request.read()
+        for _ in range(len(self.backends)):
+            backend = self.backends[self._next % len(self.backends)]
+            self._next += 1
+            try:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.request(
+                        request.method,
+                        backend + request.path_qs,
+                        data=body,
+                        headers={"Content-Type": "application/json"},
+                    ) as resp,
+                ):
+                    return web.Response(status=resp.status, body=await resp.read(), content_type=resp.content_type)
+            except aiohttp.ClientConnectionError:
+                continue
+        return web.Response(status=502, text="no replica answers")
+
+    def start(self) -> Balancer:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._thread.start()
+        self._runner, self.port = self._thread.run(_serve(app, "127.0.0.1", self.port))
+        return self
+
+    def stop(self) -> None:
+        self._thread.run(self._runner.cleanup())
+        self._thread.stop()
+
+
+def ledger_of(data: Path, db: str) -> Ledger:
+    """The ledger a fleet with data dir ``data`` and ``db`` setting keeps, opened by a test on its own."""
+    if db:
+        from ejoin.fleet.pgdb import PgDatabase
+        from ejoin.fleet.pgstore import PgLedger
+
+        return PgLedger(PgDatabase(db))
+    return SqliteLedger(data / "fleet.sqlite3")

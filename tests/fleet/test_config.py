@@ -45,9 +45,14 @@ def test_bad_members_are_refused_with_a_reason(members: list, message: str) -> N
         load_fleet_config(None, {"member": members})
 
 
-def test_a_postgresql_url_is_refused_until_that_store_exists() -> None:
-    with pytest.raises(ConfigError, match="PostgreSQL is planned"):
-        load_fleet_config(None, {"db": "postgresql://x/y", "member": [{"url": "http://a", "ports": "1-2"}]})
+def test_the_store_is_sqlite_or_a_postgresql_url() -> None:
+    one = [{"url": "http://a", "ports": "1-2"}]
+    assert load_fleet_config(None, {"db": "postgresql://fleet@db/fleet", "member": one}).db.startswith("postgresql:")
+    assert load_fleet_config(None, {"db": "sqlite:/tmp/f.sqlite3", "member": one}).lease == 10.0
+    with pytest.raises(ConfigError, match="sqlite:PATH or a postgresql://... URL, not 'mysql'"):
+        load_fleet_config(None, {"db": "mysql://x/y", "member": one})
+    with pytest.raises(ConfigError, match="lease is at least 1 second"):
+        load_fleet_config(None, {"db": "postgresql://x/y", "lease": 0.1, "member": one})
 
 
 def test_policy_and_quotas_are_checked() -> None:

@@ -16,11 +16,16 @@ MEMBER = {"username": "root", "password": "root"}
 
 
 @pytest.fixture
-def held(tmp_path) -> Iterator[tuple[FleetThread, GatewayThread]]:
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
+
+
+@pytest.fixture
+def held(tmp_path, fleet_db) -> Iterator[tuple[FleetThread, GatewayThread]]:
     """A fleet (ports 3-4) whose one member registers its SIMs and then sends nothing (its clock stays still)."""
     with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1) as a:
         a.advance(30)
-        fleet = FleetThread(tmp_path / "fleet", [member(a, "3-4", "a")]).start()
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "3-4", "a")], db=fleet_db).start()
         try:
             yield fleet, a
         finally:
@@ -60,8 +65,10 @@ def test_pause_and_resume_reach_the_members_sub_tasks(held, platform: PushCollec
     assert member_states(a) == [0]
 
 
-def test_remove_of_a_task_no_member_took_fails_it_at_once(tmp_path, platform: PushCollector) -> None:
-    fleet = FleetThread(tmp_path / "fleet", [member(f"http://127.0.0.1:{free_port()}", "1-4", "gone")]).start()
+def test_remove_of_a_task_no_member_took_fails_it_at_once(tmp_path, platform: PushCollector, fleet_db) -> None:
+    fleet = FleetThread(
+        tmp_path / "fleet", [member(f"http://127.0.0.1:{free_port()}", "1-4", "gone")], db=fleet_db
+    ).start()
     try:
         task = {"tid": 5003, "to": NUMBERS[:3], "sms": "x"}
         assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
+import pytest
+
+from ejoin.fleet.store import Unit
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import FleetThread, free_port, member
+from .conftest import Balancer, FleetThread, free_port, ledger_of, member
 from .test_sending import NUMBERS, final, reports, send
+
+MEMBER = {"username": "root", "password": "root"}
 
 
 def test_a_task_accepted_while_no_member_answers_is_sent_after_a_restart(tmp_path, platform: PushCollector) -> None:
@@ -50,3 +58,54 @@ def test_periodic_reports_say_what_waits_while_members_are_down(tmp_path, platfo
         fleet.stop()
     seen = reports(platform, 7002)
     assert [(r["sent"], r["failed"], r["sending"], r["unsent"]) for r in seen] == [(0, 0, 0, 3)] * 2
+
+
+@pytest.mark.parametrize("arrived", [False, True], ids=["post-lost", "answer-lost"])
+def test_a_dispatch_recorded_and_never_answered_is_posted_again_under_its_tid(
+    tmp_path, platform: PushCollector, both_stores: str, arrived: bool
+) -> None:
+    """A crash between recording a dispatch and the member's answer: the post may or may not have
+    arrived.  At the next start (or on the replica taking over) it is posted again with the same
+    member tid: a member holding it answers 13 and sends it once; one that never got it takes it."""
+    recipients = NUMBERS[:6]
+    with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1) as a:
+        a.advance(30)  # SIMs registered; nothing leaves before its clock moves again
+        front = Balancer([], port=free_port()).start()  # the fleet's address, known before it runs
+        secret, tid = asyncio.run(_crashed_after_recording(tmp_path, both_stores, platform.url, recipients))
+        if arrived:
+            sub = {"tid": tid, "to": recipients, "sms": "later", "from": "1", "sdr": 1, "fdr": 1, "sr_cnt": 100}
+            body = {"type": "send-sms", "sr_url": f"{front.url}/fleet/reports/a/{secret}", "sr_cnt": 1, "tasks": [sub]}
+            answer = httpx.post(a.url + "/goip_post_sms.html", params=MEMBER, json=body).json()
+            assert answer["status"][0]["status"] == "0 OK"
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")], db=both_stores, public_url=front.url)
+        fleet.start()
+        front.backends.append(fleet.url)
+        try:
+            fleet.idle()
+            queued = httpx.get(a.url + "/goip_get_tasks.html", params={**MEMBER, "port": 1}).json()
+            assert [t["tid"] for t in queued["tasks"]] == [tid]  # held once, whichever post it came from
+            a.advance(120)
+            report = final(platform, 7101)
+            sent = httpx.get(a.url + "/goip_get_sms_stat.html", params=MEMBER).json()["stats"]
+        finally:
+            fleet.stop()
+            front.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (6, 0, 0)
+    assert sum(r["sent_ok"] for r in sent) == 6  # what the network sent: each recipient once
+
+
+async def _crashed_after_recording(tmp_path, db: str, sr_url: str, recipients: list[str]) -> tuple[str, int]:
+    """The store as a fleet leaves it when killed after recording a dispatch: (its secret, the member tid)."""
+    ledger = ledger_of(tmp_path / "fleet", db)
+    await ledger.open()
+    try:
+        rules = {"sr_url": sr_url, "sr_cnt": 100, "sr_prd": 0, "sdr": True, "fdr": True}
+        task = {"tid": 7101, "to": recipients, "sms": "later", "fleet_lanes": [[]]}
+        units = [Unit(i, n, None) for i, n in enumerate(recipients)]
+        (task_id,) = await ledger.add_tasks([(7101, task, rules, units)])
+        assert task_id is not None
+        _, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", u.idx) for u in units])
+        await ledger.release()  # (PostgreSQL) as if its lease had expired
+        return await ledger.secret(), tid
+    finally:
+        await ledger.close()

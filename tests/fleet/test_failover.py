@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from ejoin.testing import GatewayThread, PushCollector
 
@@ -10,14 +11,25 @@ from .conftest import FleetThread, free_port, member
 from .test_sending import NUMBERS, final, reports, send
 
 
-def test_a_member_killed_mid_task_has_its_unsent_recipients_finish_elsewhere(tmp_path, platform: PushCollector) -> None:
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
+
+
+def test_a_member_killed_mid_task_has_its_unsent_recipients_finish_elsewhere(
+    tmp_path, platform: PushCollector, fleet_db
+) -> None:
     port = free_port()
     # member a's clock never moves: what it is given waits in its queue, as on a slow box that then dies
     a = GatewayThread(tmp_path / "a", clock="virtual", ports=4, slots=1, port=port).start()
     a.advance(30)  # its SIMs register; no SMS will leave it before its clock moves again
     with GatewayThread(tmp_path / "b", ports=4, slots=1, seed=2) as b:
         fleet = FleetThread(
-            tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], virtual=True, failover_after=60
+            tmp_path / "fleet",
+            [member(a, "1-4", "a"), member(b, "5-8", "b")],
+            virtual=True,
+            failover_after=60,
+            db=fleet_db,
         ).start()
         try:
             task = {"tid": 6001, "to": NUMBERS[:10], "sms": "x", "sdr": 1, "sr_cnt": 1000}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import httpx
+import pytest
 
 from ejoin.testing import PushCollector
 
@@ -18,6 +19,11 @@ def recv_rows(platform: PushCollector) -> list[list]:
 
 def text(row: list) -> str:
     return base64.b64decode(row[5]).decode()
+
+
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
 
 
 def test_a_members_sms_is_pushed_to_the_platform_once_in_fleet_numbers(
@@ -75,27 +81,25 @@ def test_unknown_parameters_and_bad_urls_are_refused(fleet: FleetThread) -> None
 
 
 def test_an_sms_taken_in_but_never_handed_to_the_outbox_is_pushed_at_the_next_start(
-    tmp_path, two_members, platform: PushCollector
+    tmp_path, fleet_db, two_members, platform: PushCollector
 ) -> None:
     import asyncio
 
-    from ejoin.fleet.store import SqliteLedger
-
-    from .conftest import member
+    from .conftest import ledger_of, member
 
     a, b = two_members
     members = [member(a, "1-4", "a"), member(b, "5-8", "b")]
-    FleetThread(tmp_path / "fleet", members).start().stop()
+    FleetThread(tmp_path / "fleet", members, db=fleet_db).start().stop()
 
     async def crashed_between() -> None:  # the ledger took it in; the process died before the push
-        ledger = SqliteLedger(tmp_path / "fleet" / "fleet.sqlite3")
+        ledger = ledger_of(tmp_path / "fleet", fleet_db)
         await ledger.open()
         await ledger.set_setting("sms_url", platform.url)
         await ledger.inbox_pushed("b", [[0, "6.01", 1700000000, "13911110011", "", "aGk="]])
         await ledger.close()
 
     asyncio.run(crashed_between())
-    again = FleetThread(tmp_path / "fleet", members).start()
+    again = FleetThread(tmp_path / "fleet", members, db=fleet_db).start()
     try:
         push = platform.wait_for(lambda p: p["type"] == "recv-sms")
         assert push["sms"] == [[0, "6.01", 1700000000, "13911110011", "", "aGk="]]
@@ -103,7 +107,7 @@ def test_an_sms_taken_in_but_never_handed_to_the_outbox_is_pushed_at_the_next_st
         again.stop()
 
     async def left() -> list:  # handed to the outbox once: nothing left for a next start
-        ledger = SqliteLedger(tmp_path / "fleet" / "fleet.sqlite3")
+        ledger = ledger_of(tmp_path / "fleet", fleet_db)
         await ledger.open()
         try:
             return await ledger.inbox_unforwarded()

@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 
 import httpx
+import pytest
 
 from ejoin.testing import GatewayThread
 
 from .conftest import FleetThread
 
 MEMBER = {"username": "root", "password": "root"}
+
+
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
 
 
 def receive(g: GatewayThread, port: str, sender: str, text: str) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from ejoin.cli import main
@@ -30,9 +31,14 @@ def ports_of(fleet: FleetThread) -> list[tuple[str, int]]:
     return [(e["port"], e["st"]) for e in fleet.get("/goip_get_status.html")["status"]]
 
 
-def test_a_member_added_at_run_time_serves_its_ports_and_survives_a_restart(tmp_path) -> None:
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
+
+
+def test_a_member_added_at_run_time_serves_its_ports_and_survives_a_restart(tmp_path, fleet_db) -> None:
     with GatewayThread(tmp_path / "a", ports=2, slots=1) as a, GatewayThread(tmp_path / "b", ports=2, slots=1) as b:
-        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")]).start()
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")], db=fleet_db).start()
         try:
             code, added = cli(fleet, "add", "b", b.url, "--ports", "5-6")
             assert code == 0 and (added["name"], added["ports"], added["up"]) == ("b", "5-6", True)
@@ -50,7 +56,7 @@ def test_a_member_added_at_run_time_serves_its_ports_and_survives_a_restart(tmp_
         finally:
             fleet.stop()
         # the file still lists only a: b comes back from the ledger
-        again = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")]).start()
+        again = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")], db=fleet_db).start()
         try:
             assert sorted(again.fleet.links) == ["a", "b"]
             assert [p for p, _ in ports_of(again)] == ["1.01", "2.01", "5.01", "6.01"]
@@ -84,10 +90,10 @@ def test_the_admin_endpoints_need_the_fleets_credentials(fleet: FleetThread) -> 
     assert answer["code"] == 400
 
 
-def test_a_member_removed_stays_removed_though_the_file_lists_it(tmp_path, two_members) -> None:
+def test_a_member_removed_stays_removed_though_the_file_lists_it(tmp_path, fleet_db, two_members) -> None:
     a, b = two_members
     members = [member(a, "1-4", "a"), member(b, "5-8", "b")]
-    fleet = FleetThread(tmp_path / "fleet", members).start()
+    fleet = FleetThread(tmp_path / "fleet", members, db=fleet_db).start()
     try:
         code, answer = cli(fleet, "remove", "b")
         assert (code, answer) == (0, {"name": "b", "withdrawn": 0})
@@ -96,7 +102,7 @@ def test_a_member_removed_stays_removed_though_the_file_lists_it(tmp_path, two_m
         assert fleet.get("/goip_send_cmd.html", op="lock", ports="6")["code"] == 2
     finally:
         fleet.stop()
-    again = FleetThread(tmp_path / "fleet", members).start()
+    again = FleetThread(tmp_path / "fleet", members, db=fleet_db).start()
     try:
         assert sorted(again.fleet.links) == ["a"]
         # and it may be added again, on other ports
@@ -106,14 +112,16 @@ def test_a_member_removed_stays_removed_though_the_file_lists_it(tmp_path, two_m
         again.stop()
 
 
-def test_removing_a_member_with_unsent_sms_is_refused_unless_forced(tmp_path, platform: PushCollector) -> None:
+def test_removing_a_member_with_unsent_sms_is_refused_unless_forced(
+    tmp_path, fleet_db, platform: PushCollector
+) -> None:
     # a's clock never moves: what it is given waits in its queue
     with (
         GatewayThread(tmp_path / "a", clock="virtual", ports=4, slots=1) as a,
         GatewayThread(tmp_path / "b", ports=4, slots=1, seed=2) as b,
     ):
         a.advance(30)  # its SIMs register
-        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")]).start()
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], db=fleet_db).start()
         try:
             task = {"tid": 7001, "to": NUMBERS[:10], "sms": "x", "sdr": 1, "sr_cnt": 1000}
             assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
@@ -139,11 +147,11 @@ def test_removing_a_member_with_unsent_sms_is_refused_unless_forced(tmp_path, pl
 
 
 def test_sms_a_task_bound_to_a_removed_members_ports_fail_at_a_forced_removal(
-    tmp_path, platform: PushCollector
+    tmp_path, fleet_db, platform: PushCollector
 ) -> None:
     with GatewayThread(tmp_path / "b", ports=2, slots=1) as b:
         gone = {"name": "a", "url": f"http://127.0.0.1:{free_port()}", "ports": "1-2"}
-        fleet = FleetThread(tmp_path / "fleet", [gone, member(b, "3-4", "b")]).start()
+        fleet = FleetThread(tmp_path / "fleet", [gone, member(b, "3-4", "b")], db=fleet_db).start()
         try:
             task = {"tid": 7002, "to": NUMBERS[:2], "sms": "x", "from": "1,3", "to_all": 1, "sdr": 1, "fdr": 1}
             assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
@@ -179,15 +187,15 @@ def test_the_member_list_for_a_person(fleet: FleetThread) -> None:
     assert both.exit_code == 2 and "without a subcommand" in both.output
 
 
-def test_a_file_member_overlapping_one_added_at_run_time_is_not_used(tmp_path, two_members, caplog) -> None:
+def test_a_file_member_overlapping_one_added_at_run_time_is_not_used(tmp_path, fleet_db, two_members, caplog) -> None:
     a, b = two_members
-    fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a")]).start()
+    fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a")], db=fleet_db).start()
     try:
         assert cli(fleet, "add", "b", b.url, "--ports", "5-8")[0] == 0
     finally:
         fleet.stop()
     # the file is edited meanwhile: a new member on ports b holds
-    again = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "6-9", "c")]).start()
+    again = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "6-9", "c")], db=fleet_db).start()
     try:
         assert sorted(again.fleet.links) == ["a", "b"]
         assert [p for p, _ in ports_of(again)] == [f"{p}.01" for p in range(1, 9)]

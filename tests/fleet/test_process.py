@@ -45,3 +45,18 @@ def test_the_command_serves_its_members_and_stops_on_sigterm(tmp_path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
+
+
+def test_a_database_it_cannot_open_is_said_without_its_password(tmp_path) -> None:
+    config = tmp_path / "fleet.toml"
+    config.write_text('[[member]]\nurl = "http://127.0.0.1:9"\nports = "1-2"\n')
+    db = f"postgresql://fleet:hunter2@127.0.0.1:{free_port()}/fleet"  # nothing listens there
+    proc = subprocess.run(
+        [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--db", db, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "cannot open the fleet database 127.0.0.1:" in proc.stderr and "/fleet" in proc.stderr
+    assert "hunter2" not in proc.stderr and "Traceback" not in proc.stderr

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from ejoin.testing import GatewayThread, PushCollector
 
 from .conftest import FleetThread, member
 from .test_sending import NUMBERS, final, reports, send
 
 
-def test_no_sim_gets_more_than_its_hourly_quota(tmp_path, platform: PushCollector) -> None:
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
+
+
+def test_no_sim_gets_more_than_its_hourly_quota(tmp_path, platform: PushCollector, fleet_db) -> None:
     with (
         GatewayThread(tmp_path / "a", ports=2, slots=1, seed=1) as a,
         GatewayThread(tmp_path / "b", ports=2, slots=1, seed=2) as b,
     ):
         fleet = FleetThread(
-            tmp_path / "fleet", [member(a, "1-2", "a"), member(b, "3-4", "b")], virtual=True, sim_hour_quota=3
+            tmp_path / "fleet",
+            [member(a, "1-2", "a"), member(b, "3-4", "b")],
+            virtual=True,
+            sim_hour_quota=3,
+            db=fleet_db,
         ).start()
         try:
             task = {"tid": 4001, "to": NUMBERS[:20], "sms": "x", "sdr": 1, "sr_cnt": 12}

@@ -13,6 +13,11 @@ from .conftest import FleetThread, member
 NUMBERS = [f"1380000{i:04d}" for i in range(1, 41)]
 
 
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
+
+
 def final(platform: PushCollector, tid: Any) -> dict[str, Any]:
     def done(p: dict[str, Any]) -> bool:
         return any(r["tid"] == tid and r["sending"] == 0 and r["unsent"] == 0 for r in p.get("rpts", []))
@@ -72,10 +77,10 @@ def test_reports_follow_sr_cnt_with_exact_counts(fleet: FleetThread, platform: P
     assert sum(len(r["sdr"]) for r in seen) == 20  # each row reported once
 
 
-def test_what_a_member_refuses_is_reported_failed_with_its_reason(tmp_path, platform: PushCollector) -> None:
+def test_what_a_member_refuses_is_reported_failed_with_its_reason(tmp_path, platform: PushCollector, fleet_db) -> None:
     # the fleet gives this member ports 1-4, but it has only 2: its refusal becomes fdr rows
     with GatewayThread(tmp_path / "small", ports=2, slots=2) as small:
-        fleet = FleetThread(tmp_path / "fleet", [member(small, "1-4", "small")]).start()
+        fleet = FleetThread(tmp_path / "fleet", [member(small, "1-4", "small")], db=fleet_db).start()
         try:
             task = {"tid": 9005, "to": NUMBERS[:2], "sms": "hi", "from": "3", "to_all": 1}
             assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
@@ -99,9 +104,13 @@ def test_bad_tasks_get_the_devices_codes(fleet: FleetThread, platform: PushColle
 
 
 @pytest.mark.parametrize(("policy", "ports"), [("least-busy", ["1.01"] * 3), ("round-robin", ["1.01", "2.01", "3.01"])])
-def test_the_routing_policy_picks_the_port(tmp_path, two_members, platform: PushCollector, policy, ports) -> None:
+def test_the_routing_policy_picks_the_port(
+    tmp_path, two_members, platform: PushCollector, policy, ports, fleet_db
+) -> None:
     a, b = two_members
-    fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], policy=policy).start()
+    fleet = FleetThread(
+        tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], policy=policy, db=fleet_db
+    ).start()
     try:
         used = []
         for n in range(3):  # one after the other: each done before the next

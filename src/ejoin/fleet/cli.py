@@ -20,7 +20,9 @@ log = logging.getLogger("ejoin.fleet")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML with [[member]]s (to serve).")
 @click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
 @click.option("--port", type=int, help="HTTP port.  [default: 8090]")
-@click.option("--db", help="Store URL: none for the embedded SQLite file in --data (sqlite:PATH).")
+@click.option(
+    "--db", help="Store: none for the embedded SQLite file in --data, sqlite:PATH, or postgresql://... (replicas)."
+)
 @click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
 @click.option("--username", help="The fleet's own device account.  [default: root]")
 @click.option("--password", help="The fleet's own device password.  [default: root]")
@@ -33,6 +35,7 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
       ejoin fleet --config fleet.toml
       ejoin fleet --config fleet.toml --port 8090 --username api --password secret
       ejoin fleet member list --url http://127.0.0.1:8090
+      ejoin fleet --config fleet.toml --db postgresql://fleet@db/fleet   # one of many replicas
     """
     if ctx.invoked_subcommand is not None:
         if config_path is not None or any(v is not None for v in flags.values()):
@@ -59,7 +62,10 @@ async def _serve(config: Any) -> None:
         config.public_url = f"http://{config.host}:{config.port}"
     fleet = Fleet(config)
     runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback
+        raise click.ClickException(str(exc)) from None
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(
         "EJOIN fleet of %d members (%d ports) on http://%s:%d",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -52,7 +53,8 @@ class FleetConfig:
     username: str = "root"
     password: str = "root"
     data: str = "./ejoin-fleet"
-    db: str = ""  # empty: the embedded SQLite store in ``data``
+    db: str = ""  # empty: the embedded SQLite store in ``data``; postgresql://...: shared by replicas
+    lease: float = 10.0  # PostgreSQL: seconds a replica holds a task or push destination unless it renews
     public_url: str = ""  # how members reach the fleet (their sr_url); default http://host:port
     slots: int = 32  # slots a fleet port may name ("3.02"); members check their own
     member_timeout: float = 5.0  # seconds a member request may take before the member counts as down
@@ -161,6 +163,10 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError(f'policy is "least-busy" or "round-robin", not {config.policy!r}')
     if config.sim_hour_quota < 0 or config.sim_day_quota < 0:
         raise ConfigError("sim_hour_quota and sim_day_quota are 0 (no limit) or more")
-    if config.db and not config.db.startswith("sqlite:"):
-        raise ConfigError("only the embedded SQLite store exists yet (--db sqlite:PATH or none); PostgreSQL is planned")
+    if config.db and not config.db.startswith(("sqlite:", "postgresql://", "postgres://")):
+        raise ConfigError(f"db is sqlite:PATH or a postgresql://... URL, not {config.db.split(':')[0]!r}")
+    if config.db.startswith(("postgresql://", "postgres://")) and importlib.util.find_spec("psycopg_pool") is None:
+        raise ConfigError("a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
+    if config.lease < 1:
+        raise ConfigError("lease is at least 1 second")
     return config

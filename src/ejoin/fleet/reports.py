@@ -6,13 +6,18 @@ own ledger (many members, one task), so it keeps the same rules here instead: a 
 ``sr_cnt`` more units are done, every ``sr_prd`` seconds, and when the task is done; the
 counts are the whole task's, the sdr/fdr rows those done since the last report.  Pushes go
 through the device's durable ``Outbox`` (reused as is).
+
+The stream is read from the ledger, not kept in memory: a member's report may land on any
+replica, which records it; the task's owner (the one replica holding its lease, ``owns``) is
+woken and emits what the ledger holds unreported, marking exactly those units reported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -32,8 +37,6 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Open:
     row: TaskRow
-    rows: list[list[Any]] = field(default_factory=list)
-    since: int = 0
     timer: Timer | None = None
     finished: bool = False
 
@@ -48,6 +51,8 @@ class ReportMerger:
         self._open: dict[int, _Open] = {}
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Whether this replica emits a task's stream (it holds the task's lease); one process: always.
+        self.owns: Callable[[int], bool] = lambda task_id: True
 
     async def track(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
@@ -70,9 +75,15 @@ class ReportMerger:
 
     async def _periodic_report(self, task_id: int, state: _Open) -> None:
         async with self._lock:
-            if not state.finished:
+            if not state.finished and self._open.get(task_id) is state:
                 await self._emit(task_id, state)
                 self._arm(task_id, state)
+
+    def forget(self, task_id: int) -> None:
+        """The task's lease went to another replica: its stream is that one's now."""
+        state = self._open.pop(task_id, None)
+        if state is not None and state.timer is not None:
+            state.timer.cancel()
 
     async def member_report(self, member: str, body: Any) -> None:
         """A status-report a member pushed to the fleet (possibly again: done units count once)."""
@@ -108,53 +119,60 @@ class ReportMerger:
         sending: int = 0,
     ) -> None:
         """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the rules say."""
-        async with self._lock:
-            fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
-            await self._progress(task_id, fresh, counts)
+        fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
+        if fresh:
+            await self.progress(task_id, counts)
 
     async def removed(self, task_id: int, reason: str) -> None:
         """A removed task's units never dispatched count as failed now (the rest as members report them)."""
-        async with self._lock:
-            fresh, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
-            await self._progress(task_id, fresh, counts)
+        _, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
+        await self.progress(task_id, counts)
 
     async def ports_gone(self, ports: tuple[int, int], detail: str) -> None:
         """Units a ``to_all`` task pinned on fleet ports that left the fleet (their member removed)
         can never go: failed, and reported under the task's rules."""
-        async with self._lock:
-            failed = await self._ledger.fail_pinned(ports, SendFailure.SEND_FAILED, detail, int(self._clock.time()))
-            for task_id, fresh, counts in failed:
-                await self._progress(task_id, fresh, counts)
+        failed = await self._ledger.fail_pinned(ports, SendFailure.SEND_FAILED, detail, int(self._clock.time()))
+        for task_id, _rows, counts in failed:
+            await self.progress(task_id, counts)
 
     async def resume(self, task_id: int) -> None:
-        """After a restart: what was done but never reported goes out under the same rules."""
+        """After a restart or a takeover: what was done but never reported goes out under the same rules."""
+        await self.progress(task_id)
+
+    async def progress(self, task_id: int, counts: Counts | None = None) -> None:
+        """Units of the task were done (here or on another replica): report if the rules say so."""
+        if not self.owns(task_id):
+            return  # its owner was notified by the ledger
+        if counts is not None and task_id in self._open and not self._due(self._open[task_id], counts):
+            return  # nothing to report yet: spare the lock and a read
         async with self._lock:
-            await self._progress(task_id, await self._ledger.unreported(task_id))
-
-    async def _progress(self, task_id: int, fresh: list[list[Any]], counts: Counts | None = None) -> None:
-        if task_id not in self._open:
-            await self.track(task_id)
-        state = self._open.get(task_id)
-        if state is None or state.finished:
-            return
-        state.rows.extend(fresh)
-        state.since += len(fresh)
-        if counts is None:
+            if task_id not in self._open:
+                await self.track(task_id)
+            state = self._open.get(task_id)
+            if state is None or state.finished:
+                return
+            # read again under the lock: a report emitted meanwhile may hold these units already
             counts = await self._ledger.counts(task_id)
-        if counts.done >= counts.total:
-            state.finished = True
-            if state.timer is not None:
-                state.timer.cancel()
-            await self._emit(task_id, state, counts)
-            del self._open[task_id]
-        elif state.since >= state.row.sr_cnt:
-            await self._emit(task_id, state, counts)
+            if counts.done >= counts.total:
+                state.finished = True
+                if state.timer is not None:
+                    state.timer.cancel()
+                await self._emit(task_id, state)
+                del self._open[task_id]
+            elif counts.done - counts.reported >= state.row.sr_cnt:
+                await self._emit(task_id, state)
 
-    async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
-        if counts is None:
-            counts = await self._ledger.counts(task_id)
+    @staticmethod
+    def _due(state: _Open, counts: Counts) -> bool:
+        return counts.done >= counts.total or counts.done - counts.reported >= state.row.sr_cnt
+
+    async def _emit(self, task_id: int, state: _Open) -> None:
+        # The counts first, then the rows: every unit the counts say is done is among the rows
+        # (or reported already), so the final report holds the last of them.
+        counts = await self._ledger.counts(task_id)
+        done = await self._ledger.unreported(task_id)
         row = state.row
-        rows = sorted(state.rows, key=lambda r: (r[0], _port_key(r[2])))
+        rows = sorted((r for _, r in done), key=lambda r: (r[0], _port_key(r[2])))
         report = TaskReport(
             tid=row.tid_echo,
             sending=counts.sending,
@@ -164,11 +182,9 @@ class ReportMerger:
             sdr=[r[:4] for r in rows if len(r) == 4] if row.sdr else msgspec.UNSET,
             fdr=[r for r in rows if len(r) > 4] if row.fdr else msgspec.UNSET,
         )
-        state.rows = []
-        state.since = 0
         if row.sr_url:
             await self._outbox.push(row.sr_url, "status-report", encode(StatusReportPush("status-report", 1, [report])))
-        await self._ledger.mark_reported(task_id)
+        await self._ledger.mark_reported(task_id, [seq for seq, _ in done])
 
     async def stop(self) -> None:
         for state in self._open.values():

@@ -1,5 +1,10 @@
 """The fleet process: members, ledger, dispatcher, report merger and the outbox to the platform.
 
+Its record is the embedded SQLite ledger, or PostgreSQL (``db = "postgresql://..."``) shared by
+any number of replicas: each replica owns the tasks it holds leases on (renewed every third of
+a lease; a dead replica's tasks are taken over when its leases expire), dispatches and reports
+only those, and is woken by the others' notifications (a member's outcomes, pushes queued).
+
 It offers what the shared endpoint machinery (``web/endpoint.py``) reads of a device —
 ``config`` (credentials, body limits), ``guard``, ``sessions``, ``clock`` — so the device's
 own authentication, spec 3 sessions and error answers serve the fleet unchanged.
@@ -8,11 +13,12 @@ own authentication, spec 3 sessions and error answers serve the fleet unchanged.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
 from ..gateway.config import ConfigError
@@ -30,7 +36,11 @@ from .reports import ReportMerger
 from .sending import Dispatcher
 from .status import dev_status
 from .status_push import MEMBER_PERIOD, StatusPusher
-from .store import SqliteLedger
+from .store import Ledger, SqliteLedger
+
+if TYPE_CHECKING:
+    from .pgdb import PgDatabase
+    from .pgoutbox import PgOutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +60,21 @@ class Fleet:
         self.config = config
         self.clock = clock or SystemClock()
         data = Path(config.data)
-        self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
-        self.store = SQLiteStore(data / "outbox.sqlite3")
+        self.ledger: Ledger
+        self.store: SQLiteStore | PgOutboxStore
+        self.db: PgDatabase | None = None  # the PostgreSQL database, when shared
+        self._shared_outbox: PgOutboxStore | None = None
+        if config.db.startswith(("postgresql://", "postgres://")):
+            from .pgdb import PgDatabase
+            from .pgoutbox import PgOutboxStore
+            from .pgstore import PgLedger
+
+            self.db = PgDatabase(config.db, lease=config.lease)
+            self.ledger = PgLedger(self.db)
+            self.store = self._shared_outbox = PgOutboxStore(self.db)
+        else:
+            self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
+            self.store = SQLiteStore(data / "outbox.sqlite3")
         self.outbox = Outbox(
             self.store,
             self.clock,
@@ -86,6 +109,8 @@ class Fleet:
             config.policy,
         )
         self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
+        self.owned: set[int] = set()  # open tasks this replica holds the lease of
+        self.reports.owns = self.dispatcher.owns = self.owned.__contains__
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.inbound = InboundPushes(self.ledger, self.outbox, self.ports)
         self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
@@ -96,6 +121,9 @@ class Fleet:
         self.ssrc = secrets.token_hex(8)
         self._work: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._holder: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
 
     @property
     def size(self) -> DeviceSize:
@@ -138,14 +166,20 @@ class Fleet:
         await self.store.open()
         await self.outbox.start()
         self._secret = await self.ledger.secret()
+        if self.db is not None:
+            # Replicas answer goip_get_sms from one inbox whose ids never restart: one ssrc for all,
+            # derived from the shared secret (one-way, so it gives nothing of it away).
+            self.ssrc = hashlib.sha256(f"ssrc:{self._secret}".encode()).hexdigest()[:16]
         await self._load_members()
         await self.status_push.start()
         await self.inbound.start()
         await self.refresh()
-        # Tasks accepted before a restart: reported and dispatched again where they stopped.
-        for row in await self.ledger.open_tasks():
-            await self.reports.resume(row.id)
-            self._spawn(self.dispatcher.dispatch(row.id))
+        # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
+        # again where they stopped.
+        await self._claim()
+        if self.db is not None:
+            self.db.on_notify(self._notified)
+            self._holder = asyncio.ensure_future(self._hold())
         self._poller = asyncio.ensure_future(self._poll())
 
     async def _load_members(self) -> None:
@@ -216,7 +250,61 @@ class Fleet:
             self._spawn(self.dispatcher.dispatch(task_id))
         return load
 
+    async def _claim(self) -> None:
+        before = set(self.owned)  # a task accepted while the claim runs is this replica's, claimed or not
+        owned, taken = await self.ledger.claim()
+        for task_id in before - set(owned):
+            self.owned.discard(task_id)
+            self.reports.forget(task_id)  # finished, or (a lease not renewed in time) another replica's now
+        self.owned.update(owned)
+        for task_id in taken:
+            self._spawn(self._take_over(task_id))
+
+    async def _take_over(self, task_id: int) -> None:
+        await self.dispatcher.reconcile(task_id)
+        await self.reports.resume(task_id)
+        await self.dispatcher.dispatch(task_id)
+
+    async def _hold(self) -> None:
+        """Replicas: renew leases (and take expired ones) every third of a lease; waiting pushes looked at."""
+        assert self._shared_outbox is not None
+        while True:
+            try:
+                await self._claim()
+                await self._shared_outbox.renew()
+                for summary in await self.store.outbox_summary():
+                    if summary.queued:
+                        self.outbox.poke(summary.dest)  # a destination whose sender died
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing the fleet's leases failed; trying again")
+            await asyncio.sleep(self.ledger.lease / 3)  # leases are on the database's clock: real time
+
+    def _notified(self, payload: str) -> None:
+        if payload.startswith("t"):  # a member's outcomes, recorded by some replica
+            task_id = int(payload[1:])
+            if task_id in self.owned and task_id not in self._progressed:
+                self._progressed.add(task_id)
+                self._spawn(self._progress(task_id))
+        elif payload.startswith("d"):  # paused, resumed or removed on some replica
+            task_id = int(payload[1:])
+            if task_id in self.owned:
+                self._spawn(self.dispatcher.dispatch(task_id))
+        elif payload.startswith("p"):
+            self.outbox.poke(payload[1:])
+        else:  # "claim" (a replica stopped) or "*" (this listener reconnected: anything may have been missed)
+            self._spawn(self._claim())
+            if payload == "*":
+                for task_id in list(self.owned):
+                    self._spawn(self.reports.progress(task_id))
+
+    async def _progress(self, task_id: int) -> None:
+        self._progressed.discard(task_id)  # notifications arriving from now on run again
+        await self.reports.progress(task_id)
+
     def _accepted(self, task_id: int) -> None:
+        self.owned.add(task_id)  # the replica that accepted a task holds its lease
         self._spawn(self._open_task(task_id))
 
     async def _open_task(self, task_id: int) -> None:
@@ -224,6 +312,9 @@ class Fleet:
         await self.dispatcher.dispatch(task_id)
 
     def _spawn(self, coro: Any) -> None:
+        if self._stopping:
+            coro.close()  # a notification arriving while the fleet stops: the next replica's work now
+            return
         task = asyncio.ensure_future(coro)
         self._work.add(task)
         task.add_done_callback(self._finished)
@@ -236,7 +327,12 @@ class Fleet:
     async def _poll(self) -> None:
         while True:
             await self.clock.sleep(self.config.status_poll)
-            await self.tick()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: the next round tries again
+                log.exception("a round of the fleet's poll failed")
 
     async def tick(self) -> None:
         """One round: members' status, failover of members down too long, pending units dispatched."""
@@ -251,8 +347,9 @@ class Fleet:
             elif link.up:
                 await self._remove_withdrawn(link)
         # Units that found no registered port earlier, or were withdrawn, may find one now.
-        for row in await self.ledger.open_tasks():
-            await self.dispatcher.dispatch(row.id)
+        await self._claim()
+        for task_id in sorted(self.owned):
+            await self.dispatcher.dispatch(task_id)
 
     async def _remove_withdrawn(self, link: MemberLink) -> None:
         """A member back after a failover: what it still holds of withdrawn dispatches must not go out."""
@@ -272,15 +369,23 @@ class Fleet:
             await asyncio.gather(*list(self._work), return_exceptions=True)
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        self._stopping = True
+        for loop in (self._poller, self._holder):
+            if loop is not None:
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
         for task in list(self._work):
             task.cancel()
         await asyncio.gather(*list(self._work), return_exceptions=True)
         await self.reports.stop()
         self.status_push.stop()
         await self.outbox.stop()
+        if self._shared_outbox is not None:  # the other replicas take over at once, not after the leases
+            try:
+                await self.ledger.release()
+                await self._shared_outbox.release()
+            except Exception:
+                log.exception("could not release the fleet's leases; they expire in %.0f s", self.ledger.lease)
         for link in self.links.values():
             await link.close()
         await self.store.close()

@@ -28,7 +28,7 @@ from ..protocol.ports import DeviceSize, PortAddress
 from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
-from .store import FAILED, POSTED, REFUSED, RUNNING, Ledger, Unit
+from .store import FAILED, POSTED, REFUSED, RUNNING, Conflict, Ledger, TaskRow, Unit
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class Dispatcher:
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self._dispatching: set[int] = set()
+        # Whether this replica dispatches a task (it holds the task's lease); one process: always.
+        self.owns: Any = lambda task_id: True
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
         self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
 
@@ -109,8 +111,8 @@ class Dispatcher:
 
     async def dispatch(self, task_id: int) -> None:
         """Send the task's pending units to members; those that cannot go now stay pending."""
-        if task_id in self._dispatching:
-            return  # one pass at a time per task, or two passes could post the same pending units
+        if task_id in self._dispatching or not self.owns(task_id):
+            return  # one pass at a time per task, by its owner (another replica's is told by the ledger)
         self._dispatching.add(task_id)
         try:
             await self._dispatch(task_id)
@@ -121,9 +123,37 @@ class Dispatcher:
         row = await self._ledger.task(task_id)
         if row is None or row.hold != RUNNING:
             return  # paused or removed: nothing more goes to members
+        if self._quotas != (0, 0):
+            # SIMs' usage read and spent in one turn, across replicas too, or two could fill one SIM
+            async with self._ledger.pick_lock():
+                recorded = await self._record(row, await self._plan(row))
+        else:
+            recorded = await self._record(row, await self._plan(row))
+        # Recorded one after the other (dispatch numbers in order), posted to the members at once.
+        await asyncio.gather(*(self._post(row, *r) for r in recorded))
+
+    async def _record(
+        self, row: TaskRow, plans: list[tuple[str, list[tuple[Unit, str, int]], bool, tuple[int, int], str | None]]
+    ) -> list[tuple[int, int, str, list[tuple[Unit, str, int]], bool, tuple[int, int]]]:
+        """Every dispatch written (with its units) before any is posted: (id, member tid, member, ...)."""
+        out = []
+        for member, units, to_all, every, sim in plans:
+            try:
+                dispatch_id, tid = await self._ledger.record_dispatch(row.id, member, units, sim, self._clock.time())
+            except Conflict as exc:  # another replica took them (its lease on the task was just renewed)
+                log.info("%s; left to it", exc)
+                continue
+            out.append((dispatch_id, tid, member, units, to_all, every))
+        return out
+
+    async def _plan(
+        self, row: TaskRow
+    ) -> list[tuple[str, list[tuple[Unit, str, int]], bool, tuple[int, int], str | None]]:
+        """(member, units with their fleet port and sub-task index, to_all, (sr_cnt, sr_prd), SIM) per sub-task."""
+        task_id = row.id
         pending = await self._ledger.pending(task_id)
         if not pending:
-            return
+            return []
         fixed = [u for u in pending if u.port is not None]
         free = [u for u in pending if u.port is None]
         # One sub-task per member, or per (member, port) when SIMs have quotas.
@@ -153,15 +183,20 @@ class Dispatcher:
                 plans[key].append((u, port, len(plans[key])))
         # Each member reports its share often enough that the merged stream can keep the task's sr_cnt.
         every = max(1, row.sr_cnt // max(1, len(plans)))
-        # Recorded one after the other (dispatch numbers in order), posted to the members at once.
-        await asyncio.gather(
-            *(
-                self._post(
-                    row.task, task_id, key[0], units, to_all=bool(fixed), every=(every, row.sr_prd), sim=sims.get(key)
-                )
-                for key, units in plans.items()
-            )
-        )
+        return [(key[0], units, bool(fixed), (every, row.sr_prd), sims.get(key)) for key, units in plans.items()]
+
+    async def reconcile(self, task_id: int) -> None:
+        """Dispatches recorded and never answered (a crash between the record and the member's answer,
+        here or on a replica whose lease expired): posted again under the same member tid.  A member
+        holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it now.
+        """
+        row = await self._ledger.task(task_id)
+        if row is None:
+            return
+        for dispatch_id, member, tid, units in await self._ledger.recorded(task_id):
+            if member in self._links:
+                to_all = any(u.port is not None for u, _, _ in units)
+                await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
 
     async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
         """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
@@ -206,16 +241,15 @@ class Dispatcher:
 
     async def _post(
         self,
-        task: dict[str, Any],
-        task_id: int,
+        row: TaskRow,
+        dispatch_id: int,
+        tid: int,
         member: str,
         units: list[tuple[Unit, str, int]],
-        *,
         to_all: bool,
         every: tuple[int, int],
-        sim: str | None = None,
     ) -> None:
-        dispatch_id, tid = await self._ledger.record_dispatch(task_id, member, units, sim, self._clock.time())
+        task, task_id = row.task, row.id
         link = self._links.get(member)
         if link is None:  # removed meanwhile (ejoin fleet member remove): never posted, the units are free
             await self._ledger.dispatch_done(dispatch_id, REFUSED)
@@ -257,7 +291,7 @@ class Dispatcher:
         status = ""
         if isinstance(answer, dict) and answer.get("status"):
             status = str(answer["status"][0].get("status", ""))
-        if status.startswith("0 "):
+        if status.startswith(("0 ", "13 ")):  # 13: the member holds this tid open already (posted again)
             await self._ledger.dispatch_done(dispatch_id, POSTED)
             return
         log.warning("member %s refused dispatch %d of task %d: %s", member, dispatch_id, task_id, status or answer)

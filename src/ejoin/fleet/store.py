@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -50,6 +51,7 @@ class Counts:
     sent: int
     failed: int
     sending: int
+    reported: int = 0  # units done and already in a report queued for the platform
 
     @property
     def done(self) -> int:
@@ -60,7 +62,16 @@ class Counts:
         return self.total - self.done - self.sending
 
 
+class Conflict(Exception):
+    """Units a dispatch was to take were no longer pending (another pass or replica took them)."""
+
+
 class Ledger(Protocol):
+    """The fleet's record.  With several replicas on one database, each open task is *owned* by one
+    replica at a time under a lease (``claim``): only its owner dispatches it and emits its reports."""
+
+    lease: float  # seconds a task's ownership lasts unless renewed (0: one process owns everything)
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def secret(self) -> str: ...
@@ -95,8 +106,12 @@ class Ledger(Protocol):
     async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]: ...
     async def withdrawn(self, member: str) -> list[int]: ...
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
-    async def unreported(self, task_id: int) -> list[list[Any]]: ...
-    async def mark_reported(self, task_id: int) -> None: ...
+    async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]: ...
+    async def mark_reported(self, task_id: int, seqs: list[int]) -> None: ...
+    async def claim(self) -> tuple[list[int], list[int]]: ...
+    async def release(self) -> None: ...
+    async def recorded(self, task_id: int) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]: ...
+    def pick_lock(self) -> AbstractAsyncContextManager[None]: ...
     async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     async def add_member(self, settings: dict[str, Any]) -> None: ...
     async def remove_member(self, name: str) -> None: ...
@@ -157,6 +172,10 @@ SCHEMA = [
     CREATE INDEX inbox_fp ON inbox (member, fp);
     CREATE INDEX inbox_unforwarded ON inbox (id) WHERE forwarded=0;
     """,
+    # version 4: reports mark the exact units they hold (another replica may finish more meanwhile)
+    """
+    CREATE INDEX units_done ON units (task_id, done_seq) WHERE done_seq IS NOT NULL;
+    """,
 ]
 
 # A member's tid: the fleet task and the dispatch number, so it is unique and says where it came from.
@@ -168,14 +187,20 @@ def member_tid(task_id: int, no: int) -> int:
 
 
 def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
-    by_state = dict(
-        db.execute("SELECT state, COUNT(*) FROM units WHERE task_id=? GROUP BY state", (task_id,)).fetchall()
-    )
+    by_state: dict[int, int] = {}
+    reported = 0
+    for state, n, r in db.execute(
+        "SELECT state, COUNT(*), SUM(reported) FROM units WHERE task_id=? GROUP BY state", (task_id,)
+    ):
+        by_state[state] = n
+        reported += r or 0
     sending = db.execute(
         "SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state=?", (task_id, POSTED)
     ).fetchone()[0]
     total = sum(by_state.values())
-    return Counts(total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)))
+    return Counts(
+        total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)), reported
+    )
 
 
 def _pinned(db: sqlite3.Connection, ports: tuple[int, int]) -> list[tuple[int, int, int, str, str]]:
@@ -190,11 +215,15 @@ def _pinned(db: sqlite3.Connection, ports: tuple[int, int]) -> list[tuple[int, i
 
 
 class SqliteLedger:
+    lease = 0.0  # one process: no leases
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fleet-db")
         self._db: sqlite3.Connection | None = None
         self._seq = 0  # order in which units were done (DB thread only)
+        self._claimed = False
+        self._picking = asyncio.Lock()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -308,14 +337,16 @@ class SqliteLedger:
                 "INSERT INTO dispatches (task_id, no, member, member_tid) VALUES (?,?,?,?)", (task_id, no, member, tid)
             )
             dispatch_id = int(cur.lastrowid or 0)
-            db.executemany(
+            taken = db.executemany(
                 "UPDATE units SET state=?, dispatch_id=?, sub_idx=?, via=?, sim=?, at=? "
                 "WHERE task_id=? AND idx=? AND port IS ? AND state=?",
                 [
                     (DISPATCHED, dispatch_id, sub, via, sim, at, task_id, u.idx, u.port, PENDING)
                     for u, via, sub in units
                 ],
-            )
+            ).rowcount
+            if taken != len(units):
+                raise Conflict(f"task {task_id}: {len(units) - taken} of the units to dispatch were taken")
             return dispatch_id, tid
 
         return await self._run(add)
@@ -597,25 +628,24 @@ class SqliteLedger:
 
         await self._run(mark)
 
-    async def unreported(self, task_id: int) -> list[list[Any]]:
-        """The rows of units done and not yet in a report queued for the platform (after a restart)."""
+    async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]:
+        """(done_seq, row) of the units done and not yet in a report queued for the platform, in order done."""
 
-        def get(db: sqlite3.Connection) -> list[list[Any]]:
+        def get(db: sqlite3.Connection) -> list[tuple[int, list[Any]]]:
             rows = db.execute(
-                "SELECT row FROM units WHERE task_id=? AND state IN (?, ?) AND reported=0 ORDER BY done_seq",
+                "SELECT done_seq, row FROM units WHERE task_id=? AND state IN (?, ?) AND reported=0 ORDER BY done_seq",
                 (task_id, SENT, FAILED),
             )
-            return [json.loads(r[0]) for r in rows]
+            return [(seq, json.loads(r)) for seq, r in rows]
 
         return await self._run(get)
 
-    async def mark_reported(self, task_id: int) -> None:
-        """Every unit done so far is in a report the outbox holds; the task is finished once all are."""
+    async def mark_reported(self, task_id: int, seqs: list[int]) -> None:
+        """These units (by done_seq) are in a report the outbox holds; the task is finished once all are."""
 
         def mark(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE units SET reported=1 WHERE task_id=? AND state IN (?, ?) AND reported=0",
-                (task_id, SENT, FAILED),
+            db.executemany(
+                "UPDATE units SET reported=1 WHERE task_id=? AND done_seq=?", [(task_id, seq) for seq in seqs]
             )
             db.execute(
                 "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
@@ -706,3 +736,44 @@ class SqliteLedger:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("setting:" + key, value))
 
         await self._run(put)
+
+    async def claim(self) -> tuple[list[int], list[int]]:
+        """The open tasks this process owns (all: it is the only one), and those it took over from an
+        earlier life of the store (at the first call) whose recorded dispatches must be reconciled."""
+        ids = [row.id for row in await self.open_tasks()]
+        taken = [] if self._claimed else ids
+        self._claimed = True
+        return ids, taken
+
+    async def release(self) -> None:
+        pass
+
+    async def recorded(self, task_id: int) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]:
+        """Dispatches recorded and never answered (the post may or may not have reached the member),
+        with their units still waiting: (dispatch id, member, member tid, (unit, fleet port, sub idx))."""
+
+        def get(db: sqlite3.Connection) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]:
+            out = []
+            for dispatch_id, member, tid in db.execute(
+                "SELECT id, member, member_tid FROM dispatches WHERE task_id=? AND state=? ORDER BY id",
+                (task_id, RECORDED),
+            ).fetchall():
+                units = [
+                    (Unit(idx, number, port), via, sub)
+                    for idx, number, port, via, sub in db.execute(
+                        "SELECT idx, number, port, via, sub_idx FROM units WHERE dispatch_id=? AND state=? "
+                        "ORDER BY sub_idx, rowid",
+                        (dispatch_id, DISPATCHED),
+                    )
+                ]
+                if units:
+                    out.append((dispatch_id, member, tid, units))
+            return out
+
+        return await self._run(get)
+
+    @asynccontextmanager
+    async def pick_lock(self) -> AsyncIterator[None]:
+        """Held from reading SIMs' usage to recording what was given them, so quotas hold."""
+        async with self._picking:
+            yield

@@ -174,6 +174,10 @@ class Outbox:
         fut.add_done_callback(committed)
         return fut
 
+    def poke(self, dest: str) -> None:
+        """Pushes for ``dest`` may be waiting that this process did not queue (a store shared by replicas)."""
+        self._wake(dest)
+
     @property
     def busy_destinations(self) -> int:
         return len(self._workers)

@@ -1,0 +1,313 @@
+"""The ledger's contract, run on both stores (embedded SQLite and PostgreSQL) so they cannot drift;
+then what only a shared PostgreSQL adds: two replicas at once on one record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ejoin.fleet.store import (
+    FAILED,
+    PAUSED,
+    POSTED,
+    REFUSED,
+    REMOVED,
+    SENT,
+    Conflict,
+    Ledger,
+    SqliteLedger,
+    Unit,
+    member_tid,
+)
+
+RULES = {"sr_url": "http://platform/r", "sr_cnt": 10, "sr_prd": 0, "sdr": True, "fdr": True}
+Factory = Callable[[], Awaitable[Ledger]]
+
+
+def units(n: int, port: str | None = None) -> list[Unit]:
+    return [Unit(i, f"1380000{i:04d}", port) for i in range(n)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """Ledgers on one store: each call is another replica (PostgreSQL) or the same file (SQLite)."""
+    opened: list[Ledger] = []
+
+    async def factory(lease: float = 30.0) -> Ledger:
+        ledger: Ledger
+        if request.param == "sqlite":
+            ledger = SqliteLedger(tmp_path / "fleet.sqlite3")
+        else:
+            from ejoin.fleet.pgdb import PgDatabase
+            from ejoin.fleet.pgstore import PgLedger
+
+            url = request.getfixturevalue("pg_url") if not opened else make.url  # type: ignore[attr-defined]
+            make.url = url  # type: ignore[attr-defined]
+            ledger = PgLedger(PgDatabase(url, lease=lease))
+        await ledger.open()
+        opened.append(ledger)
+        return ledger
+
+    make = factory
+    try:
+        yield factory
+    finally:
+        for ledger in reversed(opened):
+            await ledger.close()
+
+
+async def new_task(ledger: Ledger, tid: Any, n: int, port: str | None = None) -> int:
+    (task_id,) = await ledger.add_tasks([(tid, {"tid": tid, "sms": "x"}, RULES, units(n, port))])
+    assert task_id is not None
+    return task_id
+
+
+def sent(sub: int, port: str = "1.01") -> tuple[int, str, int, list[Any]]:
+    return (sub, port, SENT, [sub, "n", port, 1700000000])
+
+
+async def test_a_task_is_stored_with_its_units_and_one_open_task_per_tid(make: Factory) -> None:
+    ledger = await make()
+    first = await new_task(ledger, 5001, 3)
+    again, other = await ledger.add_tasks([(5001, {}, RULES, units(1)), ("5002", {"tid": "5002"}, RULES, units(2))])
+    assert again is None and other is not None and other != first
+    row = await ledger.task(first)
+    assert row is not None
+    assert (row.tid_echo, row.task, row.sr_url, row.sr_cnt, row.sdr, row.hold) == (
+        5001,
+        {"tid": 5001, "sms": "x"},
+        "http://platform/r",
+        10,
+        True,
+        0,
+    )
+    assert [u.number for u in await ledger.pending(first)] == [u.number for u in units(3)]
+    assert [r.id for r in await ledger.open_tasks()] == [first, other]
+    # a tid sent as a string names the task sent as a number; unknown tids are not open
+    assert await ledger.find([5001, "5002", "5001", 9]) == [(5001, first), ("5002", other), ("5001", first), (9, None)]
+    assert await ledger.find(None) == [(5001, first), ("5002", other)]
+    assert await ledger.secret() == await ledger.secret() != ""
+
+
+async def test_a_dispatch_takes_pending_units_once(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 4)
+    todo = await ledger.pending(task_id)
+    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(todo[:3])])
+    assert tid == member_tid(task_id, 1)
+    assert [u.idx for u in await ledger.pending(task_id)] == [3]
+    with pytest.raises(Conflict):  # a second pass with a stale view takes nothing
+        await ledger.record_dispatch(task_id, "b", [(todo[0], "5.01", 0), (todo[3], "5.01", 1)])
+    assert [u.idx for u in await ledger.pending(task_id)] == [3]  # the conflict took nothing
+    assert await ledger.busy() == {"1.01": 3}
+    assert await ledger.dispatch_of("a", tid) == (dispatch_id, task_id)
+    assert await ledger.dispatch_of("b", tid) is None
+    counts = await ledger.counts(task_id)
+    assert (counts.total, counts.sent, counts.sending, counts.unsent) == (4, 0, 0, 4)
+    # not answered yet: the dispatch may or may not have reached its member
+    [(rid, member, rtid, held)] = await ledger.recorded(task_id)
+    assert (rid, member, rtid) == (dispatch_id, "a", tid)
+    assert [(u.idx, via, sub) for u, via, sub in held] == [(0, "1.01", 0), (1, "1.01", 1), (2, "1.01", 2)]
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    assert await ledger.recorded(task_id) == []
+
+
+async def test_a_refused_dispatch_frees_its_units(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 2)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(2))])
+    await ledger.dispatch_done(dispatch_id, REFUSED)
+    assert len(await ledger.pending(task_id)) == 2 and await ledger.busy() == {}
+    _, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(2))])
+    assert tid == member_tid(task_id, 2)
+
+
+async def test_outcomes_count_once_and_reports_mark_exactly_what_they_hold(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 3)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(3))])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    fresh, counts = await ledger.apply(dispatch_id, task_id, [sent(1), sent(0)], sending=1)
+    assert fresh == [[1, "n", "1.01", 1700000000], [0, "n", "1.01", 1700000000]]
+    assert (counts.sent, counts.failed, counts.sending, counts.unsent, counts.reported) == (2, 0, 1, 0, 0)
+    again, counts = await ledger.apply(dispatch_id, task_id, [sent(1), sent(0)], sending=1)
+    assert again == [] and counts.sent == 2  # a report pushed twice counts once
+    first = await ledger.unreported(task_id)
+    assert [row[0] for _, row in first] == [1, 0]  # in the order they were done
+    failed = (2, "1.01", FAILED, [2, "n", "1.01", 1700000001, "1 Unknown", ""])
+    fresh, counts = await ledger.apply(dispatch_id, task_id, [failed], sending=0)
+    assert (counts.sent, counts.failed, counts.done, counts.total) == (2, 1, 3, 3)
+    await ledger.mark_reported(task_id, [seq for seq, _ in first])  # a report of the first two only
+    assert [row for _, row in await ledger.unreported(task_id)] == [[2, "n", "1.01", 1700000001, "1 Unknown", ""]]
+    assert (await ledger.counts(task_id)).reported == 2
+    assert [r.id for r in await ledger.open_tasks()] == [task_id]
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)])
+    assert await ledger.open_tasks() == []  # all done and reported: finished, its tid free again
+    assert await ledger.find([1]) == [(1, None)]
+    assert await new_task(ledger, 1, 1) != task_id
+
+
+async def test_to_all_outcomes_are_told_apart_by_port(make: Factory) -> None:
+    ledger = await make()
+    (task_id,) = await ledger.add_tasks([(1, {}, RULES, units(2, "2") + units(2, "7"))])
+    assert task_id is not None
+    todo = await ledger.pending(task_id)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, str(u.port), u.idx) for u in todo])
+    fresh, counts = await ledger.apply(dispatch_id, task_id, [sent(0, "7.01"), sent(0, "2.01")], 0)
+    assert sorted(r[2] for r in fresh) == ["2.01", "7.01"] and counts.sent == 2
+    fresh, _ = await ledger.apply(dispatch_id, task_id, [sent(0, "7.01")], 0)
+    assert fresh == []
+
+
+async def test_failover_withdraws_what_has_no_outcome(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 3)
+    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(3))])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    await ledger.apply(dispatch_id, task_id, [sent(0)], 0)
+    assert await ledger.withdraw("b") == []
+    assert await ledger.withdraw("a") == [task_id]
+    assert [u.idx for u in await ledger.pending(task_id)] == [1, 2]
+    assert await ledger.withdrawn("a") == [tid]
+    fresh, _ = await ledger.apply(dispatch_id, task_id, [sent(1)], 0)
+    assert fresh == []  # a late report of a withdrawn dispatch is ignored: the units may go elsewhere
+    await ledger.removed("a", [tid])
+    assert await ledger.withdrawn("a") == []
+
+
+async def test_hold_and_remove(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 3)
+    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(units(3)[0], "1.01", 0)])
+    assert await ledger.hold(task_id, PAUSED) == [("a", tid)]
+    assert (await ledger.task(task_id)).hold == PAUSED  # type: ignore[union-attr]
+    await ledger.hold(task_id, REMOVED)
+    await ledger.hold(task_id, 0)  # a removed task stays removed
+    assert (await ledger.task(task_id)).hold == REMOVED  # type: ignore[union-attr]
+    fresh, counts = await ledger.remove_pending(task_id, "8 Removed", 1700000000)
+    assert fresh == [
+        [1, units(3)[1].number, "", 1700000000, "8 Removed", ""],
+        [2, units(3)[2].number, "", 1700000000, "8 Removed", ""],
+    ]
+    assert (counts.failed, counts.total, counts.unsent) == (2, 3, 1)
+
+
+async def test_sim_usage_counts_units_given_to_each_sim_in_both_windows(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 5)
+    todo = units(5)
+    await ledger.record_dispatch(task_id, "a", [(todo[0], "1.01", 0), (todo[1], "1.01", 1)], "sim-1", at=1000.0)
+    await ledger.record_dispatch(task_id, "a", [(todo[2], "1.01", 0)], "sim-1", at=5000.0)
+    refused, _ = await ledger.record_dispatch(task_id, "b", [(todo[3], "5.01", 0)], "sim-2", at=5000.0)
+    await ledger.dispatch_done(refused, REFUSED)
+    assert await ledger.sim_usage(4000.0, 0.0) == {"sim-1": (1, 3)}
+
+
+async def test_the_merged_inbox_keeps_each_members_sms_once(make: Factory) -> None:
+    ledger = await make()
+    assert await ledger.inbox_cursor("a") == ("", 1)
+    assert await ledger.inbox_page(1, 0, False) == ([], 1)
+    await ledger.inbox_add("a", "s1", [(1, ["m1"]), (2, ["m2"])], 3)
+    await ledger.inbox_add("a", "s1", [(2, ["m2"])], 3)  # read again: kept once
+    await ledger.inbox_add("b", "s9", [(7, ["b7"])], 8)
+    assert await ledger.inbox_cursor("a") == ("s1", 3)
+    rows, next_id = await ledger.inbox_page(1, 2, False)
+    assert (rows, next_id) == ([["m1"], ["m2"]], 3)
+    rows, after = await ledger.inbox_page(next_id, 0, True)  # (ids may skip: a row read twice used one)
+    assert rows == [["b7"]] and after > next_id
+    assert await ledger.inbox_page(after, 0, False) == ([], after)  # deleted, and the ids go on from there
+    assert await ledger.inbox_page(1, 0, False) == ([["m1"], ["m2"]], 3)
+
+
+async def test_the_first_claim_takes_over_every_open_task(make: Factory) -> None:
+    ledger = await make()
+    first = await new_task(ledger, 1, 1)
+    owned, _ = await ledger.claim()
+    assert owned == [first]
+    second = await new_task(ledger, 2, 1)
+    owned, taken = await ledger.claim()
+    assert owned == [first, second] and taken == []  # its own, renewed
+
+
+# --- PostgreSQL only: replicas on one database ---------------------------------------------------
+
+
+@pytest.fixture
+async def replicas(pg_url: str) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    from ejoin.fleet.pgdb import PgDatabase
+    from ejoin.fleet.pgstore import PgLedger
+
+    opened: list[Any] = []
+
+    async def replica(lease: float = 30.0) -> Any:
+        ledger = PgLedger(PgDatabase(pg_url, lease=lease))
+        await ledger.open()
+        opened.append(ledger)
+        return ledger
+
+    try:
+        yield replica
+    finally:
+        for ledger in opened:
+            await ledger.close()
+
+
+async def test_a_task_is_owned_by_one_replica_until_its_lease_expires(replicas: Any) -> None:
+    a, b, c = await replicas(lease=0), await replicas(), await replicas()
+    task_id = await new_task(a, 1, 1)  # accepted by a, whose leases expire at once
+    owned_b, taken_b = await b.claim()
+    assert owned_b == taken_b == [task_id]  # b took over: a stopped renewing
+    assert await c.claim() == ([], [])  # b holds it
+    await b.release()  # b stopping: free at once
+    assert await c.claim() == ([task_id], [task_id])
+
+
+async def test_two_replicas_never_dispatch_one_unit_twice(replicas: Any) -> None:
+    a, b = await replicas(), await replicas()
+    task_id = await new_task(a, 1, 50)
+    todo = await a.pending(task_id)
+    results = await asyncio.gather(
+        a.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(todo)]),
+        b.record_dispatch(task_id, "b", [(u, "5.01", i) for i, u in enumerate(todo)]),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "tuple"]
+    assert await a.busy() in ({"1.01": 50}, {"5.01": 50})
+
+
+async def test_a_report_pushed_to_two_replicas_at_once_counts_once(replicas: Any) -> None:
+    a, b = await replicas(), await replicas()
+    task_id = await new_task(a, 1, 40)
+    dispatch_id, _ = await a.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(40))])
+    rows = [sent(i) for i in range(40)]
+    (fresh_a, _), (fresh_b, _) = await asyncio.gather(
+        a.apply(dispatch_id, task_id, rows, 0), b.apply(dispatch_id, task_id, rows, 0)
+    )
+    assert sorted(r[0] for r in fresh_a + fresh_b) == list(range(40))
+    counts = await b.counts(task_id)
+    assert (counts.sent, counts.done) == (40, 40)
+    assert len({seq for seq, _ in await a.unreported(task_id)}) == 40
+
+
+async def test_one_open_tid_across_replicas_accepting_at_once(replicas: Any) -> None:
+    a, b = await replicas(), await replicas()
+    results = await asyncio.gather(*(r.add_tasks([(77, {}, RULES, units(1))]) for r in (a, b, a, b)))
+    assert sorted(r[0] is None for r in results) == [False, True, True, True]
+
+
+async def test_the_outcomes_of_another_replica_are_notified(replicas: Any) -> None:
+    a, b = await replicas(), await replicas()
+    seen: asyncio.Queue[str] = asyncio.Queue()
+    a.db.on_notify(seen.put_nowait)
+    task_id = await new_task(a, 1, 1)
+    dispatch_id, _ = await a.record_dispatch(task_id, "a", [(units(1)[0], "1.01", 0)])
+    await asyncio.wait_for(a.db.listening.wait(), 10)
+    await b.apply(dispatch_id, task_id, [sent(0)], 0)
+    notes = [await asyncio.wait_for(seen.get(), 10)]
+    while notes[-1] == "*":  # the listener's own connection: everyone looks again
+        notes.append(await asyncio.wait_for(seen.get(), 10))
+    assert notes[-1] == f"t{task_id}"
