@@ -10,15 +10,18 @@ from aiohttp import web
 
 from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
-from ..protocol.codes import ResultCode
+from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient, encode
-from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, json_errors
+from ..protocol.sms import SendSmsRequest
+from ..web.endpoint import DEVICE, ApiError, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
 from . import inbox, queue, stats
 from .members import MemberDown, refresh_all
 from .runtime import Fleet
 from .status import dev_status
+
+FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 
 
 def _status(fleet: Fleet) -> DevStatus:
@@ -105,20 +108,30 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
 
 
-post_sms = send_endpoint(lambda fleet, request: fleet.dispatcher.accept(request))
+async def _accept(fleet: Fleet, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
+    return await fleet.dispatcher.accept(request)
+
+
+post_sms = send_endpoint(_accept)
 
 
 MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
 
 
-pause_sms, resume_sms, remove_sms = change_endpoints(
-    lambda fleet, op, tids: fleet.control.change(op, tids), lambda fleet: MAX_TIDS
-)
+async def _change(fleet: Fleet, op: str, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+    return await fleet.control.change(op, tids)
+
+
+def _limit(fleet: Fleet) -> int:
+    return MAX_TIDS
+
+
+pause_sms, resume_sms, remove_sms = change_endpoints(_change, _limit)
 
 
 async def member_report(request: web.Request) -> web.Response:
     """A member's status-report about a sub-task; the path's secret says it is one the fleet gave."""
-    fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
+    fleet = request.app[FLEET]
     if not fleet.secret_ok(request.match_info["secret"]):
         return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
     try:
@@ -131,7 +144,7 @@ async def member_report(request: web.Request) -> web.Response:
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
     app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
-    app[GATEWAY] = fleet  # type: ignore[misc]  # what the endpoint machinery reads, see runtime.Fleet
+    app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
     for path, handler in (
         ("/goip_get_status.html", get_status),
         ("/goip_send_cmd.html", send_cmd),

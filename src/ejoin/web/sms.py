@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
-from aiohttp import web
 
-from ..gateway.runtime import Gateway
+from ..gateway.sending.engine import SendEngine
 from ..gateway.sending.states import TaskState
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
+from ..protocol.ports import DeviceSize
 from ..protocol.sms import SendSmsRequest, tid_of_raw
-from .endpoint import RESERVED, ApiError, ApiRequest, endpoint, flag, integer
+from .endpoint import RESERVED, ApiError, ApiRequest, WebHandler, endpoint, flag, integer
+
+P = TypeVar("P")
+
+
+class SendingConfig(Protocol):
+    @property
+    def max_tasks_per_request(self) -> int: ...
+
+
+class SendingParts(Protocol):
+    """What the sending endpoints use of a gateway."""
+
+    @property
+    def sending(self) -> SendEngine: ...
+    @property
+    def size(self) -> DeviceSize: ...
+    @property
+    def config(self) -> SendingConfig: ...
 
 
 class TaskStatusItem(msgspec.Struct, omit_defaults=True):
@@ -70,16 +88,13 @@ def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
     )
 
 
-# what the aiohttp app routes to
-WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Accept = Callable[[Any, SendSmsRequest], Awaitable[Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]]]
-Change = Callable[[Any, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]]
+Outcomes = Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]
 
 
-def send_endpoint(accept: Accept) -> WebHandler:
+def send_endpoint(accept: Callable[[P, SendSmsRequest], Awaitable[Outcomes]]) -> WebHandler:
     """goip_post_sms.html for a device (a gateway, or a fleet of them): ``accept`` answers a status per task."""
 
-    async def post_sms(req: ApiRequest, device: Any) -> TaskStatusReply:
+    async def post_sms(req: ApiRequest, device: P) -> TaskStatusReply:
         request = req.json(SendSmsRequest)
         if request.tasks is None:
             raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
@@ -89,11 +104,14 @@ def send_endpoint(accept: Accept) -> WebHandler:
     return endpoint(invalid_user=_all_invalid_user)(post_sms)
 
 
-def change_endpoints(change: Change, limit: Callable[[Any], int]) -> tuple[WebHandler, WebHandler, WebHandler]:
+def change_endpoints(
+    change: Callable[[P, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]],
+    limit: Callable[[P], int],
+) -> tuple[WebHandler, WebHandler, WebHandler]:
     """goip_pause/resume/remove_sms.html for a device: ``change(device, op, tids)`` (None: every task)."""
 
     def one(op: str) -> WebHandler:
-        async def handler(req: ApiRequest, device: Any) -> ResultsReply:
+        async def handler(req: ApiRequest, device: P) -> ResultsReply:
             tids = _tids(req, limit(device))
             results = await change(device, op, tids)
             items = _items(results) if tids is not None else None
@@ -105,7 +123,11 @@ def change_endpoints(change: Change, limit: Callable[[Any], int]) -> tuple[WebHa
     return one("pause"), one("resume"), one("remove")
 
 
-post_sms = send_endpoint(lambda gw, request: gw.sending.accept(request))
+async def _accept(gw: SendingParts, request: SendSmsRequest) -> Outcomes:
+    return await gw.sending.accept(request)
+
+
+post_sms = send_endpoint(_accept)
 
 
 def _tid_items(value: Any, where: str) -> list[Any]:
@@ -169,13 +191,20 @@ def _tids(req: ApiRequest, limit: int) -> list[Any] | None:
     return tids
 
 
-pause_sms, resume_sms, remove_sms = change_endpoints(
-    lambda gw, op, tids: getattr(gw.sending, op)(tids), lambda gw: gw.config.max_tasks_per_request
-)
+async def _change(gw: SendingParts, op: str, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+    change = {"pause": gw.sending.pause, "resume": gw.sending.resume, "remove": gw.sending.remove}[op]
+    return await change(tids)
+
+
+def _limit(gw: SendingParts) -> int:
+    return gw.config.max_tasks_per_request
+
+
+pause_sms, resume_sms, remove_sms = change_endpoints(_change, _limit)
 
 
 @endpoint()
-async def get_tasks(req: ApiRequest, gw: Gateway) -> TasksReply:
+async def get_tasks(req: ApiRequest, gw: SendingParts) -> TasksReply:
     if not req.param("port"):
         raise ApiError(ResultCode.BAD_REQUEST, "port is required (a port number, from 1)", 400)
     port = integer(req.param("port"), "port", default=0, minimum=1)
