@@ -10,9 +10,8 @@ from aiohttp import web
 
 from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
-from ..protocol.codes import ResultCode, TaskStatus
+from ..protocol.codes import ResultCode
 from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient, encode
-from ..protocol.sms import SendSmsRequest
 from ..web.endpoint import DEVICE, ApiError, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
@@ -108,25 +107,15 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
     return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
 
 
-async def _accept(fleet: Fleet, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
-    return await fleet.dispatcher.accept(request)
-
-
-post_sms = send_endpoint(_accept)
+post_sms = send_endpoint(lambda fleet, request: fleet.dispatcher.accept(request))
 
 
 MAX_TIDS = 10_000  # per request, as a device's max_tasks_per_request
 
 
-async def _change(fleet: Fleet, op: str, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
-    return await fleet.control.change(op, tids)
-
-
-def _limit(fleet: Fleet) -> int:
-    return MAX_TIDS
-
-
-pause_sms, resume_sms, remove_sms = change_endpoints(_change, _limit)
+pause_sms, resume_sms, remove_sms = change_endpoints(
+    lambda fleet, op, tids: fleet.control.change(op, tids), lambda fleet: MAX_TIDS
+)
 
 
 async def member_report(request: web.Request) -> web.Response:

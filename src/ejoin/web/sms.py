@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import msgspec
 
@@ -14,8 +14,6 @@ from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize
 from ..protocol.sms import SendSmsRequest, tid_of_raw
 from .endpoint import RESERVED, ApiError, ApiRequest, WebHandler, endpoint, flag, integer
-
-P = TypeVar("P")
 
 
 class SendingConfig(Protocol):
@@ -91,10 +89,11 @@ def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
 Outcomes = Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]
 
 
-def send_endpoint(accept: Callable[[P, SendSmsRequest], Awaitable[Outcomes]]) -> WebHandler:
+# The device argument of ``accept``, ``change`` and ``limit`` is the app's DEVICE, as their handler gets it.
+def send_endpoint(accept: Callable[[Any, SendSmsRequest], Awaitable[Outcomes]]) -> WebHandler:
     """goip_post_sms.html for a device (a gateway, or a fleet of them): ``accept`` answers a status per task."""
 
-    async def post_sms(req: ApiRequest, device: P) -> TaskStatusReply:
+    async def post_sms(req: ApiRequest, device: Any) -> TaskStatusReply:
         request = req.json(SendSmsRequest)
         if request.tasks is None:
             raise ApiError(ResultCode.BAD_REQUEST, 'tasks is missing: {"type":"send-sms","tasks":[...]}', 400)
@@ -105,13 +104,13 @@ def send_endpoint(accept: Callable[[P, SendSmsRequest], Awaitable[Outcomes]]) ->
 
 
 def change_endpoints(
-    change: Callable[[P, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]],
-    limit: Callable[[P], int],
+    change: Callable[[Any, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]],
+    limit: Callable[[Any], int],
 ) -> tuple[WebHandler, WebHandler, WebHandler]:
     """goip_pause/resume/remove_sms.html for a device: ``change(device, op, tids)`` (None: every task)."""
 
     def one(op: str) -> WebHandler:
-        async def handler(req: ApiRequest, device: P) -> ResultsReply:
+        async def handler(req: ApiRequest, device: Any) -> ResultsReply:
             tids = _tids(req, limit(device))
             results = await change(device, op, tids)
             items = _items(results) if tids is not None else None
