@@ -187,9 +187,9 @@ WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def endpoint(
     *, auth: bool = True, invalid_user: Callable[[ApiRequest], Any] | None = None
 ) -> Callable[[Callable[[ApiRequest, P], Awaitable[Any]]], WebHandler]:
-    """The handler ``fn(req, parts)`` as an aiohttp handler; ``parts`` is the app's DEVICE, taken as the
-    Protocol ``P`` of what ``fn`` uses: that the device has it is checked where the app's routes are
-    listed (web/routes.py for a gateway, fleet/web.py for a fleet)."""
+    """The handler ``fn(req, parts)`` as an aiohttp handler; ``parts`` is the app's DEVICE, taken as
+    what ``fn`` declares: a Protocol of the parts it uses, which web/routes.py has mypy check a Gateway
+    has (a fleet's handlers take the Fleet that create_fleet_app serves)."""
 
     def wrap(fn: Callable[[ApiRequest, P], Awaitable[Any]]) -> WebHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
