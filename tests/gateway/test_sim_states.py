@@ -75,7 +75,7 @@ def states(gw, name):
 
 def test_every_state_has_its_row():
     assert set(SLOT_TRANSITIONS) == set(S)
-    assert RESTING | {S.SIM_ERROR} | LIVE == set(S)
+    assert RESTING | LIVE == set(S) and not RESTING & LIVE
 
 
 def test_a_working_module_may_report_any_of_its_states_from_any_live_state():
@@ -86,7 +86,7 @@ def test_a_working_module_may_report_any_of_its_states_from_any_live_state():
 
 
 def test_no_registration_or_call_without_a_working_module():
-    for old in RESTING | {S.SIM_ERROR}:
+    for old in RESTING:
         for new in (S.REGISTERING, S.REGISTERED, S.CALL_CONNECTED, S.NO_BALANCE, S.REGISTER_FAILED):
             assert not can_follow(old, new), (old, new)
     assert not can_follow(S.REGISTERING, S.CALL_CONNECTED)  # a call needs a registered card
@@ -122,7 +122,8 @@ async def test_a_lost_module_shows_16_and_registers_again_when_back(gw, clock):
     gw.device.module_lost(1)
     gw.device.module_back(1)
     await clock.advance(5)
-    assert states(gw, "1.01")[3:] == [S.MODULE_TIMEOUT, S.CARD_DETECTED, S.REGISTERING, S.REGISTERED]
+    back = states(gw, "1.01")[3:]
+    assert back[0] == S.MODULE_TIMEOUT and back[-3:] == [S.CARD_DETECTED, S.REGISTERING, S.REGISTERED]
 
 
 async def test_an_impossible_move_is_refused_and_changes_nothing(gw, clock, refused_states):

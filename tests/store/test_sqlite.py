@@ -70,14 +70,13 @@ async def test_outbox_is_fifo_per_destination(store):
 
 
 async def test_writes_queued_together_share_a_transaction_but_fail_alone(store):
-    def boom(conn):
-        conn.execute("INSERT INTO setting(key, value) VALUES('half', '1')")
-        raise ValueError("nope")
-
-    futs = [store.save_settings({"a": 1}), store._submit(boom), store.save_settings({"b": 2})]
+    # a task whose numbers SQLite cannot store: its task row is written, then its chunk fails
+    half = store.tasks_add([(7, b"spec", 1, b"request", 0.0, [object()])])
+    futs = [store.save_settings({"a": 1}), half, store.save_settings({"b": 2})]
     results = await asyncio.gather(*futs, return_exceptions=True)
-    assert isinstance(results[1], ValueError)
-    assert await store.load_settings() == {"a": 1, "b": 2}  # the failed piece left nothing behind
+    assert isinstance(results[1], sqlite3.Error)
+    assert await store.load_settings() == {"a": 1, "b": 2}
+    assert await store.tasks_open() == []  # the failed piece left nothing behind
 
 
 async def test_many_concurrent_writes_all_land(store):

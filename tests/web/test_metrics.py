@@ -110,15 +110,20 @@ async def test_unknown_paths_share_one_label(device):
     assert not any("/no/such" in str(k) for k in samples)
 
 
-async def test_a_failing_counter_never_costs_a_push_or_an_sms(device, receiver):
+async def test_a_failing_counter_never_costs_a_push_or_an_sms(device, receiver, monkeypatch):
+    failed = []
+
     def broken(*_):
+        failed.append(1)
         raise RuntimeError("counter bug")
 
     device.gw.inbox.observers[:] = [broken]
-    device.gw.sending._reports.observer = type("Broken", (), {"task_opened": broken, "job_done": broken})()
+    for event in ("task_opened", "job_done"):  # what the task reports tell the activity counters
+        monkeypatch.setattr(device.gw.activity, event, broken)
     await device.cmd(op="set", sms_url=receiver.url, sr_url=receiver.url)
     assert (await device.get("/sim/inbound", port="1", sender="10086", text="still pushed"))["code"] == 0
     await device.send_ok({"tid": 3, "from": "2", "to": "13900000001", "sms": "still sent"})
     await device.clock.advance(40)  # the send (2 s) and the report cache's period (sr_prd 30 s)
     await receiver.wait_count(1, "recv-sms")
     await receiver.wait_for(lambda r: any(rep["sent"] == 1 for p in r.of_type("status-report") for rep in p["rpts"]))
+    assert len(failed) >= 3  # the inbox's, the task's opening and its SMS's counters all failed

@@ -6,6 +6,9 @@ Simulated send time is exactly 2 s per SMS here (conftest TEST_TIMING).
 import base64
 import logging
 import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -486,8 +489,11 @@ async def test_finished_tasks_are_pruned_after_the_retention(device_factory, rec
     await dev.clock.advance(10)
     await receiver.wait_for(lambda r: any(x["tid"] == 60 and x["sent"] == 2 for x in reports(r)))
 
-    async def count(table):
-        return await dev.gw.store._submit(lambda c: c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    async def count(table):  # what is on disk, read as any SQLite reader would
+        await dev.gw.store.quiesce()
+        path = Path(dev.gw.config.data) / "ejoin.sqlite3"
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
     assert (await count("task"), await count("job")) == (2, 2)
     await dev.clock.advance(1800)  # past the retention: the next prune removes task 60 only

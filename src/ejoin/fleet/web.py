@@ -13,12 +13,14 @@ from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
 from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient
-from ..web.endpoint import GATEWAY, ApiError, ApiRequest, endpoint, flag, integer, json_errors
+from ..web.endpoint import DEVICE, ApiError, ApiRequest, endpoint, flag, integer, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
 from . import admin, inbox, queue, routed, settings, stats
 from .members import MemberDown
 from .runtime import Fleet
+
+FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 
 
 @endpoint()
@@ -103,7 +105,7 @@ def _member_push(handle: Callable[[Fleet, str, Any], Awaitable[None]]):
     """A member's push to its URL on the fleet: the path's secret says it is one the fleet gave."""
 
     async def handler(request: web.Request) -> web.Response:
-        fleet: Fleet = request.app[GATEWAY]  # type: ignore[assignment]
+        fleet = request.app[FLEET]
         if not fleet.secret_ok(request.match_info["secret"]):
             return web.json_response({"code": ResultCode.INVALID_USER, "reason": "Invalid User"}, status=403)
         try:
@@ -134,7 +136,7 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
     app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
-    app[GATEWAY] = fleet  # type: ignore[misc]  # what the endpoint machinery reads, see runtime.Fleet
+    app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
     for path, handler in (
         ("/goip_get_status.html", get_status),
         ("/goip_send_cmd.html", send_cmd),

@@ -36,15 +36,16 @@ MODULE_REPORTS = frozenset(
         S.MODULE_TIMEOUT,
     }
 )
-# The states of a module working on a card (it may report any of MODULE_REPORTS from them).
-LIVE = MODULE_REPORTS | {S.CALL_CONNECTED, S.NO_BALANCE, S.INTER_CALLING, S.INTER_CALLING_HOLDING}
+# The states of a module working on a card (it may report any of MODULE_REPORTS from them), one it
+# found unusable (9) included: the module is up and may still tell what the network makes of it.
+LIVE = MODULE_REPORTS | {S.CALL_CONNECTED, S.NO_BALANCE, S.SIM_ERROR, S.INTER_CALLING, S.INTER_CALLING_HOLDING}
 _LIVING = ANY_TIME | MODULE_REPORTS
 
 SLOT_TRANSITIONS: dict[S, frozenset[S]] = {
     S.NO_SIM: ANY_TIME,
     S.IDLE_SIM: ANY_TIME,
     S.USER_LOCKED: ANY_TIME,
-    S.SIM_ERROR: ANY_TIME,  # a card that cannot be read does not register
+    S.SIM_ERROR: _LIVING,
     S.CARD_DETECTED: _LIVING,
     # a registration ends in any of MODULE_REPORTS, or with a card found unusable (9) or out of credit (5)
     S.REGISTERING: _LIVING | {S.NO_BALANCE},

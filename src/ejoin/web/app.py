@@ -8,14 +8,14 @@ from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
 from . import dashboard, metrics
 from .connections import track_handlers
-from .endpoint import GATEWAY, json_errors
+from .endpoint import DEVICE, GATEWAY, json_errors
 from .openapi import build_openapi
 from .routes import ROUTES
 
 
 def create_app(gw: Gateway) -> web.Application:
     app = web.Application(client_max_size=gw.config.max_body, middlewares=[track_handlers, json_errors])
-    app[GATEWAY] = gw
+    app[DEVICE] = app[GATEWAY] = gw
     routes = (*ROUTES, *gw.modems.routes)  # the driver's (the simulator's /sim/*): there only while it runs
     for route in routes:
         for method in route.serve:

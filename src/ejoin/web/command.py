@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from ..gateway import commands
-from ..gateway.parameters import ParameterError
-from ..gateway.runtime import Gateway
+from ..gateway.device import Device
+from ..gateway.parameters import ParameterError, Parameters
+from ..modems.base import ModemDriver
 from ..protocol.codes import ResultCode
 from ..protocol.messages import CommandRequest, GetReply, Reply, SetReply
+from ..protocol.ports import DeviceSize
 from .endpoint import RESERVED, ApiError, ApiRequest, endpoint
+
+
+class ParameterParts(Protocol):
+    @property
+    def parameters(self) -> Parameters: ...
+
+
+class CommandParts(ParameterParts, Protocol):
+    """What goip_send_cmd uses of a gateway: the ports and their modules, the parameters."""
+
+    @property
+    def size(self) -> DeviceSize: ...
+    @property
+    def driver(self) -> ModemDriver: ...
+    @property
+    def device(self) -> Device: ...
+    def save(self) -> None: ...
+    def reboot(self) -> None: ...
 
 
 def _param_items(req: ApiRequest) -> list[tuple[str, str]]:
@@ -29,7 +49,7 @@ def _param_items(req: ApiRequest) -> list[tuple[str, str]]:
     return items
 
 
-def _get(req: ApiRequest, gw: Gateway) -> GetReply:
+def _get(req: ApiRequest, gw: ParameterParts) -> GetReply:
     names = [k for k, _ in _param_items(req)] or gw.parameters.names()
     data: dict[str, Any] = {}
     try:
@@ -41,7 +61,7 @@ def _get(req: ApiRequest, gw: Gateway) -> GetReply:
     return GetReply(code=ResultCode.OK, reason="OK", data=data)
 
 
-def _set(req: ApiRequest, gw: Gateway) -> SetReply:
+def _set(req: ApiRequest, gw: ParameterParts) -> SetReply:
     try:
         count = gw.parameters.set_many(_param_items(req))
     except ParameterError as exc:
@@ -50,7 +70,7 @@ def _set(req: ApiRequest, gw: Gateway) -> SetReply:
 
 
 @endpoint()
-async def send_cmd(req: ApiRequest, gw: Gateway) -> Any:
+async def send_cmd(req: ApiRequest, gw: CommandParts) -> Any:
     query_op = (req.param("op") or "").strip().lower()
     if query_op in ("get", "set"):
         return _get(req, gw) if query_op == "get" else _set(req, gw)

@@ -1,9 +1,12 @@
 """What every device endpoint shares: body limits, credentials, errors, encoding.
 
-Handlers are ``async def handler(req: ApiRequest, gw: Gateway) -> Struct``;
-the ``endpoint`` decorator reads the body, checks credentials, and turns an
-``ApiError`` (or anything unexpected) into the device's JSON error answer, so
-no client ever sees an HTML error page or a traceback.
+Handlers are ``async def handler(req: ApiRequest, parts: SomeParts) -> Struct``,
+where ``SomeParts`` is a Protocol of what that group of handlers uses of the
+device (declared beside them); the ``endpoint`` decorator reads the body,
+checks credentials, and turns an ``ApiError`` (or anything unexpected) into the
+device's JSON error answer, so no client ever sees an HTML error page or a
+traceback.  What it reads itself is ``Served``: a gateway has it, and so does
+a fleet of them (ejoin.fleet), which serves the same endpoints.
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
 
+from ..clock import Clock
 from ..gateway.runtime import Gateway
 from ..gateway.security import INVALID_USER as SESSION_INVALID_USER
-from ..gateway.security import SessionRefused
+from ..gateway.security import LoginGuard, SessionRefused, SessionTable
 from ..protocol import crypt
 from ..protocol.codes import ResultCode
 from ..protocol.errors import DeviceError
@@ -29,6 +33,37 @@ from ..protocol.messages import Reply, WireError, decode_lenient, encode
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P")
+
+
+class EndpointConfig(Protocol):
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def max_body(self) -> int: ...
+    @property
+    def read_timeout(self) -> float: ...
+
+
+class Served(Protocol):
+    """What the endpoint machinery reads of the device it serves: credentials and body limits,
+    the login guard, the spec 3 sessions and the clock."""
+
+    @property
+    def config(self) -> EndpointConfig: ...
+    @property
+    def guard(self) -> LoginGuard: ...
+    @property
+    def sessions(self) -> SessionTable: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+# The device the app serves; each handler is handed the parts of it it declares (see endpoint).
+DEVICE: web.AppKey[Served] = web.AppKey("device", Served)
+# The whole gateway, for what shows all of it (the dashboard, the metrics); a fleet's app has none.
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 
 # Query keys that carry authentication or versioning, never a parameter.
@@ -128,7 +163,7 @@ class ApiRequest:
         return user, password
 
 
-def credentials_ok(gw: Gateway, user: str | None, password: str | None) -> bool:
+def credentials_ok(gw: Served, user: str | None, password: str | None) -> bool:
     # Both comparisons always run, in constant time, so timing tells nothing.
     u_ok = hmac.compare_digest((user or "").encode(), gw.config.username.encode())
     p_ok = hmac.compare_digest((password or "").encode(), gw.config.password.encode())
@@ -145,16 +180,20 @@ def error_response(code: int, reason: str, status: int = 200) -> web.Response:
 
 INVALID_USER = Reply(code=ResultCode.INVALID_USER, reason="Invalid User")
 
-# The second argument is the device the handler serves: a Gateway, or a fleet of them (ejoin.fleet).
-Handler = Callable[[ApiRequest, Any], Awaitable[Any]]
+# what the aiohttp app routes to
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def endpoint(
     *, auth: bool = True, invalid_user: Callable[[ApiRequest], Any] | None = None
-) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
-    def wrap(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+) -> Callable[[Callable[[ApiRequest, P], Awaitable[Any]]], WebHandler]:
+    """The handler ``fn(req, parts)`` as an aiohttp handler; ``parts`` is the app's DEVICE, taken as
+    what ``fn`` declares: a Protocol of the parts it uses, which web/routes.py has mypy check a Gateway
+    has (a fleet's handlers take the Fleet that create_fleet_app serves)."""
+
+    def wrap(fn: Callable[[ApiRequest, P], Awaitable[Any]]) -> WebHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
-            gw = request.app[GATEWAY]
+            gw = request.app[DEVICE]
             body_or_refusal = await read_body(request, gw.config.max_body, gw.config.read_timeout)
             if isinstance(body_or_refusal, web.Response):
                 return body_or_refusal
@@ -169,7 +208,7 @@ def endpoint(
                         else json_response(invalid_user(req) if invalid_user else INVALID_USER)
                     )
             try:
-                result = await fn(req, gw)
+                result = await fn(req, cast(P, gw))
             except DeviceError as exc:  # every refusal with a device code, answered here and only here
                 return error_response(exc.code, exc.reason, exc.http_status)
             return result if isinstance(result, web.StreamResponse) else json_response(result)
@@ -212,7 +251,7 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes |
     return refusal
 
 
-async def slow_down(gw: Gateway, req: ApiRequest, what: str) -> None:
+async def slow_down(gw: Served, req: ApiRequest, what: str) -> None:
     """A wrong credential: logged (never the secret) and answered later the more often it happens."""
     remote = req.http.remote or "unknown"
     delay = gw.guard.delay_after_miss(remote)
@@ -221,7 +260,7 @@ async def slow_down(gw: Gateway, req: ApiRequest, what: str) -> None:
         await gw.clock.sleep(delay)
 
 
-async def _authenticate(req: ApiRequest, gw: Gateway) -> Any:
+async def _authenticate(req: ApiRequest, gw: Served) -> Any:
     """None when the request may go on; else the answer (INVALID_USER: the endpoint's own form)."""
     remote = req.http.remote or "unknown"
     if "session" in req.query:

@@ -6,14 +6,25 @@ problems named when not: the store not taking writes, modules not answering.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
+from ..gateway.device import Device
+from ..gateway.sending.engine import SendEngine
 from ..protocol.codes import PortState
-from .endpoint import GATEWAY, json_response
+from .endpoint import ApiRequest, endpoint, json_response
 
 
-async def healthz(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
+class HealthParts(Protocol):
+    @property
+    def sending(self) -> SendEngine: ...
+    @property
+    def device(self) -> Device: ...
+
+
+@endpoint(auth=False)
+async def healthz(req: ApiRequest, gw: HealthParts) -> web.Response:
     problems: list[str] = []
     fault = gw.sending.store_fault
     if fault.failing:

@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 from .. import __version__
 from ..gateway.runtime import Gateway
 from ..protocol.codes import ResultCode
-from .endpoint import GATEWAY, ApiRequest, credentials_ok, error_response, slow_down
+from .endpoint import DEVICE, ApiRequest, credentials_ok, error_response, slow_down
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
@@ -225,7 +225,7 @@ def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus scrapes with HTTP basic auth, or with username/password as query parameters."""
-    gw = request.app[GATEWAY]
+    gw = request.app[DEVICE]  # the credentials; the figures come from the collector
     user, password = _basic_auth(request)
     if user is None:
         user, password = request.query.get("username"), request.query.get("password")

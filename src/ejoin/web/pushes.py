@@ -8,9 +8,12 @@ deletes them (and with ``queued=1`` the waiting ones too), for one destination
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
-from ..gateway.runtime import Gateway
+from ..clock import Clock
+from ..gateway.outbox import Outbox
 from ..protocol.codes import ResultCode
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
@@ -43,6 +46,13 @@ class PushChangeReply(msgspec.Struct):
     destinations: dict[str, int]  # per destination URL
 
 
+class PushParts(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def outbox(self) -> Outbox: ...
+
+
 class _Target(msgspec.Struct):
     url: str | None = None
     all: str | int | bool | None = None
@@ -69,7 +79,7 @@ def _text(value: str | int | bool | None) -> str | None:
 
 
 @endpoint()
-async def list_pushes(req: ApiRequest, gw: Gateway) -> PushesReply:
+async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
     now = gw.clock.time()
 
     def age(then: float | None) -> float | None:
@@ -104,14 +114,14 @@ async def list_pushes(req: ApiRequest, gw: Gateway) -> PushesReply:
 
 
 @endpoint()
-async def retry_pushes(req: ApiRequest, gw: Gateway) -> PushChangeReply:
+async def retry_pushes(req: ApiRequest, gw: PushParts) -> PushChangeReply:
     url, _ = _target(req)
     moved = await gw.outbox.replay(url)
     return PushChangeReply(code=ResultCode.OK_HTTP, reason="OK", count=sum(moved.values()), destinations=moved)
 
 
 @endpoint()
-async def drop_pushes(req: ApiRequest, gw: Gateway) -> PushChangeReply:
+async def drop_pushes(req: ApiRequest, gw: PushParts) -> PushChangeReply:
     url, queued = _target(req)
     dropped = {u: dead + waiting for u, (dead, waiting) in (await gw.outbox.drop(url, queued)).items()}
     return PushChangeReply(code=ResultCode.OK_HTTP, reason="OK", count=sum(dropped.values()), destinations=dropped)

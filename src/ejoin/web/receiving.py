@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from ..gateway.receiving import row_of
-from ..gateway.runtime import Gateway
+from ..gateway.receiving import Inbox, row_of
+from ..gateway.settings import DeviceSettings
 from ..protocol.codes import ResultCode
 from .endpoint import ApiRequest, endpoint, flag, integer
 
@@ -21,8 +21,17 @@ class InboxReply(msgspec.Struct):
     data: list[list[Any]]
 
 
+class InboxParts(Protocol):
+    @property
+    def inbox(self) -> Inbox: ...
+    @property
+    def ssrc(self) -> str: ...
+    @property
+    def settings(self) -> DeviceSettings: ...
+
+
 @endpoint()
-async def get_sms(req: ApiRequest, gw: Gateway) -> InboxReply:
+async def get_sms(req: ApiRequest, gw: InboxParts) -> InboxReply:
     # By GET in the query; by POST (spec 8) in the body as well.
     first = integer(req.field("sms_id"), "sms_id", default=1, minimum=1)
     limit = integer(req.field("sms_num"), "sms_num", default=0, minimum=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..gateway.plugin import Route
 from ..protocol.messages import DevStatus, Reply
 from . import command, health, pushes, receiving, session, sms, stats, status, ussd
@@ -223,3 +225,25 @@ ROUTES: tuple[Route, ...] = (
         serve=("GET",),
     ),
 )
+
+
+if TYPE_CHECKING:
+    from ..gateway.runtime import Gateway
+    from .endpoint import Served
+
+    def _a_gateway_has_every_part(gw: Gateway) -> None:
+        """For mypy: each handler above takes its parts of the app's device as a Protocol (see
+        endpoint); a Gateway must have every one of them."""
+        parts: tuple[
+            Served,
+            status.StatusParts,
+            command.CommandParts,
+            sms.SendingParts,
+            receiving.InboxParts,
+            stats.StatsParts,
+            stats.EsimParts,
+            ussd.PassthroughParts,
+            pushes.PushParts,
+            health.HealthParts,
+        ] = (gw, gw, gw, gw, gw, gw, gw, gw, gw, gw)
+        del parts

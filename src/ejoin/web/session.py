@@ -8,11 +8,11 @@ from aiohttp import web
 
 from ..gateway.security import INVALID_USER, SessionRefused
 from ..protocol.messages import WireError, decode_lenient
-from .endpoint import GATEWAY, ApiRequest, json_response, slow_down
+from .endpoint import DEVICE, ApiRequest, json_response, slow_down
 
 
 async def crypt_session(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
+    gw = request.app[DEVICE]
     req = ApiRequest(request, b"")
     q: dict[str, Any] = dict(request.query)
     if request.method == "POST" and request.can_read_body:

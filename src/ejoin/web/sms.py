@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
-from aiohttp import web
 
-from ..gateway.runtime import Gateway
+from ..gateway.sending.engine import SendEngine
 from ..gateway.sending.states import TaskState
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
+from ..protocol.ports import DeviceSize
 from ..protocol.sms import SendSmsRequest, tid_of_raw
-from .endpoint import RESERVED, ApiError, ApiRequest, endpoint, flag, integer
+from .endpoint import RESERVED, ApiError, ApiRequest, WebHandler, endpoint, flag, integer
+
+
+class SendingConfig(Protocol):
+    @property
+    def max_tasks_per_request(self) -> int: ...
+
+
+class SendingParts(Protocol):
+    """What the sending endpoints use of a gateway."""
+
+    @property
+    def sending(self) -> SendEngine: ...
+    @property
+    def size(self) -> DeviceSize: ...
+    @property
+    def config(self) -> SendingConfig: ...
 
 
 class TaskStatusItem(msgspec.Struct, omit_defaults=True):
@@ -70,13 +86,11 @@ def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:
     )
 
 
-# what the aiohttp app routes to
-WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Accept = Callable[[Any, SendSmsRequest], Awaitable[Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]]]
-Change = Callable[[Any, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]]
+Outcomes = Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]
 
 
-def send_endpoint(accept: Accept) -> WebHandler:
+# The device argument of ``accept``, ``change`` and ``limit`` is the app's DEVICE, as their handler gets it.
+def send_endpoint(accept: Callable[[Any, SendSmsRequest], Awaitable[Outcomes]]) -> WebHandler:
     """goip_post_sms.html for a device (a gateway, or a fleet of them): ``accept`` answers a status per task."""
 
     async def post_sms(req: ApiRequest, device: Any) -> TaskStatusReply:
@@ -89,7 +103,10 @@ def send_endpoint(accept: Accept) -> WebHandler:
     return endpoint(invalid_user=_all_invalid_user)(post_sms)
 
 
-def change_endpoints(change: Change, limit: Callable[[Any], int]) -> tuple[WebHandler, WebHandler, WebHandler]:
+def change_endpoints(
+    change: Callable[[Any, str, list[Any] | None], Awaitable[Sequence[tuple[Any, TaskStatus]]]],
+    limit: Callable[[Any], int],
+) -> tuple[WebHandler, WebHandler, WebHandler]:
     """goip_pause/resume/remove_sms.html for a device: ``change(device, op, tids)`` (None: every task)."""
 
     def one(op: str) -> WebHandler:
@@ -105,7 +122,11 @@ def change_endpoints(change: Change, limit: Callable[[Any], int]) -> tuple[WebHa
     return one("pause"), one("resume"), one("remove")
 
 
-post_sms = send_endpoint(lambda gw, request: gw.sending.accept(request))
+async def _accept(gw: SendingParts, request: SendSmsRequest) -> Outcomes:
+    return await gw.sending.accept(request)
+
+
+post_sms = send_endpoint(_accept)
 
 
 def _tid_items(value: Any, where: str) -> list[Any]:
@@ -169,13 +190,20 @@ def _tids(req: ApiRequest, limit: int) -> list[Any] | None:
     return tids
 
 
-pause_sms, resume_sms, remove_sms = change_endpoints(
-    lambda gw, op, tids: getattr(gw.sending, op)(tids), lambda gw: gw.config.max_tasks_per_request
-)
+async def _change(gw: SendingParts, op: str, tids: list[Any] | None) -> list[tuple[Any, TaskStatus]]:
+    change = {"pause": gw.sending.pause, "resume": gw.sending.resume, "remove": gw.sending.remove}[op]
+    return await change(tids)
+
+
+def _limit(gw: SendingParts) -> int:
+    return gw.config.max_tasks_per_request
+
+
+pause_sms, resume_sms, remove_sms = change_endpoints(_change, _limit)
 
 
 @endpoint()
-async def get_tasks(req: ApiRequest, gw: Gateway) -> TasksReply:
+async def get_tasks(req: ApiRequest, gw: SendingParts) -> TasksReply:
     if not req.param("port"):
         raise ApiError(ResultCode.BAD_REQUEST, "port is required (a port number, from 1)", 400)
     port = integer(req.param("port"), "port", default=0, minimum=1)

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from ..gateway.esim import DELETE, WRITE, EsimItemIn, EsimResult, EuiccInfo
-from ..gateway.runtime import Gateway
-from ..gateway.statistics import CallStat, SmsStat
+from ..gateway.esim import DELETE, WRITE, EsimItemIn, EsimResult, Euicc, EuiccInfo
+from ..gateway.statistics import CallStat, SmsStat, Statistics
 from ..protocol.codes import ResultCode
-from ..protocol.ports import PortSpecError, parse_number_list
-from .endpoint import ApiError, ApiRequest, endpoint, integer
+from ..protocol.ports import DeviceSize, PortSpecError, parse_number_list
+from .endpoint import ApiError, ApiRequest, WebHandler, endpoint, integer
+
+
+class SizeParts(Protocol):
+    @property
+    def size(self) -> DeviceSize: ...
+
+
+class StatsParts(SizeParts, Protocol):
+    @property
+    def statistics(self) -> Statistics: ...
+
+
+class EsimParts(SizeParts, Protocol):
+    @property
+    def esim(self) -> Euicc: ...
 
 
 class StatsReply(msgspec.Struct):
@@ -39,7 +53,7 @@ def _numbers(req: ApiRequest, name: str, upper: int) -> list[int] | None:
         raise ApiError(code, f"{name}: {exc}", 200 if name == "ports" else 400) from None
 
 
-def _selection(req: ApiRequest, gw: Gateway) -> tuple[list[tuple[int, int]], int]:
+def _selection(req: ApiRequest, gw: StatsParts) -> tuple[list[tuple[int, int]], int]:
     ports = _numbers(req, "ports", gw.size.ports)
     current = req.param("slots") in (None, "")
     slots = None if current else _numbers(req, "slots", gw.size.slots)
@@ -50,27 +64,27 @@ def _selection(req: ApiRequest, gw: Gateway) -> tuple[list[tuple[int, int]], int
 
 
 @endpoint()
-async def sms_stat(req: ApiRequest, gw: Gateway) -> StatsReply:
+async def sms_stat(req: ApiRequest, gw: StatsParts) -> StatsReply:
     keys, kind = _selection(req, gw)
     stats: list[SmsStat] = await gw.statistics.sms(keys, kind)
     return StatsReply(code=ResultCode.OK_HTTP, reason="OK", count=len(stats), stats=stats)
 
 
 @endpoint()
-async def call_stat(req: ApiRequest, gw: Gateway) -> StatsReply:
+async def call_stat(req: ApiRequest, gw: StatsParts) -> StatsReply:
     keys, kind = _selection(req, gw)
     stats: list[CallStat] = await gw.statistics.calls(keys, kind)
     return StatsReply(code=ResultCode.OK_HTTP, reason="OK", count=len(stats), stats=stats)
 
 
 @endpoint()
-async def get_esims(req: ApiRequest, gw: Gateway) -> EsimReply:
+async def get_esims(req: ApiRequest, gw: EsimParts) -> EsimReply:
     infos: list[EuiccInfo] = gw.esim.info(_numbers(req, "ports", gw.size.ports))
     return EsimReply(code=ResultCode.OK_HTTP, reason="OK", count=len(infos), ports=infos, stats=infos)
 
 
-def _esim_change(op: int):
-    async def handler(req: ApiRequest, gw: Gateway) -> EsimReply:
+def _esim_change(op: int) -> WebHandler:
+    async def handler(req: ApiRequest, gw: EsimParts) -> EsimReply:
         items = req.json(list[EsimItemIn])
         if not items:
             raise ApiError(ResultCode.BAD_REQUEST, "the body is a JSON array of {port, slot, ...}", 400)

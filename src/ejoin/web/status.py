@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..gateway.parameters import ParameterError, parse_url
-from ..gateway.runtime import Gateway
+from ..gateway.status import StatusReporter
 from ..protocol.codes import ResultCode
 from ..protocol.messages import DevStatus
 from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
 
 
+class StatusParts(Protocol):
+    @property
+    def reporter(self) -> StatusReporter: ...
+
+
 @endpoint()
-async def get_status(req: ApiRequest, gw: Gateway) -> DevStatus:
+async def get_status(req: ApiRequest, gw: StatusParts) -> DevStatus:
     url = req.param("url")
     period_text = req.param("period")
     all_sims = flag(req.param("all_sims"), "all_sims")

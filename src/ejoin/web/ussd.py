@@ -7,12 +7,11 @@ with the task code table's code and text (and why), as deployed clients expect.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from ..gateway.runtime import Gateway
-from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, PassthroughRefused, parse_timeout
+from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, Passthrough, PassthroughRefused, parse_timeout
 from ..protocol.codes import ResultCode, TaskStatus
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
@@ -70,8 +69,13 @@ def _flag(p: dict[str, Any], name: str) -> bool:
     return flag(None if value is None else str(value), name)
 
 
+class PassthroughParts(Protocol):
+    @property
+    def passthrough(self) -> Passthrough: ...
+
+
 @endpoint()
-async def send_ussd(req: ApiRequest, gw: Gateway) -> Any:
+async def send_ussd(req: ApiRequest, gw: PassthroughParts) -> Any:
     p = _params(req, USSD_KEYS)
     timeout = _timeout(p, USSD_TIMEOUT)
     cancel = _flag(p, "cancel")
@@ -86,7 +90,7 @@ async def send_ussd(req: ApiRequest, gw: Gateway) -> Any:
 
 
 @endpoint()
-async def send_at(req: ApiRequest, gw: Gateway) -> Any:
+async def send_at(req: ApiRequest, gw: PassthroughParts) -> Any:
     p = _params(req, AT_KEYS)
     timeout = _timeout(p, AT_TIMEOUT)
     line = p.get("at", p.get("AT"))

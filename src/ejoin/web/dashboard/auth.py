@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ...gateway.runtime import Gateway
-from ..endpoint import GATEWAY, ApiRequest, credentials_ok, slow_down
+from ..endpoint import DEVICE, ApiRequest, credentials_ok, slow_down
 
 SESSION_COOKIE = "ejoin_session"
 LOGIN_CSRF_COOKIE = "ejoin_csrf"
@@ -125,7 +125,7 @@ def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[w
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
+    gw = request.app[DEVICE]  # the device's credentials and login guard
     form = await read_form(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = form.get("csrf", "")
