@@ -311,3 +311,35 @@ async def test_the_outcomes_of_another_replica_are_notified(replicas: Any) -> No
     while notes[-1] == "*":  # the listener's own connection: everyone looks again
         notes.append(await asyncio.wait_for(seen.get(), 10))
     assert notes[-1] == f"t{task_id}"
+
+
+class Pushes:
+    """The outbox as the report merger sees it: what it was given to push."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict[str, Any]] = []
+
+    async def push(self, url: str, kind: str, body: bytes) -> int:
+        import msgspec
+
+        self.reports.extend(msgspec.json.decode(body)["rpts"])
+        return len(self.reports)
+
+
+async def test_a_late_call_after_the_final_report_sends_no_second_one(make: Factory) -> None:
+    # e.g. a replica's notification of the last outcomes, arriving after the final report went out
+    from ejoin.clock import VirtualClock
+    from ejoin.fleet.numbering import PortMap
+    from ejoin.fleet.reports import ReportMerger
+
+    ledger = await make()
+    task_id = await new_task(ledger, 5101, 3)
+    pushes = Pushes()
+    merger = ReportMerger(ledger, pushes, VirtualClock(), PortMap([]), {})  # type: ignore[arg-type]
+    await merger.track(task_id)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, "1.01", u.idx) for u in units(3)])
+    await merger.outcomes(dispatch_id, task_id, [sent(i) for i in range(3)])
+    assert [(r["sent"], r["unsent"], len(r["sdr"])) for r in pushes.reports] == [(3, 0, 3)]
+    await merger.progress(task_id)
+    await merger.resume(task_id)
+    assert len(pushes.reports) == 1

@@ -157,7 +157,10 @@ class ReportMerger:
                 state.finished = True
                 if state.timer is not None:
                     state.timer.cancel()
-                await self._emit(task_id, state)
+                # Its final report may be out already: a late notification (or another replica's) must not
+                # send a second, empty one.
+                if counts.reported < counts.total:
+                    await self._emit(task_id, state)
                 del self._open[task_id]
             elif counts.done - counts.reported >= state.row.sr_cnt:
                 await self._emit(task_id, state)
