@@ -55,6 +55,8 @@ class InboundPushes:
         """SMS new to the fleet, to the platform (at once: one push per batch taken in)."""
         if not new:
             return
+        # the ledger's URL, not this process's: with replicas the platform may have set it on another
+        self.url = await self._ledger.setting("sms_url") or ""
         if self.url:
             rows = [row for _, row in new]
             await self._outbox.push(self.url, "recv-sms", encode(RecvSms(type="recv-sms", sms_num=len(rows), sms=rows)))

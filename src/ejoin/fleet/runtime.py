@@ -171,6 +171,8 @@ class Fleet:
             # derived from the shared secret (one-way, so it gives nothing of it away).
             self.ssrc = hashlib.sha256(f"ssrc:{self._secret}".encode()).hexdigest()[:16]
         await self._load_members()
+        if self.db is not None:
+            self.status_push.leading = await self.ledger.lead("status")
         await self.status_push.start()
         await self.inbound.start()
         await self.refresh()
@@ -215,8 +217,10 @@ class Fleet:
         """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
         why not (its name taken, its ports another member's)."""
         async with self._membership:
+            if self.db is not None:
+                await self._follow_members()  # one added through another replica a moment ago counts
             check_new_member(list(self.members.values()), member)
-            await self.ledger.add_member(member.settings())
+            await self.ledger.add_member(member.settings())  # the other replicas attach it (NOTIFY "m")
             link = self._attach(member)
             log.info("member %s added: fleet ports %s", member.name, member.ports)
         await self.refresh([link])
@@ -229,6 +233,8 @@ class Fleet:
         """Remove a member; the number of its unsent units sent elsewhere.  ``KeyError``: no such member;
         ``MemberBusy``: it holds unsent units and ``force`` is not given."""
         async with self._membership:
+            if self.db is not None:
+                await self._follow_members()
             if name not in self.links:
                 raise KeyError(name)
             member = self.members[name]
@@ -236,19 +242,65 @@ class Fleet:
             if load and not force:
                 raise MemberBusy(name, load)
             link = self._detach(name)  # no new dispatch reaches it from here on
-            await self.ledger.remove_member(name)
-            # As a failover: what it holds without an outcome goes to other members; what it still
-            # queues is removed on it when it answers (reports of a withdrawn dispatch are ignored).
-            tasks = await self.ledger.withdraw(name)
-            await self._remove_withdrawn(link)
-            await link.close()
-            await self.reports.ports_gone(
-                (member.first, member.last), f"ports {member.ports} left the fleet with member {name}"
-            )
+            await self.ledger.remove_member(name)  # the other replicas detach it too (NOTIFY "m")
+            tasks = await self._let_go(link)
             log.info("member %s removed; %d unsent SMS of %d tasks go to other members", name, load, len(tasks))
         for task_id in tasks:
             self._spawn(self.dispatcher.dispatch(task_id))
         return load
+
+    async def _let_go(self, link: MemberLink) -> list[int]:
+        """A member detached: as a failover, what it holds without an outcome goes to other members; what
+        it still queues is removed on it when it answers (reports of a withdrawn dispatch are ignored);
+        units a task bound to its ports fail.  The tasks whose units were withdrawn.
+
+        Each step takes only what is still to take in the ledger, so replicas detaching the member
+        after the one that removed it find nothing left, or only what they dispatched to it meanwhile."""
+        member = link.config
+        tasks = await self.ledger.withdraw(member.name)
+        await self._remove_withdrawn(link)
+        await link.close()
+        await self.reports.ports_gone(
+            (member.first, member.last), f"ports {member.ports} left the fleet with member {member.name}"
+        )
+        return tasks
+
+    async def _sync_members(self) -> None:
+        """Replicas: members added or removed through another replica, attached or detached here too."""
+        async with self._membership:
+            added, gone = await self._follow_members()
+        if added:
+            await self.refresh(added)
+        if added or gone:  # withdrawn units, or units waiting for these ports: their owners dispatch
+            for task_id in sorted(self.owned):
+                self._spawn(self.dispatcher.dispatch(task_id))
+
+    async def _follow_members(self) -> tuple[list[MemberLink], list[str]]:
+        """This replica's members made the ledger's (under ``_membership``): (links attached, names gone)."""
+        recorded = await self.ledger.seed_members([])
+        names = {settings["name"]: settings for settings in recorded}
+        gone = [n for n in list(self.links) if names.get(n) != self.members[n].settings()]
+        for name in gone:
+            removed = name not in names
+            link = self._detach(name)
+            if removed:  # not changed (removed and added again): the ports stay the fleet's
+                await self._let_go(link)
+            else:
+                await link.close()
+            log.info("member %s %s through another replica", name, "removed" if removed else "changed")
+        added = []
+        for i, settings in enumerate(recorded):
+            if settings["name"] in self.links:
+                continue
+            try:
+                member = member_of(settings, i)
+                check_new_member(list(self.members.values()), member)
+            except ConfigError as exc:
+                log.error("member %s is not used: %s", settings.get("name"), exc)
+                continue
+            added.append(self._attach(member))
+            log.info("member %s added through another replica: fleet ports %s", member.name, member.ports)
+        return added, gone
 
     async def _claim(self) -> None:
         before = set(self.owned)  # a task accepted while the claim runs is this replica's, claimed or not
@@ -272,6 +324,10 @@ class Fleet:
             try:
                 await self._claim()
                 await self._shared_outbox.renew()
+                await self._roles()
+                # the fallback of the notifications "m" and "s" (a listener reconnecting misses some)
+                await self._sync_members()
+                await self.status_push.load()
                 for summary in await self.store.outbox_summary():
                     if summary.queued:
                         self.outbox.poke(summary.dest)  # a destination whose sender died
@@ -281,8 +337,16 @@ class Fleet:
                 log.exception("renewing the fleet's leases failed; trying again")
             await asyncio.sleep(self.ledger.lease / 3)  # leases are on the database's clock: real time
 
+    async def _roles(self) -> None:
+        """The status role (the periodic dev-status to the platform): renewed, or taken when free."""
+        self.status_push.leading = await self.ledger.lead("status")
+
     def _notified(self, payload: str) -> None:
-        if payload.startswith("t"):  # a member's outcomes, recorded by some replica
+        if payload == "m":  # a member added or removed through some replica
+            self._spawn(self._sync_members())
+        elif payload == "s":  # the platform's URLs or period set through some replica
+            self._spawn(self.status_push.load())
+        elif payload.startswith("t"):  # a member's outcomes, recorded by some replica
             task_id = int(payload[1:])
             if task_id in self.owned and task_id not in self._progressed:
                 self._progressed.add(task_id)
@@ -295,7 +359,10 @@ class Fleet:
             self.outbox.poke(payload[1:])
         else:  # "claim" (a replica stopped) or "*" (this listener reconnected: anything may have been missed)
             self._spawn(self._claim())
+            self._spawn(self._roles())
             if payload == "*":
+                self._spawn(self._sync_members())
+                self._spawn(self.status_push.load())
                 for task_id in list(self.owned):
                     self._spawn(self.reports.progress(task_id))
 

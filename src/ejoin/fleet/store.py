@@ -121,6 +121,8 @@ class Ledger(Protocol):
     ) -> list[tuple[int, list[list[Any]], Counts]]: ...
     async def setting(self, key: str) -> str | None: ...
     async def set_setting(self, key: str, value: str) -> None: ...
+    async def lead(self, role: str) -> bool: ...
+    async def ports_changed(self, entries: dict[str, str]) -> set[str]: ...
 
 
 SCHEMA = [
@@ -736,6 +738,14 @@ class SqliteLedger:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("setting:" + key, value))
 
         await self._run(put)
+
+    async def lead(self, role: str) -> bool:
+        """One process: it plays every role."""
+        return True
+
+    async def ports_changed(self, entries: dict[str, str]) -> set[str]:
+        """One process: its own view of the ports is the whole record (no other replica saw them)."""
+        return set(entries)
 
     async def claim(self) -> tuple[list[int], list[int]]:
         """The open tasks this process owns (all: it is the only one), and those it took over from an
