@@ -151,7 +151,8 @@ class Fleet:
         for link in links:
             # known only once the fleet serves (tests set public_url then)
             ready = bool(self.public_url and self._secret)
-            link.push_url = f"{self.public_url}/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.push_path = f"/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.push_url = self.public_url + link.push_path if ready else ""
             link.sms_url = f"{self.public_url}/fleet/sms/{link.name}/{self._secret}" if ready else ""
             link.period = MEMBER_PERIOD
         await self.status_push.refresh(links)
@@ -173,6 +174,7 @@ class Fleet:
         await self._load_members()
         if self.db is not None:
             self.status_push.leading = await self.ledger.lead("status")
+            await self._agree_on_public_url()
         await self.status_push.start()
         await self.inbound.start()
         await self.refresh()
@@ -183,6 +185,21 @@ class Fleet:
             self.db.on_notify(self._notified)
             self._holder = asyncio.ensure_future(self._hold())
         self._poller = asyncio.ensure_future(self._poll())
+
+    async def _agree_on_public_url(self) -> None:
+        """Replicas subscribe members to one address, the load balancer's: one that differs is said."""
+        if not self.public_url:
+            return
+        recorded = await self.ledger.setting("public_url")
+        if recorded is not None and recorded != self.public_url:
+            log.warning(
+                "public_url %s differs from %s, another replica's: members push to whichever subscribed them "
+                "last; give every replica the load balancer's address",
+                self.public_url,
+                recorded,
+            )
+        if recorded != self.public_url:
+            await self.ledger.set_setting("public_url", self.public_url)
 
     async def _load_members(self) -> None:
         """The ledger's members: the file seeds it, what was added or removed at run time stays so."""

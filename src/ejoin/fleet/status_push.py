@@ -99,8 +99,7 @@ class StatusPusher:
         period = int(await self._ledger.setting("status_period") or DEFAULTS["status_period"])
         if (url, period) != (self.url, self.period):
             self.url, self.period = url, period
-            if self._timer is not None:
-                self._schedule()
+            self._schedule()
 
     def stop(self) -> None:
         if self._timer is not None:
