@@ -4,7 +4,9 @@ platform gets, it gets once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import Balancer, FleetThread, free_port, member
+from .conftest import Balancer, FleetThread, free_port, ledger_of, member
 from .test_inbox import receive
 from .test_sending import NUMBERS, final, reports, send
 
@@ -257,3 +259,54 @@ def test_a_replica_does_not_take_a_members_subscription_from_another(
     r1.advance(181)
     r1.tick()
     assert member_setting(a, "status_url").startswith(r1.fleet.public_url + "/fleet/status/a/")
+
+
+def test_an_sms_a_dead_replica_took_in_and_never_handed_over_is_pushed_by_another(
+    tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread], pair_of: Callable[..., Pair], pg_url: str
+) -> None:
+    a, _ = two_members
+    with PushCollector() as platform:
+        r1, _ = pair_of([member(a, "1-4", "a")]).replicas
+        assert r1.get("/goip_send_cmd.html", op="set", sms_url=platform.url)["code"] == 0
+
+        async def taken_in() -> list[tuple[int, list[Any]]]:
+            # what a replica killed -9 right after taking a push in leaves: in the inbox, not forwarded
+            ledger = ledger_of(tmp_path / "dead", pg_url)
+            await ledger.open()
+            try:
+                return await ledger.inbox_pushed("a", [[0, "1.01", 1700000000, "13911110012", "", "eA=="]])
+            finally:
+                await ledger.close()
+
+        [(fleet_id, _)] = asyncio.run(taken_in())
+        push = platform.wait_for(lambda p: p["type"] == "recv-sms")  # two sweeps of the role holder later
+        assert [r[3] for r in push["sms"]] == ["13911110012"]
+        r1.get("/goip_get_sms.html")
+        assert len(platform.of_type("recv-sms")) == 1
+        assert fleet_id == 1
+
+
+def test_members_added_at_once_through_two_replicas_are_checked_against_each_other(
+    pair_of: Callable[..., Pair],
+) -> None:
+    r1, r2 = pair_of([]).replicas
+    barrier = threading.Barrier(2)
+    answers: dict[str, Any] = {}
+
+    def add(replica: FleetThread, name: str, ports: str) -> None:
+        barrier.wait()
+        answers[name] = replica.post("/ejoin/fleet/members/add", {"member": member(absent(), ports, name)})
+
+    threads = [threading.Thread(target=add, args=args) for args in ((r1, "x", "1-4"), (r2, "y", "3-6"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a["code"] for a in answers.values()) == [200, 400]  # ports 3-4 would be both's
+    [kept] = [name for name, a in answers.items() if a["code"] == 200]
+    for r in (r1, r2):
+        until(lambda r=r: list(r.fleet.links) == [kept])
+
+
+def absent() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # no device answers there

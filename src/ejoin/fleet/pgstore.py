@@ -43,6 +43,7 @@ from .store import (
 )
 
 _PICK_LOCK = 7_406_512_362  # advisory lock key of quota-bound picks (any value, the same in every replica)
+_MEMBERS_LOCK = 7_406_512_363  # advisory lock key of run-time member changes
 _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
 
 
@@ -516,6 +517,16 @@ class PgLedger:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_PICK_LOCK,))
 
     # --- members and the fleet's own settings ----------------------------------------
+
+    @asynccontextmanager
+    async def members_lock(self) -> AsyncIterator[None]:
+        """Across replicas: one member added or removed at a time, each checked against the last."""
+        async with self.db.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_MEMBERS_LOCK,))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_MEMBERS_LOCK,))
 
     async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with self._tx() as conn:

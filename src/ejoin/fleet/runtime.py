@@ -176,7 +176,7 @@ class Fleet:
             self.status_push.leading = await self.ledger.lead("status")
             await self._agree_on_public_url()
         await self.status_push.start()
-        await self.inbound.start()
+        await self.inbound.start(replicas=self.db is not None)
         await self.refresh()
         # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
         # again where they stopped.
@@ -233,7 +233,7 @@ class Fleet:
     async def add_member(self, member: MemberConfig) -> MemberLink:
         """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
         why not (its name taken, its ports another member's)."""
-        async with self._membership:
+        async with self._membership, self.ledger.members_lock():
             if self.db is not None:
                 await self._follow_members()  # one added through another replica a moment ago counts
             check_new_member(list(self.members.values()), member)
@@ -249,7 +249,7 @@ class Fleet:
     async def remove_member(self, name: str, force: bool = False) -> int:
         """Remove a member; the number of its unsent units sent elsewhere.  ``KeyError``: no such member;
         ``MemberBusy``: it holds unsent units and ``force`` is not given."""
-        async with self._membership:
+        async with self._membership, self.ledger.members_lock():
             if self.db is not None:
                 await self._follow_members()
             if name not in self.links:
@@ -342,6 +342,8 @@ class Fleet:
                 await self._claim()
                 await self._shared_outbox.renew()
                 await self._roles()
+                if self.status_push.leading:  # one replica looks for SMS a dead one never handed over
+                    await self.inbound.sweep()
                 # the fallback of the notifications "m" and "s" (a listener reconnecting misses some)
                 await self._sync_members()
                 await self.status_push.load()
