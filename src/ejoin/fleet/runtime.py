@@ -124,6 +124,7 @@ class Fleet:
         self._holder: asyncio.Task[None] | None = None
         self._stopping = False
         self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
+        self._syncing = False  # members being read again from the ledger
 
     @property
     def size(self) -> DeviceSize:
@@ -284,8 +285,12 @@ class Fleet:
 
     async def _sync_members(self) -> None:
         """Replicas: members added or removed through another replica, attached or detached here too."""
-        async with self._membership:
-            added, gone = await self._follow_members()
+        self._syncing = True
+        try:
+            async with self._membership:
+                added, gone = await self._follow_members()
+        finally:
+            self._syncing = False
         if added:
             await self.refresh(added)
         if added or gone:  # withdrawn units, or units waiting for these ports: their owners dispatch
@@ -344,8 +349,10 @@ class Fleet:
                 await self._roles()
                 if self.status_push.leading:  # one replica looks for SMS a dead one never handed over
                     await self.inbound.sweep()
-                # the fallback of the notifications "m" and "s" (a listener reconnecting misses some)
-                await self._sync_members()
+                # the fallback of the notifications "m" and "s" (a listener reconnecting misses some);
+                # not waited for: detaching a member may wait for it to answer, and leases must not
+                if not self._syncing:
+                    self._spawn(self._sync_members())
                 await self.status_push.load()
                 for summary in await self.store.outbox_summary():
                     if summary.queued:
