@@ -310,3 +310,30 @@ def test_members_added_at_once_through_two_replicas_are_checked_against_each_oth
 
 def absent() -> str:
     return f"http://127.0.0.1:{free_port()}"  # no device answers there
+
+
+def test_the_status_role_and_the_ports_record_between_two_replicas_ledgers(pg_url: str) -> None:
+    from ejoin.fleet.pgdb import PgDatabase
+    from ejoin.fleet.pgstore import PgLedger
+
+    async def check() -> None:
+        one, two = PgLedger(PgDatabase(pg_url)), PgLedger(PgDatabase(pg_url))
+        await one.open()
+        await two.open()
+        try:
+            assert (await one.lead("status"), await two.lead("status")) == (True, False)
+            assert await one.lead("status")  # renewed by its holder
+            async with one.db.pool.connection() as conn:
+                await conn.execute("UPDATE roles SET until=0")  # its holder killed, the lease run out
+            assert (await two.lead("status"), await one.lead("status")) == (True, False)
+            await two.release()  # stopping: let go at once
+            assert await one.lead("status")
+
+            assert await one.ports_changed({"1.01": "a", "2.01": "a"}) == {"1.01", "2.01"}
+            assert await two.ports_changed({"1.01": "a", "2.01": "b"}) == {"2.01"}  # 1.01 seen already
+            assert await one.ports_changed({"2.01": "b"}) == set()
+        finally:
+            await one.close()
+            await two.close()
+
+    asyncio.run(check())
