@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import secrets
@@ -125,6 +126,7 @@ class Fleet:
         self._stopping = False
         self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
         self._syncing = False  # members being read again from the ledger
+        self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
 
     @property
     def size(self) -> DeviceSize:
@@ -208,16 +210,25 @@ class Fleet:
         for name in list(self.links):
             self._detach(name)
         for i, settings in enumerate(recorded):  # oldest first: a member there first keeps its ports
-            try:
-                member = member_of(settings, i)
-                check_new_member(list(self.members.values()), member)
-            except ConfigError as exc:
-                # a file member added since whose ports a member added at run time holds
-                log.error("member %s is not used: %s", settings.get("name"), exc)
-                continue
-            self._attach(member)
+            member = self._usable(settings, i)
+            if member is not None:
+                self._attach(member)
         if not self.links:
             log.warning("the fleet has no members yet: add them with `ejoin fleet member add`")
+
+    def _usable(self, settings: dict[str, Any], index: int) -> MemberConfig | None:
+        """A recorded member, unless its ports are another's (a file member added since whose ports a
+        member added at run time holds): said once, not at each reading of the ledger."""
+        try:
+            member = member_of(settings, index)
+            check_new_member(list(self.members.values()), member)
+        except ConfigError as exc:
+            said = json.dumps(settings, sort_keys=True)
+            if said not in self._unused:
+                self._unused.add(said)
+                log.error("member %s is not used: %s", settings.get("name"), exc)
+            return None
+        return member
 
     def _attach(self, member: MemberConfig) -> MemberLink:
         link = MemberLink(member, self.clock, self.config.member_timeout)
@@ -314,11 +325,8 @@ class Fleet:
         for i, settings in enumerate(recorded):
             if settings["name"] in self.links:
                 continue
-            try:
-                member = member_of(settings, i)
-                check_new_member(list(self.members.values()), member)
-            except ConfigError as exc:
-                log.error("member %s is not used: %s", settings.get("name"), exc)
+            member = self._usable(settings, i)
+            if member is None:
                 continue
             added.append(self._attach(member))
             log.info("member %s added through another replica: fleet ports %s", member.name, member.ports)
