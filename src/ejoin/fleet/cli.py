@@ -60,6 +60,12 @@ async def _serve(config: Any) -> None:
 
     if not config.public_url:
         config.public_url = f"http://{config.host}:{config.port}"
+        if config.db.startswith(("postgresql://", "postgres://")):
+            log.warning(
+                "public_url is not set: members push to this replica alone (%s); set it to the load "
+                "balancer's address in every replica's configuration",
+                config.public_url,
+            )
     fleet = Fleet(config)
     runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
     try:

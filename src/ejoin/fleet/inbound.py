@@ -30,10 +30,23 @@ class InboundPushes:
         self._outbox = outbox
         self._ports = ports
         self.url = ""
+        self._waiting: set[int] = set()  # SMS seen taken in and not handed over at the last sweep
 
-    async def start(self) -> None:
+    async def start(self, replicas: bool = False) -> None:
+        """One process: what it took in and never handed over (a crash between) is pushed now.  With
+        replicas another one may be handing those over at this moment: the sweeps decide (``sweep``)."""
         self.url = await self._ledger.setting("sms_url") or ""
-        await self.forward(await self._ledger.inbox_unforwarded())
+        if not replicas:
+            await self.forward(await self._ledger.inbox_unforwarded())
+
+    async def sweep(self) -> None:
+        """Replicas (by one of them, every third of a lease): an SMS taken in and not handed over to the
+        outbox at two sweeps in a row was left so by a replica that died between the two (handing over
+        takes milliseconds): it is pushed now."""
+        unforwarded = await self._ledger.inbox_unforwarded()
+        left = [(i, row) for i, row in unforwarded if i in self._waiting]
+        self._waiting = {i for i, _ in unforwarded} - {i for i, _ in left}
+        await self.forward(left)
 
     async def set_url(self, url: str) -> None:
         if url != self.url:
@@ -55,6 +68,8 @@ class InboundPushes:
         """SMS new to the fleet, to the platform (at once: one push per batch taken in)."""
         if not new:
             return
+        # the ledger's URL, not this process's: with replicas the platform may have set it on another
+        self.url = await self._ledger.setting("sms_url") or ""
         if self.url:
             rows = [row for _, row in new]
             await self._outbox.push(self.url, "recv-sms", encode(RecvSms(type="recv-sms", sms_num=len(rows), sms=rows)))

@@ -35,6 +35,7 @@ class MemberLink:
         self.down_since: float | None = None
         # Where it pushes its status to the fleet ("": not yet known); subscribed again after it was down.
         self.push_url = ""
+        self.push_path = ""  # its path on the fleet: the same behind every replica's public_url
         self.sms_url = ""  # where it pushes the SMS it receives
         self.period = 0
         self._subscribed = False
@@ -61,6 +62,18 @@ class MemberLink:
             log.info("member %s answers again", self.name)
             self.down_since = None
         return answer
+
+    async def _pushes_to_the_fleet(self) -> bool:
+        """Whether its status pushes still go to the fleet, through any replica, every period."""
+        try:
+            answer = await self.call("/goip_send_cmd.html", params={"op": "get", "status_url": "", "status_period": ""})
+        except MemberDown:
+            return False
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, dict) or not self.push_path:
+            return False
+        url, period = str(data.get("status_url") or ""), str(data.get("status_period"))
+        return url.endswith(self.push_path) and period == str(self.period)
 
     async def _subscribe_sms(self) -> None:
         # sms_cnt 1: each SMS pushed at once, never held in the member's cache
@@ -131,6 +144,10 @@ class MemberLink:
         # lost) make the poll, the fallback, subscribe it again.
         silent = self.period > 0 and self._clock.time() - self._heard_at > 3 * self.period
         subscribe = bool(self.push_url) and not self._refused and (not self._subscribed or silent)
+        if subscribe and self._subscribed and await self._pushes_to_the_fleet():
+            # silent to this replica only: its pushes land on another one (behind the load balancer),
+            # which subscribed it as this one would; taking the setting again would be a fight
+            self._heard_at, subscribe = self._clock.time(), False
         params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
             if subscribe and self.sms_url:

@@ -86,6 +86,12 @@ MIGRATIONS = [
     CREATE INDEX inbox_fp ON inbox (member, fp);
     CREATE INDEX inbox_unforwarded ON inbox (id) WHERE forwarded=0;
     """,
+    # version 3: what one replica does for all (``roles``: the status pusher, under a lease), and each
+    # fleet port's entry as last pushed to the platform, so a change seen by many replicas goes once
+    """
+    CREATE TABLE roles (role TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL);
+    CREATE TABLE port_status (port TEXT PRIMARY KEY, entry TEXT NOT NULL);
+    """,
 ]
 
 

@@ -43,6 +43,7 @@ from .store import (
 )
 
 _PICK_LOCK = 7_406_512_362  # advisory lock key of quota-bound picks (any value, the same in every replica)
+_MEMBERS_LOCK = 7_406_512_363  # advisory lock key of run-time member changes
 _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
 
 
@@ -471,11 +472,12 @@ class PgLedger:
         return owned, sorted(int(i) for i, old in rows if old != self.db.replica)
 
     async def release(self) -> None:
-        """A replica stopping: its tasks are free at once, and the others are told so."""
+        """A replica stopping: its tasks (and roles) are free at once, and the others are told so."""
         async with self._tx() as conn:
             await conn.execute(
                 "UPDATE tasks SET owner=NULL, lease_until=0 WHERE owner=%s AND finished=0", (self.db.replica,)
             )
+            await conn.execute("DELETE FROM roles WHERE owner=%s", (self.db.replica,))
             await notify(conn, "claim")
 
     async def recorded(self, task_id: int) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]:
@@ -516,6 +518,16 @@ class PgLedger:
 
     # --- members and the fleet's own settings ----------------------------------------
 
+    @asynccontextmanager
+    async def members_lock(self) -> AsyncIterator[None]:
+        """Across replicas: one member added or removed at a time, each checked against the last."""
+        async with self.db.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_MEMBERS_LOCK,))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_MEMBERS_LOCK,))
+
     async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with self._tx() as conn:
             async with conn.cursor() as cur:
@@ -533,11 +545,13 @@ class PgLedger:
                 "ON CONFLICT (name) DO UPDATE SET settings=EXCLUDED.settings, removed=0",
                 (settings["name"], json.dumps(settings)),
             )
+            await notify(conn, "m")  # every replica attaches it (ports, link) at once
 
     async def remove_member(self, name: str) -> None:
         async with self._tx() as conn:
             await conn.execute("UPDATE members SET removed=1 WHERE name=%s", (name,))
             await conn.execute("DELETE FROM inbox_cursor WHERE member=%s", (name,))
+            await notify(conn, "m")
 
     async def member_load(self, member: str, ports: tuple[int, int]) -> int:
         async with self._tx() as conn:
@@ -582,6 +596,31 @@ class PgLedger:
                 "INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value=EXCLUDED.value",
                 ("setting:" + key, value),
             )
+            await notify(conn, "s")  # every replica reads the fleet's settings again
+
+    async def lead(self, role: str) -> bool:
+        """Take or renew the lease of a role one replica plays for all (the status pusher); whether this
+        replica plays it now.  A dead holder's lease expires, and the next replica asking takes it."""
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                f"INSERT INTO roles VALUES (%s, %s, {NOW} + %s) ON CONFLICT (role) DO UPDATE "
+                "SET owner=EXCLUDED.owner, until=EXCLUDED.until "
+                f"WHERE roles.owner=EXCLUDED.owner OR roles.until < {NOW} RETURNING owner",
+                (role, self.db.replica, self.lease),
+            )
+            return await cur.fetchone() is not None
+
+    async def ports_changed(self, entries: dict[str, str]) -> set[str]:
+        """Fleet ports' entries as this replica sees them now (port: entry): recorded; the ports whose
+        record they changed, i.e. those whose change this replica is the first to see and pushes."""
+        ports = sorted(entries)  # rows locked in one order: replicas recording at once never deadlock
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "INSERT INTO port_status SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (port) "
+                "DO UPDATE SET entry=EXCLUDED.entry WHERE port_status.entry <> EXCLUDED.entry RETURNING port",
+                (ports, [entries[p] for p in ports]),
+            )
+            return {str(r[0]) for r in await cur.fetchall()}
 
 
 async def _lock_inbox(conn: AsyncConnection[Any], member: str) -> None:

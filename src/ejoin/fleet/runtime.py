@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import secrets
@@ -124,6 +125,8 @@ class Fleet:
         self._holder: asyncio.Task[None] | None = None
         self._stopping = False
         self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
+        self._syncing = False  # members being read again from the ledger
+        self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
 
     @property
     def size(self) -> DeviceSize:
@@ -151,7 +154,8 @@ class Fleet:
         for link in links:
             # known only once the fleet serves (tests set public_url then)
             ready = bool(self.public_url and self._secret)
-            link.push_url = f"{self.public_url}/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.push_path = f"/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.push_url = self.public_url + link.push_path if ready else ""
             link.sms_url = f"{self.public_url}/fleet/sms/{link.name}/{self._secret}" if ready else ""
             link.period = MEMBER_PERIOD
         await self.status_push.refresh(links)
@@ -171,8 +175,11 @@ class Fleet:
             # derived from the shared secret (one-way, so it gives nothing of it away).
             self.ssrc = hashlib.sha256(f"ssrc:{self._secret}".encode()).hexdigest()[:16]
         await self._load_members()
+        if self.db is not None:
+            self.status_push.leading = await self.ledger.lead("status")
+            await self._agree_on_public_url()
         await self.status_push.start()
-        await self.inbound.start()
+        await self.inbound.start(replicas=self.db is not None)
         await self.refresh()
         # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
         # again where they stopped.
@@ -182,22 +189,46 @@ class Fleet:
             self._holder = asyncio.ensure_future(self._hold())
         self._poller = asyncio.ensure_future(self._poll())
 
+    async def _agree_on_public_url(self) -> None:
+        """Replicas subscribe members to one address, the load balancer's: one that differs is said."""
+        if not self.public_url:
+            return
+        recorded = await self.ledger.setting("public_url")
+        if recorded is not None and recorded != self.public_url:
+            log.warning(
+                "public_url %s differs from %s, another replica's: members push to whichever subscribed them "
+                "last; give every replica the load balancer's address",
+                self.public_url,
+                recorded,
+            )
+        if recorded != self.public_url:
+            await self.ledger.set_setting("public_url", self.public_url)
+
     async def _load_members(self) -> None:
         """The ledger's members: the file seeds it, what was added or removed at run time stays so."""
         recorded = await self.ledger.seed_members([m.settings() for m in self.config.members])
         for name in list(self.links):
             self._detach(name)
         for i, settings in enumerate(recorded):  # oldest first: a member there first keeps its ports
-            try:
-                member = member_of(settings, i)
-                check_new_member(list(self.members.values()), member)
-            except ConfigError as exc:
-                # a file member added since whose ports a member added at run time holds
-                log.error("member %s is not used: %s", settings.get("name"), exc)
-                continue
-            self._attach(member)
+            member = self._usable(settings, i)
+            if member is not None:
+                self._attach(member)
         if not self.links:
             log.warning("the fleet has no members yet: add them with `ejoin fleet member add`")
+
+    def _usable(self, settings: dict[str, Any], index: int) -> MemberConfig | None:
+        """A recorded member, unless its ports are another's (a file member added since whose ports a
+        member added at run time holds): said once, not at each reading of the ledger."""
+        try:
+            member = member_of(settings, index)
+            check_new_member(list(self.members.values()), member)
+        except ConfigError as exc:
+            said = json.dumps(settings, sort_keys=True)
+            if said not in self._unused:
+                self._unused.add(said)
+                log.error("member %s is not used: %s", settings.get("name"), exc)
+            return None
+        return member
 
     def _attach(self, member: MemberConfig) -> MemberLink:
         link = MemberLink(member, self.clock, self.config.member_timeout)
@@ -214,9 +245,11 @@ class Fleet:
     async def add_member(self, member: MemberConfig) -> MemberLink:
         """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
         why not (its name taken, its ports another member's)."""
-        async with self._membership:
+        async with self._membership, self.ledger.members_lock():
+            if self.db is not None:
+                await self._follow_members()  # one added through another replica a moment ago counts
             check_new_member(list(self.members.values()), member)
-            await self.ledger.add_member(member.settings())
+            await self.ledger.add_member(member.settings())  # the other replicas attach it (NOTIFY "m")
             link = self._attach(member)
             log.info("member %s added: fleet ports %s", member.name, member.ports)
         await self.refresh([link])
@@ -228,7 +261,9 @@ class Fleet:
     async def remove_member(self, name: str, force: bool = False) -> int:
         """Remove a member; the number of its unsent units sent elsewhere.  ``KeyError``: no such member;
         ``MemberBusy``: it holds unsent units and ``force`` is not given."""
-        async with self._membership:
+        async with self._membership, self.ledger.members_lock():
+            if self.db is not None:
+                await self._follow_members()
             if name not in self.links:
                 raise KeyError(name)
             member = self.members[name]
@@ -236,19 +271,66 @@ class Fleet:
             if load and not force:
                 raise MemberBusy(name, load)
             link = self._detach(name)  # no new dispatch reaches it from here on
-            await self.ledger.remove_member(name)
-            # As a failover: what it holds without an outcome goes to other members; what it still
-            # queues is removed on it when it answers (reports of a withdrawn dispatch are ignored).
-            tasks = await self.ledger.withdraw(name)
-            await self._remove_withdrawn(link)
-            await link.close()
-            await self.reports.ports_gone(
-                (member.first, member.last), f"ports {member.ports} left the fleet with member {name}"
-            )
+            await self.ledger.remove_member(name)  # the other replicas detach it too (NOTIFY "m")
+            tasks = await self._let_go(link)
             log.info("member %s removed; %d unsent SMS of %d tasks go to other members", name, load, len(tasks))
         for task_id in tasks:
             self._spawn(self.dispatcher.dispatch(task_id))
         return load
+
+    async def _let_go(self, link: MemberLink) -> list[int]:
+        """A member detached: as a failover, what it holds without an outcome goes to other members; what
+        it still queues is removed on it when it answers (reports of a withdrawn dispatch are ignored);
+        units a task bound to its ports fail.  The tasks whose units were withdrawn.
+
+        Each step takes only what is still to take in the ledger, so replicas detaching the member
+        after the one that removed it find nothing left, or only what they dispatched to it meanwhile."""
+        member = link.config
+        tasks = await self.ledger.withdraw(member.name)
+        await self._remove_withdrawn(link)
+        await link.close()
+        await self.reports.ports_gone(
+            (member.first, member.last), f"ports {member.ports} left the fleet with member {member.name}"
+        )
+        return tasks
+
+    async def _sync_members(self) -> None:
+        """Replicas: members added or removed through another replica, attached or detached here too."""
+        self._syncing = True
+        try:
+            async with self._membership:
+                added, gone = await self._follow_members()
+        finally:
+            self._syncing = False
+        if added:
+            await self.refresh(added)
+        if added or gone:  # withdrawn units, or units waiting for these ports: their owners dispatch
+            for task_id in sorted(self.owned):
+                self._spawn(self.dispatcher.dispatch(task_id))
+
+    async def _follow_members(self) -> tuple[list[MemberLink], list[str]]:
+        """This replica's members made the ledger's (under ``_membership``): (links attached, names gone)."""
+        recorded = await self.ledger.seed_members([])
+        names = {settings["name"]: settings for settings in recorded}
+        gone = [n for n in list(self.links) if names.get(n) != self.members[n].settings()]
+        for name in gone:
+            removed = name not in names
+            link = self._detach(name)
+            if removed:  # not changed (removed and added again): the ports stay the fleet's
+                await self._let_go(link)
+            else:
+                await link.close()
+            log.info("member %s %s through another replica", name, "removed" if removed else "changed")
+        added = []
+        for i, settings in enumerate(recorded):
+            if settings["name"] in self.links:
+                continue
+            member = self._usable(settings, i)
+            if member is None:
+                continue
+            added.append(self._attach(member))
+            log.info("member %s added through another replica: fleet ports %s", member.name, member.ports)
+        return added, gone
 
     async def _claim(self) -> None:
         before = set(self.owned)  # a task accepted while the claim runs is this replica's, claimed or not
@@ -272,6 +354,14 @@ class Fleet:
             try:
                 await self._claim()
                 await self._shared_outbox.renew()
+                await self._roles()
+                if self.status_push.leading:  # one replica looks for SMS a dead one never handed over
+                    await self.inbound.sweep()
+                # the fallback of the notifications "m" and "s" (a listener reconnecting misses some);
+                # not waited for: detaching a member may wait for it to answer, and leases must not
+                if not self._syncing:
+                    self._spawn(self._sync_members())
+                await self.status_push.load()
                 for summary in await self.store.outbox_summary():
                     if summary.queued:
                         self.outbox.poke(summary.dest)  # a destination whose sender died
@@ -281,8 +371,16 @@ class Fleet:
                 log.exception("renewing the fleet's leases failed; trying again")
             await asyncio.sleep(self.ledger.lease / 3)  # leases are on the database's clock: real time
 
+    async def _roles(self) -> None:
+        """The status role (the periodic dev-status to the platform): renewed, or taken when free."""
+        self.status_push.leading = await self.ledger.lead("status")
+
     def _notified(self, payload: str) -> None:
-        if payload.startswith("t"):  # a member's outcomes, recorded by some replica
+        if payload == "m":  # a member added or removed through some replica
+            self._spawn(self._sync_members())
+        elif payload == "s":  # the platform's URLs or period set through some replica
+            self._spawn(self.status_push.load())
+        elif payload.startswith("t"):  # a member's outcomes, recorded by some replica
             task_id = int(payload[1:])
             if task_id in self.owned and task_id not in self._progressed:
                 self._progressed.add(task_id)
@@ -295,7 +393,10 @@ class Fleet:
             self.outbox.poke(payload[1:])
         else:  # "claim" (a replica stopped) or "*" (this listener reconnected: anything may have been missed)
             self._spawn(self._claim())
+            self._spawn(self._roles())
             if payload == "*":
+                self._spawn(self._sync_members())
+                self._spawn(self.status_push.load())
                 for task_id in list(self.owned):
                     self._spawn(self.reports.progress(task_id))
 

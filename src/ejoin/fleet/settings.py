@@ -31,17 +31,19 @@ def _known(name: str) -> str:
     return key
 
 
-def _get(fleet: Fleet, key: str) -> Any:
-    if key == "sms_url":
-        return fleet.inbound.url
-    return fleet.status_push.url if key == "status_url" else fleet.status_push.period
+async def _get(fleet: Fleet, key: str) -> Any:
+    # the ledger's values: with replicas, one may have been set through another replica a moment ago
+    if key == "status_period":
+        await fleet.status_push.load()
+        return fleet.status_push.period
+    return await fleet.ledger.setting(key) or ""
 
 
 async def get_or_set(req: ApiRequest, fleet: Fleet) -> Any:
     items = _param_items(req)
     if (req.param("op") or "").strip().lower() == "get":
         names = [_known(k) for k, _ in items] or list(NAMES)
-        return GetReply(code=ResultCode.OK, reason="OK", data={k: _get(fleet, k) for k in names})
+        return GetReply(code=ResultCode.OK, reason="OK", data={k: await _get(fleet, k) for k in names})
     values = [(_known(k), v) for k, v in items]  # every name checked before anything changes
     try:
         parsed = [(k, parse_url(v) if k != "status_period" else v) for k, v in values]

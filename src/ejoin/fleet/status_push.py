@@ -70,6 +70,11 @@ def merge_port_status(status: dict[str, Any], push: dict[str, Any]) -> None:
 
 
 class StatusPusher:
+    """With replicas (PostgreSQL), a port's change may be seen by each of them (each polls; a member's
+    push lands on one): each records what it sees in the ledger (``ports_changed``), and only the one
+    whose record changed the port's pushes it.  The periodic dev-status is pushed by the replica that
+    holds the ``status`` role (``leading``, a lease in the database, taken over when its holder dies)."""
+
     def __init__(
         self, ledger: Ledger, outbox: Outbox, clock: Clock, ports: PortMap, dev_status: Callable[[int], DevStatus]
     ) -> None:
@@ -80,13 +85,21 @@ class StatusPusher:
         self._dev_status = dev_status  # the fleet's dev-status, given its period (expires)
         self.url = ""
         self.period = 0
+        self.leading = True  # one process pushes; replicas: the holder of the status role
         self._timer: Timer | None = None
 
     async def start(self) -> None:
-        self.url = await self._ledger.setting("status_url") or ""
-        # as a device's default status_period: a URL given alone gets a dev-status every minute
-        self.period = int(await self._ledger.setting("status_period") or DEFAULTS["status_period"])
+        await self.load()
         self._schedule()
+
+    async def load(self) -> None:
+        """The platform's URL and period as the ledger has them (another replica may have set them)."""
+        url = await self._ledger.setting("status_url") or ""
+        # as a device's default status_period: a URL given alone gets a dev-status every minute
+        period = int(await self._ledger.setting("status_period") or DEFAULTS["status_period"])
+        if (url, period) != (self.url, self.period):
+            self.url, self.period = url, period
+            self._schedule()
 
     def stop(self) -> None:
         if self._timer is not None:
@@ -106,7 +119,7 @@ class StatusPusher:
             await self._ledger.set_setting("status_period", str(self.period))
         self._schedule()
         if url:
-            self._push_dev_status()
+            self._push_dev_status()  # the answer to this request: by the replica that took it
 
     def _schedule(self) -> None:
         self.stop()
@@ -115,7 +128,8 @@ class StatusPusher:
 
     def _tick(self) -> None:
         self._timer = None
-        self._push_dev_status()
+        if self.leading:
+            self._push_dev_status()
         self._schedule()
 
     def _push_dev_status(self) -> None:
@@ -126,10 +140,9 @@ class StatusPusher:
         """Poll members; what changed is pushed."""
         before = {link.name: _view(link, self._ports) for link in links}
         await refresh_all(links)
-        for link in links:
-            self._changed(link, before[link.name])
+        await self._changed([(link, before[link.name]) for link in links])
 
-    def member_push(self, link: MemberLink, body: Any) -> None:
+    async def member_push(self, link: MemberLink, body: Any) -> None:
         """A dev-status or port-status the member pushed to the fleet."""
         if not isinstance(body, dict):
             return
@@ -141,12 +154,32 @@ class StatusPusher:
             link.heard(link.status)
         else:
             return
-        self._changed(link, before)
+        await self._changed([(link, before)])
 
-    def _changed(self, link: MemberLink, before: dict[str, PortStatusEntry]) -> None:
-        if not self.url or not before:
-            return  # nothing to tell, or a member not seen before (its ports are news, not changes)
-        for port, entry in _view(link, self._ports).items():
-            old = before.get(port)
-            if old is not None and _differs(old, entry):
+    async def _changed(self, seen: list[tuple[MemberLink, dict[str, PortStatusEntry]]]) -> None:
+        changed: dict[str, PortStatusEntry] = {}
+        record: dict[str, str] = {}
+        for link, before in seen:
+            for port, entry in _view(link, self._ports).items():
+                old = before.get(port)
+                # first seen (a member's ports are news, not changes) or changed: recorded, so the
+                # ledger's record is what is true now when the next change comes
+                if old is None or _differs(old, entry):
+                    record[port] = _key(entry)
+                    if old is not None:
+                        changed[port] = entry
+        if not record:
+            return
+        mine = await self._ledger.ports_changed(record)
+        if not changed:
+            return
+        await self.load()
+        for port, entry in changed.items():
+            if port in mine and self.url:
                 self._outbox.push(self.url, "port-status", encode(PortStatusPush.of(entry, _label(entry.st))))
+
+
+def _key(entry: PortStatusEntry) -> str:
+    """What a port-status push tells of an entry (not its signal): the same for every replica seeing it."""
+    fields = msgspec.structs.asdict(entry)
+    return msgspec.json.encode({k: v for k, v in sorted(fields.items()) if k not in _NOT_A_CHANGE}).decode()

@@ -112,6 +112,7 @@ class Ledger(Protocol):
     async def release(self) -> None: ...
     async def recorded(self, task_id: int) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]: ...
     def pick_lock(self) -> AbstractAsyncContextManager[None]: ...
+    def members_lock(self) -> AbstractAsyncContextManager[None]: ...
     async def seed_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     async def add_member(self, settings: dict[str, Any]) -> None: ...
     async def remove_member(self, name: str) -> None: ...
@@ -121,6 +122,8 @@ class Ledger(Protocol):
     ) -> list[tuple[int, list[list[Any]], Counts]]: ...
     async def setting(self, key: str) -> str | None: ...
     async def set_setting(self, key: str, value: str) -> None: ...
+    async def lead(self, role: str) -> bool: ...
+    async def ports_changed(self, entries: dict[str, str]) -> set[str]: ...
 
 
 SCHEMA = [
@@ -737,6 +740,14 @@ class SqliteLedger:
 
         await self._run(put)
 
+    async def lead(self, role: str) -> bool:
+        """One process: it plays every role."""
+        return True
+
+    async def ports_changed(self, entries: dict[str, str]) -> set[str]:
+        """One process: its own view of the ports is the whole record (no other replica saw them)."""
+        return set(entries)
+
     async def claim(self) -> tuple[list[int], list[int]]:
         """The open tasks this process owns (all: it is the only one), and those it took over from an
         earlier life of the store (at the first call) whose recorded dispatches must be reconciled."""
@@ -777,3 +788,8 @@ class SqliteLedger:
         """Held from reading SIMs' usage to recording what was given them, so quotas hold."""
         async with self._picking:
             yield
+
+    @asynccontextmanager
+    async def members_lock(self) -> AsyncIterator[None]:
+        """One process: its own lock around member changes is enough."""
+        yield

@@ -125,7 +125,7 @@ async def _report(fleet: Fleet, member: str, body: Any) -> None:
 async def _status(fleet: Fleet, member: str, body: Any) -> None:
     link = fleet.links.get(member)
     if link is not None:  # a member removed since is not the fleet's any more
-        fleet.status_push.member_push(link, body)
+        await fleet.status_push.member_push(link, body)
 
 
 async def _sms(fleet: Fleet, member: str, body: Any) -> None:
