@@ -87,7 +87,7 @@ Event = Final | Prompt | Line | Echo | Urc | Noise
 
 # Unsolicited results the driver acts on; those followed by a PDU line have it joined.
 URCS = frozenset(
-    {"+CMTI", "+CMT", "+CDS", "+CDSI", "+CREG", "+CEREG", "+CGREG", "+CUSD", "RING", "+CLIP", "+CPIN", "RDY"}
+    {"+CMTI", "+CMT", "+CDS", "+CDSI", "+CREG", "+CEREG", "+CGREG", "+CUSD", "RING", "+CLIP", "+CPIN", "RDY", "+CFUN"}
 )
 _WITH_PDU = frozenset({"+CMT", "+CDS"})
 # Lines modules print on their own that nobody needs.
@@ -118,7 +118,6 @@ NOISE_PREFIXES = (
     "PB DONE",
     "Call Ready",
     "SMS Ready",
-    "+CFUN: 1",
 )
 _FINAL_WORDS = {
     "OK": FinalKind.OK,

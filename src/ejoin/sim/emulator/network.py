@@ -90,6 +90,9 @@ class _Routed(ModemEvents):
     def module_back(self, port: int) -> None:
         pass
 
+    def module_state(self, port: int, state: PortState) -> None:
+        pass
+
 
 class EmulatedNetwork(SimulatedNetwork):
     def __init__(self, config: GatewayConfig, clock: Clock, store: Store) -> None:
@@ -124,6 +127,9 @@ class EmulatedNetwork(SimulatedNetwork):
         for port, pty in self.emulators.items():
             module = self.at.modules[port]
             ch = module.channel
+            if pty.plugged and module.opening and not ch.is_open:
+                busy = True  # the line is being opened (in real time)
+                continue
             if not pty.plugged or not ch.is_open:
                 continue
             counts = (pty.bytes_out, ch.bytes_in, ch.bytes_out, pty.bytes_in)
