@@ -155,7 +155,7 @@ class LineReader:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pdu_for: Urc | None = None  # a +CMT/+CDS waiting for its PDU line
-        self.expect: str = ""
+        self.expect: str | frozenset[str] = ""  # a set: a line of several commands
 
     def feed(self, data: bytes) -> list[Event]:
         self._buf += data
@@ -205,7 +205,7 @@ class LineReader:
         if text[:2].upper() == "AT":
             return Echo(text)
         name = prefix(text)
-        if self.expect and name == self.expect:
+        if self.expect and (name == self.expect or (isinstance(self.expect, frozenset) and name in self.expect)):
             return Line(text)
         if name in URCS:
             urc = Urc(name, text.partition(":")[2].strip())

@@ -244,3 +244,17 @@ async def test_a_restart_of_ours_is_not_reported(bench):
     assert (await bench.driver.detect_card(1, 1)).present
     assert await bench.driver.register(1, 1) is PortState.REGISTERED
     assert bench.events.states == []
+
+
+async def test_a_line_of_several_commands_has_their_answers_and_one_final_result(bench):
+    assert await bench.driver.at_command(1, "ATE0;+CMEE=1", 2.0) == "OK"
+    answer = await bench.driver.at_command(1, "AT+CSQ;+CREG?", 2.0)
+    assert answer.split("\r\n") == ["+CSQ: 20,99", '+CREG: 2,1,"1A2B","00C3F01"', "OK"]  # +CREG not a URC here
+    assert await bench.driver.at_command(1, "AT+CMGF?", 2.0) == "+CMGF: 0\r\nOK"
+    # the first error ends the line: the third command does not run
+    assert await bench.driver.at_command(1, "AT+CSQ;+CMGR=29;+CMEE=0", 2.0) == "+CSQ: 20,99\r\n+CMS ERROR: 321"
+    assert bench.modem(1).state.cmee == 1
+    assert await bench.driver.at_command(1, 'AT+CPMS="SM","SM","SM";+CMEE=2', 2.0) == "+CPMS: 0,30,0,30,0,30\r\nOK"
+    assert bench.modem(1).state.cmee == 2
+    assert await bench.driver.at_command(1, "AT+CMEE=1", 2.0) == "OK"
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("still fine"), "")).ok

@@ -21,6 +21,7 @@ from ...protocol.codes import PortState
 from ...protocol.pdu_fields import unpack_septets
 from ...protocol.ports import PortAddress
 from ...protocol.text import Segmented, gsm7_text
+from ...protocol.ussd import split_at_line
 from ..base import NO_CARD, CardInfo, ModemEvents, SendResult, UssdReply
 from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone
 from .errors import cms_reason
@@ -508,10 +509,11 @@ class Module:
     async def at_command(self, line: str, timeout: float) -> str:
         if any(ch in line for ch in "\r\n\x1a\x1b"):
             raise ValueError("one command line, without CR, LF, Ctrl-Z or ESC")
-        # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected.
-        named = re.match(r"AT([+^$%&][A-Z0-9]+)", line.strip().upper())
+        # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected
+        # (each command's, on a line of several: AT+CSQ;+CREG?).
+        named = frozenset(c.name for c in split_at_line(line.strip()) if c.name[:1] in "+^$%")
         try:
-            answer: Answer = await self.channel.command(line, timeout=timeout, expect=named.group(1) if named else "")
+            answer: Answer = await self.channel.command(line, timeout=timeout, expect=named)
         except CommandTimeout:
             raise TimeoutError(f"no answer to {line[:40]!r} in {timeout:g} s") from None
         return answer.raw()

@@ -25,6 +25,7 @@ from ...modems.at.profiles import Profile, crsm_of_iccid
 from ...modems.base import CardInfo
 from ...protocol import pdu
 from ...protocol.at import split_args
+from ...protocol.ussd import split_at_line
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ class EmulatedModem:
         self._cycle: asyncio.Task[None] | None = None
         self._interrupt = asyncio.Event()
         self._pending_ack = 0  # +CMT/+CDS sent and not acknowledged with +CNMA yet
+        self._hold_ok = False  # a command of a compound line runs that is not its last
+        self._last_final: bytes | None = None
         self.sent: list[pdu.Submit] = []  # every SMS-SUBMIT taken (tests look at them)
         self.restarting = False  # powered off for a moment: hears nothing
         self.sim_busy = False  # the SIM is being read after power-on or a slot change
@@ -271,7 +274,9 @@ class EmulatedModem:
             self._write_line(GARBAGE)
 
     def _final(self, text: bytes = b"OK") -> None:
-        self._write_line(text)
+        self._last_final = text
+        if not (self._hold_ok and text == b"OK"):  # more commands of the line to come
+            self._write_line(text)
 
     def _ok(self, *lines: str) -> None:
         self._answer(*lines)
@@ -379,10 +384,23 @@ class EmulatedModem:
         if not line[:2].upper() == "AT":
             self._final(b"ERROR")
             return
-        body = line[2:]
-        if not body:
+        commands = split_at_line(line)
+        if not commands:
             self._ok()
             return
+        # One line, several commands (ATE0V1, AT+CSQ;+CREG?): each one's answer lines, one final result;
+        # the first error ends the line.
+        for i, cmd in enumerate(commands):
+            self._hold_ok = i < len(commands) - 1
+            self._last_final = None
+            try:
+                await self._one(cmd.name + cmd.rest)
+            finally:
+                self._hold_ok = False
+            if self._last_final != b"OK":
+                break
+
+    async def _one(self, body: str) -> None:
         upper = body.upper()
         if upper[0] in "EVQZI&" or upper[:2] in ("&F",):
             self._basic(upper)
