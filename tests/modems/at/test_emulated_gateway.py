@@ -206,3 +206,46 @@ async def test_a_module_that_hangs_while_idle_shows_16_at_the_next_signal_read(e
         await emu.clock.advance(1)
     assert states(emu, "2.01") == [3]
     await receiver.wait_for(lambda r: pushed(r, "2.01")[-5:] == [16, 15, 11, 2, 3])
+
+
+# --- /sim/inbound over the air --------------------------------------------------------------------
+
+
+async def test_sim_inbound_goes_over_the_air(emu, receiver, monkeypatch):
+    await emu.cmd(op="set", sms_url=receiver.url)
+    seen = []  # what the driver read from the module
+    module = net(emu).at.modules[2]
+    real = module.channel.command
+
+    async def spy(command, **kw):
+        seen.append(command)
+        return await real(command, **kw)
+
+    monkeypatch.setattr(module.channel, "command", spy)
+    res = await emu.get("/sim/inbound", port="2.01", sender="+15550100", text="over the air ✓")
+    assert res["code"] == 0 and res["port"] == "2.01" and res["id"] >= 1
+    await emu.clock.settle()  # (the driver deletes it from the SIM once the device has it)
+    assert any(c.startswith("AT+CMGR=") for c in seen) and any(c.startswith("AT+CMGD=") for c in seen)
+    assert net(emu).modem(2).state.storage == {}  # stored by the device, then deleted from the SIM
+    got = await emu.get("/goip_get_sms.html", sms_id=str(res["id"]))
+    assert [(m[3], base64.b64decode(m[5]).decode()) for m in got["data"]] == [("+15550100", "over the air ✓")]
+    await emu.settle(2)
+    await receiver.wait_count(1, "recv-sms")
+
+
+async def test_sim_inbound_parts_and_long_texts_go_over_the_air(emu):
+    first = await emu.get("/sim/inbound", port="1", sender="10086", text="Hello, ", ref="7", total="2", seq="1")
+    assert first["code"] == 0 and first["part"] == "1/2"
+    whole = await emu.get("/sim/inbound", port="1", sender="10086", text="world", ref="7", total="2", seq="2")
+    assert whole["code"] == 0 and whole["id"] >= 1
+    long = await emu.get("/sim/inbound", port="1", sender="10086", text="x" * 400)  # 3 parts on the air
+    assert long["code"] == 0 and long["id"] == whole["id"] + 1
+    await emu.clock.settle()
+    assert net(emu).modem(1).state.storage == {}
+
+
+async def test_sim_inbound_to_an_inactive_slot_or_unsendable_is_refused(emu):
+    res = await emu.get("/sim/inbound", port="1.02", sender="10086", text="nobody listens")
+    assert res["code"] == 400 and "active" in res["reason"]
+    res = await emu.get("/sim/inbound", port="1", sender="10086", text="x", ref="300", total="2", seq="1")
+    assert res["code"] == 400 and "over the air" in res["reason"]
