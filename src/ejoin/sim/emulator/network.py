@@ -147,6 +147,7 @@ class EmulatedNetwork(SimulatedNetwork):
         self._send_rng = rng(config.seed, "emulated send")
         self._counts: dict[int, tuple[int, int, int, int]] = {}
         self._still: dict[int, int] = {}
+        self._busy_looks = 0
         self._heard: dict[tuple, asyncio.Future[Any]] = {}  # /sim/inbound SMS on their way to the device
         self._inbound_ref = 0
         add_quiescer = getattr(clock, "add_quiescer", None)
@@ -173,8 +174,11 @@ class EmulatedNetwork(SimulatedNetwork):
                 busy = True
             elif ch.in_flight and not (pty.modem.blocked or pty.modem.restarting or pty.modem.faults.no_answer):
                 busy = True
+        # The clock gives up waiting after so many looks; a loaded machine may take a while to answer on a
+        # line, and time moving on meanwhile would time the command out: look less often the longer it is.
+        self._busy_looks = self._busy_looks + 1 if busy else 0
         if busy:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001 if self._busy_looks < 100 else 0.02)
         return busy
 
     def modem(self, port: int) -> EmulatedModem:
