@@ -31,6 +31,7 @@ def history(dev, name):
     return seen
 
 
+@pytest.mark.also_emulated
 async def test_lock_and_unlock_a_slot_from_a_json_body(device):
     assert await device.cmd({"type": "command", "op": "lock", "ports": "1.01"}) == OK
     assert states(device, "1.01") == [12]
@@ -41,6 +42,7 @@ async def test_lock_and_unlock_a_slot_from_a_json_body(device):
     assert states(device, "1.01") == [3]
 
 
+@pytest.mark.also_emulated
 async def test_lock_a_whole_port_locks_every_slot(device):
     assert await device.cmd({"op": "lock", "ports": "2"}) == OK
     assert states(device, "2.01", "2.02", "2.03", "2.04") == [12, 12, 12, 12]
@@ -56,6 +58,7 @@ async def test_op_and_ports_in_the_query_string(device):
     assert states(device, "3.02", "4.03") == [12, 12]
 
 
+@pytest.mark.also_emulated
 async def test_switch_goes_through_detection_and_registration(device):
     seen = history(device, "2.02")
     assert await device.cmd({"type": "command", "op": "switch", "ports": "2.02"}) == OK
@@ -77,6 +80,7 @@ async def test_switch_naming_only_the_port_takes_the_next_card(device_factory):
     assert dev.gw.device.port(1).record.active_slot == 4
 
 
+@pytest.mark.also_emulated
 async def test_switch_to_an_empty_or_locked_slot(device_factory):
     dev = await device_factory(sim=[{"port": "1.02", "empty": True}])
     await dev.settle()
@@ -89,6 +93,7 @@ async def test_switch_to_an_empty_or_locked_slot(device_factory):
     assert states(dev, "1.03") == [12]
 
 
+@pytest.mark.also_emulated
 async def test_registration_failure_ends_in_6(device_factory):
     dev = await device_factory(sim=[{"port": "1.02", "fail": True}])
     await dev.settle()
@@ -99,6 +104,7 @@ async def test_registration_failure_ends_in_6(device_factory):
     assert d["status"][0]["st"] == 6 and d["status"][0]["opr"] == ""
 
 
+@pytest.mark.also_emulated
 async def test_reset_re_registers_the_module(device):
     await device.cmd(op="reset", ports="3.02")  # only the port number counts
     assert device.gw.device.port(3).record.active_slot == 1
@@ -109,6 +115,7 @@ async def test_reset_re_registers_the_module(device):
     assert states(device, "3.01") == [3]
 
 
+@pytest.mark.also_emulated
 async def test_reboot_re_registers_every_port_and_changes_ssrc(device):
     ssrc = device.gw.ssrc
     assert await device.cmd({"type": "command", "op": "reboot"}) == OK
@@ -130,6 +137,7 @@ async def test_save_is_accepted(device):
     assert await device.cmd({"type": "command", "op": "save"}) == OK
 
 
+@pytest.mark.also_emulated
 async def test_multiple_runs_each_op_in_order(device):
     body = {
         "type": "command",
