@@ -120,6 +120,21 @@ def clock() -> VirtualClock:
 # EJOIN_TEST_MODEMS=emulated: every device of the suite runs AT modem emulators through the AT driver.
 TEST_MODEMS = os.environ.get("EJOIN_TEST_MODEMS", "simulated")
 
+
+def pytest_generate_tests(metafunc):
+    # @pytest.mark.also_emulated: the default run takes the test on the simulated network and again on
+    # emulated AT modems (a subset of the end-to-end suites, so every run crosses the AT path).
+    marked = metafunc.definition.get_closest_marker("also_emulated") is not None
+    if marked and TEST_MODEMS == "simulated" and "test_modems" in metafunc.fixturenames:
+        metafunc.parametrize("test_modems", ["simulated", "emulated"], indirect=True)
+
+
+@pytest.fixture
+def test_modems(request) -> str:
+    """The driver of the test's devices: EJOIN_TEST_MODEMS, or the parameter of an ``also_emulated`` test."""
+    return getattr(request, "param", TEST_MODEMS)
+
+
 TEST_TIMING = Timing(
     card_detect=1.0, register_min=2.0, register_max=4.0, module_restart=3.0, send_min=2.0, send_max=2.0
 )
@@ -211,8 +226,9 @@ class Device:
 
 
 @pytest.fixture
-def device_factory(tmp_path, clock, aiohttp_client):
+def device_factory(tmp_path, clock, aiohttp_client, test_modems):
     async def make(*, path=None, store: Any = None, **overrides: Any) -> Device:
+        overrides.setdefault("modems", test_modems)
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock, store=store)
         # served as `ejoin gateway` serves it: credentials masked in the access log

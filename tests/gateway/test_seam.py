@@ -146,3 +146,47 @@ def test_the_gateway_command_names_a_driver_that_does_not_exist(tmp_path):
     assert result.exit_code == 1
     assert "unknown modems 'modem'; known: at, emulated, simulated" in result.output
     assert not (tmp_path / "d").exists()
+
+
+async def test_what_a_module_says_on_its_own_is_the_ports_state(usb, one_sim):
+    events, device = usb.gw.driver.events, usb.gw.device
+    for state in (PortState.REGISTERING, PortState.REGISTER_FAILED, PortState.REGISTERED):
+        events.module_state(1, state)
+        assert usb.slot("1.01").state == state
+    device.set_state(device.slot(usb.slot("1.01").address), PortState.NO_BALANCE)
+    events.module_state(1, PortState.REGISTERED)  # registered, and still without balance
+    assert usb.slot("1.01").state == PortState.NO_BALANCE
+    # restarted by itself: 15, then the card is read and registers anew
+    detections = one_sim.detections
+    events.module_state(1, PortState.ACCESS_NETWORK)
+    assert usb.slot("1.01").state == PortState.ACCESS_NETWORK
+    events.module_state(1, PortState.REGISTERING)  # while the device's own bring-up runs: not applied
+    await usb.settle()
+    assert usb.slot("1.01").state == PortState.REGISTERED and one_sim.detections == detections + 1
+    assert usb.slot("2.01").state == PortState.NO_SIM
+
+
+async def test_a_card_waiting_for_its_pin_shows_11_until_the_module_says_it_is_ready(usb, one_sim):
+    one_sim.cards[1] = CardInfo(present=True, waiting=True)
+    await usb.cmd(op="reset", ports="1")
+    await usb.settle()
+    assert usb.slot("1.01").state == PortState.CARD_DETECTED
+    one_sim.cards[1] = CardInfo(present=True, iccid="8944100000000000033", number="447700900003")
+    usb.gw.driver.events.module_state(1, PortState.CARD_DETECTED)
+    await usb.settle()
+    entry = (await usb.status())["status"][0]
+    assert (entry["st"], entry["iccid"]) == (3, "8944100000000000033")
+
+
+async def test_a_locked_lost_or_empty_port_ignores_what_its_module_says(usb, one_sim):
+    events = usb.gw.driver.events
+    await usb.cmd(op="lock", ports="1")
+    events.module_state(1, PortState.REGISTERING)
+    assert usb.slot("1.01").state == PortState.USER_LOCKED
+    await usb.cmd(op="unlock", ports="1")
+    await usb.settle()
+    events.module_lost(1)
+    events.module_state(1, PortState.REGISTERED)
+    assert usb.slot("1.01").state == PortState.MODULE_TIMEOUT
+    events.module_state(2, PortState.REGISTERED)  # port 2 has no card
+    assert usb.slot("2.01").state == PortState.NO_SIM

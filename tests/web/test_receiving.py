@@ -22,6 +22,7 @@ async def inject(dev, port, sender, text, **extra):
     return res
 
 
+@pytest.mark.also_emulated
 async def test_loopback_send_arrives_and_is_pushed(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     sender = device.slot("1.01").record.number
@@ -34,6 +35,7 @@ async def test_loopback_send_arrives_and_is_pushed(device, receiver):
     assert push == {"type": "recv-sms", "sms_num": 1, "sms": [[0, "3.01", ts, sender, target, b64("ping 中文")]]}
 
 
+@pytest.mark.also_emulated
 async def test_long_loopback_sms_arrives_as_parts_and_is_joined(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     text = "0123456789" * 30  # 300 GSM-7 characters: two parts
@@ -73,6 +75,7 @@ async def test_a_send_request_revises_where_received_sms_go(device, receiver):
     assert got["data"] == {"sms_url": receiver.url, "sms_cnt": 2, "sms_prd": 10}
 
 
+@pytest.mark.also_emulated
 async def test_delivery_reports(device_factory, receiver):
     dev = await device_factory(
         timing={
@@ -103,6 +106,7 @@ async def test_delivery_reports(device_factory, receiver):
     assert reports[0][2] == int(start) + 7
 
 
+@pytest.mark.also_emulated
 async def test_a_long_sms_gets_one_delivery_report_under_the_slot_that_sent_it(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     text = "0123456789" * 30  # two parts, each reported by the network
@@ -126,6 +130,7 @@ async def test_a_report_nothing_was_sent_for_goes_to_the_active_slot(device, rec
     assert report[5].startswith("64 ")
 
 
+@pytest.mark.also_emulated
 async def test_no_delivery_report_without_dr(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     await device.send_ok({"tid": 5, "from": "1", "to": "13900000001", "sms": "x"})
@@ -133,6 +138,7 @@ async def test_no_delivery_report_without_dr(device, receiver):
     assert rows(receiver) == []
 
 
+@pytest.mark.also_emulated
 async def test_injected_parts_are_joined_in_order(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     res = await inject(device, "2.01", "+15550100", "world", ref=7, total=2, seq=2)
@@ -180,6 +186,7 @@ async def test_waiting_parts_survive_a_restart(device_factory, receiver):
     assert base64.b64decode(rows(receiver)[0][5]).decode() == "before restart, after"
 
 
+@pytest.mark.also_emulated
 async def test_raw_content(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     await inject(device, "1.01", "10086", "", raw=b64("é raw"))
@@ -250,6 +257,7 @@ async def test_bad_inbox_parameters(device, params):
     assert resp.status == 400 and (await resp.json())["code"] == 400
 
 
+@pytest.mark.also_emulated
 async def test_received_sms_are_counted_per_slot(device):
     for _ in range(3):
         await inject(device, "2.01", "1", "x")
@@ -261,6 +269,7 @@ async def test_received_sms_are_counted_per_slot(device):
 # --- durability ---------------------------------------------------------------
 
 
+@pytest.mark.also_emulated
 async def test_nothing_is_lost_while_the_receiver_is_down(device, receiver):
     await device.cmd(op="set", sms_url=receiver.url)
     receiver.status = 503

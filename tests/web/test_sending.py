@@ -41,6 +41,7 @@ async def run_until_reported(dev, receiver, tid, total, step=5.0, rounds=60):
 # --- acceptance -----------------------------------------------------------
 
 
+@pytest.mark.also_emulated
 async def test_spec_645_example(device):
     res = await device.send({"tid": 1223, "to": "13686876620", "sms": "hello123"})
     assert res == {"code": 200, "reason": "OK", "type": "task-status", "status": [{"tid": 1223, "status": OKS}]}
@@ -174,6 +175,7 @@ async def test_unreadable_requests(device, raw, fragment):
 # --- who sends what ---------------------------------------------------------
 
 
+@pytest.mark.also_emulated
 async def test_no_from_each_recipient_once_from_ports_the_device_picks(device, receiver):
     to = [f"1380000{i:04d}" for i in range(8)]
     await device.send_ok({"tid": 1, "to": ",".join(to), "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
@@ -186,6 +188,7 @@ async def test_no_from_each_recipient_once_from_ports_the_device_picks(device, r
     assert (fin["sending"], fin["sent"], fin["failed"], fin["unsent"], fin["fdr"]) == (0, 8, 0, 0, [])
 
 
+@pytest.mark.also_emulated
 async def test_from_with_to_all_every_port_sends_to_every_recipient(device, receiver):
     await device.send_ok(
         {"tid": 2, "from": "1,2", "to": "111,222,333", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1
@@ -197,6 +200,7 @@ async def test_from_with_to_all_every_port_sends_to_every_recipient(device, rece
     assert final(receiver, 2)["sent"] == 6
 
 
+@pytest.mark.also_emulated
 async def test_from_with_to_all_0_spreads_recipients_over_listed_ports(device, receiver):
     to = [str(100 + i) for i in range(6)]
     await device.send_ok(
@@ -208,6 +212,7 @@ async def test_from_with_to_all_0_spreads_recipients_over_listed_ports(device, r
     assert {r[2] for r in sdr} == {"2.01", "3.01"}
 
 
+@pytest.mark.also_emulated
 async def test_from_a_slot_sends_only_while_that_slot_is_active(device, receiver):
     await device.send_ok({"tid": 4, "from": "1.02", "to": "5", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)
     await device.clock.advance(30)
@@ -217,6 +222,7 @@ async def test_from_a_slot_sends_only_while_that_slot_is_active(device, receiver
     assert rows(receiver, 4, "sdr")[0][2] == "1.02"
 
 
+@pytest.mark.also_emulated
 async def test_one_sms_at_a_time_per_port_with_intvl(device, receiver):
     await device.send_ok(
         {"tid": 5, "from": "1", "to": "1,2,3", "sms": "x", "intvl": 5000, "sdr": 1}, sr_url=receiver.url, sr_prd=1
@@ -228,6 +234,7 @@ async def test_one_sms_at_a_time_per_port_with_intvl(device, receiver):
     assert times == [2, 9, 16]
 
 
+@pytest.mark.also_emulated
 async def test_locked_or_unregistered_ports_never_send(device, receiver):
     await device.cmd(op="lock", ports="1")
     await device.get("/sim/registration", port="2.01", outcome="fail")
@@ -244,6 +251,7 @@ async def test_locked_or_unregistered_ports_never_send(device, receiver):
 # --- outcomes ---------------------------------------------------------------
 
 
+@pytest.mark.also_emulated
 async def test_carrier_failure_timeout_and_success(device, receiver):
     await device.send_ok(
         {"tid": 7, "from": "1", "to": "13900000001,9990001,9980002", "sms": "x", "tmo": 20, "sdr": 1},
@@ -296,6 +304,7 @@ async def test_price_takes_balance_per_part_until_it_runs_out(device_factory, re
     assert int(dev.slot("1.01").state) == 5  # no balance: the port stops
 
 
+@pytest.mark.also_emulated
 async def test_base64_content_and_coding(device, receiver):
     text = "你好, world"
     await device.send_ok(
@@ -328,6 +337,7 @@ async def test_mms_tasks_are_accepted_and_sent(device, receiver):
 # --- reports ----------------------------------------------------------------
 
 
+@pytest.mark.also_emulated
 async def test_task_reports_every_sr_cnt_and_at_the_end(device, receiver):
     await device.send_ok(
         {"tid": 20, "from": "1", "to": "1,2,3,4,5", "sms": "x", "sr_cnt": 2, "sr_prd": 0, "sdr": 1},
@@ -441,6 +451,7 @@ async def test_pause_resume_remove_all_without_tids(device, receiver):
     assert device.gw.sending.task_count() == 0
 
 
+@pytest.mark.also_emulated
 async def test_paused_task_sends_nothing_until_resumed(device, receiver):
     await device.cmd(op="lock", ports="all")
     await device.send_ok({"tid": 50, "to": "1,2", "sms": "x"}, sr_url=receiver.url, sr_prd=1)
@@ -521,6 +532,7 @@ async def test_a_resumed_task_keeps_its_place_in_line(device, receiver):
     assert sent_at[70] < sent_at[71] < sent_at[72]  # submission order, the pause notwithstanding
 
 
+@pytest.mark.also_emulated
 async def test_a_failing_module_fails_the_sms_not_the_task(device, receiver, monkeypatch):
     real = device.gw.driver.send_sms
     calls = []

@@ -39,6 +39,7 @@ def check_entry(entry: dict) -> None:
     assert whole.isdigit() and len(cents) == 2
 
 
+@pytest.mark.also_emulated
 async def test_status_answers_at_once_with_every_field(device):
     d = await device.status()
     assert list(d) == TOP_KEYS
@@ -56,6 +57,7 @@ async def test_status_answers_at_once_with_every_field(device):
     assert again["seq"] == d["seq"] + 1
 
 
+@pytest.mark.also_emulated
 async def test_all_slots_and_all_sims(device_factory):
     dev = await device_factory(sim=[{"port": "1.02", "empty": True}, {"port": "3.04", "empty": True}])
     await dev.settle()
@@ -81,6 +83,7 @@ async def test_bad_credentials_get_the_spec_error(device):
     assert await resp.json() == {"code": 1, "reason": "Invalid User"}
 
 
+@pytest.mark.also_emulated
 async def test_url_pushes_dev_status_at_once_then_every_period(device, receiver):
     d = await device.status(url=receiver.url, period=60)
     assert d["expires"] == 60
@@ -123,6 +126,7 @@ async def test_status_url_and_period_survive_a_restart(device_factory, receiver,
     assert got["data"]["status_url"] == receiver.url
 
 
+@pytest.mark.also_emulated
 async def test_every_change_of_a_slot_pushes_port_status(device, receiver):
     await device.status(url=receiver.url, period=0)
     await device.cmd({"type": "command", "op": "lock", "ports": "2.01"})

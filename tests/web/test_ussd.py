@@ -334,11 +334,12 @@ async def test_the_module_answers_consistently_with_the_status(net):
     assert (await at(dev, "ATI"))["resp"].endswith("\r\nOK")
     assert (await at(dev, "AT"))["resp"] == "OK"
     assert (await at(dev, "AT+XYZ"))["resp"] == "ERROR"
-    if isinstance(net, EmulatedNetwork):
-        return  # the emulator answers one command per line (a line with ; gets ERROR) and knows AT+CMGF?
-    assert (await at(dev, "AT+CMGF?"))["resp"] == "ERROR"  # a read: passed through, the module knows no such
-    res = await at(dev, "AT+CSQ;+CIMI", port="2.01")
+    assert (await at(dev, "AT+CMGF?"))["resp"] == "+CMGF: 0\r\nOK"  # a read passes; PDU mode, as the driver set
+    res = await at(dev, "AT+CSQ;+CIMI", port="2.01")  # a line of several commands, one final result
     assert res == {"code": 0, "reason": "OK", "port": "2.01", "resp": f"+CSQ: 17,99\r\n{entry['imsi']}\r\nOK"}
+    answer = (await at(dev, "AT+CSQ;+CREG?;+CPIN?", port="2"))["resp"].split("\r\n")
+    assert answer[0] == "+CSQ: 17,99" and answer[1].startswith("+CREG: ") and answer[2:] == ["+CPIN: READY", "OK"]
+    assert (await at(dev, "AT+CSQ;+XYZ;+CIMI", port="2"))["resp"] == "+CSQ: 17,99\r\nERROR"  # the error ends it
 
 
 async def test_the_module_of_an_empty_slot_says_so(net):

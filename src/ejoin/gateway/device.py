@@ -70,6 +70,13 @@ class Port:
 
 
 SlotListener = Callable[[Slot], None]
+# Registered, and something more the module's registration does not know of: kept when it says "registered".
+_REGISTERED_AND_MORE = (
+    PortState.CALL_CONNECTED,
+    PortState.NO_BALANCE,
+    PortState.INTER_CALLING,
+    PortState.INTER_CALLING_HOLDING,
+)
 
 
 def _card_part(r: SlotRecord) -> tuple:
@@ -301,6 +308,9 @@ class Device:
             if not card.present or card.error:
                 self._learnt(slot, PortState.SIM_ERROR if card.present else PortState.NO_SIM, changed)
                 return
+            if card.waiting:  # for a PIN, or the SIM is busy: the driver says when it is ready
+                self._learnt(slot, PortState.CARD_DETECTED, changed)
+                return
             self._learnt(slot, PortState.CARD_DETECTED, changed)
             self._set_state(slot, PortState.REGISTERING)
             outcome = await self.driver.register(port.number, slot.record.slot)
@@ -427,7 +437,24 @@ class Device:
             self._set_state(port.active, PortState.MODULE_TIMEOUT)
 
     def module_back(self, port_number: int) -> None:
-        """The module answers again: it reads its card anew and registers."""
+        """The module answers again: it reads its card anew and registers (15 while it starts over)."""
         if port_number in self._lost:
             self._lost.discard(port_number)
-            self._bring_up(self.port(port_number), restart=False)
+            port = self.port(port_number)
+            if not port.active.record.locked:
+                self._set_state(port.active, PortState.ACCESS_NETWORK)
+            self._bring_up(port, restart=False)
+
+    def module_state(self, port_number: int, state: PortState) -> None:
+        """The module says on its own how its active slot stands (see ``ModemEvents.module_state``)."""
+        port = self.port(port_number)
+        slot = port.active
+        if not self._running or port_number in self._lost or slot.record.locked or not slot.present:
+            return
+        if state in (PortState.CARD_DETECTED, PortState.ACCESS_NETWORK):  # the card is to be read anew
+            self._set_state(slot, state)
+            self._bring_up(port, restart=False)
+        elif port.task is None or port.task.done():  # else the bring-up running ends in what it finds
+            if state == PortState.REGISTERED and slot.state in _REGISTERED_AND_MORE:
+                return
+            self._set_state(slot, state)

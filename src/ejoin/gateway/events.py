@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..modems.base import ModemEvents
+from ..protocol.codes import PortState
 from ..protocol.ports import PortAddress
 from .device import Device
 from .receiving import Inbox
@@ -26,3 +27,6 @@ class DeviceEvents(ModemEvents):
 
     def module_back(self, port: int) -> None:
         self._device.module_back(port)
+
+    def module_state(self, port: int, state: PortState) -> None:
+        self._device.module_state(port, state)

@@ -132,10 +132,12 @@ class Inbox:
     # --- what the modules report ----------------------------------------------
 
     def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
-        """Store a part (or a whole SMS); returns the store future of the part."""
+        """Store a part (or a whole SMS); returns the store future of the part, or of the SMS it completed
+        (its ids, as ``deliver``'s)."""
         if total <= 1:
             return self.deliver(self.make_sms(slot, sender, text, ts))
-        return self.add_part(slot, sender, text, ts, ref, total, seq)[0]
+        stored, whole = self.add_part(slot, sender, text, ts, ref, total, seq)
+        return stored if whole is None else whole
 
     def make_sms(self, slot: PortAddress, sender: str, text: str, ts: float) -> InboxRecord:
         return self._sms(self._device.slot(slot).name, sender, text, ts)

@@ -27,7 +27,10 @@ class CardInfo:
     """What a module read of the card in a slot."""
 
     present: bool
-    error: bool = False  # a card is there but cannot be used (PIN, damaged): status 9
+    error: bool = False  # a card is there but cannot be used (damaged, unreadable): status 9
+    # A card is there and waits (for a PIN or PUK, or still busy): status 11 until the driver reports it
+    # ready (``ModemEvents.module_state`` with 11).
+    waiting: bool = False
     iccid: str = ""
     imsi: str = ""
     number: str = ""  # "" when the card does not know its own number
@@ -95,6 +98,13 @@ class ModemEvents(ABC):
     @abstractmethod
     def module_back(self, port: int) -> None:
         """The module of ``port`` answers again: the device reads its card and registers anew."""
+
+    @abstractmethod
+    def module_state(self, port: int, state: PortState) -> None:
+        """What the module of ``port`` says on its own of its active slot once the device brought it up:
+        the network dropped, took back, refused or roams the card (2, 3, 6); the card waiting for a PIN is
+        ready now (11) or the module restarted by itself (15): the device reads the card and registers
+        anew.  A bring-up the device runs is its own authority: reports meanwhile are not applied."""
 
 
 class ModemDriver(ABC):

@@ -87,7 +87,7 @@ Event = Final | Prompt | Line | Echo | Urc | Noise
 
 # Unsolicited results the driver acts on; those followed by a PDU line have it joined.
 URCS = frozenset(
-    {"+CMTI", "+CMT", "+CDS", "+CDSI", "+CREG", "+CEREG", "+CGREG", "+CUSD", "RING", "+CLIP", "+CPIN", "RDY"}
+    {"+CMTI", "+CMT", "+CDS", "+CDSI", "+CREG", "+CEREG", "+CGREG", "+CUSD", "RING", "+CLIP", "+CPIN", "RDY", "+CFUN"}
 )
 _WITH_PDU = frozenset({"+CMT", "+CDS"})
 # Lines modules print on their own that nobody needs.
@@ -118,7 +118,6 @@ NOISE_PREFIXES = (
     "PB DONE",
     "Call Ready",
     "SMS Ready",
-    "+CFUN: 1",
 )
 _FINAL_WORDS = {
     "OK": FinalKind.OK,
@@ -156,7 +155,7 @@ class LineReader:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pdu_for: Urc | None = None  # a +CMT/+CDS waiting for its PDU line
-        self.expect: str = ""
+        self.expect: str | frozenset[str] = ""  # a set: a line of several commands
 
     def feed(self, data: bytes) -> list[Event]:
         self._buf += data
@@ -206,7 +205,7 @@ class LineReader:
         if text[:2].upper() == "AT":
             return Echo(text)
         name = prefix(text)
-        if self.expect and name == self.expect:
+        if self.expect and (name == self.expect or (isinstance(self.expect, frozenset) and name in self.expect)):
             return Line(text)
         if name in URCS:
             urc = Urc(name, text.partition(":")[2].strip())

@@ -2,7 +2,8 @@
 
 It answers what the device shows of the port (the active slot's IMEI, card,
 registration, the signal last read) as a module would: ATI, AT+CGSN, AT+CIMI,
-AT+CCID/AT+QCCID, AT+CSQ, AT+CREG?, AT+COPS?, AT+CPIN?; ``ERROR`` to the rest.
+AT+CCID/AT+QCCID, AT+CSQ, AT+CREG?, AT+COPS?, AT+CPIN?, AT+CMGF? (PDU mode, as a
+driver sets it); ``ERROR`` to the rest.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ _ANSWERS: dict[tuple[str, str], Callable[[ModuleView], list[str]]] = {
     ("+CREG", "?"): lambda v: [f"+CREG: 0,{_creg(v)}"],
     ("+COPS", "?"): _cops,
     ("+CPIN", "?"): _cpin,
+    ("+CMGF", "?"): lambda v: ["+CMGF: 0"],
 }
 
 

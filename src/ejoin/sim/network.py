@@ -29,6 +29,7 @@ from .world import World
 
 if TYPE_CHECKING:
     from ..gateway.config import GatewayConfig
+    from ..gateway.receiving import Inbox
     from ..gateway.runtime import Gateway
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,19 @@ NO_CARD = CardInfo(present=False, iccid="", imsi="", number="", operator="", bal
 
 class SimulatedNetwork(Modems):
     routes: tuple[Route, ...] = ROUTES
+
+    async def inbound(
+        self, inbox: Inbox, addr: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int
+    ) -> list[int] | None:
+        """``/sim/inbound``: an SMS (or a part) from the network reaches the slot; the ids of the SMS once
+        stored whole, None for a part that leaves its SMS incomplete."""
+        if total == 1:
+            return await inbox.deliver(inbox.make_sms(addr, sender, text, ts))
+        stored, whole = inbox.add_part(addr, sender, text, ts, ref, total, seq)
+        if whole is not None:  # this part completed the SMS
+            return await whole
+        await stored
+        return None
 
     def __init__(self, config: GatewayConfig, clock: Clock, store: Store) -> None:
         settings: SimSettings = config.driver if config.driver is not None else SimSettings()

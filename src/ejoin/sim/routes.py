@@ -199,16 +199,15 @@ async def inbound(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     ref = int(_number(p.get("ref", "0"), "ref"))
     if not (1 <= total <= 255 and 1 <= seq <= total and 0 <= ref <= 65535):
         raise ApiError(ResultCode.BAD_REQUEST, "a part needs 1 <= seq <= total <= 255 and 0 <= ref <= 65535", 400)
-    if total == 1:
-        fut = gw.inbox.deliver(gw.inbox.make_sms(addr, sender, text, ts))
-        ids = await fut
-        return _ok(port=gw.device.name(addr), id=ids[0])
-    stored, whole = gw.inbox.add_part(addr, sender, text, ts, ref, total, seq)
-    if whole is not None:  # this part completed the SMS: answered once the SMS is stored, with its id
-        ids = await whole
-        return _ok(port=gw.device.name(addr), id=ids[0])
-    await stored
-    return _ok(port=gw.device.name(addr), part=f"{seq}/{total}")
+    try:
+        ids = await _net(gw).inbound(gw.inbox, addr, sender, text, ts, ref, total, seq)
+    except (LookupError, ValueError) as exc:  # (emulated modules) no module holds that SIM active, ...
+        raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+    if ids is None:
+        return _ok(port=gw.device.name(addr), part=f"{seq}/{total}")
+    if not ids:  # (emulated modules) on the module's SIM, not announced yet: the sweep reads it
+        return _ok(port=gw.device.name(addr), on_module=True)
+    return _ok(port=gw.device.name(addr), id=ids[0])
 
 
 class _MmsPartIn(msgspec.Struct):

@@ -21,6 +21,7 @@ class Recorder(ModemEvents):
     reports: list[tuple] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
     back: list[int] = field(default_factory=list)
+    states: list[tuple[int, int]] = field(default_factory=list)  # (port, state) as reported
     hold: asyncio.Event | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -46,6 +47,10 @@ class Recorder(ModemEvents):
 
     def module_back(self, port):
         self.back.append(port)
+        self.changed.set()
+
+    def module_state(self, port, state):
+        self.states.append((port, int(state)))
         self.changed.set()
 
     async def until(self, predicate, timeout: float = 5.0) -> None:

@@ -188,3 +188,73 @@ async def test_restart(bench):
     await bench.driver.restart_module(1)
     assert (await bench.driver.detect_card(1, 1)).present
     assert await bench.driver.register(1, 1) is PortState.REGISTERED
+
+
+# --- the port's state during the module's life ---------------------------------------------------
+
+
+async def test_registration_changes_after_bring_up_are_reported(bench):
+    modem = bench.modem(1)
+    for value, state in (("2", 2), ("5", 3), ("3", 6), ("0", 6), ("off", 3)):
+        modem.set_fault("creg", value)
+        if value != "0":  # denied, then not registered: still 6, reported once
+            await bench.events.until(lambda s=state: bench.events.states[-1:] == [(1, s)])
+    assert bench.events.states == [(1, 2), (1, 3), (1, 6), (1, 3)]
+    assert bench.events.lost == [] and await bench.driver.signal(1) == 20  # the module answers all along
+
+
+async def test_a_card_waiting_for_its_pin_is_11_until_it_is_given(bench):
+    bench.modem(1).set_fault("pin", "pin")
+    card = await bench.driver.detect_card(1, 1)
+    assert card.present and card.waiting and not card.error and card.iccid == ""
+    bench.modem(1).set_fault("pin", "off")  # as after AT+CPIN="1234": +CPIN: READY
+    await bench.events.until(lambda: (1, 11) in bench.events.states)
+    card = await bench.driver.detect_card(1, 1)
+    assert not card.waiting and card.iccid == bench.net.cards[1].iccid
+    assert await bench.driver.register(1, 1) is PortState.REGISTERED
+
+
+async def test_a_sim_busy_for_long_is_waiting_not_broken(bench, monkeypatch):
+    monkeypatch.setattr("ejoin.modems.at.module.CPIN_TRIES", 3)
+    bench.modem(2).set_fault("sim_busy", "1")
+    card = await bench.driver.detect_card(2, 1)
+    assert card.present and card.waiting
+    bench.modem(2).set_fault("sim_busy", "0")
+    await bench.events.until(lambda: (2, 11) in bench.events.states)
+    assert (await bench.driver.detect_card(2, 1)).number == bench.number(2)
+
+
+async def test_a_module_that_restarts_by_itself_is_15_and_keeps_what_came_meanwhile(bench):
+    bench.modem(1).reboot()
+    # sent while the module is off: the SIM keeps it, and nobody is told
+    assert (await bench.driver.send_sms(2, 1, bench.number(1), segment("while you slept"), "")).ok
+    await bench.events.until(lambda: bench.events.states == [(1, 15)])
+    assert bench.events.sms == [] and len(bench.modem(1).state.storage) == 1
+    # the device reads the card and registers anew: the bring-up sweeps the storage
+    assert (await bench.driver.detect_card(1, 1)).present
+    assert await bench.driver.register(1, 1) is PortState.REGISTERED
+    assert [s[2] for s in bench.events.sms] == ["while you slept"] and bench.modem(1).state.storage == {}
+    assert bench.events.lost == []
+    bench.modem(1).set_fault("creg", "2")  # and what it says on its own is reported again
+    await bench.events.until(lambda: bench.events.states[-1:] == [(1, 2)])
+
+
+async def test_a_restart_of_ours_is_not_reported(bench):
+    await bench.driver.restart_module(1)
+    assert (await bench.driver.detect_card(1, 1)).present
+    assert await bench.driver.register(1, 1) is PortState.REGISTERED
+    assert bench.events.states == []
+
+
+async def test_a_line_of_several_commands_has_their_answers_and_one_final_result(bench):
+    assert await bench.driver.at_command(1, "ATE0;+CMEE=1", 2.0) == "OK"
+    answer = await bench.driver.at_command(1, "AT+CSQ;+CREG?", 2.0)
+    assert answer.split("\r\n") == ["+CSQ: 20,99", '+CREG: 2,1,"1A2B","00C3F01"', "OK"]  # +CREG not a URC here
+    assert await bench.driver.at_command(1, "AT+CMGF?", 2.0) == "+CMGF: 0\r\nOK"
+    # the first error ends the line: the third command does not run
+    assert await bench.driver.at_command(1, "AT+CSQ;+CMGR=29;+CMEE=0", 2.0) == "+CSQ: 20,99\r\n+CMS ERROR: 321"
+    assert bench.modem(1).state.cmee == 1
+    assert await bench.driver.at_command(1, 'AT+CPMS="SM","SM","SM";+CMEE=2', 2.0) == "+CPMS: 0,30,0,30,0,30\r\nOK"
+    assert bench.modem(1).state.cmee == 2
+    assert await bench.driver.at_command(1, "AT+CMEE=1", 2.0) == "OK"
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("still fine"), "")).ok

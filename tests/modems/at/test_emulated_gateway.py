@@ -128,3 +128,120 @@ async def test_the_fault_route_refuses_what_it_does_not_know(emu):
     assert res["code"] == 400 and "unknown fault" in res["reason"]
     res = await emu.get("/sim/fault", port="1", fault="slow", value="abc")
     assert res["code"] == 400
+
+
+# --- the port's state during the module's life: what the port shows, what the platform receives ------
+
+
+def pushed(receiver, port):
+    return [p["st"] for p in receiver.of_type("port-status") if p["port"] == port]
+
+
+async def test_the_port_follows_the_network_after_bring_up(emu, receiver):
+    await emu.cmd(op="set", status_url=receiver.url)
+    for value, st in (("2", 2), ("5", 3), ("3", 6), ("off", 3)):  # lost, roaming, denied, back
+        res = await emu.get("/sim/fault", port="1", fault="creg", value=value)
+        assert res["code"] == 0 and res["faults"] == ({} if value == "off" else {"creg": int(value)})
+        await emu.settle(1)
+        assert states(emu, "1.01", "2.01") == [st, 3]
+    await receiver.wait_for(lambda r: pushed(r, "1.01")[-4:] == [2, 3, 6, 3])
+
+
+async def test_an_sms_for_a_port_that_lost_the_network_waits_and_goes_once(emu, receiver):
+    await emu.get("/sim/fault", port="1", fault="creg", value="2")
+    await emu.settle(1)
+    await emu.send_ok({"tid": 7, "from": "1", "to": "13900000001", "sms": "when back"}, sr_url=receiver.url, sr_prd=1)
+    await emu.settle(5)
+    assert net(emu).modem(1).sent == []
+    await emu.get("/sim/fault", port="1", fault="creg", value="off")
+    for _ in range(10):
+        await emu.clock.advance(1)
+    await receiver.wait_for(lambda r: any(x["sent"] for p in r.of_type("status-report") for x in p["rpts"]))
+    assert [m.text for m in net(emu).modem(1).sent] == ["when back"]
+
+
+@pytest.mark.parametrize("fault, value", [("pin", "pin"), ("pin", "puk"), ("sim_busy", "1")])
+async def test_a_card_that_waits_shows_11_until_it_is_ready(emu, receiver, fault, value):
+    await emu.cmd(op="set", status_url=receiver.url)
+    await emu.get("/sim/fault", port="2", fault=fault, value=value)
+    await emu.cmd(op="reset", ports="2")
+    for _ in range(40):  # a SIM busy is waited out for 20 s first
+        await emu.clock.advance(1)
+    assert states(emu, "2.01", "1.01") == [11, 3]
+    assert (await emu.status())["status"][1]["st"] == 11
+    await emu.get("/sim/fault", port="2", fault=fault, value="off")
+    await emu.settle()
+    assert states(emu, "2.01") == [3]
+    d = (await emu.status())["status"][1]
+    assert d["iccid"] == net(emu).world.card(emu.slot("2.01").address).iccid
+    await receiver.wait_for(lambda r: pushed(r, "2.01")[-3:] == [11, 2, 3])
+
+
+async def test_a_module_that_restarts_by_itself_shows_15_and_loses_nothing(emu, receiver):
+    await emu.cmd(op="set", status_url=receiver.url, sms_url=receiver.url)
+    assert (await emu.get("/sim/fault", port="2", fault="reset"))["code"] == 0
+    to = emu.slot("2.01").record.number
+    await emu.send_ok({"tid": 8, "from": "1", "to": to, "sms": "while it restarts"})
+    for _ in range(20):
+        await emu.clock.advance(1)
+    assert states(emu, "2.01", "1.01") == [3, 3]
+    await receiver.wait_for(lambda r: 15 in pushed(r, "2.01") and r.of_type("recv-sms"))
+    assert pushed(receiver, "2.01")[-4:] == [15, 11, 2, 3]
+    texts = [base64.b64decode(row[5]).decode() for p in receiver.of_type("recv-sms") for row in p["sms"]]
+    assert texts == ["while it restarts"] and net(emu).modem(2).state.storage == {}
+
+
+async def test_a_module_that_hangs_while_idle_shows_16_at_the_next_signal_read(emu, receiver):
+    await emu.cmd(op="set", status_url=receiver.url)
+    await emu.get("/sim/fault", port="2", fault="no_answer")
+    for _ in range(40):  # signals are read every 30 s; then the command times out and AT goes unanswered
+        await emu.clock.advance(1)
+    assert states(emu, "2.01", "1.01") == [16, 3]
+    await emu.get("/sim/fault", port="2", fault="no_answer", value="0")
+    for _ in range(10):
+        await emu.clock.advance(1)
+    assert states(emu, "2.01") == [3]
+    await receiver.wait_for(lambda r: pushed(r, "2.01")[-5:] == [16, 15, 11, 2, 3])
+
+
+# --- /sim/inbound over the air --------------------------------------------------------------------
+
+
+async def test_sim_inbound_goes_over_the_air(emu, receiver, monkeypatch):
+    await emu.cmd(op="set", sms_url=receiver.url)
+    seen = []  # what the driver read from the module
+    module = net(emu).at.modules[2]
+    real = module.channel.command
+
+    async def spy(command, **kw):
+        seen.append(command)
+        return await real(command, **kw)
+
+    monkeypatch.setattr(module.channel, "command", spy)
+    res = await emu.get("/sim/inbound", port="2.01", sender="+15550100", text="over the air ✓")
+    assert res["code"] == 0 and res["port"] == "2.01" and res["id"] >= 1
+    await emu.clock.settle()  # (the driver deletes it from the SIM once the device has it)
+    assert any(c.startswith("AT+CMGR=") for c in seen) and any(c.startswith("AT+CMGD=") for c in seen)
+    assert net(emu).modem(2).state.storage == {}  # stored by the device, then deleted from the SIM
+    got = await emu.get("/goip_get_sms.html", sms_id=str(res["id"]))
+    assert [(m[3], base64.b64decode(m[5]).decode()) for m in got["data"]] == [("+15550100", "over the air ✓")]
+    await emu.settle(2)
+    await receiver.wait_count(1, "recv-sms")
+
+
+async def test_sim_inbound_parts_and_long_texts_go_over_the_air(emu):
+    first = await emu.get("/sim/inbound", port="1", sender="10086", text="Hello, ", ref="7", total="2", seq="1")
+    assert first["code"] == 0 and first["part"] == "1/2"
+    whole = await emu.get("/sim/inbound", port="1", sender="10086", text="world", ref="7", total="2", seq="2")
+    assert whole["code"] == 0 and whole["id"] >= 1
+    long = await emu.get("/sim/inbound", port="1", sender="10086", text="x" * 400)  # 3 parts on the air
+    assert long["code"] == 0 and long["id"] == whole["id"] + 1
+    await emu.clock.settle()
+    assert net(emu).modem(1).state.storage == {}
+
+
+async def test_sim_inbound_to_an_inactive_slot_or_unsendable_is_refused(emu):
+    res = await emu.get("/sim/inbound", port="1.02", sender="10086", text="nobody listens")
+    assert res["code"] == 400 and "active" in res["reason"]
+    res = await emu.get("/sim/inbound", port="1", sender="10086", text="x", ref="300", total="2", seq="1")
+    assert res["code"] == 400 and "over the air" in res["reason"]

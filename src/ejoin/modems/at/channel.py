@@ -207,9 +207,15 @@ class Channel:
     # --- commands --------------------------------------------------------------------------------
 
     async def command(
-        self, command: str, *, timeout: float | None = None, expect: str = "", pdu: str | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        expect: str | frozenset[str] = "",
+        pdu: str | None = None,
     ) -> Answer:
-        """Send ``command`` and wait for its final result; ``expect``: the prefix of its answer lines.
+        """Send ``command`` and wait for its final result; ``expect``: the prefix of its answer lines
+        (a set of them for a line of several commands).
 
         ``pdu``: the command prompts (AT+CMGS) and this goes after the prompt, ended by Ctrl-Z.
         CommandTimeout when no final result comes in time, ModuleGone if the module does not answer at all."""
@@ -227,7 +233,7 @@ class Channel:
             raise ATError(command, answer.final)
         return answer
 
-    async def _run(self, command: str, timeout: float, expect: str, pdu: str | None) -> Answer:
+    async def _run(self, command: str, timeout: float, expect: str | frozenset[str], pdu: str | None) -> Answer:
         if not self.is_open:
             raise ModuleGone(f"{self.name}: not open")
         p = _Pending(command, pdu)

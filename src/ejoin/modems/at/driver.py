@@ -148,6 +148,9 @@ class ATDriver(ModemDriver):
     async def signal(self, port: int) -> int:
         if port in self._lost:
             return 0
+        module = self.module(port)
+        if module.channel.is_open and not module.ready:  # restarting or being set up: not to be disturbed
+            return module.signal_level
         return await self._call(port, lambda m: m.signal())
 
     async def send_sms(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from ...protocol.codes import PortState
 from ...protocol.pdu_fields import unpack_septets
 from ...protocol.ports import PortAddress
 from ...protocol.text import Segmented, gsm7_text
+from ...protocol.ussd import split_at_line
 from ..base import NO_CARD, CardInfo, ModemEvents, SendResult, UssdReply
 from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone
 from .errors import cms_reason
@@ -30,9 +31,9 @@ log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 60.0  # a module may take this long to answer AT+CMGS (network round trips, retries)
 CPIN_TRIES, CPIN_WAIT = 80, 0.25  # "SIM busy" right after power-on: asked again for up to 20 s
-RESTART_WAIT = (
-    30.0  # seconds a module may take to restart  # "SIM busy" right after power-on: tried again with back-off
-)
+RESTART_WAIT = 30.0  # seconds a module may take to restart
+# +CPIN answers of a card that waits for someone (a PIN, a PUK): the port shows 11 until it is ready
+_CPIN_WAITING = frozenset({"SIM PIN", "SIM PUK", "SIM PIN2", "SIM PUK2", "PH-SIM PIN", "PH-NET PIN"})
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class ModemConfig:
     profile: str = "generic"
 
 
-# CREG/CEREG <stat> -> port state
+# CREG/CEREG <stat> -> port state.  Denied is 6 (DECISIONS: a failed registration is 6); 7 and 8 are
+# SIM locks of the device and of the operator, which the network's answer to a registration is not.
 _REG_STATES = {
     0: PortState.REGISTER_FAILED,  # not registered, not searching
     1: PortState.REGISTERED,
@@ -54,6 +56,17 @@ _REG_STATES = {
     4: PortState.REGISTERING,  # unknown: still looking
     5: PortState.REGISTERED,  # roaming
 }
+
+
+def best_stat(stats: Iterable[int]) -> int | None:
+    """One <stat> of the registrations a module reports (+CREG circuit, +CEREG LTE): registered on
+    either is registered, else searching, else denied."""
+    found = list(stats)
+    for wanted in ((1, 5), (2, 4), (3,), (0,)):
+        for stat in found:
+            if stat in wanted:
+                return stat
+    return None
 
 
 def creg_stat(args: str, *, unsolicited: bool) -> int | None:
@@ -104,12 +117,18 @@ class Module:
         self.slot = 1
         self.ready = False
         self._concat_ref = 0
-        self._reg: int | None = None
+        self._regs: dict[str, int] = {}  # <stat> last told by +CREG and by +CEREG
+        # The device brought the module up (its registration ended): what it says on its own from now on
+        # (registration lost, back, denied; a restart of its own) is reported as the port's state.
+        self.live = False
+        self.waiting = False  # the card waits (PIN, PUK, busy): its +CPIN: READY asks for a new bring-up
+        self._told: PortState | None = None
         self._reg_changed = asyncio.Event()
         self._rdy = asyncio.Event()  # the module said RDY: it has (re)started
         self._ussd: asyncio.Future[UssdReply] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reading: set[tuple[str, int]] = set()  # storage indexes being read
+        self._again: set[tuple[str, int]] = set()  # ... and announced again meanwhile
         self.signal_level = 0
         self.imei = ""
         self.send_timeout = SEND_TIMEOUT
@@ -127,6 +146,11 @@ class Module:
             except CommandTimeout as exc:
                 raise ModuleGone(str(exc)) from None
 
+    @property
+    def opening(self) -> bool:
+        """The serial line is being opened or the module set up (no answer is due on the line yet)."""
+        return self._opening.locked()
+
     async def close(self) -> None:
         for t in list(self._tasks):
             t.cancel()
@@ -136,6 +160,8 @@ class Module:
 
     async def _init(self) -> None:
         ch = self.channel
+        self.live = False
+        self._regs.clear()
         await ch.command("AT", timeout=2)  # flush: whatever was half-typed ends here
         await ch.check("ATE0")
         await ch.check("AT+CMEE=1")
@@ -182,9 +208,14 @@ class Module:
         if self.profile.slot_command is not None and slot != self.slot:
             await ch.check(self.profile.slot_command.format(slot - 1), timeout=10)
         self.slot = slot
+        self.live = self.waiting = False
+        self._regs.clear()  # what the module said of the card before is not said of this one
         state = await self._cpin()
         if state == "absent":
             return NO_CARD
+        if state in _CPIN_WAITING or state == "busy":
+            self.waiting = True
+            return CardInfo(present=True, waiting=True)
         if state != "READY":
             return CardInfo(present=True, error=True)
         await self._sms_setup()
@@ -200,7 +231,7 @@ class Module:
         return CardInfo(present=True, iccid=iccid, imsi=imsi, number=number, operator=operator)
 
     async def _cpin(self) -> str:
-        """READY, a PIN/PUK the module asks for, or "absent"; waits out "SIM busy" with back-off."""
+        """READY, a PIN/PUK the module asks for, "absent", or "busy" when "SIM busy" outlasts the wait."""
         for _ in range(CPIN_TRIES):
             answer = await self.channel.command("AT+CPIN?", expect="+CPIN")
             if answer.ok and answer.lines:
@@ -211,7 +242,7 @@ class Module:
             if code not in (14, 515):  # 14 SIM busy, 515 (Quectel) please wait
                 return "error"
             await self.clock.sleep(CPIN_WAIT)
-        return "error"
+        return "busy"
 
     async def _iccid(self) -> str:
         for command, prefix in self.profile.iccid:
@@ -246,14 +277,27 @@ class Module:
             self._reg_changed.clear()  # before asking: a +CREG while the answer comes wakes the wait below
             stat = creg_stat(await self._value("AT+CREG?", "+CREG"), unsolicited=False)
             if stat is not None:
-                self._reg = stat
-            state = _REG_STATES.get(self._reg if self._reg is not None else 4, PortState.REGISTERING)
-            if state is not PortState.REGISTERING:
-                return state
+                self._regs["+CREG"] = stat
+            state = self._reg_state()
             left = end - self.clock.monotonic()
-            if left <= 0:
-                return PortState.REGISTER_FAILED
+            if state is not PortState.REGISTERING or left <= 0:
+                state = PortState.REGISTER_FAILED if state is PortState.REGISTERING else state
+                self.live, self._told = True, state
+                return state
             await self._wait(self._reg_changed, min(left, 2.0))
+
+    def _reg_state(self) -> PortState:
+        stat = best_stat(self._regs.values())
+        return _REG_STATES.get(stat if stat is not None else 4, PortState.REGISTERING)
+
+    def _tell(self, state: PortState) -> None:
+        """Report the port's state as the module says it on its own (once per change)."""
+        if state is self._told:
+            return
+        self._told = state
+        events = self._events()
+        if events is not None:
+            events.module_state(self.port, state)
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
         """Until ``event`` is set or ``seconds`` of the device clock have passed."""
@@ -275,7 +319,7 @@ class Module:
 
     async def restart(self) -> None:
         """Power-cycle the module: it says RDY (or at least answers AT) when it is back."""
-        self.ready = False
+        self.ready = self.live = False
         self._rdy.clear()
         await self.channel.command(self.profile.restart, timeout=10)
         await self._wait(self._rdy, RESTART_WAIT)
@@ -317,15 +361,25 @@ class Module:
             self._spawn(self._direct(urc.pdu, urc.args))
         elif name == "+CDS":
             self._spawn(self._direct(urc.pdu, urc.args))
-        elif name in ("+CREG", "+CEREG", "+CGREG"):
+        elif name in ("+CREG", "+CEREG"):
             stat = creg_stat(urc.args, unsolicited=True)
-            if name == "+CREG" and stat is not None:
-                self._reg = stat
+            if stat is not None:
+                self._regs[name] = stat
                 self._reg_changed.set()
+                if self.live:  # lost the network, found it again, denied, roaming
+                    self._tell(self._reg_state())
         elif name == "+CUSD":
             self._ussd_reply(urc.args)
-        elif name == "RDY":
+        elif name == "+CPIN":
+            if self.waiting and urc.args == "READY":  # the PIN was given, or the SIM is done being busy
+                self.waiting = False
+                self._told = None
+                self._tell(PortState.CARD_DETECTED)
+        elif name == "RDY" or (name == "+CFUN" and urc.args == "1"):
             self._rdy.set()
+            if self.live:  # not a restart of ours: the module forgot its settings, bring-up starts over
+                self.ready = self.live = False
+                self._tell(PortState.ACCESS_NETWORK)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -346,8 +400,20 @@ class Module:
     async def _read_stored(self, mem: str, index: int) -> None:
         key = (mem, index)
         if key in self._reading:
+            # Read again once done: the index may be freed by that read's AT+CMGD and hold a new message.
+            self._again.add(key)
             return
         self._reading.add(key)
+        try:
+            while True:
+                self._again.discard(key)
+                await self._read_one(mem, index)
+                if key not in self._again:
+                    break
+        finally:
+            self._reading.discard(key)
+
+    async def _read_one(self, mem: str, index: int) -> None:
         try:
             answer = await self.channel.command(f"AT+CMGR={index}", expect="+CMGR")
             if not answer.ok or len(answer.lines) < 2:
@@ -359,8 +425,6 @@ class Module:
             await self.channel.command(f"AT+CMGD={index}")
         except Exception:
             log.warning("port %d: could not read stored message %d", self.port, index, exc_info=True)
-        finally:
-            self._reading.discard(key)
 
     async def sweep(self) -> None:
         """Read every stored message (AT+CMGL=4): a full storage stops +CMTI, and a crash may have left some."""
@@ -445,10 +509,11 @@ class Module:
     async def at_command(self, line: str, timeout: float) -> str:
         if any(ch in line for ch in "\r\n\x1a\x1b"):
             raise ValueError("one command line, without CR, LF, Ctrl-Z or ESC")
-        # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected.
-        named = re.match(r"AT([+^$%&][A-Z0-9]+)", line.strip().upper())
+        # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected
+        # (each command's, on a line of several: AT+CSQ;+CREG?).
+        named = frozenset(c.name for c in split_at_line(line.strip()) if c.name[:1] in "+^$%")
         try:
-            answer: Answer = await self.channel.command(line, timeout=timeout, expect=named.group(1) if named else "")
+            answer: Answer = await self.channel.command(line, timeout=timeout, expect=named)
         except CommandTimeout:
             raise TimeoutError(f"no answer to {line[:40]!r} in {timeout:g} s") from None
         return answer.raw()

@@ -25,6 +25,7 @@ from ...modems.at.profiles import Profile, crsm_of_iccid
 from ...modems.base import CardInfo
 from ...protocol import pdu
 from ...protocol.at import split_args
+from ...protocol.ussd import split_at_line
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ CME_TEXT = {
     3: "operation not allowed",
     4: "operation not supported",
     10: "SIM not inserted",
+    11: "SIM PIN required",
+    12: "SIM PUK required",
     13: "SIM failure",
     14: "SIM busy",
     30: "no network service",
@@ -72,15 +75,28 @@ class Faults:
     cmt: bool = False  # messages come as +CMT/+CDS (not stored), as with AT+CNMI=2,2
     noise: bool = False  # URC noise between the lines of every answer
     garbage: bool = False  # garbage bytes between the lines of every answer
+    creg: int | None = None  # the registration reads this <stat> (2 searching, 3 denied, 5 roaming, 0 none)
+    pin: str = ""  # the card asks for "SIM PIN" or "SIM PUK" (values pin, puk)
+    sim_busy: bool = False  # the SIM answers "SIM busy" (+CME ERROR: 14) until cleared
 
     def set(self, name: str, value: str) -> None:
         if name not in self.__dataclass_fields__:
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(self.__dataclass_fields__)}")
         current = getattr(self, name)
+        off = value in ("", "off", "none", "false", "no")
         if name == "slow":
             setattr(self, name, float(value or 0))
         elif name == "cms":
             setattr(self, name, int(value) if value not in ("", "0", "off", "none") else None)
+        elif name == "creg":
+            if not off and value not in ("0", "1", "2", "3", "4", "5"):
+                raise ValueError(f"creg is a registration <stat> 0-5 or off, not {value[:20]!r}")
+            self.creg = None if off else int(value)
+        elif name == "pin":
+            pins = {"1": "SIM PIN", "pin": "SIM PIN", "puk": "SIM PUK", "0": ""}
+            if not off and value.lower() not in pins:
+                raise ValueError(f"pin is pin, puk or off, not {value[:20]!r}")
+            self.pin = "" if off else pins[value.lower()]
         else:
             setattr(self, name, value not in ("", "0", "off", "false", "no"))
         log.debug("fault %s: %s -> %s", name, current, getattr(self, name))
@@ -117,7 +133,7 @@ class EmulatedModem:
         self.slot = 1
         self.faults = Faults()
         self.state = ModemState()
-        self.reg_stat = 0
+        self.reg_stat = 0  # what the network made of the registration (faults.creg may say otherwise)
         self._registered_for: tuple[int, str] | None = None
         self._registration: asyncio.Task[None] | None = None
         self._out: Callable[[bytes], None] = lambda data: None
@@ -128,6 +144,8 @@ class EmulatedModem:
         self._cycle: asyncio.Task[None] | None = None
         self._interrupt = asyncio.Event()
         self._pending_ack = 0  # +CMT/+CDS sent and not acknowledged with +CNMA yet
+        self._hold_ok = False  # a command of a compound line runs that is not its last
+        self._last_final: bytes | None = None
         self.sent: list[pdu.Submit] = []  # every SMS-SUBMIT taken (tests look at them)
         self.restarting = False  # powered off for a moment: hears nothing
         self.sim_busy = False  # the SIM is being read after power-on or a slot change
@@ -216,6 +234,23 @@ class EmulatedModem:
             finally:
                 self.executing = self.blocked = False
 
+    def set_fault(self, name: str, value: str) -> None:
+        """A fault on or off, and what the module says of it at once (a registration change, a card ready)."""
+        stat, waited = self.stat, self._card_waits()
+        self.faults.set(name, value)
+        self._announce_reg(stat)
+        card = self.card()
+        if waited and not self._card_waits() and card.present and not card.error:
+            self.urc("+CPIN: READY")
+            self._sim_ready()
+
+    def reboot(self) -> None:
+        """The module restarts by itself (a watchdog, a brown-out): deaf for a moment, then RDY."""
+        if self._registration is not None:
+            self._registration.cancel()
+        self.restarting = True
+        self._spawn_restart()
+
     @property
     def busy(self) -> bool:
         """Work that needs no simulated time is under way (a command to run or running)."""
@@ -239,7 +274,9 @@ class EmulatedModem:
             self._write_line(GARBAGE)
 
     def _final(self, text: bytes = b"OK") -> None:
-        self._write_line(text)
+        self._last_final = text
+        if not (self._hold_ok and text == b"OK"):  # more commands of the line to come
+            self._write_line(text)
 
     def _ok(self, *lines: str) -> None:
         self._answer(*lines)
@@ -273,9 +310,17 @@ class EmulatedModem:
     def card(self) -> CardInfo:
         return self.backend.card(self)
 
+    def _card_waits(self) -> bool:
+        return bool(self.faults.pin) or self.faults.sim_busy
+
+    @property
+    def stat(self) -> int:
+        """The registration <stat> the module shows."""
+        return self.faults.creg if self.faults.creg is not None else self.reg_stat
+
     def _sim_ready(self) -> bool:
         card = self.card()
-        if card.present and not card.error:
+        if card.present and not card.error and not self._card_waits():
             key = (self.slot, card.iccid)
             if self._registered_for != key:
                 self._registered_for = key
@@ -294,19 +339,26 @@ class EmulatedModem:
         self._set_reg(stat)
 
     def _set_reg(self, stat: int) -> None:
-        if stat == self.reg_stat:
-            return
+        before = self.stat
         self.reg_stat = stat
-        if self.state.creg == 1:
-            self.urc(f"+CREG: {stat}")
-        elif self.state.creg == 2:
-            self.urc(f'+CREG: {stat},"1A2B","00C3F01"' if stat in (1, 5) else f"+CREG: {stat}")
+        self._announce_reg(before)
+
+    def _announce_reg(self, before: int) -> None:
+        """+CREG and +CEREG, as each is enabled, when the <stat> shown changed from ``before``."""
+        stat = self.stat
+        if stat == before:
+            return
+        for name, n in (("+CREG", self.state.creg), ("+CEREG", self.state.cereg)):
+            if n == 1 or (n == 2 and stat not in (1, 5)):
+                self.urc(f"{name}: {stat}")
+            elif n == 2:
+                self.urc(f'{name}: {stat},"1A2B","00C3F01"')
 
     def deliver(self, hexpdu: str, length: int, *, report: bool = False) -> None:
         """The network hands over a received SMS (or a status report): stored, or shown at once."""
         mt, ds = self.state.cnmi[1], self.state.cnmi[3]
         direct = self.faults.cmt or (mt == 2 if not report else ds == 1)
-        if direct and (mt if not report else ds):
+        if direct and (mt if not report else ds) and not self.restarting:
             self._pending_ack += 1
             self.urc(f"+CDS: {length}" if report else f"+CMT: ,{length}", hexpdu)
             return
@@ -317,7 +369,7 @@ class EmulatedModem:
             return
         index = free[0]
         self.state.storage[index] = Stored(0, hexpdu, length)
-        if self.faults.storage_full:
+        if self.faults.storage_full or self.restarting:  # (restarting: kept on the SIM, announced to nobody)
             return
         if report and ds == 2:
             self.urc(f'+CDSI: "SM",{index}')
@@ -332,10 +384,23 @@ class EmulatedModem:
         if not line[:2].upper() == "AT":
             self._final(b"ERROR")
             return
-        body = line[2:]
-        if not body:
+        commands = split_at_line(line)
+        if not commands:
             self._ok()
             return
+        # One line, several commands (ATE0V1, AT+CSQ;+CREG?): each one's answer lines, one final result;
+        # the first error ends the line.
+        for i, cmd in enumerate(commands):
+            self._hold_ok = i < len(commands) - 1
+            self._last_final = None
+            try:
+                await self._one(cmd.name + cmd.rest)
+            finally:
+                self._hold_ok = False
+            if self._last_final != b"OK":
+                break
+
+    async def _one(self, body: str) -> None:
         upper = body.upper()
         if upper[0] in "EVQZI&" or upper[:2] in ("&F",):
             self._basic(upper)
@@ -381,12 +446,14 @@ class EmulatedModem:
 
     async def _c_CPIN(self, op: str, arg: str) -> None:
         card = self.card()
-        if self.sim_busy and card.present:
+        if (self.sim_busy or self.faults.sim_busy) and card.present:
             self._cme(14)
         elif not card.present:
             self._cme(10)
         elif card.error:
             self._cme(13)
+        elif op == "?" and self.faults.pin:
+            self._ok(f"+CPIN: {self.faults.pin}")
         elif op == "?":
             self._sim_ready()
             self._ok("+CPIN: READY")
@@ -400,6 +467,9 @@ class EmulatedModem:
             return None
         if card.error:
             self._cme(13)
+            return None
+        if self._card_waits():
+            self._cme(14 if self.faults.sim_busy else 12 if self.faults.pin == "SIM PUK" else 11)
             return None
         self._sim_ready()
         return card
@@ -480,7 +550,7 @@ class EmulatedModem:
             self._ok()
             return
         card = self.card()
-        if op == "?" and self.reg_stat in (1, 5) and card.present:
+        if op == "?" and self.stat in (1, 5) and card.present:
             plmn, _, name = card.operator.partition(" ")
             value = plmn if self.state.cops_format == 2 else (name or plmn)
             self._ok(f'+COPS: 0,{self.state.cops_format},"{value}",7')
@@ -498,7 +568,7 @@ class EmulatedModem:
             self._ok()
         elif op == "?":
             # No card (taken out since): not registered, not searching, whatever the module said before.
-            stat = self.reg_stat if self._sim_ready() else 0
+            stat = self.stat if self._sim_ready() else 0
             n = getattr(self.state, attr)
             extra = ',"1A2B","00C3F01"' if n == 2 and stat in (1, 5) else ""
             self._ok(f"{name}: {n},{stat}{extra}")
@@ -597,7 +667,7 @@ class EmulatedModem:
             return self._cms(304)
         if self.faults.cms is not None:
             return self._cms(self.faults.cms)
-        if self.reg_stat not in (1, 5):
+        if self.stat not in (1, 5):
             return self._cms(331)
         self.sent.append(message)
         self.blocked = True

@@ -27,6 +27,7 @@ from ...modems.base import CardInfo, ModemEvents
 from ...protocol import pdu
 from ...protocol.codes import PortState
 from ...protocol.ports import PortAddress
+from ...protocol.text import segment
 from ...store.base import Store
 from ..cards import generate_imei, rng
 from ..config import SimSettings
@@ -37,12 +38,14 @@ from .pty import PtyModem
 
 if TYPE_CHECKING:
     from ...gateway.config import GatewayConfig
+    from ...gateway.receiving import Inbox
     from ...gateway.runtime import Gateway
 
 log = logging.getLogger(__name__)
 
 _CREG = {PortState.REGISTERED: 1, PortState.NO_BALANCE: 1, PortState.MODULE_TIMEOUT: 2}  # else 3: denied
 SMSC = "+10000000000"
+HEARD_WITHIN = 10.0  # real seconds a /sim/inbound SMS may take from the module to the device's inbox
 
 
 @dataclass
@@ -90,6 +93,36 @@ class _Routed(ModemEvents):
     def module_back(self, port: int) -> None:
         pass
 
+    def module_state(self, port: int, state: PortState) -> None:
+        pass
+
+
+class _Heard(ModemEvents):
+    """The device's events, watched for the SMS ``/sim/inbound`` sent over the air (to answer with its id)."""
+
+    def __init__(self, inner: ModemEvents, awaited: dict[tuple, asyncio.Future[Any]]) -> None:
+        self._inner = inner
+        self._awaited = awaited
+
+    def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
+        stored = self._inner.sms_part(slot, sender, text, ts, ref, total, seq)
+        heard = self._awaited.pop((slot.port, text, ref, total, seq), None)
+        if heard is not None and not heard.done():
+            heard.set_result(stored)
+        return stored
+
+    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+        self._inner.delivery_report(port, ref, recipient, status, ts, smsc)
+
+    def module_lost(self, port: int) -> None:
+        self._inner.module_lost(port)
+
+    def module_back(self, port: int) -> None:
+        self._inner.module_back(port)
+
+    def module_state(self, port: int, state: PortState) -> None:
+        self._inner.module_state(port, state)
+
 
 class EmulatedNetwork(SimulatedNetwork):
     def __init__(self, config: GatewayConfig, clock: Clock, store: Store) -> None:
@@ -114,6 +147,9 @@ class EmulatedNetwork(SimulatedNetwork):
         self._send_rng = rng(config.seed, "emulated send")
         self._counts: dict[int, tuple[int, int, int, int]] = {}
         self._still: dict[int, int] = {}
+        self._busy_looks = 0
+        self._heard: dict[tuple, asyncio.Future[Any]] = {}  # /sim/inbound SMS on their way to the device
+        self._inbound_ref = 0
         add_quiescer = getattr(clock, "add_quiescer", None)
         if add_quiescer is not None:  # a test clock: time moves on once the serial lines are quiet
             add_quiescer(self.quiesce)
@@ -124,6 +160,9 @@ class EmulatedNetwork(SimulatedNetwork):
         for port, pty in self.emulators.items():
             module = self.at.modules[port]
             ch = module.channel
+            if pty.plugged and module.opening and not ch.is_open:
+                busy = True  # the line is being opened (in real time)
+                continue
             if not pty.plugged or not ch.is_open:
                 continue
             counts = (pty.bytes_out, ch.bytes_in, ch.bytes_out, pty.bytes_in)
@@ -135,8 +174,11 @@ class EmulatedNetwork(SimulatedNetwork):
                 busy = True
             elif ch.in_flight and not (pty.modem.blocked or pty.modem.restarting or pty.modem.faults.no_answer):
                 busy = True
+        # The clock gives up waiting after so many looks; a loaded machine may take a while to answer on a
+        # line, and time moving on meanwhile would time the command out: look less often the longer it is.
+        self._busy_looks = self._busy_looks + 1 if busy else 0
         if busy:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001 if self._busy_looks < 100 else 0.02)
         return busy
 
     def modem(self, port: int) -> EmulatedModem:
@@ -144,6 +186,8 @@ class EmulatedNetwork(SimulatedNetwork):
 
     async def attach(self, gw: Gateway) -> None:
         self.modems.events = _Routed(self)
+        if self.at.events is not None:
+            self.at.events = _Heard(self.at.events, self._heard)
         await super().attach(gw)
         for pty in self.emulators.values():
             pty.plug()
@@ -225,15 +269,48 @@ class EmulatedNetwork(SimulatedNetwork):
 
     # --- over the air ------------------------------------------------------------------------------
 
-    def deliver_text(self, slot: PortAddress, sender: str, text: str, ts: float, concat: Any) -> None:
+    async def inbound(
+        self, inbox: Inbox, addr: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int
+    ) -> list[int] | None:
+        """Over the air: the module of ``addr`` gets it (+CMTI), the AT driver reads it, the device stores it.
+        [] when the module has not announced it in time (a full storage: the driver's sweep reads it)."""
+        if total == 1 and segment(text).count > 1:  # longer than one SMS: it comes in parts, as phones send it
+            parts = segment(text).parts
+            self._inbound_ref = (self._inbound_ref + 1) % 256
+            ids = None
+            for seq, part in enumerate(parts, 1):
+                ids = await self.inbound(inbox, addr, sender, part, ts, self._inbound_ref, len(parts), seq)
+            return ids
+        key = (addr.port, text, ref if total > 1 else 0, total, seq)
+        heard = self._heard[key] = asyncio.get_running_loop().create_future()
+        try:
+            sent = self.deliver_text(addr, sender, text, ts, (ref, total, seq) if total > 1 else None)
+        except pdu.PduError as exc:
+            self._heard.pop(key, None)
+            raise ValueError(f"this cannot go over the air: {exc}") from None
+        if not sent:
+            self._heard.pop(key, None)
+            raise LookupError(f"no module has the SIM of {addr} active: the SMS is lost")
+        try:
+            # Real seconds: the AT lines work in real time, and the virtual clock waits for them.
+            stored = await asyncio.wait_for(heard, HEARD_WITHIN)
+        except TimeoutError:
+            return []
+        finally:
+            self._heard.pop(key, None)
+        result = await stored if stored is not None else None
+        return result if isinstance(result, list) else None
+
+    def deliver_text(self, slot: PortAddress, sender: str, text: str, ts: float, concat: Any) -> bool:
         """An SMS reaches the module holding ``slot`` if that slot is its active one (else it is lost)."""
         pty = self.emulators.get(slot.port)
         if pty is None or not pty.plugged or pty.modem.slot != slot.slot:
             log.info("an SMS to %s is lost: no module has that SIM active", slot)
-            return
+            return False
         when = datetime.fromtimestamp(ts, UTC)
         encoded = pdu.encode_deliver(sender or "0", text, when, concat=concat, smsc=SMSC)
         pty.modem.deliver(encoded.hex, encoded.tpdu_length)
+        return True
 
     def report(self, port: int, mr: int, recipient: str, status: int, smsc: str = SMSC) -> None:
         pty = self.emulators.get(port)

@@ -14,7 +14,7 @@ from .engine import Faults
 if TYPE_CHECKING:
     from .network import EmulatedNetwork
 
-ACTIONS = ("unplug", "plug", "replug")
+ACTIONS = ("unplug", "plug", "replug", "reset")  # reset: the module restarts by itself
 
 
 @endpoint()
@@ -29,19 +29,22 @@ async def fault(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
             pty.unplug()
         if name in ("plug", "replug"):
             pty.plug()
+        if name == "reset":
+            pty.modem.reboot()
     else:
         try:
-            pty.modem.faults.set(name, p.get("value", "1"))
+            pty.modem.set_fault(name, p.get("value", "1"))
         except ValueError as exc:
             raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
         except (TypeError, ArithmeticError):
             raise ApiError(
                 ResultCode.BAD_REQUEST, f"value {p.get('value', '')[:20]!r} does not fit {name}", 400
             ) from None
-    faults = {k: v for k, v in vars(pty.modem.faults).items() if v}
+    faults = {k: v for k, v in vars(pty.modem.faults).items() if v != getattr(_NONE, k)}
     return _ok(port=addr.port, plugged=pty.plugged, faults=faults)
 
 
+_NONE = Faults()
 KNOWN = ", ".join((*Faults.__dataclass_fields__, *ACTIONS))
 FAULT_ROUTES = (
     Route(
