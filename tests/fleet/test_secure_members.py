@@ -47,7 +47,7 @@ def test_sessions_run_side_by_side_and_a_lost_one_is_reopened(tmp_path) -> None:
             )
             assert all(isinstance(x, dict) and x.get("type") == "dev-status" for x in answers)
             assert a.gateway is not None
-            a.gateway.sessions._sessions.clear()  # the member restarted: it knows none of them
+            a.gateway.sessions.clear()  # the member restarted: it knows none of them
             assert fleet.get("/goip_get_status.html")["status"][0]["st"] == 3
         finally:
             fleet.stop()

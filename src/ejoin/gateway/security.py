@@ -72,6 +72,10 @@ class SessionTable:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def clear(self) -> None:
+        """Forget every session, as a restart of the device does (their holders must open new ones)."""
+        self._sessions.clear()
+
     def _lifetime(self, text: str | None, default: int) -> int:
         value = _int(text, "expires")
         if value is None:

@@ -159,8 +159,8 @@ async def test_cmt_and_cds_are_acknowledged(bench):
     await bench.driver.send_sms(1, 1, bench.number(2), segment("direct"), "", report=True)
     await bench.events.until(lambda: bench.events.sms and bench.events.reports)
     await asyncio.sleep(0.1)
-    assert bench.modem(2).state.storage == {} and bench.modem(2)._pending_ack == 0
-    assert bench.modem(1)._pending_ack == 0
+    assert bench.modem(2).state.storage == {} and bench.modem(2).unacknowledged == 0
+    assert bench.modem(1).unacknowledged == 0
 
 
 @pytest.mark.parametrize("fault", ["noise", "garbage"])

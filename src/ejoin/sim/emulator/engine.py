@@ -152,6 +152,11 @@ class EmulatedModem:
         self.executing = False  # a command runs ...
         self.blocked = False  # ... and waits for the network (simulated time must pass)
 
+    @property
+    def unacknowledged(self) -> int:
+        """+CMT/+CDS indications sent and not acknowledged with AT+CNMA yet (a module waits for them)."""
+        return self._pending_ack
+
     # --- wiring ------------------------------------------------------------------------------------
 
     def connect(self, out: Callable[[bytes], None]) -> None:
