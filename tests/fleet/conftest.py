@@ -43,6 +43,10 @@ class FleetThread:
             self.fleet.public_url = self.url  # members push their reports here
         return self
 
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the fleet's loop; its result."""
+        return self._thread.run(coro)
+
     def advance(self, seconds: float) -> None:
         assert self.clock is not None, "FleetThread(..., virtual=True)"
         self._thread.run(self.clock.advance(seconds))

@@ -244,7 +244,7 @@ def test_a_replica_does_not_take_a_members_subscription_from_another(
     r1, r2 = pair_of([member(a, "1-4", "a")], status_poll=1000).replicas
     # r2 misconfigured with its own address: it subscribes a there first (the last to subscribe wins)
     r2.fleet.public_url = r2.url
-    r2.fleet.links["a"]._subscribed = False
+    r2.fleet.links["a"].subscribe_again()
     r2.tick()
     theirs = member_setting(a, "status_url")
     assert theirs.startswith(r2.url + "/fleet/status/a/")

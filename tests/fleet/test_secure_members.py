@@ -42,7 +42,7 @@ def test_sessions_run_side_by_side_and_a_lost_one_is_reopened(tmp_path) -> None:
         fleet = FleetThread(tmp_path / "fleet", [secure(a, "1-2", "a")]).start()
         try:
             link = fleet.fleet.links["a"]
-            answers = fleet._thread.run(  # several requests in flight at once: a session each
+            answers = fleet.run(  # several requests in flight at once: a session each
                 _gather(*(link.call("/goip_get_status.html") for _ in range(5)))
             )
             assert all(isinstance(x, dict) and x.get("type") == "dev-status" for x in answers)

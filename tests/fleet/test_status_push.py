@@ -87,7 +87,7 @@ def test_dev_status_is_pushed_every_period_and_the_url_survives_a_restart(
         # period 0 cancels the periodic pushes (the outbox may deliver a push again: at least once)
         again.get("/goip_get_status.html", period="0")
         assert again.get("/goip_send_cmd.html", op="get", status_period="")["data"] == {"status_period": 0}
-        assert again.fleet.status_push._timer is None
+        assert not again.fleet.status_push.periodic
     finally:
         again.stop()
 

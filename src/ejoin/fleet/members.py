@@ -131,6 +131,10 @@ class MemberLink:
             log.info("member %s answers again", self.name)
             self.down_since = None
 
+    def subscribe_again(self) -> None:
+        """Subscribe it to the fleet's URLs at its next status poll, as after it was down."""
+        self._subscribed = False
+
     def _went_down(self, exc: BaseException) -> None:
         self._subscribed = self._refused = False
         if self.down_since is None:

@@ -101,6 +101,11 @@ class StatusPusher:
             self.url, self.period = url, period
             self._schedule()
 
+    @property
+    def periodic(self) -> bool:
+        """Whether a dev-status push is due every ``period`` seconds."""
+        return self._timer is not None
+
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
