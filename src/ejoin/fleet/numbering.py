@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ..protocol.ports import DeviceSize, PortAddress
 from .config import MemberConfig
+
+
+@lru_cache(maxsize=8192)
+def parse_port(name: str) -> PortAddress:
+    """``PortAddress.parse``, remembered: the fleet reads the same few hundred port names for every
+    SMS it plans, posts and hears reported (``ValueError`` as the parse says)."""
+    return PortAddress.parse(name)
 
 
 class PortMap:
@@ -45,7 +53,7 @@ class PortMap:
     def rename(self, member: MemberConfig, local_name: str) -> str:
         """A member's port name ("2.01", "2A") in fleet numbers; unchanged when it cannot be read."""
         try:
-            addr = self.to_fleet(member, PortAddress.parse(local_name))
+            addr = self.to_fleet(member, parse_port(local_name))
         except ValueError:
             return local_name
         return local_name if addr is None else addr.dotted

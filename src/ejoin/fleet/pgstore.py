@@ -40,6 +40,10 @@ from .store import (
     TaskRow,
     Unit,
     member_tid,
+    row_of,
+    row_text,
+    task_of,
+    task_text,
 )
 
 _PICK_LOCK = 7_406_512_362  # advisory lock key of quota-bound picks (any value, the same in every replica)
@@ -47,7 +51,7 @@ _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
 
 
 def _task(r: Any) -> TaskRow:
-    return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+    return TaskRow(r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
 
 
 async def _counts(conn: AsyncConnection[Any], task_id: int) -> Counts:
@@ -101,7 +105,7 @@ class PgLedger:
                     "ON CONFLICT (tid_echo) WHERE finished=0 DO NOTHING RETURNING id",
                     (
                         json.dumps(tid_echo),
-                        json.dumps(task),
+                        task_text(task),
                         rep["sr_url"],
                         rep["sr_cnt"],
                         rep["sr_prd"],
@@ -156,7 +160,7 @@ class PgLedger:
                 dispatch_id = int((await cur.fetchone())[0])  # type: ignore[index]
                 cur = await conn.execute(
                     "UPDATE units u SET state=%s, dispatch_id=%s, sub_idx=v.sub, via=v.via, sim=%s, at=%s "
-                    "FROM unnest(%s::int[], %s::text[], %s::text[], %s::int[]) AS v(idx, port, via, sub) "
+                    "FROM unnest(%s::int[], %b::text[], %b::text[], %s::int[]) AS v(idx, port, via, sub) "
                     "WHERE u.task_id=%s AND u.idx=v.idx AND u.port IS NOT DISTINCT FROM v.port AND u.state=%s",
                     (
                         DISPATCHED,
@@ -234,14 +238,14 @@ class PgLedger:
                 fleet_row = [idx, *row[1:]]
                 ids.append(unit_id)
                 states.append(state)
-                texts.append(json.dumps(fleet_row))
+                texts.append(row_text(fleet_row))
                 fresh.append(fleet_row)
             if ids:
                 # done_seq in the order of the rows (unnest WITH ORDINALITY), as the member reported them
                 await conn.execute(
                     "UPDATE units u SET state=v.state, row=v.row, done_seq=v.seq FROM "
                     "(SELECT id, state, row, nextval('units_done_seq') AS seq FROM "
-                    "unnest(%s::bigint[], %s::smallint[], %s::text[]) WITH ORDINALITY AS x(id, state, row, n) "
+                    "unnest(%s::bigint[], %s::smallint[], %b::text[]) WITH ORDINALITY AS x(id, state, row, n) "
                     "ORDER BY n) AS v WHERE u.id=v.id",
                     (ids, states, texts),
                 )
@@ -302,7 +306,7 @@ class PgLedger:
                     "(SELECT id, row, nextval('units_done_seq') AS seq FROM "
                     "unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS x(id, row, n) ORDER BY n) AS v "
                     "WHERE u.id=v.id",
-                    (FAILED, [r[0] for r in found], [json.dumps(row) for row in fresh]),
+                    (FAILED, [r[0] for r in found], [row_text(row) for row in fresh]),
                 )
                 await notify(conn, f"t{task_id}")
             return fresh, await _counts(conn, task_id)
@@ -442,7 +446,7 @@ class PgLedger:
                 "ORDER BY done_seq",
                 (task_id, SENT, FAILED),
             )
-            return [(int(seq), json.loads(r)) for seq, r in await cur.fetchall()]
+            return [(int(seq), row_of(r)) for seq, r in await cur.fetchall()]
 
     async def mark_reported(self, task_id: int, seqs: list[int]) -> None:
         async with self._tx() as conn:
@@ -565,7 +569,7 @@ class PgLedger:
                     "(SELECT id, row, nextval('units_done_seq') AS seq FROM "
                     "unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS x(id, row, n) ORDER BY n) AS v "
                     "WHERE u.id=v.id",
-                    (FAILED, ids[task_id], [json.dumps(r) for r in rows]),
+                    (FAILED, ids[task_id], [row_text(r) for r in rows]),
                 )
                 await notify(conn, f"t{task_id}")
                 out.append((task_id, rows, await _counts(conn, task_id)))

@@ -28,7 +28,7 @@ from ..gateway.reports import StatusReportPush, TaskReport
 from ..protocol.codes import SendFailure
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
-from .numbering import PortMap
+from .numbering import PortMap, parse_port
 from .store import FAILED, SENT, Counts, Ledger, TaskRow
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,6 @@ class ReportMerger:
 
 def _port_key(name: Any) -> Any:
     try:
-        return PortAddress.parse(str(name))
+        return parse_port(str(name))
     except ValueError:
         return PortAddress(0)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+
 T = TypeVar("T")
 
 PENDING, DISPATCHED, SENT, FAILED = 0, 1, 2, 3
@@ -186,6 +188,29 @@ def member_tid(task_id: int, no: int) -> int:
     return task_id * DISPATCH_SPAN + no
 
 
+# Units' report rows and tasks as stored (JSON), written and read with msgspec: once per SMS (rows) and
+# at every dispatch pass (a task, with all its recipients), at a fraction of the ``json`` module's cost.
+_encode = msgspec.json.Encoder().encode
+_decode_row = msgspec.json.Decoder(list[Any]).decode
+_decode_task = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def row_text(row: list[Any]) -> str:
+    return _encode(row).decode()
+
+
+def row_of(text: str | bytes) -> list[Any]:
+    return _decode_row(text)
+
+
+def task_text(task: dict[str, Any]) -> str:
+    return _encode(task).decode()
+
+
+def task_of(text: str | bytes) -> dict[str, Any]:
+    return _decode_task(text)
+
+
 def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
     by_state: dict[int, int] = {}
     reported = 0
@@ -281,7 +306,7 @@ class SqliteLedger:
                     continue
                 cur = db.execute(
                     "INSERT INTO tasks (tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr) VALUES (?,?,?,?,?,?,?)",
-                    (tid, json.dumps(task), rep["sr_url"], rep["sr_cnt"], rep["sr_prd"], rep["sdr"], rep["fdr"]),
+                    (tid, task_text(task), rep["sr_url"], rep["sr_cnt"], rep["sr_prd"], rep["sdr"], rep["fdr"]),
                 )
                 task_id = int(cur.lastrowid or 0)
                 db.executemany(
@@ -304,7 +329,7 @@ class SqliteLedger:
 
     @staticmethod
     def _task(r: tuple[Any, ...]) -> TaskRow:
-        return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+        return TaskRow(r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
 
     _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
 
@@ -411,7 +436,7 @@ class SqliteLedger:
                 rowid, idx, _ = match[0]
                 self._seq += 1
                 fleet_row = [idx, *row[1:]]
-                updates.append((state, json.dumps(fleet_row), self._seq, rowid))
+                updates.append((state, row_text(fleet_row), self._seq, rowid))
                 fresh.append(fleet_row)
             db.executemany("UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?", updates)
             db.execute("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id))
@@ -477,7 +502,7 @@ class SqliteLedger:
             ).fetchall():
                 self._seq += 1
                 row = [idx, number, "", ts, reason, ""]
-                updates.append((FAILED, json.dumps(row), self._seq, rowid))
+                updates.append((FAILED, row_text(row), self._seq, rowid))
                 fresh.append(row)
             db.executemany("UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?", updates)
             return fresh, _counts(db, task_id)
@@ -636,7 +661,7 @@ class SqliteLedger:
                 "SELECT done_seq, row FROM units WHERE task_id=? AND state IN (?, ?) AND reported=0 ORDER BY done_seq",
                 (task_id, SENT, FAILED),
             )
-            return [(seq, json.loads(r)) for seq, r in rows]
+            return [(seq, row_of(r)) for seq, r in rows]
 
         return await self._run(get)
 
@@ -715,7 +740,7 @@ class SqliteLedger:
                 row = [idx, number, port, ts, reason, detail]
                 db.execute(
                     "UPDATE units SET state=?, row=?, done_seq=? WHERE rowid=?",
-                    (FAILED, json.dumps(row), self._seq, rowid),
+                    (FAILED, row_text(row), self._seq, rowid),
                 )
                 by_task.setdefault(task_id, []).append(row)
             return [(task_id, rows, _counts(db, task_id)) for task_id, rows in by_task.items()]
