@@ -160,7 +160,7 @@ class PgLedger:
                 dispatch_id = int((await cur.fetchone())[0])  # type: ignore[index]
                 cur = await conn.execute(
                     "UPDATE units u SET state=%s, dispatch_id=%s, sub_idx=v.sub, via=v.via, sim=%s, at=%s "
-                    "FROM unnest(%s::int[], %b::text[], %b::text[], %s::int[]) AS v(idx, port, via, sub) "
+                    "FROM unnest(%b::int[], %b::text[], %b::text[], %b::int[]) AS v(idx, port, via, sub) "
                     "WHERE u.task_id=%s AND u.idx=v.idx AND u.port IS NOT DISTINCT FROM v.port AND u.state=%s",
                     (
                         DISPATCHED,
@@ -245,7 +245,7 @@ class PgLedger:
                 await conn.execute(
                     "UPDATE units u SET state=v.state, row=v.row, done_seq=v.seq FROM "
                     "(SELECT id, state, row, nextval('units_done_seq') AS seq FROM "
-                    "unnest(%s::bigint[], %s::smallint[], %b::text[]) WITH ORDINALITY AS x(id, state, row, n) "
+                    "unnest(%b::bigint[], %b::smallint[], %b::text[]) WITH ORDINALITY AS x(id, state, row, n) "
                     "ORDER BY n) AS v WHERE u.id=v.id",
                     (ids, states, texts),
                 )

@@ -669,9 +669,13 @@ class SqliteLedger:
         """These units (by done_seq) are in a report the outbox holds; the task is finished once all are."""
 
         def mark(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "UPDATE units SET reported=1 WHERE task_id=? AND done_seq=?", [(task_id, seq) for seq in seqs]
-            )
+            if seqs:
+                # One statement, not one per unit: done_seq is taken in this thread's order, so the units
+                # of the task done and unreported up to the last seq read are exactly those read.
+                db.execute(
+                    "UPDATE units SET reported=1 WHERE task_id=? AND reported=0 AND done_seq <= ?",
+                    (task_id, max(seqs)),
+                )
             db.execute(
                 "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
                 "(SELECT 1 FROM units WHERE task_id=? AND reported=0)",
