@@ -212,14 +212,16 @@ class PgLedger:
     async def apply(
         self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
     ) -> tuple[list[list[Any]], Counts]:
-        """As ``SqliteLedger.apply``; the dispatch's waiting units are locked, so the same report
-        applied by two replicas at once counts once (the second sees them done)."""
+        """As ``SqliteLedger.apply``; the dispatch's row is locked, so the same report applied by two
+        replicas at once counts once (the second reads its units after the first committed: done)."""
         async with self._tx() as conn:
-            # the dispatch row first, then its units: the order failover (withdraw) locks them in
+            # The dispatch row is the lock of its units: every writer of a dispatch's units (this, failover's
+            # withdraw, a refused dispatch) takes it first, so the units need no row locks of their own
+            # (one write per unit saved).
             await conn.execute("SELECT 1 FROM dispatches WHERE id=%s FOR UPDATE", (dispatch_id,))
             open_units: dict[int, list[tuple[int, int, str | None]]] = {}
             cur = await conn.execute(
-                "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=%s AND state=%s ORDER BY id FOR UPDATE",
+                "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=%s AND state=%s ORDER BY id",
                 (dispatch_id, DISPATCHED),
             )
             for unit_id, sub, idx, unit_port in await cur.fetchall():
@@ -450,7 +452,13 @@ class PgLedger:
 
     async def mark_reported(self, task_id: int, seqs: list[int]) -> None:
         async with self._tx() as conn:
-            await conn.execute("UPDATE units SET reported=1 WHERE task_id=%s AND done_seq = ANY(%s)", (task_id, seqs))
+            # joined with the seqs (a hash join), not ``done_seq = ANY(...)``: that one compares every unit
+            # of the task with every seq (quadratic in a report's size)
+            await conn.execute(
+                "UPDATE units u SET reported=1 FROM unnest(%b::bigint[]) AS s(seq) "
+                "WHERE u.task_id=%s AND u.done_seq=s.seq",
+                (seqs, task_id),
+            )
             await conn.execute(
                 "UPDATE tasks SET finished=1, owner=NULL WHERE id=%s AND NOT EXISTS "
                 "(SELECT 1 FROM units WHERE task_id=%s AND reported=0)",
