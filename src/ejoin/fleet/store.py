@@ -264,6 +264,7 @@ class SqliteLedger:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9, as in the device store
+            db.execute("PRAGMA cache_size=-32000")  # 32 MB: the open tasks' units stay in memory
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(SCHEMA):
                 raise RuntimeError(f"{self.path} is of a newer ejoin (schema {version})")
