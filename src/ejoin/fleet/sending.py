@@ -171,8 +171,11 @@ class Dispatcher:
             lanes = row.task.get("fleet_lanes") or [[]]
             allowed = {parse_port(p) for p in lanes[0]} if lanes[0] else None
             chosen = await self._least_busy(free, allowed)
+            owners: dict[str, Any] = {}  # fleet port -> its member, looked up once per port
             for u, port, sim in chosen:
-                owner = self._ports.owner(parse_port(port).port)
+                owner = owners.get(port)
+                if owner is None:
+                    owner = owners[port] = self._ports.owner(parse_port(port).port)
                 assert owner is not None
                 key: tuple[str, str | None]
                 if self._quotas != (0, 0):
