@@ -47,11 +47,11 @@ from .store import (
 )
 
 _PICK_LOCK = 7_406_512_362  # advisory lock key of quota-bound picks (any value, the same in every replica)
-_TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
+_TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold, finished"
 
 
 def _task(r: Any) -> TaskRow:
-    return TaskRow(r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+    return TaskRow(r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8], bool(r[9]))
 
 
 async def _counts(conn: AsyncConnection[Any], task_id: int) -> Counts:
@@ -450,8 +450,16 @@ class PgLedger:
             )
             return [(int(seq), row_of(r)) for seq, r in await cur.fetchall()]
 
-    async def mark_reported(self, task_id: int, seqs: list[int]) -> None:
+    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None:
+        """As ``SqliteLedger.mark_reported`` (``final``: the task finished, its units left unmarked)."""
         async with self._tx() as conn:
+            if final:
+                await conn.execute(
+                    "UPDATE tasks SET finished=1, owner=NULL WHERE id=%s AND NOT EXISTS "
+                    "(SELECT 1 FROM units WHERE task_id=%s AND state NOT IN (%s, %s))",
+                    (task_id, task_id, SENT, FAILED),
+                )
+                return
             # joined with the seqs (a hash join), not ``done_seq = ANY(...)``: that one compares every unit
             # of the task with every seq (quadratic in a report's size)
             await conn.execute(

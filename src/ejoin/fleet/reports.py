@@ -56,8 +56,8 @@ class ReportMerger:
 
     async def track(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
-        if row is None or task_id in self._open:
-            return
+        if row is None or row.finished or task_id in self._open:
+            return  # a finished task's last report is out (a late duplicate outcome must not repeat it)
         state = self._open[task_id] = _Open(row)
         self._arm(task_id, state)
 
@@ -184,7 +184,8 @@ class ReportMerger:
         )
         if row.sr_url:
             await self._outbox.push(row.sr_url, "status-report", encode(StatusReportPush("status-report", 1, [report])))
-        await self._ledger.mark_reported(task_id, [seq for seq, _ in done])
+        # the last report holds every unit not reported yet (all done): it finishes the task
+        await self._ledger.mark_reported(task_id, [seq for seq, _ in done], final=state.finished)
 
     async def stop(self) -> None:
         for state in self._open.values():

@@ -38,6 +38,7 @@ class TaskRow:
     sdr: bool
     fdr: bool
     hold: int = 0  # RUNNING, PAUSED or REMOVED (goip_pause_sms / goip_remove_sms)
+    finished: bool = False  # done and reported to the end: never reported again
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Ledger(Protocol):
     async def withdrawn(self, member: str) -> list[int]: ...
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]: ...
-    async def mark_reported(self, task_id: int, seqs: list[int]) -> None: ...
+    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None: ...
     async def claim(self) -> tuple[list[int], list[int]]: ...
     async def release(self) -> None: ...
     async def recorded(self, task_id: int) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]: ...
@@ -330,9 +331,11 @@ class SqliteLedger:
 
     @staticmethod
     def _task(r: tuple[Any, ...]) -> TaskRow:
-        return TaskRow(r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+        return TaskRow(
+            r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8], bool(r[9])
+        )
 
-    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
+    _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold, finished"
 
     async def open_tasks(self) -> list[TaskRow]:
         return await self._run(
@@ -666,10 +669,22 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def mark_reported(self, task_id: int, seqs: list[int]) -> None:
-        """These units (by done_seq) are in a report the outbox holds; the task is finished once all are."""
+    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None:
+        """These units (by done_seq) are in a report the outbox holds; the task is finished once all are.
+
+        ``final``: the report holds every unit not reported before, all of them done (the task's last
+        report): the task is finished at once, its units left unmarked (one write per unit saved; a
+        finished task is never reported again).
+        """
 
         def mark(db: sqlite3.Connection) -> None:
+            if final:
+                db.execute(
+                    "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
+                    "(SELECT 1 FROM units WHERE task_id=? AND state NOT IN (?, ?))",
+                    (task_id, task_id, SENT, FAILED),
+                )
+                return
             if seqs:
                 # One statement, not one per unit: done_seq is taken in this thread's order, so the units
                 # of the task done and unreported up to the last seq read are exactly those read.
