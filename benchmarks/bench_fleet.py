@@ -169,6 +169,9 @@ class Figure:
     reference: float
     cpu: dict[str, float] = field(default_factory=dict)  # what -> µs CPU per SMS
     reference_cpu: float = 0.0  # the members' µs per SMS, driven directly
+    # the fleet's time per SMS over the direct one's, less 1 (the median of each pair's, as pairs run
+    # back to back: steadier than the ratio of the medians on a machine others use)
+    overhead: float = 0.0
 
 
 MEMBER_AUTH = {"username": "root", "password": "root"}
@@ -271,7 +274,9 @@ class Bench:
                     seconds = await send([(procs[-1].url, FLEET_AUTH)], sms, self.args.tasks)
                     after = self.cpu(fleets, balancer, bool(db))
                     used = {k: 1e6 * (after[k] - cpu[k]) / sms for k in cpu}
-                    runs.append(Figure(label, sms, sms / seconds, reference, used, reference_cpu))
+                    runs.append(
+                        Figure(label, sms, sms / seconds, reference, used, reference_cpu, reference * seconds / sms - 1)
+                    )
                 figure = Figure(
                     label,
                     sms,
@@ -279,6 +284,7 @@ class Bench:
                     median(f.reference for f in runs),
                     {k: median(f.cpu[k] for f in runs) for k in runs[0].cpu},
                     median(f.reference_cpu for f in runs),
+                    median(f.overhead for f in runs),
                 )
                 self.figures.append(figure)
                 print(line(figure), flush=True)
@@ -302,7 +308,7 @@ class Bench:
 
 
 def line(f: Figure) -> str:
-    overhead = 100 * f.reference / f.rate - 100
+    overhead = 100 * f.overhead
     cpu = ", ".join(f"{k} {v:,.0f}" for k, v in f.cpu.items())
     return (
         f"{f.run:<30} {f.sms:>7,} SMS {f.rate:>8,.0f} SMS/s (direct {f.reference:>7,.0f}) {overhead:+5.0f}% time/SMS"
