@@ -158,7 +158,9 @@ async def send(targets: list[tuple[str, dict[str, str]]], sms: int, tasks: int) 
                     answer = await resp.json(content_type=None)
                 assert answer["status"][0]["status"] == "0 OK", answer
             await platform.wait()
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            assert platform.done == share * tasks, f"{platform.done} SMS in final reports, {share * tasks} sent"
+            return seconds
 
 
 @dataclass
