@@ -79,6 +79,13 @@ class PgLedger:
         async with self.db.pool.connection() as conn, conn.transaction():
             yield conn
 
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """For one statement that only reads: it is its own transaction (autocommit), sparing the
+        BEGIN and COMMIT round trips (reads run several times per report and dispatch)."""
+        async with self.db.pool.connection() as conn:
+            yield conn
+
     async def open(self) -> None:
         await self.db.open()
 
@@ -127,19 +134,19 @@ class PgLedger:
         return ids
 
     async def pending(self, task_id: int) -> list[Unit]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT idx, number, port FROM units WHERE task_id=%s AND state=%s ORDER BY id", (task_id, PENDING)
             )
             return [Unit(*r) for r in await cur.fetchall()]
 
     async def open_tasks(self) -> list[TaskRow]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE finished=0 ORDER BY id")
             return [_task(r) for r in await cur.fetchall()]
 
     async def task(self, task_id: int) -> TaskRow | None:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             r = await (await conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=%s", (task_id,))).fetchone()
             return None if r is None else _task(r)
 
@@ -182,7 +189,7 @@ class PgLedger:
             raise Conflict(f"task {task_id}: dispatch numbered twice") from exc
 
     async def sim_usage(self, hour_since: float, day_since: float) -> dict[str, tuple[int, int]]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT sim, COUNT(*) FILTER (WHERE at >= %s), COUNT(*) FROM units "
                 "WHERE sim IS NOT NULL AND at >= %s AND state IN (%s, %s) GROUP BY sim",
@@ -201,7 +208,7 @@ class PgLedger:
                 )
 
     async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             r = await (
                 await conn.execute(
                     "SELECT id, task_id FROM dispatches WHERE member=%s AND member_tid=%s", (member, member_tid)
@@ -256,11 +263,11 @@ class PgLedger:
             return fresh, await _counts(conn, task_id)
 
     async def counts(self, task_id: int) -> Counts:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return await _counts(conn, task_id)
 
     async def busy(self) -> dict[str, int]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT via, COUNT(*) FROM units WHERE state=%s AND via IS NOT NULL GROUP BY via", (DISPATCHED,)
             )
@@ -314,7 +321,7 @@ class PgLedger:
             return fresh, await _counts(conn, task_id)
 
     async def inbox_cursor(self, member: str) -> tuple[str, int]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             r = await (
                 await conn.execute("SELECT ssrc, next_id FROM inbox_cursor WHERE member=%s", (member,))
             ).fetchone()
@@ -428,7 +435,7 @@ class PgLedger:
             return sorted(tasks)
 
     async def withdrawn(self, member: str) -> list[int]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT member_tid FROM dispatches WHERE member=%s AND state=%s ORDER BY id", (member, WITHDRAWN)
             )
@@ -442,7 +449,7 @@ class PgLedger:
             )
 
     async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT done_seq, row FROM units WHERE task_id=%s AND state IN (%s, %s) AND reported=0 "
                 "ORDER BY done_seq",
