@@ -15,7 +15,9 @@ and size) posted straight to the same member processes, measured just before it.
 is the CPU time of the process(es) named over the run, divided by its SMS: the fleet
 replica(s), the members (their own, as a reference), PostgreSQL (all its server processes) and
 the balancer.  Everything shares the machine's cores, so the wall figures are what these
-processes reach together; the CPU figures say what the fleet itself costs.
+processes reach together; the CPU figures say what the fleet itself costs, and "a core of fleet
+CPU" what one core given to the fleet alone (its replicas together) would carry: with real boxes,
+whose SMS take seconds on their own machines, that is the fleet's ceiling.
 
     python benchmarks/bench_fleet.py [--sizes 2000,20000] [--tasks 4] [--members 4] [--ports 32]
         [--repeat 3] [--no-pg] [--only sqlite,pg1,pg2] [--profile DIR]
@@ -315,6 +317,7 @@ def line(f: Figure) -> str:
     return (
         f"{f.run:<30} {f.sms:>7,} SMS {f.rate:>8,.0f} SMS/s (direct {f.reference:>7,.0f}) {overhead:+5.0f}% time/SMS"
         f" | CPU µs/SMS: {cpu} (members direct {f.reference_cpu:,.0f})"
+        f" | a core of fleet CPU: {1e6 / max(f.cpu['fleet'], 1):,.0f} SMS/s"
     )
 
 
