@@ -157,19 +157,20 @@ class ReportMerger:
                 state.finished = True
                 if state.timer is not None:
                     state.timer.cancel()
-                await self._emit(task_id, state)
+                await self._emit(task_id, state, counts)
                 del self._open[task_id]
             elif counts.done - counts.reported >= state.row.sr_cnt:
-                await self._emit(task_id, state)
+                await self._emit(task_id, state, counts)
 
     @staticmethod
     def _due(state: _Open, counts: Counts) -> bool:
         return counts.done >= counts.total or counts.done - counts.reported >= state.row.sr_cnt
 
-    async def _emit(self, task_id: int, state: _Open) -> None:
-        # The counts first, then the rows: every unit the counts say is done is among the rows
-        # (or reported already), so the final report holds the last of them.
-        counts = await self._ledger.counts(task_id)
+    async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
+        # The counts first (``counts``: just read under the lock), then the rows: every unit the counts
+        # say is done is among the rows (or reported already), so the final report holds the last of them.
+        if counts is None:
+            counts = await self._ledger.counts(task_id)
         done = await self._ledger.unreported(task_id)
         row = state.row
         rows = sorted((r for _, r in done), key=lambda r: (r[0], _port_key(r[2])))
