@@ -224,8 +224,8 @@ class PgLedger:
         async with self._tx() as conn:
             # The dispatch row is the lock of its units: every writer of a dispatch's units (this, failover's
             # withdraw, a refused dispatch) takes it first, so the units need no row locks of their own
-            # (one write per unit saved).
-            await conn.execute("SELECT 1 FROM dispatches WHERE id=%s FOR UPDATE", (dispatch_id,))
+            # (one write per unit saved).  Writing its count in flight takes that lock.
+            await conn.execute("UPDATE dispatches SET sending=%s WHERE id=%s", (sending, dispatch_id))
             open_units: dict[int, list[tuple[int, int, str | None]]] = {}
             cur = await conn.execute(
                 "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=%s AND state=%s ORDER BY id",
@@ -259,7 +259,6 @@ class PgLedger:
                     (ids, states, texts),
                 )
                 await notify(conn, f"t{task_id}")
-            await conn.execute("UPDATE dispatches SET sending=%s WHERE id=%s", (sending, dispatch_id))
             return fresh, await _counts(conn, task_id)
 
     async def counts(self, task_id: int) -> Counts:
