@@ -1,131 +1,360 @@
 """SMS/s end to end through ``ejoin fleet``, beside the same members driven directly in the same run.
 
-platform -> (fleet ->) members (simulated, every delay zero) -> reports back -> platform.
-The figure is recipients whose final status-report reached the platform, per second of wall time.
+What runs is what a deployment runs, each in its own process: the members are ``ejoin gateway
+--fast`` processes (4 x 32 ports: a real box is its own machine; every simulated delay is zero,
+so what is measured is the software), the fleet is ``ejoin fleet`` (on its embedded SQLite
+store; on PostgreSQL with 1 replica, and 2 replicas behind a round-robin TCP balancer, itself a
+process, which the members' reports go through too), and the platform (this script) posts tasks
+and receives the status reports.  An earlier version ran everything as threads of one Python
+process, so the fleet and the members shared one interpreter lock and the fleet's overhead was
+mostly theirs to share; this one measures the fleet as it is deployed.
 
-    python benchmarks/bench_fleet.py [--members 4] [--ports 32] [--sms 2000] [--no-pg]
+The figure: recipients whose final status report reached the platform, per second of wall time
+from the first post.  Each fleet run has its reference beside it: the same tasks (same number
+and size) posted straight to the same member processes, measured just before it.  CPU per SMS
+is the CPU time of the process(es) named over the run, divided by its SMS: the fleet
+replica(s), the members (their own, as a reference), PostgreSQL (all its server processes) and
+the balancer.  Everything shares the machine's cores, so the wall figures are what these
+processes reach together; the CPU figures say what the fleet itself costs, and "a core of fleet
+CPU" what one core given to the fleet alone (its replicas together) would carry: with real boxes,
+whose SMS take seconds on their own machines, that is the fleet's ceiling.
 
-The fleet runs on its embedded SQLite store, then (with PostgreSQL installed: a throwaway server
-is started) on PostgreSQL with 1 and 2 replicas; everything shares one Python process.
+    python benchmarks/bench_fleet.py [--sizes 2000,20000] [--tasks 4] [--members 4] [--ports 32]
+        [--repeat 3] [--no-pg] [--only sqlite,pg1,pg2] [--profile DIR]
+
+Each size runs ``--repeat`` times (each fleet run right after its direct reference); the medians
+are printed, as the shared machine makes single runs vary by tens of percent.
+
+``--profile DIR``: each fleet process runs under cProfile; its stats go to DIR/<run>-<n>.prof
+(read them with ``python -m pstats``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 
-import httpx
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402,F401 - puts src/ on the path
-from ejoin.testing import GatewayThread, PushCollector  # noqa: E402
+from _common import FinalReports  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.fleet.conftest import FleetThread, member  # noqa: E402
 from tests.fleet.pg import PgServer, pg_bin  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TICK = os.sysconf("SC_CLK_TCK")
+_tids = itertools.count(1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    """A process of the benchmark, serving HTTP on ``port``."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.popen.pid)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def spawn(name: str, argv: list[str], port: int, logs: Path) -> Proc:
+    log = logs / f"{name}.log"
+    popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log.open("wb"), cwd=logs)
+    return Proc(name, popen, port, log)
+
+
+async def ready(session: aiohttp.ClientSession, proc: Proc, params: dict[str, str], ports: int) -> None:
+    """Until the process answers its status with ``ports`` ports registered (st 3)."""
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited: {proc.log.read_text()[-2000:]}")
+        try:
+            async with session.get(proc.url + "/goip_get_status.html", params=params) as resp:
+                status = await resp.json(content_type=None)
+            if sum(1 for e in status.get("status", []) if e.get("st") == 3) >= ports:
+                return
+        except (aiohttp.ClientError, OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name} not ready: {proc.log.read_text()[-2000:]}")
+        await asyncio.sleep(0.1)
 
 
 def numbers(count: int, start: int) -> list[str]:
     return [f"139{start + i:08d}" for i in range(count)]
 
 
-def wait_done(platform: PushCollector, tids: set[int], timeout: float = 600) -> None:
-    left = set(tids)
-
-    def finished(push: dict) -> bool:
-        for r in push.get("rpts", []):
-            if r["tid"] in left and r["sending"] == 0 and r["unsent"] == 0:
-                left.discard(r["tid"])
-        return not left
-
-    platform.wait_for(finished, timeout)
-
-
-def run(base: str, auth: dict, platform: PushCollector, per_target: list[tuple[str, dict, list[str], int]]) -> float:
-    started = time.perf_counter()
-    tids = set()
-    for url, creds, to, tid in per_target:
-        # one report per task, at its end, pushed at once (request sr_cnt 1: no batching wait)
-        task = {"tid": tid, "to": to, "sms": "x", "sr_cnt": 10**6, "sr_prd": 0}
-        body = {"type": "send-sms", "sr_url": platform.url, "sr_cnt": 1, "tasks": [task]}
-        answer = httpx.post(url + "/goip_post_sms.html", params=creds, json=body, timeout=60).json()
-        assert answer["status"][0]["status"] == "0 OK", answer
-        tids.add(tid)
-    wait_done(platform, tids)
-    return time.perf_counter() - started
+async def send(targets: list[tuple[str, dict[str, str]]], sms: int, tasks: int) -> float:
+    """``tasks`` tasks of ``sms`` recipients in all, task i to target i (in turn); seconds until
+    every recipient is in a final report received by the platform."""
+    share = sms // tasks
+    async with FinalReports(share * tasks) as platform:
+        # A new connection per post, as separate platform workers would: a balancer spreads them.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+            started = time.perf_counter()
+            for i in range(tasks):
+                url, creds = targets[i % len(targets)]
+                # one report per task, at its end (sr_cnt above its size), pushed at once (request sr_cnt 1)
+                task = {"tid": next(_tids), "to": numbers(share, i * share), "sms": "x", "sr_cnt": 10**7, "sr_prd": 0}
+                body = {"type": "send-sms", "sr_url": platform.url, "sr_cnt": 1, "tasks": [task]}
+                async with session.post(url + "/goip_post_sms.html", params=creds, json=body) as resp:
+                    answer = await resp.json(content_type=None)
+                assert answer["status"][0]["status"] == "0 OK", answer
+            await platform.wait()
+            seconds = time.perf_counter() - started
+            assert platform.done == share * tasks, f"{platform.done} SMS in final reports, {share * tasks} sent"
+            return seconds
 
 
-def through_fleets(tmp: Path, spans: list[dict], platform: PushCollector, sms: int, tid: int, **settings) -> float:
-    """One task per replica (each replica owns what it accepted), the SMS split between them."""
-    replicas = settings.pop("replicas", 1)
-    fleets = [FleetThread(tmp / f"fleet{tid}-{i}", spans, **settings).start() for i in range(replicas)]
-    creds = {"username": "fleet", "password": "secret"}
-    share = sms // replicas
-    try:
-        return run(
-            "",
-            creds,
-            platform,
-            [(f.url, creds, numbers(share, 10**6 + i * share), tid + i) for i, f in enumerate(fleets)],
-        )
-    finally:
-        for f in fleets:
-            f.stop()
+@dataclass
+class Figure:
+    run: str
+    sms: int
+    rate: float
+    reference: float
+    cpu: dict[str, float] = field(default_factory=dict)  # what -> µs CPU per SMS
+    reference_cpu: float = 0.0  # the members' µs per SMS, driven directly
+    # the fleet's time per SMS over the direct one's, less 1 (the median of each pair's, as pairs run
+    # back to back: steadier than the ratio of the medians on a machine others use)
+    overhead: float = 0.0
+
+
+MEMBER_AUTH = {"username": "root", "password": "root"}
+FLEET_AUTH = {"username": "fleet", "password": "secret"}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, root: Path) -> None:
+        self.args = args
+        self.root = root
+        self.members: list[Proc] = []
+        self.pg: PgServer | None = None
+        self.figures: list[Figure] = []
+
+    def members_cpu(self) -> float:
+        return sum(m.cpu() for m in self.members)
+
+    def pg_cpu(self) -> float:
+        if self.pg is None:
+            return 0.0
+        pid = int((self.pg.data / "postmaster.pid").read_text().split()[0])
+        return cpu_seconds(pid) + sum(cpu_seconds(c) for c in children_of(pid))
+
+    async def start_members(self, session: aiohttp.ClientSession) -> None:
+        for i in range(self.args.members):
+            port = free_port()
+            argv = [sys.executable, "-m", "ejoin", "gateway", "--fast", "--ports", str(self.args.ports)]
+            argv += ["--slots", "1", "--port", str(port), "--data", str(self.root / f"m{i}"), "--seed", str(i + 1)]
+            self.members.append(spawn(f"member{i}", [*argv, "--log-level", "warning"], port, self.root))
+        for m in self.members:
+            await ready(session, m, MEMBER_AUTH, self.args.ports)
+
+    def fleet_toml(self, name: str, db: str, public_url: str) -> Path:
+        lines = [f'data = "{self.root / name}"', 'username = "fleet"', 'password = "secret"']
+        if db:
+            lines.append(f'db = "{db}"')
+        if public_url:
+            lines.append(f'public_url = "{public_url}"')
+        p = self.args.ports
+        for i, m in enumerate(self.members):
+            lines += [
+                "[[member]]",
+                f'name = "m{i}"',
+                f'url = "{m.url}"',
+                'username = "root"',
+                'password = "root"',
+                f'ports = "{i * p + 1}-{(i + 1) * p}"',
+            ]
+        path = self.root / f"{name}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    async def start_fleet(self, session: aiohttp.ClientSession, run: str, replicas: int, db: str) -> list[Proc]:
+        ports = [free_port() for _ in range(replicas)]
+        front = free_port() if replicas > 1 else ports[0]
+        procs: list[Proc] = []
+        for n, port in enumerate(ports):
+            # behind a balancer, the members' reports go through it too (any replica takes them)
+            config = self.fleet_toml(f"{run}-{n}", db, f"http://127.0.0.1:{front}" if replicas > 1 else "")
+            argv = [sys.executable]
+            if self.args.profile:
+                argv += ["-m", "cProfile", "-o", str(Path(self.args.profile).resolve() / f"{run}-{n}.prof")]
+            argv += ["-m", "ejoin", "fleet", "--config", str(config), "--port", str(port)]
+            procs.append(spawn(f"{run}-{n}", argv, port, self.root))
+        total = self.args.members * self.args.ports
+        for proc in procs:
+            await ready(session, proc, FLEET_AUTH, total)
+        if replicas > 1:
+            argv = [sys.executable, str(HERE / "_balancer.py"), str(front), *(f"127.0.0.1:{p}" for p in ports)]
+            balancer = spawn(f"{run}-balancer", argv, front, self.root)
+            await ready(session, balancer, FLEET_AUTH, total)
+            procs.append(balancer)
+        return procs
+
+    async def direct(self, sms: int) -> tuple[float, float]:
+        """The reference: SMS/s and the members' µs CPU per SMS, the tasks posted straight to them."""
+        before = self.members_cpu()
+        seconds = await send([(m.url, MEMBER_AUTH) for m in self.members], sms, self.args.tasks)
+        return sms / seconds, 1e6 * (self.members_cpu() - before) / sms
+
+    def cpu(self, fleets: list[Proc], balancer: list[Proc], pg: bool) -> dict[str, float]:
+        """CPU seconds so far of each part of a fleet run."""
+        out = {"fleet": sum(p.cpu() for p in fleets), "members": self.members_cpu()}
+        if pg:
+            out["pg"] = self.pg_cpu()
+        if balancer:
+            out["balancer"] = sum(p.cpu() for p in balancer)
+        return out
+
+    async def through(self, run: str, label: str, replicas: int, db: str, session: aiohttp.ClientSession) -> None:
+        procs = await self.start_fleet(session, run, replicas, db)
+        fleets = [p for p in procs if not p.name.endswith("balancer")]
+        balancer = [p for p in procs if p.name.endswith("balancer")]
+        try:
+            for sms in self.args.sizes:
+                runs = []
+                for _ in range(self.args.repeat):  # each fleet run right after its reference
+                    reference, reference_cpu = await self.direct(sms)
+                    cpu = self.cpu(fleets, balancer, bool(db))
+                    seconds = await send([(procs[-1].url, FLEET_AUTH)], sms, self.args.tasks)
+                    after = self.cpu(fleets, balancer, bool(db))
+                    used = {k: 1e6 * (after[k] - cpu[k]) / sms for k in cpu}
+                    runs.append(
+                        Figure(label, sms, sms / seconds, reference, used, reference_cpu, reference * seconds / sms - 1)
+                    )
+                figure = Figure(
+                    label,
+                    sms,
+                    median(f.rate for f in runs),
+                    median(f.reference for f in runs),
+                    {k: median(f.cpu[k] for f in runs) for k in runs[0].cpu},
+                    median(f.reference_cpu for f in runs),
+                    median(f.overhead for f in runs),
+                )
+                self.figures.append(figure)
+                print(line(figure), flush=True)
+        finally:
+            for p in reversed(procs):
+                p.stop()
+
+    async def main(self) -> None:
+        runs = set(self.args.only.split(","))
+        async with aiohttp.ClientSession() as session:
+            await self.start_members(session)
+            await self.direct(min(self.args.sizes))  # warm-up: members' first tasks, not counted
+            if "sqlite" in runs:
+                await self.through("sqlite", "fleet, SQLite, 1 replica", 1, "", session)
+            if self.pg is not None:
+                for n in (1, 2):
+                    if f"pg{n}" in runs:
+                        db = self.pg.create_db(f"bench{n}")
+                        label = f"fleet, PostgreSQL, {n} replica{'s' if n > 1 else ''}"
+                        await self.through(f"pg{n}", label, n, db, session)
+
+
+def line(f: Figure) -> str:
+    overhead = 100 * f.overhead
+    cpu = ", ".join(f"{k} {v:,.0f}" for k, v in f.cpu.items())
+    return (
+        f"{f.run:<30} {f.sms:>7,} SMS {f.rate:>8,.0f} SMS/s (direct {f.reference:>7,.0f}) {overhead:+5.0f}% time/SMS"
+        f" | CPU µs/SMS: {cpu} (members direct {f.reference_cpu:,.0f})"
+        f" | a core of fleet CPU: {1e6 / max(f.cpu['fleet'], 1):,.0f} SMS/s"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--members", type=int, default=4)
     ap.add_argument("--ports", type=int, default=32)
-    ap.add_argument("--sms", type=int, default=2000)
+    ap.add_argument("--sizes", default="2000,20000", help="SMS per run, comma-separated")
+    ap.add_argument("--tasks", type=int, default=4, help="tasks the SMS of a run are split into")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each size; the medians are printed")
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL runs")
+    ap.add_argument("--only", default="sqlite,pg1,pg2", help="which fleet runs")
+    ap.add_argument("--profile", help="a directory: the fleet processes run under cProfile, their stats there")
     args = ap.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cores; {args.members} members x {args.ports} ports, "
-        f"{args.sms} SMS"
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores; {args.members} member processes x {args.ports} "
+        f"ports; {args.tasks} tasks per run; medians of {args.repeat} runs; each process its own (see the docstring)",
+        flush=True,
     )
-    bindir = None if args.no_pg else pg_bin()
-    server = PgServer(bindir).start() if bindir else None
-    figures: list[tuple[str, float]] = []
+    root = Path(tempfile.mkdtemp(prefix="ejoin-bench-fleet-"))
+    bench = Bench(args, root)
+    bindir = None if args.no_pg or not ({"pg1", "pg2"} & set(args.only.split(","))) else pg_bin()
     try:
-        with tempfile.TemporaryDirectory() as tmp, PushCollector() as platform:
-            gws = [
-                GatewayThread(Path(tmp) / f"m{i}", ports=args.ports, slots=1, seed=i + 1).start()
-                for i in range(args.members)
-            ]
-            try:
-                auth = {"username": "root", "password": "root"}
-                share = args.sms // args.members
-                direct = run(
-                    "", auth, platform, [(g.url, auth, numbers(share, i * share), 100 + i) for i, g in enumerate(gws)]
-                )
-                figures.append(("direct to the members (reference)", (share * args.members) / direct))
-                spans = [member(g, f"{i * args.ports + 1}-{(i + 1) * args.ports}", f"m{i}") for i, g in enumerate(gws)]
-                via = through_fleets(Path(tmp), spans, platform, args.sms, 900)
-                figures.append(("through the fleet, SQLite, 1 replica", args.sms / via))
-                if server is not None:
-                    for n, tid in ((1, 1000), (2, 1100)):
-                        db = server.create_db(f"bench{n}")
-                        via = through_fleets(Path(tmp), spans, platform, args.sms, tid, db=db, replicas=n)
-                        figures.append(
-                            (f"through the fleet, PostgreSQL, {n} replica{'s' if n > 1 else ''}", args.sms / via)
-                        )
-            finally:
-                for g in gws:
-                    g.stop()
+        if bindir is not None:
+            bench.pg = PgServer(bindir).start()
+        asyncio.run(bench.main())
     finally:
-        if server is not None:
-            server.stop()
-    reference = figures[0][1]
-    for name, rate in figures:
-        overhead = "" if rate is reference else f"  overhead {100 * reference / rate - 100:+.0f}% time per SMS"
-        print(f"{name:<42} {rate:8,.0f} SMS/s{overhead}")
-    if server is None:
-        print("(PostgreSQL runs skipped: " + ("--no-pg)" if args.no_pg else "no pg_ctl/initdb found)"))
+        for m in bench.members:
+            m.stop()
+        if bench.pg is not None:
+            bench.pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    if bindir is None and not args.no_pg and {"pg1", "pg2"} & set(args.only.split(",")):
+        print("(PostgreSQL runs skipped: no pg_ctl/initdb found)")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,20 @@ async def test_outcomes_count_once_and_reports_mark_exactly_what_they_hold(make:
     assert await new_task(ledger, 1, 1) != task_id
 
 
+async def test_a_final_report_finishes_its_task_only_once_every_unit_is_done(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 2)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(2))])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    await ledger.apply(dispatch_id, task_id, [sent(0)], sending=1)
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], final=True)
+    assert [r.id for r in await ledger.open_tasks()] == [task_id]  # one unit still sending: not final
+    await ledger.apply(dispatch_id, task_id, [sent(1)], sending=0)
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], final=True)
+    assert await ledger.open_tasks() == []
+    assert await ledger.find([1]) == [(1, None)]  # its tid free again
+
+
 async def test_to_all_outcomes_are_told_apart_by_port(make: Factory) -> None:
     ledger = await make()
     (task_id,) = await ledger.add_tasks([(1, {}, RULES, units(2, "2") + units(2, "7"))])

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ..protocol.ports import DeviceSize, PortAddress
 from .config import MemberConfig
+
+
+@lru_cache(maxsize=8192)
+def parse_port(name: str) -> PortAddress:
+    """``PortAddress.parse``, remembered: the fleet reads the same few hundred port names for every
+    SMS it plans, posts and hears reported (``ValueError`` as the parse says)."""
+    return PortAddress.parse(name)
 
 
 class PortMap:
@@ -44,8 +52,16 @@ class PortMap:
 
     def rename(self, member: MemberConfig, local_name: str) -> str:
         """A member's port name ("2.01", "2A") in fleet numbers; unchanged when it cannot be read."""
-        try:
-            addr = self.to_fleet(member, PortAddress.parse(local_name))
-        except ValueError:
-            return local_name
-        return local_name if addr is None else addr.dotted
+        return _renamed(member.first, member.count, local_name)
+
+
+@lru_cache(maxsize=16384)
+def _renamed(first: int, count: int, local_name: str) -> str:
+    """``rename`` of one name for a member whose port 1 is fleet port ``first`` (every reported SMS)."""
+    try:
+        local = parse_port(local_name)
+    except ValueError:
+        return local_name
+    if local.port > count:
+        return local_name
+    return PortAddress(first + local.port - 1, local.slot).dotted

@@ -40,15 +40,19 @@ from .store import (
     TaskRow,
     Unit,
     member_tid,
+    row_of,
+    row_text,
+    task_of,
+    task_text,
 )
 
 _PICK_LOCK = 7_406_512_362  # advisory lock key of quota-bound picks (any value, the same in every replica)
 _MEMBERS_LOCK = 7_406_512_363  # advisory lock key of run-time member changes
-_TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold"
+_TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold, finished"
 
 
 def _task(r: Any) -> TaskRow:
-    return TaskRow(r[0], json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+    return TaskRow(r[0], json.loads(r[1]), task_of(r[2]), r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8], bool(r[9]))
 
 
 async def _counts(conn: AsyncConnection[Any], task_id: int) -> Counts:
@@ -74,6 +78,13 @@ class PgLedger:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection[Any]]:
         async with self.db.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """For one statement that only reads: it is its own transaction (autocommit), sparing the
+        BEGIN and COMMIT round trips (reads run several times per report and dispatch)."""
+        async with self.db.pool.connection() as conn:
             yield conn
 
     async def open(self) -> None:
@@ -102,7 +113,7 @@ class PgLedger:
                     "ON CONFLICT (tid_echo) WHERE finished=0 DO NOTHING RETURNING id",
                     (
                         json.dumps(tid_echo),
-                        json.dumps(task),
+                        task_text(task),
                         rep["sr_url"],
                         rep["sr_cnt"],
                         rep["sr_prd"],
@@ -124,19 +135,19 @@ class PgLedger:
         return ids
 
     async def pending(self, task_id: int) -> list[Unit]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT idx, number, port FROM units WHERE task_id=%s AND state=%s ORDER BY id", (task_id, PENDING)
             )
             return [Unit(*r) for r in await cur.fetchall()]
 
     async def open_tasks(self) -> list[TaskRow]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE finished=0 ORDER BY id")
             return [_task(r) for r in await cur.fetchall()]
 
     async def task(self, task_id: int) -> TaskRow | None:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             r = await (await conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=%s", (task_id,))).fetchone()
             return None if r is None else _task(r)
 
@@ -157,7 +168,7 @@ class PgLedger:
                 dispatch_id = int((await cur.fetchone())[0])  # type: ignore[index]
                 cur = await conn.execute(
                     "UPDATE units u SET state=%s, dispatch_id=%s, sub_idx=v.sub, via=v.via, sim=%s, at=%s "
-                    "FROM unnest(%s::int[], %s::text[], %s::text[], %s::int[]) AS v(idx, port, via, sub) "
+                    "FROM unnest(%b::int[], %b::text[], %b::text[], %b::int[]) AS v(idx, port, via, sub) "
                     "WHERE u.task_id=%s AND u.idx=v.idx AND u.port IS NOT DISTINCT FROM v.port AND u.state=%s",
                     (
                         DISPATCHED,
@@ -179,7 +190,7 @@ class PgLedger:
             raise Conflict(f"task {task_id}: dispatch numbered twice") from exc
 
     async def sim_usage(self, hour_since: float, day_since: float) -> dict[str, tuple[int, int]]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT sim, COUNT(*) FILTER (WHERE at >= %s), COUNT(*) FROM units "
                 "WHERE sim IS NOT NULL AND at >= %s AND state IN (%s, %s) GROUP BY sim",
@@ -198,7 +209,7 @@ class PgLedger:
                 )
 
     async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             r = await (
                 await conn.execute(
                     "SELECT id, task_id FROM dispatches WHERE member=%s AND member_tid=%s", (member, member_tid)
@@ -209,14 +220,16 @@ class PgLedger:
     async def apply(
         self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
     ) -> tuple[list[list[Any]], Counts]:
-        """As ``SqliteLedger.apply``; the dispatch's waiting units are locked, so the same report
-        applied by two replicas at once counts once (the second sees them done)."""
+        """As ``SqliteLedger.apply``; the dispatch's row is locked, so the same report applied by two
+        replicas at once counts once (the second reads its units after the first committed: done)."""
         async with self._tx() as conn:
-            # the dispatch row first, then its units: the order failover (withdraw) locks them in
-            await conn.execute("SELECT 1 FROM dispatches WHERE id=%s FOR UPDATE", (dispatch_id,))
+            # The dispatch row is the lock of its units: every writer of a dispatch's units (this, failover's
+            # withdraw, a refused dispatch) takes it first, so the units need no row locks of their own
+            # (one write per unit saved).  Writing its count in flight takes that lock.
+            await conn.execute("UPDATE dispatches SET sending=%s WHERE id=%s", (sending, dispatch_id))
             open_units: dict[int, list[tuple[int, int, str | None]]] = {}
             cur = await conn.execute(
-                "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=%s AND state=%s ORDER BY id FOR UPDATE",
+                "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=%s AND state=%s ORDER BY id",
                 (dispatch_id, DISPATCHED),
             )
             for unit_id, sub, idx, unit_port in await cur.fetchall():
@@ -235,27 +248,26 @@ class PgLedger:
                 fleet_row = [idx, *row[1:]]
                 ids.append(unit_id)
                 states.append(state)
-                texts.append(json.dumps(fleet_row))
+                texts.append(row_text(fleet_row))
                 fresh.append(fleet_row)
             if ids:
                 # done_seq in the order of the rows (unnest WITH ORDINALITY), as the member reported them
                 await conn.execute(
                     "UPDATE units u SET state=v.state, row=v.row, done_seq=v.seq FROM "
                     "(SELECT id, state, row, nextval('units_done_seq') AS seq FROM "
-                    "unnest(%s::bigint[], %s::smallint[], %s::text[]) WITH ORDINALITY AS x(id, state, row, n) "
+                    "unnest(%b::bigint[], %b::smallint[], %b::text[]) WITH ORDINALITY AS x(id, state, row, n) "
                     "ORDER BY n) AS v WHERE u.id=v.id",
                     (ids, states, texts),
                 )
                 await notify(conn, f"t{task_id}")
-            await conn.execute("UPDATE dispatches SET sending=%s WHERE id=%s", (sending, dispatch_id))
             return fresh, await _counts(conn, task_id)
 
     async def counts(self, task_id: int) -> Counts:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return await _counts(conn, task_id)
 
     async def busy(self) -> dict[str, int]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT via, COUNT(*) FROM units WHERE state=%s AND via IS NOT NULL GROUP BY via", (DISPATCHED,)
             )
@@ -303,13 +315,13 @@ class PgLedger:
                     "(SELECT id, row, nextval('units_done_seq') AS seq FROM "
                     "unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS x(id, row, n) ORDER BY n) AS v "
                     "WHERE u.id=v.id",
-                    (FAILED, [r[0] for r in found], [json.dumps(row) for row in fresh]),
+                    (FAILED, [r[0] for r in found], [row_text(row) for row in fresh]),
                 )
                 await notify(conn, f"t{task_id}")
             return fresh, await _counts(conn, task_id)
 
     async def inbox_cursor(self, member: str) -> tuple[str, int]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             r = await (
                 await conn.execute("SELECT ssrc, next_id FROM inbox_cursor WHERE member=%s", (member,))
             ).fetchone()
@@ -423,7 +435,7 @@ class PgLedger:
             return sorted(tasks)
 
     async def withdrawn(self, member: str) -> list[int]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT member_tid FROM dispatches WHERE member=%s AND state=%s ORDER BY id", (member, WITHDRAWN)
             )
@@ -437,17 +449,31 @@ class PgLedger:
             )
 
     async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             cur = await conn.execute(
                 "SELECT done_seq, row FROM units WHERE task_id=%s AND state IN (%s, %s) AND reported=0 "
                 "ORDER BY done_seq",
                 (task_id, SENT, FAILED),
             )
-            return [(int(seq), json.loads(r)) for seq, r in await cur.fetchall()]
+            return [(int(seq), row_of(r)) for seq, r in await cur.fetchall()]
 
-    async def mark_reported(self, task_id: int, seqs: list[int]) -> None:
+    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None:
+        """As ``SqliteLedger.mark_reported`` (``final``: the task finished, its units left unmarked)."""
         async with self._tx() as conn:
-            await conn.execute("UPDATE units SET reported=1 WHERE task_id=%s AND done_seq = ANY(%s)", (task_id, seqs))
+            if final:
+                await conn.execute(
+                    "UPDATE tasks SET finished=1, owner=NULL WHERE id=%s AND NOT EXISTS "
+                    "(SELECT 1 FROM units WHERE task_id=%s AND state NOT IN (%s, %s))",
+                    (task_id, task_id, SENT, FAILED),
+                )
+                return
+            # joined with the seqs (a hash join), not ``done_seq = ANY(...)``: that one compares every unit
+            # of the task with every seq (quadratic in a report's size)
+            await conn.execute(
+                "UPDATE units u SET reported=1 FROM unnest(%b::bigint[]) AS s(seq) "
+                "WHERE u.task_id=%s AND u.done_seq=s.seq",
+                (seqs, task_id),
+            )
             await conn.execute(
                 "UPDATE tasks SET finished=1, owner=NULL WHERE id=%s AND NOT EXISTS "
                 "(SELECT 1 FROM units WHERE task_id=%s AND reported=0)",
@@ -579,7 +605,7 @@ class PgLedger:
                     "(SELECT id, row, nextval('units_done_seq') AS seq FROM "
                     "unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS x(id, row, n) ORDER BY n) AS v "
                     "WHERE u.id=v.id",
-                    (FAILED, ids[task_id], [json.dumps(r) for r in rows]),
+                    (FAILED, ids[task_id], [row_text(r) for r in rows]),
                 )
                 await notify(conn, f"t{task_id}")
                 out.append((task_id, rows, await _counts(conn, task_id)))

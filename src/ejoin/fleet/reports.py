@@ -28,7 +28,7 @@ from ..gateway.reports import StatusReportPush, TaskReport
 from ..protocol.codes import SendFailure
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
-from .numbering import PortMap
+from .numbering import PortMap, parse_port
 from .store import FAILED, SENT, Counts, Ledger, TaskRow
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class ReportMerger:
 
     async def track(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
-        if row is None or task_id in self._open:
-            return
+        if row is None or row.finished or task_id in self._open:
+            return  # a finished task's last report is out (a late duplicate outcome must not repeat it)
         state = self._open[task_id] = _Open(row)
         self._arm(task_id, state)
 
@@ -157,22 +157,20 @@ class ReportMerger:
                 state.finished = True
                 if state.timer is not None:
                     state.timer.cancel()
-                # Its final report may be out already: a late notification (or another replica's) must not
-                # send a second, empty one.
-                if counts.reported < counts.total:
-                    await self._emit(task_id, state)
+                await self._emit(task_id, state, counts)
                 del self._open[task_id]
             elif counts.done - counts.reported >= state.row.sr_cnt:
-                await self._emit(task_id, state)
+                await self._emit(task_id, state, counts)
 
     @staticmethod
     def _due(state: _Open, counts: Counts) -> bool:
         return counts.done >= counts.total or counts.done - counts.reported >= state.row.sr_cnt
 
-    async def _emit(self, task_id: int, state: _Open) -> None:
-        # The counts first, then the rows: every unit the counts say is done is among the rows
-        # (or reported already), so the final report holds the last of them.
-        counts = await self._ledger.counts(task_id)
+    async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
+        # The counts first (``counts``: just read under the lock), then the rows: every unit the counts
+        # say is done is among the rows (or reported already), so the final report holds the last of them.
+        if counts is None:
+            counts = await self._ledger.counts(task_id)
         done = await self._ledger.unreported(task_id)
         row = state.row
         rows = sorted((r for _, r in done), key=lambda r: (r[0], _port_key(r[2])))
@@ -187,7 +185,8 @@ class ReportMerger:
         )
         if row.sr_url:
             await self._outbox.push(row.sr_url, "status-report", encode(StatusReportPush("status-report", 1, [report])))
-        await self._ledger.mark_reported(task_id, [seq for seq, _ in done])
+        # the last report holds every unit not reported yet (all done): it finishes the task
+        await self._ledger.mark_reported(task_id, [seq for seq, _ in done], final=state.finished)
 
     async def stop(self) -> None:
         for state in self._open.values():
@@ -199,6 +198,6 @@ class ReportMerger:
 
 def _port_key(name: Any) -> Any:
     try:
-        return PortAddress.parse(str(name))
+        return parse_port(str(name))
     except ValueError:
         return PortAddress(0)

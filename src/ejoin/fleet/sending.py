@@ -27,7 +27,7 @@ from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize, PortAddress
 from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from .members import MemberDown, MemberLink
-from .numbering import PortMap
+from .numbering import PortMap, parse_port
 from .store import FAILED, POSTED, REFUSED, RUNNING, Conflict, Ledger, TaskRow, Unit
 
 log = logging.getLogger(__name__)
@@ -162,17 +162,20 @@ class Dispatcher:
         if fixed:
             order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
             for u in fixed:
-                owner = self._ports.owner(PortAddress.parse(u.port).port)  # type: ignore[arg-type]
+                owner = self._ports.owner(parse_port(u.port).port)
                 if owner is None or not self._links[owner.name].up:
                     continue
                 sub = order[owner.name].setdefault(u.idx, len(order[owner.name]))
                 plans[(owner.name, None)].append((u, u.port, sub))  # type: ignore[arg-type]
         if free:
             lanes = row.task.get("fleet_lanes") or [[]]
-            allowed = {PortAddress.parse(p) for p in lanes[0]} if lanes[0] else None
+            allowed = {parse_port(p) for p in lanes[0]} if lanes[0] else None
             chosen = await self._least_busy(free, allowed)
+            owners: dict[str, Any] = {}  # fleet port -> its member, looked up once per port
             for u, port, sim in chosen:
-                owner = self._ports.owner(PortAddress.parse(port).port)
+                owner = owners.get(port)
+                if owner is None:
+                    owner = owners[port] = self._ports.owner(parse_port(port).port)
                 assert owner is not None
                 key: tuple[str, str | None]
                 if self._quotas != (0, 0):
@@ -210,7 +213,7 @@ class Dispatcher:
         room: dict[str, float] = {}
         for link in self._links.values():
             for local, sim in link.registered():
-                addr = self._ports.to_fleet(link.config, PortAddress.parse(local))
+                addr = self._ports.to_fleet(link.config, parse_port(local))
                 if addr is None:
                     continue
                 if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
@@ -219,24 +222,29 @@ class Dispatcher:
                 room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
                 heap.append((busy.get(addr.dotted, 0), addr, sim))
         step = 1
+        heap.sort(key=lambda c: c[1])
         if self._policy == "round-robin":
             # the load is a turn instead: ports in order, starting after the last one given a unit
-            heap.sort(key=lambda c: c[1])
             step = len(heap)
             start = next((i for i, c in enumerate(heap) if self._last is None or c[1] > self._last), 0)
             heap = [((i - start) % step, addr, sim) for i, (_, addr, sim) in enumerate(heap)]
-        heapq.heapify(heap)
+        # Ties go to the lower port: its rank, an int, decides them (cheaper than comparing addresses).
+        ranked = [(load, rank, addr.dotted, sim) for rank, (load, addr, sim) in enumerate(heap)]
+        heapq.heapify(ranked)
         out = []
+        last = None
         for u in units:
-            while heap and room[heap[0][2]] <= 0:
-                heapq.heappop(heap)  # at its quota: this SIM takes nothing more for now
-            if not heap:
+            while ranked and room[ranked[0][3]] <= 0:
+                heapq.heappop(ranked)  # at its quota: this SIM takes nothing more for now
+            if not ranked:
                 break  # the rest wait (pending) for a port or for quota
-            load, addr, sim = heapq.heappop(heap)
+            load, rank, dotted, sim = ranked[0]
             room[sim] -= 1
-            out.append((u, addr.dotted, sim))
-            self._last = addr
-            heapq.heappush(heap, (load + step, addr, sim))
+            out.append((u, dotted, sim))
+            last = rank
+            heapq.heapreplace(ranked, (load + step, rank, dotted, sim))
+        if last is not None:
+            self._last = heap[last][1]
         return out
 
     async def _post(
@@ -254,12 +262,11 @@ class Dispatcher:
         if link is None:  # removed meanwhile (ejoin fleet member remove): never posted, the units are free
             await self._ledger.dispatch_done(dispatch_id, REFUSED)
             return
-        local_ports = []
-        for _, port, _ in units:
-            mapped = self._ports.to_member(PortAddress.parse(port))
+        local_ports: dict[str, None] = {}  # in the order first given, once each
+        for port in dict.fromkeys(port for _, port, _ in units):
+            mapped = self._ports.to_member(parse_port(port))
             assert mapped is not None
-            if mapped[1].dotted not in local_ports:
-                local_ports.append(mapped[1].dotted)
+            local_ports.setdefault(mapped[1].dotted)
         recipients: dict[int, str] = {}
         for u, _, sub in units:
             recipients.setdefault(sub, u.number)
