@@ -20,7 +20,12 @@ CPU" what one core given to the fleet alone (its replicas together) would carry:
 whose SMS take seconds on their own machines, that is the fleet's ceiling.
 
     python benchmarks/bench_fleet.py [--sizes 2000,20000] [--tasks 4] [--members 4] [--ports 32]
-        [--repeat 3] [--no-pg] [--only sqlite,pg1,pg2] [--profile DIR]
+        [--repeat 3] [--no-pg] [--only sqlite,pg1,pg2] [--profile DIR] [--module-ms MS]
+
+``--module-ms 50``: each SMS takes 50 ms in its member's module (everything else zero), so the
+members' modules bound the rate (4 x 32 ports / 50 ms = 2,560 SMS/s) as real modules bound a real
+box's, and the figure says what the fleet adds where it is deployed: on top of modules, not of
+members that do no work.  Without it (``--fast``), the software alone competes for the cores.
 
 Each size runs ``--repeat`` times (each fleet run right after its direct reference); the medians
 are printed, as the shared machine makes single runs vary by tens of percent.
@@ -202,11 +207,25 @@ class Bench:
     async def start_members(self, session: aiohttp.ClientSession) -> None:
         for i in range(self.args.members):
             port = free_port()
-            argv = [sys.executable, "-m", "ejoin", "gateway", "--fast", "--ports", str(self.args.ports)]
+            argv = [sys.executable, "-m", "ejoin", "gateway", "--ports", str(self.args.ports)]
             argv += ["--slots", "1", "--port", str(port), "--data", str(self.root / f"m{i}"), "--seed", str(i + 1)]
+            argv += self.module_timing(i)
             self.members.append(spawn(f"member{i}", [*argv, "--log-level", "warning"], port, self.root))
         for m in self.members:
             await ready(session, m, MEMBER_AUTH, self.args.ports)
+
+    def module_timing(self, i: int) -> list[str]:
+        """``--fast`` (every simulated delay zero: the software alone), or ``--module-ms``: each SMS
+        takes that long in its module, everything else zero, so the members' modules bound the rate."""
+        if not self.args.module_ms:
+            return ["--fast"]
+        seconds = self.args.module_ms / 1000
+        toml = self.root / f"m{i}.toml"
+        toml.write_text(
+            "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
+            f"send_min = {seconds}\nsend_max = {seconds}\ndelivery = 0.0\n"
+        )
+        return ["--config", str(toml)]
 
     def fleet_toml(self, name: str, db: str, public_url: str) -> Path:
         lines = [f'data = "{self.root / name}"', 'username = "fleet"', 'password = "secret"']
@@ -331,6 +350,12 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL runs")
     ap.add_argument("--only", default="sqlite,pg1,pg2", help="which fleet runs")
     ap.add_argument("--profile", help="a directory: the fleet processes run under cProfile, their stats there")
+    ap.add_argument(
+        "--module-ms",
+        type=float,
+        default=0.0,
+        help="each SMS takes this long in its member's module (0: --fast, every delay zero)",
+    )
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     if args.profile:
