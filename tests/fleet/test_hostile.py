@@ -41,3 +41,15 @@ def test_member_reports_need_the_fleets_secret(fleet: FleetThread) -> None:
     # well-formed but about no dispatch of this fleet: taken and ignored
     foreign = {"type": "status-report", "rpts": [{"tid": 1, "sdr": [[0, "1", "1.01", 0]]}, "x", {"tid": "y"}]}
     assert httpx.post(url, json=foreign).json() == {"code": 0, "reason": "OK"}
+
+
+def test_a_member_push_the_fleet_cannot_record_now_is_refused_for_a_retry(
+    fleet: FleetThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def store_away(member: str, body: object) -> None:
+        raise ConnectionError("the fleet database is away")
+
+    monkeypatch.setattr(fleet.fleet.reports, "member_report", store_away)
+    r = httpx.post(fleet.fleet.report_url("a"), json={"type": "status-report", "rpts": []})
+    # the member's outbox pushes it again on a 5xx; 503 says why, not a server error with a traceback
+    assert r.status_code == 503 and "push it again" in r.json()["reason"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from .members import MemberDown
 from .runtime import Fleet
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
+log = logging.getLogger(__name__)
 
 
 @endpoint()
@@ -112,7 +114,17 @@ def _member_push(handle: Callable[[Fleet, str, Any], Awaitable[None]]):
             body = decode_lenient(await request.read(), dict[str, Any])
         except WireError as exc:
             return web.json_response({"code": ResultCode.BAD_REQUEST, "reason": str(exc)}, status=400)
-        await handle(fleet, request.match_info["member"], body)
+        try:
+            await handle(fleet, request.match_info["member"], body)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Not recorded (its store busy or away): the member's outbox pushes it again, so say that,
+            # not a server error, and keep the traceback in the fleet's log.
+            log.exception("a push of member %s could not be recorded now", request.match_info["member"])
+            return web.json_response(
+                {"code": 503, "reason": "the fleet could not record this push now; push it again"}, status=503
+            )
         return web.json_response({"code": 0, "reason": "OK"})
 
     return handler
