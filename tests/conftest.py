@@ -193,20 +193,23 @@ class Device:
         """Let simulated time pass (registration takes up to 5 s here)."""
         await self.clock.advance(seconds)
 
-    async def until(self, predicate: Callable[[], bool], within: float = 60.0, what: str = "") -> None:
-        """Simulated time passes a second at a time until ``predicate()`` holds.
+    async def until(
+        self, predicate: Callable[[], bool], within: float = 60.0, what: str = "", step: float = 1.0
+    ) -> float:
+        """Simulated time passes ``step`` at a time until ``predicate()`` holds; the simulated seconds it took.
 
         On the simulated network one ``settle`` is enough; over emulated AT modems each step of a
         registration also crosses a serial line (real bytes through the kernel), and a timer the
         emulator sets after the bytes arrive needs simulated time passing after that, so this
         steps and lets the lines carry what is due between the steps.
         """
-        for _ in range(int(within)):
-            if predicate():
-                return
-            await self.clock.advance(1)
+        took = 0.0
+        while not predicate():
+            assert took < within, f"not within {within:g} simulated seconds: {what or predicate}"
+            await self.clock.advance(step)
+            took += step
             await asyncio.sleep(0.005)  # the pty bytes of this step, not the behaviour: that is on the clock
-        assert predicate(), f"not within {within:g} simulated seconds: {what or predicate}"
+        return took
 
     def state_of(self, slot: str) -> int:
         return int(self.slot(slot).state)

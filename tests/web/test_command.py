@@ -16,12 +16,7 @@ async def registered(dev, *names, within: float = 30.0) -> float:
 
     Waits on the behaviour, not a fixed time: over AT (``EJOIN_TEST_MODEMS=emulated``) the serial
     lines answer in real time, which a loaded machine stretches."""
-    took = 0.0
-    while states(dev, *names) != [3] * len(names):
-        assert took < within, f"{names} not registered after {within} s: {states(dev, *names)}"
-        await dev.clock.advance(0.5)
-        took += 0.5
-    return took
+    return await dev.until(lambda: states(dev, *names) == [3] * len(names), within, f"{names} registered", step=0.5)
 
 
 def history(dev, name):

@@ -48,10 +48,8 @@ class SimulatedNetwork:
         """The slot's next registration fails and the port starts over."""
         assert (await self.dev.get("/sim/registration", port=port, outcome="fail"))["code"] == 0
         await self.dev.cmd(op="reset", ports=port.split(".")[0])
-        for _ in range(60):  # over AT the reset also depends on the serial lines
-            await self.dev.clock.advance(1)
-            if self.dev.slot(port).state == PortState.REGISTER_FAILED:
-                return
+        # over AT the reset also depends on the serial lines
+        await self.dev.until(lambda: self.dev.slot(port).state == PortState.REGISTER_FAILED, 60, f"{port} shows 6")
 
     async def silence_module(self, port: str) -> None:
         """The module stops answering (state 16)."""
@@ -67,11 +65,7 @@ class EmulatedNetwork(SimulatedNetwork):
         """The module hangs: the reset finds it out on the device clock (state 16)."""
         assert (await self.dev.get("/sim/fault", port=port.split(".")[0], fault="no_answer"))["code"] == 0
         await self.dev.cmd(op="reset", ports=port.split(".")[0])
-        for _ in range(30):
-            await self.dev.clock.advance(1)
-            if self.dev.slot(port).state == PortState.MODULE_TIMEOUT:
-                return
-        raise AssertionError(f"{port} never showed 16")
+        await self.dev.until(lambda: self.dev.slot(port).state == PortState.MODULE_TIMEOUT, 30, f"{port} shows 16")
 
 
 NETWORKS = {"simulated": (SimulatedNetwork, {}), "emulated": (EmulatedNetwork, {"modems": "emulated"})}
@@ -198,11 +192,9 @@ async def test_an_idle_session_times_out_on_the_device_clock(net):
 
 async def registered(dev, port: int, within: float = 60.0) -> None:
     """Simulated time passes until ``port`` is registered again (over AT it depends on the serial lines too)."""
-    for _ in range(int(within)):
-        if (await dev.status())["status"][port - 1]["st"] == PortState.REGISTERED:
-            return
-        await dev.clock.advance(1)
-    raise AssertionError(f"port {port} did not register again within {within:g} s")
+    await dev.until(
+        lambda: dev.gw.device.port(port).active.state == PortState.REGISTERED, within, f"port {port} registered again"
+    )
 
 
 async def test_a_switch_ends_the_session(net):
