@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..clock import Clock, Timer
 from ..modems.base import ModemDriver
@@ -23,6 +25,7 @@ from ..protocol.ussd import BLANKS, PassthroughError, check_at_line, check_ussd
 from .device import Device, Slot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USSD_TIMEOUT, AT_TIMEOUT, MAX_TIMEOUT = 30.0, 10.0, 120.0
 SESSION_IDLE = 60.0  # a network drops a menu left unanswered about this long
@@ -132,20 +135,14 @@ class Passthrough:
         self._busy.add(number)
         try:
             self._stop_idle_timer(number)
-            try:
-                async with _deadline(self._clock, timeout + GRACE):
-                    reply = await self._driver.ussd(number, code, timeout)
-            except TimeoutError:
-                await self._end_session(number)
-                raise PassthroughRefused(
-                    TaskStatus.TIMEOUT, f"the network did not answer within {timeout:g} seconds"
-                ) from None
-            except NotImplementedError as exc:
-                raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
-            except Exception:
-                log.exception("port %d: USSD failed in the module", number)
-                await self._end_session(number)
-                raise PassthroughRefused(TaskStatus.SERVER_ERROR, "the module failed; the device logged why") from None
+            reply = await self._ask_module(
+                number,
+                "USSD",
+                "the network",
+                timeout,
+                lambda: self._driver.ussd(number, code, timeout),
+                on_failure=lambda: self._end_session(number),
+            )
             if reply.session_open and slot.state in USABLE and self._device.is_active(slot):
                 self._sessions[number] = (slot, self._clock.call_later(self._idle, self._expire, number))
             else:
@@ -193,19 +190,35 @@ class Passthrough:
             raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
         slot = self._active(addr, TaskStatus.INVALID_PORT)
         name = self._device.name(slot.address)
+        answer = await self._ask_module(
+            addr.port, "AT command", "the module", timeout, lambda: self._driver.at_command(addr.port, text, timeout)
+        )
+        return AtAnswer(name, answer)
+
+    async def _ask_module(
+        self,
+        port: int,
+        what: str,
+        who: str,
+        timeout: float,
+        ask: Callable[[], Awaitable[T]],
+        on_failure: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
+        """``ask()``'s answer within ``timeout`` (and a grace) on the device clock; a failure becomes the
+        device's code, after ``on_failure`` (what the module may have left open)."""
         try:
             async with _deadline(self._clock, timeout + GRACE):
-                answer = await self._driver.at_command(addr.port, text, timeout)
-        except TimeoutError:
-            raise PassthroughRefused(
-                TaskStatus.TIMEOUT, f"the module did not answer within {timeout:g} seconds"
-            ) from None
+                return await ask()
         except NotImplementedError as exc:
             raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
+        except TimeoutError:
+            status, why = TaskStatus.TIMEOUT, f"{who} did not answer within {timeout:g} seconds"
         except Exception:
-            log.exception("port %d: AT command failed in the module", addr.port)
-            raise PassthroughRefused(TaskStatus.SERVER_ERROR, "the module failed; the device logged why") from None
-        return AtAnswer(name, answer)
+            log.exception("port %d: %s failed in the module", port, what)
+            status, why = TaskStatus.SERVER_ERROR, "the module failed; the device logged why"
+        if on_failure is not None:
+            await on_failure()
+        raise PassthroughRefused(status, why)
 
 
 class _deadline:
