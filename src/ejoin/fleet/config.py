@@ -114,8 +114,15 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
         password=str(raw.get("password", "root")),
         first=first,
         last=last,
-        secure=bool(raw.get("secure", False)),
+        secure=_secure(raw.get("secure", False), where),
     )
+
+
+def _secure(value: Any, where: str) -> bool:
+    # bool("no") is True: only a real flag says it (true/false, or 1/0 from a JSON client)
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"{where}: secure is true or false, not {value!r}")
 
 
 def check_members(members: list[MemberConfig]) -> None:
