@@ -308,10 +308,9 @@ class Device:
             if not card.present or card.error:
                 self._learnt(slot, PortState.SIM_ERROR if card.present else PortState.NO_SIM, changed)
                 return
-            if card.waiting:  # for a PIN, or the SIM is busy: the driver says when it is ready
-                self._learnt(slot, PortState.CARD_DETECTED, changed)
-                return
             self._learnt(slot, PortState.CARD_DETECTED, changed)
+            if card.waiting:  # for a PIN, or the SIM is busy: the driver says when it is ready
+                return
             self._set_state(slot, PortState.REGISTERING)
             outcome = await self.driver.register(port.number, slot.record.slot)
             self._set_state(slot, outcome)
