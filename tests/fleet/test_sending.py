@@ -47,6 +47,33 @@ def test_a_group_send_is_spread_over_both_members(fleet: FleetThread, platform: 
     assert ports == set(range(1, 9))  # least busy: all eight ports of both members
 
 
+def test_tasks_accepted_together_share_the_members_evenly(tmp_path, platform: PushCollector, fleet_db) -> None:
+    # Four tasks of one request are dispatched at once: each plan must see the units the others gave
+    # the ports, or they pile onto the same member (one left with far more than its share, the other idle).
+    with (
+        GatewayThread(tmp_path / "a", clock="virtual", ports=4, slots=1) as a,
+        GatewayThread(tmp_path / "b", clock="virtual", ports=4, slots=1) as b,
+    ):
+        a.advance(30)
+        b.advance(30)
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], db=fleet_db).start()
+        try:
+            tasks = [{"tid": 9010 + t, "to": NUMBERS[t * 10 : t * 10 + 10], "sms": "x", "sdr": 1} for t in range(4)]
+            answer = fleet.post("/goip_post_sms.html", {"type": "send-sms", "sr_url": platform.url, "tasks": tasks})
+            assert [s["status"] for s in answer["status"]] == ["0 OK"] * 4
+            fleet.idle()  # every task dispatched while the members send nothing yet (their clocks stand)
+            a.advance(300)
+            b.advance(300)
+            for t in range(4):
+                final(platform, 9010 + t)
+            fleet.idle()
+        finally:
+            fleet.stop()
+    ports = [int(r[2].split(".")[0]) for t in range(4) for rep in reports(platform, 9010 + t) for r in rep["sdr"]]
+    assert len(ports) == 40
+    assert (sum(p <= 4 for p in ports), sum(p > 4 for p in ports)) == (20, 20)
+
+
 def test_from_in_fleet_ports_goes_to_the_owner_of_those_ports(fleet: FleetThread, platform: PushCollector) -> None:
     task = {"tid": 9002, "to": NUMBERS[:6], "sms": "hi", "from": "6", "sdr": 1}
     assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"

@@ -7,8 +7,8 @@ The same record as ``SqliteLedger`` (the contract tests run both); what sharing 
 - units are taken by a dispatch only while pending (rows locked), so no two passes or replicas
   dispatch one unit; outcomes lock the dispatch's units, so a report pushed to two replicas at
   once counts once;
-- quotas are read and spent under an advisory lock (``pick_lock``), so SIMs' counts hold across
-  replicas;
+- ports' loads and SIMs' quotas are read and spent under an advisory lock (``pick_lock``), so
+  they hold across replicas;
 - a member's outcomes notify the task's owner (LISTEN/NOTIFY) so its report stream moves at once.
 """
 
@@ -46,7 +46,7 @@ from .store import (
     task_text,
 )
 
-_PICK_LOCK = 7_406_512_362  # advisory lock key of quota-bound picks (any value, the same in every replica)
+_PICK_LOCK = 7_406_512_362  # advisory lock key of picks (any value, the same in every replica)
 _MEMBERS_LOCK = 7_406_512_363  # advisory lock key of run-time member changes
 _TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold, finished"
 
@@ -534,7 +534,7 @@ class PgLedger:
 
     @asynccontextmanager
     async def pick_lock(self) -> AsyncIterator[None]:
-        """Across replicas: one quota-bound pick (usage read, units recorded) at a time."""
+        """Across replicas: one pick (ports' loads and SIMs' usage read, units recorded) at a time."""
         async with self._picking, self.db.pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_PICK_LOCK,))
             try:

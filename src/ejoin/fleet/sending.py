@@ -123,11 +123,9 @@ class Dispatcher:
         row = await self._ledger.task(task_id)
         if row is None or row.hold != RUNNING:
             return  # paused or removed: nothing more goes to members
-        if self._quotas != (0, 0):
-            # SIMs' usage read and spent in one turn, across replicas too, or two could fill one SIM
-            async with self._ledger.pick_lock():
-                recorded = await self._record(row, await self._plan(row))
-        else:
+        # Ports' loads (and SIMs' usage) read and spent in one turn, across replicas too: two tasks
+        # planned at once would each see the other's units missing and pile onto the same ports (or SIMs).
+        async with self._ledger.pick_lock():
             recorded = await self._record(row, await self._plan(row))
         # Recorded one after the other (dispatch numbers in order), posted to the members at once.
         await asyncio.gather(*(self._post(row, *r) for r in recorded))

@@ -830,7 +830,7 @@ class SqliteLedger:
 
     @asynccontextmanager
     async def pick_lock(self) -> AsyncIterator[None]:
-        """Held from reading SIMs' usage to recording what was given them, so quotas hold."""
+        """Held from reading ports' loads and SIMs' usage to recording what was given them, so both hold."""
         async with self._picking:
             yield
 
