@@ -1,8 +1,8 @@
 """SMS/s end to end through ``ejoin fleet``, beside the same members driven directly in the same run.
 
-What runs is what a deployment runs, each in its own process: the members are ``ejoin gateway
---fast`` processes (4 x 32 ports: a real box is its own machine; every simulated delay is zero,
-so what is measured is the software), the fleet is ``ejoin fleet`` (on its embedded SQLite
+What runs is what a deployment runs, each in its own process: the members are ``ejoin gateway``
+processes (4 x 32 ports: a real box is its own machine; each SMS takes ``--module-ms`` in its
+module, every other simulated delay zero), the fleet is ``ejoin fleet`` (on its embedded SQLite
 store; on PostgreSQL with 1 replica, and 2 replicas behind a round-robin TCP balancer, itself a
 process, which the members' reports go through too), and the platform (this script) posts tasks
 and receives the status reports.  An earlier version ran everything as threads of one Python
@@ -22,10 +22,11 @@ whose SMS take seconds on their own machines, that is the fleet's ceiling.
     python benchmarks/bench_fleet.py [--sizes 2000,20000] [--tasks 4] [--members 4] [--ports 32]
         [--repeat 3] [--no-pg] [--only sqlite,pg1,pg2] [--profile DIR] [--module-ms MS]
 
-``--module-ms 50``: each SMS takes 50 ms in its member's module (everything else zero), so the
-members' modules bound the rate (4 x 32 ports / 50 ms = 2,560 SMS/s) as real modules bound a real
-box's, and the figure says what the fleet adds where it is deployed: on top of modules, not of
-members that do no work.  Without it (``--fast``), the software alone competes for the cores.
+``--module-ms 50`` (the default): each SMS takes 50 ms in its member's module (everything else
+zero), so the members' modules bound the rate (4 x 32 ports / 50 ms = 2,560 SMS/s) as real
+modules bound a real box's, and the figure says what the fleet adds where it is deployed: on top
+of modules, not of members that do no work.  ``--module-ms 0`` (``--fast`` members, every delay
+zero): the software alone, members, fleet and PostgreSQL competing for the same cores.
 
 Each size runs ``--repeat`` times (each fleet run right after its direct reference); the medians
 are printed, as the shared machine makes single runs vary by tens of percent.
@@ -353,7 +354,7 @@ def main() -> None:
     ap.add_argument(
         "--module-ms",
         type=float,
-        default=0.0,
+        default=50.0,
         help="each SMS takes this long in its member's module (0: --fast, every delay zero)",
     )
     args = ap.parse_args()
