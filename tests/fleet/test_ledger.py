@@ -141,11 +141,11 @@ async def test_outcomes_count_once_and_reports_mark_exactly_what_they_hold(make:
     failed = (2, "1.01", FAILED, [2, "n", "1.01", 1700000001, "1 Unknown", ""])
     fresh, counts = await ledger.apply(dispatch_id, task_id, [failed], sending=0)
     assert (counts.sent, counts.failed, counts.done, counts.total) == (2, 1, 3, 3)
-    await ledger.mark_reported(task_id, [seq for seq, _ in first])  # a report of the first two only
+    await ledger.mark_reported(task_id, [seq for seq, _ in first], 1000.0)  # a report of the first two only
     assert [row for _, row in await ledger.unreported(task_id)] == [[2, "n", "1.01", 1700000001, "1 Unknown", ""]]
     assert (await ledger.counts(task_id)).reported == 2
     assert [r.id for r in await ledger.open_tasks()] == [task_id]
-    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)])
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 1000.0)
     assert await ledger.open_tasks() == []  # all done and reported: finished, its tid free again
     assert await ledger.find([1]) == [(1, None)]
     assert await new_task(ledger, 1, 1) != task_id
@@ -157,10 +157,10 @@ async def test_a_final_report_finishes_its_task_only_once_every_unit_is_done(mak
     dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(2))])
     await ledger.dispatch_done(dispatch_id, POSTED)
     await ledger.apply(dispatch_id, task_id, [sent(0)], sending=1)
-    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], final=True)
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 1000.0, final=True)
     assert [r.id for r in await ledger.open_tasks()] == [task_id]  # one unit still sending: not final
     await ledger.apply(dispatch_id, task_id, [sent(1)], sending=0)
-    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], final=True)
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 1000.0, final=True)
     assert await ledger.open_tasks() == []
     assert await ledger.find([1]) == [(1, None)]  # its tid free again
 
@@ -357,3 +357,56 @@ async def test_a_late_call_after_the_final_report_sends_no_second_one(make: Fact
     await merger.progress(task_id)
     await merger.resume(task_id)
     assert len(pushes.reports) == 1
+
+
+async def finished_task(ledger: Ledger, tid: Any, at: float) -> int:
+    task_id = await new_task(ledger, tid, 1)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(units(1)[0], "1.01", 0)])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    await ledger.apply(dispatch_id, task_id, [sent(0)], sending=0)
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], at, final=True)
+    assert task_id not in [r.id for r in await ledger.open_tasks()]
+    return task_id
+
+
+async def test_prune_drops_tasks_finished_before_the_retention_with_their_records(make: Factory) -> None:
+    ledger = await make()
+    old = await finished_task(ledger, 1, at=1000.0)
+    recent = await finished_task(ledger, 2, at=5000.0)
+    still_open = await new_task(ledger, 3, 1)
+    assert await ledger.prune(4000.0, 100, False) == (1, 0)
+    assert await ledger.task(old) is None
+    assert (await ledger.counts(old)).total == 0  # its units went with it
+    assert await ledger.task(recent) is not None and await ledger.task(still_open) is not None
+    assert await ledger.prune(4000.0, 100, False) == (0, 0)
+    assert await ledger.prune(6000.0, 100, False) == (1, 0)
+    assert await ledger.task(still_open) is not None  # open tasks are never pruned
+
+
+async def test_prune_keeps_a_task_whose_withdrawn_dispatch_is_not_removed_on_its_member_yet(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 1)
+    first, tid = await ledger.record_dispatch(task_id, "a", [(units(1)[0], "1.01", 0)])
+    await ledger.dispatch_done(first, POSTED)
+    assert await ledger.withdraw("a") == [task_id]  # failover: the unit goes to member b
+    again, _ = await ledger.record_dispatch(task_id, "b", [(units(1)[0], "5.01", 0)])
+    await ledger.dispatch_done(again, POSTED)
+    await ledger.apply(again, task_id, [sent(0, "5.01")], sending=0)
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 1000.0, final=True)
+    assert await ledger.prune(4000.0, 100, False) == (0, 0)  # the record that removes it on a when a is back
+    await ledger.removed("a", [tid])
+    assert await ledger.prune(4000.0, 100, False) == (1, 0)
+
+
+async def test_prune_keeps_the_newest_received_sms(make: Factory) -> None:
+    ledger = await make()
+    added = await ledger.inbox_add("a", "s1", [(i, [f"m{i}"]) for i in range(1, 6)], 6)
+    assert [row for _, row in added] == [[f"m{i}"] for i in range(1, 6)]
+    await ledger.inbox_forwarded([i for i, _ in added[:4]])  # m5 not pushed to the platform yet
+    assert await ledger.prune(0.0, 2, False) == (0, 3)  # m1-m3: the newest two kept, and m5 unpushed
+    assert (await ledger.inbox_page(1, 0, False))[0] == [["m4"], ["m5"]]
+    assert await ledger.prune(0.0, 1, False) == (0, 1)
+    assert (await ledger.inbox_page(1, 0, False))[0] == [["m5"]]
+    await ledger.inbox_add("a", "s1", [(6, ["m6"])], 7)
+    assert await ledger.prune(0.0, 1, True) == (0, 1)  # nowhere to push them: unpushed ones go too
+    assert (await ledger.inbox_page(1, 0, False))[0] == [["m6"]]

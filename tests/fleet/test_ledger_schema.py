@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 
-from ejoin.fleet.store import SCHEMA, SqliteLedger
+from ejoin.fleet.store import BUSY_SQL, SCHEMA, SqliteLedger
 
 
 def test_a_version_1_ledger_keeps_its_inbox_and_ids(tmp_path) -> None:
@@ -38,3 +38,26 @@ def test_a_version_1_ledger_keeps_its_inbox_and_ids(tmp_path) -> None:
 
     asyncio.run(check())
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA)
+
+
+def test_a_version_4_ledger_gets_finish_times_and_reads_ports_loads_through_an_index(tmp_path) -> None:
+    path = tmp_path / "fleet.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(f"BEGIN; {'; '.join(SCHEMA[:4])}; PRAGMA user_version=4; COMMIT;")
+    db.execute(
+        "INSERT INTO tasks (id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, finished) "
+        "VALUES (1, '1', '{}', '', 1, 0, 0, 0, 1), (2, '2', '{}', '', 1, 0, 0, 0, 0)"
+    )
+    db.close()
+
+    async def upgrade() -> None:
+        ledger = SqliteLedger(path)
+        await ledger.open()
+        await ledger.close()
+
+    asyncio.run(upgrade())
+    db = sqlite3.connect(path)
+    finished = dict(db.execute("SELECT id, finished_at FROM tasks"))
+    assert finished[2] is None and finished[1] > 1.7e9  # finished before the upgrade: counted from it
+    plan = " ".join(str(r) for r in db.execute(f"EXPLAIN QUERY PLAN {BUSY_SQL}"))
+    assert "units_busy" in plan  # the units in flight only, not every unit the ledger ever held

@@ -63,6 +63,10 @@ class FleetConfig:
     policy: str = "least-busy"  # or "round-robin": how the fleet picks ports for a task without from
     sim_hour_quota: int = 0  # SMS the fleet gives one SIM per rolling hour (0: no limit)
     sim_day_quota: int = 0  # ... per rolling 24 hours
+    # Seconds a finished, reported task (its recipients, dispatches) stays in the ledger; at least the
+    # quotas' window when they are set (they count what SIMs sent from it).  As a device's task_retention.
+    task_retention: float = 3600.0
+    inbox_max: int = 100_000  # received SMS kept in the merged inbox; older ones, pushed, are pruned hourly
     max_recipients: int = 1_000_000
     # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
     max_body: int = 16 * 1024 * 1024
@@ -176,4 +180,8 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError("a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
     if config.lease < 1:
         raise ConfigError("lease is at least 1 second")
+    if config.task_retention <= 0:
+        raise ConfigError("task_retention is a number of seconds above 0")
+    if config.inbox_max < 1:
+        raise ConfigError("inbox_max is at least 1")
     return config

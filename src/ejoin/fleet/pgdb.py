@@ -92,6 +92,14 @@ MIGRATIONS = [
     CREATE TABLE roles (role TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL);
     CREATE TABLE port_status (port TEXT PRIMARY KEY, entry TEXT NOT NULL);
     """,
+    # version 4: finished tasks pruned after task_retention (when they finished; those finished before
+    # count from the upgrade), and the ports' loads read from the units in flight only (state 1)
+    """
+    ALTER TABLE tasks ADD COLUMN finished_at DOUBLE PRECISION;
+    UPDATE tasks SET finished_at = EXTRACT(EPOCH FROM now()) WHERE finished=1;
+    CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished=1;
+    CREATE INDEX units_busy ON units (via) WHERE state=1;
+    """,
 ]
 
 

@@ -26,10 +26,12 @@ from psycopg import AsyncConnection
 
 from .pgdb import NOW, PgDatabase, notify
 from .store import (
+    BUSY_SQL,
     DISPATCHED,
     FAILED,
     PENDING,
     POSTED,
+    PRUNE_BATCH,
     RECORDED,
     REFUSED,
     REMOVED,
@@ -266,11 +268,30 @@ class PgLedger:
         async with self._read() as conn:
             return await _counts(conn, task_id)
 
+    async def prune(self, finished_before: float, inbox_keep: int, unforwarded: bool) -> tuple[int, int]:
+        """As ``SqliteLedger.prune``; a task some replica holds locked now is left for the next round."""
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM tasks WHERE finished=1 AND finished_at < %s AND NOT EXISTS "
+                "(SELECT 1 FROM dispatches d WHERE d.task_id=tasks.id AND d.state=%s) LIMIT %s FOR UPDATE SKIP LOCKED",
+                (finished_before, WITHDRAWN, PRUNE_BATCH),
+            )
+            ids = [int(i) for (i,) in await cur.fetchall()]
+            if ids:
+                await conn.execute("DELETE FROM units WHERE task_id = ANY(%s)", (ids,))
+                await conn.execute("DELETE FROM dispatches WHERE task_id = ANY(%s)", (ids,))
+                await conn.execute("DELETE FROM tasks WHERE id = ANY(%s)", (ids,))
+            cur = await conn.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET %s", (inbox_keep,))
+            cutoff = await cur.fetchone()
+            gone = 0
+            if cutoff is not None:
+                sql = "DELETE FROM inbox WHERE id <= %s" + ("" if unforwarded else " AND forwarded=1")
+                gone = (await conn.execute(sql, (cutoff[0],))).rowcount
+            return len(ids), gone
+
     async def busy(self) -> dict[str, int]:
         async with self._read() as conn:
-            cur = await conn.execute(
-                "SELECT via, COUNT(*) FROM units WHERE state=%s AND via IS NOT NULL GROUP BY via", (DISPATCHED,)
-            )
+            cur = await conn.execute(BUSY_SQL)
             return {via: int(n) for via, n in await cur.fetchall()}
 
     async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]:
@@ -457,14 +478,14 @@ class PgLedger:
             )
             return [(int(seq), row_of(r)) for seq, r in await cur.fetchall()]
 
-    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None:
+    async def mark_reported(self, task_id: int, seqs: list[int], at: float, final: bool = False) -> None:
         """As ``SqliteLedger.mark_reported`` (``final``: the task finished, its units left unmarked)."""
         async with self._tx() as conn:
             if final:
                 await conn.execute(
-                    "UPDATE tasks SET finished=1, owner=NULL WHERE id=%s AND NOT EXISTS "
+                    "UPDATE tasks SET finished=1, finished_at=%s, owner=NULL WHERE id=%s AND NOT EXISTS "
                     "(SELECT 1 FROM units WHERE task_id=%s AND state NOT IN (%s, %s))",
-                    (task_id, task_id, SENT, FAILED),
+                    (at, task_id, task_id, SENT, FAILED),
                 )
                 return
             # joined with the seqs (a hash join), not ``done_seq = ANY(...)``: that one compares every unit
@@ -475,9 +496,9 @@ class PgLedger:
                 (seqs, task_id),
             )
             await conn.execute(
-                "UPDATE tasks SET finished=1, owner=NULL WHERE id=%s AND NOT EXISTS "
+                "UPDATE tasks SET finished=1, finished_at=%s, owner=NULL WHERE id=%s AND NOT EXISTS "
                 "(SELECT 1 FROM units WHERE task_id=%s AND reported=0)",
-                (task_id, task_id),
+                (at, task_id, task_id),
             )
 
     async def claim(self) -> tuple[list[int], list[int]]:

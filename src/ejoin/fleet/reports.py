@@ -186,7 +186,7 @@ class ReportMerger:
         if row.sr_url:
             await self._outbox.push(row.sr_url, "status-report", encode(StatusReportPush("status-report", 1, [report])))
         # the last report holds every unit not reported yet (all done): it finishes the task
-        await self._ledger.mark_reported(task_id, [seq for seq, _ in done], final=state.finished)
+        await self._ledger.mark_reported(task_id, [seq for seq, _ in done], self._clock.time(), final=state.finished)
 
     async def stop(self) -> None:
         for state in self._open.values():

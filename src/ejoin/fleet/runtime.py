@@ -37,13 +37,15 @@ from .reports import ReportMerger
 from .sending import Dispatcher
 from .status import dev_status
 from .status_push import MEMBER_PERIOD, StatusPusher
-from .store import Ledger, SqliteLedger
+from .store import PRUNE_BATCH, Ledger, SqliteLedger
 
 if TYPE_CHECKING:
     from .pgdb import PgDatabase
     from .pgoutbox import PgOutboxStore
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0  # seconds between prunes of the ledger, as a device prunes hourly
 
 
 class MemberBusy(Exception):
@@ -125,6 +127,7 @@ class Fleet:
         self._holder: asyncio.Task[None] | None = None
         self._stopping = False
         self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
+        self._next_prune = 0.0  # on the fleet's clock: the first poll round prunes
         self._syncing = False  # members being read again from the ledger
         self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
 
@@ -451,6 +454,26 @@ class Fleet:
         await self._claim()
         for task_id in sorted(self.owned):
             await self.dispatcher.dispatch(task_id)
+        await self._prune()
+
+    async def _prune(self) -> None:
+        """Hourly, by one replica (the status role's holder): finished tasks past task_retention and the
+        merged inbox past inbox_max, as a device prunes its own; the ledger would grow without end."""
+        now = self.clock.time()
+        if not self.status_push.leading or now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY
+        # quotas count what SIMs sent from the units of finished tasks too: kept for the quotas' window
+        window = 86400.0 if self.config.sim_day_quota else 3600.0 if self.config.sim_hour_quota else 0.0
+        before = now - max(self.config.task_retention, window)
+        tasks = sms = 0
+        while True:
+            pruned, gone = await self.ledger.prune(before, self.config.inbox_max, not self.inbound.url)
+            tasks, sms = tasks + pruned, sms + gone
+            if pruned < PRUNE_BATCH:
+                break
+        if tasks or sms:
+            log.info("pruned %d finished tasks and %d received SMS from the ledger", tasks, sms)
 
     async def _remove_withdrawn(self, link: MemberLink) -> None:
         """A member back after a failover: what it still holds of withdrawn dispatches must not go out."""

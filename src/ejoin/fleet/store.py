@@ -110,7 +110,8 @@ class Ledger(Protocol):
     async def withdrawn(self, member: str) -> list[int]: ...
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]: ...
-    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None: ...
+    async def mark_reported(self, task_id: int, seqs: list[int], at: float, final: bool = False) -> None: ...
+    async def prune(self, finished_before: float, inbox_keep: int, unforwarded: bool) -> tuple[int, int]: ...
     async def claim(self) -> tuple[list[int], list[int]]: ...
     async def release(self) -> None: ...
     async def recorded(self, task_id: int) -> list[tuple[int, str, int, list[tuple[Unit, str, int]]]]: ...
@@ -182,7 +183,20 @@ SCHEMA = [
     """
     CREATE INDEX units_done ON units (task_id, done_seq) WHERE done_seq IS NOT NULL;
     """,
+    # version 5: finished tasks pruned after task_retention (when they finished; those finished before
+    # count from the upgrade), and the ports' loads read from the units in flight only (state 1)
+    """
+    ALTER TABLE tasks ADD COLUMN finished_at REAL;
+    UPDATE tasks SET finished_at = CAST(strftime('%s', 'now') AS REAL) WHERE finished=1;
+    CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished=1;
+    CREATE INDEX units_busy ON units (via) WHERE state=1;
+    """,
 ]
+
+# The state as a literal: only then can the planner use the partial index of the units in flight
+# (units_busy), instead of scanning every unit the ledger holds.
+BUSY_SQL = f"SELECT via, COUNT(*) FROM units WHERE state={DISPATCHED} AND via IS NOT NULL GROUP BY via"
+PRUNE_BATCH = 200  # finished tasks deleted per statement batch: the store stays free for other work between
 
 # A member's tid: the fleet task and the dispatch number, so it is unique and says where it came from.
 DISPATCH_SPAN = 100_000
@@ -454,15 +468,38 @@ class SqliteLedger:
     async def counts(self, task_id: int) -> Counts:
         return await self._run(lambda db: _counts(db, task_id))
 
+    async def prune(self, finished_before: float, inbox_keep: int, unforwarded: bool) -> tuple[int, int]:
+        """Tasks finished before ``finished_before`` (a batch of them, with their units and dispatches)
+        and received SMS past the newest ``inbox_keep`` (those pushed to the platform; ``unforwarded``:
+        the others too, when there is nowhere to push them): (tasks, SMS) deleted.
+
+        A task with a dispatch withdrawn from a member and not removed on it yet stays: that record is
+        what removes it there when the member comes back."""
+
+        def run(db: sqlite3.Connection) -> tuple[int, int]:
+            ids = [
+                (i,)
+                for (i,) in db.execute(
+                    "SELECT id FROM tasks WHERE finished=1 AND finished_at < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM dispatches d WHERE d.task_id=tasks.id AND d.state=?) LIMIT ?",
+                    (finished_before, WITHDRAWN, PRUNE_BATCH),
+                )
+            ]
+            db.executemany("DELETE FROM units WHERE task_id=?", ids)
+            db.executemany("DELETE FROM dispatches WHERE task_id=?", ids)
+            db.executemany("DELETE FROM tasks WHERE id=?", ids)
+            cutoff = db.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET ?", (inbox_keep,)).fetchone()
+            gone = 0
+            if cutoff is not None:
+                sql = "DELETE FROM inbox WHERE id <= ?" + ("" if unforwarded else " AND forwarded=1")
+                gone = db.execute(sql, (cutoff[0],)).rowcount
+            return len(ids), gone
+
+        return await self._run(run)
+
     async def busy(self) -> dict[str, int]:
         """Units dispatched and not done, per fleet port they were sent to go from (``via``)."""
-        return await self._run(
-            lambda db: dict(
-                db.execute(
-                    "SELECT via, COUNT(*) FROM units WHERE state=? AND via IS NOT NULL GROUP BY via", (DISPATCHED,)
-                ).fetchall()
-            )
-        )
+        return await self._run(lambda db: dict(db.execute(BUSY_SQL).fetchall()))
 
     async def find(self, tids: list[Any] | None) -> list[tuple[Any, int | None]]:
         """Open tasks by the tids the platform gave (None: every open task); (tid, None) when not open."""
@@ -672,8 +709,9 @@ class SqliteLedger:
 
         return await self._run(get)
 
-    async def mark_reported(self, task_id: int, seqs: list[int], final: bool = False) -> None:
-        """These units (by done_seq) are in a report the outbox holds; the task is finished once all are.
+    async def mark_reported(self, task_id: int, seqs: list[int], at: float, final: bool = False) -> None:
+        """These units (by done_seq) are in a report the outbox holds; the task is finished once all are
+        (``at``: when, for task_retention).
 
         ``final``: the report holds every unit not reported before, all of them done (the task's last
         report): the task is finished at once, its units left unmarked (one write per unit saved; a
@@ -683,9 +721,9 @@ class SqliteLedger:
         def mark(db: sqlite3.Connection) -> None:
             if final:
                 db.execute(
-                    "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
+                    "UPDATE tasks SET finished=1, finished_at=? WHERE id=? AND NOT EXISTS "
                     "(SELECT 1 FROM units WHERE task_id=? AND state NOT IN (?, ?))",
-                    (task_id, task_id, SENT, FAILED),
+                    (at, task_id, task_id, SENT, FAILED),
                 )
                 return
             if seqs:
@@ -696,9 +734,9 @@ class SqliteLedger:
                     (task_id, max(seqs)),
                 )
             db.execute(
-                "UPDATE tasks SET finished=1 WHERE id=? AND NOT EXISTS "
+                "UPDATE tasks SET finished=1, finished_at=? WHERE id=? AND NOT EXISTS "
                 "(SELECT 1 FROM units WHERE task_id=? AND reported=0)",
-                (task_id, task_id),
+                (at, task_id, task_id),
             )
 
         await self._run(mark)
