@@ -42,6 +42,8 @@ class MemberLink:
         self._heard_at = 0.0  # when it last pushed its status (or was subscribed)
         self._refused = False  # it refused the push URL: polls only, until it is down and back
         self._idle: list[Auth] = []  # open spec 3 sessions not in use (secure members)
+        self._heard_count = 0
+        self._registered: tuple[Any, int, tuple[tuple[str, str], ...]] = (None, 0, ())
 
     @property
     def up(self) -> bool:
@@ -124,8 +126,10 @@ class MemberLink:
             raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
 
     def heard(self, status: dict[str, Any]) -> None:
-        """A dev-status it pushed: it is alive, and this is its status now."""
+        """A dev-status it pushed: it is alive, and this is its status now (perhaps its last one with a
+        port-status folded in: counted, so what was worked out of the last one is worked out again)."""
         self.status = status
+        self._heard_count += 1
         self._heard_at = self._clock.time()
         if self.down_since is not None:
             log.info("member %s answers again", self.name)
@@ -172,16 +176,22 @@ class MemberLink:
         self._went_down(ValueError("not a dev-status"))
         return None
 
-    def registered(self) -> list[tuple[str, str]]:
+    def registered(self) -> tuple[tuple[str, str], ...]:
         """(own port name, SIM) of each registered (st 3) active slot, from the last status; the SIM is
-        its ICCID, or the member and port when the device does not tell it."""
+        its ICCID, or the member and port when the device does not tell it.  Worked out once per status
+        heard (every task's plan asks): the same tuple until the member's status changes."""
         if not self.up or self.status is None:
-            return []
-        return [
+            return ()
+        status, heard, found = self._registered
+        if status is self.status and heard == self._heard_count:
+            return found
+        found = tuple(
             (str(e.get("port")), str(e.get("iccid") or f"{self.name}:{e.get('port')}"))
             for e in self.status.get("status", [])
             if isinstance(e, dict) and e.get("st") == 3
-        ]
+        )
+        self._registered = (self.status, self._heard_count, found)
+        return found
 
     async def close(self) -> None:
         self._idle.clear()

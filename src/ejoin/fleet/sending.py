@@ -67,6 +67,8 @@ class Dispatcher:
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self._dispatching: set[int] = set()
+        self._candidates_key: tuple[Any, ...] = ()
+        self._candidates_list: list[tuple[PortAddress, str, str]] = []
         # Whether this replica dispatches a task (it holds the task's lease); one process: always.
         self.owns: Any = lambda task_id: True
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
@@ -199,6 +201,21 @@ class Dispatcher:
                 to_all = any(u.port is not None for u, _, _ in units)
                 await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
 
+    def _candidates(self) -> list[tuple[PortAddress, str, str]]:
+        """(fleet port, its name, SIM) of every registered port, in port order: worked out again only
+        when a member's registered ports changed (each task's plan reads them; members change rarely)."""
+        key = tuple((link.config, link.registered()) for link in self._links.values())
+        if key != self._candidates_key:
+            found = []
+            for config, registered in key:
+                for local, sim in registered:
+                    addr = self._ports.to_fleet(config, parse_port(local))
+                    if addr is not None:
+                        found.append((addr, addr.dotted, sim))
+            found.sort(key=lambda c: c[0])
+            self._candidates_key, self._candidates_list = key, found
+        return self._candidates_list
+
     async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
         """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
         busy = await self._ledger.busy()
@@ -207,27 +224,22 @@ class Dispatcher:
         if hour or day:
             now = self._clock.time()
             usage = await self._ledger.sim_usage(now - 3600, now - 86400)
-        heap: list[tuple[int, PortAddress, str]] = []
+        heap: list[tuple[int, PortAddress, str, str]] = []
         room: dict[str, float] = {}
-        for link in self._links.values():
-            for local, sim in link.registered():
-                addr = self._ports.to_fleet(link.config, parse_port(local))
-                if addr is None:
-                    continue
-                if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
-                    continue
-                used_hour, used_day = usage.get(sim, (0, 0))
-                room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
-                heap.append((busy.get(addr.dotted, 0), addr, sim))
+        for addr, dotted, sim in self._candidates():
+            if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
+                continue
+            used_hour, used_day = usage.get(sim, (0, 0))
+            room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
+            heap.append((busy.get(dotted, 0), addr, dotted, sim))
         step = 1
-        heap.sort(key=lambda c: c[1])
         if self._policy == "round-robin":
             # the load is a turn instead: ports in order, starting after the last one given a unit
             step = len(heap)
             start = next((i for i, c in enumerate(heap) if self._last is None or c[1] > self._last), 0)
-            heap = [((i - start) % step, addr, sim) for i, (_, addr, sim) in enumerate(heap)]
+            heap = [((i - start) % step, addr, dotted, sim) for i, (_, addr, dotted, sim) in enumerate(heap)]
         # Ties go to the lower port: its rank, an int, decides them (cheaper than comparing addresses).
-        ranked = [(load, rank, addr.dotted, sim) for rank, (load, addr, sim) in enumerate(heap)]
+        ranked = [(load, rank, dotted, sim) for rank, (load, _, dotted, sim) in enumerate(heap)]
         heapq.heapify(ranked)
         out = []
         last = None
