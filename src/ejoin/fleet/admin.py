@@ -25,6 +25,7 @@ def _shown(link: MemberLink) -> dict[str, Any]:
         "username": m.username,
         "ports": m.ports,
         "secure": m.secure,
+        "crypt": m.crypt,
         "up": link.up,
         "down_since": link.down_since,
         "registered": registered,
@@ -49,7 +50,9 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
     raw = _body(req).get("member")
     if not isinstance(raw, dict) or not raw.get("name"):
         raise ApiError(
-            ResultCode.BAD_REQUEST, 'give {"member": {"name", "url", "ports", "username", "password", "secure"}}', 400
+            ResultCode.BAD_REQUEST,
+            'give {"member": {"name", "url", "ports", "username", "password", "secure", "crypt"}}',
+            400,
         )
     try:
         member = member_of(raw, 0, where=f"member {raw['name']}")

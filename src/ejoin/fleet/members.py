@@ -86,9 +86,14 @@ class MemberLink:
     async def _secure_call(
         self, path: str, params: dict[str, str], payload: bytes | None, timeout: float | None
     ) -> Any:
-        """Through a spec 3 session (the client's own code): no password on the wire.  A session per
-        request in flight, as each session's seq must reach the member in order."""
-        auth = self._idle.pop() if self._idle else Auth(self.config.username, self.config.password, True, None)
+        """Through a spec 3 session (the client's own code): no password on the wire, and with
+        ``crypt`` its POST bodies encrypted.  A session per request in flight, as each session's seq
+        must reach the member in order."""
+        auth = (
+            self._idle.pop()
+            if self._idle
+            else Auth(self.config.username, self.config.password, True, self.config.crypt or None)
+        )
         try:
             for attempt in (1, 2):
                 if not auth.session:

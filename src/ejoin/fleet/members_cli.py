@@ -51,7 +51,7 @@ def member_list(s, as_json):
             Text(m["url"]),
             Text("up", style="green") if m["up"] else Text("down", style="red"),
             m["registered"],
-            "yes" if m["secure"] else "no",
+            m.get("crypt") or ("yes" if m["secure"] else "no"),
         ]
         for m in members
     ]
@@ -71,8 +71,14 @@ def member_list(s, as_json):
     help="The member device's password. Env EJOIN_MEMBER_PASSWORD.",
 )
 @click.option("--member-secure", is_flag=True, help="Reach the member through a secure session (spec 3).")
+@click.option(
+    "--member-crypt",
+    metavar="aes-ecb",
+    default="",
+    help="Encrypt the POST bodies sent to the member (aes-ecb, spec 3); implies --member-secure.",
+)
 @device_options
-def member_add(s, as_json, name, member_url, ports, member_username, member_password, member_secure):
+def member_add(s, as_json, name, member_url, ports, member_username, member_password, member_secure, member_crypt):
     """Add member NAME at MEMBER_URL on the fleet ports --ports; it survives a restart of the fleet.
 
     \b
@@ -85,8 +91,10 @@ def member_add(s, as_json, name, member_url, ports, member_username, member_pass
         "ports": ports,
         "username": member_username,
         "password": member_password,
-        "secure": member_secure,
+        "secure": member_secure or bool(member_crypt),
     }
+    if member_crypt:
+        settings["crypt"] = member_crypt  # checked by the fleet, which says why it refuses a value
     with _client(s) as fleet:
         added = fleet.add_fleet_member(settings)
     if as_json:
