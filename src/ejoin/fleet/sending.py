@@ -43,6 +43,14 @@ def units_of(recipients: list[str], lanes: list[list[str]]) -> list[Unit]:
     return [Unit(i, number, None) for i, number in enumerate(recipients)]
 
 
+def _numbers(units: list[tuple[Unit, str, int]]) -> list[str]:
+    """A sub-task's recipients, in the order of their index in it (to_all units share one)."""
+    recipients: dict[int, str] = {}
+    for u, _, sub in units:
+        recipients.setdefault(sub, u.number)
+    return [recipients[i] for i in sorted(recipients)]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -190,16 +198,55 @@ class Dispatcher:
 
     async def reconcile(self, task_id: int) -> None:
         """Dispatches recorded and never answered (a crash between the record and the member's answer,
-        here or on a replica whose lease expired): posted again under the same member tid.  A member
-        holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it now.
+        here or on a replica whose lease expired): the member is asked first whether it has or had the
+        sub-task (``goip_get_tasks`` on one of its ports, by its tid); one it has or had is left to its
+        reports, never posted again.  Any other is posted again under the same member tid: a member
+        holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it.
         """
         row = await self._ledger.task(task_id)
         if row is None:
             return
         for dispatch_id, member, tid, units in await self._ledger.recorded(task_id):
-            if member in self._links:
-                to_all = any(u.port is not None for u, _, _ in units)
-                await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
+            link = self._links.get(member)
+            if link is None:
+                continue
+            had = await self._member_had(link, tid, units)
+            if had is None:
+                continue  # it does not answer: the units wait with the dispatch (its reports, or failover)
+            if had:
+                log.info(
+                    "member %s had dispatch %d of task %d (tid %d) already: not posted again, its reports tell",
+                    member,
+                    dispatch_id,
+                    task_id,
+                    tid,
+                )
+                await self._ledger.dispatch_done(dispatch_id, POSTED)
+                continue
+            to_all = any(u.port is not None for u, _, _ in units)
+            await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
+
+    async def _member_had(self, link: MemberLink, tid: int, units: list[tuple[Unit, str, int]]) -> bool | None:
+        """Whether the member has this sub-task waiting, or had it and closed it (finished or removed:
+        an ejoin gateway lists those with ``closed=1``, state 2, while it keeps them, an hour by
+        default; a box without it lists only what waits).  The same tid with other recipients (a
+        ledger started afresh numbers tasks from 1 again) is not it.  None: the member does not answer."""
+        mapped = self._ports.to_member(parse_port(units[0][1]))
+        if mapped is None:
+            return False
+        query = {"port": str(mapped[1].port), "pos": "0", "num": "100", "tids": str(tid), "closed": "1"}
+        try:
+            answer = await link.call("/goip_get_tasks.html", params=query)
+        except MemberDown:
+            return None
+        tasks = answer.get("tasks") if isinstance(answer, dict) else None
+        numbers = set(_numbers(units))
+        for task in tasks if isinstance(tasks, list) else []:
+            if isinstance(task, dict) and str(task.get("tid")) == str(tid):
+                to = task.get("to")
+                if to is None or set(str(to).split(",")) == numbers:
+                    return True
+        return False
 
     async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
         """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
@@ -267,13 +314,10 @@ class Dispatcher:
             mapped = self._ports.to_member(parse_port(port))
             assert mapped is not None
             local_ports.setdefault(mapped[1].dotted)
-        recipients: dict[int, str] = {}
-        for u, _, sub in units:
-            recipients.setdefault(sub, u.number)
         sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and k != "fleet_lanes"}
         sub_task.update(
             tid=tid,
-            to=[recipients[i] for i in sorted(recipients)],
+            to=_numbers(units),
             sdr=1,
             fdr=1,
             sr_cnt=every[0],
