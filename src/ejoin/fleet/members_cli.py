@@ -29,7 +29,8 @@ def member():
 @member.command(name="list")
 @device_options
 def member_list(s, as_json):
-    """Every member: its fleet ports, whether it answers, its registered ports.
+    """Every member: its fleet ports, whether it answers, its registered ports, and the SMS it sent
+    after a failover had given them to another member (sent twice).
 
     \b
     Examples:
@@ -52,10 +53,13 @@ def member_list(s, as_json):
             Text("up", style="green") if m["up"] else Text("down", style="red"),
             m["registered"],
             m.get("crypt") or ("yes" if m["secure"] else "no"),
+            m.get("sent_twice", 0),
         ]
         for m in members
     ]
-    table(f"{len(members)} members", ["name", "fleet ports", "url", "state", "registered", "secure"], rows)
+    table(
+        f"{len(members)} members", ["name", "fleet ports", "url", "state", "registered", "secure", "sent twice"], rows
+    )
 
 
 @member.command(name="add")

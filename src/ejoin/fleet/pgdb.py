@@ -92,6 +92,13 @@ MIGRATIONS = [
     CREATE TABLE roles (role TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL);
     CREATE TABLE port_status (port TEXT PRIMARY KEY, entry TEXT NOT NULL);
     """,
+    # version 4: SMS a member reported sent of a dispatch withdrawn from it, each once (``twice``: its
+    # unit had gone to another member meanwhile)
+    """
+    CREATE TABLE sent_late (
+        dispatch_id BIGINT NOT NULL, sub_idx INTEGER NOT NULL, port TEXT NOT NULL,
+        twice INTEGER NOT NULL, row TEXT NOT NULL, PRIMARY KEY (dispatch_id, sub_idx, port));
+    """,
 ]
 
 
