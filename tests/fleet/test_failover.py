@@ -161,3 +161,53 @@ def test_what_a_member_sent_after_its_failover_is_not_sent_again_when_nobody_els
     assert (report["sent"], report["failed"], report["unsent"]) == (6, 0, 0)
     assert sent == 6  # each recipient once, by a's own count
     assert members[0]["sent_twice"] == 0
+
+
+def test_a_member_back_from_a_failover_is_given_nothing_until_its_late_reports_are_in(
+    tmp_path, platform: PushCollector, fleet_db
+) -> None:
+    """Cut off from the fleet both ways, a sends its queue (what the failover withdrew, with nowhere else
+    to go) and cannot report it.  When it answers again the fleet gives it nothing for one status poll:
+    its reports, pushed again meanwhile, settle those units, and they are not sent a second time."""
+    with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1) as a:
+        a.advance(30)
+        link = Balancer([a.url]).start()
+        front = Balancer([], port=free_port()).start()  # the fleet's address for a's pushes
+        fleet = FleetThread(
+            tmp_path / "fleet",
+            [member(link.url, "1-2", "a")],
+            virtual=True,
+            failover_after=60,
+            public_url=front.url,
+            db=fleet_db,
+        ).start()
+        front.backends.append(fleet.url)
+        try:
+            task = {"tid": 6103, "to": NUMBERS[:6], "sms": "x", "sdr": 1, "sr_cnt": 1000}
+            assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
+            fleet.idle()
+            link.backends.clear()
+            front.backends.clear()
+            fleet.tick()
+            fleet.advance(60)
+            fleet.tick()  # failover: withdrawn, with no member to go to
+            a.advance(120)  # a sends its queue; its report pushes are refused
+            assert _sent_by(a) == 6
+            link.backends.append(a.url)
+            front.backends.append(fleet.url)
+            fleet.tick()  # a answers: what was withdrawn is removed on it (finished), nothing given to it
+            fleet.idle()
+            assert a.gateway is not None and a.gateway.sending.task_count() == 0
+            a.advance(600)  # its outbox pushes the reports again
+            report = final(platform, 6103)
+            fleet.advance(10)
+            fleet.tick()
+            fleet.idle()
+            a.advance(120)
+            sent = _sent_by(a)
+        finally:
+            fleet.stop()
+            link.stop()
+            front.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (6, 0, 0)
+    assert sent == 6

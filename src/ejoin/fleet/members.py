@@ -42,10 +42,29 @@ class MemberLink:
         self._heard_at = 0.0  # when it last pushed its status (or was subscribed)
         self._refused = False  # it refused the push URL: polls only, until it is down and back
         self._idle: list[Auth] = []  # open spec 3 sessions not in use (secure members)
+        # Failed over (its units withdrawn): when it answers again it is held back for ``settle``
+        # seconds (the fleet's status poll) before it is given units (``takes_units``).
+        self.failed_over = False
+        self.settle = 0.0
+        self._held_until = 0.0
 
     @property
     def up(self) -> bool:
         return self.down_since is None
+
+    @property
+    def takes_units(self) -> bool:
+        """Up, and not just back from a failover.  Such a member may have sent from its queue what was
+        withdrawn from it; its reports of that (pushed at once, now that it answers) come first and
+        settle the units nobody else took (fleet/reports.py), instead of those units going back to it."""
+        return self.down_since is None and self._clock.time() >= self._held_until
+
+    def _back(self) -> None:
+        log.info("member %s answers again", self.name)
+        self.down_since = None
+        if self.failed_over:
+            self.failed_over = False
+            self._held_until = self._clock.time() + self.settle
 
     async def call(
         self, path: str, *, params: dict[str, str] | None = None, body: Any = None, timeout: float | None = None
@@ -59,8 +78,7 @@ class MemberLink:
             query = {**(params or {}), "username": self.config.username, "password": self.config.password}
             answer = await self._http("GET" if payload is None else "POST", path, query, payload, timeout)
         if self.down_since is not None:
-            log.info("member %s answers again", self.name)
-            self.down_since = None
+            self._back()
         return answer
 
     async def _pushes_to_the_fleet(self) -> bool:
@@ -133,8 +151,7 @@ class MemberLink:
         self.status = status
         self._heard_at = self._clock.time()
         if self.down_since is not None:
-            log.info("member %s answers again", self.name)
-            self.down_since = None
+            self._back()
 
     def subscribe_again(self) -> None:
         """Subscribe it to the fleet's URLs at its next status poll, as after it was down."""

@@ -232,6 +232,7 @@ class Fleet:
 
     def _attach(self, member: MemberConfig) -> MemberLink:
         link = MemberLink(member, self.clock, self.config.member_timeout)
+        link.settle = self.config.status_poll
         self.ports.add(member)
         self.members[member.name] = member
         self.links[member.name] = link
@@ -441,6 +442,7 @@ class Fleet:
         now = self.clock.time()
         for link in self.links.values():
             if link.down_since is not None and now - link.down_since >= self.config.failover_after:
+                link.failed_over = True  # (also when another replica withdrew its units first)
                 for task_id in await self.ledger.withdraw(link.name):
                     log.warning(
                         "member %s down for %.0f s: task %d re-dispatched", link.name, now - link.down_since, task_id

@@ -171,7 +171,7 @@ class Dispatcher:
             order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
             for u in fixed:
                 owner = self._ports.owner(parse_port(u.port).port)
-                if owner is None or not self._links[owner.name].up:
+                if owner is None or not self._links[owner.name].takes_units:
                     continue
                 sub = order[owner.name].setdefault(u.idx, len(order[owner.name]))
                 plans[(owner.name, None)].append((u, u.port, sub))  # type: ignore[arg-type]
@@ -259,6 +259,8 @@ class Dispatcher:
         heap: list[tuple[int, PortAddress, str]] = []
         room: dict[str, float] = {}
         for link in self._links.values():
+            if not link.takes_units:
+                continue  # just back from a failover (members.py)
             for local, sim in link.registered():
                 addr = self._ports.to_fleet(link.config, parse_port(local))
                 if addr is None:
