@@ -147,3 +147,33 @@ def test_a_dispatch_the_member_finished_but_never_reported_is_not_posted_again(
     assert sum(r["sent_ok"] for r in stats) == 6  # each recipient once, by the member's own count
     rows = [r for rep in reports(platform, 7101) for r in rep["sdr"]]
     assert sorted(r[1] for r in rows) == sorted(recipients)
+
+
+def test_a_dispatch_left_unanswered_while_its_member_is_away_is_reconciled_when_it_answers(
+    tmp_path, platform: PushCollector, both_stores: str
+) -> None:
+    """The member does not answer at the restart (nor for less than failover_after): the dispatch waits,
+    and the first poll that finds the member answering asks it and posts the sub-task it never got."""
+    recipients = NUMBERS[:4]
+    port = free_port()
+    _, tid = asyncio.run(_crashed_after_recording(tmp_path, both_stores, platform.url, recipients))
+    fleet = FleetThread(
+        tmp_path / "fleet", [member(f"http://127.0.0.1:{port}", "1-2", "a")], virtual=True, db=both_stores
+    ).start()
+    try:
+        fleet.idle()
+        assert fleet.fleet.dispatcher.unreconciled == {1}  # asked, no answer: asked again at the next poll
+        with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1, port=port) as a:
+            a.advance(30)
+            fleet.tick()
+            fleet.idle()
+            queued = httpx.get(a.url + "/goip_get_tasks.html", params={**MEMBER, "port": 1}).json()
+            assert [t["tid"] for t in queued["tasks"]] == [tid]
+            assert fleet.fleet.dispatcher.unreconciled == set()
+            a.advance(120)
+            report = final(platform, 7101)
+            sent = httpx.get(a.url + "/goip_get_sms_stat.html", params=MEMBER).json()["stats"]
+    finally:
+        fleet.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (4, 0, 0)
+    assert sum(r["sent_ok"] for r in sent) == 4

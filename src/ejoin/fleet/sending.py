@@ -75,6 +75,10 @@ class Dispatcher:
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self._dispatching: set[int] = set()
+        # Tasks with a dispatch whose post got no answer (here, or before a crash) from a member that
+        # did not answer: reconciled again at each status poll until the member tells.
+        self.unreconciled: set[int] = set()
+        self._posting: set[int] = set()  # dispatches whose post is in flight: not reconciled meanwhile
         # Whether this replica dispatches a task (it holds the task's lease); one process: always.
         self.owns: Any = lambda task_id: True
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
@@ -203,16 +207,18 @@ class Dispatcher:
         reports, never posted again.  Any other is posted again under the same member tid: a member
         holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it.
         """
+        self.unreconciled.discard(task_id)
         row = await self._ledger.task(task_id)
         if row is None:
             return
         for dispatch_id, member, tid, units in await self._ledger.recorded(task_id):
             link = self._links.get(member)
-            if link is None:
+            if link is None or dispatch_id in self._posting:
                 continue
             had = await self._member_had(link, tid, units)
-            if had is None:
-                continue  # it does not answer: the units wait with the dispatch (its reports, or failover)
+            if had is None:  # it does not answer: the units wait with the dispatch (asked again, or failover)
+                self.unreconciled.add(task_id)
+                continue
             if had:
                 log.info(
                     "member %s had dispatch %d of task %d (tid %d) already: not posted again, its reports tell",
@@ -306,6 +312,22 @@ class Dispatcher:
         to_all: bool,
         every: tuple[int, int],
     ) -> None:
+        self._posting.add(dispatch_id)  # until its answer is recorded
+        try:
+            await self._post_once(row, dispatch_id, tid, member, units, to_all, every)
+        finally:
+            self._posting.discard(dispatch_id)
+
+    async def _post_once(
+        self,
+        row: TaskRow,
+        dispatch_id: int,
+        tid: int,
+        member: str,
+        units: list[tuple[Unit, str, int]],
+        to_all: bool,
+        every: tuple[int, int],
+    ) -> None:
         task, task_id = row.task, row.id
         link = self._links.get(member)
         if link is None:  # removed meanwhile (ejoin fleet member remove): never posted, the units are free
@@ -332,7 +354,9 @@ class Dispatcher:
         try:
             answer = await link.call("/goip_post_sms.html", body=body)
         except MemberDown:
-            # It may or may not have arrived: the units stay with this dispatch (never sent twice).
+            # It may or may not have arrived: the units stay with this dispatch (never sent twice), and
+            # the member is asked at the next poll whether it has it (``reconcile``).
+            self.unreconciled.add(task_id)
             log.warning(
                 "dispatch %d of task %d to %s: no answer; its %d units wait for the member",
                 dispatch_id,
