@@ -126,9 +126,9 @@ class ReportMerger:
         task_id: int,
         outcomes: list[tuple[int, str | None, int, list[Any]]],
     ) -> None:
-        """What a member sent of a dispatch the fleet had withdrawn from it (it was down for the failover,
-        or removed with force): a unit not given to another member yet takes it as its outcome (not
-        sent again); one given already went out twice, which the operator is told (log, member list)."""
+        """What a member sent of a dispatch the fleet had withdrawn from it (it was down for the
+        failover): a unit not given to another member yet takes it as its outcome (not sent again);
+        one given already went out twice, which the operator is told (log, member list)."""
         sent = [(sub, port, row) for sub, port, state, row in outcomes if state == SENT]
         late = await self._ledger.sent_late(dispatch_id, task_id, sent)
         if late is None:

@@ -662,7 +662,7 @@ class SqliteLedger:
         self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, list[Any]]]
     ) -> tuple[list[list[Any]], list[list[Any]], Counts] | None:
         """SMS ``(sub_idx, fleet port, fleet row)`` a member reports sent of a dispatch the fleet withdrew
-        from it (failover, forced removal), each taken once: (rows that became the outcome of their
+        from it (failover), each taken once: (rows that became the outcome of their
         unit, still pending: it is not sent again; rows whose unit had gone to another member meanwhile:
         sent twice; the task's counts).  None when the dispatch was not withdrawn (a report pushed again)."""
 
