@@ -451,7 +451,8 @@ class Fleet:
                 await self._remove_withdrawn(link)
         # Units that found no registered port earlier, or were withdrawn, may find one now.
         await self._claim()
-        for task_id in sorted(self.dispatcher.unreconciled & self.owned):
+        self.dispatcher.unreconciled &= self.owned  # finished, or another replica's now (it reconciles)
+        for task_id in sorted(self.dispatcher.unreconciled):
             await self.dispatcher.reconcile(task_id)  # posts that got no answer: the member asked again
         for task_id in sorted(self.owned):
             await self.dispatcher.dispatch(task_id)

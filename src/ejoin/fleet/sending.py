@@ -78,7 +78,6 @@ class Dispatcher:
         # Tasks with a dispatch whose post got no answer (here, or before a crash) from a member that
         # did not answer: reconciled again at each status poll until the member tells.
         self.unreconciled: set[int] = set()
-        self._posting: set[int] = set()  # dispatches whose post is in flight: not reconciled meanwhile
         # Whether this replica dispatches a task (it holds the task's lease); one process: always.
         self.owns: Any = lambda task_id: True
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
@@ -207,13 +206,27 @@ class Dispatcher:
         reports, never posted again.  Any other is posted again under the same member tid: a member
         holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it.
         """
+        if task_id in self._dispatching:
+            # a pass posting it now: its dispatches in flight are recorded and not answered yet
+            self.unreconciled.add(task_id)
+            return
+        self._dispatching.add(task_id)  # and no pass meanwhile
         self.unreconciled.discard(task_id)
+        try:
+            await self._reconcile(task_id)
+        except BaseException:
+            self.unreconciled.add(task_id)  # the store away for a moment: the next poll tries again
+            raise
+        finally:
+            self._dispatching.discard(task_id)
+
+    async def _reconcile(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
         if row is None:
             return
         for dispatch_id, member, tid, units in await self._ledger.recorded(task_id):
             link = self._links.get(member)
-            if link is None or dispatch_id in self._posting:
+            if link is None:
                 continue
             had = await self._member_had(link, tid, units)
             if had is None:  # it does not answer: the units wait with the dispatch (asked again, or failover)
@@ -303,22 +316,6 @@ class Dispatcher:
         return out
 
     async def _post(
-        self,
-        row: TaskRow,
-        dispatch_id: int,
-        tid: int,
-        member: str,
-        units: list[tuple[Unit, str, int]],
-        to_all: bool,
-        every: tuple[int, int],
-    ) -> None:
-        self._posting.add(dispatch_id)  # until its answer is recorded
-        try:
-            await self._post_once(row, dispatch_id, tid, member, units, to_all, every)
-        finally:
-            self._posting.discard(dispatch_id)
-
-    async def _post_once(
         self,
         row: TaskRow,
         dispatch_id: int,
