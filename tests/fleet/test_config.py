@@ -39,6 +39,7 @@ def test_ports_map_in_order_onto_each_member() -> None:
         ([{"url": "ftp://a", "ports": "1-2"}], "http:// or https://"),
         ([{"url": "http://a", "ports": "1-2", "colour": "red"}], "unknown keys colour"),
         ([{"url": "http://a", "ports": "1-2", "secure": "no"}], "secure is true or false"),
+        ([{"url": "http://a", "ports": "1-2", "crypt": "aes-cbc"}], 'crypt is "aes-ecb"'),
     ],
 )
 def test_bad_members_are_refused_with_a_reason(members: list, message: str) -> None:

@@ -109,3 +109,71 @@ async def _crashed_after_recording(tmp_path, db: str, sr_url: str, recipients: l
         return await ledger.secret(), tid
     finally:
         await ledger.close()
+
+
+def test_a_dispatch_the_member_finished_but_never_reported_is_not_posted_again(
+    tmp_path, platform: PushCollector, both_stores: str
+) -> None:
+    """The hole of a re-post: the member got the sub-task and finished it, and its reports could not
+    reach the fleet (its report URL refusing) before the fleet went down.  At the restart the fleet
+    asks the member first (goip_get_tasks, closed=1): it had it, so nothing is posted again, and its
+    reports, which it keeps pushing, arrive once the fleet answers."""
+    recipients = NUMBERS[:6]
+    with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1) as a:
+        a.advance(30)
+        front = Balancer([], port=free_port()).start()  # no replica behind it yet: 502 to every push
+        secret, tid = asyncio.run(_crashed_after_recording(tmp_path, both_stores, platform.url, recipients))
+        sub = {"tid": tid, "to": recipients, "sms": "later", "from": "1", "sdr": 1, "fdr": 1, "sr_cnt": 100}
+        body = {"type": "send-sms", "sr_url": f"{front.url}/fleet/reports/a/{secret}", "sr_cnt": 1, "tasks": [sub]}
+        answer = httpx.post(a.url + "/goip_post_sms.html", params=MEMBER, json=body).json()
+        assert answer["status"][0]["status"] == "0 OK"
+        a.advance(120)  # all sent; every report push refused meanwhile
+        stats = httpx.get(a.url + "/goip_get_sms_stat.html", params=MEMBER).json()["stats"]
+        assert sum(r["sent_ok"] for r in stats) == 6
+        assert a.gateway is not None and a.gateway.sending.task_count() == 0  # finished: its tid is free
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")], db=both_stores, public_url=front.url)
+        fleet.start()
+        front.backends.append(fleet.url)
+        try:
+            fleet.idle()
+            assert a.gateway.sending.task_count() == 0  # not posted again
+            a.advance(600)  # the member's outbox tries again (back-off up to 300 s): the reports arrive
+            report = final(platform, 7101)
+            stats = httpx.get(a.url + "/goip_get_sms_stat.html", params=MEMBER).json()["stats"]
+        finally:
+            fleet.stop()
+            front.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (6, 0, 0)
+    assert sum(r["sent_ok"] for r in stats) == 6  # each recipient once, by the member's own count
+    rows = [r for rep in reports(platform, 7101) for r in rep["sdr"]]
+    assert sorted(r[1] for r in rows) == sorted(recipients)
+
+
+def test_a_dispatch_left_unanswered_while_its_member_is_away_is_reconciled_when_it_answers(
+    tmp_path, platform: PushCollector, both_stores: str
+) -> None:
+    """The member does not answer at the restart (nor for less than failover_after): the dispatch waits,
+    and the first poll that finds the member answering asks it and posts the sub-task it never got."""
+    recipients = NUMBERS[:4]
+    port = free_port()
+    _, tid = asyncio.run(_crashed_after_recording(tmp_path, both_stores, platform.url, recipients))
+    fleet = FleetThread(
+        tmp_path / "fleet", [member(f"http://127.0.0.1:{port}", "1-2", "a")], virtual=True, db=both_stores
+    ).start()
+    try:
+        fleet.idle()
+        assert fleet.fleet.dispatcher.unreconciled == {1}  # asked, no answer: asked again at the next poll
+        with GatewayThread(tmp_path / "a", clock="virtual", ports=2, slots=1, port=port) as a:
+            a.advance(30)
+            fleet.tick()
+            fleet.idle()
+            queued = httpx.get(a.url + "/goip_get_tasks.html", params={**MEMBER, "port": 1}).json()
+            assert [t["tid"] for t in queued["tasks"]] == [tid]
+            assert fleet.fleet.dispatcher.unreconciled == set()
+            a.advance(120)
+            report = final(platform, 7101)
+            sent = httpx.get(a.url + "/goip_get_sms_stat.html", params=MEMBER).json()["stats"]
+    finally:
+        fleet.stop()
+    assert (report["sent"], report["failed"], report["unsent"]) == (4, 0, 0)
+    assert sum(r["sent_ok"] for r in sent) == 4

@@ -193,6 +193,34 @@ async def test_failover_withdraws_what_has_no_outcome(make: Factory) -> None:
     assert await ledger.withdrawn("a") == []
 
 
+async def test_what_a_member_sent_after_a_withdrawal_is_taken_once(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 4)
+    four = units(4)
+    dispatch_id, _ = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(four)])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    await ledger.apply(dispatch_id, task_id, [sent(0)], 0)
+    assert await ledger.sent_late(dispatch_id, task_id, []) is None  # not withdrawn: a report pushed again
+    assert await ledger.withdraw("a") == [task_id]
+    # units 1 and 2 go to member b; 3 waits (pending) for a port
+    other, _ = await ledger.record_dispatch(task_id, "b", [(four[1], "5.01", 0), (four[2], "5.01", 1)])
+    await ledger.dispatch_done(other, POSTED)
+
+    def late(sub: int) -> tuple[int, str, list[Any]]:
+        return (sub, "1.01", [sub, four[sub].number, "1.01", 1700000000])
+
+    result = await ledger.sent_late(dispatch_id, task_id, [late(0), late(1), late(3)])
+    assert result is not None
+    applied, twice, counts = result
+    assert [r[0] for r in applied] == [3]  # still pending: a's outcome, the task's recipient index
+    assert [r[0] for r in twice] == [1]  # b has it too
+    assert (counts.sent, counts.total) == (2, 4)  # unit 0 before the failover, unit 3 now
+    assert [u.idx for u in await ledger.pending(task_id)] == []
+    again = await ledger.sent_late(dispatch_id, task_id, [late(1), late(3)])  # the member pushes it again
+    assert again is not None and again[:2] == ([], [])
+    assert await ledger.sent_twice() == {"a": 1}
+
+
 async def test_hold_and_remove(make: Factory) -> None:
     ledger = await make()
     task_id = await new_task(ledger, 1, 3)

@@ -177,10 +177,10 @@ def test_the_member_list_for_a_person(fleet: FleetThread) -> None:
     )
     assert result.exit_code == 0
     lines = result.output.splitlines()  # in a pipe: a title, a header, tab-separated rows
-    assert lines[:2] == ["# 2 members", "name\tfleet ports\turl\tstate\tregistered\tsecure"]
+    assert lines[:2] == ["# 2 members", "name\tfleet ports\turl\tstate\tregistered\tsecure\tsent twice"]
     assert [line.split("\t")[:2] + line.split("\t")[3:] for line in lines[2:]] == [
-        ["a", "1-4", "up", "4", "no"],
-        ["b", "5-8", "up", "4", "no"],
+        ["a", "1-4", "up", "4", "no", "0"],
+        ["b", "5-8", "up", "4", "no", "0"],
     ]
     refused = CliRunner().invoke(main, ["fleet", "member", "list", "--url", fleet.url, "--password", "wrong"])
     assert refused.exit_code == 1 and "wrong username or password" in refused.output

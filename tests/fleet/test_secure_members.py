@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+import pytest
+from click.testing import CliRunner
+
+from ejoin.cli import main
+from ejoin.protocol import crypt
 from ejoin.testing import GatewayThread, PushCollector
 
 from .conftest import FleetThread, member
@@ -63,5 +69,73 @@ def test_a_secure_member_with_a_wrong_password_is_down(tmp_path) -> None:
         try:
             assert [e["st"] for e in fleet.get("/goip_get_status.html")["status"]] == [16, 16]
             assert not fleet.fleet.links["a"].up
+        finally:
+            fleet.stop()
+
+
+@pytest.fixture
+def fleet_db(both_stores: str) -> str:
+    return both_stores
+
+
+def test_a_member_with_crypt_gets_its_post_bodies_encrypted(
+    tmp_path, platform: PushCollector, fleet_db, monkeypatch
+) -> None:
+    decrypted: list[bytes] = []
+    real = crypt.decrypt
+
+    def seen(key: bytes, body: bytes) -> bytes:  # the member's endpoint decrypting what arrived
+        plain = real(key, body)
+        decrypted.append(plain)
+        return plain
+
+    monkeypatch.setattr(crypt, "decrypt", seen)
+    with GatewayThread(tmp_path / "a", ports=2, slots=1) as a:
+        settings = {**member(a, "1-2", "a"), "crypt": "aes-ecb"}  # secure left out: crypt implies it
+        fleet = FleetThread(tmp_path / "fleet", [settings], db=fleet_db).start()
+        try:
+            assert [e["st"] for e in fleet.get("/goip_get_status.html")["status"]] == [3, 3]
+            task = {"tid": 8101, "to": NUMBERS[:3], "sms": "x", "sr_cnt": 1000}
+            assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
+            assert (final(platform, 8101)["sent"]) == 3
+            assert a.gateway is not None
+            sessions = list(a.gateway.sessions._sessions.values())
+            assert sessions and {s.crypt for s in sessions} == {"aes-ecb"}
+            # the sub-task reached the member as ciphertext: the member decrypted it into the task
+            posted = [json.loads(p) for p in decrypted if b'"send-sms"' in p]
+            assert [(t["tid"] % 100000, t["to"]) for p in posted for t in p["tasks"]] == [(1, NUMBERS[:3])]
+            link = fleet.fleet.links["a"]
+            assert link.config.crypt == "aes-ecb" and link.config.secure
+        finally:
+            fleet.stop()
+        # kept in the ledger with the member: the same after a restart
+        again = FleetThread(tmp_path / "fleet", [], db=fleet_db).start()
+        try:
+            assert again.fleet.links["a"].config.crypt == "aes-ecb"
+        finally:
+            again.stop()
+
+
+def test_crypt_is_aes_ecb_or_nothing(tmp_path, fleet_db) -> None:
+    with GatewayThread(tmp_path / "a", ports=2, slots=1) as a:
+        fleet = FleetThread(tmp_path / "fleet", [], db=fleet_db).start()
+        try:
+            refused = fleet.post("/ejoin/fleet/members/add", {"member": {**member(a, "1-2", "a"), "crypt": "des"}})
+            assert refused["code"] == 400
+            assert refused["reason"] == "member a: crypt is \"aes-ecb\" (POST bodies encrypted) or absent, not 'des'"
+            refused = fleet.post(
+                "/ejoin/fleet/members/add",
+                {"member": {**member(a, "1-2", "a"), "crypt": "aes-ecb", "secure": False}},
+            )
+            assert "crypt 'aes-ecb' needs a secure session" in refused["reason"]
+            result = CliRunner().invoke(
+                main,
+                ["fleet", "member", "add", "a", a.url, "--ports", "1-2", "--member-crypt", "AES-ECB"]
+                + ["--url", fleet.url, "--username", "fleet", "--password", "secret", "--json"],
+            )
+            assert result.exit_code == 0, result.output
+            added = json.loads(result.output)
+            assert (added["secure"], added["crypt"], added["up"]) == (True, "aes-ecb", True)
+            assert fleet.get("/ejoin/fleet/members")["members"][0]["crypt"] == "aes-ecb"
         finally:
             fleet.stop()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .test_sending import final, reports
+from .test_sending import final, reports, run_until_reported
 
 OK = "0 OK"
 
@@ -78,3 +78,27 @@ async def test_removed_task_reports_its_never_sent_recipients_as_failed(device, 
     assert [(r[1], r[4]) for r in a["fdr"]] == [("1001", "8 Removed"), ("1002", "8 Removed"), ("1003", "8 Removed")]
     b = final(receiver, 22)
     assert b["failed"] == 1 and "fdr" not in b
+
+
+async def test_get_tasks_with_closed_also_names_tasks_the_device_finished_or_removed(device, receiver):
+    """Ours: whoever lost the answer to a post (a crash) learns the device had that tid and closed it."""
+    await device.cmd(op="lock", ports="2")
+    await device.send_ok(
+        {"tid": 31, "from": "1", "to": "1001,1002", "sms": "x"},
+        {"tid": 32, "from": "2", "to": "2001", "sms": "x"},  # port 2 locked: it stays queued
+        {"tid": 33, "from": "2", "to": "3001", "sms": "x"},
+        sr_url=receiver.url,
+    )
+    await device.post("/goip_remove_sms.html", {"tids": [33]})
+    await run_until_reported(device, receiver, 31, 2)
+    q = {"pos": "0", "tids": "31,32,33,34", "closed": "1"}
+    one = await device.get("/goip_get_tasks.html", port=1, **q)
+    assert [(t["tid"], t["state"], t["to"]) for t in one["tasks"]] == [(31, 2, "1001,1002")]
+    two = await device.get("/goip_get_tasks.html", port=2, **q)
+    assert [(t["tid"], t["state"]) for t in two["tasks"]] == [(32, 0), (33, 2)]  # waiting first
+    assert two["total_num"] == 2
+    paged = await device.get("/goip_get_tasks.html", port=2, **{**q, "pos": "1", "num": "1"})
+    assert [t["tid"] for t in paged["tasks"]] == [33] and paged["total_num"] == 2
+    # without closed=1 (a platform, or the spec): only what waits, as before
+    plain = await device.get("/goip_get_tasks.html", port=1, pos=0, tids="31")
+    assert plain["tasks"] == [] and plain["total_num"] == 0

@@ -16,7 +16,7 @@ from .members import MemberLink
 from .runtime import Fleet, MemberBusy
 
 
-def _shown(link: MemberLink) -> dict[str, Any]:
+def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
     m = link.config
     registered = len(link.registered())
     return {
@@ -25,9 +25,12 @@ def _shown(link: MemberLink) -> dict[str, Any]:
         "username": m.username,
         "ports": m.ports,
         "secure": m.secure,
+        "crypt": m.crypt,
         "up": link.up,
         "down_since": link.down_since,
         "registered": registered,
+        # SMS it sent after the fleet had withdrawn them and given them to another member (failover)
+        "sent_twice": sent_twice,
     }
 
 
@@ -41,7 +44,12 @@ def _body(req: ApiRequest) -> dict[str, Any]:
 @endpoint()
 async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
     links = sorted(fleet.links.values(), key=lambda link: link.config.first)
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "members": [_shown(link) for link in links]}
+    twice = await fleet.ledger.sent_twice()
+    return {
+        "code": ResultCode.OK_HTTP,
+        "reason": "OK",
+        "members": [_shown(link, twice.get(link.name, 0)) for link in links],
+    }
 
 
 @endpoint()
@@ -49,7 +57,9 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
     raw = _body(req).get("member")
     if not isinstance(raw, dict) or not raw.get("name"):
         raise ApiError(
-            ResultCode.BAD_REQUEST, 'give {"member": {"name", "url", "ports", "username", "password", "secure"}}', 400
+            ResultCode.BAD_REQUEST,
+            'give {"member": {"name", "url", "ports", "username", "password", "secure", "crypt"}}',
+            400,
         )
     try:
         member = member_of(raw, 0, where=f"member {raw['name']}")

@@ -25,6 +25,7 @@ class MemberConfig:
     first: int  # the fleet port of the member's port 1
     last: int
     secure: bool = False
+    crypt: str = ""  # "aes-ecb": POST bodies encrypted in its spec 3 sessions (implies secure)
 
     @property
     def count(self) -> int:
@@ -43,6 +44,8 @@ class MemberConfig:
             "password": self.password,
             "ports": self.ports,
             "secure": self.secure,
+            # only when set: a member recorded before the key existed reads back as it was recorded
+            **({"crypt": self.crypt} if self.crypt else {}),
         }
 
 
@@ -99,7 +102,7 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
     where = where or f"member {index + 1}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a [[member]] table is expected")
-    unknown = set(raw) - {"name", "url", "username", "password", "ports", "secure"}
+    unknown = set(raw) - {"name", "url", "username", "password", "ports", "secure", "crypt"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
     url = str(raw.get("url", "")).rstrip("/")
@@ -111,6 +114,10 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
     name = str(raw.get("name") or f"m{index + 1}")
     if not _NAME.match(name):
         raise ConfigError(f"{where}: name {name!r} must be 1-64 letters, digits, '.', '_' or '-' (it is part of URLs)")
+    crypt = _crypt(raw.get("crypt"), where)
+    secure = _secure(raw.get("secure", bool(crypt)), where)
+    if crypt and not secure:
+        raise ConfigError(f"{where}: crypt {crypt!r} needs a secure session; leave secure out or set it true")
     return MemberConfig(
         name=name,
         url=url,
@@ -118,8 +125,18 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
         password=str(raw.get("password", "root")),
         first=first,
         last=last,
-        secure=_secure(raw.get("secure", False), where),
+        secure=secure,
+        crypt=crypt,
     )
+
+
+def _crypt(value: Any, where: str) -> str:
+    # What spec 3 offers: aes-ecb bodies, or none (the session authenticates only).
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str) and value.strip().lower() == "aes-ecb":
+        return "aes-ecb"
+    raise ConfigError(f'{where}: crypt is "aes-ecb" (POST bodies encrypted) or absent, not {value!r}')
 
 
 def _secure(value: Any, where: str) -> bool:

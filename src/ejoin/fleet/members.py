@@ -44,10 +44,29 @@ class MemberLink:
         self._idle: list[Auth] = []  # open spec 3 sessions not in use (secure members)
         self._heard_count = 0
         self._registered: tuple[Any, int, tuple[tuple[str, str], ...]] = (None, 0, ())
+        # Failed over (its units withdrawn): when it answers again it is held back for ``settle``
+        # seconds (the fleet's status poll) before it is given units (``takes_units``).
+        self.failed_over = False
+        self.settle = 0.0
+        self._held_until = 0.0
 
     @property
     def up(self) -> bool:
         return self.down_since is None
+
+    @property
+    def takes_units(self) -> bool:
+        """Up, and not just back from a failover.  Such a member may have sent from its queue what was
+        withdrawn from it; its reports of that (pushed at once, now that it answers) come first and
+        settle the units nobody else took (fleet/reports.py), instead of those units going back to it."""
+        return self.down_since is None and self._clock.time() >= self._held_until
+
+    def _back(self) -> None:
+        log.info("member %s answers again", self.name)
+        self.down_since = None
+        if self.failed_over:
+            self.failed_over = False
+            self._held_until = self._clock.time() + self.settle
 
     async def call(
         self, path: str, *, params: dict[str, str] | None = None, body: Any = None, timeout: float | None = None
@@ -61,8 +80,7 @@ class MemberLink:
             query = {**(params or {}), "username": self.config.username, "password": self.config.password}
             answer = await self._http("GET" if payload is None else "POST", path, query, payload, timeout)
         if self.down_since is not None:
-            log.info("member %s answers again", self.name)
-            self.down_since = None
+            self._back()
         return answer
 
     async def _pushes_to_the_fleet(self) -> bool:
@@ -88,9 +106,14 @@ class MemberLink:
     async def _secure_call(
         self, path: str, params: dict[str, str], payload: bytes | None, timeout: float | None
     ) -> Any:
-        """Through a spec 3 session (the client's own code): no password on the wire.  A session per
-        request in flight, as each session's seq must reach the member in order."""
-        auth = self._idle.pop() if self._idle else Auth(self.config.username, self.config.password, True, None)
+        """Through a spec 3 session (the client's own code): no password on the wire, and with
+        ``crypt`` its POST bodies encrypted.  A session per request in flight, as each session's seq
+        must reach the member in order."""
+        auth = (
+            self._idle.pop()
+            if self._idle
+            else Auth(self.config.username, self.config.password, True, self.config.crypt or None)
+        )
         try:
             for attempt in (1, 2):
                 if not auth.session:
@@ -132,8 +155,7 @@ class MemberLink:
         self._heard_count += 1
         self._heard_at = self._clock.time()
         if self.down_since is not None:
-            log.info("member %s answers again", self.name)
-            self.down_since = None
+            self._back()
 
     def subscribe_again(self) -> None:
         """Subscribe it to the fleet's URLs at its next status poll, as after it was down."""

@@ -29,7 +29,8 @@ def member():
 @member.command(name="list")
 @device_options
 def member_list(s, as_json):
-    """Every member: its fleet ports, whether it answers, its registered ports.
+    """Every member: its fleet ports, whether it answers, its registered ports, and the SMS it sent
+    after a failover had given them to another member (sent twice).
 
     \b
     Examples:
@@ -51,11 +52,14 @@ def member_list(s, as_json):
             Text(m["url"]),
             Text("up", style="green") if m["up"] else Text("down", style="red"),
             m["registered"],
-            "yes" if m["secure"] else "no",
+            m.get("crypt") or ("yes" if m["secure"] else "no"),
+            m.get("sent_twice", 0),
         ]
         for m in members
     ]
-    table(f"{len(members)} members", ["name", "fleet ports", "url", "state", "registered", "secure"], rows)
+    table(
+        f"{len(members)} members", ["name", "fleet ports", "url", "state", "registered", "secure", "sent twice"], rows
+    )
 
 
 @member.command(name="add")
@@ -71,8 +75,14 @@ def member_list(s, as_json):
     help="The member device's password. Env EJOIN_MEMBER_PASSWORD.",
 )
 @click.option("--member-secure", is_flag=True, help="Reach the member through a secure session (spec 3).")
+@click.option(
+    "--member-crypt",
+    metavar="aes-ecb",
+    default="",
+    help="Encrypt the POST bodies sent to the member (aes-ecb, spec 3); implies --member-secure.",
+)
 @device_options
-def member_add(s, as_json, name, member_url, ports, member_username, member_password, member_secure):
+def member_add(s, as_json, name, member_url, ports, member_username, member_password, member_secure, member_crypt):
     """Add member NAME at MEMBER_URL on the fleet ports --ports; it survives a restart of the fleet.
 
     \b
@@ -85,8 +95,10 @@ def member_add(s, as_json, name, member_url, ports, member_username, member_pass
         "ports": ports,
         "username": member_username,
         "password": member_password,
-        "secure": member_secure,
+        "secure": member_secure or bool(member_crypt),
     }
+    if member_crypt:
+        settings["crypt"] = member_crypt  # checked by the fleet, which says why it refuses a value
     with _client(s) as fleet:
         added = fleet.add_fleet_member(settings)
     if as_json:

@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from .store import DISPATCHED
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "ejoin_fleet"
@@ -93,12 +95,19 @@ MIGRATIONS = [
     CREATE TABLE port_status (port TEXT PRIMARY KEY, entry TEXT NOT NULL);
     """,
     # version 4: finished tasks pruned after task_retention (when they finished; those finished before
-    # count from the upgrade), and the ports' loads read from the units in flight only (state 1)
-    """
+    # count from the upgrade), and the ports' loads read from the units in flight only
+    f"""
     ALTER TABLE tasks ADD COLUMN finished_at DOUBLE PRECISION;
     UPDATE tasks SET finished_at = EXTRACT(EPOCH FROM now()) WHERE finished=1;
     CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished=1;
-    CREATE INDEX units_busy ON units (via) WHERE state=1;
+    CREATE INDEX units_busy ON units (via) WHERE state={DISPATCHED};
+    """,
+    # version 5: SMS a member reported sent of a dispatch withdrawn from it, each once (``twice``: its
+    # unit had gone to another member meanwhile)
+    """
+    CREATE TABLE sent_late (
+        dispatch_id BIGINT NOT NULL, sub_idx INTEGER NOT NULL, port TEXT NOT NULL,
+        twice INTEGER NOT NULL, row TEXT NOT NULL, PRIMARY KEY (dispatch_id, sub_idx, port));
     """,
 ]
 

@@ -42,6 +42,7 @@ from .store import (
     TaskRow,
     Unit,
     member_tid,
+    port_forms,
     row_of,
     row_text,
     task_of,
@@ -454,6 +455,68 @@ class PgLedger:
                     )
                     tasks.add(int(task_id))
             return sorted(tasks)
+
+    async def sent_late(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, list[Any]]]
+    ) -> tuple[list[list[Any]], list[list[Any]], Counts] | None:
+        """As ``SqliteLedger.sent_late``; the dispatch row locked (as every writer of its units does), a
+        pending unit taken with its row lock (a dispatch pass taking it first leaves it to that pass)."""
+        async with self._tx() as conn:
+            r = await (
+                await conn.execute("SELECT state FROM dispatches WHERE id=%s FOR UPDATE", (dispatch_id,))
+            ).fetchone()
+            if r is None or r[0] not in (WITHDRAWN, REMOVED):
+                return None
+            cur = await conn.execute(
+                "SELECT sub_idx, port FROM units WHERE dispatch_id=%s AND state IN (%s, %s)",
+                (dispatch_id, SENT, FAILED),
+            )
+            done = {(sub, port) for sub, port in await cur.fetchall()}
+            applied: list[list[Any]] = []
+            twice: list[list[Any]] = []
+            for sub_idx, port, row in rows:
+                ports = port_forms(port)
+                if any((sub_idx, p) in done for p in ports):
+                    continue  # done before the withdrawal: its outcome was applied then
+                new = await conn.execute(
+                    "INSERT INTO sent_late (dispatch_id, sub_idx, port, twice, row) VALUES (%s,%s,%s,0,%s) "
+                    "ON CONFLICT DO NOTHING",
+                    (dispatch_id, sub_idx, port or "", row_text(row)),
+                )
+                if not new.rowcount:
+                    continue  # a report pushed again
+                unit = await (
+                    await conn.execute(
+                        "SELECT id, idx FROM units WHERE task_id=%s AND state=%s AND number=%s "
+                        "AND (port IS NULL OR port IN (%s, %s)) ORDER BY id LIMIT 1 FOR UPDATE",
+                        (task_id, PENDING, row[1], *ports[1:]),
+                    )
+                ).fetchone()
+                if unit is None:
+                    await conn.execute(
+                        "UPDATE sent_late SET twice=1 WHERE dispatch_id=%s AND sub_idx=%s AND port=%s",
+                        (dispatch_id, sub_idx, port or ""),
+                    )
+                    twice.append(row)
+                    continue
+                fleet_row = [int(unit[1]), *row[1:]]
+                await conn.execute(
+                    "UPDATE units SET state=%s, row=%s, done_seq=nextval('units_done_seq'), dispatch_id=%s, "
+                    "sub_idx=%s WHERE id=%s",
+                    (SENT, row_text(fleet_row), dispatch_id, sub_idx, unit[0]),
+                )
+                applied.append(fleet_row)
+            if applied:
+                await notify(conn, f"t{task_id}")
+            return applied, twice, await _counts(conn, task_id)
+
+    async def sent_twice(self) -> dict[str, int]:
+        async with self._read() as conn:
+            cur = await conn.execute(
+                "SELECT d.member, COUNT(*) FROM sent_late s JOIN dispatches d ON d.id=s.dispatch_id "
+                "WHERE s.twice=1 GROUP BY d.member"
+            )
+            return {m: int(n) for m, n in await cur.fetchall()}
 
     async def withdrawn(self, member: str) -> list[int]:
         async with self._read() as conn:

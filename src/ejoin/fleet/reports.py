@@ -109,7 +109,44 @@ class ReportMerger:
                         port = self._ports.rename(config, str(r[2]))
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
-            await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
+            fresh, counts = await self._ledger.apply(
+                dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0
+            )
+            if fresh:
+                await self.progress(task_id, counts)
+            elif any(state == SENT for _, _, state, _ in outcomes):
+                # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
+                await self._late(member, member_tid, dispatch_id, task_id, outcomes)
+
+    async def _late(
+        self,
+        member: str,
+        member_tid: int,
+        dispatch_id: int,
+        task_id: int,
+        outcomes: list[tuple[int, str | None, int, list[Any]]],
+    ) -> None:
+        """What a member sent of a dispatch the fleet had withdrawn from it (it was down for the
+        failover): a unit not given to another member yet takes it as its outcome (not sent again);
+        one given already went out twice, which the operator is told (log, member list)."""
+        sent = [(sub, port, row) for sub, port, state, row in outcomes if state == SENT]
+        late = await self._ledger.sent_late(dispatch_id, task_id, sent)
+        if late is None:
+            return
+        applied, twice, counts = late
+        if twice:
+            log.warning(
+                "member %s sent %d SMS of task %d (its tid %d) after the fleet had withdrawn them and given them to "
+                "another member: they may have gone out twice (recipients %s of the task)",
+                member,
+                len(twice),
+                task_id,
+                member_tid,
+                ", ".join(str(r[0]) for r in twice),
+            )
+        if applied:
+            log.info("member %s sent %d withdrawn SMS of task %d: not sent again", member, len(applied), task_id)
+            await self.progress(task_id, counts)
 
     async def outcomes(
         self,

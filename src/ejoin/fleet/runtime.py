@@ -235,6 +235,7 @@ class Fleet:
 
     def _attach(self, member: MemberConfig) -> MemberLink:
         link = MemberLink(member, self.clock, self.config.member_timeout)
+        link.settle = self.config.status_poll
         self.ports.add(member)
         self.members[member.name] = member
         self.links[member.name] = link
@@ -444,6 +445,7 @@ class Fleet:
         now = self.clock.time()
         for link in self.links.values():
             if link.down_since is not None and now - link.down_since >= self.config.failover_after:
+                link.failed_over = True  # (also when another replica withdrew its units first)
                 for task_id in await self.ledger.withdraw(link.name):
                     log.warning(
                         "member %s down for %.0f s: task %d re-dispatched", link.name, now - link.down_since, task_id
@@ -452,6 +454,9 @@ class Fleet:
                 await self._remove_withdrawn(link)
         # Units that found no registered port earlier, or were withdrawn, may find one now.
         await self._claim()
+        self.dispatcher.unreconciled &= self.owned  # finished, or another replica's now (it reconciles)
+        for task_id in sorted(self.dispatcher.unreconciled):
+            await self.dispatcher.reconcile(task_id)  # posts that got no answer: the member asked again
         for task_id in sorted(self.owned):
             await self.dispatcher.dispatch(task_id)
         await self._prune()

@@ -43,6 +43,14 @@ def units_of(recipients: list[str], lanes: list[list[str]]) -> list[Unit]:
     return [Unit(i, number, None) for i, number in enumerate(recipients)]
 
 
+def _numbers(units: list[tuple[Unit, str, int]]) -> list[str]:
+    """A sub-task's recipients, in the order of their index in it (to_all units share one)."""
+    recipients: dict[int, str] = {}
+    for u, _, sub in units:
+        recipients.setdefault(sub, u.number)
+    return [recipients[i] for i in sorted(recipients)]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -69,6 +77,9 @@ class Dispatcher:
         self._dispatching: set[int] = set()
         self._candidates_key: tuple[Any, ...] = ()
         self._candidates_list: list[tuple[PortAddress, str, str]] = []
+        # Tasks with a dispatch whose post got no answer (here, or before a crash) from a member that
+        # did not answer: reconciled again at each status poll until the member tells.
+        self.unreconciled: set[int] = set()
         # Whether this replica dispatches a task (it holds the task's lease); one process: always.
         self.owns: Any = lambda task_id: True
         self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
@@ -163,7 +174,7 @@ class Dispatcher:
             order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
             for u in fixed:
                 owner = self._ports.owner(parse_port(u.port).port)
-                if owner is None or not self._links[owner.name].up:
+                if owner is None or not self._links[owner.name].takes_units:
                     continue
                 sub = order[owner.name].setdefault(u.idx, len(order[owner.name]))
                 plans[(owner.name, None)].append((u, u.port, sub))  # type: ignore[arg-type]
@@ -190,21 +201,77 @@ class Dispatcher:
 
     async def reconcile(self, task_id: int) -> None:
         """Dispatches recorded and never answered (a crash between the record and the member's answer,
-        here or on a replica whose lease expired): posted again under the same member tid.  A member
-        holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it now.
+        here or on a replica whose lease expired): the member is asked first whether it has or had the
+        sub-task (``goip_get_tasks`` on one of its ports, by its tid); one it has or had is left to its
+        reports, never posted again.  Any other is posted again under the same member tid: a member
+        holding it open answers ``13 Duplicated TaskId`` and sends it once; one that never got it takes it.
         """
+        if task_id in self._dispatching:
+            # a pass posting it now: its dispatches in flight are recorded and not answered yet
+            self.unreconciled.add(task_id)
+            return
+        self._dispatching.add(task_id)  # and no pass meanwhile
+        self.unreconciled.discard(task_id)
+        try:
+            await self._reconcile(task_id)
+        except BaseException:
+            self.unreconciled.add(task_id)  # the store away for a moment: the next poll tries again
+            raise
+        finally:
+            self._dispatching.discard(task_id)
+
+    async def _reconcile(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
         if row is None:
             return
         for dispatch_id, member, tid, units in await self._ledger.recorded(task_id):
-            if member in self._links:
-                to_all = any(u.port is not None for u, _, _ in units)
-                await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
+            link = self._links.get(member)
+            if link is None:
+                continue
+            had = await self._member_had(link, tid, units)
+            if had is None:  # it does not answer: the units wait with the dispatch (asked again, or failover)
+                self.unreconciled.add(task_id)
+                continue
+            if had:
+                log.info(
+                    "member %s had dispatch %d of task %d (tid %d) already: not posted again, its reports tell",
+                    member,
+                    dispatch_id,
+                    task_id,
+                    tid,
+                )
+                await self._ledger.dispatch_done(dispatch_id, POSTED)
+                continue
+            to_all = any(u.port is not None for u, _, _ in units)
+            await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
+
+    async def _member_had(self, link: MemberLink, tid: int, units: list[tuple[Unit, str, int]]) -> bool | None:
+        """Whether the member has this sub-task waiting, or had it and closed it (finished or removed:
+        an ejoin gateway lists those with ``closed=1``, state 2, while it keeps them, an hour by
+        default; a box without it lists only what waits).  The same tid with other recipients (a
+        ledger started afresh numbers tasks from 1 again) is not it.  None: the member does not answer."""
+        mapped = self._ports.to_member(parse_port(units[0][1]))
+        if mapped is None:
+            return False
+        query = {"port": str(mapped[1].port), "pos": "0", "num": "100", "tids": str(tid), "closed": "1"}
+        try:
+            answer = await link.call("/goip_get_tasks.html", params=query)
+        except MemberDown:
+            return None
+        tasks = answer.get("tasks") if isinstance(answer, dict) else None
+        numbers = set(_numbers(units))
+        for task in tasks if isinstance(tasks, list) else []:
+            if isinstance(task, dict) and str(task.get("tid")) == str(tid):
+                to = task.get("to")
+                if to is None or set(str(to).split(",")) == numbers:
+                    return True
+        return False
 
     def _candidates(self) -> list[tuple[PortAddress, str, str]]:
         """(fleet port, its name, SIM) of every registered port, in port order: worked out again only
         when a member's registered ports changed (each task's plan reads them; members change rarely)."""
-        key = tuple((link.config, link.registered()) for link in self._links.values())
+        # a member just back from a failover takes no units for a while (members.py)
+        key = tuple((link.config, link.registered()) for link in self._links.values() if link.takes_units)
         if key != self._candidates_key:
             found = []
             for config, registered in key:
@@ -277,13 +344,10 @@ class Dispatcher:
             mapped = self._ports.to_member(parse_port(port))
             assert mapped is not None
             local_ports.setdefault(mapped[1].dotted)
-        recipients: dict[int, str] = {}
-        for u, _, sub in units:
-            recipients.setdefault(sub, u.number)
         sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and k != "fleet_lanes"}
         sub_task.update(
             tid=tid,
-            to=[recipients[i] for i in sorted(recipients)],
+            to=_numbers(units),
             sdr=1,
             fdr=1,
             sr_cnt=every[0],
@@ -296,7 +360,9 @@ class Dispatcher:
         try:
             answer = await link.call("/goip_post_sms.html", body=body)
         except MemberDown:
-            # It may or may not have arrived: the units stay with this dispatch (never sent twice).
+            # It may or may not have arrived: the units stay with this dispatch (never sent twice), and
+            # the member is asked at the next poll whether it has it (``reconcile``).
+            self.unreconciled.add(task_id)
             log.warning(
                 "dispatch %d of task %d to %s: no answer; its %d units wait for the member",
                 dispatch_id,

@@ -108,6 +108,10 @@ class Ledger(Protocol):
     async def hold(self, task_id: int, hold: int) -> list[tuple[str, int]]: ...
     async def remove_pending(self, task_id: int, reason: str, ts: int) -> tuple[list[list[Any]], Counts]: ...
     async def withdrawn(self, member: str) -> list[int]: ...
+    async def sent_late(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, list[Any]]]
+    ) -> tuple[list[list[Any]], list[list[Any]], Counts] | None: ...
+    async def sent_twice(self) -> dict[str, int]: ...
     async def removed(self, member: str, member_tids: list[int]) -> None: ...
     async def unreported(self, task_id: int) -> list[tuple[int, list[Any]]]: ...
     async def mark_reported(self, task_id: int, seqs: list[int], at: float, final: bool = False) -> None: ...
@@ -184,12 +188,19 @@ SCHEMA = [
     CREATE INDEX units_done ON units (task_id, done_seq) WHERE done_seq IS NOT NULL;
     """,
     # version 5: finished tasks pruned after task_retention (when they finished; those finished before
-    # count from the upgrade), and the ports' loads read from the units in flight only (state 1)
-    """
+    # count from the upgrade), and the ports' loads read from the units in flight only
+    f"""
     ALTER TABLE tasks ADD COLUMN finished_at REAL;
     UPDATE tasks SET finished_at = CAST(strftime('%s', 'now') AS REAL) WHERE finished=1;
     CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished=1;
-    CREATE INDEX units_busy ON units (via) WHERE state=1;
+    CREATE INDEX units_busy ON units (via) WHERE state={DISPATCHED};
+    """,
+    # version 6: SMS a member reported sent of a dispatch withdrawn from it, each once (``twice``: its
+    # unit had gone to another member meanwhile)
+    """
+    CREATE TABLE sent_late (
+        dispatch_id INTEGER NOT NULL, sub_idx INTEGER NOT NULL, port TEXT NOT NULL,
+        twice INTEGER NOT NULL, row TEXT NOT NULL, PRIMARY KEY (dispatch_id, sub_idx, port));
     """,
 ]
 
@@ -244,6 +255,12 @@ def _counts(db: sqlite3.Connection, task_id: int) -> Counts:
     return Counts(
         total, by_state.get(SENT, 0), by_state.get(FAILED, 0), min(sending, by_state.get(DISPATCHED, 0)), reported
     )
+
+
+def port_forms(port: str | None) -> tuple[None, str, str]:
+    """A reported fleet port and the port alone: a unit names the port (``5``) or its slot (``5.01``)."""
+    name = port or ""
+    return None, name, name.split(".")[0]
 
 
 def _pinned(db: sqlite3.Connection, ports: tuple[int, int]) -> list[tuple[int, int, int, str, str]]:
@@ -677,6 +694,70 @@ class SqliteLedger:
             return sorted(tasks)
 
         return await self._run(take)
+
+    async def sent_late(
+        self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, list[Any]]]
+    ) -> tuple[list[list[Any]], list[list[Any]], Counts] | None:
+        """SMS ``(sub_idx, fleet port, fleet row)`` a member reports sent of a dispatch the fleet withdrew
+        from it (failover), each taken once: (rows that became the outcome of their
+        unit, still pending: it is not sent again; rows whose unit had gone to another member meanwhile:
+        sent twice; the task's counts).  None when the dispatch was not withdrawn (a report pushed again)."""
+
+        def put(db: sqlite3.Connection) -> tuple[list[list[Any]], list[list[Any]], Counts] | None:
+            r = db.execute("SELECT state FROM dispatches WHERE id=?", (dispatch_id,)).fetchone()
+            if r is None or r[0] not in (WITHDRAWN, REMOVED):
+                return None
+            done = {
+                (sub, port)
+                for sub, port in db.execute(
+                    "SELECT sub_idx, port FROM units WHERE dispatch_id=? AND state IN (?, ?)",
+                    (dispatch_id, SENT, FAILED),
+                )
+            }
+            applied, twice = [], []
+            for sub_idx, port, row in rows:
+                ports = port_forms(port)
+                if any((sub_idx, p) in done for p in ports):
+                    continue  # done before the withdrawal: its outcome was applied then
+                new = db.execute(
+                    "INSERT OR IGNORE INTO sent_late (dispatch_id, sub_idx, port, twice, row) VALUES (?,?,?,0,?)",
+                    (dispatch_id, sub_idx, port or "", row_text(row)),
+                ).rowcount
+                if not new:
+                    continue  # a report pushed again
+                unit = db.execute(
+                    "SELECT rowid, idx FROM units WHERE task_id=? AND state=? AND number=? "
+                    "AND (port IS NULL OR port IN (?, ?)) ORDER BY rowid LIMIT 1",
+                    (task_id, PENDING, row[1], *ports[1:]),
+                ).fetchone()
+                if unit is None:
+                    db.execute(
+                        "UPDATE sent_late SET twice=1 WHERE dispatch_id=? AND sub_idx=? AND port=?",
+                        (dispatch_id, sub_idx, port or ""),
+                    )
+                    twice.append(row)
+                    continue
+                self._seq += 1
+                fleet_row = [unit[1], *row[1:]]
+                db.execute(
+                    "UPDATE units SET state=?, row=?, done_seq=?, dispatch_id=?, sub_idx=? WHERE rowid=?",
+                    (SENT, row_text(fleet_row), self._seq, dispatch_id, sub_idx, unit[0]),
+                )
+                applied.append(fleet_row)
+            return applied, twice, _counts(db, task_id)
+
+        return await self._run(put)
+
+    async def sent_twice(self) -> dict[str, int]:
+        """Per member: SMS it sent after the fleet had withdrawn them and given them to another member."""
+        return await self._run(
+            lambda db: dict(
+                db.execute(
+                    "SELECT d.member, COUNT(*) FROM sent_late s JOIN dispatches d ON d.id=s.dispatch_id "
+                    "WHERE s.twice=1 GROUP BY d.member"
+                ).fetchall()
+            )
+        )
 
     async def withdrawn(self, member: str) -> list[int]:
         return await self._run(

@@ -249,6 +249,10 @@ class TaskStore(Protocol):
         """Tasks not finished, and finished ones with progress not yet reported."""
 
     @abstractmethod
+    async def tasks_closed(self, tids: list[int]) -> list[TaskRecord]:
+        """Tasks with these tids that are finished or removed and still kept (not pruned), oldest first."""
+
+    @abstractmethod
     async def task_chunk(self, task_id: int, chunk: int) -> list[str]: ...
 
     @abstractmethod

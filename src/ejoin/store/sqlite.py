@@ -498,6 +498,22 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    async def tasks_closed(self, tids: list[int]) -> list[TaskRecord]:
+        def run(conn: sqlite3.Connection) -> list[TaskRecord]:
+            if not tids:
+                return []
+            marks = ",".join("?" * len(tids))
+            return [
+                TaskRecord(id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]), state=r[5])
+                for r in conn.execute(
+                    f"SELECT id, tid, spec, n, request, state FROM task WHERE tid IN ({marks}) "
+                    f"AND state >= {TaskState.FINISHED:d} ORDER BY id",
+                    tids,
+                )
+            ]
+
+        return await self._submit(run)
+
     async def task_chunk(self, task_id: int, chunk: int) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
             row = conn.execute(

@@ -79,7 +79,7 @@ ROUTES: tuple[Route, ...] = (
         "/goip_get_tasks.html",
         sms.get_tasks,
         "A port's waiting tasks (optionally only tids)",
-        query={"port": INT, "pos": INT, "num": INT, "has_content": FLAG, "tids": S},
+        query={"port": INT, "pos": INT, "num": INT, "has_content": FLAG, "tids": S, "closed": FLAG},
         body=TIDS,
         methods=("get", "post"),
         answer=TasksReply,

@@ -202,6 +202,10 @@ def _limit(gw: SendingParts) -> int:
 pause_sms, resume_sms, remove_sms = change_endpoints(_change, _limit)
 
 
+# The spec's get_tasks states: 0 waiting, 1 paused; 2 (ours) closed: finished or removed.
+_QUEUE_STATE = {TaskState.PAUSED: 1, TaskState.FINISHED: 2, TaskState.REMOVED: 2}
+
+
 @endpoint()
 async def get_tasks(req: ApiRequest, gw: SendingParts) -> TasksReply:
     if not req.param("port"):
@@ -214,10 +218,16 @@ async def get_tasks(req: ApiRequest, gw: SendingParts) -> TasksReply:
     content = flag(req.param("has_content"), "has_content")
     tids = _tids(req, gw.config.max_tasks_per_request)  # optional filter (spec 6.3.6)
     total, page = await gw.sending.waiting_on_port(port, pos, num, tids)
+    if tids is not None and flag(req.param("closed"), "closed"):
+        # ours (docs/decisions.md): the named tasks this device had and closed, state 2, after the waiting
+        closed = await gw.sending.closed_on_port(port, tids)
+        rest = closed[max(0, pos - total) :]  # positions go on past the waiting ones
+        page = page + (rest[: max(0, num - len(page))] if num > 0 else rest)
+        total += len(closed)
     tasks = [
         QueuedTaskOut(
             tid=t.spec.tid_echo,
-            state=1 if t.state == TaskState.PAUSED else 0,  # the spec's get_tasks: 1 paused, 0 waiting
+            state=_QUEUE_STATE.get(t.state, 0),
             from_=t.spec.from_text,
             to=to,
             chs=t.spec.chs,

@@ -273,6 +273,23 @@ class SendEngine:
         page = waiting[pos : pos + num] if num > 0 else waiting[pos:]
         return len(waiting), [(t.view(), ",".join(await t.all_numbers())) for t in page]
 
+    async def closed_on_port(self, port: int, tids: list[Any]) -> list[tuple[TaskView, str]]:
+        """Tasks named by ``tids`` that this device finished or removed and still keeps (see
+        ``task_retention``) and that ``port`` could send for: [(task, recipients)], oldest first.
+        Whoever posted a task and lost the answer learns here that the device had it."""
+        wanted = []
+        for raw in tids:
+            try:
+                wanted.append(int(raw) if not isinstance(raw, bool) else None)
+            except (TypeError, ValueError):
+                continue
+        out = []
+        for rec in await self._store.tasks_closed([t for t in wanted if t is not None]):
+            task = await recovery.restore(self._store, rec)  # its spec and recipients; progress not needed
+            if any(serves_port(lane.spec, port) for lane in task.lanes):
+                out.append((task.view(), ",".join(await task.all_numbers())))
+        return out
+
     def unsent_by_slot(self) -> dict[tuple[int, int], int]:
         """SMS waiting in open tasks, each counted once, on the slot expected to send it.
 
