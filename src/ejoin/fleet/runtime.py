@@ -136,7 +136,8 @@ class Fleet:
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
 
-    def dev_status(self, period: int = 0) -> DevStatus:
+    def dev_status(self, period: int = 0, answers: dict[str, dict[str, Any]] | None = None) -> DevStatus:
+        """The fleet's dev-status; ``answers``: members' own answers to show (``all_sims``/``all_slots``)."""
         self.status_seq += 1
         return dev_status(
             list(self.links.values()),
@@ -147,6 +148,7 @@ class Fleet:
             slots=self.config.slots,
             seq=self.status_seq,
             expires=period,
+            answers=answers,
         )
 
     async def refresh(self, links: list[MemberLink] | None = None) -> None:
