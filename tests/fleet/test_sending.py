@@ -31,7 +31,8 @@ def reports(platform: PushCollector, tid: Any) -> list[dict[str, Any]]:
 
 
 def send(fleet: FleetThread, platform: PushCollector, task: dict[str, Any], **request: Any) -> dict[str, Any]:
-    body = {"type": "send-sms", "sr_url": platform.url, "tasks": [task], **request}
+    # request-level sr_prd 0: each report pushed at once (a device's default batches them for 30 s)
+    body = {"type": "send-sms", "sr_url": platform.url, "sr_prd": 0, "tasks": [task], **request}
     return fleet.post("/goip_post_sms.html", body)
 
 

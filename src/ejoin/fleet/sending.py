@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from ..clock import Clock
+from ..gateway.sending.tasks import request_options
 from ..protocol.codes import TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize, PortAddress
@@ -74,7 +75,11 @@ class Dispatcher:
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
         sr_url = str(request.sr_url or "")
-        sr_url = str(request.sr_url or "")
+        try:
+            options = request_options(request)
+            batch = [options.sr_cnt, options.sr_prd]
+        except TaskRejected:  # refused before (settings.accept), as a device refuses it
+            batch = [1, 0]
         results: list[tuple[Any, TaskStatus, str]] = []
         new: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]] = []
         for raw in request.tasks or []:
@@ -89,11 +94,12 @@ class Dispatcher:
             except TaskRejected as exc:
                 results.append((tid, exc.status, exc.why))
                 continue
-            # The task's own count and period, as a device applies them; the request-level ones only
-            # batch a device's reports into one push, and the fleet pushes each report at once.
+            # The task's own count and period, as a device applies them; the request-level ones batch
+            # several tasks' reports into one push (reports.py), kept with the task for after a restart.
             rules = {"sr_url": sr_url, "sr_cnt": spec.sr_cnt, "sr_prd": spec.sr_prd, "sdr": spec.sdr, "fdr": spec.fdr}
             lanes = [lane.ports for lane in spec.lanes]
             task["fleet_lanes"] = lanes
+            task["fleet_batch"] = batch
             new.append((spec.tid_echo, task, rules, units_of(spec.recipients, lanes)))
             results.append((tid, TaskStatus.OK, ""))
         if new:
@@ -315,7 +321,7 @@ class Dispatcher:
         recipients: dict[int, str] = {}
         for u, _, sub in units:
             recipients.setdefault(sub, u.number)
-        sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and k != "fleet_lanes"}
+        sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and not k.startswith("fleet_")}
         sub_task.update(
             tid=tid,
             to=[recipients[i] for i in sorted(recipients)],
