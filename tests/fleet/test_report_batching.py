@@ -15,6 +15,7 @@ import pytest
 from ejoin.testing import GatewayThread, PushCollector
 
 from .conftest import FleetThread, ledger_of, member
+from .test_replica_features import Pair
 from .test_sending import NUMBERS
 
 DAY = 86_400
@@ -135,3 +136,21 @@ def test_reports_lost_from_the_cache_are_made_again_at_the_next_start(
             await ledger.close()
 
     assert asyncio.run(open_tasks()) == 0  # finished: reported to the end
+
+
+def test_with_replicas_a_tasks_owner_batches_its_reports_whichever_replica_hears_the_members(
+    tmp_path: Path, two_members: tuple[GatewayThread, GatewayThread], pg_url: str, platform: PushCollector
+) -> None:
+    a, b = two_members
+    pair = Pair(tmp_path, pg_url, [member(a, "1-4", "a"), member(b, "5-8", "b")], status_poll=DAY)
+    try:
+        r1, r2 = pair.replicas
+        # members' reports go through the balancer: half of them land on r2, which tells r1 (NOTIFY)
+        body = {"type": "send-sms", "sr_url": platform.url, "sr_cnt": 3, "sr_prd": 40, "tasks": tasks(40, 3)}
+        assert {s["status"] for s in r1.post("/goip_post_sms.html", body)["status"]} == {"0 OK"}
+        push = platform.wait_for(lambda p: p["type"] == "status-report")
+        assert push["rpt_num"] == 3 and sorted(r["tid"] for r in push["rpts"]) == [40, 41, 42]
+        assert all((r["sent"], r["unsent"]) == (2, 0) for r in push["rpts"])
+        assert r2.fleet.reports.waiting == 0 and len(status_reports(platform)) == 1
+    finally:
+        pair.stop()
