@@ -102,7 +102,7 @@ class InboundPushes:
             await self._ledger.set_setting("sms_cnt", str(count))
         if period is not None:
             await self._ledger.set_setting("sms_prd", str(period))
-        await self.take()  # a batch as large as the new count goes now
+        await self.sweep()  # a batch as large as the new count goes now
 
     async def member_push(self, link: MemberLink, body: Any) -> None:
         rows = body.get("sms") if isinstance(body, dict) and body.get("type") == "recv-sms" else None
@@ -119,12 +119,16 @@ class InboundPushes:
         """SMS new to the fleet, recorded unforwarded in the ledger: batched (by the batcher)."""
         if not new:
             return
+        # They are recorded: if batching fails, the next poll batches them.  Failing the member's push
+        # would make it push them again, and a push the ledger cannot match is a new SMS.
+        await self.sweep()
+
+    async def sweep(self) -> None:
+        """``take``, its failure logged (the poll and the lease loop go on with their other work)."""
         try:
             await self.take()
         except Exception:
-            # They are recorded: the next poll (or sweep) batches them.  Failing the member's push
-            # would make it push them again, and a push the ledger cannot match is a new SMS.
-            log.exception("%d received SMS recorded, not batched yet; the next poll batches them", len(new))
+            log.exception("received SMS could not be batched; the next poll tries again")
 
     async def take(self) -> None:
         """The ledger's unforwarded SMS into the batch; pushed if ``sms_cnt`` are waiting."""

@@ -359,7 +359,7 @@ class Fleet:
                 await self._shared_outbox.renew()
                 await self._roles()
                 # the role's holder batches what any replica took in (the fallback of NOTIFY "i")
-                await self.inbound.take()
+                await self.inbound.sweep()
                 # the fallback of the notifications "m" and "s" (a listener reconnecting misses some);
                 # not waited for: detaching a member may wait for it to answer, and leases must not
                 if not self._syncing:
@@ -381,16 +381,16 @@ class Fleet:
         if was and not leading:
             self.inbound.drop()  # the next holder batches what waited here (unforwarded in the ledger)
         elif leading and not was:
-            await self.inbound.take()  # what the last holder's batch held, and what waited for a holder
+            await self.inbound.sweep()  # what the last holder's batch held, and what waited for a holder
 
     def _notified(self, payload: str) -> None:
         if payload == "m":  # a member added or removed through some replica
             self._spawn(self._sync_members())
         elif payload == "s":  # the platform's URLs or period set through some replica
             self._spawn(self.status_push.load())
-            self._spawn(self.inbound.take())  # sms_cnt lowered: a batch as large goes now
+            self._spawn(self.inbound.sweep())  # sms_cnt lowered: a batch as large goes now
         elif payload == "i":  # SMS taken in by some replica: the batcher (the status role's holder) takes them
-            self._spawn(self.inbound.take())
+            self._spawn(self.inbound.sweep())
         elif payload.startswith("t"):  # a member's outcomes, recorded by some replica
             task_id = int(payload[1:])
             if task_id in self.owned and task_id not in self._progressed:
@@ -459,7 +459,7 @@ class Fleet:
             elif link.up:
                 await self._remove_withdrawn(link)
         # Received SMS recorded and never batched (a push to the outbox that failed) are batched now.
-        await self.inbound.take()
+        await self.inbound.sweep()
         # Units that found no registered port earlier, or were withdrawn, may find one now.
         await self._claim()
         for task_id in sorted(self.owned):
