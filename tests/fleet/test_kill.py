@@ -45,6 +45,7 @@ def test_a_task_acknowledged_before_kill_9_is_sent_once_after_restart(tmp_path, 
         body = {
             "type": "send-sms",
             "sr_url": platform.url,
+            "sr_prd": 0,  # reports pushed at once
             "tasks": [{"tid": 8001, "to": NUMBERS[:8], "sms": "x", "sdr": 1}],
         }
         answer = httpx.post(f"http://127.0.0.1:{port}/goip_post_sms.html", params=AUTH, json=body, timeout=10).json()

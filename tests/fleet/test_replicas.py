@@ -67,7 +67,7 @@ def replicas(tmp_path: Path, pg_url: str, fleet_members: list[dict[str, Any]], *
 
 
 def post(url: str, task: dict[str, Any], sr_url: str) -> str:
-    body = {"type": "send-sms", "sr_url": sr_url, "tasks": [task]}
+    body = {"type": "send-sms", "sr_url": sr_url, "sr_prd": 0, "tasks": [task]}  # reports pushed at once
     answer = httpx.post(url + "/goip_post_sms.html", params=AUTH, json=body, timeout=20).json()
     return str(answer["status"][0]["status"])
 
@@ -125,7 +125,7 @@ def test_per_sim_quotas_hold_across_replicas(
                 {"tid": t, "to": numbers(t, 2), "sms": "x", "sdr": 1, "sr_cnt": 1} for t in range(first, first + 10)
             ]
             barrier.wait()
-            body = {"type": "send-sms", "sr_url": platform.url, "tasks": tasks}
+            body = {"type": "send-sms", "sr_url": platform.url, "sr_prd": 0, "tasks": tasks}
             answer = httpx.post(replica.url + "/goip_post_sms.html", params=AUTH, json=body, timeout=20).json()
             assert {s["status"] for s in answer["status"]} == {"0 OK"}
 

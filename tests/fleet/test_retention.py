@@ -29,7 +29,9 @@ def test_a_finished_task_leaves_the_ledger_after_its_retention(
         ledger: Any = fleet.fleet.ledger
         try:
             task = {"tid": 7001, "to": ["13800000001", "13800000002"], "sms": "x"}
-            answer = fleet.post("/goip_post_sms.html", {"type": "send-sms", "sr_url": platform.url, "tasks": [task]})
+            answer = fleet.post(
+                "/goip_post_sms.html", {"type": "send-sms", "sr_url": platform.url, "sr_prd": 0, "tasks": [task]}
+            )
             assert answer["status"][0]["status"] == "0 OK"
             [(_, task_id)] = fleet.run(ledger.find([7001]))  # open while the member's clock stands
             fleet.idle()  # dispatched to the member

@@ -31,7 +31,8 @@ def reports(platform: PushCollector, tid: Any) -> list[dict[str, Any]]:
 
 
 def send(fleet: FleetThread, platform: PushCollector, task: dict[str, Any], **request: Any) -> dict[str, Any]:
-    body = {"type": "send-sms", "sr_url": platform.url, "tasks": [task], **request}
+    # request-level sr_prd 0: each report pushed at once (a device's default batches them for 30 s)
+    body = {"type": "send-sms", "sr_url": platform.url, "sr_prd": 0, "tasks": [task], **request}
     return fleet.post("/goip_post_sms.html", body)
 
 
@@ -59,7 +60,9 @@ def test_tasks_accepted_together_share_the_members_evenly(tmp_path, platform: Pu
         fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], db=fleet_db).start()
         try:
             tasks = [{"tid": 9010 + t, "to": NUMBERS[t * 10 : t * 10 + 10], "sms": "x", "sdr": 1} for t in range(4)]
-            answer = fleet.post("/goip_post_sms.html", {"type": "send-sms", "sr_url": platform.url, "tasks": tasks})
+            answer = fleet.post(
+                "/goip_post_sms.html", {"type": "send-sms", "sr_url": platform.url, "sr_prd": 0, "tasks": tasks}
+            )
             assert [s["status"] for s in answer["status"]] == ["0 OK"] * 4
             fleet.idle()  # every task dispatched while the members send nothing yet (their clocks stand)
             a.advance(300)

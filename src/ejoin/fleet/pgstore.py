@@ -386,6 +386,8 @@ class PgLedger:
                 "EXCLUDED.next_id) ELSE EXCLUDED.next_id END",
                 (member, ssrc, next_id),
             )
+            if new:
+                await notify(conn, "i")  # the batcher of received SMS (the status role's holder)
             return new
 
     async def inbox_pushed(self, member: str, rows: list[list[Any]]) -> list[tuple[int, list[Any]]]:
@@ -409,6 +411,8 @@ class PgLedger:
                     (member, fp, fp),
                 )
                 new.append((int((await added.fetchone())[0]), row))  # type: ignore[index]
+            if new:
+                await notify(conn, "i")
             return new
 
     async def inbox_forwarded(self, ids: list[int]) -> None:

@@ -4,8 +4,12 @@ Why not ``gateway/reports.py``'s ``TaskReports``: it is driven by the send engin
 objects and marks progress in the device store's task rows; the fleet's progress lives in its
 own ledger (many members, one task), so it keeps the same rules here instead: a report when
 ``sr_cnt`` more units are done, every ``sr_prd`` seconds, and when the task is done; the
-counts are the whole task's, the sdr/fdr rows those done since the last report.  Pushes go
-through the device's durable ``Outbox`` (reused as is).
+counts are the whole task's, the sdr/fdr rows those done since the last report.  As a device's,
+reports then wait in a cache, one per (sr_url, request-level sr_cnt, request-level sr_prd), pushed
+as one ``status-report`` when it holds ``sr_cnt`` reports or ``sr_prd`` seconds after its first
+one (at once when ``sr_prd`` is 0).  Pushes go through the device's durable ``Outbox`` (reused as
+is); the units of a report are marked reported once the outbox holds its push, so a report lost
+in the cache (a crash, a lease lost) is made again from what the ledger holds unreported.
 
 The stream is read from the ledger, not kept in memory: a member's report may land on any
 replica, which records it; the task's owner (the one replica holding its lease, ``owns``) is
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -41,6 +45,34 @@ class _Open:
     finished: bool = False
 
 
+@dataclass
+class _Held:
+    """A task's report waiting in a cache: the units it reports (by done seq), and whether it is the last."""
+
+    task_id: int
+    report: TaskReport
+    seqs: list[int]
+    final: bool
+
+
+@dataclass
+class _Cache:
+    url: str
+    count: int
+    period: int
+    held: list[_Held] = field(default_factory=list)
+    timer: Timer | None = None
+
+
+def batching(row: TaskRow) -> tuple[int, int]:
+    """The request-level (sr_cnt, sr_prd) the task came with; a task recorded before the fleet
+    batched reports has none: pushed at once, as it was then."""
+    given = row.task.get("fleet_batch")
+    if isinstance(given, list) and len(given) == 2:
+        return max(1, int(given[0])), max(0, int(given[1]))
+    return 1, 0
+
+
 class ReportMerger:
     def __init__(self, ledger: Ledger, outbox: Outbox, clock: Clock, ports: PortMap, members: dict[str, Any]) -> None:
         self._ledger = ledger
@@ -49,12 +81,22 @@ class ReportMerger:
         self._ports = ports
         self._members = members  # name -> MemberConfig
         self._open: dict[int, _Open] = {}
+        self._caches: dict[tuple[str, int, int], _Cache] = {}
+        self._held: dict[int, set[int]] = {}  # task -> units (done seqs) in a report waiting in a cache
+        self._closing: set[int] = set()  # tasks whose last report waits in a cache
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
         self._tasks: set[asyncio.Task[Any]] = set()
         # Whether this replica emits a task's stream (it holds the task's lease); one process: always.
         self.owns: Callable[[int], bool] = lambda task_id: True
 
+    @property
+    def waiting(self) -> int:
+        """Reports waiting in the caches."""
+        return sum(len(cache.held) for cache in self._caches.values())
+
     async def track(self, task_id: int) -> None:
+        if task_id in self._closing or task_id in self._open:
+            return  # its last report waits in a cache (a late duplicate outcome must not repeat it)
         row = await self._ledger.task(task_id)
         if row is None or row.finished or task_id in self._open:
             return  # a finished task's last report is out (a late duplicate outcome must not repeat it)
@@ -80,10 +122,15 @@ class ReportMerger:
                 self._arm(task_id, state)
 
     def forget(self, task_id: int) -> None:
-        """The task's lease went to another replica: its stream is that one's now."""
+        """The task's lease went to another replica: its stream is that one's now (with what its
+        reports waiting here held: unreported in the ledger)."""
         state = self._open.pop(task_id, None)
         if state is not None and state.timer is not None:
             state.timer.cancel()
+        for cache in self._caches.values():
+            cache.held = [h for h in cache.held if h.task_id != task_id]
+        self._held.pop(task_id, None)
+        self._closing.discard(task_id)
 
     async def member_report(self, member: str, body: Any) -> None:
         """A status-report a member pushed to the fleet (possibly again: done units count once)."""
@@ -196,19 +243,23 @@ class ReportMerger:
                     state.timer.cancel()
                 await self._emit(task_id, state, counts)
                 del self._open[task_id]
-            elif counts.done - counts.reported >= state.row.sr_cnt:
+            elif counts.done - self._reported(task_id, counts) >= state.row.sr_cnt:
                 await self._emit(task_id, state, counts)
 
-    @staticmethod
-    def _due(state: _Open, counts: Counts) -> bool:
-        return counts.done >= counts.total or counts.done - counts.reported >= state.row.sr_cnt
+    def _reported(self, task_id: int, counts: Counts) -> int:
+        """Units reported: marked so in the ledger, or in a report waiting in a cache."""
+        return counts.reported + len(self._held.get(task_id, ()))
+
+    def _due(self, state: _Open, counts: Counts) -> bool:
+        return counts.done >= counts.total or counts.done - self._reported(state.row.id, counts) >= state.row.sr_cnt
 
     async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
         # The counts first (``counts``: just read under the lock), then the rows: every unit the counts
         # say is done is among the rows (or reported already), so the final report holds the last of them.
         if counts is None:
             counts = await self._ledger.counts(task_id)
-        done = await self._ledger.unreported(task_id)
+        held = self._held.get(task_id, set())
+        done = [(seq, r) for seq, r in await self._ledger.unreported(task_id) if seq not in held]
         row = state.row
         rows = sorted((r for _, r in done), key=lambda r: (r[0], _port_key(r[2])))
         report = TaskReport(
@@ -220,15 +271,82 @@ class ReportMerger:
             sdr=[r[:4] for r in rows if len(r) == 4] if row.sdr else msgspec.UNSET,
             fdr=[r for r in rows if len(r) > 4] if row.fdr else msgspec.UNSET,
         )
-        if row.sr_url:
-            await self._outbox.push(row.sr_url, "status-report", encode(StatusReportPush("status-report", 1, [report])))
-        # the last report holds every unit not reported yet (all done): it finishes the task
-        await self._ledger.mark_reported(task_id, [seq for seq, _ in done], self._clock.time(), final=state.finished)
+        seqs = [seq for seq, _ in done]
+        if not row.sr_url:  # nowhere to push: reported as far as the ledger goes
+            await self._ledger.mark_reported(task_id, seqs, self._clock.time(), final=state.finished)
+            return
+        count, period = batching(row)
+        key = (row.sr_url, count, period)
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = self._caches[key] = _Cache(row.sr_url, count, period)
+        cache.held.append(_Held(task_id, report, seqs, state.finished))
+        held.update(seqs)
+        self._held[task_id] = held
+        if state.finished:
+            self._closing.add(task_id)
+        if len(cache.held) >= cache.count or cache.period == 0:
+            await self._flush(key)
+        elif cache.timer is None:
+            cache.timer = self._clock.call_later(cache.period, self._cache_due, key)
+
+    def _cache_due(self, key: tuple[str, int, int]) -> None:
+        task = asyncio.ensure_future(self._flush_due(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_due(self, key: tuple[str, int, int]) -> None:
+        async with self._lock:
+            await self._flush(key)
+
+    async def _flush(self, key: tuple[str, int, int]) -> None:
+        """A cache's reports in one push (under ``_lock``); their units marked reported once the outbox
+        holds it.  If either step fails, the tasks report those units again (their counts are exact:
+        cumulative), as they would after a crash."""
+        cache = self._caches.pop(key, None)
+        if cache is None:
+            return
+        if cache.timer is not None:
+            cache.timer.cancel()
+        if not cache.held:
+            return
+        try:
+            body = StatusReportPush("status-report", len(cache.held), [h.report for h in cache.held])
+            await self._outbox.push(cache.url, "status-report", encode(body))
+            for h in cache.held:
+                # the last report holds every unit not reported yet (all done): it finishes the task
+                await self._ledger.mark_reported(h.task_id, h.seqs, self._clock.time(), final=h.final)
+                self._let_go(h)
+        except BaseException as exc:
+            for h in cache.held:
+                self._let_go(h)
+            if isinstance(exc, Exception):  # not when stopping (cancelled): the next start reports them
+                for task_id in {h.task_id for h in cache.held}:
+                    task = asyncio.ensure_future(self.progress(task_id))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            raise
+
+    def _let_go(self, h: _Held) -> None:
+        held = self._held.get(h.task_id)
+        if held is not None:
+            held.difference_update(h.seqs)
+            if not held:
+                del self._held[h.task_id]
+        if h.final:
+            self._closing.discard(h.task_id)
 
     async def stop(self) -> None:
         for state in self._open.values():
             if state.timer is not None:
                 state.timer.cancel()
+        # reports waiting in a cache go now (a stop is not a crash: the platform need not wait for them)
+        try:
+            async with self._lock:
+                for key in list(self._caches):
+                    await self._flush(key)
+        except Exception:
+            log.exception("reports waiting in the cache could not be pushed; they are made again at the next start")
         for task in list(self._tasks):
             task.cancel()
 

@@ -115,8 +115,9 @@ class Fleet:
         self.owned: set[int] = set()  # open tasks this replica holds the lease of
         self.reports.owns = self.dispatcher.owns = self.owned.__contains__
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
-        self.inbound = InboundPushes(self.ledger, self.outbox, self.ports)
         self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
+        # the holder of the status role batches received SMS for the platform too (one batcher for all)
+        self.inbound = InboundPushes(self.ledger, self.outbox, self.ports, self.clock, lambda: self.status_push.leading)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
@@ -138,7 +139,8 @@ class Fleet:
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
 
-    def dev_status(self, period: int = 0) -> DevStatus:
+    def dev_status(self, period: int = 0, answers: dict[str, dict[str, Any]] | None = None) -> DevStatus:
+        """The fleet's dev-status; ``answers``: members' own answers to show (``all_sims``/``all_slots``)."""
         self.status_seq += 1
         return dev_status(
             list(self.links.values()),
@@ -149,6 +151,7 @@ class Fleet:
             slots=self.config.slots,
             seq=self.status_seq,
             expires=period,
+            answers=answers,
         )
 
     async def refresh(self, links: list[MemberLink] | None = None) -> None:
@@ -182,7 +185,7 @@ class Fleet:
             self.status_push.leading = await self.ledger.lead("status")
             await self._agree_on_public_url()
         await self.status_push.start()
-        await self.inbound.start(replicas=self.db is not None)
+        await self.inbound.start()
         await self.refresh()
         # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
         # again where they stopped.
@@ -359,8 +362,8 @@ class Fleet:
                 await self._claim()
                 await self._shared_outbox.renew()
                 await self._roles()
-                if self.status_push.leading:  # one replica looks for SMS a dead one never handed over
-                    await self.inbound.sweep()
+                # the role's holder batches what any replica took in (the fallback of NOTIFY "i")
+                await self.inbound.sweep()
                 # the fallback of the notifications "m" and "s" (a listener reconnecting misses some);
                 # not waited for: detaching a member may wait for it to answer, and leases must not
                 if not self._syncing:
@@ -377,13 +380,21 @@ class Fleet:
 
     async def _roles(self) -> None:
         """The status role (the periodic dev-status to the platform): renewed, or taken when free."""
-        self.status_push.leading = await self.ledger.lead("status")
+        leading = await self.ledger.lead("status")
+        was, self.status_push.leading = self.status_push.leading, leading
+        if was and not leading:
+            self.inbound.drop()  # the next holder batches what waited here (unforwarded in the ledger)
+        elif leading and not was:
+            await self.inbound.sweep()  # what the last holder's batch held, and what waited for a holder
 
     def _notified(self, payload: str) -> None:
         if payload == "m":  # a member added or removed through some replica
             self._spawn(self._sync_members())
         elif payload == "s":  # the platform's URLs or period set through some replica
             self._spawn(self.status_push.load())
+            self._spawn(self.inbound.sweep())  # sms_cnt lowered: a batch as large goes now
+        elif payload == "i":  # SMS taken in by some replica: the batcher (the status role's holder) takes them
+            self._spawn(self.inbound.sweep())
         elif payload.startswith("t"):  # a member's outcomes, recorded by some replica
             task_id = int(payload[1:])
             if task_id in self.owned and task_id not in self._progressed:
@@ -452,6 +463,8 @@ class Fleet:
                     )
             elif link.up:
                 await self._remove_withdrawn(link)
+        # Received SMS recorded and never batched (a push to the outbox that failed) are batched now.
+        await self.inbound.sweep()
         # Units that found no registered port earlier, or were withdrawn, may find one now.
         await self._claim()
         self.dispatcher.unreconciled &= self.owned  # finished, or another replica's now (it reconciles)
@@ -508,6 +521,7 @@ class Fleet:
         await asyncio.gather(*list(self._work), return_exceptions=True)
         await self.reports.stop()
         self.status_push.stop()
+        self.inbound.stop()
         await self.outbox.stop()
         if self._shared_outbox is not None:  # the other replicas take over at once, not after the leases
             try:

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from ..clock import Clock
+from ..gateway.sending.tasks import request_options
 from ..protocol.codes import TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize, PortAddress
@@ -87,7 +88,11 @@ class Dispatcher:
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
         sr_url = str(request.sr_url or "")
-        sr_url = str(request.sr_url or "")
+        try:
+            options = request_options(request)
+            batch = [options.sr_cnt, options.sr_prd]
+        except TaskRejected:  # refused before (settings.accept), as a device refuses it
+            batch = [1, 0]
         results: list[tuple[Any, TaskStatus, str]] = []
         new: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]] = []
         for raw in request.tasks or []:
@@ -102,11 +107,12 @@ class Dispatcher:
             except TaskRejected as exc:
                 results.append((tid, exc.status, exc.why))
                 continue
-            # The task's own count and period, as a device applies them; the request-level ones only
-            # batch a device's reports into one push, and the fleet pushes each report at once.
+            # The task's own count and period, as a device applies them; the request-level ones batch
+            # several tasks' reports into one push (reports.py), kept with the task for after a restart.
             rules = {"sr_url": sr_url, "sr_cnt": spec.sr_cnt, "sr_prd": spec.sr_prd, "sdr": spec.sdr, "fdr": spec.fdr}
             lanes = [lane.ports for lane in spec.lanes]
             task["fleet_lanes"] = lanes
+            task["fleet_batch"] = batch
             new.append((spec.tid_echo, task, rules, units_of(spec.recipients, lanes)))
             results.append((tid, TaskStatus.OK, ""))
         if new:
@@ -170,7 +176,16 @@ class Dispatcher:
         # One sub-task per member, or per (member, port) when SIMs have quotas.
         plans: dict[tuple[str, str | None], list[tuple[Unit, str, int]]] = defaultdict(list)
         sims: dict[tuple[str, str | None], str] = {}
-        if fixed:
+        key: tuple[str, str | None]
+        if fixed and self._quotas != (0, 0):
+            # bound to a port, the SIM is the port's: it gets what its quotas leave, one sub-task per port
+            for u, port, sim in await self._bound_under_quota(fixed):
+                owner = self._ports.owner(parse_port(port).port)
+                assert owner is not None
+                key = (owner.name, port)
+                sims[key] = sim
+                plans[key].append((u, port, len(plans[key])))
+        elif fixed:
             order: dict[str, dict[int, int]] = defaultdict(dict)  # member -> recipient idx -> sub idx
             for u in fixed:
                 owner = self._ports.owner(parse_port(u.port).port)
@@ -188,7 +203,6 @@ class Dispatcher:
                 if owner is None:
                     owner = owners[port] = self._ports.owner(parse_port(port).port)
                 assert owner is not None
-                key: tuple[str, str | None]
                 if self._quotas != (0, 0):
                     key = (owner.name, port)  # one sub-task per port: what a SIM sends is what it was given
                     sims[key] = sim
@@ -283,21 +297,55 @@ class Dispatcher:
             self._candidates_key, self._candidates_list = key, found
         return self._candidates_list
 
+    async def _usage_room(self) -> Callable[[str], float]:
+        """What each SIM may still send under its quotas now (read from the ledger's record of every task)."""
+        hour, day = self._quotas
+        now = self._clock.time()
+        usage = await self._ledger.sim_usage(now - 3600, now - 86400)
+
+        def room(sim: str) -> float:
+            used_hour, used_day = usage.get(sim, (0, 0))
+            return min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
+
+        return room
+
+    async def _bound_under_quota(self, units: list[Unit]) -> list[tuple[Unit, str, str]]:
+        """(unit, its port, the SIM there) for the units bound to a port (``from`` with ``to_all`` 1) that
+        their port's SIM may send under its quotas now.  The others stay pending, as units the fleet
+        routes do: over quota, until the window frees; on a port not registered (its SIM unknown, so
+        nothing to count it against), until it registers."""
+        room_of = await self._usage_room()
+        sims: dict[int, list[tuple[PortAddress, str]]] = defaultdict(list)  # fleet port -> registered slots
+        for addr, _, sim in self._candidates():
+            sims[addr.port].append((addr, sim))
+        room: dict[str, float] = {}
+        out: list[tuple[Unit, str, str]] = []
+        for u in units:
+            assert u.port is not None
+            bound_name = u.port
+            bound = parse_port(bound_name)
+            # "5" is port 5's active slot (the registered one); "5.02" that slot only
+            at = next((s for addr, s in sims.get(bound.port, []) if bound.slot is None or addr == bound), None)
+            if at is None:
+                continue
+            if at not in room:  # (read once per SIM: what this pass gives it is counted below)
+                room[at] = room_of(at)
+            if room[at] <= 0:
+                continue
+            room[at] -= 1
+            out.append((u, bound_name, at))
+        return out
+
     async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
         """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
         busy = await self._ledger.busy()
-        hour, day = self._quotas
-        usage: dict[str, tuple[int, int]] = {}
-        if hour or day:
-            now = self._clock.time()
-            usage = await self._ledger.sim_usage(now - 3600, now - 86400)
+        room_of = await self._usage_room() if self._quotas != (0, 0) else (lambda sim: math.inf)
         heap: list[tuple[int, PortAddress, str, str]] = []
         room: dict[str, float] = {}
         for addr, dotted, sim in self._candidates():
             if allowed is not None and addr not in allowed and PortAddress(addr.port) not in allowed:
                 continue
-            used_hour, used_day = usage.get(sim, (0, 0))
-            room[sim] = min(hour - used_hour if hour else math.inf, day - used_day if day else math.inf)
+            room[sim] = room_of(sim)
             heap.append((busy.get(dotted, 0), addr, dotted, sim))
         step = 1
         if self._policy == "round-robin":
@@ -344,7 +392,7 @@ class Dispatcher:
             mapped = self._ports.to_member(parse_port(port))
             assert mapped is not None
             local_ports.setdefault(mapped[1].dotted)
-        sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and k != "fleet_lanes"}
+        sub_task = {k: v for k, v in task.items() if k not in _OWN_KEYS and not k.startswith("fleet_")}
         sub_task.update(
             tid=tid,
             to=_numbers(units),

@@ -1,8 +1,9 @@
-"""The few device parameters the fleet has of its own: where it pushes (goip_send_cmd op=get/set).
+"""The few device parameters the fleet has of its own: where and how it pushes (goip_send_cmd op=get/set).
 
-``sms_url`` (received SMS), ``status_url`` and ``status_period`` (status pushes) are the fleet's,
-kept in the ledger; every other parameter belongs to a member device and is refused with a reason.
-A send request's ``sms_url`` sets it too, as on a device (spec 7.2.1).
+``sms_url``, ``sms_cnt`` and ``sms_prd`` (received SMS and their batching), ``status_url`` and
+``status_period`` (status pushes) are the fleet's, kept in the ledger; every other parameter
+belongs to a member device and is refused with a reason.  A send request's ``sms_url``,
+``sms_cnt`` and ``sms_prd`` set them too, as on a device (spec 7.2.1).
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..gateway.parameters import ParameterError, parse_url
+from ..gateway.sending.tasks import request_options
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import GetReply, SetReply
-from ..protocol.sms import SendSmsRequest
+from ..protocol.sms import SendSmsRequest, TaskRejected, tid_of_raw
 from ..web.command import _param_items
-from ..web.endpoint import ApiError, ApiRequest, integer
+from ..web.endpoint import ApiError, ApiRequest
 from .runtime import Fleet
 
-NAMES = ("sms_url", "status_url", "status_period")
+NAMES = ("sms_url", "sms_cnt", "sms_prd", "status_url", "status_period")
 
 
 def _known(name: str) -> str:
@@ -36,7 +38,22 @@ async def _get(fleet: Fleet, key: str) -> Any:
     if key == "status_period":
         await fleet.status_push.load()
         return fleet.status_push.period
+    if key in ("sms_cnt", "sms_prd"):
+        count, period = await fleet.inbound.count_and_period()
+        return count if key == "sms_cnt" else period
     return await fleet.ledger.setting(key) or ""
+
+
+def _value(key: str, value: str) -> Any:
+    if key.endswith("_url"):
+        return parse_url(value)
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ParameterError(f"{key}: {value[:20]!r} is not a whole number") from None
+    if number < 0 and key != "sms_cnt":  # a count <= 1 is "each at once", as on a device
+        raise ParameterError(f"{key}: a period cannot be negative")
+    return number
 
 
 async def get_or_set(req: ApiRequest, fleet: Fleet) -> Any:
@@ -46,21 +63,33 @@ async def get_or_set(req: ApiRequest, fleet: Fleet) -> Any:
         return GetReply(code=ResultCode.OK, reason="OK", data={k: await _get(fleet, k) for k in names})
     values = [(_known(k), v) for k, v in items]  # every name checked before anything changes
     try:
-        parsed = [(k, parse_url(v) if k != "status_period" else v) for k, v in values]
+        parsed = [(k, _value(k, v)) for k, v in values]
     except ParameterError as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
     for key, value in parsed:
         if key == "sms_url":
             await fleet.inbound.set_url(value)
+        elif key == "sms_cnt":
+            await fleet.inbound.set_batching(value, None)
+        elif key == "sms_prd":
+            await fleet.inbound.set_batching(None, value)
         elif key == "status_url":
             await fleet.status_push.configure(value, None)
         else:
-            await fleet.status_push.configure(None, integer(value, "status_period", default=0, minimum=0))
+            await fleet.status_push.configure(None, value)
     return SetReply(code=ResultCode.OK, reason="OK", par_set=len(parsed))
 
 
 async def accept(fleet: Fleet, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
-    url = request.sms_url
-    if isinstance(url, str) and url.strip().startswith(("http://", "https://")):
-        await fleet.inbound.set_url(url.strip())
+    try:
+        options = request_options(request)
+    except TaskRejected as exc:  # a request-level option applies to every task: each refused, as a device
+        return [(tid_of_raw(raw), exc.status, exc.why) for raw in request.tasks or []]
+    if options.sms_url:
+        await fleet.inbound.set_url(options.sms_url)
+    given = {k for k in ("sms_cnt", "sms_prd") if getattr(request, k) not in (None, "")}
+    if given:
+        await fleet.inbound.set_batching(
+            options.sms_cnt if "sms_cnt" in given else None, options.sms_prd if "sms_prd" in given else None
+        )
     return await fleet.dispatcher.accept(request)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import msgspec
 
 from ..protocol.codes import PortState
 from ..protocol.messages import DevStatus, PortStatusEntry
 from ..protocol.ports import PortAddress
-from .members import MemberLink
+from .members import MemberDown, MemberLink
 from .numbering import PortMap
 
 
@@ -31,9 +34,10 @@ def _blank(port: str) -> PortStatusEntry:
     )
 
 
-def member_entries(link: MemberLink, ports: PortMap) -> list[PortStatusEntry]:
+def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None = None) -> list[PortStatusEntry]:
+    """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status."""
     m = link.config
-    seen = (link.status or {}).get("status") or []
+    seen = ((link.status if status is None else status) or {}).get("status") or []
     out: list[PortStatusEntry] = []
     covered: set[int] = set()
     for raw in seen:
@@ -57,12 +61,40 @@ def member_entries(link: MemberLink, ports: PortMap) -> list[PortStatusEntry]:
     return out
 
 
+async def every_slot(links: list[MemberLink], which: str) -> dict[str, dict[str, Any]]:
+    """Each member that is up asked for its status with ``which`` (``all_sims`` or ``all_slots``) 1:
+    member name -> its answer.  Kept apart from the members' last status (their active slots, whose
+    changes are pushed); a member that does not answer is down, and shows as down."""
+
+    async def ask(link: MemberLink) -> dict[str, Any] | None:
+        try:
+            answer = await link.call("/goip_get_status.html", params={which: "1"})
+        except MemberDown:
+            return None
+        return answer if isinstance(answer, dict) and isinstance(answer.get("status"), list) else None
+
+    up = [link for link in links if link.up]
+    answers = await asyncio.gather(*(ask(link) for link in up))
+    return {link.name: answer for link, answer in zip(up, answers, strict=True) if answer is not None}
+
+
 def dev_status(
-    links: list[MemberLink], ports: PortMap, *, mac: str, ip: str, ver: str, slots: int, seq: int, expires: int = 0
+    links: list[MemberLink],
+    ports: PortMap,
+    *,
+    mac: str,
+    ip: str,
+    ver: str,
+    slots: int,
+    seq: int,
+    expires: int = 0,
+    answers: dict[str, dict[str, Any]] | None = None,
 ) -> DevStatus:
+    """``answers``: members' own answers to show instead of their last status (``every_slot``)."""
     entries: list[PortStatusEntry] = []
     for link in sorted(links, key=lambda link: link.config.first):
-        entries.extend(member_entries(link, ports))
+        answer = (answers or {}).get(link.name) if link.up else None
+        entries.extend(member_entries(link, ports, answer))
     entries.sort(key=lambda e: PortAddress.parse(e.port))
     max_slot = max((int((link.status or {}).get("max-slot", 1) or 1) for link in links), default=1)
     return DevStatus(

@@ -20,6 +20,7 @@ from ..web.sms import change_endpoints, send_endpoint
 from . import admin, inbox, queue, routed, settings, stats
 from .members import MemberDown
 from .runtime import Fleet
+from .status import every_slot
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 log = logging.getLogger(__name__)
@@ -27,9 +28,8 @@ log = logging.getLogger(__name__)
 
 @endpoint()
 async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
-    # Checked as a device checks them, not passed on yet: members answer their active slots (docs/fleet.md).
-    flag(req.param("all_sims"), "all_sims")
-    flag(req.param("all_slots"), "all_slots")
+    all_sims = flag(req.param("all_sims"), "all_sims")
+    all_slots = flag(req.param("all_slots"), "all_slots")
     url = req.param("url")
     period_text = req.param("period")
     period = None if period_text is None else integer(period_text, "period", default=60, minimum=0)
@@ -40,9 +40,16 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
             raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
     # Members known down are not waited for (a silent one would hold every answer for member_timeout):
     # the poll notices when they come back.
-    await fleet.refresh([link for link in fleet.links.values() if link.up])
+    up = [link for link in fleet.links.values() if link.up]
+    answers = None
+    if all_sims or all_slots:  # passed on: each member answers for its own slots (all_slots wins, as on a device)
+        answers = await every_slot(up, "all_slots" if all_slots else "all_sims")
+    else:
+        await fleet.refresh(up)
     if url is not None or period is not None:
         await fleet.status_push.configure(url, period)
+    if answers is not None:
+        return fleet.dev_status(fleet.status_push.period, answers)
     return fleet.status_push.dev_status()
 
 
