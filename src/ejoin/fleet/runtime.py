@@ -519,6 +519,7 @@ class Fleet:
         for task in list(self._work):
             task.cancel()
         await asyncio.gather(*list(self._work), return_exceptions=True)
+        await self.dispatcher.close()
         await self.reports.stop()
         self.status_push.stop()
         self.inbound.stop()

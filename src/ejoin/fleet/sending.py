@@ -29,6 +29,7 @@ from ..protocol.ports import DeviceSize, PortAddress
 from ..protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from .members import MemberDown, MemberLink
 from .numbering import PortMap, parse_port
+from .posting import SubTaskPoster
 from .store import FAILED, POSTED, REFUSED, RUNNING, Conflict, Ledger, TaskRow, Unit
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Dispatcher:
         self._report_url = report_url  # member name -> the fleet URL its reports go to
         self._max_recipients = max_recipients
         self._dispatching: set[int] = set()
+        self._posters: dict[str, SubTaskPoster] = {}  # member -> its sub-tasks, several to a post
         self._candidates_key: tuple[Any, ...] = ()
         self._candidates_list: list[tuple[PortAddress, str, str]] = []
         # Tasks with a dispatch whose post got no answer (here, or before a crash) from a member that
@@ -372,6 +374,19 @@ class Dispatcher:
             self._last = heap[last][1]
         return out
 
+    async def close(self) -> None:
+        """Posts on their way abandoned (the fleet stops): their sub-tasks were recorded before, and a
+        post never answered is reconciled with the member at the next start."""
+        for poster in self._posters.values():
+            await poster.close()
+
+    def _poster(self, member: str, link: MemberLink) -> SubTaskPoster:
+        """The member's poster (a new one for a member added again: another link)."""
+        poster = self._posters.get(member)
+        if poster is None or poster.link is not link:
+            poster = self._posters[member] = SubTaskPoster(link, lambda: self._report_url(member))
+        return poster
+
     async def _post(
         self,
         row: TaskRow,
@@ -403,10 +418,8 @@ class Dispatcher:
             to_all=1 if to_all else 0,
             **{"from": ",".join(local_ports)},
         )
-        # request sr_cnt 1: the member pushes each report at once, never held in its batching cache
-        body = {"type": "send-sms", "sr_url": self._report_url(member), "sr_cnt": 1, "sr_prd": 0, "tasks": [sub_task]}
         try:
-            answer = await link.call("/goip_post_sms.html", body=body)
+            status, answer = await self._poster(member, link).post(sub_task)
         except MemberDown:
             # It may or may not have arrived: the units stay with this dispatch (never sent twice), and
             # the member is asked at the next poll whether it has it (``reconcile``).
@@ -419,9 +432,6 @@ class Dispatcher:
                 len(units),
             )
             return
-        status = ""
-        if isinstance(answer, dict) and answer.get("status"):
-            status = str(answer["status"][0].get("status", ""))
         if status.startswith(("0 ", "13 ")):  # 13: the member holds this tid open already (posted again)
             await self._ledger.dispatch_done(dispatch_id, POSTED)
             return
