@@ -16,7 +16,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,17 +164,17 @@ class SQLiteStore(Store):
     def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         if self._thread is None or self._loop is None:
             raise RuntimeError("the store is not open")
-        fut: asyncio.Future[T] = self._loop.create_future()
+        fut: Outcome[T] = Outcome(loop=self._loop)
         self._in_flight += 1
         fut.add_done_callback(functools.partial(self._done, fn))
         self._queue.put((fn, args, fut))
         return fut
 
-    def _done(self, fn: Callable[..., Any], fut: asyncio.Future[Any]) -> None:
+    def _done(self, fn: Callable[..., Any], fut: Outcome[Any]) -> None:
         self._in_flight -= 1
         # A failure: look again once everyone waiting on it has run.  One nobody took is logged
         # here, so writes that are not awaited (a state change) need no logging callback of their own.
-        if not fut.cancelled() and getattr(fut, "_log_traceback", False):  # (asyncio's "not retrieved yet")
+        if fut.exception_unasked():
             assert self._loop is not None
             self._loop.call_soon(_unheard, fn, fut)
 
@@ -851,8 +851,33 @@ def _job(r: tuple) -> JobRecord:
     return JobRecord(*r)
 
 
-def _unheard(fn: Callable[..., Any], fut: asyncio.Future[Any]) -> None:
-    if getattr(fut, "_log_traceback", False):  # nobody asked for the outcome (asyncio would say so only at GC)
+class Outcome(asyncio.Future[T]):
+    """A store job's outcome that knows whether anyone asked for it: awaited, or its result or
+    exception read (asyncio keeps that to itself, and says so only when the future is collected)."""
+
+    _asked = False
+
+    def result(self) -> T:
+        self._asked = True
+        return super().result()
+
+    def exception(self) -> BaseException | None:
+        self._asked = True
+        return super().exception()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        self._asked = True
+        return (yield from super().__await__())
+
+    __iter__ = __await__
+
+    def exception_unasked(self) -> bool:
+        """Failed, and nobody has asked for the outcome yet."""
+        return not self._asked and self.done() and not self.cancelled() and super().exception() is not None
+
+
+def _unheard(fn: Callable[..., Any], fut: Outcome[Any]) -> None:
+    if fut.exception_unasked():  # nobody asked for the outcome (asyncio would say so only at GC)
         what = fn.__qualname__.replace(".<locals>.run", "").rsplit(".", 1)[-1]
         log.error("a store write (%s) failed and nobody was waiting for it: %s", what, fut.exception())
 
