@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,6 +190,20 @@ class Balancer:
     def stop(self) -> None:
         self._thread.run(self._runner.cleanup())
         self._thread.stop()
+
+
+def unforwarded(data: Path, db: str) -> list[Any]:
+    """The received SMS a stopped fleet's ledger holds and never handed to the outbox."""
+
+    async def read() -> list[Any]:
+        ledger = ledger_of(data, db)
+        await ledger.open()
+        try:
+            return await ledger.inbox_unforwarded()
+        finally:
+            await ledger.close()
+
+    return asyncio.run(read())
 
 
 def ledger_of(data: Path, db: str) -> Ledger:

@@ -85,7 +85,7 @@ def test_an_sms_taken_in_but_never_handed_to_the_outbox_is_pushed_at_the_next_st
 ) -> None:
     import asyncio
 
-    from .conftest import ledger_of, member
+    from .conftest import ledger_of, member, unforwarded
 
     a, b = two_members
     members = [member(a, "1-4", "a"), member(b, "5-8", "b")]
@@ -106,12 +106,4 @@ def test_an_sms_taken_in_but_never_handed_to_the_outbox_is_pushed_at_the_next_st
     finally:
         again.stop()
 
-    async def left() -> list:  # handed to the outbox once: nothing left for a next start
-        ledger = ledger_of(tmp_path / "fleet", fleet_db)
-        await ledger.open()
-        try:
-            return await ledger.inbox_unforwarded()
-        finally:
-            await ledger.close()
-
-    assert asyncio.run(left()) == []
+    assert unforwarded(tmp_path / "fleet", fleet_db) == []  # handed to the outbox once: nothing left

@@ -4,7 +4,6 @@ restart; with replicas, one batcher (the status role's holder) for what any repl
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import FleetThread, ledger_of, member
+from .conftest import FleetThread, member, unforwarded
 from .test_inbox import receive
 from .test_replica_features import Pair, until
 
@@ -136,15 +135,7 @@ def test_sms_waiting_in_the_batch_at_a_restart_are_pushed_after_it(
     finally:
         again.stop()
 
-    async def left() -> list[Any]:
-        ledger = ledger_of(tmp_path / "fleet", fleet_db)
-        await ledger.open()
-        try:
-            return await ledger.inbox_unforwarded()
-        finally:
-            await ledger.close()
-
-    assert asyncio.run(left()) == []
+    assert unforwarded(tmp_path / "fleet", fleet_db) == []  # handed to the outbox once: nothing left
     assert len(pushes(platform)) == 1
 
 
