@@ -156,12 +156,8 @@ class ReportMerger:
                         port = self._ports.rename(config, str(r[2]))
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
-            fresh, counts = await self._ledger.apply(
-                dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0
-            )
-            if fresh:
-                await self.progress(task_id, counts)
-            elif any(state == SENT for _, _, state, _ in outcomes):
+            applied = await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
+            if not applied and any(state == SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
                 await self._late(member, member_tid, dispatch_id, task_id, outcomes)
 
@@ -201,11 +197,13 @@ class ReportMerger:
         task_id: int,
         outcomes: list[tuple[int, str | None, int, list[Any]]],
         sending: int = 0,
-    ) -> None:
-        """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the rules say."""
+    ) -> bool:
+        """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the
+        rules say.  False when none of them was waiting (a report pushed again, or of a withdrawn dispatch)."""
         fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
         if fresh:
             await self.progress(task_id, counts)
+        return bool(fresh)
 
     async def removed(self, task_id: int, reason: str) -> None:
         """A removed task's units never dispatched count as failed now (the rest as members report them)."""
