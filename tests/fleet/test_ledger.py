@@ -4,6 +4,7 @@ then what only a shared PostgreSQL adds: two replicas at once on one record."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -438,3 +439,30 @@ async def test_prune_keeps_the_newest_received_sms(make: Factory) -> None:
     await ledger.inbox_add("a", "s1", [(6, ["m6"])], 7)
     assert await ledger.prune(0.0, 1, True) == (0, 1)  # nowhere to push them: unpushed ones go too
     assert (await ledger.inbox_page(1, 0, False))[0] == [["m6"]]
+
+
+async def test_prune_takes_a_pruned_tasks_late_reports_with_it(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 1)
+    first, tid = await ledger.record_dispatch(task_id, "a", [(units(1)[0], "1.01", 0)])
+    await ledger.dispatch_done(first, POSTED)
+    await ledger.withdraw("a")
+    again, _ = await ledger.record_dispatch(task_id, "b", [(units(1)[0], "5.01", 0)])
+    await ledger.dispatch_done(again, POSTED)
+    await ledger.apply(again, task_id, [sent(0, "5.01")], sending=0)
+    late = await ledger.sent_late(first, task_id, [(0, "1.01", [0, units(1)[0].number, "1.01", 1700000000])])
+    assert late is not None and len(late[1]) == 1  # a sent it too: counted twice
+    assert await ledger.sent_twice() == {"a": 1}
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 1000.0, final=True)
+    await ledger.removed("a", [tid])
+    assert await ledger.prune(4000.0, 100, False) == (1, 0)
+    assert await ledger.sent_twice() == {}
+    assert await late_rows(ledger) == 0  # gone with its task, no row left behind
+
+
+async def late_rows(ledger: Ledger) -> int:
+    if isinstance(ledger, SqliteLedger):
+        with sqlite3.connect(ledger.path) as db:
+            return int(db.execute("SELECT COUNT(*) FROM sent_late").fetchone()[0])
+    async with ledger.db.pool.connection() as conn:  # type: ignore[attr-defined]
+        return int((await (await conn.execute("SELECT COUNT(*) FROM sent_late")).fetchone())[0])

@@ -280,6 +280,10 @@ class PgLedger:
             ids = [int(i) for (i,) in await cur.fetchall()]
             if ids:
                 await conn.execute("DELETE FROM units WHERE task_id = ANY(%s)", (ids,))
+                await conn.execute(
+                    "DELETE FROM sent_late WHERE dispatch_id IN (SELECT id FROM dispatches WHERE task_id = ANY(%s))",
+                    (ids,),
+                )
                 await conn.execute("DELETE FROM dispatches WHERE task_id = ANY(%s)", (ids,))
                 await conn.execute("DELETE FROM tasks WHERE id = ANY(%s)", (ids,))
             cur = await conn.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET %s", (inbox_keep,))

@@ -503,6 +503,9 @@ class SqliteLedger:
                 )
             ]
             db.executemany("DELETE FROM units WHERE task_id=?", ids)
+            db.executemany(
+                "DELETE FROM sent_late WHERE dispatch_id IN (SELECT id FROM dispatches WHERE task_id=?)", ids
+            )
             db.executemany("DELETE FROM dispatches WHERE task_id=?", ids)
             db.executemany("DELETE FROM tasks WHERE id=?", ids)
             cutoff = db.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET ?", (inbox_keep,)).fetchone()
