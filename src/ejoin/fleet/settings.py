@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..gateway.parameters import ParameterError, parse_url
+from ..gateway.parameters import ParameterError, parse_count, parse_period, parse_url
 from ..gateway.sending.tasks import request_options
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import GetReply, SetReply
@@ -44,16 +44,21 @@ async def _get(fleet: Fleet, key: str) -> Any:
     return await fleet.ledger.setting(key) or ""
 
 
+# Parsed as a device parses them (gateway/parameters.py).
+_PARSE = {
+    "sms_url": parse_url,
+    "status_url": parse_url,
+    "sms_cnt": parse_count,  # a count <= 1 is "each at once", as on a device
+    "sms_prd": parse_period,
+    "status_period": parse_period,
+}
+
+
 def _value(key: str, value: str) -> Any:
-    if key.endswith("_url"):
-        return parse_url(value)
     try:
-        number = int(value.strip())
-    except ValueError:
-        raise ParameterError(f"{key}: {value[:20]!r} is not a whole number") from None
-    if number < 0 and key != "sms_cnt":  # a count <= 1 is "each at once", as on a device
-        raise ParameterError(f"{key}: a period cannot be negative")
-    return number
+        return _PARSE[key](value)
+    except ParameterError as exc:
+        raise ParameterError(f"{key}: {exc}") from None
 
 
 async def get_or_set(req: ApiRequest, fleet: Fleet) -> Any:

@@ -35,7 +35,7 @@ def parse_url(value: str) -> str:
     return value
 
 
-def _period(value: str) -> int:
+def parse_period(value: str) -> int:
     try:
         n = int(value.strip())
     except ValueError:
@@ -45,7 +45,7 @@ def _period(value: str) -> int:
     return n
 
 
-def _count(value: str) -> int:
+def parse_count(value: str) -> int:
     try:
         return int(value.strip())
     except ValueError:
@@ -103,10 +103,10 @@ class Parameters:
             "mms_url": self._setting("mms_url", parse_url),
             "status_url": _Scalar(lambda: settings["status_url"], lambda v: self._apply_status(url=parse_url(v))),
             "status_period": _Scalar(
-                lambda: settings["status_period"], lambda v: self._apply_status(period=_period(v))
+                lambda: settings["status_period"], lambda v: self._apply_status(period=parse_period(v))
             ),
-            "sms_cnt": self._setting("sms_cnt", _count),
-            "sms_prd": self._setting("sms_prd", _period),
+            "sms_cnt": self._setting("sms_cnt", parse_count),
+            "sms_prd": self._setting("sms_prd", parse_period),
             "sms_incomplete_mark": self._setting("sms_incomplete_mark", _flag),
             # write-only: a get says whether it is set, never what it is
             "push_secret": _Scalar(
