@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,17 @@ class Balancer:
     def stop(self) -> None:
         self._thread.run(self._runner.cleanup())
         self._thread.stop()
+
+
+def until(condition: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """What members and replicas do over real HTTP and PostgreSQL notifications, from threads of
+    their own: looked for until it happened (its truthy result), bounded.  Behaviour in time is
+    not waited for here: that is the virtual clocks' (``advance``)."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.02)
+    return result
 
 
 def unforwarded(data: Path, db: str) -> list[Any]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import Balancer, FleetThread, free_port, member
+from .conftest import Balancer, FleetThread, free_port, member, until
 from .test_sending import NUMBERS, final, reports, send
 
 
@@ -75,15 +73,6 @@ def _sent_by(g: GatewayThread) -> int:
     return sum(r["sent_ok"] for r in httpx.get(g.url + "/goip_get_sms_stat.html", params=MEMBER).json()["stats"])
 
 
-def _until(check, timeout: float = 10.0):
-    """A member's pushes reach the fleet over real HTTP from its own thread: looked for until they did."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "not within the timeout"
-        time.sleep(0.02)
-    return found
-
-
 def test_a_member_cut_off_that_sends_what_was_withdrawn_is_counted_as_sent_twice(
     tmp_path, platform: PushCollector, fleet_db
 ) -> None:
@@ -114,7 +103,7 @@ def test_a_member_cut_off_that_sends_what_was_withdrawn_is_counted_as_sent_twice
             report = final(platform, 6101)
             on_b = _sent_by(b)
             a.advance(120)  # a sends its share after all, and reports it
-            twice = _until(lambda: fleet.get("/ejoin/fleet/members")["members"][0]["sent_twice"])
+            twice = until(lambda: fleet.get("/ejoin/fleet/members")["members"][0]["sent_twice"])
             assert twice == _sent_by(a) > 0
             link.backends.append(a.url)
             fleet.tick()  # a answers again: nothing more of the task goes anywhere

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,11 @@ import pytest
 
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import Balancer, FleetThread, free_port, ledger_of, member
+from .conftest import Balancer, FleetThread, free_port, ledger_of, member, until
 from .test_inbox import receive
 from .test_sending import NUMBERS, final, reports, send
 
 MEMBER = {"username": "root", "password": "root"}
-
-
-def until(condition: Callable[[], Any], timeout: float = 10) -> Any:
-    """What another replica does on a notification (PostgreSQL's, in real time): waited for, bounded."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.02)
-    return result
 
 
 def member_setting(g: GatewayThread, name: str) -> Any:

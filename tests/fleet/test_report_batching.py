@@ -5,8 +5,6 @@ after its first one; its units marked reported only once the push is in the outb
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 
 from ejoin.testing import GatewayThread, PushCollector
 
-from .conftest import FleetThread, ledger_of, member
+from .conftest import FleetThread, ledger_of, member, until
 from .test_replica_features import Pair
 from .test_sending import NUMBERS
 
@@ -24,15 +22,6 @@ DAY = 86_400
 @pytest.fixture
 def fleet_db(both_stores: str) -> str:
     return both_stores  # every test here runs on the embedded SQLite store and on PostgreSQL
-
-
-def until(condition: Callable[[], Any], timeout: float = 20) -> Any:
-    """What members and the fleet do over HTTP, in real time: waited for, bounded."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.02)
-    return result
 
 
 def start(tmp_path: Path, members: tuple[GatewayThread, GatewayThread], db: str) -> FleetThread:
