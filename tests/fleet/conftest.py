@@ -16,7 +16,7 @@ from ejoin.clock import VirtualClock
 from ejoin.fleet.api.app import create_fleet_app
 from ejoin.fleet.config import load_fleet_config
 from ejoin.fleet.engine.runtime import Fleet
-from ejoin.fleet.ledger.store import Ledger, SqliteLedger
+from ejoin.fleet.ledger import Ledger, SqliteLedger
 from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
 
 from .pg import PgServer, pg_bin
@@ -222,7 +222,7 @@ def ledger_of(data: Path, db: str) -> Ledger:
     """The ledger a fleet with data dir ``data`` and ``db`` setting keeps, opened by a test on its own."""
     if db:
         from ejoin.fleet.ledger.pgdb import PgDatabase
-        from ejoin.fleet.ledger.pgstore import PgLedger
+        from ejoin.fleet.ledger.postgres import PgLedger
 
         return PgLedger(PgDatabase(db))
     return SqliteLedger(data / "fleet.sqlite3")

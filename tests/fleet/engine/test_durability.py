@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from ejoin.fleet.ledger.store import Unit
+from ejoin.fleet.ledger import Unit
 from ejoin.testing import GatewayThread, PushCollector
 
 from ..conftest import Balancer, FleetThread, free_port, ledger_of, member

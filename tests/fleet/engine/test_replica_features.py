@@ -304,7 +304,7 @@ def absent() -> str:
 
 def test_the_status_role_and_the_ports_record_between_two_replicas_ledgers(pg_url: str) -> None:
     from ejoin.fleet.ledger.pgdb import PgDatabase
-    from ejoin.fleet.ledger.pgstore import PgLedger
+    from ejoin.fleet.ledger.postgres import PgLedger
 
     async def check() -> None:
         one, two = PgLedger(PgDatabase(pg_url)), PgLedger(PgDatabase(pg_url))

@@ -11,19 +11,11 @@ from typing import Any
 
 import pytest
 
-from ejoin.fleet.ledger.store import (
-    FAILED,
-    PAUSED,
-    POSTED,
-    REFUSED,
-    REMOVED,
-    SENT,
-    Conflict,
-    Ledger,
-    SqliteLedger,
-    Unit,
-    member_tid,
-)
+from ejoin.fleet.ledger import Conflict, DispatchState, Hold, Ledger, SqliteLedger, Unit, UnitState, member_tid
+
+SENT, FAILED = UnitState.SENT, UnitState.FAILED
+POSTED, REFUSED = DispatchState.POSTED, DispatchState.REFUSED
+PAUSED, REMOVED = Hold.PAUSED, Hold.REMOVED
 
 RULES = {"sr_url": "http://platform/r", "sr_cnt": 10, "sr_prd": 0, "sdr": True, "fdr": True}
 Factory = Callable[[], Awaitable[Ledger]]
@@ -44,7 +36,7 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             ledger = SqliteLedger(tmp_path / "fleet.sqlite3")
         else:
             from ejoin.fleet.ledger.pgdb import PgDatabase
-            from ejoin.fleet.ledger.pgstore import PgLedger
+            from ejoin.fleet.ledger.postgres import PgLedger
 
             url = request.getfixturevalue("pg_url") if not opened else make.url  # type: ignore[attr-defined]
             make.url = url  # type: ignore[attr-defined]
@@ -282,7 +274,7 @@ async def test_the_first_claim_takes_over_every_open_task(make: Factory) -> None
 @pytest.fixture
 async def replicas(pg_url: str) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     from ejoin.fleet.ledger.pgdb import PgDatabase
-    from ejoin.fleet.ledger.pgstore import PgLedger
+    from ejoin.fleet.ledger.postgres import PgLedger
 
     opened: list[Any] = []
 

@@ -14,14 +14,14 @@ from collections import defaultdict
 from typing import Any
 
 from ...protocol.codes import SendFailure, TaskStatus
-from ..ledger.store import PAUSED, REMOVED, RUNNING, Ledger
+from ..ledger import Hold, Ledger
 from .members import MemberDown, MemberLink
 from .reports import ReportMerger
 from .sending import Dispatcher
 
 log = logging.getLogger(__name__)
 
-_HOLD = {"pause": PAUSED, "resume": RUNNING, "remove": REMOVED}
+_HOLD = {"pause": Hold.PAUSED, "resume": Hold.RUNNING, "remove": Hold.REMOVED}
 
 
 class TaskControl:

@@ -31,7 +31,7 @@ from ...gateway.outbox import Outbox
 from ...gateway.receiving import RecvSms
 from ...gateway.settings import DEFAULTS
 from ...protocol.messages import encode
-from ..ledger.store import Ledger
+from ..ledger import Ledger
 from .members import MemberLink
 from .numbering import PortMap
 

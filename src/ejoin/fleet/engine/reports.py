@@ -32,7 +32,7 @@ from ...gateway.reports import StatusReportPush, TaskReport
 from ...protocol.codes import SendFailure
 from ...protocol.messages import encode
 from ...protocol.ports import PortAddress
-from ..ledger.store import FAILED, SENT, Counts, Ledger, TaskRow
+from ..ledger import Counts, Ledger, TaskRow, UnitState
 from .numbering import PortMap, parse_port
 
 log = logging.getLogger(__name__)
@@ -150,14 +150,14 @@ class ReportMerger:
                 continue  # not ours (another client of the member), or from before this store
             dispatch_id, task_id = found
             outcomes: list[tuple[int, str | None, int, list[Any]]] = []
-            for key, state in (("sdr", SENT), ("fdr", FAILED)):
+            for key, state in (("sdr", UnitState.SENT), ("fdr", UnitState.FAILED)):
                 for r in rpt.get(key) or []:
                     if isinstance(r, list) and len(r) >= 4 and isinstance(r[0], int):
                         port = self._ports.rename(config, str(r[2]))
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
             applied = await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
-            if not applied and any(state == SENT for _, _, state, _ in outcomes):
+            if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
                 await self._late(member, member_tid, dispatch_id, task_id, outcomes)
 
@@ -172,7 +172,7 @@ class ReportMerger:
         """What a member sent of a dispatch the fleet had withdrawn from it (it was down for the
         failover): a unit not given to another member yet takes it as its outcome (not sent again);
         one given already went out twice, which the operator is told (log, member list)."""
-        sent = [(sub, port, row) for sub, port, state, row in outcomes if state == SENT]
+        sent = [(sub, port, row) for sub, port, state, row in outcomes if state == UnitState.SENT]
         late = await self._ledger.sent_late(dispatch_id, task_id, sent)
         if late is None:
             return

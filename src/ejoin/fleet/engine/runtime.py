@@ -29,7 +29,7 @@ from ...protocol.messages import DevStatus
 from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
 from ..config import FleetConfig, MemberConfig, check_new_member, member_of
-from ..ledger.store import PRUNE_BATCH, Ledger, SqliteLedger
+from ..ledger import PRUNE_BATCH, Ledger, SqliteLedger
 from .control import TaskControl
 from .inbound import InboundPushes
 from .members import MemberDown, MemberLink
@@ -70,7 +70,7 @@ class Fleet:
         if config.db.startswith(("postgresql://", "postgres://")):
             from ..ledger.pgdb import PgDatabase
             from ..ledger.pgoutbox import PgOutboxStore
-            from ..ledger.pgstore import PgLedger
+            from ..ledger.postgres import PgLedger
 
             self.db = PgDatabase(config.db, lease=config.lease)
             self.ledger = PgLedger(self.db)
@@ -129,6 +129,7 @@ class Fleet:
         self._stopping = False
         self._progressed: set[int] = set()  # tasks another replica recorded outcomes of
         self._next_prune = 0.0  # on the fleet's clock: the first poll round prunes
+        self._pruning = asyncio.Lock()
         self._syncing = False  # members being read again from the ledger
         self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
 
@@ -477,6 +478,10 @@ class Fleet:
     async def _prune(self) -> None:
         """Hourly, by one replica (the status role's holder): finished tasks past task_retention and the
         merged inbox past inbox_max, as a device prunes its own; the ledger would grow without end."""
+        async with self._pruning:  # a round that comes meanwhile (the poll's, a test's) finds it done
+            await self._prune_now()
+
+    async def _prune_now(self) -> None:
         now = self.clock.time()
         if not self.status_push.leading or now < self._next_prune:
             return

@@ -27,7 +27,7 @@ from ...protocol.codes import TaskStatus
 from ...protocol.messages import WireError, decode_lenient
 from ...protocol.ports import DeviceSize, PortAddress
 from ...protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
-from ..ledger.store import FAILED, POSTED, REFUSED, RUNNING, Conflict, Ledger, TaskRow, Unit
+from ..ledger import Conflict, DispatchState, Hold, Ledger, TaskRow, Unit, UnitState
 from .members import MemberDown, MemberLink
 from .numbering import PortMap, parse_port
 from .posting import SubTaskPoster
@@ -142,7 +142,7 @@ class Dispatcher:
 
     async def _dispatch(self, task_id: int) -> None:
         row = await self._ledger.task(task_id)
-        if row is None or row.hold != RUNNING:
+        if row is None or row.hold != Hold.RUNNING:
             return  # paused or removed: nothing more goes to members
         # Ports' loads (and SIMs' usage) read and spent in one turn, across replicas too: two tasks
         # planned at once would each see the other's units missing and pile onto the same ports (or SIMs).
@@ -256,7 +256,7 @@ class Dispatcher:
                     task_id,
                     tid,
                 )
-                await self._ledger.dispatch_done(dispatch_id, POSTED)
+                await self._ledger.dispatch_done(dispatch_id, DispatchState.POSTED)
                 continue
             to_all = any(u.port is not None for u, _, _ in units)
             await self._post(row, dispatch_id, tid, member, units, to_all, (max(1, row.sr_cnt), row.sr_prd))
@@ -400,7 +400,7 @@ class Dispatcher:
         task, task_id = row.task, row.id
         link = self._links.get(member)
         if link is None:  # removed meanwhile (ejoin fleet member remove): never posted, the units are free
-            await self._ledger.dispatch_done(dispatch_id, REFUSED)
+            await self._ledger.dispatch_done(dispatch_id, DispatchState.REFUSED)
             return
         local_ports: dict[str, None] = {}  # in the order first given, once each
         for port in dict.fromkeys(port for _, port, _ in units):
@@ -433,11 +433,11 @@ class Dispatcher:
             )
             return
         if status.startswith(("0 ", "13 ")):  # 13: the member holds this tid open already (posted again)
-            await self._ledger.dispatch_done(dispatch_id, POSTED)
+            await self._ledger.dispatch_done(dispatch_id, DispatchState.POSTED)
             return
         log.warning("member %s refused dispatch %d of task %d: %s", member, dispatch_id, task_id, status or answer)
-        await self._ledger.dispatch_done(dispatch_id, POSTED)
+        await self._ledger.dispatch_done(dispatch_id, DispatchState.POSTED)
         reason = f"refused by member {member}: {status or answer}"
-        rows = [(sub, port, FAILED, [sub, u.number, port, 0, reason, ""]) for u, port, sub in units]
+        rows = [(sub, port, UnitState.FAILED, [sub, u.number, port, 0, reason, ""]) for u, port, sub in units]
         if self.on_failed is not None:
             await self.on_failed(dispatch_id, task_id, rows)

@@ -23,7 +23,7 @@ from ...gateway.settings import DEFAULTS
 from ...gateway.status import MIN_PERIOD
 from ...protocol.codes import PortState
 from ...protocol.messages import DevStatus, PortStatusEntry, PortStatusPush, encode
-from ..ledger.store import Ledger
+from ..ledger import Ledger
 from .members import MemberLink, refresh_all
 from .numbering import PortMap
 from .status import member_entries

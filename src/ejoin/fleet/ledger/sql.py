@@ -1,0 +1,229 @@
+"""How the ledger's operations speak to a database, whichever it is (sans-I/O).
+
+An operation (``operations.py``) is a generator: it yields what it needs done — a query, a bulk
+insert or update, a notification, a lock — and is sent each answer; an executor (``sqlite.py``,
+``postgres.py``) runs it in one transaction.  Statements are written once, in SQLite's parameter
+style (``?``), with a few words in braces where the two databases truly differ (row locks, the
+database's clock, lists of ids); ``Dialect.render`` gives each database its text.  What differs more
+than a word has a request of its own, rendered by each dialect from one description: ``Insert``
+(``COPY`` on PostgreSQL), ``Update`` (many rows each changed its own way: ``executemany`` on SQLite,
+one statement over arrays on PostgreSQL; the ledger's done sequence: a counter of the one SQLite
+thread, a sequence on PostgreSQL), ``LastId``, ``Notify`` and ``Lock`` (PostgreSQL only: SQLite has
+one writer and no other process to tell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Duplicate(Exception):
+    """A unique constraint refused a row (thrown into the operation that wrote it)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+class Rows(Query):
+    """A query's rows (list of tuples)."""
+
+
+class One(Query):
+    """A query's first row, or None."""
+
+
+class Do(Query):
+    """A statement; the rows it changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """Rows into ``table`` (``COPY`` on PostgreSQL)."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    pg_type: str  # its array's element type on PostgreSQL
+    nullable: bool = False  # compared as a key: NULL equals NULL (never through an index on PostgreSQL)
+
+
+@dataclass(frozen=True)
+class Change:
+    """How rows of ``table`` (``t`` in ``fixed`` and ``where``) change each its own way: found by their
+    ``key`` columns, given new ``values``; ``fixed`` (``"state=?"``) and ``where`` (``"t.state=?"``) hold for
+    all.  ``done_seq``: each row also takes the next number of the ledger's done sequence, in order."""
+
+    table: str
+    key: tuple[Column, ...]
+    values: tuple[Column, ...]
+    fixed: str = ""
+    where: str = ""
+    done_seq: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A ``change`` of ``rows`` (each a row's key values, then its new values) in one request; the
+    params of its ``fixed`` and ``where``.  Answer: the rows changed."""
+
+    change: Change
+    rows: list[tuple[Any, ...]]
+    fixed_params: tuple[Any, ...] = ()
+    where_params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LastId:
+    """The last id ``table`` gave (its AUTOINCREMENT or sequence), 0 if none."""
+
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Told to every replica once the transaction commits (PostgreSQL; nothing on SQLite)."""
+
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """Held until the transaction ends, by name, across replicas (PostgreSQL; nothing on SQLite)."""
+
+    key: str
+
+
+Ask = Query | Insert | Update | LastId | Notify | Lock
+Program = Generator[Ask, Any, T]
+
+
+async def drive(program: Program[T], answer: Callable[[Any], Awaitable[Any]]) -> T:
+    """Run ``program`` to its end, each of its asks answered by ``answer`` (an executor's); a
+    ``Duplicate`` it raises goes into the program, which may make something else of it."""
+    reply: Any = None
+    error: Duplicate | None = None
+    while True:
+        try:
+            ask = program.send(reply) if error is None else program.throw(error)
+        except StopIteration as done:
+            return done.value
+        try:
+            reply, error = await answer(ask), None
+        except Duplicate as exc:
+            reply, error = None, exc
+
+
+def run_now(work: Coroutine[Any, Any, T]) -> T:
+    """A coroutine that never waits (answers from SQLite, on its own thread), run to its end here."""
+    try:
+        work.send(None)
+    except StopIteration as done:
+        return done.value
+    work.close()
+    raise RuntimeError("a ledger answer waited where nothing may")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    param: str
+    words: dict[str, str]
+    _rendered: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def render(self, sql: str) -> str:
+        text = self._rendered.get(sql)
+        if text is None:
+            if "%" in sql:
+                raise ValueError(f"a literal % in a ledger statement: {sql!r}")  # psycopg's placeholder
+            text = self._rendered[sql] = sql.replace("?", self.param).format_map(self.words)
+        return text
+
+
+SQLITE = Dialect(
+    "sqlite",
+    "?",
+    {
+        "lock": "",
+        "lock_u": "",
+        "skip_locked": "",
+        "now": "((julianday('now') - 2440587.5) * 86400.0)",
+        "greatest": "MAX",
+        "ids": "(SELECT value FROM json_each(?))",  # the list as JSON text
+    },
+)
+POSTGRES = Dialect(
+    "postgres",
+    "%s",
+    {
+        "lock": " FOR UPDATE",
+        "lock_u": " FOR UPDATE OF u",
+        "skip_locked": " FOR UPDATE SKIP LOCKED",
+        "now": "extract(epoch from clock_timestamp())",  # leases: the database's clock, the replicas' one
+        "greatest": "GREATEST",
+        # a join with the ids (hashed), not ``= ANY(array)``: that compares every row with every id
+        "ids": "(SELECT unnest(%b::bigint[]))",
+    },
+)
+
+
+@lru_cache(maxsize=64)
+def sqlite_update(change: Change) -> str:
+    sets = [change.fixed] if change.fixed else []
+    sets += [f"{c.name}=?" for c in change.values]
+    if change.done_seq:
+        sets.append("done_seq=?")
+    where = [f"t.{c.name} IS ?" if c.nullable else f"t.{c.name}=?" for c in change.key]
+    if change.where:
+        where.append(change.where)
+    return SQLITE.render(f"UPDATE {change.table} AS t SET {', '.join(sets)} WHERE {' AND '.join(where)}")
+
+
+def sqlite_update_rows(update: Update, next_seq: Callable[[], int]) -> list[tuple[Any, ...]]:
+    """Each row's params for ``sqlite_update``; ``next_seq()`` numbers them when ``done_seq``."""
+    n = len(update.change.key)
+    head, tail = update.fixed_params, update.where_params
+    if update.change.done_seq:
+        return [(*head, *r[n:], next_seq(), *r[:n], *tail) for r in update.rows]
+    return [(*head, *r[n:], *r[:n], *tail) for r in update.rows]
+
+
+@lru_cache(maxsize=64)
+def postgres_update(change: Change) -> str:
+    columns = (*change.key, *change.values)
+    arrays = ", ".join(f"%b::{c.pg_type}[]" for c in columns)
+    names = ", ".join(c.name for c in columns)
+    sets = [POSTGRES.render(change.fixed)] if change.fixed else []
+    sets += [f"{c.name}=v.{c.name}" for c in change.values]
+    if change.done_seq:
+        sets.append("done_seq=v.seq")
+        # numbered in the order of the rows (WITH ORDINALITY), as the member reported them
+        source = (
+            f"(SELECT *, nextval('units_done_seq') AS seq FROM unnest({arrays}) WITH ORDINALITY AS x({names}, n) "
+            "ORDER BY n) AS v"
+        )
+    else:
+        source = f"unnest({arrays}) AS v({names})"
+    where = [
+        f"t.{c.name} IS NOT DISTINCT FROM v.{c.name}" if c.nullable else f"t.{c.name}=v.{c.name}" for c in change.key
+    ]
+    if change.where:
+        where.append(POSTGRES.render(change.where))
+    return f"UPDATE {change.table} AS t SET {', '.join(sets)} FROM {source} WHERE {' AND '.join(where)}"
+
+
+def postgres_update_params(update: Update) -> tuple[Any, ...]:
+    arrays = [list(column) for column in zip(*update.rows, strict=True)]
+    return (*update.fixed_params, *arrays, *update.where_params)
