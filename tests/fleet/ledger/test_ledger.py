@@ -419,6 +419,23 @@ async def test_prune_keeps_a_task_whose_withdrawn_dispatch_is_not_removed_on_its
     assert await ledger.prune(4000.0, 100, False) == (1, 0)
 
 
+async def test_a_post_answered_after_a_failover_leaves_its_dispatch_withdrawn(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 1, 2)
+    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(2))])
+    assert await ledger.withdraw("a") == [task_id]  # the post still on its way when a fails over
+    await ledger.dispatch_done(dispatch_id, POSTED)  # then it answers
+    assert await ledger.withdrawn("a") == [tid]  # still to be removed on a when it is back
+    number = units(1)[0].number
+    late = await ledger.sent_late(dispatch_id, task_id, [(0, "1.01", [0, number, "1.01", 1700000000])])
+    assert late is not None and len(late[0]) == 1  # and what a sent of it is taken from its report
+    await ledger.dispatch_done(dispatch_id, REFUSED)  # a refusal coming now frees nothing more
+    assert [u.idx for u in await ledger.pending(task_id)] == [1]
+    await ledger.removed("a", [tid])
+    await ledger.removed("a", [tid])  # once
+    assert await ledger.withdrawn("a") == []
+
+
 async def test_prune_keeps_the_newest_received_sms(make: Factory) -> None:
     ledger = await make()
     added = await ledger.inbox_add("a", "s1", [(i, [f"m{i}"]) for i in range(1, 6)], 6)
