@@ -11,6 +11,7 @@ import click
 from aiohttp import web
 
 from ..gateway.config import ConfigError
+from ..store.opening import StoreOpenError
 from .members_cli import member
 
 log = logging.getLogger("ejoin.fleet")
@@ -70,7 +71,7 @@ async def _serve(config: Any) -> None:
     runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
     try:
         await runner.setup()
-    except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback
+    except (ConnectionError, StoreOpenError) as exc:  # a wrong --db, a server away, a file it cannot use: said
         raise click.ClickException(str(exc)) from None
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(

@@ -199,3 +199,17 @@ async def test_both_databases_reach_the_same_tables(tmp_path: Path, pg_url: str)
     only_postgres = {"outbox", "outbox_dead", "push_leases", "roles", "port_status", "schema_version"}
     assert set(on_postgres) - set(on_sqlite) == only_postgres
     assert {t: c for t, c in on_postgres.items() if t not in only_postgres} == on_sqlite
+
+
+async def test_a_ledger_it_cannot_use_is_said_in_one_line(tmp_path: Path) -> None:
+    from ejoin.store.opening import StoreOpenError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreOpenError, match="cannot use .*file.* a file is in the way"):
+        await SqliteLedger(tmp_path / "file" / "fleet.sqlite3").open()
+    newer = tmp_path / "newer.sqlite3"
+    sqlite3.connect(newer).execute(f"PRAGMA user_version = {LEDGER.version + 1}")
+    with pytest.raises(
+        StoreOpenError, match=rf"the fleet ledger was written by a newer ejoin \(schema {LEDGER.version + 1}"
+    ):
+        await SqliteLedger(newer).open()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...store.migrations import migrate_sqlite
+from ...store.opening import StoreOpenError, describe_failure, prepare_directory
 from ...store.thread import DatabaseThread
 from . import sql
 from .base import Ledger
@@ -42,13 +43,17 @@ class SqliteLedger(Ledger):
         self._picking = asyncio.Lock()
 
     async def open(self) -> None:
-        await self._thread.start()
+        """Open (and migrate) the file; ``StoreOpenError`` with one plain line if it cannot be."""
+        try:
+            await self._thread.start()
+        except Exception as exc:
+            raise StoreOpenError(describe_failure(exc, self.path)) from None
 
     async def close(self) -> None:
         await self._thread.stop()
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_directory(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
