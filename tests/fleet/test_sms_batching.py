@@ -99,7 +99,8 @@ def test_with_sms_cnt_1_each_sms_is_its_own_push_and_the_send_request_sets_them(
     assert vfleet.post("/goip_post_sms.html", body)["status"][0]["status"] == "0 OK"
     got = vfleet.get("/goip_send_cmd.html", op="get")["data"]  # every parameter the fleet has
     assert (got["sms_url"], got["sms_cnt"], got["sms_prd"]) == (platform.url, 5, 40)
-    assert vfleet.get("/goip_send_cmd.html", op="set", sms_cnt="1")["code"] == 0  # as a device's default
+    # as a device's default; op and the parameter in a JSON body, as on a device
+    assert vfleet.post("/goip_send_cmd.html", {"op": "set", "sms_cnt": 1}) == {"code": 0, "reason": "OK", "par_set": 1}
     for n in range(3):
         receive(a, "1", f"1391111001{n}", f"n{n}")
     take_in(vfleet)  # one pull takes the three at once

@@ -10,6 +10,7 @@ ENTRY_KEYS = [
     "sim",
     "seq",
     "st",
+    "status",
     "imei",
     "iccid",
     "imsi",
@@ -32,9 +33,10 @@ def check_entry(entry: dict) -> None:
     assert list(entry) == ENTRY_KEYS
     for key in ("seq", "st", "sig", "active", "inserted", "slot_active", "led"):
         assert type(entry[key]) is int, key
-    for key in ("port", "sim", "imei", "iccid", "imsi", "sn", "opr", "bal", "tot_dur", "mon_dur", "day_dur"):
+    for key in ("port", "sim", "status", "imei", "iccid", "imsi", "sn", "opr", "bal", "tot_dur", "mon_dur", "day_dur"):
         assert type(entry[key]) is str, key
     assert entry["st"] in [int(s) for s in PortState]
+    assert entry["status"] == PortState(entry["st"]).label  # "3 Registered": what status pollers read
     whole, _, cents = entry["bal"].partition(".")
     assert whole.isdigit() and len(cents) == 2
 

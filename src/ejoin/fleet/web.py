@@ -13,7 +13,8 @@ from aiohttp import web
 from ..gateway import commands
 from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
-from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient
+from ..protocol.messages import DevStatus, Reply, WireError, decode_lenient
+from ..web.command import requested_command, requested_op
 from ..web.endpoint import DEVICE, ApiError, ApiRequest, endpoint, flag, integer, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
@@ -55,14 +56,10 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
 
 @endpoint()
 async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
-    if (req.param("op") or "").strip().lower() in ("get", "set"):
-        return await settings.get_or_set(req, fleet)
-    if req.has_body():
-        cmd = req.json(CommandRequest)
-        cmd.op = cmd.op if cmd.op is not None else req.param("op")
-        cmd.ports = cmd.ports if cmd.ports is not None else req.param("ports")
-    else:
-        cmd = CommandRequest(op=req.param("op"), ports=req.param("ports"))
+    op = requested_op(req)
+    if op in ("get", "set"):
+        return await settings.get_or_set(req, fleet, op)
+    cmd = requested_command(req)
     try:
         steps = commands.plan(cmd, fleet.size)  # every op and port checked before any member is asked
     except commands.CommandError as exc:

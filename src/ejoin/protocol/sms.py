@@ -152,6 +152,28 @@ def _int(
     return n
 
 
+def _switch(value: Any, name: str, default: int) -> int:
+    """0 or 1 where clients send other numbers for "on": any non-zero number (``"to_all": 8``, the
+    port number) and ``true`` mean 1. Text that is not a number is still refused."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            value = int(value.strip())
+        except ValueError:
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a number, not {value[:20]!r}") from None
+    if isinstance(value, (int, float)):
+        if value != value:  # NaN is no number a client meant
+            raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a number")
+        return 1 if value else 0
+    if value is None or value == "":
+        return default
+    raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a number, not {str(value)[:20]!r}")
+
+
 def _text(value: Any, name: str) -> str:
     if value is None:
         return ""
@@ -292,7 +314,7 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
     tid, tid_echo = parse_tid(task.tid)
     smstype = _int(task.smstype, "smstype", 0, lo=0, hi=2)
     coding = _int(task.coding, "coding", 0, lo=0, hi=2)
-    to_all = _int(task.to_all, "to_all", 1, lo=0, hi=1)
+    to_all = _switch(task.to_all, "to_all", 1)
     chs = _text(task.chs, "chs") or "utf8"
     sms = _text(task.sms, "sms")
     titles: list[str] | None = None

@@ -103,9 +103,11 @@ COMMAND = {
             "enum": ["lock", "unlock", "switch", "reset", "save", "reboot", "ledon", "ledoff", "multiple"],
         },
         "ports": S,
-        "ops": {"type": "array", "items": {"type": "object", "properties": {"op": S, "ports": S}}},
+        "port": {"type": "string", "description": "one port, taken where ports is missing"},
+        "ops": {"type": "array", "items": {"type": "object", "properties": {"op": S, "ports": S, "port": S}}},
     },
     "required": ["op"],
+    "additionalProperties": {"description": "op get/set: parameter names and values (sms_url, sim_number(5), ...)"},
 }
 TID_LIST = {
     "oneOf": [{"type": "array", "items": {"oneOf": [INT, S]}}, S, INT],

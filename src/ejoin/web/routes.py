@@ -29,7 +29,7 @@ ROUTES: tuple[Route, ...] = (
         "/goip_send_cmd.html",
         command.send_cmd,
         "Commands, or get/set of parameters (spec 5)",
-        query={"op": S, "ports": S},
+        query={"op": S, "ports": S, "port": S},
         body=COMMAND,
         methods=("get", "post"),
         answer=Reply,
