@@ -111,6 +111,17 @@ def test_with_sms_cnt_1_each_sms_is_its_own_push_and_the_send_request_sets_them(
     [status] = vfleet.post("/goip_post_sms.html", bad)["status"]
     assert status["status"].startswith("15") and "sms_cnt" in status.get("reason", status["status"])
     assert vfleet.get("/goip_send_cmd.html", op="set", sms_prd="-1")["code"] == 400
+    # the device's own parsers: nobody's intent, and what waits behind them would never be pushed
+    refused = vfleet.get("/goip_send_cmd.html", op="set", sms_prd="99999999999999999999")
+    assert refused["code"] == 400 and "at most 86400 seconds" in refused["reason"]
+    refused = vfleet.get("/goip_send_cmd.html", op="set", status_url="http://platform.test/\r\nX-Evil: 1")
+    assert refused["code"] == 400 and "control character" in refused["reason"]
+    refused = vfleet.get("/goip_get_status.html", period="99999999999999999999")
+    assert refused["code"] == 400 and "period must be at most 86400" in refused["reason"]
+    bad_url = {"type": "send-sms", "sr_url": "http://platform.test/\nsr", "tasks": [{**task, "tid": 3}]}
+    [status] = vfleet.post("/goip_post_sms.html", bad_url)["status"]
+    assert status["status"].startswith("15") and "control character" in status["reason"]
+    assert vfleet.get("/goip_send_cmd.html", op="get", sms_prd="")["data"] == {"sms_prd": 40}
 
 
 def test_sms_waiting_in_the_batch_at_a_restart_are_pushed_after_it(

@@ -51,6 +51,8 @@ def test_toml_then_flags_override(tmp_path):
         ("[traffic]\nsenders = ['１２３']", "traffic.senders: '１２３' is neither"),
         ("push_retry_window = 0", "push_retry_window must be positive"),
         ("push_dead_keep = 0", "push_dead_keep must be at least 1"),
+        ("push_retry_base = nan", "push_retry_base must be a finite number"),
+        ("push_timeout = inf", "push_timeout must be a finite number"),
     ],
 )
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):

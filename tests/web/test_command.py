@@ -304,6 +304,14 @@ async def test_settings_survive_a_restart_without_save(device_factory):
         ({"sim_imei": "865847053403202"}, "needs an index"),
         ({"sms_url(2)": "http://x/"}, "not an array"),
         ({"status_period": "often"}, "whole number"),
+        # nobody's intent, and received SMS behind them would never be pushed
+        ({"status_period": "99999999999999999999"}, "at most 86400 seconds"),
+        ({"sms_prd": "99999999999999999999"}, "sms_prd"),
+        ({"sms_cnt": "99999999999999999999"}, "at most 10000"),
+        ({"sms_cnt": "-1"}, "cannot be negative"),
+        ({"sms_url": "http://platform.test/sms\r\nX-Evil: 1"}, "control character"),
+        ({"mms_url": "http://platform.test/\nmms"}, "control character"),
+        ({"status_url": "http://platform.test:99999/"}, "is not a URL"),
     ],
 )
 async def test_bad_set_is_reported_and_sets_nothing(device, params, fragment):

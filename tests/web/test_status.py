@@ -164,6 +164,8 @@ async def test_letter_port_names_for_old_clients(device_factory):
         ({"period": "-5"}, "at least 0"),
         ({"url": "ftp://x"}, "not an http"),
         ({"all_slots": "maybe"}, "all_slots is 0 or 1"),
+        ({"period": "99999999999999999999"}, "period must be at most 86400"),
+        ({"url": "http://platform.test/st\r\nX-Evil: 1"}, "control character"),
     ],
 )
 async def test_bad_status_parameters_say_why(device, params, fragment):
@@ -171,6 +173,7 @@ async def test_bad_status_parameters_say_why(device, params, fragment):
     assert resp.status == 400
     body = await resp.json()
     assert body["code"] == 400 and fragment in body["reason"]
+    assert (device.gw.settings["status_url"], device.gw.settings["status_period"]) == ("", 60)  # nothing set
 
 
 async def test_default_empty_slots_yield_to_sim_tables_and_can_be_turned_off(device_factory, tmp_path):

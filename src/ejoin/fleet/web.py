@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from ..gateway import commands
-from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
 from ..protocol.messages import DevStatus, Reply, WireError, decode_lenient
 from ..web.command import requested_command, requested_op
-from ..web.endpoint import DEVICE, ApiError, ApiRequest, endpoint, flag, integer, json_errors
+from ..web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
+from ..web.status import push_settings
 from . import admin, inbox, queue, routed, settings, stats
 from .members import MemberDown
 from .runtime import Fleet
@@ -31,14 +31,7 @@ log = logging.getLogger(__name__)
 async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
     all_sims = flag(req.param("all_sims"), "all_sims")
     all_slots = flag(req.param("all_slots"), "all_slots")
-    url = req.param("url")
-    period_text = req.param("period")
-    period = None if period_text is None else integer(period_text, "period", default=60, minimum=0)
-    if url is not None:
-        try:
-            url = parse_url(url)
-        except ParameterError as exc:
-            raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
+    url, period = push_settings(req)
     # Members known down are not waited for (a silent one would hold every answer for member_timeout):
     # the poll notices when they come back.
     up = [link for link in fleet.links.values() if link.up]

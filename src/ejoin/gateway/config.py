@@ -10,6 +10,7 @@ an error, so a typo is not silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, fields, is_dataclass
@@ -143,6 +144,9 @@ def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     kind = str(f.type)
     if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # TOML has inf and nan: they pass every "> 0" check, and then a timer never fires (or always does)
+        raise ConfigError(f"{where}: {f.name} must be a finite number, not {value}")
     expected = {"int": int, "float": float, "bool": bool, "str": str}
     for name, typ in expected.items():
         if kind.startswith(name):

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from . import values
 from .codes import TaskStatus
 from .messages import WireError, decode_lenient
 from .numbers import PHONE_PATTERN, NumberError, phone_number
@@ -30,6 +31,7 @@ __all__ = [
     "validate_task",
     "echo_tid",
     "request_int",
+    "request_url",
     "MAX_SMS_PARTS",
     "parse_attachments",
     "MAX_ATTACHMENTS",
@@ -377,16 +379,31 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
     )
 
 
-REQUEST_INT_MAX = 2**31
-
-
 def request_int(value: Any, name: str, default: int) -> int:
-    """A request-level count or period (sr_cnt, sr_prd, sms_cnt, sms_prd): a whole number >= 0.
+    """A request-level count (sr_cnt, sms_cnt: 0 to 10,000) or period (sr_prd, sms_prd: 0 to a day).
 
     TaskRejected (15 Invalid CMD) otherwise: a request-level option applies to every task of the request,
     so each of them is refused with this reason.
     """
-    return _int(value, f"request-level {name}", default, lo=0, hi=REQUEST_INT_MAX)
+    if value is None or value == "":
+        return default
+    check = values.period if name.endswith("_prd") else values.count
+    try:
+        return check(value)
+    except values.ValueRefused as exc:
+        raise TaskRejected(TaskStatus.INVALID_CMD, f"request-level {name}: {exc}") from None
+
+
+def request_url(value: Any, name: str) -> str:
+    """A request-level push URL (sr_url, sms_url): "" when absent; TaskRejected as ``request_int``."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TaskRejected(TaskStatus.INVALID_CMD, f"request-level {name} must be a URL, not {str(value)[:20]!r}")
+    try:
+        return values.push_url(value)
+    except values.ValueRefused as exc:
+        raise TaskRejected(TaskStatus.INVALID_CMD, f"request-level {name}: {exc}") from None
 
 
 class _Tid(msgspec.Struct):
