@@ -4,38 +4,10 @@ import random
 import pytest
 
 from ejoin.clock import VirtualClock
-from ejoin.gateway.outbox import Outbox, PushTransport, RetryPolicy
+from ejoin.gateway.outbox import Outbox, RetryPolicy
 from ejoin.store.sqlite import SQLiteStore
 
-
-class ScriptedTransport(PushTransport):
-    """Answers per destination from a script; records every attempt with its time."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self.clock = clock
-        self.down: set[str] = set()
-        self.hang: set[str] = set()
-        self.attempts: list[tuple[str, bytes, float]] = []
-        self.delivered: list[tuple[str, bytes]] = []
-        self.changed = asyncio.Event()
-
-    async def post(self, url, body, headers):
-        self.attempts.append((url, body, self.clock.time()))
-        self.changed.set()
-        if url in self.hang:
-            await asyncio.Event().wait()  # a receiver that never answers
-        if url in self.down:
-            raise ConnectionRefusedError("connection refused")
-        self.delivered.append((url, body))
-        return 200
-
-    async def wait(self, predicate, timeout=5.0):
-        async def loop():
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(loop(), timeout)
+from ..outbox_faults import ScriptedTransport, StoppingOutboxStore
 
 
 @pytest.fixture
@@ -131,6 +103,37 @@ async def test_pending_pushes_survive_a_restart(tmp_path):
     await clock.advance(2.0)  # the back-off recorded before the restart still holds
     await t2.wait(lambda: len(t2.delivered) == 3)
     assert [b for _, b in t2.delivered] == [b"0", b"1", b"2"]
+    await box2.stop()
+    await store.close()
+
+
+async def test_after_a_kill_only_the_push_in_flight_is_sent_again(tmp_path):
+    # The store stops (the process dies) just as push 3 was delivered, before its deletion committed.
+    path = tmp_path / "o.sqlite3"
+    clock = VirtualClock()
+    store = SQLiteStore(path)
+    await store.open()
+    for i in range(1, 7):  # queued before the outbox starts: its worker reads all six in one head
+        await store.outbox_add("http://a/", "k", "application/json", str(i).encode(), {}, clock.time())
+    stopping = StoppingOutboxStore(store, stop_at_delete=3)
+    t = ScriptedTransport(clock)
+    box = make(stopping, clock, t)
+    await box.start()
+    await asyncio.wait_for(stopping.stopped.wait(), 5)
+    # nothing more went out while push 3's deletion was not on disk (before: 4, 5 and 6 did)
+    assert [b for _, b in t.delivered] == [b"1", b"2", b"3"]
+    await box.stop()
+    await store.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    t2 = ScriptedTransport(clock)
+    box2 = make(store, clock, t2)
+    await box2.start()
+    await t2.wait(lambda: len(t2.delivered) == 4)
+    assert [b for _, b in t2.delivered] == [b"3", b"4", b"5", b"6"]  # 3, in flight at the kill, again
+    await asyncio.wait_for(box2.wait_idle(), 5)
+    assert await store.outbox_count() == 0
     await box2.stop()
     await store.close()
 

@@ -3,6 +3,8 @@
 A push is committed to the store before anyone tries to send it and deleted
 only after the receiver answered 2xx, so it survives a receiver outage and a
 kill -9 (delivery is at-least-once: a push in flight at a crash is sent again).
+The next push of a destination is sent only once the deletion of the one before
+is durable, so a crash repeats the push in flight at most.
 Each destination has its own worker that sends strictly in order and retries
 the head with capped exponential back-off and jitter, grown per destination (a
 receiver that refuses connections is backed off, not hammered); destinations do
@@ -316,7 +318,11 @@ class Outbox:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None:
             _delivered.info("%s push %d delivered to %s", item.kind, item.id, _safe_url(item.dest))
-            self._store.outbox_delete(item.id)
+            # The next push goes only once this deletion is on disk: after a kill -9, the push in flight
+            # at most is sent again, never the ones delivered before it.  (Not awaited, the next POST
+            # raced the commit, and up to a batch of delivered pushes came back after a restart.)  If
+            # the store fails here the worker reads the head again: this push is sent again, as at a crash.
+            await self._store.outbox_delete(item.id)
             self.delivered += 1
             state.delivered += 1
             state.queued = max(0, state.queued - 1)  # (a drop may have counted it already)
