@@ -20,8 +20,10 @@ def _stats(path: str, name: str):
         except PortSpecError as exc:
             raise ApiError(ResultCode.INVALID_PORT, f"ports: {exc}") from None
         wanted = set(ports) if ports is not None else None
-        slots, kind = slots_and_window(req, fleet.size.slots)  # what a member would refuse, refused here
-        passed = {"type": str(kind)} if slots is None else {"type": str(kind), "slots": ",".join(map(str, slots))}
+        current, slots, kind = slots_and_window(req, fleet.size.slots)  # what a member would refuse, refused here
+        passed = {"type": str(kind)}
+        if not current:
+            passed["slots"] = "all" if slots is None else ",".join(map(str, slots))
         asks: list[tuple[Any, list[int]]] = []
         for m in fleet.ports.members:
             local = [p - m.first + 1 for p in range(m.first, m.last + 1) if wanted is None or p in wanted]
