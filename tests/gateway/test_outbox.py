@@ -4,7 +4,7 @@ import random
 import pytest
 
 from ejoin.clock import VirtualClock
-from ejoin.gateway.outbox import Outbox, RetryPolicy
+from ejoin.gateway.outbox import FORGET_FOR, Outbox, RetryPolicy
 from ejoin.store.sqlite import SQLiteStore
 
 from ..outbox_faults import ScriptedTransport, StoppingOutboxStore
@@ -260,3 +260,34 @@ async def test_dead_pushes_stay_dead_across_a_restart_and_are_capped(tmp_path):
     assert [b for _, b in t2.delivered] == [b"2", b"3", b"4"]
     await box2.stop()
     await store.close()
+
+
+async def test_a_forgotten_destination_drops_what_comes_for_it_later_for_three_days(store):
+    # ejoin send stopped following a task that goes on: its report URL is gone for good
+    clock = VirtualClock(start=0.0)
+    t = ScriptedTransport(clock)
+    t.down.add("http://cli/")
+    box = make(store, clock, t, window=100.0)  # the retry window does not bound the forgetting
+    await box.start()
+    await box.push("http://cli/", "status-report", b"first")
+    await t.wait(lambda: len(t.attempts) == 1)  # tried, refused, backing off
+    assert await box.drop("http://cli/", forget=True) == {"http://cli/": (0, 1)}
+    assert box.forgotten == ["http://cli/"]
+    await box.push("http://cli/", "status-report", b"later")  # the task's next report
+    await box.push("http://platform/", "status-report", b"other")
+    await t.wait(lambda: len(t.delivered) == 1)
+    await asyncio.wait_for(box.wait_idle(), 5)
+    assert await store.outbox_count() == 0 and [b for _, b, _ in t.attempts] == [b"first", b"other"]
+    assert box.destinations() == []  # nothing left to show for it (delivered ones are forgotten too)
+    await clock.advance(101.0)
+    assert box.forgotten == ["http://cli/"]
+    await clock.advance(FORGET_FOR)  # 3 days passed: a URL given again is a destination again
+    assert box.forgotten == []
+    await box.push("http://cli/", "status-report", b"again")
+    await t.wait(lambda: len(t.attempts) == 3)
+    await box.drop("http://cli/", forget=True)
+    await box.replay("http://cli/")  # a person asks for its pushes: not gone after all
+    assert box.forgotten == []
+    with pytest.raises(ValueError):
+        await box.drop(None, forget=True)
+    await box.stop()

@@ -170,9 +170,10 @@ Examples:
 
 \b
 The CLI serves the task's status reports on this machine for as long as it
-follows (a per-request sr_url; no device setting is changed). Ctrl-C or
---timeout stops following only: the task goes on on the device
-(ejoin pause TID, ejoin remove TID).
+follows (a per-request sr_url; no device setting is changed), and when it
+ends asks the gateway to drop the pushes for that URL. Ctrl-C or --timeout
+stops following only: the task goes on on the device (ejoin pause TID,
+ejoin remove TID).
 
 \b
 Exit codes: 0 all sent; 1 refused, or a port cannot send; 3 some failed;
@@ -291,7 +292,7 @@ def send(
 def _goes_on(tid: int, why: str) -> None:
     say(
         f"[yellow]stopped following task {tid}: {why}.[/yellow] The task goes on on the device "
-        f"(its later status reports were addressed to this command and go undelivered): "
+        f"(its later status reports were addressed to this command: an ejoin gateway drops them): "
         f"pause it with `ejoin pause {tid}`, remove it with `ejoin remove {tid}`, "
         f"see what waits with `ejoin tasks --port PORT`"
     )

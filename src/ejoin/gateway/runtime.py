@@ -32,7 +32,7 @@ from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
 from .sending.engine import SendEngine
-from .settings import DeviceSettings
+from .settings import PUSH_URLS, DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter
 from .ussd import Passthrough
@@ -115,6 +115,7 @@ class Gateway:
         self.ssrc = secrets.token_hex(8)
         # Every part exists from here on; start() only reads the disk and sets them going.
         self.settings = DeviceSettings(self.store)
+        self.activity.configured = lambda: (self.settings[k] for k in PUSH_URLS)
         self.outbox.signer = self._sign
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)

@@ -127,7 +127,7 @@ ESIM_ITEMS = {
     },
 }
 
-PUSH_TARGET: dict[str, dict] = {"url": S, "all": FLAG, "queued": FLAG}
+PUSH_TARGET: dict[str, dict] = {"url": S, "all": FLAG, "queued": FLAG, "forget": FLAG}
 USSD = {
     "type": "object",
     "properties": {"port": S, "ussd": S, "timeout": {"type": "number"}, "cancel": INT},

@@ -207,7 +207,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/ejoin/pushes/drop",
         pushes.drop_pushes,
-        "ejoin: delete dead-letter pushes (queued=1: waiting ones too) of a destination (url) or all (all=1)",
+        "ejoin: delete dead-letter pushes (queued=1: waiting ones too; forget=1: and later ones) of a "
+        "destination (url) or all (all=1)",
         query=PUSH_TARGET,
         body={"type": "object", "properties": PUSH_TARGET},
         methods=("post",),
