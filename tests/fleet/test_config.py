@@ -79,3 +79,15 @@ def test_the_public_url_and_numbers_are_checked() -> None:
     for key, value in (("status_poll", float("nan")), ("member_timeout", float("inf")), ("lease", "10")):
         with pytest.raises(ConfigError, match=f"{key} is a number"):
             load_fleet_config(None, {key: value, "member": one})
+
+
+def test_password_or_password_file_and_the_flag_wins(tmp_path: Path) -> None:
+    one = [{"url": "http://a", "ports": "1-2"}]
+    path = tmp_path / "fleet.toml"
+    path.write_text('password = "x"\npassword_file = "pw"\n[[member]]\nurl = "http://a"\nports = "1-2"\n')
+    with pytest.raises(ConfigError, match="give password or password_file, not both"):
+        load_fleet_config(path)
+    assert load_fleet_config(None, {"password_file": "pw", "member": one}).password_file == "pw"
+    path.write_text('password_file = "pw"\n[[member]]\nurl = "http://a"\nports = "1-2"\n')
+    c = load_fleet_config(path, {"password": "given"})
+    assert (c.password, c.password_file) == ("given", "")

@@ -57,6 +57,7 @@ class FleetConfig:
     port: int = 8090
     username: str = "root"
     password: str = "root"
+    password_file: str = ""  # as a gateway's (ejoin.credentials): EJOIN_PASSWORD, else this file in data
     data: str = "./ejoin-fleet"
     db: str = ""  # empty: the embedded SQLite store in ``data``; postgresql://...: shared by replicas
     lease: float = 10.0  # PostgreSQL: seconds a replica holds a task or push destination unless it renews
@@ -191,7 +192,11 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if "password" in raw and raw.get("password_file"):
+        raise ConfigError(f"{path}: give password or password_file, not both")
     raw.update(overrides or {})
+    if (overrides or {}).get("password") is not None and (overrides or {}).get("password_file") is None:
+        raw.pop("password_file", None)  # --password on the command line wins over the file's way
     members_raw = raw.pop("member", [])
     if not isinstance(members_raw, list):
         raise ConfigError("member is a list of [[member]] tables")

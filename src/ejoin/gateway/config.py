@@ -33,6 +33,9 @@ class GatewayConfig:
     slots: int = 4
     username: str = "root"
     password: str = "root"
+    # When set: the password is EJOIN_PASSWORD from the environment, else this file's first line (relative
+    # to data), written with a random password at the first start (ejoin.credentials).  password unused.
+    password_file: str = ""
     data: str = "./ejoin-data"
     modems: str = drivers.DEFAULT  # the driver of the GSM modules, by name (ejoin.drivers)
     seed: int = 1
@@ -166,9 +169,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    if "password" in table and table.get("password_file"):
+        raise ConfigError(f"{path}: give password or password_file, not both")
     for key, value in (overrides or {}).items():
         if value is not None:
             table[key] = value
+            if key == "password" and (overrides or {}).get("password_file") is None:
+                table.pop("password_file", None)  # --password on the command line wins over the file's way
     where = str(path) if path else "settings"
     name = table.get("modems", drivers.DEFAULT)
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import drivers
 from ..clock import Clock, SystemClock, Timer
+from ..credentials import open_door
 from ..modems.base import ModemDriver
 from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
@@ -109,6 +110,9 @@ class Gateway:
             self.driver,
             PortNameStyle(config.port_names),
         )
+        # Why anyone who reaches the device could use it (a reachable address, credentials anyone would
+        # try), or None: logged at start and shown on every dashboard page.
+        self.open_door = open_door(config.host, config.username, config.password)
         self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
         self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
         # A new synchronisation source at every start (spec 8.1).
