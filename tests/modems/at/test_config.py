@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ejoin.gateway.config import ConfigError, load_config
-from ejoin.modems.at.module import decode_ussd
+from ejoin.protocol.at_fields import ussd_text
 from ejoin.protocol.pdu_fields import pack_septets
 from ejoin.protocol.text import gsm7_septets
 
@@ -46,6 +46,7 @@ def test_simulator_keys_are_not_at_keys():
 
 def test_ussd_texts_decode_per_dcs():
     packed = pack_septets(gsm7_septets("Balance: 12.30")).hex().upper()
-    assert decode_ussd(packed, 15) == "Balance: 12.30"
-    assert decode_ussd("Привет".encode("utf-16-be").hex(), 72) == "Привет"
-    assert decode_ussd("Balance: 1", 15) == "Balance: 1"  # a module that shows text as text
+    assert ussd_text(packed, 15, packed=True) == "Balance: 12.30"
+    assert ussd_text(packed, 15, charset="") == "Balance: 12.30"  # character set unknown: hex is packed
+    assert ussd_text("Привет".encode("utf-16-be").hex(), 72, "GSM") == "Привет"
+    assert ussd_text("Balance: 1", 15, "GSM") == "Balance: 1"  # a module that shows text as text
