@@ -57,7 +57,10 @@ EXPECTED = [
 ]
 
 
-def run(chunks: list[bytes], expect: Answers | None = Answers.of("+CMGL", pdu=True)) -> list:
+CMGL = Answers.of("+CMGL", pdu=True)
+
+
+def run(chunks: list[bytes], expect: Answers | None = CMGL) -> list:
     reader = LineReader()
     reader.expect = expect
     events = []
