@@ -54,6 +54,7 @@ class Final:
     # No final result came: some firmwares end an answer with its information line (Wavecom's
     # AT+CPIN? answers "+CPIN: READY" and nothing more).  Not a line of the answer.
     implied: bool = field(default=False, compare=False)
+    raw: str = field(default="", compare=False)  # the line as it came
 
     @property
     def ok(self) -> bool:
@@ -63,8 +64,11 @@ class Final:
         """The final result line as the module gave it ("" if it gave none)."""
         if self.implied:
             return ""
+        if self.raw:
+            return self.raw
         if self.kind in (FinalKind.CME, FinalKind.CMS, FinalKind.MODEM_ERROR):
-            return f"{self.kind.value}: {self.text if self.text else self.code if self.code is not None else ''}"
+            detail = self.text or ("" if self.code is None else str(self.code))
+            return f"{self.kind.value}: {detail}"
         return self.text or self.kind.value
 
 
@@ -173,11 +177,11 @@ def parse_final(text: str) -> Final | None:
     """The final result ``text`` is, or None."""
     kind = _FINAL_WORDS.get(text.upper())
     if kind is not None:
-        return Final(kind, text=text)
+        return Final(kind, text=text, raw=text)
     coded = _CODED_ERROR.fullmatch(text)
     if coded is not None:
         detail = coded.group(2).strip()
-        return Final(_CODED_KIND[coded.group(1).upper()], int(detail) if detail.isdigit() else None, detail)
+        return Final(_CODED_KIND[coded.group(1).upper()], int(detail) if detail.isdigit() else None, detail, raw=text)
     return None
 
 
@@ -192,15 +196,10 @@ def prefixed(text: str) -> bool:
     return _PREFIXED.match(text) is not None
 
 
-def pdu_line(text: str, length: int | None) -> bool:
-    """``text`` can be the PDU of a header announcing ``length`` octets after the service centre."""
+def pdu_line(text: str) -> bool:
+    """``text`` looks like a PDU: hexadecimal digits in pairs (some firmwares quote it)."""
     body = text.strip('"')
-    return len(body) % 2 == 0 and _HEX.fullmatch(body) is not None and (length is None or len(body) >= 2 * length)
-
-
-def _length_of(args: str) -> int | None:
-    last = args.rsplit(",", 1)[-1].strip()
-    return int(last) if last.isdigit() else None
+    return len(body) % 2 == 0 and _HEX.fullmatch(body) is not None
 
 
 @dataclass
@@ -208,8 +207,8 @@ class _Waiting:
     """A header whose PDU line is still to come."""
 
     urc: Urc | None  # +CMT/+CDS; None: a header of the command in flight
-    length: int | None
     lines: int = 0  # other lines since
+    garbled: str | None = None  # a line that may be the PDU, damaged: taken if no better one comes
 
 
 class LineReader:
@@ -264,31 +263,51 @@ class LineReader:
         if not _TEXT.fullmatch(text) and not prefixed(text):
             return [Noise(text)]  # a result code's line keeps what its string holds (GSM-charset bytes)
         waiting = self._pdu
-        if waiting is not None and pdu_line(text, waiting.length):
-            self._pdu = None
-            if waiting.urc is not None:
-                u = waiting.urc
-                return [Urc(u.name, u.args, text)]
-            return [Line(text)]
-        events = self._unwaited(waiting)
+        if waiting is not None:
+            if pdu_line(text):
+                self._pdu = None
+                if waiting.urc is not None:
+                    return [Urc(waiting.urc.name, waiting.urc.args, text)]
+                return [*self._stray(waiting.garbled), Line(text)]
+            events = self._not_the_pdu(waiting, text)
+            if events is not None:
+                return events
         final = parse_final(text)
         if final is not None:
             if self.expect is not None:
                 self.command_done()
-            return [*events, final]
+            return [final]
         if text[:2].upper() == "AT":
-            return [*events, Echo(text)]
-        return [*events, *self._line(text)]
+            return [Echo(text)]
+        return self._line(text)
 
-    def _unwaited(self, waiting: _Waiting | None) -> list[Event]:
-        """A line that is not the PDU some header waits for: the wait ends after a few such lines."""
-        if waiting is None:
+    def _not_the_pdu(self, waiting: _Waiting, text: str) -> list[Event] | None:
+        """A line while a header waits for its PDU: its events if this decides them, else None (as usual).
+
+        A header of the command in flight takes a damaged line as its PDU if no hexadecimal one comes
+        before the next header or the final result (the message is then kept raw, not lost); a +CMT
+        takes only a hexadecimal one, within a few lines (else the module sends it again, unacknowledged).
+        """
+        if waiting.urc is not None:
+            waiting.lines += 1
+            if waiting.lines <= 4:
+                return None
+            self._pdu = None
+            return [waiting.urc, *self._classify(text.encode("latin-1"))]  # given up: its PDU is ""
+        ends = parse_final(text) is not None or (
+            self.expect is not None and prefixed(text) and prefix(text) in self.expect.with_pdu
+        )
+        if ends:
+            self._pdu = None
+            events = [Line(waiting.garbled)] if waiting.garbled is not None else []
+            return [*events, *self._classify(text.encode("latin-1"))]
+        if not prefixed(text) and text not in BARE_URCS and parse_final(text) is None and waiting.garbled is None:
+            waiting.garbled = text
             return []
-        waiting.lines += 1
-        if waiting.lines <= 4:
-            return []
-        self._pdu = None
-        return [waiting.urc] if waiting.urc is not None else []  # a +CMT without its PDU: pdu ""
+        return None
+
+    def _stray(self, line: str | None) -> list[Event]:
+        return [] if line is None else [Urc(prefix(line), "")]
 
     def _line(self, text: str) -> list[Event]:
         expect = self.expect
@@ -296,14 +315,14 @@ class LineReader:
             name = prefix(text)
             if expect is not None and name in expect.prefixes:
                 if name in expect.with_pdu:
-                    self._pdu = _Waiting(None, _length_of(text.partition(":")[2]))
+                    self._pdu = _Waiting(None)
                 return [Line(text)]
             args = text.partition(":")[2].strip(" \t")
             if name == "+CUSD" and args.count('"') % 2:
                 self._open = [text]
                 return []
             if name in _WITH_PDU:
-                self._pdu = _Waiting(Urc(name, args), _length_of(args))
+                self._pdu = _Waiting(Urc(name, args))
                 return []
             return [Urc(name, args)]
         if expect is not None and expect.bare and text not in BARE_URCS:
