@@ -196,6 +196,10 @@ def prefixed(text: str) -> bool:
     return _PREFIXED.match(text) is not None
 
 
+def _hexness(text: str) -> float:
+    return sum(ch in "0123456789ABCDEFabcdef" for ch in text) / len(text)
+
+
 def pdu_line(text: str) -> bool:
     """``text`` looks like a PDU: hexadecimal digits in pairs (some firmwares quote it)."""
     body = text.strip('"')
@@ -301,9 +305,12 @@ class LineReader:
             self._pdu = None
             events = [Line(waiting.garbled)] if waiting.garbled is not None else []
             return [*events, *self._classify(text.encode("latin-1"))]
-        if not prefixed(text) and text not in BARE_URCS and parse_final(text) is None and waiting.garbled is None:
-            waiting.garbled = text
-            return []
+        if not prefixed(text) and parse_final(text) is None and _hexness(text) >= 0.5:
+            # A damaged PDU is still mostly hexadecimal ("SMS DONE" is not); of two, the more so.
+            if waiting.garbled is None or _hexness(text) > _hexness(waiting.garbled):
+                stray, waiting.garbled = waiting.garbled, text
+                return self._stray(stray)
+            return self._stray(text)
         return None
 
     def _stray(self, line: str | None) -> list[Event]:
