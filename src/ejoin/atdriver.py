@@ -15,8 +15,9 @@ from .gateway.plugin import DriverKind, Modems
 from .modems.at.driver import ATDriver
 from .modems.at.module import BalanceRule, ModemConfig
 from .modems.at.profiles import PROFILES
+from .protocol.ports import PortAddress
 from .protocol.ussd import PassthroughError, check_ussd
-from .store.base import Store
+from .store.base import SlotRecord, Store
 
 if TYPE_CHECKING:
     from .gateway.config import GatewayConfig
@@ -80,6 +81,11 @@ class ATModems(Modems):
     def __init__(self, driver: ATDriver) -> None:
         super().__init__(driver)
         self.at = driver
+
+    def new_slots(self, addrs: list[PortAddress]) -> list[SlotRecord]:
+        # Nothing is known of a real card before its module reads it; its balance not even then,
+        # unless a [[balance]] code reads it (never a made-up 0.00).
+        return [SlotRecord(port=a.port, slot=a.slot or 0, balance=None) for a in addrs]
 
     def start(self) -> None:
         self.at.start_sweeps()
