@@ -4,8 +4,8 @@ Nothing received leaves the module before the device has it: a message is
 deleted (``AT+CMGD``) or acknowledged (``AT+CNMA``) only once the device's store
 acknowledged it — as an SMS, a delivery report, or, if it cannot be read (or is
 an outgoing message found in the storage), as a raw PDU.  A crash between the
-two shows the message again at the next sweep (the inbox keeps what it already
-has once: see ``Module._seen``).
+two shows the message again at the next sweep, and it is stored again: at least
+once, never lost (a raw PDU is kept once per slot).
 """
 
 from __future__ import annotations
