@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
-from ..store.base import InboxRecord, JobRecord
+from ..store.base import InboxRecord, JobRecord, RawRecord
 from .outbox import PushTransport, _safe_url
 from .sending.states import JobState, TaskState
 
@@ -100,6 +100,7 @@ class Activity:
         self.sms_sent: dict[int, int] = {}  # by port
         self.sms_failed: dict[int, int] = {}
         self.sms_received: dict[int, int] = {}
+        self.raw_received: dict[int, int] = {}  # by port: messages kept as their raw PDU
         self.delivery_reports: dict[str, int] = {}  # by outcome
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
@@ -138,6 +139,10 @@ class Activity:
         else:
             outcome = dr_outcome(rec.content)
             self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
+
+    def received_raw(self, rec: RawRecord) -> None:
+        port = _port_number(rec.port)
+        self.raw_received[port] = self.raw_received.get(port, 0) + 1
 
     # --- pushes ------------------------------------------------------------------
 
