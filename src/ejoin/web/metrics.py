@@ -81,7 +81,8 @@ class DeviceCollector(Collector):
                 slot_state.add_metric(labels, int(slot.state))
                 locked.add_metric(labels, int(slot.record.locked))
                 present.add_metric(labels, int(slot.record.present))
-                balance.add_metric(labels, slot.record.balance)
+                if slot.record.balance is not None:  # unknown: no sample rather than a made-up 0
+                    balance.add_metric(labels, slot.record.balance)
         yield from (port_state, signal, active, slot_state, locked, present, balance)
 
     @staticmethod
@@ -92,6 +93,11 @@ class DeviceCollector(Collector):
             ("ejoin_sms_sent", "SMS sent since start", act.sms_sent),
             ("ejoin_sms_failed", "SMS that failed since start", act.sms_failed),
             ("ejoin_sms_received", "SMS received since start", act.sms_received),
+            (
+                "ejoin_sms_received_raw",
+                "Received messages kept as their raw PDU since start (undecodable; GET /ejoin/inbox/raw)",
+                act.raw_received,
+            ),
         ):
             family = CounterMetricFamily(name, doc, labels=["port"])
             for p in ports:
