@@ -53,6 +53,10 @@ class SqliteLedger(Ledger):
         await self._thread.stop()
 
     def _connect(self) -> sqlite3.Connection:
+        if sqlite3.sqlite_version_info < (3, 35):  # RETURNING
+            raise StoreOpenError(
+                f"the fleet's SQLite ledger needs SQLite 3.35 or newer (this one: {sqlite3.sqlite_version})"
+            )
         prepare_directory(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
