@@ -3,9 +3,10 @@ fleet's ledger, the push receiver).
 
 Every statement runs on that thread.  Work queued while a transaction is being committed is taken
 together into the next one (group commit): under load many writes share one commit; idle, a
-write commits alone and at once.  Each piece of work runs in its own SAVEPOINT, so one failing
-piece does not undo the others of its batch.  A piece's future settles once its transaction
-committed (or failed): code that must not acknowledge before durability awaits it.
+write commits alone and at once.  Each piece of work of a batch runs in its own SAVEPOINT, so one
+failing piece does not undo the others (a piece alone is its transaction).  A piece's future
+settles once its transaction committed (or failed): code that must not acknowledge before
+durability awaits it.
 """
 
 from __future__ import annotations
@@ -32,17 +33,21 @@ class DatabaseThread:
     """``connect()`` runs on the thread first (open, pragmas, migrations); its error is ``start``'s.
 
     ``run_batch``: how a batch of work is run in one transaction (the default, or a test's stand-in
-    for a failing disk)."""
+    for a failing disk).  ``group_commit=False``: each piece its own transaction (batches of one),
+    for work of a few large pieces, where a savepoint costs more than a commit saves."""
 
     def __init__(
         self,
         name: str,
         connect: Callable[[], sqlite3.Connection],
         run_batch: Callable[[sqlite3.Connection, Batch], None] | None = None,
+        *,
+        group_commit: bool = True,
     ) -> None:
         self.name = name
         self._connect = connect
         self._run_batch = run_batch or self.run_batch
+        self._batch_max = BATCH_MAX if group_commit else 1
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,7 +112,7 @@ class DatabaseThread:
                     break
                 batch = [first]
                 stop = False
-                while len(batch) < BATCH_MAX:
+                while len(batch) < self._batch_max:
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
@@ -123,6 +128,9 @@ class DatabaseThread:
             conn.close()
 
     def run_batch(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        if len(batch) == 1:
+            self._run_alone(conn, *batch[0])
+            return
         outcomes: list[tuple[Outcome[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -147,6 +155,25 @@ class DatabaseThread:
             outcomes = [(fut, None, failure) for _, _, fut in batch]
         for fut, result, error in outcomes:
             self.settle(fut, result, error)
+
+    def _run_alone(
+        self, conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple[Any, ...], fut: Outcome[Any]
+    ) -> None:
+        """A piece alone is its own transaction, without a savepoint: a savepoint's undo record (a copy of
+        each page the piece changes) doubled the cost of a large update."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            result = fn(conn, *args)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            self.settle(fut, None, exc)
+        else:
+            self.settle(fut, result, None)
 
     def _done(self, fn: Callable[..., Any], fut: Outcome[Any]) -> None:
         self._in_flight -= 1

@@ -415,6 +415,8 @@ def withdrawn(member: str) -> Program[list[int]]:
 
 
 def removed(member: str, tids: list[int]) -> Program[None]:
+    if not tids:
+        return
     yield Do(
         "UPDATE dispatches SET state=? WHERE member=? AND member_tid IN {ids} "
         f"AND state IN {sql_in(from_states(DISPATCH_TRANSITIONS, D.REMOVED))}",
@@ -589,7 +591,8 @@ def inbox_pushed(member: str, rows: list[list[Any]]) -> Program[list[tuple[int, 
 
 def inbox_forwarded(ids: list[int]) -> Program[None]:
     """These SMS are in a recv-sms push the outbox holds (or there was nowhere to push them)."""
-    yield Do("UPDATE inbox SET forwarded=1 WHERE id IN {ids}", (ids,))
+    if ids:
+        yield Do("UPDATE inbox SET forwarded=1 WHERE id IN {ids}", (ids,))
 
 
 def inbox_unforwarded() -> Program[list[tuple[int, list[Any]]]]:

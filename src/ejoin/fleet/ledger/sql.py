@@ -14,6 +14,7 @@ one writer and no other process to tell).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -181,23 +182,39 @@ POSTGRES = Dialect(
 
 @lru_cache(maxsize=64)
 def sqlite_update(change: Change) -> str:
-    sets = [change.fixed] if change.fixed else []
-    sets += [f"{c.name}=?" for c in change.values]
+    """Numbered parameters, so that each row's are its own tuple and a constant tail: its keys and
+    values, its done number, then ``fixed``'s and ``where``'s params (``sqlite_update_rows``)."""
+    k, v = len(change.key), len(change.values)
+    sets = [f"{c.name}=?{k + i + 1}" for i, c in enumerate(change.values)]
+    n = k + v
     if change.done_seq:
-        sets.append("done_seq=?")
-    where = [f"t.{c.name} IS ?" if c.nullable else f"t.{c.name}=?" for c in change.key]
-    if change.where:
-        where.append(change.where)
-    return SQLITE.render(f"UPDATE {change.table} AS t SET {', '.join(sets)} WHERE {' AND '.join(where)}")
+        n += 1
+        sets.append(f"done_seq=?{n}")
+    fixed, n = _numbered(change.fixed, n)
+    where = [f"{c.name} IS ?{i + 1}" if c.nullable else f"{c.name}=?{i + 1}" for i, c in enumerate(change.key)]
+    # one table: no alias (``t.``, which PostgreSQL needs beside its arrays; it costs SQLite per row)
+    condition, n = _numbered(re.sub(r"\bt\.", "", change.where), n)
+    return SQLITE.render(
+        f"UPDATE {change.table} SET {', '.join([fixed, *sets] if fixed else sets)} "
+        f"WHERE {' AND '.join([*where, condition] if condition else where)}"
+    )
 
 
-def sqlite_update_rows(update: Update, next_seq: Callable[[], int]) -> list[tuple[Any, ...]]:
-    """Each row's params for ``sqlite_update``; ``next_seq()`` numbers them when ``done_seq``."""
-    n = len(update.change.key)
-    head, tail = update.fixed_params, update.where_params
+def _numbered(sql: str, after: int) -> tuple[str, int]:
+    """``sql``'s ``?`` numbered from ``after`` + 1; the last number given."""
+    parts = sql.split("?")
+    for i in range(1, len(parts)):
+        parts[i] = f"{after + i}{parts[i]}"
+    return "?".join(parts), after + len(parts) - 1
+
+
+def sqlite_update_rows(update: Update, take_seqs: Callable[[int], int]) -> list[tuple[Any, ...]]:
+    """Each row's params for ``sqlite_update``; ``take_seqs(n)``: the first of n done numbers given them."""
+    tail = update.fixed_params + update.where_params
     if update.change.done_seq:
-        return [(*head, *r[n:], next_seq(), *r[:n], *tail) for r in update.rows]
-    return [(*head, *r[n:], *r[:n], *tail) for r in update.rows]
+        first = take_seqs(len(update.rows))
+        return [row + (seq,) + tail for seq, row in enumerate(update.rows, first)]
+    return [row + tail for row in update.rows]
 
 
 @lru_cache(maxsize=64)

@@ -37,7 +37,10 @@ class SqliteLedger(Ledger):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._thread = DatabaseThread("fleet-db", self._connect)
+        # Each operation its own transaction: they are large (a dispatch, a report: thousands of units),
+        # a commit of WAL without fsync is cheap, and a savepoint (what sharing a commit takes) copies
+        # every page a piece changes: measured 20 % more CPU per unit with group commit.
+        self._thread = DatabaseThread("fleet-db", self._connect, group_commit=False)
         self._seq = 0  # the done sequence's last number (DB thread only)
         self._claimed = False
         self._picking = asyncio.Lock()
@@ -94,7 +97,9 @@ class SqliteLedger(Ledger):
         if kind is sql.Update:
             if not ask.rows:
                 return 0
-            return conn.executemany(sql.sqlite_update(ask.change), sql.sqlite_update_rows(ask, self._next_seq)).rowcount
+            return conn.executemany(
+                sql.sqlite_update(ask.change), sql.sqlite_update_rows(ask, self._take_seqs)
+            ).rowcount
         if kind is sql.Insert:
             marks = ", ".join("?" * len(ask.columns))
             conn.executemany(f"INSERT INTO {ask.table} ({', '.join(ask.columns)}) VALUES ({marks})", ask.rows)
@@ -106,9 +111,11 @@ class SqliteLedger(Ledger):
             return None
         raise TypeError(f"not a ledger request: {ask!r}")
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+    def _take_seqs(self, n: int) -> int:
+        """The first of ``n`` numbers of the done sequence, given in order."""
+        first = self._seq + 1
+        self._seq += n
+        return first
 
     # --- a process alone: every task, every role, its own view of the ports ---
 
