@@ -329,7 +329,8 @@ def apply(
     at once counts once (the second reads its units after the first committed: done)."""
     yield Do("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id))
     waiting = yield Rows(
-        "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY id",
+        # the order of the index (units_dispatch): no sort of the dispatch's units at each report
+        "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
         (dispatch_id, U.DISPATCHED),
     )
     fresh = match_outcomes(waiting, rows)
