@@ -6,16 +6,20 @@ A schema is a list of steps; step n brings version n - 1 to n.  A step is append
 a database written by any earlier version is brought forward step by step on open, each step in
 one transaction with its version number (SQLite: ``PRAGMA user_version``; PostgreSQL: a
 ``schema_version`` row).  The runner is written once, as a generator of what it needs done
-(``migration``): ``migrate_sqlite`` runs it here, ``fleet/ledger/pgdb.py`` on PostgreSQL.
+(``migration``, run by ``run_migration`` with a database's answers): SQLite's here
+(``migrate_sqlite``), PostgreSQL's in ``fleet/ledger/pgdb.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
+
+from .thread import run_now
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +268,10 @@ class NewerSchema(RuntimeError):
 @dataclass(frozen=True)
 class Ask:
     """What the runner needs done: ``begin`` a transaction that excludes other runners, read the
-    ``version``, ``run`` a step's script, ``set`` the version, ``commit``."""
+    ``version``, ``run`` a step's script, ``set`` the version, ``commit`` (or ``rollback`` what is in
+    progress, after a failure)."""
 
-    kind: Literal["begin", "version", "run", "set", "commit"]
+    kind: Literal["begin", "version", "run", "set", "commit", "rollback"]
     arg: Any = None
 
 
@@ -308,31 +313,44 @@ def statements(script: str) -> list[str]:
     return out
 
 
-def migrate_sqlite(conn: sqlite3.Connection, schema: Schema) -> int:
-    """Bring a SQLite database (opened with ``isolation_level=None``) to the newest version of ``schema``."""
-    program = migration(schema, "sqlite")
-    answer: Any = None
+async def run_migration(schema: Schema, dialect: Dialect, answer: Callable[[Ask], Awaitable[Any]]) -> int:
+    """``migration``'s asks answered by a database (``answer``); on any failure the transaction in
+    progress is rolled back (``Ask("rollback")``) and the failure raised."""
+    program = migration(schema, dialect)
+    reply: Any = None
     try:
         while True:
-            ask = program.send(answer)
-            answer = None
-            if ask.kind == "begin":
-                conn.execute("BEGIN IMMEDIATE")  # one runner at a time, as the advisory lock on PostgreSQL
-            elif ask.kind == "version":
-                answer = conn.execute("PRAGMA user_version").fetchone()[0]
-            elif ask.kind == "run":
-                for statement in statements(ask.arg):
-                    conn.execute(statement)
-            elif ask.kind == "set":
-                conn.execute(f"PRAGMA user_version = {int(ask.arg)}")
-            else:
-                conn.execute("COMMIT")
-    except StopIteration as done:
-        return int(done.value)
+            try:
+                ask = program.send(reply)
+            except StopIteration as done:
+                return int(done.value)
+            reply = await answer(ask)
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        await answer(Ask("rollback"))
         raise
+
+
+def migrate_sqlite(conn: sqlite3.Connection, schema: Schema) -> int:
+    """Bring a SQLite database (opened with ``isolation_level=None``) to the newest version of ``schema``."""
+    return run_now(run_migration(schema, "sqlite", partial(_sqlite_answer, conn)))
+
+
+async def _sqlite_answer(conn: sqlite3.Connection, ask: Ask) -> Any:
+    """Never waits (``run_now``): it runs where the connection lives."""
+    if ask.kind == "begin":
+        conn.execute("BEGIN IMMEDIATE")  # one runner at a time, as the advisory lock on PostgreSQL
+    elif ask.kind == "version":
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    elif ask.kind == "run":
+        for statement in statements(ask.arg):
+            conn.execute(statement)
+    elif ask.kind == "set":
+        conn.execute(f"PRAGMA user_version = {int(ask.arg)}")
+    elif ask.kind == "commit":
+        conn.execute("COMMIT")
+    elif conn.in_transaction:
+        conn.execute("ROLLBACK")
+    return None
 
 
 DEVICE = Schema.of_sqlite("the data directory", MIGRATIONS)

@@ -17,7 +17,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -222,3 +222,14 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_exception(exc)
     else:
         fut.set_result(result)
+
+
+def run_now(work: Coroutine[Any, Any, T]) -> T:
+    """A coroutine that never waits (answers of a SQLite connection, on its own thread), run to its
+    end here: what is written once for SQLite and PostgreSQL is written as a coroutine."""
+    try:
+        work.send(None)
+    except StopIteration as done:
+        return done.value
+    work.close()
+    raise RuntimeError("work that may not wait waited")

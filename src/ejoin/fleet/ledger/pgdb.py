@@ -14,12 +14,13 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from ...store.migrations import Schema, migration
+from ...store.migrations import Ask, Schema, run_migration
 from .schema import LEDGER
 from .sql import POSTGRES
 
@@ -131,29 +132,24 @@ async def notify(conn: Any, payload: str) -> None:
 async def migrate_postgres(conn: psycopg.AsyncConnection[Any], schema: Schema) -> int:
     """The one runner (``store/migrations.py``) on PostgreSQL: the version in a ``schema_version`` row,
     each step in one transaction under the migration lock (``conn`` in autocommit)."""
-    program = migration(schema, "postgres")
-    answer: Any = None
-    try:
-        while True:
-            ask = program.send(answer)
-            answer = None
-            if ask.kind == "begin":
-                await conn.execute("BEGIN")
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            elif ask.kind == "version":
-                row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
-                answer = row[0] if row else 0
-            elif ask.kind == "run":
-                await conn.execute(ask.arg)
-            elif ask.kind == "set":
-                if not (await conn.execute("UPDATE schema_version SET version=%s", (ask.arg,))).rowcount:
-                    await conn.execute("INSERT INTO schema_version VALUES (%s)", (ask.arg,))
-            else:
-                await conn.execute("COMMIT")
-    except StopIteration as done:
-        return int(done.value)
-    except BaseException:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.execute("ROLLBACK")
-        raise
+    return await run_migration(schema, "postgres", partial(_postgres_answer, conn))
+
+
+async def _postgres_answer(conn: psycopg.AsyncConnection[Any], ask: Ask) -> Any:
+    if ask.kind == "begin":
+        await conn.execute("BEGIN")
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    elif ask.kind == "version":
+        row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
+        return row[0] if row else 0
+    elif ask.kind == "run":
+        await conn.execute(ask.arg)
+    elif ask.kind == "set":
+        if not (await conn.execute("UPDATE schema_version SET version=%s", (ask.arg,))).rowcount:
+            await conn.execute("INSERT INTO schema_version VALUES (%s)", (ask.arg,))
+    elif ask.kind == "commit":
+        await conn.execute("COMMIT")
+    elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        await conn.execute("ROLLBACK")
+    return None

@@ -15,7 +15,7 @@ one writer and no other process to tell).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -125,16 +125,6 @@ async def drive(program: Program[T], answer: Callable[[Any], Awaitable[Any]]) ->
             reply, error = await answer(ask), None
         except Duplicate as exc:
             reply, error = None, exc
-
-
-def run_now(work: Coroutine[Any, Any, T]) -> T:
-    """A coroutine that never waits (answers from SQLite, on its own thread), run to its end here."""
-    try:
-        work.send(None)
-    except StopIteration as done:
-        return done.value
-    work.close()
-    raise RuntimeError("a ledger answer waited where nothing may")
 
 
 @dataclass(frozen=True)

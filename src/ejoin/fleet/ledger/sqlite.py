@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 from ...store.migrations import migrate_sqlite
 from ...store.opening import StoreOpenError, describe_failure, prepare_directory
-from ...store.thread import DatabaseThread
+from ...store.thread import DatabaseThread, run_now
 from . import sql
 from .base import Ledger
 from .schema import LEDGER
-from .sql import SQLITE, Program, drive, run_now
+from .sql import SQLITE, Program, drive
 
 T = TypeVar("T")
 
