@@ -148,12 +148,11 @@ async def _serve(config: GatewayConfig) -> None:
     from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
-    from .web.connections import GuardedRunner, QuietClientErrors
+    from .web.connections import GuardedRunner
 
     ssl_context = _tls_context(config)
     # The address first: a busy port must fail before a data directory or SIMs are made.
     sock = _listen(config.host, config.port)
-    logging.getLogger("aiohttp.server").addFilter(QuietClientErrors())
     gw = Gateway(config)
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")

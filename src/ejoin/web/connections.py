@@ -2,10 +2,12 @@
 
 aiohttp has no header-read timeout and no connection cap: a client trickling a
 byte a second, or declaring a body it never sends, holds a connection forever.
-This guard sits between the listening socket and aiohttp's protocol: it counts
-connections (refusing past the cap with 503), and closes a connection whose
-request head has not arrived within ``read_timeout``.  Body reads are bounded
-by the endpoint mechanism with the same timeout.
+This guard sits between the listening socket and aiohttp's protocol (the
+edge's, web/edge.py): it counts connections (refusing past the cap with 503),
+and closes a connection whose request head has not arrived within
+``read_timeout``.  Body reads are bounded by the endpoint mechanism with the
+same timeout.  ``GuardedRunner`` serves an app this way: the gateway and the
+fleet both run it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from .edge import edge_handler
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ class ConnectionGuard:
 
     def __call__(self) -> asyncio.Protocol:
         assert self.server is not None
-        return _Connection(self, self.server())
+        return _Connection(self, edge_handler(self.server))
 
     def __getattr__(self, name: str) -> Any:  # the runner shuts the wrapped server down
         if name == "server":
@@ -146,12 +150,14 @@ async def track_handlers(
 
 
 class GuardedRunner(web.AppRunner):
-    """``web.AppRunner`` whose sites accept connections through a ``ConnectionGuard``."""
+    """``web.AppRunner`` whose sites accept connections through a ``ConnectionGuard``, each read and
+    answered by the edge's protocol (web/edge.py), with client errors kept out of the error log."""
 
     def __init__(self, app: web.Application, *, max_connections: int, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.guard = ConnectionGuard(max_connections=max_connections, read_timeout=read_timeout)
         app[GUARD] = self.guard  # before the app is frozen; the middleware finds it there
+        QuietClientErrors.install()
 
     async def _make_server(self) -> Any:
         self.guard.server = await super()._make_server()
@@ -178,6 +184,12 @@ class QuietClientErrors(logging.Filter):
         "InvalidURLError",
         "BadHttpMethod",
     )
+
+    @classmethod
+    def install(cls) -> None:
+        server_log = logging.getLogger("aiohttp.server")
+        if not any(isinstance(f, cls) for f in server_log.filters):
+            server_log.addFilter(cls())
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None

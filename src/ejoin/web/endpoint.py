@@ -241,6 +241,11 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes |
             refusal = error_response(
                 ResultCode.REQUEST_TIMEOUT, f"the body did not arrive within {timeout:g} seconds", 408
             )
+        except web.RequestPayloadError:
+            # aiohttp's parser refused the body's framing (a bad chunk size, chunk data longer than said)
+            refusal = error_response(
+                ResultCode.BAD_REQUEST, "the body cannot be read: its chunked transfer encoding is broken", 400
+            )
     # The rest of the body is never read, so the connection cannot be reused: answer, then close
     # (aiohttp would otherwise keep waiting for the body it was promised).
     refusal.force_close()
@@ -249,6 +254,15 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes |
     if request.transport is not None:
         request.transport.close()
     return refusal
+
+
+async def read_form(request: web.Request, limit: int) -> dict[str, str] | web.Response:
+    """A form body (``application/x-www-form-urlencoded``, UTF-8) as a dict (the last of a repeated
+    name wins), or the answer refusing it (see read_body); bytes that are not UTF-8 raise ApiError."""
+    body = await read_body(request, limit, request.app[DEVICE].config.read_timeout)
+    if isinstance(body, web.Response):
+        return body
+    return dict(ApiRequest(request, body).form())
 
 
 async def slow_down(gw: Served, req: ApiRequest, what: str) -> None:
@@ -294,6 +308,8 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
         if exc.status < 400:
             raise
         return error_response(exc.status, exc.reason or "error", exc.status)
+    except DeviceError as exc:  # raised outside an endpoint (the dashboard's form, say): the same answer
+        return error_response(exc.code, exc.reason, exc.http_status)
     except ConnectionError:
         # The client left mid-request (a body cut short): nobody to answer, nothing went wrong here.
         log.debug("the client of %s left before its request was read", request.path)

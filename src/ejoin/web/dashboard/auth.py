@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ...gateway.runtime import Gateway
+from .. import endpoint
 from ..endpoint import DEVICE, ApiRequest, credentials_ok, slow_down
 
 SESSION_COOKIE = "ejoin_session"
@@ -100,11 +101,9 @@ def page(fn: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     return handler
 
 
-async def read_form(request: web.Request) -> dict[str, str]:
-    if request.content_length is not None and request.content_length > MAX_FORM:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length)
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+async def read_form(request: web.Request) -> dict[str, str] | web.Response:
+    """The form (see endpoint.read_form: the API's reader, so bad bytes are a 400 there and here)."""
+    return await endpoint.read_form(request, MAX_FORM)
 
 
 def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[web.StreamResponse]]):
@@ -115,6 +114,8 @@ def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[w
         if session is None:
             return _to_login(request)
         form = await read_form(request)
+        if isinstance(form, web.Response):
+            return form
         token = request.headers.get("X-CSRF-Token") or form.get("csrf", "")
         if not hmac.compare_digest(token.encode(), session.csrf.encode()):
             return web.Response(status=403, text="the form is stale or came from another site; reload the page")
@@ -127,6 +128,8 @@ def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[w
 async def login(request: web.Request) -> web.StreamResponse:
     gw = request.app[DEVICE]  # the device's credentials and login guard
     form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = form.get("csrf", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -147,6 +150,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     if session is not None:
         form = await read_form(request)
+        if isinstance(form, web.Response):
+            return form
         if hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
             request.app[SESSIONS].close(request.cookies.get(SESSION_COOKIE))
     response = web.HTTPSeeOther("/")

@@ -1,0 +1,214 @@
+"""The HTTP edge: how a request's head is read, and how a head that cannot be read is answered.
+
+``EdgeHandler`` is aiohttp's own connection protocol with three changes:
+
+- Heads are read by aiohttp's pure-Python parser (``HeadParser``), which lets a
+  header line with spaces before its colon through with its name normalised
+  (``Connection : close``, as PHP clients with hand-built ``CURLOPT_HTTPHEADER``
+  arrays send them).  The parser's framing and every other check stay aiohttp's:
+  the change is made on the lines aiohttp has already split, before its own
+  header checks run.  Framing headers (``Content-Length``, ``Transfer-Encoding``)
+  are never taken from such a line: a proxy in front that reads it differently
+  would frame the request differently (request smuggling).  The one exception is
+  a spaced ``Content-Length`` beside a proper one of the same value (curl adds
+  its own when it does not recognise the hand-built one): it is dropped.
+- Anything aiohttp refuses before a handler runs (a bad request line, a header
+  too long, too many headers, bad chunking, ...) is answered in the device's JSON
+  error shape with a reason a person understands, logged as one debug line.
+- After such a refusal nothing more is read from the connection (it is answered
+  and closed), and the refusal keeps no traceback: the traceback's frames held
+  the bytes just received in a reference cycle, which under the server's GC
+  tuning (``gateway/runtime.tune_gc_for_server``) stayed in memory long enough
+  for a flood of over-long heads to grow the process by hundreds of MB.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadStatusLine,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+)
+from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.http_writer import HttpVersion10, HttpVersion11
+from aiohttp.web_protocol import MAX_MSG_QUEUE_SIZE, RequestHandler, RequestPayloadError, _ErrInfo
+from aiohttp.web_request import BaseRequest
+
+from ..protocol.codes import ResultCode
+from ..protocol.messages import Reply, encode
+
+log = logging.getLogger(__name__)
+
+# A header line whose name (an RFC 9110 token) is followed by spaces, then the colon.
+_SPACED_NAME = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +:")
+_FRAMING = (b"content-length", b"transfer-encoding")
+_VERSIONS = (HttpVersion10, HttpVersion11)
+
+
+class RequestLineTooLong(BadHttpMessage):
+    code = ResultCode.URI_TOO_LONG
+
+
+class HeadTooLarge(BadHttpMessage):
+    code = ResultCode.HEADERS_TOO_LARGE
+
+
+class VersionNotSupported(BadHttpMessage):
+    code = 505
+
+
+def normalise_names(lines: list[bytes]) -> list[bytes]:
+    """The head's lines (request line first), with ``name SP+ :`` made ``name:``; framing headers refused."""
+    if not any(b" :" in line for line in lines[1:]):
+        return lines  # the usual case: nothing to do, no copy
+    out = [lines[0]]
+    spaced_lengths: list[bytes] = []
+    for line in lines[1:]:
+        m = _SPACED_NAME.match(line)
+        if m is None:
+            out.append(line)
+            continue
+        name = m[1]
+        lowered = name.lower()
+        if lowered == b"content-length":
+            spaced_lengths.append(line[m.end() :].strip(b" \t"))
+            continue
+        if lowered in _FRAMING:
+            raise BadHttpMessage(
+                f"spaces before the colon of {name.decode()}: a header that frames the body must be written "
+                f"exactly '{name.decode()}:' (a proxy could read the request differently)"
+            )
+        out.append(name + line[m.end() - 1 :])
+    if spaced_lengths:
+        proper = [line.split(b":", 1)[1].strip(b" \t") for line in out[1:] if line[:15].lower() == b"content-length:"]
+        if not proper or any(value not in proper for value in spaced_lengths):
+            raise BadHttpMessage(
+                "spaces before the colon of Content-Length: the body's length must be given exactly as "
+                "'Content-Length: n' (a proxy could read the request differently)"
+            )
+    return out
+
+
+class HeadParser(HttpRequestParserPy):
+    """aiohttp's request parser, lenient only about spaces before a header's colon (see the module)."""
+
+    def parse_message(self, lines: list[bytes]) -> Any:
+        # Two refusals of aiohttp's C parser (llhttp) that its Python parser does not make.
+        if not lines[0].isascii():
+            raise InvalidURLError("the request line has bytes that are not ASCII: percent-encode the path and query")
+        message = super().parse_message(normalise_names(lines))
+        if message.version not in _VERSIONS:
+            raise VersionNotSupported(f"HTTP/{message.version.major}.{message.version.minor} is not spoken here")
+        return message
+
+    def feed_data(self, data: bytes, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().feed_data(data, *args, **kwargs)
+        except LineTooLong:
+            # aiohttp says "line too long" for both; a client needs to know which part to shorten
+            if self._payload_parser is not None:
+                raise
+            if not self._lines:
+                raise RequestLineTooLong(
+                    f"the request line (method, path and query) is longer than {self.max_line_size} bytes"
+                ) from None
+            raise HeadTooLarge(f"a header line is longer than {self.max_field_size} bytes") from None
+        except BadHttpMessage as exc:
+            if exc.message == "Too many headers received":
+                raise HeadTooLarge(f"more than {self.max_headers} header lines") from None
+            raise
+
+
+def _reason(exc: BaseException) -> str:
+    """What the client did wrong, in words; never the request's bytes beyond a header's name."""
+    if isinstance(exc, (RequestLineTooLong, HeadTooLarge, VersionNotSupported)) or (
+        isinstance(exc, InvalidURLError) and exc.message.startswith("the request line")
+    ):
+        return exc.message
+    if isinstance(exc, BadStatusLine):
+        if str(exc.line).startswith("\x16\x03"):
+            return "this is an HTTP port: TLS (https://) was sent to it"
+        return "the request line is not 'METHOD /path HTTP/1.1'"
+    if isinstance(exc, InvalidHeader):
+        name = exc.hdr.split(":", 1)[0][:40] if ":" in exc.hdr else ""
+        if name:
+            return f"the header {name!r} cannot be read (a name is letters, digits and !#$%&'*+-.^_`|~)"
+        return "a header line cannot be read (no 'name: value', a control character, or a folded line)"
+    if isinstance(exc, HttpProcessingError) and exc.message:
+        return exc.message.splitlines()[0][:200]
+    return "the request cannot be read as HTTP/1.1"
+
+
+def json_refusal(status: int, reason: str) -> web.Response:
+    """The device's error shape, and the connection closes after it."""
+    response = web.Response(
+        body=encode(Reply(code=status, reason=reason)), status=status, content_type="application/json", charset="utf-8"
+    )
+    response.force_close()
+    return response
+
+
+def _forget_frames(exc: BaseException) -> None:
+    # The traceback's frames (aiohttp's data_received among them) hold the received bytes and
+    # the message list holding this exception: a cycle only the GC would free.
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+
+
+class EdgeHandler(RequestHandler):
+    """aiohttp's ``RequestHandler`` with the head parser, refusals and memory rules of the module."""
+
+    __slots__ = ("_refused",)
+
+    def __init__(self, manager: web.Server, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._refused = False
+        self._parser = HeadParser(
+            self,
+            self._loop,
+            self._read_bufsize,
+            max_line_size=self.max_line_size,
+            max_field_size=self.max_field_size,
+            max_headers=self.max_headers,
+            payload_exception=RequestPayloadError,
+            max_msg_queue_size=MAX_MSG_QUEUE_SIZE,
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # the head was refused: the answer says so and the connection closes
+        super().data_received(data)
+        if self._messages:
+            message = self._messages[-1][0]
+            if isinstance(message, _ErrInfo):  # aiohttp's note of a head it refused
+                self._refused = True
+                _forget_frames(message.exc)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was already being sent: the connection is dropped")
+        if isinstance(exc, HttpProcessingError):
+            log.debug("refused a request from %s: %s (%s)", request.remote, _reason(exc), type(exc).__name__)
+            return json_refusal(exc.code if exc.code >= 400 else status, _reason(exc))
+        if status == 504:
+            return json_refusal(status, "the device took too long to answer")
+        log.error("unexpected failure on %s", request.path, exc_info=exc)
+        return json_refusal(status, "internal error; the device logged the details")
+
+
+def edge_handler(server: web.Server) -> EdgeHandler:
+    """A connection's protocol for ``server``: what ``web.Server.__call__`` makes, as an ``EdgeHandler``."""
+    return EdgeHandler(server, loop=server._loop, **server._kwargs)
