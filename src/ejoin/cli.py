@@ -158,8 +158,6 @@ async def _serve(config: GatewayConfig) -> None:
     access = logging.getLogger("ejoin.access")
     runner = GuardedRunner(
         create_app(gw),
-        max_connections=config.max_connections,
-        read_timeout=config.read_timeout,
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,

@@ -55,6 +55,7 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 
 
 async def _serve(config: Any) -> None:
+    from ..web.connections import GuardedRunner
     from .runtime import Fleet
     from .web import create_fleet_app
 
@@ -67,7 +68,12 @@ async def _serve(config: Any) -> None:
                 config.public_url,
             )
     fleet = Fleet(config)
-    runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
+    # The gateway's connection guards and HTTP edge: a cap on connections, a deadline for a request's head.
+    runner = GuardedRunner(
+        create_fleet_app(fleet),
+        access_log=None,
+        handle_signals=False,
+    )
     try:
         await runner.setup()
     except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback

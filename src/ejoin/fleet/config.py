@@ -74,6 +74,7 @@ class FleetConfig:
     # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
     max_body: int = 16 * 1024 * 1024
     read_timeout: float = 30.0
+    max_connections: int = 1000  # open HTTP connections; more are answered 503 and closed (web/connections.py)
     max_sessions: int = 1000
     login_delay_cap: float = 5.0
     push_timeout: float = 10.0
@@ -201,4 +202,6 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError("task_retention is a number of seconds above 0")
     if config.inbox_max < 1:
         raise ConfigError("inbox_max is at least 1")
+    if config.max_connections < 1 or config.read_timeout <= 0:
+        raise ConfigError("max_connections is at least 1 and read_timeout a number of seconds above 0")
     return config

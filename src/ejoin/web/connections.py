@@ -19,7 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ..clock import Clock, Timer
 from .edge import edge_handler
+from .endpoint import DEVICE
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +72,16 @@ class _Connection(asyncio.Protocol):
 
 
 class ConnectionGuard:
-    """A protocol factory for ``loop.create_server`` wrapping aiohttp's ``web.Server``."""
+    """A protocol factory for ``loop.create_server`` wrapping aiohttp's ``web.Server``; its deadlines
+    run on the served device's clock (tests advance a virtual one)."""
 
-    def __init__(self, *, max_connections: int, read_timeout: float) -> None:
+    def __init__(self, *, max_connections: int, read_timeout: float, clock: Clock) -> None:
         self.server: web.Server | None = None  # set when the runner makes its server
         self.max_connections = max_connections
         self.read_timeout = read_timeout
+        self.clock = clock
         self._live: dict[Any, _Connection] = {}
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper: Timer | None = None
         self.refused = 0
         self.timed_out = 0
 
@@ -95,7 +99,7 @@ class ConnectionGuard:
         return len(self._live)
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.clock.monotonic()
 
     def admit(self, conn: _Connection) -> bool:
         if len(self._live) >= self.max_connections:
@@ -104,7 +108,7 @@ class ConnectionGuard:
             return False
         self._live[conn.transport] = conn
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+            self._sweeper = self.clock.call_later(1.0, self._sweep)
         return True
 
     def forget(self, conn: _Connection) -> bool:
@@ -130,7 +134,7 @@ class ConnectionGuard:
                 log.debug("closed a connection that sent no complete request in %.0f s", self.read_timeout)
                 conn.transport.close()
         if self._live:
-            self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+            self._sweeper = self.clock.call_later(1.0, self._sweep)
 
 
 @web.middleware
@@ -150,12 +154,17 @@ async def track_handlers(
 
 
 class GuardedRunner(web.AppRunner):
-    """``web.AppRunner`` whose sites accept connections through a ``ConnectionGuard``, each read and
-    answered by the edge's protocol (web/edge.py), with client errors kept out of the error log."""
+    """``web.AppRunner`` for a device's app (a gateway's or a fleet's: its ``DEVICE``), whose sites
+    accept connections through a ``ConnectionGuard`` (the device's ``max_connections``,
+    ``read_timeout`` and clock), each read and answered by the edge's protocol (web/edge.py), with
+    client errors kept out of the error log."""
 
-    def __init__(self, app: web.Application, *, max_connections: int, read_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self.guard = ConnectionGuard(max_connections=max_connections, read_timeout=read_timeout)
+        device = app[DEVICE]
+        self.guard = ConnectionGuard(
+            max_connections=device.config.max_connections, read_timeout=device.config.read_timeout, clock=device.clock
+        )
         app[GUARD] = self.guard  # before the app is frozen; the middleware finds it there
         QuietClientErrors.install()
 

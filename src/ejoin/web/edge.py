@@ -3,23 +3,27 @@
 ``EdgeHandler`` is aiohttp's own connection protocol with three changes:
 
 - Heads are read by aiohttp's pure-Python parser (``HeadParser``), which lets a
-  header line with spaces before its colon through with its name normalised
+  header line with spaces before its colon through, its name normalised
   (``Connection : close``, as PHP clients with hand-built ``CURLOPT_HTTPHEADER``
-  arrays send them).  The parser's framing and every other check stay aiohttp's:
-  the change is made on the lines aiohttp has already split, before its own
-  header checks run.  Framing headers (``Content-Length``, ``Transfer-Encoding``)
-  are never taken from such a line: a proxy in front that reads it differently
-  would frame the request differently (request smuggling).  The one exception is
-  a spaced ``Content-Length`` beside a proper one of the same value (curl adds
-  its own when it does not recognise the hand-built one): it is dropped.
-- Anything aiohttp refuses before a handler runs (a bad request line, a header
-  too long, too many headers, bad chunking, ...) is answered in the device's JSON
-  error shape with a reason a person understands, logged as one debug line.
+  arrays send them; ``normalise_names`` has the rules).  The framing and every
+  other check stay aiohttp's: the change is made on the lines aiohttp has split,
+  before its own header checks run.  Framing headers are never taken from such a
+  line: a proxy on the way that read it differently would frame the request
+  differently (request smuggling).  Two refusals of aiohttp's C parser (llhttp)
+  that its Python parser does not make are added: bytes that are not ASCII in the
+  request line, and versions other than HTTP/1.0 and 1.1.
+- Anything refused before a handler runs (a bad request line, a header too long,
+  too many headers, bad chunking, ...) is answered in the device's JSON error
+  shape with a reason a person understands, and logged as one debug line.
 - After such a refusal nothing more is read from the connection (it is answered
   and closed), and the refusal keeps no traceback: the traceback's frames held
   the bytes just received in a reference cycle, which under the server's GC
   tuning (``gateway/runtime.tune_gc_for_server``) stayed in memory long enough
-  for a flood of over-long heads to grow the process by hundreds of MB.
+  for a flood of over-long heads to grow the process by hundreds of MB
+  (benchmarks/bench_junk_memory.py).
+
+The cost: the Python parser takes about 16 µs more per request than the C one
+(docs/decisions.md has the figures).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from aiohttp.http_exceptions import (
     InvalidURLError,
     LineTooLong,
 )
-from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.http_parser import SINGLETON_HEADERS, HttpRequestParserPy
 from aiohttp.http_writer import HttpVersion10, HttpVersion11
 from aiohttp.web_protocol import MAX_MSG_QUEUE_SIZE, RequestHandler, RequestPayloadError, _ErrInfo
 from aiohttp.web_request import BaseRequest
@@ -49,7 +53,6 @@ log = logging.getLogger(__name__)
 
 # A header line whose name (an RFC 9110 token) is followed by spaces, then the colon.
 _SPACED_NAME = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +:")
-_FRAMING = (b"content-length", b"transfer-encoding")
 _VERSIONS = (HttpVersion10, HttpVersion11)
 
 
@@ -65,35 +68,49 @@ class VersionNotSupported(BadHttpMessage):
     code = 505
 
 
+def _refuse_spaced(name: bytes, how: str) -> BadHttpMessage:
+    text = name.decode()
+    return BadHttpMessage(
+        f"spaces before the colon of {text}: {how} must be written exactly '{text}:' "
+        "(a proxy on the way could read the request differently)"
+    )
+
+
 def normalise_names(lines: list[bytes]) -> list[bytes]:
-    """The head's lines (request line first), with ``name SP+ :`` made ``name:``; framing headers refused."""
+    """The head's lines (request line first) with ``name SP+ :`` read as ``name:``.
+
+    A spaced line of a header that may appear once (aiohttp's singletons: Host,
+    Content-Type, User-Agent...) beside a proper line of the same name is dropped:
+    curl adds its own proper line when it does not recognise the hand-written one,
+    and the proper line is the one a proxy on the way would have read.  Framing
+    headers are never taken from a spaced line: Transfer-Encoding is refused, and
+    Content-Length only passes as a copy of a proper one with the same value.
+    """
     if not any(b" :" in line for line in lines[1:]):
         return lines  # the usual case: nothing to do, no copy
+    spaced = [_SPACED_NAME.match(line) for line in lines]
+    proper: dict[bytes, list[bytes]] = {}
+    for line, m in zip(lines[1:], spaced[1:], strict=True):
+        name, colon, value = line.partition(b":")
+        if m is None and colon:
+            proper.setdefault(name.lower(), []).append(value.strip(b" \t"))
     out = [lines[0]]
-    spaced_lengths: list[bytes] = []
-    for line in lines[1:]:
-        m = _SPACED_NAME.match(line)
+    for line, m in zip(lines[1:], spaced[1:], strict=True):
         if m is None:
             out.append(line)
             continue
         name = m[1]
-        lowered = name.lower()
-        if lowered == b"content-length":
-            spaced_lengths.append(line[m.end() :].strip(b" \t"))
+        key = name.lower()
+        if key == b"transfer-encoding":
+            raise _refuse_spaced(name, "the header that frames the body")
+        if key == b"content-length":
+            value = line[m.end() :].strip(b" \t")
+            if not proper.get(key) or any(v != value for v in proper[key]):
+                raise _refuse_spaced(name, "the body's length")
+            continue  # the same length again, as curl adds it
+        if key in proper and key.decode() in SINGLETON_HEADERS:
             continue
-        if lowered in _FRAMING:
-            raise BadHttpMessage(
-                f"spaces before the colon of {name.decode()}: a header that frames the body must be written "
-                f"exactly '{name.decode()}:' (a proxy could read the request differently)"
-            )
         out.append(name + line[m.end() - 1 :])
-    if spaced_lengths:
-        proper = [line.split(b":", 1)[1].strip(b" \t") for line in out[1:] if line[:15].lower() == b"content-length:"]
-        if not proper or any(value not in proper for value in spaced_lengths):
-            raise BadHttpMessage(
-                "spaces before the colon of Content-Length: the body's length must be given exactly as "
-                "'Content-Length: n' (a proxy could read the request differently)"
-            )
     return out
 
 
