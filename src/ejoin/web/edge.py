@@ -35,11 +35,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import (
     BadHttpMessage,
+    BadHttpMethod,
     BadStatusLine,
     HttpProcessingError,
     InvalidHeader,
     InvalidURLError,
     LineTooLong,
+    TransferEncodingError,
 )
 from aiohttp.http_parser import SINGLETON_HEADERS, HttpRequestParserPy
 from aiohttp.http_writer import HttpVersion10, HttpVersion11
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 # A header line whose name (an RFC 9110 token) is followed by spaces, then the colon.
 _SPACED_NAME = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +:")
 _VERSIONS = (HttpVersion10, HttpVersion11)
+_METHODS = frozenset((b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT"))
 
 
 class RequestLineTooLong(BadHttpMessage):
@@ -114,13 +117,24 @@ def normalise_names(lines: list[bytes]) -> list[bytes]:
     return out
 
 
+def _check_method_prefix(start: bytes) -> None:
+    """Refuse at once what cannot become a request line (TLS, any binary): llhttp does; aiohttp's
+    parser would wait for a line end, holding the connection until the read timeout."""
+    word, space, _ = start.lstrip(b"\r\n").partition(b" ")
+    if space and word in _METHODS or not space and any(m.startswith(word) for m in _METHODS):
+        return
+    raise BadHttpMethod(start[:8].decode("latin-1"))
+
+
 class HeadParser(HttpRequestParserPy):
     """aiohttp's request parser, lenient only about spaces before a header's colon (see the module)."""
 
     def parse_message(self, lines: list[bytes]) -> Any:
-        # Two refusals of aiohttp's C parser (llhttp) that its Python parser does not make.
+        # Refusals of aiohttp's C parser (llhttp) that its Python parser does not make.
         if not lines[0].isascii():
             raise InvalidURLError("the request line has bytes that are not ASCII: percent-encode the path and query")
+        if lines[0].split(b" ", 1)[0] not in _METHODS:  # aiohttp's would take any token, upper-cased
+            raise BadHttpMethod(error="the request line does not start with an HTTP method (GET, POST, ...)")
         message = super().parse_message(normalise_names(lines))
         if message.version not in _VERSIONS:
             raise VersionNotSupported(f"HTTP/{message.version.major}.{message.version.minor} is not spoken here")
@@ -128,7 +142,10 @@ class HeadParser(HttpRequestParserPy):
 
     def feed_data(self, data: bytes, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().feed_data(data, *args, **kwargs)
+            result = super().feed_data(data, *args, **kwargs)
+            if self._tail and not self._lines and self._payload_parser is None:
+                _check_method_prefix(self._tail)  # the start of the next request line, still incomplete
+            return result
         except LineTooLong:
             # aiohttp says "line too long" for both; a client needs to know which part to shorten
             if self._payload_parser is not None:
@@ -153,12 +170,14 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, BadStatusLine):
         if str(exc.line).startswith("\x16\x03"):
             return "this is an HTTP port: TLS (https://) was sent to it"
-        return "the request line is not 'METHOD /path HTTP/1.1'"
+        return "the request line is not 'METHOD /path HTTP/1.1' (a known method, one space between the parts)"
     if isinstance(exc, InvalidHeader):
         name = exc.hdr.split(":", 1)[0][:40] if ":" in exc.hdr else ""
         if name:
             return f"the header {name!r} cannot be read (a name is letters, digits and !#$%&'*+-.^_`|~)"
         return "a header line cannot be read (no 'name: value', a control character, or a folded line)"
+    if isinstance(exc, TransferEncodingError):
+        return "the body cannot be read: its chunked transfer encoding is broken"
     if isinstance(exc, HttpProcessingError) and exc.message:
         return exc.message.splitlines()[0][:200]
     return "the request cannot be read as HTTP/1.1"
