@@ -100,9 +100,7 @@ SMUGGLING = {
     "a spaced Content-Length unlike the proper one": head(
         "POST / HTTP/1.1", "Host: x", "Content-Length: 5", "Content-Length : 50", body=b"hello"
     ),
-    "a spaced Transfer-Encoding": head(
-        "POST / HTTP/1.1", "Host: x", "Transfer-Encoding : chunked", body=b"0\r\n\r\n"
-    ),
+    "a spaced Transfer-Encoding": head("POST / HTTP/1.1", "Host: x", "Transfer-Encoding : chunked", body=b"0\r\n\r\n"),
     "a spaced Transfer-Encoding beside a Content-Length": head(
         "POST / HTTP/1.1", "Host: x", "Content-Length: 5", "Transfer-Encoding : chunked", body=b"0\r\n\r\n"
     ),
@@ -144,7 +142,8 @@ def heads(draw):
     lines = [f"{method} {target} HTTP/1.{draw(st.sampled_from(['0', '1']))}"]
     for _ in range(draw(st.integers(0, 4))):
         prefix = draw(st.sampled_from(["", "", "", " "]))
-        lines.append(prefix + draw(st.sampled_from(NAMES)) + draw(st.sampled_from(SEPARATORS)) + draw(st.sampled_from(VALUES)))
+        name, separator, value = (draw(st.sampled_from(pool)) for pool in (NAMES, SEPARATORS, VALUES))
+        lines.append(prefix + name + separator + value)
     if draw(st.booleans()):
         lines.insert(1, "Host: h")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + draw(st.sampled_from(BODIES))
