@@ -87,6 +87,12 @@ def main() -> None:
     type=click.Choice(["text", "json"]),
     help="json: one JSON object a line, for log collectors.  [default: text]",
 )
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins (https://host[:port]) whose browser pages may call the API; "
+    "other sites' pages are refused.  [default: none]",
+)
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
 

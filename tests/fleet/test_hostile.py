@@ -111,3 +111,28 @@ def test_trickling_clients_are_cut_off_and_connections_capped(bare_fleet: FleetT
         s.close()
     # and the fleet serves again
     assert httpx.get(bare_fleet.url + "/goip_get_status.html", params=AUTH, timeout=5).json()["type"] == "dev-status"
+
+
+def test_requests_a_browser_sends_for_another_site_are_refused(bare_fleet: FleetThread) -> None:
+    image = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+    query = {**AUTH, "op": "lock", "ports": "1"}
+    r = httpx.get(bare_fleet.url + "/goip_send_cmd.html", params=query, headers=image, timeout=5)
+    assert r.status_code == 403 and r.json()["code"] == 403
+    form = {"Origin": "http://attacker.example", "Content-Type": "text/plain"}
+    r = httpx.post(bare_fleet.url + "/goip_post_sms.html", params=AUTH, content=b"{}", headers=form, timeout=5)
+    assert r.status_code == 403
+    assert httpx.get(bare_fleet.url + "/goip_get_status.html", params=AUTH, timeout=5).status_code == 200
+
+
+def test_a_kept_alive_connection_between_requests_is_not_cut_off(bare_fleet: FleetThread) -> None:
+    """The read deadline is for a request's head: an idle connection after an answer keeps its time."""
+    request = b"GET /goip_get_status.html?username=fleet&password=secret HTTP/1.1\r\nHost: f\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", bare_fleet.port), timeout=5) as sock:
+        sock.sendall(request)
+        first = b""
+        while b"dev-status" not in first:
+            first += sock.recv(65536)
+        bare_fleet.advance(5.0)  # read_timeout is 2 s
+        sock.sendall(request)
+        second = sock.recv(65536)
+        assert second.startswith(b"HTTP/1.1 200"), second[:100]

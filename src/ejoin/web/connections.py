@@ -166,6 +166,8 @@ class GuardedRunner(web.AppRunner):
             max_connections=device.config.max_connections, read_timeout=device.config.read_timeout, clock=device.clock
         )
         app[GUARD] = self.guard  # before the app is frozen; the middleware finds it there
+        if track_handlers not in app.middlewares:
+            app.middlewares.insert(0, track_handlers)
         QuietClientErrors.install()
 
     async def _make_server(self) -> Any:

@@ -56,7 +56,12 @@ log = logging.getLogger(__name__)
 # A header line whose name (an RFC 9110 token) is followed by spaces, then the colon.
 _SPACED_NAME = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +:")
 _VERSIONS = (HttpVersion10, HttpVersion11)
-_METHODS = frozenset((b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT"))
+# The HTTP methods llhttp knows (its RTSP ones aside); aiohttp's Python parser would take any token.
+_METHODS = frozenset(
+    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK "
+    b"BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH "
+    b"PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split()
+)
 
 
 class RequestLineTooLong(BadHttpMessage):
@@ -133,7 +138,7 @@ class HeadParser(HttpRequestParserPy):
         # Refusals of aiohttp's C parser (llhttp) that its Python parser does not make.
         if not lines[0].isascii():
             raise InvalidURLError("the request line has bytes that are not ASCII: percent-encode the path and query")
-        if lines[0].split(b" ", 1)[0] not in _METHODS:  # aiohttp's would take any token, upper-cased
+        if lines[0].split(b" ", 1)[0] not in _METHODS:
             raise BadHttpMethod(error="the request line does not start with an HTTP method (GET, POST, ...)")
         message = super().parse_message(normalise_names(lines))
         if message.version not in _VERSIONS:
