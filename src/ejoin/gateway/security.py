@@ -169,7 +169,8 @@ class LoginGuard:
             self._misses.popitem(last=False)
         if count <= self._free or self._cap <= 0:
             return 0.0
-        return min(self._cap, self._base * 2 ** (count - self._free - 1))
+        # the exponent is bounded: 2 ** 1100 is beyond a float (an OverflowError on the 1,100th miss)
+        return min(self._cap, self._base * 2 ** min(count - self._free - 1, 64))
 
     def succeeded(self, address: str) -> None:
         self._misses.pop(address, None)
