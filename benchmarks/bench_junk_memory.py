@@ -219,6 +219,8 @@ async def main(rounds: int) -> None:
             proc.terminate()
             proc.wait(10)
         text = log.read_text(errors="replace")
+        if os.environ.get("SHOW_LOG"):
+            print(text[-6000:])
         print(f"  gateway log: {text.count('Traceback')} tracebacks, {text.count('ERROR')} ERROR lines")
 
 

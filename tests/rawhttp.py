@@ -82,6 +82,10 @@ async def exchange(host: str, port: int, *parts: bytes, answers: int | None = No
         closed = True
     finally:
         writer.close()
+        try:
+            await writer.wait_closed()
+        except ConnectionError:
+            pass
     return Conversation(parse_answers(data), closed)
 
 

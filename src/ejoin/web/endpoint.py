@@ -311,6 +311,10 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        # The router's 404/405 is an exception kept on the request (its match_info): with its
+        # traceback, whose frames hold the request, it made a reference cycle per request, which
+        # the server's GC tuning left in memory (benchmarks/bench_junk_memory.py).
+        exc.__traceback__ = None
         return error_response(exc.status, exc.reason or "error", exc.status)
     except DeviceError as exc:  # raised outside an endpoint (the dashboard's form, say): the same answer
         return error_response(exc.code, exc.reason, exc.http_status)
@@ -318,8 +322,9 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
         # The client left mid-request (a body cut short): nobody to answer, nothing went wrong here.
         log.debug("the client of %s left before its request was read", request.path)
         raise
-    except Exception:
+    except Exception as exc:
         log.exception("unexpected failure on %s", request.path)
+        exc.__traceback__ = None
         return error_response(ResultCode.SERVER_ERROR, "internal error; the device logged the details", 500)
 
 

@@ -81,11 +81,17 @@ def session_of(request: web.Request) -> LoginSession | None:
     return request.app[SESSIONS].find(request.cookies.get(SESSION_COOKIE))
 
 
+def see_other(location: str) -> web.Response:
+    """A 303 to ``location``, returned, not raised: a raised one (an exception as the answer) left a
+    reference cycle per request, kept for long under the server's GC tuning (benchmarks/bench_junk_memory.py)."""
+    return web.Response(status=303, text="See Other", headers={"Location": location})
+
+
 def _to_login(request: web.Request) -> web.StreamResponse:
     if request.headers.get("HX-Request"):
         # htmx follows HX-Redirect with a full page load; a 303 would be swapped into a fragment
         return web.Response(status=401, text="log in again", headers={"HX-Redirect": "/"})
-    raise web.HTTPSeeOther("/")
+    return see_other("/")
 
 
 def page(fn: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -133,17 +139,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = form.get("csrf", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise web.HTTPSeeOther("/?error=stale")
+        return see_other("/?error=stale")
     remote = request.remote or "unknown"
     if not credentials_ok(gw, form.get("username"), form.get("password")):
         await slow_down(gw, ApiRequest(request, b""), "wrong dashboard login")
-        raise web.HTTPSeeOther("/?error=login")
+        return see_other("/?error=login")
     gw.guard.succeeded(remote)
     token, _ = request.app[SESSIONS].open()
-    response = web.HTTPSeeOther("/dashboard/ports")
+    response = see_other("/dashboard/ports")
     set_cookie(response, request, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
-    raise response
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -154,6 +160,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
             return form
         if hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
             request.app[SESSIONS].close(request.cookies.get(SESSION_COOKIE))
-    response = web.HTTPSeeOther("/")
+    response = see_other("/")
     response.del_cookie(SESSION_COOKIE, path="/")
-    raise response
+    return response
