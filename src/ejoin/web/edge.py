@@ -246,6 +246,9 @@ class EdgeHandler(RequestHandler):
             return json_refusal(exc.code if exc.code >= 400 else status, _reason(exc))
         if status == 504:
             return json_refusal(status, "the device took too long to answer")
+        if isinstance(exc, ConnectionError):  # the client left mid-request: nobody to answer, nothing wrong here
+            log.debug("the client of %s left before its request was read", request.path)
+            return json_refusal(400, "the connection was lost")
         log.error("unexpected failure on %s", request.path, exc_info=exc)
         return json_refusal(status, "internal error; the device logged the details")
 
