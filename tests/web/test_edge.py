@@ -342,3 +342,20 @@ async def test_refusals_and_redirects_leave_no_reference_cycles(device):
 
 
 AUTH_PARAMS = {"username": "root", "password": "root"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"POST /login HTTP/1.1\r\nHost: x\r\nCookie: ejoin_csrf=\xff\xfe\r\nContent-Length: 6\r\n\r\ncsrf=a",
+        b"POST /dashboard/ports/command HTTP/1.1\r\nHost: x\r\nX-CSRF-Token: \xff\r\nContent-Length: 0\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic \xff\xfe\r\n\r\n",
+        b"GET /goip_get_status.html?session=1&seq=1&auth=\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["a login cookie", "a CSRF header", "basic auth", "a session's auth"],
+)
+async def test_header_bytes_that_are_not_utf8_are_no_failure(device, data, caplog):
+    host, port = _where(device)
+    talk = await exchange(host, port, data, answers=1)
+    assert talk.answers and talk.answers[0].status < 500, talk
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -12,7 +12,6 @@ a fleet of them (ejoin.fleet), which serves the same endpoints.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
@@ -24,7 +23,7 @@ from aiohttp import web
 from ..clock import Clock
 from ..gateway.runtime import Gateway
 from ..gateway.security import INVALID_USER as SESSION_INVALID_USER
-from ..gateway.security import LoginGuard, SessionRefused, SessionTable
+from ..gateway.security import LoginGuard, SessionRefused, SessionTable, equal_secret
 from ..protocol import crypt
 from ..protocol.codes import ResultCode
 from ..protocol.errors import DeviceError
@@ -169,8 +168,8 @@ class ApiRequest:
 
 def credentials_ok(gw: Served, user: str | None, password: str | None) -> bool:
     # Both comparisons always run, in constant time, so timing tells nothing.
-    u_ok = hmac.compare_digest((user or "").encode(), gw.config.username.encode())
-    p_ok = hmac.compare_digest((password or "").encode(), gw.config.password.encode())
+    u_ok = equal_secret(user or "", gw.config.username)
+    p_ok = equal_secret(password or "", gw.config.password)
     return u_ok and p_ok and user is not None and password is not None
 
 

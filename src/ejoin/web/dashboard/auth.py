@@ -9,7 +9,6 @@ through the device's login guard, as on the API.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ...gateway.runtime import Gateway
+from ...gateway.security import equal_secret
 from .. import endpoint
 from ..endpoint import DEVICE, ApiRequest, credentials_ok, slow_down
 
@@ -123,7 +123,7 @@ def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[w
         if isinstance(form, web.Response):
             return form
         token = request.headers.get("X-CSRF-Token") or form.get("csrf", "")
-        if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+        if not equal_secret(token, session.csrf):
             return web.Response(status=403, text="the form is stale or came from another site; reload the page")
         return await fn(request, session, form)
 
@@ -138,7 +138,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return form
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = form.get("csrf", "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not expected or not equal_secret(given, expected):
         return see_other("/?error=stale")
     remote = request.remote or "unknown"
     if not credentials_ok(gw, form.get("username"), form.get("password")):
@@ -158,7 +158,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         form = await read_form(request)
         if isinstance(form, web.Response):
             return form
-        if hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
+        if equal_secret(form.get("csrf", ""), session.csrf):
             request.app[SESSIONS].close(request.cookies.get(SESSION_COOKIE))
     response = see_other("/")
     response.del_cookie(SESSION_COOKIE, path="/")
