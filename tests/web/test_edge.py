@@ -220,6 +220,7 @@ REFUSED = {
     "TLS on the HTTP port": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
     "UTF-8 in the request line": (b"GET /goip_get_status.html?x=\xd0\xbf HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "a space inside a header name": (head("GET / HTTP/1.1", "Host: x", "Bad Name: 1"), 400),
+    "a control character in the path": (b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     **{what: (data, 400) for what, data in SMUGGLING.items()},
 }
 

@@ -168,10 +168,12 @@ class HeadParser(HttpRequestParserPy):
 
 def _reason(exc: BaseException) -> str:
     """What the client did wrong, in words; never the request's bytes beyond a header's name."""
-    if isinstance(exc, (RequestLineTooLong, HeadTooLarge, VersionNotSupported)) or (
-        isinstance(exc, InvalidURLError) and exc.message.startswith("the request line")
-    ):
+    if isinstance(exc, (RequestLineTooLong, HeadTooLarge, VersionNotSupported)):
         return exc.message
+    if isinstance(exc, InvalidURLError):
+        if exc.message.startswith("the request line"):
+            return exc.message
+        return "the path or query has characters that must be percent-encoded (spaces, control characters)"
     if isinstance(exc, BadStatusLine):
         if str(exc.line).startswith("\x16\x03"):
             return "this is an HTTP port: TLS (https://) was sent to it"
