@@ -199,17 +199,14 @@ class Device:
     ) -> float:
         """Simulated time passes ``step`` at a time until ``predicate()`` holds; the simulated seconds it took.
 
-        On the simulated network one ``settle`` is enough; over emulated AT modems each step of a
-        registration also crosses a serial line (real bytes through the kernel), and a timer the
-        emulator sets after the bytes arrive needs simulated time passing after that, so this
-        steps and lets the lines carry what is due between the steps.
+        Steps of ``step`` seconds, not a jump to the next timer: some tests measure how long a
+        behaviour takes in simulated time to that resolution.
         """
         took = 0.0
         while not predicate():
             assert took < within, f"not within {within:g} simulated seconds: {what or predicate}"
             await self.clock.advance(step)
             took += step
-            await asyncio.sleep(0.005)  # the pty bytes of this step, not the behaviour: that is on the clock
         return took
 
     def state_of(self, slot: str) -> int:

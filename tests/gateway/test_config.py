@@ -51,6 +51,8 @@ def test_toml_then_flags_override(tmp_path):
         ("[traffic]\nsenders = ['１２３']", "traffic.senders: '１２３' is neither"),
         ("push_retry_window = 0", "push_retry_window must be positive"),
         ("push_dead_keep = 0", "push_dead_keep must be at least 1"),
+        ("push_retry_base = nan", "push_retry_base must be a finite number"),
+        ("push_timeout = inf", "push_timeout must be a finite number"),
     ],
 )
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):
@@ -86,3 +88,15 @@ def test_the_cli_takes_allowed_origins(tmp_path):
     result = CliRunner().invoke(main, ["gateway", "--data", str(tmp_path), "--allowed-origins", "nope"])
     assert result.exit_code != 0 and "allowed_origins" in result.output
     assert not (tmp_path / "ejoin.sqlite3").exists()
+
+
+def test_password_or_password_file_and_the_flag_wins(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('password = "x"\npassword_file = "pw"\n')
+    with pytest.raises(ConfigError, match="give password or password_file, not both"):
+        load_config(path)
+    path.write_text('password_file = "pw"\n')
+    assert load_config(path).password_file == "pw"
+    # --password on the command line wins over the file's way of getting one
+    c = load_config(path, {"password": "given"})
+    assert (c.password, c.password_file) == ("given", "")

@@ -10,6 +10,7 @@ an error, so a typo is not silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, fields, is_dataclass
@@ -33,6 +34,9 @@ class GatewayConfig:
     slots: int = 4
     username: str = "root"
     password: str = "root"
+    # When set: the password is EJOIN_PASSWORD from the environment, else this file's first line (relative
+    # to data), written with a random password at the first start (ejoin.credentials).  password unused.
+    password_file: str = ""
     data: str = "./ejoin-data"
     modems: str = drivers.DEFAULT  # the driver of the GSM modules, by name (ejoin.drivers)
     seed: int = 1
@@ -185,6 +189,9 @@ def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     kind = str(f.type)
     if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # TOML has inf and nan: they pass every "> 0" check, and then a timer never fires (or always does)
+        raise ConfigError(f"{where}: {f.name} must be a finite number, not {value}")
     expected = {"int": int, "float": float, "bool": bool, "str": str}
     for name, typ in expected.items():
         if kind.startswith(name):
@@ -204,9 +211,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    if "password" in table and table.get("password_file"):
+        raise ConfigError(f"{path}: give password or password_file, not both")
     for key, value in (overrides or {}).items():
         if value is not None:
             table[key] = value
+            if key == "password" and (overrides or {}).get("password_file") is None:
+                table.pop("password_file", None)  # --password on the command line wins over the file's way
     where = str(path) if path else "settings"
     name = table.get("modems", drivers.DEFAULT)
     try:

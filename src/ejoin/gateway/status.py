@@ -32,6 +32,7 @@ def status_entry(device: Device, slot: Slot) -> PortStatusEntry:
         sim="",
         seq=rec.seq,
         st=int(slot.state),
+        status=slot.state.label,
         imei=rec.imei,
         iccid=rec.iccid,
         imsi=rec.imsi,
@@ -123,4 +124,4 @@ class StatusReporter:
         if not url:
             return
         entry = status_entry(self._device, slot)
-        self._outbox.push(url, "port-status", encode(PortStatusPush.of(entry, slot.state.label)))
+        self._outbox.push(url, "port-status", encode(PortStatusPush.of(entry)))

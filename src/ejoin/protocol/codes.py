@@ -39,6 +39,14 @@ class PortState(IntEnum):
         return self in (PortState.REGISTERED, PortState.CALL_CONNECTED)
 
 
+def port_state_label(st: int) -> str:
+    """The text form of a port state code, also of one outside the table (a member's newer firmware)."""
+    try:
+        return PortState(st).label
+    except ValueError:
+        return str(st)
+
+
 _PORT_STATE_TEXT = {
     PortState.NO_SIM: "No SIM card",
     PortState.IDLE_SIM: "Exist idle SIM card",

@@ -29,7 +29,7 @@ ROUTES: tuple[Route, ...] = (
         "/goip_send_cmd.html",
         command.send_cmd,
         "Commands, or get/set of parameters (spec 5)",
-        query={"op": S, "ports": S},
+        query={"op": S, "ports": S, "port": S},
         body=COMMAND,
         methods=("get", "post"),
         answer=Reply,
@@ -207,7 +207,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/ejoin/pushes/drop",
         pushes.drop_pushes,
-        "ejoin: delete dead-letter pushes (queued=1: waiting ones too) of a destination (url) or all (all=1)",
+        "ejoin: delete dead-letter pushes (queued=1: waiting ones too; forget=1: and later ones) of a "
+        "destination (url) or all (all=1)",
         query=PUSH_TARGET,
         body={"type": "object", "properties": PUSH_TARGET},
         methods=("post",),

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ...clock import Clock
 from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
@@ -86,10 +86,19 @@ class _Pending:
     at_prompt: bool = False
 
 
-Opener = Callable[[], "asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]"]
+class LineWriter(Protocol):
+    """The writing end of a serial line: an ``asyncio.StreamWriter``, or an in-memory line's."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
 
 
-async def open_serial(device: str, baud: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+SerialEnds = tuple[asyncio.StreamReader, LineWriter]
+Opener = Callable[[], Awaitable[SerialEnds]]  # opens the line of one module (again after a loss)
+
+
+async def open_serial(device: str, baud: int) -> SerialEnds:
     import serialx  # only the AT driver needs it
 
     # exclusive: a second program on the same tty (ModemManager, a terminal) would steal answers
@@ -108,7 +117,7 @@ class Channel:
         self._lock = asyncio.Lock()
         self._pending: _Pending | None = None
         self._stream: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: LineWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._resyncer: asyncio.Task[None] | None = None
         self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
@@ -125,7 +134,7 @@ class Channel:
     def is_open(self) -> bool:
         return self._writer is not None and not self.closed.is_set()
 
-    def attach(self, stream: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def attach(self, stream: asyncio.StreamReader, writer: LineWriter) -> None:
         self._stream, self._writer = stream, writer
         self.bytes_in = self.bytes_out = 0
         self._reader.reset()
@@ -273,16 +282,18 @@ class Channel:
         for _ in range(self.resync_tries):
             if not self.is_open:
                 break
-            p = _Pending("AT", None)
-            self._pending = p
             try:
                 self._write(b"AT\r")
-                final = await within(self.clock, p.done, wait)
-                if final.kind is FinalKind.OK:
-                    self._stale = False
-                    # a late final result of the abandoned command may still be in flight: let it pass
-                    await asyncio.sleep(0)
-                    return
+                while True:
+                    p = _Pending("AT", None)
+                    self._pending = p
+                    final = await within(self.clock, p.done, wait)
+                    if final.kind is FinalKind.OK:
+                        self._stale = False
+                        return
+                    # Plain AT never fails: this is the abandoned command's late final result (+CMS ERROR
+                    # of an aborted send). The AT's own OK is still to come; another AT now would leave
+                    # one OK over, taken later for the next command's.
             except TimeoutError:
                 continue
             finally:

@@ -23,7 +23,7 @@ from ...protocol.ports import PortAddress
 from ...protocol.text import Segmented, gsm7_text
 from ...protocol.ussd import split_at_line
 from ..base import NO_CARD, CardInfo, ModemEvents, SendResult, UssdReply
-from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone
+from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone, Opener
 from .errors import cms_reason
 from .profiles import Profile, iccid_from_crsm
 
@@ -105,7 +105,7 @@ class Module:
         profile: Profile,
         clock: Clock,
         events: Callable[[], ModemEvents | None],
-        opener: Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]],
+        opener: Opener,
     ) -> None:
         self.config = config
         self.port = config.port
