@@ -9,7 +9,6 @@ Labels are bounded by the device's size: port, slot, outcome, a push destination
 from __future__ import annotations
 
 import base64
-import binascii
 import platform
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -224,7 +223,7 @@ def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:
         return None, None
     try:
         user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError): all ValueErrors
         return None, None
     return user, password
 

@@ -26,7 +26,7 @@ from ...protocol.messages import CommandRequest, WireError, decode_lenient, enco
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
-from .auth import LOGIN_CSRF_COOKIE, LoginSession, action, page, session_of, set_cookie
+from .auth import LOGIN_CSRF_COOKIE, LoginSession, action, page, see_other, session_of, set_cookie
 from .render import TaskRow, all_tasks, fragment, port_view, render, today_counts
 
 SETTINGS = ("sms_url", "sr_url", "mms_url", "status_url", "status_period", "sms_cnt", "sms_prd", "push_secret")
@@ -43,7 +43,7 @@ def screen(request: web.Request, name: str, status: int = 200, **context: Any) -
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     if session_of(request) is not None:
-        raise web.HTTPSeeOther("/dashboard/ports")
+        return see_other("/dashboard/ports")
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     errors = {"login": "Wrong user name or password.", "stale": "The login form had expired; try again."}
     response = render("login.html", csrf=token, error=errors.get(request.query.get("error", ""), ""))
@@ -186,7 +186,7 @@ async def compose_send(request: web.Request, session: LoginSession, form: dict[s
         why = f" ({result[2]})" if len(result) > 2 else ""
         return again(f"The device refused the task: {status.label}{why}.")
     task_id = next((t.id for t in gw.activity.tasks() if t.tid == tid), None)
-    raise web.HTTPSeeOther(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
+    return see_other(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
 
 
 # --- inbox -------------------------------------------------------------------
