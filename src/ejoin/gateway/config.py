@@ -38,6 +38,10 @@ class DriverChoice(Protocol):
 DriverLookup = Callable[[str], DriverChoice]
 
 
+# GatewayConfig's fields that are no TOML keys: what load_config derives (the driver's settings and kind)
+DERIVED = frozenset({"driver", "kind"})
+
+
 class ConfigError(ValueError):
     pass
 
@@ -244,7 +248,7 @@ def load_config(
         kind = drivers(name)
     except LookupError as exc:
         raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from None
-    own = {f.name for f in fields(GatewayConfig)} - {"driver", "kind"}
+    own = {f.name for f in fields(GatewayConfig)} - DERIVED
     theirs = {f.name for f in fields(kind.settings)} if kind.settings is not None else set()
     unknown = sorted(set(table) - own - theirs)
     if unknown:
