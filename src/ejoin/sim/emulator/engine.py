@@ -265,6 +265,11 @@ class EmulatedModem:
         """Work that needs no simulated time is under way (a command to run or running)."""
         return not self.restarting and (not self._queue.empty() or (self.executing and not self.blocked))
 
+    @property
+    def needs_time(self) -> bool:
+        """Silent until simulated time passes: waiting for the network, restarting, or hung."""
+        return self.blocked or self.restarting or self.faults.no_answer
+
     # --- output ------------------------------------------------------------------------------------
 
     def _write_line(self, text: bytes) -> None:

@@ -39,7 +39,7 @@ from .engine import EmulatedModem, Submitted
 from .memory import MemoryLine, quiesce_lines
 from .pty import PtyModem
 
-EmulatorLine = MemoryLine | PtyModem
+EmulatorLine = MemoryLine[EmulatedModem] | PtyModem
 LINES = ("memory", "pty")
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ class EmulatedNetwork(SimulatedNetwork):
             moving = (counts[0] != counts[1] or counts[2] != counts[3]) and still < 50
             if pty.modem.busy or moving:
                 busy = True
-            elif ch.in_flight and not (pty.modem.blocked or pty.modem.restarting or pty.modem.faults.no_answer):
+            elif ch.in_flight and not pty.modem.needs_time:
                 busy = True
         # The clock gives up waiting after so many looks; a loaded machine may take a while to answer on a
         # line, and time moving on meanwhile would time the command out: look less often the longer it is.

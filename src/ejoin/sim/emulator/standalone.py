@@ -40,7 +40,7 @@ class Standalone:
         p = profile_named(profile)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.cards = {port: generate_card(seed, port, 1) for port in range(1, count + 1)}
-        self.lines: dict[int, PtyModem | MemoryLine] = {}
+        self.lines: dict[int, PtyModem | MemoryLine[EmulatedModem]] = {}
         for port in range(1, count + 1):
             modem = EmulatedModem(port, p, self, generate_imei(seed, port, 1), self.clock)
             if directory is None:
