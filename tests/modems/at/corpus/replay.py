@@ -81,6 +81,7 @@ class ScriptedPeer:
         self._out: Callable[[bytes], None] = lambda data: None
         self._line = bytearray()
         self._prompt: str | None = None  # the AT+CMGS line whose PDU is being typed
+        self.prompt = b"\r\n> "  # what AT+CMGS=<length> gets (with what a module says before it)
 
     def connect(self, out: Callable[[bytes], None]) -> None:
         self._out = out
@@ -124,7 +125,7 @@ class ScriptedPeer:
             self.echo = False
         if line.upper().startswith("AT+CMGS="):
             self._prompt = line
-            self._out(b"\r\n> ")
+            self._out(self.prompt)
             return
         self._out(self._answer(line))
 
