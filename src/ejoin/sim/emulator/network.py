@@ -286,12 +286,12 @@ class EmulatedNetwork(SimulatedNetwork):
         return Submitted(mr=mr)
 
     async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]:
-        """The simulated network's USSD service answering the modem's SIM (the same menus as the simulator):
-        (+CUSD mode, text as UCS-2 hex, dcs 72), as a module set to report UCS-2 gives it."""
+        """The simulated network's USSD service answering the modem's SIM (the same menus as the simulator),
+        sent in UCS-2 as networks send menus in any script: a module shows it in hex, <dcs> 72."""
         delay, reply = self.ussd.answer(PortAddress(modem.port, modem.slot), code)
         if delay:
             await self.clock.sleep(delay)
-        return (1 if reply.session_open else 0), reply.text.encode("utf-16-be").hex().upper(), 72
+        return (1 if reply.session_open else 0), reply.text, 72
 
     def ussd_end(self, modem: EmulatedModem) -> None:
         self.ussd.cancel(modem.port)
