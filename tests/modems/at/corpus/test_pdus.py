@@ -47,6 +47,8 @@ def test_a_pdu(v: Vector) -> None:
     if "multipart" in expected:
         assert (getattr(message, "concat", None) is not None) is expected["multipart"]
     if "validity_minutes" in expected:
-        assert isinstance(message, pdu.Submit) and message.validity == timedelta(minutes=expected["validity_minutes"])
+        assert isinstance(message, pdu.Submit)
+        assert message.validity == timedelta(minutes=expected["validity_minutes"])
     if "validity_until" in expected:
-        assert isinstance(message, pdu.Submit) and message.validity == datetime.fromisoformat(expected["validity_until"])
+        assert isinstance(message, pdu.Submit)
+        assert message.validity == datetime.fromisoformat(expected["validity_until"])
