@@ -249,3 +249,18 @@ async def test_the_driver_brings_up_every_vendors_module(tmp_path, profile):
         assert await b.at.register(1, 1) is PortState.REGISTERED
     finally:
         await b.stop()
+
+
+async def test_stale_bytes_and_a_bare_cpin_as_the_captures_show_them():
+    pdu_hex, length = "07919730071111F1040B919730416100F900004080912123000002C834", 18
+    async with Terminal("quectel") as t:
+        await t.ask("ATE0")
+        modem = t.line.modem
+        modem.set_fault("stale", "1")
+        modem.deliver(pdu_hex, length)
+        header, record, ok = await t.ask("AT+CMGR=1")
+        assert header == f"+CMGR: 0,,{length + 30}" and ok == "OK"  # gammu's +CMGR: ,,92 shape
+        assert record.startswith(pdu_hex) and len(record) == len(pdu_hex) + 60
+        modem.set_fault("cpin_bare", "1")
+        assert await t.ask("AT+CPIN?", final=False) == ["+CPIN: READY"]
+        assert await t.ask("AT") == ["OK"]  # and the next command is answered as usual
