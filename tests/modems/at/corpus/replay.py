@@ -137,6 +137,10 @@ class ScriptedPeer:
         return answer(line) if callable(answer) else answer
 
 
+# What a driver reports that is not a received message (nothing to acknowledge, nothing to delete)
+NOT_MESSAGES = frozenset({"module_lost", "module_back", "module_state", "balance"})
+
+
 def _taken(name: str) -> Callable[..., Any]:
     def event(self: Ledger, *args: Any) -> Any:
         return self.record(name, args)
@@ -148,9 +152,9 @@ def _taken(name: str) -> Callable[..., Any]:
 class Ledger(ModemEvents):
     """The device's side: what the driver reports, and how many received things it acknowledged storing.
 
-    A received message is acknowledged when what ``sms_part`` returned completes (at once, unless
-    ``hold`` is set); anything else received (a status report; a message stored raw, or any other event
-    a newer driver reports) when it is reported."""
+    Each received thing (a message, a status report, a message kept raw, or any other such event a newer
+    driver reports) is acknowledged by what its event returns completing: at once, or once ``hold`` is
+    set.  A driver deletes a message from the module only after that."""
 
     events: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     acked: int = 0  # received things the device has acknowledged storing
@@ -158,30 +162,27 @@ class Ledger(ModemEvents):
 
     def record(self, name: str, args: tuple[Any, ...]) -> Any:
         self.events.append((name, args))
-        if name not in ("module_lost", "module_back", "module_state"):
+        if name in NOT_MESSAGES:
+            return None
+        hold = self.hold
+
+        async def stored() -> None:
+            if hold is not None:
+                await hold.wait()
             self.acked += 1
-        return None
+
+        return asyncio.ensure_future(stored())
 
     def of(self, name: str) -> list[tuple[Any, ...]]:
         return [args for n, args in self.events if n == name]
 
     @property
     def received(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """What the driver handed over of received messages (every event but a module's state)."""
-        return [(n, a) for n, a in self.events if n not in ("module_lost", "module_back", "module_state")]
+        """What the driver handed over of received messages."""
+        return [(n, a) for n, a in self.events if n not in NOT_MESSAGES]
 
     def sms_part(self, slot, sender, text, ts, ref, total, seq):  # type: ignore[no-untyped-def]
-        args = (slot.port, sender, text, ts, ref, total, seq)
-        if self.hold is None:
-            return self.record("sms_part", args)
-        self.events.append(("sms_part", args))
-        hold = self.hold
-
-        async def stored() -> None:
-            await hold.wait()
-            self.acked += 1
-
-        return asyncio.ensure_future(stored())
+        return self.record("sms_part", (slot.port, sender, text, ts, ref, total, seq))
 
     def delivery_report(self, port, ref, recipient, status, ts, smsc):  # type: ignore[no-untyped-def]
         return self.record("delivery_report", (port, ref, recipient, status, smsc))
@@ -191,8 +192,8 @@ class Ledger(ModemEvents):
     module_state = _taken("module_state")
 
 
-# A driver of a newer ModemEvents may report more than these: each such event is recorded (and counts as
-# a received thing the device took).
+# A driver of a newer ModemEvents may report more than these (a message kept raw, a balance read):
+# each such event is recorded, and acknowledged as above when it is a received thing.
 for _name in getattr(Ledger, "__abstractmethods__", frozenset()):
     setattr(Ledger, _name, _taken(_name))
 Ledger.__abstractmethods__ = frozenset()

@@ -15,9 +15,18 @@ from .replay import Replay, frame
 HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
 
+# gammu runs its "U" captures with the module in the UCS2 character set: the replayed module stays in it
+IN_UCS2 = {
+    "AT+CSCS=?": frame('+CSCS: ("UCS2")'),
+    "AT+CSCS?": frame('+CSCS: "UCS2"'),
+    'AT+CSCS="GSM"': frame(final="ERROR"),
+    'AT+CSCS="IRA"': frame(final="ERROR"),
+}
+
+
 @pytest.mark.parametrize("v", cases("ussd"))
 async def test_a_ussd_answer(v: Vector) -> None:
-    rp = Replay({"AT+CUSD=1,*": v.answer()})
+    rp = Replay({**(IN_UCS2 if v.get("charset") == "UCS2" else {}), "AT+CUSD=1,*": v.answer()})
     try:
         await rp.up()
         expected = v.expected
