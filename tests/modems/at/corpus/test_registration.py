@@ -1,10 +1,11 @@
 """Real registration answers and indications replayed through the AT driver: the port state each comes to.
 
-What a 27.007 <stat> means for a port (an SMS gateway's view, docs/modems.md): registered at home or
-roaming, and also for SMS only (6, 7) or with CSFB not preferred (9, 10), is registered, 3; searching
-(2) or not known yet (4) is still registering: the driver keeps waiting; not registered (0), denied (3),
-emergency services only (8) and restricted local services only (11) cannot send: 6.  The port follows
-the best of +CREG, +CEREG and +C5GREG; +CGREG (packet domain) is not the port's registration.
+What a 27.007 <stat> means for a port (an SMS gateway's view; docs/decisions.md, "Real modules"):
+registered at home or roaming, and also for SMS only (6, 7) or with CSFB not preferred (9, 10), is
+registered, 3; searching (2), not known yet (4), emergency services only (8) and restricted local
+operator services only (11) are still looking: the driver keeps waiting (2); not registered (0) and
+denied (3) cannot send: 6.  The port follows the best of +CREG, +CEREG and +C5GREG; +CGREG (packet
+domain) is not the port's registration.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .loader import Vector, cases
 from .replay import Replay, frame
 
 REGISTERED = frozenset({1, 5, 6, 7, 9, 10})
-LOOKING = frozenset({2, 4})
+LOOKING = frozenset({2, 4, 8, 11})
 
 
 def port_state(stat: int) -> PortState:
