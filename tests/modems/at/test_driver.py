@@ -245,7 +245,7 @@ async def test_a_restart_of_ours_is_not_reported(bench):
 async def test_a_line_of_several_commands_has_their_answers_and_one_final_result(bench):
     assert await bench.at.at_command(1, "ATE0;+CMEE=1", 2.0) == "OK"
     answer = await bench.at.at_command(1, "AT+CSQ;+CREG?", 2.0)
-    assert answer.split("\r\n") == ["+CSQ: 20,99", '+CREG: 2,1,"1A2B","00C3F01"', "OK"]  # +CREG not a URC here
+    assert answer.split("\r\n") == ["+CSQ: 20,99", '+CREG: 2,1,"1A2B","00C3F01",7', "OK"]  # +CREG not a URC here
     assert await bench.at.at_command(1, "AT+CMGF?", 2.0) == "+CMGF: 0\r\nOK"
     # the first error ends the line: the third command does not run
     assert await bench.at.at_command(1, "AT+CSQ;+CMGR=29;+CMEE=0", 2.0) == "+CSQ: 20,99\r\n+CMS ERROR: 321"

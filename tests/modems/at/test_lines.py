@@ -134,3 +134,18 @@ def test_quoted_refuses_what_would_end_a_command():
 def test_split_args_keeps_commas_inside_quotes():
     assert split_args('"SM",3') == ["SM", "3"]
     assert split_args('0,"a,b",15') == ["0", "a,b", "15"]
+
+
+def test_a_ussd_string_over_several_lines_keeps_its_line_breaks_and_spaces_in_any_chunks():
+    wire = b'\r\n+CUSD: 1,"Menu \r\n1. One\n2. Two ",15\r\nOK\r\n'
+    for cut in range(1, len(wire)):
+        reader = LineReader()
+        events = reader.feed(wire[:cut]) + reader.feed(wire[cut:])
+        urcs = [e for e in events if isinstance(e, Urc)]
+        assert len(urcs) == 1 and split_args(urcs[0].args) == ["1", "Menu \r\n1. One\n2. Two ", "15"], cut
+
+
+def test_split_args_trims_around_fields_not_inside_quotes():
+    assert split_args(' "SM" , 3') == ["SM", "3"]
+    assert split_args('0,"  two  spaces  ",15') == ["0", "  two  spaces  ", "15"]
+    assert split_args("1, 2, 0001, 00000100, 7") == ["1", "2", "0001", "00000100", "7"]

@@ -694,7 +694,10 @@ class Module:
             raise ValueError("one command line, without CR, LF, Ctrl-Z or ESC")
         # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected
         # (each command's, on a line of several: AT+CSQ;+CREG?); lines without a prefix are answers too.
-        named = [c.name for c in split_at_line(line.strip()) if c.name[:1] in "+^$%"]
+        commands = split_at_line(line.strip())
+        named = [c.name for c in commands if c.name[:1] in "+^$%"]
+        if any(c.name.upper() == "I" for c in commands):
+            named.append("+GCAP")  # ATI's text often ends with the capabilities list (V.250 6.1.9)
         try:
             answer: Answer = await self.channel.command(line, timeout=timeout, expect=Answers.of(*named, bare=True))
         except CommandTimeout:
