@@ -290,7 +290,7 @@ class DiskFullStore(SQLiteStore):
 
 
 def use_driver(monkeypatch, name: str, modems: Any) -> Any:
-    """``modems`` as the driver ``name`` for one test: the registry's one line, made by the test."""
+    """``modems`` as the driver ``name`` for one test, registered in code as an embedding program would."""
     kind = DriverKind(name=name, create=lambda config, clock, store: Modems(modems))
-    monkeypatch.setitem(drivers.DRIVERS, name, lambda: kind)
+    monkeypatch.setitem(drivers.REGISTERED, name, kind)
     return modems
