@@ -6,7 +6,9 @@ passes the outcome on.  Per SMS there is no task, no timer and no store write
 of its own:
 
 - ``StartBatcher``: the job rows of every port's claims made in one turn of
-  the event loop go to the store in one write, awaited by each port;
+  the event loop go to the store in one write, awaited by each port, queued
+  after every outcome finished before it (what a port finished is on disk no
+  later than its next SMS is "in a module");
 - ``Deadlines``: one clock timer, set at the earliest ``tmo`` deadline of the
   SMS in modules, cancels a sender whose SMS outlived it (as ``asyncio.timeout``
   does, but on the device clock).
@@ -51,8 +53,11 @@ class Work(Protocol):
 class StartBatcher:
     """Job rows committed before their SMS reach a module, every port's of one loop turn in one write."""
 
-    def __init__(self, store: TaskStore, most: int) -> None:
+    def __init__(self, store: TaskStore, most: int, before: Callable[[], None] = lambda: None) -> None:
         self._store = store
+        # Called before each write: outcomes still waiting go to the store first (OutcomeWriter.flush_now),
+        # so a port's last outcome is never behind its next "in a module".
+        self._before = before
         # At most this many per write, so that the store commits one group of ports while the
         # event loop runs the next: the two overlap instead of taking turns.
         self._most = max(1, most)
@@ -78,6 +83,7 @@ class StartBatcher:
             return
         jobs, waiters = self._jobs, self._waiters
         self._jobs, self._waiters = [], []
+        self._before()
         try:
             written = self._store.jobs_start(jobs)
         except Exception as exc:  # the store is closed: nothing of the batch was written
