@@ -74,3 +74,41 @@ async def test_failed_writes_are_retried_in_order_and_the_barrier_waits_for_them
     await _turns()
     assert store.written == [0, 1, 2, 3]  # in the order they happened, each once
     assert barrier.done() and writer.pending == 0 and not fault.failing
+
+
+class HeldStore:
+    """Each write's future is settled by the test, in any order."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[list[int], asyncio.Future[None]]] = []
+
+    def jobs_finish(self, jobs, slots, con):
+        fut = asyncio.get_running_loop().create_future()
+        self.writes.append(([j.idx for j in jobs], fut))
+        return fut
+
+
+async def test_flush_now_writes_beside_a_write_in_flight_and_the_barrier_waits_for_the_oldest():
+    clock = VirtualClock()
+    store = HeldStore()
+    fault = StoreFault(clock)
+    writer = OutcomeWriter(store, clock, fault, lambda slot: 0)
+    writer.add(_job(0), (1, 1))
+    await _turns()
+    writer.add(_job(1), (2, 1))
+    await _turns()
+    assert [w for w, _ in store.writes] == [[0]]  # one write in flight: the next outcome waits ...
+    writer.flush_now()  # ... unless a port is about to start its next SMS
+    assert [w for w, _ in store.writes] == [[0], [1]]
+    barrier = writer.durable()
+    store.writes[1][1].set_result(None)  # the newer write is on disk first
+    await _turns()
+    assert not barrier.done() and writer.pending == 1
+    store.writes[0][1].set_exception(OSError("disk full"))  # the older one failed: tried again, in front
+    await _turns()
+    assert not barrier.done()
+    await clock.advance(fault.retry_at - clock.time())
+    assert [w for w, _ in store.writes][2:] == [[0]]
+    store.writes[2][1].set_result(None)
+    await _turns()
+    assert barrier.done() and writer.pending == 0
