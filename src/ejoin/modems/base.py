@@ -64,6 +64,17 @@ class CommandStats:
     seconds: float = 0.0  # time to the final result, summed over the commands
 
 
+class ModuleError(Exception):
+    """A failure a module is expected to have now and then (it went away, fell silent, answered an
+    error): the device logs it as one line with its reason.  Anything else a driver raises is a bug."""
+
+
+def module_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is what modules do now and then (a ``ModuleError``, a timeout, a line that
+    closed) rather than a bug: worth one line in the log, not a traceback."""
+    return isinstance(exc, ModuleError | TimeoutError | ConnectionError)
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool
@@ -72,6 +83,9 @@ class SendResult:
     no_balance: bool = False  # the SIM cannot pay: the slot goes to 5
     # TP-MR (0-255) of each part as the network took it, in order; delivery reports name these.
     refs: tuple[int, ...] = ()
+    # Not ok, and nobody knows whether it went out: the module took the SMS (or a part of it) and then
+    # gave no answer (it went away or fell silent).  ``carrier`` says what happened.
+    unknown: bool = False
 
 
 class ModemEvents(ABC):

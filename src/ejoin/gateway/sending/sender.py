@@ -23,7 +23,7 @@ from typing import Protocol
 
 from ...clock import Clock, Timer
 from ...logs import ThrottledLog
-from ...modems.base import SendResult
+from ...modems.base import SendResult, module_failure
 from ...protocol.codes import PortState, SendFailure
 from ...protocol.ports import PortAddress
 from ...store.base import JobRecord, TaskStore
@@ -261,7 +261,18 @@ class PortSender:
                 raise  # stopped as well
             result = None
         except Exception as exc:  # the module failed: this SMS failed, the port goes on
-            log.exception("port %d: the module failed on an SMS of task %s", port.number, task.spec.tid_echo)
+            # One line for what modules do (go away, fall silent, answer errors); a traceback only for
+            # what none should: a bug.
+            expected = module_failure(exc)
+            log.log(
+                logging.WARNING if expected else logging.ERROR,
+                "%s: the module failed on SMS %d of task %s: %s",
+                slot.name,
+                idx + 1,
+                task.spec.tid_echo,
+                str(exc) or type(exc).__name__,
+                exc_info=not expected,
+            )
             result = SendResult(False, f"module error: {type(exc).__name__}")
         finally:
             self.deadline = None
@@ -274,7 +285,10 @@ class PortSender:
                 self._work.expect_reports(port.number, slot.name, number, result.refs)
         else:
             job.state = JobState.FAILED
-            job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
+            if result.unknown:
+                job.reason = SendFailure.UNKNOWN
+            else:
+                job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
             job.carrier = result.carrier
         _outcomes.info(
             "%s: SMS %d of task %s to %s: %s",
