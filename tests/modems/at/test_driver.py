@@ -144,6 +144,19 @@ async def test_unplug_and_replug(bench):
     assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
 
 
+async def test_a_module_lost_after_taking_the_sms_leaves_its_outcome_unknown(bench):
+    sending = asyncio.ensure_future(bench.driver.send_sms(1, 1, "9980001", segment("x"), ""))
+    for _ in range(100):  # until the module has the PDU (real I/O on the tty)
+        if bench.modem(1).sent:
+            break
+        await asyncio.sleep(0.01)
+    assert bench.modem(1).sent
+    bench.net.ptys[1].unplug()  # gone before it answered +CMGS: nobody knows whether the SMS left
+    result = await asyncio.wait_for(sending, 2)
+    assert not result.ok and result.unknown and result.carrier == "the module went away after taking the SMS"
+    await bench.events.until(lambda: bench.events.lost == [1])  # and the module is lost, as any unplugged one
+
+
 async def test_a_full_storage_is_swept(bench):
     bench.modem(2).faults.set("storage_full", "1")
     await bench.driver.send_sms(1, 1, bench.number(2), segment("silent"), "")

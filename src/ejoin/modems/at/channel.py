@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from ...clock import Clock
 from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
-from ..base import CommandStats
+from ..base import CommandStats, ModuleError
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,20 @@ async def within(clock: Clock, fut: asyncio.Future[T], seconds: float) -> T:
     return fut.result()
 
 
-class ModuleGone(ConnectionError):
+class ModuleGone(ConnectionError, ModuleError):
     """The module does not answer at all (unplugged, hung, or speaking garbage)."""
 
+    # The command's PDU (after its prompt) had gone to the module: it may have acted on it.
+    handed_over = False
 
-class CommandTimeout(TimeoutError):
+
+class CommandTimeout(TimeoutError, ModuleError):
     """No final result in time; before the next command the channel makes sure the module still answers."""
 
+    handed_over = False  # as ModuleGone's
 
-class ATError(Exception):
+
+class ATError(ModuleError):
     """A command ended in an error result."""
 
     def __init__(self, command: str, final: Final) -> None:
@@ -247,6 +252,9 @@ class Channel:
             self.stats.seconds += time.monotonic() - started
             if not final.ok:
                 self.stats.errors += 1
+        except ModuleGone as gone:
+            gone.handed_over = p.at_prompt
+            raise
         except TimeoutError:
             self.stats.timeouts += 1
             self._pending = None
@@ -254,7 +262,9 @@ class Channel:
                 self._write(ESC)  # leave the prompt: the module would take the next command as PDU
             self._stale = True
             self._resyncer = asyncio.get_running_loop().create_task(self._resync_soon(), name=f"AT resync {self.name}")
-            raise CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s") from None
+            silent = CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s")
+            silent.handed_over = p.at_prompt
+            raise silent from None
         except asyncio.CancelledError:
             # The caller gave up (a task's tmo): the module may still answer this command.
             self._stale = True

@@ -340,9 +340,17 @@ class Module:
         )
         refs: list[int] = []
         for part in parts:
-            answer = await self.channel.command(
-                f"AT+CMGS={part.tpdu_length}", timeout=self.send_timeout, expect="+CMGS", pdu=part.hex
-            )
+            try:
+                answer = await self.channel.command(
+                    f"AT+CMGS={part.tpdu_length}", timeout=self.send_timeout, expect="+CMGS", pdu=part.hex
+                )
+            except (ModuleGone, CommandTimeout) as exc:
+                if not (refs or exc.handed_over):
+                    raise  # nothing of this SMS reached the module: it failed, and the module is the driver's to handle
+                # The module has (part of) it and said nothing more: it may have gone out.  The channel finds
+                # out on its own whether the module is still there (a closed line, a resync after a timeout).
+                what = "went away" if isinstance(exc, ModuleGone) else "fell silent"
+                return SendResult(False, f"the module {what} after taking the SMS", refs=tuple(refs), unknown=True)
             if not answer.ok:
                 return SendResult(False, cms_reason(answer.final), refs=tuple(refs))
             mr = next((line.partition(":")[2].strip() for line in answer.lines if line.startswith("+CMGS")), "")
