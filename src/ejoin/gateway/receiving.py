@@ -11,7 +11,10 @@ marked incomplete.
 Delivery reports name the port, the message reference (TP-MR) of a part and
 the recipient; the device pairs them with the SMS it sent by those three, so
 a report is stored under the slot that sent the SMS (even after a switch) and
-once per SMS, when every part has been reported.
+once per SMS, when every part has been reported.  A report that pairs with no
+SMS seen sent may prove an SMS of unknown outcome sent (interrupted by a
+restart, timed out, its module lost): the send engine corrects it
+(``confirm``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class _Sent:
     recipient: str  # as the task gave it
     waiting: set[int]  # refs of its parts not reported yet
     status: int = 0  # the first failure of its parts, or 0
+    unnamed: int = 0  # reports still to come whose refs nobody knows (an SMS proven sent by a report)
 
 
 MAX_AWAITED = 100_000  # SMS awaiting reports that are remembered; the oldest are forgotten
@@ -107,8 +111,14 @@ class Inbox:
         self._cache: list[InboxRecord] = []
         self._cache_timer: Timer | None = None
         self._awaited: OrderedDict[tuple[int, int, str], _Sent] = OrderedDict()  # (port, ref, digits)
+        # (port, digits): the rest of the reports of an SMS of unknown outcome that a report proved sent
+        self._late: OrderedDict[tuple[int, str], _Sent] = OrderedDict()
         self.received = 0
         self.observers: list[Callable[[InboxRecord], None]] = []  # told of every SMS or report stored
+        # A report that pairs with no SMS seen sent is offered here (port, recipient): the send engine
+        # answers for an SMS of unknown outcome it proves sent (the slot that had it, its recipient as
+        # given, its parts), or None.
+        self.confirm: Callable[[int, str], tuple[str, str, int] | None] | None = None
 
     # --- life cycle --------------------------------------------------------
 
@@ -165,16 +175,39 @@ class Inbox:
             self._awaited.popitem(last=False)
 
     def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
-        sent = self._awaited.pop((port, ref, _digits(recipient)), None)
+        sent = self._paired(port, ref, recipient)
         if sent is None:  # not ours, or forgotten: stored under the port's active slot as it came
             slot, number = self._device.port(port).active.name, recipient
         else:
-            sent.waiting.discard(ref)
             sent.status = sent.status or status
-            if sent.waiting:
+            if sent.waiting or sent.unnamed:
                 return  # one report per SMS, once all its parts are reported
             slot, number, status = sent.slot, sent.recipient, sent.status
         self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, f"{status} {scts(ts)}"))
+
+    def _paired(self, port: int, ref: int, recipient: str) -> _Sent | None:
+        """The SMS this report (of one part) is about, with this part counted as reported."""
+        digits = _digits(recipient)
+        sent = self._awaited.pop((port, ref, digits), None)
+        if sent is not None:
+            sent.waiting.discard(ref)
+            return sent
+        sent = self._late.get((port, digits))
+        if sent is not None:  # another part of an SMS proven sent by an earlier report
+            sent.unnamed -= 1
+            if sent.unnamed <= 0:
+                del self._late[(port, digits)]
+            return sent
+        found = self.confirm(port, recipient) if self.confirm is not None else None
+        if found is None:
+            return None
+        slot, number, parts = found
+        sent = _Sent(slot, number, set(), unnamed=parts - 1)
+        if sent.unnamed:
+            self._late[(port, digits)] = sent
+            while len(self._late) > MAX_AWAITED:
+                self._late.popitem(last=False)
+        return sent
 
     def _sms(self, port: str, sender: str, text: str, ts: float, incomplete: str = "") -> InboxRecord:
         recipient = self._recipient_of(port)

@@ -135,6 +135,7 @@ class Gateway:
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, config.concat_timeout)
         self.inbox.observers.append(self.activity.received)
         self.sending.expect_reports = self.inbox.expect_reports
+        self.inbox.confirm = self.sending.confirm_sent
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
         self._no_euicc = NoEuicc(self.size.ports)

@@ -102,6 +102,9 @@ class JobRecord:
     reason: str = ""
     carrier: str = ""
     done_seq: int | None = None
+    # Sent after all: this outcome replaces a failure of unknown outcome counted at ``ts``'s minute
+    # (a delivery report proved it went out); the statistics move it from failed to sent.
+    confirmed: bool = False
 
 
 @dataclass(slots=True)
@@ -253,6 +256,10 @@ class TaskStore(Protocol):
         """Tasks with these tids that are finished or removed and still kept (not pruned), oldest first."""
 
     @abstractmethod
+    async def tasks_by_id(self, ids: list[int]) -> list[TaskRecord]:
+        """The tasks with these store ids that are still kept, with their progress, oldest first."""
+
+    @abstractmethod
     async def task_chunk(self, task_id: int, chunk: int) -> list[str]: ...
 
     @abstractmethod
@@ -279,6 +286,10 @@ class TaskStore(Protocol):
 
     @abstractmethod
     async def jobs_done_since(self, task_id: int, after_seq: int) -> list[JobRecord]: ...
+
+    @abstractmethod
+    async def jobs_failed_for(self, reasons: list[str]) -> list[JobRecord]:
+        """Failed jobs of kept tasks with one of these reasons, oldest first."""
 
     @abstractmethod
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]: ...

@@ -92,6 +92,12 @@ class DeviceCollector(Collector):
             ("ejoin_sms_sent", "SMS sent since start", act.sms_sent),
             ("ejoin_sms_failed", "SMS that failed since start", act.sms_failed),
             ("ejoin_sms_received", "SMS received since start", act.sms_received),
+            (
+                "ejoin_sms_confirmed",
+                "SMS counted failed with an unknown outcome (interrupted, timed out, module lost) that a "
+                "delivery report proved sent since start",
+                act.sms_confirmed,
+            ),
         ):
             family = CounterMetricFamily(name, doc, labels=["port"])
             for p in ports:
