@@ -77,10 +77,18 @@ class _Sent:
 
 
 MAX_AWAITED = 100_000  # SMS awaiting reports that are remembered; the oldest are forgotten
+MAX_SEEN = 100_000  # delivery reports remembered to keep a copy read again once (a hash each)
+RECENT_REPORTS = 1_000  # reports stored before a start that a copy read again after it is checked against
 
 
 def _digits(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
+
+
+def _port_of(slot: str) -> int:
+    """3 from "3.01"."""
+    head = slot.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 @dataclass
@@ -119,10 +127,18 @@ class Inbox:
         # answers for an SMS of unknown outcome it proves sent (the slot that had it, its recipient as
         # given, its parts), or None.
         self.confirm: Callable[[int, str], tuple[str, str, int] | None] | None = None
+        # What each report handled is (hashes of port, ref, recipient, status, service centre time): a
+        # module that is read again before its copy was deleted gives the same report twice.
+        self._reports_seen: OrderedDict[int, None] = OrderedDict()
+        # (port, recipient digits, content) of the last reports stored before this start: a module may
+        # hold one still that it is read again (a crash between storing it and deleting it there).
+        self._stored_before: set[tuple[int, str, str]] = set()
 
     # --- life cycle --------------------------------------------------------
 
     async def recover(self) -> None:
+        for rec in await self._store.inbox_recent_reports(RECENT_REPORTS):
+            self._stored_before.add((_port_of(rec.port), _digits(rec.recipient), rec.content))
         for part in await self._store.parts_waiting():
             self._hold(part)
         unpushed = await self._store.inbox_unpushed()
@@ -174,7 +190,17 @@ class Inbox:
         while len(self._awaited) > MAX_AWAITED:
             self._awaited.popitem(last=False)
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> None:
+        when = ts if smsc_ts is None else smsc_ts
+        seen = hash((port, ref, _digits(recipient), status, int(when)))
+        if seen in self._reports_seen:
+            _received.info("port %d: the delivery report for %s came again; kept once", port, recipient)
+            return
+        self._reports_seen[seen] = None
+        while len(self._reports_seen) > MAX_SEEN:
+            self._reports_seen.popitem(last=False)
         sent = self._paired(port, ref, recipient)
         if sent is None:  # not ours, or forgotten: stored under the port's active slot as it came
             slot, number = self._device.port(port).active.name, recipient
@@ -183,7 +209,11 @@ class Inbox:
             if sent.waiting or sent.unnamed:
                 return  # one report per SMS, once all its parts are reported
             slot, number, status = sent.slot, sent.recipient, sent.status
-        self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, f"{status} {scts(ts)}"))
+        content = f"{status} {scts(when)}"
+        if (port, _digits(number), content) in self._stored_before:
+            _received.info("port %d: the delivery report for %s was stored before the restart; kept once", port, number)
+            return
+        self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, content))
 
     def _paired(self, port: int, ref: int, recipient: str) -> _Sent | None:
         """The SMS this report (of one part) is about, with this part counted as reported."""

@@ -101,9 +101,14 @@ class ModemEvents(ABC):
         once the part is stored durably (a driver deletes it from the module only then), or None."""
 
     @abstractmethod
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> None:
         """The network's report (TP-Status ``status``, 0: delivered) on the part with TP-MR ``ref`` that
-        ``port`` sent to ``recipient``.  The device pairs it with the SMS by (port, ref, recipient)."""
+        ``port`` sent to ``recipient``, received at ``ts``.  The device pairs it with the SMS by (port, ref,
+        recipient).  ``smsc_ts``: the service centre's own time in the report (when it delivered the SMS,
+        or last tried), None if it has none; a report read twice from a module carries the same one, and
+        the device keeps it once."""
 
     @abstractmethod
     def module_lost(self, port: int) -> None:

@@ -312,6 +312,10 @@ class InboxStore(Protocol):
     async def inbox_unpushed(self) -> list[InboxRecord]: ...
 
     @abstractmethod
+    async def inbox_recent_reports(self, limit: int) -> list[InboxRecord]:
+        """The newest ``limit`` delivery reports kept, newest first."""
+
+    @abstractmethod
     def inbox_mark_pushed(self, ids: list[int]) -> asyncio.Future[None]: ...
 
     @abstractmethod

@@ -649,6 +649,17 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    async def inbox_recent_reports(self, limit: int) -> list[InboxRecord]:
+        def run(conn: sqlite3.Connection) -> list[InboxRecord]:
+            return [
+                InboxRecord(*r)
+                for r in conn.execute(
+                    f"SELECT {_INBOX_COLS} FROM inbox WHERE flag = 1 ORDER BY id DESC LIMIT ?", (limit,)
+                )
+            ]
+
+        return await self._submit(run)
+
     def inbox_mark_pushed(self, ids: list[int]) -> asyncio.Future[None]:
         return self._submit(_mark_pushed, ids)
 

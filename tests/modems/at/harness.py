@@ -37,7 +37,7 @@ class Recorder(ModemEvents):
 
         return asyncio.ensure_future(stored())
 
-    def delivery_report(self, port, ref, recipient, status, ts, smsc):
+    def delivery_report(self, port, ref, recipient, status, ts, smsc, smsc_ts=None):
         self.reports.append((port, ref, recipient, status))
         self.changed.set()
 

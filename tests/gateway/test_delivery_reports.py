@@ -1,0 +1,58 @@
+"""Delivery reports are kept once per report, whatever a module or a restart does to read one twice."""
+
+from __future__ import annotations
+
+from ejoin.gateway.runtime import Gateway
+
+from ..conftest import make_config
+from .sending.test_engine import ScriptedModems
+
+SMSC = "+10000000000"
+
+
+async def started(tmp_path, clock) -> Gateway:
+    gw = Gateway(make_config(tmp_path, ports=2, slots=1), clock=clock, driver=ScriptedModems(clock))
+    await gw.start()
+    clock.add_quiescer(gw.store.quiesce)
+    await clock.advance(1)
+    return gw
+
+
+async def reports(gw: Gateway) -> list[tuple[str, str, str]]:
+    rows, _ = await gw.inbox.page(1, 0, False)
+    return [(r.port, r.recipient, r.content) for r in rows if r.flag == 1]
+
+
+async def test_a_report_read_twice_is_kept_once_by_what_it_is(tmp_path, clock):
+    gw = await started(tmp_path, clock)
+    events = gw.driver.events
+    centre = clock.time() - 30  # when the service centre delivered it, as the report says
+    events.delivery_report(1, 17, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre)
+    await clock.advance(5)
+    events.delivery_report(1, 17, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre)  # read again: a later ts
+    await clock.advance(1)
+    assert len(await reports(gw)) == 1
+    # another reference, status, port or service centre time is another report
+    events.delivery_report(1, 18, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre)
+    events.delivery_report(1, 17, "+4477001", 64, clock.time(), SMSC, smsc_ts=centre)
+    events.delivery_report(2, 17, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre)
+    events.delivery_report(1, 17, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre + 60)
+    await clock.advance(1)
+    stored = await reports(gw)
+    assert len(stored) == 5
+    assert stored[0] == ("1.01", "+4477001", "0 " + _scts(centre))  # its time is the service centre's
+    await gw.stop()
+
+    # a module read again after a restart (a crash between storing a report and deleting it there)
+    gw2 = await started(tmp_path, clock)
+    gw2.driver.events.delivery_report(1, 17, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre)
+    gw2.driver.events.delivery_report(1, 19, "+4477001", 0, clock.time(), SMSC, smsc_ts=centre + 120)
+    await clock.advance(1)
+    assert len(await reports(gw2)) == 6
+    await gw2.stop()
+
+
+def _scts(ts: float) -> str:
+    from ejoin.gateway.receiving import scts
+
+    return scts(ts)
