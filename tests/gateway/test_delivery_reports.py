@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ejoin.gateway.runtime import Gateway
 
 from ..conftest import make_config
@@ -56,3 +58,31 @@ def _scts(ts: float) -> str:
     from ejoin.gateway.receiving import scts
 
     return scts(ts)
+
+
+async def test_a_report_read_again_after_the_line_dropped_before_deleting_it_is_kept_once(
+    device_factory, receiver, monkeypatch
+):
+    """Over the AT driver: the module's line drops between AT+CMGR and AT+CMGD; when the module is back,
+    its bring-up sweeps the storage and finds the report again."""
+    dev = await device_factory(modems="emulated", ports=1, slots=1)
+    await dev.settle()
+    await dev.cmd(op="set", sms_url=receiver.url)
+    net = dev.gw.modems
+    modem = net.modem(1)
+    real_delete = modem._c_CMGD
+    drops = []
+
+    async def drop_instead(op, arg):
+        if not drops:  # the line drops instead: the report stays on the SIM
+            drops.append(asyncio.ensure_future(net.replug(1)))
+            return
+        await real_delete(op, arg)
+
+    monkeypatch.setattr(modem, "_c_CMGD", drop_instead)
+    await dev.send_ok({"tid": 9, "from": "1", "to": "13900000001", "sms": "x", "dr": 1})
+    await dev.until(lambda: drops and not modem.state.storage, 60, "the report read again and deleted")
+    await dev.settle(2)
+    rows, _ = await dev.gw.inbox.page(1, 0, False)
+    assert [r.recipient for r in rows if r.flag == 1] == ["13900000001"]
+    await receiver.wait_for(lambda r: sum(p["sms_num"] for p in r.of_type("recv-sms")) == 1)

@@ -462,7 +462,17 @@ class Module:
             return None
         now = self.clock.time()
         if isinstance(message, pdu.StatusReport):
-            events.delivery_report(self.port, message.ref, message.recipient, message.status, now, message.smsc)
+            # The service centre's time makes a report read twice (a line lost before AT+CMGD) the same one.
+            centre = message.discharge or message.scts
+            events.delivery_report(
+                self.port,
+                message.ref,
+                message.recipient,
+                message.status,
+                now,
+                message.smsc,
+                smsc_ts=centre.timestamp() if centre is not None else None,
+            )
             return None
         if isinstance(message, pdu.Submit):
             return None  # an SMS stored to send: not ours to deliver
