@@ -86,6 +86,9 @@ class SendResult:
     # Not ok, and nobody knows whether it went out: the module took the SMS (or a part of it) and then
     # gave no answer (it went away or fell silent).  ``carrier`` says what happened.
     unknown: bool = False
+    # Not ok because of the recipient: the network refused this number (unassigned, unknown, rejected).
+    # Any other failure counts against the module: a port whose module fails in a row pauses.
+    recipient_refused: bool = False
 
 
 class ModemEvents(ABC):

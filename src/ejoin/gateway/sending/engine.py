@@ -22,6 +22,7 @@ from ..outcomes import OutcomeWriter, StoreFault
 from ..reports import TaskReports
 from ..settings import DeviceSettings
 from . import recovery
+from .backoff import Pause
 from .intake import Intake, Results
 from .routing import LaneQueue, serves_port
 from .sender import Deadlines, PortSender, StartBatcher
@@ -254,6 +255,14 @@ class SendEngine:
 
     # --- read-only views -------------------------------------------------------
 
+    def clock_time(self) -> float:
+        return self._clock.time()
+
+    def pauses(self) -> dict[int, Pause]:
+        """Per port whose sends failed in a row: how many, the last reason, and until when it takes no SMS."""
+        now = self._clock.time()
+        return {n: s.backoff.view(now) for n, s in self._senders.items() if s.backoff.failures}
+
     def task(self, tid: int) -> TaskView | None:
         task = self._tasks.get(tid)
         return None if task is None else task.view()
@@ -424,7 +433,7 @@ class SendEngine:
     def _slot_changed(self, slot: Slot) -> None:
         sender = self._senders.get(slot.record.port)
         if sender is not None:
-            sender.wake.set()
+            sender.slot_changed(slot)
 
     def _close(self, task: Task) -> None:
         if task.closed:

@@ -29,6 +29,7 @@ from ...protocol.ports import PortAddress
 from ...store.base import JobRecord, TaskStore
 from ..device import Device, Port, Slot
 from ..outcomes import StoreFault
+from .backoff import AFTER, PortBackoff
 from .states import JobState
 from .tasks import Lane, Task
 
@@ -171,11 +172,23 @@ class PortSender:
         self._deadlines = deadlines
         self._fault = fault
         self._in_module = in_module
+        self.backoff = PortBackoff()
+        self._could_send = False
         deadlines.add(self)
 
     def start(self, stopping: Callable[[], bool]) -> asyncio.Task:
         self._worker = asyncio.get_running_loop().create_task(self._run(stopping), name=f"sender {self.port.number}")
         return self._worker
+
+    def slot_changed(self, slot: Slot) -> None:
+        """A change of one of the port's slots: wake up; a card that can send now (a switch, the module
+        back, registered anew) ends a run of failures."""
+        if slot.record.slot == self.port.record.active_slot:
+            could = slot.state.can_send and not slot.record.locked
+            if could and not self._could_send and self.backoff.failures:
+                self.backoff.sent()
+            self._could_send = could
+        self.wake.set()
 
     def expire(self) -> None:
         """The SMS in the module outlived its ``tmo``: it counts as failed (timeout), the port goes on."""
@@ -193,6 +206,9 @@ class PortSender:
             if fault.failing and clock.time() < fault.retry_at:
                 # The store takes no writes: wait on the clock instead of failing at once again.
                 await clock.sleep(fault.retry_at - clock.time())
+                continue
+            if self.backoff.paused(clock.time()):
+                await self._wait(self.backoff.until)  # its module fails: other ports take the recipients
                 continue
             slot = port.active
             claim, ready_at = None, None
@@ -298,9 +314,29 @@ class PortSender:
             number,
             "sent" if job.state == JobState.SENT else job.reason,
         )
+        self._count(slot, job, result)
         if result is not None:
             if result.cost:
                 self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
             if result.no_balance and self._device.may_become(slot, PortState.NO_BALANCE):  # not if locked since
                 self._device.set_state(slot, PortState.NO_BALANCE)
         self._work.finish(task, job, key)
+
+    def _count(self, slot: Slot, job: JobRecord, result: SendResult | None) -> None:
+        """A run of the module's failures (backoff.py); a refused recipient is not the module's."""
+        if job.state == JobState.SENT:
+            had = self.backoff.sent()
+            if had >= AFTER:
+                log.info("%s sends again after %d failed sends in a row", slot.name, had)
+            return
+        if result is not None and result.recipient_refused:
+            return
+        pause = self.backoff.failed(self._clock.time(), job.carrier or job.reason)
+        if pause is not None:
+            log.warning(
+                "%s: %d sends failed in a row (%s); it takes no SMS for %g s, the other ports send meanwhile",
+                slot.name,
+                self.backoff.failures,
+                self.backoff.reason,
+                pause,
+            )

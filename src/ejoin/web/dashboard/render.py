@@ -71,6 +71,7 @@ class PortView:
     sent_today: int
     failed_today: int
     slots: list[SlotView]
+    paused: str = ""  # why the port takes no SMS for now (its sends failed in a row), or ""
 
 
 def driver_name(gw: Gateway) -> str:
@@ -101,6 +102,11 @@ def port_view(gw: Gateway, port: Port, today: dict[tuple[int, int], dict[str, in
     signal = gw.device.signal(port.number)
     sent = sum(today.get((port.number, s.record.slot), {}).get("sent_ok", 0) for s in port.slots)
     failed = sum(today.get((port.number, s.record.slot), {}).get("sent_failed", 0) for s in port.slots)
+    pause = gw.sending.pauses().get(port.number)
+    paused = ""
+    if pause is not None and pause.until is not None:
+        left = max(0.0, pause.until - gw.sending.clock_time())
+        paused = f"sending paused: {pause.failures} failed in a row ({pause.reason}); next try in {round(left, 1):g} s"
     return PortView(
         number=port.number,
         active_slot=port.record.active_slot,
@@ -114,6 +120,7 @@ def port_view(gw: Gateway, port: Port, today: dict[tuple[int, int], dict[str, in
         sent_today=sent,
         failed_today=failed,
         slots=[slot_view(s, s is active) for s in port.slots],
+        paused=paused,
     )
 
 
