@@ -83,7 +83,7 @@ async def test_a_message_leaves_the_module_only_once_stored(bench):
 async def test_cms_errors_become_the_carrier_reason_and_nothing_is_sent(bench, code, reason):
     bench.modem(1).faults.set("cms", str(code))
     result = await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")
-    assert not result.ok and result.carrier == reason
+    assert not result.ok and result.carrier == reason and not result.recipient_refused  # the module's network
     assert bench.modem(1).sent == [] and bench.events.sms == []
     bench.modem(1).faults.set("cms", "off")
     assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
@@ -92,6 +92,7 @@ async def test_cms_errors_become_the_carrier_reason_and_nothing_is_sent(bench, c
 async def test_deterministic_numbers(bench):
     rejected = await bench.driver.send_sms(1, 1, "9990001", segment("x"), "")
     assert not rejected.ok and rejected.carrier == "21 Short message transfer rejected"
+    assert rejected.recipient_refused  # the number's fault, not the module's: the port does not pause for it
     report = await bench.driver.send_sms(1, 1, "9970001", segment("x"), "", report=True)
     await bench.events.until(lambda: bench.events.reports)
     assert bench.events.reports == [(1, report.refs[0], "9970001", 64)]

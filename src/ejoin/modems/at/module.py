@@ -24,7 +24,7 @@ from ...protocol.text import Segmented, gsm7_text
 from ...protocol.ussd import split_at_line
 from ..base import NO_CARD, CardInfo, ModemEvents, SendResult, UssdReply
 from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone
-from .errors import cms_reason
+from .errors import cms_reason, refuses_recipient
 from .profiles import Profile, iccid_from_crsm
 
 log = logging.getLogger(__name__)
@@ -333,7 +333,7 @@ class Module:
             recipient = dial_string(number)
             centre = dial_string(smsc) if smsc else None
         except ValueError as exc:
-            return SendResult(False, f"21 {exc}")
+            return SendResult(False, f"21 {exc}", recipient_refused=True)
         self._concat_ref = (self._concat_ref + 1) % 256
         parts = pdu.encode_submit_parts(
             recipient, text, concat_ref=self._concat_ref, request_report=report, smsc=centre
@@ -352,7 +352,9 @@ class Module:
                 what = "went away" if isinstance(exc, ModuleGone) else "fell silent"
                 return SendResult(False, f"the module {what} after taking the SMS", refs=tuple(refs), unknown=True)
             if not answer.ok:
-                return SendResult(False, cms_reason(answer.final), refs=tuple(refs))
+                return SendResult(
+                    False, cms_reason(answer.final), refs=tuple(refs), recipient_refused=refuses_recipient(answer.final)
+                )
             mr = next((line.partition(":")[2].strip() for line in answer.lines if line.startswith("+CMGS")), "")
             refs.append(int(mr.split(",")[0]) % 256 if mr.split(",")[0].isdigit() else 0)
         return SendResult(True, refs=tuple(refs))
