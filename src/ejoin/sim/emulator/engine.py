@@ -139,6 +139,7 @@ class EmulatedModem:
         self._out: Callable[[bytes], None] = lambda data: None
         self._line = bytearray()
         self._prompt: int | None = None  # the <length> of an AT+CMGS waiting for its PDU
+        self._held: list[tuple[str, str | None]] = []  # unsolicited results held while at the prompt
         self._queue: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._cycle: asyncio.Task[None] | None = None
@@ -178,6 +179,7 @@ class EmulatedModem:
         self.reg_stat = 0
         self._line.clear()
         self._prompt = None
+        self._held.clear()
         self._write_line(b"RDY")
 
     # --- input -------------------------------------------------------------------------------------
@@ -192,10 +194,12 @@ class EmulatedModem:
                     length, self._prompt = self._prompt, None
                     self._queue.put_nowait((f"PDU={length}", self._line.decode("ascii", "replace")))
                     self._line.clear()
+                    self._tell_held()
                 elif b == 0x1B:
                     self._prompt = None
                     self._line.clear()
                     self._out(b"\r\nOK\r\n")
+                    self._tell_held()
                 elif b not in (10, 13):
                     self._line.append(b)
                     if self.state.echo:
@@ -208,7 +212,7 @@ class EmulatedModem:
                     self._out(b"\r")
                 if line:
                     self._queue.put_nowait((line, None))
-            elif b == 10:
+            elif b in (10, 0x1B):  # (ESC outside a prompt is ignored, as modules do)
                 continue
             elif b in (8, 127):
                 del self._line[-1:]
@@ -299,10 +303,19 @@ class EmulatedModem:
         self._final(b"ERROR" if self.state.cmee == 0 else f"+CMS ERROR: {code}".encode())
 
     def urc(self, line: str, pdu_line: str | None = None) -> None:
-        """An unsolicited result (and the PDU line of +CMT/+CDS)."""
+        """An unsolicited result (and the PDU line of +CMT/+CDS).  While the module waits at an SMS prompt
+        the line is reserved: held, and told once the prompt is over (AT+CNMI <mode> 2)."""
+        if self._prompt is not None:
+            self._held.append((line, pdu_line))
+            return
         self._write_line(line.encode("ascii"))
         if pdu_line is not None:
             self._out(pdu_line.encode("ascii") + b"\r\n")
+
+    def _tell_held(self) -> None:
+        held, self._held = self._held, []
+        for line, pdu_line in held:
+            self.urc(line, pdu_line)
 
     def _unsupported(self) -> None:
         if self.profile.name == "huawei":
