@@ -4,10 +4,12 @@ receives, nothing lost, nothing sent twice."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
 from ejoin.modems.at.channel import ModuleGone
+from ejoin.protocol import pdu
 from ejoin.protocol.codes import PortState
 from ejoin.protocol.text import segment
 
@@ -156,6 +158,21 @@ async def test_a_module_lost_after_taking_the_sms_leaves_its_outcome_unknown(ben
     result = await asyncio.wait_for(sending, 2)
     assert not result.ok and result.unknown and result.carrier == "the module went away after taking the SMS"
     await bench.events.until(lambda: bench.events.lost == [1])  # and the module is lost, as any unplugged one
+
+
+async def test_a_module_left_at_an_sms_prompt_by_a_host_that_died_answers_again(bench):
+    await bench.driver.modules[1].channel.close()  # the host goes ...
+    bench.modem(1).feed(b"AT+CMGS=14\r")  # ... right after it asked to send: the module waits for a PDU
+    for _ in range(50):
+        if bench.modem(1)._prompt is not None:
+            break
+        await asyncio.sleep(0.01)
+    report = pdu.encode_status_report(9, bench.number(2), 0, datetime.now(UTC), datetime.now(UTC))
+    bench.modem(1).deliver(report.hex, report.tpdu_length, report=True)  # told once the prompt is over
+    card = await bench.driver.detect_card(1, 1)  # a new host opens the line: ESC before its first command
+    assert card.present and card.iccid == bench.net.cards[1].iccid
+    assert (await bench.driver.send_sms(1, 1, bench.number(2), segment("after"), "")).ok
+    await bench.events.until(lambda: [r[1] for r in bench.events.reports] == [9])
 
 
 async def test_a_full_storage_is_swept(bench):

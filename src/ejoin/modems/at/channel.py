@@ -135,6 +135,9 @@ class Channel:
         self.bytes_in = self.bytes_out = 0
         self._reader.reset()
         self.closed.clear()
+        # Whoever spoke to the module before (a process killed) may have left it at an SMS prompt, taking
+        # every command as PDU text: the first command makes sure it answers (ESC, then AT).
+        self._stale = True
         self._task = asyncio.get_running_loop().create_task(self._read(), name=f"AT reader {self.name}")
 
     async def close(self) -> None:
@@ -278,7 +281,9 @@ class Channel:
         return Answer(p.lines, final)
 
     async def _resync(self) -> None:
-        """Plain ``AT`` until the module answers OK; ModuleGone if it never does."""
+        """``AT`` until the module answers OK; ModuleGone if it never does.  Each goes after an ESC, which
+        leaves an SMS prompt the module may still be at (its OK then comes first and ends this wait; the
+        AT's own comes while nobody waits, and is dropped) and which a module at no prompt ignores."""
         wait = self.resync_wait
         for _ in range(self.resync_tries):
             if not self.is_open:
@@ -286,7 +291,7 @@ class Channel:
             p = _Pending("AT", None)
             self._pending = p
             try:
-                self._write(b"AT\r")
+                self._write(ESC + b"AT\r")
                 final = await within(self.clock, p.done, wait)
                 if final.kind is FinalKind.OK:
                     self._stale = False
