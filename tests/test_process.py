@@ -29,6 +29,8 @@ def free_port() -> int:
 
 
 class GatewayProcess:
+    ready_path = "/sim/state"  # answers once the gateway listens (a driver without /sim/*: the status)
+
     def __init__(self, tmp: Path, port: int, *, ports: int = 4, slots: int = 2, extra: str = "") -> None:
         self.port = port
         self.config = tmp / "gateway.toml"
@@ -57,7 +59,7 @@ class GatewayProcess:
         async with aiohttp.ClientSession() as s:
             for _ in range(200):  # until it listens (deadline 10 s)
                 try:
-                    async with s.get(f"{self.base}/sim/state", params=AUTH) as r:
+                    async with s.get(f"{self.base}{self.ready_path}", params=AUTH) as r:
                         if r.status == 200:
                             return
                 except aiohttp.ClientConnectionError:
