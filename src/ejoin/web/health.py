@@ -34,12 +34,11 @@ async def healthz(req: ApiRequest, gw: HealthParts) -> web.Response:
     silent = [p.number for p in ports if p.active.state == PortState.MODULE_TIMEOUT]
     if silent:
         problems.append(f"modules: {len(silent)} of {len(ports)} not answering (ports {', '.join(map(str, silent))})")
-    now = gw.sending.clock_time()
     for number, pause in sorted(gw.sending.pauses().items()):
-        if pause.until is not None:
+        if pause.left:
             problems.append(
                 f"port {number}: {pause.failures} sends failed in a row ({pause.reason}); "
-                f"it takes no SMS for another {round(pause.until - now, 1):g} s, the other ports send meanwhile"
+                f"it takes no SMS for another {round(pause.left, 1):g} s, the other ports send meanwhile"
             )
     registered = sum(1 for p in ports if p.active.state.can_send)
     body = {

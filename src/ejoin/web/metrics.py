@@ -79,12 +79,12 @@ class DeviceCollector(Collector):
         paused = GaugeMetricFamily(
             "ejoin_port_send_paused_seconds", "Seconds before the port takes an SMS again (0: sending)", labels=["port"]
         )
-        pauses, now = gw.sending.pauses(), gw.sending.clock_time()
+        pauses = gw.sending.pauses()
         for port in gw.device.ports:
             p = str(port.number)
             pause = pauses.get(port.number)
             failing.add_metric([p], pause.failures if pause else 0)
-            paused.add_metric([p], max(0.0, pause.until - now) if pause and pause.until is not None else 0.0)
+            paused.add_metric([p], pause.left if pause else 0.0)
             port_state.add_metric([p], int(port.active.state))
             signal.add_metric([p], gw.device.signal(port.number))
             active.add_metric([p], port.record.active_slot)

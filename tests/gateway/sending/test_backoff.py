@@ -53,7 +53,7 @@ async def test_one_bad_module_among_eight_costs_a_task_a_few_sms(tmp_path, clock
         await accept(gw, {"tid": 1, "to": ",".join(f"1390000{i:04d}" for i in range(1000)), "sms": "x", "fdr": 1})
         await clock.advance(1.5)
         pause = gw.sending.pauses()[3]
-        assert pause.failures >= 2 and pause.until is not None and pause.reason == "38 Network out of order"
+        assert pause.failures >= 2 and pause.left > 0 and pause.reason == "38 Network out of order"
         for _ in range(30):
             await clock.advance(1)
     assert gw.sending.task(1) is None  # done

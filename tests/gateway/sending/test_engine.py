@@ -179,7 +179,7 @@ async def test_module_failures_are_one_line_and_only_bugs_have_tracebacks(tmp_pa
     gw.sending._reports.job_done = lambda task, job: rows.append((job.number, job.reason, job.carrier))
     with caplog.at_level(logging.INFO, logger="ejoin"):
         await accept(gw, {"tid": 1, "to": "7001,7002,7003,7004", "sms": "x"})
-        await clock.advance(1)
+        await clock.advance(5)  # (three failures in a row: the port pauses 1 s, then 2 s)
     await gw.stop()
     assert rows == [
         ("7001", "1 Send failed", "module error: ModuleError"),

@@ -29,7 +29,7 @@ class Pause:
     """A port's run of failures, as status, metrics and the dashboard show it."""
 
     failures: int  # module failures in a row
-    until: float | None  # the port takes no SMS before this time (None: it sends)
+    left: float  # seconds before the port takes an SMS again (0: it sends)
     reason: str  # the last failure's
 
 
@@ -58,4 +58,5 @@ class PortBackoff:
         return self.until is not None and now < self.until
 
     def view(self, now: float) -> Pause:
-        return Pause(self.failures, self.until if self.paused(now) else None, self.reason)
+        left = self.until - now if self.until is not None and self.paused(now) else 0.0
+        return Pause(self.failures, left, self.reason)

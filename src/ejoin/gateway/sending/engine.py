@@ -255,11 +255,8 @@ class SendEngine:
 
     # --- read-only views -------------------------------------------------------
 
-    def clock_time(self) -> float:
-        return self._clock.time()
-
     def pauses(self) -> dict[int, Pause]:
-        """Per port whose sends failed in a row: how many, the last reason, and until when it takes no SMS."""
+        """Per port whose sends failed in a row: how many, the last reason, and how long it takes no SMS."""
         now = self._clock.time()
         return {n: s.backoff.view(now) for n, s in self._senders.items() if s.backoff.failures}
 

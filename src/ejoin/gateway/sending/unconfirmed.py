@@ -49,9 +49,6 @@ class UnconfirmedSms:
         self._by_recipient: dict[tuple[int, str], deque[Unconfirmed]] = {}
         self._order: deque[Unconfirmed] = deque()  # oldest first, to forget
 
-    def __len__(self) -> int:
-        return sum(len(q) for q in self._by_recipient.values())
-
     def add(self, sms: Unconfirmed) -> None:
         key = (_port_of(sms.slot), _digits(sms.number))
         self._by_recipient.setdefault(key, deque()).append(sms)

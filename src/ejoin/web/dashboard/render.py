@@ -104,9 +104,10 @@ def port_view(gw: Gateway, port: Port, today: dict[tuple[int, int], dict[str, in
     failed = sum(today.get((port.number, s.record.slot), {}).get("sent_failed", 0) for s in port.slots)
     pause = gw.sending.pauses().get(port.number)
     paused = ""
-    if pause is not None and pause.until is not None:
-        left = max(0.0, pause.until - gw.sending.clock_time())
-        paused = f"sending paused: {pause.failures} failed in a row ({pause.reason}); next try in {round(left, 1):g} s"
+    if pause is not None and pause.left:
+        paused = (
+            f"sending paused: {pause.failures} failed in a row ({pause.reason}); next try in {round(pause.left, 1):g} s"
+        )
     return PortView(
         number=port.number,
         active_slot=port.record.active_slot,
