@@ -111,8 +111,7 @@ async def test_kill_9_at_seeded_points_leaves_every_outcome_as_the_network_did_i
     for pty in net.ptys.values():
         pty.plug()
     modems = "".join(f'[[modem]]\nport = {p}\ndevice = "{pty.path}"\n' for p, pty in net.ptys.items())
-    port, extra = free_port(), f'modems = "at"\n{modems}'
-    gw = ATGateway(tmp_path, port, ports=PORTS, slots=1, extra=extra)
+    gw = ATGateway(tmp_path, free_port(), ports=PORTS, slots=1, extra=f'modems = "at"\n{modems}')
     try:
         await gw.start()
         await all_registered(gw)
@@ -133,7 +132,7 @@ async def test_kill_9_at_seeded_points_leaves_every_outcome_as_the_network_did_i
             gw.kill9()
             await gw.proc.wait()
             await asyncio.sleep(rng.uniform(0.0, 0.3))  # the network goes on meanwhile: reports wait on the SIMs
-            gw = ATGateway(tmp_path, port, ports=PORTS, slots=1, extra=extra)
+            gw = gw.again()
             await gw.start()
         # every SMS done, and every one the network took that was reported failed corrected by its report
         taken = lambda: {i for i, number in enumerate(numbers) if net.taken[number]}  # noqa: E731

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import os
 import signal
 import socket
@@ -74,6 +75,12 @@ class GatewayProcess:
             async with s.get(f"{self.base}{path}", params={**AUTH, **params}) as r:
                 return await r.json()
 
+    def again(self) -> GatewayProcess:
+        """The same gateway (data, port, config as written) to start again once this one has stopped."""
+        twin = copy.copy(self)
+        twin.proc = None
+        return twin
+
     def kill9(self) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
@@ -116,8 +123,7 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
     assert stat["stats"][0]["sending"] == 1, stat  # so the signal below really catches an SMS in a module
     gw.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(gw.proc.wait(), 10) == 0
-    gw2 = GatewayProcess(tmp_path, gw.port)
-    gw2.config = gw.config
+    gw2 = gw.again()
     await gw2.start()
     await receiver.wait_for(
         lambda r: any(x["sent"] == 3 for p in r.of_type("status-report") for x in p["rpts"]), timeout=10
@@ -228,8 +234,7 @@ async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, r
     before = progress(receiver)
     assert before < n, "the task finished before the kill; the test proves nothing"
 
-    gw2 = GatewayProcess(tmp_path, gw.port)
-    gw2.config = gw.config
+    gw2 = gw.again()
     await gw2.start()
     await receiver.wait_for(lambda r: progress(r) == n, timeout=60)
     rpts = [x for p in receiver.of_type("status-report") for x in p["rpts"]]
