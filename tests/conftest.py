@@ -24,6 +24,7 @@ from ejoin.sim.config import Timing
 from ejoin.store.sqlite import SQLiteStore, _settle
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
+from ejoin.web.connections import GuardedRunner
 
 AUTH = {"username": "root", "password": "root"}
 
@@ -198,17 +199,14 @@ class Device:
     ) -> float:
         """Simulated time passes ``step`` at a time until ``predicate()`` holds; the simulated seconds it took.
 
-        On the simulated network one ``settle`` is enough; over emulated AT modems each step of a
-        registration also crosses a serial line (real bytes through the kernel), and a timer the
-        emulator sets after the bytes arrive needs simulated time passing after that, so this
-        steps and lets the lines carry what is due between the steps.
+        Steps of ``step`` seconds, not a jump to the next timer: some tests measure how long a
+        behaviour takes in simulated time to that resolution.
         """
         took = 0.0
         while not predicate():
             assert took < within, f"not within {within:g} simulated seconds: {what or predicate}"
             await self.clock.advance(step)
             took += step
-            await asyncio.sleep(0.005)  # the pty bytes of this step, not the behaviour: that is on the clock
         return took
 
     def state_of(self, slot: str) -> int:
@@ -228,6 +226,13 @@ class Device:
         return self.gw.device.slot(PortAddress.parse(name, self.gw.size))
 
 
+class EdgeTestServer(TestServer):
+    """aiohttp's test server, serving as ``ejoin gateway`` does: the connection guard and the HTTP edge."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GuardedRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 def device_factory(tmp_path, clock, aiohttp_client, test_modems):
     async def make(*, path=None, store: Any = None, **overrides: Any) -> Device:
@@ -235,7 +240,7 @@ def device_factory(tmp_path, clock, aiohttp_client, test_modems):
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock, store=store)
         # served as `ejoin gateway` serves it: credentials masked in the access log
-        server = TestServer(create_app(gw))
+        server = EdgeTestServer(create_app(gw))
         await server.start_server(access_log_class=RedactingAccessLogger)
         client = await aiohttp_client(server)
         # virtual time moves only once the DB thread has done what was asked of it

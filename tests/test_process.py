@@ -97,6 +97,28 @@ async def test_sigterm_stops_cleanly(tmp_path):
     assert "Traceback" not in log
 
 
+async def test_a_public_address_warns_of_default_credentials_and_a_password_file_is_generated(tmp_path, monkeypatch):
+    monkeypatch.delenv("EJOIN_PASSWORD", raising=False)
+    gw = GatewayProcess(tmp_path, free_port(), extra='host = "0.0.0.0"\n')
+    await gw.start()
+    gw.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw.proc.wait(), 10)
+    log = gw.log.read_text()
+    assert "open to anyone: listening on 0.0.0.0 with the default credentials root/root" in log
+    # the deployment files' way: a password generated at the first start, printed there once
+    gw.log.write_text("")
+    gw.config.write_text(gw.config.read_text() + 'password_file = "password"\n')
+    await gw.start()
+    password = (tmp_path / "data" / "password").read_text().strip()
+    assert await gw.get("/goip_get_status.html") == {"code": 1, "reason": "Invalid User"}
+    assert (await gw.get("/goip_get_status.html", password=password))["type"] == "dev-status"
+    gw.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw.proc.wait(), 10)
+    log = gw.log.read_text()
+    assert log.count(password) == 1 and f"generated the device password for user root: {password}" in log
+    assert "open to anyone" not in log
+
+
 async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
     gw = GatewayProcess(tmp_path, free_port())
     gw.config.write_text(

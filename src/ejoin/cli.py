@@ -14,6 +14,7 @@ import click
 from aiohttp import web
 
 from . import __version__, logs, systemd
+from .credentials import PasswordError, announce, settle_password
 from .fleet.cli import fleet as fleet_command
 from .gateway.config import ConfigError, GatewayConfig, load_config
 
@@ -73,6 +74,11 @@ def main() -> None:
 @click.option("--slots", type=int, help="SIM slots per module.  [default: 4]")
 @click.option("--username", help="Device account.  [default: root]")
 @click.option("--password", help="Device password.  [default: root]")
+@click.option(
+    "--password-file",
+    metavar="FILE",
+    help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
+)
 @click.option("--data", help="Data directory (SQLite store).  [default: ./ejoin-data]")
 @click.option("--modems", help="Driver of the GSM modules, by name.  [default: simulated]")
 @click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
@@ -86,6 +92,12 @@ def main() -> None:
     "--log-format",
     type=click.Choice(["text", "json"]),
     help="json: one JSON object a line, for log collectors.  [default: text]",
+)
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins (https://host[:port]) whose browser pages may call the API; "
+    "other sites' pages are refused.  [default: none]",
 )
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
@@ -148,19 +160,17 @@ async def _serve(config: GatewayConfig) -> None:
     from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
-    from .web.connections import GuardedRunner, QuietClientErrors
+    from .web.connections import GuardedRunner
 
     ssl_context = _tls_context(config)
     # The address first: a busy port must fail before a data directory or SIMs are made.
     sock = _listen(config.host, config.port)
-    logging.getLogger("aiohttp.server").addFilter(QuietClientErrors())
+    settle_config_password(config, sock)
     gw = Gateway(config)
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
     runner = GuardedRunner(
         create_app(gw),
-        max_connections=config.max_connections,
-        read_timeout=config.read_timeout,
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,
@@ -188,6 +198,8 @@ async def _serve(config: GatewayConfig) -> None:
         ", fast" if config.fast else "",
         config.data,
     )
+    if gw.open_door:
+        log.warning("the device API is open to anyone: %s", gw.open_door)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -199,6 +211,22 @@ async def _serve(config: GatewayConfig) -> None:
     systemd.notify("STOPPING=1")
     await runner.cleanup()
     log.info("stopped")
+
+
+def settle_config_password(config: Any, sock: socket.socket | None = None) -> None:
+    """``config.password`` (a gateway's or a fleet's) as ``password_file`` and the environment say
+    (ejoin.credentials); a password this start generated is printed here, once, on stderr (never
+    through logging)."""
+    try:
+        settled = settle_password(config.password, config.password_file, config.data)
+    except PasswordError as exc:
+        if sock is not None:
+            sock.close()
+        raise click.ClickException(str(exc)) from None
+    config.password = settled.value
+    line = announce(config.username, settled)
+    if line:
+        click.echo(line, err=True)
 
 
 def _listen(host: str, port: int) -> socket.socket:

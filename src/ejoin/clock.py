@@ -127,6 +127,28 @@ class VirtualClock(Clock):
     def pending(self) -> int:
         return sum(1 for _, _, t in self._heap if not t.cancelled)
 
+    def next_due(self) -> float | None:
+        """Seconds until the earliest timer still set (0 if one is due), or None when none is."""
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return max(0.0, self._heap[0][0] - self._now) if self._heap else None
+
+    async def run_until(self, done: Callable[[], bool], within: float) -> float:
+        """Advance from timer to timer until ``done()`` holds; the simulated seconds that took.
+
+        Once the loop has settled nothing changes until the next timer is due, so time jumps there
+        instead of creeping in steps.  TimeoutError if ``done()`` still fails ``within`` seconds on,
+        or if it fails with no timer left to wait for."""
+        start = self._now
+        await self.settle()
+        while not done():
+            left = start + within - self._now
+            due = self.next_due()
+            if due is None or left <= 0:
+                raise TimeoutError(f"not within {within:g} simulated seconds" if due is not None else "nothing due")
+            await self.advance(min(due, left))
+        return self._now - start
+
     async def settle(self, rounds: int = 50) -> None:
         """Let the event loop run everything that is ready, I/O included (no time passes)."""
         for _ in range(1000):

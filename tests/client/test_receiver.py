@@ -73,13 +73,18 @@ async def test_dev_status_of_v240_and_of_older_firmware(rx):
         "ip": "192.168.1.67",
         "max-ports": 32,
         "max-slots": "4",
-        "status": [{"port": "1A", "st": "3 OK"}, {"port": "2B", "st": "0"}],
+        "status": [
+            {"port": "1A", "st": "3 OK"},
+            {"port": "2B", "st": "0"},
+            {"port": "3C", "status": "6 Register failed"},
+        ],
     }
     assert (await push(rx, v240))[0] == 200
     assert (await push(rx, older))[0] == 200
     a, b = rx.got["dev"]
     assert (a.max_slots, a.status[0].state, a.status[0].opr) == (4, 3, "46001 CHINA UNICOM GSM")
     assert (b.max_slots, b.status[0].state, b.status[1].state, b.status[0].port) == (4, 3, 0, "1A")
+    assert (b.status[2].state, b.status[2].state_text) == (6, "6 Register failed")  # only the text form
 
 
 async def test_port_status_sample_of_the_spec(rx):

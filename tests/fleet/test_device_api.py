@@ -26,6 +26,7 @@ def test_status_lists_every_member_port_renumbered(fleet: FleetThread, two_membe
     assert [e["iccid"] for e in status["status"][4:]] == b_iccids
     a_iccids = [e["iccid"] for e in member_status(a)["status"]]
     assert [e["iccid"] for e in status["status"][:4]] == a_iccids
+    assert {e["status"] for e in status["status"]} == {"3 Registered"}  # the text of st, as a device's
 
 
 def test_wrong_credentials_answer_as_a_device(fleet: FleetThread) -> None:
@@ -43,6 +44,7 @@ def test_a_member_down_shows_its_ports_as_module_timeout(tmp_path) -> None:
         b.stop()
         status = fleet.get("/goip_get_status.html")
         assert [e["st"] for e in status["status"][4:]] == [16, 16, 16, 16]
+        assert {e["status"] for e in status["status"][4:]} == {"16 Module response timeout"}
         assert {e["st"] for e in status["status"][:4]} == {3}
         assert [e["port"] for e in status["status"]] == [f"{p}.01" for p in range(1, 9)]
         # and the ports of a member never seen at all
@@ -77,6 +79,11 @@ def test_a_command_goes_to_the_owning_member_in_its_numbers(fleet: FleetThread, 
     assert {e["st"] for e in member_status(a)["status"]} == {3}
     fleet_status = {e["port"]: e["st"] for e in fleet.get("/goip_get_status.html")["status"]}
     assert fleet_status["6.01"] == 12 and fleet_status["2.01"] == 3
+    # a singular port, as some clients send it
+    assert fleet.post("/goip_send_cmd.html", {"op": "unlock", "port": 6}) == {"code": 0, "reason": "OK"}
+    assert fleet.get("/goip_send_cmd.html", op="lock", port="7") == {"code": 0, "reason": "OK"}
+    b_status = {e["port"]: e["st"] for e in member_status(b)["status"]}
+    assert b_status["2.01"] != 12 and b_status["3.01"] == 12
 
 
 def test_a_command_over_two_members_is_split(fleet: FleetThread, two_members) -> None:

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from ejoin.clock import SystemClock
+from ejoin.clock import SystemClock, VirtualClock
 from ejoin.gateway.outbox import AiohttpTransport, Outbox
 from ejoin.testing import PushCollector
+
+from ..outbox_faults import ScriptedTransport, StoppingOutboxStore
 
 Replica = Callable[..., Awaitable[Any]]
 
@@ -101,3 +103,28 @@ async def test_pushes_queued_on_two_replicas_arrive_once_each_in_order(replica: 
                 await outbox.stop()
         assert [p["n"] for p in platform.pushes] == list(range(40))  # none twice, none out of order
         assert await stores[0].outbox_count() == 0
+
+
+async def test_after_a_replica_is_killed_only_the_push_in_flight_is_sent_again(replica: Replica) -> None:
+    # The fleet's outbox is the device's (gateway/outbox.py) over this store: the same promise.
+    dying = await replica(lease=0)  # its lease ends at once, as a killed replica's does
+    for i in range(1, 7):
+        await dying.outbox_add("http://a/", "k", "application/json", str(i).encode(), {}, 0.0)
+    stopping = StoppingOutboxStore(dying, stop_at_delete=3)
+    clock = VirtualClock()
+    sent = ScriptedTransport(clock)
+    box = Outbox(stopping, clock, sent, rng=random.Random(1))
+    await box.start()
+    await asyncio.wait_for(stopping.stopped.wait(), 10)
+    assert [b for _, b in sent.delivered] == [b"1", b"2", b"3"]  # none while 3's deletion was not durable
+    await box.stop()
+
+    other = await replica()
+    again = ScriptedTransport(clock)
+    box2 = Outbox(other, clock, again, rng=random.Random(1))
+    await box2.start()
+    await again.wait(lambda: len(again.delivered) == 4, timeout=10)
+    assert [b for _, b in again.delivered] == [b"3", b"4", b"5", b"6"]  # only 3, in flight, again
+    await asyncio.wait_for(box2.wait_idle(), 10)
+    assert await other.outbox_count() == 0
+    await box2.stop()

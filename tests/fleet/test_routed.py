@@ -35,6 +35,20 @@ def test_at_goes_to_the_owning_member(fleet: FleetThread, two_members) -> None:
     assert iccid in answer["resp"] and answer["resp"].endswith("OK")
     assert fleet.get("/goip_send_at.html", port="7", AT="AT+CSQ")["port"] == "7.01"
 
+    # what a member would refuse, the fleet refuses with the member's own answer, and never forwards:
+    # a 9,000-character line in a member's query string got its web server's plain-text 400, and the
+    # member was taken for down (all its ports 16) on that one answer
+    long_line = {"port": "2", "at": "AT+" + "X" * 9000}
+    refused = fleet.post("/goip_send_at.html", long_line)
+    direct = httpx.post(a.url + "/goip_send_at.html", params=MEMBER, json=long_line, timeout=20).json()
+    assert refused == direct and refused["code"] == 15 and "at most 512 characters" in refused["reason"]
+    ussd = {"port": "6", "ussd": "*" * 200 + "#"}
+    refused = fleet.post("/goip_send_ussd.html", ussd)
+    assert refused["code"] == 3 and "at most 182 characters" in refused["reason"]
+    refused = fleet.post("/goip_send_at.html", {"port": "2", "at": "AT+CSQ\r\nATE1"})
+    assert refused["code"] == 15 and "control characters" in refused["reason"]
+    assert all(link.up for link in fleet.fleet.links.values())
+
 
 def test_a_member_down_answers_as_a_silent_module(tmp_path) -> None:
     with GatewayThread(tmp_path / "a", ports=2, slots=1) as a:

@@ -99,7 +99,8 @@ def test_with_sms_cnt_1_each_sms_is_its_own_push_and_the_send_request_sets_them(
     assert vfleet.post("/goip_post_sms.html", body)["status"][0]["status"] == "0 OK"
     got = vfleet.get("/goip_send_cmd.html", op="get")["data"]  # every parameter the fleet has
     assert (got["sms_url"], got["sms_cnt"], got["sms_prd"]) == (platform.url, 5, 40)
-    assert vfleet.get("/goip_send_cmd.html", op="set", sms_cnt="1")["code"] == 0  # as a device's default
+    # as a device's default; op and the parameter in a JSON body, as on a device
+    assert vfleet.post("/goip_send_cmd.html", {"op": "set", "sms_cnt": 1}) == {"code": 0, "reason": "OK", "par_set": 1}
     for n in range(3):
         receive(a, "1", f"1391111001{n}", f"n{n}")
     take_in(vfleet)  # one pull takes the three at once
@@ -110,6 +111,17 @@ def test_with_sms_cnt_1_each_sms_is_its_own_push_and_the_send_request_sets_them(
     [status] = vfleet.post("/goip_post_sms.html", bad)["status"]
     assert status["status"].startswith("15") and "sms_cnt" in status.get("reason", status["status"])
     assert vfleet.get("/goip_send_cmd.html", op="set", sms_prd="-1")["code"] == 400
+    # the device's own parsers: nobody's intent, and what waits behind them would never be pushed
+    refused = vfleet.get("/goip_send_cmd.html", op="set", sms_prd="99999999999999999999")
+    assert refused["code"] == 400 and "at most 86400 seconds" in refused["reason"]
+    refused = vfleet.get("/goip_send_cmd.html", op="set", status_url="http://platform.test/\r\nX-Evil: 1")
+    assert refused["code"] == 400 and "control character" in refused["reason"]
+    refused = vfleet.get("/goip_get_status.html", period="99999999999999999999")
+    assert refused["code"] == 400 and "period must be at most 86400" in refused["reason"]
+    bad_url = {"type": "send-sms", "sr_url": "http://platform.test/\nsr", "tasks": [{**task, "tid": 3}]}
+    [status] = vfleet.post("/goip_post_sms.html", bad_url)["status"]
+    assert status["status"].startswith("15") and "control character" in status["reason"]
+    assert vfleet.get("/goip_send_cmd.html", op="get", sms_prd="")["data"] == {"sms_prd": 40}
 
 
 def test_sms_waiting_in_the_batch_at_a_restart_are_pushed_after_it(

@@ -230,3 +230,16 @@ async def test_the_ussd_console_walks_a_menu_and_ends_it(device):
     # without the CSRF token nothing is sent
     resp = await device.client.post("/dashboard/ussd", data={"port": "1", "code": "*100#"})
     assert resp.status == 403
+
+
+async def test_a_device_open_to_anyone_says_so_on_every_page(device_factory, tmp_path):
+    dev = await device_factory(host="0.0.0.0")  # reachable by others, with root/root
+    await logged_in(dev)
+    for path in ("/dashboard/ports", "/dashboard/settings", "/dashboard/pushes"):
+        html = await (await dev.client.get(path)).text()
+        assert 'class="open-door" role="alert"' in html and "the default credentials root/root" in html, path
+    safe = await device_factory(path=tmp_path / "safe", host="0.0.0.0", password="Xk2-long-secret")
+    csrf_page = await (await safe.client.get("/")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', csrf_page).group(1)
+    await safe.client.post("/login", data={"username": "root", "password": "Xk2-long-secret", "csrf": csrf})
+    assert "open-door" not in await (await safe.client.get("/dashboard/ports")).text()

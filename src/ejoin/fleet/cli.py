@@ -10,6 +10,7 @@ from typing import Any
 import click
 from aiohttp import web
 
+from ..credentials import open_door
 from ..gateway.config import ConfigError
 from .members_cli import member
 
@@ -26,6 +27,16 @@ log = logging.getLogger("ejoin.fleet")
 @click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
 @click.option("--username", help="The fleet's own device account.  [default: root]")
 @click.option("--password", help="The fleet's own device password.  [default: root]")
+@click.option(
+    "--password-file",
+    metavar="FILE",
+    help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
+)
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins whose browser pages may call the fleet's API.  [default: none]",
+)
 @click.pass_context
 def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
     """Serve member EJOIN devices as one device whose ports are all of theirs.
@@ -55,6 +66,8 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 
 
 async def _serve(config: Any) -> None:
+    from ..cli import settle_config_password
+    from ..web.connections import GuardedRunner
     from .runtime import Fleet
     from .web import create_fleet_app
 
@@ -66,8 +79,14 @@ async def _serve(config: Any) -> None:
                 "balancer's address in every replica's configuration",
                 config.public_url,
             )
+    settle_config_password(config)
     fleet = Fleet(config)
-    runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
+    # The gateway's connection guards and HTTP edge: a cap on connections, a deadline for a request's head.
+    runner = GuardedRunner(
+        create_fleet_app(fleet),
+        access_log=None,
+        handle_signals=False,
+    )
     try:
         await runner.setup()
     except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback
@@ -80,6 +99,9 @@ async def _serve(config: Any) -> None:
         config.host,
         config.port,
     )
+    door = open_door(config.host, config.username, config.password)
+    if door:
+        log.warning("the fleet's device API is open to anyone: %s", door)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -59,5 +59,5 @@ class TaskControl:
             return  # removed from the fleet: its dispatches were withdrawn and removed on it then
         try:
             await link.call(f"/goip_{op}_sms.html", body={"tids": member_tids})
-        except MemberDown:
-            log.warning("could not %s %d sub-tasks on member %s: it does not answer", op, len(member_tids), member)
+        except MemberDown as exc:  # no answer, or an error answer (MemberError): its words
+            log.warning("could not %s %d sub-tasks on member %s: %s", op, len(member_tids), member, exc)

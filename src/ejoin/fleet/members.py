@@ -21,7 +21,20 @@ MAX_IDLE_SESSIONS = 8
 
 
 class MemberDown(Exception):
-    """The member did not answer (connection refused, timeout, or not JSON)."""
+    """The member did not answer (connection refused or reset, timeout)."""
+
+
+class MemberError(MemberDown):
+    """The member answered, but not with JSON (its web server's HTTP error, a proxy's page): an error
+    of this request, not a sign that it is down.  A ``MemberDown`` for callers that only know that the
+    request got no usable answer (a post then waits to be reconciled, as after no answer)."""
+
+    def __init__(self, member: str, status: int, body: bytes, secret: str = "") -> None:
+        words = " ".join(body[:200].decode("utf-8", "replace").split())
+        if secret:  # a page that echoes the request line would carry the member's password
+            words = words.replace(secret, "***")
+        super().__init__(f"member {member} answered HTTP {status} without the device's JSON: {words[:160]!r}")
+        self.status = status
 
 
 class MemberLink:
@@ -143,10 +156,16 @@ class MemberLink:
             extra.update(data=payload, headers={"Content-Type": "application/json"})
         try:
             async with self._session.request(method, self.config.url + path, params=query, **extra) as resp:
-                return await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+                status, body = resp.status, await resp.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._went_down(exc)
             raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
+        try:
+            return msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            # It answered: down is for a member that does not (one 400 to an over-long request line
+            # made a healthy member "down", and all its ports 16, until the next poll).
+            raise MemberError(self.name, status, body, self.config.password) from None
 
     def heard(self, status: dict[str, Any]) -> None:
         """A dev-status it pushed: it is alive, and this is its status now (perhaps its last one with a
@@ -164,7 +183,9 @@ class MemberLink:
     def _went_down(self, exc: BaseException) -> None:
         self._subscribed = self._refused = False
         if self.down_since is None:
-            log.warning("member %s is down: %s", self.name, type(exc).__name__)
+            # aiohttp's errors may hold the request URL, and so the member's password: their kind only
+            why = str(exc) if isinstance(exc, MemberError) or type(exc) is ValueError else type(exc).__name__
+            log.warning("member %s is down: %s", self.name, why)
             self.down_since = self._clock.time()
 
     async def refresh(self) -> dict[str, Any] | None:
@@ -188,6 +209,9 @@ class MemberLink:
                 log.warning("member %s refused the status push URL: %s", self.name, answer)
                 self._refused = True
                 answer = await self.call("/goip_get_status.html")
+        except MemberError as exc:  # answered, but not its status: as below
+            self._went_down(exc)
+            return None
         except MemberDown:
             return None
         if isinstance(answer, dict) and isinstance(answer.get("status"), list):
@@ -195,7 +219,10 @@ class MemberLink:
             if subscribe:
                 self._subscribed, self._heard_at = True, self._clock.time()
             return answer
-        self._went_down(ValueError("not a dev-status"))
+        # Its status cannot be read (wrong credentials, say): the fleet cannot know its ports, so they show
+        # 16 and get no units until a poll reads it.  Only the status poll decides this; an error answer to
+        # any other request is that request's.
+        self._went_down(ValueError(f"its status poll was answered {str(answer)[:120]}"))
         return None
 
     def registered(self) -> tuple[tuple[str, str], ...]:

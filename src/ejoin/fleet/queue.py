@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol.codes import ResultCode
-from ..web.endpoint import ApiError, ApiRequest, endpoint, integer
+from ..web.endpoint import ApiError, ApiRequest, endpoint, flag, integer
 from .members import MemberDown
 from .runtime import Fleet
 
@@ -18,8 +18,11 @@ async def get_tasks(req: ApiRequest, fleet: Fleet) -> Any:
     owner = fleet.ports.owner(port)
     if owner is None:
         raise ApiError(ResultCode.INVALID_PORT, f"port must be 1 to {fleet.size.ports}")
-    params = {k: v for k in ("pos", "num", "has_content") if (v := req.param(k)) is not None}
-    params["port"] = str(port - owner.first + 1)
+    # read as the member reads them, so the member is asked only what it takes
+    pos = integer(req.param("pos"), "pos", default=0, minimum=0)
+    num = integer(req.param("num"), "num", default=10, minimum=0)
+    content = flag(req.param("has_content"), "has_content")
+    params = {"port": str(port - owner.first + 1), "pos": str(pos), "num": str(num), "has_content": str(int(content))}
     try:
         answer = await fleet.links[owner.name].call("/goip_get_tasks.html", params=params)
     except MemberDown as exc:

@@ -1,11 +1,13 @@
 """USSD, AT and eSIM of the fleet: answered by the member owning the port, ports renumbered both ways.
 
-The fleet checks what a device checks before any member is asked (the port, the timeout), sends
-the member its own port numbers, and renames the ports of its answer into fleet numbers; a
-member's refusal is its answer (the device's code and reason).  A member that does not answer
-gives the device's error for a module that does not: USSD ``5 SIM Unregistered`` when it is known
-down (its ports show 16), ``6 Timeout`` otherwise; eSIM operations on its ports fail (status 3)
-and its ports are left out of goip_get_esims.
+The fleet checks what a device checks before any member is asked (the port, the timeout, the USSD
+code and the AT line, with the device's own checks: a 9,000-character AT line gets the member's
+``15 Invalid CMD`` from the fleet), sends the member its own port numbers, and renames the ports
+of its answer into fleet numbers; a member's refusal is its answer (the device's code and reason).
+A member that answers with an HTTP error and no JSON gives ``7 Server Error`` with its words, and is
+not down for it.  A member that does not answer gives the device's error for a module that does
+not: USSD ``5 SIM Unregistered`` when it is known down (its ports show 16), ``6 Timeout``
+otherwise; eSIM operations on its ports fail (status 3) and its ports are left out of goip_get_esims.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from collections import defaultdict
 from typing import Any
 
 from ..gateway.esim import DELETE, FAILED, WRITE, EsimItemIn
-from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, PassthroughRefused
+from ..gateway.ussd import PassthroughRefused, checked_at_line, checked_ussd
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.ports import PortAddress, PortSpecError, parse_number_list
 from ..web.endpoint import ApiError, ApiRequest, endpoint
 from ..web.stats import EsimReply
-from ..web.ussd import AT_KEYS, USSD_KEYS, _params, _timeout
+from ..web.ussd import at_ask, ussd_ask
 from .config import MemberConfig
-from .members import MemberDown, MemberLink
+from .members import MemberDown, MemberError, MemberLink
 from .runtime import Fleet
 
 MARGIN = 5.0  # beyond the member's own timeout: it answers 6 Timeout by then
@@ -44,16 +46,17 @@ def _owner(fleet: Fleet, given: Any) -> tuple[MemberLink, str]:
 
 
 async def _routed(
-    fleet: Fleet, path: str, p: dict[str, Any], default_timeout: float, down_code: TaskStatus
+    fleet: Fleet, path: str, link: MemberLink, params: dict[str, str], timeout: float, down_code: TaskStatus
 ) -> dict[str, Any]:
-    timeout = _timeout(p, default_timeout)
-    link, local = _owner(fleet, p.get("port"))
+    """The member's answer to what the fleet has checked as a device would (so the member never gets a
+    request it must refuse, nor one too long for its request line); an error answer is this request's
+    (code 7 with the member's words), not a sign the member is down."""
     if not link.up:
         raise PassthroughRefused(down_code, f"member {link.name} does not answer")
-    params = {k: str(v) for k, v in p.items() if v is not None}
-    params["port"] = local
     try:
         answer = await link.call(path, params=params, timeout=timeout + MARGIN)
+    except MemberError as exc:
+        raise PassthroughRefused(TaskStatus.SERVER_ERROR, str(exc)) from None
     except MemberDown:
         raise PassthroughRefused(TaskStatus.TIMEOUT, f"member {link.name} does not answer") from None
     if not isinstance(answer, dict):
@@ -65,17 +68,19 @@ async def _routed(
 
 @endpoint()
 async def send_ussd(req: ApiRequest, fleet: Fleet) -> Any:
-    return await _routed(
-        fleet, "/goip_send_ussd.html", _params(req, USSD_KEYS), USSD_TIMEOUT, TaskStatus.SIM_UNREGISTERED
-    )
+    ask = ussd_ask(req)
+    link, local = _owner(fleet, ask.port)
+    code = checked_ussd(ask.code, ask.cancel)
+    params = {"port": local, "ussd": code, "timeout": f"{ask.timeout:g}", "cancel": "1" if ask.cancel else "0"}
+    return await _routed(fleet, "/goip_send_ussd.html", link, params, ask.timeout, TaskStatus.SIM_UNREGISTERED)
 
 
 @endpoint()
 async def send_at(req: ApiRequest, fleet: Fleet) -> Any:
-    p = _params(req, AT_KEYS)
-    if "AT" in p and "at" not in p:
-        p["at"] = p.pop("AT")
-    return await _routed(fleet, "/goip_send_at.html", p, AT_TIMEOUT, TaskStatus.TIMEOUT)
+    ask = at_ask(req)
+    link, local = _owner(fleet, ask.port)
+    params = {"port": local, "at": checked_at_line(ask.line), "timeout": f"{ask.timeout:g}"}
+    return await _routed(fleet, "/goip_send_at.html", link, params, ask.timeout, TaskStatus.TIMEOUT)
 
 
 def _renamed(rows: Any, m: MemberConfig) -> list[dict[str, Any]]:

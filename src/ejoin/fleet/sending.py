@@ -89,12 +89,11 @@ class Dispatcher:
         self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
-        sr_url = str(request.sr_url or "")
         try:
             options = request_options(request)
-            batch = [options.sr_cnt, options.sr_prd]
+            sr_url, batch = options.sr_url, [options.sr_cnt, options.sr_prd]
         except TaskRejected:  # refused before (settings.accept), as a device refuses it
-            batch = [1, 0]
+            sr_url, batch = "", [1, 0]
         results: list[tuple[Any, TaskStatus, str]] = []
         new: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]] = []
         for raw in request.tasks or []:

@@ -15,7 +15,7 @@ from ..gateway.sending.tasks import request_options
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import GetReply, SetReply
 from ..protocol.sms import SendSmsRequest, TaskRejected, tid_of_raw
-from ..web.command import _param_items
+from ..web.command import param_items
 from ..web.endpoint import ApiError, ApiRequest
 from .runtime import Fleet
 
@@ -61,9 +61,9 @@ def _value(key: str, value: str) -> Any:
         raise ParameterError(f"{key}: {exc}") from None
 
 
-async def get_or_set(req: ApiRequest, fleet: Fleet) -> Any:
-    items = _param_items(req)
-    if (req.param("op") or "").strip().lower() == "get":
+async def get_or_set(req: ApiRequest, fleet: Fleet, op: str) -> Any:
+    items = param_items(req)
+    if op == "get":
         names = [_known(k) for k, _ in items] or list(NAMES)
         return GetReply(code=ResultCode.OK, reason="OK", data={k: await _get(fleet, k) for k in names})
     values = [(_known(k), v) for k, v in items]  # every name checked before anything changes

@@ -8,8 +8,8 @@ from typing import Any
 from ..protocol.codes import ResultCode
 from ..protocol.ports import PortSpecError, parse_number_list
 from ..web.endpoint import ApiError, ApiRequest, endpoint
-from ..web.stats import StatsReply
-from .members import MemberDown
+from ..web.stats import StatsReply, slots_and_window
+from .members import MemberDown, MemberError
 from .runtime import Fleet
 
 
@@ -20,7 +20,10 @@ def _stats(path: str, name: str):
         except PortSpecError as exc:
             raise ApiError(ResultCode.INVALID_PORT, f"ports: {exc}") from None
         wanted = set(ports) if ports is not None else None
-        passed = {k: v for k in ("slots", "type") if (v := req.param(k)) is not None}
+        current, slots, kind = slots_and_window(req, fleet.size.slots)  # what a member would refuse, refused here
+        passed = {"type": str(kind)}
+        if not current:
+            passed["slots"] = "all" if slots is None else ",".join(map(str, slots))
         asks: list[tuple[Any, list[int]]] = []
         for m in fleet.ports.members:
             local = [p - m.first + 1 for p in range(m.first, m.last + 1) if wanted is None or p in wanted]
@@ -31,6 +34,8 @@ def _stats(path: str, name: str):
             params = {**passed, "ports": ",".join(map(str, local))}
             try:
                 return await fleet.links[m.name].call(path, params=params)
+            except MemberError as exc:  # it answered: an error of this request, passed on
+                raise ApiError(ResultCode.SERVER_ERROR, str(exc)) from None
             except MemberDown:
                 return None  # its ports are left out; its status shows them as 16
 

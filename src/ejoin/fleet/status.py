@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ..protocol.codes import PortState
+from ..protocol.codes import PortState, port_state_label
 from ..protocol.messages import DevStatus, PortStatusEntry
 from ..protocol.ports import PortAddress
 from .members import MemberDown, MemberLink
@@ -20,6 +20,7 @@ def _blank(port: str) -> PortStatusEntry:
         sim="",
         seq=0,
         st=int(PortState.MODULE_TIMEOUT),
+        status=PortState.MODULE_TIMEOUT.label,
         imei="",
         iccid="",
         imsi="",
@@ -44,7 +45,8 @@ def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | No
         if not isinstance(raw, dict):
             continue
         try:
-            entry = msgspec.convert(raw, PortStatusEntry, strict=False)
+            # status: the text of st, whatever the member sent (a device that sends none, or another st)
+            entry = msgspec.convert({**raw, "status": ""}, PortStatusEntry, strict=False)
             fleet = ports.to_fleet(m, PortAddress.parse(entry.port))
         except (msgspec.ValidationError, ValueError):
             continue
@@ -53,6 +55,7 @@ def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | No
         entry.port = fleet.dotted
         if not link.up:
             entry.st = int(PortState.MODULE_TIMEOUT)
+        entry.status = port_state_label(entry.st)
         covered.add(fleet.port)
         out.append(entry)
     if not link.up:

@@ -21,7 +21,6 @@ from ..clock import Clock, Timer
 from ..gateway.outbox import Outbox
 from ..gateway.settings import DEFAULTS
 from ..gateway.status import MIN_PERIOD
-from ..protocol.codes import PortState
 from ..protocol.messages import DevStatus, PortStatusEntry, PortStatusPush, encode
 from .members import MemberLink, refresh_all
 from .numbering import PortMap
@@ -41,13 +40,6 @@ def _view(link: MemberLink, ports: PortMap) -> dict[str, PortStatusEntry]:
 def _differs(a: PortStatusEntry, b: PortStatusEntry) -> bool:
     x, y = msgspec.structs.asdict(a), msgspec.structs.asdict(b)
     return any(x[k] != y[k] for k in x if k not in _NOT_A_CHANGE)
-
-
-def _label(st: int) -> str:
-    try:
-        return PortState(st).label
-    except ValueError:
-        return str(st)
 
 
 def merge_port_status(status: dict[str, Any], push: dict[str, Any]) -> None:
@@ -181,7 +173,7 @@ class StatusPusher:
         await self.load()
         for port, entry in changed.items():
             if port in mine and self.url:
-                self._outbox.push(self.url, "port-status", encode(PortStatusPush.of(entry, _label(entry.st))))
+                self._outbox.push(self.url, "port-status", encode(PortStatusPush.of(entry)))
 
 
 def _key(entry: PortStatusEntry) -> str:

@@ -11,12 +11,14 @@ from typing import Any
 from aiohttp import web
 
 from ..gateway import commands
-from ..gateway.parameters import ParameterError, parse_url
 from ..protocol.codes import ResultCode
-from ..protocol.messages import CommandRequest, DevStatus, Reply, WireError, decode_lenient
-from ..web.endpoint import DEVICE, ApiError, ApiRequest, endpoint, flag, integer, json_errors
+from ..protocol.messages import DevStatus, Reply, WireError, decode_lenient
+from ..web.command import requested_command, requested_op
+from ..web.cross_site import refuse_cross_site
+from ..web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
+from ..web.status import push_settings
 from . import admin, inbox, queue, routed, settings, stats
 from .members import MemberDown
 from .runtime import Fleet
@@ -30,14 +32,7 @@ log = logging.getLogger(__name__)
 async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
     all_sims = flag(req.param("all_sims"), "all_sims")
     all_slots = flag(req.param("all_slots"), "all_slots")
-    url = req.param("url")
-    period_text = req.param("period")
-    period = None if period_text is None else integer(period_text, "period", default=60, minimum=0)
-    if url is not None:
-        try:
-            url = parse_url(url)
-        except ParameterError as exc:
-            raise ApiError(ResultCode.BAD_REQUEST, f"url: {exc}", 400) from None
+    url, period = push_settings(req)
     # Members known down are not waited for (a silent one would hold every answer for member_timeout):
     # the poll notices when they come back.
     up = [link for link in fleet.links.values() if link.up]
@@ -55,14 +50,10 @@ async def get_status(req: ApiRequest, fleet: Fleet) -> DevStatus:
 
 @endpoint()
 async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
-    if (req.param("op") or "").strip().lower() in ("get", "set"):
-        return await settings.get_or_set(req, fleet)
-    if req.has_body():
-        cmd = req.json(CommandRequest)
-        cmd.op = cmd.op if cmd.op is not None else req.param("op")
-        cmd.ports = cmd.ports if cmd.ports is not None else req.param("ports")
-    else:
-        cmd = CommandRequest(op=req.param("op"), ports=req.param("ports"))
+    op = requested_op(req)
+    if op in ("get", "set"):
+        return await settings.get_or_set(req, fleet, op)
+    cmd = requested_command(req)
     try:
         steps = commands.plan(cmd, fleet.size)  # every op and port checked before any member is asked
     except commands.CommandError as exc:
@@ -154,7 +145,7 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
 
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
-    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
+    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
     app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
     for path, handler in (
         ("/goip_get_status.html", get_status),

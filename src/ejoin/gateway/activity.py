@@ -11,11 +11,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
-from ..store.base import InboxRecord, JobRecord
+from ..store.base import InboxRecord, JobRecord, RawRecord
 from .outbox import PushTransport, _safe_url
 from .sending.states import JobState, TaskState
 
@@ -24,7 +25,12 @@ if TYPE_CHECKING:
 
 TASK_STATES = {TaskState.QUEUED: "queued", TaskState.PAUSED: "paused", TaskState.REMOVED: "removed"}  # else finished
 RECENT_TASKS = 200  # finished tasks remembered for the dashboard
-MAX_DESTINATIONS = 32  # push destinations counted by name; the rest share the label "other"
+# Push destinations are counted by name.  The device's configured push URLs (sms_url, sr_url, mms_url,
+# status_url) always are; other destinations (a send request's own sr_url or sms_url, such as each
+# `ejoin send` run's) get a name while fewer than this many of them have one, and then share "other":
+# temporary URLs can never take the label of a configured one.  A destination dropped with ``forget``
+# gives its name back.
+MAX_DESTINATIONS = 32
 OTHER = "other"
 
 
@@ -96,11 +102,15 @@ class Activity:
         # counted in sms_failed (outcome unknown), then proven sent by a delivery report: counters only grow
         self.sms_confirmed: dict[int, int] = {}
         self.sms_received: dict[int, int] = {}
+        self.raw_received: dict[int, int] = {}  # by port: messages kept as their raw PDU
         self.delivery_reports: dict[str, int] = {}  # by outcome
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
         self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
         self.destinations: dict[str, DestinationStats] = {}
+        self._unconfigured: set[str] = set()  # names of destinations that were no configured URL
+        # The device's configured push URLs now (set by the gateway once its settings exist).
+        self.configured: Callable[[], Iterable[str]] = tuple
         self.tids_issued = 0
 
     # --- task reports (gateway/reports.py) --------------------------------------
@@ -138,16 +148,30 @@ class Activity:
             outcome = dr_outcome(rec.content)
             self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
 
+    def received_raw(self, rec: RawRecord) -> None:
+        port = _port_number(rec.port)
+        self.raw_received[port] = self.raw_received.get(port, 0) + 1
+
     # --- pushes ------------------------------------------------------------------
 
     def destination(self, url: str) -> DestinationStats:
-        url = _safe_url(url)  # a label or a page must never show user:password
-        stats = self.destinations.get(url)
+        name = self.label(url)
+        stats = self.destinations.get(name)
         if stats is None:
-            if len(self.destinations) >= MAX_DESTINATIONS:
-                url = OTHER
-            stats = self.destinations.setdefault(url, DestinationStats())
+            stats = self.destinations[name] = DestinationStats()
+            if name != OTHER and not self._is_configured(name):
+                self._unconfigured.add(name)
         return stats
+
+    def forget(self, url: str) -> None:
+        """A destination that is gone (dropped with ``forget``): its counts and its name go."""
+        name = _safe_url(url)
+        if name in self._unconfigured:
+            self._unconfigured.discard(name)
+            self.destinations.pop(name, None)
+
+    def _is_configured(self, safe: str) -> bool:
+        return any(_safe_url(u) == safe for u in self.configured() if u)
 
     def tasks(self, limit: int = RECENT_TASKS) -> list[TaskSummary]:
         """The newest ``limit`` tasks, open or recently finished, newest first."""
@@ -159,9 +183,11 @@ class Activity:
         return summarize(task) if task is not None else self.recent.get(task_id)
 
     def label(self, url: str) -> str:
-        """How a destination is named in metrics and pages."""
+        """How a destination is named in metrics and pages (never with user:password)."""
         safe = _safe_url(url)
-        return safe if safe in self.destinations or len(self.destinations) < MAX_DESTINATIONS else OTHER
+        if safe in self.destinations or len(self._unconfigured) < MAX_DESTINATIONS or self._is_configured(safe):
+            return safe
+        return OTHER
 
     def queue(self) -> tuple[int, float]:
         """SMS not yet handed to a module over every open task, and how long the oldest such task waits."""

@@ -21,8 +21,14 @@ class DeviceEvents(ModemEvents):
 
     def delivery_report(
         self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
-    ) -> None:
-        self._inbox.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
+    ) -> Any:
+        return self._inbox.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
+        return self._inbox.raw_pdu(slot, pdu, ts, reason)
+
+    def balance(self, port: int, value: float) -> None:
+        self._device.module_balance(port, value)
 
     def module_lost(self, port: int) -> None:
         self._device.module_lost(port)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import drivers
 from ..clock import Clock, SystemClock, Timer
+from ..credentials import open_door
 from ..modems.base import ModemDriver
 from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
@@ -32,7 +33,7 @@ from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
 from .sending.engine import SendEngine
-from .settings import DeviceSettings
+from .settings import PUSH_URLS, DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter
 from .ussd import Passthrough
@@ -109,12 +110,16 @@ class Gateway:
             self.driver,
             PortNameStyle(config.port_names),
         )
+        # Why anyone who reaches the device could use it (a reachable address, credentials anyone would
+        # try), or None: logged at start and shown on every dashboard page.
+        self.open_door = open_door(config.host, config.username, config.password)
         self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
         self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
         # A new synchronisation source at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
         # Every part exists from here on; start() only reads the disk and sets them going.
         self.settings = DeviceSettings(self.store)
+        self.activity.configured = lambda: (self.settings[k] for k in PUSH_URLS)
         self.outbox.signer = self._sign
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
@@ -134,6 +139,7 @@ class Gateway:
         )
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, config.concat_timeout)
         self.inbox.observers.append(self.activity.received)
+        self.inbox.raw_observers.append(self.activity.received_raw)
         self.sending.expect_reports = self.inbox.expect_reports
         self.inbox.confirm = self.sending.confirm_sent
         self.driver.events = DeviceEvents(self.device, self.inbox)

@@ -3,7 +3,6 @@ receives when a module misbehaves, through the real AT driver, on the virtual cl
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import pytest
@@ -22,14 +21,6 @@ async def emu(device_factory):
 
 def net(dev):
     return dev.gw.modems
-
-
-async def until(predicate, timeout=5.0):
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not in time")
 
 
 async def test_ports_come_up_from_the_modules(emu):
@@ -78,7 +69,8 @@ async def test_an_unplugged_module_shows_16_and_comes_back(emu):
     net(emu).at.retry_first = 0.05
     await emu.get("/sim/fault", port="2", fault="unplug")
     await emu.get("/goip_get_status.html")
-    await until(lambda: net(emu).at.modules[2].channel.closed.is_set())
+    await emu.clock.settle()
+    assert net(emu).at.modules[2].channel.closed.is_set()
     await emu.settle(1)
     assert states(emu, "2.01") == [16] and states(emu, "1.01") == [3]  # the other port goes on
     await emu.get("/sim/fault", port="2", fault="plug")
@@ -245,3 +237,33 @@ async def test_sim_inbound_to_an_inactive_slot_or_unsendable_is_refused(emu):
     assert res["code"] == 400 and "active" in res["reason"]
     res = await emu.get("/sim/inbound", port="1", sender="10086", text="x", ref="300", total="2", seq="1")
     assert res["code"] == 400 and "over the air" in res["reason"]
+
+
+async def test_on_ptys_the_ports_come_up_and_send(device_factory, receiver):
+    dev = await device_factory(modems="emulated", modem_line="pty", ports=2, slots=1)
+    await dev.until(lambda: states(dev, "1.01", "2.01") == [3, 3], what="both ports registered over ptys")
+    to = dev.slot("2.01").record.number
+    await dev.send_ok({"tid": 9, "from": "1", "to": to, "sms": "through the kernel"}, sr_url=receiver.url, sr_prd=1)
+    await dev.until(lambda: [m.recipient for m in net(dev).modem(1).sent] == [to], what="sent over the pty")
+    assert net(dev).emulators[1].path.startswith("/")  # a tty's link, not an in-memory line
+
+
+async def test_an_undecodable_message_is_kept_raw_listed_counted_and_only_then_deleted(emu):
+    from ejoin.sim.emulator.engine import Stored
+
+    from .dialects import HEADER_TOO_LONG
+
+    modem = net(emu).modem(2)
+    modem.state.storage[7] = Stored(0, HEADER_TOO_LONG[1], 29)
+    modem.urc('+CMTI: "SM",7')
+    await emu.settle(1)
+    assert 7 not in modem.state.storage  # deleted from the SIM: it is on disk
+    listed = await emu.get("/ejoin/inbox/raw")
+    [row] = listed["raw"]
+    assert (row["port"], row["pdu"], row["id"]) == ("2.01", HEADER_TOO_LONG[1], 1)
+    assert "header is longer" in row["reason"] and listed["next"] == 2
+    metrics = await (await emu.client.get("/metrics", params={"username": "root", "password": "root"})).text()
+    assert 'ejoin_sms_received_raw_total{port="2"} 1.0' in metrics
+    assert (await emu.get("/goip_get_sms.html"))["sms_num"] == 0  # not an SMS
+    dropped = await emu.post("/ejoin/inbox/raw/drop", {"ids": [row["id"]]})
+    assert dropped["count"] == 1 and (await emu.get("/ejoin/inbox/raw"))["raw"] == []

@@ -15,8 +15,8 @@ from ...clock import Clock
 from ...protocol.codes import PortState
 from ...protocol.text import Segmented
 from ..base import CardInfo, CommandStats, ModemDriver, SendResult, UssdReply
-from .channel import CommandTimeout, ModuleGone, open_serial
-from .module import ModemConfig, Module
+from .channel import CommandTimeout, ModuleGone, Opener, open_serial
+from .module import BalanceRule, ModemConfig, Module
 from .profiles import profile
 
 log = logging.getLogger(__name__)
@@ -24,19 +24,25 @@ log = logging.getLogger(__name__)
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # back-off between attempts to reach a lost module (device clock)
 SWEEP_PERIOD = 300.0  # seconds between AT+CMGL sweeps of a module's storage
 
-Opener = Callable[[ModemConfig], Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]]
+LineOpener = Callable[[ModemConfig], Opener]  # the opener of each module's line (serial, or in memory)
 
 
-def serial_opener(config: ModemConfig) -> Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]:
+def serial_opener(config: ModemConfig) -> Opener:
     return lambda: open_serial(config.device, config.baud)
 
 
 class ATDriver(ModemDriver):
-    def __init__(self, modems: list[ModemConfig], clock: Clock, opener: Opener = serial_opener) -> None:
+    def __init__(
+        self,
+        modems: list[ModemConfig],
+        clock: Clock,
+        opener: LineOpener = serial_opener,
+        balance: list[BalanceRule] | None = None,
+    ) -> None:
         self.clock = clock
         self.modules: dict[int, Module] = {}
         for cfg in modems:
-            module = Module(cfg, profile(cfg.profile), clock, lambda: self.events, opener(cfg))
+            module = Module(cfg, profile(cfg.profile), clock, lambda: self.events, opener(cfg), balance)
             module.channel.on_lost = lambda why, port=cfg.port: self._lose(port, why)
             self.modules[cfg.port] = module
         # Dual-SIM modules switch slots by command; a single-SIM one refuses a switch with a reason.

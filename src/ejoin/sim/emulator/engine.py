@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from ...clock import Clock, SystemClock
 from ...modems.at.profiles import Profile, crsm_of_iccid
 from ...modems.base import CardInfo
 from ...protocol import pdu
@@ -124,8 +125,9 @@ class ModemState:
 class EmulatedModem:
     capacity = 30  # messages the SIM storage holds
 
-    def __init__(self, port: int, profile: Profile, backend: Backend, imei: str) -> None:
+    def __init__(self, port: int, profile: Profile, backend: Backend, imei: str, clock: Clock | None = None) -> None:
         self.port = port
+        self.clock: Clock = clock if clock is not None else SystemClock()  # a module's own delays (faults.slow)
         self.profile = profile
         self.backend = backend
         self._ussd_answer: asyncio.Future[None] | None = None  # the network's +CUSD still to come
@@ -230,7 +232,9 @@ class EmulatedModem:
             self.executing = True
             try:
                 if self.faults.slow:
-                    await asyncio.sleep(self.faults.slow)
+                    self.blocked = True  # waits on the clock: a test clock may move on
+                    await self.clock.sleep(self.faults.slow)
+                    self.blocked = False
                 if body is not None:
                     await self._pdu(int(line[4:]), body)
                 else:

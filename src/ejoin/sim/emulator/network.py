@@ -1,7 +1,8 @@
 """``modems = "emulated"``: the simulated network behind AT modem emulators, driven by the real AT driver.
 
-Every port is an emulated module on a pseudo-terminal; the gateway talks to
-it through ``ejoin.modems.at`` exactly as to a real one.  Behind the modules
+Every port is an emulated module on a serial line (in memory, or a
+pseudo-terminal with ``modem_line = "pty"``); the gateway talks to it through
+``ejoin.modems.at`` exactly as to a real one.  Behind the modules
 is the simulated network: the same cards, registration outcomes, signal,
 deterministic numbers (999 rejected, 998 no answer, 997 failed delivery
 reports), SMS between the device's own SIMs, and the ``/sim/*`` routes, plus
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...clock import Clock
+from ...modems.at.channel import Opener
 from ...modems.at.driver import ATDriver, serial_opener
 from ...modems.at.module import ModemConfig
 from ...modems.at.profiles import PROFILES, profile
@@ -34,7 +36,11 @@ from ..config import SimSettings
 from ..modems import DELIVERED, NOT_DELIVERED, normalize_number
 from ..network import SimulatedNetwork
 from .engine import EmulatedModem, Submitted
+from .memory import MemoryLine, quiesce_lines
 from .pty import PtyModem
+
+EmulatorLine = MemoryLine | PtyModem
+LINES = ("memory", "pty")
 
 if TYPE_CHECKING:
     from ...gateway.config import GatewayConfig
@@ -60,9 +66,14 @@ class FaultSpec:
 @dataclass
 class EmulatedSettings(SimSettings):
     modem_profile: str = "quectel"  # the vendor every emulated module plays
+    # "memory": lines in the process (exact, fast, no kernel); "pty": a pseudo-terminal per module,
+    # so the serial layer (serialx, termios) runs too
+    modem_line: str = "memory"
     fault: list[FaultSpec] = field(default_factory=list)
 
     def problem(self, config: GatewayConfig) -> str | None:
+        if self.modem_line not in LINES:
+            return f"modem_line: {self.modem_line!r} is not one of {', '.join(LINES)}"
         if self.modem_profile not in PROFILES:
             return f"modem_profile: unknown profile {self.modem_profile!r}; known: {', '.join(sorted(PROFILES))}"
         for i, f in enumerate(self.fault, 1):
@@ -88,6 +99,12 @@ class _Routed(ModemEvents):
         self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
     ) -> None:
         self._net.report(port, ref, recipient, status, smsc or SMSC)
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> None:
+        pass  # the network sends messages; it never holds undecodable ones
+
+    def balance(self, port: int, value: float) -> None:
+        pass
 
     def module_lost(self, port: int) -> None:
         pass
@@ -115,8 +132,14 @@ class _Heard(ModemEvents):
 
     def delivery_report(
         self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
-    ) -> None:
-        self._inner.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
+    ) -> Any:
+        return self._inner.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
+        return self._inner.raw_pdu(slot, pdu, ts, reason)
+
+    def balance(self, port: int, value: float) -> None:
+        self._inner.balance(port, value)
 
     def module_lost(self, port: int) -> None:
         self._inner.module_lost(port)
@@ -137,15 +160,20 @@ class EmulatedNetwork(SimulatedNetwork):
 
         self.routes = (*self.routes, *FAULT_ROUTES)
         self.profile = profile(settings.modem_profile)
-        self.dir = Path(tempfile.mkdtemp(prefix="ejoin-modems-"))
-        self.emulators: dict[int, PtyModem] = {}
+        self.dir: Path | None = None
+        self.emulators: dict[int, EmulatorLine] = {}
+        if settings.modem_line == "pty":
+            self.dir = Path(tempfile.mkdtemp(prefix="ejoin-modems-"))
         for port in range(1, config.ports + 1):
-            modem = EmulatedModem(port, self.profile, self, generate_imei(config.seed, port, 1))
-            self.emulators[port] = PtyModem(modem, self.dir / f"port{port}")
+            modem = EmulatedModem(port, self.profile, self, generate_imei(config.seed, port, 1), clock)
+            if self.dir is not None:
+                self.emulators[port] = PtyModem(modem, self.dir / f"port{port}")
+            else:
+                self.emulators[port] = MemoryLine(modem, f"memory:port{port}")
         for spec in settings.fault:
             self.emulators[spec.port].modem.faults.set(spec.fault, spec.value)
-        modems = [ModemConfig(p, pty.path, 115200, self.profile.name) for p, pty in self.emulators.items()]
-        self.at = ATDriver(modems, clock, serial_opener)
+        modems = [ModemConfig(p, line.path, 115200, self.profile.name) for p, line in self.emulators.items()]
+        self.at = ATDriver(modems, clock, self._opener)
         self.driver = self.at
         self._mr: dict[int, int] = {}
         self._send_rng = rng(config.seed, "emulated send")
@@ -158,10 +186,19 @@ class EmulatedNetwork(SimulatedNetwork):
         if add_quiescer is not None:  # a test clock: time moves on once the serial lines are quiet
             add_quiescer(self.quiesce)
 
+    def _opener(self, config: ModemConfig) -> Opener:
+        line = self.emulators[config.port]
+        if isinstance(line, MemoryLine):
+            return line.open
+        return serial_opener(config)
+
     async def quiesce(self) -> bool:
         """Wait a moment if bytes are on a line or a module works without needing simulated time."""
+        if self.dir is None:
+            return await self._quiesce_memory()
         busy = False
         for port, pty in self.emulators.items():
+            assert isinstance(pty, PtyModem)
             module = self.at.modules[port]
             ch = module.channel
             if pty.plugged and module.opening and not ch.is_open:
@@ -185,6 +222,9 @@ class EmulatedNetwork(SimulatedNetwork):
             await asyncio.sleep(0.001 if self._busy_looks < 100 else 0.02)
         return busy
 
+    async def _quiesce_memory(self) -> bool:
+        return await quiesce_lines(self.emulators, self.at)  # type: ignore[arg-type]  # all MemoryLines
+
     def modem(self, port: int) -> EmulatedModem:
         return self.emulators[port].modem
 
@@ -193,8 +233,8 @@ class EmulatedNetwork(SimulatedNetwork):
         if self.at.events is not None:
             self.at.events = _Heard(self.at.events, self._heard)
         await super().attach(gw)
-        for pty in self.emulators.values():
-            pty.plug()
+        for line in self.emulators.values():
+            line.plug()
 
     def start(self) -> None:
         super().start()
@@ -203,10 +243,11 @@ class EmulatedNetwork(SimulatedNetwork):
     async def stop(self) -> None:
         await super().stop()
         await self.at.stop()
-        for pty in self.emulators.values():
-            pty.unplug()
-            await pty.modem.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        for line in self.emulators.values():
+            line.unplug()
+            await line.modem.stop()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- the Backend of the emulated modules ------------------------------------------------------
 
@@ -307,28 +348,28 @@ class EmulatedNetwork(SimulatedNetwork):
 
     def deliver_text(self, slot: PortAddress, sender: str, text: str, ts: float, concat: Any) -> bool:
         """An SMS reaches the module holding ``slot`` if that slot is its active one (else it is lost)."""
-        pty = self.emulators.get(slot.port)
-        if pty is None or not pty.plugged or pty.modem.slot != slot.slot:
+        line = self.emulators.get(slot.port)
+        if line is None or not line.plugged or line.modem.slot != slot.slot:
             log.info("an SMS to %s is lost: no module has that SIM active", slot)
             return False
         when = datetime.fromtimestamp(ts, UTC)
         encoded = pdu.encode_deliver(sender or "0", text, when, concat=concat, smsc=SMSC)
-        pty.modem.deliver(encoded.hex, encoded.tpdu_length)
+        line.modem.deliver(encoded.hex, encoded.tpdu_length)
         return True
 
     def report(self, port: int, mr: int, recipient: str, status: int, smsc: str = SMSC) -> None:
-        pty = self.emulators.get(port)
-        if pty is None or not pty.plugged:
+        line = self.emulators.get(port)
+        if line is None or not line.plugged:
             return
         now = datetime.fromtimestamp(self.clock.time(), UTC)
         encoded = pdu.encode_status_report(mr, recipient, status, now, now, smsc=smsc)
-        pty.modem.deliver(encoded.hex, encoded.tpdu_length, report=True)
+        line.modem.deliver(encoded.hex, encoded.tpdu_length, report=True)
 
     async def replug(self, port: int) -> None:
-        pty = self.emulators[port]
-        pty.unplug()
+        line = self.emulators[port]
+        line.unplug()
         await asyncio.sleep(0)
-        pty.plug()
+        line.plug()
 
 
 def create(config: GatewayConfig, clock: Clock, store: Store) -> EmulatedNetwork:

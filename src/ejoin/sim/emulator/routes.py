@@ -22,26 +22,26 @@ async def fault(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=False)
     net = cast("EmulatedNetwork", gw.modems)  # mounted only with the emulated modules
-    pty = net.emulators[addr.port]
+    line = net.emulators[addr.port]
     name = p.get("fault", "")
     if name in ACTIONS:
         if name in ("unplug", "replug"):
-            pty.unplug()
+            line.unplug()
         if name in ("plug", "replug"):
-            pty.plug()
+            line.plug()
         if name == "reset":
-            pty.modem.reboot()
+            line.modem.reboot()
     else:
         try:
-            pty.modem.set_fault(name, p.get("value", "1"))
+            line.modem.set_fault(name, p.get("value", "1"))
         except ValueError as exc:
             raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
         except (TypeError, ArithmeticError):
             raise ApiError(
                 ResultCode.BAD_REQUEST, f"value {p.get('value', '')[:20]!r} does not fit {name}", 400
             ) from None
-    faults = {k: v for k, v in vars(pty.modem.faults).items() if v != getattr(_NONE, k)}
-    return _ok(port=addr.port, plugged=pty.plugged, faults=faults)
+    faults = {k: v for k, v in vars(line.modem.faults).items() if v != getattr(_NONE, k)}
+    return _ok(port=addr.port, plugged=line.plugged, faults=faults)
 
 
 _NONE = Faults()

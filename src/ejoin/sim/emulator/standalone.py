@@ -12,12 +12,14 @@ import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...clock import Clock, SystemClock
 from ...modems.at.profiles import profile as profile_named
 from ...modems.base import CardInfo
 from ...protocol import pdu
 from ..cards import generate_card, generate_imei
 from ..modems import normalize_number
 from .engine import EmulatedModem, Submitted
+from .memory import MemoryLine
 from .pty import PtyModem
 
 DELIVERY = 1.0  # seconds until a delivery report
@@ -26,24 +28,36 @@ DELIVERY = 1.0  # seconds until a delivery report
 class Standalone:
     """A small network of ``count`` modules, each with a generated SIM in its one slot."""
 
-    def __init__(self, profile: str, count: int, seed: int, directory: Path) -> None:
+    def __init__(
+        self,
+        profile: str,
+        count: int,
+        seed: int,
+        directory: Path | None,
+        clock: Clock | None = None,
+    ) -> None:
+        """``directory``: where the ptys' links go; None: in-memory lines (``MemoryLine.open``), for tests."""
         p = profile_named(profile)
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.cards = {port: generate_card(seed, port, 1) for port in range(1, count + 1)}
-        self.ptys = {
-            port: PtyModem(EmulatedModem(port, p, self, generate_imei(seed, port, 1)), directory / f"modem{port}")
-            for port in range(1, count + 1)
-        }
+        self.lines: dict[int, PtyModem | MemoryLine] = {}
+        for port in range(1, count + 1):
+            modem = EmulatedModem(port, p, self, generate_imei(seed, port, 1), self.clock)
+            if directory is None:
+                self.lines[port] = MemoryLine(modem, f"memory:modem{port}")
+            else:
+                self.lines[port] = PtyModem(modem, directory / f"modem{port}")
         self._mr: dict[int, int] = {}
 
     def card(self, modem: EmulatedModem) -> CardInfo:
         return self.cards[modem.port] if modem.slot == 1 else CardInfo(present=False)
 
     async def register(self, modem: EmulatedModem) -> int:
-        await asyncio.sleep(0.5)
+        await self.clock.sleep(0.5)
         return 1
 
     async def pause(self, what: str) -> None:
-        await asyncio.sleep(1.0 if what == "restart" else 0.2)
+        await self.clock.sleep(1.0 if what == "restart" else 0.2)
 
     async def signal(self, modem: EmulatedModem) -> int:
         return 20
@@ -55,17 +69,17 @@ class Standalone:
         if digits.startswith("999"):
             return Submitted(cms=21)
         mr = self._mr[modem.port] = (self._mr.get(modem.port, -1) + 1) % 256
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
         for port, card in self.cards.items():
             if normalize_number(card.number) == digits:
                 c = message.concat
                 sender = self.cards[modem.port].number
                 d = pdu.encode_deliver(sender, message.text, now, concat=(c.ref, c.total, c.seq) if c else None)
-                self.ptys[port].modem.deliver(d.hex, d.tpdu_length)
+                self.lines[port].modem.deliver(d.hex, d.tpdu_length)
         if message.request_report:
             status = 64 if digits.startswith("997") else 0
             r = pdu.encode_status_report(mr, message.recipient, status, now, now)
-            asyncio.get_running_loop().call_later(DELIVERY, lambda: modem.deliver(r.hex, r.tpdu_length, report=True))
+            self.clock.call_later(DELIVERY, lambda: modem.deliver(r.hex, r.tpdu_length, report=True))
         return Submitted(mr=mr)
 
     async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]:
@@ -82,7 +96,7 @@ async def run(profile: str, count: int, seed: int, directory: str) -> None:
     where = Path(directory)
     where.mkdir(parents=True, exist_ok=True)
     net = Standalone(profile, count, seed, where)
-    for port, pty in net.ptys.items():
+    for port, pty in net.lines.items():
         pty.plug()
         card = net.cards[port]
         print(f"{pty.path}  ({pty.modem.profile.name}, number {card.number}, IMSI {card.imsi})", flush=True)
@@ -92,7 +106,7 @@ async def run(profile: str, count: int, seed: int, directory: str) -> None:
     try:
         await stop.wait()
     finally:
-        for pty in net.ptys.values():
+        for pty in net.lines.values():
             pty.unplug()
             with contextlib.suppress(Exception):
                 await pty.modem.stop()

@@ -62,4 +62,4 @@ async def _page_headers(request: web.Request, response: web.StreamResponse) -> N
 
 
 async def _home(_: web.Request) -> web.StreamResponse:
-    raise web.HTTPSeeOther("/dashboard/ports")
+    return auth.see_other("/dashboard/ports")

@@ -13,6 +13,7 @@ from ... import __version__
 from ...gateway.activity import TaskSummary
 from ...gateway.device import Port, Slot
 from ...gateway.runtime import Gateway
+from ...gateway.status import balance_text
 from ...protocol.codes import PortState
 
 ENV = jinja2.Environment(
@@ -93,7 +94,7 @@ def slot_view(slot: Slot, active: bool) -> SlotView:
         imsi=rec.imsi,
         sim_number=rec.number,
         operator=rec.operator if registered else "",
-        balance=f"{rec.balance:.2f}",
+        balance=balance_text(rec.balance),
     )
 
 

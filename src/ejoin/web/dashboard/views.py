@@ -26,7 +26,7 @@ from ...protocol.messages import CommandRequest, WireError, decode_lenient, enco
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
-from .auth import LOGIN_CSRF_COOKIE, LoginSession, action, page, session_of, set_cookie
+from .auth import LOGIN_CSRF_COOKIE, LoginSession, action, page, see_other, session_of, set_cookie
 from .render import TaskRow, all_tasks, fragment, port_view, render, today_counts
 
 SETTINGS = ("sms_url", "sr_url", "mms_url", "status_url", "status_period", "sms_cnt", "sms_prd", "push_secret")
@@ -36,9 +36,14 @@ DETAIL_ROWS = 1000  # recipients listed per lane on a task's page
 PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
 
 
+def screen(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+    """A page of the logged-in dashboard: with the banner when the device is open to anyone."""
+    return render(name, status, open_door=request.app[GATEWAY].open_door, **context)
+
+
 async def login_page(request: web.Request) -> web.StreamResponse:
     if session_of(request) is not None:
-        raise web.HTTPSeeOther("/dashboard/ports")
+        return see_other("/dashboard/ports")
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     errors = {"login": "Wrong user name or password.", "stale": "The login form had expired; try again."}
     response = render("login.html", csrf=token, error=errors.get(request.query.get("error", ""), ""))
@@ -54,7 +59,7 @@ async def ports(request: web.Request, session: LoginSession) -> web.StreamRespon
     gw = request.app[GATEWAY]
     today = await today_counts(gw)
     views = [port_view(gw, p, today) for p in gw.device.ports]
-    return render("ports.html", session=session, active="ports", ports=views, size=gw.size)
+    return screen(request, "ports.html", session=session, active="ports", ports=views, size=gw.size)
 
 
 @action
@@ -80,7 +85,7 @@ async def port_command(request: web.Request, session: LoginSession, form: dict[s
 @page
 async def tasks(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    return render("tasks.html", session=session, active="tasks", tasks=all_tasks(gw))
+    return screen(request, "tasks.html", session=session, active="tasks", tasks=all_tasks(gw))
 
 
 @page
@@ -98,7 +103,7 @@ async def task_detail(request: web.Request, session: LoginSession) -> web.Stream
         raise web.HTTPNotFound() from None
     task = gw.activity.task(task_id)
     if task is None:
-        return render("task.html", status=404, session=session, active="tasks", task=None, rows=[])
+        return screen(request, "task.html", status=404, session=session, active="tasks", task=None, rows=[])
     outcomes = {(j.lane, j.idx): j for j in await gw.store.jobs_done_since(task.id, 0)}
     shown = min(task.n, DETAIL_ROWS)
     numbers: list[str] = []
@@ -121,7 +126,7 @@ async def task_detail(request: web.Request, session: LoginSession) -> web.Stream
                     "ts": job.ts if job else 0,
                 }
             )
-    return render("task.html", session=session, active="tasks", task=TaskRow(task), rows=rows)
+    return screen(request, "task.html", session=session, active="tasks", task=TaskRow(task), rows=rows)
 
 
 def _task_op(op: str):
@@ -148,7 +153,7 @@ def _numbers(text: str) -> list[str]:
 @page
 async def compose(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    return render("compose.html", session=session, active="compose", form={}, error="", size=gw.size)
+    return screen(request, "compose.html", session=session, active="compose", form={}, error="", size=gw.size)
 
 
 @action
@@ -157,8 +162,8 @@ async def compose_send(request: web.Request, session: LoginSession, form: dict[s
     numbers = _numbers(form.get("to", ""))
 
     def again(error: str) -> web.Response:
-        return render(
-            "compose.html", status=400, session=session, active="compose", form=form, error=error, size=gw.size
+        return screen(
+            request, "compose.html", status=400, session=session, active="compose", form=form, error=error, size=gw.size
         )
 
     if not numbers:
@@ -181,7 +186,7 @@ async def compose_send(request: web.Request, session: LoginSession, form: dict[s
         why = f" ({result[2]})" if len(result) > 2 else ""
         return again(f"The device refused the task: {status.label}{why}.")
     task_id = next((t.id for t in gw.activity.tasks() if t.tid == tid), None)
-    raise web.HTTPSeeOther(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
+    return see_other(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
 
 
 # --- inbox -------------------------------------------------------------------
@@ -227,7 +232,7 @@ async def inbox(request: web.Request, session: LoginSession) -> web.StreamRespon
         )
         if len(rows) >= INBOX_PAGE:
             break
-    return render("inbox.html", session=session, active="inbox", rows=rows, query=dict(q), limit=INBOX_PAGE)
+    return screen(request, "inbox.html", session=session, active="inbox", rows=rows, query=dict(q), limit=INBOX_PAGE)
 
 
 # --- pushes ------------------------------------------------------------------
@@ -269,7 +274,7 @@ async def pushes(request: web.Request, session: LoginSession) -> web.StreamRespo
                     "last_error_at": stats.last_error_at,
                 }
             )
-    return render("pushes.html", session=session, active="pushes", rows=rows, activity=gw.activity)
+    return screen(request, "pushes.html", session=session, active="pushes", rows=rows, activity=gw.activity)
 
 
 # --- settings ----------------------------------------------------------------
@@ -282,7 +287,9 @@ def _current(gw) -> dict[str, Any]:
 @page
 async def settings(request: web.Request, session: LoginSession) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    return render("settings.html", session=session, active="settings", values=_current(gw), error="", saved=False)
+    return screen(
+        request, "settings.html", session=session, active="settings", values=_current(gw), error="", saved=False
+    )
 
 
 @action
@@ -303,10 +310,19 @@ async def settings_save(request: web.Request, session: LoginSession, form: dict[
             gw.parameters.set_many(changes)
     except ParameterError as exc:
         values = {**current, **{k: v for k, v in changes if k != "push_secret"}}
-        return render(
-            "settings.html", status=400, session=session, active="settings", values=values, error=str(exc), saved=False
+        return screen(
+            request,
+            "settings.html",
+            status=400,
+            session=session,
+            active="settings",
+            values=values,
+            error=str(exc),
+            saved=False,
         )
-    return render("settings.html", session=session, active="settings", values=_current(gw), error="", saved=True)
+    return screen(
+        request, "settings.html", session=session, active="settings", values=_current(gw), error="", saved=True
+    )
 
 
 # --- USSD console ----------------------------------------------------------------
@@ -314,7 +330,9 @@ async def settings_save(request: web.Request, session: LoginSession, form: dict[
 
 @page
 async def ussd(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    return render("ussd.html", session=session, active="ussd", port="1", answer=None, session_open=False, error="")
+    return screen(
+        request, "ussd.html", session=session, active="ussd", port="1", answer=None, session_open=False, error=""
+    )
 
 
 @action
@@ -326,7 +344,8 @@ async def ussd_send(request: web.Request, session: LoginSession, form: dict[str,
     try:
         answer = await gw.passthrough.ussd(port, None if cancel else form.get("code", ""), 30.0, cancel)
     except DeviceError as exc:
-        return render(
+        return screen(
+            request,
             "ussd.html",
             status=400,
             session=session,
@@ -336,7 +355,8 @@ async def ussd_send(request: web.Request, session: LoginSession, form: dict[str,
             session_open=False,
             error=exc.reason,
         )
-    return render(
+    return screen(
+        request,
         "ussd.html",
         session=session,
         active="ussd",
