@@ -5,7 +5,8 @@ deleted (``AT+CMGD``) or acknowledged (``AT+CNMA``) only once the device's store
 acknowledged it — as an SMS, a delivery report, or, if it cannot be read (or is
 an outgoing message found in the storage), as a raw PDU.  A crash between the
 two shows the message again at the next sweep, and it is stored again: at least
-once, never lost (a raw PDU is kept once per slot).
+once, never lost (a raw PDU is kept once per slot; a delivery report once, by
+what it is: the inbox knows its copy).
 """
 
 from __future__ import annotations
