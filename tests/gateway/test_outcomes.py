@@ -88,7 +88,7 @@ class HeldStore:
         return fut
 
 
-async def test_flush_now_writes_beside_a_write_in_flight_and_the_barrier_waits_for_the_oldest():
+async def test_a_ports_outcomes_ride_with_its_next_start_and_the_barrier_waits_for_the_oldest():
     clock = VirtualClock()
     store = HeldStore()
     fault = StoreFault(clock)
@@ -96,19 +96,23 @@ async def test_flush_now_writes_beside_a_write_in_flight_and_the_barrier_waits_f
     writer.add(_job(0), (1, 1))
     await _turns()
     writer.add(_job(1), (2, 1))
+    writer.add(_job(2), (3, 1))
     await _turns()
-    assert [w for w, _ in store.writes] == [[0]]  # one write in flight: the next outcome waits ...
-    writer.flush_now()  # ... unless a port is about to start its next SMS
-    assert [w for w, _ in store.writes] == [[0], [1]]
+    assert [w for w, _ in store.writes] == [[0]]  # one batched write in flight: the next outcomes wait ...
+    assert writer.ride({1}) is None  # (port 1 has nothing waiting)
+    riding = writer.ride({2})  # ... but port 2's goes with the SMS port 2 starts next
+    assert riding is not None
+    (jobs, slots, _), settle = riding
+    assert [j.idx for j in jobs] == [1] and slots == [(2, 1)]
     barrier = writer.durable()
-    store.writes[1][1].set_result(None)  # the newer write is on disk first
+    settle(None)  # the start (and the ride) is on disk first
     await _turns()
-    assert not barrier.done() and writer.pending == 1
-    store.writes[0][1].set_exception(OSError("disk full"))  # the older one failed: tried again, in front
+    assert not barrier.done() and writer.pending == 2
+    store.writes[0][1].set_exception(OSError("disk full"))  # the oldest write failed: tried again, in front
     await _turns()
     assert not barrier.done()
     await clock.advance(fault.retry_at - clock.time())
-    assert [w for w, _ in store.writes][2:] == [[0]]
-    store.writes[2][1].set_result(None)
+    assert [w for w, _ in store.writes][1:] == [[0, 2]]
+    store.writes[1][1].set_result(None)
     await _turns()
     assert barrier.done() and writer.pending == 0

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..clock import Clock, Timer
-from ..store.base import JobRecord, TaskStore
+from ..store.base import Finished, JobRecord, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,13 @@ class StoreFault:
 
 
 class OutcomeWriter:
-    """Outcomes to the store in batches, in the order they happened.
+    """Outcomes to the store in batches.
 
     Normally one write is in flight at a time and what finishes meanwhile waits for the next, so
-    outcomes share writes under load.  ``flush_now`` sends whatever waits at once, beside a write
-    in flight: the senders call it before a port's next SMS is recorded as in a module, so the store
-    (one queue, committed in order) has a port's outcome on disk no later than its next start, and
-    after a crash at most one SMS per port is found "in a module".
+    outcomes share writes under load.  A port's own waiting outcomes also ride along with its next
+    start (``ride``: written in the same piece of work as the job rows of the SMS it starts), so what
+    a port finished is on disk no later than the SMS it takes next is "in a module", and after a
+    crash at most one SMS per port is found there.
     """
 
     def __init__(self, store: TaskStore, clock: Clock, fault: StoreFault, con_failed: Callable[[Slot], int]) -> None:
@@ -84,8 +84,9 @@ class OutcomeWriter:
         self._con_failed = con_failed
         # (outcome, slot, its number in the order handed in), oldest first
         self._waiting: list[tuple[JobRecord, Slot, int]] = []
-        self._in_flight: dict[int, list[tuple[JobRecord, Slot, int]]] = {}  # by write number
+        self._in_flight: dict[int, list[tuple[JobRecord, Slot, int]]] = {}  # by write number, rides included
         self._writes = 0
+        self._writing: int | None = None  # the batched write in flight
         self._scheduled = False
         self._retry: Timer | None = None
         self._produced = 0  # outcomes handed in
@@ -106,7 +107,7 @@ class OutcomeWriter:
     def add(self, job: JobRecord, slot: Slot) -> None:
         self._produced += 1
         self._waiting.append((job, slot, self._produced))
-        if not self._scheduled and not self._in_flight and self._retry is None:
+        if not self._scheduled and self._writing is None and self._retry is None:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
@@ -121,42 +122,48 @@ class OutcomeWriter:
         return fut
 
     def flush(self) -> None:
-        """Write what waits, unless a write is in flight (it follows that one) or a retry is due."""
+        """Write what waits, unless the batched write is in flight (it follows that one) or a retry is due."""
         self._scheduled = False
-        if self._in_flight or self._retry is not None:
-            return
-        self._write()
-
-    def flush_now(self) -> None:
-        """Write what waits now, beside a write in flight and before a retry's time: whatever is
-        queued in the store after this call commits with it or after it."""
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        self._write()
-
-    def _write(self) -> None:
-        if not self._waiting:
+        if self._writing is not None or self._retry is not None or not self._waiting:
             return
         batch, self._waiting = self._waiting, []
-        slots = [slot for _, slot, _ in batch]
-        con = {slot: self._con_failed(slot) for slot in dict.fromkeys(slots)}
-        self._writes += 1
-        number = self._writes
-        self._in_flight[number] = batch
+        number = self._lend(batch)
+        self._writing = number
+        finished = self._finished(batch)
         try:
-            written = self._store.jobs_finish([job for job, _, _ in batch], slots, con)
+            written = self._store.jobs_finish(*finished)
         except Exception as exc:  # the store is closed
             self._settled(number, exc)
             return
-        written.add_done_callback(lambda f: self._settled(number, None if f.cancelled() else f.exception(), f))
+        written.add_done_callback(lambda f: self._settled(number, _failure(f)))
 
-    def _settled(self, number: int, exc: BaseException | None, fut: asyncio.Future[None] | None = None) -> None:
+    def ride(self, ports: set[int]) -> tuple[Finished, Callable[[BaseException | None], None]] | None:
+        """The waiting outcomes of these ports, to be written with the SMS they start next; and what to
+        call with that write's failure (None: written).  None when none of them waits."""
+        riders = [w for w in self._waiting if w[1][0] in ports]
+        if not riders:
+            return None
+        self._waiting = [w for w in self._waiting if w[1][0] not in ports]
+        number = self._lend(riders)
+        return self._finished(riders), lambda exc: self._settled(number, exc)
+
+    def _lend(self, batch: list[tuple[JobRecord, Slot, int]]) -> int:
+        self._writes += 1
+        self._in_flight[self._writes] = batch
+        return self._writes
+
+    def _finished(self, batch: list[tuple[JobRecord, Slot, int]]) -> Finished:
+        slots = [slot for _, slot, _ in batch]
+        return [job for job, _, _ in batch], slots, {slot: self._con_failed(slot) for slot in dict.fromkeys(slots)}
+
+    def _settled(self, number: int, exc: BaseException | None) -> None:
         batch = self._in_flight.pop(number)
-        if exc is not None or (fut is not None and fut.cancelled()):
+        if self._writing == number:
+            self._writing = None
+        if exc is not None:
             # Back in line by the order they happened: outcomes are written oldest first.
             self._waiting = sorted(batch + self._waiting, key=lambda w: w[2])
-            delay = self._fault.failed(exc or asyncio.CancelledError())
+            delay = self._fault.failed(exc)
             if self._retry is None:
                 self._retry = self._clock.call_later(delay, self._try_again)
             return
@@ -178,3 +185,7 @@ class OutcomeWriter:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+
+
+def _failure(fut: asyncio.Future[None]) -> BaseException | None:
+    return asyncio.CancelledError() if fut.cancelled() else fut.exception()

@@ -251,6 +251,10 @@ class OutboxStore(Protocol):
     async def outbox_summary(self) -> list[PushQueueSummary]: ...
 
 
+# Outcomes as jobs_finish takes them: the jobs, the (port, slot) of each, failures in a row per slot.
+Finished = tuple[list[JobRecord], list[tuple[int, int]], dict[tuple[int, int], int]]
+
+
 class TaskStore(Protocol):
     """Send tasks, their recipients in chunks, and a job row per SMS."""
 
@@ -280,7 +284,9 @@ class TaskStore(Protocol):
     def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]: ...
 
     @abstractmethod
-    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]: ...
+    def jobs_start(self, jobs: list[JobRecord], finished: Finished | None = None) -> asyncio.Future[None]:
+        """Jobs now in a module; ``finished`` (as ``jobs_finish`` takes them): outcomes written with them,
+        in the same piece of work."""
 
     @abstractmethod
     def jobs_finish(

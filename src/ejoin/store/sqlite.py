@@ -25,6 +25,7 @@ from ..protocol.ports import PortAddress, PortSpecError
 from .base import (
     CALL_COUNTERS,
     CallRecord,
+    Finished,
     InboxRecord,
     JobRecord,
     OutboxItem,
@@ -523,10 +524,13 @@ class SQLiteStore(Store):
     def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]:
         return self._submit(_mark_reported, marks)
 
-    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]:
+    def jobs_start(self, jobs: list[JobRecord], finished: Finished | None = None) -> asyncio.Future[None]:
         rows = [(j.task_id, j.lane, j.idx, j.number, j.port, j.state, j.ts) for j in jobs]
+        done = _finishing(*finished) if finished is not None else None
 
         def run(conn: sqlite3.Connection) -> None:
+            if done is not None:
+                done(conn)
             conn.executemany("INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(?,?,?,?,?,?,?)", rows)
 
         return self._submit(run)
@@ -537,27 +541,7 @@ class SQLiteStore(Store):
         slots: list[tuple[int, int]] | None = None,
         con_failed: dict[tuple[int, int], int] | None = None,
     ) -> asyncio.Future[None]:
-        rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
-        counts: dict[tuple[int, int, int], list[int]] = {}
-        confirmed: dict[tuple[int, int, int], int] = {}
-        for job, (port, slot) in zip(jobs, slots or [], strict=False):
-            key = (port, slot, job.ts // 60)
-            if job.confirmed:
-                confirmed[key] = confirmed.get(key, 0) + 1
-                continue
-            c = counts.setdefault(key, [0, 0, 0])
-            c[1 if job.state == JobState.SENT else 2] += 1
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
-                "WHERE task_id = ? AND lane = ? AND idx = ?",
-                rows,
-            )
-            _count_sms(conn, counts, con_failed)
-            _count_confirmed(conn, confirmed)
-
-        return self._submit(run)
+        return self._submit(_finishing(jobs, slots or [], con_failed or {}))
 
     async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
         def run(conn: sqlite3.Connection) -> list[JobRecord]:
@@ -895,6 +879,33 @@ def _count_sms(
             "con_failed = excluded.con_failed",
             [(*k, *totals[k], n) for k, n in con_failed.items()],
         )
+
+
+def _finishing(
+    jobs: list[JobRecord], slots: list[tuple[int, int]], con_failed: dict[tuple[int, int], int]
+) -> Callable[[sqlite3.Connection], None]:
+    """The work that writes these outcomes and counts them per slot and minute (``slots``: one per job)."""
+    rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
+    counts: dict[tuple[int, int, int], list[int]] = {}
+    confirmed: dict[tuple[int, int, int], int] = {}
+    for job, (port, slot) in zip(jobs, slots, strict=False):
+        key = (port, slot, job.ts // 60)
+        if job.confirmed:
+            confirmed[key] = confirmed.get(key, 0) + 1
+            continue
+        c = counts.setdefault(key, [0, 0, 0])
+        c[1 if job.state == JobState.SENT else 2] += 1
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
+            "WHERE task_id = ? AND lane = ? AND idx = ?",
+            rows,
+        )
+        _count_sms(conn, counts, con_failed)
+        _count_confirmed(conn, confirmed)
+
+    return run
 
 
 def _count_confirmed(conn: sqlite3.Connection, confirmed: dict[tuple[int, int, int], int]) -> None:

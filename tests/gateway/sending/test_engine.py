@@ -124,9 +124,9 @@ async def test_job_rows_of_many_ports_go_to_the_store_together(engine_gw, clock)
     writes = []
     original = gw.store.jobs_start
 
-    def counting(jobs):
+    def counting(jobs, finished=None):
         writes.append(len(jobs))
-        return original(jobs)
+        return original(jobs, finished)
 
     gw.store.jobs_start = counting
     await accept(gw, {"tid": 6, "to": ",".join(f"70{i:02d}" for i in range(40)), "sms": "x"})

@@ -79,7 +79,7 @@ class SendEngine:
         self._confirmations: set[asyncio.Task[None]] = set()
         self.store_fault = StoreFault(clock)
         self._outcomes = OutcomeWriter(store, clock, self.store_fault, lambda slot: self.con_failed.get(slot, 0))
-        self._starts = StartBatcher(store, most=(device.size.ports + 1) // 2, before=self._outcomes.flush_now)
+        self._starts = StartBatcher(store, most=(device.size.ports + 1) // 2, outcomes=self._outcomes)
         self._deadlines = Deadlines(clock)
         # A report never says "sent" before the store does.
         reports.barrier = self._outcomes.durable

@@ -6,8 +6,8 @@ passes the outcome on.  Per SMS there is no task, no timer and no store write
 of its own:
 
 - ``StartBatcher``: the job rows of every port's claims made in one turn of
-  the event loop go to the store in one write, awaited by each port, queued
-  after every outcome finished before it (what a port finished is on disk no
+  the event loop go to the store in one write, awaited by each port, with
+  those ports' outcomes still waiting (what a port finished is on disk no
   later than its next SMS is "in a module");
 - ``Deadlines``: one clock timer, set at the earliest ``tmo`` deadline of the
   SMS in modules, cancels a sender whose SMS outlived it (as ``asyncio.timeout``
@@ -28,7 +28,7 @@ from ...protocol.codes import PortState, SendFailure
 from ...protocol.ports import PortAddress
 from ...store.base import JobRecord, TaskStore
 from ..device import Device, Port, Slot
-from ..outcomes import StoreFault
+from ..outcomes import OutcomeWriter, StoreFault
 from .backoff import AFTER, PortBackoff
 from .states import JobState
 from .tasks import Lane, Task
@@ -54,11 +54,11 @@ class Work(Protocol):
 class StartBatcher:
     """Job rows committed before their SMS reach a module, every port's of one loop turn in one write."""
 
-    def __init__(self, store: TaskStore, most: int, before: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: TaskStore, most: int, outcomes: OutcomeWriter | None = None) -> None:
         self._store = store
-        # Called before each write: outcomes still waiting go to the store first (OutcomeWriter.flush_now),
-        # so a port's last outcome is never behind its next "in a module".
-        self._before = before
+        # The starting ports' waiting outcomes go in the same write: what a port finished is never
+        # behind its next "in a module".
+        self._outcomes = outcomes
         # At most this many per write, so that the store commits one group of ports while the
         # event loop runs the next: the two overlap instead of taking turns.
         self._most = max(1, most)
@@ -84,15 +84,22 @@ class StartBatcher:
             return
         jobs, waiters = self._jobs, self._waiters
         self._jobs, self._waiters = [], []
-        self._before()
-        try:
-            written = self._store.jobs_start(jobs)
-        except Exception as exc:  # the store is closed: nothing of the batch was written
+        riding = None
+        if self._outcomes is not None:
+            riding = self._outcomes.ride({int(j.port.split(".", 1)[0]) for j in jobs})
+        finished, settle_finished = riding if riding is not None else (None, None)
+
+        def settle(exc: BaseException | None) -> None:
+            if settle_finished is not None:
+                settle_finished(exc)
             _settle(waiters, exc)
+
+        try:
+            written = self._store.jobs_start(jobs, finished)
+        except Exception as exc:  # the store is closed: nothing of the batch was written
+            settle(exc)
             return
-        written.add_done_callback(
-            lambda f: _settle(waiters, asyncio.CancelledError() if f.cancelled() else f.exception())
-        )
+        written.add_done_callback(lambda f: settle(asyncio.CancelledError() if f.cancelled() else f.exception()))
 
 
 def _settle(waiters: list[asyncio.Future[None]], exc: BaseException | None) -> None:
