@@ -105,7 +105,7 @@ class SimulatedModems(ModemDriver):
         if digits.startswith("998"):
             await asyncio.get_running_loop().create_future()  # the network never answers
         if digits.startswith("999"):
-            return SendResult(False, REJECTED)
+            return SendResult(False, REJECTED, recipient_refused=True)
         if fails_at_random:
             return SendResult(False, OUT_OF_ORDER)
         if cost:

@@ -166,7 +166,8 @@ class EmulatedModem:
         self.uicc: Uicc | None = None  # the card's files, with its channels (built when first asked)
         self._stray = 0
         self._name = ""  # the command running (+CCID, #CCID ...)
-        self._held: list[bytes] = []  # unsolicited results waiting for the command's end
+        # Unsolicited results waiting for the command's end, or for the SMS prompt to be over
+        self._held: list[bytes] = []
         self.registers_on_power_on = False  # registers by itself once powered (else when its SIM is first read)
         self.backend = backend
         self._ussd_answer: asyncio.Future[None] | None = None  # the network's +CUSD still to come
@@ -220,6 +221,7 @@ class EmulatedModem:
         self.uicc = None
         self._line.clear()
         self._prompt = None
+        self._held.clear()
         for line in self.dialect.boot:
             self._write_line(line.encode("ascii"))
         if self.registers_on_power_on:
@@ -237,10 +239,12 @@ class EmulatedModem:
                     length, self._prompt = self._prompt, None
                     self._queue.put_nowait((f"PDU={length}", self._line.decode("ascii", "replace")))
                     self._line.clear()
+                    self._tell_held()
                 elif b == 0x1B:
                     self._prompt = None
                     self._line.clear()
                     self._out(b"\r\nOK\r\n")
+                    self._tell_held()
                 elif b not in (10, 13):
                     self._line.append(b)
                     if self.state.echo:
@@ -253,7 +257,7 @@ class EmulatedModem:
                     self._out(b"\r")
                 if line:
                     self._queue.put_nowait((line, None))
-            elif b == 10:
+            elif b in (10, 0x1B):  # (ESC outside a prompt is ignored, as modules do)
                 continue
             elif b in (8, 127):
                 del self._line[-1:]
@@ -285,9 +289,8 @@ class EmulatedModem:
                 self._final(b"ERROR")
             finally:
                 self.executing = self.blocked = False
-                held, self._held = self._held, []
-                for data in held:
-                    self._out(data)
+                if self._prompt is None:
+                    self._tell_held()
 
     def set_fault(self, name: str, value: str) -> None:
         """A fault on or off, and what the module says of it at once (a registration change, a card ready)."""
@@ -365,13 +368,19 @@ class EmulatedModem:
     def urc(self, line: str, pdu_line: str | None = None) -> None:
         """An unsolicited result (and the PDU line of +CMT/+CDS).  One that a command causes waits for the
         command's final result (V.250 5.7.2: a TA holds them while a command runs), unless the command waits
-        for the network meanwhile."""
+        for the network meanwhile; while the module waits at an SMS prompt the line is reserved too (held,
+        told once the prompt is over: AT+CNMI <mode> 2)."""
         data = b"\r\n" + line.encode("ascii") + b"\r\n"
         if pdu_line is not None:
             data += pdu_line.encode("ascii") + b"\r\n"
-        if self.executing and not self.blocked:
+        if (self.executing and not self.blocked) or self._prompt is not None:
             self._held.append(data)
         else:
+            self._out(data)
+
+    def _tell_held(self) -> None:
+        held, self._held = self._held, []
+        for data in held:
             self._out(data)
 
     def _unsupported(self) -> None:

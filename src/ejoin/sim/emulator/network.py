@@ -97,7 +97,9 @@ class _Routed(ModemEvents):
     def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
         self._net.deliver_text(slot, sender, text, ts, (ref, total, seq) if total > 1 else None)
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> None:
         self._net.report(port, ref, recipient, status, smsc or SMSC)
 
     def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> None:
@@ -130,8 +132,10 @@ class _Heard(ModemEvents):
             heard.set_result(stored)
         return stored
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> Any:
-        return self._inner.delivery_report(port, ref, recipient, status, ts, smsc)
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> Any:
+        return self._inner.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
 
     def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
         return self._inner.raw_pdu(slot, pdu, ts, reason)

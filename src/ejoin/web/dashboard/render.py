@@ -72,6 +72,7 @@ class PortView:
     sent_today: int
     failed_today: int
     slots: list[SlotView]
+    paused: str = ""  # why the port takes no SMS for now (its sends failed in a row), or ""
 
 
 def driver_name(gw: Gateway) -> str:
@@ -102,6 +103,12 @@ def port_view(gw: Gateway, port: Port, today: dict[tuple[int, int], dict[str, in
     signal = gw.device.signal(port.number)
     sent = sum(today.get((port.number, s.record.slot), {}).get("sent_ok", 0) for s in port.slots)
     failed = sum(today.get((port.number, s.record.slot), {}).get("sent_failed", 0) for s in port.slots)
+    pause = gw.sending.pauses().get(port.number)
+    paused = ""
+    if pause is not None and pause.left:
+        paused = (
+            f"sending paused: {pause.failures} failed in a row ({pause.reason}); next try in {round(pause.left, 1):g} s"
+        )
     return PortView(
         number=port.number,
         active_slot=port.record.active_slot,
@@ -115,6 +122,7 @@ def port_view(gw: Gateway, port: Port, today: dict[tuple[int, int], dict[str, in
         sent_today=sent,
         failed_today=failed,
         slots=[slot_view(s, s is active) for s in port.slots],
+        paused=paused,
     )
 
 

@@ -184,7 +184,7 @@ class Ledger(ModemEvents):
     def sms_part(self, slot, sender, text, ts, ref, total, seq):  # type: ignore[no-untyped-def]
         return self.record("sms_part", (slot.port, sender, text, ts, ref, total, seq))
 
-    def delivery_report(self, port, ref, recipient, status, ts, smsc):  # type: ignore[no-untyped-def]
+    def delivery_report(self, port, ref, recipient, status, ts, smsc, smsc_ts=None):  # type: ignore[no-untyped-def]
         return self.record("delivery_report", (port, ref, recipient, status, smsc))
 
     module_lost = _taken("module_lost")
