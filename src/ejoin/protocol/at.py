@@ -224,6 +224,9 @@ class LineReader:
         # A +CUSD string not closed yet: its bytes as they came, line ends included (a menu keeps its layout).
         self._open: bytearray | None = None
         self.expect: Answers | None = None
+        # The command in flight prompts for a PDU (AT+CMGS): "> " is its prompt wherever it falls, even
+        # with an unsolicited line after it in the same read (the module printed one while waiting).
+        self.prompting = False
 
     def feed(self, data: bytes) -> list[Event]:
         self._buf += data
@@ -234,6 +237,11 @@ class LineReader:
                 if closed is None:
                     return events
                 events.extend(closed)
+                continue
+            if self.prompting and self._pdu is None and self._buf.lstrip(b"\r\n").startswith(b"> "):
+                del self._buf[: self._buf.index(b"> ") + 2]
+                self.prompting = False  # one prompt a command
+                events.append(Prompt())
                 continue
             cut = self._line_end()
             if cut is None:
@@ -258,6 +266,7 @@ class LineReader:
         self._buf.clear()
         self._pdu = None
         self._open = None
+        self.prompting = False
 
     def command_done(self) -> None:
         """The command in flight has its final result: a header of its own waits for no PDU any more."""

@@ -100,6 +100,17 @@ def test_a_prompt_waits_for_its_space():
     assert reader.feed(b" ") == [Prompt()]
 
 
+@pytest.mark.parametrize("after", [b'\r\n+CMTI: "SM",3\r\n', b'+CMTI: "SM",3\r\n'])
+def test_a_prompt_with_an_unsolicited_line_right_after_it_is_still_the_prompt(after):
+    # A module that prints a +CMTI while it waits for the PDU, read in the same chunk as the prompt.
+    for cut in range(len(after) + 4):
+        wire = b"\r\n> " + after
+        reader = LineReader()
+        reader.prompting = True  # the channel says so for AT+CMGS
+        events = reader.feed(wire[:cut]) + reader.feed(wire[cut:])
+        assert events == [Prompt(), Urc("+CMTI", '"SM",3')], cut
+
+
 @pytest.mark.parametrize(
     ("text", "final"),
     [

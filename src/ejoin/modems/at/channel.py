@@ -290,6 +290,7 @@ class Channel:
         p = _Pending(command, pdu, expect)
         self._pending = p
         self._reader.expect = expect
+        self._reader.prompting = pdu is not None
         started = time.monotonic()
         self.stats.commands += 1
         try:
@@ -321,6 +322,7 @@ class Channel:
             if self._pending is p:
                 self._pending = None
             self._reader.expect = None
+            self._reader.prompting = False
             self._reader.command_done()
         return Answer(p.lines, final)
 
