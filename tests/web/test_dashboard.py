@@ -221,6 +221,15 @@ async def test_port_changes_stream_as_events(device):
         while b"12 User locked" not in seen:
             seen += await resp.content.readline()
     assert b"event: port" in seen and b'data: <tr id="port-3" class="c-locked" data-state="12">' in seen
+    # an SMS sent changes its port's row too (the day's count), though no slot changed
+    await device.send_ok({"tid": 1, "from": "1", "to": "13900000001", "sms": "x"})
+    await device.clock.advance(5)
+    seen = b""
+    async with asyncio.timeout(5):
+        while b'<tr id="port-1"' not in seen:
+            seen += await resp.content.readline()
+        seen += await resp.content.readline()
+    assert re.search(rb'<td class="today" title="SMS today: 1 sent, 0 failed">1</td>', seen)
     resp.close()
 
 

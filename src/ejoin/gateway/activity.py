@@ -111,6 +111,7 @@ class Activity:
         # Failed SMS per minute and reason (the carrier's when the network gave one): the store counts
         # failures per slot and minute, not why, and job rows go with their task (task_retention).
         self.failures: dict[int, dict[str, int]] = {}
+        self.listeners: list[Callable[[int], None]] = []  # told the port of each SMS outcome and reception
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
         self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
@@ -132,6 +133,8 @@ class Activity:
         counts[port] = counts.get(port, 0) + 1
         if job.state != JobState.SENT:
             self._failed(job.ts // 60, failure_reason(job))
+        for listener in self.listeners:
+            listener(port)
 
     def _failed(self, minute: int, reason: str) -> None:
         bucket = self.failures.get(minute)
@@ -167,6 +170,8 @@ class Activity:
         else:
             outcome = dr_outcome(rec.content)
             self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
+        for listener in self.listeners:
+            listener(_port_number(rec.port))
 
     # --- pushes ------------------------------------------------------------------
 

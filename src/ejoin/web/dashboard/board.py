@@ -158,13 +158,14 @@ class PortsBoard(Protocol):
     @property
     def size(self) -> DeviceSize: ...
 
-    async def ports(self) -> list[PortView]: ...
+    async def ports(self, numbers: list[int] | None = None) -> list[PortView]:
+        """Every port, or those numbered (the ones that exist), in order."""
 
-    async def port(self, number: int, *, recent: bool = False) -> PortView | None:
-        """One port; ``recent``: the day's counts may be up to a second old (live updates of a burst)."""
+    async def port(self, number: int) -> PortView | None: ...
 
     def watch(self, changed: Callable[[int], None]) -> None:
-        """Call ``changed(port number)`` whenever anything shown of that port changes."""
+        """Call ``changed(port number)`` whenever anything shown of that port changes: a slot's state or
+        records, an SMS it sent, failed or received."""
 
     async def command(self, op: str, ports: str) -> int:
         """Run a port command (lock, unlock, switch, reset, ledon, ledoff) as ``goip_send_cmd`` does;

@@ -6,7 +6,6 @@ the last hour per minute (overview) and the push queue (overview, Pushes).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 
@@ -24,7 +23,6 @@ from ..pushes import push_destinations
 from .board import STATE_CLASSES, Minute, Overview, PortView, PushLine, RecipientRow, Refused, SlotView, state_class
 
 Counts = dict[tuple[int, int], dict[str, int]]
-TODAY_TTL = 1.0  # seconds the day's counts may be reused for live updates (each SMS sent changes a slot)
 JOB_STATES: dict[int, str] = {JobState.IN_MODULE: "in a module", JobState.SENT: "sent", JobState.FAILED: "failed"}
 
 
@@ -50,8 +48,6 @@ def slot_view(slot: Slot, active: bool) -> SlotView:
 class GatewayBoard:
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
-        self._today: Counts = {}
-        self._today_at = -1.0
 
     @property
     def size(self) -> DeviceSize:
@@ -63,13 +59,9 @@ class GatewayBoard:
 
     # --- ports ---------------------------------------------------------------------
 
-    async def _counts(self, recent: bool) -> Counts:
+    async def _counts(self) -> Counts:
         """SMS per slot since local midnight (the statistics API's type 2 window)."""
-        now = asyncio.get_running_loop().time()
-        if not recent or now - self._today_at > TODAY_TTL:
-            self._today = await self._gw.store.sms_counts(self._gw.statistics.since_minute(2))
-            self._today_at = now
-        return self._today
+        return await self._gw.store.sms_counts(self._gw.statistics.since_minute(2))
 
     def _view(self, port: Port, today: Counts) -> PortView:
         active = port.active
@@ -92,17 +84,19 @@ class GatewayBoard:
             slots=tuple(slot_view(s, s is active) for s in port.slots),
         )
 
-    async def ports(self) -> list[PortView]:
-        today = await self._counts(False)
-        return [self._view(p, today) for p in self._gw.device.ports]
+    async def ports(self, numbers: list[int] | None = None) -> list[PortView]:
+        device = self._gw.device
+        chosen = device.ports if numbers is None else [device.port(n) for n in numbers if 1 <= n <= self.size.ports]
+        today = await self._counts()
+        return [self._view(p, today) for p in chosen]
 
-    async def port(self, number: int, *, recent: bool = False) -> PortView | None:
-        if not 1 <= number <= self._gw.size.ports:
-            return None
-        return self._view(self._gw.device.port(number), await self._counts(recent))
+    async def port(self, number: int) -> PortView | None:
+        found = await self.ports([number])
+        return found[0] if found else None
 
     def watch(self, changed: Callable[[int], None]) -> None:
         self._gw.device.add_listener(lambda slot: changed(slot.record.port))
+        self._gw.activity.listeners.append(changed)
 
     async def command(self, op: str, ports: str) -> int:
         gw = self._gw
@@ -119,7 +113,7 @@ class GatewayBoard:
         gw = self._gw
         now = gw.clock.time()
         day = gw.statistics.since_minute(2) or 0
-        today = await self._counts(False)
+        today = await self._counts()
         sent = sum(c.get("sent_ok", 0) for c in today.values())
         failed = sum(c.get("sent_failed", 0) for c in today.values())
         received = sum(c.get("received", 0) for c in today.values())

@@ -1,11 +1,12 @@
 """Server-sent events: a changed port's row for the ports page, a "changed" notice for the overview.
 
-Every change the board reports marks its port dirty for each open page; the page's stream sends
-what is dirty as soon as it is free, so a burst of changes (64 ports registering) becomes a few
-events, not one per change.  ``?view=ports`` (the default) streams ``event: port`` with the
-port's row as HTML, swapped in place by static/dashboard.js; ``?view=overview`` streams
-``event: changed`` at most once every ``OVERVIEW_EVERY`` seconds, on which the page asks for
-its figures again (htmx).
+Every change the board reports (a slot's state or records, an SMS sent, failed or received)
+marks its port dirty for each open page; the page's stream sends what is dirty as soon as it
+is free, then waits a moment, so a burst of changes (64 ports registering, a bulk send) becomes
+a few events, not one per change, and each read of the day's counts serves many.
+``?view=ports`` (the default) streams ``event: port`` with the port's row as HTML, swapped in
+place by static/dashboard.js; ``?view=overview`` streams ``event: changed``, on which the page
+asks for its figures again (htmx).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from .board import PortsBoard
 from .render import fragment
 
 KEEPALIVE = 15.0  # seconds between comments on an idle stream, so proxies keep it open
-OVERVIEW_EVERY = 2.0  # seconds at least between two notices to an overview (its page reads the store)
+ROWS_EVERY = 0.5  # seconds at least between two batches of rows (each reads the day's counts once)
+OVERVIEW_EVERY = 1.0  # seconds at least between two notices to an overview (its page reads the store)
 
 
 class _Subscriber:
@@ -65,26 +67,20 @@ class LiveHub:
                     continue
                 numbers, sub.dirty = sorted(sub.dirty), set()
                 if rows:
-                    await self._send_rows(response, numbers)
+                    for port in await self._board.ports(numbers):
+                        html = fragment("_port_row.html", port=port)
+                        data = "".join(f"data: {line}\n" for line in html.splitlines())
+                        await response.write(f"event: port\n{data}\n".encode())
                 else:
                     await response.write(f"event: changed\ndata: {','.join(map(str, numbers))}\n\n".encode())
-                    with contextlib.suppress(TimeoutError):  # what changes meanwhile goes in the next notice
-                        async with asyncio.timeout(OVERVIEW_EVERY):
-                            await self._closed.wait()
+                with contextlib.suppress(TimeoutError):  # what changes meanwhile goes in the next batch
+                    async with asyncio.timeout(ROWS_EVERY if rows else OVERVIEW_EVERY):
+                        await self._closed.wait()
         except ConnectionResetError:
             pass  # the page went away
         finally:
             self._subscribers.discard(sub)
         return response
-
-    async def _send_rows(self, response: web.StreamResponse, numbers: list[int]) -> None:
-        for number in numbers:
-            port = await self._board.port(number, recent=True)
-            if port is None:
-                continue
-            html = fragment("_port_row.html", port=port)
-            data = "".join(f"data: {line}\n" for line in html.splitlines())
-            await response.write(f"event: port\n{data}\n".encode())
 
 
 HUB: web.AppKey[LiveHub] = web.AppKey("dashboard_live", LiveHub)
