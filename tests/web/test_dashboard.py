@@ -80,7 +80,7 @@ async def test_ports_page_is_a_matrix_with_a_card_per_port_on_demand(device):
         ("3", "registered"),
         ("4", "registered"),
     ]
-    cells = re.findall(r'<td class="cell c-(\w+)( on)?" title="([^"]*)"', html)
+    cells = re.findall(r'<td class="cell c-(\w+)( on)?"><a [^>]*title="([^"]*)"', html)
     assert len(cells) == 16 and sum(1 for _, on, _ in cells if on) == 4  # one active slot per port
     # hovering a slot says its state, number and (the active one) the module's signal
     first = cells[0][2]

@@ -71,6 +71,22 @@ class SlotView:
     def cls(self) -> StateClass:
         return state_class(self.state)
 
+    @property
+    def locked_aside(self) -> bool:
+        """Locked, though its state does not say so (12): a slot of a port locked as a whole."""
+        return self.locked and self.state != 12
+
+    def about(self, signal: int) -> str:
+        """What hovering its cell says: state, SIM number, and for the active slot the module's signal."""
+        parts = [f"{self.name}: {self.state} {self.state_text}"]
+        if self.sim_number:
+            parts.append(self.sim_number)
+        if self.active:
+            parts.append(f"signal {signal}/31, active")
+        if self.locked_aside:
+            parts.append("locked")
+        return ", ".join(parts)
+
 
 @dataclass(frozen=True)
 class PortView:
