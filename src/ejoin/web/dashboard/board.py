@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ...gateway.activity import TaskSummary
+from ...protocol.codes import PortState
 from ...protocol.ports import DeviceSize
 
 
@@ -74,7 +75,7 @@ class SlotView:
     @property
     def locked_aside(self) -> bool:
         """Locked, though its state does not say so (12): a slot of a port locked as a whole."""
-        return self.locked and self.state != 12
+        return self.locked and self.state != PortState.USER_LOCKED
 
     def about(self, signal: int) -> str:
         """What hovering its cell says: state, SIM number, and for the active slot the module's signal."""
