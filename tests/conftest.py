@@ -24,6 +24,7 @@ from ejoin.sim.config import Timing
 from ejoin.store.sqlite import SQLiteStore, _settle
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
+from ejoin.web.connections import GuardedRunner
 
 AUTH = {"username": "root", "password": "root"}
 
@@ -225,6 +226,13 @@ class Device:
         return self.gw.device.slot(PortAddress.parse(name, self.gw.size))
 
 
+class EdgeTestServer(TestServer):
+    """aiohttp's test server, serving as ``ejoin gateway`` does: the connection guard and the HTTP edge."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GuardedRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 def device_factory(tmp_path, clock, aiohttp_client, test_modems):
     async def make(*, path=None, store: Any = None, **overrides: Any) -> Device:
@@ -232,7 +240,7 @@ def device_factory(tmp_path, clock, aiohttp_client, test_modems):
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock, store=store)
         # served as `ejoin gateway` serves it: credentials masked in the access log
-        server = TestServer(create_app(gw))
+        server = EdgeTestServer(create_app(gw))
         await server.start_server(access_log_class=RedactingAccessLogger)
         client = await aiohttp_client(server)
         # virtual time moves only once the DB thread has done what was asked of it

@@ -283,3 +283,50 @@ def test_the_pages_fit_a_phone(browser, server, logged_in):
     api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": ""})
     assert not errors
     pg.context.close()
+
+
+@pytest.fixture
+def attacker():
+    """A page of another site (localhost, where the device is 127.0.0.1) that aims at the device:
+    an <img> whose URL locks port 4, and a text/plain form whose body is a send task."""
+    from aiohttp import web
+
+    from ejoin.testing import _LoopThread, _serve
+
+    pages: dict[str, str] = {}
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=pages["attack"], content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    thread = _LoopThread("attacker")
+    thread.start()
+    runner, port = thread.run(_serve(app, "127.0.0.1"))
+    yield pages, f"http://localhost:{port}/"
+    thread.run(runner.cleanup())
+    thread.stop()
+
+
+def test_a_page_of_another_site_cannot_send_a_task_or_lock_a_slot(browser, server, attacker):
+    pages, url = attacker
+    target = f"{server.url}/goip_%s.html?username=root&password=root"
+    field = '{"type":"send-sms","tasks":[{"tid":4343,"to":"13900000009","sms":"forged","pad":"'
+    pages["attack"] = f"""<!doctype html><html><body>
+<img id="img" src="{target % "send_cmd"}&op=lock&ports=4">
+<form id="f" method="post" enctype="text/plain" action="{target % "post_sms"}">
+<input name='{field}' value='"}}]}}'></form></body></html>"""
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(url)
+    pg.wait_for_function("document.getElementById('img').complete")
+    with pg.expect_navigation():
+        pg.evaluate("document.getElementById('f').submit()")
+    assert '"code":403' in pg.content() and "another site" in pg.content()
+    context.close()
+    status = api(server, "/goip_get_status.html", params={"all_slots": "1"})
+    port4 = [entry for entry in status["status"] if str(entry["port"]).startswith("4")]
+    assert port4 and all(entry["st"] != 12 for entry in port4), port4  # nothing locked
+    known = api(server, "/goip_get_tasks.html", params={"port": "1", "tids": "4343", "closed": "1"})
+    assert known["tasks"] == [], known  # open or finished: no such task
+    # the dashboard's own pages (same origin) keep working: every test above uses them

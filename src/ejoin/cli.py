@@ -93,6 +93,12 @@ def main() -> None:
     type=click.Choice(["text", "json"]),
     help="json: one JSON object a line, for log collectors.  [default: text]",
 )
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins (https://host[:port]) whose browser pages may call the API; "
+    "other sites' pages are refused.  [default: none]",
+)
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
 
@@ -154,20 +160,17 @@ async def _serve(config: GatewayConfig) -> None:
     from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
-    from .web.connections import GuardedRunner, QuietClientErrors
+    from .web.connections import GuardedRunner
 
     ssl_context = _tls_context(config)
     # The address first: a busy port must fail before a data directory or SIMs are made.
     sock = _listen(config.host, config.port)
     settle_config_password(config, sock)
-    logging.getLogger("aiohttp.server").addFilter(QuietClientErrors())
     gw = Gateway(config)
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
     runner = GuardedRunner(
         create_app(gw),
-        max_connections=config.max_connections,
-        read_timeout=config.read_timeout,
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,

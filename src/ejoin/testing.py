@@ -34,6 +34,7 @@ from .clock import VirtualClock
 from .gateway.config import load_config
 from .gateway.runtime import Gateway
 from .web.app import create_app
+from .web.connections import GuardedRunner
 
 T = TypeVar("T")
 Push = dict[str, Any]
@@ -62,8 +63,10 @@ class _LoopThread:
         self.loop.close()
 
 
-async def _serve(app: web.Application, host: str, port: int = 0) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
+async def _serve(app: web.Application, host: str, port: int = 0, *, device: bool = False) -> tuple[web.AppRunner, int]:
+    """Serve ``app``; a device's app (a gateway's, a fleet's) as ``ejoin gateway`` and ``ejoin fleet``
+    serve it: through the connection guard and the HTTP edge (web/connections.py, web/edge.py)."""
+    runner = GuardedRunner(app, access_log=None) if device else web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -111,7 +114,7 @@ class GatewayThread:
             if self._virtual is not None and quiesce is not None:
                 # virtual time moves only once the store has done what was asked of it
                 self._virtual.add_quiescer(quiesce)
-            self._runner, self.port = await _serve(create_app(self.gateway), self._host, self._listen_port)
+            self._runner, self.port = await _serve(create_app(self.gateway), self._host, self._listen_port, device=True)
 
         self._thread.run(start())
         return self

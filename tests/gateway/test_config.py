@@ -68,6 +68,28 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
+def test_allowed_origins_from_the_file_and_the_flag(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('allowed_origins = ["https://SMS.example.com:443", "http://10.0.0.5:8081/"]\n')
+    assert load_config(path).allowed_origins == ["https://sms.example.com", "http://10.0.0.5:8081"]
+    # --allowed-origins a,b (the flag's value is one comma-separated text)
+    flag = load_config(path, {"allowed_origins": "https://a.example, https://b.example"})
+    assert flag.allowed_origins == ["https://a.example", "https://b.example"]
+    with pytest.raises(ConfigError, match="allowed_origins: 'sms.example.com' is not an origin"):
+        load_config(None, {"allowed_origins": ["sms.example.com"]})
+
+
+def test_the_cli_takes_allowed_origins(tmp_path):
+    from click.testing import CliRunner
+
+    from ejoin.cli import main
+
+    # a bad value is refused before anything starts, naming the key
+    result = CliRunner().invoke(main, ["gateway", "--data", str(tmp_path), "--allowed-origins", "nope"])
+    assert result.exit_code != 0 and "allowed_origins" in result.output
+    assert not (tmp_path / "ejoin.sqlite3").exists()
+
+
 def test_password_or_password_file_and_the_flag_wins(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('password = "x"\npassword_file = "pw"\n')

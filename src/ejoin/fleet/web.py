@@ -14,6 +14,7 @@ from ..gateway import commands
 from ..protocol.codes import ResultCode
 from ..protocol.messages import DevStatus, Reply, WireError, decode_lenient
 from ..web.command import requested_command, requested_op
+from ..web.cross_site import refuse_cross_site
 from ..web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
 from ..web.session import crypt_session
 from ..web.sms import change_endpoints, send_endpoint
@@ -144,7 +145,7 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
 
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
-    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
+    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
     app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
     for path, handler in (
         ("/goip_get_status.html", get_status),

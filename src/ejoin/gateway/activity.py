@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
-from ..store.base import InboxRecord, JobRecord
+from ..store.base import InboxRecord, JobRecord, RawRecord
 from .outbox import PushTransport, _safe_url
 from .sending.states import JobState, TaskState
 
@@ -107,6 +107,7 @@ class Activity:
         self.sms_sent: dict[int, int] = {}  # by port
         self.sms_failed: dict[int, int] = {}
         self.sms_received: dict[int, int] = {}
+        self.raw_received: dict[int, int] = {}  # by port: messages kept as their raw PDU
         self.delivery_reports: dict[str, int] = {}  # by outcome
         # Failed SMS per minute and reason (the carrier's when the network gave one): the store counts
         # failures per slot and minute, not why, and job rows go with their task (task_retention).
@@ -172,6 +173,10 @@ class Activity:
             self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
         for listener in self.listeners:
             listener(_port_number(rec.port))
+
+    def received_raw(self, rec: RawRecord) -> None:
+        port = _port_number(rec.port)
+        self.raw_received[port] = self.raw_received.get(port, 0) + 1
 
     # --- pushes ------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import drivers
@@ -47,6 +48,8 @@ class GatewayConfig:
     max_body: int = 16 * 1024 * 1024
     read_timeout: float = 30.0  # seconds a client may take to send a request's head, and its body
     max_connections: int = 1000  # open HTTP connections; more are answered 503 and closed
+    # Origins (scheme://host[:port]) whose browser pages may call the API; other sites' are refused (403).
+    allowed_origins: list[str] = dataclasses.field(default_factory=list)
     push_timeout: float = 10.0
     push_retry_base: float = 1.0
     push_retry_cap: float = 300.0
@@ -113,7 +116,46 @@ class GatewayConfig:
             raise ConfigError("push_retry_window must be positive (seconds; default 259200 = 3 days)")
         if self.push_dead_keep < 1:
             raise ConfigError("push_dead_keep must be at least 1")
+        self.allowed_origins = check_origins(self.allowed_origins)
         return self
+
+
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def origin_key(origin: str) -> str | None:
+    """``scheme://host[:port]`` lower-cased, the default port left out; None if it is no origin."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in DEFAULT_PORTS or not host or parts.path not in ("", "/") or parts.query or parts.fragment:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    shown_port = "" if port is None or str(port) == DEFAULT_PORTS[scheme] else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
+
+
+def check_origins(values: Any) -> list[str]:
+    """``allowed_origins`` as the cross-site check compares them (web/cross_site.py), or why not.
+
+    A list of ``scheme://host[:port]``; a string is split at commas (the flag's form)."""
+    if isinstance(values, str):
+        values = [v for v in (part.strip() for part in values.split(",")) if v]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError('allowed_origins is a list of origins such as "https://platform.example.com"')
+    keys = []
+    for value in values:
+        key = origin_key(value)
+        if key is None:
+            raise ConfigError(
+                f"allowed_origins: {value!r} is not an origin (scheme://host[:port], http or https, no path)"
+            )
+        keys.append(key)
+    return keys
 
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:

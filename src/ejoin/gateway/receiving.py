@@ -12,10 +12,17 @@ Delivery reports name the port, the message reference (TP-MR) of a part and
 the recipient; the device pairs them with the SMS it sent by those three, so
 a report is stored under the slot that sent the SMS (even after a switch) and
 once per SMS, when every part has been reported.
+
+A message a module received that is neither (a PDU that cannot be decoded, an
+outgoing message found in the module's storage) is kept raw: its hex, the
+slot, the time and why (``/ejoin/inbox/raw``), so that the module may delete it
+and nothing received is lost.  Raw messages are not pushed: the spec's rows
+have no place for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -30,7 +37,7 @@ from ..clock import Clock, Timer
 from ..logs import ThrottledLog
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
-from ..store.base import InboxRecord, InboxStore, PartRecord, PushMarks
+from ..store.base import InboxRecord, InboxStore, PartRecord, PushMarks, RawRecord
 from .device import Device
 from .outbox import Outbox
 from .settings import DeviceSettings
@@ -109,6 +116,7 @@ class Inbox:
         self._awaited: OrderedDict[tuple[int, int, str], _Sent] = OrderedDict()  # (port, ref, digits)
         self.received = 0
         self.observers: list[Callable[[InboxRecord], None]] = []  # told of every SMS or report stored
+        self.raw_observers: list[Callable[[RawRecord], None]] = []  # told of every raw message stored
 
     # --- life cycle --------------------------------------------------------
 
@@ -164,7 +172,9 @@ class Inbox:
         while len(self._awaited) > MAX_AWAITED:
             self._awaited.popitem(last=False)
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> Any:
+        """Store the report (or keep it in mind until every part of its SMS is reported); returns what
+        completes once the device has it."""
         sent = self._awaited.pop((port, ref, _digits(recipient)), None)
         if sent is None:  # not ours, or forgotten: stored under the port's active slot as it came
             slot, number = self._device.port(port).active.name, recipient
@@ -172,9 +182,39 @@ class Inbox:
             sent.waiting.discard(ref)
             sent.status = sent.status or status
             if sent.waiting:
-                return  # one report per SMS, once all its parts are reported
+                # One report per SMS, once all its parts are reported: this part's status is in the
+                # pairing (in memory, as the pairing itself is), nothing to store yet.
+                taken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                taken.set_result(None)
+                return taken
             slot, number, status = sent.slot, sent.recipient, sent.status
-        self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, f"{status} {scts(ts)}"))
+        return self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, f"{status} {scts(ts)}"))
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
+        """Keep a received message as its raw PDU; returns the store future (its id)."""
+        rec = RawRecord(self._device.slot(slot).name, int(ts), pdu, reason)
+        log.warning("%s: a received message is kept raw (%s): GET /ejoin/inbox/raw", rec.port, reason)
+        fut = self._store.raw_add(rec)
+
+        def stored(f: Any) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.error("a raw received message could not be stored: %s", None if f.cancelled() else f.exception())
+                return
+            rec.id = f.result()
+            for observer in self.raw_observers:
+                try:
+                    observer(rec)
+                except Exception:
+                    log.exception("a raw inbox observer failed")
+
+        fut.add_done_callback(stored)
+        return fut
+
+    async def raw_page(self, first_id: int, limit: int) -> tuple[list[RawRecord], int]:
+        return await self._store.raw_page(first_id, limit)
+
+    async def raw_drop(self, ids: list[int] | None) -> int:
+        return await self._store.raw_drop(ids)
 
     def _sms(self, port: str, sender: str, text: str, ts: float, incomplete: str = "") -> InboxRecord:
         recipient = self._recipient_of(port)

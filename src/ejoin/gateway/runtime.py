@@ -139,6 +139,7 @@ class Gateway:
         )
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, config.concat_timeout)
         self.inbox.observers.append(self.activity.received)
+        self.inbox.raw_observers.append(self.activity.received_raw)
         self.sending.expect_reports = self.inbox.expect_reports
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)

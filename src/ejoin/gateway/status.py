@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 MIN_PERIOD = 60
 
 
+def balance_text(balance: float | None) -> str:
+    """``bal`` as the spec's samples write it ("12.30"); "" while nobody has read it (docs/decisions.md)."""
+    return "" if balance is None else f"{balance:.2f}"
+
+
 def status_entry(device: Device, slot: Slot) -> PortStatusEntry:
     rec = slot.record
     port = device.port(rec.port)
@@ -38,7 +43,7 @@ def status_entry(device: Device, slot: Slot) -> PortStatusEntry:
         imsi=rec.imsi,
         sn=rec.number,
         opr=rec.operator if registered else "",
-        bal=f"{rec.balance:.2f}",
+        bal=balance_text(rec.balance),
         sig=device.signal(rec.port) if active else 0,
         active=int(active),
         inserted=int(rec.present),

@@ -35,7 +35,8 @@ class CardInfo:
     imsi: str = ""
     number: str = ""  # "" when the card does not know its own number
     operator: str = ""  # "<PLMN> <name>", as the status shows it
-    balance: float | None = None  # None: unknown, the device keeps what it had
+    balance: float | None = None  # None: unknown, the device keeps what it had (unknown for a new card)
+    imei: str = ""  # the module's IMEI as it says it; "": the device keeps what it had
     # An eSIM profile of the module's eUICC: its activation code, confirmation code, SM-DP+.
     esim: bool = False
     esim_ac: str = ""
@@ -84,12 +85,29 @@ class ModemEvents(ABC):
         """One part (``seq`` of ``total``, 1-based) of an SMS that arrived at ``slot``; ``total`` 1: a whole SMS.
 
         ``ref`` is the concatenation reference the parts of one SMS share.  Returns what completes
-        once the part is stored durably (a driver deletes it from the module only then), or None."""
+        once the part is stored durably (a driver deletes it from the module only then), or None: the
+        device did not take it, and the module keeps it."""
 
     @abstractmethod
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str
+    ) -> Awaitable[Any] | None:
         """The network's report (TP-Status ``status``, 0: delivered) on the part with TP-MR ``ref`` that
-        ``port`` sent to ``recipient``.  The device pairs it with the SMS by (port, ref, recipient)."""
+        ``port`` sent to ``recipient``.  The device pairs it with the SMS by (port, ref, recipient).
+
+        Returns what completes once the device has taken it for good (a driver deletes it from the
+        module only then), or None."""
+
+    @abstractmethod
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Awaitable[Any] | None:
+        """A message ``slot`` received that cannot be delivered as an SMS or a report: a PDU that cannot
+        be decoded, or an outgoing message found in the module's storage.  ``pdu`` is its hex as the
+        module gave it, ``reason`` why it is kept raw.  Returns what completes once it is stored
+        durably (a driver deletes it from the module only then), or None."""
+
+    @abstractmethod
+    def balance(self, port: int, value: float) -> None:
+        """The module read the balance of the card in the active slot of ``port`` (a USSD answer)."""
 
     @abstractmethod
     def module_lost(self, port: int) -> None:

@@ -142,9 +142,12 @@ class ResultCode(IntEnum):
     TOO_MANY = 16
     OK_HTTP = 200
     BAD_REQUEST = 400
+    FORBIDDEN = 403  # a browser's request from another site (docs/api/security.md)
     NOT_FOUND = 404
     REQUEST_TIMEOUT = 408
     TOO_LARGE = 413
+    URI_TOO_LONG = 414
+    HEADERS_TOO_LARGE = 431
     SERVER_ERROR = 500
 
 

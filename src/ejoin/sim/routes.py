@@ -16,6 +16,7 @@ import msgspec
 
 from ..gateway.plugin import Route
 from ..gateway.runtime import Gateway
+from ..gateway.status import balance_text
 from ..protocol import numbers
 from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
@@ -168,7 +169,7 @@ async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         world.set_balance(addr, value)
         gw.device.set_slot_field(addr, "balance", value)
     rec = gw.device.slot(addr).record
-    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=world.price(addr))
+    return _ok(port=gw.device.name(addr), bal=balance_text(rec.balance), price=world.price(addr))
 
 
 def _timestamp(p: dict[str, str], gw: Gateway) -> float:

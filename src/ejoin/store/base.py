@@ -29,7 +29,7 @@ class SlotRecord:
     imsi: str = ""
     number: str = ""
     operator: str = ""
-    balance: float = 0.0
+    balance: float | None = 0.0  # None: nobody has read it (a real module without a balance code)
     imei: str = ""
     locked: bool = False
     seq: int = 0
@@ -117,6 +117,17 @@ class InboxRecord:
     recipient: str
     content: str
     incomplete: str = ""  # "2/3": parts that arrived of a concatenated SMS that never completed
+    id: int = 0
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """A received message kept as the module gave it: ``pdu`` in hex, and why it is not an SMS."""
+
+    port: str  # the slot that received it ("1.01")
+    ts: int
+    pdu: str
+    reason: str
     id: int = 0
 
 
@@ -311,7 +322,21 @@ class InboxStore(Protocol):
 
     @abstractmethod
     def inbox_prune(self, keep: int) -> asyncio.Future[int]:
-        """Delete the oldest already-pushed SMS beyond the newest ``keep``; how many."""
+        """Delete the oldest already-pushed SMS beyond the newest ``keep``; how many.  Raw messages beyond
+        the newest ``keep`` go too."""
+
+    @abstractmethod
+    def raw_add(self, record: RawRecord) -> asyncio.Future[int]:
+        """Keep a raw received message; its id (the id it already has if this slot's module gave the
+        same PDU before: a message read again after a crash is kept once)."""
+
+    @abstractmethod
+    async def raw_page(self, first_id: int, limit: int) -> tuple[list[RawRecord], int]:
+        """Raw messages from ``first_id`` (at most ``limit``), and the next id."""
+
+    @abstractmethod
+    def raw_drop(self, ids: list[int] | None) -> asyncio.Future[int]:
+        """Delete these raw messages (None: all); how many."""
 
     @abstractmethod
     def part_add(self, part: PartRecord) -> asyncio.Future[None]: ...

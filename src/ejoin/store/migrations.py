@@ -199,6 +199,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_dead_by_dest ON outbox_dead(dest, id);
     """,
+    # 7: received messages kept as their raw PDU (one that cannot be decoded, or an outgoing message
+    # found in a module's storage) before the module deletes them; and a balance nobody has read yet
+    # (an AT module without a balance code), which is not 0.
+    """
+    CREATE TABLE inbox_raw (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        port   TEXT NOT NULL,
+        ts     INTEGER NOT NULL,
+        pdu    TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX inbox_raw_by_pdu ON inbox_raw(port, pdu);
+    ALTER TABLE slot ADD COLUMN balance_known INTEGER NOT NULL DEFAULT 1;
+    """,
 ]
 
 

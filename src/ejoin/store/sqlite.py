@@ -32,6 +32,7 @@ from .base import (
     PortRecord,
     PushMarks,
     PushQueueSummary,
+    RawRecord,
     SlotRecord,
     Store,
     TaskRecord,
@@ -208,7 +209,7 @@ class SQLiteStore(Store):
 
     _SLOT_COLS = (
         "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, seq, "
-        "esim, esim_ac, esim_cc, esim_provider"
+        "esim, esim_ac, esim_cc, esim_provider, balance_known"
     )
 
     async def load_slots(self) -> list[SlotRecord]:
@@ -223,7 +224,7 @@ class SQLiteStore(Store):
                     imsi=r[4],
                     number=r[5],
                     operator=r[6],
-                    balance=r[7],
+                    balance=r[7] if r[15] else None,
                     imei=r[8],
                     locked=bool(r[9]),
                     seq=r[10],
@@ -246,7 +247,7 @@ class SQLiteStore(Store):
             record.imsi,
             record.number,
             record.operator,
-            record.balance,
+            record.balance or 0.0,
             record.imei,
             int(record.locked),
             record.seq,
@@ -254,6 +255,7 @@ class SQLiteStore(Store):
             record.esim_ac,
             record.esim_cc,
             record.esim_provider,
+            int(record.balance is not None),
         )
 
         def run(conn: sqlite3.Connection) -> None:
@@ -663,10 +665,46 @@ class SQLiteStore(Store):
 
     def inbox_prune(self, keep: int) -> asyncio.Future[int]:
         def run(conn: sqlite3.Connection) -> int:
+            raw = conn.execute("SELECT id FROM inbox_raw ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+            if raw is not None:
+                conn.execute("DELETE FROM inbox_raw WHERE id <= ?", (raw[0],))
             cutoff = conn.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
             if cutoff is None:
                 return 0
             return conn.execute("DELETE FROM inbox WHERE id <= ? AND pushed = 1", (cutoff[0],)).rowcount
+
+        return self._submit(run)
+
+    def raw_add(self, record: RawRecord) -> asyncio.Future[int]:
+        row = (record.port, record.ts, record.pdu, record.reason)
+
+        def run(conn: sqlite3.Connection) -> int:
+            known = conn.execute("SELECT id FROM inbox_raw WHERE port = ? AND pdu = ?", (row[0], row[2])).fetchone()
+            if known is not None:
+                return int(known[0])
+            cur = conn.execute("INSERT INTO inbox_raw(port, ts, pdu, reason) VALUES(?,?,?,?)", row)
+            return int(cur.lastrowid or 0)
+
+        return self._submit(run)
+
+    async def raw_page(self, first_id: int, limit: int) -> tuple[list[RawRecord], int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[RawRecord], int]:
+            rows = conn.execute(
+                "SELECT port, ts, pdu, reason, id FROM inbox_raw WHERE id >= ? ORDER BY id LIMIT ?", (first_id, limit)
+            )
+            records = [RawRecord(*r) for r in rows]
+            if records:
+                return records, records[-1].id + 1
+            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox_raw'").fetchone()
+            return records, max(first_id, (last[0] if last else 0) + 1)
+
+        return await self._submit(run)
+
+    def raw_drop(self, ids: list[int] | None) -> asyncio.Future[int]:
+        def run(conn: sqlite3.Connection) -> int:
+            if ids is None:
+                return conn.execute("DELETE FROM inbox_raw").rowcount
+            return sum(conn.execute("DELETE FROM inbox_raw WHERE id = ?", (i,)).rowcount for i in ids)
 
         return self._submit(run)
 

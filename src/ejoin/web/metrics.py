@@ -9,7 +9,6 @@ Labels are bounded by the device's size: port, slot, outcome, a push destination
 from __future__ import annotations
 
 import base64
-import binascii
 import platform
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -81,7 +80,8 @@ class DeviceCollector(Collector):
                 slot_state.add_metric(labels, int(slot.state))
                 locked.add_metric(labels, int(slot.record.locked))
                 present.add_metric(labels, int(slot.record.present))
-                balance.add_metric(labels, slot.record.balance)
+                if slot.record.balance is not None:  # unknown: no sample rather than a made-up 0
+                    balance.add_metric(labels, slot.record.balance)
         yield from (port_state, signal, active, slot_state, locked, present, balance)
 
     @staticmethod
@@ -92,6 +92,11 @@ class DeviceCollector(Collector):
             ("ejoin_sms_sent", "SMS sent since start", act.sms_sent),
             ("ejoin_sms_failed", "SMS that failed since start", act.sms_failed),
             ("ejoin_sms_received", "SMS received since start", act.sms_received),
+            (
+                "ejoin_sms_received_raw",
+                "Received messages kept as their raw PDU since start (undecodable; GET /ejoin/inbox/raw)",
+                act.raw_received,
+            ),
         ):
             family = CounterMetricFamily(name, doc, labels=["port"])
             for p in ports:
@@ -218,7 +223,7 @@ def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:
         return None, None
     try:
         user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError): all ValueErrors
         return None, None
     return user, password
 

@@ -9,7 +9,7 @@ from ..protocol.messages import DevStatus, Reply
 from . import command, health, pushes, receiving, session, sms, stats, status, ussd
 from .openapi import AT, COMMAND, ESIM_ITEMS, FLAG, INT, PORTS, PUSH_TARGET, SEND_SMS, TIDS, USSD, S
 from .pushes import PushChangeReply, PushesReply
-from .receiving import InboxReply
+from .receiving import InboxReply, RawDropReply, RawInboxReply
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
 from .ussd import AtAnswerReply, UssdAnswerReply
@@ -213,6 +213,26 @@ ROUTES: tuple[Route, ...] = (
         body={"type": "object", "properties": PUSH_TARGET},
         methods=("post",),
         answer=PushChangeReply,
+        serve=("POST",),
+    ),
+    Route(
+        "/ejoin/inbox/raw",
+        receiving.get_raw,
+        "ejoin: received messages kept as their raw PDU (undecodable, or outgoing ones found on a SIM)",
+        query={"id": INT, "num": INT},
+        body=None,
+        methods=("get",),
+        answer=RawInboxReply,
+        serve=("GET",),
+    ),
+    Route(
+        "/ejoin/inbox/raw/drop",
+        receiving.drop_raw,
+        "ejoin: delete raw received messages by id (ids=1,2) or all (all=1)",
+        query={"ids": S, "all": FLAG},
+        body={"type": "object", "properties": {"ids": {"type": "array", "items": INT}, "all": FLAG}},
+        methods=("post",),
+        answer=RawDropReply,
         serve=("POST",),
     ),
     Route(

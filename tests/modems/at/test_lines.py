@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ejoin.protocol.at import (
+    Answers,
     Echo,
     Final,
     FinalKind,
@@ -26,7 +27,7 @@ CMT_PDU = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F
 # An answer to AT+CMGL with URCs and noise arriving in the middle of it, then a prompt.
 STREAM = (
     b"AT+CMGL=4\r\r\n"
-    b"+CMGL: 1,0,,24\r\n0791447758100650040C9144\r\n"
+    b"+CMGL: 1,0,,10\r\n0791447758100650040C9144\r\n"
     b'\r\n+CMTI: "SM",5\r\n'
     b"\r\n^RSSI: 17\r\n"
     b"\r\n+CMT: ,26\r\n" + CMT_PDU.encode() + b"\r\n"
@@ -41,10 +42,10 @@ STREAM = (
 
 EXPECTED = [
     Echo("AT+CMGL=4"),
-    Line("+CMGL: 1,0,,24"),
+    Line("+CMGL: 1,0,,10"),
     Line("0791447758100650040C9144"),
     Urc("+CMTI", '"SM",5'),
-    Noise("^RSSI: 17"),
+    Urc("^RSSI", "17"),
     Urc("+CMT", ",26", CMT_PDU),
     Urc("+CDSI", '"SR",2'),
     Urc("+CREG", '1,"1A2B","00C3"'),
@@ -56,7 +57,10 @@ EXPECTED = [
 ]
 
 
-def run(chunks: list[bytes], expect: str = "+CMGL") -> list:
+CMGL = Answers.of("+CMGL", pdu=True)
+
+
+def run(chunks: list[bytes], expect: Answers | None = CMGL) -> list:
     reader = LineReader()
     reader.expect = expect
     events = []
@@ -86,8 +90,8 @@ def test_byte_by_byte():
 
 
 def test_the_answer_prefix_decides_between_answer_and_urc():
-    assert run([b"\r\n+CREG: 2,1\r\n"], expect="+CREG") == [Line("+CREG: 2,1")]
-    assert run([b"\r\n+CREG: 1\r\n"], expect="") == [Urc("+CREG", "1")]
+    assert run([b"\r\n+CREG: 2,1\r\n"], expect=Answers.of("+CREG")) == [Line("+CREG: 2,1")]
+    assert run([b"\r\n+CREG: 1\r\n"], expect=None) == [Urc("+CREG", "1")]
 
 
 def test_a_prompt_waits_for_its_space():

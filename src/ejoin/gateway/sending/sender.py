@@ -279,7 +279,7 @@ class PortSender:
             "sent" if job.state == JobState.SENT else job.reason,
         )
         if result is not None:
-            if result.cost:
+            if result.cost and slot.record.balance is not None:
                 self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
             if result.no_balance and self._device.may_become(slot, PortState.NO_BALANCE):  # not if locked since
                 self._device.set_state(slot, PortState.NO_BALANCE)

@@ -18,7 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ...clock import Clock
-from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
+from ...protocol.at import (
+    CTRL_Z,
+    ESC,
+    NOTHING,
+    Answers,
+    Echo,
+    Final,
+    FinalKind,
+    Line,
+    LineReader,
+    Noise,
+    Prompt,
+    Urc,
+    answers_of,
+    prefix,
+)
 from ..base import CommandStats
 
 log = logging.getLogger(__name__)
@@ -68,19 +83,20 @@ class Answer:
         return self.final.ok
 
     def raw(self) -> str:
-        """The answer as the module gave it: its lines, then the final result line."""
-        f = self.final
-        if f.kind in (FinalKind.CME, FinalKind.CMS):
-            last = f"{f.kind.value}: {f.text or f.code}"
-        else:
-            last = f.text or f.kind.value
-        return "\r\n".join([*self.lines, last])
+        """The answer as the module gave it: its lines, then the final result line (if one came)."""
+        last = self.final.line()
+        return "\r\n".join([*self.lines, last] if last else self.lines)
+
+    def values(self, name: str) -> list[str]:
+        """What follows the colon of each line named ``name`` (``+CREG``)."""
+        return [line.partition(":")[2].strip() for line in self.lines if prefix(line) == name]
 
 
 @dataclass
 class _Pending:
     command: str
     pdu: str | None
+    answers: Answers = NOTHING
     lines: list[str] = field(default_factory=list)
     done: asyncio.Future[Final] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     at_prompt: bool = False
@@ -108,6 +124,9 @@ async def open_serial(device: str, baud: int) -> SerialEnds:
 class Channel:
     timeout = 5.0  # seconds for a command's final result, unless the command says otherwise
     resync_tries, resync_wait = 3, 1.0  # plain ATs after a timeout, and how long each may take
+    # After an information line that may end its answer (Answers.final_optional): how long a final
+    # result may take before the line is the whole answer.  Modules that send one do so at once.
+    final_grace = 0.5
 
     def __init__(self, name: str, on_urc: Callable[[Urc], None], clock: Clock) -> None:
         self.name = name
@@ -196,6 +215,8 @@ class Channel:
         elif isinstance(event, Line):
             if p is not None:
                 p.lines.append(event.text)
+                if p.answers.final_optional and not p.done.done():
+                    self.clock.call_later(self.final_grace, self._implied_final, p)
             else:
                 log.debug("%s: unexpected line %r", self.name, event.text[:80])
         elif isinstance(event, Prompt):
@@ -206,6 +227,12 @@ class Channel:
             log.debug("%s: noise %r", self.name, event.text[:80])
         elif isinstance(event, Echo):
             pass
+
+    def _implied_final(self, p: _Pending) -> None:
+        """No final result followed a line that may end its answer (Wavecom's +CPIN: READY): it did."""
+        if self._pending is p and not p.done.done():
+            log.debug("%s: %s answered without a final result", self.name, p.command)
+            p.done.set_result(Final(FinalKind.OK, implied=True))
 
     def _write(self, data: bytes) -> None:
         if self._writer is None:
@@ -220,21 +247,27 @@ class Channel:
         command: str,
         *,
         timeout: float | None = None,
-        expect: str | frozenset[str] = "",
+        expect: Answers | str | frozenset[str] = NOTHING,
         pdu: str | None = None,
     ) -> Answer:
-        """Send ``command`` and wait for its final result; ``expect``: the prefix of its answer lines
-        (a set of them for a line of several commands).
+        """Send ``command`` and wait for its final result; ``expect``: what it can answer (``Answers``,
+        or the prefix of its answer lines, a set of them for a line of several commands); any other
+        line is unsolicited.
 
         ``pdu``: the command prompts (AT+CMGS) and this goes after the prompt, ended by Ctrl-Z.
         CommandTimeout when no final result comes in time, ModuleGone if the module does not answer at all."""
         async with self._lock:
             if self._stale:
                 await self._resync()
-            return await self._run(command, self.timeout if timeout is None else timeout, expect, pdu)
+            return await self._run(command, self.timeout if timeout is None else timeout, answers_of(expect), pdu)
 
     async def check(
-        self, command: str, *, timeout: float | None = None, expect: str = "", pdu: str | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        expect: Answers | str | frozenset[str] = NOTHING,
+        pdu: str | None = None,
     ) -> Answer:
         """``command`` that must end in OK (ATError otherwise)."""
         answer = await self.command(command, timeout=timeout, expect=expect, pdu=pdu)
@@ -242,10 +275,10 @@ class Channel:
             raise ATError(command, answer.final)
         return answer
 
-    async def _run(self, command: str, timeout: float, expect: str | frozenset[str], pdu: str | None) -> Answer:
+    async def _run(self, command: str, timeout: float, expect: Answers, pdu: str | None) -> Answer:
         if not self.is_open:
             raise ModuleGone(f"{self.name}: not open")
-        p = _Pending(command, pdu)
+        p = _Pending(command, pdu, expect)
         self._pending = p
         self._reader.expect = expect
         started = time.monotonic()
@@ -273,7 +306,8 @@ class Channel:
         finally:
             if self._pending is p:
                 self._pending = None
-            self._reader.expect = ""
+            self._reader.expect = None
+            self._reader.command_done()
         return Answer(p.lines, final)
 
     async def _resync(self) -> None:
@@ -287,6 +321,7 @@ class Channel:
                 while True:
                     p = _Pending("AT", None)
                     self._pending = p
+                    self._reader.expect = NOTHING
                     final = await within(self.clock, p.done, wait)
                     if final.kind is FinalKind.OK:
                         self._stale = False
@@ -298,6 +333,7 @@ class Channel:
                 continue
             finally:
                 self._pending = None
+                self._reader.expect = None
         raise ModuleGone(f"{self.name}: no answer to AT")
 
     async def _resync_soon(self) -> None:

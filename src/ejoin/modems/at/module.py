@@ -1,26 +1,39 @@
-"""One GSM module on its AT port: bring-up, card, registration, SMS out and in, USSD.
+"""One GSM module on its AT port: bring-up, card, registration, SMS out and in, USSD, balance.
 
-Received messages are stored by the device before they are deleted from the
-module, so a crash between the two shows the message again at the next sweep
-(the inbox keeps what it already has once: see ``Module._seen``).
+Nothing received leaves the module before the device has it: a message is
+deleted (``AT+CMGD``) or acknowledged (``AT+CNMA``) only once the device's store
+acknowledged it — as an SMS, a delivery report, or, if it cannot be read (or is
+an outgoing message found in the storage), as a raw PDU.  A crash between the
+two shows the message again at the next sweep, and it is stored again: at least
+once, never lost (a raw PDU is kept once per slot).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...clock import Clock
+from ...clock import Clock, Timer
 from ...protocol import pdu
-from ...protocol.at import Urc, dial_string, quoted, split_args
+from ...protocol.at import BARE, Answers, Urc, dial_string, quoted, split_args
+from ...protocol.at_fields import (
+    best_stat,
+    charset_text,
+    charsets,
+    imei_in,
+    pin_state,
+    registration_stat,
+    ussd_code,
+    ussd_text,
+)
 from ...protocol.codes import PortState
-from ...protocol.pdu_fields import unpack_septets
 from ...protocol.ports import PortAddress
-from ...protocol.text import Segmented, gsm7_text
+from ...protocol.text import Segmented
 from ...protocol.ussd import split_at_line
 from ..base import NO_CARD, CardInfo, ModemEvents, SendResult, UssdReply
 from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone, Opener
@@ -34,6 +47,58 @@ CPIN_TRIES, CPIN_WAIT = 80, 0.25  # "SIM busy" right after power-on: asked again
 RESTART_WAIT = 30.0  # seconds a module may take to restart
 # +CPIN answers of a card that waits for someone (a PIN, a PUK): the port shows 11 until it is ready
 _CPIN_WAITING = frozenset({"SIM PIN", "SIM PUK", "SIM PIN2", "SIM PUK2", "PH-SIM PIN", "PH-NET PIN"})
+# "+CUSD: 2" (released) and "+CUSD: 3" (another client answered) may be a notice before the answer
+# (Vodacom: "Initiating Release"): the answer is what comes within this long, else the notice.
+USSD_NOTICE_GRACE = 2.0
+BALANCE_TIMEOUT = 30.0  # seconds the network has to answer a balance code
+BALANCE_AFTER_SEND = 30.0  # a balance read follows sends this long after the first of them
+_REGISTRATIONS = ("+CREG", "+CEREG", "+C5GREG")  # circuit (2G/3G), LTE, 5G: queried where supported
+_BARE_IMSI = re.compile(r"\d{6,15}")
+
+
+@dataclass(frozen=True)
+class BalanceRule:
+    """A ``[[balance]]`` table: the USSD code that reads a SIM's balance, and where the number is in
+    the answer (the first group of ``pattern``, else its whole match).  ``iccid`` (a prefix) names
+    SIMs, ``operator`` (a PLMN, or its prefix) a network; a rule with neither serves every SIM."""
+
+    code: str
+    pattern: str
+    operator: str = ""
+    iccid: str = ""
+
+    def balance_in(self, text: str) -> float | None:
+        found = re.search(self.pattern, text)
+        if found is None:
+            return None
+        return parse_amount(found.group(1) if found.groups() else found.group(0))
+
+
+def parse_amount(text: str) -> float | None:
+    """``12.30``, ``12,30``, ``1,234.50``, ``1.234,50``, ``-3``: the number; None if there is none."""
+    value = text.strip().replace(" ", "").replace("\u00a0", "")
+    if "," in value and "." in value:
+        value = value.replace("," if value.rfind(",") < value.rfind(".") else ".", "")
+    value = value.replace(",", ".")
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def rule_for(rules: list[BalanceRule], iccid: str, imsi: str, operator: str) -> BalanceRule | None:
+    """The rule of a card: the first naming its ICCID, else its network (home network by the IMSI, or
+    the operator's PLMN), else one that names neither."""
+    plmn = operator.split(" ", 1)[0]
+    for fits in (
+        lambda r: bool(r.iccid) and iccid.startswith(r.iccid),
+        lambda r: bool(r.operator) and not r.iccid and (imsi.startswith(r.operator) or plmn.startswith(r.operator)),
+        lambda r: not r.operator and not r.iccid,
+    ):
+        for rule in rules:
+            if fits(rule):
+                return rule
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,8 +111,10 @@ class ModemConfig:
     profile: str = "generic"
 
 
-# CREG/CEREG <stat> -> port state.  Denied is 6 (DECISIONS: a failed registration is 6); 7 and 8 are
-# SIM locks of the device and of the operator, which the network's answer to a registration is not.
+# CREG/CEREG/C5GREG <stat> -> port state.  Denied is 6 (DECISIONS: a failed registration is 6); 7 and
+# 8 are SIM locks of the device and of the operator, which the network's answer to a registration is
+# not.  LTE's "SMS only" and "CSFB not preferred" (6, 7, 9, 10) carry SMS: registered, for an SMS
+# gateway; emergency-only and restricted service (8, 11) do not: still looking.
 _REG_STATES = {
     0: PortState.REGISTER_FAILED,  # not registered, not searching
     1: PortState.REGISTERED,
@@ -55,47 +122,13 @@ _REG_STATES = {
     3: PortState.REGISTER_FAILED,  # denied
     4: PortState.REGISTERING,  # unknown: still looking
     5: PortState.REGISTERED,  # roaming
+    6: PortState.REGISTERED,  # SMS only, home
+    7: PortState.REGISTERED,  # SMS only, roaming
+    8: PortState.REGISTERING,  # emergency services only
+    9: PortState.REGISTERED,  # CSFB not preferred, home
+    10: PortState.REGISTERED,  # CSFB not preferred, roaming
+    11: PortState.REGISTERING,  # restricted local operator services only
 }
-
-
-def best_stat(stats: Iterable[int]) -> int | None:
-    """One <stat> of the registrations a module reports (+CREG circuit, +CEREG LTE): registered on
-    either is registered, else searching, else denied."""
-    found = list(stats)
-    for wanted in ((1, 5), (2, 4), (3,), (0,)):
-        for stat in found:
-            if stat in wanted:
-                return stat
-    return None
-
-
-def creg_stat(args: str, *, unsolicited: bool) -> int | None:
-    """<stat> of ``+CREG: n,stat[,lac,ci]`` (an answer) or ``+CREG: stat[,lac,ci]`` (unsolicited)."""
-    fields = split_args(args)
-    if not unsolicited and len(fields) >= 2:
-        value = fields[1]
-    elif unsolicited or len(fields) == 1:
-        value = fields[0]
-    else:
-        return None
-    return int(value) if value.isdigit() else None
-
-
-def decode_ussd(text: str, dcs: int) -> str:
-    """A +CUSD string: hex of packed GSM-7 or UCS-2 per ``dcs`` when it is hex, else the text as it came."""
-    if not text or len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        return text
-    raw = bytes.fromhex(text)
-    group = dcs >> 4
-    if dcs == 0x48 or (group == 1 and dcs & 0x0F == 1) or (group in (4, 5, 6, 7) and (dcs >> 2) & 3 == 2):
-        return raw.decode("utf-16-be", errors="replace")
-    if dcs in (0x0F,) or group in (0, 1, 2, 3, 15) or (group in (4, 5, 6, 7) and (dcs >> 2) & 3 == 0):
-        count = len(raw) * 8 // 7
-        septets = unpack_septets(raw, count)
-        if count and septets[-1] == 0x0D and len(raw) * 8 % 7 == 0:  # padding CR (TS 23.038 6.1.2.3.1)
-            septets = septets[:-1]
-        return gsm7_text(septets)
-    return text
 
 
 class Module:
@@ -106,6 +139,7 @@ class Module:
         clock: Clock,
         events: Callable[[], ModemEvents | None],
         opener: Opener,
+        balance_rules: list[BalanceRule] | None = None,
     ) -> None:
         self.config = config
         self.port = config.port
@@ -117,7 +151,8 @@ class Module:
         self.slot = 1
         self.ready = False
         self._concat_ref = 0
-        self._regs: dict[str, int] = {}  # <stat> last told by +CREG and by +CEREG
+        self._regs: dict[str, int] = {}  # <stat> last told by +CREG, +CEREG, +C5GREG
+        self._reg_queries: tuple[str, ...] = ("+CREG",)  # the registrations this module reports
         # The device brought the module up (its registration ended): what it says on its own from now on
         # (registration lost, back, denied; a restart of its own) is reported as the port's state.
         self.live = False
@@ -126,13 +161,19 @@ class Module:
         self._reg_changed = asyncio.Event()
         self._rdy = asyncio.Event()  # the module said RDY: it has (re)started
         self._ussd: asyncio.Future[UssdReply] | None = None
+        self._ussd_notice: tuple[UssdReply, Timer] | None = None  # a release notice, the answer may follow
+        self._ussd_lock = asyncio.Lock()  # one USSD at a time: the device's, or the balance read
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reading: set[tuple[str, int]] = set()  # storage indexes being read
         self._again: set[tuple[str, int]] = set()  # ... and announced again meanwhile
         self.signal_level = 0
         self.imei = ""
+        self.charset = ""  # the TE character set (AT+CSCS) the module speaks in text; "": unknown
         self.send_timeout = SEND_TIMEOUT
         self._opening = asyncio.Lock()
+        self.balance_rules = balance_rules or []
+        self._card = CardInfo(present=False)  # the card last read (its rule for the balance)
+        self._balance_timer: Timer | None = None
 
     # --- bring-up ----------------------------------------------------------------------------------
 
@@ -152,6 +193,9 @@ class Module:
         return self._opening.locked()
 
     async def close(self) -> None:
+        if self._balance_timer is not None:
+            self._balance_timer.cancel()
+            self._balance_timer = None
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -165,20 +209,42 @@ class Module:
         await ch.command("AT", timeout=2)  # flush: whatever was half-typed ends here
         await ch.check("ATE0")
         await ch.check("AT+CMEE=1")
-        self.imei = await self._value("AT+CGSN", "")
+        answer = await ch.command("AT+CGSN", expect=Answers.of("+CGSN", bare=True))
+        self.imei = imei_in(answer.lines) if answer.ok else ""
         for cmd in self.profile.init:
             await ch.command(cmd)
+        self.charset = await self._set_charset()
         self.ready = True
 
+    async def _set_charset(self) -> str:
+        """Set the profile's TE character set where the module has it; the one it speaks ("" unknown)."""
+        ch = self.channel
+        wanted = self.profile.charset
+        if wanted:
+            offered = await ch.command("AT+CSCS=?", expect="+CSCS")
+            values = offered.values("+CSCS")
+            known = charsets(values[0]) if offered.ok and values else []
+            if (not known or wanted in known) and (await ch.command(f'AT+CSCS="{wanted}"')).ok:
+                return wanted
+        current = await ch.command("AT+CSCS?", expect="+CSCS")
+        values = current.values("+CSCS")
+        if not current.ok or not values:
+            return ""
+        name = values[0].strip().strip('"').upper()
+        return charset_text(name, "UCS2").upper() if name not in _CHARSETS else name  # "0055004300530032"
+
     async def _sms_setup(self) -> None:
-        """PDU mode, storage, indications, status reports: needs the SIM ready."""
+        """PDU mode, storage, indications, status reports, registration reports: needs the SIM ready."""
         ch = self.channel
         await ch.check("AT+CMGF=0")
         await ch.command('AT+CPMS="SM","SM","SM"', expect="+CPMS")
         await ch.command(await self._cnmi())
         await ch.command("AT+CSMP=49,167,0,0")  # SMS-SUBMIT with TP-SRR and a relative validity
-        await ch.command("AT+CREG=2")
-        await ch.command("AT+CEREG=2")
+        reported = []
+        for name in _REGISTRATIONS:
+            if (await ch.command(f"AT{name}=2")).ok:
+                reported.append(name)
+        self._reg_queries = tuple(reported) or ("+CREG",)
 
     async def _cnmi(self) -> str:
         """AT+CNMI preferring stored messages with +CMTI/+CDSI; what the module supports decides."""
@@ -191,7 +257,7 @@ class Module:
     async def _value(self, command: str, expect: str) -> str:
         """The first answer line of ``command`` without its prefix, or "" if it failed."""
         try:
-            answer = await self.channel.check(command, expect=expect)
+            answer = await self.channel.check(command, expect=Answers.of(expect) if expect else BARE)
         except ATError:
             return ""
         for line in answer.lines:
@@ -210,32 +276,37 @@ class Module:
         self.slot = slot
         self.live = self.waiting = False
         self._regs.clear()  # what the module said of the card before is not said of this one
+        self._card = CardInfo(present=False)
         state = await self._cpin()
         if state == "absent":
             return NO_CARD
         if state in _CPIN_WAITING or state == "busy":
             self.waiting = True
-            return CardInfo(present=True, waiting=True)
+            return CardInfo(present=True, waiting=True, imei=self.imei)
         if state != "READY":
-            return CardInfo(present=True, error=True)
+            return CardInfo(present=True, error=True, imei=self.imei)
         await self._sms_setup()
-        imsi = await self._value("AT+CIMI", "")
+        imsi = await self._imsi()
         iccid = await self._iccid()
         number = ""
         cnum = await self._value("AT+CNUM", "+CNUM")
         if cnum:
             fields = split_args(cnum)
-            number = fields[1] if len(fields) > 1 else ""
+            number = charset_text(fields[1], self.charset) if len(fields) > 1 else ""
+            number = number if re.fullmatch(r"\+?[0-9*#]{1,20}", number) else ""
         operator = await self._operator() or await self._home_operator(imsi)
         await self.sweep()
-        return CardInfo(present=True, iccid=iccid, imsi=imsi, number=number, operator=operator)
+        self._card = CardInfo(present=True, iccid=iccid, imsi=imsi, number=number, operator=operator, imei=self.imei)
+        return self._card
 
     async def _cpin(self) -> str:
         """READY, a PIN/PUK the module asks for, "absent", or "busy" when "SIM busy" outlasts the wait."""
         for _ in range(CPIN_TRIES):
-            answer = await self.channel.command("AT+CPIN?", expect="+CPIN")
-            if answer.ok and answer.lines:
-                return answer.lines[0].partition(":")[2].strip()
+            # Wavecom answers "+CPIN: READY" and no final result at all
+            answer = await self.channel.command("AT+CPIN?", expect=Answers.of("+CPIN", final_optional=True))
+            values = answer.values("+CPIN")
+            if answer.ok and values:
+                return pin_state(values[0])
             code = answer.final.code
             if code == 10:  # SIM not inserted
                 return "absent"
@@ -243,6 +314,14 @@ class Module:
                 return "error"
             await self.clock.sleep(CPIN_WAIT)
         return "busy"
+
+    async def _imsi(self) -> str:
+        answer = await self.channel.command("AT+CIMI", expect=Answers.of("+CIMI", bare=True))
+        for line in answer.lines if answer.ok else []:
+            value = (line.partition(":")[2] if ":" in line else line).strip().strip('"')
+            if _BARE_IMSI.fullmatch(value):
+                return value
+        return ""
 
     async def _iccid(self) -> str:
         for command, prefix in self.profile.iccid:
@@ -261,28 +340,33 @@ class Module:
         await self.channel.command("AT+COPS=3,0")
         name = split_args(await self._value("AT+COPS?", "+COPS"))
         numeric = plmn[2] if len(plmn) > 2 else ""
-        alpha = name[2] if len(name) > 2 else ""
+        alpha = charset_text(name[2], self.charset) if len(name) > 2 else ""
         return " ".join(p for p in (numeric, alpha) if p)
 
     async def _home_operator(self, imsi: str) -> str:
         """Before registration: the SIM's home network from its IMSI, named by the SIM (AT+CSPN)."""
         plmn = imsi[: 6 if imsi[:3] in _THREE_DIGIT_MNC else 5] if len(imsi) >= 6 else ""
-        spn = split_args(await self._value("AT+CSPN?", "+CSPN"))[0]
+        spn = charset_text(split_args(await self._value("AT+CSPN?", "+CSPN"))[0], self.charset)
         return " ".join(p for p in (plmn, spn) if p)
 
     async def register(self, deadline: float = 120.0) -> PortState:
-        """Wait for the network to take the card: +CREG URCs, AT+CREG? now and then."""
+        """Wait for the network to take the card: +CREG/+CEREG/+C5GREG reports, and each asked now and then."""
         end = self.clock.monotonic() + deadline
         while True:
-            self._reg_changed.clear()  # before asking: a +CREG while the answer comes wakes the wait below
-            stat = creg_stat(await self._value("AT+CREG?", "+CREG"), unsolicited=False)
-            if stat is not None:
-                self._regs["+CREG"] = stat
+            self._reg_changed.clear()  # before asking: a report while the answers come wakes the wait below
+            for name in self._reg_queries:
+                answer = await self.channel.command(f"AT{name}?", expect=name)
+                for value in answer.values(name) if answer.ok else []:
+                    stat = registration_stat(value)
+                    if stat is not None:
+                        self._regs[name] = stat
             state = self._reg_state()
             left = end - self.clock.monotonic()
             if state is not PortState.REGISTERING or left <= 0:
                 state = PortState.REGISTER_FAILED if state is PortState.REGISTERING else state
                 self.live, self._told = True, state
+                if state is PortState.REGISTERED:
+                    self._balance_later(0.0)
                 return state
             await self._wait(self._reg_changed, min(left, 2.0))
 
@@ -311,8 +395,9 @@ class Module:
 
     async def signal(self) -> int:
         answer = await self.channel.command("AT+CSQ", expect="+CSQ")
-        if answer.ok and answer.lines:
-            rssi = split_args(answer.lines[0].partition(":")[2])[0]
+        values = answer.values("+CSQ")
+        if answer.ok and values:
+            rssi = split_args(values[0])[0]
             if rssi.isdigit():
                 self.signal_level = 0 if int(rssi) == 99 else min(int(rssi), 31)
         return self.signal_level
@@ -345,8 +430,9 @@ class Module:
             )
             if not answer.ok:
                 return SendResult(False, cms_reason(answer.final), refs=tuple(refs))
-            mr = next((line.partition(":")[2].strip() for line in answer.lines if line.startswith("+CMGS")), "")
+            mr = next(iter(answer.values("+CMGS")), "")
             refs.append(int(mr.split(",")[0]) % 256 if mr.split(",")[0].isdigit() else 0)
+        self._balance_later(BALANCE_AFTER_SEND)
         return SendResult(True, refs=tuple(refs))
 
     # --- receiving ---------------------------------------------------------------------------------
@@ -356,13 +442,12 @@ class Module:
         if name in ("+CMTI", "+CDSI"):
             fields = split_args(urc.args)
             if len(fields) >= 2 and fields[1].isdigit():
-                self._spawn(self._read_stored(fields[0] or "SM", int(fields[1])))
-        elif name == "+CMT":
+                mem = charset_text(fields[0], self.charset).upper() or "SM"
+                self._spawn(self._read_stored(mem, int(fields[1])))
+        elif name in ("+CMT", "+CDS"):
             self._spawn(self._direct(urc.pdu, urc.args))
-        elif name == "+CDS":
-            self._spawn(self._direct(urc.pdu, urc.args))
-        elif name in ("+CREG", "+CEREG"):
-            stat = creg_stat(urc.args, unsolicited=True)
+        elif name in _REGISTRATIONS:
+            stat = registration_stat(urc.args)
             if stat is not None:
                 self._regs[name] = stat
                 self._reg_changed.set()
@@ -371,11 +456,11 @@ class Module:
         elif name == "+CUSD":
             self._ussd_reply(urc.args)
         elif name == "+CPIN":
-            if self.waiting and urc.args == "READY":  # the PIN was given, or the SIM is done being busy
+            if self.waiting and pin_state(urc.args) == "READY":  # the PIN was given, or the SIM is done being busy
                 self.waiting = False
                 self._told = None
                 self._tell(PortState.CARD_DETECTED)
-        elif name == "RDY" or (name == "+CFUN" and urc.args == "1"):
+        elif name == "RDY" or (name == "+CFUN" and urc.args.strip() == "1"):
             self._rdy.set()
             if self.live:  # not a restart of ours: the module forgot its settings, bring-up starts over
                 self.ready = self.live = False
@@ -388,12 +473,16 @@ class Module:
 
     async def _direct(self, hexpdu: str, args: str) -> None:
         """+CMT / +CDS: the message came without being stored; the module wants +CNMA once it is ours."""
-        length = split_args(args)[-1]
-        stored = self._take(hexpdu, int(length) if length.isdigit() else None)
-        if stored is not None:
-            await stored
+        if not hexpdu:
+            log.warning(
+                "port %d: an indication came without its PDU: not acknowledged (the network sends it again)", self.port
+            )
+            return
+        kept = await self._keep(hexpdu, _length(args), "an indication")
         try:
-            await self.channel.command("AT+CNMA")
+            # Not kept: a negative acknowledgement, so the network delivers it again rather than the module
+            # taking it as delivered.
+            await self.channel.command("AT+CNMA" if kept else "AT+CNMA=2")
         except Exception:
             log.debug("port %d: +CNMA failed", self.port, exc_info=True)
 
@@ -415,63 +504,94 @@ class Module:
 
     async def _read_one(self, mem: str, index: int) -> None:
         try:
-            answer = await self.channel.command(f"AT+CMGR={index}", expect="+CMGR")
-            if not answer.ok or len(answer.lines) < 2:
-                return
-            length = split_args(answer.lines[0].partition(":")[2])[-1]
-            stored = self._take(answer.lines[1], int(length) if length.isdigit() else None)
-            if stored is not None:
-                await stored
-            await self.channel.command(f"AT+CMGD={index}")
+            async with self._storage(mem):
+                answer = await self.channel.command(f"AT+CMGR={index}", expect=Answers.of("+CMGR", pdu=True))
+                found = list(_stored(answer, "+CMGR")) if answer.ok else []
+                if not found:
+                    return
+                header, hexpdu = found[0]
+                if await self._keep(hexpdu, _length(header), f"{mem} {index}"):
+                    await self.channel.command(f"AT+CMGD={index}")
         except Exception:
             log.warning("port %d: could not read stored message %d", self.port, index, exc_info=True)
 
+    def _storage(self, mem: str) -> _Storage:
+        """Read and delete in ``mem`` (a status report announced in "SR"), back to "SM" after."""
+        return _Storage(self.channel, "" if mem in ("SM", "") else mem)
+
     async def sweep(self) -> None:
         """Read every stored message (AT+CMGL=4): a full storage stops +CMTI, and a crash may have left some."""
-        answer = await self.channel.command("AT+CMGL=4", expect="+CMGL", timeout=20)
+        answer = await self.channel.command("AT+CMGL=4", expect=Answers.of("+CMGL", pdu=True), timeout=20)
         if not answer.ok:
             return
-        lines = answer.lines
-        for i, line in enumerate(lines):
-            if line.startswith("+CMGL") and i + 1 < len(lines):
-                fields = split_args(line.partition(":")[2])
-                length = fields[-1]
-                stored = self._take(lines[i + 1], int(length) if length.isdigit() else None)
-                if stored is not None:
-                    await stored
-                if fields[0].isdigit():
-                    await self.channel.command(f"AT+CMGD={fields[0]}")
+        for header, hexpdu in _stored(answer, "+CMGL"):
+            index = split_args(header)[0]
+            if not index.isdigit():
+                continue
+            if await self._keep(hexpdu, _length(header), f"index {index}"):
+                await self.channel.command(f"AT+CMGD={index}")
 
-    def _take(self, hexpdu: str, length: int | None) -> Awaitable[Any] | None:
-        """Hand a received PDU to the device; what completes once it is stored."""
+    async def _keep(self, hexpdu: str, length: int | None, where: str) -> bool:
+        """Hand a received PDU to the device; True once its store has it (as what it is, or raw)."""
         events = self._events()
         if events is None:
-            return None
+            log.warning(
+                "port %d: a received message (%s) is left on the module: nothing takes it yet", self.port, where
+            )
+            return False
+        now = self.clock.time()
+        slot = PortAddress(self.port, self.slot)
+        stored: Awaitable[Any] | concurrent.futures.Future[Any] | None
         try:
             message = pdu.decode(hexpdu, tpdu_length=length)
         except pdu.PduError as exc:
-            log.warning("port %d: an unreadable PDU is dropped: %s", self.port, exc)
-            return None
-        now = self.clock.time()
+            log.warning("port %d: a received PDU (%s) cannot be read (%s): stored raw", self.port, where, exc)
+            stored = events.raw_pdu(slot, hexpdu, now, str(exc))
+        else:
+            trailing = b"" if isinstance(message, pdu.StatusReport) else message.trailing
+            if trailing:
+                log.debug("port %d: %d bytes after the user data of %s ignored", self.port, len(trailing), where)
+            stored = self._deliver(events, slot, message, hexpdu, now)
+        if stored is None:
+            log.warning(
+                "port %d: the device did not take a received message (%s): left on the module", self.port, where
+            )
+            return False
+        try:
+            if isinstance(stored, concurrent.futures.Future):
+                await asyncio.wrap_future(stored)
+            else:
+                await stored
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "port %d: a received message (%s) could not be stored (%s): left on the module", self.port, where, exc
+            )
+            return False
+        return True
+
+    def _deliver(
+        self, events: ModemEvents, slot: PortAddress, message: pdu.Pdu, hexpdu: str, now: float
+    ) -> Awaitable[Any] | None:
         if isinstance(message, pdu.StatusReport):
-            events.delivery_report(self.port, message.ref, message.recipient, message.status, now, message.smsc)
-            return None
+            return events.delivery_report(self.port, message.ref, message.recipient, message.status, now, message.smsc)
         if isinstance(message, pdu.Submit):
-            return None  # an SMS stored to send: not ours to deliver
+            # Not received: an outgoing message someone stored on the SIM.  Kept, not lost, not delivered.
+            return events.raw_pdu(slot, hexpdu, now, "an outgoing message (SMS-SUBMIT) stored on the SIM")
         ts = message.scts.timestamp() if message.scts is not None else now
         text = message.text or message.data.decode("latin-1")
         c = message.concat
         ref, total, seq = (c.ref, c.total, c.seq) if c is not None else (0, 1, 1)
-        stored = events.sms_part(PortAddress(self.port, self.slot), message.sender, text, ts, ref, total, seq)
-        if stored is None:
-            return None
-        if isinstance(stored, asyncio.Future) or asyncio.iscoroutine(stored):
-            return stored
-        return asyncio.wrap_future(stored)  # type: ignore[arg-type]
+        return events.sms_part(slot, message.sender, text, ts, ref, total, seq)
 
     # --- USSD and pass-through ---------------------------------------------------------------------
 
     async def ussd(self, code: str, timeout: float) -> UssdReply:
+        async with self._ussd_lock:
+            return await self._ussd_exchange(code, timeout)
+
+    async def _ussd_exchange(self, code: str, timeout: float) -> UssdReply:
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[UssdReply] = loop.create_future()
         self._ussd = reply
@@ -482,9 +602,10 @@ class Module:
 
         timer = self.clock.call_later(timeout, expired)  # the device's clock, like every timeout here
         try:
+            text = ussd_code(code, self.charset, self.profile.ussd_packed)
             try:
                 answer = await self.channel.command(
-                    f"AT+CUSD=1,{quoted(code)},{self.profile.ussd_dcs}", timeout=timeout
+                    f"AT+CUSD=1,{quoted(text)},{self.profile.ussd_dcs}", timeout=timeout
                 )
             except CommandTimeout:
                 raise TimeoutError(f"no answer to AT+CUSD in {timeout:g} s") from None
@@ -494,29 +615,126 @@ class Module:
         finally:
             timer.cancel()
             self._ussd = None
+            self._drop_notice()
 
     def _ussd_reply(self, args: str) -> None:
         fields = split_args(args)
         mode = int(fields[0]) if fields and fields[0].isdigit() else 2
         text = fields[1] if len(fields) > 1 else ""
         dcs = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 15
-        if self._ussd is not None and not self._ussd.done():
-            self._ussd.set_result(UssdReply(decode_ussd(text, dcs), session_open=mode == 1))
+        reply = self._ussd
+        if reply is None or reply.done():
+            return
+        decoded = ussd_text(text, dcs, self.charset, self.profile.ussd_packed)
+        if mode in (0, 1):
+            self._drop_notice()
+            reply.set_result(UssdReply(decoded, session_open=mode == 1))
+        elif mode == 4:
+            self._drop_notice()
+            reply.set_result(UssdReply(decoded or "the network does not support this code", session_open=False))
+        elif mode == 5:
+            self._drop_notice()
+            reply.set_exception(TimeoutError("the network timed out (+CUSD: 5)"))
+        elif self._ussd_notice is None:
+            # Released (2) or answered elsewhere (3): the answer itself may still come.
+            notice = UssdReply(decoded, session_open=False)
+            self._ussd_notice = (notice, self.clock.call_later(USSD_NOTICE_GRACE, self._notice_is_answer, reply))
+
+    def _notice_is_answer(self, reply: asyncio.Future[UssdReply]) -> None:
+        held, self._ussd_notice = self._ussd_notice, None
+        if held is not None and not reply.done():
+            reply.set_result(held[0])
+
+    def _drop_notice(self) -> None:
+        held, self._ussd_notice = self._ussd_notice, None
+        if held is not None:
+            held[1].cancel()
 
     async def ussd_cancel(self) -> None:
         await self.channel.command("AT+CUSD=2")
+
+    # --- balance -------------------------------------------------------------------------------------
+
+    def _balance_later(self, delay: float) -> None:
+        """Read the balance ``delay`` seconds from now (once, however many sends ask meanwhile)."""
+        if self._balance_timer is not None or not self.balance_rules:
+            return
+
+        def due() -> None:
+            self._balance_timer = None
+            self._spawn(self.read_balance())
+
+        self._balance_timer = self.clock.call_later(delay, due)
+
+    async def read_balance(self) -> float | None:
+        """The balance of the card by its ``[[balance]]`` rule, reported to the device; None if unknown."""
+        card = self._card
+        rule = rule_for(self.balance_rules, card.iccid, card.imsi, card.operator) if card.present else None
+        if rule is None or self._ussd_lock.locked():
+            return None  # no rule, or someone's USSD runs: the next send asks again
+        try:
+            async with self._ussd_lock:
+                reply = await self._ussd_exchange(rule.code, BALANCE_TIMEOUT)
+                if reply.session_open:
+                    await self.channel.command("AT+CUSD=2")
+        except (TimeoutError, ATError, ModuleGone, ValueError) as exc:
+            log.info("port %d: the balance (%s) could not be read: %s", self.port, rule.code, exc)
+            return None
+        value = rule.balance_in(reply.text)
+        if value is None:
+            log.info("port %d: no balance found in the answer to %s by its pattern", self.port, rule.code)
+            return None
+        events = self._events()
+        if events is not None and self.live:
+            events.balance(self.port, value)
+        return value
 
     async def at_command(self, line: str, timeout: float) -> str:
         if any(ch in line for ch in "\r\n\x1a\x1b"):
             raise ValueError("one command line, without CR, LF, Ctrl-Z or ESC")
         # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected
-        # (each command's, on a line of several: AT+CSQ;+CREG?).
-        named = frozenset(c.name for c in split_at_line(line.strip()) if c.name[:1] in "+^$%")
+        # (each command's, on a line of several: AT+CSQ;+CREG?); lines without a prefix are answers too.
+        named = [c.name for c in split_at_line(line.strip()) if c.name[:1] in "+^$%"]
         try:
-            answer: Answer = await self.channel.command(line, timeout=timeout, expect=named)
+            answer: Answer = await self.channel.command(line, timeout=timeout, expect=Answers.of(*named, bare=True))
         except CommandTimeout:
             raise TimeoutError(f"no answer to {line[:40]!r} in {timeout:g} s") from None
         return answer.raw()
+
+
+class _Storage:
+    """``async with``: the message storage ``mem`` is read from while the body runs ("": the usual one)."""
+
+    def __init__(self, channel: Channel, mem: str) -> None:
+        self._channel = channel
+        self._mem = mem
+
+    async def __aenter__(self) -> None:
+        if self._mem:
+            await self._channel.check(f"AT+CPMS={quoted(self._mem)}", expect="+CPMS")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._mem:
+            await self._channel.command('AT+CPMS="SM"', expect="+CPMS")
+
+
+def _length(header: str) -> int | None:
+    """The <length> ending a +CMGR/+CMGL/+CMT/+CDS header: octets of the TPDU."""
+    last = split_args(header.partition(":")[2] if ":" in header else header)[-1]
+    return int(last) if last.isdigit() else None
+
+
+def _stored(answer: Answer, name: str) -> list[tuple[str, str]]:
+    """(header, PDU line) of each message in a +CMGR/+CMGL answer; a header without its PDU is left out."""
+    out = []
+    lines = answer.lines
+    for i, line in enumerate(lines):
+        if line.startswith(name) and i + 1 < len(lines) and not lines[i + 1].startswith(name):
+            out.append((line.partition(":")[2].strip(), lines[i + 1]))
+    return out
+
+
+_CHARSETS = frozenset({"GSM", "IRA", "UCS2", "HEX", "PCCP437", "PCDN", "8859-1", "UTF-8", "UTF8"})
 
 
 # Countries whose networks have three-digit MNCs (E.212): the PLMN is the IMSI's first six digits.

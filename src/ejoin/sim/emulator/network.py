@@ -98,6 +98,12 @@ class _Routed(ModemEvents):
     def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
         self._net.report(port, ref, recipient, status, smsc or SMSC)
 
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> None:
+        pass  # the network sends messages; it never holds undecodable ones
+
+    def balance(self, port: int, value: float) -> None:
+        pass
+
     def module_lost(self, port: int) -> None:
         pass
 
@@ -122,8 +128,14 @@ class _Heard(ModemEvents):
             heard.set_result(stored)
         return stored
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
-        self._inner.delivery_report(port, ref, recipient, status, ts, smsc)
+    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> Any:
+        return self._inner.delivery_report(port, ref, recipient, status, ts, smsc)
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
+        return self._inner.raw_pdu(slot, pdu, ts, reason)
+
+    def balance(self, port: int, value: float) -> None:
+        self._inner.balance(port, value)
 
     def module_lost(self, port: int) -> None:
         self._inner.module_lost(port)

@@ -67,7 +67,7 @@ async def _page_headers(request: web.Request, response: web.StreamResponse) -> N
 
 
 async def _home(_: web.Request) -> web.StreamResponse:
-    raise web.HTTPSeeOther(views.HOME)
+    return auth.see_other(auth.HOME)
 
 
 async def _favicon(_: web.Request) -> web.StreamResponse:

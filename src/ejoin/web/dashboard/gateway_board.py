@@ -16,6 +16,7 @@ from ...gateway.runtime import Gateway
 from ...gateway.sending import recovery
 from ...gateway.sending.states import JobState, TaskState
 from ...gateway.sending.tasks import CHUNK
+from ...gateway.status import balance_text
 from ...protocol.codes import PortState
 from ...protocol.messages import CommandRequest
 from ...protocol.ports import DeviceSize
@@ -41,7 +42,7 @@ def slot_view(slot: Slot, active: bool) -> SlotView:
         imsi=rec.imsi,
         sim_number=rec.number,
         operator=rec.operator if registered else "",
-        balance=f"{rec.balance:.2f}",
+        balance=balance_text(rec.balance),
     )
 
 

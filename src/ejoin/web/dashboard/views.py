@@ -26,7 +26,7 @@ from ...protocol.messages import WireError, decode_lenient, encode
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
-from .auth import HOME, LOGIN_CSRF_COOKIE, LoginSession, action, page, session_of, set_cookie
+from .auth import HOME, LOGIN_CSRF_COOKIE, LoginSession, action, page, see_other, session_of, set_cookie
 from .board import Board, Refused
 from .render import chart, fragment, render, task_rows
 
@@ -52,7 +52,7 @@ def _html(text: str, status: int = 200) -> web.Response:
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     if session_of(request) is not None:
-        raise web.HTTPSeeOther(HOME)
+        return see_other(HOME)
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     errors = {"login": "Wrong user name or password.", "stale": "The login form had expired; try again."}
     response = render("login.html", csrf=token, error=errors.get(request.query.get("error", ""), ""))
@@ -103,7 +103,7 @@ async def port_detail(request: web.Request, session: LoginSession) -> web.Stream
     if port is None:
         return web.Response(status=404, text=f"there is no port {request.match_info['number'][:8]} on this device")
     if not request.headers.get("HX-Request"):
-        raise web.HTTPSeeOther(f"/dashboard/ports?port={port.number}")
+        return see_other(f"/dashboard/ports?port={port.number}")
     return _html(fragment("_port.html", port=port))
 
 
@@ -134,7 +134,7 @@ async def tasks(request: web.Request, session: LoginSession) -> web.StreamRespon
         return screen(request, "tasks.html", session=session, active="tasks", tasks=rows, tid="")
     found = await board.find(tid)
     if len(found) == 1:
-        raise web.HTTPSeeOther(f"/dashboard/tasks/{found[0].id}?tid={quote(tid)}")
+        return see_other(f"/dashboard/tasks/{found[0].id}?tid={quote(tid)}")
     status = 200 if found else 404
     return screen(
         request, "tasks.html", status=status, session=session, active="tasks", tasks=task_rows(found), tid=tid
@@ -214,7 +214,7 @@ async def compose_send(request: web.Request, session: LoginSession, form: dict[s
         why = f" ({result[2]})" if len(result) > 2 else ""
         return again(f"The device refused the task: {status.label}{why}.")
     found = await request.app[BOARD].find(str(tid))
-    raise web.HTTPSeeOther(f"/dashboard/tasks/{found[0].id}" if found else "/dashboard/tasks")
+    return see_other(f"/dashboard/tasks/{found[0].id}" if found else "/dashboard/tasks")
 
 
 # --- inbox -------------------------------------------------------------------
