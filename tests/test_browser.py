@@ -169,7 +169,7 @@ def test_a_64_by_8_ports_page_fits_two_full_hd_screens(browser, server, logged_i
 def test_compose_sends_and_the_task_finishes(page, server):
     expect = playwright_sync.expect
     page.click("nav >> text=Compose")
-    page.fill("textarea[name=to]", "13900000001\n13900000002")
+    page.fill("textarea[name=to]", "13900000001\n99900000009\n13900000002")  # the carrier rejects 999...
     page.fill("textarea[name=sms]", "Hello from the browser")
     page.fill("input[name=from]", "1")
     shot(page, "compose")
@@ -177,8 +177,9 @@ def test_compose_sends_and_the_task_finishes(page, server):
     page.wait_for_url("**/dashboard/tasks/*")
     state = page.locator("h1 .task-state")
     expect(state).to_have_text("finished", timeout=5000)
-    expect(page.locator(".counts")).to_contain_text("2 sent")
+    expect(page.locator(".counts")).to_contain_text("2 sent · 1 failed")
     expect(page.locator("table.recipients tr.sent")).to_have_count(2)
+    expect(page.locator("table.recipients tr.failed")).to_contain_text("21 Short message transfer rejected")
     shot(page, "task")
 
 
