@@ -29,7 +29,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import AUTH, serve  # noqa: E402
-from ejoin.gateway.config import load_config  # noqa: E402
+from ejoin.drivers import load_gateway_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
 
@@ -51,7 +51,7 @@ async def median_ms(session: aiohttp.ClientSession, url: str, **kwargs) -> tuple
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_config(None, {"data": tmp, "ports": 64, "slots": 8, "fast": True})
+        config = load_gateway_config(None, {"data": tmp, "ports": 64, "slots": 8, "fast": True})
         gw = Gateway(config)
         runner, base = await serve(create_app(gw))
         try:

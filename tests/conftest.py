@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from ejoin import drivers
 from ejoin.clock import VirtualClock
-from ejoin.gateway.config import GatewayConfig, load_config
+from ejoin.drivers import load_gateway_config
+from ejoin.gateway.config import GatewayConfig
 from ejoin.gateway.device import Device as SimDevice
 from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.gateway.runtime import Gateway
@@ -159,7 +160,7 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
         del base["timing"]  # the simulator's key
     elif isinstance(base["timing"], Timing):
         base["timing"] = dataclasses.asdict(base["timing"])
-    return load_config(None, base)
+    return load_gateway_config(None, base)
 
 
 @dataclass

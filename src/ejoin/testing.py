@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 
 from .clock import VirtualClock
-from .gateway.config import load_config
+from .drivers import load_gateway_config
 from .gateway.runtime import Gateway
 from .web.app import create_app
 from .web.connections import GuardedRunner
@@ -85,7 +85,7 @@ class GatewayThread:
     ) -> None:
         if clock not in ("fast", "virtual"):
             raise ValueError('clock is "fast" or "virtual"')
-        self.config = load_config(None, {"data": str(data), "fast": clock == "fast", **settings})
+        self.config = load_gateway_config(None, {"data": str(data), "fast": clock == "fast", **settings})
         self._host = host
         self._listen_port = int(settings.get("port", 0))  # 0: a free one
         self._virtual = VirtualClock() if clock == "virtual" else None

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from ejoin.clock import VirtualClock
 from ejoin.gateway.activity import FAILURE_MINUTES, Activity
-from ejoin.gateway.sending.states import JobState
 from ejoin.protocol.codes import PortState
+from ejoin.protocol.task_states import JobState
 from ejoin.store.base import JobRecord
 from ejoin.web.dashboard.board import STATE_CLASSES, Minute, state_class
 from ejoin.web.dashboard.render import CHART_H, CHART_W, chart, nice_ceiling

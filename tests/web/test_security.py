@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from ejoin.gateway.sending.states import TaskState
 from ejoin.protocol import crypt
+from ejoin.protocol.task_states import TaskState
 
 USER, PASSWORD = "root", "s3cretpw"
 

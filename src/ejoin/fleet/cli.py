@@ -66,7 +66,7 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 
 
 async def _serve(config: Any) -> None:
-    from ..cli import settle_config_password
+    from ..serving import settle_config_password
     from ..web.connections import GuardedRunner
     from .runtime import Fleet
     from .web import create_fleet_app

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
+from ..protocol.task_states import JobState, TaskState
 from ..store.base import InboxRecord, JobRecord, RawRecord
 from .outbox import PushTransport, _safe_url
-from .sending.states import JobState, TaskState
 
 if TYPE_CHECKING:
     from .sending.tasks import Task

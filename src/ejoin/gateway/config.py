@@ -1,10 +1,12 @@
 """Gateway configuration: defaults < TOML file (``--config``) < command-line flags.
 
 Every flag has a top-level TOML key of the same name (dashes become
-underscores).  ``modems`` names the driver of the modules (``ejoin.drivers``);
-the driver may bring keys of its own (the simulated network: ``[timing]``,
-``[[sim]]``, ...), accepted only while it is the one chosen.  Unknown keys are
-an error, so a typo is not silently ignored.
+underscores).  ``modems`` names the driver of the modules; whoever puts the
+program together (the CLI, ``ejoin.testing``) gives ``load_config`` the lookup
+of driver kinds by name (``ejoin.drivers.kind``), so the gateway itself knows
+no driver.  The driver may bring keys of its own (the simulated network:
+``[timing]``, ``[[sim]]``, ...), accepted only while it is the one chosen.
+Unknown keys are an error, so a typo is not silently ignored.
 """
 
 from __future__ import annotations
@@ -13,13 +15,31 @@ import dataclasses
 import math
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import drivers
+DEFAULT_MODEMS = "simulated"
+
+
+class DriverChoice(Protocol):
+    """What loading a config needs of a driver kind (gateway/plugin.py ``DriverKind`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def settings(self) -> type | None: ...
+
+
+# A driver kind by name; LookupError (its message names the known ones) if there is none.
+DriverLookup = Callable[[str], DriverChoice]
+
+
+# GatewayConfig's fields that are no TOML keys: what load_config derives (the driver's settings and kind)
+DERIVED = frozenset({"driver", "kind"})
 
 
 class ConfigError(ValueError):
@@ -38,7 +58,7 @@ class GatewayConfig:
     # to data), written with a random password at the first start (ejoin.credentials).  password unused.
     password_file: str = ""
     data: str = "./ejoin-data"
-    modems: str = drivers.DEFAULT  # the driver of the GSM modules, by name (ejoin.drivers)
+    modems: str = DEFAULT_MODEMS  # the driver of the GSM modules, by name (ejoin.drivers)
     seed: int = 1
     fast: bool = False  # every simulated delay zero
     mac: str | None = None
@@ -72,6 +92,8 @@ class GatewayConfig:
     timezone: str = ""  # IANA name for "today" in statistics; "" = the machine's local time
     # The chosen driver's own settings (its DriverKind.settings dataclass), built from its keys.
     driver: Any = None
+    # The chosen driver's kind (gateway/plugin.py DriverKind), found by load_config's lookup.
+    kind: Any = None
 
     def validate(self) -> GatewayConfig:
         if not 1 <= self.ports <= 256:
@@ -201,7 +223,9 @@ def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     return value
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> GatewayConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, drivers: DriverLookup
+) -> GatewayConfig:
     table: dict[str, Any] = {}
     if path is not None:
         try:
@@ -219,12 +243,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             if key == "password" and (overrides or {}).get("password_file") is None:
                 table.pop("password_file", None)  # --password on the command line wins over the file's way
     where = str(path) if path else "settings"
-    name = table.get("modems", drivers.DEFAULT)
+    name = table.get("modems", DEFAULT_MODEMS)
     try:
-        kind = drivers.kind(name)
-    except drivers.UnknownDriver as exc:
-        raise ConfigError(str(exc)) from None
-    own = {f.name for f in fields(GatewayConfig)} - {"driver"}
+        kind = drivers(name)
+    except LookupError as exc:
+        raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from None
+    own = {f.name for f in fields(GatewayConfig)} - DERIVED
     theirs = {f.name for f in fields(kind.settings)} if kind.settings is not None else set()
     unknown = sorted(set(table) - own - theirs)
     if unknown:
@@ -232,4 +256,5 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     config = _build(GatewayConfig, {k: v for k, v in table.items() if k in own}, where)
     if kind.settings is not None:
         config.driver = _build(kind.settings, {k: v for k, v in table.items() if k in theirs}, where)
+    config.kind = kind
     return config.validate()

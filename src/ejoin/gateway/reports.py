@@ -25,9 +25,9 @@ import msgspec
 
 from ..clock import Clock, Timer
 from ..protocol.messages import encode
+from ..protocol.task_states import JobState
 from ..store.base import JobRecord, PushMarks, TaskStore
 from .outbox import Outbox
-from .sending.states import JobState
 from .sending.tasks import Task
 from .settings import DeviceSettings
 

@@ -83,7 +83,7 @@ class TaskRecord:
     spec: bytes
     n: int
     request: bytes
-    state: int = 0  # a TaskState (gateway/sending/states.py)
+    state: int = 0  # a TaskState (protocol/task_states.py)
     reported_seq: int = 0
     # derived from job rows when loading
     sent: int = 0
@@ -99,7 +99,7 @@ class JobRecord:
     idx: int
     number: str
     port: str
-    state: int  # a JobState (gateway/sending/states.py)
+    state: int  # a JobState (protocol/task_states.py)
     ts: int
     reason: str = ""
     carrier: str = ""

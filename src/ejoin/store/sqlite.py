@@ -20,8 +20,8 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..gateway.sending.states import JobState, TaskState
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+from ..protocol.task_states import JobState, TaskState
 from .base import (
     CALL_COUNTERS,
     CallRecord,

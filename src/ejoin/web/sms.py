@@ -8,11 +8,11 @@ from typing import Any, Protocol
 import msgspec
 
 from ..gateway.sending.engine import SendEngine
-from ..gateway.sending.states import TaskState
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize
 from ..protocol.sms import SendSmsRequest, echo_tid, tid_of_raw
+from ..protocol.task_states import TaskState
 from .endpoint import RESERVED, ApiError, ApiRequest, WebHandler, endpoint, flag, integer
 
 

@@ -9,11 +9,11 @@ import pytest
 
 from ejoin.clock import VirtualClock
 from ejoin.gateway.runtime import Gateway
-from ejoin.gateway.sending.states import TASK_TRANSITIONS, TaskState, TransitionRefused, can_move
 from ejoin.modems.base import CardInfo, ModemDriver, SendResult
 from ejoin.protocol.codes import PortState
 from ejoin.protocol.messages import decode_lenient
 from ejoin.protocol.sms import SendSmsRequest
+from ejoin.protocol.task_states import TASK_TRANSITIONS, TaskState, TransitionRefused, can_move
 
 from ...conftest import make_config
 

@@ -16,6 +16,7 @@ from ...clock import Clock, Timer
 from ...protocol.codes import SendFailure, TaskStatus
 from ...protocol.ports import PortAddress
 from ...protocol.sms import SendSmsRequest
+from ...protocol.task_states import JobState, TaskState
 from ...store.base import JobRecord, Store
 from ..device import Device, Slot
 from ..outcomes import OutcomeWriter, StoreFault
@@ -25,7 +26,6 @@ from . import recovery
 from .intake import Intake, Results
 from .routing import LaneQueue, serves_port
 from .sender import Deadlines, PortSender, StartBatcher
-from .states import JobState, TaskState
 from .tasks import Lane, Task, TaskView
 
 log = logging.getLogger(__name__)

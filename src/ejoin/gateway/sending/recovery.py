@@ -14,9 +14,9 @@ import msgspec
 
 from ...protocol.codes import SendFailure
 from ...protocol.sms import TaskSpec
+from ...protocol.task_states import JobState, TaskState
 from ...store.base import TaskRecord, TaskStore
 from ..reports import detail_row
-from .states import JobState, TaskState
 from .tasks import RequestOptions, Task
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from ...logs import ThrottledLog
 from ...modems.base import SendResult
 from ...protocol.codes import PortState, SendFailure
 from ...protocol.ports import PortAddress
+from ...protocol.task_states import JobState
 from ...store.base import JobRecord, TaskStore
 from ..device import Device, Port, Slot
 from ..outcomes import StoreFault
-from .states import JobState
 from .tasks import Lane, Task
 
 log = logging.getLogger(__name__)

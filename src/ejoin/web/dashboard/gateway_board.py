@@ -14,12 +14,12 @@ from ...gateway.activity import TaskSummary, failure_reason, summarize
 from ...gateway.device import Port, Slot
 from ...gateway.runtime import Gateway
 from ...gateway.sending import recovery
-from ...gateway.sending.states import JobState, TaskState
 from ...gateway.sending.tasks import CHUNK
 from ...gateway.status import balance_text
 from ...protocol.codes import PortState
 from ...protocol.messages import CommandRequest
 from ...protocol.ports import DeviceSize
+from ...protocol.task_states import JobState, TaskState
 from ..pushes import push_destinations
 from .board import STATE_CLASSES, Minute, Overview, PortView, PushLine, RecipientRow, Refused, SlotView, state_class
 
