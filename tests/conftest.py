@@ -8,6 +8,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -290,7 +291,9 @@ class DiskFullStore(SQLiteStore):
 
 
 def use_driver(monkeypatch, name: str, modems: Any) -> Any:
-    """``modems`` as the driver ``name`` for one test: the registry's one line, made by the test."""
+    """``modems`` as the driver ``name`` for one test, as if an entry point of ``ejoin.drivers`` declared it."""
     kind = DriverKind(name=name, create=lambda config, clock, store: Modems(modems))
-    monkeypatch.setitem(drivers.DRIVERS, name, lambda: kind)
+    entry = SimpleNamespace(name=name, value=f"tests:{name}", load=lambda: kind)
+    installed = drivers._entries()
+    monkeypatch.setattr(drivers, "_entries", lambda: {**installed, name: entry})
     return modems
