@@ -379,8 +379,10 @@ async def test_a_task_is_found_by_its_tid(device, monkeypatch):
     found = await device.client.get("/dashboard/tasks", params={"tid": " 502 "}, allow_redirects=False)
     assert found.status == 303 and found.headers["Location"].startswith("/dashboard/tasks/")
     assert "Task 502" in await (await device.client.get(found.headers["Location"])).text()
-    missing = await device.client.get("/dashboard/tasks", params={"tid": "999"})
-    assert missing.status == 404 and "No task with tid 999 is known" in await missing.text()
+    for unknown in ("999", "9" * 30, "-1", "abc", "<b>"):
+        missing = await device.client.get("/dashboard/tasks", params={"tid": unknown})
+        html = await missing.text()
+        assert missing.status == 404 and "No task with tid" in html and "<b>" not in html, unknown
     # a tid used again once its first task closed: both listed
     await device.send_ok({"tid": 502, "from": "1", "to": "13900000002", "sms": "again"})
     await device.clock.advance(5)

@@ -191,6 +191,8 @@ class GatewayBoard:
             number = int(tid)
         except ValueError:
             return []
+        if not -(2**63) <= number < 2**63:  # the store's integers: no stored task has it
+            return []
         store = self._gw.store
         out = []
         for rec in await store.tasks_closed([number]):
