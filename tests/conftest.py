@@ -8,7 +8,6 @@ import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -291,9 +290,7 @@ class DiskFullStore(SQLiteStore):
 
 
 def use_driver(monkeypatch, name: str, modems: Any) -> Any:
-    """``modems`` as the driver ``name`` for one test, as if an entry point of ``ejoin.drivers`` declared it."""
+    """``modems`` as the driver ``name`` for one test, registered in code as an embedding program would."""
     kind = DriverKind(name=name, create=lambda config, clock, store: Modems(modems))
-    entry = SimpleNamespace(name=name, value=f"tests:{name}", load=lambda: kind)
-    installed = drivers._entries()
-    monkeypatch.setattr(drivers, "_entries", lambda: {**installed, name: entry})
+    monkeypatch.setitem(drivers.REGISTERED, name, kind)
     return modems

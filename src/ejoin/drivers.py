@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .gateway.plugin import DriverKind
 
 GROUP = "ejoin.drivers"
+# Kinds a program registers in code (an embedding application, a test) beside the installed ones.
+REGISTERED: dict[str, DriverKind] = {}
 
 
 class UnknownDriver(LookupError):
@@ -33,11 +35,13 @@ def _entries() -> dict[str, EntryPoint]:
 
 
 def names() -> list[str]:
-    return sorted(_entries())
+    return sorted({*_entries(), *REGISTERED})
 
 
 def kind(name: str) -> DriverKind:
     """The driver registered as ``name``; UnknownDriver (one line naming the known ones) if none is."""
+    if isinstance(name, str) and name in REGISTERED:
+        return REGISTERED[name]
     entry = _entries().get(name) if isinstance(name, str) else None
     if entry is None:
         known = ", ".join(names()) or f"none (no {GROUP} entry points: is ejoin installed?)"

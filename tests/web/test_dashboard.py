@@ -407,3 +407,21 @@ async def test_favicon_and_inbox_date_labels(device):
     html = await (await device.client.get("/dashboard/inbox")).text()
     labels = re.findall(r"<label>([^<]+)<", html)
     assert "Received since " in labels and "Received until " in labels and "From " not in labels
+
+
+async def test_a_paused_port_says_so_in_its_row_and_its_card(monkeypatch, clock, device_factory):
+    from ..conftest import use_driver
+    from ..gateway.sending.test_backoff import OneBadModule
+
+    driver = use_driver(monkeypatch, "badmodule", OneBadModule(clock, delay=0.1, bad=2))
+    dev = await device_factory(modems="badmodule", ports=2, slots=1)
+    await dev.settle()
+    await logged_in(dev)
+    driver.failing = True
+    await dev.send_ok({"tid": 3, "from": "2", "to": "13900000001,13900000002,13900000003", "sms": "x"})
+    await dev.clock.advance(0.5)
+    html = await (await dev.client.get("/dashboard/ports", params={"port": "2"})).text()
+    why = "sending paused: 2 failed in a row (38 Network out of order); next try in 0.5 s"
+    assert f'<b class="paused" title="{why}">· paused</b>' in html  # the row
+    assert f'<p class="paused" role="status">{why}</p>' in html  # the card
+    assert html.count("· paused") == 1  # port 1 sends

@@ -106,6 +106,8 @@ class Activity:
         self.started = clock.time()
         self.sms_sent: dict[int, int] = {}  # by port
         self.sms_failed: dict[int, int] = {}
+        # counted in sms_failed (outcome unknown), then proven sent by a delivery report: counters only grow
+        self.sms_confirmed: dict[int, int] = {}
         self.sms_received: dict[int, int] = {}
         self.raw_received: dict[int, int] = {}  # by port: messages kept as their raw PDU
         self.delivery_reports: dict[str, int] = {}  # by outcome
@@ -153,6 +155,12 @@ class Activity:
                 for reason, n in bucket.items():
                     total[reason] = total.get(reason, 0) + n
         return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
+
+    def job_confirmed(self, task: Task, job: JobRecord) -> None:
+        port = _port_number(job.port)
+        self.sms_confirmed[port] = self.sms_confirmed.get(port, 0) + 1
+        if task.id in self.recent:
+            self.recent[task.id] = summarize(task)
 
     def task_finished(self, task: Task) -> None:
         self.open.pop(task.id, None)

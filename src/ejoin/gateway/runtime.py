@@ -142,6 +142,7 @@ class Gateway:
         self.inbox.observers.append(self.activity.received)
         self.inbox.raw_observers.append(self.activity.received_raw)
         self.sending.expect_reports = self.inbox.expect_reports
+        self.inbox.confirm = self.sending.confirm_sent
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
         self._no_euicc = NoEuicc(self.size.ports)

@@ -159,3 +159,6 @@ class SendFailure:
     TIMEOUT = "6 Timeout"  # no result within the task's tmo
     INTERRUPTED = "7 Interrupted by restart"  # in a module when the device stopped
     REMOVED = "8 Removed"  # never sent: its task was removed first
+    UNKNOWN = "9 Outcome unknown"  # the module took it and never said how it went (lost, silent); [5] says why
+    # Reasons of SMS that may have gone out all the same: a delivery report for one proves it was sent.
+    UNCONFIRMED = frozenset({TIMEOUT, INTERRUPTED, UNKNOWN})

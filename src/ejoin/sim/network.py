@@ -121,7 +121,9 @@ class SimulatedNetwork(Modems):
         def view(port: int) -> ModuleView:
             slot = gw.device.port(port).active
             r = slot.record
-            return ModuleView(r.imei, r.present, r.iccid, r.imsi, r.operator, slot.state, gw.device.signal(port))
+            return ModuleView(
+                r.imei, r.present, r.iccid, r.imsi, r.operator, slot.state, gw.device.signal(port), r.number
+            )
 
         self.modems.module_view = view
         assert self.modems.events is not None

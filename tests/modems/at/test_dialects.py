@@ -312,7 +312,7 @@ async def test_a_menu_with_line_breaks_comes_back_whole():
         reply = await r.at.ussd(1, "#100#", 5.0)
         assert reply.session_open
         assert reply.text.splitlines()[:3] == ["Bal:$100.00 *", "Exp 01 Jan 2013", "1. Recharge"]
-        assert reply.text.endswith("00. Home\n*charges can take 48hrs")
+        assert reply.text.endswith("00. Home\r\n*charges can take 48hrs")  # the line breaks as they came
     finally:
         await r.stop()
 

@@ -5,7 +5,8 @@ deleted (``AT+CMGD``) or acknowledged (``AT+CNMA``) only once the device's store
 acknowledged it — as an SMS, a delivery report, or, if it cannot be read (or is
 an outgoing message found in the storage), as a raw PDU.  A crash between the
 two shows the message again at the next sweep, and it is stored again: at least
-once, never lost (a raw PDU is kept once per slot).
+once, never lost (a raw PDU is kept once per slot; a delivery report once, by
+what it is: the inbox knows its copy).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ...protocol.text import Segmented
 from ...protocol.ussd import split_at_line
 from ..base import NO_CARD, CardInfo, ModemEvents, SendResult, UssdReply
 from .channel import Answer, ATError, Channel, CommandTimeout, ModuleGone, Opener
-from .errors import cms_reason
+from .errors import cms_reason, refuses_recipient
 from .profiles import Profile, iccid_from_crsm
 
 log = logging.getLogger(__name__)
@@ -418,18 +419,28 @@ class Module:
             recipient = dial_string(number)
             centre = dial_string(smsc) if smsc else None
         except ValueError as exc:
-            return SendResult(False, f"21 {exc}")
+            return SendResult(False, f"21 {exc}", recipient_refused=True)
         self._concat_ref = (self._concat_ref + 1) % 256
         parts = pdu.encode_submit_parts(
             recipient, text, concat_ref=self._concat_ref, request_report=report, smsc=centre
         )
         refs: list[int] = []
         for part in parts:
-            answer = await self.channel.command(
-                f"AT+CMGS={part.tpdu_length}", timeout=self.send_timeout, expect="+CMGS", pdu=part.hex
-            )
+            try:
+                answer = await self.channel.command(
+                    f"AT+CMGS={part.tpdu_length}", timeout=self.send_timeout, expect="+CMGS", pdu=part.hex
+                )
+            except (ModuleGone, CommandTimeout) as exc:
+                if not (refs or exc.handed_over):
+                    raise  # nothing of this SMS reached the module: it failed, and the module is the driver's to handle
+                # The module has (part of) it and said nothing more: it may have gone out.  The channel finds
+                # out on its own whether the module is still there (a closed line, a resync after a timeout).
+                what = "went away" if isinstance(exc, ModuleGone) else "fell silent"
+                return SendResult(False, f"the module {what} after taking the SMS", refs=tuple(refs), unknown=True)
             if not answer.ok:
-                return SendResult(False, cms_reason(answer.final), refs=tuple(refs))
+                return SendResult(
+                    False, cms_reason(answer.final), refs=tuple(refs), recipient_refused=refuses_recipient(answer.final)
+                )
             mr = next(iter(answer.values("+CMGS")), "")
             refs.append(int(mr.split(",")[0]) % 256 if mr.split(",")[0].isdigit() else 0)
         self._balance_later(BALANCE_AFTER_SEND)
@@ -575,7 +586,17 @@ class Module:
         self, events: ModemEvents, slot: PortAddress, message: pdu.Pdu, hexpdu: str, now: float
     ) -> Awaitable[Any] | None:
         if isinstance(message, pdu.StatusReport):
-            return events.delivery_report(self.port, message.ref, message.recipient, message.status, now, message.smsc)
+            # The service centre's time makes a report read twice (a line lost before AT+CMGD) the same one.
+            centre = message.discharge or message.scts
+            return events.delivery_report(
+                self.port,
+                message.ref,
+                message.recipient,
+                message.status,
+                now,
+                message.smsc,
+                smsc_ts=centre.timestamp() if centre is not None else None,
+            )
         if isinstance(message, pdu.Submit):
             # Not received: an outgoing message someone stored on the SIM.  Kept, not lost, not delivered.
             return events.raw_pdu(slot, hexpdu, now, "an outgoing message (SMS-SUBMIT) stored on the SIM")
@@ -694,7 +715,10 @@ class Module:
             raise ValueError("one command line, without CR, LF, Ctrl-Z or ESC")
         # "+CREG: 0,1" answers AT+CREG? although the same line also comes unsolicited: say which is expected
         # (each command's, on a line of several: AT+CSQ;+CREG?); lines without a prefix are answers too.
-        named = [c.name for c in split_at_line(line.strip()) if c.name[:1] in "+^$%"]
+        commands = split_at_line(line.strip())
+        named = [c.name for c in commands if c.name[:1] in "+^$%"]
+        if any(c.name.upper() == "I" for c in commands):
+            named.append("+GCAP")  # ATI's text often ends with the capabilities list (V.250 6.1.9)
         try:
             answer: Answer = await self.channel.command(line, timeout=timeout, expect=Answers.of(*named, bare=True))
         except CommandTimeout:

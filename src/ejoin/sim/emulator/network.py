@@ -41,7 +41,7 @@ from .memory import MemoryLine, quiesce_lines
 from .pty import PtyModem
 from .routes import FAULT_ROUTES, Emulators
 
-EmulatorLine = MemoryLine | PtyModem
+EmulatorLine = MemoryLine[EmulatedModem] | PtyModem
 LINES = ("memory", "pty")
 
 if TYPE_CHECKING:
@@ -97,7 +97,9 @@ class _Routed(ModemEvents):
     def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> None:
         self._net.deliver_text(slot, sender, text, ts, (ref, total, seq) if total > 1 else None)
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> None:
         self._net.report(port, ref, recipient, status, smsc or SMSC)
 
     def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> None:
@@ -130,8 +132,10 @@ class _Heard(ModemEvents):
             heard.set_result(stored)
         return stored
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> Any:
-        return self._inner.delivery_report(port, ref, recipient, status, ts, smsc)
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> Any:
+        return self._inner.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
 
     def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
         return self._inner.raw_pdu(slot, pdu, ts, reason)
@@ -209,7 +213,7 @@ class EmulatedNetwork(SimulatedNetwork):
             moving = (counts[0] != counts[1] or counts[2] != counts[3]) and still < 50
             if pty.modem.busy or moving:
                 busy = True
-            elif ch.in_flight and not (pty.modem.blocked or pty.modem.restarting or pty.modem.faults.no_answer):
+            elif ch.in_flight and not pty.modem.needs_time:
                 busy = True
         # The clock gives up waiting after so many looks; a loaded machine may take a while to answer on a
         # line, and time moving on meanwhile would time the command out: look less often the longer it is.
@@ -298,12 +302,12 @@ class EmulatedNetwork(SimulatedNetwork):
         return Submitted(mr=mr)
 
     async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]:
-        """The simulated network's USSD service answering the modem's SIM (the same menus as the simulator):
-        (+CUSD mode, text as UCS-2 hex, dcs 72), as a module set to report UCS-2 gives it."""
+        """The simulated network's USSD service answering the modem's SIM (the same menus as the simulator),
+        sent in UCS-2 as networks send menus in any script: a module shows it in hex, <dcs> 72."""
         delay, reply = self.ussd.answer(PortAddress(modem.port, modem.slot), code)
         if delay:
             await self.clock.sleep(delay)
-        return (1 if reply.session_open else 0), reply.text.encode("utf-16-be").hex().upper(), 72
+        return (1 if reply.session_open else 0), reply.text, 72
 
     def ussd_end(self, modem: EmulatedModem) -> None:
         self.ussd.cancel(modem.port)

@@ -102,6 +102,7 @@ class PortView:
     sent_today: int
     failed_today: int
     slots: tuple[SlotView, ...]
+    paused: str = ""  # why the port takes no SMS for now (its sends failed in a row), or ""
 
     @property
     def bars(self) -> int:

@@ -14,6 +14,7 @@ from ...gateway.activity import TaskSummary, failure_reason, summarize
 from ...gateway.device import Port, Slot
 from ...gateway.runtime import Gateway
 from ...gateway.sending import recovery
+from ...gateway.sending.backoff import Pause
 from ...gateway.sending.tasks import CHUNK
 from ...gateway.status import balance_text
 from ...protocol.codes import PortState
@@ -64,8 +65,13 @@ class GatewayBoard:
         """SMS per slot since local midnight (the statistics API's type 2 window)."""
         return await self._gw.store.sms_counts(self._gw.statistics.since_minute(2))
 
-    def _view(self, port: Port, today: Counts) -> PortView:
+    def _view(self, port: Port, today: Counts, pauses: dict[int, Pause]) -> PortView:
         active = port.active
+        pause = pauses.get(port.number)
+        paused = ""
+        if pause is not None and pause.left:
+            left = round(pause.left, 1)
+            paused = f"sending paused: {pause.failures} failed in a row ({pause.reason}); next try in {left:g} s"
         sent = failed = 0
         for s in port.slots:
             counts = today.get((port.number, s.record.slot), {})
@@ -83,13 +89,15 @@ class GatewayBoard:
             sent_today=sent,
             failed_today=failed,
             slots=tuple(slot_view(s, s is active) for s in port.slots),
+            paused=paused,
         )
 
     async def ports(self, numbers: list[int] | None = None) -> list[PortView]:
         device = self._gw.device
         chosen = device.ports if numbers is None else [device.port(n) for n in numbers if 1 <= n <= self.size.ports]
         today = await self._counts()
-        return [self._view(p, today) for p in chosen]
+        pauses = self._gw.sending.pauses()
+        return [self._view(p, today, pauses) for p in chosen]
 
     async def port(self, number: int) -> PortView | None:
         found = await self.ports([number])
