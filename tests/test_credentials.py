@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from ejoin.cli import settle_config_password
 from ejoin.credentials import PasswordError, open_door, reachable_by_others, settle_password
+from ejoin.serving import settle_config_password
 
 
 def test_without_a_password_file_the_password_is_the_given_one(tmp_path):

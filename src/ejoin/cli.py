@@ -14,9 +14,10 @@ import click
 from aiohttp import web
 
 from . import __version__, logs, systemd
-from .credentials import PasswordError, announce, settle_password
+from .drivers import load_gateway_config
 from .fleet.cli import fleet as fleet_command
-from .gateway.config import ConfigError, GatewayConfig, load_config
+from .gateway.config import ConfigError, GatewayConfig
+from .serving import settle_config_password
 
 log = logging.getLogger("ejoin")
 
@@ -93,6 +94,12 @@ def main() -> None:
     type=click.Choice(["text", "json"]),
     help="json: one JSON object a line, for log collectors.  [default: text]",
 )
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins (https://host[:port]) whose browser pages may call the API; "
+    "other sites' pages are refused.  [default: none]",
+)
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
 
@@ -104,7 +111,7 @@ def gateway(config_path: str | None, **flags: Any) -> None:
     """
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:
-        config = load_config(config_path, overrides)
+        config = load_gateway_config(config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     logs.configure(config.log_level, config.log_format)
@@ -126,7 +133,7 @@ def modem_emulator(profile: str, count: int, seed: int, directory: str) -> None:
       ejoin modem-emulator --profile quectel --count 4
       ejoin modem-emulator --profile simcom --count 1 --dir /tmp/modems
     """
-    from . import drivers
+    from .sim.emulator.standalone import run
 
     try:
         from .modems.at.profiles import profile as check_profile
@@ -135,7 +142,7 @@ def modem_emulator(profile: str, count: int, seed: int, directory: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        _run(drivers.run_modem_emulators(profile, count, seed, directory))
+        _run(run(profile, count, seed, directory))
     except KeyboardInterrupt:
         pass
 
@@ -154,20 +161,17 @@ async def _serve(config: GatewayConfig) -> None:
     from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
-    from .web.connections import GuardedRunner, QuietClientErrors
+    from .web.connections import GuardedRunner
 
     ssl_context = _tls_context(config)
     # The address first: a busy port must fail before a data directory or SIMs are made.
     sock = _listen(config.host, config.port)
     settle_config_password(config, sock)
-    logging.getLogger("aiohttp.server").addFilter(QuietClientErrors())
     gw = Gateway(config)
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
     runner = GuardedRunner(
         create_app(gw),
-        max_connections=config.max_connections,
-        read_timeout=config.read_timeout,
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,
@@ -208,22 +212,6 @@ async def _serve(config: GatewayConfig) -> None:
     systemd.notify("STOPPING=1")
     await runner.cleanup()
     log.info("stopped")
-
-
-def settle_config_password(config: Any, sock: socket.socket | None = None) -> None:
-    """``config.password`` (a gateway's or a fleet's) as ``password_file`` and the environment say
-    (ejoin.credentials); a password this start generated is printed here, once, on stderr (never
-    through logging)."""
-    try:
-        settled = settle_password(config.password, config.password_file, config.data)
-    except PasswordError as exc:
-        if sock is not None:
-            sock.close()
-        raise click.ClickException(str(exc)) from None
-    config.password = settled.value
-    line = announce(config.username, settled)
-    if line:
-        click.echo(line, err=True)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -40,7 +40,7 @@ class FleetThread:
 
     def start(self) -> FleetThread:
         self._thread.start()
-        self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1"))
+        self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1", device=True))
         if not self.config.public_url:
             self.fleet.public_url = self.url  # members push their reports here
         return self

@@ -68,6 +68,15 @@ def test_policy_and_quotas_are_checked() -> None:
         load_fleet_config(None, {"sim_day_quota": -1, "member": one})
 
 
+def test_the_fleet_takes_the_edge_keys() -> None:
+    config = load_fleet_config(None, {"allowed_origins": "https://a.example", "max_connections": 50})
+    assert config.allowed_origins == ["https://a.example"] and config.max_connections == 50
+    with pytest.raises(ConfigError, match="allowed_origins"):
+        load_fleet_config(None, {"allowed_origins": ["ftp://x"]})
+    with pytest.raises(ConfigError, match="max_connections"):
+        load_fleet_config(None, {"max_connections": 0})
+
+
 def test_the_public_url_and_numbers_are_checked() -> None:
     one = [{"url": "http://a", "ports": "1-2"}]
     assert load_fleet_config(None, {"public_url": " http://lb:8090 ", "member": one}).public_url == "http://lb:8090"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ejoin.gateway.config import ConfigError, load_config
+from ejoin.drivers import load_gateway_config
+from ejoin.gateway.config import ConfigError
 from ejoin.modems.base import NO_CARD, CardInfo, ModemDriver, SendResult
 from ejoin.protocol.codes import PortState
 
@@ -59,15 +60,15 @@ def test_the_simulators_keys_belong_to_the_simulator(one_sim, tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('modems = "one-sim"\n[timing]\ncard_detect = 1.0\n')
     with pytest.raises(ConfigError, match=r"unknown key\(s\) in .*: timing"):
-        load_config(path)
+        load_gateway_config(path)
     path.write_text('modems = "one-sim"\nports = 2\n')
-    config = load_config(path)
+    config = load_gateway_config(path)
     assert config.modems == "one-sim" and config.driver is None
 
 
 def test_an_unknown_driver_is_one_line_naming_the_known_ones(one_sim):
     with pytest.raises(ConfigError) as exc:
-        load_config(None, {"modems": "modem"})
+        load_gateway_config(None, {"modems": "modem"})
     assert str(exc.value) == "unknown modems 'modem'; known: at, emulated, one-sim, simulated"
 
 

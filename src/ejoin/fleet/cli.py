@@ -33,6 +33,11 @@ log = logging.getLogger("ejoin.fleet")
     metavar="FILE",
     help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
 )
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins whose browser pages may call the fleet's API.  [default: none]",
+)
 @click.pass_context
 def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
     """Serve member EJOIN devices as one device whose ports are all of theirs.
@@ -62,9 +67,10 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 
 
 async def _serve(config: Any) -> None:
-    from ..cli import settle_config_password
-    from .api.app import create_fleet_app
+    from ..serving import settle_config_password
+    from ..web.connections import GuardedRunner
     from .engine.runtime import Fleet
+    from .api.app import create_fleet_app
 
     if not config.public_url:
         config.public_url = f"http://{config.host}:{config.port}"
@@ -76,7 +82,12 @@ async def _serve(config: Any) -> None:
             )
     settle_config_password(config)
     fleet = Fleet(config)
-    runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
+    # The gateway's connection guards and HTTP edge: a cap on connections, a deadline for a request's head.
+    runner = GuardedRunner(
+        create_fleet_app(fleet),
+        access_log=None,
+        handle_signals=False,
+    )
     try:
         await runner.setup()
     except (ConnectionError, StoreOpenError) as exc:  # a wrong --db, a server away, a file it cannot use: said

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..gateway.config import ConfigError
+from ..gateway.config import ConfigError, check_origins
 from ..protocol import values
 
 _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
@@ -77,6 +77,8 @@ class FleetConfig:
     # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
     max_body: int = 16 * 1024 * 1024
     read_timeout: float = 30.0
+    max_connections: int = 1000  # open HTTP connections; more are answered 503 and closed (web/connections.py)
+    allowed_origins: list[str] = field(default_factory=list)  # browser pages' origins allowed (web/cross_site.py)
     max_sessions: int = 1000
     login_delay_cap: float = 5.0
     push_timeout: float = 10.0
@@ -226,4 +228,7 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError("task_retention is a number of seconds above 0")
     if config.inbox_max < 1:
         raise ConfigError("inbox_max is at least 1")
+    if config.max_connections < 1 or config.read_timeout <= 0:
+        raise ConfigError("max_connections is at least 1 and read_timeout a number of seconds above 0")
+    config.allowed_origins = check_origins(config.allowed_origins)
     return config

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..clock import Clock, Timer
-from ..modems.base import CardInfo, ModemDriver
+from ..modems.base import CardInfo, ModemDriver, module_failure
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle
 from ..store.base import PortRecord, SlotRecord, Store
@@ -209,8 +209,8 @@ class Device:
         """Read the module's signal now; ``announce``: push the port's state even if it did not change."""
         try:
             self._signals[port] = await self.driver.signal(port)
-        except Exception:
-            log.warning("port %d: the module did not tell its signal", port, exc_info=True)
+        except Exception as exc:
+            log.warning("port %d: the module did not tell its signal: %s", port, exc, exc_info=not module_failure(exc))
         if announce:
             self._changed(self.port(port).active)
 
@@ -333,8 +333,10 @@ class Device:
             self._set_state(slot, outcome)
         except (asyncio.CancelledError, StateRefused):
             raise  # a refused move is this module's bug, not the module failing
-        except Exception:
-            log.exception("port %d: module failed", port.number)
+        except Exception as exc:
+            expected = module_failure(exc)  # a lost or silent module is one line; a bug has its traceback
+            level = logging.WARNING if expected else logging.ERROR
+            log.log(level, "port %d: module failed: %s", port.number, exc, exc_info=not expected)
             self._set_state(slot, PortState.MODULE_TIMEOUT)
 
     # --- commands (spec 5) ---------------------------------------------------

@@ -13,7 +13,6 @@ import secrets
 import socket
 from pathlib import Path
 
-from .. import drivers
 from ..clock import Clock, SystemClock, Timer
 from ..credentials import open_door
 from ..modems.base import ModemDriver
@@ -28,7 +27,7 @@ from .esim import Euicc, NoEuicc
 from .events import DeviceEvents
 from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
 from .parameters import Parameters
-from .plugin import Modems
+from .plugin import DriverKind, Modems
 from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
@@ -86,8 +85,10 @@ class Gateway:
         self.size = DeviceSize(config.ports, config.slots)
         if driver is not None:
             self.modems = Modems(driver)
+        elif isinstance(config.kind, DriverKind):
+            self.modems = config.kind.create(config, self.clock, self.store)
         else:
-            self.modems = drivers.kind(config.modems).create(config, self.clock, self.store)
+            raise ValueError("the config names no driver kind: load it with load_config(..., drivers=...)")
         self.driver = self.modems.driver
         self.activity = Activity(self.clock)
         self.outbox = Outbox(
@@ -141,6 +142,7 @@ class Gateway:
         self.inbox.observers.append(self.activity.received)
         self.inbox.raw_observers.append(self.activity.received_raw)
         self.sending.expect_reports = self.inbox.expect_reports
+        self.inbox.confirm = self.sending.confirm_sent
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
         self._no_euicc = NoEuicc(self.size.ports)

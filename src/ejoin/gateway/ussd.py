@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..clock import Clock, Timer
-from ..modems.base import ModemDriver
+from ..modems.base import ModemDriver, module_failure
 from ..protocol.codes import PortState, TaskStatus
 from ..protocol.errors import DeviceError
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
@@ -179,8 +179,10 @@ class Passthrough:
         try:
             async with _deadline(self._clock, CANCEL_TIMEOUT):
                 await self._driver.ussd_cancel(port)
-        except Exception:
-            log.warning("port %d: the module did not end its USSD session", port, exc_info=True)
+        except Exception as exc:
+            log.warning(
+                "port %d: the module did not end its USSD session: %s", port, exc, exc_info=not module_failure(exc)
+            )
 
     def _expire(self, port: int) -> None:
         if port in self._sessions and port not in self._busy:
@@ -225,8 +227,10 @@ class Passthrough:
             raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
         except TimeoutError:
             status, why = TaskStatus.TIMEOUT, f"{who} did not answer within {timeout:g} seconds"
-        except Exception:
-            log.exception("port %d: %s failed in the module", port, what)
+        except Exception as exc:
+            expected = module_failure(exc)  # a traceback only for a bug
+            level = logging.WARNING if expected else logging.ERROR
+            log.log(level, "port %d: %s failed in the module: %s", port, what, exc, exc_info=not expected)
             status, why = TaskStatus.SERVER_ERROR, "the module failed; the device logged why"
         if on_failure is not None:
             await on_failure()

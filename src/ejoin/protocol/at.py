@@ -221,13 +221,28 @@ class LineReader:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pdu: _Waiting | None = None
-        self._open: list[str] | None = None  # a +CUSD string not closed yet, line by line
+        # A +CUSD string not closed yet: its bytes as they came, line ends included (a menu keeps its layout).
+        self._open: bytearray | None = None
         self.expect: Answers | None = None
+        # The command in flight prompts for a PDU (AT+CMGS): "> " is its prompt wherever it falls, even
+        # with an unsolicited line after it in the same read (the module printed one while waiting).
+        self.prompting = False
 
     def feed(self, data: bytes) -> list[Event]:
         self._buf += data
         events: list[Event] = []
         while True:
+            if self._open is not None:
+                closed = self._close_string()
+                if closed is None:
+                    return events
+                events.extend(closed)
+                continue
+            if self.prompting and self._pdu is None and self._buf.lstrip(b"\r\n").startswith(b"> "):
+                del self._buf[: self._buf.index(b"> ") + 2]
+                self.prompting = False  # one prompt a command
+                events.append(Prompt())
+                continue
             cut = self._line_end()
             if cut is None:
                 if self._buf.lstrip(b"\r\n").startswith(b"> ") and self._pdu is None and self._open is None:
@@ -235,8 +250,13 @@ class LineReader:
                     events.append(Prompt())
                 return events
             raw = bytes(self._buf[:cut])
+            end = bytes(self._buf[cut : cut + 1])
             del self._buf[: cut + 1]
             events.extend(self._classify(raw))
+            if self._open is not None:
+                # The string opened on this line: from here on its bytes are kept as they came (the
+                # spaces before the line end too), the line end being its first line break.
+                self._open = bytearray(raw.lstrip(b" \t")) + end
 
     def pending(self) -> bytes:
         """Bytes of a line not finished yet."""
@@ -246,6 +266,7 @@ class LineReader:
         self._buf.clear()
         self._pdu = None
         self._open = None
+        self.prompting = False
 
     def command_done(self) -> None:
         """The command in flight has its final result: a header of its own waits for no PDU any more."""
@@ -262,8 +283,6 @@ class LineReader:
         text = raw.decode("latin-1").strip(" \t")
         if not text:
             return []
-        if self._open is not None:
-            return self._join(text)
         if not _TEXT.fullmatch(text) and not prefixed(text):
             return [Noise(text)]  # a result code's line keeps what its string holds (GSM-charset bytes)
         waiting = self._pdu
@@ -326,7 +345,7 @@ class LineReader:
                 return [Line(text)]
             args = text.partition(":")[2].strip(" \t")
             if name == "+CUSD" and args.count('"') % 2:
-                self._open = [text]
+                self._open = bytearray(text.encode("latin-1"))
                 return []
             if name in _WITH_PDU:
                 self._pdu = _Waiting(Urc(name, args))
@@ -338,15 +357,29 @@ class LineReader:
             return [Line(text)]
         return [Urc(prefix(text), text.partition(":")[2].strip() if ":" in text else "")]
 
-    def _join(self, text: str) -> list[Event]:
-        """A line of a +CUSD string that went on past a line end (a USSD menu)."""
+    def _close_string(self) -> list[Event] | None:
+        """The rest of an open +CUSD string once its closing quote and that line's end have come (None:
+        not yet).  The string keeps its line breaks and spaces as they came; one that never closes is
+        cut after so many lines or characters and taken as it is."""
         assert self._open is not None
-        self._open.append(text)
-        joined = "\n".join(self._open)
-        if joined.count('"') % 2 == 0 or len(self._open) >= _JOIN_MAX_LINES or len(joined) >= _JOIN_MAX_CHARS:
-            self._open = None
-            return [Urc("+CUSD", joined.partition(":")[2].strip(" \t"))]
-        return []
+        quote = self._buf.find(b'"')
+        end = None
+        if quote >= 0:
+            for i in range(quote, len(self._buf)):
+                if self._buf[i] in (10, 13):
+                    end = i
+                    break
+        if end is None:
+            pending = len(self._open) + len(self._buf)
+            lines = self._open.count(b"\n") + self._buf.count(b"\n")
+            if quote < 0 and (pending >= _JOIN_MAX_CHARS or lines >= _JOIN_MAX_LINES):
+                end = len(self._buf)  # never closed: cut here
+            else:
+                return None
+        self._open += self._buf[:end]
+        del self._buf[: end + 1]
+        joined, self._open = self._open.decode("latin-1"), None
+        return [Urc("+CUSD", joined.partition(":")[2].strip(" \t"))]
 
 
 # --- arguments ------------------------------------------------------------------------------------
@@ -370,17 +403,28 @@ def quoted(text: str) -> str:
 
 
 def split_args(args: str) -> list[str]:
-    """``"SM",3`` -> ["SM", "3"]: comma-separated, quotes removed (commas inside quotes kept)."""
+    """``"SM",3`` -> ["SM", "3"]: comma-separated, quotes removed (commas inside quotes kept).  Spaces
+    around a field go; what is inside quotes stays as it is (a USSD menu's trailing space, its lines)."""
     out: list[str] = []
     cur: list[str] = []
+    kept: list[str] = []  # the field's quoted text, kept whole
     inside = False
+
+    def field() -> str:
+        return "".join(kept) + "".join(cur).strip()
+
     for ch in args:
         if ch == '"':
             inside = not inside
+            if inside:
+                kept.extend("".join(cur).strip())  # anything before the quote, trimmed
+                cur = []
         elif ch == "," and not inside:
-            out.append("".join(cur).strip())
-            cur = []
+            out.append(field())
+            cur, kept = [], []
+        elif inside:
+            kept.append(ch)
         else:
             cur.append(ch)
-    out.append("".join(cur).strip())
+    out.append(field())
     return out

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..gateway.sending.states import JobState, TaskState
-from ..protocol.ports import PortAddress, PortSpecError
+from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+from ..protocol.task_states import JobState, TaskState
 from .base import (
     CALL_COUNTERS,
     CallRecord,
+    Finished,
     InboxRecord,
     JobRecord,
     OutboxItem,
@@ -379,30 +380,19 @@ class SQLiteStore(Store):
 
     async def tasks_open(self) -> list[TaskRecord]:
         def run(conn: sqlite3.Connection) -> list[TaskRecord]:
-            out: dict[int, TaskRecord] = {}
-            for r in conn.execute(
-                f"SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE state < {TaskState.FINISHED:d} "
-                "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) "
-                "ORDER BY id"
-            ):
-                out[r[0]] = TaskRecord(
-                    id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]), state=r[5], reported_seq=r[6]
-                )
-            if not out:
+            return _tasks_with_progress(
+                conn,
+                f"state < {TaskState.FINISHED:d} "
+                "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id)",
+            )
+
+        return await self._submit(run)
+
+    async def tasks_by_id(self, ids: list[int]) -> list[TaskRecord]:
+        def run(conn: sqlite3.Connection) -> list[TaskRecord]:
+            if not ids:
                 return []
-            marks = ",".join("?" * len(out))
-            for task_id, lane, count, max_idx, sent, failed, done_seq in conn.execute(
-                f"SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = {JobState.SENT:d}), "
-                f"SUM(state = {JobState.FAILED:d}), MAX(done_seq) "
-                f"FROM job WHERE task_id IN ({marks}) GROUP BY task_id, lane",
-                list(out),
-            ):
-                rec = out[task_id]
-                rec.lane_jobs[lane] = [count, max_idx]
-                rec.sent += sent
-                rec.failed += failed
-                rec.done_seq = max(rec.done_seq, done_seq or 0)
-            return list(out.values())
+            return _tasks_with_progress(conn, f"id IN ({','.join('?' * len(ids))})", ids)
 
         return await self._submit(run)
 
@@ -440,10 +430,13 @@ class SQLiteStore(Store):
     def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]:
         return self._submit(_mark_reported, marks)
 
-    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]:
+    def jobs_start(self, jobs: list[JobRecord], finished: Finished | None = None) -> asyncio.Future[None]:
         rows = [(j.task_id, j.lane, j.idx, j.number, j.port, j.state, j.ts) for j in jobs]
+        done = _finishing(*finished) if finished is not None else None
 
         def run(conn: sqlite3.Connection) -> None:
+            if done is not None:
+                done(conn)
             conn.executemany("INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(?,?,?,?,?,?,?)", rows)
 
         return self._submit(run)
@@ -454,21 +447,7 @@ class SQLiteStore(Store):
         slots: list[tuple[int, int]] | None = None,
         con_failed: dict[tuple[int, int], int] | None = None,
     ) -> asyncio.Future[None]:
-        rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
-        counts: dict[tuple[int, int, int], list[int]] = {}
-        for job, (port, slot) in zip(jobs, slots or [], strict=False):
-            c = counts.setdefault((port, slot, job.ts // 60), [0, 0, 0])
-            c[1 if job.state == JobState.SENT else 2] += 1
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
-                "WHERE task_id = ? AND lane = ? AND idx = ?",
-                rows,
-            )
-            _count_sms(conn, counts, con_failed)
-
-        return self._submit(run)
+        return self._submit(_finishing(jobs, slots or [], con_failed or {}))
 
     async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
         def run(conn: sqlite3.Connection) -> list[JobRecord]:
@@ -497,6 +476,21 @@ class SQLiteStore(Store):
                 counts.setdefault((addr.port, addr.slot or 1, ts // 60), [0, 0, 0])[2] += 1
             _count_sms(conn, counts)
             return jobs
+
+        return await self._submit(run)
+
+    async def jobs_failed_for(self, reasons: list[str]) -> list[JobRecord]:
+        def run(conn: sqlite3.Connection) -> list[JobRecord]:
+            if not reasons:
+                return []
+            return [
+                _job(r)
+                for r in conn.execute(
+                    f"SELECT {_JOB_COLS} FROM job WHERE state = {JobState.FAILED:d} "
+                    f"AND reason IN ({','.join('?' * len(reasons))}) ORDER BY ts, task_id, idx",
+                    reasons,
+                )
+            ]
 
         return await self._submit(run)
 
@@ -543,6 +537,17 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> list[InboxRecord]:
             return [
                 InboxRecord(*r) for r in conn.execute(f"SELECT {_INBOX_COLS} FROM inbox WHERE pushed = 0 ORDER BY id")
+            ]
+
+        return await self._submit(run)
+
+    async def inbox_recent_reports(self, limit: int) -> list[InboxRecord]:
+        def run(conn: sqlite3.Connection) -> list[InboxRecord]:
+            return [
+                InboxRecord(*r)
+                for r in conn.execute(
+                    f"SELECT {_INBOX_COLS} FROM inbox WHERE flag = 1 ORDER BY id DESC LIMIT ?", (limit,)
+                )
             ]
 
         return await self._submit(run)
@@ -652,6 +657,22 @@ class SQLiteStore(Store):
                 entry = out.setdefault((p, s), {"con_failed": 0})
                 entry.update(received=rec, sent_ok=ok, sent_failed=failed)
             return out
+
+        return await self._submit(run)
+
+    async def sms_per_minute(self, since_minute: int, size: DeviceSize) -> dict[int, tuple[int, int, int]]:
+        # Every (port, slot) named: the primary key (port, slot, minute) then seeks each slot's recent
+        # minutes instead of scanning days of buckets (64 x 8, 3 days of 128 busy slots: 6 ms, not 32).
+        ports = ",".join(str(p) for p in range(1, size.ports + 1))
+        slots = ",".join(str(s) for s in range(1, size.slots + 1))
+
+        def run(conn: sqlite3.Connection) -> dict[int, tuple[int, int, int]]:
+            rows = conn.execute(
+                "SELECT minute, SUM(sent_ok), SUM(sent_failed), SUM(received) FROM sms_stat "
+                f"WHERE port IN ({ports}) AND slot IN ({slots}) AND minute >= ? GROUP BY minute",
+                (since_minute,),
+            )
+            return {minute: (ok, failed, received) for minute, ok, failed, received in rows}
 
         return await self._submit(run)
 
@@ -780,6 +801,79 @@ def _count_sms(
             "con_failed = excluded.con_failed",
             [(*k, *totals[k], n) for k, n in con_failed.items()],
         )
+
+
+def _finishing(
+    jobs: list[JobRecord], slots: list[tuple[int, int]], con_failed: dict[tuple[int, int], int]
+) -> Callable[[sqlite3.Connection], None]:
+    """The work that writes these outcomes and counts them per slot and minute (``slots``: one per job)."""
+    rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
+    counts: dict[tuple[int, int, int], list[int]] = {}
+    confirmed: dict[tuple[int, int, int], int] = {}
+    for job, (port, slot) in zip(jobs, slots, strict=False):
+        key = (port, slot, job.ts // 60)
+        if job.confirmed:
+            confirmed[key] = confirmed.get(key, 0) + 1
+            continue
+        c = counts.setdefault(key, [0, 0, 0])
+        c[1 if job.state == JobState.SENT else 2] += 1
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
+            "WHERE task_id = ? AND lane = ? AND idx = ?",
+            rows,
+        )
+        _count_sms(conn, counts, con_failed)
+        _count_confirmed(conn, confirmed)
+
+    return run
+
+
+def _count_confirmed(conn: sqlite3.Connection, confirmed: dict[tuple[int, int, int], int]) -> None:
+    """SMS counted failed in a minute that turned out sent: moved from failed to sent in that minute's
+    bucket (if still kept) and in the totals."""
+    if not confirmed:
+        return
+    conn.executemany(
+        "UPDATE sms_stat SET sent_ok = sent_ok + ?1, sent_failed = MAX(0, sent_failed - ?1) "
+        "WHERE port = ?2 AND slot = ?3 AND minute = ?4",
+        [(n, *key) for key, n in confirmed.items()],
+    )
+    totals: dict[tuple[int, int], int] = {}
+    for (port, slot, _), n in confirmed.items():
+        totals[(port, slot)] = totals.get((port, slot), 0) + n
+    conn.executemany(
+        "UPDATE sms_total SET sent_ok = sent_ok + ?1, sent_failed = MAX(0, sent_failed - ?1) "
+        "WHERE port = ?2 AND slot = ?3",
+        [(n, *key) for key, n in totals.items()],
+    )
+
+
+def _tasks_with_progress(conn: sqlite3.Connection, where: str, args: list[Any] | None = None) -> list[TaskRecord]:
+    """Task rows matching ``where``, each with its progress summed from its job rows."""
+    out: dict[int, TaskRecord] = {}
+    for r in conn.execute(
+        f"SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE {where} ORDER BY id", args or []
+    ):
+        out[r[0]] = TaskRecord(
+            id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]), state=r[5], reported_seq=r[6]
+        )
+    if not out:
+        return []
+    marks = ",".join("?" * len(out))
+    for task_id, lane, count, max_idx, sent, failed, done_seq in conn.execute(
+        f"SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = {JobState.SENT:d}), "
+        f"SUM(state = {JobState.FAILED:d}), MAX(done_seq) "
+        f"FROM job WHERE task_id IN ({marks}) GROUP BY task_id, lane",
+        list(out),
+    ):
+        rec = out[task_id]
+        rec.lane_jobs[lane] = [count, max_idx]
+        rec.sent += sent
+        rec.failed += failed
+        rec.done_seq = max(rec.done_seq, done_seq or 0)
+    return list(out.values())
 
 
 def _mark_pushed(conn: sqlite3.Connection, ids: list[int]) -> None:

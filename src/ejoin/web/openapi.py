@@ -13,11 +13,11 @@ import msgspec
 
 from .. import __version__
 from ..gateway.esim import EsimResult, EuiccInfo
-from ..gateway.plugin import Route
 from ..gateway.statistics import CallStat, SmsStat
 from ..protocol.messages import DevStatus, GetReply, Reply, SetReply
 from .pushes import PushChangeReply, PushesReply
 from .receiving import InboxReply
+from .route import Route
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
 from .ussd import AtAnswerReply, UssdAnswerReply

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..gateway.plugin import Route
 from ..protocol.messages import DevStatus, Reply
 from . import command, health, pushes, receiving, session, sms, stats, status, ussd
 from .openapi import AT, COMMAND, ESIM_ITEMS, FLAG, INT, PORTS, PUSH_TARGET, SEND_SMS, TIDS, USSD, S
 from .pushes import PushChangeReply, PushesReply
 from .receiving import InboxReply, RawDropReply, RawInboxReply
+from .route import Route
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
 from .ussd import AtAnswerReply, UssdAnswerReply

@@ -48,7 +48,7 @@ class Recorder(ModemEvents):
         self.sms.append((slot.port, sender, text, ref, total, seq))
         return self._store("sms", (slot.port, sender, text))
 
-    def delivery_report(self, port, ref, recipient, status, ts, smsc):
+    def delivery_report(self, port, ref, recipient, status, ts, smsc, smsc_ts=None):
         self.reports.append((port, ref, recipient, status))
         return self._store("report", (port, ref, recipient))
 

@@ -6,15 +6,16 @@ import re
 
 import pytest
 
-from ejoin.gateway.config import ConfigError, load_config
-from ejoin.modems.at.module import parse_amount
+from ejoin.drivers import load_gateway_config
+from ejoin.gateway.config import ConfigError
+from ejoin.modems.at.balance import parse_amount
 from ejoin.protocol.at_fields import ussd_text
 from ejoin.protocol.pdu_fields import pack_septets
 from ejoin.protocol.text import gsm7_septets
 
 
 def at_config(*modems, ports=2):
-    return load_config(None, {"modems": "at", "ports": ports, "slots": 1, "modem": list(modems)})
+    return load_gateway_config(None, {"modems": "at", "ports": ports, "slots": 1, "modem": list(modems)})
 
 
 def test_one_modem_per_port():
@@ -44,7 +45,9 @@ def test_bad_modem_tables_say_what_is_wrong(modems, message):
 
 def test_simulator_keys_are_not_at_keys():
     with pytest.raises(ConfigError, match="unknown key"):
-        load_config(None, {"modems": "at", "ports": 1, "sim_fill": 0.5, "modem": [{"port": 1, "device": "/dev/a"}]})
+        load_gateway_config(
+            None, {"modems": "at", "ports": 1, "sim_fill": 0.5, "modem": [{"port": 1, "device": "/dev/a"}]}
+        )
 
 
 def test_ussd_texts_decode_per_dcs():
@@ -57,7 +60,7 @@ def test_ussd_texts_decode_per_dcs():
 
 def test_balance_rules_are_tables_checked_at_start():
     modem = {"port": 1, "device": "/dev/a"}
-    config = load_config(
+    config = load_gateway_config(
         None,
         {
             "modems": "at",
@@ -82,7 +85,9 @@ def test_balance_rules_are_tables_checked_at_start():
 )
 def test_bad_balance_rules_say_what_is_wrong(rule, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(None, {"modems": "at", "ports": 1, "modem": [{"port": 1, "device": "/dev/a"}], "balance": [rule]})
+        load_gateway_config(
+            None, {"modems": "at", "ports": 1, "modem": [{"port": 1, "device": "/dev/a"}], "balance": [rule]}
+        )
 
 
 @pytest.mark.parametrize(

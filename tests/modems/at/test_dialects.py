@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from ejoin.modems.at.balance import BALANCE_AFTER_SEND, BalanceRule
 from ejoin.modems.at.channel import ModuleGone
-from ejoin.modems.at.module import BALANCE_AFTER_SEND, BalanceRule
 from ejoin.protocol import pdu
 from ejoin.protocol.at import FinalKind, LineReader, Urc, parse_final
 from ejoin.protocol.at_fields import registration_stat
@@ -312,7 +312,7 @@ async def test_a_menu_with_line_breaks_comes_back_whole():
         reply = await r.at.ussd(1, "#100#", 5.0)
         assert reply.session_open
         assert reply.text.splitlines()[:3] == ["Bal:$100.00 *", "Exp 01 Jan 2013", "1. Recharge"]
-        assert reply.text.endswith("00. Home\n*charges can take 48hrs")
+        assert reply.text.endswith("00. Home\r\n*charges can take 48hrs")  # the line breaks as they came
     finally:
         await r.stop()
 

@@ -100,6 +100,17 @@ def test_a_prompt_waits_for_its_space():
     assert reader.feed(b" ") == [Prompt()]
 
 
+@pytest.mark.parametrize("after", [b'\r\n+CMTI: "SM",3\r\n', b'+CMTI: "SM",3\r\n'])
+def test_a_prompt_with_an_unsolicited_line_right_after_it_is_still_the_prompt(after):
+    # A module that prints a +CMTI while it waits for the PDU, read in the same chunk as the prompt.
+    for cut in range(len(after) + 4):
+        wire = b"\r\n> " + after
+        reader = LineReader()
+        reader.prompting = True  # the channel says so for AT+CMGS
+        events = reader.feed(wire[:cut]) + reader.feed(wire[cut:])
+        assert events == [Prompt(), Urc("+CMTI", '"SM",3')], cut
+
+
 @pytest.mark.parametrize(
     ("text", "final"),
     [
@@ -134,3 +145,18 @@ def test_quoted_refuses_what_would_end_a_command():
 def test_split_args_keeps_commas_inside_quotes():
     assert split_args('"SM",3') == ["SM", "3"]
     assert split_args('0,"a,b",15') == ["0", "a,b", "15"]
+
+
+def test_a_ussd_string_over_several_lines_keeps_its_line_breaks_and_spaces_in_any_chunks():
+    wire = b'\r\n+CUSD: 1,"Menu \r\n1. One\n2. Two ",15\r\nOK\r\n'
+    for cut in range(1, len(wire)):
+        reader = LineReader()
+        events = reader.feed(wire[:cut]) + reader.feed(wire[cut:])
+        urcs = [e for e in events if isinstance(e, Urc)]
+        assert len(urcs) == 1 and split_args(urcs[0].args) == ["1", "Menu \r\n1. One\n2. Two ", "15"], cut
+
+
+def test_split_args_trims_around_fields_not_inside_quotes():
+    assert split_args(' "SM" , 3') == ["SM", "3"]
+    assert split_args('0,"  two  spaces  ",15') == ["0", "  two  spaces  ", "15"]
+    assert split_args("1, 2, 0001, 00000100, 7") == ["1", "2", "0001", "00000100", "7"]

@@ -14,14 +14,15 @@ from ...gateway import commands
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
 from ...web.command import requested_command, requested_op
+from ...web.cross_site import refuse_cross_site
 from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
 from ...web.status import push_settings
+from . import admin, inbox, queue, routed, settings, stats
 from ..engine.members import MemberDown
 from ..engine.runtime import Fleet
 from ..engine.status import every_slot
-from . import admin, inbox, queue, routed, settings, stats
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
 
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
-    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors])
+    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
     app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
     for path, handler in (
         ("/goip_get_status.html", get_status),

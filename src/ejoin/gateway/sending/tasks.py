@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ...protocol.sms import LaneSpec, SendSmsRequest, TaskSpec, request_int, request_url
+from ...protocol.task_states import TaskState, TransitionRefused, can_move
 from ...protocol.text import Segmented, segment
-from .states import TaskState, TransitionRefused, can_move
 
 if TYPE_CHECKING:
     from ...clock import Timer

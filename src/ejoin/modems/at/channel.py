@@ -34,7 +34,7 @@ from ...protocol.at import (
     answers_of,
     prefix,
 )
-from ..base import CommandStats
+from ..base import CommandStats, ModuleError
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,20 @@ async def within(clock: Clock, fut: asyncio.Future[T], seconds: float) -> T:
     return fut.result()
 
 
-class ModuleGone(ConnectionError):
+class ModuleGone(ConnectionError, ModuleError):
     """The module does not answer at all (unplugged, hung, or speaking garbage)."""
 
+    # The command's PDU (after its prompt) had gone to the module: it may have acted on it.
+    handed_over = False
 
-class CommandTimeout(TimeoutError):
+
+class CommandTimeout(TimeoutError, ModuleError):
     """No final result in time; before the next command the channel makes sure the module still answers."""
 
+    handed_over = False  # as ModuleGone's
 
-class ATError(Exception):
+
+class ATError(ModuleError):
     """A command ended in an error result."""
 
     def __init__(self, command: str, final: Final) -> None:
@@ -140,6 +145,7 @@ class Channel:
         self._task: asyncio.Task[None] | None = None
         self._resyncer: asyncio.Task[None] | None = None
         self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
+        self._fresh = False  # the line was just opened: who knows what the module was left doing
         self.closed = asyncio.Event()
         self.bytes_in = self.bytes_out = 0  # since attached (an emulator's test clock compares them)
         self.stats = CommandStats()  # since the start, across re-opens (metrics)
@@ -158,6 +164,9 @@ class Channel:
         self.bytes_in = self.bytes_out = 0
         self._reader.reset()
         self.closed.clear()
+        # Whoever spoke to the module before (a process killed) may have left it at an SMS prompt, taking
+        # every command as PDU text: the first command makes sure it answers (see _resync).
+        self._stale = self._fresh = True
         self._task = asyncio.get_running_loop().create_task(self._read(), name=f"AT reader {self.name}")
 
     async def close(self) -> None:
@@ -281,6 +290,7 @@ class Channel:
         p = _Pending(command, pdu, expect)
         self._pending = p
         self._reader.expect = expect
+        self._reader.prompting = pdu is not None
         started = time.monotonic()
         self.stats.commands += 1
         try:
@@ -289,6 +299,9 @@ class Channel:
             self.stats.seconds += time.monotonic() - started
             if not final.ok:
                 self.stats.errors += 1
+        except ModuleGone as gone:
+            gone.handed_over = p.at_prompt
+            raise
         except TimeoutError:
             self.stats.timeouts += 1
             self._pending = None
@@ -296,7 +309,9 @@ class Channel:
                 self._write(ESC)  # leave the prompt: the module would take the next command as PDU
             self._stale = True
             self._resyncer = asyncio.get_running_loop().create_task(self._resync_soon(), name=f"AT resync {self.name}")
-            raise CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s") from None
+            silent = CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s")
+            silent.handed_over = p.at_prompt
+            raise silent from None
         except asyncio.CancelledError:
             # The caller gave up (a task's tmo): the module may still answer this command.
             self._stale = True
@@ -307,11 +322,15 @@ class Channel:
             if self._pending is p:
                 self._pending = None
             self._reader.expect = None
+            self._reader.prompting = False
             self._reader.command_done()
         return Answer(p.lines, final)
 
     async def _resync(self) -> None:
         """Plain ``AT`` until the module answers OK; ModuleGone if it never does."""
+        if self._fresh:
+            await self._resync_fresh()
+            return
         wait = self.resync_wait
         for _ in range(self.resync_tries):
             if not self.is_open:
@@ -335,6 +354,34 @@ class Channel:
                 self._pending = None
                 self._reader.expect = None
         raise ModuleGone(f"{self.name}: no answer to AT")
+
+    async def _resync_fresh(self) -> None:
+        """The first command on a line just opened: ESC (a module left at an SMS prompt leaves it, with an
+        OK or nothing; one at no prompt ignores what comes before ``AT``), then ``AT+CSQ``, which every
+        module answers with its own line: finals that come without that line (the ESC's, a late one of
+        whoever spoke before) are not its answer, so none is left over for the next command.  Later
+        tries go without the ESC, for a module that took it into the line."""
+        wait = self.resync_wait
+        for n in range(self.resync_tries):
+            if not self.is_open:
+                break
+            try:
+                self._write((b"" if n else ESC) + b"AT+CSQ\r")
+                signal = answers_of("+CSQ")
+                while True:
+                    p = _Pending("AT+CSQ", None, signal)
+                    self._pending = p
+                    self._reader.expect = signal
+                    await within(self.clock, p.done, wait)
+                    if any(line.startswith("+CSQ") for line in p.lines):
+                        self._stale = self._fresh = False
+                        return
+            except TimeoutError:
+                continue
+            finally:
+                self._pending = None
+                self._reader.expect = None
+        raise ModuleGone(f"{self.name}: no answer to AT+CSQ")
 
     async def _resync_soon(self) -> None:
         """After a timeout: does the module still answer?  If not, it is lost even if nobody asks it more."""

@@ -51,7 +51,11 @@ HUAWEI = Profile(
     ussd_packed=True,
 )
 
-PROFILES = {p.name: p for p in (GENERIC, QUECTEL, SIMCOM, HUAWEI)}
+TELIT = Profile("telit", "Telit", "LE910C1-EU", iccid=(("AT#CCID", "#CCID"), ("AT+ICCID", "+ICCID"), _CRSM))
+UBLOX = Profile("ublox", "u-blox", "TOBY-L210", iccid=(("AT+CCID", "+CCID"), _CRSM))
+WAVECOM = Profile("wavecom", "WAVECOM MODEM", "MULTIBAND  900E  1800", iccid=(("AT+CCID", "+CCID"), _CRSM))
+
+PROFILES = {p.name: p for p in (GENERIC, QUECTEL, SIMCOM, HUAWEI, TELIT, UBLOX, WAVECOM)}
 
 
 def profile(name: str) -> Profile:
