@@ -69,8 +69,8 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 async def _serve(config: Any) -> None:
     from ..serving import settle_config_password
     from ..web.connections import GuardedRunner
-    from .engine.runtime import Fleet
     from .api.app import create_fleet_app
+    from .engine.runtime import Fleet
 
     if not config.public_url:
         config.public_url = f"http://{config.host}:{config.port}"

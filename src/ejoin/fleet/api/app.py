@@ -19,10 +19,10 @@ from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
 from ...web.status import push_settings
-from . import admin, inbox, queue, routed, settings, stats
 from ..engine.members import MemberDown
 from ..engine.runtime import Fleet
 from ..engine.status import every_slot
+from . import admin, inbox, queue, routed, settings, stats
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 log = logging.getLogger(__name__)
