@@ -177,10 +177,13 @@ def test_the_member_list_for_a_person(fleet: FleetThread) -> None:
     )
     assert result.exit_code == 0
     lines = result.output.splitlines()  # in a pipe: a title, a header, tab-separated rows
-    assert lines[:2] == ["# 2 members", "name\tfleet ports\turl\tstate\tregistered\tsecure\tsent twice"]
+    assert lines[:2] == [
+        "# 2 members",
+        "name\tfleet ports\turl\tstate\tregistered\tsecure\tsent twice\twhy down",
+    ]
     assert [line.split("\t")[:2] + line.split("\t")[3:] for line in lines[2:]] == [
-        ["a", "1-4", "up", "4", "no", "0"],
-        ["b", "5-8", "up", "4", "no", "0"],
+        ["a", "1-4", "up", "4", "no", "0", ""],
+        ["b", "5-8", "up", "4", "no", "0", ""],
     ]
     refused = CliRunner().invoke(main, ["fleet", "member", "list", "--url", fleet.url, "--password", "wrong"])
     assert refused.exit_code == 1 and "wrong username or password" in refused.output
@@ -203,3 +206,29 @@ def test_a_file_member_overlapping_one_added_at_run_time_is_not_used(tmp_path, f
     finally:
         again.stop()
     assert "member c is not used: ports 6-9 overlap member b (5-8)" in caplog.text
+
+
+def test_a_member_is_added_only_once_it_answers_with_the_account_given(tmp_path, fleet_db) -> None:
+    with GatewayThread(tmp_path / "a", ports=2, slots=1) as a:
+        fleet = FleetThread(tmp_path / "fleet", [], db=fleet_db).start()
+        try:
+            bare = a.url.removeprefix("http://")  # as --url takes it: 127.0.0.1:PORT
+            code, answer = cli(fleet, "add", "a", bare, "--ports", "1-2", "--member-password", "wrong")
+            assert code != 0 and answer["reason"] == (
+                f"member a was not added: at {a.url} wrong username or password (it answered 1 Invalid User); "
+                'check its URL and account, or add it offline (--offline; "offline": 1), as down until it answers'
+            )
+            gone = f"http://127.0.0.1:{free_port()}"
+            code, answer = cli(fleet, "add", "b", gone, "--ports", "3-4")
+            assert code != 0 and "connection refused (nothing listens there)" in answer["reason"]
+            assert fleet.fleet.links == {}
+            code, added = cli(fleet, "add", "a", bare, "--ports", "1-2")
+            assert code == 0 and (added["url"], added["up"], added["problem"]) == (a.url, True, "")
+            # offline: taken as it is, down and saying why
+            code, added = cli(fleet, "add", "b", gone, "--ports", "3-4", "--offline")
+            assert code == 0 and not added["up"]
+            assert added["problem"] == "connection refused (nothing listens there)"
+            listed = {m["name"]: m for m in cli(fleet, "list")[1]}
+            assert (listed["a"]["problem"], listed["b"]["problem"]) == ("", added["problem"])
+        finally:
+            fleet.stop()

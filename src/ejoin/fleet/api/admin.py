@@ -13,7 +13,7 @@ from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint, flag
 from ..config import member_of
 from ..engine.members import MemberLink
-from ..engine.runtime import Fleet, MemberBusy
+from ..engine.runtime import Fleet, MemberBusy, MemberUnfit
 
 
 def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
@@ -28,6 +28,7 @@ def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
         "crypt": m.crypt,
         "up": link.up,
         "down_since": link.down_since,
+        "problem": link.problem.words if link.problem else "",  # why it is down, in words
         "registered": registered,
         # SMS it sent after the fleet had withdrawn them and given them to another member (failover)
         "sent_twice": sent_twice,
@@ -61,10 +62,14 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
             'give {"member": {"name", "url", "ports", "username", "password", "secure", "crypt"}}',
             400,
         )
+    given = _body(req).get("offline")
+    offline = flag(None if given is None else str(int(given)) if isinstance(given, bool) else str(given), "offline")
     try:
         member = member_of(raw, 0, where=f"member {raw['name']}")
-        link = await fleet.add_member(member)
+        link = await fleet.add_member(member, offline)
     except ConfigError as exc:
+        raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+    except MemberUnfit as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
     return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": _shown(link)}
 

@@ -32,7 +32,7 @@ from ..config import FleetConfig, MemberConfig, check_new_member, member_of
 from ..ledger import PRUNE_BATCH, Ledger, SqliteLedger
 from .control import TaskControl
 from .inbound import InboundPushes
-from .members import MemberDown, MemberLink
+from .members import MemberDown, MemberLink, Problem
 from .numbering import PortMap
 from .reports import ReportMerger
 from .sending import Dispatcher
@@ -56,6 +56,17 @@ class MemberBusy(Exception):
             "or wait until they are done"
         )
         self.units = units
+
+
+class MemberUnfit(Exception):
+    """A member to add that does not answer its status with the credentials given."""
+
+    def __init__(self, member: MemberConfig, problem: Problem) -> None:
+        super().__init__(
+            f"member {member.name} was not added: at {member.url} {problem.words}; check its URL and account, "
+            'or add it offline (--offline; "offline": 1), as down until it answers'
+        )
+        self.problem = problem
 
 
 class Fleet:
@@ -250,9 +261,20 @@ class Fleet:
         self.members.pop(name, None)
         return self.links.pop(name)
 
-    async def add_member(self, member: MemberConfig) -> MemberLink:
+    async def add_member(self, member: MemberConfig, offline: bool = False) -> MemberLink:
         """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
-        why not (its name taken, its ports another member's)."""
+        why not (its name taken, its ports another member's), ``MemberUnfit`` that it does not answer its
+        status with its credentials (unless ``offline``: then it is down until it does)."""
+        check_new_member(list(self.members.values()), member)  # before asking it; again under the locks
+        if not offline:
+            candidate = MemberLink(member, self.clock, self.config.member_timeout)
+            candidate.announce = False
+            try:
+                problem = await candidate.probe()
+            finally:
+                await candidate.close()
+            if problem is not None:
+                raise MemberUnfit(member, problem)
         async with self._membership, self.ledger.members_lock():
             if self.db is not None:
                 await self._follow_members()  # one added through another replica a moment ago counts
