@@ -29,8 +29,9 @@ def member():
 @member.command(name="list")
 @device_options
 def member_list(s, as_json):
-    """Every member: its fleet ports, whether it answers, its registered ports, and the SMS it sent
-    after a failover had given them to another member (sent twice).
+    """Every member: its fleet ports, whether it answers (and why not), its registered ports, and the
+    SMS it sent after a failover or its forced removal had given them to another member (sent twice;
+    a member removed that did is listed as removed while the fleet keeps those tasks).
 
     \b
     Examples:
@@ -50,7 +51,7 @@ def member_list(s, as_json):
             Text(m["name"]),
             m["ports"],
             Text(m["url"]),
-            Text("up", style="green") if m["up"] else Text("down", style="red"),
+            _state(m),
             m["registered"],
             m.get("crypt") or ("yes" if m["secure"] else "no"),
             m.get("sent_twice", 0),
@@ -63,6 +64,12 @@ def member_list(s, as_json):
         ["name", "fleet ports", "url", "state", "registered", "secure", "sent twice", "why down"],
         rows,
     )
+
+
+def _state(m: dict) -> Text:
+    if m.get("removed"):
+        return Text("removed", style="yellow")
+    return Text("up", style="green") if m["up"] else Text("down", style="red")
 
 
 @member.command(name="add")

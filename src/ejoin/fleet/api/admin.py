@@ -32,6 +32,26 @@ def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
         "registered": registered,
         # SMS it sent after the fleet had withdrawn them and given them to another member (failover)
         "sent_twice": sent_twice,
+        "removed": False,
+    }
+
+
+def _former(name: str, settings: dict[str, Any], sent_twice: int) -> dict[str, Any]:
+    """A member removed (forced) that sent SMS after its removal which others had been given: listed
+    while the ledger keeps their tasks, so that it is seen."""
+    return {
+        "name": name,
+        "url": settings.get("url", ""),
+        "username": settings.get("username", ""),
+        "ports": settings.get("ports", ""),
+        "secure": bool(settings.get("secure")),
+        "crypt": settings.get("crypt", ""),
+        "up": False,
+        "down_since": None,
+        "problem": "removed from the fleet",
+        "registered": 0,
+        "sent_twice": sent_twice,
+        "removed": True,
     }
 
 
@@ -46,11 +66,12 @@ def _body(req: ApiRequest) -> dict[str, Any]:
 async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
     links = sorted(fleet.links.values(), key=lambda link: link.config.first)
     twice = await fleet.ledger.sent_twice()
-    return {
-        "code": ResultCode.OK_HTTP,
-        "reason": "OK",
-        "members": [_shown(link, twice.get(link.name, 0)) for link in links],
-    }
+    shown = [_shown(link, twice.get(link.name, 0)) for link in links]
+    for name, count in sorted(twice.items()):
+        settings = None if name in fleet.links or not count else await fleet.ledger.former_member(name)
+        if settings is not None:
+            shown.append(_former(name, settings, count))
+    return {"code": ResultCode.OK_HTTP, "reason": "OK", "members": shown}
 
 
 @endpoint()

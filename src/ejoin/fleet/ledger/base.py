@@ -159,6 +159,9 @@ class Ledger:
     async def remove_member(self, name: str) -> None:
         await self._run(op.remove_member(name))
 
+    async def former_member(self, name: str) -> dict[str, Any] | None:
+        return await self._run(op.former_member(name), read=True)
+
     async def setting(self, key: str) -> str | None:
         return await self._run(op.setting(key), read=True)
 

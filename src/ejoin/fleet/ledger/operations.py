@@ -509,6 +509,12 @@ def remove_member(name: str) -> Program[None]:
     yield Notify("m")
 
 
+def former_member(name: str) -> Program[dict[str, Any] | None]:
+    """The settings a removed member had (its reports may still come: what it sent after it went)."""
+    r = yield One("SELECT settings FROM members WHERE name=? AND removed=1", (name,))
+    return None if r is None else json.loads(r[0])
+
+
 def setting(key: str) -> Program[str | None]:
     """A setting of the fleet as a device (its status push URL and period), kept across restarts."""
     r = yield One("SELECT value FROM meta WHERE key=?", ("setting:" + key,))
