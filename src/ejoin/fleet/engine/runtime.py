@@ -58,6 +58,13 @@ class MemberBusy(Exception):
         self.units = units
 
 
+def fleet_mac(secret: str) -> str:
+    """The fleet's MAC in its dev-status: stable across restarts, the same for every replica (from the
+    ledger's secret, one-way), locally administered (02-…) so that it is no vendor's address."""
+    digest = hashlib.sha256(f"mac:{secret}".encode()).digest()
+    return "02-" + "-".join(f"{b:02x}" for b in digest[:5])
+
+
 class MemberUnfit(Exception):
     """A member to add that does not answer its status with the credentials given."""
 
@@ -132,6 +139,7 @@ class Fleet:
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
+        self.mac = "00-00-00-00-00-00"  # the fleet's own, from its ledger's secret once it starts
         # Like a device, a new synchronisation source of its inbox at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
         self._work: set[asyncio.Task[Any]] = set()
@@ -157,7 +165,7 @@ class Fleet:
         return dev_status(
             list(self.links.values()),
             self.ports,
-            mac="00-00-00-00-00-00",
+            mac=self.mac,
             ip=self.config.host,
             ver="ejoin-fleet",
             slots=self.config.slots,
@@ -188,6 +196,7 @@ class Fleet:
         await self.store.open()
         await self.outbox.start()
         self._secret = await self.ledger.secret()
+        self.mac = fleet_mac(self._secret)
         if self.db is not None:
             # Replicas answer goip_get_sms from one inbox whose ids never restart: one ssrc for all,
             # derived from the shared secret (one-way, so it gives nothing of it away).
