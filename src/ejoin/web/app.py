@@ -27,7 +27,7 @@ def create_app(gw: Gateway) -> web.Application:
 
     app.router.add_route("GET", "/openapi.json", openapi)
 
-    metrics.install(app, gw)
+    metrics.install(app, metrics.DeviceCollector(gw))
     app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted
     dashboard.install(app, gw)
 

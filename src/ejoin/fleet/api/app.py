@@ -22,7 +22,7 @@ from ...web.status import push_settings
 from ..engine.members import MemberDown
 from ..engine.runtime import Fleet
 from ..engine.status import every_slot
-from . import admin, inbox, queue, routed, settings, stats
+from . import admin, health, inbox, metrics, queue, routed, settings, stats
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 log = logging.getLogger(__name__)
@@ -173,6 +173,8 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
     app.router.add_route("POST", "/fleet/sms/{member}/{secret}", _member_push(_sms))
     for method, path, handler in admin.ROUTES:
         app.router.add_route(method, path, handler)
+    app.router.add_route("GET", "/healthz", health.healthz)
+    metrics.install(app, fleet)
 
     async def lifecycle(app: web.Application):
         await fleet.start()

@@ -33,7 +33,7 @@ from ...gateway.reports import StatusReportPush, TaskReport
 from ...protocol.codes import SendFailure
 from ...protocol.messages import encode
 from ...protocol.ports import PortAddress
-from ..config import member_of
+from ..config import MemberConfig, member_of
 from ..ledger import Counts, Ledger, TaskRow, UnitState
 from .numbering import PortMap, parse_port
 
@@ -88,7 +88,7 @@ class ReportMerger:
         self._closing: set[int] = set()  # tasks whose last report waits in a cache
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._formers: dict[str, Any] = {}  # name -> MemberConfig of members removed, as they were
+        self._formers: dict[str, MemberConfig] = {}  # name -> MemberConfig of members removed, as they were
         # SMS members sent after they had been withdrawn and given to another member, counted here
         # since the start (the ledger keeps them with their tasks: the member list's sent_twice)
         self.sent_twice: dict[str, int] = {}
@@ -138,7 +138,7 @@ class ReportMerger:
         self._held.pop(task_id, None)
         self._closing.discard(task_id)
 
-    async def _former(self, member: str) -> Any:
+    async def _former(self, member: str) -> MemberConfig | None:
         """A member removed (forced): its reports still come for what it had in its modules then."""
         config = self._formers.get(member)
         if config is None:
@@ -157,9 +157,9 @@ class ReportMerger:
         rpts = body.get("rpts") if isinstance(body, dict) else None
         if not isinstance(rpts, list):
             return
-        config = self._members.get(member)
+        config: MemberConfig | None = self._members.get(member)
         removed = config is None
-        if removed:
+        if config is None:
             # What it sent after a forced removal had withdrawn it (its modules had it already, or it
             # answered no removal): the outcome of a unit nobody was given since, else sent twice.
             config = await self._former(member)

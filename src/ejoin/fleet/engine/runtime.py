@@ -18,10 +18,12 @@ import json
 import logging
 import random
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...clock import Clock, SystemClock
+from ...gateway.activity import Activity, MeteredTransport
 from ...gateway.config import ConfigError
 from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
@@ -29,7 +31,7 @@ from ...protocol.messages import DevStatus
 from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
 from ..config import FleetConfig, MemberConfig, check_new_member, member_of
-from ..ledger import PRUNE_BATCH, Ledger, SqliteLedger
+from ..ledger import PRUNE_BATCH, Figures, Ledger, SqliteLedger
 from .control import TaskControl
 from .inbound import InboundPushes
 from .members import MemberDown, MemberLink, Problem
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0  # seconds between prunes of the ledger, as a device prunes hourly
+FIGURES_EVERY = 5.0  # seconds the ledger's figures are kept for the scrapes and pages that read them
 
 
 class MemberBusy(Exception):
@@ -96,10 +99,12 @@ class Fleet:
         else:
             self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
             self.store = SQLiteStore(data / "outbox.sqlite3")
+        # push tries per destination, counted as a gateway counts them (metrics, the dashboard)
+        self.activity = Activity(self.clock)
         self.outbox = Outbox(
             self.store,
             self.clock,
-            AiohttpTransport(timeout=config.push_timeout),
+            MeteredTransport(AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
             RetryPolicy(
                 base=config.push_retry_base,
                 cap=config.push_retry_cap,
@@ -136,6 +141,7 @@ class Fleet:
         self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
         # the holder of the status role batches received SMS for the platform too (one batcher for all)
         self.inbound = InboundPushes(self.ledger, self.outbox, self.ports, self.clock, lambda: self.status_push.leading)
+        self.activity.configured = lambda: (self.status_push.url, self.inbound.url)
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
@@ -151,6 +157,11 @@ class Fleet:
         self._pruning = asyncio.Lock()
         self._syncing = False  # members being read again from the ledger
         self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
+        # Replicas: when this one last renewed its leases (monotonic seconds: leases are real time), and
+        # how many replicas were alive then.
+        self.renewed_at: float | None = None
+        self.replicas = 1
+        self._figures: tuple[float, Figures] | None = None
 
     @property
     def size(self) -> DeviceSize:
@@ -211,6 +222,7 @@ class Fleet:
         # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
         # again where they stopped.
         await self._claim()
+        self.renewed_at = time.monotonic()  # its leases taken: renewed every third of a lease from here
         if self.db is not None:
             self.db.on_notify(self._notified)
             self._holder = asyncio.ensure_future(self._hold())
@@ -394,6 +406,8 @@ class Fleet:
                 await self._claim()
                 await self._shared_outbox.renew()
                 await self._roles()
+                self.replicas = await self.ledger.beat()
+                self.renewed_at = time.monotonic()
                 # the role's holder batches what any replica took in (the fallback of NOTIFY "i")
                 await self.inbound.sweep()
                 # the fallback of the notifications "m" and "s" (a listener reconnecting misses some);
@@ -409,6 +423,14 @@ class Fleet:
             except Exception:
                 log.exception("renewing the fleet's leases failed; trying again")
             await asyncio.sleep(self.ledger.lease / 3)  # leases are on the database's clock: real time
+
+    async def figures(self) -> Figures:
+        """The ledger at a glance (open tasks, units by state, dispatches in flight): read at most every
+        ``FIGURES_EVERY`` seconds, whoever asks (metrics scrapes, dashboard pages)."""
+        now = time.monotonic()
+        if self._figures is None or now - self._figures[0] >= FIGURES_EVERY:
+            self._figures = (now, await self.ledger.figures())
+        return self._figures[1]
 
     async def _roles(self) -> None:
         """The status role (the periodic dev-status to the platform): renewed, or taken when free."""

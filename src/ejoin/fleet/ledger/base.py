@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from . import operations as op
-from .records import Counts, TaskRow, Unit
+from .records import Counts, Figures, TaskRow, Unit
 from .sql import Program
 from .states import DispatchState, Hold
 
@@ -62,7 +62,17 @@ class Ledger:
         """One member added or removed at a time, each checked against the last."""
         raise NotImplementedError
 
+    async def beat(self) -> int:
+        """This process is alive (replicas: a lease of its own); how many replicas are, itself included."""
+        return 1
+
     # --- the record ---
+
+    async def ping(self) -> None:
+        await self._run(op.ping(), read=True)
+
+    async def figures(self) -> Figures:
+        return await self._run(op.figures())
 
     async def secret(self) -> str:
         return await self._run(op.secret(secrets.token_urlsafe(16)))

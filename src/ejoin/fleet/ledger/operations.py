@@ -19,7 +19,7 @@ from typing import Any
 
 from .decisions import counts as make_counts
 from .decisions import done_before, match_outcomes, next_inbox_id, pinned_within, port_forms, tid_keys
-from .records import Conflict, Counts, TaskRow, Unit, member_tid, row_of, row_text, task_of, task_text
+from .records import Conflict, Counts, Figures, TaskRow, Unit, member_tid, row_of, row_text, task_of, task_text
 from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Program, Rows, Update
 from .states import (
     DISPATCH_TRANSITIONS,
@@ -507,6 +507,23 @@ def remove_member(name: str) -> Program[None]:
     yield Do("UPDATE members SET removed=1 WHERE name=?", (name,))
     yield Do("DELETE FROM inbox_cursor WHERE member=?", (name,))
     yield Notify("m")
+
+
+def ping() -> Program[None]:
+    """The cheapest answer the database gives (a health check: is the ledger reachable?)."""
+    yield One("SELECT 1")
+
+
+def figures() -> Program[Figures]:
+    tasks = yield One("SELECT COUNT(*) FROM tasks WHERE finished=0")
+    rows = yield Rows(
+        "SELECT u.state, COUNT(*) FROM units u JOIN tasks t ON t.id=u.task_id WHERE t.finished=0 GROUP BY u.state"
+    )
+    flight = yield One(f"SELECT COUNT(DISTINCT dispatch_id) FROM units WHERE state={U.DISPATCHED:d}")
+    by_state = {state.name.lower(): 0 for state in U}
+    for state, n in rows:
+        by_state[U(int(state)).name.lower()] = int(n)
+    return Figures(int(tasks[0]), by_state, int(flight[0]))
 
 
 def former_member(name: str) -> Program[dict[str, Any] | None]:
