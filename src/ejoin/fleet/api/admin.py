@@ -16,7 +16,7 @@ from ..engine.members import MemberLink
 from ..engine.runtime import Fleet, MemberBusy, MemberUnfit
 
 
-def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
+def shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
     m = link.config
     registered = len(link.registered())
     return {
@@ -36,7 +36,7 @@ def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
     }
 
 
-def _former(name: str, settings: dict[str, Any], sent_twice: int) -> dict[str, Any]:
+def former(name: str, settings: dict[str, Any], sent_twice: int) -> dict[str, Any]:
     """A member removed (forced) that sent SMS after its removal which others had been given: listed
     while the ledger keeps their tasks, so that it is seen."""
     return {
@@ -62,16 +62,21 @@ def _body(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
-@endpoint()
-async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
+async def listed(fleet: Fleet) -> list[dict[str, Any]]:
+    """Every member in port order, then members removed that sent SMS twice (while the ledger keeps them)."""
     links = sorted(fleet.links.values(), key=lambda link: link.config.first)
     twice = await fleet.ledger.sent_twice()
-    shown = [_shown(link, twice.get(link.name, 0)) for link in links]
+    members = [shown(link, twice.get(link.name, 0)) for link in links]
     for name, count in sorted(twice.items()):
         settings = None if name in fleet.links or not count else await fleet.ledger.former_member(name)
         if settings is not None:
-            shown.append(_former(name, settings, count))
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "members": shown}
+            members.append(former(name, settings, count))
+    return members
+
+
+@endpoint()
+async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
+    return {"code": ResultCode.OK_HTTP, "reason": "OK", "members": await listed(fleet)}
 
 
 @endpoint()
@@ -92,7 +97,7 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
     except MemberUnfit as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": _shown(link)}
+    return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": shown(link)}
 
 
 @endpoint()

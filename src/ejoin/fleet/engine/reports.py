@@ -92,6 +92,8 @@ class ReportMerger:
         # SMS members sent after they had been withdrawn and given to another member, counted here
         # since the start (the ledger keeps them with their tasks: the member list's sent_twice)
         self.sent_twice: dict[str, int] = {}
+        # Told the report rows of every outcome recorded here (the dashboard's figures and live rows).
+        self.on_outcomes: Callable[[list[list[Any]]], None] = lambda rows: None
         # Whether this replica emits a task's stream (it holds the task's lease); one process: always.
         self.owns: Callable[[int], bool] = lambda task_id: True
 
@@ -218,6 +220,7 @@ class ReportMerger:
                 ", ".join(str(r[0]) for r in twice),
             )
         if applied:
+            self.on_outcomes(applied)
             log.info("member %s sent %d withdrawn SMS of task %d: not sent again", member, len(applied), task_id)
             await self.progress(task_id, counts)
 
@@ -232,19 +235,22 @@ class ReportMerger:
         rules say.  False when none of them was waiting (a report pushed again, or of a withdrawn dispatch)."""
         fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
         if fresh:
+            self.on_outcomes(fresh)
             await self.progress(task_id, counts)
         return bool(fresh)
 
     async def removed(self, task_id: int, reason: str) -> None:
         """A removed task's units never dispatched count as failed now (the rest as members report them)."""
-        _, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
+        rows, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
+        self.on_outcomes(rows)
         await self.progress(task_id, counts)
 
     async def ports_gone(self, ports: tuple[int, int], detail: str) -> None:
         """Units a ``to_all`` task pinned on fleet ports that left the fleet (their member removed)
         can never go: failed, and reported under the task's rules."""
         failed = await self._ledger.fail_pinned(ports, SendFailure.SEND_FAILED, detail, int(self._clock.time()))
-        for task_id, _rows, counts in failed:
+        for task_id, rows, counts in failed:
+            self.on_outcomes(rows)
             await self.progress(task_id, counts)
 
     async def resume(self, task_id: int) -> None:

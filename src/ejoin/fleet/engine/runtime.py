@@ -32,6 +32,7 @@ from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
 from ..config import FleetConfig, MemberConfig, check_new_member, member_of
 from ..ledger import PRUNE_BATCH, Figures, Ledger, SqliteLedger
+from .activity import FleetActivity
 from .control import TaskControl
 from .inbound import InboundPushes
 from .members import MemberDown, MemberLink, Problem
@@ -136,12 +137,17 @@ class Fleet:
         )
         self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
         self.owned: set[int] = set()  # open tasks this replica holds the lease of
+        self.first_seen: dict[int, float] = {}  # owned task -> when this process accepted or took it
         self.reports.owns = self.dispatcher.owns = self.owned.__contains__
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
         # the holder of the status role batches received SMS for the platform too (one batcher for all)
         self.inbound = InboundPushes(self.ledger, self.outbox, self.ports, self.clock, lambda: self.status_push.leading)
         self.activity.configured = lambda: (self.status_push.url, self.inbound.url)
+        # what went through this process (the dashboard): outcomes and SMS taken in, per minute
+        self.traffic = FleetActivity(self.clock)
+        self.reports.on_outcomes = self.traffic.outcomes
+        self.inbound.on_received = self.traffic.received
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
@@ -166,6 +172,11 @@ class Fleet:
     @property
     def size(self) -> DeviceSize:
         return self.ports.size(self.config.slots)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The platform's push URLs (as a device's settings name them): the push queue's endpoints read them."""
+        return {"sms_url": self.inbound.url, "status_url": self.status_push.url, "sr_url": "", "mms_url": ""}
 
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
@@ -390,6 +401,11 @@ class Fleet:
             self.owned.discard(task_id)
             self.reports.forget(task_id)  # finished, or (a lease not renewed in time) another replica's now
         self.owned.update(owned)
+        now = self.clock.time()
+        for task_id in owned:
+            self.first_seen.setdefault(task_id, now)
+        for task_id in set(self.first_seen) - self.owned:
+            del self.first_seen[task_id]
         for task_id in taken:
             self._spawn(self._take_over(task_id))
 
@@ -475,6 +491,7 @@ class Fleet:
 
     def _accepted(self, task_id: int) -> None:
         self.owned.add(task_id)  # the replica that accepted a task holds its lease
+        self.first_seen[task_id] = self.clock.time()
         self._spawn(self._open_task(task_id))
 
     async def _open_task(self, task_id: int) -> None:

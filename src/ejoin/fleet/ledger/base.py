@@ -169,6 +169,20 @@ class Ledger:
     async def remove_member(self, name: str) -> None:
         await self._run(op.remove_member(name))
 
+    async def task_list(self, limit: int, tid: Any = None) -> list[tuple[TaskRow, Counts]]:
+        return await self._run(op.task_list(limit, tid))
+
+    async def task_units(
+        self, task_id: int, limit: int
+    ) -> list[tuple[int, str, str | None, int, str | None, list[Any] | None, str | None]]:
+        return await self._run(op.task_units(task_id, limit), read=True)
+
+    async def task_split(self, task_id: int) -> dict[str, dict[str, int]]:
+        return await self._run(op.task_split(task_id))
+
+    async def inbox_recent(self, limit: int) -> list[tuple[int, list[Any]]]:
+        return await self._run(op.inbox_recent(limit), read=True)
+
     async def former_member(self, name: str) -> dict[str, Any] | None:
         return await self._run(op.former_member(name), read=True)
 
