@@ -169,3 +169,25 @@ def test_the_units_of_open_tasks_by_state(tmp_path, platform: PushCollector) -> 
 @pytest.fixture
 def fleet_db() -> str:
     return ""
+
+
+def test_the_fleet_alert_rules_use_only_metrics_a_fleet_exposes(tmp_path, pg_url: str) -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    rules = yaml.safe_load((Path(__file__).parents[3] / "deploy" / "prometheus-alerts.yml").read_text())
+    [group] = [g for g in rules["groups"] if g["name"] == "ejoin-fleet"]
+    with GatewayThread(tmp_path / "a", ports=2, slots=1) as a:
+        # on PostgreSQL: the replicas' metrics (leases) are there too
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-2", "a")], db=pg_url).start()
+        try:
+            text = httpx.get(fleet.url + "/metrics", auth=("fleet", "secret")).text
+        finally:
+            fleet.stop()
+    exposed = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert len(group["rules"]) >= 8
+    for rule in group["rules"]:
+        for name in re.findall(r"\b(ejoin_[a-z_]+)", rule["expr"]):
+            assert name in exposed, (name, rule["alert"])

@@ -118,7 +118,8 @@ class FleetCollector(Collector):
             "SMS a member sent after a failover or its forced removal had given them to another member",
             labels=["member"],
         )
-        for member, n in sorted(fleet.reports.sent_twice.items()):
+        counted = {name: 0 for name in fleet.links} | fleet.reports.sent_twice  # 0 from the start: rates work
+        for member, n in sorted(counted.items()):
             twice.add_metric([member], n)
         yield twice
         yield GaugeMetricFamily(
@@ -163,6 +164,11 @@ class FleetCollector(Collector):
             1 if fleet.status_push.leading else 0,
         )
         if fleet.db is not None and fleet.renewed_at is not None:
+            yield GaugeMetricFamily(
+                "ejoin_fleet_lease_seconds",
+                "A lease: how long a replica's tasks wait for it once it stops renewing",
+                fleet.ledger.lease,
+            )
             yield GaugeMetricFamily(
                 "ejoin_fleet_lease_age_seconds",
                 "Seconds since this replica last renewed its leases (renewed every third of a lease)",
