@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -64,12 +65,18 @@ def _slot_number(name: str) -> int:
     return int(slot) if slot.isdigit() else 1
 
 
+@functools.cache
+def _state_text(st: int) -> str:
+    """"Registered" for 3 (a code outside the table: the code), worked out once per code."""
+    return port_state_label(st).partition(" ")[2] or str(st)
+
+
 def slot_view(entry: PortStatusEntry) -> SlotView:
     return SlotView(
         name=entry.port,
         number=_slot_number(entry.port),
         state=entry.st,
-        state_text=port_state_label(entry.st).partition(" ")[2] or str(entry.st),
+        state_text=_state_text(entry.st),
         active=bool(entry.active),
         present=bool(entry.inserted),
         locked=not entry.slot_active,
@@ -138,8 +145,15 @@ class FleetBoard:
 
     # --- ports ---------------------------------------------------------------------
 
-    async def _read_slots(self) -> dict[str, dict[str, Any]]:
-        return await every_slot([link for link in self._links() if link.up], "all_slots")
+    async def _read_slots(self) -> dict[str, list[PortStatusEntry]]:
+        """Each member's every slot in fleet numbers, read once per answer (not once per page)."""
+        links = {link.name: link for link in self._links() if link.up}
+        answers = await every_slot(list(links.values()), "all_slots")
+        return {
+            name: member_entries(links[name], self._fleet.ports, answer)
+            for name, answer in answers.items()
+            if name in links
+        }
 
     async def _read_today(self) -> dict[int, tuple[int, int, int]]:
         """Per fleet port: SMS sent, failed and received since the member's midnight (every slot)."""
@@ -170,13 +184,13 @@ class FleetBoard:
                 today[port] = (s + sent, f + failed, r + received)
         return today
 
-    def _entries(self, link: MemberLink, every: dict[str, dict[str, Any]]) -> dict[int, list[PortStatusEntry]]:
+    def _entries(self, link: MemberLink, every: dict[str, list[PortStatusEntry]]) -> dict[int, list[PortStatusEntry]]:
         """The member's slots per fleet port: every slot it answered, its active slots as last heard
         (pushed or polled: newer than the answer with every slot)."""
         fleet = self._fleet
         by_port: dict[int, dict[str, PortStatusEntry]] = {}
-        answer = every.get(link.name) if link.up else None
-        for entry in (member_entries(link, fleet.ports, answer) if answer else []) + member_entries(link, fleet.ports):
+        answered = every.get(link.name, []) if link.up else []
+        for entry in answered + member_entries(link, fleet.ports):
             number = int(entry.port.partition(".")[0])
             slots = by_port.setdefault(number, {})
             if entry.active:  # the active slot as last heard; the one it replaces is not active any more
@@ -196,7 +210,7 @@ class FleetBoard:
             number=number,
             active_slot=_slot_number(active.port),
             state=active.st,
-            state_text=port_state_label(active.st).partition(" ")[2] or str(active.st),
+            state_text=_state_text(active.st),
             ok=active.st in (3, 4),
             signal=active.sig,
             led=bool(active.led),
