@@ -67,7 +67,7 @@ def _slot_number(name: str) -> int:
 
 @functools.cache
 def _state_text(st: int) -> str:
-    """"Registered" for 3 (a code outside the table: the code), worked out once per code."""
+    """The text of a state code ("Registered" for 3; the code itself outside the table), once per code."""
     return port_state_label(st).partition(" ")[2] or str(st)
 
 
