@@ -133,6 +133,7 @@ def test_metrics_say_members_ledger_pushes_and_replica(tmp_path, platform: PushC
     # the reports to the platform went through the outbox, counted per destination
     dest = (("destination", platform.url),)
     assert m[("ejoin_push_delivered_total", dest)] >= 1 and m.get(("ejoin_push_queued", dest), 0) == 0
+    assert (m[("ejoin_fleet_pushes_waiting", ())], m[("ejoin_fleet_pushes_dead", ())]) == (0, 0)
     assert (m[("ejoin_fleet_replicas", ())], m[("ejoin_fleet_status_role", ())]) == (1, 1)
     assert ("ejoin_fleet_lease_age_seconds", ()) not in m  # no leases on the embedded store
     # the HTTP counters, by route pattern: never a member's secret
@@ -156,7 +157,9 @@ def test_the_units_of_open_tasks_by_state(tmp_path, platform: PushCollector) -> 
             task = {"tid": 5102, "to": NUMBERS[:5], "sms": "x", "from": "1", "to_all": 1, "sdr": 1}
             assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
             fleet.idle()
-            fleet.fleet._figures = None  # not the figures of a scrape a moment ago
+            # a status URL nobody listens at: the dev-status pushed at once waits in the outbox
+            fleet.get("/goip_get_status.html", url=f"http://127.0.0.1:{free_port()}/status")
+            fleet.fleet._figures = fleet.fleet._stored = None  # not the figures of a scrape a moment ago
             m = scrape(fleet)
         finally:
             fleet.stop()
@@ -164,6 +167,7 @@ def test_the_units_of_open_tasks_by_state(tmp_path, platform: PushCollector) -> 
     assert m[("ejoin_fleet_tasks_open", ())] == 1
     assert m[("ejoin_fleet_units", (("state", "dispatched"),))] == 5
     assert m[("ejoin_fleet_dispatches_in_flight", ())] == 1
+    assert m[("ejoin_fleet_pushes_waiting", ())] >= 1 and m[("ejoin_fleet_pushes_dead", ())] == 0
 
 
 @pytest.fixture

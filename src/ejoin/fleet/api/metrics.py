@@ -3,9 +3,10 @@
 Behind the fleet's credentials, as a device's (web/metrics.py serves it: the same handler, the same
 HTTP request counters).  What this process sees is read from memory at scrape time: each member as
 this replica sees it (up, why not, its answer times), the pushes it made, its leases.  What the
-ledger holds — open tasks, their units by state, dispatches in flight — is one query, kept for
-``FIGURES_EVERY`` seconds (runtime.Fleet.figures), read before the collector runs; every replica
-reports the same figures for it (aggregate them with max, not sum).  Labels are bounded: a member's
+ledger holds — open tasks, their units by state, dispatches in flight — is one query, and the outbox
+to the platform's totals another, each kept for ``FIGURES_EVERY`` seconds (runtime.Fleet), read
+before the collector runs; every replica reports the same figures for them (aggregate them with max,
+not sum).  Labels are bounded: a member's
 name, a state, a problem's kind, a push destination (32, then "other").
 """
 
@@ -41,13 +42,15 @@ class FleetCollector(Collector):
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
         self.figures: Figures | None = None  # None: the ledger did not answer the last scrape
+        self.stored: tuple[int, int, float] | None = None  # the outbox's pushes waiting, dead, oldest age
 
     async def read_ledger(self) -> None:
         try:
             self.figures = await self._fleet.figures()
+            self.stored = await self._fleet.pushes_stored()
         except Exception:  # the scrape still answers, saying the ledger does not (ejoin_fleet_ledger_up 0)
             log.warning("the ledger's figures could not be read for a metrics scrape", exc_info=True)
-            self.figures = None
+            self.figures = self.stored = None
 
     def collect(self) -> Iterator[Metric]:
         fleet = self._fleet
@@ -149,6 +152,17 @@ class FleetCollector(Collector):
             "Sub-tasks given to members with SMS of them not done yet",
             figures.dispatches_in_flight,
         )
+        if self.stored is not None:
+            waiting, dead, oldest = self.stored
+            yield GaugeMetricFamily(
+                "ejoin_fleet_pushes_waiting", "Pushes to the platform waiting in the outbox (every replica's)", waiting
+            )
+            yield GaugeMetricFamily(
+                "ejoin_fleet_pushes_dead", "Pushes to the platform that gave up after the retry window", dead
+            )
+            yield GaugeMetricFamily(
+                "ejoin_fleet_pushes_oldest_seconds", "How long the oldest push waiting has waited", oldest
+            )
 
     @staticmethod
     def _replica(fleet: Fleet) -> Iterator[Metric]:

@@ -168,6 +168,7 @@ class Fleet:
         self.renewed_at: float | None = None
         self.replicas = 1
         self._figures: tuple[float, Figures] | None = None
+        self._stored: tuple[float, tuple[int, int, float]] | None = None
 
     @property
     def size(self) -> DeviceSize:
@@ -447,6 +448,17 @@ class Fleet:
         if self._figures is None or now - self._figures[0] >= FIGURES_EVERY:
             self._figures = (now, await self.ledger.figures())
         return self._figures[1]
+
+    async def pushes_stored(self) -> tuple[int, int, float]:
+        """The whole outbox to the platform (every replica's, on PostgreSQL): pushes waiting, dead, and
+        the age in seconds of the oldest waiting one; read at most every ``FIGURES_EVERY`` seconds."""
+        now = time.monotonic()
+        if self._stored is None or now - self._stored[0] >= FIGURES_EVERY:
+            rows = await self.outbox.summary()
+            oldest = min((r.oldest_queued for r in rows if r.oldest_queued is not None), default=None)
+            age = 0.0 if oldest is None else max(0.0, self.clock.time() - oldest)
+            self._stored = (now, (sum(r.queued for r in rows), sum(r.dead for r in rows), age))
+        return self._stored[1]
 
     async def _roles(self) -> None:
         """The status role (the periodic dev-status to the platform): renewed, or taken when free."""
