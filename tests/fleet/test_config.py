@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ejoin.config import ConfigError
 from ejoin.fleet.config import load_fleet_config, member_of
 from ejoin.fleet.engine.numbering import PortMap
-from ejoin.config import ConfigError
 from ejoin.protocol.ports import PortAddress
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fleet.toml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ejoin.drivers import load_gateway_config
 from ejoin.config import ConfigError
+from ejoin.drivers import load_gateway_config
 from ejoin.modems.base import NO_CARD, CardInfo, ModemDriver, SendResult
 from ejoin.protocol.codes import PortState
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from ejoin.drivers import load_gateway_config
 from ejoin.config import ConfigError
+from ejoin.drivers import load_gateway_config
 from ejoin.modems.at.balance import parse_amount
 from ejoin.protocol.at_fields import ussd_text
 from ejoin.protocol.pdu_fields import pack_septets
