@@ -22,8 +22,10 @@ import difflib
 import json
 import math
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import msgspec
 import msgspec.inspect as mi
@@ -127,7 +129,7 @@ def typed(cls: type[T], table: Mapping[str, Any], *, at: KeyPath = (), strict: b
     try:
         return msgspec.convert(table, cls, strict=strict)
     except msgspec.ValidationError as exc:
-        raise _refusal(str(exc), info, table, at) from None
+        raise _refusal(str(exc), cls, table, at) from None
 
 
 def _unwrapped(t: mi.Type) -> mi.Type:
@@ -169,46 +171,75 @@ def _refuse_non_finite(value: Any, at: KeyPath) -> None:
             _refuse_non_finite(sub, (*at, i))
 
 
-def _refusal(message: str, info: mi.Type, table: Any, at: KeyPath) -> Refused:
-    """msgspec's words (``Expected `int` >= 1 - at `$.ports```) as the config's."""
+def _refusal(message: str, annotation: Any, table: Any, at: KeyPath) -> Refused:
+    """msgspec's words (``Expected `int` >= 1 - at `$.ports```) as the config's, naming the key."""
     found = _MSGSPEC.match(message)
     what, where = (found["what"], found["at"] or "$") if found else (message, "$")
     path: list[str | int] = []
-    for found_step in _PATH_STEP.finditer(where):
-        if found_step[1] is not None:
-            path.append(found_step[1])
-        elif found_step[2] is not None:
-            path.append(int(found_step[2]))
+    value, known = table, True
+    for step in _PATH_STEP.finditer(where):
+        if step[0] == "[...]":  # a value of a dict: msgspec does not say whose; the first that does not fit
+            item = _step(annotation, "")
+            for key, sub in value.items() if isinstance(value, Mapping) else ():
+                try:
+                    msgspec.convert(sub, item, strict=True)
+                except msgspec.ValidationError as exc:
+                    return _refusal(str(exc), item, sub, (*at, *path, key))
+            return Refused((*at, *path), message)
+        name: str | int = step[1] if step[1] is not None else int(step[2])
+        path.append(name)
+        annotation = _step(annotation, name)
+        try:
+            value = value[name]
+        except (KeyError, IndexError, TypeError):
+            known = False
     missing = re.match(r"Object missing required field `(.+)`", what)
     if missing:
         return Refused((*at, *path, missing[1]), "missing (this key is required)")
-    t, value, known = info, table, True
-    for step in path:
-        t = _step_type(t, step)
-        try:
-            value = value[step]
-        except (KeyError, IndexError, TypeError):
-            known = False
-    expected = describe(t)
+    expected = describe(annotation)
     return Refused((*at, *path), f"expected {expected}, not {shown(value)}" if known else f"expected {expected}")
 
 
-def _step_type(t: mi.Type, step: str | int) -> mi.Type:
-    t = _unwrapped(t)
-    if isinstance(t, mi.StructType):
-        return next((f.type for f in t.fields if f.encode_name == step), mi.AnyType())
-    if isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
-        return t.item_type
-    if isinstance(t, mi.DictType):
-        return t.value_type
-    return mi.AnyType()
+def _bare(annotation: Any) -> Any:
+    """The type under ``Annotated`` and ``X | None``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            real = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(real) != 1:
+                return annotation
+            annotation = real[0]
+        else:
+            return annotation
 
 
-def describe(t: mi.Type) -> str:
+def _step(annotation: Any, step: str | int) -> Any:
+    """The type of a key (a field's, an item's, a dict value's) inside ``annotation``."""
+    bare = _bare(annotation)
+    if isinstance(bare, type) and issubclass(bare, msgspec.Struct):
+        return next((f.type for f in msgspec.structs.fields(bare) if f.encode_name == step), Any)
+    args = typing.get_args(bare)
+    if typing.get_origin(bare) in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if typing.get_origin(bare) is dict and len(args) == 2:
+        return args[1]
+    return Any
+
+
+def describe(annotation: Any) -> str:
     """What a value of this type is, in words: ``an integer from 1 to 256``, ``"text" or "json"``."""
+    bare = _bare(annotation)
+    if typing.get_origin(bare) is Literal:  # in the order declared (msgspec.inspect sorts them)
+        return _either([json.dumps(v) if isinstance(v, str) else repr(v) for v in typing.get_args(bare)])
+    return _described(mi.type_info(annotation))
+
+
+def _described(t: mi.Type) -> str:
     if isinstance(t, mi.Metadata):
         said = (t.extra_json_schema or {}).get("description")
-        return str(said) if said else describe(t.type)
+        return str(said) if said else _described(t.type)
     if isinstance(t, mi.BoolType):
         return "true or false"
     if isinstance(t, mi.IntType):
@@ -223,11 +254,11 @@ def describe(t: mi.Type) -> str:
         item = _unwrapped(t.item_type)
         if isinstance(item, mi.StructType):
             return "an array of tables"
-        return f"an array of {_plural(describe(item))}"
+        return f"an array of {_plural(_described(item))}"
     if isinstance(t, (mi.StructType, mi.DictType)):
         return "a table"
     if isinstance(t, mi.UnionType):
-        return _either([describe(u) for u in t.types if not isinstance(u, mi.NoneType)])
+        return _either([_described(u) for u in t.types if not isinstance(u, mi.NoneType)])
     return "a value"
 
 
