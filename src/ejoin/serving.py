@@ -3,6 +3,7 @@ they share, reading their config, the password, TLS."""
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 import typing
@@ -31,10 +32,18 @@ def _origins(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     return None if value is None else split_origins(value)
 
 
+@functools.cache  # reading a Struct's fields evaluates every annotation: once per command, not per flag
+def _defaults(config: type[msgspec.Struct]) -> dict[str, Any]:
+    return {
+        f.name: f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+        for f in msgspec.structs.fields(config)
+        if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT
+    }
+
+
 def with_default(config: type[msgspec.Struct], key: str, text: str) -> str:
     """A flag's help and the default of its key, read from the config Struct (never written twice)."""
-    field = next(f for f in msgspec.structs.fields(config) if f.name == key)
-    value = field.default if field.default is not msgspec.NODEFAULT else field.default_factory()
+    value = _defaults(config)[key]
     return f"{text}  [default: {value if value not in ('', []) else 'none'}]"
 
 

@@ -19,6 +19,7 @@ said by a check after typing, raising ``Refused`` with the key's path in the sam
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import re
@@ -98,6 +99,7 @@ def shown(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+@functools.cache  # a Struct's fields never change; reading them evaluates every annotation
 def keys_of(cls: type) -> frozenset[str]:
     """The keys of a config Struct: its fields but those it derives when loaded (``DERIVED``)."""
     derived: frozenset[str] = getattr(cls, "DERIVED", frozenset())
@@ -123,13 +125,17 @@ def typed(cls: type[T], table: Mapping[str, Any], *, at: KeyPath = (), strict: b
 
     ``at``: where the table is in the file (``("member", 1)`` for the second ``[[member]]``), for the
     names of keys; ``strict=False`` lets numbers and flags written as text through (a JSON body)."""
-    info = mi.type_info(cls)
-    _refuse_unknown_within(info, table, at)
+    _refuse_unknown_within(_type_info(cls), table, at)
     _refuse_non_finite(table, at)
     try:
         return msgspec.convert(table, cls, strict=strict)
     except msgspec.ValidationError as exc:
         raise _refusal(str(exc), cls, table, at) from None
+
+
+@functools.cache
+def _type_info(cls: type) -> mi.Type:
+    return mi.type_info(cls)
 
 
 def _unwrapped(t: mi.Type) -> mi.Type:
