@@ -100,7 +100,7 @@ def shown(value: Any) -> str:
 
 
 @functools.cache  # a Struct's fields never change; reading them evaluates every annotation
-def keys_of(cls: type) -> frozenset[str]:
+def keys_of(cls: Any) -> frozenset[str]:
     """The keys of a config Struct: its fields but those it derives when loaded (``DERIVED``)."""
     derived: frozenset[str] = getattr(cls, "DERIVED", frozenset())
     return frozenset(f.encode_name for f in msgspec.structs.fields(cls)) - derived
@@ -134,7 +134,7 @@ def typed(cls: type[T], table: Mapping[str, Any], *, at: KeyPath = (), strict: b
 
 
 @functools.cache
-def _type_info(cls: type) -> mi.Type:
+def _type_info(cls: Any) -> mi.Type:
     return mi.type_info(cls)
 
 
