@@ -19,7 +19,6 @@ said by a check after typing, raising ``Refused`` with the key's path in the sam
 from __future__ import annotations
 
 import difflib
-import functools
 import json
 import math
 import re
@@ -99,11 +98,17 @@ def shown(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-@functools.cache  # a Struct's fields never change; reading them evaluates every annotation
-def keys_of(cls: Any) -> frozenset[str]:
+# A Struct's fields never change, and reading them evaluates every annotation: read once per class.
+_KEYS: dict[type, frozenset[str]] = {}
+_INFO: dict[type, mi.Type] = {}
+
+
+def keys_of(cls: type) -> frozenset[str]:
     """The keys of a config Struct: its fields but those it derives when loaded (``DERIVED``)."""
-    derived: frozenset[str] = getattr(cls, "DERIVED", frozenset())
-    return frozenset(f.encode_name for f in msgspec.structs.fields(cls)) - derived
+    if cls not in _KEYS:
+        derived: frozenset[str] = getattr(cls, "DERIVED", frozenset())
+        _KEYS[cls] = frozenset(f.encode_name for f in msgspec.structs.fields(cls)) - derived
+    return _KEYS[cls]
 
 
 def unknown_key(key: str, known: Iterable[str]) -> str:
@@ -133,9 +138,10 @@ def typed(cls: type[T], table: Mapping[str, Any], *, at: KeyPath = (), strict: b
         raise _refusal(str(exc), cls, table, at) from None
 
 
-@functools.cache
-def _type_info(cls: Any) -> mi.Type:
-    return mi.type_info(cls)
+def _type_info(cls: type) -> mi.Type:
+    if cls not in _INFO:
+        _INFO[cls] = mi.type_info(cls)
+    return _INFO[cls]
 
 
 def _unwrapped(t: mi.Type) -> mi.Type:
