@@ -10,13 +10,16 @@ from typing import Any
 import msgspec
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ejoin import drivers
 from ejoin.cli import main
 from ejoin.config import ConfigError, Refused, ServerConfig, key_name, keys_of, typed
 from ejoin.drivers import load_gateway_config
-from ejoin.fleet.config import FleetConfig, load_fleet_config
+from ejoin.fleet.config import FleetConfig, MemberTable, load_fleet_config
 from ejoin.gateway.config import GatewayConfig
+from ejoin.sim.config import SimSettings, SimSpec, Timing
 
 LOADERS: dict[str, Callable[..., Any]] = {"gateway": load_gateway_config, "fleet": load_fleet_config}
 
@@ -200,3 +203,40 @@ def test_fleet_example_loads_through_the_command_line_flags(tmp_path: Path):
     example = Path(__file__).resolve().parent.parent / "examples" / "fleet.toml"
     config = load_fleet_config(example, {"log_format": "json", "port": 9000}, flags=True)
     assert (config.log_format, config.port, config.ports) == ("json", 9000, 64)
+
+
+_SCALARS = st.one_of(
+    st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=12), st.booleans(), st.dates(), st.datetimes()
+)
+# What TOML can hold (arrays, tables, dates included) anywhere a key is
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+def _refused_in_one_line_or_loaded(load: Callable[..., Any], table: dict[str, Any]) -> None:
+    try:
+        load(None, table)
+    except ConfigError as exc:
+        assert str(exc) and "\n" not in str(exc), str(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(keys_of(GatewayConfig) | keys_of(SimSettings) | keys_of(FleetConfig) | {"x"})),
+    _VALUES,
+    st.sampled_from(sorted(keys_of(Timing) | keys_of(SimSpec) | keys_of(MemberTable))),
+)
+def test_any_value_of_any_key_is_loaded_or_refused_in_one_line(key: str, value: Any, inner: str):
+    """Never a traceback: every key, in a table and in an array of tables too, with whatever TOML holds."""
+    for load in LOADERS.values():
+        _refused_in_one_line_or_loaded(load, {key: value})
+    _refused_in_one_line_or_loaded(
+        load_gateway_config, {"timing": {inner: value}, "sim": [{"port": "1.01", inner: value}]}
+    )
+    at = {"modems": "at", "ports": 1, "modem": [{"port": 1, "device": "/dev/x", inner: value}]}
+    _refused_in_one_line_or_loaded(load_gateway_config, at)
+    _refused_in_one_line_or_loaded(load_gateway_config, {"ussd": {"menus": {"*1#": value}}})
+    _refused_in_one_line_or_loaded(load_fleet_config, {"member": [{"url": "http://a", "ports": "1-2", inner: value}]})

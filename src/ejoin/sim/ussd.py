@@ -76,7 +76,8 @@ def parse_node(table: Any, where: str, depth: int = 0) -> Node:
         raise MenuError(f"{where} is a table: text, and options or delay if wanted")
     unknown = sorted(set(table) - {"text", "options", "delay"})
     if unknown:
-        raise MenuError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} (text, options, delay)")
+        said = ", ".join(key_name((str(key),)) for key in unknown)
+        raise MenuError(f"{where}: unknown key(s) {said} (text, options, delay)")
     text = table.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
         raise MenuError(f"{where}: text is what the network answers, 1 to {MAX_TEXT} characters")
