@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from ...clock import Clock, Timer
-from ...gateway.config import ConfigError
+from ...config import ConfigError
 from ...gateway.outbox import Outbox
 from ...gateway.reports import StatusReportPush, TaskReport
 from ...protocol.codes import SendFailure
@@ -148,7 +148,7 @@ class ReportMerger:
             if settings is None:
                 return None
             try:
-                config = member_of(settings, 0)
+                config = member_of(settings, 0, where=f"member {member}")
             except ConfigError:
                 return None
             self._formers[member] = config

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...clock import Clock, SystemClock
+from ...config import ConfigError
 from ...gateway.activity import Activity, MeteredTransport
-from ...gateway.config import ConfigError
 from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
 from ...protocol.messages import DevStatus
