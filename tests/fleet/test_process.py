@@ -44,6 +44,9 @@ def test_the_command_serves_its_members_and_stops_on_sigterm(tmp_path) -> None:
                     assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()  # type: ignore[union-attr]
                     time.sleep(0.05)
             assert [e["port"] for e in answer.json()["status"]] == ["3.01", "4.01"]
+            # its own MAC (was all zeros): locally administered, the same at every start (from its ledger)
+            mac = answer.json()["mac"]
+            assert mac.startswith("02-") and len(mac.split("-")) == 6 and mac != "02-00-00-00-00-00"
             # the fleet's own clients may open the secure session of spec 3, as with a device
             with Client(url, "root", "pw", secure=True) as client:
                 assert [p.port for p in client.status().status] == ["3.01", "4.01"]
@@ -51,7 +54,12 @@ def test_the_command_serves_its_members_and_stops_on_sigterm(tmp_path) -> None:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
         assert not (tmp_path / "fleet" / "secret").exists()
-        assert b"open to anyone" not in proc.stderr.read()  # type: ignore[union-attr]
+        said = proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert "open to anyone" not in said
+        # a stop is told from a crash in the log
+        assert "stopping (SIGTERM): pushing what waits, releasing the leases" in said and said.rstrip().endswith(
+            "stopped"
+        )
 
 
 def test_a_database_it_cannot_open_is_said_without_its_password(tmp_path) -> None:

@@ -97,10 +97,19 @@ async def _serve(config: FleetConfig) -> None:
         log.warning("the fleet's device API is open to anyone: %s", door)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    heard: list[str] = []
+
+    def stop_on(sig: signal.Signals) -> None:
+        heard.append(sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_on, sig)
     await stop.wait()
+    # said, so that a stop is told from a crash in the log (replicas: its leases go to the others now)
+    log.info("stopping (%s): pushing what waits, releasing the leases", heard[0] if heard else "asked")
     await runner.cleanup()
+    log.info("stopped")
 
 
 fleet.add_command(member)
