@@ -228,6 +228,7 @@ async def test_our_gateway_into_the_receiver(device, aiohttp_server, tmp_path):
     await device.get("/sim/inbound", port="2.01", sender="+15550100", text="end to end")
     await device.cmd(op="lock", ports="1.01")
     receiver = app[RECEIVER]
+    device.clock.add_quiescer(receiver.store.quiesce)  # its pushes are stored on a thread, in real time
     for _ in range(200):
         if got and await receiver.store.count("port-status"):
             break
