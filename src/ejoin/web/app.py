@@ -6,10 +6,12 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
+from ..protocol.operations import METRICS
 from . import dashboard, metrics
 from .cross_site import refuse_cross_site
 from .endpoint import DEVICE, GATEWAY, json_errors
 from .openapi import build_openapi
+from .route import mount
 from .routes import ROUTES
 
 
@@ -17,10 +19,8 @@ def create_app(gw: Gateway) -> web.Application:
     app = web.Application(client_max_size=gw.config.max_body, middlewares=[json_errors])
     app[DEVICE] = app[GATEWAY] = gw
     routes = (*ROUTES, *gw.modems.routes)  # the driver's (the simulator's /sim/*): there only while it runs
-    for route in routes:
-        for method in route.serve:
-            app.router.add_route(method, route.path, route.handler)
-    document = encode(build_openapi(routes))
+    mount(app, routes)
+    document = encode(build_openapi([*(r.operation for r in routes), METRICS]))
 
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")

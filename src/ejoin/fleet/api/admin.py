@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...gateway.config import ConfigError
+from ...protocol.answers import FleetMember, MemberReply, MembersReply, WithdrawnReply
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint, flag
 from ..config import member_of
@@ -16,22 +17,20 @@ from ..engine.members import MemberLink
 from ..engine.runtime import Fleet, MemberBusy
 
 
-def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
+def _shown(link: MemberLink, sent_twice: int = 0) -> FleetMember:
     m = link.config
-    registered = len(link.registered())
-    return {
-        "name": m.name,
-        "url": m.url,
-        "username": m.username,
-        "ports": m.ports,
-        "secure": m.secure,
-        "crypt": m.crypt,
-        "up": link.up,
-        "down_since": link.down_since,
-        "registered": registered,
-        # SMS it sent after the fleet had withdrawn them and given them to another member (failover)
-        "sent_twice": sent_twice,
-    }
+    return FleetMember(
+        name=m.name,
+        url=m.url,
+        username=m.username,
+        ports=m.ports,
+        secure=m.secure,
+        crypt=m.crypt,
+        up=link.up,
+        down_since=link.down_since,
+        registered=len(link.registered()),
+        sent_twice=sent_twice,
+    )
 
 
 def _body(req: ApiRequest) -> dict[str, Any]:
@@ -42,18 +41,15 @@ def _body(req: ApiRequest) -> dict[str, Any]:
 
 
 @endpoint()
-async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
+async def list_members(req: ApiRequest, fleet: Fleet) -> MembersReply:
     links = sorted(fleet.links.values(), key=lambda link: link.config.first)
     twice = await fleet.ledger.sent_twice()
-    return {
-        "code": ResultCode.OK_HTTP,
-        "reason": "OK",
-        "members": [_shown(link, twice.get(link.name, 0)) for link in links],
-    }
+    members = [_shown(link, twice.get(link.name, 0)) for link in links]
+    return MembersReply(code=ResultCode.OK_HTTP, reason="OK", members=members)
 
 
 @endpoint()
-async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
+async def add_member(req: ApiRequest, fleet: Fleet) -> MemberReply:
     raw = _body(req).get("member")
     if not isinstance(raw, dict) or not raw.get("name"):
         raise ApiError(
@@ -66,11 +62,11 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
         link = await fleet.add_member(member)
     except ConfigError as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": _shown(link)}
+    return MemberReply(code=ResultCode.OK_HTTP, reason="OK", member=_shown(link))
 
 
 @endpoint()
-async def remove_member(req: ApiRequest, fleet: Fleet) -> Any:
+async def remove_member(req: ApiRequest, fleet: Fleet) -> WithdrawnReply:
     body = _body(req)
     name = body.get("name")
     if not isinstance(name, str) or not name:
@@ -83,11 +79,4 @@ async def remove_member(req: ApiRequest, fleet: Fleet) -> Any:
         raise ApiError(ResultCode.NOT_FOUND, f"no member named {name}") from None
     except MemberBusy as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 409) from None
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "withdrawn": moved}
-
-
-ROUTES = (
-    ("GET", "/ejoin/fleet/members", list_members),
-    ("POST", "/ejoin/fleet/members/add", add_member),
-    ("POST", "/ejoin/fleet/members/remove", remove_member),
-)
+    return WithdrawnReply(code=ResultCode.OK_HTTP, reason="OK", withdrawn=moved)

@@ -8,14 +8,19 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from ...gateway import commands
+from ...protocol import operations as op
 from ...protocol.codes import ResultCode
-from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
+from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient, encode
+from ...protocol.operations import Operation
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
 from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
+from ...web.openapi import build_openapi
+from ...web.route import Route, mount
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
 from ...web.status import push_settings
@@ -144,35 +149,65 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
         await fleet.inbound.member_push(link, body)
 
 
+class MemberPush(msgspec.Struct):
+    """A push of a member (its body as the device sends it: dev-status, port-status, status-report, recv-sms)."""
+
+    type: str | None = None
+
+
+def _member_push_operation(what: str, pushed: str) -> Operation:
+    return Operation(
+        f"/fleet/{what}/{{member}}/{{secret}}",
+        f"ejoin fleet: a member pushes its {pushed} (the URL the fleet gave it; no credentials)",
+        ("post",),
+        serve=("POST",),
+        body=MemberPush,
+        answer=Reply,
+        auth=False,
+        errors=(400, 403, 503),
+    )
+
+
+MEMBER_REPORTS = _member_push_operation("reports", "task reports")
+MEMBER_STATUS = _member_push_operation("status", "status")
+MEMBER_SMS = _member_push_operation("sms", "received SMS")
+
+ROUTES: tuple[Route, ...] = (
+    Route(op.GET_STATUS, get_status),
+    Route(op.SEND_CMD, send_cmd),
+    Route(op.POST_SMS, post_sms),
+    Route(op.PAUSE_SMS, pause_sms),
+    Route(op.RESUME_SMS, resume_sms),
+    Route(op.REMOVE_SMS, remove_sms),
+    Route(op.GET_TASKS, queue.get_tasks),
+    Route(op.GET_SMS, inbox.get_sms),
+    Route(op.GET_SMS_STAT, stats.sms_stat),
+    Route(op.GET_CALL_STAT, stats.call_stat),
+    Route(op.GET_ESIMS, routed.get_esims),
+    Route(op.WRITE_ESIMS, routed.write_esims),
+    Route(op.DELETE_ESIMS, routed.delete_esims),
+    Route(op.SEND_USSD, routed.send_ussd),
+    Route(op.SEND_AT, routed.send_at),
+    Route(op.CRYPT_SESSION, crypt_session),
+    Route(op.FLEET_MEMBERS, admin.list_members),
+    Route(op.FLEET_MEMBER_ADD, admin.add_member),
+    Route(op.FLEET_MEMBER_REMOVE, admin.remove_member),
+    Route(MEMBER_REPORTS, _member_push(_report)),
+    Route(MEMBER_STATUS, _member_push(_status)),
+    Route(MEMBER_SMS, _member_push(_sms)),
+)
+
+
 def create_fleet_app(fleet: Fleet) -> web.Application:
     app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
     app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
-    for path, handler in (
-        ("/goip_get_status.html", get_status),
-        ("/goip_send_cmd.html", send_cmd),
-        ("/goip_pause_sms.html", pause_sms),
-        ("/goip_resume_sms.html", resume_sms),
-        ("/goip_remove_sms.html", remove_sms),
-        ("/goip_get_tasks.html", queue.get_tasks),
-        ("/goip_get_sms.html", inbox.get_sms),
-        ("/goip_get_sms_stat.html", stats.sms_stat),
-        ("/goip_get_call_stat.html", stats.call_stat),
-        ("/goip_send_ussd.html", routed.send_ussd),
-        ("/goip_send_at.html", routed.send_at),
-        ("/goip_get_esims.html", routed.get_esims),
-        ("/goip_write_esims.html", routed.write_esims),
-        ("/goip_delete_esims.html", routed.delete_esims),
-    ):
-        app.router.add_route("GET", path, handler)
-        app.router.add_route("POST", path, handler)
-    app.router.add_route("POST", "/goip_post_sms.html", post_sms)
-    app.router.add_route("GET", "/crypt_sess.json", crypt_session)
-    app.router.add_route("POST", "/crypt_sess.json", crypt_session)
-    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", _member_push(_report))
-    app.router.add_route("POST", "/fleet/status/{member}/{secret}", _member_push(_status))
-    app.router.add_route("POST", "/fleet/sms/{member}/{secret}", _member_push(_sms))
-    for method, path, handler in admin.ROUTES:
-        app.router.add_route(method, path, handler)
+    mount(app, ROUTES)
+    document = encode(build_openapi((r.operation for r in ROUTES), "EJOIN HTTP API (ejoin fleet)"))
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    app.router.add_route("GET", "/openapi.json", openapi)
 
     async def lifecycle(app: web.Application):
         await fleet.start()
