@@ -40,6 +40,7 @@ from .answers import (
     UssdAnswerReply,
     WithdrawnReply,
 )
+from .crypt import HANDSHAKE_PATH
 from .messages import CommandRequest, DevStatus, GetReply, Reply, SetReply
 from .requests import (
     AtQuery,
@@ -197,7 +198,7 @@ SEND_AT = Operation(
     idempotent=False,
 )
 CRYPT_SESSION = Operation(
-    "/crypt_sess.json", "Open a secure session (spec 3)", query=SessionQuery, answer=SessionReply, auth=False
+    HANDSHAKE_PATH, "Open a secure session (spec 3)", query=SessionQuery, answer=SessionReply, auth=False
 )
 
 # --- ejoin's own (outside the vendor's goip_*.html names) -------------------------------------

@@ -74,7 +74,7 @@ class StatQuery(msgspec.Struct):
     type: Literal[0, 1, 2, 3] = 0  # last hour, two hours, today, cumulative
 
 
-STAT_WINDOWS = ("last hour", "two hours", "today", "cumulative")  # StatQuery.type, 0 to 3
+STAT_WINDOWS = ("last hour", "last two hours", "today", "since the start")  # StatQuery.type, 0 to 3
 
 
 class EsimQuery(msgspec.Struct):
