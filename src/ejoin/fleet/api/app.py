@@ -15,7 +15,7 @@ from ...gateway import commands
 from ...protocol import operations as op
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient, encode
-from ...protocol.operations import Operation
+from ...protocol.operations import SEND_CMD, Operation
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
 from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
@@ -83,7 +83,7 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
             {"type": "command", **ops[0]} if len(ops) == 1 else {"type": "command", "op": "multiple", "ops": ops}
         )
         try:
-            answer = await fleet.links[name].call("/goip_send_cmd.html", body=body)
+            answer = await fleet.links[name].call(SEND_CMD.path, body=body)
         except MemberDown as exc:
             return Reply(code=ResultCode.SERVER_ERROR, reason=str(exc))
         code = answer.get("code") if isinstance(answer, dict) else None
