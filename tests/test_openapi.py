@@ -12,7 +12,9 @@ from .threaded import ServerThread
 pytestmark = pytest.mark.slow  # real processes / thousands of generated requests: -m "not slow" skips
 
 schemathesis = pytest.importorskip("schemathesis")
-CASES = {"n": 0}
+from schemathesis.core import NotSet  # noqa: E402
+
+CASES = {"n": 0, "bodies": 0}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,8 @@ def test_the_document_covers_every_route(server, operations):
     assert len(operations) == sum(len(v) for v in document["paths"].values())
     dev_status = document["components"]["schemas"]["DevStatus"]["properties"]
     assert {"max-ports", "max-slot", "max-slots", "status"} <= set(dev_status)
+    with_body = [o for o in operations if o.definition.raw.get("requestBody")]
+    assert len(with_body) >= 15  # every POST that takes a JSON body declares its schema
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
@@ -55,6 +59,8 @@ def test_schemathesis_finds_no_server_error(server, operations, data):
         case.query.update(username="root", password="root")  # half the cases get past authentication
     response = case.call(base_url=server.url, timeout=10)
     CASES["n"] += 1
+    if not isinstance(case.body, NotSet):
+        CASES["bodies"] += 1  # a request body generated from the operation's request Struct
     assert response.status_code < 500, (case.method, case.path, case.query, response.text[:300])
     content_type = (response.headers.get("content-type") or [""])[0]  # schemathesis: lowercase names, lists
     # Prometheus text is the one answer that is not JSON (refusals of /metrics are)
@@ -63,5 +69,9 @@ def test_schemathesis_finds_no_server_error(server, operations, data):
 
 
 def test_report_the_number_of_schemathesis_cases():
-    print(f"\nschemathesis: {CASES['n']} generated requests over every operation, none answered 5xx")
+    print(
+        f"\nschemathesis: {CASES['n']} generated requests ({CASES['bodies']} with a body) over every operation,"
+        " none answered 5xx"
+    )
     assert CASES["n"] >= 300
+    assert CASES["bodies"] >= 50  # the request bodies the document declares are fuzzed too
