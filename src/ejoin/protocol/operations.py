@@ -124,21 +124,24 @@ POST_SMS = Operation(
     idempotent=False,
 )
 _TIDS = TidsBody | list[int | str]  # an object, or the bare array of the spec's prose
-PAUSE_SMS = Operation(
-    "/goip_pause_sms.html", "Pause tasks", ("post",), query=TidsQuery, body=_TIDS, answer=ResultsReply
-)
-RESUME_SMS = Operation(
-    "/goip_resume_sms.html", "Resume tasks", ("post",), query=TidsQuery, body=_TIDS, answer=ResultsReply
-)
-REMOVE_SMS = Operation(
-    "/goip_remove_sms.html",
-    "Remove tasks",
-    ("post",),
-    query=TidsQuery,
-    body=_TIDS,
-    answer=ResultsReply,
-    idempotent=False,  # with no tids, every task: a task sent since would go too
-)
+
+
+def _task_change(verb: str, idempotent: bool = True) -> Operation:
+    summary = f"{verb.capitalize()} tasks"
+    return Operation(
+        f"/goip_{verb}_sms.html",
+        summary,
+        ("post",),
+        query=TidsQuery,
+        body=_TIDS,
+        answer=ResultsReply,
+        idempotent=idempotent,
+    )
+
+
+PAUSE_SMS = _task_change("pause")
+RESUME_SMS = _task_change("resume")
+REMOVE_SMS = _task_change("remove", idempotent=False)  # with no tids, every task: a task sent since would go too
 GET_TASKS = Operation(
     "/goip_get_tasks.html",
     "A port's waiting tasks (optionally only tids)",
@@ -163,22 +166,16 @@ GET_CALL_STAT = Operation(
     "/goip_get_call_stat.html", "Call statistics (spec 10)", query=StatQuery, answer=StatsReply[CallStat]
 )
 GET_ESIMS = Operation("/goip_get_esims.html", "eSIM profiles (spec 12.1)", query=EsimQuery, answer=EsimReply[EuiccInfo])
-WRITE_ESIMS = Operation(
-    "/goip_write_esims.html",
-    "Write eSIM profiles (spec 12.2)",
-    ("post",),
-    body=list[EsimItemIn],
-    answer=EsimReply[EsimResult],
-    idempotent=False,
-)
-DELETE_ESIMS = Operation(
-    "/goip_delete_esims.html",
-    "Delete eSIM profiles (spec 12.3)",
-    ("post",),
-    body=list[EsimItemIn],
-    answer=EsimReply[EsimResult],
-    idempotent=False,
-)
+
+
+def _esim_change(verb: str, section: str) -> Operation:
+    summary = f"{verb.capitalize()} eSIM profiles (spec {section})"
+    body, answer = list[EsimItemIn], EsimReply[EsimResult]
+    return Operation(f"/goip_{verb}_esims.html", summary, ("post",), body=body, answer=answer, idempotent=False)
+
+
+WRITE_ESIMS = _esim_change("write", "12.2")
+DELETE_ESIMS = _esim_change("delete", "12.3")
 SEND_USSD = Operation(
     "/goip_send_ussd.html",
     "Send a USSD code or menu reply; answered when the network answers (refusals: code 2-6)",
@@ -201,86 +198,77 @@ CRYPT_SESSION = Operation(
     HANDSHAKE_PATH, "Open a secure session (spec 3)", query=SessionQuery, answer=SessionReply, auth=False
 )
 
-# --- ejoin's own (outside the vendor's goip_*.html names) -------------------------------------
+# --- ejoin's own (outside the vendor's goip_*.html names): a read is a GET, a change a POST -----------
 
-PUSHES = Operation(
-    "/ejoin/pushes",
-    "ejoin: the push queue per destination (waiting, dead-letter, retry state)",
-    serve=("GET",),
-    answer=PushesReply,
+
+def _read(path: str, summary: str, **more: Any) -> Operation:
+    return Operation(path, summary, serve=("GET",), **more)
+
+
+def _change(path: str, summary: str, **more: Any) -> Operation:
+    return Operation(path, summary, ("post",), serve=("POST",), **more)
+
+
+PUSHES = _read(
+    "/ejoin/pushes", "ejoin: the push queue per destination (waiting, dead-letter, retry state)", answer=PushesReply
 )
-PUSHES_RETRY = Operation(
+PUSHES_RETRY = _change(
     "/ejoin/pushes/retry",
     "ejoin: replay dead-letter pushes of a destination (url) or all (all=1)",
-    ("post",),
-    serve=("POST",),
     query=PushRetryQuery,
     body=PushTarget,
     answer=PushChangeReply,
 )
-PUSHES_DROP = Operation(
+PUSHES_DROP = _change(
     "/ejoin/pushes/drop",
     "ejoin: delete dead-letter pushes (queued=1: waiting ones too; forget=1: and later ones) of a "
     "destination (url) or all (all=1)",
-    ("post",),
-    serve=("POST",),
     query=PushDropQuery,
     body=PushTarget,
     answer=PushChangeReply,
     idempotent=False,
 )
-INBOX_RAW = Operation(
+INBOX_RAW = _read(
     "/ejoin/inbox/raw",
     "ejoin: received messages kept as their raw PDU (undecodable, or outgoing ones found on a SIM)",
-    serve=("GET",),
     query=RawQuery,
     answer=RawInboxReply,
 )
-INBOX_RAW_DROP = Operation(
+INBOX_RAW_DROP = _change(
     "/ejoin/inbox/raw/drop",
     "ejoin: delete raw received messages by id (ids=1,2) or all (all=1)",
-    ("post",),
-    serve=("POST",),
     query=RawDropQuery,
     body=RawTarget,
     answer=RawDropReply,
     idempotent=False,
 )
-HEALTHZ = Operation(
+HEALTHZ = _read(
     "/healthz",
     "Fit to take traffic? 200 ok, 503 with the problems named (no credentials needed)",
-    serve=("GET",),
     answer=HealthReply,
     auth=False,
     errors=(503,),
 )
-METRICS = Operation(
+METRICS = _read(
     "/metrics",
     "Prometheus metrics (HTTP basic auth, or the credentials in the query)",
-    serve=("GET",),
     media="text/plain",
     errors=(401,),
 )
-FLEET_MEMBERS = Operation(
-    "/ejoin/fleet/members", "ejoin fleet: its members and their state", serve=("GET",), answer=MembersReply
-)
-FLEET_MEMBER_ADD = Operation(
+FLEET_MEMBERS = _read("/ejoin/fleet/members", "ejoin fleet: its members and their state", answer=MembersReply)
+FLEET_MEMBER_ADD = _change(
     "/ejoin/fleet/members/add",
     "ejoin fleet: add a member at run time",
-    ("post",),
-    serve=("POST",),
     body=MemberAdd,
     answer=MemberReply,
-    idempotent=False,
+    idempotent=False,  # a second one is refused: the member exists
 )
-FLEET_MEMBER_REMOVE = Operation(
+FLEET_MEMBER_REMOVE = _change(
     "/ejoin/fleet/members/remove",
     "ejoin fleet: remove a member (force=1: its unsent SMS go to other members)",
-    ("post",),
-    serve=("POST",),
     body=MemberRemove,
     answer=WithdrawnReply,
-    idempotent=False,
+    idempotent=False,  # a second one is refused: no such member
 )
 
 # What a device serves: the vendor's API (a fleet serves it too, as one device) ...

@@ -16,6 +16,12 @@ from msgspec import UNSET, Meta, UnsetType
 
 from .values import MAX_PERIOD
 
+
+def names(struct: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The parameters a Struct declares, as they are spelt on the wire."""
+    return tuple(f.encode_name for f in msgspec.structs.fields(struct))
+
+
 Flag = Literal["0", "1"]
 PortList = Annotated[str, Meta(examples=["1.01,2.02,4-6"], description="ports: 1, 1-4, 1,3, 2.02, all")]
 Port = Annotated[str, Meta(examples=["1"], description="one port (1), or one slot of it (1.02)")]

@@ -23,6 +23,7 @@ from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.operations import Operation
 from ..protocol.ports import PortAddress, PortSpecError
+from ..protocol.requests import names
 from ..web.endpoint import ApiError, ApiRequest, endpoint
 from ..web.route import Route
 from .cards import generate_card, with_values
@@ -341,10 +342,10 @@ async def state(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
 async def ussd(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """The network's USSD menus: listed; added or replaced (code + text, options, delay); removed."""
     service = _net(gw).ussd
-    p: dict[str, Any] = {k: v for k, v in req.query.items() if k in ("code", "text", "delay", "remove")}
+    p: dict[str, Any] = {k: v for k, v in req.query.items() if k in names(UssdMenuQuery)}
     if req.has_body():
         body = req.json(dict[str, Any])
-        p.update((k, v) for k, v in body.items() if k in ("code", "text", "options", "delay", "remove"))
+        p.update((k, v) for k, v in body.items() if k in names(UssdMenuBody))
     code = p.get("code")
     if code is not None:
         if not isinstance(code, str) or not code.strip():

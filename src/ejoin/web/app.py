@@ -5,13 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..gateway.runtime import Gateway
-from ..protocol.messages import encode
 from ..protocol.operations import METRICS
 from . import dashboard, metrics
 from .cross_site import refuse_cross_site
 from .endpoint import DEVICE, GATEWAY, json_errors
-from .openapi import build_openapi
-from .route import mount
+from .openapi import mount_api
 from .routes import ROUTES
 
 
@@ -19,13 +17,7 @@ def create_app(gw: Gateway) -> web.Application:
     app = web.Application(client_max_size=gw.config.max_body, middlewares=[json_errors])
     app[DEVICE] = app[GATEWAY] = gw
     routes = (*ROUTES, *gw.modems.routes)  # the driver's (the simulator's /sim/*): there only while it runs
-    mount(app, routes)
-    document = encode(build_openapi([*(r.operation for r in routes), METRICS]))
-
-    async def openapi(_: web.Request) -> web.Response:
-        return web.Response(body=document, content_type="application/json")
-
-    app.router.add_route("GET", "/openapi.json", openapi)
+    mount_api(app, routes, "EJOIN HTTP API (ejoin gateway)", also=[METRICS])  # /metrics: metrics.install
 
     metrics.install(app, gw)
     app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, Passthrough, PassthroughRefused, parse_timeout
 from ..protocol.answers import AtAnswerReply, UssdAnswerReply
 from ..protocol.codes import ResultCode, TaskStatus
+from ..protocol.requests import AtQuery, UssdQuery, names
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
-USSD_KEYS = ("port", "ussd", "timeout", "cancel")
-AT_KEYS = ("port", "at", "AT", "timeout")
+USSD_KEYS = names(UssdQuery)
+AT_KEYS = (*names(AtQuery), "AT")  # AT: as some clients spell it
 
 
 def _params(req: ApiRequest, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from aiohttp import web
 from ...gateway import commands
 from ...protocol import operations as op
 from ...protocol.codes import ResultCode
-from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient, encode
+from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
 from ...protocol.operations import SEND_CMD, Operation
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
 from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
-from ...web.openapi import build_openapi
-from ...web.route import Route, mount
+from ...web.openapi import mount_api
+from ...web.route import Route
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
 from ...web.status import push_settings
@@ -201,13 +201,7 @@ ROUTES: tuple[Route, ...] = (
 def create_fleet_app(fleet: Fleet) -> web.Application:
     app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
     app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
-    mount(app, ROUTES)
-    document = encode(build_openapi((r.operation for r in ROUTES), "EJOIN HTTP API (ejoin fleet)"))
-
-    async def openapi(_: web.Request) -> web.Response:
-        return web.Response(body=document, content_type="application/json")
-
-    app.router.add_route("GET", "/openapi.json", openapi)
+    mount_api(app, ROUTES, "EJOIN HTTP API (ejoin fleet)")
 
     async def lifecycle(app: web.Application):
         await fleet.start()
