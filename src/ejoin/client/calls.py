@@ -19,7 +19,7 @@ from ..protocol import operations
 from ..protocol.codes import ResultCode
 from ..protocol.messages import CommandItem, CommandRequest
 from ..protocol.operations import Operation
-from ..protocol.requests import MemberAdd, MemberRemove, PushTarget, TidsBody
+from ..protocol.requests import AT_TIMEOUT, USSD_TIMEOUT, MemberAdd, MemberRemove, PushTarget, TidsBody
 from .errors import NotAnEjoinDevice, error_for
 from .models import (
     AtAnswer,
@@ -366,7 +366,7 @@ def _ussd(port: str | int, code: str | None, timeout: float | None, cancel: bool
         params["timeout"] = f"{timeout:g}"
     if cancel:
         params["cancel"] = "1"
-    wait = (timeout or 30.0) + WAIT_MARGIN
+    wait = (timeout or USSD_TIMEOUT) + WAIT_MARGIN
     return Call.to(operations.SEND_USSD, UssdAnswer.from_answer, params, wait=wait)
 
 
@@ -375,5 +375,5 @@ def at(port: str | int, command: str, timeout: float | None = None) -> Call[AtAn
     params = {"port": str(port), "at": command}
     if timeout is not None:
         params["timeout"] = f"{timeout:g}"
-    wait = (timeout or 10.0) + WAIT_MARGIN
+    wait = (timeout or AT_TIMEOUT) + WAIT_MARGIN
     return Call.to(operations.SEND_AT, AtAnswer.from_answer, params, wait=wait)

@@ -94,12 +94,16 @@ class EsimItemIn(msgspec.Struct):
     cc: str = ""  # confirmation code, when the profile needs one
 
 
+USSD_TIMEOUT, AT_TIMEOUT, MAX_TIMEOUT = 30.0, 10.0, 120.0  # seconds the network, or a module, may take
+Timeout = Annotated[float, Meta(ge=1, le=MAX_TIMEOUT)]
+
+
 class UssdQuery(msgspec.Struct):
     """Also as a JSON object or form body on POST (the body wins)."""
 
     port: Port | UnsetType = UNSET
     ussd: Annotated[str, Meta(examples=["*100#"])] | UnsetType = UNSET
-    timeout: Annotated[float, Meta(ge=1, le=120)] = 30
+    timeout: Timeout = USSD_TIMEOUT
     cancel: Flag | UnsetType = UNSET
 
 
@@ -108,7 +112,7 @@ class AtQuery(msgspec.Struct):
 
     port: Port | UnsetType = UNSET
     at: Annotated[str, Meta(examples=["AT+CSQ"])] | UnsetType = UNSET
-    timeout: Annotated[float, Meta(ge=1, le=120)] = 10
+    timeout: Timeout = AT_TIMEOUT
 
 
 class SessionQuery(msgspec.Struct):

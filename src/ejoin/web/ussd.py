@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, Passthrough, PassthroughRefused, parse_timeout
+from ..gateway.ussd import Passthrough, PassthroughRefused, parse_timeout
 from ..protocol.answers import AtAnswerReply, UssdAnswerReply
 from ..protocol.codes import ResultCode, TaskStatus
-from ..protocol.requests import AtQuery, UssdQuery, names
+from ..protocol.requests import AT_TIMEOUT, USSD_TIMEOUT, AtQuery, UssdQuery, names
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
 USSD_KEYS = names(UssdQuery)
