@@ -12,12 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from aiohttp import web
 
 from .. import __version__
-from ..protocol.messages import Reply, encode
+from ..protocol.messages import Reply
 from ..protocol.operations import Operation
-from .route import Route, mount
 
 REF = "#/components/schemas/{name}"
 S = {"type": "string"}
@@ -129,16 +127,3 @@ def build_openapi(operations: Iterable[Operation], title: str = "EJOIN HTTP API"
         "paths": paths,
         "components": {"schemas": schemas.components},
     }
-
-
-def mount_api(app: web.Application, routes: Iterable[Route], title: str, also: Iterable[Operation] = ()) -> None:
-    """Serve ``routes``, and /openapi.json documenting their operations (and ``also``: those served
-    by another part of the app, as /metrics)."""
-    routes = tuple(routes)
-    mount(app, routes)
-    document = encode(build_openapi([*(r.operation for r in routes), *also], title))
-
-    async def openapi(_: web.Request) -> web.Response:
-        return web.Response(body=document, content_type="application/json")
-
-    app.router.add_route("GET", "/openapi.json", openapi)

@@ -16,10 +16,10 @@ from ...protocol import operations as op
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
 from ...protocol.operations import SEND_CMD, Operation
+from ...web.api import device_app
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
-from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
-from ...web.openapi import mount_api
+from ...web.endpoint import ApiRequest, endpoint, flag
 from ...web.route import Route
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
@@ -199,14 +199,7 @@ ROUTES: tuple[Route, ...] = (
 
 
 def create_fleet_app(fleet: Fleet) -> web.Application:
-    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
-    app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
-    mount_api(app, ROUTES, "EJOIN HTTP API (ejoin fleet)")
-
-    async def lifecycle(app: web.Application):
-        await fleet.start()
-        yield
-        await fleet.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+    app = device_app(fleet, ROUTES, "EJOIN HTTP API (ejoin fleet)")  # its DEVICE: see runtime.Fleet
+    app[FLEET] = fleet
+    app.middlewares.append(refuse_cross_site)
     return app
