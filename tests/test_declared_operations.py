@@ -35,10 +35,12 @@ def test_the_fleet_binds_the_same_device_operations_to_its_own_handlers():
         if operation is not op.CRYPT_SESSION:  # a session is opened the same way on both
             assert bound[operation] is not gateway[operation], operation.path  # a fleet answers for its members
     member_pushes = set(bound) - set(op.DEVICE_API) - set(op.FLEET_ADMIN)
+    assert member_pushes == set(op.FLEET_MEMBER_PUSHES)
     assert {o.path for o in member_pushes} == {
         f"/fleet/{w}/{{member}}/{{secret}}" for w in ("reports", "status", "sms")
     }
     assert all(not o.auth and o.path_parameters == ["member", "secret"] for o in member_pushes)
+    assert op.MEMBER_SMS.filled(member="a", secret="s3") == "/fleet/sms/a/s3"  # the URL a member is given
 
 
 def test_drivers_declare_their_routes_as_operations():

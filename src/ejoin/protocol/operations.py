@@ -49,6 +49,7 @@ from .requests import (
     EsimQuery,
     InboxQuery,
     MemberAdd,
+    MemberPush,
     MemberRemove,
     PushDropQuery,
     PushRetryQuery,
@@ -95,6 +96,10 @@ class Operation:
     def path_parameters(self) -> list[str]:
         """The names in braces (``/fleet/reports/{member}/{secret}``)."""
         return _PATH_PARAMETER.findall(self.path)
+
+    def filled(self, **values: str) -> str:
+        """The path with its parameters' values."""
+        return self.path.format(**values)
 
 
 # --- the vendor's API (spec v2.4.0) ---------------------------------------------------------
@@ -271,6 +276,17 @@ FLEET_MEMBER_REMOVE = _change(
     idempotent=False,  # a second one is refused: no such member
 )
 
+
+def _member_push(what: str, pushed: str) -> Operation:
+    summary = f"ejoin fleet: a member pushes its {pushed} (to the URL the fleet gave it, a secret in it)"
+    path = f"/fleet/{what}/{{member}}/{{secret}}"
+    return _change(path, summary, body=MemberPush, answer=Reply, auth=False, errors=(400, 403, 503))
+
+
+MEMBER_REPORTS = _member_push("reports", "task reports")
+MEMBER_STATUS = _member_push("status", "status")
+MEMBER_SMS = _member_push("sms", "received SMS")
+
 # What a device serves: the vendor's API (a fleet serves it too, as one device) ...
 DEVICE_API = (
     GET_STATUS,
@@ -293,3 +309,4 @@ DEVICE_API = (
 # ... and what an ejoin gateway adds
 GATEWAY_API = (*DEVICE_API, PUSHES, PUSHES_RETRY, PUSHES_DROP, INBOX_RAW, INBOX_RAW_DROP, HEALTHZ, METRICS)
 FLEET_ADMIN = (FLEET_MEMBERS, FLEET_MEMBER_ADD, FLEET_MEMBER_REMOVE)
+FLEET_MEMBER_PUSHES = (MEMBER_REPORTS, MEMBER_STATUS, MEMBER_SMS)  # what a fleet serves its members

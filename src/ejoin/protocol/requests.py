@@ -171,3 +171,10 @@ class MemberAdd(msgspec.Struct):
 class MemberRemove(msgspec.Struct):
     name: str | None = None
     force: Lenient = None  # 1: its unsent SMS go to other members
+
+
+class MemberPush(msgspec.Struct):
+    """What a fleet's member pushes to it: its body as a device pushes it (dev-status, port-status,
+    status-report, recv-sms)."""
+
+    type: str | None = None

@@ -8,14 +8,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from ...gateway import commands
 from ...protocol import operations as op
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
-from ...protocol.operations import SEND_CMD, Operation
+from ...protocol.operations import SEND_CMD
 from ...web.api import device_app
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
@@ -149,29 +148,6 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
         await fleet.inbound.member_push(link, body)
 
 
-class MemberPush(msgspec.Struct):
-    """A push of a member (its body as the device sends it: dev-status, port-status, status-report, recv-sms)."""
-
-    type: str | None = None
-
-
-def _member_push_operation(what: str, pushed: str) -> Operation:
-    return Operation(
-        f"/fleet/{what}/{{member}}/{{secret}}",
-        f"ejoin fleet: a member pushes its {pushed} (the URL the fleet gave it; no credentials)",
-        ("post",),
-        serve=("POST",),
-        body=MemberPush,
-        answer=Reply,
-        auth=False,
-        errors=(400, 403, 503),
-    )
-
-
-MEMBER_REPORTS = _member_push_operation("reports", "task reports")
-MEMBER_STATUS = _member_push_operation("status", "status")
-MEMBER_SMS = _member_push_operation("sms", "received SMS")
-
 ROUTES: tuple[Route, ...] = (
     Route(op.GET_STATUS, get_status),
     Route(op.SEND_CMD, send_cmd),
@@ -192,9 +168,9 @@ ROUTES: tuple[Route, ...] = (
     Route(op.FLEET_MEMBERS, admin.list_members),
     Route(op.FLEET_MEMBER_ADD, admin.add_member),
     Route(op.FLEET_MEMBER_REMOVE, admin.remove_member),
-    Route(MEMBER_REPORTS, _member_push(_report)),
-    Route(MEMBER_STATUS, _member_push(_status)),
-    Route(MEMBER_SMS, _member_push(_sms)),
+    Route(op.MEMBER_REPORTS, _member_push(_report)),
+    Route(op.MEMBER_STATUS, _member_push(_status)),
+    Route(op.MEMBER_SMS, _member_push(_sms)),
 )
 
 
