@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -66,3 +67,38 @@ def test_a_database_it_cannot_open_is_said_without_its_password(tmp_path) -> Non
     assert proc.returncode == 1
     assert "cannot open the fleet database 127.0.0.1:" in proc.stderr and "/fleet" in proc.stderr
     assert "hunter2" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_fleet_serves_https_with_the_shared_tls_keys(tmp_path) -> None:
+    from ..test_process import self_signed
+
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    config = tmp_path / "fleet.toml"
+    config.write_text(f'data = "{tmp_path / "fleet"}"\ntls_cert = "{cert}"\ntls_key = "{key}"\nlog_format = "json"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # until it listens
+            try:
+                answer = httpx.get(
+                    f"https://127.0.0.1:{port}/goip_get_status.html",
+                    params={"username": "root", "password": "root"},
+                    verify=False,
+                )
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()  # type: ignore[union-attr]
+                time.sleep(0.05)
+        assert answer.json()["status"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    lines = proc.stderr.read().decode().splitlines()  # type: ignore[union-attr]
+    # log_format = "json" (a shared key, new to the fleet): one JSON object a line
+    started = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(f"on https://127.0.0.1:{port}" in entry["msg"] for entry in started), lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...gateway.config import ConfigError
+from ...config import ConfigError
 from ...protocol.answers import FleetMember, MemberReply, MembersReply, WithdrawnReply
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint, flag

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...clock import Clock, SystemClock
-from ...gateway.config import ConfigError
+from ...config import ConfigError
 from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
 from ...protocol import operations as op
