@@ -169,6 +169,14 @@ class ReceiverStore:
     async def close(self) -> None:
         await self._thread.stop()
 
+    async def quiesce(self) -> bool:
+        """Wait until the file is open and what was asked of it is done; True if there was any
+        (for a virtual clock: its time moves on once the receiver has stored what it got)."""
+        if self._opening.locked():
+            async with self._opening:
+                return True
+        return await self._thread.quiesce() if self._thread.running else False
+
     async def save(self, digest: str, kind: str, body: bytes, decoded: Any) -> bool:
         """Store a push and what it carried; False if it was seen before."""
 
