@@ -19,9 +19,9 @@ import msgspec
 
 from ..clock import Clock
 from ..modems.base import ModemDriver
+from ..protocol.operations import Bound
 from ..protocol.ports import DeviceSize, PortAddress
 from ..store.base import SlotRecord, Store
-from ..web.route import Route
 from .config import GatewayConfig
 from .device import Device
 from .esim import Euicc
@@ -58,7 +58,7 @@ class DriverHost(Protocol):
 class Modems:
     """A driver as the gateway runs it.  The defaults suit a driver that needs nothing more."""
 
-    routes: tuple[Route, ...] = ()
+    routes: tuple[Bound, ...] = ()  # web/route.py's Routes: served beside the device's own
     euicc: Euicc | None = None  # the modules' eUICC (goip_*_esims); None: they have none
 
     def __init__(self, driver: ModemDriver) -> None:

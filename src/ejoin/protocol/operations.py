@@ -14,8 +14,9 @@ Pure data: the SDK imports this without importing the gateway.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .answers import (
     AtAnswerReply,
@@ -100,6 +101,16 @@ class Operation:
     def filled(self, **values: str) -> str:
         """The path with its parameters' values."""
         return self.path.format(**values)
+
+
+class Bound(Protocol):
+    """An operation bound to what serves it (``web/route.py``'s ``Route``): how the gateway holds a
+    driver's routes without knowing the web layer that serves them."""
+
+    @property
+    def operation(self) -> Operation: ...
+    @property
+    def handler(self) -> Callable[..., Awaitable[Any]]: ...
 
 
 # --- the vendor's API (spec v2.4.0) ---------------------------------------------------------

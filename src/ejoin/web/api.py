@@ -8,10 +8,10 @@ from typing import Protocol
 from aiohttp import web
 
 from ..protocol.messages import encode
-from ..protocol.operations import Operation
+from ..protocol.operations import Bound, Operation
 from .endpoint import DEVICE, Served, json_errors
 from .openapi import build_openapi
-from .route import Route, mount
+from .route import mount
 
 
 class Device(Served, Protocol):
@@ -19,7 +19,7 @@ class Device(Served, Protocol):
     async def stop(self) -> None: ...
 
 
-def device_app(device: Device, routes: Iterable[Route], title: str, also: Iterable[Operation] = ()) -> web.Application:
+def device_app(device: Device, routes: Iterable[Bound], title: str, also: Iterable[Operation] = ()) -> web.Application:
     """An app serving ``routes`` for ``device`` (started and stopped with the app), errors as JSON,
     and /openapi.json documenting the routes' operations (and ``also``: those another part of the app
     serves, as /metrics)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..protocol.operations import Operation
+from ..protocol.operations import Bound, Operation
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Route:
         return self.operation.path
 
 
-def mount(app: web.Application, routes: Iterable[Route]) -> None:
+def mount(app: web.Application, routes: Iterable[Bound]) -> None:
     """Serve each route's path with the methods its operation serves."""
     for route in routes:
         for method in route.operation.serve:
