@@ -114,6 +114,15 @@ def test_the_store_knows_nothing_of_the_gateway():
             assert not [d for d in deps if _in(d, "ejoin.gateway")], module
 
 
+def test_the_core_imports_none_of_its_edges():
+    """The device's behaviour (gateway/) sits below the HTTP layer, the fleet, the SDK and the SMPP
+    server that use it: a driver's web routes reach it as protocol's ``Bound``, not web's ``Route``."""
+    edges = ("ejoin.web", "ejoin.fleet", "ejoin.client", "ejoin.smpp", "ejoin.cli", "ejoin.testing")
+    for module, deps in MODULES.items():
+        if _in(module, "ejoin.gateway"):
+            assert not [d for d in deps if any(_in(d, e) for e in edges)], module
+
+
 def test_the_clock_stands_alone():
     assert GRAPH["ejoin.clock"] == set()
 
