@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import drivers
+from ..smpp.config import SmppAccount, problem as smpp_problem
 
 
 class ConfigError(ValueError):
@@ -63,6 +64,10 @@ class GatewayConfig:
     inbox_max: int = 100_000  # received SMS kept; older ones (already pushed) are pruned hourly
     concat_timeout: float = 120.0  # seconds to wait for the missing parts of a long inbound SMS
     timezone: str = ""  # IANA name for "today" in statistics; "" = the machine's local time
+    smpp_port: int = 0  # SMPP 3.4 server (docs/smpp.md); 0: off
+    smpp_host: str = ""  # "": the HTTP host
+    smpp_window: int = 100  # requests a bind may have unanswered; more get ESME_RTHROTTLED
+    smpp_accounts: list[SmppAccount] = dataclasses.field(default_factory=list)  # besides username/password
     # The chosen driver's own settings (its DriverKind.settings dataclass), built from its keys.
     driver: Any = None
 
@@ -109,6 +114,8 @@ class GatewayConfig:
             raise ConfigError("push_retry_window must be positive (seconds; default 259200 = 3 days)")
         if self.push_dead_keep < 1:
             raise ConfigError("push_dead_keep must be at least 1")
+        if reason := smpp_problem(self.smpp_port, self.smpp_window, self.smpp_accounts):
+            raise ConfigError(reason)
         return self
 
 

@@ -18,6 +18,7 @@ from ..clock import Clock, SystemClock, Timer
 from ..modems.base import ModemDriver
 from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
+from ..smpp import GatewayDevice, LocalPushes, server_for
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
 from .activity import Activity, MeteredTransport
@@ -89,10 +90,14 @@ class Gateway:
             self.modems = drivers.kind(config.modems).create(config, self.clock, self.store)
         self.driver = self.modems.driver
         self.activity = Activity(self.clock)
+        # Pushes to a receiver in this process (the SMPP server's reports) never reach the network.
+        self.pushes = LocalPushes(
+            MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock)
+        )
         self.outbox = Outbox(
             self.store,
             self.clock,
-            MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
+            self.pushes,
             RetryPolicy(
                 base=config.push_retry_base,
                 cap=config.push_retry_cap,
@@ -137,6 +142,7 @@ class Gateway:
         self.sending.expect_reports = self.inbox.expect_reports
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
+        self.smpp = server_for(config, GatewayDevice(self), self.clock, self.pushes)
         self._no_euicc = NoEuicc(self.size.ports)
         self._stats_timer: Timer | None = None
         self._started = False
@@ -162,6 +168,8 @@ class Gateway:
         self.modems.start()
         self._prune_statistics()
         self._started = True
+        if self.smpp is not None:
+            await self.smpp.start()
 
     def _prune_statistics(self) -> None:
         """Hourly housekeeping: old statistics buckets, and the inbox beyond ``inbox_max``."""
@@ -192,6 +200,8 @@ class Gateway:
         return list(records.values()), list(ports.values())
 
     async def stop(self) -> None:
+        if self.smpp is not None:
+            await self.smpp.stop()
         if self._started:
             if self._stats_timer is not None:
                 self._stats_timer.cancel()

@@ -23,6 +23,7 @@ __all__ = [
     "Status",
     "MessageState",
     "Tag",
+    "Tlvs",
     "Pdu",
     "Bind",
     "BindResp",

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from .numbers import NumberError, phone_number
-from .smpp import Command, MessageState, ShortMessage, Status, Tag, tlv
+from .smpp import Command, MessageState, ShortMessage, Status, Tag, Tlvs, tlv
 from .text import TextError, gsm7_septets, gsm7_text
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "SmError",
     "read_submit",
     "decode_text",
+    "failure_state",
+    "reason_code",
     "receipt_pdu",
     "receipt_text",
     "sms_pdu",
@@ -162,6 +164,27 @@ def read_submit(pdu: ShortMessage) -> Submission:
     )
 
 
+def failure_state(reason: str) -> MessageState:
+    """The message state of an SMS the device failed, from its progress reason ("6 Timeout", ...):
+    8 Removed is DELETED; 5 No balance REJECTD (the operator would not carry it); 6 Timeout,
+    7 Interrupted by restart and 9 Outcome unknown UNKNOWN (it may have gone out); any other
+    (1 Send failed: the network refused it) UNDELIV."""
+    code = reason_code(reason)
+    if code == 8:
+        return MessageState.DELETED
+    if code == 5:
+        return MessageState.REJECTED
+    if code in (6, 7, 9):
+        return MessageState.UNKNOWN
+    return MessageState.UNDELIVERABLE
+
+
+def reason_code(reason: str) -> int:
+    """The number a progress reason starts with (1 when it has none)."""
+    head = reason.strip().split(" ", 1)[0]
+    return int(head) if head.isdigit() and len(head) < 4 else 1
+
+
 # --- what the gateway delivers ----------------------------------------------------------------
 
 
@@ -176,9 +199,9 @@ def sms_pdu(source: str, destination: str, text: str) -> ShortMessage:
     """A received SMS as a deliver_sm (sequence 0: the session numbers it when it sends it);
     a text longer than short_message holds goes in message_payload."""
     coding, octets = _text_octets(text)
-    if len(octets) <= SHORT_MESSAGE_MAX:
-        body, tlvs = octets, ()
-    else:
+    tlvs: Tlvs = ()
+    body = octets
+    if len(octets) > SHORT_MESSAGE_MAX:
         body, tlvs = b"", ((Tag.MESSAGE_PAYLOAD, octets),)
     return ShortMessage(
         Command.DELIVER_SM,

@@ -1,0 +1,215 @@
+"""One SMPP connection: framing, the bind state, the window, and what goes out on it.
+
+Requests are answered as they complete (SMPP matches answers by sequence number).  A bound
+session takes at most ``window`` submit_sm, query_sm and cancel_sm unanswered; more are
+answered ESME_RTHROTTLED.  A PDU that cannot be read gets a generic_nack and the session goes
+on; only a stream that cannot be followed (an impossible command_length) ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ..clock import Timer
+from ..protocol.smpp import (
+    Bind,
+    BindResp,
+    CancelSm,
+    Command,
+    Empty,
+    FramingError,
+    GenericNack,
+    Malformed,
+    Pdu,
+    PduReader,
+    QuerySm,
+    ShortMessage,
+    Status,
+    Tag,
+    response_to,
+)
+
+if TYPE_CHECKING:
+    from .server import Account, SmppServer
+    from .store import Queued
+
+log = logging.getLogger(__name__)
+
+TRANSMITTER, RECEIVER, TRANSCEIVER = "transmitter", "receiver", "transceiver"
+_BIND_KIND = {
+    Command.BIND_TRANSMITTER: TRANSMITTER,
+    Command.BIND_RECEIVER: RECEIVER,
+    Command.BIND_TRANSCEIVER: TRANSCEIVER,
+}
+BIND_WITHIN = 60.0  # seconds a connection may stay unbound
+RESPONSE_WITHIN = 30.0  # seconds a deliver_sm may wait for its response before it is sent again
+_REQUESTS = (Command.SUBMIT_SM, Command.QUERY_SM, Command.CANCEL_SM)
+
+
+class Session(asyncio.Protocol):
+    def __init__(self, server: SmppServer) -> None:
+        self._server = server
+        self._reader = PduReader()
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.kind: str | None = None  # the bind
+        self.account: Account | None = None
+        self.outstanding = 0  # requests of the peer not answered yet
+        self._seq = 0
+        self.sent: dict[int, tuple[Queued, Timer]] = {}  # deliver_sm by sequence, waiting for their response
+        self._bind_timer: Timer | None = None
+        self.closed = False
+
+    # --- connection ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._bind_timer = self._server.clock.call_later(BIND_WITHIN, self._bind_too_late)
+        self._server.opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._bind_timer is not None:
+            self._bind_timer.cancel()
+        for _, timer in self.sent.values():
+            timer.cancel()
+        self._server.closed(self)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def _bind_too_late(self) -> None:
+        if self.kind is None:
+            log.info("SMPP %s: not bound within %.0f s, closed", self.peer, BIND_WITHIN)
+            self.close()
+
+    def send(self, pdu: Pdu) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(pdu.encode())
+
+    def next_sequence(self) -> int:
+        self._seq = self._seq % 0x7FFFFFFF + 1
+        return self._seq
+
+    @property
+    def receives(self) -> bool:
+        return self.kind in (RECEIVER, TRANSCEIVER) and not self.closed
+
+    # --- what the peer sends ---------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while (pdu := self._reader.next()) is not None:
+                self._handle(pdu)
+        except FramingError as exc:
+            log.warning("SMPP %s: %s; the session is closed", self.peer, exc.why)
+            self.send(GenericNack(Command.GENERIC_NACK, 0, Status.ESME_RINVCMDLEN))
+            self.close()
+
+    def _handle(self, pdu: Pdu | Malformed) -> None:
+        if isinstance(pdu, Malformed):
+            log.info("SMPP %s: unreadable 0x%08x: %s", self.peer, pdu.command, pdu.why)
+            if not pdu.is_response:
+                self.send(GenericNack(Command.GENERIC_NACK, pdu.sequence, pdu.status))
+            return
+        command = pdu.command
+        if command & 0x80000000:
+            self._response(pdu)
+        elif command == Command.ENQUIRE_LINK:
+            self.send(Empty(Command.ENQUIRE_LINK_RESP, pdu.sequence, Status.ESME_ROK))
+        elif isinstance(pdu, Bind):
+            self._bind(pdu)
+        elif command == Command.UNBIND:
+            self.send(Empty(Command.UNBIND_RESP, pdu.sequence, Status.ESME_ROK))
+            self.close()
+        elif command in _REQUESTS:
+            self._request(pdu)
+        else:
+            answer = response_to(command)
+            if answer == Command.GENERIC_NACK:
+                self.send(GenericNack(Command.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID))
+            else:
+                self.send(Empty(answer, pdu.sequence, Status.ESME_RINVCMDID))
+
+    def _bind(self, pdu: Bind) -> None:
+        answer = response_to(pdu.command)
+        if self.kind is not None:
+            self.send(Empty(answer, pdu.sequence, Status.ESME_RALYBND))
+            return
+        account, status = self._server.authenticate(pdu.system_id, pdu.password, self.peer)
+        if account is None:
+            self.send(Empty(answer, pdu.sequence, status))
+            self.close()
+            return
+        self.kind, self.account = _BIND_KIND[Command(pdu.command)], account
+        if self._bind_timer is not None:
+            self._bind_timer.cancel()
+        tlvs = ((Tag.SC_INTERFACE_VERSION, b"\x34"),) if pdu.interface_version >= 0x34 else ()
+        self.send(BindResp(answer, pdu.sequence, Status.ESME_ROK, self._server.system_id, tlvs))
+        log.info("SMPP %s: %s bound as %s", self.peer, account.system_id, self.kind)
+        self._server.bound(self)
+
+    def _request(self, pdu: Pdu) -> None:
+        answer = response_to(pdu.command)
+        if self.kind is None or (pdu.command == Command.SUBMIT_SM and self.kind == RECEIVER):
+            self.send(Empty(answer, pdu.sequence, Status.ESME_RINVBNDSTS))
+            return
+        if self.outstanding >= self._server.window:
+            self.send(Empty(answer, pdu.sequence, Status.ESME_RTHROTTLED))
+            return
+        self.outstanding += 1
+        assert self.account is not None
+        fut: asyncio.Future[Pdu]
+        if isinstance(pdu, ShortMessage):
+            fut = self._server.submit(self.account, pdu)
+        elif isinstance(pdu, QuerySm):
+            fut = asyncio.ensure_future(self._server.query(self.account, pdu))
+        else:
+            assert isinstance(pdu, CancelSm)
+            fut = asyncio.ensure_future(self._server.cancel(self.account, pdu))
+        fut.add_done_callback(lambda f: self._answered(f, answer, pdu.sequence))
+
+    def _answered(self, fut: asyncio.Future[Pdu], answer: int, sequence: int) -> None:
+        self.outstanding -= 1
+        if fut.cancelled():
+            self.send(Empty(answer, sequence, Status.ESME_RSYSERR))
+        elif (exc := fut.exception()) is not None:
+            log.error("SMPP %s: a request failed", self.peer, exc_info=exc)
+            self.send(Empty(answer, sequence, Status.ESME_RSYSERR))
+        else:
+            self.send(fut.result())
+
+    def _response(self, pdu: Pdu) -> None:
+        held = self.sent.pop(pdu.sequence, None)
+        if held is None:
+            return  # enquire_link_resp, unbind_resp, or a late answer of a deliver_sm sent again since
+        item, timer = held
+        timer.cancel()
+        self._server.deliveries.answered(self, item, pdu.status)
+
+    # --- what goes out ---------------------------------------------------------------------
+
+    def deliver(self, item: Queued) -> None:
+        seq = self.next_sequence()
+        timer = self._server.clock.call_later(RESPONSE_WITHIN, self._unanswered, seq)
+        self.sent[seq] = (item, timer)
+        if self.transport is not None:
+            self.transport.write(item.pdu[:12] + seq.to_bytes(4, "big") + item.pdu[16:])
+
+    def _unanswered(self, seq: int) -> None:
+        held = self.sent.pop(seq, None)
+        if held is not None:
+            log.warning("SMPP %s: no deliver_sm_resp within %.0f s; sent again later", self.peer, RESPONSE_WITHIN)
+            self._server.deliveries.answered(self, held[0], Status.ESME_RX_T_APPN)
+
+    def unbind(self) -> None:
+        self.send(Empty(Command.UNBIND, self.next_sequence(), Status.ESME_ROK))
+
+

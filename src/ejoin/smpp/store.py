@@ -1,0 +1,399 @@
+"""The SMPP server's own record: messages, their parts, and what waits for a deliver_sm_resp.
+
+A SQLite file (``smpp.sqlite3`` beside the device's store) in WAL, written by one thread.  Writes
+queued while a transaction commits go together into the next one (group commit), so a thousand
+submit_sm a second cost tens of commits, not a thousand.
+
+- ``sms``: one SMS the device sends (a task of one recipient, tid ``TID_BASE + id``), with what
+  its receipts need; ``state`` goes parts waiting -> new (being handed to the device) -> en route
+  (the device holds it) -> final (``outcome``, ``err``, ``done``).
+- ``part``: one submit_sm (its id is the ``message_id`` answered); several for a joined long SMS.
+- ``outq``: deliver_sm waiting for their deliver_sm_resp (receipts for an account, received SMS
+  for any receiver), encoded with sequence 0.
+- ``meta``: the cursor over the device's inbox (the next id to read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..protocol.smpp import MessageState
+from ..protocol.smpp_sm import RECEIPT_ALWAYS, RECEIPT_ON_FAILURE, Submission, receipt_pdu
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TID_BASE = 9_100_000_000_000_000_000  # device tids of SMPP messages: TID_BASE + sms id
+WAITING, NEW, ENROUTE, FINAL = 0, 1, 2, 3
+_BATCH = 500
+_STOP = object()
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sms (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    source TEXT NOT NULL,
+    dest TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ucs2 INTEGER NOT NULL,
+    ref INTEGER,
+    total INTEGER,
+    state INTEGER NOT NULL,
+    submitted REAL NOT NULL,
+    outcome INTEGER,
+    err INTEGER,
+    done REAL
+);
+CREATE INDEX IF NOT EXISTS sms_waiting ON sms(account, source, dest, ref, total) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS sms_state ON sms(state, submitted);
+CREATE TABLE IF NOT EXISTS part (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sms INTEGER NOT NULL REFERENCES sms(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    receipt INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS part_sms ON part(sms);
+CREATE TABLE IF NOT EXISTS outq (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    pdu BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A deliver_sm waiting for its response: for ``account``'s receivers, or ("") any receiver."""
+
+    id: int
+    account: str
+    pdu: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A submit_sm recorded: its message id, its SMS, and the SMS's text once every part is in."""
+
+    message_id: int
+    sms: int
+    ready: SmsToSend | None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsToSend:
+    sms: int
+    destination: str
+    text: str
+    ucs2: bool
+
+    @property
+    def tid(self) -> int:
+        return TID_BASE + self.sms
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What query_sm answers of a message."""
+
+    state: int  # WAITING .. FINAL
+    outcome: MessageState | None
+    err: int
+    done: float
+    sms: int
+
+
+class SmppStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- the DB thread -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="ejoin-smpp-db", daemon=True)
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        thread, self._thread = self._thread, None
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+    def _serve(self, ready: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_settle, ready, None, exc)
+            return
+        loop.call_soon_threadsafe(_settle, ready, None, None)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
+                while len(batch) < _BATCH:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        self._queue.put(_STOP)
+                        break
+                    batch.append(more)
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, fut in batch:
+                conn.execute("SAVEPOINT one")
+                try:
+                    results.append((fut, fn(conn), None))
+                    conn.execute("RELEASE one")
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO one")
+                    conn.execute("RELEASE one")
+                    results.append((fut, None, exc))
+            conn.execute("COMMIT")
+        except Exception as failure:
+            log.error("SMPP store transaction failed: %s", failure)
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            results = [(fut, None, failure) for _, fut in batch]
+        loop = self._loop
+        assert loop is not None
+        for fut, result, error in results:
+            loop.call_soon_threadsafe(_settle, fut, result, error)
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        if self._thread is None or self._loop is None:
+            raise RuntimeError("the SMPP store is not open")
+        fut: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((fn, fut))
+        return fut
+
+    # --- submissions ---------------------------------------------------------------------
+
+    def take(self, items: list[tuple[str, Submission]], now: float) -> asyncio.Future[list[Taken]]:
+        """Record submit_sm of (account, submission) (one transaction); a long SMS's parts are joined
+        when the last comes."""
+
+        def run(db: sqlite3.Connection) -> list[Taken]:
+            out = []
+            for account, sub in items:
+                c = sub.concat
+                sms_id = None
+                if c is not None:
+                    row = db.execute(
+                        "SELECT id FROM sms WHERE state=0 AND account=? AND source=? AND dest=? AND ref=? AND total=?",
+                        (account, sub.source, sub.destination, c.ref, c.total),
+                    ).fetchone()
+                    sms_id = row[0] if row else None
+                if sms_id is None:
+                    sms_id = db.execute(
+                        "INSERT INTO sms(account, source, dest, text, ucs2, ref, total, state, submitted) "
+                        "VALUES (?,?,?,?,?,?,?,?,?)",
+                        (
+                            account,
+                            sub.source,
+                            sub.destination,
+                            sub.text if c is None else "",
+                            int(sub.ucs2),
+                            None if c is None else c.ref,
+                            None if c is None else c.total,
+                            NEW if c is None else WAITING,
+                            now,
+                        ),
+                    ).lastrowid
+                else:
+                    db.execute("UPDATE sms SET ucs2 = ucs2 | ? WHERE id=?", (int(sub.ucs2), sms_id))
+                message_id = db.execute(
+                    "INSERT INTO part(sms, seq, text, receipt) VALUES (?,?,?,?)",
+                    (sms_id, 1 if c is None else c.seq, sub.text, sub.receipt),
+                ).lastrowid
+                assert sms_id is not None and message_id is not None
+                ready = None
+                if c is None:
+                    ready = SmsToSend(sms_id, sub.destination, sub.text, sub.ucs2)
+                else:
+                    texts = dict(db.execute("SELECT seq, text FROM part WHERE sms=? ORDER BY id", (sms_id,)))
+                    if len(texts) >= c.total:
+                        text = "".join(texts[s] for s in sorted(texts))
+                        ucs2 = bool(db.execute("SELECT ucs2 FROM sms WHERE id=?", (sms_id,)).fetchone()[0])
+                        db.execute("UPDATE sms SET state=?, text=? WHERE id=?", (NEW, text, sms_id))
+                        ready = SmsToSend(sms_id, sub.destination, text, ucs2)
+                out.append(Taken(message_id, sms_id, ready))
+            return out
+
+        return self._run(run)
+
+    def accepted(self, sms_ids: list[int]) -> asyncio.Future[None]:
+        """The device holds these: en route (not awaited: a restart asks the device again)."""
+        return self._run(lambda db: _many(db, "UPDATE sms SET state=2 WHERE id=? AND state=1", sms_ids))
+
+    def refused(self, sms_id: int, err: int, now: float) -> asyncio.Future[list[Queued]]:
+        """The device refused an SMS: forgotten if its only part was never acknowledged, else rejected
+        (with receipts for its parts that were)."""
+
+        def run(db: sqlite3.Connection) -> list[Queued]:
+            parts = db.execute("SELECT COUNT(*) FROM part WHERE sms=?", (sms_id,)).fetchone()[0]
+            if parts <= 1:
+                db.execute("DELETE FROM sms WHERE id=?", (sms_id,))
+                return []
+            return _finish(db, sms_id, MessageState.REJECTED, err, now, skip_last=True)
+
+        return self._run(run)
+
+    def unsent(self) -> asyncio.Future[list[tuple[SmsToSend, int]]]:
+        """SMS recorded as new (being handed to the device at a stop): each with its number of parts."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[SmsToSend, int]]:
+            rows = db.execute(
+                "SELECT s.id, s.dest, s.text, s.ucs2, (SELECT COUNT(*) FROM part p WHERE p.sms = s.id) "
+                "FROM sms s WHERE s.state=1 ORDER BY s.id"
+            ).fetchall()
+            return [(SmsToSend(r[0], r[1], r[2], bool(r[3])), r[4]) for r in rows]
+
+        return self._run(run)
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    def outcomes(self, done: list[tuple[int, MessageState, int, float]]) -> asyncio.Future[list[Queued]]:
+        """Final outcomes of SMS (sms id, state, err, when): the receipts they make, queued.  An outcome
+        heard again changes nothing; only an UNKNOWN one may be proven delivered after all."""
+
+        def run(db: sqlite3.Connection) -> list[Queued]:
+            out: list[Queued] = []
+            for sms_id, state, err, at in done:
+                row = db.execute("SELECT state, outcome FROM sms WHERE id=?", (sms_id,)).fetchone()
+                if row is None or row[0] == WAITING:
+                    continue
+                if row[0] == FINAL and not (row[1] == MessageState.UNKNOWN and state == MessageState.DELIVERED):
+                    continue
+                out += _finish(db, sms_id, state, err, at)
+            return out
+
+        return self._run(run)
+
+    def expire(self, before: float, err: int, now: float) -> asyncio.Future[list[Queued]]:
+        """Long SMS whose parts did not all come by ``before``: rejected."""
+
+        def run(db: sqlite3.Connection) -> list[Queued]:
+            out: list[Queued] = []
+            for (sms_id,) in db.execute("SELECT id FROM sms WHERE state=0 AND submitted < ?", (before,)).fetchall():
+                out += _finish(db, sms_id, MessageState.REJECTED, err, now)
+            return out
+
+        return self._run(run)
+
+    def status(self, account: str, message_id: int) -> asyncio.Future[Status | None]:
+        def run(db: sqlite3.Connection) -> Status | None:
+            row = db.execute(
+                "SELECT s.state, s.outcome, s.err, s.done, s.id FROM part p JOIN sms s ON s.id = p.sms "
+                "WHERE p.id=? AND s.account=?",
+                (message_id, account),
+            ).fetchone()
+            if row is None:
+                return None
+            return Status(row[0], None if row[1] is None else MessageState(row[1]), row[2] or 0, row[3] or 0.0, row[4])
+
+        return self._run(run)
+
+    def prune(self, before: float) -> asyncio.Future[int]:
+        return self._run(lambda db: db.execute("DELETE FROM sms WHERE state=3 AND done < ?", (before,)).rowcount)
+
+    # --- what waits for a deliver_sm_resp ----------------------------------------------------
+
+    def queued(self) -> asyncio.Future[list[Queued]]:
+        return self._run(lambda db: [Queued(*r) for r in db.execute("SELECT id, account, pdu FROM outq ORDER BY id")])
+
+    def delivered(self, ids: list[int]) -> asyncio.Future[None]:
+        return self._run(lambda db: _many(db, "DELETE FROM outq WHERE id=?", ids))
+
+    def received(self, pdus: list[bytes], cursor: int, now: float) -> asyncio.Future[list[Queued]]:
+        """SMS read from the device's inbox, queued for any receiver, with the cursor past them."""
+
+        def run(db: sqlite3.Connection) -> list[Queued]:
+            out = [_queue(db, "", pdu, now) for pdu in pdus]
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES ('inbox', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (cursor,),
+            )
+            return out
+
+        return self._run(run)
+
+    def cursor(self) -> asyncio.Future[int | None]:
+        def run(db: sqlite3.Connection) -> int | None:
+            row = db.execute("SELECT value FROM meta WHERE key='inbox'").fetchone()
+            return None if row is None else int(row[0])
+
+        return self._run(run)
+
+
+def _many(db: sqlite3.Connection, sql: str, ids: Iterable[int]) -> None:
+    db.executemany(sql, [(i,) for i in ids])
+
+
+def _queue(db: sqlite3.Connection, account: str, pdu: bytes, now: float) -> Queued:
+    cur = db.execute("INSERT INTO outq(account, pdu, created) VALUES (?,?,?)", (account, pdu, now))
+    assert cur.lastrowid is not None
+    return Queued(cur.lastrowid, account, pdu)
+
+
+def _finish(
+    db: sqlite3.Connection, sms_id: int, state: MessageState, err: int, at: float, skip_last: bool = False
+) -> list[Queued]:
+    db.execute("UPDATE sms SET state=3, outcome=?, err=?, done=? WHERE id=?", (int(state), err, at, sms_id))
+    account, source, dest, submitted = db.execute(
+        "SELECT account, source, dest, submitted FROM sms WHERE id=?", (sms_id,)
+    ).fetchone()
+    parts = db.execute("SELECT id, text, receipt FROM part WHERE sms=? ORDER BY id", (sms_id,)).fetchall()
+    if skip_last:
+        parts = parts[:-1]
+    out = []
+    failed = state != MessageState.DELIVERED
+    for message_id, text, receipt in parts:
+        if receipt == RECEIPT_ALWAYS or (receipt == RECEIPT_ON_FAILURE and failed):
+            pdu = receipt_pdu(str(message_id), source, dest, submitted, at, state, err, text).encode()
+            out.append(_queue(db, account, pdu, at))
+    return out
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
