@@ -77,6 +77,7 @@ def main() -> None:
 @click.option("--modems", help="Driver of the GSM modules, by name.  [default: simulated]")
 @click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
 @click.option("--fast", is_flag=True, default=None, help="Every simulated delay zero (tests, benchmarks).")
+@click.option("--smpp-port", type=int, help="SMPP 3.4 server port (docs/smpp.md).  [default: 0, off]")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),

@@ -26,6 +26,7 @@ log = logging.getLogger("ejoin.fleet")
 @click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
 @click.option("--username", help="The fleet's own device account.  [default: root]")
 @click.option("--password", help="The fleet's own device password.  [default: root]")
+@click.option("--smpp-port", type=int, help="SMPP 3.4 server port (docs/smpp.md).  [default: 0, off]")
 @click.pass_context
 def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
     """Serve member EJOIN devices as one device whose ports are all of theirs.

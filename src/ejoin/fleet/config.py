@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..gateway.config import ConfigError
+from ..smpp.config import SmppConfigError, accounts_of
+from ..smpp.config import problem as smpp_problem
 
 _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
 # A member's name is a segment of the URLs it pushes to (its reports, statuses, received SMS).
@@ -82,6 +84,10 @@ class FleetConfig:
     push_retry_window: float = 259_200.0
     push_dead_keep: int = 10_000
     members: list[MemberConfig] = field(default_factory=list)
+    smpp_port: int = 0  # SMPP 3.4 server (docs/smpp.md); 0: off
+    smpp_host: str = ""
+    smpp_window: int = 100
+    smpp_accounts: list[Any] = field(default_factory=list)  # [[smpp_accounts]]
 
     @property
     def ports(self) -> int:
@@ -184,7 +190,14 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    accounts = raw.pop("smpp_accounts", [])
     config = FleetConfig(**raw)
+    try:
+        config.smpp_accounts = accounts_of(accounts)
+    except SmppConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    if reason := smpp_problem(config.smpp_port, config.smpp_window, config.smpp_accounts):
+        raise ConfigError(reason)
     config.members = [member_of(m, i) for i, m in enumerate(members_raw)]
     check_members(config.members)
     if config.policy not in ("least-busy", "round-robin"):

@@ -27,6 +27,7 @@ from ..gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ..gateway.security import LoginGuard, SessionTable
 from ..protocol.messages import DevStatus
 from ..protocol.ports import DeviceSize
+from ..smpp import FleetDevice, LocalPushes, server_for
 from ..store.sqlite import SQLiteStore
 from .config import FleetConfig, MemberConfig, check_new_member, member_of
 from .control import TaskControl
@@ -78,10 +79,12 @@ class Fleet:
         else:
             self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
             self.store = SQLiteStore(data / "outbox.sqlite3")
+        # Pushes to a receiver in this process (the SMPP server's reports) never reach the network.
+        self.pushes = LocalPushes(AiohttpTransport(timeout=config.push_timeout))
         self.outbox = Outbox(
             self.store,
             self.clock,
-            AiohttpTransport(timeout=config.push_timeout),
+            self.pushes,
             RetryPolicy(
                 base=config.push_retry_base,
                 cap=config.push_retry_cap,
@@ -131,6 +134,7 @@ class Fleet:
         self._next_prune = 0.0  # on the fleet's clock: the first poll round prunes
         self._syncing = False  # members being read again from the ledger
         self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
+        self.smpp = server_for(config, FleetDevice(self), self.clock, self.pushes)
 
     @property
     def size(self) -> DeviceSize:
@@ -194,6 +198,8 @@ class Fleet:
             self.db.on_notify(self._notified)
             self._holder = asyncio.ensure_future(self._hold())
         self._poller = asyncio.ensure_future(self._poll())
+        if self.smpp is not None:
+            await self.smpp.start()
 
     async def _agree_on_public_url(self) -> None:
         """Replicas subscribe members to one address, the load balancer's: one that differs is said."""
@@ -511,6 +517,8 @@ class Fleet:
             await asyncio.gather(*list(self._work), return_exceptions=True)
 
     async def stop(self) -> None:
+        if self.smpp is not None:
+            await self.smpp.stop()
         self._stopping = True
         for loop in (self._poller, self._holder):
             if loop is not None:

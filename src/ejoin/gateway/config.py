@@ -18,7 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import drivers
-from ..smpp.config import SmppAccount, problem as smpp_problem
+from ..smpp.config import SmppAccount
+from ..smpp.config import problem as smpp_problem
 
 
 class ConfigError(ValueError):

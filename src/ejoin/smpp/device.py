@@ -8,6 +8,7 @@ device's own durable report path.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Callable
@@ -99,8 +100,11 @@ class FleetDevice:
     """A fleet: it cannot tell whether a member's module took a task already, so a cancel of an
     open task is answered OK and its receipt says what happened."""
 
+    PULL_EVERY = 2.0  # seconds: members' inboxes are read no more often (as goip_get_sms reads them)
+
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
+        self._pulled = float("-inf")
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus]]:
         return [(r[0], r[1]) for r in await self._fleet.dispatcher.accept(request)]
@@ -113,7 +117,14 @@ class FleetDevice:
         return bool(results) and results[0][1] == TaskStatus.OK
 
     async def inbox(self, first: int, limit: int) -> tuple[list[Received], int]:
-        rows, next_id = await self._fleet.ledger.inbox_page(first, limit, False)
+        fleet = self._fleet
+        if fleet.clock.time() - self._pulled >= self.PULL_EVERY:
+            # what members hold and did not push (not subscribed yet, or a push lost): as goip_get_sms
+            from ..fleet.inbox import take_new
+
+            self._pulled = fleet.clock.time()
+            await asyncio.gather(*(take_new(fleet, link, fleet.ports) for link in fleet.links.values() if link.up))
+        rows, next_id = await fleet.ledger.inbox_page(first, limit, False)
         out = []
         for r in rows:
             if len(r) >= 6:

@@ -40,7 +40,7 @@ from ..protocol.smpp import (
     SmResp,
     Status,
 )
-from ..protocol.smpp_sm import SmError, Submission, failure_state, read_submit, reason_code, sms_pdu, smpp_time
+from ..protocol.smpp_sm import SmError, Submission, failure_state, read_submit, reason_code, smpp_time, sms_pdu
 from ..protocol.sms import SendSmsRequest
 from .config import SmppAccount
 from .device import SMS, SmppDevice
@@ -468,9 +468,7 @@ class SmppServer:
                 self._inbox_again = False
                 rows, next_id = await self.device.inbox(self._inbox_cursor, INBOX_PAGE)
                 if next_id != self._inbox_cursor or rows:
-                    pdus = [
-                        sms_pdu(r.sender, r.recipient or r.port, r.text).encode() for r in rows if r.flag == SMS
-                    ]
+                    pdus = [sms_pdu(r.sender, r.recipient or r.port, r.text).encode() for r in rows if r.flag == SMS]
                     self.deliveries.add(await self.store.received(pdus, next_id, self.clock.time()))
                     self._inbox_cursor = next_id
                 if len(rows) < INBOX_PAGE and not self._inbox_again:

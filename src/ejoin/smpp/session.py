@@ -211,5 +211,3 @@ class Session(asyncio.Protocol):
 
     def unbind(self) -> None:
         self.send(Empty(Command.UNBIND, self.next_sequence(), Status.ESME_ROK))
-
-
