@@ -5,7 +5,7 @@ queued while a transaction commits go together into the next one (group commit),
 submit_sm a second cost tens of commits, not a thousand.
 
 - ``sms``: one SMS the device sends (a task of one recipient, tid ``TID_BASE + id``), with what
-  its receipts need; ``state`` goes parts waiting -> new (being handed to the device) -> en route
+  its receipts need; ``stage`` goes parts waiting -> new (being handed to the device) -> en route
   (the device holds it) -> final (``outcome``, ``err``, ``done``).
 - ``part``: one submit_sm (its id is the ``message_id`` answered); several for a joined long SMS.
 - ``outq``: deliver_sm waiting for their deliver_sm_resp (receipts for an account, received SMS
@@ -46,14 +46,14 @@ CREATE TABLE IF NOT EXISTS sms (
     ucs2 INTEGER NOT NULL,
     ref INTEGER,
     total INTEGER,
-    state INTEGER NOT NULL,
+    stage INTEGER NOT NULL,
     submitted REAL NOT NULL,
     outcome INTEGER,
     err INTEGER,
     done REAL
 );
-CREATE INDEX IF NOT EXISTS sms_waiting ON sms(account, source, dest, ref, total) WHERE state = 0;
-CREATE INDEX IF NOT EXISTS sms_state ON sms(state, submitted);
+CREATE INDEX IF NOT EXISTS sms_waiting ON sms(account, source, dest, ref, total) WHERE stage = 0;
+CREATE INDEX IF NOT EXISTS sms_stage ON sms(stage, submitted);
 CREATE TABLE IF NOT EXISTS part (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sms INTEGER NOT NULL REFERENCES sms(id) ON DELETE CASCADE,
@@ -215,13 +215,13 @@ class SmppStore:
                 sms_id = None
                 if c is not None:
                     row = db.execute(
-                        "SELECT id FROM sms WHERE state=0 AND account=? AND source=? AND dest=? AND ref=? AND total=?",
+                        f"SELECT id FROM sms WHERE stage={WAITING} AND account=? AND source=? AND dest=? AND ref=? AND total=?",
                         (account, sub.source, sub.destination, c.ref, c.total),
                     ).fetchone()
                     sms_id = row[0] if row else None
                 if sms_id is None:
                     sms_id = db.execute(
-                        "INSERT INTO sms(account, source, dest, text, ucs2, ref, total, state, submitted) "
+                        "INSERT INTO sms(account, source, dest, text, ucs2, ref, total, stage, submitted) "
                         "VALUES (?,?,?,?,?,?,?,?,?)",
                         (
                             account,
@@ -250,7 +250,7 @@ class SmppStore:
                     if len(texts) >= c.total:
                         text = "".join(texts[s] for s in sorted(texts))
                         ucs2 = bool(db.execute("SELECT ucs2 FROM sms WHERE id=?", (sms_id,)).fetchone()[0])
-                        db.execute("UPDATE sms SET state=?, text=? WHERE id=?", (NEW, text, sms_id))
+                        db.execute("UPDATE sms SET stage=?, text=? WHERE id=?", (NEW, text, sms_id))
                         ready = SmsToSend(sms_id, sub.destination, text, ucs2)
                 out.append(Taken(message_id, sms_id, ready))
             return out
@@ -259,7 +259,7 @@ class SmppStore:
 
     def accepted(self, sms_ids: list[int]) -> asyncio.Future[None]:
         """The device holds these: en route (not awaited: a restart asks the device again)."""
-        return self._run(lambda db: _many(db, "UPDATE sms SET state=2 WHERE id=? AND state=1", sms_ids))
+        return self._run(lambda db: _many(db, f"UPDATE sms SET stage={ENROUTE} WHERE id=? AND stage={NEW}", sms_ids))
 
     def refused(self, sms_id: int, err: int, now: float) -> asyncio.Future[list[Queued]]:
         """The device refused an SMS: forgotten if its only part was never acknowledged, else rejected
@@ -280,7 +280,7 @@ class SmppStore:
         def run(db: sqlite3.Connection) -> list[tuple[SmsToSend, int]]:
             rows = db.execute(
                 "SELECT s.id, s.dest, s.text, s.ucs2, (SELECT COUNT(*) FROM part p WHERE p.sms = s.id) "
-                "FROM sms s WHERE s.state=1 ORDER BY s.id"
+                f"FROM sms s WHERE s.stage={NEW} ORDER BY s.id"
             ).fetchall()
             return [(SmsToSend(r[0], r[1], r[2], bool(r[3])), r[4]) for r in rows]
 
@@ -295,7 +295,7 @@ class SmppStore:
         def run(db: sqlite3.Connection) -> list[Queued]:
             out: list[Queued] = []
             for sms_id, state, err, at in done:
-                row = db.execute("SELECT state, outcome FROM sms WHERE id=?", (sms_id,)).fetchone()
+                row = db.execute("SELECT stage, outcome FROM sms WHERE id=?", (sms_id,)).fetchone()
                 if row is None or row[0] == WAITING:
                     continue
                 if row[0] == FINAL and not (row[1] == MessageState.UNKNOWN and state == MessageState.DELIVERED):
@@ -310,7 +310,9 @@ class SmppStore:
 
         def run(db: sqlite3.Connection) -> list[Queued]:
             out: list[Queued] = []
-            for (sms_id,) in db.execute("SELECT id FROM sms WHERE state=0 AND submitted < ?", (before,)).fetchall():
+            for (sms_id,) in db.execute(
+                f"SELECT id FROM sms WHERE stage={WAITING} AND submitted < ?", (before,)
+            ).fetchall():
                 out += _finish(db, sms_id, MessageState.REJECTED, err, now)
             return out
 
@@ -319,7 +321,7 @@ class SmppStore:
     def status(self, account: str, message_id: int) -> asyncio.Future[Status | None]:
         def run(db: sqlite3.Connection) -> Status | None:
             row = db.execute(
-                "SELECT s.state, s.outcome, s.err, s.done, s.id FROM part p JOIN sms s ON s.id = p.sms "
+                "SELECT s.stage, s.outcome, s.err, s.done, s.id FROM part p JOIN sms s ON s.id = p.sms "
                 "WHERE p.id=? AND s.account=?",
                 (message_id, account),
             ).fetchone()
@@ -330,7 +332,7 @@ class SmppStore:
         return self._run(run)
 
     def prune(self, before: float) -> asyncio.Future[int]:
-        return self._run(lambda db: db.execute("DELETE FROM sms WHERE state=3 AND done < ?", (before,)).rowcount)
+        return self._run(lambda db: db.execute(f"DELETE FROM sms WHERE stage={FINAL} AND done < ?", (before,)).rowcount)
 
     # --- what waits for a deliver_sm_resp ----------------------------------------------------
 
@@ -374,7 +376,7 @@ def _queue(db: sqlite3.Connection, account: str, pdu: bytes, now: float) -> Queu
 def _finish(
     db: sqlite3.Connection, sms_id: int, state: MessageState, err: int, at: float, skip_last: bool = False
 ) -> list[Queued]:
-    db.execute("UPDATE sms SET state=3, outcome=?, err=?, done=? WHERE id=?", (int(state), err, at, sms_id))
+    db.execute("UPDATE sms SET stage=?, outcome=?, err=?, done=? WHERE id=?", (FINAL, int(state), err, at, sms_id))
     account, source, dest, submitted = db.execute(
         "SELECT account, source, dest, submitted FROM sms WHERE id=?", (sms_id,)
     ).fetchone()
