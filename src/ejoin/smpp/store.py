@@ -215,7 +215,8 @@ class SmppStore:
                 sms_id = None
                 if c is not None:
                     row = db.execute(
-                        f"SELECT id FROM sms WHERE stage={WAITING} AND account=? AND source=? AND dest=? AND ref=? AND total=?",
+                        f"SELECT id FROM sms WHERE stage={WAITING} AND account=? AND source=? AND dest=? "
+                        "AND ref=? AND total=?",
                         (account, sub.source, sub.destination, c.ref, c.total),
                     ).fetchone()
                     sms_id = row[0] if row else None
