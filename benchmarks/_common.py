@@ -11,11 +11,16 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from ejoin.web.connections import GuardedRunner  # noqa: E402
+from ejoin.web.endpoint import DEVICE  # noqa: E402
+
 AUTH = {"username": "root", "password": "root"}
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
+    """``app`` on a free loopback port; a device's app (a gateway's, a fleet's) as ``ejoin gateway``
+    serves it: through the connection guard and the HTTP edge (web/connections.py, web/edge.py)."""
+    runner = GuardedRunner(app, access_log=None) if DEVICE in app else web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

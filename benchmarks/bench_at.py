@@ -25,7 +25,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import AUTH, FinalReports, serve  # noqa: E402
-from ejoin.gateway.config import load_config  # noqa: E402
+from ejoin.drivers import load_gateway_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
 
@@ -35,7 +35,9 @@ MODULE_SECONDS = 3.0  # what a real module takes per SMS
 
 async def end_to_end(tmp: Path, modems: str, total: int) -> tuple[float, float]:
     """(SMS/s, CPU seconds per SMS) of ``total`` SMS on 32 one-slot ports."""
-    config = load_config(None, {"data": str(tmp / modems), "ports": PORTS, "slots": 1, "fast": True, "modems": modems})
+    config = load_gateway_config(
+        None, {"data": str(tmp / modems), "ports": PORTS, "slots": 1, "fast": True, "modems": modems}
+    )
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     async with FinalReports(total) as reports, aiohttp.ClientSession() as s:

@@ -27,7 +27,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import AUTH, serve  # noqa: E402
-from ejoin.gateway.config import load_config  # noqa: E402
+from ejoin.drivers import load_gateway_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
 
@@ -51,7 +51,7 @@ async def hammer(url: str, params: dict, seconds: float = 2.0, concurrency: int 
 
 
 async def bench_status(tmp: Path) -> None:
-    config = load_config(None, {"data": str(tmp / "status"), "ports": 64, "slots": 32, "fast": True})
+    config = load_gateway_config(None, {"data": str(tmp / "status"), "ports": 64, "slots": 32, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await asyncio.sleep(0.5)  # let the modules register (fast: no delay)
@@ -92,7 +92,7 @@ async def bench_outbox(tmp: Path, n: int = 20_000) -> None:
     rec_app.router.add_post("/push", receive)
     rec_runner, rec_base = await serve(rec_app)
 
-    config = load_config(None, {"data": str(tmp / "outbox"), "ports": 1, "slots": 1, "fast": True})
+    config = load_gateway_config(None, {"data": str(tmp / "outbox"), "ports": 1, "slots": 1, "fast": True})
     gw = Gateway(config)
     await gw.start()
     body = b'{"type":"port-status","port":"1.01","seq":1,"st":3,"status":"3 Registered"}' + b" " * 300

@@ -39,7 +39,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import AUTH, FinalReports, serve  # noqa: E402
-from ejoin.gateway.config import load_config  # noqa: E402
+from ejoin.drivers import load_gateway_config  # noqa: E402
 from ejoin.gateway.runtime import Gateway, tune_gc_for_server  # noqa: E402
 from ejoin.protocol.ports import PortAddress  # noqa: E402
 from ejoin.web.app import create_app  # noqa: E402
@@ -78,7 +78,7 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> dict:
 
 
 async def bench_intake(tmp: Path) -> None:
-    config = load_config(None, {"data": str(tmp / "intake"), "ports": 32, "slots": 8, "fast": True})
+    config = load_gateway_config(None, {"data": str(tmp / "intake"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await gw.device.stop()  # modules off: measure intake alone, nothing is sent
@@ -126,7 +126,7 @@ async def bench_intake(tmp: Path) -> None:
 
 async def bench_end_to_end(tmp: Path, total: int, *, every_port: bool = False) -> None:
     reports = await FinalReports(total).start()
-    config = load_config(None, {"data": str(tmp / "e2e"), "ports": 32, "slots": 8, "fast": True})
+    config = load_gateway_config(None, {"data": str(tmp / "e2e"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await asyncio.sleep(0.5)  # registration (fast: immediate)
@@ -211,7 +211,7 @@ async def bench_issue(tmp: Path, total: int) -> None:
     """One task of ``total`` recipients, no from, task sr_cnt 1000, request sr_cnt 100 / sr_prd 1."""
     latencies: list[float] = []
     reports = await FinalReports(total).start()
-    config = load_config(None, {"data": str(tmp / "issue"), "ports": 32, "slots": 8, "fast": True})
+    config = load_gateway_config(None, {"data": str(tmp / "issue"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await asyncio.sleep(0.5)  # registration (fast: immediate)
@@ -261,7 +261,7 @@ async def bench_issue(tmp: Path, total: int) -> None:
 
 
 async def bench_memory(tmp: Path, queued: int) -> None:
-    config = load_config(None, {"data": str(tmp / "mem"), "ports": 32, "slots": 8, "fast": True})
+    config = load_gateway_config(None, {"data": str(tmp / "mem"), "ports": 32, "slots": 8, "fast": True})
     gw = Gateway(config)
     runner, base = await serve(create_app(gw))
     await gw.device.stop()  # nothing registers: everything stays queued

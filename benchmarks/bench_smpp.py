@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from _common import AUTH
-from ejoin.gateway.config import load_config
+from ejoin.drivers import load_gateway_config
 from ejoin.gateway.runtime import Gateway
 from ejoin.protocol.smpp import Bind, Command, PduReader, ShortMessage
+from ejoin.smpp import for_gateway
 from ejoin.web.app import create_app
 
 WINDOW = 10
@@ -118,11 +119,12 @@ async def main(count: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        config = load_config(
+        config = load_gateway_config(
             None,
             dict(data=str(Path(tmp) / "data"), ports=8, slots=1, fast=True, smpp_port=port, max_queued_tasks=10**6),
         )
         gw = Gateway(config)
+        for_gateway(gw)
         runner = web.AppRunner(create_app(gw), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

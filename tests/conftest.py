@@ -16,14 +16,17 @@ from aiohttp.test_utils import TestServer
 
 from ejoin import drivers
 from ejoin.clock import VirtualClock
-from ejoin.gateway.config import GatewayConfig, load_config
+from ejoin.drivers import load_gateway_config
+from ejoin.gateway.config import GatewayConfig
 from ejoin.gateway.device import Device as SimDevice
 from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.gateway.runtime import Gateway
 from ejoin.sim.config import Timing
-from ejoin.store.sqlite import SQLiteStore, _settle
+from ejoin.smpp import for_gateway
+from ejoin.store.sqlite import SQLiteStore
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
+from ejoin.web.connections import GuardedRunner
 
 AUTH = {"username": "root", "password": "root"}
 
@@ -158,7 +161,7 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
         del base["timing"]  # the simulator's key
     elif isinstance(base["timing"], Timing):
         base["timing"] = dataclasses.asdict(base["timing"])
-    return load_config(None, base)
+    return load_gateway_config(None, base)
 
 
 @dataclass
@@ -225,14 +228,22 @@ class Device:
         return self.gw.device.slot(PortAddress.parse(name, self.gw.size))
 
 
+class EdgeTestServer(TestServer):
+    """aiohttp's test server, serving as ``ejoin gateway`` does: the connection guard and the HTTP edge."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GuardedRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 def device_factory(tmp_path, clock, aiohttp_client, test_modems):
     async def make(*, path=None, store: Any = None, **overrides: Any) -> Device:
         overrides.setdefault("modems", test_modems)
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock, store=store)
+        for_gateway(gw)  # as ejoin gateway puts it together: an SMPP server when smpp_port is set
         # served as `ejoin gateway` serves it: credentials masked in the access log
-        server = TestServer(create_app(gw))
+        server = EdgeTestServer(create_app(gw))
         await server.start_server(access_log_class=RedactingAccessLogger)
         client = await aiohttp_client(server)
         # virtual time moves only once the DB thread has done what was asked of it
@@ -277,11 +288,11 @@ class DiskFullStore(SQLiteStore):
             outcomes.append((fut, result, exc))
         conn.execute("ROLLBACK")
         for fut, result, exc in outcomes:
-            self._loop.call_soon_threadsafe(_settle, fut, result, exc)
+            self._thread.settle(fut, result, exc)
 
 
 def use_driver(monkeypatch, name: str, modems: Any) -> Any:
-    """``modems`` as the driver ``name`` for one test: the registry's one line, made by the test."""
+    """``modems`` as the driver ``name`` for one test, registered in code as an embedding program would."""
     kind = DriverKind(name=name, create=lambda config, clock, store: Modems(modems))
-    monkeypatch.setitem(drivers.DRIVERS, name, lambda: kind)
+    monkeypatch.setitem(drivers.REGISTERED, name, kind)
     return modems

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ejoin.gateway.config import load_config
+from ejoin.drivers import load_gateway_config
 
 from .conftest import AUTH
 
@@ -65,7 +65,7 @@ def test_the_systemd_unit_runs_what_the_readme_runs():
     assert service["Type"] == "notify" and service["Restart"] == "on-failure"
     assert "dialout" in service["SupplementaryGroups"] and service["StateDirectory"] == "ejoin"
     # the example config keeps its data where systemd's StateDirectory and the container's volume are
-    assert load_config(DEPLOY / "ejoin.toml").data == "/var/lib/ejoin"
+    assert load_gateway_config(DEPLOY / "ejoin.toml").data == "/var/lib/ejoin"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
@@ -107,7 +107,7 @@ def test_the_udev_rule_parses_and_hides_the_modems_from_modemmanager():
 
 
 def test_the_deploy_config_is_a_production_start():
-    config = load_config(DEPLOY / "ejoin.toml")  # unknown keys would be refused here
+    config = load_gateway_config(DEPLOY / "ejoin.toml")  # unknown keys would be refused here
     assert (config.host, config.data, config.log_format) == ("0.0.0.0", "/var/lib/ejoin", "json")
 
 

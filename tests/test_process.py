@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import os
 import signal
 import socket
@@ -29,6 +30,8 @@ def free_port() -> int:
 
 
 class GatewayProcess:
+    ready_path = "/sim/state"  # answers once the gateway listens (a driver without /sim/*: the status)
+
     def __init__(self, tmp: Path, port: int, *, ports: int = 4, slots: int = 2, extra: str = "") -> None:
         self.port = port
         self.config = tmp / "gateway.toml"
@@ -57,7 +60,7 @@ class GatewayProcess:
         async with aiohttp.ClientSession() as s:
             for _ in range(200):  # until it listens (deadline 10 s)
                 try:
-                    async with s.get(f"{self.base}/sim/state", params=AUTH) as r:
+                    async with s.get(f"{self.base}{self.ready_path}", params=AUTH) as r:
                         if r.status == 200:
                             return
                 except aiohttp.ClientConnectionError:
@@ -71,6 +74,12 @@ class GatewayProcess:
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{self.base}{path}", params={**AUTH, **params}) as r:
                 return await r.json()
+
+    def again(self) -> GatewayProcess:
+        """The same gateway (data, port, config as written) to start again once this one has stopped."""
+        twin = copy.copy(self)
+        twin.proc = None
+        return twin
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -86,6 +95,28 @@ async def test_sigterm_stops_cleanly(tmp_path):
     log = gw.log.read_text()
     assert f"listening on http://127.0.0.1:{gw.port}" in log and "stopped" in log
     assert "Traceback" not in log
+
+
+async def test_a_public_address_warns_of_default_credentials_and_a_password_file_is_generated(tmp_path, monkeypatch):
+    monkeypatch.delenv("EJOIN_PASSWORD", raising=False)
+    gw = GatewayProcess(tmp_path, free_port(), extra='host = "0.0.0.0"\n')
+    await gw.start()
+    gw.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw.proc.wait(), 10)
+    log = gw.log.read_text()
+    assert "open to anyone: listening on 0.0.0.0 with the default credentials root/root" in log
+    # the deployment files' way: a password generated at the first start, printed there once
+    gw.log.write_text("")
+    gw.config.write_text(gw.config.read_text() + 'password_file = "password"\n')
+    await gw.start()
+    password = (tmp_path / "data" / "password").read_text().strip()
+    assert await gw.get("/goip_get_status.html") == {"code": 1, "reason": "Invalid User"}
+    assert (await gw.get("/goip_get_status.html", password=password))["type"] == "dev-status"
+    gw.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw.proc.wait(), 10)
+    log = gw.log.read_text()
+    assert log.count(password) == 1 and f"generated the device password for user root: {password}" in log
+    assert "open to anyone" not in log
 
 
 async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
@@ -114,8 +145,7 @@ async def test_sigterm_lets_sms_in_a_module_finish(tmp_path, receiver):
     assert stat["stats"][0]["sending"] == 1, stat  # so the signal below really catches an SMS in a module
     gw.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(gw.proc.wait(), 10) == 0
-    gw2 = GatewayProcess(tmp_path, gw.port)
-    gw2.config = gw.config
+    gw2 = gw.again()
     await gw2.start()
     await receiver.wait_for(
         lambda r: any(x["sent"] == 3 for p in r.of_type("status-report") for x in p["rpts"]), timeout=10
@@ -226,8 +256,7 @@ async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, r
     before = progress(receiver)
     assert before < n, "the task finished before the kill; the test proves nothing"
 
-    gw2 = GatewayProcess(tmp_path, gw.port)
-    gw2.config = gw.config
+    gw2 = gw.again()
     await gw2.start()
     await receiver.wait_for(lambda r: progress(r) == n, timeout=60)
     rpts = [x for p in receiver.of_type("status-report") for x in p["rpts"]]

@@ -6,15 +6,19 @@ tables: which serial line serves which port) and its life cycle.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .gateway.plugin import DriverKind, Modems
+from .modems.at.balance import BalanceRule
 from .modems.at.driver import ATDriver
 from .modems.at.module import ModemConfig
 from .modems.at.profiles import PROFILES
-from .store.base import Store
+from .protocol.ports import PortAddress
+from .protocol.ussd import PassthroughError, check_ussd
+from .store.base import SlotRecord, Store
 
 if TYPE_CHECKING:
     from .gateway.config import GatewayConfig
@@ -23,9 +27,33 @@ if TYPE_CHECKING:
 @dataclass
 class ATSettings:
     modem: list[ModemConfig] = field(default_factory=list)
+    # How a SIM's balance is read (docs/modems.md): none, and ``bal`` stays unknown.
+    balance: list[BalanceRule] = field(default_factory=list)
 
     def problem(self, config: GatewayConfig) -> str | None:
-        return modems_problem(self.modem, config.ports)
+        return modems_problem(self.modem, config.ports) or balance_problem(self.balance)
+
+
+def balance_problem(rules: list[BalanceRule]) -> str | None:
+    """What is wrong with these ``[[balance]]`` tables, or None."""
+    for i, rule in enumerate(rules, 1):
+        where = f"[[balance]] #{i}"
+        try:
+            if check_ussd(rule.code) != rule.code or not rule.code:
+                return f"{where}: code {rule.code!r} is not a USSD code like *100#"
+        except PassthroughError as exc:
+            return f"{where}: code: {exc}"
+        try:
+            pattern = re.compile(rule.pattern)
+        except re.error as exc:
+            return f"{where}: pattern is not a regular expression: {exc}"
+        if not rule.pattern or pattern.groups > 1:
+            return f"{where}: pattern finds the balance: one group around the number, e.g. 'Balance: ([0-9.]+)'"
+        if rule.operator and not rule.operator.isdigit():
+            return f"{where}: operator is a PLMN, digits (MCC and MNC: 26201), not {rule.operator!r}"
+        if rule.iccid and not rule.iccid.isalnum():
+            return f"{where}: iccid is an ICCID or its first digits, not {rule.iccid!r}"
+    return None
 
 
 def modems_problem(modems: list[ModemConfig], ports: int) -> str | None:
@@ -55,6 +83,11 @@ class ATModems(Modems):
         super().__init__(driver)
         self.at = driver
 
+    def new_slots(self, addrs: list[PortAddress]) -> list[SlotRecord]:
+        # Nothing is known of a real card before its module reads it; its balance not even then,
+        # unless a [[balance]] code reads it (never a made-up 0.00).
+        return [SlotRecord(port=a.port, slot=a.slot or 0, balance=None) for a in addrs]
+
     def start(self) -> None:
         self.at.start_sweeps()
 
@@ -64,7 +97,7 @@ class ATModems(Modems):
 
 def create(config: GatewayConfig, clock: Clock, store: Store) -> ATModems:
     settings: ATSettings = config.driver if config.driver is not None else ATSettings()
-    return ATModems(ATDriver(settings.modem, clock))
+    return ATModems(ATDriver(settings.modem, clock, balance=settings.balance))
 
 
 KIND = DriverKind(name="at", create=create, settings=ATSettings)

@@ -14,8 +14,10 @@ import click
 from aiohttp import web
 
 from . import __version__, logs, systemd
+from .drivers import load_gateway_config
 from .fleet.cli import fleet as fleet_command
-from .gateway.config import ConfigError, GatewayConfig, load_config
+from .gateway.config import ConfigError, GatewayConfig
+from .serving import settle_config_password
 
 log = logging.getLogger("ejoin")
 
@@ -73,6 +75,11 @@ def main() -> None:
 @click.option("--slots", type=int, help="SIM slots per module.  [default: 4]")
 @click.option("--username", help="Device account.  [default: root]")
 @click.option("--password", help="Device password.  [default: root]")
+@click.option(
+    "--password-file",
+    metavar="FILE",
+    help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
+)
 @click.option("--data", help="Data directory (SQLite store).  [default: ./ejoin-data]")
 @click.option("--modems", help="Driver of the GSM modules, by name.  [default: simulated]")
 @click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
@@ -88,6 +95,12 @@ def main() -> None:
     type=click.Choice(["text", "json"]),
     help="json: one JSON object a line, for log collectors.  [default: text]",
 )
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins (https://host[:port]) whose browser pages may call the API; "
+    "other sites' pages are refused.  [default: none]",
+)
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
 
@@ -99,7 +112,7 @@ def gateway(config_path: str | None, **flags: Any) -> None:
     """
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:
-        config = load_config(config_path, overrides)
+        config = load_gateway_config(config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     logs.configure(config.log_level, config.log_format)
@@ -121,7 +134,7 @@ def modem_emulator(profile: str, count: int, seed: int, directory: str) -> None:
       ejoin modem-emulator --profile quectel --count 4
       ejoin modem-emulator --profile simcom --count 1 --dir /tmp/modems
     """
-    from . import drivers
+    from .sim.emulator.standalone import run
 
     try:
         from .modems.at.profiles import profile as check_profile
@@ -130,7 +143,7 @@ def modem_emulator(profile: str, count: int, seed: int, directory: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        _run(drivers.run_modem_emulators(profile, count, seed, directory))
+        _run(run(profile, count, seed, directory))
     except KeyboardInterrupt:
         pass
 
@@ -146,22 +159,22 @@ def _run(coro: Any) -> None:
 
 async def _serve(config: GatewayConfig) -> None:
     from .gateway.runtime import Gateway, tune_gc_for_server
+    from .smpp import for_gateway
     from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
-    from .web.connections import GuardedRunner, QuietClientErrors
+    from .web.connections import GuardedRunner
 
     ssl_context = _tls_context(config)
     # The address first: a busy port must fail before a data directory or SIMs are made.
     sock = _listen(config.host, config.port)
-    logging.getLogger("aiohttp.server").addFilter(QuietClientErrors())
+    settle_config_password(config, sock)
     gw = Gateway(config)
+    for_gateway(gw)  # started with the device, when smpp_port is set
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
     runner = GuardedRunner(
         create_app(gw),
-        max_connections=config.max_connections,
-        read_timeout=config.read_timeout,
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_class=RedactingAccessLogger,
@@ -189,6 +202,8 @@ async def _serve(config: GatewayConfig) -> None:
         ", fast" if config.fast else "",
         config.data,
     )
+    if gw.open_door:
+        log.warning("the device API is open to anyone: %s", gw.open_door)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,61 +1,61 @@
 """The registry of modem drivers: ``modems = "NAME"`` (or ``--modems NAME``) picks one.
 
-A driver is one package exposing a ``DriverKind`` (gateway/plugin.py) and one
-entry here; nothing else in ejoin imports a driver's package.  Entries import
-their package only when chosen, so a driver's dependencies (a serial library,
-say) are needed only by those who run it.
+A driver is a package exposing a ``DriverKind`` (gateway/plugin.py), declared
+as an entry point of the ``ejoin.drivers`` group (pyproject.toml); a driver
+installed from another distribution registers itself the same way.  Nothing
+here imports a driver's package: the entry point is loaded only when its name
+is chosen, so a driver's dependencies (a serial library, say) are needed only
+by those who run it.  The registry is used where the program is put together
+(the CLI, ``ejoin.testing``, tests and benchmarks), never by the gateway itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .gateway.config import GatewayConfig
     from .gateway.plugin import DriverKind
 
-DEFAULT = "simulated"
-
-
-def _simulated() -> DriverKind:
-    from .sim import KIND
-
-    return KIND
-
-
-def _at() -> DriverKind:
-    from .atdriver import KIND
-
-    return KIND
-
-
-def _emulated() -> DriverKind:
-    from .sim.emulator import KIND
-
-    return KIND
-
-
-DRIVERS: dict[str, Callable[[], DriverKind]] = {
-    "simulated": _simulated,
-    "at": _at,
-    "emulated": _emulated,
-}
-
-
-async def run_modem_emulators(profile: str, count: int, seed: int, directory: str) -> None:
-    """``ejoin modem-emulator``: emulated modules alone, on pseudo-terminals, until cancelled."""
-    from .sim.emulator.standalone import run
-
-    await run(profile, count, seed, directory)
+GROUP = "ejoin.drivers"
+# Kinds a program registers in code (an embedding application, a test) beside the installed ones.
+REGISTERED: dict[str, DriverKind] = {}
 
 
 class UnknownDriver(LookupError):
     pass
 
 
+@cache
+def _entries() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def names() -> list[str]:
+    return sorted({*_entries(), *REGISTERED})
+
+
 def kind(name: str) -> DriverKind:
     """The driver registered as ``name``; UnknownDriver (one line naming the known ones) if none is."""
-    factory = DRIVERS.get(name) if isinstance(name, str) else None
-    if factory is None:
-        raise UnknownDriver(f"unknown modems {name!r}; known: {', '.join(sorted(DRIVERS))}")
-    return factory()
+    if isinstance(name, str) and name in REGISTERED:
+        return REGISTERED[name]
+    entry = _entries().get(name) if isinstance(name, str) else None
+    if entry is None:
+        known = ", ".join(names()) or f"none (no {GROUP} entry points: is ejoin installed?)"
+        raise UnknownDriver(f"unknown modems {name!r}; known: {known}")
+    found = entry.load()
+    from .gateway.plugin import DriverKind
+
+    if not isinstance(found, DriverKind):
+        raise UnknownDriver(f"the {GROUP} entry point {name!r} ({entry.value}) is not a DriverKind")
+    return found
+
+
+def load_gateway_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> GatewayConfig:
+    """``gateway.config.load_config`` with the installed drivers: how ``ejoin gateway`` reads its config."""
+    from .gateway.config import load_config
+
+    return load_config(path, overrides, drivers=kind)

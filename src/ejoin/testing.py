@@ -31,9 +31,11 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 
 from .clock import VirtualClock
-from .gateway.config import load_config
+from .drivers import load_gateway_config
 from .gateway.runtime import Gateway
+from .smpp import for_gateway
 from .web.app import create_app
+from .web.connections import GuardedRunner
 
 T = TypeVar("T")
 Push = dict[str, Any]
@@ -62,8 +64,10 @@ class _LoopThread:
         self.loop.close()
 
 
-async def _serve(app: web.Application, host: str, port: int = 0) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
+async def _serve(app: web.Application, host: str, port: int = 0, *, device: bool = False) -> tuple[web.AppRunner, int]:
+    """Serve ``app``; a device's app (a gateway's, a fleet's) as ``ejoin gateway`` and ``ejoin fleet``
+    serve it: through the connection guard and the HTTP edge (web/connections.py, web/edge.py)."""
+    runner = GuardedRunner(app, access_log=None) if device else web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -82,7 +86,7 @@ class GatewayThread:
     ) -> None:
         if clock not in ("fast", "virtual"):
             raise ValueError('clock is "fast" or "virtual"')
-        self.config = load_config(None, {"data": str(data), "fast": clock == "fast", **settings})
+        self.config = load_gateway_config(None, {"data": str(data), "fast": clock == "fast", **settings})
         self._host = host
         self._listen_port = int(settings.get("port", 0))  # 0: a free one
         self._virtual = VirtualClock() if clock == "virtual" else None
@@ -107,11 +111,12 @@ class GatewayThread:
 
         async def start() -> None:
             self.gateway = Gateway(self.config, clock=self._virtual)
+            for_gateway(self.gateway)  # as ejoin gateway puts it together: an SMPP server when smpp_port is set
             quiesce = getattr(self.gateway.store, "quiesce", None)  # stores working on a thread of their own
             if self._virtual is not None and quiesce is not None:
                 # virtual time moves only once the store has done what was asked of it
                 self._virtual.add_quiescer(quiesce)
-            self._runner, self.port = await _serve(create_app(self.gateway), self._host, self._listen_port)
+            self._runner, self.port = await _serve(create_app(self.gateway), self._host, self._listen_port, device=True)
 
         self._thread.run(start())
         return self

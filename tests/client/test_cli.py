@@ -6,6 +6,10 @@ import json
 import time
 
 import httpx
+from click.testing import CliRunner
+
+from ejoin.cli import main
+from ejoin.client import cli
 
 
 def test_status_table_and_json(run):
@@ -68,11 +72,31 @@ def test_tasks_pause_resume_remove(run):
     assert "77" in r.output and "queued" in r.output
     assert "77: 0 OK" in run("pause", "77").output
     assert json.loads(run("tasks", "--port", "2", "--json").output)["tasks"][0]["state"] == 1
-    assert "every task" in run("resume").output
+    assert "every task" in run("resume", "--all").output
     r = run("remove", "77", "12345")
     assert r.exit_code == 1 and "12345: no such task (11 TID Expected)" in r.output
     assert json.loads(run("tasks", "--port", "2", "--json").output)["total_num"] == 0
     run("cmd", "unlock", "2")
+
+
+def test_without_tids_pause_resume_and_remove_refuse_unless_all(run, server, cli_env):
+    run("cmd", "lock", "3")
+    assert run("send", "--to", "5", "--text", "kept", "--from", "3", "--tid", "88", "--no-wait").exit_code == 0
+    for op in ("pause", "resume", "remove"):
+        r = run(op)
+        assert r.exit_code == 2 and f"give --all to {op} every task" in r.output
+    assert run("remove", "88", "--all").exit_code == 2
+    assert json.loads(run("tasks", "--port", "3", "--json").output)["tasks"][0]["state"] == 0  # untouched
+
+    cli_env.setattr(cli, "_stdin_is_terminal", lambda: True)  # a person at a terminal is asked
+    asked = CliRunner().invoke(main, ["remove", "--all"], input="n\n")
+    assert asked.exit_code == 130 and "Remove every task of" in asked.stderr and "never be sent" in asked.stderr
+    assert "Aborted." in asked.stderr
+    assert json.loads(run("tasks", "--port", "3", "--json").output)["total_num"] == 1  # said no: kept
+    r = run("remove", "--all", "--yes")
+    assert r.exit_code == 0 and "every task" in r.output
+    assert json.loads(run("tasks", "--port", "3", "--json").output)["total_num"] == 0
+    run("cmd", "unlock", "3")
 
 
 def test_inbox(run, server):

@@ -23,11 +23,11 @@ def _one_line_usage_error(r) -> None:
     assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
 
 
-def test_receive_on_a_busy_port(run):
+def test_receive_on_a_busy_port(run, tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        r = run("receive", "--port", str(busy.getsockname()[1]))
+        r = run("receive", "--port", str(busy.getsockname()[1]), "--db", str(tmp_path / "p.sqlite3"))
     _one_line_usage_error(r)
     assert "cannot listen on 127.0.0.1:" in r.stderr
 

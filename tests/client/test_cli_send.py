@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -130,6 +131,21 @@ def test_ctrl_c_says_the_task_goes_on(tmp_path):
         assert proc.returncode == 130
         assert "stopped following task 4711: interrupted" in stderr and "ejoin remove 4711" in stderr
         assert "Traceback" not in stderr
+        # its report URL is gone: the gateway was asked to drop what waits for it and what the task,
+        # going on, queues for it later (it used to be retried for 3 days, and alert)
+        gw = server.gateway
+        assert gw is not None
+        [gone] = server.call(lambda: gw.outbox.forgotten)
+        assert gone.endswith("/ejoin-cli")
+
+        def listed() -> list[str]:
+            pushes = httpx.get(f"{server.url}/ejoin/pushes", params={"username": "root", "password": "root"})
+            return [d["url"] for d in pushes.json()["destinations"]]
+
+        # (a report the task queues every 2 s is dropped as it comes: looked for, bounded)
+        deadline = time.monotonic() + 10
+        while gone in listed():
+            assert time.monotonic() < deadline, f"{gone} still listed"
     finally:
         if proc.poll() is None:
             proc.kill()

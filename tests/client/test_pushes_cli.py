@@ -69,6 +69,37 @@ def test_nothing_to_do_and_wrong_usage(run):
     assert run("pushes", "drop").exit_code == 2
     r = run("pushes", "drop", "http://x/", "--all")
     assert r.exit_code == 2 and "or give --all" in r.output
+    r = run("pushes", "drop", "--all", "--forget")
+    assert r.exit_code == 2 and "--forget names one destination" in r.output
+
+
+def test_drop_with_forget_drops_what_comes_later_too(server, run):
+    a_dead_push(server)
+    r = run("pushes", "drop", DEAD_URL, "--forget")
+    assert r.exit_code == 1 and "is the device's status_url" in r.output  # the platform's: never forgotten
+    auth = {"username": "root", "password": "root"}
+    httpx.get(f"{server.url}/goip_get_status.html", params={**auth, "url": ""})
+    r = run("pushes", "drop", DEAD_URL, "--forget", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["count"] >= 1
+    gw = server.gateway
+    assert server.call(lambda: gw.outbox.forgotten) == [DEAD_URL]
+    tries = server.call(lambda: gw.activity.destination(DEAD_URL).attempts)
+    # a task still reporting to it (as one an `ejoin send` stopped following): its reports are dropped
+    task = {"tid": 61, "to": "13800000061", "sms": "x"}
+    body = {"type": "send-sms", "sr_url": DEAD_URL, "sr_cnt": 1, "sr_prd": 0, "tasks": [task]}
+    assert (
+        httpx.post(f"{server.url}/goip_post_sms.html", params=auth, json=body).json()["status"][0]["status"] == "0 OK"
+    )
+    deadline = time.monotonic() + 10
+    while not server.call(lambda: any(t.tid == 61 for t in gw.activity.recent.values())) or server.call(
+        lambda: [d.url for d in gw.outbox.destinations()]
+    ):  # finished, its final report queued (after the answer) and dropped
+        assert time.monotonic() < deadline, "the task's reports for the forgotten URL were not dropped"
+        time.sleep(0.02)  # real I/O of a real server thread: the SMS, a store write, then the drop
+    assert run("pushes", "list", "--json").output.count(DEAD_URL) == 0
+    assert server.call(lambda: gw.activity.destination(DEAD_URL).attempts) == tries  # never tried
+    run("pushes", "retry", DEAD_URL)  # asking for its pushes again: it is not gone after all
+    assert server.call(lambda: gw.outbox.forgotten) == []
 
 
 async def test_the_async_sdk_has_the_same_methods(server):

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from ejoin.clock import VirtualClock
+from ejoin.fleet.api.app import create_fleet_app
 from ejoin.fleet.config import load_fleet_config
-from ejoin.fleet.runtime import Fleet
-from ejoin.fleet.store import Ledger, SqliteLedger
-from ejoin.fleet.web import create_fleet_app
+from ejoin.fleet.engine.runtime import Fleet
+from ejoin.fleet.ledger import Ledger, SqliteLedger
+from ejoin.smpp import for_fleet
 from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
 
 from .pg import PgServer, pg_bin
@@ -31,6 +32,7 @@ class FleetThread:
         )
         self.clock = VirtualClock() if virtual else None
         self.fleet = Fleet(self.config, clock=self.clock)
+        for_fleet(self.fleet)  # as ejoin fleet puts it together: an SMPP server when smpp_port is set
         self._thread = _LoopThread("ejoin fleet")
         self.port = 0
 
@@ -40,7 +42,7 @@ class FleetThread:
 
     def start(self) -> FleetThread:
         self._thread.start()
-        self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1"))
+        self._runner, self.port = self._thread.run(_serve(create_fleet_app(self.fleet), "127.0.0.1", device=True))
         if not self.config.public_url:
             self.fleet.public_url = self.url  # members push their reports here
         return self
@@ -221,8 +223,8 @@ def unforwarded(data: Path, db: str) -> list[Any]:
 def ledger_of(data: Path, db: str) -> Ledger:
     """The ledger a fleet with data dir ``data`` and ``db`` setting keeps, opened by a test on its own."""
     if db:
-        from ejoin.fleet.pgdb import PgDatabase
-        from ejoin.fleet.pgstore import PgLedger
+        from ejoin.fleet.ledger.pgdb import PgDatabase
+        from ejoin.fleet.ledger.postgres import PgLedger
 
         return PgLedger(PgDatabase(db))
     return SqliteLedger(data / "fleet.sqlite3")

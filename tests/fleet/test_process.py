@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -23,10 +24,13 @@ def test_the_command_serves_its_members_and_stops_on_sigterm(tmp_path) -> None:
             f'data = "{tmp_path / "fleet"}"\n'
             f'[[member]]\nurl = "{m.url}"\nports = "3-4"\nusername = "root"\npassword = "root"\n'
         )
+        # the deployment way: the password from the environment (no file is written then)
+        command = [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--port", str(port)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ejoin", "fleet", "--config", str(config), "--port", str(port), "--password", "pw"],
+            [*command, "--host", "0.0.0.0", "--password-file", "secret"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env={**os.environ, "EJOIN_PASSWORD": "pw"},
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -45,6 +49,8 @@ def test_the_command_serves_its_members_and_stops_on_sigterm(tmp_path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
+        assert not (tmp_path / "fleet" / "secret").exists()
+        assert b"open to anyone" not in proc.stderr.read()  # type: ignore[union-attr]
 
 
 def test_a_database_it_cannot_open_is_said_without_its_password(tmp_path) -> None:

@@ -1,10 +1,11 @@
 import pytest
 
-from ejoin.gateway.config import ConfigError, load_config
+from ejoin.drivers import load_gateway_config
+from ejoin.gateway.config import ConfigError
 
 
 def test_defaults_are_the_documented_ones():
-    c = load_config()
+    c = load_gateway_config()
     assert (c.host, c.port, c.ports, c.slots, c.username, c.password, c.data) == (
         "127.0.0.1",
         8080,
@@ -25,7 +26,7 @@ def test_toml_then_flags_override(tmp_path):
         "[timing]\ncard_detect = 0.5\n"
         '[[sim]]\nport = "1.02"\nempty = true\n[[sim]]\nport = "2A"\nnumber = "+15550100"\n'
     )
-    c = load_config(path, {"port": 9100, "slots": None})
+    c = load_gateway_config(path, {"port": 9100, "slots": None})
     assert (c.port, c.ports, c.slots, c.username, c.fast) == (9100, 16, 4, "admin", True)
     sim = c.driver  # the simulated network's own keys
     assert sim.timing.card_detect == 0.5 and sim.effective_timing(c.fast).card_detect == 0.0
@@ -51,16 +52,52 @@ def test_toml_then_flags_override(tmp_path):
         ("[traffic]\nsenders = ['１２３']", "traffic.senders: '１２３' is neither"),
         ("push_retry_window = 0", "push_retry_window must be positive"),
         ("push_dead_keep = 0", "push_dead_keep must be at least 1"),
+        ("push_retry_base = nan", "push_retry_base must be a finite number"),
+        ("push_timeout = inf", "push_timeout must be a finite number"),
     ],
 )
 def test_bad_config_says_what_is_wrong(tmp_path, text, fragment):
     path = tmp_path / "c.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as exc:
-        load_config(path)
+        load_gateway_config(path)
     assert fragment in str(exc.value)
 
 
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
-        load_config(tmp_path / "nope.toml")
+        load_gateway_config(tmp_path / "nope.toml")
+
+
+def test_allowed_origins_from_the_file_and_the_flag(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('allowed_origins = ["https://SMS.example.com:443", "http://10.0.0.5:8081/"]\n')
+    assert load_gateway_config(path).allowed_origins == ["https://sms.example.com", "http://10.0.0.5:8081"]
+    # --allowed-origins a,b (the flag's value is one comma-separated text)
+    flag = load_gateway_config(path, {"allowed_origins": "https://a.example, https://b.example"})
+    assert flag.allowed_origins == ["https://a.example", "https://b.example"]
+    with pytest.raises(ConfigError, match="allowed_origins: 'sms.example.com' is not an origin"):
+        load_gateway_config(None, {"allowed_origins": ["sms.example.com"]})
+
+
+def test_the_cli_takes_allowed_origins(tmp_path):
+    from click.testing import CliRunner
+
+    from ejoin.cli import main
+
+    # a bad value is refused before anything starts, naming the key
+    result = CliRunner().invoke(main, ["gateway", "--data", str(tmp_path), "--allowed-origins", "nope"])
+    assert result.exit_code != 0 and "allowed_origins" in result.output
+    assert not (tmp_path / "ejoin.sqlite3").exists()
+
+
+def test_password_or_password_file_and_the_flag_wins(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('password = "x"\npassword_file = "pw"\n')
+    with pytest.raises(ConfigError, match="give password or password_file, not both"):
+        load_gateway_config(path)
+    path.write_text('password_file = "pw"\n')
+    assert load_gateway_config(path).password_file == "pw"
+    # --password on the command line wins over the file's way of getting one
+    c = load_gateway_config(path, {"password": "given"})
+    assert (c.password, c.password_file) == ("given", "")

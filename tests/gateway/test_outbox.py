@@ -4,38 +4,10 @@ import random
 import pytest
 
 from ejoin.clock import VirtualClock
-from ejoin.gateway.outbox import Outbox, PushTransport, RetryPolicy
+from ejoin.gateway.outbox import FORGET_FOR, Outbox, RetryPolicy
 from ejoin.store.sqlite import SQLiteStore
 
-
-class ScriptedTransport(PushTransport):
-    """Answers per destination from a script; records every attempt with its time."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self.clock = clock
-        self.down: set[str] = set()
-        self.hang: set[str] = set()
-        self.attempts: list[tuple[str, bytes, float]] = []
-        self.delivered: list[tuple[str, bytes]] = []
-        self.changed = asyncio.Event()
-
-    async def post(self, url, body, headers):
-        self.attempts.append((url, body, self.clock.time()))
-        self.changed.set()
-        if url in self.hang:
-            await asyncio.Event().wait()  # a receiver that never answers
-        if url in self.down:
-            raise ConnectionRefusedError("connection refused")
-        self.delivered.append((url, body))
-        return 200
-
-    async def wait(self, predicate, timeout=5.0):
-        async def loop():
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(loop(), timeout)
+from ..outbox_faults import ScriptedTransport, StoppingOutboxStore
 
 
 @pytest.fixture
@@ -131,6 +103,37 @@ async def test_pending_pushes_survive_a_restart(tmp_path):
     await clock.advance(2.0)  # the back-off recorded before the restart still holds
     await t2.wait(lambda: len(t2.delivered) == 3)
     assert [b for _, b in t2.delivered] == [b"0", b"1", b"2"]
+    await box2.stop()
+    await store.close()
+
+
+async def test_after_a_kill_only_the_push_in_flight_is_sent_again(tmp_path):
+    # The store stops (the process dies) just as push 3 was delivered, before its deletion committed.
+    path = tmp_path / "o.sqlite3"
+    clock = VirtualClock()
+    store = SQLiteStore(path)
+    await store.open()
+    for i in range(1, 7):  # queued before the outbox starts: its worker reads all six in one head
+        await store.outbox_add("http://a/", "k", "application/json", str(i).encode(), {}, clock.time())
+    stopping = StoppingOutboxStore(store, stop_at_delete=3)
+    t = ScriptedTransport(clock)
+    box = make(stopping, clock, t)
+    await box.start()
+    await asyncio.wait_for(stopping.stopped.wait(), 5)
+    # nothing more went out while push 3's deletion was not on disk (before: 4, 5 and 6 did)
+    assert [b for _, b in t.delivered] == [b"1", b"2", b"3"]
+    await box.stop()
+    await store.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    t2 = ScriptedTransport(clock)
+    box2 = make(store, clock, t2)
+    await box2.start()
+    await t2.wait(lambda: len(t2.delivered) == 4)
+    assert [b for _, b in t2.delivered] == [b"3", b"4", b"5", b"6"]  # 3, in flight at the kill, again
+    await asyncio.wait_for(box2.wait_idle(), 5)
+    assert await store.outbox_count() == 0
     await box2.stop()
     await store.close()
 
@@ -257,3 +260,34 @@ async def test_dead_pushes_stay_dead_across_a_restart_and_are_capped(tmp_path):
     assert [b for _, b in t2.delivered] == [b"2", b"3", b"4"]
     await box2.stop()
     await store.close()
+
+
+async def test_a_forgotten_destination_drops_what_comes_for_it_later_for_three_days(store):
+    # ejoin send stopped following a task that goes on: its report URL is gone for good
+    clock = VirtualClock(start=0.0)
+    t = ScriptedTransport(clock)
+    t.down.add("http://cli/")
+    box = make(store, clock, t, window=100.0)  # the retry window does not bound the forgetting
+    await box.start()
+    await box.push("http://cli/", "status-report", b"first")
+    await t.wait(lambda: len(t.attempts) == 1)  # tried, refused, backing off
+    assert await box.drop("http://cli/", forget=True) == {"http://cli/": (0, 1)}
+    assert box.forgotten == ["http://cli/"]
+    await box.push("http://cli/", "status-report", b"later")  # the task's next report
+    await box.push("http://platform/", "status-report", b"other")
+    await t.wait(lambda: len(t.delivered) == 1)
+    await asyncio.wait_for(box.wait_idle(), 5)
+    assert await store.outbox_count() == 0 and [b for _, b, _ in t.attempts] == [b"first", b"other"]
+    assert box.destinations() == []  # nothing left to show for it (delivered ones are forgotten too)
+    await clock.advance(101.0)
+    assert box.forgotten == ["http://cli/"]
+    await clock.advance(FORGET_FOR)  # 3 days passed: a URL given again is a destination again
+    assert box.forgotten == []
+    await box.push("http://cli/", "status-report", b"again")
+    await t.wait(lambda: len(t.attempts) == 3)
+    await box.drop("http://cli/", forget=True)
+    await box.replay("http://cli/")  # a person asks for its pushes: not gone after all
+    assert box.forgotten == []
+    with pytest.raises(ValueError):
+        await box.drop(None, forget=True)
+    await box.stop()

@@ -74,3 +74,45 @@ async def test_failed_writes_are_retried_in_order_and_the_barrier_waits_for_them
     await _turns()
     assert store.written == [0, 1, 2, 3]  # in the order they happened, each once
     assert barrier.done() and writer.pending == 0 and not fault.failing
+
+
+class HeldStore:
+    """Each write's future is settled by the test, in any order."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[list[int], asyncio.Future[None]]] = []
+
+    def jobs_finish(self, jobs, slots, con):
+        fut = asyncio.get_running_loop().create_future()
+        self.writes.append(([j.idx for j in jobs], fut))
+        return fut
+
+
+async def test_a_ports_outcomes_ride_with_its_next_start_and_the_barrier_waits_for_the_oldest():
+    clock = VirtualClock()
+    store = HeldStore()
+    fault = StoreFault(clock)
+    writer = OutcomeWriter(store, clock, fault, lambda slot: 0)
+    writer.add(_job(0), (1, 1))
+    await _turns()
+    writer.add(_job(1), (2, 1))
+    writer.add(_job(2), (3, 1))
+    await _turns()
+    assert [w for w, _ in store.writes] == [[0]]  # one batched write in flight: the next outcomes wait ...
+    assert writer.ride({1}) is None  # (port 1 has nothing waiting)
+    riding = writer.ride({2})  # ... but port 2's goes with the SMS port 2 starts next
+    assert riding is not None
+    (jobs, slots, _), settle = riding
+    assert [j.idx for j in jobs] == [1] and slots == [(2, 1)]
+    barrier = writer.durable()
+    settle(None)  # the start (and the ride) is on disk first
+    await _turns()
+    assert not barrier.done() and writer.pending == 2
+    store.writes[0][1].set_exception(OSError("disk full"))  # the oldest write failed: tried again, in front
+    await _turns()
+    assert not barrier.done()
+    await clock.advance(fault.retry_at - clock.time())
+    assert [w for w, _ in store.writes][1:] == [[0, 2]]
+    store.writes[1][1].set_result(None)
+    await _turns()
+    assert barrier.done() and writer.pending == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ejoin.gateway.config import ConfigError, load_config
+from ejoin.drivers import load_gateway_config
+from ejoin.gateway.config import ConfigError
 from ejoin.modems.base import NO_CARD, CardInfo, ModemDriver, SendResult
 from ejoin.protocol.codes import PortState
 
@@ -59,15 +60,15 @@ def test_the_simulators_keys_belong_to_the_simulator(one_sim, tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('modems = "one-sim"\n[timing]\ncard_detect = 1.0\n')
     with pytest.raises(ConfigError, match=r"unknown key\(s\) in .*: timing"):
-        load_config(path)
+        load_gateway_config(path)
     path.write_text('modems = "one-sim"\nports = 2\n')
-    config = load_config(path)
+    config = load_gateway_config(path)
     assert config.modems == "one-sim" and config.driver is None
 
 
 def test_an_unknown_driver_is_one_line_naming_the_known_ones(one_sim):
     with pytest.raises(ConfigError) as exc:
-        load_config(None, {"modems": "modem"})
+        load_gateway_config(None, {"modems": "modem"})
     assert str(exc.value) == "unknown modems 'modem'; known: at, emulated, one-sim, simulated"
 
 
@@ -190,3 +191,34 @@ async def test_a_locked_lost_or_empty_port_ignores_what_its_module_says(usb, one
     assert usb.slot("1.01").state == PortState.MODULE_TIMEOUT
     events.module_state(2, PortState.REGISTERED)  # port 2 has no card
     assert usb.slot("2.01").state == PortState.NO_SIM
+
+
+async def test_the_modules_imei_and_the_balance_it_read_are_in_the_status(usb, one_sim, receiver):
+    one_sim.cards[1] = CardInfo(present=True, iccid="8944100000000000017", imei="867962041294151")
+    await usb.cmd(op="reset", ports="1")
+    await usb.settle()
+    entry = (await usb.status())["status"][0]
+    assert entry["imei"] == "867962041294151"  # what the module says, also in op=get sim_imei
+    got = await usb.get("/goip_send_cmd.html", **{"op": "get", "sim_imei(0)": ""})
+    assert got["data"]["sim_imei(0)"] == "867962041294151"
+    await usb.cmd(op="set", status_url=receiver.url)
+    usb.gw.driver.events.balance(1, 96.454)
+    assert (await usb.status())["status"][0]["bal"] == "96.45"
+    await receiver.wait_for(lambda r: any(p.get("bal") == "96.45" for p in r.of_type("port-status")))
+    # another card in the slot: the balance read of the one before is not its own
+    one_sim.cards[1] = CardInfo(present=True, iccid="8944100000000000099")
+    await usb.cmd(op="reset", ports="1")
+    await usb.settle()
+    entry = (await usb.status())["status"][0]
+    assert (entry["iccid"], entry["bal"], entry["imei"]) == ("8944100000000000099", "", "867962041294151")
+
+
+def test_real_modules_start_with_an_unknown_balance():
+    from ejoin.atdriver import ATModems
+    from ejoin.clock import VirtualClock
+    from ejoin.modems.at.driver import ATDriver
+    from ejoin.protocol.ports import PortAddress
+
+    modems = ATModems(ATDriver([], VirtualClock()))
+    [record] = modems.new_slots([PortAddress(1, 1)])
+    assert record.balance is None and record.imei == ""

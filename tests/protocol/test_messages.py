@@ -27,6 +27,7 @@ def _entry(**kw):
         sim="",
         seq=8,
         st=3,
+        status="3 Registered",
         imei="898610599441327",
         iccid="89860116289910033431",
         imsi="460014978212473",
@@ -61,6 +62,7 @@ def test_dev_status_encodes_both_max_slot_spellings_in_spec_order():
     assert out["max-slot"] == out["max-slots"] == 4
     entry = out["status"][0]
     assert entry["st"] == 3 and isinstance(entry["st"], int)
+    assert list(entry)[3:5] == ["st", "status"] and entry["status"] == "3 Registered"
     assert entry["tot_dur"] == "0/-1"
 
 

@@ -38,7 +38,24 @@ def test_lines_split_into_commands(line, commands):
     assert [(c.name, c.rest) for c in split_at_line(line)] == commands
 
 
-@pytest.mark.parametrize("line", ["AT+CSQ", "AT+CMGF?", "AT+CFUN=?", "AT+CNMI?", "ATI", "AT+COPS=?", "ATD*100#;"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "AT+CSQ",
+        "AT+CMGF?",
+        "AT+CFUN=?",
+        "AT+CNMI?",
+        "ATI",
+        "AT+COPS=?",
+        "ATD*100#;",
+        # how many messages wait on the module, and what the message commands take: changes nothing
+        "AT+CPMS?",
+        "AT+CMGD=?",
+        "AT+CMGL=?",
+        "AT+CSMP?",
+        'AT+CSCA="+4477001234",145',
+    ],
+)
 def test_harmless_lines_pass(line):
     assert check_at_line(line) == line
 
@@ -51,6 +68,18 @@ def test_harmless_lines_pass(line):
         ("AT+CSQ;+CFUN=1,1", "AT+CFUN=1,1"),
         ("ATV0", "ATV0"),
         ("AT+CMEE=0", "AT+CMEE=0"),
+        # what the driver has not read yet must stay on the module: no delete, mark or early acknowledgement
+        ("AT+CMGD=1", "AT+CMGD=1 would delete stored messages"),
+        ("AT+CMGD=1,4", "AT+CMGD=1,4 would delete"),
+        ("AT+CSQ;+CMGR=3", "AT+CMGR=3 would mark an unread stored message read"),
+        ("AT+CMGL=4", "AT+CMGL=4 would mark"),
+        ('AT+CMGL="REC UNREAD"', "AT+CMGL"),
+        ("AT+CMGL", "AT+CMGL"),
+        ("AT+CNMA", "AT+CNMA would acknowledge"),
+        ("AT+CMSS=2", "goip_post_sms"),
+        ("AT+CSMP=17,167,0,0", "delivery report requests"),
+        ("AT+CSMS=1", "AT+CSMS=1"),
+        ("AT+CRES", "AT+CRES"),
     ],
 )
 def test_driver_breaking_commands_are_named(line, named):

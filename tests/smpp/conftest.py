@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from ejoin.protocol.smpp import ShortMessage
+from ejoin.smpp import SmppServer
 
 from .esme import Esme, free_port
 
@@ -19,6 +20,7 @@ def smpp_device(device_factory):
         if settle:
             await dev.settle()
         dev.smpp_port = overrides["smpp_port"]
+        (dev.smpp,) = [part for part in dev.gw.attached if isinstance(part, SmppServer)]
         return dev
 
     return make

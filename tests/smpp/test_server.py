@@ -196,7 +196,7 @@ async def test_a_receipt_waits_for_its_accounts_receiver_and_survives_a_restart(
     tx = await esmes(dev.smpp_port)
     await tx.bind(Command.BIND_TRANSMITTER, "acct", "pw")
     message_id = await tx.submit()
-    await dev.until(lambda: dev.gw.smpp.deliveries.waiting == 1, what="the receipt queued")
+    await dev.until(lambda: dev.smpp.deliveries.waiting == 1, what="the receipt queued")
     await dev.gw.stop()
     port = dev.smpp_port
     dev2 = await smpp_device(smpp_port=port, smpp_accounts=[{"system_id": "acct", "password": "pw"}])
@@ -224,7 +224,7 @@ async def test_unbind_is_answered_and_closes(smpp_device, esmes):
     answer = await esme.call(Empty(Command.UNBIND, esme.next_sequence(), 0))
     assert answer.command == Command.UNBIND_RESP
     await esme._task
-    assert not dev.gw.smpp.sessions
+    assert not dev.smpp.sessions
 
 
 async def test_binding_twice_is_refused(smpp_device, esmes):

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from ejoin.store.base import PortRecord, SlotRecord
+from ejoin.store.base import PortRecord, RawRecord, SlotRecord
 from ejoin.store.migrations import MIGRATIONS
 from ejoin.store.opening import StoreOpenError
 from ejoin.store.sqlite import SQLiteStore
@@ -123,3 +123,39 @@ async def test_a_failed_write_nobody_awaits_is_logged_by_the_store_once(tmp_path
     finally:
         store.full = False
         await store.close()
+
+
+async def test_raw_received_messages_are_kept_once_paged_dropped_and_pruned(store):
+    first = await store.raw_add(RawRecord("1.01", 100, "0011AB", "the PDU ends inside the user data"))
+    again = await store.raw_add(RawRecord("1.01", 160, "0011AB", "read again after a crash"))
+    other = await store.raw_add(RawRecord("2.01", 170, "0011AB", "another slot's"))
+    assert first == again == 1 and other == 2  # the same PDU from the same module is one message
+    page, next_id = await store.raw_page(1, 1)
+    assert [(r.id, r.port, r.ts, r.reason) for r in page] == [(1, "1.01", 100, "the PDU ends inside the user data")]
+    assert next_id == 2 and (await store.raw_page(3, 10)) == ([], 3)
+    assert await store.raw_drop([1, 9]) == 1
+    await store.raw_add(RawRecord("1.01", 200, "07", "x"))
+    await store.inbox_prune(1)  # beyond inbox_max the oldest raw ones go too
+    assert [r.pdu for r in (await store.raw_page(1, 10))[0]] == ["07"]
+    assert await store.raw_drop(None) == 1
+
+
+async def test_a_balance_nobody_read_stays_unknown_and_old_records_keep_theirs(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in ";".join(MIGRATIONS[:6]).split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO slot(port, slot, present, balance) VALUES(1, 1, 1, 12.5)")
+    conn.execute("PRAGMA user_version = 6")
+    conn.commit()
+    conn.close()
+    s = SQLiteStore(path)
+    await s.open()
+    try:
+        [old] = await s.load_slots()
+        assert old.balance == 12.5  # schema 6 -> 7: a balance it had is kept
+        await s.save_slot(SlotRecord(port=1, slot=2, present=True, balance=None))
+        assert [r.balance for r in await s.load_slots()] == [12.5, None]
+    finally:
+        await s.close()

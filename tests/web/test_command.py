@@ -53,6 +53,28 @@ async def test_op_and_ports_in_the_query_string(device):
     assert states(device, "3.02", "4.03") == [12, 12]
 
 
+async def test_a_singular_port_in_the_query_or_the_body(device):
+    # clients that name one port send port=, not ports= (DECISIONS.md "Commands")
+    assert await device.cmd(op="lock", port="2") == OK
+    assert states(device, "2.01", "2.02") == [12, 12]
+    assert await device.cmd({"op": "unlock", "port": 2}) == OK
+    assert not device.slot("2.01").record.locked
+    assert await device.cmd({"op": "switch"}, port="3.02") == OK  # op in the body, port in the query
+    assert device.gw.device.port(3).record.active_slot == 2
+    await device.settle()
+    seen = history(device, "4.01")
+    assert await device.cmd(op="reset", port="4") == OK
+    assert seen[0] == int(PortState.ACCESS_NETWORK)
+    multiple = {"op": "multiple", "ops": [{"op": "lock", "port": "1.01"}, {"op": "ledoff", "port": 1}]}
+    assert await device.cmd(multiple) == OK
+    assert device.slot("1.01").record.locked and not device.gw.device.port(1).record.led
+    # ports wins where both are given; a bad singular port is refused as ports are
+    assert await device.cmd({"op": "lock", "ports": "3.03", "port": "4"}) == OK
+    assert device.slot("3.03").record.locked and not device.slot("4.01").record.locked
+    res = await device.cmd(op="lock", port="9")
+    assert res["code"] == 2 and "port 9 does not exist" in res["reason"]
+
+
 @pytest.mark.also_emulated
 async def test_switch_goes_through_detection_and_registration(device):
     seen = history(device, "2.02")
@@ -225,6 +247,20 @@ async def test_set_and_get_through_the_query_string(device, receiver):
     assert res["data"]["sim_imei(3)"] == device.slot("1.04").record.imei
 
 
+async def test_set_and_get_from_a_json_body(device, receiver):
+    # op and the name=value pairs in a JSON body instead of the query string
+    body = {"op": "set", "sms_url": receiver.url, "status_period": 120, "sim_number(5)": "+4477001"}
+    assert await device.cmd(body) == {"code": 0, "reason": "OK", "par_set": 3}
+    assert device.gw.settings["sms_url"] == receiver.url and device.gw.settings["status_period"] == 120
+    assert device.slot("2.02").record.number == "+4477001"
+    res = await device.cmd({"type": "command", "op": "get", "sms_url": "", "sim_number(5)": ""})
+    assert res["data"] == {"sms_url": receiver.url, "sim_number(5)": "+4477001"}
+    assert set((await device.cmd({"op": "GET"}))["data"]) == set(device.gw.parameters.names())
+    res = await device.cmd({"op": "set", "sr_url": "http://ok.test/", "status_period": "often"})
+    assert res["code"] == 400 and "whole number" in res["reason"]
+    assert device.gw.settings["sr_url"] == ""  # all or nothing, as from the query
+
+
 async def test_get_bare_names_from_the_raw_query(device):
     resp = await device.client.get("/goip_send_cmd.html?username=root&password=root&op=get&sms_url&sw_ver&sim_imei")
     res = await resp.json()
@@ -268,6 +304,14 @@ async def test_settings_survive_a_restart_without_save(device_factory):
         ({"sim_imei": "865847053403202"}, "needs an index"),
         ({"sms_url(2)": "http://x/"}, "not an array"),
         ({"status_period": "often"}, "whole number"),
+        # nobody's intent, and received SMS behind them would never be pushed
+        ({"status_period": "99999999999999999999"}, "at most 86400 seconds"),
+        ({"sms_prd": "99999999999999999999"}, "sms_prd"),
+        ({"sms_cnt": "99999999999999999999"}, "at most 10000"),
+        ({"sms_cnt": "-1"}, "cannot be negative"),
+        ({"sms_url": "http://platform.test/sms\r\nX-Evil: 1"}, "control character"),
+        ({"mms_url": "http://platform.test/\nmms"}, "control character"),
+        ({"status_url": "http://platform.test:99999/"}, "is not a URL"),
     ],
 )
 async def test_bad_set_is_reported_and_sets_nothing(device, params, fragment):

@@ -1,6 +1,7 @@
 """Bad input never reaches a 500: every endpoint, garbage bodies and queries."""
 
 import json
+import logging
 import random
 
 import pytest
@@ -151,3 +152,37 @@ async def test_hostile_json_answers_400_or_refusal_never_500(device, what, with_
         device.gw.guard.succeeded("127.0.0.1")  # the login guard would slow the next miss down
         if resp.status == 400:
             assert "reason" in json.loads(text), text
+
+
+BAD_UTF8_FORM = b"username=root&password=\xff\xfe&csrf=\xc3&op=lock&ports=1&to=1&sms=\x80"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def test_invalid_utf8_in_a_form_is_a_400_everywhere(device, caplog):
+    """/login (no credentials needed), every dashboard action, every API POST: a 400 in the device's
+    JSON shape saying what is wrong, never a 500 or a traceback in the log."""
+    from .test_dashboard import logged_in
+
+    resp = await device.client.post("/login", data=BAD_UTF8_FORM, headers=FORM, allow_redirects=False)
+    assert resp.status == 400 and (await resp.json())["reason"] == "the form body is not UTF-8"
+    csrf = await logged_in(device)
+    app = device.client.server.app
+    dashboard = sorted(
+        {r.resource.canonical for r in app.router.routes() if r.method == "POST" and r.resource.canonical != "/login"}
+        - set(_post_paths_of_the_api(app))
+    )
+    assert len(dashboard) >= 8  # logout, ports command, task pause/resume/remove, compose, ussd, settings
+    for path in dashboard:
+        resp = await device.client.post(
+            path, data=BAD_UTF8_FORM, headers={**FORM, "X-CSRF-Token": csrf}, allow_redirects=False
+        )
+        assert resp.status == 400, (path, resp.status, await resp.text())
+        assert (await resp.json()) == {"code": 400, "reason": "the form body is not UTF-8"}, path
+    for path in _post_paths_of_the_api(app):
+        resp = await device.client.post(path, params=AUTH, data=BAD_UTF8_FORM, headers=FORM)
+        assert resp.status < 500 and isinstance(await resp.json(), dict), path  # read or not: never a failure
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _post_paths_of_the_api(app) -> list[str]:
+    return [p for p in _post_paths(app) if not p.startswith(("/dashboard", "/login", "/logout"))]

@@ -127,3 +127,25 @@ async def test_a_failing_counter_never_costs_a_push_or_an_sms(device, receiver, 
     await receiver.wait_count(1, "recv-sms")
     await receiver.wait_for(lambda r: any(rep["sent"] == 1 for p in r.of_type("status-report") for rep in p["rpts"]))
     assert len(failed) >= 3  # the inbox's, the task's opening and its SMS's counters all failed
+
+
+async def test_temporary_push_urls_cannot_take_the_label_of_a_configured_one(device, receiver):
+    gw = device.gw
+    gone = [f"http://127.0.0.1:9/ejoin-cli-{i}" for i in range(34)]  # 34 `ejoin send` runs, killed
+    for url in gone:
+        gw.outbox.push(url, "status-report", b"{}")
+    await device.until(lambda: sum(d.attempts for d in gw.activity.destinations.values()) >= 34, step=0.1)
+    await device.cmd(op="set", sms_url=receiver.url)  # the platform's URL, configured after them
+    await device.get("/sim/inbound", port="2", sender="10086", text="hi")
+    await receiver.wait_count(1, "recv-sms")
+    samples = await scrape(device)
+    assert value(samples, "ejoin_push_delivered_total", destination=receiver.url) == 1  # its own label
+    assert value(samples, "ejoin_push_attempts_total", destination="other") >= 2  # the 33rd and 34th
+    assert value(samples, "ejoin_push_attempts_total", destination=gone[0]) >= 1
+    # ejoin send's cleanup (drop with forget) gives the name back: a later temporary URL has one
+    assert (await device.post("/ejoin/pushes/drop", {"url": gone[0], "forget": 1}))["count"] == 1
+    await device.until(lambda: gone[0] not in [d.url for d in gw.outbox.destinations()], step=0.1)
+    samples = await scrape(device)
+    assert not [k for k in samples if dict(k[1]).get("destination") == gone[0]]
+    gw.outbox.push("http://127.0.0.1:9/ejoin-cli-new", "status-report", b"{}")
+    await device.until(lambda: "http://127.0.0.1:9/ejoin-cli-new" in gw.activity.destinations, step=0.1)

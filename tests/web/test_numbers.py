@@ -67,13 +67,28 @@ async def test_a_fractional_tid_is_refused_and_echoed_as_sent(device):
 
 @pytest.mark.parametrize(
     "option, value",
-    [("sr_cnt", -1), ("sr_prd", -5), ("sms_cnt", -2), ("sms_prd", -1), ("sr_cnt", "lots"), ("sr_prd", 1.5)],
+    [
+        ("sr_cnt", -1),
+        ("sr_prd", -5),
+        ("sms_cnt", -2),
+        ("sms_prd", -1),
+        ("sr_cnt", "lots"),
+        ("sr_prd", 1.5),
+        ("sms_prd", 99999999999999999999),
+        ("sr_prd", "86401"),
+        ("sms_cnt", 10_001),
+        ("sr_url", "http://platform.test/sr\r\nX-Evil: 1"),
+        ("sms_url", "http://platform.test/\nsms"),
+        ("sr_url", "ftp://platform.test/sr"),
+        ("sr_url", 5),
+    ],
 )
 async def test_bad_request_level_options_refuse_every_task_with_the_reason(device, option, value):
     res = await device.send({"tid": 20, "to": "1", "sms": "x"}, {"tid": 21, "to": "2", "sms": "y"}, **{option: value})
     assert [s["status"] for s in res["status"]] == ["15 Invalid CMD"] * 2
     assert all(f"request-level {option}" in s["reason"] for s in res["status"])
     assert device.gw.sending.task_count() == 0
+    assert (device.gw.settings["sms_url"], device.gw.settings["sms_prd"]) == ("", 30)  # nothing revised
     ok = await device.send({"tid": 20, "to": "1", "sms": "x"}, sr_cnt=0, sr_prd="30")
     assert ok["status"][0]["status"] == "0 OK"
 

@@ -132,3 +132,15 @@ async def test_a_refusing_destination_is_backed_off_and_does_not_delay_another(d
     await dev.post("/goip_send_cmd.html", params={"op": "set"}, raw=f"sms_url={receiver.url}")
     await dev.get("/sim/inbound", port="1.01", sender="10086", text="meanwhile")
     await receiver.wait_count(1, "recv-sms")  # delivered at once, whatever the other destination does
+
+
+async def test_forget_drops_later_pushes_but_never_a_configured_url(device, receiver):
+    await device.cmd(op="set", sr_url=receiver.url)
+    res = await device.post("/ejoin/pushes/drop", {"url": receiver.url, "forget": 1})
+    assert res["code"] == 400 and "is the device's sr_url" in res["reason"]
+    assert device.gw.outbox.forgotten == []
+    res = await device.post("/ejoin/pushes/drop", {"all": 1, "forget": 1})
+    assert res["code"] == 400 and "forget=1 names one destination" in res["reason"]
+    res = await device.post("/ejoin/pushes/drop", params={"url": "http://cli.test/r", "forget": "1"})
+    assert res == {"code": 200, "reason": "OK", "count": 0, "destinations": {}}
+    assert device.gw.outbox.forgotten == ["http://cli.test/r"]

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from ejoin.gateway.sending.states import TaskState
 from ejoin.protocol import crypt
+from ejoin.protocol.task_states import TaskState
 
 USER, PASSWORD = "root", "s3cretpw"
 
@@ -235,6 +235,17 @@ async def test_wrong_credentials_are_slowed_down_then_forgiven(dev):
     # the real password is never slowed, and it clears the count
     assert (await attempt(PASSWORD))["type"] == "dev-status"
     assert dev.gw.guard.misses("127.0.0.1") == 0
+
+
+def test_the_delay_stays_at_its_cap_however_many_misses():
+    """An address that keeps guessing (a flood of unauthenticated junk) is answered after the cap,
+    never with a failure: 2 ** n overflowed a float at the 1,028th miss in a row."""
+    from ejoin.clock import VirtualClock
+    from ejoin.gateway.security import LoginGuard
+
+    guard = LoginGuard(VirtualClock(), cap=5.0)
+    delays = [guard.delay_after_miss("10.0.0.9") for _ in range(5000)]
+    assert delays[:3] == [0.0, 0.0, 0.0] and delays[3] == 0.25 and set(delays[8:]) == {5.0}
 
 
 async def test_secrets_never_reach_the_log(dev, caplog):

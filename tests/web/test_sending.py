@@ -555,11 +555,11 @@ async def test_a_store_failure_before_sending_keeps_the_sms_queued(device, recei
     real = device.gw.store.jobs_start
     failures = []
 
-    def failing_once(jobs):
+    def failing_once(jobs, finished=None):
         if not failures:
             failures.append(jobs[0].number)
             raise OSError("disk full")
-        return real(jobs)
+        return real(jobs, finished)
 
     monkeypatch.setattr(device.gw.store, "jobs_start", failing_once)
     await device.send_ok({"tid": 81, "from": "1", "to": "11,12", "sms": "x", "sdr": 1}, sr_url=receiver.url, sr_prd=1)

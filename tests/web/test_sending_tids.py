@@ -102,3 +102,14 @@ async def test_get_tasks_with_closed_also_names_tasks_the_device_finished_or_rem
     # without closed=1 (a platform, or the spec): only what waits, as before
     plain = await device.get("/goip_get_tasks.html", port=1, pos=0, tids="31")
     assert plain["tasks"] == [] and plain["total_num"] == 0
+
+
+async def test_a_tid_that_is_no_scalar_is_echoed_as_null(device):
+    await queued(device, 5009)
+    nested = [[[[5009]]]]
+    res = await device.post("/goip_pause_sms.html", {"tids": [nested, 5009, "x"]})
+    assert [(r["tid"], r["status"]) for r in res["results"]] == [
+        (None, "11 TID Expected"),
+        (5009, OK),
+        ("x", "11 TID Expected"),
+    ]

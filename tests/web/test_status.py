@@ -10,6 +10,7 @@ ENTRY_KEYS = [
     "sim",
     "seq",
     "st",
+    "status",
     "imei",
     "iccid",
     "imsi",
@@ -32,9 +33,10 @@ def check_entry(entry: dict) -> None:
     assert list(entry) == ENTRY_KEYS
     for key in ("seq", "st", "sig", "active", "inserted", "slot_active", "led"):
         assert type(entry[key]) is int, key
-    for key in ("port", "sim", "imei", "iccid", "imsi", "sn", "opr", "bal", "tot_dur", "mon_dur", "day_dur"):
+    for key in ("port", "sim", "status", "imei", "iccid", "imsi", "sn", "opr", "bal", "tot_dur", "mon_dur", "day_dur"):
         assert type(entry[key]) is str, key
     assert entry["st"] in [int(s) for s in PortState]
+    assert entry["status"] == PortState(entry["st"]).label  # "3 Registered": what status pollers read
     whole, _, cents = entry["bal"].partition(".")
     assert whole.isdigit() and len(cents) == 2
 
@@ -162,6 +164,8 @@ async def test_letter_port_names_for_old_clients(device_factory):
         ({"period": "-5"}, "at least 0"),
         ({"url": "ftp://x"}, "not an http"),
         ({"all_slots": "maybe"}, "all_slots is 0 or 1"),
+        ({"period": "99999999999999999999"}, "period must be at most 86400"),
+        ({"url": "http://platform.test/st\r\nX-Evil: 1"}, "control character"),
     ],
 )
 async def test_bad_status_parameters_say_why(device, params, fragment):
@@ -169,6 +173,7 @@ async def test_bad_status_parameters_say_why(device, params, fragment):
     assert resp.status == 400
     body = await resp.json()
     assert body["code"] == 400 and fragment in body["reason"]
+    assert (device.gw.settings["status_url"], device.gw.settings["status_period"]) == ("", 60)  # nothing set
 
 
 async def test_default_empty_slots_yield_to_sim_tables_and_can_be_turned_off(device_factory, tmp_path):

@@ -364,6 +364,8 @@ async def test_the_at_parameter_may_be_spelled_AT_and_posted(net):
         ('AT+CSCS="UCS2"', "AT+CSCS"),
         ('AT+CUSD=1,"*100#",15', "goip_send_ussd"),
         ('AT+CMGS="123"', "goip_post_sms"),
+        ("AT+CMGD=1,4", "AT+CMGD=1,4 would delete stored messages"),
+        ("AT+CSQ;+CMGR=1", "goip_get_sms"),
     ],
 )
 async def test_commands_that_would_break_the_driver_are_refused(net, line, names):

@@ -310,9 +310,11 @@ def retry_pushes(url: str | None = None) -> Call[dict[str, int]]:
     return Call("POST", "/ejoin/pushes/retry", _counts, body=_push_target(url))
 
 
-def drop_pushes(url: str | None = None, queued: bool = False) -> Call[dict[str, int]]:
-    """Delete the dead pushes (``queued``: and the waiting ones) of ``url`` or every destination."""
-    return Call("POST", "/ejoin/pushes/drop", _counts, body=_push_target(url, queued=queued), idempotent=False)
+def drop_pushes(url: str | None = None, queued: bool = False, forget: bool = False) -> Call[dict[str, int]]:
+    """Delete the dead pushes (``queued``: and the waiting ones) of ``url`` or every destination;
+    ``forget`` (one ``url``): and those queued for it later (a report URL that is gone)."""
+    body = _push_target(url, queued=queued, forget=forget)
+    return Call("POST", "/ejoin/pushes/drop", _counts, body=body, idempotent=False)
 
 
 # --- a fleet's members (ejoin fleet only) ----------------------------------------------

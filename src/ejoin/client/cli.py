@@ -170,9 +170,10 @@ Examples:
 
 \b
 The CLI serves the task's status reports on this machine for as long as it
-follows (a per-request sr_url; no device setting is changed). Ctrl-C or
---timeout stops following only: the task goes on on the device
-(ejoin pause TID, ejoin remove TID).
+follows (a per-request sr_url; no device setting is changed), and when it
+ends asks the gateway to drop the pushes for that URL. Ctrl-C or --timeout
+stops following only: the task goes on on the device (ejoin pause TID,
+ejoin remove TID).
 
 \b
 Exit codes: 0 all sent; 1 refused, or a port cannot send; 3 some failed;
@@ -291,7 +292,7 @@ def send(
 def _goes_on(tid: int, why: str) -> None:
     say(
         f"[yellow]stopped following task {tid}: {why}.[/yellow] The task goes on on the device "
-        f"(its later status reports were addressed to this command and go undelivered): "
+        f"(its later status reports were addressed to this command: an ejoin gateway drops them): "
         f"pause it with `ejoin pause {tid}`, remove it with `ejoin remove {tid}`, "
         f"see what waits with `ejoin tasks --port PORT`"
     )
@@ -358,15 +359,33 @@ def tasks(s: dict[str, Any], as_json: bool, port: int, pos: int, num: int, conte
 _NO_SUCH_TASK = 11  # the spec's "11 TID Expected", answered for a tid the device does not have
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _asked(question: str) -> bool:
+    """Whether a person at a terminal said yes; a script (stdin not a terminal) is not asked."""
+    if not _stdin_is_terminal():
+        return True
+    return click.confirm(question, default=False, err=True)
+
+
 def _task_change(op: str) -> click.Command:
-    @click.command(
-        name=op,
-        help=f"{op.capitalize()} tasks (every task when no TID is given).",
-        epilog=f"\b\nExamples:\n  ejoin {op} 1767225600000\n  ejoin {op}",
-    )
-    @device_options
-    @click.argument("tids", nargs=-1, type=click.IntRange(0))
-    def command(s: dict[str, Any], as_json: bool, tids: tuple[int, ...]) -> None:
+    every_help = f"{op.capitalize()} every task of the device (needed when no TID is given)."
+    examples = f"\b\nExamples:\n  ejoin {op} 1767225600000\n  ejoin {op} --all"
+    if op == "remove":
+        examples += "\n  ejoin remove --all --yes      (no question, also on a terminal)"
+
+    def command(s: dict[str, Any], as_json: bool, tids: tuple[int, ...], every: bool, yes: bool = False) -> None:
+        # Without tids the device acts on every task: a forgotten argument must not empty the queue.
+        if tids and every:
+            raise UserError("give TIDs or --all, not both")
+        if not tids and not every:
+            raise UserError(f"name the tasks to {op} (ejoin {op} TID...), or give --all to {op} every task")
+        if every and op == "remove" and not yes:
+            question = f"Remove every task of {s['url']}? SMS not sent yet will never be sent"
+            if not _asked(question):
+                raise click.Abort()
         with _client(s) as dev:
             results = getattr(dev, op)(list(tids) if tids else None)
         if as_json:
@@ -382,7 +401,13 @@ def _task_change(op: str) -> click.Command:
         if results and not all(r.ok for r in results):
             sys.exit(REFUSED)
 
-    return command
+    if op == "remove":
+        command = click.option("--yes", "-y", is_flag=True, help="Do not ask before removing every task.")(command)
+    command = click.option("--all", "every", is_flag=True, help=every_help)(command)
+    command = click.argument("tids", nargs=-1, type=click.IntRange(0))(command)
+    return click.command(
+        name=op, help=f"{op.capitalize()} the tasks TID... (or every task with --all).", epilog=examples
+    )(device_options(command))
 
 
 pause, resume, remove = _task_change("pause"), _task_change("resume"), _task_change("remove")
@@ -611,7 +636,7 @@ def receive(host: str, port: int, db: str, secret: str | None, as_json: bool) ->
     """Receive a device's pushes: print them and store them in SQLite."""
     from aiohttp import web
 
-    from .receiver import SCHEMA, create_receiver_app
+    from .receiver import create_receiver_app, open_store
 
     def show(kind: str) -> Callable[[Any], None]:
         def print_it(item: Any) -> None:
@@ -628,12 +653,8 @@ def receive(host: str, port: int, db: str, secret: str | None, as_json: bool) ->
         say(f"[red]rejected a push from {remote}[/red]: {reason}")
 
     try:  # a store that cannot be opened is said now, not at the first push (which would get a 500)
-        conn = sqlite3.connect(db)
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
+        open_store(db).close()
+    except (sqlite3.Error, RuntimeError) as exc:
         raise UserError(f"cannot use --db {db}: {exc}") from None
     try:
         sock = socket.create_server((host, port))

@@ -2,8 +2,10 @@
 
 The reports come to a receiver this command serves for its own lifetime, named
 by the request-level ``sr_url`` of goip_post_sms (spec 6.3.1.3).  That URL
-belongs to this one request: no device parameter is changed, so nothing of the
-CLI is left configured on the device when it exits.
+belongs to this one request: no device parameter is changed, and when the
+command ends it asks an ejoin gateway to drop the pushes for that URL, those
+waiting and those a task still going on would queue later, so nothing of the
+CLI is left on the device when it exits.
 """
 
 from __future__ import annotations
@@ -168,17 +170,36 @@ async def send_and_follow(
         request = {"sr_url": f"http://{host}:{port}/ejoin-cli", "sr_cnt": 1, "sr_prd": 1}
     try:
         async with AsyncClient(s["url"], s["username"], s["password"], secure=s["secure"]) as dev:
-            [result] = await dev.send([task], **request)
-            outcome.status = result.status
-            outcome.accepted = result.ok
-            if not result.ok or not wait:
-                return
-            if not quiet:
-                err().print(f"task {task.tid} accepted; following its status reports (Ctrl-C stops following)")
-            await _follow(dev, task, trail, outcome, timeout, quiet)
+            try:
+                [result] = await dev.send([task], **request)
+                outcome.status = result.status
+                outcome.accepted = result.ok
+                if not result.ok or not wait:
+                    return
+                if not quiet:
+                    err().print(f"task {task.tid} accepted; following its status reports (Ctrl-C stops following)")
+                await _follow(dev, task, trail, outcome, timeout, quiet)
+            finally:
+                if request:
+                    await forget_report_url(dev, request["sr_url"])
     finally:
         if runner is not None:
             await runner.cleanup()
+
+
+FORGET_TIMEOUT = 5.0  # seconds the command waits, at its end, for the device to drop its report URL
+
+
+async def forget_report_url(dev: AsyncClient, url: str) -> bool:
+    """Ask the device to drop the pushes for this command's report URL, now and later: it is gone once
+    the command ends, and a task that goes on (Ctrl-C, --timeout) would otherwise queue reports for it
+    that are retried for days.  Whether the device did (an ejoin gateway; a vendor box or an ejoin fleet
+    has no push queue to ask, and the command ends all the same)."""
+    try:
+        await asyncio.wait_for(dev.drop_pushes(url, queued=True, forget=True), FORGET_TIMEOUT)
+    except Exception:  # not an ejoin gateway, unreachable, too slow: nothing more this command can do
+        return False
+    return True
 
 
 async def _follow(

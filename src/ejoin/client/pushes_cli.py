@@ -119,15 +119,21 @@ def pushes_retry(s: dict[str, Any], as_json: bool, dest: str | None, every: bool
 @click.argument("dest", required=False)
 @click.option("--all", "every", is_flag=True, help="Every destination's dead pushes.")
 @click.option("--queued", is_flag=True, help="Also the pushes still waiting (a URL that will never answer).")
-def pushes_drop(s: dict[str, Any], as_json: bool, dest: str | None, every: bool, queued: bool) -> None:
+@click.option(
+    "--forget", is_flag=True, help="And those queued for DEST later, for the retry window (implies --queued)."
+)
+def pushes_drop(s: dict[str, Any], as_json: bool, dest: str | None, every: bool, queued: bool, forget: bool) -> None:
     """Delete dead pushes of DEST (with --queued the waiting ones too): they are never sent.
 
     \b
     Examples:
       ejoin pushes drop http://gone.example/sr
       ejoin pushes drop http://gone.example/sr --queued
+      ejoin pushes drop http://gone.example/sr --forget
     """
     url = _target(dest, every)
+    if forget and url is None:
+        raise click.UsageError("--forget names one destination, not --all")
     with _client(s) as dev:
-        dropped = dev.drop_pushes(url, queued=queued)
+        dropped = dev.drop_pushes(url, queued=queued or forget, forget=forget)
     _said(as_json, dropped, "drop", "dropped", url)

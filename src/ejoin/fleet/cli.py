@@ -10,7 +10,9 @@ from typing import Any
 import click
 from aiohttp import web
 
+from ..credentials import open_door
 from ..gateway.config import ConfigError
+from ..store.opening import StoreOpenError
 from .members_cli import member
 
 log = logging.getLogger("ejoin.fleet")
@@ -27,6 +29,16 @@ log = logging.getLogger("ejoin.fleet")
 @click.option("--username", help="The fleet's own device account.  [default: root]")
 @click.option("--password", help="The fleet's own device password.  [default: root]")
 @click.option("--smpp-port", type=int, help="SMPP 3.4 server port (docs/smpp.md).  [default: 0, off]")
+@click.option(
+    "--password-file",
+    metavar="FILE",
+    help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
+)
+@click.option(
+    "--allowed-origins",
+    metavar="ORIGINS",
+    help="Comma-separated origins whose browser pages may call the fleet's API.  [default: none]",
+)
 @click.pass_context
 def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
     """Serve member EJOIN devices as one device whose ports are all of theirs.
@@ -56,8 +68,11 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 
 
 async def _serve(config: Any) -> None:
-    from .runtime import Fleet
-    from .web import create_fleet_app
+    from ..serving import settle_config_password
+    from ..smpp import for_fleet
+    from ..web.connections import GuardedRunner
+    from .api.app import create_fleet_app
+    from .engine.runtime import Fleet
 
     if not config.public_url:
         config.public_url = f"http://{config.host}:{config.port}"
@@ -67,11 +82,18 @@ async def _serve(config: Any) -> None:
                 "balancer's address in every replica's configuration",
                 config.public_url,
             )
+    settle_config_password(config)
     fleet = Fleet(config)
-    runner = web.AppRunner(create_fleet_app(fleet), access_log=None, handle_signals=False)
+    for_fleet(fleet)  # started with the fleet, when smpp_port is set
+    # The gateway's connection guards and HTTP edge: a cap on connections, a deadline for a request's head.
+    runner = GuardedRunner(
+        create_fleet_app(fleet),
+        access_log=None,
+        handle_signals=False,
+    )
     try:
         await runner.setup()
-    except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback
+    except (ConnectionError, StoreOpenError) as exc:  # a wrong --db, a server away, a file it cannot use: said
         raise click.ClickException(str(exc)) from None
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(
@@ -81,6 +103,9 @@ async def _serve(config: Any) -> None:
         config.host,
         config.port,
     )
+    door = open_door(config.host, config.username, config.password)
+    if door:
+        log.warning("the fleet's device API is open to anyone: %s", door)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

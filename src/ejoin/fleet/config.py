@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..gateway.config import ConfigError
-from ..smpp.config import SmppConfigError, accounts_of
-from ..smpp.config import problem as smpp_problem
+from ..gateway.config import ConfigError, SmppAccount, check_origins, smpp_accounts_of, smpp_problem
+from ..protocol import values
 
 _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
 # A member's name is a segment of the URLs it pushes to (its reports, statuses, received SMS).
@@ -57,6 +57,7 @@ class FleetConfig:
     port: int = 8090
     username: str = "root"
     password: str = "root"
+    password_file: str = ""  # as a gateway's (ejoin.credentials): EJOIN_PASSWORD, else this file in data
     data: str = "./ejoin-fleet"
     db: str = ""  # empty: the embedded SQLite store in ``data``; postgresql://...: shared by replicas
     lease: float = 10.0  # PostgreSQL: seconds a replica holds a task or push destination unless it renews
@@ -76,6 +77,8 @@ class FleetConfig:
     # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
     max_body: int = 16 * 1024 * 1024
     read_timeout: float = 30.0
+    max_connections: int = 1000  # open HTTP connections; more are answered 503 and closed (web/connections.py)
+    allowed_origins: list[str] = field(default_factory=list)  # browser pages' origins allowed (web/cross_site.py)
     max_sessions: int = 1000
     login_delay_cap: float = 5.0
     push_timeout: float = 10.0
@@ -87,7 +90,7 @@ class FleetConfig:
     smpp_port: int = 0  # SMPP 3.4 server (docs/smpp.md); 0: off
     smpp_host: str = ""
     smpp_window: int = 100
-    smpp_accounts: list[Any] = field(default_factory=list)  # [[smpp_accounts]]
+    smpp_accounts: list[SmppAccount] = field(default_factory=list)  # [[smpp_accounts]]
 
     @property
     def ports(self) -> int:
@@ -111,9 +114,12 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
     unknown = set(raw) - {"name", "url", "username", "password", "ports", "secure", "crypt"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-    url = str(raw.get("url", "")).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: url must be http:// or https://, not {url!r}")
+    try:
+        url = values.push_url(str(raw.get("url", ""))).rstrip("/")
+    except values.ValueRefused as exc:
+        raise ConfigError(f"{where}: url: {exc}") from None
+    if not url:
+        raise ConfigError(f"{where}: url is required (the member's http:// or https:// address)")
     if "ports" not in raw:
         raise ConfigError(f'{where}: ports is required (the fleet ports it occupies, e.g. "1-32")')
     first, last = parse_range(raw["ports"], where)
@@ -152,6 +158,16 @@ def _secure(value: Any, where: str) -> bool:
     raise ConfigError(f"{where}: secure is true or false, not {value!r}")
 
 
+def _check_numbers(config: FleetConfig) -> None:
+    # TOML has inf and nan, which pass every "> 0" check and then never fire (or always)
+    for f in fields(FleetConfig):
+        default, value = f.default, getattr(config, f.name)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{f.name} is a number, not {value!r}")
+
+
 def check_members(members: list[MemberConfig]) -> None:
     names = [m.name for m in members]
     if len(set(names)) != len(names):
@@ -182,7 +198,11 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if "password" in raw and raw.get("password_file"):
+        raise ConfigError(f"{path}: give password or password_file, not both")
     raw.update(overrides or {})
+    if (overrides or {}).get("password") is not None and (overrides or {}).get("password_file") is None:
+        raw.pop("password_file", None)  # --password on the command line wins over the file's way
     members_raw = raw.pop("member", [])
     if not isinstance(members_raw, list):
         raise ConfigError("member is a list of [[member]] tables")
@@ -192,10 +212,12 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     accounts = raw.pop("smpp_accounts", [])
     config = FleetConfig(**raw)
+    _check_numbers(config)
     try:
-        config.smpp_accounts = accounts_of(accounts)
-    except SmppConfigError as exc:
-        raise ConfigError(str(exc)) from None
+        config.public_url = values.push_url(str(config.public_url))
+    except values.ValueRefused as exc:
+        raise ConfigError(f"public_url: {exc}") from None
+    config.smpp_accounts = smpp_accounts_of(accounts)
     if reason := smpp_problem(config.smpp_port, config.smpp_window, config.smpp_accounts):
         raise ConfigError(reason)
     config.members = [member_of(m, i) for i, m in enumerate(members_raw)]
@@ -214,4 +236,7 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError("task_retention is a number of seconds above 0")
     if config.inbox_max < 1:
         raise ConfigError("inbox_max is at least 1")
+    if config.max_connections < 1 or config.read_timeout <= 0:
+        raise ConfigError("max_connections is at least 1 and read_timeout a number of seconds above 0")
+    config.allowed_origins = check_origins(config.allowed_origins)
     return config

@@ -11,21 +11,28 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
-from ..store.base import InboxRecord, JobRecord
+from ..protocol.task_states import JobState, TaskState
+from ..store.base import InboxRecord, JobRecord, RawRecord
 from .outbox import PushTransport, _safe_url
-from .sending.states import JobState, TaskState
 
 if TYPE_CHECKING:
     from .sending.tasks import Task
 
 TASK_STATES = {TaskState.QUEUED: "queued", TaskState.PAUSED: "paused", TaskState.REMOVED: "removed"}  # else finished
 RECENT_TASKS = 200  # finished tasks remembered for the dashboard
-MAX_DESTINATIONS = 32  # push destinations counted by name; the rest share the label "other"
+# Push destinations are counted by name.  The device's configured push URLs (sms_url, sr_url, mms_url,
+# status_url) always are; other destinations (a send request's own sr_url or sms_url, such as each
+# `ejoin send` run's) get a name while fewer than this many of them have one, and then share "other":
+# temporary URLs can never take the label of a configured one.  A destination dropped with ``forget``
+# gives its name back.
+MAX_DESTINATIONS = 32
 OTHER = "other"
+FAILURE_MINUTES = 24 * 60  # failures by reason are kept per minute this long (the dashboard's "today")
 
 
 def dr_outcome(content: str) -> str:
@@ -39,6 +46,12 @@ def dr_outcome(content: str) -> str:
     if status < 0x40:
         return "pending"
     return "failed"
+
+
+def failure_reason(job: JobRecord) -> str:
+    """Why an SMS failed, as a person reads it: the network's reason where it gave one
+    ("21 Short message transfer rejected"), else the device's ("6 Timeout"), as ``ejoin send`` shows."""
+    return job.carrier or job.reason or "no reason given"
 
 
 @dataclass(frozen=True)
@@ -93,12 +106,22 @@ class Activity:
         self.started = clock.time()
         self.sms_sent: dict[int, int] = {}  # by port
         self.sms_failed: dict[int, int] = {}
+        # counted in sms_failed (outcome unknown), then proven sent by a delivery report: counters only grow
+        self.sms_confirmed: dict[int, int] = {}
         self.sms_received: dict[int, int] = {}
+        self.raw_received: dict[int, int] = {}  # by port: messages kept as their raw PDU
         self.delivery_reports: dict[str, int] = {}  # by outcome
+        # Failed SMS per minute and reason (the carrier's when the network gave one): the store counts
+        # failures per slot and minute, not why, and job rows go with their task (task_retention).
+        self.failures: dict[int, dict[str, int]] = {}
+        self.listeners: list[Callable[[int], None]] = []  # told the port of each SMS outcome and reception
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
         self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
         self.destinations: dict[str, DestinationStats] = {}
+        self._unconfigured: set[str] = set()  # names of destinations that were no configured URL
+        # The device's configured push URLs now (set by the gateway once its settings exist).
+        self.configured: Callable[[], Iterable[str]] = tuple
         self.tids_issued = 0
 
     # --- task reports (gateway/reports.py) --------------------------------------
@@ -111,6 +134,33 @@ class Activity:
         port = _port_number(job.port)
         counts = self.sms_sent if job.state == JobState.SENT else self.sms_failed
         counts[port] = counts.get(port, 0) + 1
+        if job.state != JobState.SENT:
+            self._failed(job.ts // 60, failure_reason(job))
+        for listener in self.listeners:
+            listener(port)
+
+    def _failed(self, minute: int, reason: str) -> None:
+        bucket = self.failures.get(minute)
+        if bucket is None:
+            bucket = self.failures[minute] = {}
+            for old in [m for m in self.failures if m <= minute - FAILURE_MINUTES]:
+                del self.failures[old]
+        bucket[reason] = bucket.get(reason, 0) + 1
+
+    def failures_since(self, minute: int) -> dict[str, int]:
+        """Failed SMS by reason from ``minute`` on (at most a day back), most frequent first."""
+        total: dict[str, int] = {}
+        for m, bucket in self.failures.items():
+            if m >= minute:
+                for reason, n in bucket.items():
+                    total[reason] = total.get(reason, 0) + n
+        return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
+
+    def job_confirmed(self, task: Task, job: JobRecord) -> None:
+        port = _port_number(job.port)
+        self.sms_confirmed[port] = self.sms_confirmed.get(port, 0) + 1
+        if task.id in self.recent:
+            self.recent[task.id] = summarize(task)
 
     def task_finished(self, task: Task) -> None:
         self.open.pop(task.id, None)
@@ -129,17 +179,33 @@ class Activity:
         else:
             outcome = dr_outcome(rec.content)
             self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
+        for listener in self.listeners:
+            listener(_port_number(rec.port))
+
+    def received_raw(self, rec: RawRecord) -> None:
+        port = _port_number(rec.port)
+        self.raw_received[port] = self.raw_received.get(port, 0) + 1
 
     # --- pushes ------------------------------------------------------------------
 
     def destination(self, url: str) -> DestinationStats:
-        url = _safe_url(url)  # a label or a page must never show user:password
-        stats = self.destinations.get(url)
+        name = self.label(url)
+        stats = self.destinations.get(name)
         if stats is None:
-            if len(self.destinations) >= MAX_DESTINATIONS:
-                url = OTHER
-            stats = self.destinations.setdefault(url, DestinationStats())
+            stats = self.destinations[name] = DestinationStats()
+            if name != OTHER and not self._is_configured(name):
+                self._unconfigured.add(name)
         return stats
+
+    def forget(self, url: str) -> None:
+        """A destination that is gone (dropped with ``forget``): its counts and its name go."""
+        name = _safe_url(url)
+        if name in self._unconfigured:
+            self._unconfigured.discard(name)
+            self.destinations.pop(name, None)
+
+    def _is_configured(self, safe: str) -> bool:
+        return any(_safe_url(u) == safe for u in self.configured() if u)
 
     def tasks(self, limit: int = RECENT_TASKS) -> list[TaskSummary]:
         """The newest ``limit`` tasks, open or recently finished, newest first."""
@@ -151,9 +217,11 @@ class Activity:
         return summarize(task) if task is not None else self.recent.get(task_id)
 
     def label(self, url: str) -> str:
-        """How a destination is named in metrics and pages."""
+        """How a destination is named in metrics and pages (never with user:password)."""
         safe = _safe_url(url)
-        return safe if safe in self.destinations or len(self.destinations) < MAX_DESTINATIONS else OTHER
+        if safe in self.destinations or len(self._unconfigured) < MAX_DESTINATIONS or self._is_configured(safe):
+            return safe
+        return OTHER
 
     def queue(self) -> tuple[int, float]:
         """SMS not yet handed to a module over every open task, and how long the oldest such task waits."""

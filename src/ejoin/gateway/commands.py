@@ -36,6 +36,11 @@ def _ports_text(ports: object) -> str | int | None:
     return ports  # type: ignore[return-value]
 
 
+def _ports_of(item: CommandItem | CommandRequest) -> object:
+    # Clients that name one port send ``port`` (``port=8``); ``ports`` wins where both are given.
+    return item.ports if item.ports is not None else item.port
+
+
 def _step(op: str | None, ports: object, size: DeviceSize, where: str) -> Step:
     name = (op or "").strip().lower()
     if not name:
@@ -68,7 +73,7 @@ def plan(request: CommandRequest, size: DeviceSize, *, can_switch: bool = True) 
 def _plan(request: CommandRequest, size: DeviceSize) -> list[Step]:
     op = (request.op or "").strip().lower()
     if op != "multiple":
-        return [_step(request.op, request.ports, size, "command")]
+        return [_step(request.op, _ports_of(request), size, "command")]
     items: list[CommandItem] = request.ops or []
     if not items:
         raise CommandError(ResultCode.INVALID_CMD, "op multiple needs a non-empty ops array")
@@ -78,7 +83,7 @@ def _plan(request: CommandRequest, size: DeviceSize) -> list[Step]:
     for i, item in enumerate(items):
         if (item.op or "").strip().lower() == "multiple":
             raise CommandError(ResultCode.INVALID_CMD, f"ops[{i}]: multiple cannot nest")
-        steps.append(_step(item.op, item.ports, size, f"ops[{i}]"))
+        steps.append(_step(item.op, _ports_of(item), size, f"ops[{i}]"))
     return steps
 
 

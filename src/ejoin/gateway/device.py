@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..clock import Clock, Timer
-from ..modems.base import CardInfo, ModemDriver
+from ..modems.base import CardInfo, ModemDriver, module_failure
 from ..protocol.codes import PortState
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle
 from ..store.base import PortRecord, SlotRecord, Store
@@ -80,18 +80,35 @@ _REGISTERED_AND_MORE = (
 
 
 def _card_part(r: SlotRecord) -> tuple:
-    return (r.present, r.iccid, r.imsi, r.number, r.operator, r.balance, r.esim, r.esim_ac, r.esim_cc, r.esim_provider)
+    return (
+        r.present,
+        r.iccid,
+        r.imsi,
+        r.number,
+        r.operator,
+        r.balance,
+        r.imei,
+        r.esim,
+        r.esim_ac,
+        r.esim_cc,
+        r.esim_provider,
+    )
 
 
 def write_card(record: SlotRecord, card: CardInfo) -> bool:
     """Write what was read of a slot's card into its record; True if anything changed."""
     before = _card_part(record)
+    another = card.iccid != record.iccid and bool(card.iccid and record.iccid)
     record.present = card.present
     record.iccid, record.imsi, record.number, record.operator = card.iccid, card.imsi, card.number, card.operator
     if not card.present:
         record.balance = 0.0
     elif card.balance is not None:
         record.balance = card.balance
+    elif another:
+        record.balance = None  # another card: the balance read of the one before is not its own
+    if card.imei:
+        record.imei = card.imei  # the module's own, as it says it
     record.esim, record.esim_ac, record.esim_cc = card.esim, card.esim_ac, card.esim_cc
     record.esim_provider = card.esim_provider
     return _card_part(record) != before
@@ -192,8 +209,8 @@ class Device:
         """Read the module's signal now; ``announce``: push the port's state even if it did not change."""
         try:
             self._signals[port] = await self.driver.signal(port)
-        except Exception:
-            log.warning("port %d: the module did not tell its signal", port, exc_info=True)
+        except Exception as exc:
+            log.warning("port %d: the module did not tell its signal: %s", port, exc, exc_info=not module_failure(exc))
         if announce:
             self._changed(self.port(port).active)
 
@@ -316,8 +333,10 @@ class Device:
             self._set_state(slot, outcome)
         except (asyncio.CancelledError, StateRefused):
             raise  # a refused move is this module's bug, not the module failing
-        except Exception:
-            log.exception("port %d: module failed", port.number)
+        except Exception as exc:
+            expected = module_failure(exc)  # a lost or silent module is one line; a bug has its traceback
+            level = logging.WARNING if expected else logging.ERROR
+            log.log(level, "port %d: module failed: %s", port.number, exc, exc_info=not expected)
             self._set_state(slot, PortState.MODULE_TIMEOUT)
 
     # --- commands (spec 5) ---------------------------------------------------
@@ -443,6 +462,12 @@ class Device:
             if not port.active.record.locked:
                 self._set_state(port.active, PortState.ACCESS_NETWORK)
             self._bring_up(port, restart=False)
+
+    def module_balance(self, port_number: int, value: float) -> None:
+        """The module read its active card's balance."""
+        port = self.port(port_number)
+        if port.active.present:
+            self.set_slot_field(port.active.address, "balance", round(value, 2))
 
     def module_state(self, port_number: int, state: PortState) -> None:
         """The module says on its own how its active slot stands (see ``ModemEvents.module_state``)."""

@@ -19,8 +19,16 @@ class DeviceEvents(ModemEvents):
     def sms_part(self, slot: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int) -> Any:
         return self._inbox.sms_part(slot, sender, text, ts, ref, total, seq)
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
-        self._inbox.delivery_report(port, ref, recipient, status, ts, smsc)
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> Any:
+        return self._inbox.delivery_report(port, ref, recipient, status, ts, smsc, smsc_ts)
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
+        return self._inbox.raw_pdu(slot, pdu, ts, reason)
+
+    def balance(self, port: int, value: float) -> None:
+        self._device.module_balance(port, value)
 
     def module_lost(self, port: int) -> None:
         self._device.module_lost(port)

@@ -3,6 +3,8 @@
 A push is committed to the store before anyone tries to send it and deleted
 only after the receiver answered 2xx, so it survives a receiver outage and a
 kill -9 (delivery is at-least-once: a push in flight at a crash is sent again).
+The next push of a destination is sent only once the deletion of the one before
+is durable, so a crash repeats the push in flight at most.
 Each destination has its own worker that sends strictly in order and retries
 the head with capped exponential back-off and jitter, grown per destination (a
 receiver that refuses connections is backed off, not hammered); destinations do
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 _delivered = ThrottledLog(log, "push delivered")
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+FORGET_FOR = 259_200.0  # seconds a forgotten destination's pushes are dropped (3 days), unless replayed
+MAX_FORGOTTEN = 10_000  # forgotten destinations remembered (the oldest go first)
 
 
 class PushTransport(ABC):
@@ -124,6 +128,8 @@ class Outbox:
         self.signer: Callable[[bytes], dict[str, str]] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        # Destinations dropped with ``forget``: what is queued for them later is dropped too, until then.
+        self._forgotten: dict[str, float] = {}
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -192,8 +198,11 @@ class Outbox:
 
     async def replay(self, dest: str | None) -> dict[str, int]:
         """Dead pushes (of ``dest``, or all) queued again, in their old order, and tried at once."""
+        if dest is not None:
+            self._forgotten.pop(dest, None)  # a person asked for its pushes: it is not gone after all
         moved = await self._store.outbox_revive(dest, self._clock.time())
         for url, n in moved.items():
+            self._forgotten.pop(url, None)
             state = self._dest(url)
             state.dead = max(0, state.dead - n)
             state.queued += n
@@ -203,8 +212,20 @@ class Outbox:
             log.info("replaying %d dead pushes (%s)", sum(moved.values()), ", ".join(_safe_url(u) for u in moved))
         return moved
 
-    async def drop(self, dest: str | None, queued: bool = False) -> dict[str, tuple[int, int]]:
-        """Delete dead pushes (and with ``queued`` the waiting ones) of ``dest`` or all; (dead, queued) per dest."""
+    async def drop(self, dest: str | None, queued: bool = False, forget: bool = False) -> dict[str, tuple[int, int]]:
+        """Delete dead pushes (and with ``queued`` the waiting ones) of ``dest`` or all; (dead, queued) per dest.
+
+        ``forget`` (one ``dest``; implies ``queued``): pushes queued for it from now on are dropped too, for
+        3 days, until it is replayed or until this process ends (a report URL that is gone: ``ejoin send``
+        when it stops following a task that goes on)."""
+        if forget:
+            if dest is None:
+                raise ValueError("forget names one destination")
+            self._forgotten.pop(dest, None)  # kept in the order forgotten: the oldest go first
+            self._forgotten[dest] = self._clock.time() + FORGET_FOR
+            while len(self._forgotten) > MAX_FORGOTTEN:
+                del self._forgotten[next(iter(self._forgotten))]
+            queued = True
         dropped = await self._store.outbox_drop(dest, queued)
         for url, (dead, waiting) in dropped.items():
             state = self._dest(url)
@@ -224,6 +245,25 @@ class Outbox:
     async def wait_idle(self) -> None:
         """Return once no destination has a push waiting (or being retried)."""
         await self._idle.wait()
+
+    @property
+    def forgotten(self) -> list[str]:
+        """The destinations whose pushes are dropped as they come (``drop(..., forget=True)``)."""
+        return [dest for dest in list(self._forgotten) if self.forgets(dest)]
+
+    def forgets(self, dest: str) -> bool:
+        """Whether pushes queued for ``dest`` are dropped (``drop(..., forget=True)``, not expired)."""
+        until = self._forgotten.get(dest)
+        if until is not None and self._clock.time() > until:
+            del self._forgotten[dest]
+            until = None
+        return until is not None
+
+    async def _drop_forgotten(self, dest: str, state: Destination) -> None:
+        dropped = await self._store.outbox_drop(dest, True)
+        dead, waiting = dropped.get(dest, (0, 0))
+        state.dead, state.queued = max(0, state.dead - dead), max(0, state.queued - waiting)
+        log.debug("dropped %d pushes for %s: it was forgotten", dead + waiting, _safe_url(dest))
 
     def _dest(self, url: str) -> Destination:
         state = self._dests.get(url)
@@ -253,6 +293,11 @@ class Outbox:
             while True:
                 self._dirty.discard(dest)
                 generation = state.generation
+                if self.forgets(dest):  # what came for it is dropped, never tried
+                    await self._drop_forgotten(dest, state)
+                    if dest in self._dirty:
+                        continue
+                    return
                 items = await self._store.outbox_head(dest, self._batch)
                 if not items:
                     state.next_retry = None
@@ -316,7 +361,11 @@ class Outbox:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None:
             _delivered.info("%s push %d delivered to %s", item.kind, item.id, _safe_url(item.dest))
-            self._store.outbox_delete(item.id)
+            # The next push goes only once this deletion is on disk: after a kill -9, the push in flight
+            # at most is sent again, never the ones delivered before it.  (Not awaited, the next POST
+            # raced the commit, and up to a batch of delivered pushes came back after a restart.)  If
+            # the store fails here the worker reads the head again: this push is sent again, as at a crash.
+            await self._store.outbox_delete(item.id)
             self.delivered += 1
             state.delivered += 1
             state.queued = max(0, state.queued - 1)  # (a drop may have counted it already)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..clock import Clock, Timer
-from ..store.base import JobRecord, TaskStore
+from ..store.base import Finished, JobRecord, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -68,34 +68,53 @@ class StoreFault:
 
 
 class OutcomeWriter:
+    """Outcomes to the store in batches.
+
+    Normally one write is in flight at a time and what finishes meanwhile waits for the next, so
+    outcomes share writes under load.  A port's own waiting outcomes also ride along with its next
+    start (``ride``: written in the same piece of work as the job rows of the SMS it starts), so what
+    a port finished is on disk no later than the SMS it takes next is "in a module", and after a
+    crash at most one SMS per port is found there.
+    """
+
     def __init__(self, store: TaskStore, clock: Clock, fault: StoreFault, con_failed: Callable[[Slot], int]) -> None:
         self._store = store
         self._clock = clock
         self._fault = fault
         self._con_failed = con_failed
-        self._waiting: list[tuple[JobRecord, Slot]] = []
-        self._writing = False
+        # (outcome, slot, its number in the order handed in), oldest first
+        self._waiting: list[tuple[JobRecord, Slot, int]] = []
+        self._in_flight: dict[int, list[tuple[JobRecord, Slot, int]]] = {}  # by write number, rides included
+        self._writes = 0
+        self._writing: int | None = None  # the batched write in flight
         self._scheduled = False
         self._retry: Timer | None = None
         self._produced = 0  # outcomes handed in
-        self._written = 0  # outcomes durable (written in order, so a count is enough)
         self._barriers: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     @property
     def pending(self) -> int:
-        return self._produced - self._written
+        return len(self._waiting) + sum(len(b) for b in self._in_flight.values())
+
+    @property
+    def _durable_upto(self) -> int:
+        """Every outcome numbered up to this one is on disk."""
+        first = [batch[0][2] for batch in self._in_flight.values()]
+        if self._waiting:
+            first.append(self._waiting[0][2])
+        return min(first) - 1 if first else self._produced
 
     def add(self, job: JobRecord, slot: Slot) -> None:
-        self._waiting.append((job, slot))
         self._produced += 1
-        if not self._scheduled and not self._writing and self._retry is None:
+        self._waiting.append((job, slot, self._produced))
+        if not self._scheduled and self._writing is None and self._retry is None:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
     def durable(self) -> asyncio.Future[None]:
         """Resolves once every outcome handed in so far is on disk."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._written >= self._produced:
+        if self._durable_upto >= self._produced:
             fut.set_result(None)
         else:
             self._barriers.append((self._produced, fut))
@@ -103,28 +122,54 @@ class OutcomeWriter:
         return fut
 
     def flush(self) -> None:
+        """Write what waits, unless the batched write is in flight (it follows that one) or a retry is due."""
         self._scheduled = False
-        if self._writing or self._retry is not None or not self._waiting:
+        if self._writing is not None or self._retry is not None or not self._waiting:
             return
         batch, self._waiting = self._waiting, []
-        slots = [slot for _, slot in batch]
-        con = {slot: self._con_failed(slot) for slot in dict.fromkeys(slots)}
-        self._writing = True
-        self._store.jobs_finish([job for job, _ in batch], slots, con).add_done_callback(
-            lambda f: self._written_or_not(batch, f)
-        )
+        number = self._lend(batch)
+        self._writing = number
+        finished = self._finished(batch)
+        try:
+            written = self._store.jobs_finish(*finished)
+        except Exception as exc:  # the store is closed
+            self._settled(number, exc)
+            return
+        written.add_done_callback(lambda f: self._settled(number, _failure(f)))
 
-    def _written_or_not(self, batch: list[tuple[JobRecord, Slot]], fut: asyncio.Future[None]) -> None:
-        self._writing = False
-        exc = None if fut.cancelled() else fut.exception()
-        if fut.cancelled() or exc is not None:
-            self._waiting[:0] = batch  # in front: outcomes are written in the order they happened
-            delay = self._fault.failed(exc or asyncio.CancelledError())
-            self._retry = self._clock.call_later(delay, self._try_again)
+    def ride(self, ports: set[int]) -> tuple[Finished, Callable[[BaseException | None], None]] | None:
+        """The waiting outcomes of these ports, to be written with the SMS they start next; and what to
+        call with that write's failure (None: written).  None when none of them waits."""
+        riders = [w for w in self._waiting if w[1][0] in ports]
+        if not riders:
+            return None
+        self._waiting = [w for w in self._waiting if w[1][0] not in ports]
+        number = self._lend(riders)
+        return self._finished(riders), lambda exc: self._settled(number, exc)
+
+    def _lend(self, batch: list[tuple[JobRecord, Slot, int]]) -> int:
+        self._writes += 1
+        self._in_flight[self._writes] = batch
+        return self._writes
+
+    def _finished(self, batch: list[tuple[JobRecord, Slot, int]]) -> Finished:
+        slots = [slot for _, slot, _ in batch]
+        return [job for job, _, _ in batch], slots, {slot: self._con_failed(slot) for slot in dict.fromkeys(slots)}
+
+    def _settled(self, number: int, exc: BaseException | None) -> None:
+        batch = self._in_flight.pop(number)
+        if self._writing == number:
+            self._writing = None
+        if exc is not None:
+            # Back in line by the order they happened: outcomes are written oldest first.
+            self._waiting = sorted(batch + self._waiting, key=lambda w: w[2])
+            delay = self._fault.failed(exc)
+            if self._retry is None:
+                self._retry = self._clock.call_later(delay, self._try_again)
             return
         self._fault.succeeded()
-        self._written += len(batch)
-        while self._barriers and self._barriers[0][0] <= self._written:
+        upto = self._durable_upto
+        while self._barriers and self._barriers[0][0] <= upto:
             _, barrier = self._barriers.popleft()
             if not barrier.done():
                 barrier.set_result(None)
@@ -140,3 +185,7 @@ class OutcomeWriter:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+
+
+def _failure(fut: asyncio.Future[None]) -> BaseException | None:
+    return asyncio.CancelledError() if fut.cancelled() else fut.exception()

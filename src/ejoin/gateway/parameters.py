@@ -11,9 +11,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..protocol import numbers
+from ..protocol import numbers, values
 from ..protocol.params import ParamName, ParamNameError, parse_param_name
 from ..protocol.ports import PortAddress, address_of_index
 from .device import Device
@@ -26,30 +25,27 @@ class ParameterError(ValueError):
 
 
 def parse_url(value: str) -> str:
-    value = value.strip()
-    if value == "":
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ParameterError(f"{value[:80]!r} is not an http:// or https:// URL")
-    return value
+    """A push URL (protocol/values.py: http/https, no control characters) or "" for none."""
+    try:
+        return values.push_url(value)
+    except values.ValueRefused as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def parse_period(value: str) -> int:
+    """Seconds, 0 to a day."""
     try:
-        n = int(value.strip())
-    except ValueError:
-        raise ParameterError(f"{value[:20]!r} is not a whole number of seconds") from None
-    if n < 0:
-        raise ParameterError("a period cannot be negative")
-    return n
+        return values.period(value)
+    except values.ValueRefused as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def parse_count(value: str) -> int:
+    """A batch size, 0 to 10,000."""
     try:
-        return int(value.strip())
-    except ValueError:
-        raise ParameterError(f"{value[:20]!r} is not a whole number") from None
+        return values.count(value)
+    except values.ValueRefused as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _flag(value: str) -> int:
@@ -188,7 +184,10 @@ class Parameters:
                 setter = self._scalars[pname.name].set
                 if setter is None:
                     raise ParameterError(f"{pname.name} is read-only")
-                actions.append(setter(value))
+                try:
+                    actions.append(setter(value))
+                except ParameterError as exc:
+                    raise ParameterError(f"{pname.name}: {exc}") from None
             elif pname.name in self._port_arrays:
                 raise ParameterError(f"{pname.name} is read-only")
             else:

@@ -1,43 +1,56 @@
 """What a kind of modem driver brings to the gateway, beside the ModemDriver itself.
 
-The gateway knows drivers only through this: a ``DriverKind`` (registered by
-name in ``ejoin.drivers``) builds ``Modems`` — the driver, the inventory of
-slots never stored, its part in the life cycle, the web routes it adds (the
-simulator's ``/sim/*``) and an eUICC if its modules have one.
+The gateway knows drivers only through this: a ``DriverKind`` (found by name
+where the program is put together: ``ejoin.drivers``, the CLI, ``ejoin.testing``,
+and handed to the gateway in its config) builds ``Modems`` — the driver, the
+inventory of slots never stored, its part in the life cycle, the web routes it
+adds (the simulator's ``/sim/*``) and an eUICC if its modules have one.  A
+driver sees the running device as a ``DriverHost``: the parts it may use, not
+the whole gateway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from ..clock import Clock
 from ..modems.base import ModemDriver
-from ..protocol.ports import PortAddress
+from ..protocol.ports import DeviceSize, PortAddress
 from ..store.base import SlotRecord, Store
+from ..web.route import Route
+from .config import GatewayConfig
+from .device import Device
 from .esim import Euicc
+from .outbox import Outbox
+from .receiving import Inbox
+from .settings import DeviceSettings
 
-if TYPE_CHECKING:
-    from .config import GatewayConfig
-    from .runtime import Gateway
 
+class DriverHost(Protocol):
+    """The running device as a driver (and its web routes) may use it."""
 
-@dataclass(frozen=True)
-class Route:
-    """A web route: its handler, the methods served, and its entry in /openapi.json.
-
-    The device's own routes are one table of these (web/routes.py); a driver adds its own.
-    """
-
-    path: str
-    handler: Callable[..., Awaitable[Any]]
-    summary: str
-    query: dict[str, Any] = field(default_factory=dict)  # query parameter -> JSON schema, as documented
-    body: dict[str, Any] | None = None  # JSON schema of the body, as documented
-    methods: tuple[str, ...] = ("get",)  # as documented
-    answer: Any = None  # the Struct type of the answer, as documented (None: a JSON object)
-    serve: tuple[str, ...] = ("GET", "POST")  # as served
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def size(self) -> DeviceSize: ...
+    @property
+    def device(self) -> Device: ...
+    @property
+    def inbox(self) -> Inbox: ...
+    @property
+    def settings(self) -> DeviceSettings: ...
+    @property
+    def modems(self) -> Modems: ...
+    @property
+    def outbox(self) -> Outbox: ...  # the simulator's MMS pushes
+    @property
+    def ssrc(self) -> str: ...
 
 
 class Modems:
@@ -54,7 +67,7 @@ class Modems:
         of them until their card is detected."""
         return [SlotRecord(port=a.port, slot=a.slot or 0) for a in addrs]
 
-    async def attach(self, gw: Gateway) -> None:
+    async def attach(self, host: DriverHost) -> None:
         """The gateway's parts exist (device attached, inbox ready); the modules have not started."""
 
     def start(self) -> None:

@@ -11,11 +11,22 @@ marked incomplete.
 Delivery reports name the port, the message reference (TP-MR) of a part and
 the recipient; the device pairs them with the SMS it sent by those three, so
 a report is stored under the slot that sent the SMS (even after a switch) and
-once per SMS, when every part has been reported.
+once per SMS, when every part has been reported.  A report that pairs with no
+SMS seen sent may prove an SMS of unknown outcome sent (interrupted by a
+restart, timed out, its module lost): the send engine corrects it
+(``confirm``).  A report read twice (a module read again before its copy was
+deleted) is kept once, by what it is.
+
+A message a module received that is neither (a PDU that cannot be decoded, an
+outgoing message found in the module's storage) is kept raw: its hex, the
+slot, the time and why (``/ejoin/inbox/raw``), so that the module may delete it
+and nothing received is lost.  Raw messages are not pushed: the spec's rows
+have no place for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -30,7 +41,7 @@ from ..clock import Clock, Timer
 from ..logs import ThrottledLog
 from ..protocol.messages import encode
 from ..protocol.ports import PortAddress
-from ..store.base import InboxRecord, InboxStore, PartRecord, PushMarks
+from ..store.base import InboxRecord, InboxStore, PartRecord, PushMarks, RawRecord
 from .device import Device
 from .outbox import Outbox
 from .settings import DeviceSettings
@@ -70,13 +81,29 @@ class _Sent:
     recipient: str  # as the task gave it
     waiting: set[int]  # refs of its parts not reported yet
     status: int = 0  # the first failure of its parts, or 0
+    unnamed: int = 0  # reports still to come whose refs nobody knows (an SMS proven sent by a report)
 
 
 MAX_AWAITED = 100_000  # SMS awaiting reports that are remembered; the oldest are forgotten
+MAX_SEEN = 100_000  # delivery reports remembered to keep a copy read again once (a hash each)
+RECENT_REPORTS = 1_000  # reports stored before a start that a copy read again after it is checked against
+
+
+def _done() -> asyncio.Future[None]:
+    """What completes at once: the device has the report (in memory, or stored before)."""
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
 
 
 def _digits(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
+
+
+def _port_of(slot: str) -> int:
+    """3 from "3.01"."""
+    head = slot.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 @dataclass
@@ -107,12 +134,28 @@ class Inbox:
         self._cache: list[InboxRecord] = []
         self._cache_timer: Timer | None = None
         self._awaited: OrderedDict[tuple[int, int, str], _Sent] = OrderedDict()  # (port, ref, digits)
+        # (port, digits): the rest of the reports of an SMS of unknown outcome that a report proved sent
+        self._late: OrderedDict[tuple[int, str], _Sent] = OrderedDict()
         self.received = 0
         self.observers: list[Callable[[InboxRecord], None]] = []  # told of every SMS or report stored
+        self.raw_observers: list[Callable[[RawRecord], None]] = []  # told of every raw message stored
+        # A report that pairs with no SMS seen sent is offered here (port, recipient): the send engine
+        # answers for an SMS of unknown outcome it proves sent (the slot that had it, its recipient as
+        # given, its parts), or None.
+        self.confirm: Callable[[int, str], tuple[str, str, int] | None] | None = None
+        # Each report handled (a hash of port, ref, recipient, status, service centre time) and what
+        # completes once the device has it: a module read again before its copy was deleted gives the
+        # same report twice.
+        self._reports_seen: OrderedDict[int, Any] = OrderedDict()
+        # (port, recipient digits, content) of the last reports stored before this start: a module may
+        # hold one still that it is read again (a crash between storing it and deleting it there).
+        self._stored_before: set[tuple[int, str, str]] = set()
 
     # --- life cycle --------------------------------------------------------
 
     async def recover(self) -> None:
+        for rec in await self._store.inbox_recent_reports(RECENT_REPORTS):
+            self._stored_before.add((_port_of(rec.port), _digits(rec.recipient), rec.content))
         for part in await self._store.parts_waiting():
             self._hold(part)
         unpushed = await self._store.inbox_unpushed()
@@ -164,17 +207,89 @@ class Inbox:
         while len(self._awaited) > MAX_AWAITED:
             self._awaited.popitem(last=False)
 
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
-        sent = self._awaited.pop((port, ref, _digits(recipient)), None)
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> Any:
+        """Store the report (or keep it in mind until every part of its SMS is reported); returns what
+        completes once the device has it.  A report read twice is kept once."""
+        when = ts if smsc_ts is None else smsc_ts
+        seen = hash((port, ref, _digits(recipient), status, int(when)))
+        taken = self._reports_seen.get(seen)
+        if taken is not None:
+            _received.info("port %d: the delivery report for %s came again; kept once", port, recipient)
+            return taken  # the first copy's: once it is stored, this one may go too
+        taken = self._report(port, ref, recipient, status, ts, smsc, when)
+        self._reports_seen[seen] = taken
+        while len(self._reports_seen) > MAX_SEEN:
+            self._reports_seen.popitem(last=False)
+        return taken
+
+    def _report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, when: float) -> Any:
+        sent = self._paired(port, ref, recipient)
         if sent is None:  # not ours, or forgotten: stored under the port's active slot as it came
             slot, number = self._device.port(port).active.name, recipient
         else:
-            sent.waiting.discard(ref)
             sent.status = sent.status or status
-            if sent.waiting:
-                return  # one report per SMS, once all its parts are reported
+            if sent.waiting or sent.unnamed:
+                # One report per SMS, once all its parts are reported: this part's status is in the
+                # pairing (in memory, as the pairing itself is), nothing to store yet.
+                return _done()
             slot, number, status = sent.slot, sent.recipient, sent.status
-        self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, f"{status} {scts(ts)}"))
+        content = f"{status} {scts(when)}"
+        if (port, _digits(number), content) in self._stored_before:
+            _received.info("port %d: the delivery report for %s was stored before the restart; kept once", port, number)
+            return _done()
+        return self.deliver(InboxRecord(DELIVERY_REPORT, slot, int(ts), smsc, number, content))
+
+    def _paired(self, port: int, ref: int, recipient: str) -> _Sent | None:
+        """The SMS this report (of one part) is about, with this part counted as reported."""
+        digits = _digits(recipient)
+        sent = self._awaited.pop((port, ref, digits), None)
+        if sent is not None:
+            sent.waiting.discard(ref)
+            return sent
+        sent = self._late.get((port, digits))
+        if sent is not None:  # another part of an SMS proven sent by an earlier report
+            sent.unnamed -= 1
+            if sent.unnamed <= 0:
+                del self._late[(port, digits)]
+            return sent
+        found = self.confirm(port, recipient) if self.confirm is not None else None
+        if found is None:
+            return None
+        slot, number, parts = found
+        sent = _Sent(slot, number, set(), unnamed=parts - 1)
+        if sent.unnamed:
+            self._late[(port, digits)] = sent
+            while len(self._late) > MAX_AWAITED:
+                self._late.popitem(last=False)
+        return sent
+
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Any:
+        """Keep a received message as its raw PDU; returns the store future (its id)."""
+        rec = RawRecord(self._device.slot(slot).name, int(ts), pdu, reason)
+        log.warning("%s: a received message is kept raw (%s): GET /ejoin/inbox/raw", rec.port, reason)
+        fut = self._store.raw_add(rec)
+
+        def stored(f: Any) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.error("a raw received message could not be stored: %s", None if f.cancelled() else f.exception())
+                return
+            rec.id = f.result()
+            for observer in self.raw_observers:
+                try:
+                    observer(rec)
+                except Exception:
+                    log.exception("a raw inbox observer failed")
+
+        fut.add_done_callback(stored)
+        return fut
+
+    async def raw_page(self, first_id: int, limit: int) -> tuple[list[RawRecord], int]:
+        return await self._store.raw_page(first_id, limit)
+
+    async def raw_drop(self, ids: list[int] | None) -> int:
+        return await self._store.raw_drop(ids)
 
     def _sms(self, port: str, sender: str, text: str, ts: float, incomplete: str = "") -> InboxRecord:
         recipient = self._recipient_of(port)

@@ -25,9 +25,9 @@ import msgspec
 
 from ..clock import Clock, Timer
 from ..protocol.messages import encode
+from ..protocol.task_states import JobState
 from ..store.base import JobRecord, PushMarks, TaskStore
 from .outbox import Outbox
-from .sending.states import JobState
 from .sending.tasks import Task
 from .settings import DeviceSettings
 
@@ -39,6 +39,7 @@ class TaskObserver(Protocol):
 
     def task_opened(self, task: Task) -> None: ...
     def job_done(self, task: Task, job: JobRecord) -> None: ...
+    def job_confirmed(self, task: Task, job: JobRecord) -> None: ...  # counted failed, proven sent since
     def task_finished(self, task: Task) -> None: ...
 
 
@@ -121,6 +122,14 @@ class TaskReports:
         task.since_report += 1
         if task.since_report >= task.spec.sr_cnt and not task.is_complete:
             self.emit(task)
+
+    def job_confirmed(self, task: Task, job: JobRecord) -> None:
+        """An SMS reported failed (outcome unknown) was sent after all: its sdr row goes in the task's next
+        report, whose counts carry the change."""
+        self._observe("job_confirmed", task, job)
+        if task.spec.sdr:
+            task.rows.append(detail_row(job))
+        task.since_report += 1
 
     def finished(self, task: Task) -> None:
         self._observe("task_finished", task)

@@ -13,27 +13,27 @@ import secrets
 import socket
 from pathlib import Path
 
-from .. import drivers
 from ..clock import Clock, SystemClock, Timer
+from ..credentials import open_door
 from ..modems.base import ModemDriver
 from ..protocol import crypt
 from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
-from ..smpp import GatewayDevice, LocalPushes, server_for
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
 from .activity import Activity, MeteredTransport
+from .attached import Attached, LocalPushes
 from .config import GatewayConfig
 from .device import Device, DeviceIdentity
 from .esim import Euicc, NoEuicc
 from .events import DeviceEvents
 from .outbox import AiohttpTransport, Outbox, PushTransport, RetryPolicy
 from .parameters import Parameters
-from .plugin import Modems
+from .plugin import DriverKind, Modems
 from .receiving import Inbox
 from .reports import TaskReports
 from .security import LoginGuard, SessionTable
 from .sending.engine import SendEngine
-from .settings import DeviceSettings
+from .settings import PUSH_URLS, DeviceSettings
 from .statistics import Statistics
 from .status import StatusReporter
 from .ussd import Passthrough
@@ -86,11 +86,13 @@ class Gateway:
         self.size = DeviceSize(config.ports, config.slots)
         if driver is not None:
             self.modems = Modems(driver)
+        elif isinstance(config.kind, DriverKind):
+            self.modems = config.kind.create(config, self.clock, self.store)
         else:
-            self.modems = drivers.kind(config.modems).create(config, self.clock, self.store)
+            raise ValueError("the config names no driver kind: load it with load_config(..., drivers=...)")
         self.driver = self.modems.driver
         self.activity = Activity(self.clock)
-        # Pushes to a receiver in this process (the SMPP server's reports) never reach the network.
+        # Pushes to a receiver in this process (an attached part's: the SMPP server's reports) stay in it.
         self.pushes = LocalPushes(
             MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock)
         )
@@ -114,12 +116,16 @@ class Gateway:
             self.driver,
             PortNameStyle(config.port_names),
         )
+        # Why anyone who reaches the device could use it (a reachable address, credentials anyone would
+        # try), or None: logged at start and shown on every dashboard page.
+        self.open_door = open_door(config.host, config.username, config.password)
         self.sessions = SessionTable(self.clock, config.username, config.password, config.max_sessions)
         self.guard = LoginGuard(self.clock, cap=config.login_delay_cap)
         # A new synchronisation source at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
         # Every part exists from here on; start() only reads the disk and sets them going.
         self.settings = DeviceSettings(self.store)
+        self.activity.configured = lambda: (self.settings[k] for k in PUSH_URLS)
         self.outbox.signer = self._sign
         self.reporter = StatusReporter(self.device, self.settings, self.outbox, self.clock)
         self.parameters = Parameters(self.device, self.settings, self.reporter)
@@ -139,10 +145,14 @@ class Gateway:
         )
         self.inbox = Inbox(self.device, self.store, self.clock, self.outbox, self.settings, config.concat_timeout)
         self.inbox.observers.append(self.activity.received)
+        self.inbox.raw_observers.append(self.activity.received_raw)
         self.sending.expect_reports = self.inbox.expect_reports
+        self.inbox.confirm = self.sending.confirm_sent
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
-        self.smpp = server_for(config, GatewayDevice(self), self.clock, self.pushes)
+        # Parts put beside the device where the program is put together (the SMPP server): started after
+        # every part of it, stopped before any.
+        self.attached: list[Attached] = []
         self._no_euicc = NoEuicc(self.size.ports)
         self._stats_timer: Timer | None = None
         self._started = False
@@ -168,8 +178,8 @@ class Gateway:
         self.modems.start()
         self._prune_statistics()
         self._started = True
-        if self.smpp is not None:
-            await self.smpp.start()
+        for part in self.attached:
+            await part.start()
 
     def _prune_statistics(self) -> None:
         """Hourly housekeeping: old statistics buckets, and the inbox beyond ``inbox_max``."""
@@ -200,8 +210,8 @@ class Gateway:
         return list(records.values()), list(ports.values())
 
     async def stop(self) -> None:
-        if self.smpp is not None:
-            await self.smpp.stop()
+        for part in reversed(self.attached):
+            await part.stop()
         if self._started:
             if self._stats_timer is not None:
                 self._stats_timer.cancel()

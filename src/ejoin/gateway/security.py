@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 CRYPTS = ("", "aes-ecb")
 
 
+def equal_secret(given: str, expected: str) -> bool:
+    """``given`` (from a request) is ``expected``, compared in constant time.  Any text compares:
+    a header's bytes that are not UTF-8 arrive as lone surrogates, which ``str.encode()`` refuses."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 class SessionRefused(DeviceError):
     """A refused handshake or session request; spec 3 names its reason ``desc``."""
 
@@ -96,8 +102,8 @@ class SessionTable:
             raise SessionRefused(BAD_REQUEST, "crypt is aes-ecb, or absent for authentication only")
         lifetime = self._lifetime(expires, 180)
         expected = crypt.handshake_auth(self._username, self._password, cnonce)
-        user_ok = hmac.compare_digest(username.encode(), self._username.encode())
-        if not (hmac.compare_digest(auth.strip().lower().encode(), expected.encode()) and user_ok):
+        user_ok = equal_secret(username, self._username)
+        if not (equal_secret(auth.strip().lower(), expected) and user_ok):
             raise SessionRefused(INVALID_USER, "Invalid User")
         self._expire_old()
         if len(self._sessions) >= self._max:
@@ -117,7 +123,7 @@ class SessionTable:
         if seq is None or not auth:
             raise SessionRefused(BAD_REQUEST, "a session request needs seq and auth")
         expected = crypt.request_auth(self._username, self._password, session_id, seq, path)
-        if not hmac.compare_digest(auth.strip().lower().encode(), expected.encode()):
+        if not equal_secret(auth.strip().lower(), expected):
             raise SessionRefused(INVALID_USER, "Invalid User")
         if seq <= session.last_seq:
             raise SessionRefused(REPLAYED, f"seq {seq} was not greater than the last one ({session.last_seq}): refused")
@@ -169,7 +175,8 @@ class LoginGuard:
             self._misses.popitem(last=False)
         if count <= self._free or self._cap <= 0:
             return 0.0
-        return min(self._cap, self._base * 2 ** (count - self._free - 1))
+        # the exponent is bounded: 2 ** 1100 is beyond a float (an OverflowError on the 1,100th miss)
+        return min(self._cap, self._base * 2 ** min(count - self._free - 1, 64))
 
     def succeeded(self, address: str) -> None:
         self._misses.pop(address, None)

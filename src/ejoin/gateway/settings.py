@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# The settings that are push destinations (a send request may name others of its own).
+PUSH_URLS = ("sms_url", "sr_url", "mms_url", "status_url")
+
+
 class DeviceSettings:
     def __init__(self, store: DeviceStateStore, values: dict[str, Any] | None = None) -> None:
         self._store = store

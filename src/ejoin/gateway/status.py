@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 MIN_PERIOD = 60
 
 
+def balance_text(balance: float | None) -> str:
+    """``bal`` as the spec's samples write it ("12.30"); "" while nobody has read it (docs/decisions.md)."""
+    return "" if balance is None else f"{balance:.2f}"
+
+
 def status_entry(device: Device, slot: Slot) -> PortStatusEntry:
     rec = slot.record
     port = device.port(rec.port)
@@ -32,12 +37,13 @@ def status_entry(device: Device, slot: Slot) -> PortStatusEntry:
         sim="",
         seq=rec.seq,
         st=int(slot.state),
+        status=slot.state.label,
         imei=rec.imei,
         iccid=rec.iccid,
         imsi=rec.imsi,
         sn=rec.number,
         opr=rec.operator if registered else "",
-        bal=f"{rec.balance:.2f}",
+        bal=balance_text(rec.balance),
         sig=device.signal(rec.port) if active else 0,
         active=int(active),
         inserted=int(rec.present),
@@ -123,4 +129,4 @@ class StatusReporter:
         if not url:
             return
         entry = status_entry(self._device, slot)
-        self._outbox.push(url, "port-status", encode(PortStatusPush.of(entry, slot.state.label)))
+        self._outbox.push(url, "port-status", encode(PortStatusPush.of(entry)))

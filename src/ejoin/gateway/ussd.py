@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..clock import Clock, Timer
-from ..modems.base import ModemDriver
+from ..modems.base import ModemDriver, module_failure
 from ..protocol.codes import PortState, TaskStatus
 from ..protocol.errors import DeviceError
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
@@ -68,6 +68,28 @@ def parse_timeout(value: str | float | None, default: float) -> float:
     return seconds
 
 
+def checked_ussd(code: str | None, cancel: bool = False) -> str:
+    """The USSD string as sent to the network ("" only with ``cancel``), or the device's refusal (3).
+    What a device checks of the code itself: a fleet checks it too before it asks a member."""
+    text = (code or "").strip(BLANKS)
+    if not text and not cancel:
+        raise PassthroughRefused(TaskStatus.USSD_EXPECTED)
+    if text:
+        try:
+            text = check_ussd(text)
+        except PassthroughError as exc:
+            raise PassthroughRefused(TaskStatus.USSD_EXPECTED, str(exc)) from None
+    return text
+
+
+def checked_at_line(line: str | None) -> str:
+    """The AT line as written to the module, or the device's refusal (15 Invalid CMD, naming why)."""
+    try:
+        return check_at_line(line or "")
+    except PassthroughError as exc:
+        raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
+
+
 class Passthrough:
     def __init__(self, device: Device, driver: ModemDriver, clock: Clock, session_idle: float = SESSION_IDLE) -> None:
         self._device = device
@@ -109,14 +131,7 @@ class Passthrough:
         self, port_text: str | int | None, code: str | None, timeout: float, cancel: bool = False
     ) -> UssdAnswer:
         addr = self._address(port_text, self._device.size)
-        code = (code or "").strip(BLANKS)
-        if not code and not cancel:
-            raise PassthroughRefused(TaskStatus.USSD_EXPECTED)
-        if code:
-            try:
-                code = check_ussd(code)
-            except PassthroughError as exc:
-                raise PassthroughRefused(TaskStatus.USSD_EXPECTED, str(exc)) from None
+        code = checked_ussd(code, cancel)
         slot = self._active(addr, TaskStatus.SIM_UNREGISTERED)
         name = self._device.name(slot.address)
         number = addr.port
@@ -164,8 +179,10 @@ class Passthrough:
         try:
             async with _deadline(self._clock, CANCEL_TIMEOUT):
                 await self._driver.ussd_cancel(port)
-        except Exception:
-            log.warning("port %d: the module did not end its USSD session", port, exc_info=True)
+        except Exception as exc:
+            log.warning(
+                "port %d: the module did not end its USSD session: %s", port, exc, exc_info=not module_failure(exc)
+            )
 
     def _expire(self, port: int) -> None:
         if port in self._sessions and port not in self._busy:
@@ -184,10 +201,7 @@ class Passthrough:
 
     async def at(self, port_text: str | int | None, line: str | None, timeout: float) -> AtAnswer:
         addr = self._address(port_text, self._device.size)
-        try:
-            text = check_at_line(line or "")
-        except PassthroughError as exc:
-            raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
+        text = checked_at_line(line)
         slot = self._active(addr, TaskStatus.INVALID_PORT)
         name = self._device.name(slot.address)
         answer = await self._ask_module(
@@ -213,8 +227,10 @@ class Passthrough:
             raise PassthroughRefused(TaskStatus.INVALID_CMD, str(exc)) from None
         except TimeoutError:
             status, why = TaskStatus.TIMEOUT, f"{who} did not answer within {timeout:g} seconds"
-        except Exception:
-            log.exception("port %d: %s failed in the module", port, what)
+        except Exception as exc:
+            expected = module_failure(exc)  # a traceback only for a bug
+            level = logging.WARNING if expected else logging.ERROR
+            log.log(level, "port %d: %s failed in the module: %s", port, what, exc, exc_info=not expected)
             status, why = TaskStatus.SERVER_ERROR, "the module failed; the device logged why"
         if on_failure is not None:
             await on_failure()

@@ -35,7 +35,8 @@ class CardInfo:
     imsi: str = ""
     number: str = ""  # "" when the card does not know its own number
     operator: str = ""  # "<PLMN> <name>", as the status shows it
-    balance: float | None = None  # None: unknown, the device keeps what it had
+    balance: float | None = None  # None: unknown, the device keeps what it had (unknown for a new card)
+    imei: str = ""  # the module's IMEI as it says it; "": the device keeps what it had
     # An eSIM profile of the module's eUICC: its activation code, confirmation code, SM-DP+.
     esim: bool = False
     esim_ac: str = ""
@@ -64,6 +65,17 @@ class CommandStats:
     seconds: float = 0.0  # time to the final result, summed over the commands
 
 
+class ModuleError(Exception):
+    """A failure a module is expected to have now and then (it went away, fell silent, answered an
+    error): the device logs it as one line with its reason.  Anything else a driver raises is a bug."""
+
+
+def module_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is what modules do now and then (a ``ModuleError``, a timeout, a line that
+    closed) rather than a bug: worth one line in the log, not a traceback."""
+    return isinstance(exc, ModuleError | TimeoutError | ConnectionError)
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool
@@ -72,6 +84,12 @@ class SendResult:
     no_balance: bool = False  # the SIM cannot pay: the slot goes to 5
     # TP-MR (0-255) of each part as the network took it, in order; delivery reports name these.
     refs: tuple[int, ...] = ()
+    # Not ok, and nobody knows whether it went out: the module took the SMS (or a part of it) and then
+    # gave no answer (it went away or fell silent).  ``carrier`` says what happened.
+    unknown: bool = False
+    # Not ok because of the recipient: the network refused this number (unassigned, unknown, rejected).
+    # Any other failure counts against the module: a port whose module fails in a row pauses.
+    recipient_refused: bool = False
 
 
 class ModemEvents(ABC):
@@ -84,12 +102,32 @@ class ModemEvents(ABC):
         """One part (``seq`` of ``total``, 1-based) of an SMS that arrived at ``slot``; ``total`` 1: a whole SMS.
 
         ``ref`` is the concatenation reference the parts of one SMS share.  Returns what completes
-        once the part is stored durably (a driver deletes it from the module only then), or None."""
+        once the part is stored durably (a driver deletes it from the module only then), or None: the
+        device did not take it, and the module keeps it."""
 
     @abstractmethod
-    def delivery_report(self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str) -> None:
+    def delivery_report(
+        self, port: int, ref: int, recipient: str, status: int, ts: float, smsc: str, smsc_ts: float | None = None
+    ) -> Awaitable[Any] | None:
         """The network's report (TP-Status ``status``, 0: delivered) on the part with TP-MR ``ref`` that
-        ``port`` sent to ``recipient``.  The device pairs it with the SMS by (port, ref, recipient)."""
+        ``port`` sent to ``recipient``, received at ``ts``.  The device pairs it with the SMS by (port, ref,
+        recipient).  ``smsc_ts``: the service centre's own time in the report (when it delivered the SMS,
+        or last tried), None if it has none; a report read twice from a module carries the same one, and
+        the device keeps it once.
+
+        Returns what completes once the device has taken it for good (a driver deletes it from the
+        module only then), or None."""
+
+    @abstractmethod
+    def raw_pdu(self, slot: PortAddress, pdu: str, ts: float, reason: str) -> Awaitable[Any] | None:
+        """A message ``slot`` received that cannot be delivered as an SMS or a report: a PDU that cannot
+        be decoded, or an outgoing message found in the module's storage.  ``pdu`` is its hex as the
+        module gave it, ``reason`` why it is kept raw.  Returns what completes once it is stored
+        durably (a driver deletes it from the module only then), or None."""
+
+    @abstractmethod
+    def balance(self, port: int, value: float) -> None:
+        """The module read the balance of the card in the active slot of ``port`` (a USSD answer)."""
 
     @abstractmethod
     def module_lost(self, port: int) -> None:

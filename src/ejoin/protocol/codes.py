@@ -39,6 +39,14 @@ class PortState(IntEnum):
         return self in (PortState.REGISTERED, PortState.CALL_CONNECTED)
 
 
+def port_state_label(st: int) -> str:
+    """The text form of a port state code, also of one outside the table (a member's newer firmware)."""
+    try:
+        return PortState(st).label
+    except ValueError:
+        return str(st)
+
+
 _PORT_STATE_TEXT = {
     PortState.NO_SIM: "No SIM card",
     PortState.IDLE_SIM: "Exist idle SIM card",
@@ -134,9 +142,12 @@ class ResultCode(IntEnum):
     TOO_MANY = 16
     OK_HTTP = 200
     BAD_REQUEST = 400
+    FORBIDDEN = 403  # a browser's request from another site (docs/api/security.md)
     NOT_FOUND = 404
     REQUEST_TIMEOUT = 408
     TOO_LARGE = 413
+    URI_TOO_LONG = 414
+    HEADERS_TOO_LARGE = 431
     SERVER_ERROR = 500
 
 
@@ -148,3 +159,6 @@ class SendFailure:
     TIMEOUT = "6 Timeout"  # no result within the task's tmo
     INTERRUPTED = "7 Interrupted by restart"  # in a module when the device stopped
     REMOVED = "8 Removed"  # never sent: its task was removed first
+    UNKNOWN = "9 Outcome unknown"  # the module took it and never said how it went (lost, silent); [5] says why
+    # Reasons of SMS that may have gone out all the same: a delivery report for one proves it was sent.
+    UNCONFIRMED = frozenset({TIMEOUT, INTERRUPTED, UNKNOWN})

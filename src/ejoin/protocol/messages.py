@@ -61,12 +61,14 @@ def encode(obj: Any) -> bytes:
 
 
 class PortStatusEntry(msgspec.Struct):
-    """One entry of dev-status ``status[]`` (DECISIONS.md "Status")."""
+    """One entry of dev-status ``status[]`` (DECISIONS.md "Status"): ``st`` the code, ``status`` its text
+    (``"3 Registered"``, what port-status pushes carry and status pollers read)."""
 
     port: str
     sim: str
     seq: int
     st: int
+    status: str
     imei: str
     iccid: str
     imsi: str
@@ -108,8 +110,8 @@ class PortStatusPush(msgspec.Struct):
     day_dur: str = "0/-1"
 
     @classmethod
-    def of(cls, entry: PortStatusEntry, status_text: str) -> PortStatusPush:
-        return cls(type="port-status", status=status_text, **msgspec.structs.asdict(entry))
+    def of(cls, entry: PortStatusEntry) -> PortStatusPush:
+        return cls(type="port-status", **msgspec.structs.asdict(entry))
 
 
 class DevStatus(msgspec.Struct):
@@ -133,12 +135,14 @@ PortsField = str | int | list[str | int] | None
 class CommandItem(msgspec.Struct):
     op: str | None = None
     ports: PortsField = None
+    port: PortsField = None  # what some clients send instead of ports: taken where ports is missing
 
 
 class CommandRequest(msgspec.Struct):
     type: str | None = None
     op: str | None = None
     ports: PortsField = None
+    port: PortsField = None
     ops: list[CommandItem] | None = None
 
 

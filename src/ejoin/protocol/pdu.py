@@ -16,7 +16,7 @@ Pure: no I/O and no clock; the caller picks references.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -117,6 +117,7 @@ class Deliver:
     reply_path: bool
     report_indicated: bool  # TP-SRI: the sender asked for a status report
     compressed: bool  # TS 23.038 compression: text is then "" and data the compressed octets
+    trailing: bytes = b""  # what the PDU had after its user data (a SIM record's rest), ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ class Submit:
     request_report: bool  # TP-SRR
     reject_duplicates: bool
     reply_path: bool
+    trailing: bytes = b""  # what the PDU had after its user data, ignored
 
 
 class Outcome(StrEnum):
@@ -384,33 +386,43 @@ def decode(pdu: str, *, with_smsc: bool = True, tpdu_length: int | None = None) 
 
     A service centre address leads unless ``with_smsc`` is False. ``tpdu_length``, the
     ``<length>`` the modem printed before the PDU, settles it: some modems leave the
-    address out of ``+CDS``, and a PDU exactly that long has none.
+    address out of ``+CDS``, and a PDU exactly that long has none. Where the modem's
+    length and the PDU disagree otherwise, what the TPDU says wins: a length larger than
+    the PDU (some firmwares print a constant) is not trusted, and bytes after the user
+    data (the rest of a SIM record) are ignored and kept in ``trailing``.
     """
-    cleaned = "".join(pdu.split())
+    cleaned = "".join(pdu.split()).strip('"')  # a few firmwares quote the PDU line
     try:
         raw = bytes.fromhex(cleaned)
     except ValueError:
         raise PduError(f"a PDU is hexadecimal digits in pairs; {cleaned[:40]!r} is not") from None
     if not raw:
         raise PduError("the PDU is empty")
-    if tpdu_length is not None:
-        if len(raw) < tpdu_length:
-            raise PduError(f"the modem announced {tpdu_length} bytes; the PDU has {len(raw)}")
+    if tpdu_length is not None and len(raw) >= tpdu_length:
         with_smsc = with_smsc and len(raw) > tpdu_length
+    elif tpdu_length is not None and with_smsc:
+        try:
+            return _decode(raw, True)
+        except PduError:
+            return _decode(raw, False)  # the length was wrong anyway: perhaps there is no address either
+    return _decode(raw, with_smsc)
+
+
+def _decode(raw: bytes, with_smsc: bool) -> Pdu:
     r = Reader(raw)
     smsc_address = decode_smsc(r) if with_smsc else None
     smsc = smsc_address.value if smsc_address else ""
     first = r.byte("first octet")
     mti = first & 0x3
     if mti == _MTI_SUBMIT:
-        message: Pdu = _submit(r, first, smsc)
+        message: Deliver | Submit = _submit(r, first, smsc)
     elif mti == _MTI_STATUS_REPORT:
         return _status_report(r, smsc)  # optional trailing parameters are not read
     else:  # SMS-DELIVER; TS 23.040 9.2.3.1: a mobile reads the reserved type 3 as one too
         message = _deliver(r, first, smsc)
     rest = r.take(r.left, "padding")
-    if rest.strip(b"\xff"):  # some modems list a stored message with its SIM record's 0xFF padding
-        raise PduError(f"the PDU goes on after its user data ({len(rest)} more bytes)")
+    if rest.strip(b"\xff"):  # a SIM record's 0xFF padding is no news; anything else is kept for the log
+        message = replace(message, trailing=rest)
     return message
 
 

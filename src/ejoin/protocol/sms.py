@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from . import values
 from .codes import TaskStatus
 from .messages import WireError, decode_lenient
 from .numbers import PHONE_PATTERN, NumberError, phone_number
@@ -30,6 +31,7 @@ __all__ = [
     "validate_task",
     "echo_tid",
     "request_int",
+    "request_url",
     "MAX_SMS_PARTS",
     "parse_attachments",
     "MAX_ATTACHMENTS",
@@ -150,6 +152,28 @@ def _int(
         span = f"at least {lo}" if hi is None else f"{lo} to {hi}" if lo is not None else f"at most {hi}"
         raise TaskRejected(bad, f"{name} {n} is out of range ({span})")
     return n
+
+
+def _switch(value: Any, name: str, default: int) -> int:
+    """0 or 1 where clients send other numbers for "on": any non-zero number (``"to_all": 8``, the
+    port number) and ``true`` mean 1. Text that is not a number is still refused."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            value = int(value.strip())
+        except ValueError:
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a number, not {value[:20]!r}") from None
+    if isinstance(value, (int, float)):
+        if value != value:  # NaN is no number a client meant
+            raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a number")
+        return 1 if value else 0
+    if value is None or value == "":
+        return default
+    raise TaskRejected(TaskStatus.INVALID_CMD, f"{name} must be a number, not {str(value)[:20]!r}")
 
 
 def _text(value: Any, name: str) -> str:
@@ -292,7 +316,7 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
     tid, tid_echo = parse_tid(task.tid)
     smstype = _int(task.smstype, "smstype", 0, lo=0, hi=2)
     coding = _int(task.coding, "coding", 0, lo=0, hi=2)
-    to_all = _int(task.to_all, "to_all", 1, lo=0, hi=1)
+    to_all = _switch(task.to_all, "to_all", 1)
     chs = _text(task.chs, "chs") or "utf8"
     sms = _text(task.sms, "sms")
     titles: list[str] | None = None
@@ -355,16 +379,31 @@ def validate_task(task: SendTaskIn, size: DeviceSize, *, max_recipients: int) ->
     )
 
 
-REQUEST_INT_MAX = 2**31
-
-
 def request_int(value: Any, name: str, default: int) -> int:
-    """A request-level count or period (sr_cnt, sr_prd, sms_cnt, sms_prd): a whole number >= 0.
+    """A request-level count (sr_cnt, sms_cnt: 0 to 10,000) or period (sr_prd, sms_prd: 0 to a day).
 
     TaskRejected (15 Invalid CMD) otherwise: a request-level option applies to every task of the request,
     so each of them is refused with this reason.
     """
-    return _int(value, f"request-level {name}", default, lo=0, hi=REQUEST_INT_MAX)
+    if value is None or value == "":
+        return default
+    check = values.period if name.endswith("_prd") else values.count
+    try:
+        return check(value)
+    except values.ValueRefused as exc:
+        raise TaskRejected(TaskStatus.INVALID_CMD, f"request-level {name}: {exc}") from None
+
+
+def request_url(value: Any, name: str) -> str:
+    """A request-level push URL (sr_url, sms_url): "" when absent; TaskRejected as ``request_int``."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TaskRejected(TaskStatus.INVALID_CMD, f"request-level {name} must be a URL, not {str(value)[:20]!r}")
+    try:
+        return values.push_url(value)
+    except values.ValueRefused as exc:
+        raise TaskRejected(TaskStatus.INVALID_CMD, f"request-level {name}: {exc}") from None
 
 
 class _Tid(msgspec.Struct):

@@ -6,7 +6,8 @@ Pure checks, no I/O.  A USSD string is what a phone's keypad can dial (3GPP TS
 starts with ``AT``, holds printable ASCII only (a CR, LF, Ctrl-Z or ESC inside
 would end the line early, or end an SMS prompt, on the module), and none of its
 commands may change what the driver relies on (echo, result codes, message
-format, indications, storage, character set, power).
+format, indications, storage, character set, power) or touch the messages
+stored on the module before the driver has them (delete, read, acknowledge).
 """
 
 from __future__ import annotations
@@ -131,6 +132,17 @@ REFUSED: dict[str, str] = {
     "+CMGW": "writes an SMS through a prompt the passthrough cannot answer",
     "+CMGC": "sends a command through a prompt the passthrough cannot answer",
     "+CUSD": "would interfere with the device's USSD sessions; use goip_send_ussd.html",
+    # Messages stored on the module are the driver's until it has them in the inbox: it reads each
+    # one, stores it, and only then deletes it.  Anything that deletes, marks or acknowledges them
+    # first can lose a received SMS (a one-time code) or a delivery report.
+    "+CMGD": "would delete stored messages the device may not have read yet; read them with goip_get_sms.html",
+    "+CMGR": "would mark an unread stored message read under the driver; read received SMS with goip_get_sms.html",
+    "+CMGL": "would mark unread stored messages read under the driver; read received SMS with goip_get_sms.html",
+    "+CNMA": "would acknowledge a message to the network before the device has stored it",
+    "+CMSS": "would send a stored SMS outside the device's queue; send SMS with goip_post_sms.html",
+    "+CSMP": "would change the SMS parameters the driver sets (delivery report requests, validity)",
+    "+CSMS": "would change the message service the driver's acknowledgements rely on",
+    "+CRES": "would restore stored SMS settings (indications, parameters) under the driver",
 }
 ALWAYS = frozenset({"E", "V", "Q", "Z", "&F", "+CMGS", "+CMGW", "+CMGC"})
 

@@ -8,11 +8,11 @@ driver does not accept them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..protocol import numbers
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
-from .ussd import menus_problem
+from .ussd import UssdSettings, menus_problem
 
 if TYPE_CHECKING:
     from ..gateway.config import GatewayConfig
@@ -58,19 +58,6 @@ class Calls:
     duration_max: float = 180.0
     pdd_min: float = 2.0  # post-dial delay
     pdd_max: float = 8.0
-
-
-@dataclass
-class UssdSettings:
-    """The network's USSD service (sim/ussd.py): codes, answers, and menus as small trees."""
-
-    delay: float = 1.0  # the network answers this long after a code or reply (0 with --fast)
-    balance: str = "*100#"
-    balance_text: str = "Your balance is {balance}. Each SMS costs {price}."
-    own_number: str = "*101#"
-    own_number_text: str = "Your number is {number}."
-    # code -> {text, options = {reply -> node}, delay}; added to (or replacing) the defaults
-    menus: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

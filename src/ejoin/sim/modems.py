@@ -57,6 +57,7 @@ class SimulatedModems(ModemDriver):
         self.ussd_service: UssdService | None = None  # set with the network
         # the port as the device shows it (set when the network is attached to a device)
         self.module_view: Callable[[int], at.ModuleView] | None = None
+        self._memory: dict[int, at.ModuleMemory] = {}  # what each module keeps between AT lines (SIM channels)
 
     async def _no_answer(self, timeout: float) -> None:
         await self._clock.sleep(timeout)
@@ -104,7 +105,7 @@ class SimulatedModems(ModemDriver):
         if digits.startswith("998"):
             await asyncio.get_running_loop().create_future()  # the network never answers
         if digits.startswith("999"):
-            return SendResult(False, REJECTED)
+            return SendResult(False, REJECTED, recipient_refused=True)
         if fails_at_random:
             return SendResult(False, OUT_OF_ORDER)
         if cost:
@@ -164,4 +165,4 @@ class SimulatedModems(ModemDriver):
         view = self.module_view(port)
         if view.state == PortState.MODULE_TIMEOUT:  # the module stopped answering
             await self._no_answer(timeout)
-        return at.answer(line, view)
+        return at.answer(line, view, self._memory.setdefault(port, at.ModuleMemory()))

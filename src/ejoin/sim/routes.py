@@ -10,23 +10,38 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import msgspec
 
-from ..gateway.plugin import Route
-from ..gateway.runtime import Gateway
+from ..gateway.plugin import DriverHost
+from ..gateway.receiving import Inbox
+from ..gateway.status import balance_text
 from ..protocol import numbers
 from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
 from ..protocol.ports import PortAddress, PortSpecError
 from ..web.endpoint import ApiError, ApiRequest, endpoint
+from ..web.route import Route
 from .cards import generate_card, with_values
-from .ussd import MenuError
-from .voice import CallPlan
+from .ussd import MenuError, UssdService
+from .voice import CallPlan, CallSimulator
+from .world import World
 
-if TYPE_CHECKING:
-    from .network import SimulatedNetwork
+
+class SimControl(Protocol):
+    """What these routes drive of the simulated network (``network.SimulatedNetwork`` has it)."""
+
+    world: World
+    ussd: UssdService
+
+    @property
+    def calls(self) -> CallSimulator: ...
+
+    async def inbound(
+        self, inbox: Inbox, addr: PortAddress, sender: str, text: str, ts: float, ref: int, total: int, seq: int
+    ) -> list[int] | None: ...
+
 
 OUTCOMES: dict[str, PortState | None] = {
     "ok": None,
@@ -45,8 +60,8 @@ def _outcome_name(outcome: int | None) -> str:
     return OUTCOME_NAMES.get(outcome, str(outcome))
 
 
-def _net(gw: Gateway) -> SimulatedNetwork:
-    return cast("SimulatedNetwork", gw.modems)  # these routes are mounted only with the simulated network
+def _net(gw: DriverHost) -> SimControl:
+    return cast(SimControl, gw.modems)  # these routes are mounted only with the simulated network
 
 
 def _params(req: ApiRequest) -> dict[str, str]:
@@ -59,7 +74,7 @@ def _params(req: ApiRequest) -> dict[str, str]:
     return out
 
 
-def _address(p: dict[str, str], gw: Gateway, *, slot: bool) -> PortAddress:
+def _address(p: dict[str, str], gw: DriverHost, *, slot: bool) -> PortAddress:
     text = p.get("port")
     if not text:
         raise ApiError(ResultCode.INVALID_PORT, "give port=, like port=1.02")
@@ -95,7 +110,7 @@ def _checked(check: Any, value: str, name: str) -> str:
 
 
 @endpoint()
-async def insert(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def insert(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=True)
     if gw.device.slot(addr).present:
@@ -112,7 +127,7 @@ async def insert(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def remove(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def remove(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     addr = _address(_params(req), gw, slot=True)
     if not gw.device.slot(addr).present:
         raise ApiError(ResultCode.BAD_REQUEST, f"slot {addr} holds no SIM", 409)
@@ -122,7 +137,7 @@ async def remove(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def signal(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def signal(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=False)
     value_text = p.get("value", "auto")
@@ -138,7 +153,7 @@ async def signal(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def registration(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def registration(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=True)
     outcome_name = p.get("outcome", "").lower()
@@ -150,7 +165,7 @@ async def registration(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def balance(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=True)
     world = _net(gw).world
@@ -168,15 +183,15 @@ async def balance(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
         world.set_balance(addr, value)
         gw.device.set_slot_field(addr, "balance", value)
     rec = gw.device.slot(addr).record
-    return _ok(port=gw.device.name(addr), bal=f"{rec.balance:.2f}", price=world.price(addr))
+    return _ok(port=gw.device.name(addr), bal=balance_text(rec.balance), price=world.price(addr))
 
 
-def _timestamp(p: dict[str, str], gw: Gateway) -> float:
+def _timestamp(p: dict[str, str], gw: DriverHost) -> float:
     return _number(p["ts"], "ts") if p.get("ts") else gw.clock.time()
 
 
 @endpoint()
-async def inbound(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def inbound(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """An SMS (or one part of a long one) arrives at a slot from the network."""
     p = _params(req)
     addr = _address(p, gw, slot=True)
@@ -226,7 +241,7 @@ class _MmsIn(msgspec.Struct):
 
 
 @endpoint()
-async def mms(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def mms(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """An MMS arrives: pushed to mms_url as multipart/related (spec 11)."""
     body = req.json(_MmsIn)
     if not body.sender or not body.parts:
@@ -256,7 +271,7 @@ async def mms(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def call(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def call(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """A voice call on a slot: answered or not, with its post-dial delay and duration."""
     p = _params(req)
     addr = _address(p, gw, slot=True)
@@ -275,7 +290,7 @@ async def call(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def state(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     device = gw.device
     world = _net(gw).world
     ports = []
@@ -321,7 +336,7 @@ async def state(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
 
 
 @endpoint()
-async def ussd(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def ussd(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """The network's USSD menus: listed; added or replaced (code + text, options, delay); removed."""
     service = _net(gw).ussd
     p: dict[str, Any] = {k: v for k, v in req.query.items() if k in ("code", "text", "delay", "remove")}

@@ -11,7 +11,7 @@ SIM that asks.  Unknown codes get the answer real networks give.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..modems.base import UssdReply
@@ -19,7 +19,6 @@ from ..protocol.ports import PortAddress
 from ..protocol.ussd import PassthroughError, check_ussd
 
 if TYPE_CHECKING:
-    from .config import UssdSettings
     from .world import World
 
 UNKNOWN = "UNKNOWN APPLICATION"
@@ -28,6 +27,19 @@ MAX_DEPTH = 10
 MAX_TEXT = 1000
 MAX_DELAY = 3600.0
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,30})\}")
+
+
+@dataclass
+class UssdSettings:
+    """The network's USSD service (sim/ussd.py): codes, answers, and menus as small trees."""
+
+    delay: float = 1.0  # the network answers this long after a code or reply (0 with --fast)
+    balance: str = "*100#"
+    balance_text: str = "Your balance is {balance}. Each SMS costs {price}."
+    own_number: str = "*101#"
+    own_number_text: str = "Your number is {number}."
+    # code -> {text, options = {reply -> node}, delay}; added to (or replacing) the defaults
+    menus: dict[str, Any] = field(default_factory=dict)
 
 
 class MenuError(ValueError):

@@ -19,7 +19,7 @@ from ..protocol.codes import TaskStatus
 from ..protocol.sms import SendSmsRequest
 
 if TYPE_CHECKING:
-    from ..fleet.runtime import Fleet
+    from ..fleet.engine.runtime import Fleet
     from ..gateway.runtime import Gateway
 
 SMS = 0  # the flag of a received SMS in an inbox row (1: a delivery report)
@@ -120,7 +120,7 @@ class FleetDevice:
         fleet = self._fleet
         if fleet.clock.time() - self._pulled >= self.PULL_EVERY:
             # what members hold and did not push (not subscribed yet, or a push lost): as goip_get_sms
-            from ..fleet.inbox import take_new
+            from ..fleet.api.inbox import take_new
 
             self._pulled = fleet.clock.time()
             await asyncio.gather(*(take_new(fleet, link, fleet.ports) for link in fleet.links.values() if link.up))

@@ -6,8 +6,10 @@ session wait together while the previous batch is being stored, so one commit se
 them.  The device's tid of an SMS is ``TID_BASE`` + its number in the SMPP store, so a restart
 between the two commits is settled by asking the device whether it holds that tid.
 
-Receipts: SMPP tasks report to ``REPORTS_URL`` through the device's outbox (``local.py``); the
-report's outcome becomes receipts in ``outq``, and the push is answered 2xx only then.
+Receipts: SMPP tasks report to ``REPORTS_URL`` through the device's outbox (written first, retried
+until a 2xx, kept across kill -9), which hands pushes to that URL to this server in the process
+(``gateway/attached.py``, ``LocalPushes``); the report's outcome becomes receipts in ``outq``, and
+the push is answered 2xx only then.
 Received SMS are read from the device's inbox by id (a cursor kept with what they made), woken
 by the inbox and by a poll.  Whatever waits in ``outq`` goes out as deliver_sm to the bound
 receivers and transceivers, in turn, and is deleted at its deliver_sm_resp.
@@ -26,6 +28,8 @@ from typing import Any
 import msgspec
 
 from ..clock import Clock, Timer
+from ..gateway.attached import LocalPushes
+from ..gateway.config import SmppAccount
 from ..protocol.codes import TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.smpp import (
@@ -42,13 +46,16 @@ from ..protocol.smpp import (
 )
 from ..protocol.smpp_sm import SmError, Submission, failure_state, read_submit, reason_code, smpp_time, sms_pdu
 from ..protocol.sms import SendSmsRequest
-from .config import SmppAccount
+from .accounts import Account
 from .device import SMS, SmppDevice
-from .local import REPORTS_URL, LocalPushes
 from .session import Session
 from .store import ENROUTE, FINAL, TID_BASE, WAITING, Queued, SmppStore, SmsToSend
 
 log = logging.getLogger(__name__)
+
+# Where SMPP tasks report.  The host is under ``.invalid`` (RFC 6761): should the SMPP server be turned
+# off while reports are owed, they fail as pushes to a name that never resolves.
+REPORTS_URL = "http://smpp.ejoin.invalid/reports"
 
 SYSTEM_ID = "ejoin"
 MAX_WAITING = 20_000  # submissions waiting to be stored; more are answered ESME_RTHROTTLED
@@ -70,26 +77,6 @@ _REFUSED = {
     TaskStatus.TOO_MANY_TASK: Status.ESME_RTHROTTLED,  # the queue is full: try again later
     TaskStatus.SERVER_ERROR: Status.ESME_RSYSERR,
 }
-
-
-@dataclass
-class Account:
-    system_id: str
-    password: str
-    throughput: float  # submit_sm a second, 0: no limit
-    tokens: float = 0.0
-    refilled: float = 0.0
-
-    def take_token(self, now: float) -> bool:
-        if self.throughput <= 0:
-            return True
-        burst = max(1.0, self.throughput)
-        self.tokens = min(burst, self.tokens + (now - self.refilled) * self.throughput)
-        self.refilled = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
 
 
 @dataclass
@@ -313,6 +300,9 @@ class SmppServer:
     def closed(self, session: Session) -> None:
         self.sessions.discard(session)
         self.deliveries.lost(session)
+
+    def answered(self, session: Session, item: Queued, status: int) -> None:
+        self.deliveries.answered(session, item, status)
 
     # --- submit_sm -------------------------------------------------------------------------
 

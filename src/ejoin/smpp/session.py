@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ..clock import Timer
+from ..clock import Clock, Timer
 from ..protocol.smpp import (
     Bind,
     BindResp,
@@ -30,9 +30,9 @@ from ..protocol.smpp import (
     Tag,
     response_to,
 )
+from .accounts import Account
 
 if TYPE_CHECKING:
-    from .server import Account, SmppServer
     from .store import Queued
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,27 @@ RESPONSE_WITHIN = 30.0  # seconds a deliver_sm may wait for its response before 
 _REQUESTS = (Command.SUBMIT_SM, Command.QUERY_SM, Command.CANCEL_SM)
 
 
+class Host(Protocol):
+    """What a session needs of its server (server.py's ``SmppServer``)."""
+
+    clock: Clock
+    window: int  # requests a bind may have unanswered
+    system_id: str  # the server's, in bind responses
+
+    def authenticate(self, system_id: str, password: str, peer: str) -> tuple[Account | None, Status]: ...
+    def opened(self, session: Session) -> None: ...
+    def bound(self, session: Session) -> None: ...
+    def closed(self, session: Session) -> None: ...
+    def submit(self, account: Account, pdu: ShortMessage) -> asyncio.Future[Pdu]: ...
+    async def query(self, account: Account, pdu: QuerySm) -> Pdu: ...
+    async def cancel(self, account: Account, pdu: CancelSm) -> Pdu: ...
+    def answered(self, session: Session, item: Queued, status: int) -> None:
+        """The peer's deliver_sm_resp (or none in time: ``ESME_RX_T_APPN``) to a deliver_sm."""
+        ...
+
+
 class Session(asyncio.Protocol):
-    def __init__(self, server: SmppServer) -> None:
+    def __init__(self, server: Host) -> None:
         self._server = server
         self._reader = PduReader()
         self.transport: asyncio.Transport | None = None
@@ -192,7 +211,7 @@ class Session(asyncio.Protocol):
             return  # enquire_link_resp, unbind_resp, or a late answer of a deliver_sm sent again since
         item, timer = held
         timer.cancel()
-        self._server.deliveries.answered(self, item, pdu.status)
+        self._server.answered(self, item, pdu.status)
 
     # --- what goes out ---------------------------------------------------------------------
 
@@ -207,7 +226,7 @@ class Session(asyncio.Protocol):
         held = self.sent.pop(seq, None)
         if held is not None:
             log.warning("SMPP %s: no deliver_sm_resp within %.0f s; sent again later", self.peer, RESPONSE_WITHIN)
-            self._server.deliveries.answered(self, held[0], Status.ESME_RX_T_APPN)
+            self._server.answered(self, held[0], Status.ESME_RX_T_APPN)
 
     def unbind(self) -> None:
         self.send(Empty(Command.UNBIND, self.next_sequence(), Status.ESME_ROK))

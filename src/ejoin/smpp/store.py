@@ -1,8 +1,10 @@
 """The SMPP server's own record: messages, their parts, and what waits for a deliver_sm_resp.
 
-A SQLite file (``smpp.sqlite3`` beside the device's store) in WAL, written by one thread.  Writes
-queued while a transaction commits go together into the next one (group commit), so a thousand
-submit_sm a second cost tens of commits, not a thousand.
+A SQLite file (``smpp.sqlite3`` beside the device's store) in WAL, run as ejoin runs SQLite
+(``store/thread.py``, ``DatabaseThread``: one thread, group commit — writes queued while a
+transaction commits go together into the next one, so a thousand submit_sm a second cost tens of
+commits, not a thousand) and brought to its newest schema by the one migration runner
+(``store/migrations.py``).
 
 - ``sms``: one SMS the device sends (a task of one recipient, tid ``TID_BASE + id``), with what
   its receipts need; ``stage`` goes parts waiting -> new (being handed to the device) -> en route
@@ -17,26 +19,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..protocol.smpp import MessageState
 from ..protocol.smpp_sm import RECEIPT_ALWAYS, RECEIPT_ON_FAILURE, Submission, receipt_pdu
+from ..store.migrations import Schema, migrate_sqlite
+from ..store.opening import StoreOpenError, describe_failure, prepare_directory
+from ..store.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TID_BASE = 9_100_000_000_000_000_000  # device tids of SMPP messages: TID_BASE + sms id
 WAITING, NEW, ENROUTE, FINAL = 0, 1, 2, 3
-_BATCH = 500
-_STOP = object()
 
-SCHEMA = """
+# The steps of the schema (store/migrations.py): appended, never edited.
+SCHEMA = Schema.of_sqlite(
+    "the SMPP store",
+    [
+        # 1: messages, their parts, deliver_sm waiting for their response, the inbox cursor
+        """
 CREATE TABLE IF NOT EXISTS sms (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account TEXT NOT NULL,
@@ -70,6 +76,8 @@ CREATE TABLE IF NOT EXISTS outq (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+    ],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,91 +124,37 @@ class Status:
 class SmppStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    # --- the DB thread -------------------------------------------------------------------
+        self._thread = DatabaseThread("ejoin-smpp-db", self._connect)
 
     async def open(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="ejoin-smpp-db", daemon=True)
-        self._thread.start()
-        await ready
+        """Open (and migrate) the file; ``StoreOpenError`` with one plain line if it cannot be."""
+        try:
+            await self._thread.start()
+        except Exception as exc:
+            raise StoreOpenError(describe_failure(exc, self.path)) from None
 
     async def close(self) -> None:
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        thread, self._thread = self._thread, None
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        await self._thread.stop()
 
-    def _serve(self, ready: asyncio.Future[None]) -> None:
-        loop = self._loop
-        assert loop is not None
+    async def quiesce(self) -> bool:
+        """Wait for the work queued so far (a virtual clock moves only once it is done)."""
+        return await self._thread.quiesce()
+
+    def _connect(self) -> sqlite3.Connection:
+        prepare_directory(self.path)
+        conn = sqlite3.connect(self.path, isolation_level=None)
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(SCHEMA)
-        except BaseException as exc:
-            loop.call_soon_threadsafe(_settle, ready, None, exc)
-            return
-        loop.call_soon_threadsafe(_settle, ready, None, None)
-        try:
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    return
-                batch = [item]
-                while len(batch) < _BATCH:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is _STOP:
-                        self._queue.put(_STOP)
-                        break
-                    batch.append(more)
-                self._commit(conn, batch)
-        finally:
+            migrate_sqlite(conn, SCHEMA)
+        except BaseException:
             conn.close()
-
-    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, fut in batch:
-                conn.execute("SAVEPOINT one")
-                try:
-                    results.append((fut, fn(conn), None))
-                    conn.execute("RELEASE one")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO one")
-                    conn.execute("RELEASE one")
-                    results.append((fut, None, exc))
-            conn.execute("COMMIT")
-        except Exception as failure:
-            log.error("SMPP store transaction failed: %s", failure)
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            results = [(fut, None, failure) for _, fut in batch]
-        loop = self._loop
-        assert loop is not None
-        for fut, result, error in results:
-            loop.call_soon_threadsafe(_settle, fut, result, error)
+            raise
+        return conn
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        if self._thread is None or self._loop is None:
-            raise RuntimeError("the SMPP store is not open")
-        fut: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put((fn, fut))
-        return fut
+        return self._thread.submit(fn)
 
     # --- submissions ---------------------------------------------------------------------
 
@@ -391,12 +345,3 @@ def _finish(
             pdu = receipt_pdu(str(message_id), source, dest, submitted, at, state, err, text).encode()
             out.append(_queue(db, account, pdu, at))
     return out
-
-
-def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if fut.done():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)

@@ -15,6 +15,8 @@ from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocol.ports import DeviceSize
+
 
 @dataclass(slots=True)
 class SlotRecord:
@@ -27,7 +29,7 @@ class SlotRecord:
     imsi: str = ""
     number: str = ""
     operator: str = ""
-    balance: float = 0.0
+    balance: float | None = 0.0  # None: nobody has read it (a real module without a balance code)
     imei: str = ""
     locked: bool = False
     seq: int = 0
@@ -81,7 +83,7 @@ class TaskRecord:
     spec: bytes
     n: int
     request: bytes
-    state: int = 0  # a TaskState (gateway/sending/states.py)
+    state: int = 0  # a TaskState (protocol/task_states.py)
     reported_seq: int = 0
     # derived from job rows when loading
     sent: int = 0
@@ -97,11 +99,14 @@ class JobRecord:
     idx: int
     number: str
     port: str
-    state: int  # a JobState (gateway/sending/states.py)
+    state: int  # a JobState (protocol/task_states.py)
     ts: int
     reason: str = ""
     carrier: str = ""
     done_seq: int | None = None
+    # Sent after all: this outcome replaces a failure of unknown outcome counted at ``ts``'s minute
+    # (a delivery report proved it went out); the statistics move it from failed to sent.
+    confirmed: bool = False
 
 
 @dataclass(slots=True)
@@ -115,6 +120,17 @@ class InboxRecord:
     recipient: str
     content: str
     incomplete: str = ""  # "2/3": parts that arrived of a concatenated SMS that never completed
+    id: int = 0
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """A received message kept as the module gave it: ``pdu`` in hex, and why it is not an SMS."""
+
+    port: str  # the slot that received it ("1.01")
+    ts: int
+    pdu: str
+    reason: str
     id: int = 0
 
 
@@ -237,6 +253,10 @@ class OutboxStore(Protocol):
     async def outbox_summary(self) -> list[PushQueueSummary]: ...
 
 
+# Outcomes as jobs_finish takes them: the jobs, the (port, slot) of each, failures in a row per slot.
+Finished = tuple[list[JobRecord], list[tuple[int, int]], dict[tuple[int, int], int]]
+
+
 class TaskStore(Protocol):
     """Send tasks, their recipients in chunks, and a job row per SMS."""
 
@@ -253,6 +273,10 @@ class TaskStore(Protocol):
         """Tasks with these tids that are finished or removed and still kept (not pruned), oldest first."""
 
     @abstractmethod
+    async def tasks_by_id(self, ids: list[int]) -> list[TaskRecord]:
+        """The tasks with these store ids that are still kept, with their progress, oldest first."""
+
+    @abstractmethod
     async def task_chunk(self, task_id: int, chunk: int) -> list[str]: ...
 
     @abstractmethod
@@ -262,7 +286,9 @@ class TaskStore(Protocol):
     def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]: ...
 
     @abstractmethod
-    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]: ...
+    def jobs_start(self, jobs: list[JobRecord], finished: Finished | None = None) -> asyncio.Future[None]:
+        """Jobs now in a module; ``finished`` (as ``jobs_finish`` takes them): outcomes written with them,
+        in the same piece of work."""
 
     @abstractmethod
     def jobs_finish(
@@ -279,6 +305,10 @@ class TaskStore(Protocol):
 
     @abstractmethod
     async def jobs_done_since(self, task_id: int, after_seq: int) -> list[JobRecord]: ...
+
+    @abstractmethod
+    async def jobs_failed_for(self, reasons: list[str]) -> list[JobRecord]:
+        """Failed jobs of kept tasks with one of these reasons, oldest first."""
 
     @abstractmethod
     async def jobs_of_lane(self, task_id: int, lane: int) -> list[int]: ...
@@ -301,6 +331,10 @@ class InboxStore(Protocol):
     async def inbox_unpushed(self) -> list[InboxRecord]: ...
 
     @abstractmethod
+    async def inbox_recent_reports(self, limit: int) -> list[InboxRecord]:
+        """The newest ``limit`` delivery reports kept, newest first."""
+
+    @abstractmethod
     def inbox_mark_pushed(self, ids: list[int]) -> asyncio.Future[None]: ...
 
     @abstractmethod
@@ -309,7 +343,21 @@ class InboxStore(Protocol):
 
     @abstractmethod
     def inbox_prune(self, keep: int) -> asyncio.Future[int]:
-        """Delete the oldest already-pushed SMS beyond the newest ``keep``; how many."""
+        """Delete the oldest already-pushed SMS beyond the newest ``keep``; how many.  Raw messages beyond
+        the newest ``keep`` go too."""
+
+    @abstractmethod
+    def raw_add(self, record: RawRecord) -> asyncio.Future[int]:
+        """Keep a raw received message; its id (the id it already has if this slot's module gave the
+        same PDU before: a message read again after a crash is kept once)."""
+
+    @abstractmethod
+    async def raw_page(self, first_id: int, limit: int) -> tuple[list[RawRecord], int]:
+        """Raw messages from ``first_id`` (at most ``limit``), and the next id."""
+
+    @abstractmethod
+    def raw_drop(self, ids: list[int] | None) -> asyncio.Future[int]:
+        """Delete these raw messages (None: all); how many."""
 
     @abstractmethod
     def part_add(self, part: PartRecord) -> asyncio.Future[None]: ...
@@ -324,6 +372,11 @@ class StatsStore(Protocol):
     @abstractmethod
     async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:
         """Per (port, slot): received/sent_ok/sent_failed since a minute (None: ever) and con_failed."""
+
+    @abstractmethod
+    async def sms_per_minute(self, since_minute: int, size: DeviceSize) -> dict[int, tuple[int, int, int]]:
+        """Per minute since ``since_minute`` (the minutes with any): (sent_ok, sent_failed, received)
+        summed over every slot of a device of ``size``."""
 
     @abstractmethod
     def call_add(self, call: CallRecord) -> asyncio.Future[None]: ...

@@ -1,30 +1,21 @@
-"""The embedded store: SQLite in WAL mode, owned by one thread.
-
-Every statement runs on the DB thread.  Work queued while a transaction is
-being committed is taken together into the next one (group commit): under load
-many writes share one fsync; idle, a write commits alone and at once.  Each
-piece of work runs in its own SAVEPOINT so one failing piece does not undo the
-others of its batch.
-"""
+"""The embedded store: SQLite in WAL mode, owned by one thread (``thread.DatabaseThread``: group
+commit, a savepoint per piece of work, futures settled once committed)."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import logging
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..gateway.sending.states import JobState, TaskState
-from ..protocol.ports import PortAddress, PortSpecError
+from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+from ..protocol.task_states import JobState, TaskState
 from .base import (
     CALL_COUNTERS,
     CallRecord,
+    Finished,
     InboxRecord,
     JobRecord,
     OutboxItem,
@@ -32,19 +23,17 @@ from .base import (
     PortRecord,
     PushMarks,
     PushQueueSummary,
+    RawRecord,
     SlotRecord,
     Store,
     TaskRecord,
 )
 from .migrations import migrate
 from .opening import DataDirectoryLock, StoreOpenError, describe_failure, prepare_directory, warn_about_leftovers
-
-log = logging.getLogger(__name__)
+from .thread import Batch, DatabaseThread
 
 T = TypeVar("T")
-_BATCH_MAX = 1000
 _DEAD_COLS = "id, dest, kind, content_type, headers, body, created, attempts"
-_STOP = object()
 
 
 class SQLiteStore(Store):
@@ -53,137 +42,56 @@ class SQLiteStore(Store):
         self._synchronous = synchronous.upper()
         if self._synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"unknown sqlite synchronous mode {synchronous!r}")
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._in_flight = 0
+        self._thread = DatabaseThread("ejoin-db", self._connect, self._run_batch)
         self._lock = DataDirectoryLock(self.path.parent)
 
-    # --- thread machinery ----------------------------------------------------
+    # --- the DB thread ---------------------------------------------------------
 
     async def open(self) -> None:
         """Open (and migrate) the store; ``StoreOpenError`` with one plain line if it cannot be."""
-        self._loop = asyncio.get_running_loop()
         prepare_directory(self.path)
         self._lock.acquire()
         warn_about_leftovers(self.path)
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="ejoin-db", daemon=True)
-        self._thread.start()
         try:
-            await ready
+            await self._thread.start()
         except BaseException as exc:
-            self._thread = None
             self._lock.release()
             if isinstance(exc, Exception):
                 raise StoreOpenError(describe_failure(exc, self.path)) from None
             raise
 
     async def close(self) -> None:
-        if self._thread is None:
+        if not self._thread.running:
             return
-        self._queue.put(_STOP)
-        thread = self._thread
-        self._thread = None
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        await self._thread.stop()
         self._lock.release()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        # Damaged pages otherwise surface later, as a failure of some unrelated query.
-        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if problem != "ok":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            # Damaged pages otherwise surface later, as a failure of some unrelated query.
+            problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
+            migrate(conn)
+        except BaseException:
             conn.close()
-            raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
+            raise
         return conn
 
-    def _run(self, ready: asyncio.Future[None]) -> None:
-        loop = self._loop
-        assert loop is not None
-        try:
-            conn = self._connect()
-            migrate(conn)
-        except BaseException as exc:  # the opener must hear why, not hang
-            loop.call_soon_threadsafe(_settle, ready, None, exc)
-            return
-        loop.call_soon_threadsafe(_settle, ready, None, None)
-        try:
-            while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    break
-                batch = [first]
-                stop = False
-                while len(batch) < _BATCH_MAX:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stop = True
-                        break
-                    batch.append(item)
-                self._run_batch(conn, batch)
-                if stop:
-                    break
-        finally:
-            conn.close()
-
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[tuple]) -> None:
-        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, args, fut in batch:
-                conn.execute("SAVEPOINT work")
-                try:
-                    result = fn(conn, *args)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO work")
-                    conn.execute("RELEASE work")
-                    outcomes.append((fut, None, exc))
-                else:
-                    conn.execute("RELEASE work")
-                    outcomes.append((fut, result, None))
-            conn.execute("COMMIT")
-        except Exception as failure:  # the commit itself failed: nothing of the batch holds
-            log.error("store transaction failed: %s", failure)
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            outcomes = [(fut, None, failure) for _, _, fut in batch]
-        loop = self._loop
-        assert loop is not None
-        for fut, result, error in outcomes:
-            loop.call_soon_threadsafe(_settle, fut, result, error)
+    def _run_batch(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        self._thread.run_batch(conn, batch)
 
     def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        if self._thread is None or self._loop is None:
-            raise RuntimeError("the store is not open")
-        fut: Outcome[T] = Outcome(loop=self._loop)
-        self._in_flight += 1
-        fut.add_done_callback(functools.partial(self._done, fn))
-        self._queue.put((fn, args, fut))
-        return fut
-
-    def _done(self, fn: Callable[..., Any], fut: Outcome[Any]) -> None:
-        self._in_flight -= 1
-        # A failure: look again once everyone waiting on it has run.  One nobody took is logged
-        # here, so writes that are not awaited (a state change) need no logging callback of their own.
-        if fut.exception_unasked():
-            assert self._loop is not None
-            self._loop.call_soon(_unheard, fn, fut)
+        return self._thread.submit(fn, *args)
 
     async def quiesce(self) -> bool:
         """Wait for every queued piece of work; True if there was any."""
-        if self._in_flight == 0:
-            return False
-        await self._submit(lambda conn: None)
-        return True
+        return await self._thread.quiesce()
 
     # --- settings ------------------------------------------------------------
 
@@ -208,7 +116,7 @@ class SQLiteStore(Store):
 
     _SLOT_COLS = (
         "port, slot, present, iccid, imsi, number, operator, balance, imei, locked, seq, "
-        "esim, esim_ac, esim_cc, esim_provider"
+        "esim, esim_ac, esim_cc, esim_provider, balance_known"
     )
 
     async def load_slots(self) -> list[SlotRecord]:
@@ -223,7 +131,7 @@ class SQLiteStore(Store):
                     imsi=r[4],
                     number=r[5],
                     operator=r[6],
-                    balance=r[7],
+                    balance=r[7] if r[15] else None,
                     imei=r[8],
                     locked=bool(r[9]),
                     seq=r[10],
@@ -246,7 +154,7 @@ class SQLiteStore(Store):
             record.imsi,
             record.number,
             record.operator,
-            record.balance,
+            record.balance or 0.0,
             record.imei,
             int(record.locked),
             record.seq,
@@ -254,6 +162,7 @@ class SQLiteStore(Store):
             record.esim_ac,
             record.esim_cc,
             record.esim_provider,
+            int(record.balance is not None),
         )
 
         def run(conn: sqlite3.Connection) -> None:
@@ -471,30 +380,19 @@ class SQLiteStore(Store):
 
     async def tasks_open(self) -> list[TaskRecord]:
         def run(conn: sqlite3.Connection) -> list[TaskRecord]:
-            out: dict[int, TaskRecord] = {}
-            for r in conn.execute(
-                f"SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE state < {TaskState.FINISHED:d} "
-                "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id) "
-                "ORDER BY id"
-            ):
-                out[r[0]] = TaskRecord(
-                    id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]), state=r[5], reported_seq=r[6]
-                )
-            if not out:
+            return _tasks_with_progress(
+                conn,
+                f"state < {TaskState.FINISHED:d} "
+                "OR reported_seq < (SELECT COALESCE(MAX(done_seq), 0) FROM job WHERE job.task_id = task.id)",
+            )
+
+        return await self._submit(run)
+
+    async def tasks_by_id(self, ids: list[int]) -> list[TaskRecord]:
+        def run(conn: sqlite3.Connection) -> list[TaskRecord]:
+            if not ids:
                 return []
-            marks = ",".join("?" * len(out))
-            for task_id, lane, count, max_idx, sent, failed, done_seq in conn.execute(
-                f"SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = {JobState.SENT:d}), "
-                f"SUM(state = {JobState.FAILED:d}), MAX(done_seq) "
-                f"FROM job WHERE task_id IN ({marks}) GROUP BY task_id, lane",
-                list(out),
-            ):
-                rec = out[task_id]
-                rec.lane_jobs[lane] = [count, max_idx]
-                rec.sent += sent
-                rec.failed += failed
-                rec.done_seq = max(rec.done_seq, done_seq or 0)
-            return list(out.values())
+            return _tasks_with_progress(conn, f"id IN ({','.join('?' * len(ids))})", ids)
 
         return await self._submit(run)
 
@@ -532,10 +430,13 @@ class SQLiteStore(Store):
     def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]:
         return self._submit(_mark_reported, marks)
 
-    def jobs_start(self, jobs: list[JobRecord]) -> asyncio.Future[None]:
+    def jobs_start(self, jobs: list[JobRecord], finished: Finished | None = None) -> asyncio.Future[None]:
         rows = [(j.task_id, j.lane, j.idx, j.number, j.port, j.state, j.ts) for j in jobs]
+        done = _finishing(*finished) if finished is not None else None
 
         def run(conn: sqlite3.Connection) -> None:
+            if done is not None:
+                done(conn)
             conn.executemany("INSERT INTO job(task_id, lane, idx, number, port, state, ts) VALUES(?,?,?,?,?,?,?)", rows)
 
         return self._submit(run)
@@ -546,21 +447,7 @@ class SQLiteStore(Store):
         slots: list[tuple[int, int]] | None = None,
         con_failed: dict[tuple[int, int], int] | None = None,
     ) -> asyncio.Future[None]:
-        rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
-        counts: dict[tuple[int, int, int], list[int]] = {}
-        for job, (port, slot) in zip(jobs, slots or [], strict=False):
-            c = counts.setdefault((port, slot, job.ts // 60), [0, 0, 0])
-            c[1 if job.state == JobState.SENT else 2] += 1
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
-                "WHERE task_id = ? AND lane = ? AND idx = ?",
-                rows,
-            )
-            _count_sms(conn, counts, con_failed)
-
-        return self._submit(run)
+        return self._submit(_finishing(jobs, slots or [], con_failed or {}))
 
     async def jobs_interrupted(self, ts: int, reason: str) -> list[JobRecord]:
         def run(conn: sqlite3.Connection) -> list[JobRecord]:
@@ -589,6 +476,21 @@ class SQLiteStore(Store):
                 counts.setdefault((addr.port, addr.slot or 1, ts // 60), [0, 0, 0])[2] += 1
             _count_sms(conn, counts)
             return jobs
+
+        return await self._submit(run)
+
+    async def jobs_failed_for(self, reasons: list[str]) -> list[JobRecord]:
+        def run(conn: sqlite3.Connection) -> list[JobRecord]:
+            if not reasons:
+                return []
+            return [
+                _job(r)
+                for r in conn.execute(
+                    f"SELECT {_JOB_COLS} FROM job WHERE state = {JobState.FAILED:d} "
+                    f"AND reason IN ({','.join('?' * len(reasons))}) ORDER BY ts, task_id, idx",
+                    reasons,
+                )
+            ]
 
         return await self._submit(run)
 
@@ -639,6 +541,17 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
+    async def inbox_recent_reports(self, limit: int) -> list[InboxRecord]:
+        def run(conn: sqlite3.Connection) -> list[InboxRecord]:
+            return [
+                InboxRecord(*r)
+                for r in conn.execute(
+                    f"SELECT {_INBOX_COLS} FROM inbox WHERE flag = 1 ORDER BY id DESC LIMIT ?", (limit,)
+                )
+            ]
+
+        return await self._submit(run)
+
     def inbox_mark_pushed(self, ids: list[int]) -> asyncio.Future[None]:
         return self._submit(_mark_pushed, ids)
 
@@ -663,10 +576,46 @@ class SQLiteStore(Store):
 
     def inbox_prune(self, keep: int) -> asyncio.Future[int]:
         def run(conn: sqlite3.Connection) -> int:
+            raw = conn.execute("SELECT id FROM inbox_raw ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+            if raw is not None:
+                conn.execute("DELETE FROM inbox_raw WHERE id <= ?", (raw[0],))
             cutoff = conn.execute("SELECT id FROM inbox ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
             if cutoff is None:
                 return 0
             return conn.execute("DELETE FROM inbox WHERE id <= ? AND pushed = 1", (cutoff[0],)).rowcount
+
+        return self._submit(run)
+
+    def raw_add(self, record: RawRecord) -> asyncio.Future[int]:
+        row = (record.port, record.ts, record.pdu, record.reason)
+
+        def run(conn: sqlite3.Connection) -> int:
+            known = conn.execute("SELECT id FROM inbox_raw WHERE port = ? AND pdu = ?", (row[0], row[2])).fetchone()
+            if known is not None:
+                return int(known[0])
+            cur = conn.execute("INSERT INTO inbox_raw(port, ts, pdu, reason) VALUES(?,?,?,?)", row)
+            return int(cur.lastrowid or 0)
+
+        return self._submit(run)
+
+    async def raw_page(self, first_id: int, limit: int) -> tuple[list[RawRecord], int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[RawRecord], int]:
+            rows = conn.execute(
+                "SELECT port, ts, pdu, reason, id FROM inbox_raw WHERE id >= ? ORDER BY id LIMIT ?", (first_id, limit)
+            )
+            records = [RawRecord(*r) for r in rows]
+            if records:
+                return records, records[-1].id + 1
+            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox_raw'").fetchone()
+            return records, max(first_id, (last[0] if last else 0) + 1)
+
+        return await self._submit(run)
+
+    def raw_drop(self, ids: list[int] | None) -> asyncio.Future[int]:
+        def run(conn: sqlite3.Connection) -> int:
+            if ids is None:
+                return conn.execute("DELETE FROM inbox_raw").rowcount
+            return sum(conn.execute("DELETE FROM inbox_raw WHERE id = ?", (i,)).rowcount for i in ids)
 
         return self._submit(run)
 
@@ -708,6 +657,22 @@ class SQLiteStore(Store):
                 entry = out.setdefault((p, s), {"con_failed": 0})
                 entry.update(received=rec, sent_ok=ok, sent_failed=failed)
             return out
+
+        return await self._submit(run)
+
+    async def sms_per_minute(self, since_minute: int, size: DeviceSize) -> dict[int, tuple[int, int, int]]:
+        # Every (port, slot) named: the primary key (port, slot, minute) then seeks each slot's recent
+        # minutes instead of scanning days of buckets (64 x 8, 3 days of 128 busy slots: 6 ms, not 32).
+        ports = ",".join(str(p) for p in range(1, size.ports + 1))
+        slots = ",".join(str(s) for s in range(1, size.slots + 1))
+
+        def run(conn: sqlite3.Connection) -> dict[int, tuple[int, int, int]]:
+            rows = conn.execute(
+                "SELECT minute, SUM(sent_ok), SUM(sent_failed), SUM(received) FROM sms_stat "
+                f"WHERE port IN ({ports}) AND slot IN ({slots}) AND minute >= ? GROUP BY minute",
+                (since_minute,),
+            )
+            return {minute: (ok, failed, received) for minute, ok, failed, received in rows}
 
         return await self._submit(run)
 
@@ -838,6 +803,79 @@ def _count_sms(
         )
 
 
+def _finishing(
+    jobs: list[JobRecord], slots: list[tuple[int, int]], con_failed: dict[tuple[int, int], int]
+) -> Callable[[sqlite3.Connection], None]:
+    """The work that writes these outcomes and counts them per slot and minute (``slots``: one per job)."""
+    rows = [(j.state, j.ts, j.reason, j.carrier, j.done_seq, j.task_id, j.lane, j.idx) for j in jobs]
+    counts: dict[tuple[int, int, int], list[int]] = {}
+    confirmed: dict[tuple[int, int, int], int] = {}
+    for job, (port, slot) in zip(jobs, slots, strict=False):
+        key = (port, slot, job.ts // 60)
+        if job.confirmed:
+            confirmed[key] = confirmed.get(key, 0) + 1
+            continue
+        c = counts.setdefault(key, [0, 0, 0])
+        c[1 if job.state == JobState.SENT else 2] += 1
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "UPDATE job SET state = ?, ts = ?, reason = ?, carrier = ?, done_seq = ? "
+            "WHERE task_id = ? AND lane = ? AND idx = ?",
+            rows,
+        )
+        _count_sms(conn, counts, con_failed)
+        _count_confirmed(conn, confirmed)
+
+    return run
+
+
+def _count_confirmed(conn: sqlite3.Connection, confirmed: dict[tuple[int, int, int], int]) -> None:
+    """SMS counted failed in a minute that turned out sent: moved from failed to sent in that minute's
+    bucket (if still kept) and in the totals."""
+    if not confirmed:
+        return
+    conn.executemany(
+        "UPDATE sms_stat SET sent_ok = sent_ok + ?1, sent_failed = MAX(0, sent_failed - ?1) "
+        "WHERE port = ?2 AND slot = ?3 AND minute = ?4",
+        [(n, *key) for key, n in confirmed.items()],
+    )
+    totals: dict[tuple[int, int], int] = {}
+    for (port, slot, _), n in confirmed.items():
+        totals[(port, slot)] = totals.get((port, slot), 0) + n
+    conn.executemany(
+        "UPDATE sms_total SET sent_ok = sent_ok + ?1, sent_failed = MAX(0, sent_failed - ?1) "
+        "WHERE port = ?2 AND slot = ?3",
+        [(n, *key) for key, n in totals.items()],
+    )
+
+
+def _tasks_with_progress(conn: sqlite3.Connection, where: str, args: list[Any] | None = None) -> list[TaskRecord]:
+    """Task rows matching ``where``, each with its progress summed from its job rows."""
+    out: dict[int, TaskRecord] = {}
+    for r in conn.execute(
+        f"SELECT id, tid, spec, n, request, state, reported_seq FROM task WHERE {where} ORDER BY id", args or []
+    ):
+        out[r[0]] = TaskRecord(
+            id=r[0], tid=r[1], spec=bytes(r[2]), n=r[3], request=bytes(r[4]), state=r[5], reported_seq=r[6]
+        )
+    if not out:
+        return []
+    marks = ",".join("?" * len(out))
+    for task_id, lane, count, max_idx, sent, failed, done_seq in conn.execute(
+        f"SELECT task_id, lane, COUNT(*), MAX(idx), SUM(state = {JobState.SENT:d}), "
+        f"SUM(state = {JobState.FAILED:d}), MAX(done_seq) "
+        f"FROM job WHERE task_id IN ({marks}) GROUP BY task_id, lane",
+        list(out),
+    ):
+        rec = out[task_id]
+        rec.lane_jobs[lane] = [count, max_idx]
+        rec.sent += sent
+        rec.failed += failed
+        rec.done_seq = max(rec.done_seq, done_seq or 0)
+    return list(out.values())
+
+
 def _mark_pushed(conn: sqlite3.Connection, ids: list[int]) -> None:
     conn.executemany("UPDATE inbox SET pushed = 1 WHERE id = ?", [(i,) for i in ids])
 
@@ -849,43 +887,3 @@ _JOB_COLS = "task_id, lane, idx, number, port, state, ts, reason, carrier, done_
 
 def _job(r: tuple) -> JobRecord:
     return JobRecord(*r)
-
-
-class Outcome(asyncio.Future[T]):
-    """A store job's outcome that knows whether anyone asked for it: awaited, or its result or
-    exception read (asyncio keeps that to itself, and says so only when the future is collected)."""
-
-    _asked = False
-
-    def result(self) -> T:
-        self._asked = True
-        return super().result()
-
-    def exception(self) -> BaseException | None:
-        self._asked = True
-        return super().exception()
-
-    def __await__(self) -> Generator[Any, None, T]:
-        self._asked = True
-        return (yield from super().__await__())
-
-    __iter__ = __await__
-
-    def exception_unasked(self) -> bool:
-        """Failed, and nobody has asked for the outcome yet."""
-        return not self._asked and self.done() and not self.cancelled() and super().exception() is not None
-
-
-def _unheard(fn: Callable[..., Any], fut: Outcome[Any]) -> None:
-    if fut.exception_unasked():  # nobody asked for the outcome (asyncio would say so only at GC)
-        what = fn.__qualname__.replace(".<locals>.run", "").rsplit(".", 1)[-1]
-        log.error("a store write (%s) failed and nobody was waiting for it: %s", what, fut.exception())
-
-
-def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the waiter was cancelled; the write still happened
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)

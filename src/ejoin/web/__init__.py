@@ -1,5 +1,1 @@
-"""HTTP at the edge: thin aiohttp handlers over the gateway."""
-
-from .app import create_app
-
-__all__ = ["create_app"]
+"""HTTP at the edge: thin aiohttp handlers over the gateway (``web.app.create_app`` serves them)."""

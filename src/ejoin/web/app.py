@@ -7,14 +7,14 @@ from aiohttp import web
 from ..gateway.runtime import Gateway
 from ..protocol.messages import encode
 from . import dashboard, metrics
-from .connections import track_handlers
+from .cross_site import refuse_cross_site
 from .endpoint import DEVICE, GATEWAY, json_errors
 from .openapi import build_openapi
 from .routes import ROUTES
 
 
 def create_app(gw: Gateway) -> web.Application:
-    app = web.Application(client_max_size=gw.config.max_body, middlewares=[track_handlers, json_errors])
+    app = web.Application(client_max_size=gw.config.max_body, middlewares=[json_errors])
     app[DEVICE] = app[GATEWAY] = gw
     routes = (*ROUTES, *gw.modems.routes)  # the driver's (the simulator's /sim/*): there only while it runs
     for route in routes:
@@ -28,6 +28,7 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_route("GET", "/openapi.json", openapi)
 
     metrics.install(app, gw)
+    app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted
     dashboard.install(app, gw)
 
     async def lifecycle(app: web.Application):

@@ -11,7 +11,7 @@ from ..gateway.device import Device
 from ..gateway.parameters import ParameterError, Parameters
 from ..modems.base import ModemDriver
 from ..protocol.codes import ResultCode
-from ..protocol.messages import CommandRequest, GetReply, Reply, SetReply
+from ..protocol.messages import CommandRequest, GetReply, Reply, SetReply, WireError, decode_lenient
 from ..protocol.ports import DeviceSize
 from .endpoint import RESERVED, ApiError, ApiRequest, endpoint
 
@@ -34,8 +34,37 @@ class CommandParts(ParameterParts, Protocol):
     def reboot(self) -> None: ...
 
 
-def _param_items(req: ApiRequest) -> list[tuple[str, str]]:
-    """name=value pairs from the query (less auth keys) and a form or JSON body."""
+class _Op(msgspec.Struct):
+    op: Any = None
+
+
+def requested_op(req: ApiRequest) -> str:
+    """The op, lower-cased: from the query, else from a JSON body (``{"op":"set","sms_url":...}``)."""
+    op = req.param("op")
+    if op is None and req.has_body() and req.body_is_json():
+        try:
+            body_op = decode_lenient(req.body, _Op).op
+        except WireError:
+            body_op = None  # read again as a command, which answers why the body does not fit
+        op = body_op if isinstance(body_op, str) else None
+    return (op or "").strip().lower()
+
+
+def requested_command(req: ApiRequest) -> CommandRequest:
+    """A port command from a JSON body or the query string (``?op=switch&ports=1.02``); a singular
+    ``port`` is taken where ``ports`` is missing (commands.plan reads it)."""
+    if not req.has_body():
+        return CommandRequest(op=req.param("op"), ports=req.param("ports"), port=req.param("port"))
+    cmd = req.json(CommandRequest)
+    if cmd.op is None:
+        cmd.op = req.param("op")
+    if cmd.ports is None and cmd.port is None:
+        cmd.ports, cmd.port = req.param("ports"), req.param("port")
+    return cmd
+
+
+def param_items(req: ApiRequest) -> list[tuple[str, str]]:
+    """name=value pairs of op=get/set from the query (less auth keys) and a form or JSON body."""
     items = [(k, v) for k, v in req.query.items() if k.lower() not in RESERVED]
     if req.has_body():
         if req.body_is_json():
@@ -50,7 +79,7 @@ def _param_items(req: ApiRequest) -> list[tuple[str, str]]:
 
 
 def _get(req: ApiRequest, gw: ParameterParts) -> GetReply:
-    names = [k for k, _ in _param_items(req)] or gw.parameters.names()
+    names = [k for k, _ in param_items(req)] or gw.parameters.names()
     data: dict[str, Any] = {}
     try:
         for name in names:
@@ -63,7 +92,7 @@ def _get(req: ApiRequest, gw: ParameterParts) -> GetReply:
 
 def _set(req: ApiRequest, gw: ParameterParts) -> SetReply:
     try:
-        count = gw.parameters.set_many(_param_items(req))
+        count = gw.parameters.set_many(param_items(req))
     except ParameterError as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
     return SetReply(code=ResultCode.OK, reason="OK", par_set=count)
@@ -71,19 +100,10 @@ def _set(req: ApiRequest, gw: ParameterParts) -> SetReply:
 
 @endpoint()
 async def send_cmd(req: ApiRequest, gw: CommandParts) -> Any:
-    query_op = (req.param("op") or "").strip().lower()
-    if query_op in ("get", "set"):
-        return _get(req, gw) if query_op == "get" else _set(req, gw)
-    if req.has_body():
-        cmd = req.json(CommandRequest)
-        if cmd.op is None:
-            cmd.op = req.param("op")
-        if cmd.ports is None:
-            cmd.ports = req.param("ports")
-    else:
-        cmd = CommandRequest(op=req.param("op"), ports=req.param("ports"))
-    if (cmd.op or "").strip().lower() in ("get", "set"):
-        raise ApiError(ResultCode.BAD_REQUEST, "get and set take op in the query string (?op=get&name...)", 400)
+    op = requested_op(req)
+    if op in ("get", "set"):
+        return _get(req, gw) if op == "get" else _set(req, gw)
+    cmd = requested_command(req)
     steps = commands.plan(cmd, gw.size, can_switch=gw.driver.can_switch_slots)
     commands.run(steps, gw.device, save=gw.save, reboot=gw.reboot)
     return Reply(code=ResultCode.OK, reason="OK")

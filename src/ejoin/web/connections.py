@@ -2,10 +2,12 @@
 
 aiohttp has no header-read timeout and no connection cap: a client trickling a
 byte a second, or declaring a body it never sends, holds a connection forever.
-This guard sits between the listening socket and aiohttp's protocol: it counts
-connections (refusing past the cap with 503), and closes a connection whose
-request head has not arrived within ``read_timeout``.  Body reads are bounded
-by the endpoint mechanism with the same timeout.
+This guard sits between the listening socket and aiohttp's protocol (the
+edge's, web/edge.py): it counts connections (refusing past the cap with 503),
+and closes a connection whose request head has not arrived within
+``read_timeout``.  Body reads are bounded by the endpoint mechanism with the
+same timeout.  ``GuardedRunner`` serves an app this way: the gateway and the
+fleet both run it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from ..clock import Clock, Timer
+from .edge import edge_handler
+from .endpoint import DEVICE
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +72,22 @@ class _Connection(asyncio.Protocol):
 
 
 class ConnectionGuard:
-    """A protocol factory for ``loop.create_server`` wrapping aiohttp's ``web.Server``."""
+    """A protocol factory for ``loop.create_server`` wrapping aiohttp's ``web.Server``; its deadlines
+    run on the served device's clock (tests advance a virtual one)."""
 
-    def __init__(self, *, max_connections: int, read_timeout: float) -> None:
+    def __init__(self, *, max_connections: int, read_timeout: float, clock: Clock) -> None:
         self.server: web.Server | None = None  # set when the runner makes its server
         self.max_connections = max_connections
         self.read_timeout = read_timeout
+        self.clock = clock
         self._live: dict[Any, _Connection] = {}
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper: Timer | None = None
         self.refused = 0
         self.timed_out = 0
 
     def __call__(self) -> asyncio.Protocol:
         assert self.server is not None
-        return _Connection(self, self.server())
+        return _Connection(self, edge_handler(self.server))
 
     def __getattr__(self, name: str) -> Any:  # the runner shuts the wrapped server down
         if name == "server":
@@ -91,7 +99,7 @@ class ConnectionGuard:
         return len(self._live)
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.clock.monotonic()
 
     def admit(self, conn: _Connection) -> bool:
         if len(self._live) >= self.max_connections:
@@ -100,7 +108,7 @@ class ConnectionGuard:
             return False
         self._live[conn.transport] = conn
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+            self._sweeper = self.clock.call_later(1.0, self._sweep)
         return True
 
     def forget(self, conn: _Connection) -> bool:
@@ -126,7 +134,7 @@ class ConnectionGuard:
                 log.debug("closed a connection that sent no complete request in %.0f s", self.read_timeout)
                 conn.transport.close()
         if self._live:
-            self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+            self._sweeper = self.clock.call_later(1.0, self._sweep)
 
 
 @web.middleware
@@ -146,12 +154,21 @@ async def track_handlers(
 
 
 class GuardedRunner(web.AppRunner):
-    """``web.AppRunner`` whose sites accept connections through a ``ConnectionGuard``."""
+    """``web.AppRunner`` for a device's app (a gateway's or a fleet's: its ``DEVICE``), whose sites
+    accept connections through a ``ConnectionGuard`` (the device's ``max_connections``,
+    ``read_timeout`` and clock), each read and answered by the edge's protocol (web/edge.py), with
+    client errors kept out of the error log."""
 
-    def __init__(self, app: web.Application, *, max_connections: int, read_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self.guard = ConnectionGuard(max_connections=max_connections, read_timeout=read_timeout)
+        device = app[DEVICE]
+        self.guard = ConnectionGuard(
+            max_connections=device.config.max_connections, read_timeout=device.config.read_timeout, clock=device.clock
+        )
         app[GUARD] = self.guard  # before the app is frozen; the middleware finds it there
+        if track_handlers not in app.middlewares:
+            app.middlewares.insert(0, track_handlers)
+        QuietClientErrors.install()
 
     async def _make_server(self) -> Any:
         self.guard.server = await super()._make_server()
@@ -178,6 +195,12 @@ class QuietClientErrors(logging.Filter):
         "InvalidURLError",
         "BadHttpMethod",
     )
+
+    @classmethod
+    def install(cls) -> None:
+        server_log = logging.getLogger("aiohttp.server")
+        if not any(isinstance(f, cls) for f in server_log.filters):
+            server_log.addFilter(cls())
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None

@@ -12,7 +12,6 @@ a fleet of them (ejoin.fleet), which serves the same endpoints.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
@@ -24,7 +23,7 @@ from aiohttp import web
 from ..clock import Clock
 from ..gateway.runtime import Gateway
 from ..gateway.security import INVALID_USER as SESSION_INVALID_USER
-from ..gateway.security import LoginGuard, SessionRefused, SessionTable
+from ..gateway.security import LoginGuard, SessionRefused, SessionTable, equal_secret
 from ..protocol import crypt
 from ..protocol.codes import ResultCode
 from ..protocol.errors import DeviceError
@@ -45,6 +44,10 @@ class EndpointConfig(Protocol):
     def max_body(self) -> int: ...
     @property
     def read_timeout(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def allowed_origins(self) -> list[str]: ...
 
 
 class Served(Protocol):
@@ -165,8 +168,8 @@ class ApiRequest:
 
 def credentials_ok(gw: Served, user: str | None, password: str | None) -> bool:
     # Both comparisons always run, in constant time, so timing tells nothing.
-    u_ok = hmac.compare_digest((user or "").encode(), gw.config.username.encode())
-    p_ok = hmac.compare_digest((password or "").encode(), gw.config.password.encode())
+    u_ok = equal_secret(user or "", gw.config.username)
+    p_ok = equal_secret(password or "", gw.config.password)
     return u_ok and p_ok and user is not None and password is not None
 
 
@@ -241,6 +244,11 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes |
             refusal = error_response(
                 ResultCode.REQUEST_TIMEOUT, f"the body did not arrive within {timeout:g} seconds", 408
             )
+        except web.RequestPayloadError:
+            # aiohttp's parser refused the body's framing (a bad chunk size, chunk data longer than said)
+            refusal = error_response(
+                ResultCode.BAD_REQUEST, "the body cannot be read: its chunked transfer encoding is broken", 400
+            )
     # The rest of the body is never read, so the connection cannot be reused: answer, then close
     # (aiohttp would otherwise keep waiting for the body it was promised).
     refusal.force_close()
@@ -249,6 +257,15 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes |
     if request.transport is not None:
         request.transport.close()
     return refusal
+
+
+async def read_form(request: web.Request, limit: int) -> dict[str, str] | web.Response:
+    """A form body (``application/x-www-form-urlencoded``, UTF-8) as a dict (the last of a repeated
+    name wins), or the answer refusing it (see read_body); bytes that are not UTF-8 raise ApiError."""
+    body = await read_body(request, limit, request.app[DEVICE].config.read_timeout)
+    if isinstance(body, web.Response):
+        return body
+    return dict(ApiRequest(request, body).form())
 
 
 async def slow_down(gw: Served, req: ApiRequest, what: str) -> None:
@@ -293,13 +310,20 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        # The router's 404/405 is an exception kept on the request (its match_info): with its
+        # traceback, whose frames hold the request, it made a reference cycle per request, which
+        # the server's GC tuning left in memory (benchmarks/bench_junk_memory.py).
+        exc.__traceback__ = None
         return error_response(exc.status, exc.reason or "error", exc.status)
+    except DeviceError as exc:  # raised outside an endpoint (the dashboard's form, say): the same answer
+        return error_response(exc.code, exc.reason, exc.http_status)
     except ConnectionError:
         # The client left mid-request (a body cut short): nobody to answer, nothing went wrong here.
         log.debug("the client of %s left before its request was read", request.path)
         raise
-    except Exception:
+    except Exception as exc:
         log.exception("unexpected failure on %s", request.path)
+        exc.__traceback__ = None
         return error_response(ResultCode.SERVER_ERROR, "internal error; the device logged the details", 500)
 
 

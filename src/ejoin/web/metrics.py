@@ -9,7 +9,6 @@ Labels are bounded by the device's size: port, slot, outcome, a push destination
 from __future__ import annotations
 
 import base64
-import binascii
 import platform
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -71,8 +70,20 @@ class DeviceCollector(Collector):
         locked = GaugeMetricFamily("ejoin_slot_locked", "1 if the slot is locked by the user", labels=["port", "slot"])
         present = GaugeMetricFamily("ejoin_slot_sim_present", "1 if a SIM is in the slot", labels=["port", "slot"])
         balance = GaugeMetricFamily("ejoin_slot_balance", "The SIM's balance as last known", labels=["port", "slot"])
+        failing = GaugeMetricFamily(
+            "ejoin_port_send_failures_in_a_row",
+            "Sends the port's module failed in a row (refused recipients aside); from 2 the port pauses",
+            labels=["port"],
+        )
+        paused = GaugeMetricFamily(
+            "ejoin_port_send_paused_seconds", "Seconds before the port takes an SMS again (0: sending)", labels=["port"]
+        )
+        pauses = gw.sending.pauses()
         for port in gw.device.ports:
             p = str(port.number)
+            pause = pauses.get(port.number)
+            failing.add_metric([p], pause.failures if pause else 0)
+            paused.add_metric([p], pause.left if pause else 0.0)
             port_state.add_metric([p], int(port.active.state))
             signal.add_metric([p], gw.device.signal(port.number))
             active.add_metric([p], port.record.active_slot)
@@ -81,8 +92,9 @@ class DeviceCollector(Collector):
                 slot_state.add_metric(labels, int(slot.state))
                 locked.add_metric(labels, int(slot.record.locked))
                 present.add_metric(labels, int(slot.record.present))
-                balance.add_metric(labels, slot.record.balance)
-        yield from (port_state, signal, active, slot_state, locked, present, balance)
+                if slot.record.balance is not None:  # unknown: no sample rather than a made-up 0
+                    balance.add_metric(labels, slot.record.balance)
+        yield from (port_state, signal, active, slot_state, locked, present, balance, failing, paused)
 
     @staticmethod
     def _sms(gw: Gateway) -> Iterator[Metric]:
@@ -92,6 +104,17 @@ class DeviceCollector(Collector):
             ("ejoin_sms_sent", "SMS sent since start", act.sms_sent),
             ("ejoin_sms_failed", "SMS that failed since start", act.sms_failed),
             ("ejoin_sms_received", "SMS received since start", act.sms_received),
+            (
+                "ejoin_sms_received_raw",
+                "Received messages kept as their raw PDU since start (undecodable; GET /ejoin/inbox/raw)",
+                act.raw_received,
+            ),
+            (
+                "ejoin_sms_confirmed",
+                "SMS counted failed with an unknown outcome (interrupted, timed out, module lost) that a "
+                "delivery report proved sent since start",
+                act.sms_confirmed,
+            ),
         ):
             family = CounterMetricFamily(name, doc, labels=["port"])
             for p in ports:
@@ -218,7 +241,7 @@ def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:
         return None, None
     try:
         user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError): all ValueErrors
         return None, None
     return user, password
 

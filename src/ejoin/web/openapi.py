@@ -13,11 +13,11 @@ import msgspec
 
 from .. import __version__
 from ..gateway.esim import EsimResult, EuiccInfo
-from ..gateway.plugin import Route
 from ..gateway.statistics import CallStat, SmsStat
 from ..protocol.messages import DevStatus, GetReply, Reply, SetReply
 from .pushes import PushChangeReply, PushesReply
 from .receiving import InboxReply
+from .route import Route
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
 from .ussd import AtAnswerReply, UssdAnswerReply
@@ -103,9 +103,11 @@ COMMAND = {
             "enum": ["lock", "unlock", "switch", "reset", "save", "reboot", "ledon", "ledoff", "multiple"],
         },
         "ports": S,
-        "ops": {"type": "array", "items": {"type": "object", "properties": {"op": S, "ports": S}}},
+        "port": {"type": "string", "description": "one port, taken where ports is missing"},
+        "ops": {"type": "array", "items": {"type": "object", "properties": {"op": S, "ports": S, "port": S}}},
     },
     "required": ["op"],
+    "additionalProperties": {"description": "op get/set: parameter names and values (sms_url, sim_number(5), ...)"},
 }
 TID_LIST = {
     "oneOf": [{"type": "array", "items": {"oneOf": [INT, S]}}, S, INT],
@@ -125,7 +127,7 @@ ESIM_ITEMS = {
     },
 }
 
-PUSH_TARGET: dict[str, dict] = {"url": S, "all": FLAG, "queued": FLAG}
+PUSH_TARGET: dict[str, dict] = {"url": S, "all": FLAG, "queued": FLAG, "forget": FLAG}
 USSD = {
     "type": "object",
     "properties": {"port": S, "ussd": S, "timeout": {"type": "number"}, "cancel": INT},

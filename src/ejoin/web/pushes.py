@@ -3,7 +3,9 @@
 ``GET /ejoin/pushes`` lists every destination with pushes waiting or dead;
 ``POST /ejoin/pushes/retry`` replays dead pushes, ``POST /ejoin/pushes/drop``
 deletes them (and with ``queued=1`` the waiting ones too), for one destination
-(``url``) or every one (``all=1``).  Same credentials as the device API.
+(``url``) or every one (``all=1``); ``forget=1`` (one ``url``) also drops what is
+queued for it later, for the retry window (a report URL that is gone, such as the
+one of an ``ejoin send`` that stopped following).  Same credentials as the device API.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Protocol
 import msgspec
 
 from ..clock import Clock
+from ..gateway.activity import Activity
 from ..gateway.outbox import Outbox
+from ..gateway.settings import PUSH_URLS, DeviceSettings
 from ..protocol.codes import ResultCode
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
@@ -51,25 +55,34 @@ class PushParts(Protocol):
     def clock(self) -> Clock: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def activity(self) -> Activity: ...
+    @property
+    def settings(self) -> DeviceSettings: ...
 
 
 class _Target(msgspec.Struct):
     url: str | None = None
     all: str | int | bool | None = None
     queued: str | int | bool | None = None
+    forget: str | int | bool | None = None
 
 
-def _target(req: ApiRequest) -> tuple[str | None, bool]:
-    """The destination named (None: all of them) and whether waiting pushes are meant too."""
+def _target(req: ApiRequest) -> tuple[str | None, bool, bool]:
+    """The destination named (None: all of them), whether waiting pushes are meant too, and whether
+    later ones are (``forget``: one destination only)."""
     body = req.json(_Target) if req.body_is_json() else _Target()
     url = req.param("url") or body.url
     every = flag(req.param("all") or _text(body.all), "all")
     queued = flag(req.param("queued") or _text(body.queued), "queued")
+    forget = flag(req.param("forget") or _text(body.forget), "forget")
     if url and every:
         raise ApiError(ResultCode.BAD_REQUEST, "give url= (one destination) or all=1, not both", 400)
     if not url and not every:
         raise ApiError(ResultCode.BAD_REQUEST, "give url= (a destination as GET /ejoin/pushes lists it) or all=1", 400)
-    return (url or None), queued
+    if forget and not url:
+        raise ApiError(ResultCode.BAD_REQUEST, "forget=1 names one destination (url=)", 400)
+    return (url or None), queued, forget
 
 
 def _text(value: str | int | bool | None) -> str | None:
@@ -78,8 +91,8 @@ def _text(value: str | int | bool | None) -> str | None:
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
-@endpoint()
-async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
+async def push_destinations(gw: PushParts) -> list[PushDestination]:
+    """Every destination with pushes waiting or dead: the store's counts, the outbox's live retry state."""
     now = gw.clock.time()
 
     def age(then: float | None) -> float | None:
@@ -103,6 +116,12 @@ async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
                 last_died_age=age(s.last_died),
             )
         )
+    return rows
+
+
+@endpoint()
+async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
+    rows = await push_destinations(gw)
     return PushesReply(
         code=ResultCode.OK_HTTP,
         reason="OK",
@@ -115,13 +134,21 @@ async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
 
 @endpoint()
 async def retry_pushes(req: ApiRequest, gw: PushParts) -> PushChangeReply:
-    url, _ = _target(req)
+    url, _, _ = _target(req)
     moved = await gw.outbox.replay(url)
     return PushChangeReply(code=ResultCode.OK_HTTP, reason="OK", count=sum(moved.values()), destinations=moved)
 
 
 @endpoint()
 async def drop_pushes(req: ApiRequest, gw: PushParts) -> PushChangeReply:
-    url, queued = _target(req)
-    dropped = {u: dead + waiting for u, (dead, waiting) in (await gw.outbox.drop(url, queued)).items()}
+    url, queued, forget = _target(req)
+    if forget and url:
+        setting = next((k for k in PUSH_URLS if gw.settings[k] == url), None)
+        if setting is not None:  # the platform's own URL: forgetting it would drop its pushes silently
+            raise ApiError(
+                ResultCode.BAD_REQUEST, f"{url[:80]} is the device's {setting}: change the setting, not forget it", 400
+            )
+    dropped = {u: dead + waiting for u, (dead, waiting) in (await gw.outbox.drop(url, queued, forget)).items()}
+    if forget and url:
+        gw.activity.forget(url)
     return PushChangeReply(code=ResultCode.OK_HTTP, reason="OK", count=sum(dropped.values()), destinations=dropped)

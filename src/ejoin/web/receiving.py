@@ -1,4 +1,4 @@
-"""goip_get_sms.html (spec 8): the inbox, by id."""
+"""goip_get_sms.html (spec 8): the inbox, by id; /ejoin/inbox/raw: received messages kept raw."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 from ..gateway.receiving import Inbox, row_of
 from ..gateway.settings import DeviceSettings
 from ..protocol.codes import ResultCode
-from .endpoint import ApiRequest, endpoint, flag, integer
+from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
 
 
 class InboxReply(msgspec.Struct):
@@ -45,3 +45,81 @@ async def get_sms(req: ApiRequest, gw: InboxParts) -> InboxReply:
         next_sms=next_id,
         data=[row_of(r, bool(gw.settings["sms_incomplete_mark"])) for r in records],
     )
+
+
+# --- /ejoin/inbox/raw: what a module received that is no SMS and no report --------------------------
+
+RAW_PAGE_MAX = 1000
+
+
+class RawMessage(msgspec.Struct):
+    id: int
+    port: str  # the slot that received it
+    ts: int  # when it was read from the module (unix time)
+    pdu: str  # hex, as the module gave it
+    reason: str  # why it is kept raw
+
+
+class RawInboxReply(msgspec.Struct):
+    code: int
+    reason: str
+    num: int
+    next: int  # the id to ask for next
+    raw: list[RawMessage]
+
+
+class RawDropReply(msgspec.Struct):
+    code: int
+    reason: str
+    count: int
+
+
+class _RawTarget(msgspec.Struct):
+    ids: list[int] | str | int | None = None
+    all: str | int | bool | None = None
+
+
+@endpoint()
+async def get_raw(req: ApiRequest, gw: InboxParts) -> RawInboxReply:
+    first = integer(req.field("id"), "id", default=1, minimum=1)
+    limit = integer(req.field("num"), "num", default=100, minimum=1, maximum=RAW_PAGE_MAX)
+    records, next_id = await gw.inbox.raw_page(first, limit)
+    rows = [RawMessage(r.id, r.port, r.ts, r.pdu, r.reason) for r in records]
+    return RawInboxReply(code=ResultCode.OK_HTTP, reason="OK", num=len(rows), next=next_id, raw=rows)
+
+
+@endpoint()
+async def drop_raw(req: ApiRequest, gw: InboxParts) -> RawDropReply:
+    given: list[int] | str | int | None
+    if req.body_is_json():
+        body = req.json(_RawTarget)
+        every = flag(req.param("all") or _text(body.all), "all")
+        given = req.param("ids") or body.ids
+    else:  # the query, or a form body
+        every = flag(req.field("all"), "all")
+        given = req.field("ids")
+    ids = _ids(given)
+    if every == bool(ids):
+        raise ApiError(ResultCode.BAD_REQUEST, "give ids= (as GET /ejoin/inbox/raw lists them) or all=1", 400)
+    count = await gw.inbox.raw_drop(None if every else ids)
+    return RawDropReply(code=ResultCode.OK_HTTP, reason="OK", count=count)
+
+
+def _text(value: str | int | bool | None) -> str | None:
+    if value is None:
+        return None
+    return ("1" if value else "0") if isinstance(value, bool) else str(value)
+
+
+def _ids(value: list[int] | str | int | None) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list):
+        return value
+    out = []
+    for piece in value.split(","):
+        if piece.strip():
+            out.append(integer(piece, "ids", default=0, minimum=1))
+    return out

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..gateway.plugin import Route
 from ..protocol.messages import DevStatus, Reply
 from . import command, health, pushes, receiving, session, sms, stats, status, ussd
 from .openapi import AT, COMMAND, ESIM_ITEMS, FLAG, INT, PORTS, PUSH_TARGET, SEND_SMS, TIDS, USSD, S
 from .pushes import PushChangeReply, PushesReply
-from .receiving import InboxReply
+from .receiving import InboxReply, RawDropReply, RawInboxReply
+from .route import Route
 from .sms import ResultsReply, TasksReply, TaskStatusReply
 from .stats import EsimReply, StatsReply
 from .ussd import AtAnswerReply, UssdAnswerReply
@@ -29,7 +29,7 @@ ROUTES: tuple[Route, ...] = (
         "/goip_send_cmd.html",
         command.send_cmd,
         "Commands, or get/set of parameters (spec 5)",
-        query={"op": S, "ports": S},
+        query={"op": S, "ports": S, "port": S},
         body=COMMAND,
         methods=("get", "post"),
         answer=Reply,
@@ -207,11 +207,32 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/ejoin/pushes/drop",
         pushes.drop_pushes,
-        "ejoin: delete dead-letter pushes (queued=1: waiting ones too) of a destination (url) or all (all=1)",
+        "ejoin: delete dead-letter pushes (queued=1: waiting ones too; forget=1: and later ones) of a "
+        "destination (url) or all (all=1)",
         query=PUSH_TARGET,
         body={"type": "object", "properties": PUSH_TARGET},
         methods=("post",),
         answer=PushChangeReply,
+        serve=("POST",),
+    ),
+    Route(
+        "/ejoin/inbox/raw",
+        receiving.get_raw,
+        "ejoin: received messages kept as their raw PDU (undecodable, or outgoing ones found on a SIM)",
+        query={"id": INT, "num": INT},
+        body=None,
+        methods=("get",),
+        answer=RawInboxReply,
+        serve=("GET",),
+    ),
+    Route(
+        "/ejoin/inbox/raw/drop",
+        receiving.drop_raw,
+        "ejoin: delete raw received messages by id (ids=1,2) or all (all=1)",
+        query={"ids": S, "all": FLAG},
+        body={"type": "object", "properties": {"ids": {"type": "array", "items": INT}, "all": FLAG}},
+        methods=("post",),
+        answer=RawDropReply,
         serve=("POST",),
     ),
     Route(

@@ -8,11 +8,11 @@ from typing import Any, Protocol
 import msgspec
 
 from ..gateway.sending.engine import SendEngine
-from ..gateway.sending.states import TaskState
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize
-from ..protocol.sms import SendSmsRequest, tid_of_raw
+from ..protocol.sms import SendSmsRequest, echo_tid, tid_of_raw
+from ..protocol.task_states import TaskState
 from .endpoint import RESERVED, ApiError, ApiRequest, WebHandler, endpoint, flag, integer
 
 
@@ -70,7 +70,8 @@ class TasksReply(msgspec.Struct):
 
 
 def _items(outcomes: Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]) -> list[TaskStatusItem]:
-    return [TaskStatusItem(tid=o[0], status=o[1].label, reason=o[2] if len(o) > 2 else "") for o in outcomes]
+    # a tid is echoed as sent when it is a scalar; anything else (a nested array a client sent) as null
+    return [TaskStatusItem(tid=echo_tid(o[0]), status=o[1].label, reason=o[2] if len(o) > 2 else "") for o in outcomes]
 
 
 def _all_invalid_user(req: ApiRequest) -> TaskStatusReply:

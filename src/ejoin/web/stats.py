@@ -53,13 +53,20 @@ def _numbers(req: ApiRequest, name: str, upper: int) -> list[int] | None:
         raise ApiError(code, f"{name}: {exc}", 200 if name == "ports" else 400) from None
 
 
-def _selection(req: ApiRequest, gw: StatsParts) -> tuple[list[tuple[int, int]], int]:
-    ports = _numbers(req, "ports", gw.size.ports)
+def slots_and_window(req: ApiRequest, max_slots: int) -> tuple[bool, list[int] | None, int]:
+    """Whether ``slots`` was left out (the ports' current cards), the slots named (None: all) and
+    ``type`` (the window, 0-3), as a device reads them; a fleet reads them so too before it asks."""
     current = req.param("slots") in (None, "")
-    slots = None if current else _numbers(req, "slots", gw.size.slots)
+    slots = None if current else _numbers(req, "slots", max_slots)
     kind = integer(req.param("type"), "type", default=0, minimum=0)
     if kind > 3:
         raise ApiError(ResultCode.BAD_REQUEST, "type is 0 (last hour), 1 (two hours), 2 (today) or 3 (cumulative)", 400)
+    return current, slots, kind
+
+
+def _selection(req: ApiRequest, gw: StatsParts) -> tuple[list[tuple[int, int]], int]:
+    ports = _numbers(req, "ports", gw.size.ports)
+    current, slots, kind = slots_and_window(req, gw.size.slots)
     return gw.statistics.selection(ports, slots, current), kind
 
 

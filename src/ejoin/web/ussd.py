@@ -7,6 +7,7 @@ with the task code table's code and text (and why), as deployed clients expect.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -74,8 +75,25 @@ class PassthroughParts(Protocol):
     def passthrough(self) -> Passthrough: ...
 
 
-@endpoint()
-async def send_ussd(req: ApiRequest, gw: PassthroughParts) -> Any:
+@dataclass(frozen=True)
+class UssdAsk:
+    """goip_send_ussd as asked, its parameters read and typed (the port and the code are checked by
+    whoever has the device: ``Passthrough``, or a fleet before it asks a member)."""
+
+    port: Any
+    code: str | None
+    timeout: float
+    cancel: bool
+
+
+@dataclass(frozen=True)
+class AtAsk:
+    port: Any
+    line: str | None
+    timeout: float
+
+
+def ussd_ask(req: ApiRequest) -> UssdAsk:
     p = _params(req, USSD_KEYS)
     timeout = _timeout(p, USSD_TIMEOUT)
     cancel = _flag(p, "cancel")
@@ -83,7 +101,22 @@ async def send_ussd(req: ApiRequest, gw: PassthroughParts) -> Any:
         code = _text(p.get("ussd"))
     except TypeError:
         raise PassthroughRefused(TaskStatus.USSD_EXPECTED, "ussd is a string like *100#") from None
-    answer = await gw.passthrough.ussd(p.get("port"), code, timeout, cancel)
+    return UssdAsk(p.get("port"), code, timeout, cancel)
+
+
+def at_ask(req: ApiRequest) -> AtAsk:
+    p = _params(req, AT_KEYS)
+    timeout = _timeout(p, AT_TIMEOUT)
+    line = p.get("at", p.get("AT"))
+    if line is not None and not isinstance(line, str):
+        raise PassthroughRefused(TaskStatus.INVALID_CMD, "at is one AT command line, a string like AT+CSQ")
+    return AtAsk(p.get("port"), line, timeout)
+
+
+@endpoint()
+async def send_ussd(req: ApiRequest, gw: PassthroughParts) -> Any:
+    ask = ussd_ask(req)
+    answer = await gw.passthrough.ussd(ask.port, ask.code, ask.timeout, ask.cancel)
     return UssdAnswerReply(
         code=ResultCode.OK, reason="OK", port=answer.port, resp=answer.text, session=int(answer.session_open)
     )
@@ -91,10 +124,6 @@ async def send_ussd(req: ApiRequest, gw: PassthroughParts) -> Any:
 
 @endpoint()
 async def send_at(req: ApiRequest, gw: PassthroughParts) -> Any:
-    p = _params(req, AT_KEYS)
-    timeout = _timeout(p, AT_TIMEOUT)
-    line = p.get("at", p.get("AT"))
-    if line is not None and not isinstance(line, str):
-        raise PassthroughRefused(TaskStatus.INVALID_CMD, "at is one AT command line, a string like AT+CSQ")
-    answer = await gw.passthrough.at(p.get("port"), line, timeout)
+    ask = at_ask(req)
+    answer = await gw.passthrough.at(ask.port, ask.line, ask.timeout)
     return AtAnswerReply(code=ResultCode.OK, reason="OK", port=answer.port, resp=answer.text)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
 from ejoin.clock import VirtualClock
 from ejoin.gateway.runtime import Gateway
-from ejoin.gateway.sending.states import TASK_TRANSITIONS, TaskState, TransitionRefused, can_move
-from ejoin.modems.base import CardInfo, ModemDriver, SendResult
+from ejoin.modems.base import CardInfo, ModemDriver, ModuleError, SendResult
 from ejoin.protocol.codes import PortState
 from ejoin.protocol.messages import decode_lenient
 from ejoin.protocol.sms import SendSmsRequest
+from ejoin.protocol.task_states import TASK_TRANSITIONS, TaskState, TransitionRefused, can_move
 
 from ...conftest import make_config
 
@@ -123,9 +124,9 @@ async def test_job_rows_of_many_ports_go_to_the_store_together(engine_gw, clock)
     writes = []
     original = gw.store.jobs_start
 
-    def counting(jobs):
+    def counting(jobs, finished=None):
         writes.append(len(jobs))
-        return original(jobs)
+        return original(jobs, finished)
 
     gw.store.jobs_start = counting
     await accept(gw, {"tid": 6, "to": ",".join(f"70{i:02d}" for i in range(40)), "sms": "x"})
@@ -152,6 +153,43 @@ async def test_pause_resume_remove_follow_the_life_cycle(engine_gw, clock):
     await clock.advance(5)
     assert gw.sending.task(7) is None and gw.sending.open_tasks() == []
     assert [n for _, _, n in driver.sent] == ["3001", "3002"]
+
+
+class TroubledModems(ScriptedModems):
+    """Numbers name what the module does: 7001 goes away (an expected failure), 7002 hits a bug in the
+    driver, 7003 is taken by a module that then never says how it went."""
+
+    async def send_sms(self, port, slot, number, text, smsc, report=False):
+        self.sent.append((self.clock.time(), port, number))
+        if number == "7001":
+            raise ModuleError("port 1: the line closed")
+        if number == "7002":
+            raise KeyError("a bug")
+        if number == "7003":
+            return SendResult(False, "the module went away after taking the SMS", unknown=True)
+        return SendResult(True)
+
+
+async def test_module_failures_are_one_line_and_only_bugs_have_tracebacks(tmp_path, clock, caplog):
+    gw = Gateway(make_config(tmp_path, ports=1, slots=1), clock=clock, driver=TroubledModems(clock))
+    await gw.start()
+    clock.add_quiescer(gw.store.quiesce)
+    await clock.advance(1)
+    rows = []
+    gw.sending._reports.job_done = lambda task, job: rows.append((job.number, job.reason, job.carrier))
+    with caplog.at_level(logging.INFO, logger="ejoin"):
+        await accept(gw, {"tid": 1, "to": "7001,7002,7003,7004", "sms": "x"})
+        await clock.advance(5)  # (three failures in a row: the port pauses 1 s, then 2 s)
+    await gw.stop()
+    assert rows == [
+        ("7001", "1 Send failed", "module error: ModuleError"),
+        ("7002", "1 Send failed", "module error: KeyError"),
+        ("7003", "9 Outcome unknown", "the module went away after taking the SMS"),
+        ("7004", "", ""),
+    ]
+    failed = [r for r in caplog.records if "the module failed" in r.getMessage()]
+    assert [(r.levelno, bool(r.exc_info)) for r in failed] == [(logging.WARNING, False), (logging.ERROR, True)]
+    assert "port 1: the line closed" in failed[0].getMessage()
 
 
 def test_the_task_life_cycle_table():

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ejoin.gateway.sending.routing import LaneQueue
-from ejoin.gateway.sending.states import TaskState
 from ejoin.gateway.sending.tasks import RequestOptions, Task
 from ejoin.protocol.ports import PortAddress
 from ejoin.protocol.sms import LaneSpec, TaskSpec
+from ejoin.protocol.task_states import TaskState
 
 PORT = PortAddress(1, 1)
 SMS_TIME = 1.0

@@ -16,30 +16,48 @@ from ejoin.sim.emulator.standalone import Standalone
 
 @dataclass
 class Recorder(ModemEvents):
-    """The device's side: what the driver reports; storing a message completes when ``hold`` is clear."""
+    """The device's side: what the driver reports.  Storing completes when ``hold`` is clear; with
+    ``failing`` set a store fails; ``stored`` lists what was acknowledged, in order."""
 
     sms: list[tuple] = field(default_factory=list)
     reports: list[tuple] = field(default_factory=list)
+    raw: list[tuple] = field(default_factory=list)  # (port, pdu, reason)
+    balances: list[tuple[int, float]] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
     back: list[int] = field(default_factory=list)
     states: list[tuple[int, int]] = field(default_factory=list)  # (port, state) as reported
+    stored: list[tuple] = field(default_factory=list)  # ("sms"|"report"|"raw", what) once acknowledged
     hold: asyncio.Event | None = None
+    failing: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def sms_part(self, slot, sender, text, ts, ref, total, seq):
-        self.sms.append((slot.port, sender, text, ref, total, seq))
+    def _store(self, kind: str, what: tuple) -> asyncio.Future:
         self.changed.set()
-        if self.hold is None:
-            return None
-        hold = self.hold
+        hold, failing = self.hold, self.failing
 
         async def stored() -> None:
-            await hold.wait()
+            if hold is not None:
+                await hold.wait()
+            if failing:
+                raise OSError("disk full")
+            self.stored.append((kind, what))
 
         return asyncio.ensure_future(stored())
 
-    def delivery_report(self, port, ref, recipient, status, ts, smsc):
+    def sms_part(self, slot, sender, text, ts, ref, total, seq):
+        self.sms.append((slot.port, sender, text, ref, total, seq))
+        return self._store("sms", (slot.port, sender, text))
+
+    def delivery_report(self, port, ref, recipient, status, ts, smsc, smsc_ts=None):
         self.reports.append((port, ref, recipient, status))
+        return self._store("report", (port, ref, recipient))
+
+    def raw_pdu(self, slot, pdu, ts, reason):
+        self.raw.append((slot.port, pdu, reason))
+        return self._store("raw", (slot.port, pdu))
+
+    def balance(self, port, value):
+        self.balances.append((port, value))
         self.changed.set()
 
     def module_lost(self, port):

@@ -4,10 +4,12 @@ receives, nothing lost, nothing sent twice."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
 from ejoin.modems.at.channel import ModuleGone
+from ejoin.protocol import pdu
 from ejoin.protocol.codes import PortState
 from ejoin.protocol.text import segment
 
@@ -79,7 +81,7 @@ async def test_a_message_leaves_the_module_only_once_stored(bench):
 async def test_cms_errors_become_the_carrier_reason_and_nothing_is_sent(bench, code, reason):
     bench.modem(1).faults.set("cms", str(code))
     result = await bench.at.send_sms(1, 1, bench.number(2), segment("x"), "")
-    assert not result.ok and result.carrier == reason
+    assert not result.ok and result.carrier == reason and not result.recipient_refused  # the module's network
     assert bench.modem(1).sent == [] and bench.events.sms == []
     bench.modem(1).faults.set("cms", "off")
     assert (await bench.at.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
@@ -88,6 +90,7 @@ async def test_cms_errors_become_the_carrier_reason_and_nothing_is_sent(bench, c
 async def test_deterministic_numbers(bench):
     rejected = await bench.at.send_sms(1, 1, "9990001", segment("x"), "")
     assert not rejected.ok and rejected.carrier == "21 Short message transfer rejected"
+    assert rejected.recipient_refused  # the number's fault, not the module's: the port does not pause for it
     report = await bench.at.send_sms(1, 1, "9970001", segment("x"), "", report=True)
     await bench.events.until(lambda: bench.events.reports)
     assert bench.events.reports == [(1, report.refs[0], "9970001", 64)]
@@ -138,6 +141,28 @@ async def test_unplug_and_replug(bench):
     assert (await bench.at.detect_card(1, 1)).present  # as the device does on module_back
     assert await bench.at.register(1, 1) is PortState.REGISTERED
     assert (await bench.at.send_sms(1, 1, bench.number(2), segment("x"), "")).ok
+
+
+async def test_a_module_lost_after_taking_the_sms_leaves_its_outcome_unknown(bench):
+    sending = asyncio.ensure_future(bench.driver.send_sms(1, 1, "9980001", segment("x"), ""))
+    await bench.clock.run_until(lambda: bench.modem(1).sent, 5)  # the module has the PDU ...
+    bench.lines[1].unplug()  # ... and is gone before it answered +CMGS: nobody knows whether the SMS left
+    await bench.clock.run_until(sending.done, 5)
+    result = sending.result()
+    assert not result.ok and result.unknown and result.carrier == "the module went away after taking the SMS"
+    await bench.events.until(lambda: bench.events.lost == [1])  # and the module is lost, as any unplugged one
+
+
+async def test_a_module_left_at_an_sms_prompt_by_a_host_that_died_answers_again(bench):
+    await bench.driver.modules[1].channel.close()  # the host goes ...
+    bench.modem(1).feed(b"AT+CMGS=14\r")  # ... right after it asked to send: the module waits for a PDU
+    await bench.clock.run_until(lambda: bench.modem(1)._prompt is not None, 5)
+    report = pdu.encode_status_report(9, bench.number(2), 0, datetime.now(UTC), datetime.now(UTC))
+    bench.modem(1).deliver(report.hex, report.tpdu_length, report=True)  # told once the prompt is over
+    card = await bench.at.detect_card(1, 1)  # a new host opens the line: ESC before its first command
+    assert card.present and card.iccid == bench.net.cards[1].iccid
+    assert (await bench.at.send_sms(1, 1, bench.number(2), segment("after"), "")).ok
+    await bench.events.until(lambda: [r[1] for r in bench.events.reports] == [9])
 
 
 async def test_a_full_storage_is_swept(bench):
@@ -245,7 +270,7 @@ async def test_a_restart_of_ours_is_not_reported(bench):
 async def test_a_line_of_several_commands_has_their_answers_and_one_final_result(bench):
     assert await bench.at.at_command(1, "ATE0;+CMEE=1", 2.0) == "OK"
     answer = await bench.at.at_command(1, "AT+CSQ;+CREG?", 2.0)
-    assert answer.split("\r\n") == ["+CSQ: 20,99", '+CREG: 2,1,"1A2B","00C3F01"', "OK"]  # +CREG not a URC here
+    assert answer.split("\r\n") == ["+CSQ: 20,99", '+CREG: 2,1,"1A2B","00C3F01",7', "OK"]  # +CREG not a URC here
     assert await bench.at.at_command(1, "AT+CMGF?", 2.0) == "+CMGF: 0\r\nOK"
     # the first error ends the line: the third command does not run
     assert await bench.at.at_command(1, "AT+CSQ;+CMGR=29;+CMEE=0", 2.0) == "+CSQ: 20,99\r\n+CMS ERROR: 321"

@@ -246,3 +246,24 @@ async def test_on_ptys_the_ports_come_up_and_send(device_factory, receiver):
     await dev.send_ok({"tid": 9, "from": "1", "to": to, "sms": "through the kernel"}, sr_url=receiver.url, sr_prd=1)
     await dev.until(lambda: [m.recipient for m in net(dev).modem(1).sent] == [to], what="sent over the pty")
     assert net(dev).emulators[1].path.startswith("/")  # a tty's link, not an in-memory line
+
+
+async def test_an_undecodable_message_is_kept_raw_listed_counted_and_only_then_deleted(emu):
+    from ejoin.sim.emulator.engine import Stored
+
+    from .dialects import HEADER_TOO_LONG
+
+    modem = net(emu).modem(2)
+    modem.state.storage[7] = Stored(0, HEADER_TOO_LONG[1], 29)
+    modem.urc('+CMTI: "SM",7')
+    await emu.settle(1)
+    assert 7 not in modem.state.storage  # deleted from the SIM: it is on disk
+    listed = await emu.get("/ejoin/inbox/raw")
+    [row] = listed["raw"]
+    assert (row["port"], row["pdu"], row["id"]) == ("2.01", HEADER_TOO_LONG[1], 1)
+    assert "header is longer" in row["reason"] and listed["next"] == 2
+    metrics = await (await emu.client.get("/metrics", params={"username": "root", "password": "root"})).text()
+    assert 'ejoin_sms_received_raw_total{port="2"} 1.0' in metrics
+    assert (await emu.get("/goip_get_sms.html"))["sms_num"] == 0  # not an SMS
+    dropped = await emu.post("/ejoin/inbox/raw/drop", {"ids": [row["id"]]})
+    assert dropped["count"] == 1 and (await emu.get("/ejoin/inbox/raw"))["raw"] == []

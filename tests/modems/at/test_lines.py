@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ejoin.protocol.at import (
+    Answers,
     Echo,
     Final,
     FinalKind,
@@ -26,7 +27,7 @@ CMT_PDU = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F
 # An answer to AT+CMGL with URCs and noise arriving in the middle of it, then a prompt.
 STREAM = (
     b"AT+CMGL=4\r\r\n"
-    b"+CMGL: 1,0,,24\r\n0791447758100650040C9144\r\n"
+    b"+CMGL: 1,0,,10\r\n0791447758100650040C9144\r\n"
     b'\r\n+CMTI: "SM",5\r\n'
     b"\r\n^RSSI: 17\r\n"
     b"\r\n+CMT: ,26\r\n" + CMT_PDU.encode() + b"\r\n"
@@ -41,10 +42,10 @@ STREAM = (
 
 EXPECTED = [
     Echo("AT+CMGL=4"),
-    Line("+CMGL: 1,0,,24"),
+    Line("+CMGL: 1,0,,10"),
     Line("0791447758100650040C9144"),
     Urc("+CMTI", '"SM",5'),
-    Noise("^RSSI: 17"),
+    Urc("^RSSI", "17"),
     Urc("+CMT", ",26", CMT_PDU),
     Urc("+CDSI", '"SR",2'),
     Urc("+CREG", '1,"1A2B","00C3"'),
@@ -56,7 +57,10 @@ EXPECTED = [
 ]
 
 
-def run(chunks: list[bytes], expect: str = "+CMGL") -> list:
+CMGL = Answers.of("+CMGL", pdu=True)
+
+
+def run(chunks: list[bytes], expect: Answers | None = CMGL) -> list:
     reader = LineReader()
     reader.expect = expect
     events = []
@@ -86,14 +90,25 @@ def test_byte_by_byte():
 
 
 def test_the_answer_prefix_decides_between_answer_and_urc():
-    assert run([b"\r\n+CREG: 2,1\r\n"], expect="+CREG") == [Line("+CREG: 2,1")]
-    assert run([b"\r\n+CREG: 1\r\n"], expect="") == [Urc("+CREG", "1")]
+    assert run([b"\r\n+CREG: 2,1\r\n"], expect=Answers.of("+CREG")) == [Line("+CREG: 2,1")]
+    assert run([b"\r\n+CREG: 1\r\n"], expect=None) == [Urc("+CREG", "1")]
 
 
 def test_a_prompt_waits_for_its_space():
     reader = LineReader()
     assert reader.feed(b"\r\n>") == []
     assert reader.feed(b" ") == [Prompt()]
+
+
+@pytest.mark.parametrize("after", [b'\r\n+CMTI: "SM",3\r\n', b'+CMTI: "SM",3\r\n'])
+def test_a_prompt_with_an_unsolicited_line_right_after_it_is_still_the_prompt(after):
+    # A module that prints a +CMTI while it waits for the PDU, read in the same chunk as the prompt.
+    for cut in range(len(after) + 4):
+        wire = b"\r\n> " + after
+        reader = LineReader()
+        reader.prompting = True  # the channel says so for AT+CMGS
+        events = reader.feed(wire[:cut]) + reader.feed(wire[cut:])
+        assert events == [Prompt(), Urc("+CMTI", '"SM",3')], cut
 
 
 @pytest.mark.parametrize(
@@ -130,3 +145,18 @@ def test_quoted_refuses_what_would_end_a_command():
 def test_split_args_keeps_commas_inside_quotes():
     assert split_args('"SM",3') == ["SM", "3"]
     assert split_args('0,"a,b",15') == ["0", "a,b", "15"]
+
+
+def test_a_ussd_string_over_several_lines_keeps_its_line_breaks_and_spaces_in_any_chunks():
+    wire = b'\r\n+CUSD: 1,"Menu \r\n1. One\n2. Two ",15\r\nOK\r\n'
+    for cut in range(1, len(wire)):
+        reader = LineReader()
+        events = reader.feed(wire[:cut]) + reader.feed(wire[cut:])
+        urcs = [e for e in events if isinstance(e, Urc)]
+        assert len(urcs) == 1 and split_args(urcs[0].args) == ["1", "Menu \r\n1. One\n2. Two ", "15"], cut
+
+
+def test_split_args_trims_around_fields_not_inside_quotes():
+    assert split_args(' "SM" , 3') == ["SM", "3"]
+    assert split_args('0,"  two  spaces  ",15') == ["0", "  two  spaces  ", "15"]
+    assert split_args("1, 2, 0001, 00000100, 7") == ["1", "2", "0001", "00000100", "7"]

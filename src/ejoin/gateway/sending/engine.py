@@ -16,17 +16,19 @@ from ...clock import Clock, Timer
 from ...protocol.codes import SendFailure, TaskStatus
 from ...protocol.ports import PortAddress
 from ...protocol.sms import SendSmsRequest
+from ...protocol.task_states import JobState, TaskState
 from ...store.base import JobRecord, Store
 from ..device import Device, Slot
 from ..outcomes import OutcomeWriter, StoreFault
 from ..reports import TaskReports
 from ..settings import DeviceSettings
 from . import recovery
+from .backoff import Pause
 from .intake import Intake, Results
 from .routing import LaneQueue, serves_port
 from .sender import Deadlines, PortSender, StartBatcher
-from .states import JobState, TaskState
 from .tasks import Lane, Task, TaskView
+from .unconfirmed import Unconfirmed, UnconfirmedSms
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,12 @@ class SendEngine:
         self.in_module: dict[tuple[int, int], int] = {}
         # Told of each SMS sent with a delivery report asked for, to pair the network's reports with it.
         self.expect_reports: Callable[[int, str, str, tuple[int, ...]], None] | None = None
+        self._unconfirmed = UnconfirmedSms()
+        self._confirming = asyncio.Lock()  # one at a time: a closed task is read, changed and reported whole
+        self._confirmations: set[asyncio.Task[None]] = set()
         self.store_fault = StoreFault(clock)
         self._outcomes = OutcomeWriter(store, clock, self.store_fault, lambda slot: self.con_failed.get(slot, 0))
-        self._starts = StartBatcher(store, most=(device.size.ports + 1) // 2)
+        self._starts = StartBatcher(store, most=(device.size.ports + 1) // 2, outcomes=self._outcomes)
         self._deadlines = Deadlines(clock)
         # A report never says "sent" before the store does.
         reports.barrier = self._outcomes.durable
@@ -85,6 +90,8 @@ class SendEngine:
     async def recover(self) -> None:
         """Bring the queue back after a stop or crash (before the modules start)."""
         await recovery.interrupted(self._store, int(self._clock.time()))
+        for sms in await recovery.unconfirmed(self._store):
+            self._unconfirmed.add(sms)
         for rec in await self._store.tasks_open():
             task = await recovery.restore(self._store, rec)
             owed = rec.reported_seq < rec.done_seq
@@ -153,6 +160,8 @@ class SendEngine:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
         self._deadlines.cancel()
+        if self._confirmations:  # corrections under way reach the outcome writer first (bounded)
+            await asyncio.wait(self._confirmations, timeout=self.SETTLE_AT_STOP)
         self._outcomes.flush()
         self._reports.flush_all()
         if not self.store_fault.failing:
@@ -245,6 +254,11 @@ class SendEngine:
             self._close(task)
 
     # --- read-only views -------------------------------------------------------
+
+    def pauses(self) -> dict[int, Pause]:
+        """Per port whose sends failed in a row: how many, the last reason, and how long it takes no SMS."""
+        now = self._clock.time()
+        return {n: s.backoff.view(now) for n, s in self._senders.items() if s.backoff.failures}
 
     def task(self, tid: int) -> TaskView | None:
         task = self._tasks.get(tid)
@@ -347,10 +361,65 @@ class SendEngine:
         else:
             task.failed += 1
             self.con_failed[slot] = self.con_failed.get(slot, 0) + 1
+            if task.spec.dr and job.reason in SendFailure.UNCONFIRMED:  # a report may yet prove it sent
+                self._unconfirmed.add(
+                    Unconfirmed(task.id, job.lane, job.idx, job.number, job.port, job.ts, task.text.count)
+                )
         self._outcomes.add(job, slot)
         self._reports.job_done(task, job)
         if task.is_complete or (task.state == TaskState.REMOVED and task.sending == 0):
             self._close(task)
+
+    # --- outcomes proven by delivery reports ---------------------------------------
+
+    def confirm_sent(self, port: int, recipient: str) -> tuple[str, str, int] | None:
+        """A delivery report from ``port`` for ``recipient`` that pairs with no SMS the device saw sent:
+        if that port had an SMS of unknown outcome for that recipient, it was sent after all (its
+        outcome and the statistics are corrected, and its task reports it).  The slot that had it,
+        the recipient as its task gave it, and how many reports (parts) that SMS has; else None."""
+        sms = self._unconfirmed.take(port, recipient)
+        if sms is None:
+            return None
+        work = asyncio.get_running_loop().create_task(self._confirm(sms), name="confirm an SMS sent")
+        self._confirmations.add(work)
+        work.add_done_callback(self._confirmations.discard)
+        return sms.slot, sms.number, sms.parts
+
+    async def _confirm(self, sms: Unconfirmed) -> None:
+        try:
+            async with self._confirming:
+                task = next((t for t in self._tasks.values() if t.id == sms.task_id), None)
+                if task is None:
+                    # Closed: its last outcomes on disk first, then it is read back as stored. The report
+                    # rows it still owes are in a report on its way already.
+                    await self._outcomes.durable()
+                    found = await self._store.tasks_by_id([sms.task_id])
+                    if not found:
+                        log.info("an SMS of a task no longer kept was sent after all (a delivery report came)")
+                        return
+                    task = await recovery.restore(self._store, found[0])
+                    task.closed, task.rows = True, []
+                job = JobRecord(
+                    sms.task_id, sms.lane, sms.idx, sms.number, sms.slot, JobState.SENT, sms.ts, confirmed=True
+                )
+                task.done_seq += 1
+                job.done_seq = task.done_seq
+                task.sent += 1
+                task.failed -= 1
+                addr = PortAddress.parse(sms.slot)
+                self._outcomes.add(job, (addr.port, addr.slot or 1))
+                self._reports.job_confirmed(task, job)
+                if task.closed:
+                    self._reports.emit(task)  # a closed task has no later report to carry it
+                log.info(
+                    "%s: SMS %d of task %s to %s was sent after all: a delivery report came",
+                    sms.slot,
+                    sms.idx + 1,
+                    task.spec.tid_echo,
+                    sms.number,
+                )
+        except Exception:
+            log.exception("could not correct the outcome of an SMS a delivery report proved sent")
 
     # --- internals ---------------------------------------------------------------
 
@@ -361,7 +430,7 @@ class SendEngine:
     def _slot_changed(self, slot: Slot) -> None:
         sender = self._senders.get(slot.record.port)
         if sender is not None:
-            sender.wake.set()
+            sender.slot_changed(slot)
 
     def _close(self, task: Task) -> None:
         if task.closed:

@@ -1,7 +1,8 @@
 """Crash recovery: the queue as it was, before the modules start.
 
 Jobs still "in a module" become failed ("interrupted by restart"): the SMS may
-or may not have left, so it is never sent again.  Every recipient without a
+or may not have left, so it is never sent again; with delivery reports asked
+for, a report from the network proves it left and corrects it (unconfirmed.py).  Every recipient without a
 job row is queued again, so no acknowledged recipient is lost.  Progress done
 but never reported is reported.
 """
@@ -14,10 +15,12 @@ import msgspec
 
 from ...protocol.codes import SendFailure
 from ...protocol.sms import TaskSpec
+from ...protocol.task_states import JobState, TaskState
+from ...protocol.text import segment
 from ...store.base import TaskRecord, TaskStore
 from ..reports import detail_row
-from .states import JobState, TaskState
 from .tasks import RequestOptions, Task
+from .unconfirmed import Unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,24 @@ async def interrupted(store: TaskStore, now: int) -> None:
     jobs = await store.jobs_interrupted(now, SendFailure.INTERRUPTED)
     if jobs:
         log.warning("%d SMS were in a module when the device stopped; reported as failed", len(jobs))
+
+
+async def unconfirmed(store: TaskStore) -> list[Unconfirmed]:
+    """SMS of kept tasks with delivery reports whose outcome is unknown (interrupted, timed out, taken
+    by a module that went away), oldest first: a report may still prove them sent."""
+    jobs = await store.jobs_failed_for(sorted(SendFailure.UNCONFIRMED))
+    if not jobs:
+        return []
+    parts: dict[int, int] = {}  # task id -> parts of its SMS, for tasks with delivery reports
+    for rec in await store.tasks_by_id(sorted({j.task_id for j in jobs})):
+        spec = msgspec.msgpack.decode(rec.spec, type=TaskSpec)
+        if spec.dr:
+            parts[rec.id] = segment(spec.text, spec.coding).count
+    return [
+        Unconfirmed(j.task_id, j.lane, j.idx, j.number, j.port, j.ts, parts[j.task_id])
+        for j in jobs
+        if j.task_id in parts
+    ]
 
 
 async def restore(store: TaskStore, rec: TaskRecord) -> Task:

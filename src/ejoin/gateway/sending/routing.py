@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 from ...protocol.ports import PortAddress
 from ...protocol.sms import LaneSpec, lane_allows
-from .states import TaskState
+from ...protocol.task_states import TaskState
 from .tasks import Lane, Task
 
 Key = tuple[int, int]  # (task id, lane index): submission order

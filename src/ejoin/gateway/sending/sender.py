@@ -6,7 +6,9 @@ passes the outcome on.  Per SMS there is no task, no timer and no store write
 of its own:
 
 - ``StartBatcher``: the job rows of every port's claims made in one turn of
-  the event loop go to the store in one write, awaited by each port;
+  the event loop go to the store in one write, awaited by each port, with
+  those ports' outcomes still waiting (what a port finished is on disk no
+  later than its next SMS is "in a module");
 - ``Deadlines``: one clock timer, set at the earliest ``tmo`` deadline of the
   SMS in modules, cancels a sender whose SMS outlived it (as ``asyncio.timeout``
   does, but on the device clock).
@@ -21,13 +23,14 @@ from typing import Protocol
 
 from ...clock import Clock, Timer
 from ...logs import ThrottledLog
-from ...modems.base import SendResult
+from ...modems.base import SendResult, module_failure
 from ...protocol.codes import PortState, SendFailure
 from ...protocol.ports import PortAddress
+from ...protocol.task_states import JobState
 from ...store.base import JobRecord, TaskStore
 from ..device import Device, Port, Slot
-from ..outcomes import StoreFault
-from .states import JobState
+from ..outcomes import OutcomeWriter, StoreFault
+from .backoff import AFTER, PortBackoff
 from .tasks import Lane, Task
 
 log = logging.getLogger(__name__)
@@ -51,8 +54,11 @@ class Work(Protocol):
 class StartBatcher:
     """Job rows committed before their SMS reach a module, every port's of one loop turn in one write."""
 
-    def __init__(self, store: TaskStore, most: int) -> None:
+    def __init__(self, store: TaskStore, most: int, outcomes: OutcomeWriter | None = None) -> None:
         self._store = store
+        # The starting ports' waiting outcomes go in the same write: what a port finished is never
+        # behind its next "in a module".
+        self._outcomes = outcomes
         # At most this many per write, so that the store commits one group of ports while the
         # event loop runs the next: the two overlap instead of taking turns.
         self._most = max(1, most)
@@ -78,14 +84,22 @@ class StartBatcher:
             return
         jobs, waiters = self._jobs, self._waiters
         self._jobs, self._waiters = [], []
-        try:
-            written = self._store.jobs_start(jobs)
-        except Exception as exc:  # the store is closed: nothing of the batch was written
+        riding = None
+        if self._outcomes is not None:
+            riding = self._outcomes.ride({int(j.port.split(".", 1)[0]) for j in jobs})
+        finished, settle_finished = riding if riding is not None else (None, None)
+
+        def settle(exc: BaseException | None) -> None:
+            if settle_finished is not None:
+                settle_finished(exc)
             _settle(waiters, exc)
+
+        try:
+            written = self._store.jobs_start(jobs, finished)
+        except Exception as exc:  # the store is closed: nothing of the batch was written
+            settle(exc)
             return
-        written.add_done_callback(
-            lambda f: _settle(waiters, asyncio.CancelledError() if f.cancelled() else f.exception())
-        )
+        written.add_done_callback(lambda f: settle(asyncio.CancelledError() if f.cancelled() else f.exception()))
 
 
 def _settle(waiters: list[asyncio.Future[None]], exc: BaseException | None) -> None:
@@ -165,11 +179,23 @@ class PortSender:
         self._deadlines = deadlines
         self._fault = fault
         self._in_module = in_module
+        self.backoff = PortBackoff()
+        self._could_send = False
         deadlines.add(self)
 
     def start(self, stopping: Callable[[], bool]) -> asyncio.Task:
         self._worker = asyncio.get_running_loop().create_task(self._run(stopping), name=f"sender {self.port.number}")
         return self._worker
+
+    def slot_changed(self, slot: Slot) -> None:
+        """A change of one of the port's slots: wake up; a card that can send now (a switch, the module
+        back, registered anew) ends a run of failures."""
+        if slot.record.slot == self.port.record.active_slot:
+            could = slot.state.can_send and not slot.record.locked
+            if could and not self._could_send and self.backoff.failures:
+                self.backoff.sent()
+            self._could_send = could
+        self.wake.set()
 
     def expire(self) -> None:
         """The SMS in the module outlived its ``tmo``: it counts as failed (timeout), the port goes on."""
@@ -187,6 +213,9 @@ class PortSender:
             if fault.failing and clock.time() < fault.retry_at:
                 # The store takes no writes: wait on the clock instead of failing at once again.
                 await clock.sleep(fault.retry_at - clock.time())
+                continue
+            if self.backoff.paused(clock.time()):
+                await self._wait(self.backoff.until)  # its module fails: other ports take the recipients
                 continue
             slot = port.active
             claim, ready_at = None, None
@@ -255,7 +284,18 @@ class PortSender:
                 raise  # stopped as well
             result = None
         except Exception as exc:  # the module failed: this SMS failed, the port goes on
-            log.exception("port %d: the module failed on an SMS of task %s", port.number, task.spec.tid_echo)
+            # One line for what modules do (go away, fall silent, answer errors); a traceback only for
+            # what none should: a bug.
+            expected = module_failure(exc)
+            log.log(
+                logging.WARNING if expected else logging.ERROR,
+                "%s: the module failed on SMS %d of task %s: %s",
+                slot.name,
+                idx + 1,
+                task.spec.tid_echo,
+                str(exc) or type(exc).__name__,
+                exc_info=not expected,
+            )
             result = SendResult(False, f"module error: {type(exc).__name__}")
         finally:
             self.deadline = None
@@ -268,7 +308,10 @@ class PortSender:
                 self._work.expect_reports(port.number, slot.name, number, result.refs)
         else:
             job.state = JobState.FAILED
-            job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
+            if result.unknown:
+                job.reason = SendFailure.UNKNOWN
+            else:
+                job.reason = SendFailure.NO_BALANCE if result.no_balance else SendFailure.SEND_FAILED
             job.carrier = result.carrier
         _outcomes.info(
             "%s: SMS %d of task %s to %s: %s",
@@ -278,9 +321,29 @@ class PortSender:
             number,
             "sent" if job.state == JobState.SENT else job.reason,
         )
+        self._count(slot, job, result)
         if result is not None:
-            if result.cost:
+            if result.cost and slot.record.balance is not None:
                 self._device.set_slot_field(slot.address, "balance", round(slot.record.balance - result.cost, 2))
             if result.no_balance and self._device.may_become(slot, PortState.NO_BALANCE):  # not if locked since
                 self._device.set_state(slot, PortState.NO_BALANCE)
         self._work.finish(task, job, key)
+
+    def _count(self, slot: Slot, job: JobRecord, result: SendResult | None) -> None:
+        """A run of the module's failures (backoff.py); a refused recipient is not the module's."""
+        if job.state == JobState.SENT:
+            had = self.backoff.sent()
+            if had >= AFTER:
+                log.info("%s sends again after %d failed sends in a row", slot.name, had)
+            return
+        if result is not None and result.recipient_refused:
+            return
+        pause = self.backoff.failed(self._clock.time(), job.carrier or job.reason)
+        if pause is not None:
+            log.warning(
+                "%s: %d sends failed in a row (%s); it takes no SMS for %g s, the other ports send meanwhile",
+                slot.name,
+                self.backoff.failures,
+                self.backoff.reason,
+                pause,
+            )

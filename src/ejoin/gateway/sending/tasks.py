@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ...protocol.sms import LaneSpec, SendSmsRequest, TaskSpec, request_int
+from ...protocol.sms import LaneSpec, SendSmsRequest, TaskSpec, request_int, request_url
+from ...protocol.task_states import TaskState, TransitionRefused, can_move
 from ...protocol.text import Segmented, segment
-from .states import TaskState, TransitionRefused, can_move
 
 if TYPE_CHECKING:
     from ...clock import Timer
@@ -39,16 +39,13 @@ class RequestOptions(msgspec.Struct):
 
 
 def request_options(req: SendSmsRequest) -> RequestOptions:
-    """The request-level options; TaskRejected (15 Invalid CMD, with the reason) if a count or period is bad."""
-
-    def url(v: Any) -> str:
-        return v.strip() if isinstance(v, str) and v.strip().startswith(("http://", "https://")) else ""
-
+    """The request-level options; TaskRejected (15 Invalid CMD, with the reason) if a URL, a count or a
+    period is bad (protocol/values.py: the rules of op=set)."""
     return RequestOptions(
-        sr_url=url(req.sr_url),
+        sr_url=request_url(req.sr_url, "sr_url"),
         sr_cnt=request_int(req.sr_cnt, "sr_cnt", 100),
         sr_prd=request_int(req.sr_prd, "sr_prd", 30),
-        sms_url=url(req.sms_url),
+        sms_url=request_url(req.sms_url, "sms_url"),
         sms_cnt=request_int(req.sms_cnt, "sms_cnt", 1),
         sms_prd=request_int(req.sms_prd, "sms_prd", 30),
     )

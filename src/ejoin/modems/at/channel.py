@@ -18,8 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ...clock import Clock
-from ...protocol.at import CTRL_Z, ESC, Echo, Final, FinalKind, Line, LineReader, Noise, Prompt, Urc
-from ..base import CommandStats
+from ...protocol.at import (
+    CTRL_Z,
+    ESC,
+    NOTHING,
+    Answers,
+    Echo,
+    Final,
+    FinalKind,
+    Line,
+    LineReader,
+    Noise,
+    Prompt,
+    Urc,
+    answers_of,
+    prefix,
+)
+from ..base import CommandStats, ModuleError
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +57,20 @@ async def within(clock: Clock, fut: asyncio.Future[T], seconds: float) -> T:
     return fut.result()
 
 
-class ModuleGone(ConnectionError):
+class ModuleGone(ConnectionError, ModuleError):
     """The module does not answer at all (unplugged, hung, or speaking garbage)."""
 
+    # The command's PDU (after its prompt) had gone to the module: it may have acted on it.
+    handed_over = False
 
-class CommandTimeout(TimeoutError):
+
+class CommandTimeout(TimeoutError, ModuleError):
     """No final result in time; before the next command the channel makes sure the module still answers."""
 
+    handed_over = False  # as ModuleGone's
 
-class ATError(Exception):
+
+class ATError(ModuleError):
     """A command ended in an error result."""
 
     def __init__(self, command: str, final: Final) -> None:
@@ -68,19 +88,20 @@ class Answer:
         return self.final.ok
 
     def raw(self) -> str:
-        """The answer as the module gave it: its lines, then the final result line."""
-        f = self.final
-        if f.kind in (FinalKind.CME, FinalKind.CMS):
-            last = f"{f.kind.value}: {f.text or f.code}"
-        else:
-            last = f.text or f.kind.value
-        return "\r\n".join([*self.lines, last])
+        """The answer as the module gave it: its lines, then the final result line (if one came)."""
+        last = self.final.line()
+        return "\r\n".join([*self.lines, last] if last else self.lines)
+
+    def values(self, name: str) -> list[str]:
+        """What follows the colon of each line named ``name`` (``+CREG``)."""
+        return [line.partition(":")[2].strip() for line in self.lines if prefix(line) == name]
 
 
 @dataclass
 class _Pending:
     command: str
     pdu: str | None
+    answers: Answers = NOTHING
     lines: list[str] = field(default_factory=list)
     done: asyncio.Future[Final] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     at_prompt: bool = False
@@ -108,6 +129,9 @@ async def open_serial(device: str, baud: int) -> SerialEnds:
 class Channel:
     timeout = 5.0  # seconds for a command's final result, unless the command says otherwise
     resync_tries, resync_wait = 3, 1.0  # plain ATs after a timeout, and how long each may take
+    # After an information line that may end its answer (Answers.final_optional): how long a final
+    # result may take before the line is the whole answer.  Modules that send one do so at once.
+    final_grace = 0.5
 
     def __init__(self, name: str, on_urc: Callable[[Urc], None], clock: Clock) -> None:
         self.name = name
@@ -121,6 +145,7 @@ class Channel:
         self._task: asyncio.Task[None] | None = None
         self._resyncer: asyncio.Task[None] | None = None
         self._stale = False  # a command was abandoned: its late answer must not be taken for the next's
+        self._fresh = False  # the line was just opened: who knows what the module was left doing
         self.closed = asyncio.Event()
         self.bytes_in = self.bytes_out = 0  # since attached (an emulator's test clock compares them)
         self.stats = CommandStats()  # since the start, across re-opens (metrics)
@@ -139,6 +164,9 @@ class Channel:
         self.bytes_in = self.bytes_out = 0
         self._reader.reset()
         self.closed.clear()
+        # Whoever spoke to the module before (a process killed) may have left it at an SMS prompt, taking
+        # every command as PDU text: the first command makes sure it answers (see _resync).
+        self._stale = self._fresh = True
         self._task = asyncio.get_running_loop().create_task(self._read(), name=f"AT reader {self.name}")
 
     async def close(self) -> None:
@@ -196,6 +224,8 @@ class Channel:
         elif isinstance(event, Line):
             if p is not None:
                 p.lines.append(event.text)
+                if p.answers.final_optional and not p.done.done():
+                    self.clock.call_later(self.final_grace, self._implied_final, p)
             else:
                 log.debug("%s: unexpected line %r", self.name, event.text[:80])
         elif isinstance(event, Prompt):
@@ -206,6 +236,12 @@ class Channel:
             log.debug("%s: noise %r", self.name, event.text[:80])
         elif isinstance(event, Echo):
             pass
+
+    def _implied_final(self, p: _Pending) -> None:
+        """No final result followed a line that may end its answer (Wavecom's +CPIN: READY): it did."""
+        if self._pending is p and not p.done.done():
+            log.debug("%s: %s answered without a final result", self.name, p.command)
+            p.done.set_result(Final(FinalKind.OK, implied=True))
 
     def _write(self, data: bytes) -> None:
         if self._writer is None:
@@ -220,21 +256,27 @@ class Channel:
         command: str,
         *,
         timeout: float | None = None,
-        expect: str | frozenset[str] = "",
+        expect: Answers | str | frozenset[str] = NOTHING,
         pdu: str | None = None,
     ) -> Answer:
-        """Send ``command`` and wait for its final result; ``expect``: the prefix of its answer lines
-        (a set of them for a line of several commands).
+        """Send ``command`` and wait for its final result; ``expect``: what it can answer (``Answers``,
+        or the prefix of its answer lines, a set of them for a line of several commands); any other
+        line is unsolicited.
 
         ``pdu``: the command prompts (AT+CMGS) and this goes after the prompt, ended by Ctrl-Z.
         CommandTimeout when no final result comes in time, ModuleGone if the module does not answer at all."""
         async with self._lock:
             if self._stale:
                 await self._resync()
-            return await self._run(command, self.timeout if timeout is None else timeout, expect, pdu)
+            return await self._run(command, self.timeout if timeout is None else timeout, answers_of(expect), pdu)
 
     async def check(
-        self, command: str, *, timeout: float | None = None, expect: str = "", pdu: str | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        expect: Answers | str | frozenset[str] = NOTHING,
+        pdu: str | None = None,
     ) -> Answer:
         """``command`` that must end in OK (ATError otherwise)."""
         answer = await self.command(command, timeout=timeout, expect=expect, pdu=pdu)
@@ -242,12 +284,13 @@ class Channel:
             raise ATError(command, answer.final)
         return answer
 
-    async def _run(self, command: str, timeout: float, expect: str | frozenset[str], pdu: str | None) -> Answer:
+    async def _run(self, command: str, timeout: float, expect: Answers, pdu: str | None) -> Answer:
         if not self.is_open:
             raise ModuleGone(f"{self.name}: not open")
-        p = _Pending(command, pdu)
+        p = _Pending(command, pdu, expect)
         self._pending = p
         self._reader.expect = expect
+        self._reader.prompting = pdu is not None
         started = time.monotonic()
         self.stats.commands += 1
         try:
@@ -256,6 +299,9 @@ class Channel:
             self.stats.seconds += time.monotonic() - started
             if not final.ok:
                 self.stats.errors += 1
+        except ModuleGone as gone:
+            gone.handed_over = p.at_prompt
+            raise
         except TimeoutError:
             self.stats.timeouts += 1
             self._pending = None
@@ -263,7 +309,9 @@ class Channel:
                 self._write(ESC)  # leave the prompt: the module would take the next command as PDU
             self._stale = True
             self._resyncer = asyncio.get_running_loop().create_task(self._resync_soon(), name=f"AT resync {self.name}")
-            raise CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s") from None
+            silent = CommandTimeout(f"{self.name}: no answer to {command.split('=')[0]} in {timeout:g} s")
+            silent.handed_over = p.at_prompt
+            raise silent from None
         except asyncio.CancelledError:
             # The caller gave up (a task's tmo): the module may still answer this command.
             self._stale = True
@@ -273,11 +321,16 @@ class Channel:
         finally:
             if self._pending is p:
                 self._pending = None
-            self._reader.expect = ""
+            self._reader.expect = None
+            self._reader.prompting = False
+            self._reader.command_done()
         return Answer(p.lines, final)
 
     async def _resync(self) -> None:
         """Plain ``AT`` until the module answers OK; ModuleGone if it never does."""
+        if self._fresh:
+            await self._resync_fresh()
+            return
         wait = self.resync_wait
         for _ in range(self.resync_tries):
             if not self.is_open:
@@ -287,6 +340,7 @@ class Channel:
                 while True:
                     p = _Pending("AT", None)
                     self._pending = p
+                    self._reader.expect = NOTHING
                     final = await within(self.clock, p.done, wait)
                     if final.kind is FinalKind.OK:
                         self._stale = False
@@ -298,7 +352,36 @@ class Channel:
                 continue
             finally:
                 self._pending = None
+                self._reader.expect = None
         raise ModuleGone(f"{self.name}: no answer to AT")
+
+    async def _resync_fresh(self) -> None:
+        """The first command on a line just opened: ESC (a module left at an SMS prompt leaves it, with an
+        OK or nothing; one at no prompt ignores what comes before ``AT``), then ``AT+CSQ``, which every
+        module answers with its own line: finals that come without that line (the ESC's, a late one of
+        whoever spoke before) are not its answer, so none is left over for the next command.  Later
+        tries go without the ESC, for a module that took it into the line."""
+        wait = self.resync_wait
+        for n in range(self.resync_tries):
+            if not self.is_open:
+                break
+            try:
+                self._write((b"" if n else ESC) + b"AT+CSQ\r")
+                signal = answers_of("+CSQ")
+                while True:
+                    p = _Pending("AT+CSQ", None, signal)
+                    self._pending = p
+                    self._reader.expect = signal
+                    await within(self.clock, p.done, wait)
+                    if any(line.startswith("+CSQ") for line in p.lines):
+                        self._stale = self._fresh = False
+                        return
+            except TimeoutError:
+                continue
+            finally:
+                self._pending = None
+                self._reader.expect = None
+        raise ModuleGone(f"{self.name}: no answer to AT+CSQ")
 
     async def _resync_soon(self) -> None:
         """After a timeout: does the module still answer?  If not, it is lost even if nobody asks it more."""

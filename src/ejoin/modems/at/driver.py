@@ -16,7 +16,7 @@ from ...protocol.codes import PortState
 from ...protocol.text import Segmented
 from ..base import CardInfo, CommandStats, ModemDriver, SendResult, UssdReply
 from .channel import CommandTimeout, ModuleGone, Opener, open_serial
-from .module import ModemConfig, Module
+from .module import BalanceRule, ModemConfig, Module
 from .profiles import profile
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,17 @@ def serial_opener(config: ModemConfig) -> Opener:
 
 
 class ATDriver(ModemDriver):
-    def __init__(self, modems: list[ModemConfig], clock: Clock, opener: LineOpener = serial_opener) -> None:
+    def __init__(
+        self,
+        modems: list[ModemConfig],
+        clock: Clock,
+        opener: LineOpener = serial_opener,
+        balance: list[BalanceRule] | None = None,
+    ) -> None:
         self.clock = clock
         self.modules: dict[int, Module] = {}
         for cfg in modems:
-            module = Module(cfg, profile(cfg.profile), clock, lambda: self.events, opener(cfg))
+            module = Module(cfg, profile(cfg.profile), clock, lambda: self.events, opener(cfg), balance)
             module.channel.on_lost = lambda why, port=cfg.port: self._lose(port, why)
             self.modules[cfg.port] = module
         # Dual-SIM modules switch slots by command; a single-SIM one refuses a switch with a reason.

@@ -54,6 +54,16 @@ CMS_TEXT = {
 }
 
 
+# Causes that name the recipient, not the module or its network: the same module sends to the next one.
+RECIPIENT_CAUSES = frozenset({1, 21, 27, 28, 30})
+
+
+def refuses_recipient(final: Final) -> bool:
+    """Whether the +CMS ERROR is the network refusing this recipient (an unassigned, unknown or
+    unreachable number) rather than a failure of the module, its SIM or the network."""
+    return final.kind is FinalKind.CMS and final.code in RECIPIENT_CAUSES
+
+
 def cms_reason(final: Final) -> str:
     """``"38 Network out of order"``; a plain ERROR or a verbose text as it came."""
     if final.kind is FinalKind.CMS and final.code is not None:

@@ -22,6 +22,12 @@ class Profile:
     slot_command: str | None = None
     restart: str = "AT+CFUN=1,1"
     ussd_dcs: int = 15  # what AT+CUSD=1 sends as <dcs>
+    # The TE character set the driver sets (AT+CSCS) for what modules say in text: USSD strings,
+    # operator and card names.  GSM keeps every 7-bit text exact and digits, names of storages and
+    # numbers as they are; "" leaves the module's own (read with AT+CSCS?).
+    charset: str = "GSM"
+    # USSD strings go both ways as hex of packed GSM 7-bit septets, whatever AT+CSCS says (Huawei).
+    ussd_packed: bool = False
 
 
 _CRSM = ("AT+CRSM=176,12258,0,0,10", "+CRSM")  # EF_ICCID read as a binary file: works on most modules
@@ -42,9 +48,14 @@ HUAWEI = Profile(
     iccid=(("AT^ICCID?", "^ICCID"), _CRSM),
     init=("AT^CURC=0",),  # silence ^RSSI, ^HCSQ, ^MODE ... reports
     first_index=0,
+    ussd_packed=True,
 )
 
-PROFILES = {p.name: p for p in (GENERIC, QUECTEL, SIMCOM, HUAWEI)}
+TELIT = Profile("telit", "Telit", "LE910C1-EU", iccid=(("AT#CCID", "#CCID"), ("AT+ICCID", "+ICCID"), _CRSM))
+UBLOX = Profile("ublox", "u-blox", "TOBY-L210", iccid=(("AT+CCID", "+CCID"), _CRSM))
+WAVECOM = Profile("wavecom", "WAVECOM MODEM", "MULTIBAND  900E  1800", iccid=(("AT+CCID", "+CCID"), _CRSM))
+
+PROFILES = {p.name: p for p in (GENERIC, QUECTEL, SIMCOM, HUAWEI, TELIT, UBLOX, WAVECOM)}
 
 
 def profile(name: str) -> Profile:

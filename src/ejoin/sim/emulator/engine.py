@@ -1,11 +1,15 @@
 """The AT engine of one emulated GSM module: bytes in from its serial line, bytes out.
 
-It plays a module of a ``Profile`` (echo, verbose or numeric errors per
-AT+CMEE, PDU mode, a message storage with indexes, +CMTI/+CDSI/+CMT/+CDS,
-+CREG changes, +CSQ, identity commands, +CUSD) in front of a ``Backend``: the
-simulated network, which says what card is in the slot, how registration
-ends, what a submitted SMS becomes.  Faults are switched on and off while it
-runs (``Faults``).
+It plays a module of a ``Profile`` in its vendor's ``Dialect`` (echo, verbose
+or numeric errors per AT+CMEE, PDU mode, a message storage with indexes,
++CMTI/+CDSI/+CMT/+CDS, registration in every form, +CSQ, identity commands,
++CUSD, the character set, the SIM's files through AT+CRSM, AT+CSIM and logical
+channels, the IMEI write of AT+EGMR) in front of a ``Backend``: the simulated
+network, which says what card is in the slot, how registration ends, what a
+submitted SMS becomes.  Faults are switched on and off while it runs
+(``Faults``): among them what real modules do to a driver (lines of their own
+inside answers, stale bytes in SIM records, multi-line USSD, SMS-only
+registration, +CPIN without OK).
 
 Commands run one at a time, in order, as on a real module; a character that
 arrives while a command waits for the network aborts it (V.250 5.6.1), as an
@@ -26,7 +30,12 @@ from ...modems.at.profiles import Profile, crsm_of_iccid
 from ...modems.base import CardInfo
 from ...protocol import pdu
 from ...protocol.at import split_args
+from ...protocol.numbers import NumberError, imei
+from ...protocol.pdu_fields import pack_septets
+from ...protocol.text import gsm7_septets
 from ...protocol.ussd import split_at_line
+from ..uicc import CardFiles, Uicc
+from .dialects import COMMON_NOISE, Dialect, dialect
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,13 @@ CME_TEXT = {
 }
 NOISE_LINES = (b"^RSSI: 17", b"+QIND: SMS DONE", b"+CREG: 1", b"+CTZV: 26/11/30,16:00:00,+00", b'^HCSQ: "LTE",40')
 GARBAGE = b"\xff\xfe\x00\x1b[\x80garbage\x07"
+STALE = "0C9144972000000000000100A0F0001A2B3C4D5E6F708192A3B4C5D6E7F8"  # 30 bytes of an older message
+REG_STATS = tuple(str(n) for n in range(12))  # TS 27.007 <stat>: 6-10 SMS only / CSFB not preferred, 11 RLOS
+REGISTERED_STATS = frozenset({1, 5, 6, 7, 9, 10})  # registered: home, roaming, for SMS only, CSFB not preferred
+USSD_MODES = ("multiline", "release")
+CHARSETS = ("GSM", "IRA", "UCS2")
+# A menu of several lines, as networks send them (python-gsmmodem's captures)
+MENU = "Bal:$100.00 *\r\nExp 01 Jan 2013\r\n1. Recharge\r\n2. Balance\r\n00. Home"
 
 
 @dataclass
@@ -60,7 +76,9 @@ class Backend(Protocol):
     async def signal(self, modem: EmulatedModem) -> int: ...
     async def submit(self, modem: EmulatedModem, message: pdu.Submit) -> Submitted: ...
     async def pause(self, what: str) -> None: ...  # "restart" or "card": how long these take
-    async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]: ...  # (<m>, <str>, <dcs>)
+    # the network's answer: <m> (0 done, 1 more expected, 2 released), its text, and how the network coded it
+    # (<dcs> 15: the default alphabet, 72: UCS-2)
+    async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]: ...
 
     def ussd_end(self, modem: EmulatedModem) -> None: ...
 
@@ -76,9 +94,17 @@ class Faults:
     cmt: bool = False  # messages come as +CMT/+CDS (not stored), as with AT+CNMI=2,2
     noise: bool = False  # URC noise between the lines of every answer
     garbage: bool = False  # garbage bytes between the lines of every answer
-    creg: int | None = None  # the registration reads this <stat> (2 searching, 3 denied, 5 roaming, 0 none)
+    # the registration reads this <stat>: 2 searching, 3 denied, 5 roaming, 0 none; 6/7 SMS only, 8 emergency
+    # services only, 9/10 CSFB not preferred, 11 restricted local services only
+    creg: int | None = None
     pin: str = ""  # the card asks for "SIM PIN" or "SIM PUK" (values pin, puk)
     sim_busy: bool = False  # the SIM answers "SIM busy" (+CME ERROR: 14) until cleared
+    # lines of the module's own that no command answers (+CIEV, +CRING, the vendor's: ^NWTIME, +WIND ...)
+    # inside every answer, between a +CMGR/+CMGL header and its PDU too
+    stray: bool = False
+    stale: bool = False  # messages stored from now on keep 30 bytes of an older one after them, counted in <length>
+    ussd: str = ""  # the network's USSD answers: "multiline" (a menu, CR LF inside), "release" (a notice first)
+    cpin_bare: bool = False  # +CPIN answers end without OK (as Wavecom modules' do)
 
     def set(self, name: str, value: str) -> None:
         if name not in self.__dataclass_fields__:
@@ -90,9 +116,13 @@ class Faults:
         elif name == "cms":
             setattr(self, name, int(value) if value not in ("", "0", "off", "none") else None)
         elif name == "creg":
-            if not off and value not in ("0", "1", "2", "3", "4", "5"):
-                raise ValueError(f"creg is a registration <stat> 0-5 or off, not {value[:20]!r}")
+            if not off and value not in REG_STATS:
+                raise ValueError(f"creg is a registration <stat> 0-11 or off, not {value[:20]!r}")
             self.creg = None if off else int(value)
+        elif name == "ussd":
+            if not off and value not in USSD_MODES:
+                raise ValueError(f"ussd is {' or '.join(USSD_MODES)} or off, not {value[:20]!r}")
+            self.ussd = "" if off else value
         elif name == "pin":
             pins = {"1": "SIM PIN", "pin": "SIM PIN", "puk": "SIM PUK", "0": ""}
             if not off and value.lower() not in pins:
@@ -117,6 +147,9 @@ class ModemState:
     cmgf: int = 0
     creg: int = 0
     cereg: int = 0
+    cgreg: int = 0
+    c5greg: int = 0
+    cscs: str = "GSM"
     cnmi: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
     cops_format: int = 0
     storage: dict[int, Stored] = field(default_factory=dict)
@@ -129,6 +162,13 @@ class EmulatedModem:
         self.port = port
         self.clock: Clock = clock if clock is not None else SystemClock()  # a module's own delays (faults.slow)
         self.profile = profile
+        self.dialect: Dialect = dialect(profile.name)
+        self.uicc: Uicc | None = None  # the card's files, with its channels (built when first asked)
+        self._stray = 0
+        self._name = ""  # the command running (+CCID, #CCID ...)
+        # Unsolicited results waiting for the command's end, or for the SMS prompt to be over
+        self._held: list[bytes] = []
+        self.registers_on_power_on = False  # registers by itself once powered (else when its SIM is first read)
         self.backend = backend
         self._ussd_answer: asyncio.Future[None] | None = None  # the network's +CUSD still to come
         self.imei = imei
@@ -178,9 +218,14 @@ class EmulatedModem:
         self.state = ModemState(storage=self.state.storage)
         self._registered_for = None
         self.reg_stat = 0
+        self.uicc = None
         self._line.clear()
         self._prompt = None
-        self._write_line(b"RDY")
+        self._held.clear()
+        for line in self.dialect.boot:
+            self._write_line(line.encode("ascii"))
+        if self.registers_on_power_on:
+            self._sim_ready()
 
     # --- input -------------------------------------------------------------------------------------
 
@@ -194,10 +239,12 @@ class EmulatedModem:
                     length, self._prompt = self._prompt, None
                     self._queue.put_nowait((f"PDU={length}", self._line.decode("ascii", "replace")))
                     self._line.clear()
+                    self._tell_held()
                 elif b == 0x1B:
                     self._prompt = None
                     self._line.clear()
                     self._out(b"\r\nOK\r\n")
+                    self._tell_held()
                 elif b not in (10, 13):
                     self._line.append(b)
                     if self.state.echo:
@@ -210,7 +257,7 @@ class EmulatedModem:
                     self._out(b"\r")
                 if line:
                     self._queue.put_nowait((line, None))
-            elif b == 10:
+            elif b in (10, 0x1B):  # (ESC outside a prompt is ignored, as modules do)
                 continue
             elif b in (8, 127):
                 del self._line[-1:]
@@ -242,6 +289,8 @@ class EmulatedModem:
                 self._final(b"ERROR")
             finally:
                 self.executing = self.blocked = False
+                if self._prompt is None:
+                    self._tell_held()
 
     def set_fault(self, name: str, value: str) -> None:
         """A fault on or off, and what the module says of it at once (a registration change, a card ready)."""
@@ -265,6 +314,11 @@ class EmulatedModem:
         """Work that needs no simulated time is under way (a command to run or running)."""
         return not self.restarting and (not self._queue.empty() or (self.executing and not self.blocked))
 
+    @property
+    def needs_time(self) -> bool:
+        """Silent until simulated time passes: waiting for the network, restarting, or hung."""
+        return self.blocked or self.restarting or self.faults.no_answer
+
     # --- output ------------------------------------------------------------------------------------
 
     def _write_line(self, text: bytes) -> None:
@@ -281,6 +335,15 @@ class EmulatedModem:
             self._write_line(NOISE_LINES[self.port % len(NOISE_LINES)])
         if self.faults.garbage:
             self._write_line(GARBAGE)
+        if self.faults.stray:
+            lines = self.dialect.noise or COMMON_NOISE
+            self._stray = (self._stray + 1) % len(lines)
+            self._write_line(lines[self._stray].encode("ascii"))
+
+    def _record(self, header: str, entry: Stored) -> None:
+        """A +CMGR/+CMGL header and its PDU line, with what disturbs answers around and between them."""
+        self._answer(header)
+        self._out(entry.hex.encode("ascii") + b"\r\n")
 
     def _final(self, text: bytes = b"OK") -> None:
         self._last_final = text
@@ -303,16 +366,25 @@ class EmulatedModem:
         self._final(b"ERROR" if self.state.cmee == 0 else f"+CMS ERROR: {code}".encode())
 
     def urc(self, line: str, pdu_line: str | None = None) -> None:
-        """An unsolicited result (and the PDU line of +CMT/+CDS)."""
-        self._write_line(line.encode("ascii"))
+        """An unsolicited result (and the PDU line of +CMT/+CDS).  One that a command causes waits for the
+        command's final result (V.250 5.7.2: a TA holds them while a command runs), unless the command waits
+        for the network meanwhile; while the module waits at an SMS prompt the line is reserved too (held,
+        told once the prompt is over: AT+CNMI <mode> 2)."""
+        data = b"\r\n" + line.encode("ascii") + b"\r\n"
         if pdu_line is not None:
-            self._out(pdu_line.encode("ascii") + b"\r\n")
+            data += pdu_line.encode("ascii") + b"\r\n"
+        if (self.executing and not self.blocked) or self._prompt is not None:
+            self._held.append(data)
+        else:
+            self._out(data)
+
+    def _tell_held(self) -> None:
+        held, self._held = self._held, []
+        for data in held:
+            self._out(data)
 
     def _unsupported(self) -> None:
-        if self.profile.name == "huawei":
-            self._final(b"COMMAND NOT SUPPORT")
-        else:
-            self._final(b"ERROR")
+        self._final(self.dialect.unknown.encode("ascii"))
 
     # --- the card and the network ------------------------------------------------------------------
 
@@ -352,16 +424,29 @@ class EmulatedModem:
         self.reg_stat = stat
         self._announce_reg(before)
 
+    def _registrations(self) -> tuple[str, ...]:
+        """The registration commands this module answers (TS 27.007 7.2, 10.1.20, 10.1.22, 10.1.35)."""
+        d = self.dialect
+        return ("+CREG", "+CGREG") + (("+CEREG",) if d.cereg else ()) + (("+C5GREG",) if d.c5greg else ())
+
+    def _where(self, name: str, stat: int) -> str:
+        """``,<lac>,<ci>[,<AcT>]`` of a registration line when <n> is 2 and the module is registered."""
+        if stat not in REGISTERED_STATS:
+            return ""
+        lac, ci = ("1A2B", "00C3F01") if name in ("+CREG", "+CGREG") else ("0A1B", "01A2B3C")
+        where = f'"{lac}","{ci}"' if self.dialect.quoted_location else f"{lac},{ci}"
+        act = 7 if name == "+CEREG" else 11 if name == "+C5GREG" else self.dialect.act
+        return f",{where}" + (f",{act}" if act is not None else "")
+
     def _announce_reg(self, before: int) -> None:
-        """+CREG and +CEREG, as each is enabled, when the <stat> shown changed from ``before``."""
+        """Each registration indication enabled, when the <stat> shown changed from ``before``."""
         stat = self.stat
         if stat == before:
             return
-        for name, n in (("+CREG", self.state.creg), ("+CEREG", self.state.cereg)):
-            if n == 1 or (n == 2 and stat not in (1, 5)):
-                self.urc(f"{name}: {stat}")
-            elif n == 2:
-                self.urc(f'{name}: {stat},"1A2B","00C3F01"')
+        for name in self._registrations():
+            n = getattr(self.state, name.lower().strip("+"))
+            if n:
+                self.urc(f"{name}: {stat}{self._where(name, stat) if n == 2 else ''}")
 
     def deliver(self, hexpdu: str, length: int, *, report: bool = False) -> None:
         """The network hands over a received SMS (or a status report): stored, or shown at once."""
@@ -377,6 +462,8 @@ class EmulatedModem:
             log.info("emulated modem %d: storage full, a message is lost", self.port)
             return
         index = free[0]
+        if self.faults.stale:  # the record keeps what an older, longer message left, and <length> counts it
+            hexpdu, length = hexpdu + STALE, length + len(STALE) // 2
         self.state.storage[index] = Stored(0, hexpdu, length)
         if self.faults.storage_full or self.restarting:  # (restarting: kept on the SIM, announced to nobody)
             return
@@ -415,10 +502,12 @@ class EmulatedModem:
             self._basic(upper)
             return
         name, op, arg = _split(body)
-        handler = getattr(self, "_c_" + name.strip("+^").upper(), None)
-        if handler is None or (name.startswith("^") and self.profile.name != "huawei"):
+        handler = getattr(self, "_c_" + name.lstrip("+^#").upper(), None)
+        vendor = VENDOR_SIGNS.get(name[:1])
+        if handler is None or (vendor is not None and self.profile.name != vendor):
             self._unsupported()
             return
+        self._name = name.upper()
         await handler(op, arg)
 
     def _basic(self, upper: str) -> None:
@@ -426,7 +515,7 @@ class EmulatedModem:
             self.state.echo = upper[1:2] != "0"
             self._ok()
         elif upper.startswith("I"):
-            self._ok(self.profile.manufacturer, self.profile.model, "Revision: EMU01")
+            self._ok(*self.dialect.identity())
         elif upper.startswith(("Z", "&F")):
             self.state = ModemState(storage=self.state.storage)
             self._ok()
@@ -443,15 +532,37 @@ class EmulatedModem:
             self._cme(3)
 
     async def _c_CGSN(self, op: str, arg: str) -> None:
-        self._ok(self.imei)
+        self._ok() if op == "=?" else self._ok(self.imei)
 
     _c_GSN = _c_CGSN
 
     async def _c_CGMI(self, op: str, arg: str) -> None:
-        self._ok(self.profile.manufacturer)
+        self._ok() if op == "=?" else self._ok(self.dialect.manufacturer)
 
     async def _c_CGMM(self, op: str, arg: str) -> None:
-        self._ok(self.profile.model)
+        self._ok() if op == "=?" else self._ok(self.dialect.model)
+
+    async def _c_CGMR(self, op: str, arg: str) -> None:
+        if not self.dialect.revision:
+            return self._unsupported()
+        self._ok() if op == "=?" else self._ok(self.dialect.revision)
+
+    _c_GMI, _c_GMM, _c_GMR = _c_CGMI, _c_CGMM, _c_CGMR
+
+    async def _c_EGMR(self, op: str, arg: str) -> None:
+        """The IMEI, read (0,7) and written (1,7,"<imei>"), as MediaTek-based and Quectel modules have it."""
+        fields = split_args(arg)
+        if op == "=?":
+            return self._ok("+EGMR: (0,1),(7)")
+        if op != "=" or len(fields) < 2 or fields[1] != "7" or fields[0] not in ("0", "1"):
+            return self._cme(3)
+        if fields[0] == "0":
+            return self._ok(f'+EGMR: "{self.imei}"')
+        try:
+            self.imei = imei(fields[2] if len(fields) == 3 else "")
+        except NumberError:
+            return self._cme(3)
+        self._ok()
 
     async def _c_CPIN(self, op: str, arg: str) -> None:
         card = self.card()
@@ -462,12 +573,18 @@ class EmulatedModem:
         elif card.error:
             self._cme(13)
         elif op == "?" and self.faults.pin:
-            self._ok(f"+CPIN: {self.faults.pin}")
+            self._cpin(self.faults.pin)
         elif op == "?":
             self._sim_ready()
-            self._ok("+CPIN: READY")
+            self._cpin("READY")
         else:
             self._cme(3)
+
+    def _cpin(self, state: str) -> None:
+        if self.dialect.cpin_ok and not self.faults.cpin_bare:
+            return self._ok(f"+CPIN: {state}")
+        self._answer(f"+CPIN: {state}")  # and no final result: the command ends with the line
+        self._last_final = b"OK"
 
     def _need_sim(self) -> CardInfo | None:
         card = self.card()
@@ -498,25 +615,92 @@ class EmulatedModem:
             return self._unsupported()
         await self._iccid("+QCCID: ")
 
-    async def _c_CCID(self, op: str, arg: str) -> None:
-        await self._iccid("" if self.profile.name == "simcom" else "+CCID: ")
+    async def _c_CCID(self, op: str, arg: str) -> None:  # +CCID, Telit's #CCID
+        await self._iccid("" if self.profile.name == "simcom" else f"{self._name}: ")
 
     async def _c_CICCID(self, op: str, arg: str) -> None:
         if self.profile.name != "simcom":
             return self._unsupported()
         await self._iccid("+ICCID: ")
 
-    async def _c_ICCID(self, op: str, arg: str) -> None:  # Huawei ^ICCID?
-        await self._iccid("^ICCID: ")
+    async def _c_ICCID(self, op: str, arg: str) -> None:  # Huawei's ^ICCID?, Telit's +ICCID
+        await self._iccid(f"{self._name}: ")
 
-    async def _c_CRSM(self, op: str, arg: str) -> None:
+    # --- the SIM's files ---------------------------------------------------------------------------
+
+    def _card_files(self) -> Uicc | None:
         card = self._need_sim()
         if card is None:
+            return None
+        files = CardFiles.of(card.iccid, card.imsi, card.number, card.operator)
+        if self.uicc is None or self.uicc.files != files:  # another card since: its channels are gone
+            self.uicc = Uicc(files)
+        return self.uicc
+
+    async def _c_CRSM(self, op: str, arg: str) -> None:
+        """Restricted SIM access (TS 27.007 8.18): AT+CRSM=<command>,<fileid>[,<P1>,<P2>,<P3>]."""
+        if op == "=?":
+            return self._ok()
+        fields = [f for f in split_args(arg)]
+        if op != "=" or len(fields) < 2 or not all(f.isdigit() for f in fields[:5] if f):
+            return self._cme(3)
+        uicc = self._card_files()
+        if uicc is None:
             return
-        if split_args(arg)[:2] == ["176", "12258"]:
-            self._ok(f'+CRSM: 144,0,"{crsm_of_iccid(card.iccid)}"')
-        else:
-            self._ok("+CRSM: 106,130")
+        if split_args(arg)[:2] == ["176", "12258"]:  # EF_ICCID, in the form every driver profile reads
+            return self._ok(f'+CRSM: 144,0,"{crsm_of_iccid(uicc.files.iccid)}"')
+        p = [int(f) if f else 0 for f in (fields + ["0"] * 5)[2:5]]
+        sw1, sw2, data = uicc.crsm(int(fields[0]), int(fields[1]), *p)
+        self._ok(f'+CRSM: {sw1},{sw2},"{data}"' if data else f"+CRSM: {sw1},{sw2}")
+
+    async def _c_CSIM(self, op: str, arg: str) -> None:
+        """Generic SIM access (8.17): AT+CSIM=<length>,"<command APDU>" on the basic channel."""
+        if op == "=?":
+            return self._ok()
+        fields = split_args(arg)
+        if op != "=" or len(fields) != 2 or not fields[0].isdigit() or int(fields[0]) != len(fields[1]):
+            return self._cme(3)
+        uicc = self._card_files()
+        if uicc is not None:
+            response = uicc.apdu(fields[1], 0)
+            self._ok(f'+CSIM: {len(response)},"{response}"')
+
+    async def _c_CCHO(self, op: str, arg: str) -> None:
+        """Open a logical channel to an application (8.45): AT+CCHO="<AID>" -> +CCHO: <sessionid>."""
+        if op == "=?":
+            return self._ok()
+        fields = split_args(arg)
+        if op != "=" or len(fields) != 1 or not fields[0]:
+            return self._cme(3)
+        uicc = self._card_files()
+        if uicc is None:
+            return
+        number = uicc.open_channel(fields[0])
+        if number is None:  # no such application on this card (it is a USIM, not an eUICC), or no channel left
+            return self._cme(4)
+        self._ok(f"+CCHO: {number}")
+
+    async def _c_CCHC(self, op: str, arg: str) -> None:
+        """Close a logical channel (8.46)."""
+        if op == "=?":
+            return self._ok()
+        uicc = self.uicc
+        if op != "=" or not arg.strip().isdigit() or uicc is None or not uicc.close_channel(int(arg)):
+            return self._cme(3)
+        self._ok()
+
+    async def _c_CGLA(self, op: str, arg: str) -> None:
+        """An APDU on a logical channel (8.43): AT+CGLA=<sessionid>,<length>,"<command>"."""
+        if op == "=?":
+            return self._ok()
+        fields = split_args(arg)
+        uicc = self.uicc
+        if op != "=" or len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+            return self._cme(3)
+        if uicc is None or int(fields[0]) not in uicc.channels or int(fields[1]) != len(fields[2]):
+            return self._cme(3)
+        response = uicc.apdu(fields[2], int(fields[0]))
+        self._ok(f'+CGLA: {len(response)},"{response}"')
 
     async def _c_CURC(self, op: str, arg: str) -> None:
         self._ok()
@@ -569,6 +753,8 @@ class EmulatedModem:
             self._ok('+COPS: (2,"EMU","EMU","00101",7),,(0-4),(0-2)')
 
     async def _reg_query(self, name: str, op: str, arg: str) -> None:
+        if name not in self._registrations():
+            return self._unsupported()
         attr = name.lower().strip("+")
         if op == "=":
             if arg not in ("0", "1", "2"):
@@ -579,16 +765,41 @@ class EmulatedModem:
             # No card (taken out since): not registered, not searching, whatever the module said before.
             stat = self.stat if self._sim_ready() else 0
             n = getattr(self.state, attr)
-            extra = ',"1A2B","00C3F01"' if n == 2 and stat in (1, 5) else ""
-            self._ok(f"{name}: {n},{stat}{extra}")
+            self._ok(f"{name}: {n},{stat}{self._where(name, stat) if n == 2 else ''}")
         else:
             self._ok(f"{name}: (0-2)")
 
     async def _c_CREG(self, op: str, arg: str) -> None:
         await self._reg_query("+CREG", op, arg)
 
+    async def _c_CGREG(self, op: str, arg: str) -> None:
+        await self._reg_query("+CGREG", op, arg)
+
     async def _c_CEREG(self, op: str, arg: str) -> None:
         await self._reg_query("+CEREG", op, arg)
+
+    async def _c_C5GREG(self, op: str, arg: str) -> None:
+        await self._reg_query("+C5GREG", op, arg)
+
+    async def _c_CGATT(self, op: str, arg: str) -> None:
+        """Packet domain attach (TS 27.007 10.1.9): attached while registered."""
+        if op == "=?":
+            return self._ok("+CGATT: (0,1)")
+        if op == "?":
+            return self._ok(f"+CGATT: {1 if self.stat in REGISTERED_STATS else 0}")
+        self._ok() if arg in ("0", "1") else self._cme(3)
+
+    async def _c_CSCS(self, op: str, arg: str) -> None:
+        """The character set of text in answers (TS 27.007 5.5): what USSD text comes in."""
+        if op == "=?":
+            return self._ok("+CSCS: (" + ",".join(f'"{c}"' for c in CHARSETS) + ")")
+        if op == "?":
+            return self._ok(f'+CSCS: "{self.state.cscs}"')
+        wanted = split_args(arg)[0].upper() if op == "=" else ""
+        if wanted not in CHARSETS:
+            return self._cme(4)
+        self.state.cscs = wanted
+        self._ok()
 
     async def _c_CSQ(self, op: str, arg: str) -> None:
         level = await self.backend.signal(self) if self.card().present else 99
@@ -714,8 +925,7 @@ class EmulatedModem:
         if found is None:
             return
         _, entry = found
-        self._answer(f"+CMGR: {entry.stat},,{entry.length}")
-        self._out(entry.hex.encode("ascii") + b"\r\n")
+        self._record(f"+CMGR: {entry.stat},{self.dialect.alpha},{entry.length}", entry)
         entry.stat = 1 if entry.stat == 0 else entry.stat
         self._final()
 
@@ -735,8 +945,7 @@ class EmulatedModem:
         for index, entry in sorted(self.state.storage.items()):
             if wanted != 4 and entry.stat != wanted:
                 continue
-            self._answer(f"+CMGL: {index},{entry.stat},,{entry.length}")
-            self._out(entry.hex.encode("ascii") + b"\r\n")
+            self._record(f"+CMGL: {index},{entry.stat},{self.dialect.alpha},{entry.length}", entry)
             if entry.stat == 0:
                 entry.stat = 1
         self._final()
@@ -764,15 +973,46 @@ class EmulatedModem:
             self._ussd_answer.cancel()
 
         async def answer(code: str) -> None:
-            mode, text, dcs = await self.backend.ussd_answer(self, code)
-            self.urc(f'+CUSD: {mode},"{text}",{dcs}')
+            mode, text, sent = await self.backend.ussd_answer(self, code)
+            if self.faults.ussd == "release":  # a notice of the network's, before the answer
+                self.urc('+CUSD: 2,"Initiating Release",15')
+            if self.faults.ussd == "multiline":  # a menu in the default alphabet, its lines in the string
+                text, sent = f"{text}\r\n{MENU}", 15
+            shown, dcs = self._ussd_text(text, sent)
+            self.urc(f'+CUSD: {mode},"{shown}",{dcs}')
 
         self._ussd_answer = asyncio.ensure_future(answer(fields[1]))
+
+    def _ussd_text(self, text: str, sent: int) -> tuple[str, int]:
+        """<str> and <dcs> of +CUSD as this module shows the network's text (TS 27.007 7.15, TS 23.038 5).
+
+        Text the network sent in the default alphabet comes with <dcs> 15: as characters of the module's
+        character set (AT+CSCS: GSM code points, the way "ä" shows as "{"), as UCS-2 hex in "UCS2", as
+        the packed septets in hex on Huawei sticks.  Text sent in UCS-2 comes as its hex, <dcs> 72."""
+        try:
+            septets = gsm7_septets(text) if sent != 72 else b""
+        except ValueError:
+            sent = 72
+        if sent == 72:
+            return text.encode("utf-16-be").hex().upper(), 72
+        if self.state.cscs == "UCS2":
+            return text.encode("utf-16-be").hex().upper(), 15
+        if self.dialect.ussd_packed:
+            return pack_septets(septets).hex().upper(), 15
+        if self.state.cscs == "IRA":
+            return "".join(ch if " " <= ch <= "~" or ch in "\r\n" else "?" for ch in text), 15
+        return "".join(_GSM_SHOWN.get(b, chr(b)) for b in septets), 15
 
     def _end_ussd(self) -> None:
         if self._ussd_answer is not None and not self._ussd_answer.done():
             self._ussd_answer.cancel()
         self.backend.ussd_end(self)
+
+
+VENDOR_SIGNS = {"^": "huawei", "#": "telit"}  # command names only these vendors' modules know
+# How a module's serial line shows default-alphabet code points in its GSM character set: as the bytes
+# they are; the few that are no printable ASCII there as their nearest.
+_GSM_SHOWN = {0x00: "@", 0x02: "$", 0x11: "_", 0x1B: " "}
 
 
 def _split(body: str) -> tuple[str, str, str]:

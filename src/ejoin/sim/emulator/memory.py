@@ -7,23 +7,49 @@ Unplugging ends the stream (the driver reads EOF, as from a USB modem pulled
 out); opening a line that is unplugged fails as opening a missing tty does.
 Bytes the module writes while nobody has the line open are lost, as on a
 serial line.
+
+The module is any ``LinePeer``: an ``EmulatedModem``, or a test's scripted peer
+that answers each command with bytes a real module gave (a replayed capture).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from ...modems.at.channel import Channel
 from ...modems.at.driver import ATDriver
-from .engine import EmulatedModem
+
+
+class LinePeer(Protocol):
+    """What sits at the module's end of a line: it hears bytes and writes its own through ``connect``'s ``out``."""
+
+    def connect(self, out: Callable[[bytes], None]) -> None: ...
+
+    def power_on(self) -> None: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    @property
+    def busy(self) -> bool:
+        """Work that needs no simulated time is under way."""
+        ...
+
+    @property
+    def needs_time(self) -> bool:
+        """Silent until simulated time passes: waiting for the network, restarting, or hung."""
+        ...
+
+
+P = TypeVar("P", bound=LinePeer)
 
 
 class MemoryWriter:
     """The driver's end of the line: what it writes reaches the module on the next loop turn."""
 
-    def __init__(self, line: MemoryLine, generation: int) -> None:
+    def __init__(self, line: MemoryLine[Any], generation: int) -> None:
         self._line = line
         self._generation = generation
         self._closed = False
@@ -48,10 +74,10 @@ class MemoryWriter:
         return None
 
 
-class MemoryLine:
+class MemoryLine(Generic[P]):
     """``modem`` behind a line that a driver opens with ``open`` (the AT driver's opener)."""
 
-    def __init__(self, modem: EmulatedModem, name: str) -> None:
+    def __init__(self, modem: P, name: str) -> None:
         self.modem = modem
         self.name = name
         self._plugged = False
@@ -138,7 +164,7 @@ class MemoryLine:
             self._reader = None
 
 
-def line_busy(line: MemoryLine, channel: Channel, opening: bool) -> bool:
+def line_busy(line: MemoryLine[Any], channel: Channel, opening: bool) -> bool:
     """Work on ``line`` that needs no simulated time: a byte on its way, a module working, the driver's
     end being opened, or a command waiting for an answer the module gives without the clock moving."""
     modem = line.modem
@@ -149,11 +175,11 @@ def line_busy(line: MemoryLine, channel: Channel, opening: bool) -> bool:
     if opening and not channel.is_open:
         return True
     if channel.is_open and channel.in_flight:
-        return not (modem.blocked or modem.restarting or modem.faults.no_answer)
+        return not modem.needs_time
     return False
 
 
-async def quiesce_lines(lines: Mapping[int, MemoryLine], driver: ATDriver) -> bool:
+async def quiesce_lines(lines: Mapping[int, MemoryLine[Any]], driver: ATDriver) -> bool:
     """A test clock's quiescer: True (after a turn of the loop) while any line has such work."""
     for port, line in lines.items():
         module = driver.modules[port]

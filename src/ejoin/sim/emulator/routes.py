@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 
-from ...gateway.plugin import Route
-from ...gateway.runtime import Gateway
+from ...gateway.plugin import DriverHost
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint
+from ...web.route import Route
 from ..routes import _address, _ok, _params
-from .engine import Faults
+from .engine import EmulatedModem, Faults
 
-if TYPE_CHECKING:
-    from .network import EmulatedNetwork
+
+class Line(Protocol):
+    """A module on its serial line (``MemoryLine``, ``PtyModem``)."""
+
+    modem: EmulatedModem
+
+    @property
+    def plugged(self) -> bool: ...
+    def plug(self) -> None: ...
+    def unplug(self) -> None: ...
+
+
+class Emulators(Protocol):
+    """What /sim/fault drives of the emulated network (``network.EmulatedNetwork`` has it)."""
+
+    @property
+    def emulators(self) -> Mapping[int, Line]: ...
+
 
 ACTIONS = ("unplug", "plug", "replug", "reset")  # reset: the module restarts by itself
 
 
 @endpoint()
-async def fault(req: ApiRequest, gw: Gateway) -> dict[str, Any]:
+async def fault(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     p = _params(req)
     addr = _address(p, gw, slot=False)
-    net = cast("EmulatedNetwork", gw.modems)  # mounted only with the emulated modules
+    net = cast(Emulators, gw.modems)  # mounted only with the emulated modules
     line = net.emulators[addr.port]
     name = p.get("fault", "")
     if name in ACTIONS:

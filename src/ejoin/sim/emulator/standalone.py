@@ -40,9 +40,10 @@ class Standalone:
         p = profile_named(profile)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.cards = {port: generate_card(seed, port, 1) for port in range(1, count + 1)}
-        self.lines: dict[int, PtyModem | MemoryLine] = {}
+        self.lines: dict[int, PtyModem | MemoryLine[EmulatedModem]] = {}
         for port in range(1, count + 1):
             modem = EmulatedModem(port, p, self, generate_imei(seed, port, 1), self.clock)
+            modem.registers_on_power_on = True  # as a real module does: tools find it registered
             if directory is None:
                 self.lines[port] = MemoryLine(modem, f"memory:modem{port}")
             else:
@@ -83,7 +84,7 @@ class Standalone:
         return Submitted(mr=mr)
 
     async def ussd_answer(self, modem: EmulatedModem, code: str) -> tuple[int, str, int]:
-        # Plain text with dcs 15 (GSM-7), as a module in text mode gives it: people read it in their terminal.
+        # In the default alphabet: a module shows it as text, and people read it in their terminal.
         if code == "*100#":
             return 0, f"Balance: {self.cards[modem.port].balance or 0:.2f}", 15
         return 0, "UNKNOWN APPLICATION", 15

@@ -9,7 +9,6 @@ through the device's login guard, as on the API.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ...gateway.runtime import Gateway
+from ...gateway.security import equal_secret
+from .. import endpoint
 from ..endpoint import DEVICE, ApiRequest, credentials_ok, slow_down
 
 SESSION_COOKIE = "ejoin_session"
@@ -25,6 +26,7 @@ LOGIN_CSRF_COOKIE = "ejoin_csrf"
 IDLE_TIMEOUT = 12 * 3600.0
 MAX_SESSIONS = 64
 MAX_FORM = 256 * 1024
+HOME = "/dashboard/overview"  # where a login lands
 
 
 @dataclass
@@ -80,11 +82,17 @@ def session_of(request: web.Request) -> LoginSession | None:
     return request.app[SESSIONS].find(request.cookies.get(SESSION_COOKIE))
 
 
+def see_other(location: str) -> web.Response:
+    """A 303 to ``location``, returned, not raised: a raised one (an exception as the answer) left a
+    reference cycle per request, kept for long under the server's GC tuning (benchmarks/bench_junk_memory.py)."""
+    return web.Response(status=303, text="See Other", headers={"Location": location})
+
+
 def _to_login(request: web.Request) -> web.StreamResponse:
     if request.headers.get("HX-Request"):
         # htmx follows HX-Redirect with a full page load; a 303 would be swapped into a fragment
         return web.Response(status=401, text="log in again", headers={"HX-Redirect": "/"})
-    raise web.HTTPSeeOther("/")
+    return see_other("/")
 
 
 def page(fn: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -100,11 +108,9 @@ def page(fn: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     return handler
 
 
-async def read_form(request: web.Request) -> dict[str, str]:
-    if request.content_length is not None and request.content_length > MAX_FORM:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length)
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+async def read_form(request: web.Request) -> dict[str, str] | web.Response:
+    """The form (see endpoint.read_form: the API's reader, so bad bytes are a 400 there and here)."""
+    return await endpoint.read_form(request, MAX_FORM)
 
 
 def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[web.StreamResponse]]):
@@ -115,8 +121,10 @@ def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[w
         if session is None:
             return _to_login(request)
         form = await read_form(request)
+        if isinstance(form, web.Response):
+            return form
         token = request.headers.get("X-CSRF-Token") or form.get("csrf", "")
-        if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+        if not equal_secret(token, session.csrf):
             return web.Response(status=403, text="the form is stale or came from another site; reload the page")
         return await fn(request, session, form)
 
@@ -127,28 +135,32 @@ def action(fn: Callable[[web.Request, LoginSession, dict[str, str]], Awaitable[w
 async def login(request: web.Request) -> web.StreamResponse:
     gw = request.app[DEVICE]  # the device's credentials and login guard
     form = await read_form(request)
+    if isinstance(form, web.Response):
+        return form
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = form.get("csrf", "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise web.HTTPSeeOther("/?error=stale")
+    if not expected or not equal_secret(given, expected):
+        return see_other("/?error=stale")
     remote = request.remote or "unknown"
     if not credentials_ok(gw, form.get("username"), form.get("password")):
         await slow_down(gw, ApiRequest(request, b""), "wrong dashboard login")
-        raise web.HTTPSeeOther("/?error=login")
+        return see_other("/?error=login")
     gw.guard.succeeded(remote)
     token, _ = request.app[SESSIONS].open()
-    response = web.HTTPSeeOther("/dashboard/ports")
+    response = see_other(HOME)
     set_cookie(response, request, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
-    raise response
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     if session is not None:
         form = await read_form(request)
-        if hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
+        if isinstance(form, web.Response):
+            return form
+        if equal_secret(form.get("csrf", ""), session.csrf):
             request.app[SESSIONS].close(request.cookies.get(SESSION_COOKIE))
-    response = web.HTTPSeeOther("/")
+    response = see_other("/")
     response.del_cookie(SESSION_COOKIE, path="/")
-    raise response
+    return response

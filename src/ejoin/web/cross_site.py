@@ -1,0 +1,109 @@
+"""Requests a browser sends for a page of another site: refused (docs/api/security.md).
+
+A page on another origin, opened in a browser on a machine that reaches the
+device, can make that browser send requests to it: a form POST (``text/plain``
+needs no CORS preflight) that posts a send task, an ``<img>`` whose URL locks a
+slot.  With the credentials in the URL the device would obey.  Browsers say
+where a request comes from: ``Sec-Fetch-Site`` on every request (Chrome 76,
+Firefox 90, Safari 16.4 and later), ``Origin`` on every POST and CORS request.
+Platforms' HTTP clients send neither, so they are not affected.
+
+A request is refused (403, the device's JSON shape) when ``Sec-Fetch-Site`` is
+``cross-site`` or ``same-site``, or, without it, when an ``Origin`` is not the
+device's own (its ``Host``); unless that ``Origin`` is listed in
+``allowed_origins`` (a browser-based platform), which then also gets the CORS
+answers a browser needs to read the device's answers.  Not refused: ``/healthz``
+and ``/openapi.json`` (they reveal nothing), the dashboard's static files, and a
+top-level navigation (a link followed) to a dashboard page: its session cookie is
+``SameSite=Strict``, so such a page only shows the login.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..gateway.config import DEFAULT_PORTS, origin_key
+from ..protocol.codes import ResultCode
+from .endpoint import DEVICE, error_response
+
+log = logging.getLogger(__name__)
+
+HARMLESS = frozenset({"/healthz", "/openapi.json"})
+_FROM_ELSEWHERE = frozenset({"cross-site", "same-site"})
+_FROM_HERE = frozenset({"same-origin", "none"})  # "none": typed, bookmarked, or not from a page
+
+
+def _own_origin(origin: str, request: web.Request) -> bool:
+    """The Origin names the host the request was sent to (its Host header), port included."""
+    key = origin_key(origin)
+    if key is None:
+        return False
+    scheme = key.split("://", 1)[0]
+    host = (request.host or "").lower()
+    default = f":{DEFAULT_PORTS[scheme]}"
+    if host.endswith(default):
+        host = host[: -len(default)]
+    return key == f"{scheme}://{host}"
+
+
+def _exempt(request: web.Request) -> bool:
+    path = request.path
+    if path in HARMLESS or path.startswith("/dashboard/static/"):
+        return True
+    if request.method == "GET" and (path == "/" or path == "/dashboard" or path.startswith("/dashboard/")):
+        h = request.headers
+        return h.get("Sec-Fetch-Mode") == "navigate" and h.get("Sec-Fetch-Dest", "document") == "document"
+    return False
+
+
+def _from_elsewhere(request: web.Request) -> bool:
+    site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    if site in _FROM_ELSEWHERE:
+        return True
+    if site in _FROM_HERE:
+        return False
+    origin = request.headers.get("Origin")  # a browser without Sec-Fetch-*, or something else
+    return origin is not None and not _own_origin(origin, request)
+
+
+def _cors(response: web.StreamResponse, origin: str) -> web.StreamResponse:
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers.add("Vary", "Origin")
+    return response
+
+
+@web.middleware
+async def refuse_cross_site(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin_key(origin) in request.app[DEVICE].config.allowed_origins
+    if allowed and origin is not None:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            preflight = web.Response(status=204)
+            preflight.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            preflight.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Content-Type"
+            )
+            preflight.headers["Access-Control-Max-Age"] = "600"
+            return _cors(preflight, origin)
+        return _cors(await handler(request), origin)
+    if _from_elsewhere(request) and not _exempt(request):
+        where = (origin or request.headers.get("Sec-Fetch-Site") or "?")[:100]
+        # the path only: credentials travel in query strings
+        log.info(
+            "refused %s %s: a browser sent it for a page of another site (%s)",
+            request.method,
+            request.path,
+            where,
+        )
+        return error_response(
+            ResultCode.FORBIDDEN,
+            f"refused: a browser sent this request for a page of another site ({where}); "
+            "a browser-based platform's origin may be listed in allowed_origins",
+            403,
+        )
+    return await handler(request)
