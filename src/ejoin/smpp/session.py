@@ -159,12 +159,14 @@ class Session(asyncio.Protocol):
 
     def _bind(self, pdu: Bind) -> None:
         answer = response_to(pdu.command)
+        # A refusal carries the system_id too: SMPP 3.4 leaves the body out, but clients that read it
+        # whatever the status (aiosmpplib) would fail on its absence instead of hearing the status.
         if self.kind is not None:
-            self.send(Empty(answer, pdu.sequence, Status.ESME_RALYBND))
+            self.send(BindResp(answer, pdu.sequence, Status.ESME_RALYBND, self._server.system_id))
             return
         account, status = self._server.authenticate(pdu.system_id, pdu.password, self.peer)
         if account is None:
-            self.send(Empty(answer, pdu.sequence, status))
+            self.send(BindResp(answer, pdu.sequence, status, self._server.system_id))
             self.close()
             return
         self.kind, self.account = _BIND_KIND[Command(pdu.command)], account
