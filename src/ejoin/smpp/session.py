@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ..clock import Clock, Timer
 from ..protocol.smpp import (
@@ -84,8 +84,8 @@ class Session(asyncio.Protocol):
     # --- connection ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream server's transport: uvloop's (what ejoin gateway runs on) is no asyncio.Transport subclass
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self._bind_timer = self._server.clock.call_later(BIND_WITHIN, self._bind_too_late)
