@@ -49,7 +49,7 @@ from ..protocol.sms import SendSmsRequest
 from .accounts import Account
 from .device import SMS, SmppDevice
 from .session import Session
-from .store import ENROUTE, FINAL, TID_BASE, WAITING, Queued, SmppStore, SmsToSend
+from .store import ENROUTE, FINAL, NEW, TID_BASE, WAITING, Queued, SmppStore, SmsToSend
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,17 @@ _REFUSED = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiting:
-    account: Account
+    session: Session
     submission: Submission
-    answer: asyncio.Future[Pdu]
-    sequence: int = 0
+    sequence: int
+    answered: bool = False
+
+    def reply(self, answer: Pdu) -> None:
+        if not self.answered:
+            self.answered = True
+            self.session.reply(answer)
 
 
 class _Report(msgspec.Struct):
@@ -123,21 +128,24 @@ class Deliveries:
             return
         self._pumping = True
         try:
-            moved = True
-            while moved:
-                moved = False
-                for session in list(self.receivers):
-                    if not session.receives or len(session.sent) >= self.server.window:
-                        continue
-                    own = self.by_account.get(session.account.system_id) if session.account else None
-                    queue = own if own else self.anyone
-                    if queue:
-                        session.deliver(queue.popleft())
-                        moved = True
-                if self.receivers:
-                    self.receivers.append(self.receivers.pop(0))  # the next round starts with the next one
+            while self._pump_one():
+                pass
         finally:
             self._pumping = False
+
+    def _pump_one(self) -> bool:
+        """One deliver_sm to the first receiver in turn that has room and something for it; that receiver
+        goes to the end of the turn (whatever else happens meanwhile: answers, binds)."""
+        for i, session in enumerate(self.receivers):
+            if not session.receives or len(session.sent) >= self.server.window:
+                continue
+            own = self.by_account.get(session.account.system_id) if session.account else None
+            queue = own if own else self.anyone
+            if queue:
+                session.deliver(queue.popleft())
+                self.receivers.append(self.receivers.pop(i))
+                return True
+        return False
 
     def answered(self, session: Session, item: Queued, status: int) -> None:
         if status in (Status.ESME_ROK, Status.ESME_RX_P_APPN):
@@ -197,6 +205,7 @@ class SmppServer:
         self.deliveries = Deliveries(self)
         self.sessions: set[Session] = set()
         self._waiting: list[_Waiting] = []
+        self._enroute: list[int] = []  # SMS the device took, to be marked en route in the SMPP store
         self._takers: set[asyncio.Task[None]] = set()
         self._server: asyncio.AbstractServer | None = None
         self._timers: list[Timer] = []
@@ -255,6 +264,7 @@ class SmppServer:
         if self._server is not None:
             await self._server.wait_closed()
         self._pushes.route(REPORTS_URL, None)
+        self._mark_enroute()
         self.deliveries._flush()
         self.store_open = False
         await self.store.close()
@@ -274,6 +284,7 @@ class SmppServer:
         if again:
             statuses = await self._hand_over(again)
             await self._settle([(sms, status) for sms, status in zip(again, statuses, strict=True)])
+            self._mark_enroute()
 
     # --- binds -----------------------------------------------------------------------------
 
@@ -306,24 +317,24 @@ class SmppServer:
 
     # --- submit_sm -------------------------------------------------------------------------
 
-    def submit(self, account: Account, pdu: ShortMessage) -> asyncio.Future[Pdu]:
-        answer: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+    def submit(self, session: Session, pdu: ShortMessage) -> None:
         resp = Command.SUBMIT_SM_RESP
+        account = session.account
+        assert account is not None
         try:
             submission = read_submit(pdu)
         except SmError as exc:
             log.info("submit_sm of %s refused: %s", account.system_id, exc.why)
-            answer.set_result(Empty(resp, pdu.sequence, exc.status))
-            return answer
+            session.reply(Empty(resp, pdu.sequence, exc.status))
+            return
         if len(self._waiting) >= MAX_WAITING or not account.take_token(self.clock.time()):
-            answer.set_result(Empty(resp, pdu.sequence, Status.ESME_RTHROTTLED))
-            return answer
-        self._waiting.append(_Waiting(account, submission, answer, pdu.sequence))
+            session.reply(Empty(resp, pdu.sequence, Status.ESME_RTHROTTLED))
+            return
+        self._waiting.append(_Waiting(session, submission, pdu.sequence))
         if len(self._takers) < TAKERS:
             taker = asyncio.ensure_future(self._take())
             self._takers.add(taker)
             taker.add_done_callback(self._takers.discard)
-        return answer
 
     async def _take(self) -> None:
         await asyncio.sleep(0)  # the submissions of this turn of the loop go in one batch
@@ -334,12 +345,14 @@ class SmppServer:
             except Exception:
                 log.exception("submit_sm could not be stored")
                 for w in batch:
-                    if not w.answer.done():
-                        w.answer.set_result(Empty(Command.SUBMIT_SM_RESP, w.sequence, Status.ESME_RSYSERR))
+                    w.reply(Empty(Command.SUBMIT_SM_RESP, w.sequence, Status.ESME_RSYSERR))
+        if self._enroute and not self._takers - {asyncio.current_task()}:
+            self._mark_enroute()  # the last taker: nothing to ride with
 
     async def _take_batch(self, batch: list[_Waiting]) -> None:
         now = self.clock.time()
-        taken = await self.store.take([(w.account.system_id, w.submission) for w in batch], now)
+        enroute, self._enroute = self._enroute, []  # marks of earlier batches ride with this one
+        taken = await self.store.take([(w.session.account_id, w.submission) for w in batch], now, enroute)
         ready = [t.ready for t in taken if t.ready is not None]
         statuses = dict(zip([s.sms for s in ready], await self._hand_over(ready), strict=True)) if ready else {}
         await self._settle([(s, statuses[s.sms]) for s in ready])
@@ -347,11 +360,14 @@ class SmppServer:
             status = statuses.get(t.sms, TaskStatus.OK) if t.ready is not None else TaskStatus.OK
             if status == TaskStatus.OK:
                 self.submitted += 1
-                w.answer.set_result(SmResp(Command.SUBMIT_SM_RESP, w.sequence, Status.ESME_ROK, str(t.message_id)))
+                w.reply(SmResp(Command.SUBMIT_SM_RESP, w.sequence, Status.ESME_ROK, str(t.message_id)))
             else:
-                w.answer.set_result(
-                    Empty(Command.SUBMIT_SM_RESP, w.sequence, _REFUSED.get(status, Status.ESME_RSUBMITFAIL))
-                )
+                w.reply(Empty(Command.SUBMIT_SM_RESP, w.sequence, _REFUSED.get(status, Status.ESME_RSUBMITFAIL)))
+
+    def _mark_enroute(self) -> None:
+        enroute, self._enroute = self._enroute, []
+        if enroute and self.store_open:
+            self.store.accepted(enroute)
 
     async def _hand_over(self, ready: list[SmsToSend]) -> list[TaskStatus]:
         """Post SMS to the device as tasks of one recipient each; a status per SMS."""
@@ -381,9 +397,8 @@ class SmppServer:
         return [by_tid.get(s.tid, TaskStatus.SERVER_ERROR) for s in ready]
 
     async def _settle(self, outcomes: list[tuple[SmsToSend, TaskStatus]]) -> None:
-        accepted = [s.sms for s, status in outcomes if status == TaskStatus.OK]
-        if accepted:
-            self.store.accepted(accepted)  # not awaited: a restart asks the device
+        # En route: written with the next batch (or by the last taker), not awaited: a restart asks the device
+        self._enroute += [s.sms for s, status in outcomes if status == TaskStatus.OK]
         now = self.clock.time()
         for s, status in outcomes:
             if status != TaskStatus.OK:
@@ -410,7 +425,7 @@ class SmppServer:
     async def cancel(self, account: Account, pdu: CancelSm) -> Pdu:
         resp = Command.CANCEL_SM_RESP
         found = await self._status(account, pdu.message_id)
-        if found is None or found.state != ENROUTE:
+        if found is None or found.state not in (NEW, ENROUTE):  # NEW: its en route mark not written yet
             return Empty(resp, pdu.sequence, Status.ESME_RCANCELFAIL)
         if not await self.device.cancel(TID_BASE + found.sms):
             return Empty(resp, pdu.sequence, Status.ESME_RCANCELFAIL)

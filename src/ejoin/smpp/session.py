@@ -59,7 +59,10 @@ class Host(Protocol):
     def opened(self, session: Session) -> None: ...
     def bound(self, session: Session) -> None: ...
     def closed(self, session: Session) -> None: ...
-    def submit(self, account: Account, pdu: ShortMessage) -> asyncio.Future[Pdu]: ...
+    def submit(self, session: Session, pdu: ShortMessage) -> None:
+        """Take a submit_sm of this bound session; its answer comes through ``session.reply``."""
+        ...
+
     async def query(self, account: Account, pdu: QuerySm) -> Pdu: ...
     async def cancel(self, account: Account, pdu: CancelSm) -> Pdu: ...
     def answered(self, session: Session, item: Queued, status: int) -> None:
@@ -79,6 +82,7 @@ class Session(asyncio.Protocol):
         self._seq = 0
         self.sent: dict[int, tuple[Queued, Timer]] = {}  # deliver_sm by sequence, waiting for their response
         self._bind_timer: Timer | None = None
+        self._out: list[bytes] = []  # written at the end of the loop's turn
         self.closed = False
 
     # --- connection ----------------------------------------------------------------------
@@ -101,6 +105,7 @@ class Session(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
+            self._flush()  # what was answered last (unbind_resp, a refused bind) goes before the close
             self.transport.close()
 
     def _bind_too_late(self) -> None:
@@ -109,12 +114,29 @@ class Session(asyncio.Protocol):
             self.close()
 
     def send(self, pdu: Pdu) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(pdu.encode())
+        self._write(pdu.encode())
+
+    def _write(self, data: bytes) -> None:
+        """Out at the end of this turn of the loop, with whatever else is written in it: the answers to a
+        batch of submit_sm go in one write (a write each was as much CPU as storing them)."""
+        if self.transport is None or self.closed:
+            return
+        self._out.append(data)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and self.transport is not None and not self.closed:
+            self.transport.write(b"".join(out))
 
     def next_sequence(self) -> int:
         self._seq = self._seq % 0x7FFFFFFF + 1
         return self._seq
+
+    @property
+    def account_id(self) -> str:
+        return self.account.system_id if self.account is not None else ""
 
     @property
     def receives(self) -> bool:
@@ -187,25 +209,30 @@ class Session(asyncio.Protocol):
             return
         self.outstanding += 1
         assert self.account is not None
-        fut: asyncio.Future[Pdu]
         if isinstance(pdu, ShortMessage):
-            fut = self._server.submit(self.account, pdu)
-        elif isinstance(pdu, QuerySm):
+            self._server.submit(self, pdu)  # the hot path: no task or future of its own
+            return
+        fut: asyncio.Future[Pdu]
+        if isinstance(pdu, QuerySm):
             fut = asyncio.ensure_future(self._server.query(self.account, pdu))
         else:
             assert isinstance(pdu, CancelSm)
             fut = asyncio.ensure_future(self._server.cancel(self.account, pdu))
         fut.add_done_callback(lambda f: self._answered(f, answer, pdu.sequence))
 
-    def _answered(self, fut: asyncio.Future[Pdu], answer: int, sequence: int) -> None:
+    def reply(self, answer: Pdu) -> None:
+        """The answer to one of the peer's requests (it leaves the window)."""
         self.outstanding -= 1
+        self.send(answer)
+
+    def _answered(self, fut: asyncio.Future[Pdu], answer: int, sequence: int) -> None:
         if fut.cancelled():
-            self.send(Empty(answer, sequence, Status.ESME_RSYSERR))
+            self.reply(Empty(answer, sequence, Status.ESME_RSYSERR))
         elif (exc := fut.exception()) is not None:
             log.error("SMPP %s: a request failed", self.peer, exc_info=exc)
-            self.send(Empty(answer, sequence, Status.ESME_RSYSERR))
+            self.reply(Empty(answer, sequence, Status.ESME_RSYSERR))
         else:
-            self.send(fut.result())
+            self.reply(fut.result())
 
     def _response(self, pdu: Pdu) -> None:
         held = self.sent.pop(pdu.sequence, None)
@@ -222,7 +249,7 @@ class Session(asyncio.Protocol):
         timer = self._server.clock.call_later(RESPONSE_WITHIN, self._unanswered, seq)
         self.sent[seq] = (item, timer)
         if self.transport is not None:
-            self.transport.write(item.pdu[:12] + seq.to_bytes(4, "big") + item.pdu[16:])
+            self._write(item.pdu[:12] + seq.to_bytes(4, "big") + item.pdu[16:])
 
     def _unanswered(self, seq: int) -> None:
         held = self.sent.pop(seq, None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -158,11 +158,18 @@ class SmppStore:
 
     # --- submissions ---------------------------------------------------------------------
 
-    def take(self, items: list[tuple[str, Submission]], now: float) -> asyncio.Future[list[Taken]]:
+    def take(
+        self,
+        items: list[tuple[str, Submission]],
+        now: float,
+        enroute: Sequence[int] = (),
+    ) -> asyncio.Future[list[Taken]]:
         """Record submit_sm of (account, submission) (one transaction); a long SMS's parts are joined
-        when the last comes."""
+        when the last comes.  ``enroute``: SMS the device took since, marked in the same transaction."""
 
         def run(db: sqlite3.Connection) -> list[Taken]:
+            if enroute:
+                _mark_enroute(db, enroute)
             out = []
             for account, sub in items:
                 c = sub.concat
@@ -214,7 +221,7 @@ class SmppStore:
 
     def accepted(self, sms_ids: list[int]) -> asyncio.Future[None]:
         """The device holds these: en route (not awaited: a restart asks the device again)."""
-        return self._run(lambda db: _many(db, f"UPDATE sms SET stage={ENROUTE} WHERE id=? AND stage={NEW}", sms_ids))
+        return self._run(lambda db: _mark_enroute(db, sms_ids))
 
     def refused(self, sms_id: int, err: int, now: float) -> asyncio.Future[list[Queued]]:
         """The device refused an SMS: forgotten if its only part was never acknowledged, else rejected
@@ -316,6 +323,10 @@ class SmppStore:
             return None if row is None else int(row[0])
 
         return self._run(run)
+
+
+def _mark_enroute(db: sqlite3.Connection, sms_ids: Iterable[int]) -> None:
+    _many(db, f"UPDATE sms SET stage={ENROUTE} WHERE id=? AND stage={NEW}", sms_ids)
 
 
 def _many(db: sqlite3.Connection, sql: str, ids: Iterable[int]) -> None:
