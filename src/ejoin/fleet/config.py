@@ -228,6 +228,10 @@ def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None 
         raise ConfigError("sim_hour_quota and sim_day_quota are 0 (no limit) or more")
     if config.db and not config.db.startswith(("sqlite:", "postgresql://", "postgres://")):
         raise ConfigError(f"db is sqlite:PATH or a postgresql://... URL, not {config.db.split(':')[0]!r}")
+    if config.smpp_port and config.db.startswith(("postgresql://", "postgres://")):
+        # Replicas share one push outbox: an SMPP task's report could be sent by a replica that does not
+        # hold its SMPP store, and each replica's store would number its messages (and tids) alike.
+        raise ConfigError("smpp_port works with the fleet's own SQLite ledger only, not with PostgreSQL replicas")
     if config.db.startswith(("postgresql://", "postgres://")) and importlib.util.find_spec("psycopg_pool") is None:
         raise ConfigError("a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
     if config.lease < 1:
