@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -10,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -160,7 +160,7 @@ def make_config(tmp_path, **overrides: Any) -> GatewayConfig:
     if base.get("modems", "simulated") not in ("simulated", "emulated"):
         del base["timing"]  # the simulator's key
     elif isinstance(base["timing"], Timing):
-        base["timing"] = dataclasses.asdict(base["timing"])
+        base["timing"] = msgspec.structs.asdict(base["timing"])
     return load_gateway_config(None, base)
 
 

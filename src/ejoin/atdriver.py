@@ -7,10 +7,12 @@ tables: which serial line serves which port) and its life cycle.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from .clock import Clock
+from .config import Refused
 from .gateway.plugin import DriverKind, Modems
 from .modems.at.balance import BalanceRule
 from .modems.at.driver import ATDriver
@@ -24,58 +26,56 @@ if TYPE_CHECKING:
     from .gateway.config import GatewayConfig
 
 
-@dataclass
-class ATSettings:
-    modem: list[ModemConfig] = field(default_factory=list)
+class ATSettings(msgspec.Struct, forbid_unknown_fields=True):
+    modem: list[ModemConfig] = msgspec.field(default_factory=list)
     # How a SIM's balance is read (docs/modems.md): none, and ``bal`` stays unknown.
-    balance: list[BalanceRule] = field(default_factory=list)
+    balance: list[BalanceRule] = msgspec.field(default_factory=list)
 
-    def problem(self, config: GatewayConfig) -> str | None:
-        return modems_problem(self.modem, config.ports) or balance_problem(self.balance)
+    def check(self, config: GatewayConfig) -> None:
+        check_modems(self.modem, config.ports)
+        check_balance(self.balance)
 
 
-def balance_problem(rules: list[BalanceRule]) -> str | None:
-    """What is wrong with these ``[[balance]]`` tables, or None."""
-    for i, rule in enumerate(rules, 1):
-        where = f"[[balance]] #{i}"
+def check_balance(rules: list[BalanceRule]) -> None:
+    """``Refused`` naming the ``[[balance]]`` table that cannot be used, and why."""
+    for i, rule in enumerate(rules):
         try:
             if check_ussd(rule.code) != rule.code or not rule.code:
-                return f"{where}: code {rule.code!r} is not a USSD code like *100#"
+                raise Refused(("balance", i, "code"), f"{rule.code!r} is not a USSD code like *100#")
         except PassthroughError as exc:
-            return f"{where}: code: {exc}"
+            raise Refused(("balance", i, "code"), str(exc)) from None
         try:
             pattern = re.compile(rule.pattern)
         except re.error as exc:
-            return f"{where}: pattern is not a regular expression: {exc}"
+            raise Refused(("balance", i, "pattern"), f"not a regular expression: {exc}") from None
         if not rule.pattern or pattern.groups > 1:
-            return f"{where}: pattern finds the balance: one group around the number, e.g. 'Balance: ([0-9.]+)'"
+            raise Refused(
+                ("balance", i, "pattern"), "finds the balance: one group around the number, e.g. 'Balance: ([0-9.]+)'"
+            )
         if rule.operator and not rule.operator.isdigit():
-            return f"{where}: operator is a PLMN, digits (MCC and MNC: 26201), not {rule.operator!r}"
+            raise Refused(("balance", i, "operator"), f"a PLMN, digits (MCC and MNC: 26201), not {rule.operator!r}")
         if rule.iccid and not rule.iccid.isalnum():
-            return f"{where}: iccid is an ICCID or its first digits, not {rule.iccid!r}"
-    return None
+            raise Refused(("balance", i, "iccid"), f"an ICCID or its first digits, not {rule.iccid!r}")
 
 
-def modems_problem(modems: list[ModemConfig], ports: int) -> str | None:
-    """What is wrong with these ``[[modem]]`` tables on a device of ``ports`` ports, or None."""
-    seen: dict[int, str] = {}
-    for i, m in enumerate(modems, 1):
-        where = f"[[modem]] #{i}"
+def check_modems(modems: list[ModemConfig], ports: int) -> None:
+    """``Refused`` naming the ``[[modem]]`` table that does not fit a device of ``ports`` ports, and why."""
+    seen: dict[int, tuple[int, str]] = {}
+    for i, m in enumerate(modems):
         if not 1 <= m.port <= ports:
-            return f"{where}: port {m.port} is not a port of this device (1-{ports})"
+            raise Refused(("modem", i, "port"), f"{m.port} is not a port of this device (1-{ports})")
         if m.port in seen:
-            return f"{where}: port {m.port} already has a module ({seen[m.port]})"
+            first, device = seen[m.port]
+            raise Refused(("modem", i, "port"), f"{m.port} has a module already ([[modem]] #{first + 1}: {device})")
         if not m.device:
-            return f"{where}: device (the serial line, e.g. /dev/serial/by-path/...) is missing"
+            raise Refused(("modem", i, "device"), "must not be empty: the serial line, e.g. /dev/serial/by-path/...")
         if m.profile not in PROFILES:
-            return f"{where}: unknown profile {m.profile!r}; known: {', '.join(sorted(PROFILES))}"
-        if m.baud <= 0:
-            return f"{where}: baud must be positive"
-        seen[m.port] = m.device
+            known = ", ".join(sorted(PROFILES))
+            raise Refused(("modem", i, "profile"), f"unknown profile {m.profile!r}; known: {known}")
+        seen[m.port] = (i, m.device)
     missing = [p for p in range(1, ports + 1) if p not in seen]
     if missing:
-        return f"ports {', '.join(map(str, missing))} have no [[modem]] table (set ports = {len(seen)}?)"
-    return None
+        raise Refused("", f"ports {', '.join(map(str, missing))} have no [[modem]] table (set ports = {len(seen)}?)")
 
 
 class ATModems(Modems):

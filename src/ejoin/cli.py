@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 import socket
-import ssl
 import sys
 from typing import Any
 
@@ -16,8 +15,8 @@ from aiohttp import web
 from . import __version__, logs, systemd
 from .drivers import load_gateway_config
 from .fleet.cli import fleet as fleet_command
-from .gateway.config import ConfigError, GatewayConfig
-from .serving import settle_config_password
+from .gateway.config import GatewayConfig
+from .serving import read_config, server_options, settle_config_password, tls_context, with_default
 
 log = logging.getLogger("ejoin")
 
@@ -68,39 +67,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file; flags override it.")
-@click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
-@click.option("--port", type=int, help="HTTP port.  [default: 8080]")
-@click.option("--ports", type=int, help="GSM modules of the device.  [default: 8]")
-@click.option("--slots", type=int, help="SIM slots per module.  [default: 4]")
-@click.option("--username", help="Device account.  [default: root]")
-@click.option("--password", help="Device password.  [default: root]")
-@click.option(
-    "--password-file",
-    metavar="FILE",
-    help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
-)
-@click.option("--data", help="Data directory (SQLite store).  [default: ./ejoin-data]")
-@click.option("--modems", help="Driver of the GSM modules, by name.  [default: simulated]")
-@click.option("--seed", type=int, help="Seed of the generated SIMs and timings.  [default: 1]")
+@server_options(GatewayConfig, data="Data directory (SQLite store).")
+@click.option("--ports", type=int, help=with_default(GatewayConfig, "ports", "GSM modules of the device."))
+@click.option("--slots", type=int, help=with_default(GatewayConfig, "slots", "SIM slots per module."))
+@click.option("--modems", help=with_default(GatewayConfig, "modems", "Driver of the GSM modules, by name."))
+@click.option("--seed", type=int, help=with_default(GatewayConfig, "seed", "Seed of the generated SIMs and timings."))
 @click.option("--fast", is_flag=True, default=None, help="Every simulated delay zero (tests, benchmarks).")
-@click.option("--smpp-port", type=int, help="SMPP 3.4 server port (docs/smpp.md).  [default: 0, off]")
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    help="info: a line per SMS and push; debug: every request too.  [default: info]",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    help="json: one JSON object a line, for log collectors.  [default: text]",
-)
-@click.option(
-    "--allowed-origins",
-    metavar="ORIGINS",
-    help="Comma-separated origins (https://host[:port]) whose browser pages may call the API; "
-    "other sites' pages are refused.  [default: none]",
-)
 def gateway(config_path: str | None, **flags: Any) -> None:
     """Run a simulated EJOIN device (HTTP API + simulated GSM network).
 
@@ -110,11 +82,7 @@ def gateway(config_path: str | None, **flags: Any) -> None:
       ejoin gateway --port 8081 --ports 32 --slots 8 --data /var/lib/ejoin
       ejoin gateway --config examples/ejoin.toml --log-level debug
     """
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    try:
-        config = load_gateway_config(config_path, overrides)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = read_config(load_gateway_config, config_path, flags)
     logs.configure(config.log_level, config.log_format)
     _run(_serve(config))
 
@@ -165,7 +133,7 @@ async def _serve(config: GatewayConfig) -> None:
     from .web.app import create_app
     from .web.connections import GuardedRunner
 
-    ssl_context = _tls_context(config)
+    ssl_context = tls_context(config)
     # The address first: a busy port must fail before a data directory or SIMs are made.
     sock = _listen(config.host, config.port)
     settle_config_password(config, sock)
@@ -224,17 +192,6 @@ def _listen(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=1024, reuse_port=False)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-def _tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
-    if not config.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(config.tls_cert, config.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise click.ClickException(f"cannot load the TLS certificate/key: {exc}") from None
-    return context
 
 
 def _add_client_commands() -> None:

@@ -11,6 +11,7 @@ by those who run it.  The registry is used where the program is put together
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -44,8 +45,11 @@ def kind(name: str) -> DriverKind:
         return REGISTERED[name]
     entry = _entries().get(name) if isinstance(name, str) else None
     if entry is None:
-        known = ", ".join(names()) or f"none (no {GROUP} entry points: is ejoin installed?)"
-        raise UnknownDriver(f"unknown modems {name!r}; known: {known}")
+        known = names()
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        listed = ", ".join(known) or f"none (no {GROUP} entry points: is ejoin installed?)"
+        raise UnknownDriver(f"no driver named {name!r}{hint}; known: {listed}")
     found = entry.load()
     from .gateway.plugin import DriverKind
 
@@ -54,8 +58,10 @@ def kind(name: str) -> DriverKind:
     return found
 
 
-def load_gateway_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> GatewayConfig:
+def load_gateway_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, flags: bool = False
+) -> GatewayConfig:
     """``gateway.config.load_config`` with the installed drivers: how ``ejoin gateway`` reads its config."""
     from .gateway.config import load_config
 
-    return load_config(path, overrides, drivers=kind)
+    return load_config(path, overrides, drivers=kind, flags=flags)

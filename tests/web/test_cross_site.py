@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from ejoin.gateway.config import ConfigError, check_origins
+from ejoin.config import ConfigError, check_origins, split_origins
+from ejoin.drivers import load_gateway_config
 
 AUTH = {"username": "root", "password": "root"}
 # what chromium sends for an <img> on a page of another site, and for a form that page submits
@@ -114,7 +115,13 @@ def test_allowed_origins_are_checked_and_normalised():
         "https://platform.example",
         "http://10.0.0.5:8081",
     ]
-    assert check_origins("https://a.example, http://b.example:8080") == ["https://a.example", "http://b.example:8080"]
-    for bad in (["platform.example"], ["https://a.example/app"], ["ftp://a.example"], ["https://"], [1]):
-        with pytest.raises(ConfigError, match="allowed_origins"):
+    # the flag's form: one comma-separated text
+    assert check_origins(split_origins("https://a.example, http://b.example:8080")) == [
+        "https://a.example",
+        "http://b.example:8080",
+    ]
+    for bad in (["platform.example"], ["https://a.example/app"], ["ftp://a.example"], ["https://"]):
+        with pytest.raises(ConfigError, match="allowed_origins #1: .* is not an origin"):
             check_origins(bad)
+    with pytest.raises(ConfigError, match="allowed_origins #2: expected a string, not 1"):
+        load_gateway_config(None, {"allowed_origins": ["https://a.example", 1]})

@@ -481,14 +481,14 @@ async def test_menus_from_the_config(device_factory):
 @pytest.mark.parametrize(
     "ussd_config, says",
     [
-        ({"delay": -1}, "ussd.delay"),
+        ({"delay": -1}, r"^\[ussd\] delay: expected a number from 0 to 3600, not -1$"),
         ({"menus": {"*5#": {"txt": "x"}}}, "unknown key"),
         ({"menus": {"5": {"text": "x"}}}, "starts with \\* or #"),
         ({"menus": {"*5#": {"text": "x", "options": {"1": {}}}}}, "text is what the network answers"),
     ],
 )
 def test_bad_ussd_config_is_refused(tmp_path, ussd_config, says):
-    from ejoin.gateway.config import ConfigError
+    from ejoin.config import ConfigError
 
     from ..conftest import make_config
 

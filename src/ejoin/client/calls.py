@@ -320,13 +320,21 @@ def drop_pushes(url: str | None = None, queued: bool = False, forget: bool = Fal
 # --- a fleet's members (ejoin fleet only) ----------------------------------------------
 
 
+MEMBER_CHECK_WAIT = 60.0  # seconds a fleet may take to add a member it asks first
+
+
 def fleet_members() -> Call[list[dict[str, Any]]]:
     return Call("GET", "/ejoin/fleet/members", lambda a: list(a.get("members") or []))
 
 
-def add_fleet_member(member: dict[str, Any]) -> Call[dict[str, Any]]:
-    body = _json({"member": member})
-    return Call("POST", "/ejoin/fleet/members/add", lambda a: dict(a.get("member") or {}), body=body)
+def add_fleet_member(member: dict[str, Any], offline: bool = False) -> Call[dict[str, Any]]:
+    """Added once it answers its status with the credentials given (the fleet asks it), or at once
+    with ``offline`` (down until it answers)."""
+    body = _json({"member": member, "offline": 1 if offline else 0})
+    # the fleet asks the member first: up to its member_timeout
+    return Call(
+        "POST", "/ejoin/fleet/members/add", lambda a: dict(a.get("member") or {}), body=body, wait=MEMBER_CHECK_WAIT
+    )
 
 
 def remove_fleet_member(name: str, force: bool = False) -> Call[int]:

@@ -12,7 +12,8 @@ reopened once, transparently.
 
 Nothing is written twice: calls.py says what each endpoint sends and reads,
 flow.py how a call becomes requests (session, signing, retries), and the two
-clients only drive that flow, one with blocking I/O, one with asyncio.  The
+clients only drive that flow, one with blocking I/O, one with asyncio (as the
+fleet drives it toward its members over aiohttp).  The
 endpoint methods are declared once (``_Endpoints``); each is typed precisely
 for both clients: ``Client.status()`` returns a ``DevStatus``,
 ``AsyncClient.status()`` a coroutine of one.
@@ -30,8 +31,8 @@ import httpx
 
 from . import calls
 from .calls import Call
-from .errors import EjoinError
-from .flow import Auth, Flow, Request, Steps
+from .errors import EjoinError, unreachable_reason
+from .flow import Auth, Flow, NoAnswer, Request, Steps
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -53,7 +54,7 @@ def _drive(http: httpx.Client, steps: Steps[T]) -> T:
             try:
                 response = http.request(request.method, request.path, **_options(request))
             except httpx.TransportError as exc:
-                request = steps.throw(exc)
+                request = steps.throw(NoAnswer(unreachable_reason(exc)))
             else:
                 request = steps.send(response)
     except StopIteration as done:
@@ -70,7 +71,7 @@ async def _adrive(http: httpx.AsyncClient, steps: Steps[T]) -> T:
             try:
                 response = await http.request(request.method, request.path, **_options(request))
             except httpx.TransportError as exc:
-                request = steps.throw(exc)
+                request = steps.throw(NoAnswer(unreachable_reason(exc)))
             else:
                 request = steps.send(response)
     except StopIteration as done:

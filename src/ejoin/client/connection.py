@@ -46,10 +46,14 @@ def _given(flag: str | None, env: str, prof: dict[str, str], key: str, default: 
     return prof.get(key, default)
 
 
-def _normal_url(url: str) -> str:
+def with_scheme(url: str) -> str:
+    """A device URL as people type it ("192.0.2.10:8080"): http:// when no scheme is given."""
     url = url.strip()
-    if "://" not in url:
-        url = "http://" + url  # "192.0.2.10:8080" as people type it
+    return url if "://" in url else "http://" + url
+
+
+def _normal_url(url: str) -> str:
+    url = with_scheme(url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number

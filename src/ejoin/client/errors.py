@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
+
 from ..protocol.codes import ResultCode, TaskStatus
 
 
@@ -73,6 +76,37 @@ _BY_CODE: dict[int, type[EjoinError]] = {
     409: SessionError,
     503: SessionError,
 }
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """Why a request got no answer, in words, whatever HTTP library failed (httpx, aiohttp): read from
+    the operating system's error under it.  Never the library's own message, which may hold the
+    request's URL and so its password."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 8:  # the library's error, its transport's, the socket's
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for e in chain:
+        name = type(e).__name__
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused (nothing listens there)"
+        if isinstance(e, socket.gaierror):
+            return f"unknown host ({(e.strerror or 'name not resolved').lower()})"
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted ({e.verify_message or e.reason})"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS failed ({e.reason or e.strerror or 'handshake'})"
+        if isinstance(e, TimeoutError) or "Timeout" in name:
+            return "no answer in time"
+        if isinstance(e, ConnectionResetError):
+            return "connection reset"
+        if "Disconnected" in name or name == "RemoteProtocolError":
+            return "the connection closed without an answer"
+    for e in reversed(chain):  # the operating system's words, from the error under the others
+        if isinstance(e, OSError) and e.strerror and e.errno is not None:
+            return e.strerror[:1].lower() + e.strerror[1:]
+    return f"no answer ({type(exc).__name__})"
 
 
 def error_for(code: int, reason: str, http_status: int = 200) -> EjoinError:

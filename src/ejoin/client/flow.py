@@ -1,10 +1,13 @@
-"""The request flow of both clients, written once as a generator (httpx's ``auth_flow`` pattern).
+"""The request flow toward a device, written once as a generator (httpx's ``auth_flow`` pattern),
+for every client stack: the SDK's (httpx, sync and async: client/client.py) and the fleet's link to
+each member (aiohttp: fleet/engine/members.py).
 
 ``Flow.run(call)`` yields the ``Request``s a call needs (opening a secure session first, signing,
-retrying an idempotent call after a network failure, reopening an expired session once) and
-receives each one's ``httpx.Response``; a network failure is thrown into it.  It returns what the
-call reads from the last answer.  ``Client`` and ``AsyncClient`` only drive it: send each request
-(after its ``delay``) with their own httpx client and hand back the answer.  No I/O here.
+retrying an idempotent call after a network failure, reopening a refused session once) and
+receives each one's ``Answer`` (anything with ``status_code`` and ``content``: an httpx response
+is one); a request that got no answer is thrown into it as ``NoAnswer``.  It returns what the call
+reads from the last answer.  The drivers only send each request (after its ``delay``) with their
+own HTTP library and hand back the answer.  No I/O here, and no HTTP library.
 """
 
 from __future__ import annotations
@@ -12,15 +15,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import httpx
+import msgspec
 
 from ..protocol import crypt
 from .calls import Call
-from .errors import DeviceUnreachable, SessionError
+from .errors import DeviceUnreachable
 
 T = TypeVar("T")
+
+# A session the device no longer takes: unknown or expired (401), or a seq out of step (409: two
+# requests of one session crossed, or one was lost).  Both refuse the request before acting on it, and
+# a new session cures both, so the request is sent once more in a new one, whatever the call.
+SESSION_REFUSED = (401, 409)
+_REFUSAL_MAX = 512  # bytes: a session's refusal is one short JSON object; longer answers are never one
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,33 @@ class Request:
     delay: float = 0.0  # seconds to wait before sending (a retry's backoff)
 
 
-Steps = Generator[Request, httpx.Response, T]
+class Answer(Protocol):
+    """What a driver hands back for a request: an ``httpx.Response``, or ``Response``."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def content(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Response:
+    """An answer as a driver without httpx hands it back."""
+
+    status_code: int
+    content: bytes
+
+
+class NoAnswer(Exception):
+    """Thrown into the flow by a driver: the request got no answer (refused, reset, timed out);
+    ``reason`` in words (errors.unreachable_reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Steps = Generator[Request, Answer, T]
 
 
 def _answer(answer: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +79,17 @@ def _answer(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 HANDSHAKE: Call[dict[str, Any]] = Call("GET", crypt.HANDSHAKE_PATH, _answer)
+
+
+def session_refused(answer: Answer) -> bool:
+    """Whether the device refused the request's session (not the request itself)."""
+    if len(answer.content) > _REFUSAL_MAX:
+        return False
+    try:
+        body = msgspec.json.decode(answer.content)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(body, dict) and body.get("code") in SESSION_REFUSED
 
 
 class Auth:
@@ -95,7 +141,9 @@ def backoff(attempt: int) -> float:
 
 
 class Flow:
-    """What it takes to execute a call: the requests in order, and how each answer is read."""
+    """What it takes to execute a call: the requests in order, and how each answer is read.
+    ``retries``: how often an idempotent call is sent again after no answer (the fleet: 0, as a
+    member that does not answer is down, and its next poll asks again)."""
 
     def __init__(self, auth: Auth, retries: int) -> None:
         self.auth = auth
@@ -105,29 +153,27 @@ class Flow:
         auth = self.auth
         if auth.secure and not auth.session:
             auth.opened((yield from self._open()))
-        try:
-            return (yield from self._exchange(call, lambda: auth.request(call)))
-        except SessionError as exc:
-            if not auth.secure or exc.code != 401:
-                raise
-            auth.opened((yield from self._open()))  # expired: once more
-            return (yield from self._exchange(call, lambda: auth.request(call)))
+        answer = yield from self._exchange(call, lambda: auth.request(call))
+        if auth.secure and session_refused(answer):
+            auth.session = ""
+            auth.opened((yield from self._open()))  # expired, or the device restarted: once more
+            answer = yield from self._exchange(call, lambda: auth.request(call))
+        return call.read(answer.status_code, answer.content)
 
     def _open(self) -> Steps[dict[str, Any]]:
-        return self._exchange(HANDSHAKE, self.auth.handshake)
+        answer = yield from self._exchange(HANDSHAKE, self.auth.handshake)
+        return HANDSHAKE.read(answer.status_code, answer.content)
 
-    def _exchange(self, call: Call[T], make: Callable[[], Request]) -> Steps[T]:
+    def _exchange(self, call: Call[Any], make: Callable[[], Request]) -> Steps[Answer]:
         """One call's request, made again (signed again: the device refuses a seq it has seen) and
-        sent again after a network failure, while the call allows it."""
+        sent again after no answer, while the call allows it."""
         request = make()
         attempt = 0
         while True:
             try:
-                response = yield request
-            except httpx.TransportError as exc:
+                return (yield request)
+            except NoAnswer as exc:
                 if not call.idempotent or attempt >= self.retries:
-                    raise DeviceUnreachable(f"{type(exc).__name__}: {exc}") from None
+                    raise DeviceUnreachable(exc.reason) from None
                 request = replace(make(), delay=backoff(attempt))
                 attempt += 1
-                continue
-            return call.read(response.status_code, response.content)

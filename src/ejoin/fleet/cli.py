@@ -11,33 +11,25 @@ import click
 from aiohttp import web
 
 from ..credentials import open_door
-from ..gateway.config import ConfigError
+from ..serving import read_config, server_options
 from ..store.opening import StoreOpenError
+from .config import FleetConfig, load_fleet_config
 from .members_cli import member
 
 log = logging.getLogger("ejoin.fleet")
 
 
 @click.group(invoke_without_command=True)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML with [[member]]s (to serve).")
-@click.option("--host", help="Address to listen on.  [default: 127.0.0.1]")
-@click.option("--port", type=int, help="HTTP port.  [default: 8090]")
+@server_options(
+    FleetConfig,
+    config="TOML with [[member]]s (to serve).",
+    username="The fleet's own device account.",
+    password="The fleet's own device password.",
+    data="Data directory of the embedded store.",
+    allowed_origins="Comma-separated origins whose browser pages may call the fleet's API.",
+)
 @click.option(
     "--db", help="Store: none for the embedded SQLite file in --data, sqlite:PATH, or postgresql://... (replicas)."
-)
-@click.option("--data", help="Data directory of the embedded store.  [default: ./ejoin-fleet]")
-@click.option("--username", help="The fleet's own device account.  [default: root]")
-@click.option("--password", help="The fleet's own device password.  [default: root]")
-@click.option("--smpp-port", type=int, help="SMPP 3.4 server port (docs/smpp.md).  [default: 0, off]")
-@click.option(
-    "--password-file",
-    metavar="FILE",
-    help="Instead: EJOIN_PASSWORD, else FILE (in --data), generated and printed once at the first start.",
-)
-@click.option(
-    "--allowed-origins",
-    metavar="ORIGINS",
-    help="Comma-separated origins whose browser pages may call the fleet's API.  [default: none]",
 )
 @click.pass_context
 def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
@@ -57,25 +49,23 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
     if config_path is None:
         raise click.UsageError("--config FILE is required to serve (see examples/fleet.toml)")
     from .. import logs
-    from .config import load_fleet_config
 
-    try:
-        config = load_fleet_config(config_path, {k: v for k, v in flags.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    logs.configure("info", "text")
+    config = read_config(load_fleet_config, config_path, flags)
+    logs.configure(config.log_level, config.log_format)
     asyncio.run(_serve(config))
 
 
-async def _serve(config: Any) -> None:
-    from ..serving import settle_config_password
+async def _serve(config: FleetConfig) -> None:
+    from ..serving import settle_config_password, tls_context
     from ..smpp import for_fleet
     from ..web.connections import GuardedRunner
     from .api.app import create_fleet_app
     from .engine.runtime import Fleet
 
+    ssl_context = tls_context(config)
+    scheme = "https" if ssl_context else "http"
     if not config.public_url:
-        config.public_url = f"http://{config.host}:{config.port}"
+        config.public_url = f"{scheme}://{config.host}:{config.port}"
         if config.db.startswith(("postgresql://", "postgres://")):
             log.warning(
                 "public_url is not set: members push to this replica alone (%s); set it to the load "
@@ -95,11 +85,12 @@ async def _serve(config: Any) -> None:
         await runner.setup()
     except (ConnectionError, StoreOpenError) as exc:  # a wrong --db, a server away, a file it cannot use: said
         raise click.ClickException(str(exc)) from None
-    await web.TCPSite(runner, config.host, config.port).start()
+    await web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context).start()
     log.info(
-        "EJOIN fleet of %d members (%d ports) on http://%s:%d",
+        "EJOIN fleet of %d members (%d ports) on %s://%s:%d",
         len(fleet.links),
         max((m.last for m in fleet.members.values()), default=0),
+        scheme,
         config.host,
         config.port,
     )
@@ -108,10 +99,19 @@ async def _serve(config: Any) -> None:
         log.warning("the fleet's device API is open to anyone: %s", door)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    heard: list[str] = []
+
+    def stop_on(sig: signal.Signals) -> None:
+        heard.append(sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_on, sig)
     await stop.wait()
+    # said, so that a stop is told from a crash in the log (replicas: its leases go to the others now)
+    log.info("stopping (%s): pushing what waits, releasing the leases", heard[0] if heard else "asked")
     await runner.cleanup()
+    log.info("stopped")
 
 
 fleet.add_command(member)

@@ -1,16 +1,23 @@
-"""The fleet's TOML file: its own device account, its store, and the ``[[member]]`` devices."""
+"""The fleet's TOML file: its own device account, its store, and the ``[[member]]`` devices.
+
+The keys a gateway has too (host, port, the account, the HTTP limits, the outbox, TLS, logging)
+are ``ServerConfig``'s (ejoin.config), declared once; these are the fleet's own.  It is read by the
+same typed loader as a gateway's: unknown keys refused with the closest known one, a wrong type or
+a value out of bounds one line naming the file, the key and what was expected.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-import math
 import re
-import tomllib
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from ..gateway.config import ConfigError, SmppAccount, check_origins, smpp_accounts_of, smpp_problem
+import msgspec
+from msgspec import Meta
+
+from ..config import ConfigError, Refused, ServerConfig, Sources, key_name, keys_of, refuse_unknown, shown, typed
+from ..config.server import NotNegative, Port, Seconds, SecondsOrZero, Slots
 from ..protocol import values
 
 _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
@@ -18,8 +25,21 @@ _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-@dataclass(frozen=True)
-class MemberConfig:
+class MemberTable(msgspec.Struct, forbid_unknown_fields=True):
+    """A ``[[member]]`` table as written (in the file, in ``member add``, in the ledger)."""
+
+    url: Annotated[str, Meta(description="the member's http:// or https:// address")]
+    ports: Annotated[str, Meta(description='the fleet ports it occupies, a range such as "1-32"')]
+    name: str = ""  # default: m1, m2, ... by its place
+    username: str = "root"
+    password: str = "root"
+    secure: bool | None = None  # default: what crypt needs
+    crypt: str = ""  # "aes-ecb": POST bodies encrypted in its spec 3 sessions (implies secure)
+
+
+class MemberConfig(msgspec.Struct, frozen=True):
+    """A member as the fleet uses it: its ports as the range of fleet ports it occupies."""
+
     name: str
     url: str
     username: str
@@ -51,90 +71,103 @@ class MemberConfig:
         }
 
 
-@dataclass
-class FleetConfig:
-    host: str = "127.0.0.1"
-    port: int = 8090
-    username: str = "root"
-    password: str = "root"
-    password_file: str = ""  # as a gateway's (ejoin.credentials): EJOIN_PASSWORD, else this file in data
+class FleetConfig(ServerConfig):
+    # Fields that are no TOML keys: the [[member]] tables, checked.
+    DERIVED: ClassVar[frozenset[str]] = frozenset({"members"})
+
+    port: Port = 8090
     data: str = "./ejoin-fleet"
+    slots: Slots = 32  # slots a fleet port may name ("3.02"); members check their own
     db: str = ""  # empty: the embedded SQLite store in ``data``; postgresql://...: shared by replicas
-    lease: float = 10.0  # PostgreSQL: seconds a replica holds a task or push destination unless it renews
-    public_url: str = ""  # how members reach the fleet (their sr_url); default http://host:port
-    slots: int = 32  # slots a fleet port may name ("3.02"); members check their own
-    member_timeout: float = 5.0  # seconds a member request may take before the member counts as down
-    status_poll: float = 10.0  # seconds between status polls of each member
-    failover_after: float = 60.0  # seconds a member may be down before its unsent units go elsewhere
-    policy: str = "least-busy"  # or "round-robin": how the fleet picks ports for a task without from
-    sim_hour_quota: int = 0  # SMS the fleet gives one SIM per rolling hour (0: no limit)
-    sim_day_quota: int = 0  # ... per rolling 24 hours
-    # Seconds a finished, reported task (its recipients, dispatches) stays in the ledger; at least the
-    # quotas' window when they are set (they count what SIMs sent from it).  As a device's task_retention.
-    task_retention: float = 3600.0
-    inbox_max: int = 100_000  # received SMS kept in the merged inbox; older ones, pushed, are pruned hourly
-    max_recipients: int = 1_000_000
-    # What the shared endpoint machinery (web/endpoint.py) and the outbox read.
-    max_body: int = 16 * 1024 * 1024
-    read_timeout: float = 30.0
-    max_connections: int = 1000  # open HTTP connections; more are answered 503 and closed (web/connections.py)
-    allowed_origins: list[str] = field(default_factory=list)  # browser pages' origins allowed (web/cross_site.py)
-    max_sessions: int = 1000
-    login_delay_cap: float = 5.0
-    push_timeout: float = 10.0
-    push_retry_base: float = 1.0
-    push_retry_cap: float = 300.0
-    push_retry_window: float = 259_200.0
-    push_dead_keep: int = 10_000
-    members: list[MemberConfig] = field(default_factory=list)
-    smpp_port: int = 0  # SMPP 3.4 server (docs/smpp.md); 0: off
-    smpp_host: str = ""
-    smpp_window: int = 100
-    smpp_accounts: list[SmppAccount] = field(default_factory=list)  # [[smpp_accounts]]
+    lease: Annotated[float, Meta(ge=1)] = 10.0  # PostgreSQL: seconds a replica holds a task or push destination
+    public_url: str = ""  # how members reach the fleet (their sr_url); default http(s)://host:port
+    member_timeout: Seconds = 5.0  # seconds a member request may take before the member counts as down
+    status_poll: Seconds = 10.0  # seconds between status polls of each member
+    failover_after: SecondsOrZero = 60.0  # seconds a member may be down before its unsent units go elsewhere
+    policy: Literal["least-busy", "round-robin"] = "least-busy"  # how the fleet picks ports for a task without from
+    sim_hour_quota: NotNegative = 0  # SMS the fleet gives one SIM per rolling hour (0: no limit)
+    sim_day_quota: NotNegative = 0  # ... per rolling 24 hours
+    # task_retention (shared): at least the quotas' window when they are set (they count what SIMs sent from it)
+    members: list[MemberConfig] = msgspec.field(default_factory=list)
 
     @property
     def ports(self) -> int:
         return max((m.last for m in self.members), default=0)
 
+    def check(self) -> None:
+        """What the types cannot say: ``Refused`` naming the key."""
+        self.check_server()
+        try:
+            self.public_url = values.push_url(self.public_url)
+        except values.ValueRefused as exc:
+            raise Refused(("public_url",), str(exc)) from None
+        postgres = self.db.startswith(("postgresql://", "postgres://"))
+        if self.db and not (postgres or self.db.startswith("sqlite:")):
+            raise Refused(("db",), f"sqlite:PATH or a postgresql://... URL, not {self.db.split(':')[0]!r}")
+        if postgres and self.smpp_port:
+            # Replicas share one push outbox: an SMPP task's report could be sent by a replica that does not
+            # hold its SMPP store, and each replica's store would number its messages (and tids) alike.
+            raise Refused(("smpp_port",), "works with the fleet's own SQLite ledger only, not with PostgreSQL replicas")
+        if postgres and importlib.util.find_spec("psycopg_pool") is None:
+            raise Refused(("db",), "a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
+        check_members(self.members)
 
-def parse_range(text: Any, where: str) -> tuple[int, int]:
-    m = _RANGE.match(str(text))
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``"1-32"``: the first and last fleet port, or ValueError saying why not."""
+    m = _RANGE.match(text)
     if not m:
-        raise ConfigError(f'{where}: ports is a range such as "1-32", not {text!r}')
+        raise ValueError(f'a range such as "1-32", not {shown(text)}')
     first, last = int(m[1]), int(m[2])
     if not 1 <= first <= last <= 256:
-        raise ConfigError(f"{where}: ports {text!r} must go from low to high within 1-256")
+        raise ValueError(f"{shown(text)} must go from low to high within 1-256")
     return first, last
 
 
 def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
-    where = where or f"member {index + 1}"
+    """The ``index``-th ``[[member]]`` table checked: ``Refused`` naming the key in the file's terms
+    (``[[member]] #2 ports``); with ``where`` (a member given at run time, or read back from the
+    ledger), ``ConfigError`` naming it so: ``member rack3: ports: ...``."""
+    if where:
+        try:
+            return member_of(raw, index)
+        except Refused as exc:
+            inside = exc.key[2:] if isinstance(exc.key, tuple) else ()
+            said = f"{where}: {key_name(inside)}: {exc.reason}" if inside else f"{where}: {exc.reason}"
+            raise ConfigError(said) from None
+    at = ("member", index)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a [[member]] table is expected")
-    unknown = set(raw) - {"name", "url", "username", "password", "ports", "secure", "crypt"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        raise Refused(f"[[member]] #{index + 1}", f"expected a table ([[member]]), not {shown(raw)}")
+    if raw.get("secure") in (0, 1) and not isinstance(raw.get("secure"), bool):
+        raw = {**raw, "secure": bool(raw["secure"])}  # 1/0 from a JSON client
+    table = typed(MemberTable, raw, at=at)
     try:
-        url = values.push_url(str(raw.get("url", ""))).rstrip("/")
+        url = values.push_url(table.url).rstrip("/")
     except values.ValueRefused as exc:
-        raise ConfigError(f"{where}: url: {exc}") from None
+        raise Refused((*at, "url"), str(exc)) from None
     if not url:
-        raise ConfigError(f"{where}: url is required (the member's http:// or https:// address)")
-    if "ports" not in raw:
-        raise ConfigError(f'{where}: ports is required (the fleet ports it occupies, e.g. "1-32")')
-    first, last = parse_range(raw["ports"], where)
-    name = str(raw.get("name") or f"m{index + 1}")
+        raise Refused((*at, "url"), "must not be empty (the member's http:// or https:// address)")
+    try:
+        first, last = parse_range(table.ports)
+    except ValueError as exc:
+        raise Refused((*at, "ports"), str(exc)) from None
+    name = table.name or f"m{index + 1}"
     if not _NAME.match(name):
-        raise ConfigError(f"{where}: name {name!r} must be 1-64 letters, digits, '.', '_' or '-' (it is part of URLs)")
-    crypt = _crypt(raw.get("crypt"), where)
-    secure = _secure(raw.get("secure", bool(crypt)), where)
+        raise Refused(
+            (*at, "name"), f"{shown(name)} must be 1-64 letters, digits, '.', '_' or '-' (it is part of URLs)"
+        )
+    crypt = table.crypt.strip().lower()
+    if crypt not in ("", "aes-ecb"):
+        said = f'expected "aes-ecb" (POST bodies encrypted) or nothing, not {shown(table.crypt)}'
+        raise Refused((*at, "crypt"), said)
+    secure = bool(crypt) if table.secure is None else table.secure
     if crypt and not secure:
-        raise ConfigError(f"{where}: crypt {crypt!r} needs a secure session; leave secure out or set it true")
+        raise Refused((*at, "secure"), f"crypt {crypt!r} needs a secure session; leave secure out or set it true")
     return MemberConfig(
         name=name,
         url=url,
-        username=str(raw.get("username", "root")),
-        password=str(raw.get("password", "root")),
+        username=table.username,
+        password=table.password,
         first=first,
         last=last,
         secure=secure,
@@ -142,40 +175,15 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
     )
 
 
-def _crypt(value: Any, where: str) -> str:
-    # What spec 3 offers: aes-ecb bodies, or none (the session authenticates only).
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str) and value.strip().lower() == "aes-ecb":
-        return "aes-ecb"
-    raise ConfigError(f'{where}: crypt is "aes-ecb" (POST bodies encrypted) or absent, not {value!r}')
-
-
-def _secure(value: Any, where: str) -> bool:
-    # bool("no") is True: only a real flag says it (true/false, or 1/0 from a JSON client)
-    if isinstance(value, bool) or value in (0, 1):
-        return bool(value)
-    raise ConfigError(f"{where}: secure is true or false, not {value!r}")
-
-
-def _check_numbers(config: FleetConfig) -> None:
-    # TOML has inf and nan, which pass every "> 0" check and then never fire (or always)
-    for f in fields(FleetConfig):
-        default, value = f.default, getattr(config, f.name)
-        if isinstance(default, bool) or not isinstance(default, (int, float)):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{f.name} is a number, not {value!r}")
-
-
 def check_members(members: list[MemberConfig]) -> None:
-    names = [m.name for m in members]
-    if len(set(names)) != len(names):
-        raise ConfigError("member names must be different")
-    spans = sorted(members, key=lambda m: m.first)
-    for a, b in zip(spans, spans[1:], strict=False):
-        if b.first <= a.last:
-            raise ConfigError(f"members {a.name} and {b.name} both claim port {b.first}")
+    """``Refused`` naming the ``[[member]]`` whose name or ports another has already."""
+    for i, m in enumerate(members):
+        for j, other in enumerate(members[:i]):
+            if other.name == m.name:
+                raise Refused(("member", i, "name"), f"{m.name!r} is [[member]] #{j + 1}'s name too")
+            if m.first <= other.last and other.first <= m.last:
+                shared = max(m.first, other.first)
+                raise Refused(("member", i, "ports"), f"port {shared} is member {other.name}'s too ({other.ports})")
 
 
 def check_new_member(members: list[MemberConfig], new: MemberConfig) -> None:
@@ -189,58 +197,20 @@ def check_new_member(members: list[MemberConfig], new: MemberConfig) -> None:
             raise ConfigError(f"ports {new.ports} overlap member {m.name} ({m.ports}): {where} would be both's")
 
 
-def load_fleet_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> FleetConfig:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    if "password" in raw and raw.get("password_file"):
-        raise ConfigError(f"{path}: give password or password_file, not both")
-    raw.update(overrides or {})
-    if (overrides or {}).get("password") is not None and (overrides or {}).get("password_file") is None:
-        raw.pop("password_file", None)  # --password on the command line wins over the file's way
-    members_raw = raw.pop("member", [])
-    if not isinstance(members_raw, list):
-        raise ConfigError("member is a list of [[member]] tables")
-    known = {f.name for f in fields(FleetConfig)} - {"members"}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
-    accounts = raw.pop("smpp_accounts", [])
-    config = FleetConfig(**raw)
-    _check_numbers(config)
-    try:
-        config.public_url = values.push_url(str(config.public_url))
-    except values.ValueRefused as exc:
-        raise ConfigError(f"public_url: {exc}") from None
-    config.smpp_accounts = smpp_accounts_of(accounts)
-    if reason := smpp_problem(config.smpp_port, config.smpp_window, config.smpp_accounts):
-        raise ConfigError(reason)
-    config.members = [member_of(m, i) for i, m in enumerate(members_raw)]
-    check_members(config.members)
-    if config.policy not in ("least-busy", "round-robin"):
-        raise ConfigError(f'policy is "least-busy" or "round-robin", not {config.policy!r}')
-    if config.sim_hour_quota < 0 or config.sim_day_quota < 0:
-        raise ConfigError("sim_hour_quota and sim_day_quota are 0 (no limit) or more")
-    if config.db and not config.db.startswith(("sqlite:", "postgresql://", "postgres://")):
-        raise ConfigError(f"db is sqlite:PATH or a postgresql://... URL, not {config.db.split(':')[0]!r}")
-    if config.smpp_port and config.db.startswith(("postgresql://", "postgres://")):
-        # Replicas share one push outbox: an SMPP task's report could be sent by a replica that does not
-        # hold its SMPP store, and each replica's store would number its messages (and tids) alike.
-        raise ConfigError("smpp_port works with the fleet's own SQLite ledger only, not with PostgreSQL replicas")
-    if config.db.startswith(("postgresql://", "postgres://")) and importlib.util.find_spec("psycopg_pool") is None:
-        raise ConfigError("a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
-    if config.lease < 1:
-        raise ConfigError("lease is at least 1 second")
-    if config.task_retention <= 0:
-        raise ConfigError("task_retention is a number of seconds above 0")
-    if config.inbox_max < 1:
-        raise ConfigError("inbox_max is at least 1")
-    if config.max_connections < 1 or config.read_timeout <= 0:
-        raise ConfigError("max_connections is at least 1 and read_timeout a number of seconds above 0")
-    config.allowed_origins = check_origins(config.allowed_origins)
+def load_fleet_config(
+    path: str | Path | None, overrides: dict[str, Any] | None = None, *, flags: bool = False
+) -> FleetConfig:
+    """The fleet's config from ``path`` with ``overrides`` over it (``flags``: they are the command
+    line's); ``ConfigError`` (one line naming the file or flag, the key and what was expected) if it
+    cannot be used."""
+    sources = Sources(path, overrides, flags=flags)
+    table = sources.table
+    with sources.naming():
+        refuse_unknown(table, keys_of(FleetConfig) | {"member"})
+        members = table.get("member", [])
+        if not isinstance(members, list):
+            raise Refused(("member",), f"expected an array of tables ([[member]]), not {shown(members)}")
+        config = typed(FleetConfig, {k: v for k, v in table.items() if k != "member"})
+        config.members = [member_of(m, i) for i, m in enumerate(members)]
+        config.check()
     return config

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
-from ..client.connection import _client, device_options
+from ..client.connection import _client, device_options, with_scheme
 from ..client.terminal import dump, out, table
 
 
@@ -29,8 +29,9 @@ def member():
 @member.command(name="list")
 @device_options
 def member_list(s, as_json):
-    """Every member: its fleet ports, whether it answers, its registered ports, and the SMS it sent
-    after a failover had given them to another member (sent twice).
+    """Every member: its fleet ports, whether it answers (and why not), its registered ports, and the
+    SMS it sent after a failover or its forced removal had given them to another member (sent twice;
+    a member removed that did is listed as removed while the fleet keeps those tasks).
 
     \b
     Examples:
@@ -50,16 +51,25 @@ def member_list(s, as_json):
             Text(m["name"]),
             m["ports"],
             Text(m["url"]),
-            Text("up", style="green") if m["up"] else Text("down", style="red"),
+            _state(m),
             m["registered"],
             m.get("crypt") or ("yes" if m["secure"] else "no"),
             m.get("sent_twice", 0),
+            Text(m.get("problem") or ""),
         ]
         for m in members
     ]
     table(
-        f"{len(members)} members", ["name", "fleet ports", "url", "state", "registered", "secure", "sent twice"], rows
+        f"{len(members)} members",
+        ["name", "fleet ports", "url", "state", "registered", "secure", "sent twice", "why down"],
+        rows,
     )
+
+
+def _state(m: dict) -> Text:
+    if m.get("removed"):
+        return Text("removed", style="yellow")
+    return Text("up", style="green") if m["up"] else Text("down", style="red")
 
 
 @member.command(name="add")
@@ -81,17 +91,28 @@ def member_list(s, as_json):
     default="",
     help="Encrypt the POST bodies sent to the member (aes-ecb, spec 3); implies --member-secure.",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Add it without asking it first (it counts as down until it answers its status).",
+)
 @device_options
-def member_add(s, as_json, name, member_url, ports, member_username, member_password, member_secure, member_crypt):
+def member_add(
+    s, as_json, name, member_url, ports, member_username, member_password, member_secure, member_crypt, offline
+):
     """Add member NAME at MEMBER_URL on the fleet ports --ports; it survives a restart of the fleet.
+
+    The fleet first asks the member for its status with the account given, and refuses to add it,
+    saying why, when it does not answer so (unless --offline).  MEMBER_URL without a scheme is http://.
 
     \b
     Examples:
       ejoin fleet member add rack3 http://192.168.1.12 --ports 65-96 --url http://127.0.0.1:8090
+      ejoin fleet member add rack4 192.168.1.13:8080 --ports 97-128 --offline --url http://127.0.0.1:8090
     """
     settings = {
         "name": name,
-        "url": member_url,
+        "url": with_scheme(member_url),
         "ports": ports,
         "username": member_username,
         "password": member_password,
@@ -100,11 +121,11 @@ def member_add(s, as_json, name, member_url, ports, member_username, member_pass
     if member_crypt:
         settings["crypt"] = member_crypt  # checked by the fleet, which says why it refuses a value
     with _client(s) as fleet:
-        added = fleet.add_fleet_member(settings)
+        added = fleet.add_fleet_member(settings, offline)
     if as_json:
         dump(added)
         return
-    state = "up" if added.get("up") else "not answering yet"
+    state = "up" if added.get("up") else f"down: {added.get('problem') or 'not answering yet'}"
     out().print(f"member {added['name']} added on fleet ports {added['ports']} ({state})")
 
 

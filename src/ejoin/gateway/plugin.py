@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from ..clock import Clock
 from ..modems.base import ModemDriver
 from ..protocol.ports import DeviceSize, PortAddress
@@ -81,6 +83,7 @@ class Modems:
 class DriverKind:
     name: str
     create: Callable[[GatewayConfig, Clock, Store], Modems]
-    # A dataclass whose fields are extra top-level config keys, accepted only with this driver;
-    # its instance is ``GatewayConfig.driver``.  A ``problem(config) -> str | None`` method validates it.
-    settings: type | None = None
+    # A msgspec Struct whose fields are extra top-level config keys, accepted only with this driver and
+    # loaded by the gateway's typed loader (ejoin.config); its instance is ``GatewayConfig.driver``.  A
+    # ``check(config)`` method says what its types cannot, raising ``ejoin.config.Refused`` naming the key.
+    settings: type[msgspec.Struct] | None = None

@@ -11,9 +11,13 @@ SIM that asks.  Unknown codes get the answer real networks give.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
+from msgspec import Meta
+
+from ..config import Refused, key_name
 from ..modems.base import UssdReply
 from ..protocol.ports import PortAddress
 from ..protocol.ussd import PassthroughError, check_ussd
@@ -29,17 +33,16 @@ MAX_DELAY = 3600.0
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,30})\}")
 
 
-@dataclass
-class UssdSettings:
-    """The network's USSD service (sim/ussd.py): codes, answers, and menus as small trees."""
+class UssdSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """The network's USSD service (sim/ussd.py): codes, answers, and menus as small trees (``[ussd]``)."""
 
-    delay: float = 1.0  # the network answers this long after a code or reply (0 with --fast)
+    delay: Annotated[float, Meta(ge=0, le=MAX_DELAY)] = 1.0  # the network answers this long after a code or reply
     balance: str = "*100#"
     balance_text: str = "Your balance is {balance}. Each SMS costs {price}."
     own_number: str = "*101#"
     own_number_text: str = "Your number is {number}."
     # code -> {text, options = {reply -> node}, delay}; added to (or replacing) the defaults
-    menus: dict[str, Any] = field(default_factory=dict)
+    menus: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class MenuError(ValueError):
@@ -73,7 +76,8 @@ def parse_node(table: Any, where: str, depth: int = 0) -> Node:
         raise MenuError(f"{where} is a table: text, and options or delay if wanted")
     unknown = sorted(set(table) - {"text", "options", "delay"})
     if unknown:
-        raise MenuError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} (text, options, delay)")
+        said = ", ".join(key_name((str(key),)) for key in unknown)
+        raise MenuError(f"{where}: unknown key(s) {said} (text, options, delay)")
     text = table.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
         raise MenuError(f"{where}: text is what the network answers, 1 to {MAX_TEXT} characters")
@@ -143,18 +147,14 @@ def default_menus(settings: UssdSettings) -> dict[str, Any]:
     }
 
 
-def menus_problem(settings: UssdSettings) -> str | None:
-    """What is wrong with the ``[ussd]`` config, or None."""
-    if not 0 <= settings.delay <= MAX_DELAY:
-        return f"ussd.delay is 0 to {MAX_DELAY:g} seconds"
-    if not isinstance(settings.menus, dict):
-        return "ussd.menus is a table of code -> menu"
-    try:
-        for code, table in {**default_menus(settings), **settings.menus}.items():
-            compile_menu(str(code), parse_node(table, f"ussd.menus.{code!r}"))
-    except MenuError as exc:
-        return str(exc)
-    return None
+def check_menus(settings: UssdSettings) -> None:
+    """``Refused`` naming the ``[ussd]`` menu that cannot be served, and why."""
+    for code, table in {**default_menus(settings), **settings.menus}.items():
+        where = key_name(("ussd", "menus", code))
+        try:
+            compile_menu(code, parse_node(table, where))
+        except MenuError as exc:
+            raise Refused("", str(exc)) from None  # the message names the menu (and the node in it)
 
 
 class UssdService:

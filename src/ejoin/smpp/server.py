@@ -28,8 +28,8 @@ from typing import Any
 import msgspec
 
 from ..clock import Clock, Timer
+from ..config.server import SmppAccount
 from ..gateway.attached import LocalPushes
-from ..gateway.config import SmppAccount
 from ..protocol.codes import TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.smpp import (

@@ -27,9 +27,9 @@ def create_app(gw: Gateway) -> web.Application:
 
     app.router.add_route("GET", "/openapi.json", openapi)
 
-    metrics.install(app, gw)
+    metrics.install(app, metrics.DeviceCollector(gw))
     app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted
-    dashboard.install(app, gw)
+    dashboard.install_gateway(app, gw)
 
     async def lifecycle(app: web.Application):
         await gw.start()

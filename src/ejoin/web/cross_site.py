@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..gateway.config import DEFAULT_PORTS, origin_key
+from ..config.server import DEFAULT_PORTS, origin_key
 from ..protocol.codes import ResultCode
 from .endpoint import DEVICE, error_response
 

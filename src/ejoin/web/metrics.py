@@ -25,6 +25,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from ..gateway.activity import Activity
+from ..gateway.outbox import Outbox
 from ..gateway.runtime import Gateway
 from ..protocol.codes import ResultCode
 from .endpoint import DEVICE, ApiRequest, credentials_ok, error_response, slow_down
@@ -32,6 +34,7 @@ from .endpoint import DEVICE, ApiRequest, credentials_ok, error_response, slow_d
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
 HTTP_SECONDS: web.AppKey[Histogram] = web.AppKey("http_seconds", Histogram)
+BEFORE_SCRAPE: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("before_scrape")
 METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"})  # anything else: "other"
 
 
@@ -162,43 +165,54 @@ class DeviceCollector(Collector):
 
     @staticmethod
     def _pushes(gw: Gateway) -> Iterator[Metric]:
-        attempts = CounterMetricFamily("ejoin_push_attempts", "Push deliveries tried", labels=["destination"])
-        failures = CounterMetricFamily("ejoin_push_failures", "Push tries that failed", labels=["destination"])
-        delivered = CounterMetricFamily("ejoin_push_delivered", "Pushes delivered (2xx)", labels=["destination"])
-        last_error = GaugeMetricFamily(
-            "ejoin_push_last_failure_time_seconds", "When a push to the destination last failed", labels=["destination"]
-        )
-        for dest, stats in gw.activity.destinations.items():
-            attempts.add_metric([dest], stats.attempts)
-            failures.add_metric([dest], stats.failures)
-            delivered.add_metric([dest], stats.delivered)
-            last_error.add_metric([dest], stats.last_error_at)
-        yield from (attempts, failures, delivered, last_error)
-        queued = GaugeMetricFamily("ejoin_push_queued", "Pushes waiting to be delivered", labels=["destination"])
-        dead = GaugeMetricFamily(
-            "ejoin_push_dead", "Pushes in the dead-letter table (failed past the retry window)", labels=["destination"]
-        )
-        counts: dict[str, list[int]] = {}
-        for d in gw.outbox.destinations():
-            c = counts.setdefault(gw.activity.label(d.url), [0, 0])
-            c[0] += d.queued
-            c[1] += d.dead
-        for label, (q, x) in counts.items():
-            queued.add_metric([label], q)
-            dead.add_metric([label], x)
-        yield from (queued, dead)
-        yield GaugeMetricFamily(
-            "ejoin_push_busy_destinations",
-            "Destinations with pushes waiting or being retried",
-            gw.outbox.busy_destinations,
-        )
+        yield from push_metrics(gw.activity, gw.outbox)
 
 
-def install(app: web.Application, gw: Gateway) -> None:
-    """A registry of the app's own (several gateways in one process do not mix)."""
+def push_metrics(activity: Activity, outbox: Outbox) -> Iterator[Metric]:
+    """Push tries per destination (counted as they happen) and what waits or died (the outbox's memory):
+    a gateway's, or a fleet's pushes to its platform."""
+    attempts = CounterMetricFamily("ejoin_push_attempts", "Push deliveries tried", labels=["destination"])
+    failures = CounterMetricFamily("ejoin_push_failures", "Push tries that failed", labels=["destination"])
+    delivered = CounterMetricFamily("ejoin_push_delivered", "Pushes delivered (2xx)", labels=["destination"])
+    last_error = GaugeMetricFamily(
+        "ejoin_push_last_failure_time_seconds", "When a push to the destination last failed", labels=["destination"]
+    )
+    for dest, stats in activity.destinations.items():
+        attempts.add_metric([dest], stats.attempts)
+        failures.add_metric([dest], stats.failures)
+        delivered.add_metric([dest], stats.delivered)
+        last_error.add_metric([dest], stats.last_error_at)
+    yield from (attempts, failures, delivered, last_error)
+    queued = GaugeMetricFamily("ejoin_push_queued", "Pushes waiting to be delivered", labels=["destination"])
+    dead = GaugeMetricFamily(
+        "ejoin_push_dead", "Pushes in the dead-letter table (failed past the retry window)", labels=["destination"]
+    )
+    counts: dict[str, list[int]] = {}
+    for d in outbox.destinations():
+        c = counts.setdefault(activity.label(d.url), [0, 0])
+        c[0] += d.queued
+        c[1] += d.dead
+    for label, (q, x) in counts.items():
+        queued.add_metric([label], q)
+        dead.add_metric([label], x)
+    yield from (queued, dead)
+    yield GaugeMetricFamily(
+        "ejoin_push_busy_destinations",
+        "Destinations with pushes waiting or being retried",
+        outbox.busy_destinations,
+    )
+
+
+def install(app: web.Application, collector: Collector, before: Callable[[], Awaitable[None]] | None = None) -> None:
+    """``GET /metrics`` of what ``collector`` reads (a gateway's ``DeviceCollector``, a fleet's own), and
+    the HTTP request counters; a registry of the app's own (several devices in one process do not mix).
+    ``before``: awaited at each scrape before the collector runs (a fleet reads its ledger's figures,
+    which a collector, called without an event loop's turn, cannot)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DeviceCollector(gw))
+    registry.register(collector)
     app[REGISTRY] = registry
+    if before is not None:
+        app[BEFORE_SCRAPE] = before
     app[HTTP_REQUESTS] = Counter(
         "ejoin_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
     )
@@ -263,5 +277,8 @@ async def metrics(request: web.Request) -> web.Response:
         refusal.headers["WWW-Authenticate"] = 'Basic realm="ejoin"'
         return refusal
     gw.guard.succeeded(remote)
+    before = request.app.get(BEFORE_SCRAPE)
+    if before is not None:
+        await before()
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -61,6 +61,15 @@ class PushParts(Protocol):
     def settings(self) -> DeviceSettings: ...
 
 
+class QueueParts(Protocol):
+    """What the push queue's listing reads: a gateway's, or a fleet's outbox to its platform."""
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def outbox(self) -> Outbox: ...
+
+
 class _Target(msgspec.Struct):
     url: str | None = None
     all: str | int | bool | None = None
@@ -91,7 +100,7 @@ def _text(value: str | int | bool | None) -> str | None:
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
-async def push_destinations(gw: PushParts) -> list[PushDestination]:
+async def push_destinations(gw: QueueParts) -> list[PushDestination]:
     """Every destination with pushes waiting or dead: the store's counts, the outbox's live retry state."""
     now = gw.clock.time()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import cast
 
 import pytest
@@ -10,7 +11,7 @@ from aiohttp import web
 from ejoin.clock import VirtualClock
 from ejoin.fleet.api import routed
 from ejoin.fleet.config import MemberConfig
-from ejoin.fleet.engine.members import MemberDown, MemberError, MemberLink
+from ejoin.fleet.engine.members import MemberDown, MemberError, MemberLink, Problem
 from ejoin.fleet.engine.runtime import Fleet
 from ejoin.fleet.engine.status_push import merge_port_status
 from ejoin.gateway.ussd import PassthroughRefused
@@ -79,3 +80,76 @@ async def test_a_routed_request_answered_with_an_http_error_passes_it_on_with_a_
         refused.value.reason
         == "7 Server Error: member m1 answered HTTP 502 without the device's JSON: '<html>Bad Gateway</html>'"
     )
+
+
+async def test_why_a_member_is_down_is_said_in_words_once_not_at_every_poll(aiohttp_server, caplog) -> None:
+    # A wrong password showed as "member bad1 is down: ValueError", flapping every poll (any answer made it
+    # "answer again"); a server that is no EJOIN device as JSONDecodeError; a refused connection as
+    # ClientConnectorError.
+    async def invalid_user(request: web.Request) -> web.Response:
+        return web.json_response({"code": 1, "reason": "Invalid User"})
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<html><h1>404 Not Found</h1></html>", content_type="text/html")
+
+    wrong = web.Application()
+    wrong.router.add_route("*", "/{tail:.*}", invalid_user)
+    other = web.Application()
+    other.router.add_route("*", "/{tail:.*}", not_found)
+    wrong_server, other_server = await aiohttp_server(wrong), await aiohttp_server(other)
+    clock = VirtualClock()
+    bad1 = MemberLink(MemberConfig("bad1", str(wrong_server.make_url("")), "root", "nope", 1, 4), clock, 5.0)
+    bad2 = MemberLink(MemberConfig("bad2", str(other_server.make_url("")), "root", "root", 5, 8), clock, 5.0)
+    bad3 = MemberLink(MemberConfig("bad3", f"http://127.0.0.1:{_closed_port()}", "root", "root", 9, 12), clock, 5.0)
+    try:
+        with caplog.at_level("INFO", logger="ejoin.fleet.engine.members"):
+            for _ in range(3):
+                for link in (bad1, bad2, bad3):
+                    assert await link.refresh() is None and not link.up
+                    # an answer to anything else is no sign of life for a member down for its answers
+                    with contextlib.suppress(MemberDown):
+                        await link.call("/goip_get_sms.html")
+        assert bad1.problem == Problem("credentials", "wrong username or password (it answered 1 Invalid User)")
+        assert bad2.problem is not None and bad2.problem.kind == "not_ejoin"
+        assert bad2.problem.words == (
+            f"it answered HTTP 404 without the device's JSON ('<html><h1>404 Not Found</h1></html>'): "
+            f"is {bad2.config.url} an EJOIN device?"
+        )
+        assert bad3.problem == Problem("no_answer", "connection refused (nothing listens there)")
+        said = [r.getMessage() for r in caplog.records]
+        assert said == [
+            f"member {link.name} is down: {link.problem.words}"  # type: ignore[union-attr]
+            for link in (bad1, bad2, bad3)
+        ]
+        assert "nope" not in caplog.text
+        assert (bad1.answers.answered, bad2.answers.errors, bad3.answers.silent) == (6, 6, 6)
+        assert sum(bad1.answers.buckets) == 6 and bad1.answers.seconds > 0
+    finally:
+        for link in (bad1, bad2, bad3):
+            await link.close()
+
+
+async def test_a_candidate_member_is_probed_with_its_credentials(aiohttp_server) -> None:
+    async def status(request: web.Request) -> web.Response:
+        if request.query.get("password") != "right":
+            return web.json_response({"code": 1, "reason": "Invalid User"})
+        return web.json_response({"type": "dev-status", "status": [entry("1.01", 3)]})
+
+    app = web.Application()
+    app.router.add_get("/goip_get_status.html", status)
+    server = await aiohttp_server(app)
+    for password, found in (("right", None), ("wrong", "credentials")):
+        link = MemberLink(MemberConfig("c", str(server.make_url("")), "root", password, 1, 1), VirtualClock(), 5.0)
+        try:
+            problem = await link.probe()
+            assert (problem.kind if problem else None) == found
+        finally:
+            await link.close()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

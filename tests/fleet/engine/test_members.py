@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ejoin.cli import main
 from ejoin.testing import GatewayThread, PushCollector
 
-from ..conftest import AUTH, FleetThread, free_port, member
+from ..conftest import AUTH, FleetThread, free_port, member, until
 from .test_sending import NUMBERS, final, reports, send
 
 MEMBER = {"username": "root", "password": "root"}
@@ -177,10 +177,13 @@ def test_the_member_list_for_a_person(fleet: FleetThread) -> None:
     )
     assert result.exit_code == 0
     lines = result.output.splitlines()  # in a pipe: a title, a header, tab-separated rows
-    assert lines[:2] == ["# 2 members", "name\tfleet ports\turl\tstate\tregistered\tsecure\tsent twice"]
+    assert lines[:2] == [
+        "# 2 members",
+        "name\tfleet ports\turl\tstate\tregistered\tsecure\tsent twice\twhy down",
+    ]
     assert [line.split("\t")[:2] + line.split("\t")[3:] for line in lines[2:]] == [
-        ["a", "1-4", "up", "4", "no", "0"],
-        ["b", "5-8", "up", "4", "no", "0"],
+        ["a", "1-4", "up", "4", "no", "0", ""],
+        ["b", "5-8", "up", "4", "no", "0", ""],
     ]
     refused = CliRunner().invoke(main, ["fleet", "member", "list", "--url", fleet.url, "--password", "wrong"])
     assert refused.exit_code == 1 and "wrong username or password" in refused.output
@@ -203,3 +206,65 @@ def test_a_file_member_overlapping_one_added_at_run_time_is_not_used(tmp_path, f
     finally:
         again.stop()
     assert "member c is not used: ports 6-9 overlap member b (5-8)" in caplog.text
+
+
+def test_a_member_is_added_only_once_it_answers_with_the_account_given(tmp_path, fleet_db) -> None:
+    with GatewayThread(tmp_path / "a", ports=2, slots=1) as a:
+        fleet = FleetThread(tmp_path / "fleet", [], db=fleet_db).start()
+        try:
+            bare = a.url.removeprefix("http://")  # as --url takes it: 127.0.0.1:PORT
+            code, answer = cli(fleet, "add", "a", bare, "--ports", "1-2", "--member-password", "wrong")
+            assert code != 0 and answer["reason"] == (
+                f"member a was not added: at {a.url} wrong username or password (it answered 1 Invalid User); "
+                'check its URL and account, or add it offline (--offline; "offline": 1), as down until it answers'
+            )
+            gone = f"http://127.0.0.1:{free_port()}"
+            code, answer = cli(fleet, "add", "b", gone, "--ports", "3-4")
+            assert code != 0 and "connection refused (nothing listens there)" in answer["reason"]
+            assert fleet.fleet.links == {}
+            code, added = cli(fleet, "add", "a", bare, "--ports", "1-2")
+            assert code == 0 and (added["url"], added["up"], added["problem"]) == (a.url, True, "")
+            # offline: taken as it is, down and saying why
+            code, added = cli(fleet, "add", "b", gone, "--ports", "3-4", "--offline")
+            assert code == 0 and not added["up"]
+            assert added["problem"] == "connection refused (nothing listens there)"
+            listed = {m["name"]: m for m in cli(fleet, "list")[1]}
+            assert (listed["a"]["problem"], listed["b"]["problem"]) == ("", added["problem"])
+        finally:
+            fleet.stop()
+
+
+def test_what_a_member_removed_by_force_sent_afterwards_is_counted_as_sent_twice(
+    tmp_path, fleet_db, platform: PushCollector, caplog
+) -> None:
+    # The issue: a forced removal sent 4 SMS twice (the removed member finished those its modules held)
+    # and nothing counted or said so; its reports were ignored, as it was no member any more.
+    with (
+        GatewayThread(tmp_path / "a", clock="virtual", ports=4, slots=1) as a,
+        GatewayThread(tmp_path / "b", ports=4, slots=1, seed=2) as b,
+    ):
+        a.advance(30)  # its SIMs register; its clock then stands: its modules hold what they took
+        fleet = FleetThread(tmp_path / "fleet", [member(a, "1-4", "a"), member(b, "5-8", "b")], db=fleet_db).start()
+        try:
+            task = {"tid": 7003, "to": NUMBERS[:10], "sms": "x", "sdr": 1, "sr_cnt": 1000}
+            assert send(fleet, platform, task)["status"][0]["status"] == "0 OK"
+            fleet.idle()
+            on_a = httpx.get(a.url + "/goip_get_tasks.html", params={**MEMBER, "port": 1}).json()["total_num"]
+            assert on_a > 0
+            assert cli(fleet, "remove", "a", "--force")[0] == 0
+            report = final(platform, 7003)  # b sent them all
+            assert (report["sent"], report["failed"], report["unsent"]) == (10, 0, 0)
+            a.advance(60)  # a's four modules finish the SMS they held at the removal, and a reports them
+            until(lambda: fleet.fleet.reports.sent_twice.get("a") == 4)
+            listed = {m["name"]: m for m in cli(fleet, "list")[1]}
+            assert (listed["a"]["removed"], listed["a"]["sent_twice"], listed["a"]["ports"]) == (True, 4, "1-4")
+            assert (listed["b"]["removed"], listed["b"]["sent_twice"]) == (False, 0)
+        finally:
+            fleet.stop()
+    warned = [r.getMessage() for r in caplog.records if "gone out twice" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(
+        "member a sent 4 SMS of task 1 (its tid 100001) after its removal from the fleet had withdrawn them"
+    )
+    # the platform's counts stay exact: each recipient once, from b
+    rows = [r for rep in reports(platform, 7003) for r in rep["sdr"]]
+    assert sorted(r[0] for r in rows) == list(range(10))

@@ -122,7 +122,8 @@ def test_crypt_is_aes_ecb_or_nothing(tmp_path, fleet_db) -> None:
         try:
             refused = fleet.post("/ejoin/fleet/members/add", {"member": {**member(a, "1-2", "a"), "crypt": "des"}})
             assert refused["code"] == 400
-            assert refused["reason"] == "member a: crypt is \"aes-ecb\" (POST bodies encrypted) or absent, not 'des'"
+            said = 'member a: crypt: expected "aes-ecb" (POST bodies encrypted) or nothing, not "des"'
+            assert refused["reason"] == said
             refused = fleet.post(
                 "/ejoin/fleet/members/add",
                 {"member": {**member(a, "1-2", "a"), "crypt": "aes-ecb", "secure": False}},

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from ejoin.config import ConfigError
 from ejoin.drivers import load_gateway_config
-from ejoin.gateway.config import ConfigError
 from ejoin.modems.at.balance import parse_amount
 from ejoin.protocol.at_fields import ussd_text
 from ejoin.protocol.pdu_fields import pack_septets
@@ -29,18 +29,37 @@ def test_one_modem_per_port():
 @pytest.mark.parametrize(
     ("modems", "message"),
     [
-        ([{"port": 1, "device": "/dev/a"}], "ports 2 have no [[modem]] table"),
-        ([{"port": 1, "device": "/dev/a"}, {"port": 1, "device": "/dev/b"}], "port 1 already has a module"),
-        ([{"port": 3, "device": "/dev/a"}, {"port": 1, "device": "/dev/b"}], "port 3 is not a port of this device"),
-        ([{"port": 1, "device": "/dev/a", "profile": "nokia"}, {"port": 2, "device": "/dev/b"}], "unknown profile"),
-        ([{"port": 1, "device": ""}, {"port": 2, "device": "/dev/b"}], "device (the serial line"),
-        ([{"port": 1, "device": "/dev/a", "speed": 1}], "unknown key(s) in [[modem]] #1: speed"),
+        ([{"port": 1, "device": "/dev/a"}], "ports 2 have no [[modem]] table (set ports = 1?)"),
+        (
+            [{"port": 1, "device": "/dev/a"}, {"port": 1, "device": "/dev/b"}],
+            "[[modem]] #2 port: 1 has a module already ([[modem]] #1: /dev/a)",
+        ),
+        (
+            [{"port": 3, "device": "/dev/a"}, {"port": 1, "device": "/dev/b"}],
+            "[[modem]] #1 port: 3 is not a port of this device (1-2)",
+        ),
+        (
+            [{"port": 1, "device": "/dev/a", "profile": "nokia"}, {"port": 2, "device": "/dev/b"}],
+            "[[modem]] #1 profile: unknown profile 'nokia'; known: generic, huawei, ",
+        ),
+        (
+            [{"port": 1, "device": ""}, {"port": 2, "device": "/dev/b"}],
+            "[[modem]] #1 device: must not be empty: the serial line, e.g. /dev/serial/by-path/...",
+        ),
+        ([{"port": 1, "device": "/dev/a", "speed": 1}], "[[modem]] #1 speed: unknown key"),
+        ([{"port": 1, "device": "/dev/a", "bauds": 1}], "[[modem]] #1 bauds: unknown key (did you mean baud?)"),
+        ([{"port": "1", "device": "/dev/a"}], '[[modem]] #1 port: expected an integer, not "1"'),
+        ([{"port": 1, "device": "/dev/a", "baud": 0}], "[[modem]] #1 baud: expected an integer above 0, not 0"),
+        (
+            [{"port": 1}, {"port": 2, "device": "/dev/b"}],
+            "[[modem]] #1 device: missing (this key is required)",
+        ),
     ],
 )
 def test_bad_modem_tables_say_what_is_wrong(modems, message):
     with pytest.raises(ConfigError) as exc:
         at_config(*modems)
-    assert message in str(exc.value)
+    assert str(exc.value).startswith(message)
 
 
 def test_simulator_keys_are_not_at_keys():
@@ -76,11 +95,11 @@ def test_balance_rules_are_tables_checked_at_start():
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({"code": "*100", "pattern": "([0-9.]+)", "operator": "2620A"}, "operator is a PLMN"),
-        ({"code": "AT+CFUN=0", "pattern": "([0-9.]+)"}, "code: a USSD string holds only"),
-        ({"code": "*100#", "pattern": "(["}, "pattern is not a regular expression"),
+        ({"code": "*100", "pattern": "([0-9.]+)", "operator": "2620A"}, "[[balance]] #1 operator: a PLMN"),
+        ({"code": "AT+CFUN=0", "pattern": "([0-9.]+)"}, "[[balance]] #1 code: a USSD string holds only"),
+        ({"code": "*100#", "pattern": "(["}, "[[balance]] #1 pattern: not a regular expression"),
         ({"code": "*100#", "pattern": "(a)(b)"}, "one group around the number"),
-        ({"code": "*100#"}, "pattern"),
+        ({"code": "*100#"}, "[[balance]] #1 pattern: missing (this key is required)"),
     ],
 )
 def test_bad_balance_rules_say_what_is_wrong(rule, message):

@@ -108,7 +108,7 @@ async def test_faults_from_the_config(device_factory):
 
 
 def test_an_unknown_fault_in_the_config_is_named(tmp_path):
-    from ejoin.gateway.config import ConfigError
+    from ejoin.config import ConfigError
     from tests.conftest import make_config
 
     with pytest.raises(ConfigError, match="unknown fault 'melt'"):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...gateway.config import ConfigError
+from ...config import ConfigError
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint, flag
 from ..config import member_of
 from ..engine.members import MemberLink
-from ..engine.runtime import Fleet, MemberBusy
+from ..engine.runtime import Fleet, MemberBusy, MemberUnfit
 
 
-def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
+def shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
     m = link.config
     registered = len(link.registered())
     return {
@@ -28,9 +28,30 @@ def _shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
         "crypt": m.crypt,
         "up": link.up,
         "down_since": link.down_since,
+        "problem": link.problem.words if link.problem else "",  # why it is down, in words
         "registered": registered,
         # SMS it sent after the fleet had withdrawn them and given them to another member (failover)
         "sent_twice": sent_twice,
+        "removed": False,
+    }
+
+
+def former(name: str, settings: dict[str, Any], sent_twice: int) -> dict[str, Any]:
+    """A member removed (forced) that sent SMS after its removal which others had been given: listed
+    while the ledger keeps their tasks, so that it is seen."""
+    return {
+        "name": name,
+        "url": settings.get("url", ""),
+        "username": settings.get("username", ""),
+        "ports": settings.get("ports", ""),
+        "secure": bool(settings.get("secure")),
+        "crypt": settings.get("crypt", ""),
+        "up": False,
+        "down_since": None,
+        "problem": "removed from the fleet",
+        "registered": 0,
+        "sent_twice": sent_twice,
+        "removed": True,
     }
 
 
@@ -41,15 +62,21 @@ def _body(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
-@endpoint()
-async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
+async def listed(fleet: Fleet) -> list[dict[str, Any]]:
+    """Every member in port order, then members removed that sent SMS twice (while the ledger keeps them)."""
     links = sorted(fleet.links.values(), key=lambda link: link.config.first)
     twice = await fleet.ledger.sent_twice()
-    return {
-        "code": ResultCode.OK_HTTP,
-        "reason": "OK",
-        "members": [_shown(link, twice.get(link.name, 0)) for link in links],
-    }
+    members = [shown(link, twice.get(link.name, 0)) for link in links]
+    for name, count in sorted(twice.items()):
+        settings = None if name in fleet.links or not count else await fleet.ledger.former_member(name)
+        if settings is not None:
+            members.append(former(name, settings, count))
+    return members
+
+
+@endpoint()
+async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
+    return {"code": ResultCode.OK_HTTP, "reason": "OK", "members": await listed(fleet)}
 
 
 @endpoint()
@@ -61,12 +88,16 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
             'give {"member": {"name", "url", "ports", "username", "password", "secure", "crypt"}}',
             400,
         )
+    given = _body(req).get("offline")
+    offline = flag(None if given is None else str(int(given)) if isinstance(given, bool) else str(given), "offline")
     try:
         member = member_of(raw, 0, where=f"member {raw['name']}")
-        link = await fleet.add_member(member)
+        link = await fleet.add_member(member, offline)
     except ConfigError as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": _shown(link)}
+    except MemberUnfit as exc:
+        raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
+    return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": shown(link)}
 
 
 @endpoint()

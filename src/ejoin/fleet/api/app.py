@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,16 +12,17 @@ from aiohttp import web
 from ...gateway import commands
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
+from ...web import pushes
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
 from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
 from ...web.status import push_settings
-from ..engine.members import MemberDown
+from ..engine.commands import route
 from ..engine.runtime import Fleet
 from ..engine.status import every_slot
-from . import admin, inbox, queue, routed, settings, stats
+from . import admin, dashboard, health, inbox, metrics, queue, routed, settings, stats
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
 log = logging.getLogger(__name__)
@@ -58,36 +58,7 @@ async def send_cmd(req: ApiRequest, fleet: Fleet) -> Any:
         steps = commands.plan(cmd, fleet.size)  # every op and port checked before any member is asked
     except commands.CommandError as exc:
         return Reply(code=exc.code, reason=exc.reason)
-    per_member: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for step in steps:
-        if not step.ports:  # save, reboot: every member
-            for name in fleet.links:
-                per_member[name].append({"op": step.op})
-            continue
-        local: dict[str, list[str]] = defaultdict(list)
-        for addr in step.ports:
-            mapped = fleet.ports.to_member(addr)
-            if mapped is None:
-                return Reply(code=ResultCode.INVALID_PORT, reason=f"port {addr.port} belongs to no member")
-            local[mapped[0].name].append(mapped[1].dotted)
-        for name, names in local.items():
-            per_member[name].append({"op": step.op, "ports": ",".join(names)})
-
-    async def run(name: str, ops: list[dict[str, str]]) -> Reply:
-        body: dict[str, Any] = (
-            {"type": "command", **ops[0]} if len(ops) == 1 else {"type": "command", "op": "multiple", "ops": ops}
-        )
-        try:
-            answer = await fleet.links[name].call("/goip_send_cmd.html", body=body)
-        except MemberDown as exc:
-            return Reply(code=ResultCode.SERVER_ERROR, reason=str(exc))
-        code = answer.get("code") if isinstance(answer, dict) else None
-        if code == ResultCode.OK:
-            return Reply(code=ResultCode.OK, reason="OK")
-        return Reply(code=int(code or ResultCode.SERVER_ERROR), reason=f"member {name}: {answer.get('reason', '')}")
-
-    replies = await asyncio.gather(*(run(n, ops) for n, ops in per_member.items()))
-    return next((r for r in replies if r.code != ResultCode.OK), Reply(code=ResultCode.OK, reason="OK"))
+    return await route(fleet, steps)
 
 
 post_sms = send_endpoint(lambda fleet, request: settings.accept(fleet, request))
@@ -173,6 +144,13 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
     app.router.add_route("POST", "/fleet/sms/{member}/{secret}", _member_push(_sms))
     for method, path, handler in admin.ROUTES:
         app.router.add_route(method, path, handler)
+    app.router.add_route("GET", "/healthz", health.healthz)
+    # the push queue to the platform, as a gateway's (docs/api/pushes.md)
+    app.router.add_route("GET", "/ejoin/pushes", pushes.list_pushes)
+    app.router.add_route("POST", "/ejoin/pushes/retry", pushes.retry_pushes)
+    app.router.add_route("POST", "/ejoin/pushes/drop", pushes.drop_pushes)
+    metrics.install(app, fleet)
+    dashboard.install(app, fleet)
 
     async def lifecycle(app: web.Application):
         await fleet.start()

@@ -58,6 +58,7 @@ class InboundPushes:
         self._lock = asyncio.Lock()  # a read of the unforwarded and a push marked forwarded never overlap
         self._queued = False  # a take() waits for the lock: it will read what any later one would
         self._flushes: set[asyncio.Task[None]] = set()
+        self.on_received: Callable[[list[list[Any]]], None] = lambda rows: None  # SMS new to the fleet
 
     @property
     def waiting(self) -> int:
@@ -119,6 +120,7 @@ class InboundPushes:
         """SMS new to the fleet, recorded unforwarded in the ledger: batched (by the batcher)."""
         if not new:
             return
+        self.on_received([row for _, row in new])
         # They are recorded: if batching fails, the next poll batches them.  Failing the member's push
         # would make it push them again, and a push the ledger cannot match is a new SMS.
         await self.sweep()

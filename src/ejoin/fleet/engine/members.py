@@ -1,23 +1,34 @@
-"""The fleet's side of each member device: HTTP calls, the last status seen, up or down."""
+"""The fleet's side of each member device: its requests, the last status seen, up or down and why.
+
+Requests go through the SDK's own flow (``client/flow.py``: credentials or a spec 3 session, signing,
+bodies encrypted with ``crypt``, a refused session opened again once), driven here over aiohttp, as
+the SDK drives it over httpx: one client stack toward a device, two drivers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from bisect import bisect_left
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import msgspec
 
 from ...client.calls import Call
-from ...client.flow import Auth
+from ...client.errors import DeviceUnreachable, EjoinError, NotAnEjoinDevice, unreachable_reason
+from ...client.flow import Auth, Flow, NoAnswer, Response, Steps
 from ...clock import Clock
+from ...protocol.codes import ResultCode
 from ..config import MemberConfig
 
 log = logging.getLogger(__name__)
 
-SESSION_REFUSED = (401, 409)  # unknown or expired session; a seq out of step (gateway/security.py)
 MAX_IDLE_SESSIONS = 8
+# Seconds, the upper bounds of the answer times counted per member (ejoin_fleet_member_request_seconds)
+ANSWER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class MemberDown(Exception):
@@ -35,6 +46,65 @@ class MemberError(MemberDown):
             words = words.replace(secret, "***")
         super().__init__(f"member {member} answered HTTP {status} without the device's JSON: {words[:160]!r}")
         self.status = status
+        self.words = words[:160]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a member counts as down, in words (the log, ``member list``, the dashboard), and its kind,
+    one of a few (a metrics label): no_answer, credentials, not_ejoin, no_status."""
+
+    kind: str
+    words: str
+
+
+KINDS = ("no_answer", "credentials", "not_ejoin", "no_status")
+
+
+@dataclass
+class Answers:
+    """How a member answered this process's requests: counts by outcome, and the answer times of its
+    HTTP requests (a secure call may be two: the session's handshake, then the request)."""
+
+    answered: int = 0  # with JSON (a refusal included)
+    errors: int = 0  # answered without the device's JSON
+    silent: int = 0  # no answer
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(ANSWER_BUCKETS) + 1))
+    seconds: float = 0.0
+
+    def took(self, seconds: float) -> None:
+        self.buckets[bisect_left(ANSWER_BUCKETS, seconds)] += 1
+        self.seconds += seconds
+
+
+@dataclass
+class _Passed(Call[Any]):
+    """A request to a member whose answer is the caller's to read: its JSON as it is (a refusal is an
+    answer), or ``MemberError`` when it is no JSON."""
+
+    member: str = ""
+    secret: str = ""
+
+    def read(self, http_status: int, payload: bytes) -> Any:
+        try:
+            return msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            raise MemberError(self.member, http_status, payload, self.secret) from None
+
+
+def _same(answer: Any) -> Any:
+    return answer
+
+
+def status_problem(answer: Any) -> Problem | None:
+    """What is wrong with an answer to a status poll (None: it is a status)."""
+    if isinstance(answer, dict) and isinstance(answer.get("status"), list):
+        return None
+    if isinstance(answer, dict) and answer.get("code") == ResultCode.INVALID_USER:
+        said = f"{answer.get('code')} {answer.get('reason') or answer.get('desc') or ''}".strip()
+        return Problem("credentials", f"wrong username or password (it answered {said})")
+    shown = msgspec.json.encode(answer).decode()
+    return Problem("no_status", f"its status poll was answered {shown[:120]}, not a status: is it an EJOIN device?")
 
 
 class MemberLink:
@@ -46,6 +116,9 @@ class MemberLink:
         self._session: aiohttp.ClientSession | None = None
         self.status: dict[str, Any] | None = None  # the last dev-status it answered
         self.down_since: float | None = None
+        self.problem: Problem | None = None  # why it is down (None while up)
+        self.announce = True  # says in the log when it goes down (not a candidate being checked)
+        self.answers = Answers()
         # Where it pushes its status to the fleet ("": not yet known); subscribed again after it was down.
         self.push_url = ""
         self.push_path = ""  # its path on the fleet: the same behind every replica's public_url
@@ -54,6 +127,7 @@ class MemberLink:
         self._subscribed = False
         self._heard_at = 0.0  # when it last pushed its status (or was subscribed)
         self._refused = False  # it refused the push URL: polls only, until it is down and back
+        self._plain = Auth(config.username, config.password, False, None)
         self._idle: list[Auth] = []  # open spec 3 sessions not in use (secure members)
         self._heard_count = 0
         self._registered: tuple[Any, int, tuple[tuple[str, str], ...]] = (None, 0, ())
@@ -77,9 +151,17 @@ class MemberLink:
     def _back(self) -> None:
         log.info("member %s answers again", self.name)
         self.down_since = None
+        self.problem = None
         if self.failed_over:
             self.failed_over = False
             self._held_until = self._clock.time() + self.settle
+
+    def _answered(self) -> None:
+        """An answer came: a member down for its silence is back.  One down for what its status poll
+        answered (wrong credentials, not an EJOIN device) is back only once a poll reads its status: an
+        answer to anything else (a refusal, say) proves nothing, and made it flap every poll."""
+        if self.problem is not None and self.problem.kind == "no_answer":
+            self._back()
 
     async def call(
         self, path: str, *, params: dict[str, str] | None = None, body: Any = None, timeout: float | None = None
@@ -87,14 +169,80 @@ class MemberLink:
         """One request to the member; its JSON answer, or ``MemberDown``.  ``timeout``: for a request
         the member itself may take long to answer (USSD, AT), beyond ``member_timeout``."""
         payload = None if body is None else msgspec.json.encode(body)
+        call = _Passed(
+            "GET" if payload is None else "POST",
+            path,
+            _same,
+            dict(params or {}),
+            payload,
+            idempotent=False,  # a member that does not answer is down: the next poll asks again
+            wait=timeout,
+            member=self.name,
+            secret=self.config.password,
+        )
+        auth = self._plain
         if self.config.secure:
-            answer = await self._secure_call(path, params or {}, payload, timeout)
-        else:
-            query = {**(params or {}), "username": self.config.username, "password": self.config.password}
-            answer = await self._http("GET" if payload is None else "POST", path, query, payload, timeout)
-        if self.down_since is not None:
-            self._back()
+            # a session per request in flight, as each session's seq must reach the member in order
+            auth = self._idle.pop() if self._idle else Auth(*self._account(), True, self.config.crypt or None)
+        try:
+            answer = await self._drive(Flow(auth, retries=0).run(call))
+        except DeviceUnreachable as exc:
+            self.answers.silent += 1
+            self._went_down(Problem("no_answer", exc.reason))
+            raise MemberDown(f"member {self.name} does not answer: {exc.reason}") from None
+        except MemberError:
+            self.answers.errors += 1
+            raise
+        except NotAnEjoinDevice as exc:  # its answer to the session handshake was no JSON
+            self.answers.errors += 1
+            raise MemberError(self.name, exc.http_status, b"(to the session handshake)") from None
+        except EjoinError as exc:  # the session handshake refused (wrong credentials): the member's answer
+            answer = {"code": exc.code, "reason": exc.reason}
+        finally:
+            if auth is not self._plain and auth.session and len(self._idle) < MAX_IDLE_SESSIONS:
+                self._idle.append(auth)
+        self.answers.answered += 1
+        self._answered()
         return answer
+
+    def _account(self) -> tuple[str, str]:
+        return self.config.username, self.config.password
+
+    async def _drive(self, steps: Steps[Any]) -> Any:
+        """The flow's requests sent over aiohttp (as client/client.py sends them over httpx)."""
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    status, content = await self._send(
+                        request.method, request.path, request.params, request.body, request.headers, request.timeout
+                    )
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    request = steps.throw(NoAnswer(unreachable_reason(exc)))
+                else:
+                    request = steps.send(Response(status, content))
+        except StopIteration as done:
+            return done.value
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        payload: bytes | None,
+        headers: dict[str, str] | None,
+        timeout: float | None,
+    ) -> tuple[int, bytes]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        if payload is not None:
+            extra.update(data=payload, headers=headers or {"Content-Type": "application/json"})
+        started = time.perf_counter()  # answer times are the network's and the member's: real time
+        async with self._session.request(method, self.config.url + path, params=query, **extra) as resp:
+            status, body = resp.status, await resp.read()
+        self.answers.took(time.perf_counter() - started)
+        return status, body
 
     async def _pushes_to_the_fleet(self) -> bool:
         """Whether its status pushes still go to the fleet, through any replica, every period."""
@@ -116,77 +264,44 @@ class MemberLink:
                 "member %s refused the SMS push URL (the inbox pull still takes its SMS): %s", self.name, answer
             )
 
-    async def _secure_call(
-        self, path: str, params: dict[str, str], payload: bytes | None, timeout: float | None
-    ) -> Any:
-        """Through a spec 3 session (the client's own code): no password on the wire, and with
-        ``crypt`` its POST bodies encrypted.  A session per request in flight, as each session's seq
-        must reach the member in order."""
-        auth = (
-            self._idle.pop()
-            if self._idle
-            else Auth(self.config.username, self.config.password, True, self.config.crypt or None)
-        )
-        try:
-            for attempt in (1, 2):
-                if not auth.session:
-                    shake = auth.handshake()
-                    opened = await self._http(shake.method, shake.path, shake.params, None, timeout)
-                    if not (isinstance(opened, dict) and opened.get("code") == 0 and opened.get("session")):
-                        return opened  # refused (wrong credentials): the member's answer
-                    auth.opened(opened)
-                call: Call[Any] = Call("GET" if payload is None else "POST", path, lambda a: a, params, payload)
-                wire = auth.request(call)
-                answer = await self._http(wire.method, wire.path, wire.params, wire.body, timeout)
-                if attempt == 1 and isinstance(answer, dict) and answer.get("code") in SESSION_REFUSED:
-                    auth.session = ""  # expired, or the member restarted: a new session, once
-                    continue
-                return answer
-        finally:
-            if auth.session and len(self._idle) < MAX_IDLE_SESSIONS:
-                self._idle.append(auth)
-
-    async def _http(
-        self, method: str, path: str, query: dict[str, str], payload: bytes | None, timeout: float | None
-    ) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
-        if payload is not None:
-            extra.update(data=payload, headers={"Content-Type": "application/json"})
-        try:
-            async with self._session.request(method, self.config.url + path, params=query, **extra) as resp:
-                status, body = resp.status, await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self._went_down(exc)
-            raise MemberDown(f"member {self.name} does not answer: {type(exc).__name__}") from None
-        try:
-            return msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            # It answered: down is for a member that does not (one 400 to an over-long request line
-            # made a healthy member "down", and all its ports 16, until the next poll).
-            raise MemberError(self.name, status, body, self.config.password) from None
-
     def heard(self, status: dict[str, Any]) -> None:
         """A dev-status it pushed: it is alive, and this is its status now (perhaps its last one with a
         port-status folded in: counted, so what was worked out of the last one is worked out again)."""
         self.status = status
         self._heard_count += 1
         self._heard_at = self._clock.time()
-        if self.down_since is not None:
-            self._back()
+        self._answered()
 
     def subscribe_again(self) -> None:
         """Subscribe it to the fleet's URLs at its next status poll, as after it was down."""
         self._subscribed = False
 
-    def _went_down(self, exc: BaseException) -> None:
+    def _went_down(self, problem: Problem) -> None:
         self._subscribed = self._refused = False
         if self.down_since is None:
-            # aiohttp's errors may hold the request URL, and so the member's password: their kind only
-            why = str(exc) if isinstance(exc, MemberError) or type(exc) is ValueError else type(exc).__name__
-            log.warning("member %s is down: %s", self.name, why)
             self.down_since = self._clock.time()
+            if self.announce:
+                log.warning("member %s is down: %s", self.name, problem.words)
+        elif problem != self.problem and self.announce:
+            log.warning("member %s is still down, now: %s", self.name, problem.words)
+        self.problem = problem
+
+    def _not_ejoin(self, exc: MemberError) -> Problem:
+        return Problem(
+            "not_ejoin",
+            f"it answered HTTP {exc.status} without the device's JSON ({exc.words[:80]!r}): "
+            f"is {self.config.url} an EJOIN device?",
+        )
+
+    async def probe(self) -> Problem | None:
+        """What keeps it from serving as a member (None: it answers its status with these credentials);
+        asked before it is added."""
+        try:
+            return status_problem(await self.call("/goip_get_status.html"))
+        except MemberError as exc:
+            return self._not_ejoin(exc)
+        except MemberDown:
+            return self.problem
 
     async def refresh(self) -> dict[str, Any] | None:
         """Its status now (None when it is down); kept as the last status seen.  Not subscribed yet
@@ -201,29 +316,36 @@ class MemberLink:
             self._heard_at, subscribe = self._clock.time(), False
         params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
-            if subscribe and self.sms_url:
-                await self._subscribe_sms()
             answer = await self.call("/goip_get_status.html", params=params)
-            if subscribe and not (isinstance(answer, dict) and isinstance(answer.get("status"), list)):
+            problem = status_problem(answer)
+            if subscribe and problem is not None and problem.kind != "credentials":
                 # it refused the subscription (a box with its own rules for URLs): polls only
                 log.warning("member %s refused the status push URL: %s", self.name, answer)
                 self._refused = True
                 answer = await self.call("/goip_get_status.html")
+                problem = status_problem(answer)
         except MemberError as exc:  # answered, but not its status: as below
-            self._went_down(exc)
+            self._went_down(self._not_ejoin(exc))
             return None
         except MemberDown:
             return None
-        if isinstance(answer, dict) and isinstance(answer.get("status"), list):
-            self.status = answer
-            if subscribe:
-                self._subscribed, self._heard_at = True, self._clock.time()
-            return answer
-        # Its status cannot be read (wrong credentials, say): the fleet cannot know its ports, so they show
-        # 16 and get no units until a poll reads it.  Only the status poll decides this; an error answer to
-        # any other request is that request's.
-        self._went_down(ValueError(f"its status poll was answered {str(answer)[:120]}"))
-        return None
+        if problem is not None:
+            # Its status cannot be read (wrong credentials, say): the fleet cannot know its ports, so they
+            # show 16 and get no units until a poll reads it.  Only the status poll decides this; an error
+            # answer to any other request is that request's.
+            self._went_down(problem)
+            return None
+        if self.down_since is not None:
+            self._back()  # its status read: up, whatever it was down for
+        self.status = answer
+        if subscribe:
+            self._subscribed, self._heard_at = True, self._clock.time()
+            if self.sms_url:
+                try:
+                    await self._subscribe_sms()
+                except MemberDown:
+                    self._subscribed = False  # asked again at the next poll
+        return answer
 
     def registered(self) -> tuple[tuple[str, str], ...]:
         """(own port name, SIM) of each registered (st 3) active slot, from the last status; the SIM is

@@ -27,11 +27,13 @@ from typing import Any
 import msgspec
 
 from ...clock import Clock, Timer
+from ...config import ConfigError
 from ...gateway.outbox import Outbox
 from ...gateway.reports import StatusReportPush, TaskReport
 from ...protocol.codes import SendFailure
 from ...protocol.messages import encode
 from ...protocol.ports import PortAddress
+from ..config import MemberConfig, member_of
 from ..ledger import Counts, Ledger, TaskRow, UnitState
 from .numbering import PortMap, parse_port
 
@@ -86,6 +88,12 @@ class ReportMerger:
         self._closing: set[int] = set()  # tasks whose last report waits in a cache
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._formers: dict[str, MemberConfig] = {}  # name -> MemberConfig of members removed, as they were
+        # SMS members sent after they had been withdrawn and given to another member, counted here
+        # since the start (the ledger keeps them with their tasks: the member list's sent_twice)
+        self.sent_twice: dict[str, int] = {}
+        # Told the report rows of every outcome recorded here (the dashboard's figures and live rows).
+        self.on_outcomes: Callable[[list[list[Any]]], None] = lambda rows: None
         # Whether this replica emits a task's stream (it holds the task's lease); one process: always.
         self.owns: Callable[[int], bool] = lambda task_id: True
 
@@ -132,12 +140,33 @@ class ReportMerger:
         self._held.pop(task_id, None)
         self._closing.discard(task_id)
 
+    async def _former(self, member: str) -> MemberConfig | None:
+        """A member removed (forced): its reports still come for what it had in its modules then."""
+        config = self._formers.get(member)
+        if config is None:
+            settings = await self._ledger.former_member(member)
+            if settings is None:
+                return None
+            try:
+                config = member_of(settings, 0, where=f"member {member}")
+            except ConfigError:
+                return None
+            self._formers[member] = config
+        return config
+
     async def member_report(self, member: str, body: Any) -> None:
         """A status-report a member pushed to the fleet (possibly again: done units count once)."""
-        config = self._members.get(member)
         rpts = body.get("rpts") if isinstance(body, dict) else None
-        if config is None or not isinstance(rpts, list):
+        if not isinstance(rpts, list):
             return
+        config: MemberConfig | None = self._members.get(member)
+        removed = config is None
+        if config is None:
+            # What it sent after a forced removal had withdrawn it (its modules had it already, or it
+            # answered no removal): the outcome of a unit nobody was given since, else sent twice.
+            config = await self._former(member)
+            if config is None:
+                return
         for rpt in rpts:
             if not isinstance(rpt, dict):
                 continue
@@ -159,7 +188,7 @@ class ReportMerger:
             applied = await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
             if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
-                await self._late(member, member_tid, dispatch_id, task_id, outcomes)
+                await self._late(member, member_tid, dispatch_id, task_id, outcomes, removed)
 
     async def _late(
         self,
@@ -168,26 +197,30 @@ class ReportMerger:
         dispatch_id: int,
         task_id: int,
         outcomes: list[tuple[int, str | None, int, list[Any]]],
+        removed: bool = False,
     ) -> None:
-        """What a member sent of a dispatch the fleet had withdrawn from it (it was down for the
-        failover): a unit not given to another member yet takes it as its outcome (not sent again);
-        one given already went out twice, which the operator is told (log, member list)."""
+        """What a member sent of a dispatch the fleet had withdrawn from it (down for the failover, or
+        removed by force): a unit not given to another member yet takes it as its outcome (not sent
+        again); one given already went out twice, which the operator is told (log, member list, metrics)."""
         sent = [(sub, port, row) for sub, port, state, row in outcomes if state == UnitState.SENT]
         late = await self._ledger.sent_late(dispatch_id, task_id, sent)
         if late is None:
             return
         applied, twice, counts = late
         if twice:
+            self.sent_twice[member] = self.sent_twice.get(member, 0) + len(twice)
             log.warning(
-                "member %s sent %d SMS of task %d (its tid %d) after the fleet had withdrawn them and given them to "
+                "member %s sent %d SMS of task %d (its tid %d) after %s had withdrawn them and given them to "
                 "another member: they may have gone out twice (recipients %s of the task)",
                 member,
                 len(twice),
                 task_id,
                 member_tid,
+                "its removal from the fleet" if removed else "the fleet",
                 ", ".join(str(r[0]) for r in twice),
             )
         if applied:
+            self.on_outcomes(applied)
             log.info("member %s sent %d withdrawn SMS of task %d: not sent again", member, len(applied), task_id)
             await self.progress(task_id, counts)
 
@@ -202,19 +235,22 @@ class ReportMerger:
         rules say.  False when none of them was waiting (a report pushed again, or of a withdrawn dispatch)."""
         fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
         if fresh:
+            self.on_outcomes(fresh)
             await self.progress(task_id, counts)
         return bool(fresh)
 
     async def removed(self, task_id: int, reason: str) -> None:
         """A removed task's units never dispatched count as failed now (the rest as members report them)."""
-        _, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
+        rows, counts = await self._ledger.remove_pending(task_id, reason, int(self._clock.time()))
+        self.on_outcomes(rows)
         await self.progress(task_id, counts)
 
     async def ports_gone(self, ports: tuple[int, int], detail: str) -> None:
         """Units a ``to_all`` task pinned on fleet ports that left the fleet (their member removed)
         can never go: failed, and reported under the task's rules."""
         failed = await self._ledger.fail_pinned(ports, SendFailure.SEND_FAILED, detail, int(self._clock.time()))
-        for task_id, _rows, counts in failed:
+        for task_id, rows, counts in failed:
+            self.on_outcomes(rows)
             await self.progress(task_id, counts)
 
     async def resume(self, task_id: int) -> None:

@@ -18,22 +18,25 @@ import json
 import logging
 import random
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...clock import Clock, SystemClock
+from ...config import ConfigError
+from ...gateway.activity import Activity, MeteredTransport
 from ...gateway.attached import Attached, LocalPushes
-from ...gateway.config import ConfigError
 from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
 from ...protocol.messages import DevStatus
 from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
 from ..config import FleetConfig, MemberConfig, check_new_member, member_of
-from ..ledger import PRUNE_BATCH, Ledger, SqliteLedger
+from ..ledger import PRUNE_BATCH, Figures, Ledger, SqliteLedger
+from .activity import FleetActivity
 from .control import TaskControl
 from .inbound import InboundPushes
-from .members import MemberDown, MemberLink
+from .members import MemberDown, MemberLink, Problem
 from .numbering import PortMap
 from .reports import ReportMerger
 from .sending import Dispatcher
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0  # seconds between prunes of the ledger, as a device prunes hourly
+FIGURES_EVERY = 5.0  # seconds the ledger's figures are kept for the scrapes and pages that read them
 
 
 class MemberBusy(Exception):
@@ -57,6 +61,24 @@ class MemberBusy(Exception):
             "or wait until they are done"
         )
         self.units = units
+
+
+def fleet_mac(secret: str) -> str:
+    """The fleet's MAC in its dev-status: stable across restarts, the same for every replica (from the
+    ledger's secret, one-way), locally administered (02-…) so that it is no vendor's address."""
+    digest = hashlib.sha256(f"mac:{secret}".encode()).digest()
+    return "02-" + "-".join(f"{b:02x}" for b in digest[:5])
+
+
+class MemberUnfit(Exception):
+    """A member to add that does not answer its status with the credentials given."""
+
+    def __init__(self, member: MemberConfig, problem: Problem) -> None:
+        super().__init__(
+            f"member {member.name} was not added: at {member.url} {problem.words}; check its URL and account, "
+            'or add it offline (--offline; "offline": 1), as down until it answers'
+        )
+        self.problem = problem
 
 
 class Fleet:
@@ -79,8 +101,12 @@ class Fleet:
         else:
             self.ledger = SqliteLedger(config.db.removeprefix("sqlite:") if config.db else data / "fleet.sqlite3")
             self.store = SQLiteStore(data / "outbox.sqlite3")
+        # push tries per destination, counted as a gateway counts them (metrics, the dashboard)
+        self.activity = Activity(self.clock)
         # Pushes to a receiver in this process (an attached part's: the SMPP server's reports) stay in it.
-        self.pushes = LocalPushes(AiohttpTransport(timeout=config.push_timeout))
+        self.pushes = LocalPushes(
+            MeteredTransport(AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock)
+        )
         self.outbox = Outbox(
             self.store,
             self.clock,
@@ -116,14 +142,21 @@ class Fleet:
         )
         self.reports = ReportMerger(self.ledger, self.outbox, self.clock, self.ports, self.members)
         self.owned: set[int] = set()  # open tasks this replica holds the lease of
+        self.first_seen: dict[int, float] = {}  # owned task -> when this process accepted or took it
         self.reports.owns = self.dispatcher.owns = self.owned.__contains__
         self.control = TaskControl(self.ledger, self.links, self.dispatcher, self.reports)
         self.status_push = StatusPusher(self.ledger, self.outbox, self.clock, self.ports, self.dev_status)
         # the holder of the status role batches received SMS for the platform too (one batcher for all)
         self.inbound = InboundPushes(self.ledger, self.outbox, self.ports, self.clock, lambda: self.status_push.leading)
+        self.activity.configured = lambda: (self.status_push.url, self.inbound.url)
+        # what went through this process (the dashboard): outcomes and SMS taken in, per minute
+        self.traffic = FleetActivity(self.clock)
+        self.reports.on_outcomes = self.traffic.outcomes
+        self.inbound.on_received = self.traffic.received
         self.dispatcher.on_accepted = self._accepted
         self.dispatcher.on_failed = self.reports.outcomes
         self.status_seq = 0
+        self.mac = "00-00-00-00-00-00"  # the fleet's own, from its ledger's secret once it starts
         # Like a device, a new synchronisation source of its inbox at every start (spec 8.1).
         self.ssrc = secrets.token_hex(8)
         self._work: set[asyncio.Task[Any]] = set()
@@ -138,10 +171,21 @@ class Fleet:
         # Parts put beside the fleet where the program is put together (the SMPP server): started after
         # every part of it, stopped before any.
         self.attached: list[Attached] = []
+        # Replicas: when this one last renewed its leases (monotonic seconds: leases are real time), and
+        # how many replicas were alive then.
+        self.renewed_at: float | None = None
+        self.replicas = 1
+        self._figures: tuple[float, Figures] | None = None
+        self._stored: tuple[float, tuple[int, int, float]] | None = None
 
     @property
     def size(self) -> DeviceSize:
         return self.ports.size(self.config.slots)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The platform's push URLs (as a device's settings name them): the push queue's endpoints read them."""
+        return {"sms_url": self.inbound.url, "status_url": self.status_push.url, "sr_url": "", "mms_url": ""}
 
     def report_url(self, member: str) -> str:
         return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
@@ -152,7 +196,7 @@ class Fleet:
         return dev_status(
             list(self.links.values()),
             self.ports,
-            mac="00-00-00-00-00-00",
+            mac=self.mac,
             ip=self.config.host,
             ver="ejoin-fleet",
             slots=self.config.slots,
@@ -183,6 +227,7 @@ class Fleet:
         await self.store.open()
         await self.outbox.start()
         self._secret = await self.ledger.secret()
+        self.mac = fleet_mac(self._secret)
         if self.db is not None:
             # Replicas answer goip_get_sms from one inbox whose ids never restart: one ssrc for all,
             # derived from the shared secret (one-way, so it gives nothing of it away).
@@ -197,6 +242,7 @@ class Fleet:
         # Tasks accepted before a restart (or by a replica gone): reconciled, reported and dispatched
         # again where they stopped.
         await self._claim()
+        self.renewed_at = time.monotonic()  # its leases taken: renewed every third of a lease from here
         if self.db is not None:
             self.db.on_notify(self._notified)
             self._holder = asyncio.ensure_future(self._hold())
@@ -258,9 +304,20 @@ class Fleet:
         self.members.pop(name, None)
         return self.links.pop(name)
 
-    async def add_member(self, member: MemberConfig) -> MemberLink:
+    async def add_member(self, member: MemberConfig, offline: bool = False) -> MemberLink:
         """A member added at run time (recorded first, so it survives a restart); ``ConfigError`` says
-        why not (its name taken, its ports another member's)."""
+        why not (its name taken, its ports another member's), ``MemberUnfit`` that it does not answer its
+        status with its credentials (unless ``offline``: then it is down until it does)."""
+        check_new_member(list(self.members.values()), member)  # before asking it; again under the locks
+        if not offline:
+            candidate = MemberLink(member, self.clock, self.config.member_timeout)
+            candidate.announce = False
+            try:
+                problem = await candidate.probe()
+            finally:
+                await candidate.close()
+            if problem is not None:
+                raise MemberUnfit(member, problem)
         async with self._membership, self.ledger.members_lock():
             if self.db is not None:
                 await self._follow_members()  # one added through another replica a moment ago counts
@@ -355,6 +412,11 @@ class Fleet:
             self.owned.discard(task_id)
             self.reports.forget(task_id)  # finished, or (a lease not renewed in time) another replica's now
         self.owned.update(owned)
+        now = self.clock.time()
+        for task_id in owned:
+            self.first_seen.setdefault(task_id, now)
+        for task_id in set(self.first_seen) - self.owned:
+            del self.first_seen[task_id]
         for task_id in taken:
             self._spawn(self._take_over(task_id))
 
@@ -371,6 +433,8 @@ class Fleet:
                 await self._claim()
                 await self._shared_outbox.renew()
                 await self._roles()
+                self.replicas = await self.ledger.beat()
+                self.renewed_at = time.monotonic()
                 # the role's holder batches what any replica took in (the fallback of NOTIFY "i")
                 await self.inbound.sweep()
                 # the fallback of the notifications "m" and "s" (a listener reconnecting misses some);
@@ -386,6 +450,25 @@ class Fleet:
             except Exception:
                 log.exception("renewing the fleet's leases failed; trying again")
             await asyncio.sleep(self.ledger.lease / 3)  # leases are on the database's clock: real time
+
+    async def figures(self) -> Figures:
+        """The ledger at a glance (open tasks, units by state, dispatches in flight): read at most every
+        ``FIGURES_EVERY`` seconds, whoever asks (metrics scrapes, dashboard pages)."""
+        now = time.monotonic()
+        if self._figures is None or now - self._figures[0] >= FIGURES_EVERY:
+            self._figures = (now, await self.ledger.figures())
+        return self._figures[1]
+
+    async def pushes_stored(self) -> tuple[int, int, float]:
+        """The whole outbox to the platform (every replica's, on PostgreSQL): pushes waiting, dead, and
+        the age in seconds of the oldest waiting one; read at most every ``FIGURES_EVERY`` seconds."""
+        now = time.monotonic()
+        if self._stored is None or now - self._stored[0] >= FIGURES_EVERY:
+            rows = await self.outbox.summary()
+            oldest = min((r.oldest_queued for r in rows if r.oldest_queued is not None), default=None)
+            age = 0.0 if oldest is None else max(0.0, self.clock.time() - oldest)
+            self._stored = (now, (sum(r.queued for r in rows), sum(r.dead for r in rows), age))
+        return self._stored[1]
 
     async def _roles(self) -> None:
         """The status role (the periodic dev-status to the platform): renewed, or taken when free."""
@@ -430,6 +513,7 @@ class Fleet:
 
     def _accepted(self, task_id: int) -> None:
         self.owned.add(task_id)  # the replica that accepted a task holds its lease
+        self.first_seen[task_id] = self.clock.time()
         self._spawn(self._open_task(task_id))
 
     async def _open_task(self, task_id: int) -> None:

@@ -79,6 +79,8 @@ class StatusPusher:
         self.period = 0
         self.leading = True  # one process pushes; replicas: the holder of the status role
         self._timer: Timer | None = None
+        # told each fleet port whose entry this process sees change (the dashboard's live rows)
+        self.watchers: list[Callable[[int], None]] = []
 
     async def start(self) -> None:
         await self.load()
@@ -167,6 +169,9 @@ class StatusPusher:
                         changed[port] = entry
         if not record:
             return
+        for number in sorted({int(name.split(".", 1)[0]) for name in record}):
+            for watcher in self.watchers:
+                watcher(number)
         mine = await self._ledger.ports_changed(record)
         if not changed:
             return

@@ -10,7 +10,7 @@ the platform in the same PostgreSQL database.
 
 from .base import Ledger
 from .operations import PRUNE_BATCH
-from .records import Conflict, Counts, TaskRow, Unit, member_tid
+from .records import Conflict, Counts, Figures, TaskRow, Unit, member_tid
 from .sqlite import SqliteLedger
 from .states import DispatchState, Hold, UnitState
 
@@ -19,6 +19,7 @@ __all__ = [
     "Conflict",
     "Counts",
     "DispatchState",
+    "Figures",
     "Hold",
     "Ledger",
     "SqliteLedger",

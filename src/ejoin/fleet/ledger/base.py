@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from . import operations as op
-from .records import Counts, TaskRow, Unit
+from .records import Counts, Figures, TaskRow, Unit
 from .sql import Program
 from .states import DispatchState, Hold
 
@@ -62,7 +62,17 @@ class Ledger:
         """One member added or removed at a time, each checked against the last."""
         raise NotImplementedError
 
+    async def beat(self) -> int:
+        """This process is alive (replicas: a lease of its own); how many replicas are, itself included."""
+        return 1
+
     # --- the record ---
+
+    async def ping(self) -> None:
+        await self._run(op.ping(), read=True)
+
+    async def figures(self) -> Figures:
+        return await self._run(op.figures())
 
     async def secret(self) -> str:
         return await self._run(op.secret(secrets.token_urlsafe(16)))
@@ -158,6 +168,23 @@ class Ledger:
 
     async def remove_member(self, name: str) -> None:
         await self._run(op.remove_member(name))
+
+    async def task_list(self, limit: int, tid: Any = None) -> list[tuple[TaskRow, Counts]]:
+        return await self._run(op.task_list(limit, tid))
+
+    async def task_units(
+        self, task_id: int, limit: int
+    ) -> list[tuple[int, str, str | None, int, str | None, list[Any] | None, str | None]]:
+        return await self._run(op.task_units(task_id, limit), read=True)
+
+    async def task_split(self, task_id: int) -> dict[str, dict[str, int]]:
+        return await self._run(op.task_split(task_id))
+
+    async def inbox_recent(self, limit: int) -> list[tuple[int, list[Any]]]:
+        return await self._run(op.inbox_recent(limit), read=True)
+
+    async def former_member(self, name: str) -> dict[str, Any] | None:
+        return await self._run(op.former_member(name), read=True)
 
     async def setting(self, key: str) -> str | None:
         return await self._run(op.setting(key), read=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .decisions import counts as make_counts
 from .decisions import done_before, match_outcomes, next_inbox_id, pinned_within, port_forms, tid_keys
-from .records import Conflict, Counts, TaskRow, Unit, member_tid, row_of, row_text, task_of, task_text
+from .records import Conflict, Counts, Figures, TaskRow, Unit, member_tid, row_of, row_text, task_of, task_text
 from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Program, Rows, Update
 from .states import (
     DISPATCH_TRANSITIONS,
@@ -507,6 +507,109 @@ def remove_member(name: str) -> Program[None]:
     yield Do("UPDATE members SET removed=1 WHERE name=?", (name,))
     yield Do("DELETE FROM inbox_cursor WHERE member=?", (name,))
     yield Notify("m")
+
+
+def ping() -> Program[None]:
+    """The cheapest answer the database gives (a health check: is the ledger reachable?)."""
+    yield One("SELECT 1")
+
+
+def figures() -> Program[Figures]:
+    tasks = yield One("SELECT COUNT(*) FROM tasks WHERE finished=0")
+    rows = yield Rows(
+        "SELECT u.state, COUNT(*) FROM units u JOIN tasks t ON t.id=u.task_id WHERE t.finished=0 GROUP BY u.state"
+    )
+    flight = yield One(f"SELECT COUNT(DISTINCT dispatch_id) FROM units WHERE state={U.DISPATCHED:d}")
+    by_state = {state.name.lower(): 0 for state in U}
+    for state, n in rows:
+        by_state[U(int(state)).name.lower()] = int(n)
+    return Figures(int(tasks[0]), by_state, int(flight[0]))
+
+
+# --- what the dashboard shows ------------------------------------------------------------------------
+
+
+def task_list(limit: int, tid: Any = None) -> Program[list[tuple[TaskRow, Counts]]]:
+    """The newest tasks the ledger keeps (open ones, and finished ones until they are pruned), newest
+    first, with their counts; or (``tid``) those the platform gave that tid."""
+    if tid is None:
+        rows = yield Rows(f"SELECT {TASK_COLUMNS} FROM tasks ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = yield Rows(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE tid_echo IN (?, ?) ORDER BY id DESC LIMIT ?",
+            (*tid_keys(tid), limit),
+        )
+    tasks = [_task(r) for r in rows]
+    if not tasks:
+        return []
+    ids = [t.id for t in tasks]
+    counted = yield Rows(
+        "SELECT task_id, COUNT(*), "
+        f"COUNT(*) FILTER (WHERE state={U.SENT:d}), COUNT(*) FILTER (WHERE state={U.FAILED:d}), "
+        f"COUNT(*) FILTER (WHERE state={U.DISPATCHED:d}), COALESCE(SUM(reported), 0) "
+        "FROM units WHERE task_id IN {ids} GROUP BY task_id",
+        (ids,),
+    )
+    sending = yield Rows(
+        f"SELECT task_id, COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id IN {{ids}} AND state={D.POSTED:d} "
+        "GROUP BY task_id",
+        (ids,),
+    )
+    by_task: dict[int, tuple[int, int, int, int, int]] = {int(r[0]): tuple(r[1:6]) for r in counted}
+    busy = {int(i): int(n) for i, n in sending}
+    out = []
+    for t in tasks:
+        total, sent, failed, dispatched, reported = by_task.get(t.id, (0, 0, 0, 0, 0))
+        out.append((t, make_counts(total, sent, failed, dispatched, reported, busy.get(t.id, 0))))
+    return out
+
+
+def task_units(
+    task_id: int, limit: int
+) -> Program[list[tuple[int, str, str | None, int, str | None, list[Any] | None, str | None]]]:
+    """A task's first ``limit`` units: (idx, number, port, state, via, report row, member)."""
+    rows = yield Rows(
+        "SELECT u.idx, u.number, u.port, u.state, u.via, u.row, d.member FROM units u "
+        "LEFT JOIN dispatches d ON d.id=u.dispatch_id WHERE u.task_id=? ORDER BY u.id LIMIT ?",
+        (task_id, limit),
+    )
+    return [(int(i), str(n), p, int(st), via, row_of(r) if r else None, m) for i, n, p, st, via, r, m in rows]
+
+
+def task_split(task_id: int) -> Program[dict[str, dict[str, int]]]:
+    """How a task's units are shared out: per member its units with an outcome (sent, failed), those it
+    holds (dispatched), and what it sent twice; "" for the units no member holds (pending)."""
+    rows = yield Rows(
+        "SELECT COALESCE(d.member, ''), u.state, COUNT(*) FROM units u LEFT JOIN dispatches d ON d.id=u.dispatch_id "
+        "WHERE u.task_id=? GROUP BY COALESCE(d.member, ''), u.state",
+        (task_id,),
+    )
+    out: dict[str, dict[str, int]] = {}
+    for member, state, n in rows:
+        share = out.setdefault(str(member), {"pending": 0, "dispatched": 0, "sent": 0, "failed": 0, "twice": 0})
+        share[U(int(state)).name.lower()] += int(n)
+    twice = yield Rows(
+        "SELECT d.member, COUNT(*) FROM sent_late s JOIN dispatches d ON d.id=s.dispatch_id "
+        "WHERE d.task_id=? AND s.twice=1 GROUP BY d.member",
+        (task_id,),
+    )
+    for member, n in twice:
+        out.setdefault(str(member), {"pending": 0, "dispatched": 0, "sent": 0, "failed": 0, "twice": 0})["twice"] = int(
+            n
+        )
+    return out
+
+
+def inbox_recent(limit: int) -> Program[list[tuple[int, list[Any]]]]:
+    """The newest ``limit`` SMS of the merged inbox, newest first: (fleet id, row)."""
+    rows = yield Rows("SELECT id, row FROM inbox ORDER BY id DESC LIMIT ?", (limit,))
+    return [(int(i), json.loads(r)) for i, r in rows]
+
+
+def former_member(name: str) -> Program[dict[str, Any] | None]:
+    """The settings a removed member had (its reports may still come: what it sent after it went)."""
+    r = yield One("SELECT settings FROM members WHERE name=? AND removed=1", (name,))
+    return None if r is None else json.loads(r[0])
 
 
 def setting(key: str) -> Program[str | None]:

@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 _PICK_LOCK = 7_406_512_362  # advisory lock key of picks (any value, the same in every replica)
 _MEMBERS_LOCK = 7_406_512_363  # advisory lock key of run-time member changes
+_REPLICA = "replica:"  # the role of each replica's own lease (its name follows): replicas alive
 
 
 class PgLedger(Ledger):
@@ -131,6 +132,21 @@ class PgLedger(Ledger):
                 (role, self.owner, self.lease),
             )
             return await cur.fetchone() is not None
+
+    async def beat(self) -> int:
+        """A role of this replica's own under the lease says it is alive (taken at once, let go when it
+        stops, expired when it dies); the replicas alive now.  Roles of replicas dead for an hour go."""
+        async with self.db.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                f"INSERT INTO roles VALUES (%s, %s, {NOW} + %s) ON CONFLICT (role) DO UPDATE SET until=EXCLUDED.until",
+                (f"{_REPLICA}{self.owner}", self.owner, self.lease),
+            )
+            await conn.execute(f"DELETE FROM roles WHERE role LIKE %s AND until < {NOW} - 3600", (f"{_REPLICA}%",))
+            cur = await conn.execute(
+                f"SELECT COUNT(*) FROM roles WHERE role LIKE %s AND until >= {NOW}", (f"{_REPLICA}%",)
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 1
 
     async def ports_changed(self, entries: dict[str, str]) -> set[str]:
         """Fleet ports' entries as this replica sees them now (port: entry): recorded; the ports whose

@@ -48,6 +48,16 @@ class Counts:
         return self.total - self.done - self.sending
 
 
+@dataclass(frozen=True)
+class Figures:
+    """The record at a glance (metrics, the dashboard): open tasks, their units by state, dispatches
+    with units in flight."""
+
+    tasks_open: int
+    units: dict[str, int]  # pending, dispatched, sent, failed: units of open tasks
+    dispatches_in_flight: int
+
+
 class Conflict(Exception):
     """Units a dispatch was to take were no longer pending (another pass or replica took them)."""
 

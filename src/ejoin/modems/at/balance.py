@@ -4,14 +4,14 @@ the network's answer (``[[balance]]`` tables).  Without a rule the balance is un
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 BALANCE_TIMEOUT = 30.0  # seconds the network has to answer a balance code
 BALANCE_AFTER_SEND = 30.0  # a balance read follows sends this long after the first of them
 
 
-@dataclass(frozen=True)
-class BalanceRule:
+class BalanceRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A ``[[balance]]`` table: the USSD code that reads a SIM's balance, and where the number is in
     the answer (the first group of ``pattern``, else its whole match).  ``iccid`` (a prefix) names
     SIMs, ``operator`` (a PLMN, or its prefix) a network; a rule with neither serves every SIM."""

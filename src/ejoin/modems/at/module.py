@@ -11,8 +11,10 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
 
 from ...clock import Clock, Timer
 from ...protocol import pdu
@@ -45,13 +47,12 @@ _CPIN_WAITING = frozenset({"SIM PIN", "SIM PUK", "SIM PIN2", "SIM PUK2", "PH-SIM
 _BARE_IMSI = re.compile(r"\d{6,15}")
 
 
-@dataclass(frozen=True)
-class ModemConfig:
-    """A ``[[modem]]`` entry: the module serving ``port``."""
+class ModemConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A ``[[modem]]`` table: the module serving ``port``."""
 
     port: int
-    device: str
-    baud: int = 115200
+    device: Annotated[str, Meta(description="the serial line, such as /dev/serial/by-path/...")]
+    baud: Annotated[int, Meta(gt=0)] = 115200
     profile: str = "generic"
 
 

@@ -15,12 +15,14 @@ import asyncio
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from ...clock import Clock
+from ...config import Refused
 from ...gateway.plugin import DriverHost
 from ...modems.at.channel import Opener
 from ...modems.at.driver import ATDriver, serial_opener
@@ -42,7 +44,6 @@ from .pty import PtyModem
 from .routes import FAULT_ROUTES, Emulators
 
 EmulatorLine = MemoryLine[EmulatedModem] | PtyModem
-LINES = ("memory", "pty")
 
 if TYPE_CHECKING:
     from ...gateway.config import GatewayConfig
@@ -56,8 +57,7 @@ SMSC = "+10000000000"
 HEARD_WITHIN = 10.0  # real seconds a /sim/inbound SMS may take from the module to the device's inbox
 
 
-@dataclass
-class FaultSpec:
+class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     """A ``[[fault]]`` table: a fault a module has from the start."""
 
     port: int
@@ -65,27 +65,26 @@ class FaultSpec:
     value: str = "1"
 
 
-@dataclass
 class EmulatedSettings(SimSettings):
     modem_profile: str = "quectel"  # the vendor every emulated module plays
     # "memory": lines in the process (exact, fast, no kernel); "pty": a pseudo-terminal per module,
     # so the serial layer (serialx, termios) runs too
-    modem_line: str = "memory"
-    fault: list[FaultSpec] = field(default_factory=list)
+    modem_line: Literal["memory", "pty"] = "memory"
+    fault: list[FaultSpec] = msgspec.field(default_factory=list)
 
-    def problem(self, config: GatewayConfig) -> str | None:
-        if self.modem_line not in LINES:
-            return f"modem_line: {self.modem_line!r} is not one of {', '.join(LINES)}"
+    def check(self, config: GatewayConfig) -> None:
         if self.modem_profile not in PROFILES:
-            return f"modem_profile: unknown profile {self.modem_profile!r}; known: {', '.join(sorted(PROFILES))}"
-        for i, f in enumerate(self.fault, 1):
+            raise Refused(
+                ("modem_profile",), f"unknown profile {self.modem_profile!r}; known: {', '.join(sorted(PROFILES))}"
+            )
+        for i, f in enumerate(self.fault):
             if not 1 <= f.port <= config.ports:
-                return f"[[fault]] #{i}: port {f.port} is not a port of this device"
+                raise Refused(("fault", i, "port"), f"{f.port} is not a port of this device (1-{config.ports})")
             try:
                 EmulatedModem(0, profile(self.modem_profile), None, "").faults.set(f.fault, f.value)  # type: ignore[arg-type]
             except ValueError as exc:
-                return f"[[fault]] #{i}: {exc}"
-        return super().problem(config)
+                raise Refused(("fault", i, "fault"), str(exc)) from None
+        super().check(config)
 
 
 class _Routed(ModemEvents):

@@ -1,6 +1,8 @@
-"""The web dashboard: server-rendered pages (Jinja2 + htmx), served by the gateway at ``/``.
+"""The web dashboard: server-rendered pages (Jinja2 + htmx), served at ``/`` by a gateway, or by a fleet.
 
 Everything it needs ships in the package (templates/, static/): gateways often run offline.
+``install`` serves the pages every device kind has, through its ``Board``; a gateway adds its own
+(``install_gateway``: compose, USSD, settings), a fleet its members page (ejoin/fleet/api/dashboard.py).
 """
 
 from __future__ import annotations
@@ -10,15 +12,29 @@ from pathlib import Path
 from aiohttp import web
 
 from ...gateway.runtime import Gateway
+from ..endpoint import Served
 from . import auth, live, views
+from .board import Board
 from .gateway_board import GatewayBoard
 
 STATIC = Path(__file__).parent / "static"
 
 
-def install(app: web.Application, gw: Gateway) -> None:
-    board = app[views.BOARD] = GatewayBoard(gw)
-    app[auth.SESSIONS] = auth.Sessions(gw)
+def install_gateway(app: web.Application, gw: Gateway) -> None:
+    install(app, GatewayBoard(gw), gw)
+    r = app.router
+    r.add_get("/dashboard/compose", views.compose)
+    r.add_post("/dashboard/compose", views.compose_send)
+    r.add_get("/dashboard/ussd", views.ussd)
+    r.add_post("/dashboard/ussd", views.ussd_send)
+    r.add_get("/dashboard/settings", views.settings)
+    r.add_post("/dashboard/settings", views.settings_save)
+
+
+def install(app: web.Application, board: Board, device: Served) -> None:
+    """The pages every device kind shows, read through ``board``; ``device``: its credentials and clock."""
+    app[views.BOARD] = board
+    app[auth.SESSIONS] = auth.Sessions(device)
     live.install(app, board)
     r = app.router
     r.add_get("/", views.login_page)
@@ -37,14 +53,8 @@ def install(app: web.Application, gw: Gateway) -> None:
     r.add_post("/dashboard/tasks/pause", views.pause_task)
     r.add_post("/dashboard/tasks/resume", views.resume_task)
     r.add_post("/dashboard/tasks/remove", views.remove_task)
-    r.add_get("/dashboard/compose", views.compose)
-    r.add_post("/dashboard/compose", views.compose_send)
     r.add_get("/dashboard/inbox", views.inbox)
     r.add_get("/dashboard/pushes", views.pushes)
-    r.add_get("/dashboard/ussd", views.ussd)
-    r.add_post("/dashboard/ussd", views.ussd_send)
-    r.add_get("/dashboard/settings", views.settings)
-    r.add_post("/dashboard/settings", views.settings_save)
     r.add_static("/dashboard/static", STATIC, append_version=False)
     app.on_response_prepare.append(_page_headers)
 

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ...gateway.runtime import Gateway
 from ...gateway.security import equal_secret
 from .. import endpoint
-from ..endpoint import DEVICE, ApiRequest, credentials_ok, slow_down
+from ..endpoint import DEVICE, ApiRequest, Served, credentials_ok, slow_down
 
 SESSION_COOKIE = "ejoin_session"
 LOGIN_CSRF_COOKIE = "ejoin_csrf"
@@ -36,8 +35,8 @@ class LoginSession:
 
 
 class Sessions:
-    def __init__(self, gw: Gateway) -> None:
-        self._gw = gw
+    def __init__(self, device: Served) -> None:
+        self._gw = device
         self._sessions: OrderedDict[str, LoginSession] = OrderedDict()
 
     def open(self) -> tuple[str, LoginSession]:

@@ -1,9 +1,10 @@
 """What the dashboard shows of a device, and the narrow interface a device kind gives it (``Board``).
 
 The page handlers and the templates see only what is here: plain views of ports and slots, the
-day's figures, the push queue and tasks, read through the ``Board`` Protocols.  A gateway's board
-is ``gateway_board.GatewayBoard``; a fleet of gateways can give its own (its members' ports in
-fleet numbers, each port's ``served_by`` naming the member) and every page works unchanged.
+day's figures, the push queue, tasks and received SMS, read through the ``Board`` Protocols.  A
+gateway's board is ``gateway_board.GatewayBoard``; a fleet's is ``ejoin.fleet.api.board.FleetBoard``
+(its members' ports in fleet numbers, each port's ``served_by`` naming the member, each task's
+share per member), and every page works unchanged.  What a device kind shows is its ``pages``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 from ...gateway.activity import TaskSummary
 from ...protocol.codes import PortState
 from ...protocol.ports import DeviceSize
+from ...store.base import InboxRecord
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class Overview:
     queue_tasks: int
     queue_oldest: float  # seconds the oldest open task with unsent SMS has waited
     pushes: tuple[PushLine, ...]
+    chart_note: str = ""  # what the chart counts, when it is not the whole device's (a fleet's replica)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,18 @@ class RecipientRow:
     state: str  # waiting, in a module, sent, failed
     reason: str  # why it failed: the carrier's reason where the network gave one
     ts: int
+
+
+@dataclass(frozen=True)
+class Share:
+    """A task's units one member holds or held (a fleet's task page); ``member`` "": those nobody holds."""
+
+    member: str
+    pending: int
+    dispatched: int  # with the member, no outcome yet
+    sent: int
+    failed: int
+    twice: int  # sent by it after they had been given to another member
 
 
 class Refused(Exception):
@@ -197,7 +212,7 @@ class OverviewBoard(Protocol):
 
 
 class TasksBoard(Protocol):
-    def tasks(self) -> list[TaskSummary]:
+    async def tasks(self) -> list[TaskSummary]:
         """Open tasks and the recently finished ones, newest first."""
 
     async def task(self, task_id: int, tid: str = "") -> TaskSummary | None:
@@ -212,10 +227,26 @@ class TasksBoard(Protocol):
     async def change(self, op: str, tid: str) -> None:
         """pause, resume or remove a task, as ``goip_pause_sms.html`` and the others do."""
 
+    async def split(self, task: TaskSummary) -> list[Share]:
+        """How the task is shared out over members (a fleet's); a device: none."""
 
-class Board(PortsBoard, OverviewBoard, TasksBoard, Protocol):
+
+class InboxBoard(Protocol):
+    async def received(self) -> list[InboxRecord]:
+        """Received SMS and delivery reports, newest first (a fleet's: its merged inbox's newest)."""
+
+
+class Board(PortsBoard, OverviewBoard, TasksBoard, InboxBoard, Protocol):
     """Everything the dashboard reads of a device."""
 
     @property
     def open_door(self) -> str | None:
         """Why anyone who reaches the device could use it (said on every page), or None."""
+
+    @property
+    def kind(self) -> str:
+        """What the pages call the device: "gateway", "fleet"."""
+
+    @property
+    def pages(self) -> tuple[tuple[str, str], ...]:
+        """The pages it has, as the bar at the top lists them: (key, label); /dashboard/KEY."""

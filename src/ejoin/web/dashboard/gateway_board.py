@@ -21,8 +21,20 @@ from ...protocol.codes import PortState
 from ...protocol.messages import CommandRequest
 from ...protocol.ports import DeviceSize
 from ...protocol.task_states import JobState, TaskState
-from ..pushes import push_destinations
-from .board import STATE_CLASSES, Minute, Overview, PortView, PushLine, RecipientRow, Refused, SlotView, state_class
+from ...store.base import InboxRecord
+from .board import (
+    STATE_CLASSES,
+    Minute,
+    Overview,
+    PortView,
+    PushLine,
+    RecipientRow,
+    Refused,
+    Share,
+    SlotView,
+    state_class,
+)
+from .queue import push_lines
 
 Counts = dict[tuple[int, int], dict[str, int]]
 JOB_STATES: dict[int, str] = {JobState.IN_MODULE: "in a module", JobState.SENT: "sent", JobState.FAILED: "failed"}
@@ -48,6 +60,18 @@ def slot_view(slot: Slot, active: bool) -> SlotView:
 
 
 class GatewayBoard:
+    kind = "gateway"
+    pages = (
+        ("overview", "Overview"),
+        ("ports", "Ports"),
+        ("tasks", "Tasks"),
+        ("compose", "Compose"),
+        ("inbox", "Inbox"),
+        ("pushes", "Pushes"),
+        ("ussd", "USSD"),
+        ("settings", "Settings"),
+    )
+
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
@@ -154,31 +178,11 @@ class GatewayBoard:
         )
 
     async def pushes(self) -> list[PushLine]:
-        gw = self._gw
-        lines = []
-        for d in await push_destinations(gw):
-            stats = gw.activity.destinations.get(gw.activity.label(d.url))
-            lines.append(
-                PushLine(
-                    dest=gw.activity.label(d.url),
-                    queued=d.queued,
-                    dead=d.dead,
-                    oldest_age=d.oldest_age,
-                    attempts=d.attempts,
-                    next_retry_in=d.next_retry_in,
-                    last_error=d.last_error,
-                    last_error_at=stats.last_error_at if stats is not None else 0.0,
-                )
-            )
-        shown = {line.dest for line in lines}
-        for dest, stats in gw.activity.destinations.items():  # tried since the start, nothing waiting
-            if dest not in shown:
-                lines.append(PushLine(dest, 0, 0, None, 0, None, stats.last_error, stats.last_error_at))
-        return lines
+        return await push_lines(self._gw)
 
     # --- tasks ---------------------------------------------------------------------
 
-    def tasks(self) -> list[TaskSummary]:
+    async def tasks(self) -> list[TaskSummary]:
         return self._gw.activity.tasks()
 
     async def task(self, task_id: int, tid: str = "") -> TaskSummary | None:
@@ -234,3 +238,12 @@ class GatewayBoard:
     async def change(self, op: str, tid: str) -> None:
         sending = self._gw.sending
         await {"pause": sending.pause, "resume": sending.resume, "remove": sending.remove}[op]([tid])
+
+    async def split(self, task: TaskSummary) -> list[Share]:
+        return []  # one device: its own ports send every task
+
+    # --- received ------------------------------------------------------------------
+
+    async def received(self) -> list[InboxRecord]:
+        records, _ = await self._gw.inbox.page(1, 0, False)
+        return records[::-1]

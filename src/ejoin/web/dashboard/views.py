@@ -3,8 +3,9 @@
 Thin: every action calls what the device API's handlers call (command planning,
 the send engine's intake and pause/resume/remove, the parameter table), so the
 dashboard can do nothing the API cannot, and checks input the same way.  The
-overview, ports, tasks and pushes pages read the device only through its
-``Board`` (board.py); compose, inbox, settings and USSD still use the gateway.
+overview, ports, tasks, inbox and pushes pages read the device only through its
+``Board`` (board.py), so a fleet shows them too; compose, settings and USSD use
+the gateway (a gateway's pages only: ``install_gateway_pages``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ BOARD: web.AppKey[Board] = web.AppKey("dashboard_board", Board)
 
 
 def screen(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
-    """A page of the logged-in dashboard: with the banner when the device is open to anyone."""
-    return render(name, status, open_door=request.app[BOARD].open_door, **context)
+    """A page of the logged-in dashboard: the device's pages in the bar, the banner when it is open to anyone."""
+    board = request.app[BOARD]
+    return render(name, status, open_door=board.open_door, kind=board.kind, pages=board.pages, **context)
 
 
 def _html(text: str, status: int = 200) -> web.Response:
@@ -55,7 +57,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         return see_other(HOME)
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     errors = {"login": "Wrong user name or password.", "stale": "The login form had expired; try again."}
-    response = render("login.html", csrf=token, error=errors.get(request.query.get("error", ""), ""))
+    error = errors.get(request.query.get("error", ""), "")
+    response = render("login.html", csrf=token, error=error, kind=request.app[BOARD].kind)
     set_cookie(response, request, LOGIN_CSRF_COOKIE, token)
     return response
 
@@ -130,7 +133,7 @@ async def tasks(request: web.Request, session: LoginSession) -> web.StreamRespon
     board = request.app[BOARD]
     tid = request.query.get("tid", "").strip()[:40]
     if not tid:
-        rows = task_rows(board.tasks())
+        rows = task_rows(await board.tasks())
         return screen(request, "tasks.html", session=session, active="tasks", tasks=rows, tid="")
     found = await board.find(tid)
     if len(found) == 1:
@@ -143,7 +146,7 @@ async def tasks(request: web.Request, session: LoginSession) -> web.StreamRespon
 
 @page
 async def task_rows_fragment(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    return _html(fragment("_task_rows.html", tasks=task_rows(request.app[BOARD].tasks())))
+    return _html(fragment("_task_rows.html", tasks=task_rows(await request.app[BOARD].tasks())))
 
 
 @page
@@ -155,14 +158,17 @@ async def task_detail(request: web.Request, session: LoginSession) -> web.Stream
     if task is None:
         return screen(request, "task.html", status=404, session=session, active="tasks", task=None, rows=[])
     rows = await board.recipients(task, DETAIL_ROWS)
-    return screen(request, "task.html", session=session, active="tasks", task=task_rows([task])[0], rows=rows)
+    split = await board.split(task)
+    return screen(
+        request, "task.html", session=session, active="tasks", task=task_rows([task])[0], rows=rows, split=split
+    )
 
 
 def _task_op(op: str):
     async def handler(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
         board = request.app[BOARD]
         await board.change(op, form.get("tid", ""))
-        return _html(fragment("_task_rows.html", tasks=task_rows(board.tasks())))
+        return _html(fragment("_task_rows.html", tasks=task_rows(await board.tasks())))
 
     handler.__name__ = f"task_{op}"
     return action(handler)
@@ -239,13 +245,11 @@ def _day(text: str, end: bool) -> int | None:
 
 @page
 async def inbox(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
     q = request.query
     port, search, kind = q.get("port", "").strip(), q.get("q", "").strip().lower(), q.get("kind", "")
     since, until = _day(q.get("since", ""), False), _day(q.get("until", ""), True)
-    records, _ = await gw.inbox.page(1, 0, False)
     rows = []
-    for rec in reversed(records):
+    for rec in await request.app[BOARD].received():
         if port and rec.port != port and rec.port.split(".", 1)[0] != port:
             continue
         if kind in ("sms", "report") and (rec.flag == 0) != (kind == "sms"):
