@@ -1,8 +1,9 @@
 """Every endpoint as a ``Call``: what to send and how to read the answer. No I/O.
 
 ``Client`` and ``AsyncClient`` only execute calls, so both speak exactly the
-same API.  ``idempotent`` says whether a call may be sent again after a network
-failure (a query may; sending SMS or a command may not).
+same API.  Each call is made ``to`` an operation (``protocol/operations.py``): its
+path, and whether it may be sent again after a network failure (a query may; sending
+SMS or a command may not), come from there; bodies are the operation's request Structs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from urllib.parse import urlencode
 
 import msgspec
 
+from ..protocol import operations
 from ..protocol.codes import ResultCode
+from ..protocol.messages import CommandItem, CommandRequest
+from ..protocol.operations import Operation
+from ..protocol.requests import AT_TIMEOUT, USSD_TIMEOUT, MemberAdd, MemberRemove, PushTarget, TidsBody
 from .errors import NotAnEjoinDevice, error_for
 from .models import (
     AtAnswer,
@@ -64,6 +69,26 @@ class Call(Generic[T]):
             raise error_for(code, str(answer.get("reason") or answer.get("desc") or ""), http_status)
         return self.parse(answer)
 
+    @classmethod
+    def to(
+        cls,
+        operation: Operation,
+        parse: Callable[[dict[str, Any]], T],
+        params: dict[str, str] | None = None,
+        body: bytes | None = None,
+        *,
+        content_type: str = "application/json",
+        idempotent: bool | None = None,
+        wait: float | None = None,
+    ) -> Call[T]:
+        """A call of ``operation``: GET with no body, else POST; ``idempotent`` where this form of the
+        request differs from the operation's (op get of goip_send_cmd, an inbox read that deletes nothing)."""
+        method = "GET" if body is None else "POST"
+        if method not in operation.serve:
+            raise ValueError(f"{operation.path} is not served by {method}")
+        again = operation.idempotent if idempotent is None else idempotent
+        return cls(method, operation.path, parse, params or {}, body, content_type, again, wait=wait)
+
 
 def _as(kind: type[T]) -> Callable[[dict[str, Any]], T]:
     return lambda answer: msgspec.convert(answer, kind, strict=False)
@@ -98,7 +123,8 @@ def status(
         params["url"] = url
     if period is not None:
         params["period"] = str(period)
-    return Call("GET", "/goip_get_status.html", _as(DevStatus), params, idempotent=url is None and period is None)
+    # with url or period it also changes the status pushes: not sent again blindly
+    return Call.to(operations.GET_STATUS, _as(DevStatus), params, idempotent=url is None and period is None)
 
 
 def _ok(answer: dict[str, Any]) -> None:
@@ -106,10 +132,8 @@ def _ok(answer: dict[str, Any]) -> None:
 
 
 def command(op: str, ports: Ports = None) -> Call[None]:
-    body: dict[str, Any] = {"type": "command", "op": op}
-    if ports is not None:
-        body["ports"] = _ports(ports)
-    return Call("POST", "/goip_send_cmd.html", _ok, body=_json(body), idempotent=False)
+    body = CommandRequest(type="command", op=op, ports=_ports(ports))
+    return Call.to(operations.SEND_CMD, _ok, body=_json(body))
 
 
 def lock(ports: Ports) -> Call[None]:
@@ -142,35 +166,24 @@ def reboot() -> Call[None]:
 
 
 def multiple(ops: Iterable[tuple[str, Ports]]) -> Call[None]:
-    items = [{"op": op, **({"ports": _ports(p)} if p is not None else {})} for op, p in ops]
-    return Call(
-        "POST",
-        "/goip_send_cmd.html",
-        _ok,
-        body=_json({"type": "command", "op": "multiple", "ops": items}),
-        idempotent=False,
-    )
+    items = [CommandItem(op=name, ports=_ports(p)) for name, p in ops]
+    body = CommandRequest(type="command", op="multiple", ops=items)
+    return Call.to(operations.SEND_CMD, _ok, body=_json(body))
 
 
 def get_params(*names: str) -> Call[dict[str, Any]]:
     """The named parameters (none: every one); an array parameter is a list."""
     params = {"op": "get"}
     params.update({n: "" for n in names})
-    return Call("GET", "/goip_send_cmd.html", lambda a: dict(a.get("data", {})), params)
+    return Call.to(operations.SEND_CMD, lambda a: dict(a.get("data", {})), params, idempotent=True)
 
 
 def set_params(values: dict[str, Any] | None = None, **more: Any) -> Call[int]:
     """Set parameters (``values`` and keyword arguments); how many the device set."""
     body = urlencode([(k, str(v)) for k, v in {**(values or {}), **more}.items()]).encode()
-    return Call(
-        "POST",
-        "/goip_send_cmd.html",
-        lambda a: int(a.get("par_set", 0)),
-        {"op": "set"},
-        body,
-        content_type="application/x-www-form-urlencoded",
-        idempotent=True,
-    )
+    read = lambda a: int(a.get("par_set", 0))  # noqa: E731
+    form = "application/x-www-form-urlencoded"
+    return Call.to(operations.SEND_CMD, read, {"op": "set"}, body, content_type=form, idempotent=True)
 
 
 # --- sending -----------------------------------------------------------------
@@ -178,7 +191,7 @@ def set_params(values: dict[str, Any] | None = None, **more: Any) -> Call[int]:
 
 def send(tasks: SendTask | Iterable[SendTask], **request: Any) -> Call[list[TaskResult]]:
     """Send tasks; ``request``: fields of this request only (``sr_url=``, ...). A TaskResult per task."""
-    return Call("POST", "/goip_post_sms.html", _task_results, body=_send_body(tasks, request), idempotent=False)
+    return Call.to(operations.POST_SMS, _task_results, body=_send_body(tasks, request))
 
 
 def send_sms(
@@ -186,7 +199,7 @@ def send_sms(
 ) -> Call[TaskResult]:
     """One SMS task (``fields``: SendTask.text's); its TaskResult."""
     body = _send_body(SendTask.text(to, text, **fields), request or {})
-    return Call("POST", "/goip_post_sms.html", _first, body=body, idempotent=False)
+    return Call.to(operations.POST_SMS, _first, body=body)
 
 
 def _send_body(tasks: SendTask | Iterable[SendTask], request: dict[str, Any]) -> bytes:
@@ -211,9 +224,12 @@ def _results(answer: dict[str, Any]) -> list[TaskResult] | None:
     return None if results is None else msgspec.convert(results, list[TaskResult])
 
 
+_CHANGES = {"pause": operations.PAUSE_SMS, "resume": operations.RESUME_SMS, "remove": operations.REMOVE_SMS}
+
+
 def change_tasks(op: str, tids: Iterable[int] | None) -> Call[list[TaskResult] | None]:
-    body = _json({"tids": list(tids)}) if tids is not None else b""
-    return Call("POST", f"/goip_{op}_sms.html", _results, body=body, idempotent=op != "remove")
+    body = _json(TidsBody(tids=list(tids))) if tids is not None else b""
+    return Call.to(_CHANGES[op], _results, body=body)
 
 
 def pause(tids: Iterable[int] | None = None) -> Call[list[TaskResult] | None]:
@@ -231,7 +247,7 @@ def remove(tids: Iterable[int] | None = None) -> Call[list[TaskResult] | None]:
 
 def tasks(port: int, pos: int = 0, num: int = 10, content: bool = False) -> Call[TaskPage]:
     params = {"port": str(port), "pos": str(pos), "num": str(num), "has_content": _flag(content)}
-    return Call("GET", "/goip_get_tasks.html", _as(TaskPage), params)
+    return Call.to(operations.GET_TASKS, _as(TaskPage), params)
 
 
 # --- receiving, statistics, eSIM -----------------------------------------------
@@ -239,7 +255,7 @@ def tasks(port: int, pos: int = 0, num: int = 10, content: bool = False) -> Call
 
 def inbox(sms_id: int = 1, num: int = 0, delete: bool = False) -> Call[InboxPage]:
     params = {"sms_id": str(sms_id), "sms_num": str(num), "sms_del": _flag(delete)}
-    return Call("GET", "/goip_get_sms.html", _as(InboxPage), params, idempotent=not delete)
+    return Call.to(operations.GET_SMS, _as(InboxPage), params, idempotent=not delete)
 
 
 def _stat_params(ports: Ports, slots: Ports, type: int) -> dict[str, str]:
@@ -252,21 +268,13 @@ def _stat_params(ports: Ports, slots: Ports, type: int) -> dict[str, str]:
 
 
 def sms_stats(ports: Ports = None, slots: Ports = None, type: int = 0) -> Call[list[SmsStat]]:
-    return Call(
-        "GET",
-        "/goip_get_sms_stat.html",
-        lambda a: msgspec.convert(a.get("stats", []), list[SmsStat]),
-        _stat_params(ports, slots, type),
-    )
+    read = lambda a: msgspec.convert(a.get("stats", []), list[SmsStat])  # noqa: E731
+    return Call.to(operations.GET_SMS_STAT, read, _stat_params(ports, slots, type))
 
 
 def call_stats(ports: Ports = None, slots: Ports = None, type: int = 0) -> Call[list[CallStat]]:
-    return Call(
-        "GET",
-        "/goip_get_call_stat.html",
-        lambda a: msgspec.convert(a.get("stats", []), list[CallStat]),
-        _stat_params(ports, slots, type),
-    )
+    read = lambda a: msgspec.convert(a.get("stats", []), list[CallStat])  # noqa: E731
+    return Call.to(operations.GET_CALL_STAT, read, _stat_params(ports, slots, type))
 
 
 def _esim_list(kind: type[T]) -> Callable[[dict[str, Any]], list[T]]:
@@ -276,15 +284,15 @@ def _esim_list(kind: type[T]) -> Callable[[dict[str, Any]], list[T]]:
 
 def esims(ports: Ports = None) -> Call[list[Euicc]]:
     params = {"ports": _ports(ports) or ""} if ports is not None else {}
-    return Call("GET", "/goip_get_esims.html", _esim_list(Euicc), params)
+    return Call.to(operations.GET_ESIMS, _esim_list(Euicc), params)
 
 
 def write_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
-    return Call("POST", "/goip_write_esims.html", _esim_list(EsimResult), body=_json(list(items)), idempotent=False)
+    return Call.to(operations.WRITE_ESIMS, _esim_list(EsimResult), body=_json(list(items)))
 
 
 def delete_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
-    return Call("POST", "/goip_delete_esims.html", _esim_list(EsimResult), body=_json(list(items)), idempotent=False)
+    return Call.to(operations.DELETE_ESIMS, _esim_list(EsimResult), body=_json(list(items)))
 
 
 # --- the push queue (ejoin gateways only) ----------------------------------------
@@ -292,13 +300,12 @@ def delete_esims(items: Iterable[dict[str, Any]]) -> Call[list[EsimResult]]:
 
 def pushes() -> Call[PushQueue]:
     """The push queue per destination: waiting and dead-letter pushes, retry state."""
-    return Call("GET", "/ejoin/pushes", _as(PushQueue))
+    return Call.to(operations.PUSHES, _as(PushQueue))
 
 
-def _push_target(url: str | None, **more: bool) -> bytes:
-    target: dict[str, Any] = {"url": url} if url is not None else {"all": 1}
-    target.update({k: 1 for k, v in more.items() if v})
-    return _json(target)
+def _push_target(url: str | None, queued: bool = False, forget: bool = False) -> bytes:
+    every = 1 if url is None else None
+    return _json(PushTarget(url=url, all=every, queued=1 if queued else None, forget=1 if forget else None))
 
 
 def _counts(answer: dict[str, Any]) -> dict[str, int]:
@@ -307,14 +314,14 @@ def _counts(answer: dict[str, Any]) -> dict[str, int]:
 
 def retry_pushes(url: str | None = None) -> Call[dict[str, int]]:
     """Replay the dead pushes of ``url`` (None: of every destination); how many per destination."""
-    return Call("POST", "/ejoin/pushes/retry", _counts, body=_push_target(url))
+    return Call.to(operations.PUSHES_RETRY, _counts, body=_push_target(url))
 
 
 def drop_pushes(url: str | None = None, queued: bool = False, forget: bool = False) -> Call[dict[str, int]]:
     """Delete the dead pushes (``queued``: and the waiting ones) of ``url`` or every destination;
     ``forget`` (one ``url``): and those queued for it later (a report URL that is gone)."""
     body = _push_target(url, queued=queued, forget=forget)
-    return Call("POST", "/ejoin/pushes/drop", _counts, body=body, idempotent=False)
+    return Call.to(operations.PUSHES_DROP, _counts, body=body)
 
 
 # --- a fleet's members (ejoin fleet only) ----------------------------------------------
@@ -324,23 +331,23 @@ MEMBER_CHECK_WAIT = 60.0  # seconds a fleet may take to add a member it asks fir
 
 
 def fleet_members() -> Call[list[dict[str, Any]]]:
-    return Call("GET", "/ejoin/fleet/members", lambda a: list(a.get("members") or []))
+    return Call.to(operations.FLEET_MEMBERS, lambda a: list(a.get("members") or []))
 
 
 def add_fleet_member(member: dict[str, Any], offline: bool = False) -> Call[dict[str, Any]]:
     """Added once it answers its status with the credentials given (the fleet asks it), or at once
     with ``offline`` (down until it answers)."""
-    body = _json({"member": member, "offline": 1 if offline else 0})
+    body = _json(MemberAdd(member=member, offline=1 if offline else 0))
     # the fleet asks the member first: up to its member_timeout
-    return Call(
-        "POST", "/ejoin/fleet/members/add", lambda a: dict(a.get("member") or {}), body=body, wait=MEMBER_CHECK_WAIT
+    return Call.to(
+        operations.FLEET_MEMBER_ADD, lambda a: dict(a.get("member") or {}), body=body, wait=MEMBER_CHECK_WAIT
     )
 
 
 def remove_fleet_member(name: str, force: bool = False) -> Call[int]:
     """How many of its unsent SMS went to other members."""
-    body = _json({"name": name, "force": 1 if force else 0})
-    return Call("POST", "/ejoin/fleet/members/remove", lambda a: int(a.get("withdrawn") or 0), body=body)
+    body = _json(MemberRemove(name=name, force=1 if force else 0))
+    return Call.to(operations.FLEET_MEMBER_REMOVE, lambda a: int(a.get("withdrawn") or 0), body=body)
 
 
 # --- USSD and AT passthrough ---------------------------------------------------------
@@ -367,9 +374,8 @@ def _ussd(port: str | int, code: str | None, timeout: float | None, cancel: bool
         params["timeout"] = f"{timeout:g}"
     if cancel:
         params["cancel"] = "1"
-    # never sent twice: a menu reply repeated would choose again
-    wait = (timeout or 30.0) + WAIT_MARGIN
-    return Call("GET", "/goip_send_ussd.html", UssdAnswer.from_answer, params, idempotent=False, wait=wait)
+    wait = (timeout or USSD_TIMEOUT) + WAIT_MARGIN
+    return Call.to(operations.SEND_USSD, UssdAnswer.from_answer, params, wait=wait)
 
 
 def at(port: str | int, command: str, timeout: float | None = None) -> Call[AtAnswer]:
@@ -377,5 +383,5 @@ def at(port: str | int, command: str, timeout: float | None = None) -> Call[AtAn
     params = {"port": str(port), "at": command}
     if timeout is not None:
         params["timeout"] = f"{timeout:g}"
-    wait = (timeout or 10.0) + WAIT_MARGIN
-    return Call("GET", "/goip_send_at.html", AtAnswer.from_answer, params, idempotent=False, wait=wait)
+    wait = (timeout or AT_TIMEOUT) + WAIT_MARGIN
+    return Call.to(operations.SEND_AT, AtAnswer.from_answer, params, wait=wait)

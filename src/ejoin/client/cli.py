@@ -23,7 +23,9 @@ from typing import Any
 import click
 import msgspec
 
+from ..protocol.messages import DEVICE_OPS, PORT_OPS
 from ..protocol.ports import DeviceSize, PortSpecError, parse_port_spec
+from ..protocol.requests import STAT_WINDOWS
 from . import calls
 from .client import Client
 from .connection import _client, device_options
@@ -50,8 +52,6 @@ from .terminal import (
 )
 from .ussd_cli import COMMANDS as PASSTHROUGH
 
-PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
-DEVICE_OPS = ("save", "reboot")
 PORTS_HELP = "Ports: 1 (a port), 1-4 (a range), 1,3 (a list), 2.02 or 2B (port 2, slot 2), all."
 
 
@@ -508,8 +508,8 @@ Examples:
     "--type",
     "kind_of_window",
     default=0,
-    type=click.IntRange(0, 3),
-    help="0 last hour, 1 last two hours, 2 today, 3 since the start.  [default: 0]",
+    type=click.IntRange(0, len(STAT_WINDOWS) - 1),
+    help=", ".join(f"{n} {name}" for n, name in enumerate(STAT_WINDOWS)) + ".  [default: 0]",
 )
 def stats(
     s: dict[str, Any], as_json: bool, kind: str, ports: str | None, slots: str | None, kind_of_window: int

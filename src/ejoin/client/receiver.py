@@ -158,13 +158,31 @@ class ReceiverStore:
     def __init__(self, path: str) -> None:
         self._thread = DatabaseThread("ejoin-receiver-db", lambda: open_store(path))
         self._opening = asyncio.Lock()
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if not self._thread.running:
-            async with self._opening:
-                if not self._thread.running:
-                    await self._thread.start()
-        return await self._thread.submit(fn)
+        self._busy += 1
+        self._idle.clear()
+        try:
+            if not self._thread.running:
+                async with self._opening:
+                    if not self._thread.running:
+                        await self._thread.start()
+            return await self._thread.submit(fn)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def quiesce(self) -> bool:
+        """Wait for the work under way (opening the file included); True if there was any.  A test
+        clock's quiescer: virtual time must not run ahead of a push this thread is still storing."""
+        if not self._busy:
+            return False
+        await self._idle.wait()
+        return True
 
     async def close(self) -> None:
         await self._thread.stop()

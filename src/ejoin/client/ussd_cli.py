@@ -14,6 +14,7 @@ from typing import Any
 import click
 import msgspec
 
+from ..protocol.requests import AT_TIMEOUT, MAX_TIMEOUT, USSD_TIMEOUT
 from .connection import _client, device_options
 from .models import AtAnswer, UssdAnswer
 from .terminal import REFUSED, err
@@ -30,7 +31,11 @@ def _show(answer: UssdAnswer, as_json: bool) -> None:
 @device_options
 @click.argument("port")
 @click.argument("code")
-@click.option("--timeout", type=click.FloatRange(1, 120), help="Seconds the network may take.  [default: 30]")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, MAX_TIMEOUT),
+    help=f"Seconds the network may take.  [default: {USSD_TIMEOUT:g}]",
+)
 @click.option("--menu", "-m", is_flag=True, help="Stay in the menu: type each reply; Ctrl-D ends the session.")
 def ussd(s: dict[str, Any], as_json: bool, port: str, code: str, timeout: float | None, menu: bool) -> None:
     """Send a USSD code (or a menu reply) from PORT; print the network's answer.
@@ -75,7 +80,9 @@ def _read_reply() -> str | None:
 @device_options
 @click.argument("port")
 @click.argument("command")
-@click.option("--timeout", type=click.FloatRange(1, 120), help="Seconds the module may take.  [default: 10]")
+@click.option(
+    "--timeout", type=click.FloatRange(1, MAX_TIMEOUT), help=f"Seconds the module may take.  [default: {AT_TIMEOUT:g}]"
+)
 def at_command(s: dict[str, Any], as_json: bool, port: str, command: str, timeout: float | None) -> None:
     """Send one AT COMMAND line to the module of PORT; print its raw answer.
 

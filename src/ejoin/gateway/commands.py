@@ -11,12 +11,10 @@ from dataclasses import dataclass
 
 from ..protocol.codes import ResultCode
 from ..protocol.errors import DeviceError
-from ..protocol.messages import CommandItem, CommandRequest
+from ..protocol.messages import DEVICE_OPS, PORT_OPS, CommandItem, CommandRequest
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError, parse_port_spec
 from .device import Device
 
-PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
-DEVICE_OPS = ("save", "reboot")
 MAX_OPS = 256
 
 

@@ -11,44 +11,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import msgspec
+from ..protocol.answers import EsimResult, EuiccInfo, Profile
+from ..protocol.requests import EsimItemIn
+
+__all__ = ["EsimItemIn", "EsimResult", "EuiccInfo", "Profile", "Euicc", "NoEuicc"]
 
 SUBMITTED, RUNNING, FAILED, IDLE = 1, 2, 3, 0
 WRITE, DELETE = 1, 2
-
-
-class EsimItemIn(msgspec.Struct):
-    port: int | None = None
-    slot: int | None = None
-    ac: str = ""
-    cc: str = ""
-
-
-class EsimResult(msgspec.Struct):
-    port: int
-    slot: int
-    status: int
-
-
-class Profile(msgspec.Struct):
-    slot: int
-    enabled: int
-    iccid: str
-    ac: str
-    cc: str
-    provider: str
-    exist: int
-    exust: int  # the spec table's spelling (DECISIONS.md)
-    op: int
-    status: int
-    reason: str
-
-
-class EuiccInfo(msgspec.Struct):
-    port: int
-    eid: str
-    esim_state: int
-    profiles: list[Profile]
 
 
 class Euicc(ABC):

@@ -12,41 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import msgspec
-
 from ..clock import Clock
+from ..protocol.answers import CallStat, SmsStat
 from ..store.base import StatsStore
 from .device import Device
 from .sending.engine import SendEngine
 
 KEEP_MINUTES = 3 * 24 * 60  # buckets older than this are pruned (today never needs more than 24 h)
-
-
-class SmsStat(msgspec.Struct):
-    port: int
-    slot: int
-    received: int
-    sent: int
-    sent_ok: int
-    sent_failed: int
-    con_failed: int
-    unsent: int
-    sending: int
-
-
-class CallStat(msgspec.Struct):
-    port: int
-    slot: int
-    calls: int
-    alerted: int
-    connected: int
-    con_failed: int
-    nc: str
-    pdd: int
-    acd: int
-    asr: int
-    tcd: int
-    act_tcd: int
 
 
 class Statistics:

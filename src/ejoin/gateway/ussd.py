@@ -21,13 +21,13 @@ from ..modems.base import ModemDriver, module_failure
 from ..protocol.codes import PortState, TaskStatus
 from ..protocol.errors import DeviceError
 from ..protocol.ports import DeviceSize, PortAddress, PortSpecError
+from ..protocol.requests import MAX_TIMEOUT
 from ..protocol.ussd import BLANKS, PassthroughError, check_at_line, check_ussd
 from .device import Device, Slot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USSD_TIMEOUT, AT_TIMEOUT, MAX_TIMEOUT = 30.0, 10.0, 120.0
 SESSION_IDLE = 60.0  # a network drops a menu left unanswered about this long
 CANCEL_TIMEOUT = 5.0
 # After the driver's own timeout, this much longer before the device gives up on it.

@@ -7,7 +7,7 @@ examples and DECISIONS.md show.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -18,6 +18,8 @@ __all__ = [
     "PortStatusEntry",
     "PortStatusPush",
     "DevStatus",
+    "PORT_OPS",
+    "DEVICE_OPS",
     "CommandItem",
     "CommandRequest",
     "Reply",
@@ -129,18 +131,27 @@ class DevStatus(msgspec.Struct):
 
 # --- commands -----------------------------------------------------------
 
+PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")  # each takes ports
+DEVICE_OPS = ("save", "reboot")  # the whole device
 PortsField = str | int | list[str | int] | None
+CommandOp = Annotated[
+    str | None,
+    msgspec.Meta(extra_json_schema={"enum": [*PORT_OPS, *DEVICE_OPS, "multiple", "get", "set"]}),
+]
 
 
-class CommandItem(msgspec.Struct):
+class CommandItem(msgspec.Struct, omit_defaults=True):
     op: str | None = None
     ports: PortsField = None
     port: PortsField = None  # what some clients send instead of ports: taken where ports is missing
 
 
-class CommandRequest(msgspec.Struct):
+class CommandRequest(msgspec.Struct, omit_defaults=True):
+    """A port command (``ops`` for op ``multiple``); with op ``get`` or ``set`` the other keys are
+    parameter names and values (sms_url, sim_number(5), ...)."""
+
     type: str | None = None
-    op: str | None = None
+    op: CommandOp = None
     ports: PortsField = None
     port: PortsField = None
     ops: list[CommandItem] | None = None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from . import values
 from .codes import TaskStatus
@@ -55,41 +56,54 @@ MAX_SMS_PARTS = 255
 Scalar = str | int | float | bool | None
 
 
+# Fields decode anything (a task is checked on its own, with its own refusal); what clients should
+# send is said for /openapi.json.
+AnyInt = Annotated[Any, Meta(extra_json_schema={"type": "integer"})]
+AnyText = Annotated[Any, Meta(extra_json_schema={"type": "string"})]
+AnyFlag = Annotated[Any, Meta(extra_json_schema={"type": "integer", "enum": [0, 1]})]
+
+
 class SendTaskIn(msgspec.Struct):
     """A task as clients send it: every field optional, numbers may be strings."""
 
-    tid: Any = None
-    from_: Any = msgspec.field(default=None, name="from")
-    to: Any = None
-    to_all: Any = None
-    sms: Any = None
-    chs: Any = None
-    coding: Any = None
-    smstype: Any = None
-    smstitle: Any = None
-    to_title_array: Any = None
-    attachments: Any = None
-    smsc: Any = None
-    smc: Any = None  # v2.1.0 spelling of smsc
-    intvl: Any = None
-    tmo: Any = None
-    sdr: Any = None
-    fdr: Any = None
-    dr: Any = None
-    sr_prd: Any = None
-    sr_cnt: Any = None
+    tid: AnyInt = None
+    from_: AnyText = msgspec.field(default=None, name="from")
+    to: AnyText = None
+    to_all: AnyFlag = None
+    sms: AnyText = None
+    chs: Annotated[Any, Meta(extra_json_schema={"type": "string", "enum": ["utf8", "base64"]})] = None
+    coding: Annotated[Any, Meta(extra_json_schema={"type": "integer", "enum": [0, 1, 2]})] = None
+    smstype: Annotated[Any, Meta(extra_json_schema={"type": "integer", "enum": [0, 1, 2]})] = None
+    smstitle: AnyText = None
+    to_title_array: Annotated[
+        Any, Meta(extra_json_schema={"type": "array", "items": {"type": "array", "items": {"type": "string"}}})
+    ] = None
+    attachments: AnyText = None
+    smsc: AnyText = None
+    smc: AnyText = None  # v2.1.0 spelling of smsc
+    intvl: AnyInt = None
+    tmo: AnyInt = None
+    sdr: AnyFlag = None
+    fdr: AnyFlag = None
+    dr: AnyFlag = None
+    sr_prd: AnyInt = None
+    sr_cnt: AnyInt = None
+
+
+# Tasks are decoded one by one (Raw here); each is documented as a SendTaskIn.
+_TASK = {**msgspec.json.schema(SendTaskIn)["$defs"]["SendTaskIn"], "required": ["tid", "to", "sms"]}
 
 
 class SendSmsRequest(msgspec.Struct):
-    type: Any = None
-    task_num: Any = None
-    tasks: list[msgspec.Raw] | None = None
-    sr_url: Any = None
-    sr_cnt: Any = None
-    sr_prd: Any = None
-    sms_url: Any = None
-    sms_cnt: Any = None
-    sms_prd: Any = None
+    type: Annotated[Any, Meta(extra_json_schema={"type": "string", "enum": ["send-sms"]})] = None
+    task_num: AnyInt = None
+    tasks: Annotated[list[msgspec.Raw] | None, Meta(extra_json_schema={"items": _TASK})] = None
+    sr_url: AnyText = None
+    sr_cnt: AnyInt = None
+    sr_prd: AnyInt = None
+    sms_url: AnyText = None
+    sms_cnt: AnyInt = None
+    sms_prd: AnyInt = None
 
 
 class LaneSpec(msgspec.Struct, array_like=True):

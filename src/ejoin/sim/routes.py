@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import Any, Protocol, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from ..gateway.plugin import DriverHost
 from ..gateway.receiving import Inbox
@@ -20,7 +21,9 @@ from ..gateway.status import balance_text
 from ..protocol import numbers
 from ..protocol.codes import PortState, ResultCode
 from ..protocol.mms import MmsMessage, MmsPart, build_mms_push
+from ..protocol.operations import Operation
 from ..protocol.ports import PortAddress, PortSpecError
+from ..protocol.requests import names
 from ..web.endpoint import ApiError, ApiRequest, endpoint
 from ..web.route import Route
 from .cards import generate_card, with_values
@@ -225,25 +228,25 @@ async def inbound(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     return _ok(port=gw.device.name(addr), id=ids[0])
 
 
-class _MmsPartIn(msgspec.Struct):
+class MmsPartIn(msgspec.Struct):
     type: str = "text/plain"
     name: str = ""
     data: str | None = None  # base64
     text: str | None = None
 
 
-class _MmsIn(msgspec.Struct):
+class MmsIn(msgspec.Struct):
     subject: str = ""
     sender: str = ""
     recipient: str = ""
     port: str | None = None
-    parts: list[_MmsPartIn] = []
+    parts: list[MmsPartIn] = []
 
 
 @endpoint()
 async def mms(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """An MMS arrives: pushed to mms_url as multipart/related (spec 11)."""
-    body = req.json(_MmsIn)
+    body = req.json(MmsIn)
     if not body.sender or not body.parts:
         raise ApiError(ResultCode.BAD_REQUEST, "an MMS needs sender and at least one part", 400)
     _checked(numbers.sender, body.sender, "sender")
@@ -339,10 +342,10 @@ async def state(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
 async def ussd(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     """The network's USSD menus: listed; added or replaced (code + text, options, delay); removed."""
     service = _net(gw).ussd
-    p: dict[str, Any] = {k: v for k, v in req.query.items() if k in ("code", "text", "delay", "remove")}
+    p: dict[str, Any] = {k: v for k, v in req.query.items() if k in names(UssdMenuQuery)}
     if req.has_body():
         body = req.json(dict[str, Any])
-        p.update((k, v) for k, v in body.items() if k in ("code", "text", "options", "delay", "remove"))
+        p.update((k, v) for k, v in body.items() if k in names(UssdMenuBody))
     code = p.get("code")
     if code is not None:
         if not isinstance(code, str) or not code.strip():
@@ -363,38 +366,97 @@ async def ussd(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
     return _ok(menus={c: node.table() for c, node in service.menus().items()})
 
 
-S = {"type": "string"}
-INT = {"type": "integer"}
-ANY_JSON = {"type": "object", "additionalProperties": True}
+# --- the operations: what each route takes (query or JSON body), declared once --------------
+
+Text = str | UnsetType
+Number = Annotated[str, Meta(description="a number")] | UnsetType
+
+
+class SlotQuery(msgspec.Struct):
+    port: Annotated[str, Meta(examples=["1.02"])] | UnsetType = UNSET  # a slot (a port: its active slot)
+
+
+class InsertQuery(SlotQuery):
+    number: Text = UNSET
+    balance: Number = UNSET
+    iccid: Text = UNSET
+    imsi: Text = UNSET
+    operator: Text = UNSET
+
+
+class SignalQuery(SlotQuery):
+    value: Annotated[str, Meta(description="0-31, or auto")] | UnsetType = UNSET
+
+
+class RegistrationQuery(SlotQuery):
+    outcome: Literal["ok", "fail", "no_balance", "device_lock", "operator_lock", "sim_error", "timeout"] | UnsetType = (
+        UNSET
+    )
+
+
+class BalanceQuery(SlotQuery):
+    value: Number = UNSET
+    price: Number = UNSET
+
+
+class InboundQuery(SlotQuery):
+    sender: Text = UNSET
+    text: Text = UNSET
+    raw: Annotated[str, Meta(description="the text as base64 UTF-8")] | UnsetType = UNSET
+    ts: Number = UNSET
+    ref: int | UnsetType = UNSET
+    total: int | UnsetType = UNSET
+    seq: int | UnsetType = UNSET
+
+
+class CallQuery(SlotQuery):
+    answer: Literal["0", "1"] | UnsetType = UNSET
+    ring: Literal["0", "1"] | UnsetType = UNSET
+    pdd: Number = UNSET
+    duration: Number = UNSET
+
+
+class UssdMenuQuery(msgspec.Struct):
+    code: Text = UNSET
+    text: Text = UNSET
+    delay: Number = UNSET
+    remove: Literal["0", "1"] | UnsetType = UNSET
+
+
+class UssdMenuBody(msgspec.Struct):
+    code: Text = UNSET
+    text: Text = UNSET
+    delay: float | UnsetType = UNSET
+    options: dict[str, Any] | UnsetType = UNSET
+    remove: int | UnsetType = UNSET
+
+
+STATE = Operation("/sim/state", "Simulator: the whole simulated state")
+INSERT = Operation("/sim/insert", "Simulator: insert a SIM", query=InsertQuery)
+REMOVE = Operation("/sim/remove", "Simulator: remove a SIM", query=SlotQuery)
+SIGNAL = Operation("/sim/signal", "Simulator: fix a module's signal", query=SignalQuery)
+REGISTRATION = Operation("/sim/registration", "Simulator: how registrations end", query=RegistrationQuery)
+BALANCE = Operation("/sim/balance", "Simulator: balance and price", query=BalanceQuery)
+INBOUND = Operation("/sim/inbound", "Simulator: an SMS arrives", query=InboundQuery)
+CALL = Operation("/sim/call", "Simulator: a voice call", query=CallQuery)
+USSD = Operation(
+    "/sim/ussd",
+    "Simulator: USSD menus (list; add or replace with code and text, options, delay; remove=1)",
+    ("get", "post"),
+    query=UssdMenuQuery,
+    body=UssdMenuBody,
+)
+MMS = Operation("/sim/mms", "Simulator: an MMS arrives", ("post",), body=MmsIn)
+
 ROUTES = (
-    Route("/sim/state", state, "Simulator: the whole simulated state"),
-    Route("/sim/insert", insert, "Simulator: insert a SIM", {"port": S, "number": S, "balance": S}),
-    Route("/sim/remove", remove, "Simulator: remove a SIM", {"port": S}),
-    Route("/sim/signal", signal, "Simulator: fix a module's signal", {"port": S, "value": S}),
-    Route("/sim/registration", registration, "Simulator: how registrations end", {"port": S, "outcome": S}),
-    Route("/sim/balance", balance, "Simulator: balance and price", {"port": S, "value": S, "price": S}),
-    Route(
-        "/sim/inbound",
-        inbound,
-        "Simulator: an SMS arrives",
-        {"port": S, "sender": S, "text": S, "raw": S, "ref": INT, "total": INT, "seq": INT},
-    ),
-    Route(
-        "/sim/call",
-        call,
-        "Simulator: a voice call",
-        {"port": S, "answer": {"type": "string", "enum": ["0", "1"]}, "pdd": S, "duration": S},
-    ),
-    Route(
-        "/sim/ussd",
-        ussd,
-        "Simulator: USSD menus (list; add or replace with code and text, options, delay; remove=1)",
-        {"code": S, "text": S, "delay": S, "remove": S},
-        body={
-            "type": "object",
-            "properties": {"code": S, "text": S, "delay": {"type": "number"}, "options": ANY_JSON, "remove": INT},
-        },
-        methods=("get", "post"),
-    ),
-    Route("/sim/mms", mms, "Simulator: an MMS arrives", body=ANY_JSON, methods=("post",)),
+    Route(STATE, state),
+    Route(INSERT, insert),
+    Route(REMOVE, remove),
+    Route(SIGNAL, signal),
+    Route(REGISTRATION, registration),
+    Route(BALANCE, balance),
+    Route(INBOUND, inbound),
+    Route(CALL, call),
+    Route(USSD, ussd),
+    Route(MMS, mms),
 )

@@ -27,11 +27,12 @@ from aiohttp import web
 
 from ..config.server import DEFAULT_PORTS, origin_key
 from ..protocol.codes import ResultCode
+from ..protocol.operations import HEALTHZ
 from .endpoint import DEVICE, error_response
 
 log = logging.getLogger(__name__)
 
-HARMLESS = frozenset({"/healthz", "/openapi.json"})
+HARMLESS = frozenset({HEALTHZ.path, "/openapi.json"})
 _FROM_ELSEWHERE = frozenset({"cross-site", "same-site"})
 _FROM_HERE = frozenset({"same-origin", "none"})  # "none": typed, bookmarked, or not from a page
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ..gateway.device import Device
 from ..gateway.sending.engine import SendEngine
+from ..protocol.answers import HealthReply, PortCount
 from ..protocol.codes import PortState
 from .endpoint import ApiRequest, endpoint, json_response
 
@@ -41,9 +42,7 @@ async def healthz(req: ApiRequest, gw: HealthParts) -> web.Response:
                 f"it takes no SMS for another {round(pause.left, 1):g} s, the other ports send meanwhile"
             )
     registered = sum(1 for p in ports if p.active.state.can_send)
-    body = {
-        "status": "degraded" if problems else "ok",
-        "problems": problems,
-        "ports": {"total": len(ports), "registered": registered},
-    }
+    body = HealthReply(
+        status="degraded" if problems else "ok", problems=problems, ports=PortCount(len(ports), registered)
+    )
     return json_response(body, 503 if problems else 200)

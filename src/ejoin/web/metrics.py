@@ -29,7 +29,9 @@ from ..gateway.activity import Activity
 from ..gateway.outbox import Outbox
 from ..gateway.runtime import Gateway
 from ..protocol.codes import ResultCode
+from ..protocol.operations import METRICS
 from .endpoint import DEVICE, ApiRequest, credentials_ok, error_response, slow_down
+from .route import Route, mount
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
@@ -224,7 +226,7 @@ def install(app: web.Application, collector: Collector, before: Callable[[], Awa
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     )
     app.middlewares.append(measure)  # innermost: sees the answer json_errors made of any failure
-    app.router.add_route("GET", "/metrics", metrics)
+    mount(app, [Route(METRICS, metrics)])
 
 
 @web.middleware

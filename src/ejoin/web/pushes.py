@@ -12,42 +12,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import msgspec
-
 from ..clock import Clock
 from ..gateway.activity import Activity
 from ..gateway.outbox import Outbox
 from ..gateway.settings import PUSH_URLS, DeviceSettings
+from ..protocol.answers import PushChangeReply, PushDestination, PushesReply
 from ..protocol.codes import ResultCode
+from ..protocol.requests import PushTarget
 from .endpoint import ApiError, ApiRequest, endpoint, flag
-
-
-class PushDestination(msgspec.Struct):
-    url: str
-    queued: int  # pushes waiting to be delivered
-    dead: int  # pushes in the dead-letter table
-    oldest_age: float | None  # seconds since the oldest waiting push was queued
-    attempts: int  # failed tries of the push at the head of the queue
-    last_error: str
-    next_retry_in: float | None  # seconds until the next try, while backing off
-    oldest_dead_age: float | None  # seconds since the oldest dead push was queued
-    last_died_age: float | None  # seconds since a push of this destination last went dead
-
-
-class PushesReply(msgspec.Struct):
-    code: int
-    reason: str
-    window: float  # seconds a push is retried before it goes dead (push_retry_window)
-    queued: int
-    dead: int
-    destinations: list[PushDestination]
-
-
-class PushChangeReply(msgspec.Struct):
-    code: int
-    reason: str
-    count: int  # pushes replayed, or dropped
-    destinations: dict[str, int]  # per destination URL
 
 
 class PushParts(Protocol):
@@ -70,17 +42,10 @@ class QueueParts(Protocol):
     def outbox(self) -> Outbox: ...
 
 
-class _Target(msgspec.Struct):
-    url: str | None = None
-    all: str | int | bool | None = None
-    queued: str | int | bool | None = None
-    forget: str | int | bool | None = None
-
-
 def _target(req: ApiRequest) -> tuple[str | None, bool, bool]:
     """The destination named (None: all of them), whether waiting pushes are meant too, and whether
     later ones are (``forget``: one destination only)."""
-    body = req.json(_Target) if req.body_is_json() else _Target()
+    body = req.json(PushTarget) if req.body_is_json() else PushTarget()
     url = req.param("url") or body.url
     every = flag(req.param("all") or _text(body.all), "all")
     queued = flag(req.param("queued") or _text(body.queued), "queued")

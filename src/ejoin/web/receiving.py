@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-import msgspec
+from typing import Protocol
 
 from ..gateway.receiving import Inbox, row_of
 from ..gateway.settings import DeviceSettings
+from ..protocol.answers import InboxReply, RawDropReply, RawInboxReply, RawMessage
 from ..protocol.codes import ResultCode
+from ..protocol.requests import RawTarget
 from .endpoint import ApiError, ApiRequest, endpoint, flag, integer
-
-
-class InboxReply(msgspec.Struct):
-    code: int
-    reason: str
-    ssrc: str
-    sms_num: int
-    next_sms: int
-    data: list[list[Any]]
 
 
 class InboxParts(Protocol):
@@ -52,33 +43,6 @@ async def get_sms(req: ApiRequest, gw: InboxParts) -> InboxReply:
 RAW_PAGE_MAX = 1000
 
 
-class RawMessage(msgspec.Struct):
-    id: int
-    port: str  # the slot that received it
-    ts: int  # when it was read from the module (unix time)
-    pdu: str  # hex, as the module gave it
-    reason: str  # why it is kept raw
-
-
-class RawInboxReply(msgspec.Struct):
-    code: int
-    reason: str
-    num: int
-    next: int  # the id to ask for next
-    raw: list[RawMessage]
-
-
-class RawDropReply(msgspec.Struct):
-    code: int
-    reason: str
-    count: int
-
-
-class _RawTarget(msgspec.Struct):
-    ids: list[int] | str | int | None = None
-    all: str | int | bool | None = None
-
-
 @endpoint()
 async def get_raw(req: ApiRequest, gw: InboxParts) -> RawInboxReply:
     first = integer(req.field("id"), "id", default=1, minimum=1)
@@ -92,7 +56,7 @@ async def get_raw(req: ApiRequest, gw: InboxParts) -> RawInboxReply:
 async def drop_raw(req: ApiRequest, gw: InboxParts) -> RawDropReply:
     given: list[int] | str | int | None
     if req.body_is_json():
-        body = req.json(_RawTarget)
+        body = req.json(RawTarget)
         every = flag(req.param("all") or _text(body.all), "all")
         given = req.param("ids") or body.ids
     else:  # the query, or a form body

@@ -1,29 +1,34 @@
-"""A web route: its handler, the methods served, and its entry in /openapi.json.
+"""A route: an operation (``protocol/operations.py``) bound to the handler that serves it.
 
-A leaf module (nothing of ejoin imported): the device's table (web/routes.py),
-the OpenAPI builder and the drivers' own routes (the simulator's ``/sim/*``)
-all use it, and a driver names its routes without importing the web layer.
+The gateway's table (web/routes.py), the fleet's (fleet/api/app.py) and the drivers' own routes
+(the simulator's ``/sim/*``) are lists of these; ``mount`` serves them and ``web/openapi.py``
+documents their operations. Nothing of the gateway is imported here, so a driver names its
+routes without importing the web layer's machinery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web
+
+from ..protocol.operations import Operation
 
 
 @dataclass(frozen=True)
 class Route:
-    """A web route: its handler, the methods served, and its entry in /openapi.json.
-
-    The device's own routes are one table of these (web/routes.py); a driver adds its own.
-    """
-
-    path: str
+    operation: Operation
     handler: Callable[..., Awaitable[Any]]
-    summary: str
-    query: dict[str, Any] = field(default_factory=dict)  # query parameter -> JSON schema, as documented
-    body: dict[str, Any] | None = None  # JSON schema of the body, as documented
-    methods: tuple[str, ...] = ("get",)  # as documented
-    answer: Any = None  # the Struct type of the answer, as documented (None: a JSON object)
-    serve: tuple[str, ...] = ("GET", "POST")  # as served
+
+    @property
+    def path(self) -> str:
+        return self.operation.path
+
+
+def mount(app: web.Application, routes: Iterable[Route]) -> None:
+    """Serve each route's path with the methods its operation serves."""
+    for route in routes:
+        for method in route.operation.serve:
+            app.router.add_route(method, route.operation.path, route.handler)

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..gateway.security import INVALID_USER, SessionRefused
+from ..protocol.answers import SessionReply
 from ..protocol.messages import WireError, decode_lenient
 from .endpoint import DEVICE, ApiRequest, json_response, slow_down
 
@@ -27,6 +28,6 @@ async def crypt_session(request: web.Request) -> web.Response:
     except SessionRefused as exc:
         if exc.code == INVALID_USER:
             await slow_down(gw, req, "wrong handshake auth")
-        return json_response({"code": exc.code, "desc": exc.desc})
+        return json_response(SessionReply(code=exc.code, desc=exc.desc))
     gw.guard.succeeded(request.remote or "unknown")
-    return json_response({"code": 0, "desc": "OK", "session": session.id, "expires": session.lifetime})
+    return json_response(SessionReply(code=0, desc="OK", session=session.id, expires=session.lifetime))

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..gateway.sending.engine import SendEngine
+from ..protocol.answers import QueuedTaskOut, ResultsReply, TasksReply, TaskStatusItem, TaskStatusReply
 from ..protocol.codes import ResultCode, TaskStatus
 from ..protocol.messages import WireError, decode_lenient
 from ..protocol.ports import DeviceSize
@@ -30,43 +31,6 @@ class SendingParts(Protocol):
     def size(self) -> DeviceSize: ...
     @property
     def config(self) -> SendingConfig: ...
-
-
-class TaskStatusItem(msgspec.Struct, omit_defaults=True):
-    tid: Any
-    status: str
-    reason: str = ""  # why a task was refused (not in the spec's sample: clients ignore it)
-
-
-class TaskStatusReply(msgspec.Struct):
-    code: int
-    reason: str
-    type: str
-    status: list[TaskStatusItem]
-
-
-class ResultsReply(msgspec.Struct, omit_defaults=True):
-    code: int
-    reason: str
-    results: list[TaskStatusItem] | None = None
-
-
-class QueuedTaskOut(msgspec.Struct, omit_defaults=True):
-    tid: Any
-    state: int
-    from_: str = msgspec.field(name="from")
-    to: str
-    chs: str
-    coding: int
-    sms: str | msgspec.UnsetType = msgspec.UNSET
-
-
-class TasksReply(msgspec.Struct):
-    code: int
-    reason: str
-    total_num: int
-    task_num: int
-    tasks: list[QueuedTaskOut]
 
 
 def _items(outcomes: Sequence[tuple[Any, TaskStatus] | tuple[Any, TaskStatus, str]]) -> list[TaskStatusItem]:

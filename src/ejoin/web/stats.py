@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgspec
-
-from ..gateway.esim import DELETE, WRITE, EsimItemIn, EsimResult, Euicc, EuiccInfo
-from ..gateway.statistics import CallStat, SmsStat, Statistics
+from ..gateway.esim import DELETE, WRITE, Euicc
+from ..gateway.statistics import Statistics
+from ..protocol.answers import CallStat, EsimReply, EsimResult, EuiccInfo, SmsStat, StatsReply
 from ..protocol.codes import ResultCode
 from ..protocol.ports import DeviceSize, PortSpecError, parse_number_list
+from ..protocol.requests import EsimItemIn
 from .endpoint import ApiError, ApiRequest, WebHandler, endpoint, integer
 
 
@@ -26,23 +26,6 @@ class StatsParts(SizeParts, Protocol):
 class EsimParts(SizeParts, Protocol):
     @property
     def esim(self) -> Euicc: ...
-
-
-class StatsReply(msgspec.Struct):
-    code: int
-    reason: str
-    count: int
-    stats: list[Any]
-
-
-class EsimReply(msgspec.Struct):
-    """The table names the array ``ports``, the sample ``stats``: both are emitted (DECISIONS.md)."""
-
-    code: int
-    reason: str
-    count: int
-    ports: list[Any]
-    stats: list[Any]
 
 
 def _numbers(req: ApiRequest, name: str, upper: int) -> list[int] | None:

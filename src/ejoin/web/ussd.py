@@ -10,29 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import msgspec
-
-from ..gateway.ussd import AT_TIMEOUT, USSD_TIMEOUT, Passthrough, PassthroughRefused, parse_timeout
+from ..gateway.ussd import Passthrough, PassthroughRefused, parse_timeout
+from ..protocol.answers import AtAnswerReply, UssdAnswerReply
 from ..protocol.codes import ResultCode, TaskStatus
+from ..protocol.requests import AT_TIMEOUT, USSD_TIMEOUT, AtQuery, UssdQuery, names
 from .endpoint import ApiError, ApiRequest, endpoint, flag
 
-USSD_KEYS = ("port", "ussd", "timeout", "cancel")
-AT_KEYS = ("port", "at", "AT", "timeout")
-
-
-class UssdAnswerReply(msgspec.Struct):
-    code: int
-    reason: str
-    port: str
-    resp: str
-    session: int  # 1: the network awaits a reply
-
-
-class AtAnswerReply(msgspec.Struct):
-    code: int
-    reason: str
-    port: str
-    resp: str  # the module's raw answer lines joined by CR LF, final result included
+USSD_KEYS = names(UssdQuery)
+AT_KEYS = (*names(AtQuery), "AT")  # AT: as some clients spell it
 
 
 def _params(req: ApiRequest, keys: tuple[str, ...]) -> dict[str, Any]:

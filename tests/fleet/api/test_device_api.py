@@ -100,3 +100,20 @@ def test_a_port_outside_the_fleet_is_refused_as_a_device_does(fleet: FleetThread
     # a member's parameters are not the fleet's: only where it pushes is
     refused = fleet.get("/goip_send_cmd.html", op="get", **{"sim_imei(1)": ""})
     assert refused["code"] == 400 and "other parameters are a member device's" in refused["reason"]
+
+
+def test_the_fleet_documents_what_it_serves(fleet: FleetThread) -> None:
+    document = httpx.get(fleet.url + "/openapi.json").json()
+    assert document["info"]["title"] == "EJOIN HTTP API (ejoin fleet)"
+    # the dashboard's pages (docs/dashboard.md) are for people, not part of the API
+    served = {
+        path
+        for r in fleet._runner.app.router.routes()
+        if (path := r.resource.canonical) not in ("/", "/login", "/logout", "/favicon.ico")
+        and not path.startswith("/dashboard")
+    }
+    assert served == set(document["paths"]) | {"/openapi.json"}
+    assert {"/ejoin/pushes", "/healthz", "/metrics"} <= served  # its push queue and health, as a gateway's
+    assert "/ejoin/inbox/raw" not in served  # a module's undecodable PDUs are a gateway's
+    report = document["paths"]["/fleet/reports/{member}/{secret}"]["post"]
+    assert [p["name"] for p in report["parameters"]] == ["member", "secret"]  # no credentials: the secret is

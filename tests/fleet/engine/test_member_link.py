@@ -15,6 +15,7 @@ from ejoin.fleet.engine.members import MemberDown, MemberError, MemberLink, Prob
 from ejoin.fleet.engine.runtime import Fleet
 from ejoin.fleet.engine.status_push import merge_port_status
 from ejoin.gateway.ussd import PassthroughRefused
+from ejoin.protocol import operations as op
 
 
 def entry(port: str, st: int, iccid: str = "") -> dict[str, object]:
@@ -74,7 +75,7 @@ async def test_a_routed_request_answered_with_an_http_error_passes_it_on_with_a_
             raise MemberError("m1", 502, b"<html>Bad Gateway</html>")
 
     with pytest.raises(PassthroughRefused) as refused:
-        await routed._routed(cast(Fleet, None), "/goip_send_at.html", cast(MemberLink, Answering()), {}, 10, 6)
+        await routed._routed(cast(Fleet, None), op.SEND_AT, cast(MemberLink, Answering()), {}, 10, 6)
     assert refused.value.code == 7
     assert (
         refused.value.reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...config import ConfigError
+from ...protocol.answers import FleetMember, MemberReply, MembersReply, WithdrawnReply
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint, flag
 from ..config import member_of
@@ -16,43 +17,40 @@ from ..engine.members import MemberLink
 from ..engine.runtime import Fleet, MemberBusy, MemberUnfit
 
 
-def shown(link: MemberLink, sent_twice: int = 0) -> dict[str, Any]:
+def shown(link: MemberLink, sent_twice: int = 0) -> FleetMember:
     m = link.config
-    registered = len(link.registered())
-    return {
-        "name": m.name,
-        "url": m.url,
-        "username": m.username,
-        "ports": m.ports,
-        "secure": m.secure,
-        "crypt": m.crypt,
-        "up": link.up,
-        "down_since": link.down_since,
-        "problem": link.problem.words if link.problem else "",  # why it is down, in words
-        "registered": registered,
-        # SMS it sent after the fleet had withdrawn them and given them to another member (failover)
-        "sent_twice": sent_twice,
-        "removed": False,
-    }
+    return FleetMember(
+        name=m.name,
+        url=m.url,
+        username=m.username,
+        ports=m.ports,
+        secure=m.secure,
+        crypt=m.crypt,
+        up=link.up,
+        down_since=link.down_since,
+        registered=len(link.registered()),
+        sent_twice=sent_twice,
+        problem=link.problem.words if link.problem else "",
+    )
 
 
-def former(name: str, settings: dict[str, Any], sent_twice: int) -> dict[str, Any]:
+def former(name: str, settings: dict[str, Any], sent_twice: int) -> FleetMember:
     """A member removed (forced) that sent SMS after its removal which others had been given: listed
     while the ledger keeps their tasks, so that it is seen."""
-    return {
-        "name": name,
-        "url": settings.get("url", ""),
-        "username": settings.get("username", ""),
-        "ports": settings.get("ports", ""),
-        "secure": bool(settings.get("secure")),
-        "crypt": settings.get("crypt", ""),
-        "up": False,
-        "down_since": None,
-        "problem": "removed from the fleet",
-        "registered": 0,
-        "sent_twice": sent_twice,
-        "removed": True,
-    }
+    return FleetMember(
+        name=name,
+        url=settings.get("url", ""),
+        username=settings.get("username", ""),
+        ports=settings.get("ports", ""),
+        secure=bool(settings.get("secure")),
+        crypt=settings.get("crypt", ""),
+        up=False,
+        down_since=None,
+        registered=0,
+        sent_twice=sent_twice,
+        problem="removed from the fleet",
+        removed=True,
+    )
 
 
 def _body(req: ApiRequest) -> dict[str, Any]:
@@ -62,7 +60,7 @@ def _body(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
-async def listed(fleet: Fleet) -> list[dict[str, Any]]:
+async def listed(fleet: Fleet) -> list[FleetMember]:
     """Every member in port order, then members removed that sent SMS twice (while the ledger keeps them)."""
     links = sorted(fleet.links.values(), key=lambda link: link.config.first)
     twice = await fleet.ledger.sent_twice()
@@ -75,12 +73,12 @@ async def listed(fleet: Fleet) -> list[dict[str, Any]]:
 
 
 @endpoint()
-async def list_members(req: ApiRequest, fleet: Fleet) -> Any:
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "members": await listed(fleet)}
+async def list_members(req: ApiRequest, fleet: Fleet) -> MembersReply:
+    return MembersReply(code=ResultCode.OK_HTTP, reason="OK", members=await listed(fleet))
 
 
 @endpoint()
-async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
+async def add_member(req: ApiRequest, fleet: Fleet) -> MemberReply:
     raw = _body(req).get("member")
     if not isinstance(raw, dict) or not raw.get("name"):
         raise ApiError(
@@ -97,11 +95,11 @@ async def add_member(req: ApiRequest, fleet: Fleet) -> Any:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
     except MemberUnfit as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 400) from None
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "member": shown(link)}
+    return MemberReply(code=ResultCode.OK_HTTP, reason="OK", member=shown(link))
 
 
 @endpoint()
-async def remove_member(req: ApiRequest, fleet: Fleet) -> Any:
+async def remove_member(req: ApiRequest, fleet: Fleet) -> WithdrawnReply:
     body = _body(req)
     name = body.get("name")
     if not isinstance(name, str) or not name:
@@ -114,11 +112,4 @@ async def remove_member(req: ApiRequest, fleet: Fleet) -> Any:
         raise ApiError(ResultCode.NOT_FOUND, f"no member named {name}") from None
     except MemberBusy as exc:
         raise ApiError(ResultCode.BAD_REQUEST, str(exc), 409) from None
-    return {"code": ResultCode.OK_HTTP, "reason": "OK", "withdrawn": moved}
-
-
-ROUTES = (
-    ("GET", "/ejoin/fleet/members", list_members),
-    ("POST", "/ejoin/fleet/members/add", add_member),
-    ("POST", "/ejoin/fleet/members/remove", remove_member),
-)
+    return WithdrawnReply(code=ResultCode.OK_HTTP, reason="OK", withdrawn=moved)

@@ -10,12 +10,15 @@ from typing import Any
 from aiohttp import web
 
 from ...gateway import commands
+from ...protocol import operations as op
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
 from ...web import pushes
+from ...web.api import device_app
 from ...web.command import requested_command, requested_op
 from ...web.cross_site import refuse_cross_site
-from ...web.endpoint import DEVICE, ApiRequest, endpoint, flag, json_errors
+from ...web.endpoint import ApiRequest, endpoint, flag
+from ...web.route import Route
 from ...web.session import crypt_session
 from ...web.sms import change_endpoints, send_endpoint
 from ...web.status import push_settings
@@ -115,47 +118,41 @@ async def _sms(fleet: Fleet, member: str, body: Any) -> None:
         await fleet.inbound.member_push(link, body)
 
 
+ROUTES: tuple[Route, ...] = (
+    Route(op.GET_STATUS, get_status),
+    Route(op.SEND_CMD, send_cmd),
+    Route(op.POST_SMS, post_sms),
+    Route(op.PAUSE_SMS, pause_sms),
+    Route(op.RESUME_SMS, resume_sms),
+    Route(op.REMOVE_SMS, remove_sms),
+    Route(op.GET_TASKS, queue.get_tasks),
+    Route(op.GET_SMS, inbox.get_sms),
+    Route(op.GET_SMS_STAT, stats.sms_stat),
+    Route(op.GET_CALL_STAT, stats.call_stat),
+    Route(op.GET_ESIMS, routed.get_esims),
+    Route(op.WRITE_ESIMS, routed.write_esims),
+    Route(op.DELETE_ESIMS, routed.delete_esims),
+    Route(op.SEND_USSD, routed.send_ussd),
+    Route(op.SEND_AT, routed.send_at),
+    Route(op.CRYPT_SESSION, crypt_session),
+    Route(op.FLEET_MEMBERS, admin.list_members),
+    Route(op.FLEET_MEMBER_ADD, admin.add_member),
+    Route(op.FLEET_MEMBER_REMOVE, admin.remove_member),
+    Route(op.MEMBER_REPORTS, _member_push(_report)),
+    Route(op.MEMBER_STATUS, _member_push(_status)),
+    Route(op.MEMBER_SMS, _member_push(_sms)),
+    # the push queue to the platform, as a gateway's (docs/api/pushes.md), and the load balancer's check
+    Route(op.PUSHES, pushes.list_pushes),
+    Route(op.PUSHES_RETRY, pushes.retry_pushes),
+    Route(op.PUSHES_DROP, pushes.drop_pushes),
+    Route(op.FLEET_HEALTHZ, health.healthz),
+)
+
+
 def create_fleet_app(fleet: Fleet) -> web.Application:
-    app = web.Application(client_max_size=fleet.config.max_body, middlewares=[json_errors, refuse_cross_site])
-    app[DEVICE] = app[FLEET] = fleet  # DEVICE: what the endpoint machinery reads, see runtime.Fleet
-    for path, handler in (
-        ("/goip_get_status.html", get_status),
-        ("/goip_send_cmd.html", send_cmd),
-        ("/goip_pause_sms.html", pause_sms),
-        ("/goip_resume_sms.html", resume_sms),
-        ("/goip_remove_sms.html", remove_sms),
-        ("/goip_get_tasks.html", queue.get_tasks),
-        ("/goip_get_sms.html", inbox.get_sms),
-        ("/goip_get_sms_stat.html", stats.sms_stat),
-        ("/goip_get_call_stat.html", stats.call_stat),
-        ("/goip_send_ussd.html", routed.send_ussd),
-        ("/goip_send_at.html", routed.send_at),
-        ("/goip_get_esims.html", routed.get_esims),
-        ("/goip_write_esims.html", routed.write_esims),
-        ("/goip_delete_esims.html", routed.delete_esims),
-    ):
-        app.router.add_route("GET", path, handler)
-        app.router.add_route("POST", path, handler)
-    app.router.add_route("POST", "/goip_post_sms.html", post_sms)
-    app.router.add_route("GET", "/crypt_sess.json", crypt_session)
-    app.router.add_route("POST", "/crypt_sess.json", crypt_session)
-    app.router.add_route("POST", "/fleet/reports/{member}/{secret}", _member_push(_report))
-    app.router.add_route("POST", "/fleet/status/{member}/{secret}", _member_push(_status))
-    app.router.add_route("POST", "/fleet/sms/{member}/{secret}", _member_push(_sms))
-    for method, path, handler in admin.ROUTES:
-        app.router.add_route(method, path, handler)
-    app.router.add_route("GET", "/healthz", health.healthz)
-    # the push queue to the platform, as a gateway's (docs/api/pushes.md)
-    app.router.add_route("GET", "/ejoin/pushes", pushes.list_pushes)
-    app.router.add_route("POST", "/ejoin/pushes/retry", pushes.retry_pushes)
-    app.router.add_route("POST", "/ejoin/pushes/drop", pushes.drop_pushes)
+    app = device_app(fleet, ROUTES, "EJOIN HTTP API (ejoin fleet)", also=[op.METRICS])  # its DEVICE: see runtime.Fleet
+    app[FLEET] = fleet
     metrics.install(app, fleet)
+    app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted
     dashboard.install(app, fleet)
-
-    async def lifecycle(app: web.Application):
-        await fleet.start()
-        yield
-        await fleet.stop()
-
-    app.cleanup_ctx.append(lifecycle)
     return app

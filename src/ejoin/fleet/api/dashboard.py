@@ -3,6 +3,7 @@ fleet's board (board.py), and a page of its own: its members, their health and p
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from ...web import dashboard
@@ -18,7 +19,7 @@ def install(app: web.Application, fleet: Fleet) -> None:
 
     @page
     async def members(request: web.Request, session: LoginSession) -> web.StreamResponse:
-        rows = await listed(fleet)
+        rows = [msgspec.structs.asdict(m) for m in await listed(fleet)]
         for row in rows:
             link = fleet.links.get(row["name"])
             a = link.answers if link is not None else None

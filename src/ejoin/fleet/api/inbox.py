@@ -12,9 +12,10 @@ import asyncio
 import logging
 from typing import Any
 
+from ...protocol import operations as op
+from ...protocol.answers import InboxReply
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiRequest, endpoint, flag, integer
-from ...web.receiving import InboxReply
 from ..engine.members import MemberDown, MemberLink
 from ..engine.numbering import PortMap
 from ..engine.runtime import Fleet
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 async def _page(link: MemberLink, first: int, num: int) -> tuple[str, list[list[Any]], int] | None:
     try:
-        answer = await link.call("/goip_get_sms.html", params={"sms_id": str(first), "sms_num": str(num)})
+        answer = await link.call(op.GET_SMS.path, params={"sms_id": str(first), "sms_num": str(num)})
     except MemberDown:
         return None
     if not isinstance(answer, dict) or answer.get("code") != 0 or not isinstance(answer.get("data"), list):

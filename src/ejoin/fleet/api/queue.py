@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...protocol import operations as op
 from ...protocol.codes import ResultCode
 from ...web.endpoint import ApiError, ApiRequest, endpoint, flag, integer
 from ..engine.members import MemberDown
@@ -24,7 +25,7 @@ async def get_tasks(req: ApiRequest, fleet: Fleet) -> Any:
     content = flag(req.param("has_content"), "has_content")
     params = {"port": str(port - owner.first + 1), "pos": str(pos), "num": str(num), "has_content": str(int(content))}
     try:
-        answer = await fleet.links[owner.name].call("/goip_get_tasks.html", params=params)
+        answer = await fleet.links[owner.name].call(op.GET_TASKS.path, params=params)
     except MemberDown as exc:
         raise ApiError(ResultCode.SERVER_ERROR, f"port {port}: {exc}") from None
     if not isinstance(answer, dict) or answer.get("code") != ResultCode.OK_HTTP:

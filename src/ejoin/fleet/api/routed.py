@@ -16,12 +16,15 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from ...gateway.esim import DELETE, FAILED, WRITE, EsimItemIn
+from ...gateway.esim import DELETE, FAILED, WRITE
 from ...gateway.ussd import PassthroughRefused, checked_at_line, checked_ussd
+from ...protocol import operations as op
+from ...protocol.answers import EsimReply
 from ...protocol.codes import ResultCode, TaskStatus
+from ...protocol.operations import Operation
 from ...protocol.ports import PortAddress, PortSpecError, parse_number_list
+from ...protocol.requests import EsimItemIn
 from ...web.endpoint import ApiError, ApiRequest, endpoint
-from ...web.stats import EsimReply
 from ...web.ussd import at_ask, ussd_ask
 from ..config import MemberConfig
 from ..engine.members import MemberDown, MemberError, MemberLink
@@ -46,7 +49,7 @@ def _owner(fleet: Fleet, given: Any) -> tuple[MemberLink, str]:
 
 
 async def _routed(
-    fleet: Fleet, path: str, link: MemberLink, params: dict[str, str], timeout: float, down_code: TaskStatus
+    fleet: Fleet, operation: Operation, link: MemberLink, params: dict[str, str], timeout: float, down_code: TaskStatus
 ) -> dict[str, Any]:
     """The member's answer to what the fleet has checked as a device would (so the member never gets a
     request it must refuse, nor one too long for its request line); an error answer is this request's
@@ -54,7 +57,7 @@ async def _routed(
     if not link.up:
         raise PassthroughRefused(down_code, f"member {link.name} does not answer")
     try:
-        answer = await link.call(path, params=params, timeout=timeout + MARGIN)
+        answer = await link.call(operation.path, params=params, timeout=timeout + MARGIN)
     except MemberError as exc:
         raise PassthroughRefused(TaskStatus.SERVER_ERROR, str(exc)) from None
     except MemberDown:
@@ -72,7 +75,7 @@ async def send_ussd(req: ApiRequest, fleet: Fleet) -> Any:
     link, local = _owner(fleet, ask.port)
     code = checked_ussd(ask.code, ask.cancel)
     params = {"port": local, "ussd": code, "timeout": f"{ask.timeout:g}", "cancel": "1" if ask.cancel else "0"}
-    return await _routed(fleet, "/goip_send_ussd.html", link, params, ask.timeout, TaskStatus.SIM_UNREGISTERED)
+    return await _routed(fleet, op.SEND_USSD, link, params, ask.timeout, TaskStatus.SIM_UNREGISTERED)
 
 
 @endpoint()
@@ -80,7 +83,7 @@ async def send_at(req: ApiRequest, fleet: Fleet) -> Any:
     ask = at_ask(req)
     link, local = _owner(fleet, ask.port)
     params = {"port": local, "at": checked_at_line(ask.line), "timeout": f"{ask.timeout:g}"}
-    return await _routed(fleet, "/goip_send_at.html", link, params, ask.timeout, TaskStatus.TIMEOUT)
+    return await _routed(fleet, op.SEND_AT, link, params, ask.timeout, TaskStatus.TIMEOUT)
 
 
 def _renamed(rows: Any, m: MemberConfig) -> list[dict[str, Any]]:
@@ -106,7 +109,7 @@ async def get_esims(req: ApiRequest, fleet: Fleet) -> EsimReply:
 
     async def ask(m: MemberConfig, local: list[int]) -> list[dict[str, Any]]:
         try:
-            answer = await fleet.links[m.name].call("/goip_get_esims.html", params={"ports": ",".join(map(str, local))})
+            answer = await fleet.links[m.name].call(op.GET_ESIMS.path, params={"ports": ",".join(map(str, local))})
         except MemberDown:
             return []
         return _renamed(answer.get("ports", answer.get("stats")) if isinstance(answer, dict) else None, m)
@@ -116,8 +119,8 @@ async def get_esims(req: ApiRequest, fleet: Fleet) -> EsimReply:
     return EsimReply(code=ResultCode.OK_HTTP, reason="OK", count=len(rows), ports=rows, stats=rows)
 
 
-def _esim_change(op: int):
-    path = "/goip_write_esims.html" if op == WRITE else "/goip_delete_esims.html"
+def _esim_change(kind: int):
+    path = (op.WRITE_ESIMS if kind == WRITE else op.DELETE_ESIMS).path
 
     async def handler(req: ApiRequest, fleet: Fleet) -> EsimReply:
         items = req.json(list[EsimItemIn])
@@ -146,7 +149,7 @@ def _esim_change(op: int):
         done = [r for r in results if r is not None]
         return EsimReply(code=ResultCode.OK_HTTP, reason="OK", count=len(done), ports=done, stats=done)
 
-    handler.__name__ = "write_esims" if op == WRITE else "delete_esims"
+    handler.__name__ = "write_esims" if kind == WRITE else "delete_esims"
     return endpoint()(handler)
 
 

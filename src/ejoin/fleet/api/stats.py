@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ...protocol import operations as op
+from ...protocol.answers import StatsReply
 from ...protocol.codes import ResultCode
+from ...protocol.operations import Operation
 from ...protocol.ports import PortSpecError, parse_number_list
 from ...web.endpoint import ApiError, ApiRequest, endpoint
-from ...web.stats import StatsReply, slots_and_window
+from ...web.stats import slots_and_window
 from ..engine.members import MemberDown, MemberError
 from ..engine.runtime import Fleet
 
 
-def _stats(path: str, name: str):
+def _stats(operation: Operation, name: str):
     async def handler(req: ApiRequest, fleet: Fleet) -> StatsReply:
         try:
             ports = parse_number_list(req.param("ports"), fleet.size.ports, "port")
@@ -33,7 +36,7 @@ def _stats(path: str, name: str):
         async def ask(m: Any, local: list[int]) -> Any:
             params = {**passed, "ports": ",".join(map(str, local))}
             try:
-                return await fleet.links[m.name].call(path, params=params)
+                return await fleet.links[m.name].call(operation.path, params=params)
             except MemberError as exc:  # it answered: an error of this request, passed on
                 raise ApiError(ResultCode.SERVER_ERROR, str(exc)) from None
             except MemberDown:
@@ -57,5 +60,5 @@ def _stats(path: str, name: str):
     return endpoint()(handler)
 
 
-sms_stat = _stats("/goip_get_sms_stat.html", "sms_stat")
-call_stat = _stats("/goip_get_call_stat.html", "call_stat")
+sms_stat = _stats(op.GET_SMS_STAT, "sms_stat")
+call_stat = _stats(op.GET_CALL_STAT, "call_stat")

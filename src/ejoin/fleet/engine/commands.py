@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ...gateway.commands import Step
 from ...protocol.codes import ResultCode
 from ...protocol.messages import Reply
+from ...protocol.operations import SEND_CMD
 from .members import MemberDown
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ async def route(fleet: Fleet, steps: list[Step]) -> Reply:
             {"type": "command", **ops[0]} if len(ops) == 1 else {"type": "command", "op": "multiple", "ops": ops}
         )
         try:
-            answer = await fleet.links[name].call("/goip_send_cmd.html", body=body)
+            answer = await fleet.links[name].call(SEND_CMD.path, body=body)
         except MemberDown as exc:
             return Reply(code=ResultCode.SERVER_ERROR, reason=str(exc))
         code = answer.get("code") if isinstance(answer, dict) else None

@@ -28,6 +28,7 @@ from ...gateway.activity import Activity, MeteredTransport
 from ...gateway.attached import Attached, LocalPushes
 from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
+from ...protocol import operations as op
 from ...protocol.messages import DevStatus
 from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
@@ -188,7 +189,7 @@ class Fleet:
         return {"sms_url": self.inbound.url, "status_url": self.status_push.url, "sr_url": "", "mms_url": ""}
 
     def report_url(self, member: str) -> str:
-        return f"{self.public_url}/fleet/reports/{member}/{self._secret}"
+        return self.public_url + op.MEMBER_REPORTS.filled(member=member, secret=self._secret)
 
     def dev_status(self, period: int = 0, answers: dict[str, dict[str, Any]] | None = None) -> DevStatus:
         """The fleet's dev-status; ``answers``: members' own answers to show (``all_sims``/``all_slots``)."""
@@ -211,9 +212,10 @@ class Fleet:
         for link in links:
             # known only once the fleet serves (tests set public_url then)
             ready = bool(self.public_url and self._secret)
-            link.push_path = f"/fleet/status/{link.name}/{self._secret}" if ready else ""
+            link.push_path = op.MEMBER_STATUS.filled(member=link.name, secret=self._secret) if ready else ""
             link.push_url = self.public_url + link.push_path if ready else ""
-            link.sms_url = f"{self.public_url}/fleet/sms/{link.name}/{self._secret}" if ready else ""
+            sms_path = op.MEMBER_SMS.filled(member=link.name, secret=self._secret)
+            link.sms_url = self.public_url + sms_path if ready else ""
             link.period = MEMBER_PERIOD
         await self.status_push.refresh(links)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
+from msgspec import UNSET, UnsetType
+
 from ...gateway.plugin import DriverHost
 from ...protocol.codes import ResultCode
+from ...protocol.operations import Operation
 from ...web.endpoint import ApiError, ApiRequest, endpoint
 from ...web.route import Route
-from ..routes import _address, _ok, _params
+from ..routes import SlotQuery, _address, _ok, _params
 from .engine import EmulatedModem, Faults
 
 
@@ -63,11 +66,12 @@ async def fault(req: ApiRequest, gw: DriverHost) -> dict[str, Any]:
 
 _NONE = Faults()
 KNOWN = ", ".join((*Faults.__dataclass_fields__, *ACTIONS))
-FAULT_ROUTES = (
-    Route(
-        "/sim/fault",
-        fault,
-        f"Emulated modules: a fault on or off ({KNOWN})",
-        {"port": {"type": "string"}, "fault": {"type": "string"}, "value": {"type": "string"}},
-    ),
-)
+
+
+class FaultQuery(SlotQuery):
+    fault: str | UnsetType = UNSET
+    value: str | UnsetType = UNSET
+
+
+FAULT = Operation("/sim/fault", f"Emulated modules: a fault on or off ({KNOWN})", query=FaultQuery)
+FAULT_ROUTES = (Route(FAULT, fault),)

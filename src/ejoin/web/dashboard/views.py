@@ -23,7 +23,7 @@ from aiohttp import web
 from ...gateway.parameters import ParameterError
 from ...protocol.codes import TaskStatus
 from ...protocol.errors import DeviceError
-from ...protocol.messages import WireError, decode_lenient, encode
+from ...protocol.messages import PORT_OPS, WireError, decode_lenient, encode
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
@@ -35,7 +35,7 @@ SETTINGS = ("sms_url", "sr_url", "mms_url", "status_url", "status_period", "sms_
 COMPOSE_MAX_NUMBERS = 1000
 INBOX_PAGE = 200
 DETAIL_ROWS = 1000  # recipients listed per lane on a task's page
-PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
+
 TASK_OPS = ("pause", "resume", "remove")
 
 # What the pages show of the device: a gateway's board, or another device kind's (see board.py).
