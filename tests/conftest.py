@@ -22,6 +22,7 @@ from ejoin.gateway.device import Device as SimDevice
 from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.gateway.runtime import Gateway
 from ejoin.sim.config import Timing
+from ejoin.smpp import for_gateway
 from ejoin.store.sqlite import SQLiteStore
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
@@ -240,6 +241,7 @@ def device_factory(tmp_path, clock, aiohttp_client, test_modems):
         overrides.setdefault("modems", test_modems)
         config = make_config(path or tmp_path, **overrides)
         gw = Gateway(config, clock=clock, store=store)
+        for_gateway(gw)  # as ejoin gateway puts it together: an SMPP server when smpp_port is set
         # served as `ejoin gateway` serves it: credentials masked in the access log
         server = EdgeTestServer(create_app(gw))
         await server.start_server(access_log_class=RedactingAccessLogger)

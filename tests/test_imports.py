@@ -123,6 +123,15 @@ def test_the_core_imports_none_of_its_edges():
             assert not [d for d in deps if any(_in(d, e) for e in edges)], module
 
 
+def test_the_smpp_server_is_put_beside_the_device_where_the_program_is_put_together():
+    """Neither the gateway nor the fleet knows the SMPP server: it is attached (gateway/attached.py)
+    by the commands that serve them and by ``ejoin.testing``."""
+    importers = {
+        m for m, deps in MODULES.items() if any(_in(d, "ejoin.smpp") for d in deps) and not _in(m, "ejoin.smpp")
+    }
+    assert importers == {"ejoin.cli", "ejoin.fleet.cli", "ejoin.testing"}
+
+
 def test_the_clock_stands_alone():
     assert GRAPH["ejoin.clock"] == set()
 

@@ -127,6 +127,7 @@ def _run(coro: Any) -> None:
 
 async def _serve(config: GatewayConfig) -> None:
     from .gateway.runtime import Gateway, tune_gc_for_server
+    from .smpp import for_gateway
     from .store.opening import StoreOpenError
     from .web.access_log import RedactingAccessLogger
     from .web.app import create_app
@@ -137,6 +138,7 @@ async def _serve(config: GatewayConfig) -> None:
     sock = _listen(config.host, config.port)
     settle_config_password(config, sock)
     gw = Gateway(config)
+    for_gateway(gw)  # started with the device, when smpp_port is set
     # Requests are logged at debug level, with credentials masked.
     access = logging.getLogger("ejoin.access")
     runner = GuardedRunner(

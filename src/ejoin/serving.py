@@ -92,6 +92,7 @@ def server_options(defaults: type[ServerConfig], **helps: str) -> Callable[[F], 
                 "other sites' pages are refused.",
             ),
         ),
+        click.option("--smpp-port", type=int, help=shown("smpp_port", "SMPP 3.4 server port (docs/smpp.md); 0: off.")),
     ]
 
     def apply(command: F) -> F:

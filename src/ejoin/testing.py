@@ -33,6 +33,7 @@ from aiohttp import web
 from .clock import VirtualClock
 from .drivers import load_gateway_config
 from .gateway.runtime import Gateway
+from .smpp import for_gateway
 from .web.app import create_app
 from .web.connections import GuardedRunner
 
@@ -110,6 +111,7 @@ class GatewayThread:
 
         async def start() -> None:
             self.gateway = Gateway(self.config, clock=self._virtual)
+            for_gateway(self.gateway)  # as ejoin gateway puts it together: an SMPP server when smpp_port is set
             quiesce = getattr(self.gateway.store, "quiesce", None)  # stores working on a thread of their own
             if self._virtual is not None and quiesce is not None:
                 # virtual time moves only once the store has done what was asked of it

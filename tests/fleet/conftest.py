@@ -17,6 +17,7 @@ from ejoin.fleet.api.app import create_fleet_app
 from ejoin.fleet.config import load_fleet_config
 from ejoin.fleet.engine.runtime import Fleet
 from ejoin.fleet.ledger import Ledger, SqliteLedger
+from ejoin.smpp import for_fleet
 from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
 
 from .pg import PgServer, pg_bin
@@ -31,6 +32,7 @@ class FleetThread:
         )
         self.clock = VirtualClock() if virtual else None
         self.fleet = Fleet(self.config, clock=self.clock)
+        for_fleet(self.fleet)  # as ejoin fleet puts it together: an SMPP server when smpp_port is set
         self._thread = _LoopThread("ejoin fleet")
         self.port = 0
 

@@ -154,3 +154,16 @@ def test_password_or_password_file_and_the_flag_wins(tmp_path: Path) -> None:
     path.write_text('password_file = "pw"\n[[member]]\nurl = "http://a"\nports = "1-2"\n')
     c = load_fleet_config(path, {"password": "given"})
     assert (c.password, c.password_file) == ("given", "")
+
+
+def test_smpp_accounts_are_read_and_replicas_are_refused_an_smpp_port() -> None:
+    one = [{"url": "http://a", "ports": "1-2"}]
+    accounts = [{"system_id": "kannel", "password": "secret", "throughput": 200}]
+    config = load_fleet_config(None, {"smpp_port": 2775, "smpp_accounts": accounts, "member": one})
+    assert [(a.system_id, a.password, a.throughput) for a in config.smpp_accounts] == [("kannel", "secret", 200.0)]
+    with pytest.raises(ConfigError, match=r"\[\[smpp_accounts\]\] #1 port: unknown key"):
+        load_fleet_config(None, {"smpp_accounts": [{"system_id": "x", "password": "y", "port": 1}], "member": one})
+    with pytest.raises(
+        ConfigError, match="smpp_port: works with the fleet.s own SQLite ledger only, not with PostgreSQL replicas"
+    ):
+        load_fleet_config(None, {"db": "postgresql://x/y", "smpp_port": 2775, "member": one})

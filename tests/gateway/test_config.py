@@ -153,3 +153,31 @@ def test_password_or_password_file_and_the_flag_wins(tmp_path):
     # --password on the command line wins over the file's way of getting one
     c = load_gateway_config(path, {"password": "given"})
     assert (c.password, c.password_file) == ("given", "")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"smpp_port": 70000}, "smpp_port: expected an integer from 0 to 65535, not 70000"),
+        ({"smpp_window": 0}, "smpp_window: expected an integer from 1 to 10000, not 0"),
+        ({"smpp_accounts": [{"system_id": "", "password": "x"}]}, "#1 system_id: expected a string of 1 to 15 char"),
+        ({"smpp_accounts": [{"system_id": "k", "password": "123456789"}]}, "#1 password: expected a string of 1 to 8"),
+        ({"smpp_accounts": [{"system_id": "k", "password": "p", "throughput": -1}]}, "#1 throughput: expected a num"),
+        ({"smpp_accounts": [{"system_id": "k", "password": "p"}] * 2}, '#2 system_id: "k" is listed twice'),
+        ({"smpp_accounts": [{"system_id": 7, "password": "p"}]}, "#1 system_id: expected a string of 1 to 15 char"),
+        ({"smpp_accounts": [{"system_id": "k"}]}, "password"),
+        ({"smpp_accounts": {"system_id": "k"}}, "smpp_accounts: expected an array of tables, not a table"),
+    ],
+)
+def test_smpp_settings_are_checked(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        load_gateway_config(None, settings)
+
+
+def test_smpp_accounts_come_from_the_toml_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'smpp_port = 2775\n[[smpp_accounts]]\nsystem_id = "kannel"\npassword = "secret"\nthroughput = 200\n'
+    )
+    c = load_gateway_config(path)
+    assert c.smpp_port == 2775 and [(a.system_id, a.throughput) for a in c.smpp_accounts] == [("kannel", 200.0)]

@@ -35,6 +35,14 @@ LogFormat = Literal["text", "json"]
 Origins = Annotated[list[str], Meta(description='an array of origins such as ["https://platform.example.com"]')]
 
 
+class SmppAccount(msgspec.Struct, forbid_unknown_fields=True):
+    """An ``[[smpp_accounts]]`` table: an SMPP login besides the device's own (docs/smpp.md)."""
+
+    system_id: Annotated[str, Meta(min_length=1, max_length=15)]  # SMPP 3.4's limits
+    password: Annotated[str, Meta(min_length=1, max_length=8)]
+    throughput: Annotated[float, Meta(ge=0)] = 0.0  # submit_sm a second; 0: no limit
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The keys a gateway and a fleet share, each meaning the same in both (docs/configuration.md)."""
 
@@ -66,6 +74,11 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     task_retention: Seconds = 3600.0  # seconds a finished, reported task is kept
     inbox_max: AtLeastOne = 100_000  # received SMS kept; older ones (already pushed) are pruned hourly
     max_recipients: AtLeastOne = 1_000_000  # per task
+    # An SMPP 3.4 server in front (docs/smpp.md), put beside the device where the program is put together.
+    smpp_port: Port = 0  # 0: off
+    smpp_host: str = ""  # "": host
+    smpp_window: Annotated[int, Meta(ge=1, le=10_000)] = 100  # requests a bind may have unanswered
+    smpp_accounts: list[SmppAccount] = msgspec.field(default_factory=list)  # besides username/password
 
     def check_server(self) -> None:
         """What the shared keys' types cannot say; ``allowed_origins`` as the cross-site check compares them."""
@@ -78,6 +91,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
                 f"must be at least push_retry_base ({self.push_retry_base:g}), not {self.push_retry_cap:g}",
             )
         self.allowed_origins = check_origins(self.allowed_origins)
+        seen = [a.system_id for a in self.smpp_accounts]
+        for i, system_id in enumerate(seen):
+            if system_id in seen[:i]:
+                raise Refused(("smpp_accounts", i, "system_id"), f"{shown(system_id)} is listed twice")
 
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}

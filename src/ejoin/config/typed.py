@@ -259,6 +259,8 @@ def _described(t: mi.Type) -> str:
     if isinstance(t, mi.FloatType):
         return "a number" + _bounds(t)
     if isinstance(t, mi.StrType):
+        if t.max_length is not None:  # the limit said, or "too long" reads as "empty"
+            return f"a string of {t.min_length or 0} to {t.max_length} characters"
         return "a non-empty string" if t.min_length else "a string"
     if isinstance(t, mi.LiteralType):
         return _either([json.dumps(v) if isinstance(v, str) else repr(v) for v in t.values])

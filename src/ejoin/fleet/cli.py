@@ -57,6 +57,7 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 
 async def _serve(config: FleetConfig) -> None:
     from ..serving import settle_config_password, tls_context
+    from ..smpp import for_fleet
     from ..web.connections import GuardedRunner
     from .api.app import create_fleet_app
     from .engine.runtime import Fleet
@@ -73,6 +74,7 @@ async def _serve(config: FleetConfig) -> None:
             )
     settle_config_password(config)
     fleet = Fleet(config)
+    for_fleet(fleet)  # started with the fleet, when smpp_port is set
     # The gateway's connection guards and HTTP edge: a cap on connections, a deadline for a request's head.
     runner = GuardedRunner(
         create_fleet_app(fleet),

@@ -104,6 +104,10 @@ class FleetConfig(ServerConfig):
         postgres = self.db.startswith(("postgresql://", "postgres://"))
         if self.db and not (postgres or self.db.startswith("sqlite:")):
             raise Refused(("db",), f"sqlite:PATH or a postgresql://... URL, not {self.db.split(':')[0]!r}")
+        if postgres and self.smpp_port:
+            # Replicas share one push outbox: an SMPP task's report could be sent by a replica that does not
+            # hold its SMPP store, and each replica's store would number its messages (and tids) alike.
+            raise Refused(("smpp_port",), "works with the fleet's own SQLite ledger only, not with PostgreSQL replicas")
         if postgres and importlib.util.find_spec("psycopg_pool") is None:
             raise Refused(("db",), "a postgresql:// db needs the PostgreSQL driver: pip install 'ejoin[postgres]'")
         check_members(self.members)

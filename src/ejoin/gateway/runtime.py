@@ -21,6 +21,7 @@ from ..protocol.ports import DeviceSize, PortAddress, PortNameStyle, all_slots
 from ..store.base import PortRecord, SlotRecord, Store
 from ..store.sqlite import SQLiteStore
 from .activity import Activity, MeteredTransport
+from .attached import Attached, LocalPushes
 from .config import GatewayConfig
 from .device import Device, DeviceIdentity
 from .esim import Euicc, NoEuicc
@@ -91,10 +92,14 @@ class Gateway:
             raise ValueError("the config names no driver kind: load it with load_config(..., drivers=...)")
         self.driver = self.modems.driver
         self.activity = Activity(self.clock)
+        # Pushes to a receiver in this process (an attached part's: the SMPP server's reports) stay in it.
+        self.pushes = LocalPushes(
+            MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock)
+        )
         self.outbox = Outbox(
             self.store,
             self.clock,
-            MeteredTransport(transport or AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
+            self.pushes,
             RetryPolicy(
                 base=config.push_retry_base,
                 cap=config.push_retry_cap,
@@ -145,6 +150,9 @@ class Gateway:
         self.inbox.confirm = self.sending.confirm_sent
         self.driver.events = DeviceEvents(self.device, self.inbox)
         self.statistics = Statistics(self.device, self.store, self.clock, self.sending, config.timezone)
+        # Parts put beside the device where the program is put together (the SMPP server): started after
+        # every part of it, stopped before any.
+        self.attached: list[Attached] = []
         self._no_euicc = NoEuicc(self.size.ports)
         self._stats_timer: Timer | None = None
         self._started = False
@@ -170,6 +178,8 @@ class Gateway:
         self.modems.start()
         self._prune_statistics()
         self._started = True
+        for part in self.attached:
+            await part.start()
 
     def _prune_statistics(self) -> None:
         """Hourly housekeeping: old statistics buckets, and the inbox beyond ``inbox_max``."""
@@ -200,6 +210,8 @@ class Gateway:
         return list(records.values()), list(ports.values())
 
     async def stop(self) -> None:
+        for part in reversed(self.attached):
+            await part.stop()
         if self._started:
             if self._stats_timer is not None:
                 self._stats_timer.cancel()

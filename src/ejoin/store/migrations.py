@@ -1,6 +1,7 @@
 """Versioned schemas, and the one runner that brings a database to the newest version: the device
 store's (``MIGRATIONS``, below), the fleet's ledger on SQLite and PostgreSQL
-(``fleet/ledger/schema.py``) and the push receiver's (``client/receiver.py``).
+(``fleet/ledger/schema.py``), the SMPP store's (``smpp/store.py``) and the push receiver's
+(``client/receiver.py``).
 
 A schema is a list of steps; step n brings version n - 1 to n.  A step is appended, never edited:
 a database written by any earlier version is brought forward step by step on open, each step in

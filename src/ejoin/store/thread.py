@@ -1,5 +1,5 @@
 """One thread owning a SQLite connection: the one way ejoin runs SQLite (the device store, the
-fleet's ledger, the push receiver).
+fleet's ledger, the SMPP store, the push receiver).
 
 Every statement runs on that thread.  Work queued while a transaction is being committed is taken
 together into the next one (group commit): under load many writes share one commit; idle, a

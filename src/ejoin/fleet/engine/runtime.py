@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ...clock import Clock, SystemClock
 from ...config import ConfigError
 from ...gateway.activity import Activity, MeteredTransport
+from ...gateway.attached import Attached, LocalPushes
 from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
 from ...protocol import operations as op
@@ -103,10 +104,14 @@ class Fleet:
             self.store = SQLiteStore(data / "outbox.sqlite3")
         # push tries per destination, counted as a gateway counts them (metrics, the dashboard)
         self.activity = Activity(self.clock)
+        # Pushes to a receiver in this process (an attached part's: the SMPP server's reports) stay in it.
+        self.pushes = LocalPushes(
+            MeteredTransport(AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock)
+        )
         self.outbox = Outbox(
             self.store,
             self.clock,
-            MeteredTransport(AiohttpTransport(timeout=config.push_timeout), self.activity, self.clock),
+            self.pushes,
             RetryPolicy(
                 base=config.push_retry_base,
                 cap=config.push_retry_cap,
@@ -164,6 +169,9 @@ class Fleet:
         self._pruning = asyncio.Lock()
         self._syncing = False  # members being read again from the ledger
         self._unused: set[str] = set()  # recorded members not used (their ports another's), as said
+        # Parts put beside the fleet where the program is put together (the SMPP server): started after
+        # every part of it, stopped before any.
+        self.attached: list[Attached] = []
         # Replicas: when this one last renewed its leases (monotonic seconds: leases are real time), and
         # how many replicas were alive then.
         self.renewed_at: float | None = None
@@ -241,6 +249,8 @@ class Fleet:
             self.db.on_notify(self._notified)
             self._holder = asyncio.ensure_future(self._hold())
         self._poller = asyncio.ensure_future(self._poll())
+        for part in self.attached:
+            await part.start()
 
     async def _agree_on_public_url(self) -> None:
         """Replicas subscribe members to one address, the load balancer's: one that differs is said."""
@@ -600,6 +610,8 @@ class Fleet:
             await asyncio.gather(*list(self._work), return_exceptions=True)
 
     async def stop(self) -> None:
+        for part in reversed(self.attached):
+            await part.stop()
         self._stopping = True
         for loop in (self._poller, self._holder):
             if loop is not None:
