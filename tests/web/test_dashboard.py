@@ -425,3 +425,32 @@ async def test_a_paused_port_says_so_in_its_row_and_its_card(monkeypatch, clock,
     assert f'<b class="paused" title="{why}">· paused</b>' in html  # the row
     assert f'<p class="paused" role="status">{why}</p>' in html  # the card
     assert html.count("· paused") == 1  # port 1 sends
+
+
+async def test_a_finished_task_page_follows_until_its_rows_catch_up(device):
+    """A task's counts move before its recipients' outcomes reach the store (they go in the next
+    batch): a page drawn in between must keep following, not freeze one row behind."""
+    import dataclasses
+
+    from ejoin.web.dashboard.views import BOARD
+
+    await logged_in(device)
+    await device.send_ok({"tid": 611, "from": "1", "to": "13900000001,13900000002", "sms": "x"})
+    await device.clock.advance(10)
+    found = await device.client.get("/dashboard/tasks", params={"tid": "611"}, allow_redirects=False)
+    page = found.headers["Location"]
+    html = await (await device.client.get(page)).text()
+    assert "2 sent" in html and 'data-state="finished"' in html and html.count('<tr class="sent">') == 2
+    assert "hx-get" not in html.split('id="task-live"')[1].split(">")[0]  # settled: nothing to follow
+
+    board = device.client.app[BOARD]
+    real = board.recipients
+
+    async def one_behind(task, limit):
+        rows = await real(task, limit)
+        return [*rows[:-1], dataclasses.replace(rows[-1], state="waiting")]
+
+    board.recipients = one_behind
+    html = await (await device.client.get(page)).text()
+    assert 'data-state="finished"' in html
+    assert "hx-get" in html.split('id="task-live"')[1].split(">")[0]  # follows until the rows say so

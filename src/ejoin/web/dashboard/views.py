@@ -159,8 +159,19 @@ async def task_detail(request: web.Request, session: LoginSession) -> web.Stream
         return screen(request, "task.html", status=404, session=session, active="tasks", task=None, rows=[])
     rows = await board.recipients(task, DETAIL_ROWS)
     split = await board.split(task)
+    # A task's counts move first; its recipients' outcomes reach the store in the next batch: the page
+    # keeps following until its rows say as much (a task finished a moment ago showed one row behind).
+    done = sum(row.state in ("sent", "failed") for row in rows)
+    behind = task.n <= DETAIL_ROWS and done < task.sent + task.failed
     return screen(
-        request, "task.html", session=session, active="tasks", task=task_rows([task])[0], rows=rows, split=split
+        request,
+        "task.html",
+        session=session,
+        active="tasks",
+        task=task_rows([task])[0],
+        rows=rows,
+        split=split,
+        behind=behind,
     )
 
 
