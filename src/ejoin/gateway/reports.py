@@ -4,7 +4,13 @@ A task reports when ``sr_cnt`` more of its SMS are done, when ``sr_prd``
 seconds have passed, and when it finishes.  Reports wait in a cache, one per
 (sr_url, request sr_cnt, request sr_prd), flushed to ``sr_url`` as one
 ``status-report`` when it holds ``sr_cnt`` reports or ``sr_prd`` seconds after
-its first one.  A flush goes into the durable outbox in the same commit that
+its first one.  With a request ``sr_prd`` of 0 a report leaves at once when
+nothing else of this device is on its way to that ``sr_url``; otherwise it
+waits until the push on its way has left the outbox (delivered, or given up)
+and leaves with every report due meanwhile, at most ``sr_cnt`` in one push: so
+one push per round trip of the receiver, not one per report, under load
+(docs/decisions.md, "Status reports under load").  A flush goes into the
+durable outbox in the same commit that
 marks the reported SMS as reported, so after a crash exactly the unreported
 progress is reported again.  It goes there only once the outcomes it reports
 are on disk (``barrier``), and flushes leave strictly in order: one that
@@ -86,6 +92,8 @@ class TaskReports:
         # Resolves once every outcome reported so far is durable (set by the send engine).
         self.barrier: Callable[[], asyncio.Future[None]] = _already_durable
         self._leaving: deque[_Leaving] = deque()
+        # per sr_url: flushes leaving or in the outbox, not yet settled (delivered or given up)
+        self._on_way: dict[str, int] = {}
         self._storing = False
         self._retry: Timer | None = None
         self.observer: TaskObserver | None = None
@@ -166,8 +174,12 @@ class TaskReports:
             cache = self._caches[key] = _Cache(url, max(1, opts.sr_cnt), max(0, opts.sr_prd))
         cache.reports.append(report)
         cache.marks[task.id] = task.done_seq
-        if len(cache.reports) >= cache.count or cache.period == 0:
+        if len(cache.reports) >= cache.count:
             self._flush(key)
+        elif cache.period == 0:
+            if not self._on_way.get(url):
+                self._flush(key)
+            # else it leaves once what is on its way to ``url`` has settled (_settled)
         elif cache.timer is None:
             cache.timer = self._clock.call_later(cache.period, self._flush, key)
 
@@ -180,8 +192,19 @@ class TaskReports:
         body = b""
         if cache.url:
             body = encode(StatusReportPush(type="status-report", rpt_num=len(cache.reports), rpts=cache.reports))
+            self._on_way[cache.url] = self._on_way.get(cache.url, 0) + 1
         self._leaving.append(_Leaving(cache.url, body, list(cache.marks.items())))
         self._drain()
+
+    def _settled(self, url: str) -> None:
+        """A push to ``url`` left the outbox: the reports held for it (sr_prd 0) leave now."""
+        left = self._on_way.get(url, 0) - 1
+        if left > 0:
+            self._on_way[url] = left
+            return
+        self._on_way.pop(url, None)
+        for key in [k for k, c in self._caches.items() if c.url == url and c.period == 0]:
+            self._flush(key)
 
     def flush_all(self) -> None:
         for key in list(self._caches):
@@ -199,19 +222,36 @@ class TaskReports:
         head = self._leaving[0]
         stored: asyncio.Future[Any]
         if head.url:
-            stored = self._outbox.push(head.url, "status-report", head.body, marks=PushMarks(reported=head.marks))
+            url = head.url
+            stored = self._outbox.push(
+                url,
+                "status-report",
+                head.body,
+                marks=PushMarks(reported=head.marks),
+                settled=lambda: self._settled(url),
+            )
+            taken = 1
         else:
-            # Nowhere to report to: the progress counts as reported (get_tasks still shows tasks).
-            stored = self._store.tasks_reported(head.marks)
-        stored.add_done_callback(self._stored_or_not)
+            # Nowhere to report to: the progress counts as reported (get_tasks still shows tasks).  Every
+            # such flush waiting in front goes in one write.
+            marks: list[tuple[int, int]] = []
+            taken = 0
+            for leaving in self._leaving:
+                if leaving.url:
+                    break
+                marks.extend(leaving.marks)
+                taken += 1
+            stored = self._store.tasks_reported(marks)
+        stored.add_done_callback(lambda fut: self._stored_or_not(fut, taken))
 
-    def _stored_or_not(self, fut: asyncio.Future[Any]) -> None:
+    def _stored_or_not(self, fut: asyncio.Future[Any], taken: int) -> None:
         self._storing = False
         if fut.cancelled() or fut.exception() is not None:
             # Stays in front: a later report must not overtake it.
             self._retry = self._clock.call_later(1.0, self._try_again)
             return
-        self._leaving.popleft()
+        for _ in range(taken):
+            self._leaving.popleft()
         self._drain()
         if not self._leaving:
             for waiter in self._drained:
