@@ -135,6 +135,53 @@ async def test_job_rows_of_many_ports_go_to_the_store_together(engine_gw, clock)
     assert sum(writes) == 40 and len(writes) == 10 and set(writes) == {4}
 
 
+async def test_tasks_of_concurrent_requests_share_one_store_write_and_each_gets_its_own(engine_gw, clock):
+    gw, driver = await engine_gw(ports=8)
+    writes = []
+    original = gw.store.tasks_add
+
+    def counting(rows):
+        writes.append([row[0] for row in rows])
+        return original(rows)
+
+    gw.store.tasks_add = counting
+    answers = await asyncio.gather(
+        *(gw.sending.accept(request({"tid": 100 + i, "to": f"80{i:02d}", "sms": "x"})) for i in range(6)),
+        gw.sending.accept(request({"tid": 200, "to": "8100", "sms": "x"}, {"tid": 201, "to": "8101", "sms": "x"})),
+    )
+    assert [[r[1].label for r in a] for a in answers] == [["0 OK"]] * 6 + [["0 OK", "0 OK"]]
+    assert writes == [[100, 101, 102, 103, 104, 105, 200, 201]]  # one write, in the order they came
+    await clock.advance(5)
+    assert sorted(n for _, _, n in driver.sent) == [f"80{i:02d}" for i in range(6)] + ["8100", "8101"]
+    assert gw.sending.task_count() == 0  # each finished, under the id the write gave it
+    stored = await gw.store.tasks_by_id(list(range(1, 9)))
+    assert sorted((r.tid, r.sent) for r in stored) == [(t, 1) for t in (100, 101, 102, 103, 104, 105, 200, 201)]
+
+
+async def test_a_tid_in_two_concurrent_requests_is_accepted_once(engine_gw, clock):
+    gw, driver = await engine_gw()
+    first, second = await asyncio.gather(
+        gw.sending.accept(request({"tid": 300, "to": "9001", "sms": "x"})),
+        gw.sending.accept(request({"tid": 300, "to": "9002", "sms": "y"})),
+    )
+    assert [first[0][1].label, second[0][1].label] == ["0 OK", "13 Duplicated TaskId"]
+    assert gw.sending.task_count() == 1
+
+
+async def test_the_queue_limit_counts_tasks_still_being_stored(tmp_path, clock):
+    gw = Gateway(make_config(tmp_path, ports=2, slots=1, max_queued_tasks=2), clock=clock, driver=ScriptedModems(clock))
+    await gw.start()
+    clock.add_quiescer(gw.store.quiesce)
+    try:
+        await gw.sending.stop()  # nothing leaves the queue
+        answers = await asyncio.gather(
+            *(gw.sending.accept(request({"tid": 400 + i, "to": "9003", "sms": "x"})) for i in range(3))
+        )
+        assert [a[0][1].label for a in answers] == ["0 OK", "0 OK", "16 Too Many Task"]
+    finally:
+        await gw.stop()
+
+
 async def test_pause_resume_remove_follow_the_life_cycle(engine_gw, clock):
     gw, driver = await engine_gw(delay=1.0)
     await accept(gw, {"tid": 7, "from": "1", "to": "3001,3002,3003", "sms": "x"})
