@@ -70,6 +70,8 @@ class SendEngine:
         self._tasks: dict[int, Task] = {}  # open tasks by tid
         self._queue = LaneQueue()
         self._senders: dict[int, PortSender] = {}
+        # senders with nothing to do, longest first (new work wakes them, in that order)
+        self._waiting: dict[PortSender, None] = {}
         self._workers: list[asyncio.Task] = []
         self._stopping = False
         self._retention = retention
@@ -133,6 +135,7 @@ class SendEngine:
                 self._deadlines,
                 self.store_fault,
                 self.in_module,
+                self._waiting,
             )
             self._senders[port.number] = sender
             self._workers.append(sender.start(lambda: self._stopping))
@@ -190,7 +193,7 @@ class SendEngine:
             _accepted.info("task %s accepted: %d SMS to send", task.spec.tid_echo, task.total)
             self._open(task)
         if tasks:
-            self._wake_all()
+            self._wake_waiting()
         return results
 
     # --- pause / resume / remove / query ---------------------------------------
@@ -223,7 +226,7 @@ class SendEngine:
                 task.move(TaskState.QUEUED)
                 self._states.put([(task.id, TaskState.QUEUED)])
                 self._queue.add(task, reorder=True)
-                self._wake_all()
+                self._wake_waiting()
             elif op == "remove" and task.state != TaskState.REMOVED:
                 await self._remove(task)
             results.append((echo, TaskStatus.OK))
@@ -433,6 +436,12 @@ class SendEngine:
     def _wake_all(self) -> None:
         for sender in self._senders.values():
             sender.wake.set()
+
+    def _wake_waiting(self) -> None:
+        """New work: the senders waiting for some look (the others look before they wait)."""
+        for sender in self._waiting:
+            sender.wake.set()
+        self._waiting.clear()
 
     def _slot_changed(self, slot: Slot) -> None:
         sender = self._senders.get(slot.record.port)
