@@ -25,6 +25,7 @@ Two configurations of the request (``--config``):
   push); its end to end includes the last cache's wait of up to 30 s, so it
   also prints the rate of final reports that arrived while the load ran.
 
+``--src`` runs another checkout's gateway (a baseline) with the same clients.
 Without wrk the script says so and stops (``apt-get install wrk``).
 """
 
@@ -165,9 +166,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads."""
-    with open(f"/proc/{pid}/stat") as fh:
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU of a process (all its threads), or of one of its threads."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
@@ -253,6 +255,7 @@ class Run:
     end_to_end: float  # SMS/s until every final report
     during: float  # final reports per second that arrived while the load ran
     cpu_us: float  # gateway CPU microseconds per task
+    loop_us: float  # of which its event loop's thread (the one that limits the rate)
     status_p99: float  # ms
     status_n: int
     tasks: int
@@ -272,14 +275,14 @@ async def floor_run(seconds: float, script: Path) -> float:
     return figures["requests"] / figures["seconds"]
 
 
-async def gateway_run(seconds: float, script: Path, extra_for: str, recv_port: int, run: int) -> Run:
+async def gateway_run(seconds: float, script: Path, extra_for: str, recv_port: int, run: int, src: Path) -> Run:
     port = free_port()
     sr_url = f"http://127.0.0.1:{recv_port}/sr"
     extra = f',"sr_url":"{sr_url}"' + (',"sr_prd":0' if extra_for == "prd0" else "")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "ejoin", "gateway", "--port", str(port), "--ports", "32", "--slots", "8"]
         cmd += ["--fast", "--data", tmp]  # the default log level (info), as the issue measured
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": str(src)}
         with open(Path(tmp) / "gateway.log", "wb") as log:
             gw = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
             try:
@@ -287,7 +290,7 @@ async def gateway_run(seconds: float, script: Path, extra_for: str, recv_port: i
                 await asyncio.sleep(1.0)  # let the 256 simulated SIMs register (they are --fast)
                 async with aiohttp.ClientSession() as s:
                     await (await s.post(f"http://127.0.0.1:{recv_port}/reset")).read()
-                    cpu0, t0 = cpu_seconds(gw.pid), time.time()
+                    cpu0, loop0, t0 = cpu_seconds(gw.pid), cpu_seconds(gw.pid, gw.pid), time.time()
                     stop = asyncio.Event()
                     prober = asyncio.create_task(probe_status(port, stop))
                     figures = await wrk(port, seconds, extra, run * 1_000_000_000, script)
@@ -305,6 +308,7 @@ async def gateway_run(seconds: float, script: Path, extra_for: str, recv_port: i
                             break
                         await asyncio.sleep(0.05)
                     cpu = cpu_seconds(gw.pid) - cpu0
+                    loop = cpu_seconds(gw.pid, gw.pid) - loop0
             finally:
                 gw.terminate()
                 gw.wait(20)
@@ -319,6 +323,7 @@ async def gateway_run(seconds: float, script: Path, extra_for: str, recv_port: i
         end_to_end=tasks / max(1e-9, got["last"] - t0),
         during=at_end["finished"] / figures["seconds"],
         cpu_us=cpu / max(1, tasks) * 1e6,
+        loop_us=loop / max(1, tasks) * 1e6,
         status_p99=pct(status, 99),
         status_n=len(status),
         tasks=tasks,
@@ -327,7 +332,7 @@ async def gateway_run(seconds: float, script: Path, extra_for: str, recv_port: i
     )
 
 
-async def main(seconds: float, runs: int, configs: list[str]) -> None:
+async def main(seconds: float, runs: int, configs: list[str], src: Path) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (the issue's load generator): apt-get install wrk")
     recv_port = free_port()
@@ -341,12 +346,13 @@ async def main(seconds: float, runs: int, configs: list[str]) -> None:
                 results = []
                 for n in range(runs):
                     floor = await floor_run(seconds, script)
-                    result = await gateway_run(seconds, script, config, recv_port, n + 1)
+                    result = await gateway_run(seconds, script, config, recv_port, n + 1, src)
                     result.floor = floor
                     results.append(result)
                     print(
                         f"  run {n + 1}: floor {floor:,.0f}/s, accepted {result.accepted:,.0f}/s, "
-                        f"end to end {result.end_to_end:,.0f}/s, {result.cpu_us:,.0f} us CPU/task, "
+                        f"end to end {result.end_to_end:,.0f}/s, {result.cpu_us:,.0f} us CPU/task "
+                        f"({result.loop_us:,.0f} event loop), "
                         f"status p99 {result.status_p99:.1f} ms, {result.pushes:,} pushes, lost {result.lost}",
                         flush=True,
                     )
@@ -371,7 +377,7 @@ def report(config: str, seconds: float, results: list[Run]) -> None:
     print(f"  end to end (every final report)    {e2e:10,.0f} SMS/s = {e2e / floor:.2f} x floor (target >= 0.5)")
     if config == "defaults":
         print(f"  final reports while loading        {med('during'):10,.0f} /s (end to end waits the last sr_prd)")
-    print(f"  gateway CPU per task               {med('cpu_us'):10,.0f} us")
+    print(f"  gateway CPU per task               {med('cpu_us'):10,.0f} us (event loop {med('loop_us'):,.0f} us)")
     print(f"  goip_get_status p99 under load     {med('status_p99'):10.1f} ms (target < 20)")
     print(f"  pushes per run                     {med('pushes'):10,.0f}")
     print(f"  tasks without a final report       {max(r.lost for r in results):10d}")
@@ -382,6 +388,7 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--config", choices=["prd0", "defaults", "both"], default="both")
+    ap.add_argument("--src", type=Path, default=ROOT / "src", help="the ejoin source tree to run (a baseline's)")
     ap.add_argument("--role", choices=["bare", "receiver"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -391,4 +398,4 @@ if __name__ == "__main__":
         run_receiver(args.port)
     else:
         configs = ["prd0", "defaults"] if args.config == "both" else [args.config]
-        asyncio.run(main(args.seconds, args.runs, configs))
+        asyncio.run(main(args.seconds, args.runs, configs, args.src))
