@@ -4,8 +4,9 @@
 
 1. GET /metrics (every port and slot, counters, pushes) — beside one
    goip_get_status answer with all_slots=1 (512 entries) on the same device.
-2. GET /dashboard/ports (the ports page, logged in) — beside the same reference;
-   and, when Playwright and Debian's chromium are installed, the page's full
+2. GET /dashboard/ports (the ports page, logged in) and GET /dashboard/overview
+   (the day's figures: three store reads) — beside the same reference; and,
+   when Playwright and Debian's chromium are installed, the ports page's full
    load in the browser (navigation start to the load event, scripts run).
 
 Times are medians of sequential requests over loopback, with a little send
@@ -73,6 +74,11 @@ async def main() -> None:
                     async with s.get(f"{base}/dashboard/ports") as r:
                         assert 'id="port-64"' in await r.text(), "not logged in"
                     print(f"  GET /dashboard/ports (logged in)         {page:7.2f} ms  ({page_size} bytes)")
+                    async with s.get(f"{base}/dashboard/overview") as r:
+                        has_overview = r.status == 200 and r.url.path == "/dashboard/overview"
+                    if has_overview:
+                        page, page_size = await median_ms(s, f"{base}/dashboard/overview")
+                        print(f"  GET /dashboard/overview (logged in)      {page:7.2f} ms  ({page_size} bytes)")
             loaded = await asyncio.to_thread(browser_load_ms, base)
             if loaded is not None:
                 print(f"  ports page loaded in chromium            {loaded:7.2f} ms  (median of 5, load event)")
@@ -94,7 +100,7 @@ def browser_load_ms(base: str) -> float | None:
         page.fill("input[name=username]", "root")
         page.fill("input[name=password]", "root")
         page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/ports")
+        page.wait_for_url("**/dashboard/*")  # the overview, or on older builds the ports page
         times = []
         for _ in range(5):
             page.goto(base + "/dashboard/ports", wait_until="load")

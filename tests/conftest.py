@@ -22,7 +22,7 @@ from ejoin.gateway.device import Device as SimDevice
 from ejoin.gateway.plugin import DriverKind, Modems
 from ejoin.gateway.runtime import Gateway
 from ejoin.sim.config import Timing
-from ejoin.store.sqlite import SQLiteStore, _settle
+from ejoin.store.sqlite import SQLiteStore
 from ejoin.web.access_log import RedactingAccessLogger
 from ejoin.web.app import create_app
 from ejoin.web.connections import GuardedRunner
@@ -286,7 +286,7 @@ class DiskFullStore(SQLiteStore):
             outcomes.append((fut, result, exc))
         conn.execute("ROLLBACK")
         for fut, result, exc in outcomes:
-            self._loop.call_soon_threadsafe(_settle, fut, result, exc)
+            self._thread.settle(fut, result, exc)
 
 
 def use_driver(monkeypatch, name: str, modems: Any) -> Any:

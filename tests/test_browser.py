@@ -47,7 +47,10 @@ TIMING = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = ServerThread(str(tmp_path_factory.mktemp("browser")), fast=False, timing=TIMING, login_delay_cap=0.0)
+    # A big box, as the ports page must show one: 64 ports of 8 slots.
+    s = ServerThread(
+        str(tmp_path_factory.mktemp("browser")), fast=False, timing=TIMING, login_delay_cap=0.0, ports=64, slots=8
+    )
     s.start()
     yield s
     s.stop()
@@ -61,9 +64,23 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+@pytest.fixture(scope="module")
+def logged_in(browser, server) -> dict:
+    """A session opened once through the login form; each test's page starts with its cookie."""
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(server.url + "/")
+    pg.fill("input[name=username]", "root")
+    pg.fill("input[name=password]", "root")
+    pg.click("button[type=submit]")
+    pg.wait_for_url("**/dashboard/overview")
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+def open_page(browser, server, logged_in, path: str, **context_options):
+    context = browser.new_context(storage_state=logged_in, **context_options)
     pg = context.new_page()
     errors: list[str] = []  # script errors and refusals by the page's Content-Security-Policy
 
@@ -75,21 +92,23 @@ def page(browser, server):
     pg.on("console", console)
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.set_default_timeout(5000)
-    pg.goto(server.url + "/")
-    pg.fill("input[name=username]", "root")
-    pg.fill("input[name=password]", "root")
-    pg.click("button[type=submit]")
-    pg.wait_for_url("**/dashboard/ports")
+    pg.goto(server.url + path)
+    return pg, errors
+
+
+@pytest.fixture
+def page(browser, server, logged_in):
+    pg, errors = open_page(browser, server, logged_in, "/dashboard/ports", viewport={"width": 1280, "height": 900})
     yield pg
     assert not errors
-    context.close()
+    pg.context.close()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, full_page: bool = True) -> None:
     target = os.environ.get("EJOIN_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=name != "ports")
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=full_page)
 
 
 def api(server, path: str, method: str = "GET", params: dict | None = None, **kwargs):
@@ -113,23 +132,44 @@ def test_login_refuses_a_wrong_password(browser, server):
 
 def test_a_lock_shows_on_the_ports_page_without_reloading(page, server):
     expect = playwright_sync.expect
-    card = page.locator("#port-2")
-    expect(card.locator(".state")).to_have_text("3 Registered")
+    row = page.locator("#port-2")
+    expect(row.locator("td.state")).to_have_text("3 Registered")
     expect(page.locator("#live-status")).to_have_text("Live updates: on")
     page.evaluate("window.notReloaded = true")
+    # a slot's cell opens its port's card beside the matrix
+    row.locator("td.cell.on a").click()
+    card = page.locator("#detail #card-2")
+    expect(card.locator("h2 .state")).to_have_text("3 Registered")
+    assert page.url.endswith("/dashboard/ports?port=2")
     api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "lock", "ports": "2"})
-    expect(card.locator(".state")).to_have_text("12 User locked", timeout=1000)  # live, within a second
+    expect(row.locator("td.state")).to_have_text("12 User locked", timeout=1000)  # live, within a second
+    expect(row.locator("td.cell.on")).to_have_class("cell c-locked on")
+    expect(card.locator("h2 .state")).to_have_text("12 User locked")  # the open card follows its port
     assert page.evaluate("window.notReloaded") is True
-    # and back, through the page's own button, registering again live
+    # and back, through the card's own button, registering again live
     card.locator("tr[data-slot='2.01'] button", has_text="Unlock").click()
-    expect(card.locator(".state")).to_have_text("3 Registered")
-    shot(page, "ports")
+    expect(row.locator("td.state")).to_have_text("3 Registered")
+    expect(page.locator("#detail #card-2 h2 .state")).to_have_text("3 Registered")
+
+
+def test_a_64_by_8_ports_page_fits_two_full_hd_screens(browser, server, logged_in):
+    pg, errors = open_page(browser, server, logged_in, "/dashboard/ports", viewport={"width": 1920, "height": 1080})
+    playwright_sync.expect(pg.locator("#ports tbody tr")).to_have_count(64)
+    assert pg.locator("#ports td.cell").count() == 64 * 8
+    height, width = pg.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]")
+    assert height <= 2 * 1080, f"the ports page of a 64 x 8 device is {height}px tall"
+    assert width <= 1920
+    pg.locator("#port-5 th a").click()
+    playwright_sync.expect(pg.locator("#detail #card-5")).to_be_visible()
+    shot(pg, "ports")
+    assert not errors
+    pg.context.close()
 
 
 def test_compose_sends_and_the_task_finishes(page, server):
     expect = playwright_sync.expect
     page.click("nav >> text=Compose")
-    page.fill("textarea[name=to]", "13900000001\n13900000002")
+    page.fill("textarea[name=to]", "13900000001\n99900000009\n13900000002")  # the carrier rejects 999...
     page.fill("textarea[name=sms]", "Hello from the browser")
     page.fill("input[name=from]", "1")
     shot(page, "compose")
@@ -137,8 +177,9 @@ def test_compose_sends_and_the_task_finishes(page, server):
     page.wait_for_url("**/dashboard/tasks/*")
     state = page.locator("h1 .task-state")
     expect(state).to_have_text("finished", timeout=5000)
-    expect(page.locator(".counts")).to_contain_text("2 sent")
+    expect(page.locator(".counts")).to_contain_text("2 sent · 1 failed")
     expect(page.locator("table.recipients tr.sent")).to_have_count(2)
+    expect(page.locator("table.recipients tr.failed")).to_contain_text("21 Short message transfer rejected")
     shot(page, "task")
 
 
@@ -151,11 +192,13 @@ def test_pause_and_resume_a_task(page, server):
     row = page.locator("tr[data-tid='4242']")
     row.locator("button", has_text="Pause").click()
     expect(row.locator(".task-state")).to_have_text("paused")
+    page.wait_for_timeout(400)  # an SMS in a module at the pause still finishes (a send takes 0.3 s)
+    page.reload()
     paused_at = row.locator(".counts").inner_text()
-    page.wait_for_timeout(700)  # two sends' worth: nothing moves while paused
+    page.wait_for_timeout(1200)  # the rows were read again (every second), four sends' worth: nothing moved
     assert row.locator(".counts").inner_text() == paused_at
     row.locator("button", has_text="Resume").click()
-    expect(row.locator(".task-state")).to_have_text("queued")
+    expect(row.locator(".task-state")).to_have_text("sending")
     expect(row.locator(".counts")).not_to_have_text(paused_at, timeout=3000)
     shot(page, "tasks")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -201,18 +244,46 @@ def test_settings_and_pushes_pages(page, server):
     api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": ""})
 
 
-def test_the_ports_page_fits_a_phone(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    pg = context.new_page()
-    pg.goto(server.url + "/")
-    pg.fill("input[name=username]", "root")
-    pg.fill("input[name=password]", "root")
-    pg.click("button[type=submit]")
-    pg.wait_for_url("**/dashboard/ports")
-    width = pg.evaluate("document.documentElement.scrollWidth")
-    assert width <= 400, f"the page is {width}px wide on a 390px screen"
-    shot(pg, "ports-phone")
-    context.close()
+def test_the_overview_follows_the_device(page, server):
+    expect = playwright_sync.expect
+    page.click("nav >> text=Overview")
+    expect(page.locator("#live-status")).to_have_text("Live updates: on")
+    assert page.locator("svg g.minute").count() == 60
+    failed, locked = page.locator("#today-failed .figure"), page.locator("li[data-class='locked'] b")
+    failed_before, locked_before = int(failed.inner_text()), int(locked.inner_text())
+    page.evaluate("window.notReloaded = true")
+    # two numbers the carrier rejects among five, from any port
+    to = "13920000001,99900000001,13920000002,99900000002,13920000003"
+    body = {"type": "send-sms", "tasks": [{"tid": 5151, "to": to, "sms": "overview"}]}
+    assert api(server, "/goip_post_sms.html", method="POST", json=body)["status"][0]["status"] == "0 OK"
+    expect(failed).to_have_text(str(failed_before + 2))  # told by the event stream, fetched by htmx
+    expect(page.locator("#today-failed .reasons")).to_contain_text("21 Short message transfer rejected")
+    api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "lock", "ports": "7"})
+    expect(locked).to_have_text(str(locked_before + 1))
+    assert page.evaluate("window.notReloaded") is True
+    shot(page, "overview")
+    api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "unlock", "ports": "7"})
+    expect(locked).to_have_text(str(locked_before))
+
+
+def test_the_pages_fit_a_phone(browser, server, logged_in):
+    # a receiver that is down, at a long URL: the Pushes page must still fit
+    dead = "http://127.0.0.1:9/a/rather/long/path/of/a/platform/receiving/port-status/pushes?token=abcdef0123456789"
+    api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": dead})
+    api(server, "/goip_send_cmd.html", method="POST", json={"type": "command", "op": "ledoff", "ports": "4"})
+    pg, errors = open_page(
+        browser, server, logged_in, "/dashboard/ports", viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    for path in ("/dashboard/ports", "/dashboard/overview", "/dashboard/pushes"):
+        pg.goto(server.url + path)
+        width = pg.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, f"{path} is {width}px wide on a 390px screen"
+        if path == "/dashboard/ports":
+            shot(pg, "ports-phone", full_page=False)
+    playwright_sync.expect(pg.locator("table.pushes")).to_contain_text("token=abcdef")
+    api(server, "/goip_send_cmd.html", params={"op": "set", "status_url": ""})
+    assert not errors
+    pg.context.close()
 
 
 @pytest.fixture

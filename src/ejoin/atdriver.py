@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .gateway.plugin import DriverKind, Modems
+from .modems.at.balance import BalanceRule
 from .modems.at.driver import ATDriver
-from .modems.at.module import BalanceRule, ModemConfig
+from .modems.at.module import ModemConfig
 from .modems.at.profiles import PROFILES
 from .protocol.ports import PortAddress
 from .protocol.ussd import PassthroughError, check_ussd

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 
 import pytest
 
-from ejoin.client.receiver import RECEIVER, create_receiver_app
+from ejoin.client.receiver import RECEIVER, SCHEMA, create_receiver_app
 from ejoin.protocol import crypt
 from ejoin.protocol.mms import MmsMessage, MmsPart, build_mms_push
 
@@ -232,3 +233,19 @@ async def test_our_gateway_into_the_receiver(device, aiohttp_server, tmp_path):
             break
         await device.clock.advance(1)  # virtual time: a push that failed once is retried
     assert [(m.port, m.sender, m.text) for m in got] == [("2.01", "+15550100", "end to end")]
+
+
+async def test_a_store_of_a_receiver_from_before_schema_versions_keeps_its_pushes(aiohttp_client, tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # as receivers made it: the tables, no version
+    old.executescript(SCHEMA.steps[0].sqlite or "")
+    old.execute("INSERT INTO push(digest, kind, received, body) VALUES ('d0', 'recv-sms', 1.0, x'7b7d')")
+    old.commit()
+    old.close()
+    app = create_receiver_app(str(path))
+    client = await aiohttp_client(app)
+    body = {"type": "recv-sms", "sms_num": 1, "sms": [[0, "1.01", 1700000000, "10086", "", "aGk="]]}
+    resp = await client.post("/", data=json.dumps(body).encode())
+    assert (await resp.json())["code"] == 0
+    assert await app[RECEIVER].store.count() == 2  # the old push kept, the new one beside it
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA.version

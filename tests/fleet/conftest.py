@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from ejoin.clock import VirtualClock
+from ejoin.fleet.api.app import create_fleet_app
 from ejoin.fleet.config import load_fleet_config
-from ejoin.fleet.runtime import Fleet
-from ejoin.fleet.store import Ledger, SqliteLedger
-from ejoin.fleet.web import create_fleet_app
+from ejoin.fleet.engine.runtime import Fleet
+from ejoin.fleet.ledger import Ledger, SqliteLedger
 from ejoin.testing import GatewayThread, PushCollector, _LoopThread, _serve
 
 from .pg import PgServer, pg_bin
@@ -221,8 +221,8 @@ def unforwarded(data: Path, db: str) -> list[Any]:
 def ledger_of(data: Path, db: str) -> Ledger:
     """The ledger a fleet with data dir ``data`` and ``db`` setting keeps, opened by a test on its own."""
     if db:
-        from ejoin.fleet.pgdb import PgDatabase
-        from ejoin.fleet.pgstore import PgLedger
+        from ejoin.fleet.ledger.pgdb import PgDatabase
+        from ejoin.fleet.ledger.postgres import PgLedger
 
         return PgLedger(PgDatabase(db))
     return SqliteLedger(data / "fleet.sqlite3")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ejoin.fleet.config import load_fleet_config
-from ejoin.fleet.numbering import PortMap
+from ejoin.fleet.engine.numbering import PortMap
 from ejoin.gateway.config import ConfigError
 from ejoin.protocol.ports import PortAddress
 

@@ -13,7 +13,7 @@ import httpx
 from ejoin.testing import GatewayThread, PushCollector
 
 from .conftest import free_port
-from .test_sending import NUMBERS, final, reports
+from .engine.test_sending import NUMBERS, final, reports
 
 AUTH = {"username": "root", "password": "root"}
 

@@ -636,7 +636,7 @@ def receive(host: str, port: int, db: str, secret: str | None, as_json: bool) ->
     """Receive a device's pushes: print them and store them in SQLite."""
     from aiohttp import web
 
-    from .receiver import SCHEMA, create_receiver_app
+    from .receiver import create_receiver_app, open_store
 
     def show(kind: str) -> Callable[[Any], None]:
         def print_it(item: Any) -> None:
@@ -653,12 +653,8 @@ def receive(host: str, port: int, db: str, secret: str | None, as_json: bool) ->
         say(f"[red]rejected a push from {remote}[/red]: {reason}")
 
     try:  # a store that cannot be opened is said now, not at the first push (which would get a 500)
-        conn = sqlite3.connect(db)
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
+        open_store(db).close()
+    except (sqlite3.Error, RuntimeError) as exc:
         raise UserError(f"cannot use --db {db}: {exc}") from None
     try:
         sock = socket.create_server((host, port))

@@ -24,7 +24,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,12 +31,19 @@ import msgspec
 from aiohttp import web
 
 from ..protocol import crypt
+from ..store.migrations import Schema, migrate_sqlite
+from ..store.thread import DatabaseThread
 from .models import DevStatus, InboundSms, PortStatus, TaskReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA = """
+# Version 1 is the schema of the receivers before versions were kept (``IF NOT EXISTS``: a file of
+# theirs takes it as it is).
+SCHEMA = Schema.of_sqlite(
+    "the push store",
+    [
+        """
 CREATE TABLE IF NOT EXISTS push (
     id       INTEGER PRIMARY KEY,
     digest   TEXT NOT NULL UNIQUE,
@@ -70,6 +76,20 @@ CREATE TABLE IF NOT EXISTS port_status (
     body  TEXT NOT NULL
 );
 """
+    ],
+)
+
+
+def open_store(path: str) -> sqlite3.Connection:
+    """The receiver's file, opened and brought to the newest schema."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        migrate_sqlite(conn, SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 @dataclass
@@ -133,80 +153,63 @@ def parse_mms(headers: dict[str, str] | Any, body: bytes) -> MmsPush:
 
 
 class ReceiverStore:
-    """The receiver's SQLite file, used from one thread."""
+    """The receiver's SQLite file, owned by one thread (opened at its first use)."""
 
     def __init__(self, path: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ejoin-receiver-db")
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self._path, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(SCHEMA)
-        return self._conn
+        self._thread = DatabaseThread("ejoin-receiver-db", lambda: open_store(path))
+        self._opening = asyncio.Lock()
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(self._connect()))
+        if not self._thread.running:
+            async with self._opening:
+                if not self._thread.running:
+                    await self._thread.start()
+        return await self._thread.submit(fn)
 
     async def close(self) -> None:
-        def shut(conn: sqlite3.Connection) -> None:
-            conn.close()
-
-        if self._conn is not None:
-            await self.run(shut)
-            self._conn = None
-        self._executor.shutdown(wait=True)
+        await self._thread.stop()
 
     async def save(self, digest: str, kind: str, body: bytes, decoded: Any) -> bool:
         """Store a push and what it carried; False if it was seen before."""
 
         def work(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO push(digest, kind, received, body) VALUES(?,?,?,?)",
-                    (digest, kind, time.time(), body),
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO push(digest, kind, received, body) VALUES(?,?,?,?)",
+                (digest, kind, time.time(), body),
+            )
+            if cur.rowcount == 0:
+                return False
+            push_id = cur.lastrowid
+            if kind == "recv-sms":
+                conn.executemany(
+                    "INSERT INTO sms(push_id, flag, port, ts, sender, recipient, text, content) "
+                    "VALUES(?,?,?,?,?,?,?,?)",
+                    [(push_id, s.flag, s.port, s.ts, s.sender, s.recipient, s.text, s.content) for s in decoded],
                 )
-                if cur.rowcount == 0:
-                    conn.execute("ROLLBACK")
-                    return False
-                push_id = cur.lastrowid
-                if kind == "recv-sms":
-                    conn.executemany(
-                        "INSERT INTO sms(push_id, flag, port, ts, sender, recipient, text, content) "
-                        "VALUES(?,?,?,?,?,?,?,?)",
-                        [(push_id, s.flag, s.port, s.ts, s.sender, s.recipient, s.text, s.content) for s in decoded],
-                    )
-                elif kind == "status-report":
-                    conn.executemany(
-                        "INSERT INTO report(push_id, tid, sending, sent, failed, unsent, body) VALUES(?,?,?,?,?,?,?)",
-                        [
-                            (
-                                push_id,
-                                str(r.tid),
-                                r.sending,
-                                r.sent,
-                                r.failed,
-                                r.unsent,
-                                msgspec.json.encode(r).decode(),
-                            )
-                            for r in decoded
-                        ],
-                    )
-                elif kind == "port-status":
-                    conn.execute(
-                        "INSERT INTO port_status(port, seq, state, body) VALUES(?,?,?,?) ON CONFLICT(port) DO "
-                        "UPDATE SET seq = excluded.seq, state = excluded.state, body = excluded.body "
-                        "WHERE excluded.seq >= port_status.seq",
-                        (decoded.port, decoded.seq, decoded.state, msgspec.json.encode(decoded).decode()),
-                    )
-                conn.execute("COMMIT")
-                return True
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
+            elif kind == "status-report":
+                conn.executemany(
+                    "INSERT INTO report(push_id, tid, sending, sent, failed, unsent, body) VALUES(?,?,?,?,?,?,?)",
+                    [
+                        (
+                            push_id,
+                            str(r.tid),
+                            r.sending,
+                            r.sent,
+                            r.failed,
+                            r.unsent,
+                            msgspec.json.encode(r).decode(),
+                        )
+                        for r in decoded
+                    ],
+                )
+            elif kind == "port-status":
+                conn.execute(
+                    "INSERT INTO port_status(port, seq, state, body) VALUES(?,?,?,?) ON CONFLICT(port) DO "
+                    "UPDATE SET seq = excluded.seq, state = excluded.state, body = excluded.body "
+                    "WHERE excluded.seq >= port_status.seq",
+                    (decoded.port, decoded.seq, decoded.state, msgspec.json.encode(decoded).decode()),
+                )
+            return True
 
         return await self.run(work)
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..credentials import open_door
 from ..gateway.config import ConfigError
+from ..store.opening import StoreOpenError
 from .members_cli import member
 
 log = logging.getLogger("ejoin.fleet")
@@ -68,8 +69,8 @@ def fleet(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 async def _serve(config: Any) -> None:
     from ..serving import settle_config_password
     from ..web.connections import GuardedRunner
-    from .runtime import Fleet
-    from .web import create_fleet_app
+    from .api.app import create_fleet_app
+    from .engine.runtime import Fleet
 
     if not config.public_url:
         config.public_url = f"http://{config.host}:{config.port}"
@@ -89,7 +90,7 @@ async def _serve(config: Any) -> None:
     )
     try:
         await runner.setup()
-    except ConnectionError as exc:  # the database (a wrong --db, a server away): said, not a traceback
+    except (ConnectionError, StoreOpenError) as exc:  # a wrong --db, a server away, a file it cannot use: said
         raise click.ClickException(str(exc)) from None
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(

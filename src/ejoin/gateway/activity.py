@@ -32,6 +32,7 @@ RECENT_TASKS = 200  # finished tasks remembered for the dashboard
 # gives its name back.
 MAX_DESTINATIONS = 32
 OTHER = "other"
+FAILURE_MINUTES = 24 * 60  # failures by reason are kept per minute this long (the dashboard's "today")
 
 
 def dr_outcome(content: str) -> str:
@@ -45,6 +46,12 @@ def dr_outcome(content: str) -> str:
     if status < 0x40:
         return "pending"
     return "failed"
+
+
+def failure_reason(job: JobRecord) -> str:
+    """Why an SMS failed, as a person reads it: the network's reason where it gave one
+    ("21 Short message transfer rejected"), else the device's ("6 Timeout"), as ``ejoin send`` shows."""
+    return job.carrier or job.reason or "no reason given"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,10 @@ class Activity:
         self.sms_received: dict[int, int] = {}
         self.raw_received: dict[int, int] = {}  # by port: messages kept as their raw PDU
         self.delivery_reports: dict[str, int] = {}  # by outcome
+        # Failed SMS per minute and reason (the carrier's when the network gave one): the store counts
+        # failures per slot and minute, not why, and job rows go with their task (task_retention).
+        self.failures: dict[int, dict[str, int]] = {}
+        self.listeners: list[Callable[[int], None]] = []  # told the port of each SMS outcome and reception
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
         self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
@@ -123,6 +134,27 @@ class Activity:
         port = _port_number(job.port)
         counts = self.sms_sent if job.state == JobState.SENT else self.sms_failed
         counts[port] = counts.get(port, 0) + 1
+        if job.state != JobState.SENT:
+            self._failed(job.ts // 60, failure_reason(job))
+        for listener in self.listeners:
+            listener(port)
+
+    def _failed(self, minute: int, reason: str) -> None:
+        bucket = self.failures.get(minute)
+        if bucket is None:
+            bucket = self.failures[minute] = {}
+            for old in [m for m in self.failures if m <= minute - FAILURE_MINUTES]:
+                del self.failures[old]
+        bucket[reason] = bucket.get(reason, 0) + 1
+
+    def failures_since(self, minute: int) -> dict[str, int]:
+        """Failed SMS by reason from ``minute`` on (at most a day back), most frequent first."""
+        total: dict[str, int] = {}
+        for m, bucket in self.failures.items():
+            if m >= minute:
+                for reason, n in bucket.items():
+                    total[reason] = total.get(reason, 0) + n
+        return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
 
     def job_confirmed(self, task: Task, job: JobRecord) -> None:
         port = _port_number(job.port)
@@ -147,6 +179,8 @@ class Activity:
         else:
             outcome = dr_outcome(rec.content)
             self.delivery_reports[outcome] = self.delivery_reports.get(outcome, 0) + 1
+        for listener in self.listeners:
+            listener(_port_number(rec.port))
 
     def received_raw(self, rec: RawRecord) -> None:
         port = _port_number(rec.port)

@@ -15,6 +15,8 @@ from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocol.ports import DeviceSize
+
 
 @dataclass(slots=True)
 class SlotRecord:
@@ -371,6 +373,11 @@ class StatsStore(Protocol):
     @abstractmethod
     async def sms_counts(self, since_minute: int | None) -> dict[tuple[int, int], dict[str, int]]:
         """Per (port, slot): received/sent_ok/sent_failed since a minute (None: ever) and con_failed."""
+
+    @abstractmethod
+    async def sms_per_minute(self, since_minute: int, size: DeviceSize) -> dict[int, tuple[int, int, int]]:
+        """Per minute since ``since_minute`` (the minutes with any): (sent_ok, sent_failed, received)
+        summed over every slot of a device of ``size``."""
 
     @abstractmethod
     def call_add(self, call: CallRecord) -> asyncio.Future[None]: ...

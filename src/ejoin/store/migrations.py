@@ -1,13 +1,29 @@
-"""Schema migrations, numbered by ``PRAGMA user_version``.
+"""Versioned schemas, and the one runner that brings a database to the newest version: the device
+store's (``MIGRATIONS``, below), the fleet's ledger on SQLite and PostgreSQL
+(``fleet/ledger/schema.py``) and the push receiver's (``client/receiver.py``).
 
-A migration is appended, never edited: a data directory written by any earlier
-version is brought forward step by step on open.
+A schema is a list of steps; step n brings version n - 1 to n.  A step is appended, never edited:
+a database written by any earlier version is brought forward step by step on open, each step in
+one transaction with its version number (SQLite: ``PRAGMA user_version``; PostgreSQL: a
+``schema_version`` row).  The runner is written once, as a generator of what it needs done
+(``migration``, run by ``run_migration`` with a database's answers): SQLite's here
+(``migrate_sqlite``), PostgreSQL's in ``fleet/ledger/pgdb.py``.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
 
+from .thread import run_now
+
+log = logging.getLogger(__name__)
+
+# The device store's steps (SQLite).
 MIGRATIONS: list[str] = [
     # 1: device settings, inventory, push outbox
     """
@@ -216,22 +232,130 @@ MIGRATIONS: list[str] = [
 ]
 
 
+Dialect = Literal["sqlite", "postgres"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One version's change, per database; None where it has nothing to do there (the version
+    still advances, so both databases keep one numbering)."""
+
+    sqlite: str | None = None
+    postgres: str | None = None
+
+    def script(self, dialect: Dialect) -> str | None:
+        return self.sqlite if dialect == "sqlite" else self.postgres
+
+
+@dataclass(frozen=True)
+class Schema:
+    what: str  # for messages: "the data directory", "the fleet ledger", ...
+    steps: tuple[Step, ...]
+
+    @classmethod
+    def of_sqlite(cls, what: str, scripts: Sequence[str]) -> Schema:
+        return cls(what, tuple(Step(sqlite=s) for s in scripts))
+
+    @property
+    def version(self) -> int:
+        return len(self.steps)
+
+
+class NewerSchema(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What the runner needs done: ``begin`` a transaction that excludes other runners, read the
+    ``version``, ``run`` a step's script, ``set`` the version, ``commit`` (or ``rollback`` what is in
+    progress, after a failure)."""
+
+    kind: Literal["begin", "version", "run", "set", "commit", "rollback"]
+    arg: Any = None
+
+
+def migration(schema: Schema, dialect: Dialect) -> Generator[Ask, Any, int]:
+    """The steps a database of ``schema`` still needs, each in its own transaction; the version reached.
+
+    The version is read again in each transaction, so runners starting at once (replicas on one
+    PostgreSQL) take turns and none runs a step twice."""
+    while True:
+        yield Ask("begin")
+        current = yield Ask("version")
+        if current > schema.version:
+            raise NewerSchema(
+                f"{schema.what} was written by a newer ejoin (schema {current}, this one knows {schema.version})"
+            )
+        if current == schema.version:
+            yield Ask("commit")
+            return current
+        script = schema.steps[current].script(dialect)
+        if script:
+            yield Ask("run", script)
+        yield Ask("set", current + 1)
+        yield Ask("commit")
+        log.info("%s migrated to schema %d", schema.what, current + 1)
+
+
+def statements(script: str) -> list[str]:
+    """A script's statements, cut where SQLite says one is complete (a ``;`` in a string, a comment
+    or a trigger's body does not end one)."""
+    out, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                out.append(pending)
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise ValueError(f"an incomplete statement ends the script: {pending.strip()[:80]!r}")
+    return out
+
+
+async def run_migration(schema: Schema, dialect: Dialect, answer: Callable[[Ask], Awaitable[Any]]) -> int:
+    """``migration``'s asks answered by a database (``answer``); on any failure the transaction in
+    progress is rolled back (``Ask("rollback")``) and the failure raised."""
+    program = migration(schema, dialect)
+    reply: Any = None
+    try:
+        while True:
+            try:
+                ask = program.send(reply)
+            except StopIteration as done:
+                return int(done.value)
+            reply = await answer(ask)
+    except BaseException:
+        await answer(Ask("rollback"))
+        raise
+
+
+def migrate_sqlite(conn: sqlite3.Connection, schema: Schema) -> int:
+    """Bring a SQLite database (opened with ``isolation_level=None``) to the newest version of ``schema``."""
+    return run_now(run_migration(schema, "sqlite", partial(_sqlite_answer, conn)))
+
+
+async def _sqlite_answer(conn: sqlite3.Connection, ask: Ask) -> Any:
+    """Never waits (``run_now``): it runs where the connection lives."""
+    if ask.kind == "begin":
+        conn.execute("BEGIN IMMEDIATE")  # one runner at a time, as the advisory lock on PostgreSQL
+    elif ask.kind == "version":
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    elif ask.kind == "run":
+        for statement in statements(ask.arg):
+            conn.execute(statement)
+    elif ask.kind == "set":
+        conn.execute(f"PRAGMA user_version = {int(ask.arg)}")
+    elif ask.kind == "commit":
+        conn.execute("COMMIT")
+    elif conn.in_transaction:
+        conn.execute("ROLLBACK")
+    return None
+
+
+DEVICE = Schema.of_sqlite("the data directory", MIGRATIONS)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the newest version; returns that version."""
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
-    if current > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the data directory was written by a newer ejoin (schema {current}, this one knows {len(MIGRATIONS)})"
-        )
-    for version in range(current + 1, len(MIGRATIONS) + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
-    return len(MIGRATIONS)
+    """Bring the device store to the newest version; returns that version."""
+    return migrate_sqlite(conn, DEVICE)

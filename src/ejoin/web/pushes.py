@@ -91,8 +91,8 @@ def _text(value: str | int | bool | None) -> str | None:
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
-@endpoint()
-async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
+async def push_destinations(gw: PushParts) -> list[PushDestination]:
+    """Every destination with pushes waiting or dead: the store's counts, the outbox's live retry state."""
     now = gw.clock.time()
 
     def age(then: float | None) -> float | None:
@@ -116,6 +116,12 @@ async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
                 last_died_age=age(s.last_died),
             )
         )
+    return rows
+
+
+@endpoint()
+async def list_pushes(req: ApiRequest, gw: PushParts) -> PushesReply:
+    rows = await push_destinations(gw)
     return PushesReply(
         code=ResultCode.OK_HTTP,
         reason="OK",

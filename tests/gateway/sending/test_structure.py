@@ -70,6 +70,8 @@ def bare_state_numbers(root: Path) -> list[str]:
     for path in root.rglob("*.py"):
         if path.name in ("task_states.py", "migrations.py"):  # the definition; frozen schema history
             continue
+        if path.parts[-3:] == ("fleet", "ledger", "states.py"):  # the fleet ledger's own states, defined
+            continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if any(p.search(line) for p in BARE_STATE):
                 found.append(f"{path.name}:{n}: {line.strip()}")

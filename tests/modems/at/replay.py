@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ejoin.clock import VirtualClock
+from ejoin.modems.at.balance import BalanceRule
 from ejoin.modems.at.driver import ATDriver
-from ejoin.modems.at.module import BalanceRule, ModemConfig, Module
+from ejoin.modems.at.module import ModemConfig, Module
 from ejoin.sim.emulator.memory import MemoryLine
 
 from .harness import Clocked, Recorder

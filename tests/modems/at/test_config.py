@@ -8,7 +8,7 @@ import pytest
 
 from ejoin.drivers import load_gateway_config
 from ejoin.gateway.config import ConfigError
-from ejoin.modems.at.module import parse_amount
+from ejoin.modems.at.balance import parse_amount
 from ejoin.protocol.at_fields import ussd_text
 from ejoin.protocol.pdu_fields import pack_septets
 from ejoin.protocol.text import gsm7_septets

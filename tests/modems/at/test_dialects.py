@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from ejoin.modems.at.balance import BALANCE_AFTER_SEND, BalanceRule
 from ejoin.modems.at.channel import ModuleGone
-from ejoin.modems.at.module import BALANCE_AFTER_SEND, BalanceRule
 from ejoin.protocol import pdu
 from ejoin.protocol.at import FinalKind, LineReader, Urc, parse_final
 from ejoin.protocol.at_fields import registration_stat

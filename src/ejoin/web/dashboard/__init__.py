@@ -11,23 +11,28 @@ from aiohttp import web
 
 from ...gateway.runtime import Gateway
 from . import auth, live, views
+from .gateway_board import GatewayBoard
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install(app: web.Application, gw: Gateway) -> None:
+    board = app[views.BOARD] = GatewayBoard(gw)
     app[auth.SESSIONS] = auth.Sessions(gw)
-    live.install(app)
+    live.install(app, board)
     r = app.router
     r.add_get("/", views.login_page)
+    r.add_get("/favicon.ico", _favicon)
     r.add_post("/login", auth.login)
     r.add_post("/logout", auth.logout)
     r.add_get("/dashboard", _home)
+    r.add_get("/dashboard/overview", views.overview)
     r.add_get("/dashboard/ports", views.ports)
+    r.add_get("/dashboard/ports/{number}", views.port_detail)
     r.add_post("/dashboard/ports/command", views.port_command)
     r.add_get("/dashboard/events", live.events)
     r.add_get("/dashboard/tasks", views.tasks)
-    r.add_get("/dashboard/tasks/rows", views.task_rows)
+    r.add_get("/dashboard/tasks/rows", views.task_rows_fragment)
     r.add_get("/dashboard/tasks/{id}", views.task_detail)
     r.add_post("/dashboard/tasks/pause", views.pause_task)
     r.add_post("/dashboard/tasks/resume", views.resume_task)
@@ -55,11 +60,16 @@ PAGE_HEADERS = {
 
 
 async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path == "/" or request.path.startswith(("/dashboard", "/login", "/logout")):
+    if request.path in ("/", "/favicon.ico") or request.path.startswith(("/dashboard", "/login", "/logout")):
         response.headers.update(PAGE_HEADERS)
         if not request.path.startswith("/dashboard/static/"):  # pages show live state: never from a cache
             response.headers.setdefault("Cache-Control", "no-store")
 
 
 async def _home(_: web.Request) -> web.StreamResponse:
-    return auth.see_other("/dashboard/ports")
+    return auth.see_other(auth.HOME)
+
+
+async def _favicon(_: web.Request) -> web.StreamResponse:
+    # Browsers and bookmarks ask the root for it whatever the page says.
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "max-age=86400"})

@@ -26,6 +26,7 @@ LOGIN_CSRF_COOKIE = "ejoin_csrf"
 IDLE_TIMEOUT = 12 * 3600.0
 MAX_SESSIONS = 64
 MAX_FORM = 256 * 1024
+HOME = "/dashboard/overview"  # where a login lands
 
 
 @dataclass
@@ -146,7 +147,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return see_other("/?error=login")
     gw.guard.succeeded(remote)
     token, _ = request.app[SESSIONS].open()
-    response = see_other("/dashboard/ports")
+    response = see_other(HOME)
     set_cookie(response, request, SESSION_COOKIE, token)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response

@@ -1,9 +1,12 @@
-"""Server-sent events for the ports page: a changed port's card, rendered again.
+"""Server-sent events: a changed port's row for the ports page, a "changed" notice for the overview.
 
-Every slot change marks its port dirty for each open page; the page's stream
-sends the cards of the dirty ports as soon as it is free, so a burst of changes
-(64 ports registering) becomes a few events, not one per change.  The browser
-swaps each card in place (static/dashboard.js).
+Every change the board reports (a slot's state or records, an SMS sent, failed or received)
+marks its port dirty for each open page; the page's stream sends what is dirty as soon as it
+is free, then waits a moment, so a burst of changes (64 ports registering, a bulk send) becomes
+a few events, not one per change, and each read of the day's counts serves many.
+``?view=ports`` (the default) streams ``event: port`` with the port's row as HTML, swapped in
+place by static/dashboard.js; ``?view=overview`` streams ``event: changed``, on which the page
+asks for its figures again (htmx).
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ import contextlib
 
 from aiohttp import web
 
-from ...gateway.device import Slot
-from ...gateway.runtime import Gateway
-from ..endpoint import GATEWAY
 from .auth import LoginSession, page
-from .render import fragment, port_view, today_counts
+from .board import PortsBoard
+from .render import fragment
 
 KEEPALIVE = 15.0  # seconds between comments on an idle stream, so proxies keep it open
-TODAY_TTL = 1.0  # seconds the day's SMS counts are reused between renders
+ROWS_EVERY = 0.5  # seconds at least between two batches of rows (each reads the day's counts once)
+OVERVIEW_EVERY = 1.0  # seconds at least between two notices to an overview (its page reads the store)
 
 
 class _Subscriber:
@@ -30,55 +32,50 @@ class _Subscriber:
 
 
 class LiveHub:
-    def __init__(self, gw: Gateway) -> None:
-        self._gw = gw
+    def __init__(self, board: PortsBoard) -> None:
+        self._board = board
         self._subscribers: set[_Subscriber] = set()
-        self._closed = False
-        self._today: dict[tuple[int, int], dict[str, int]] = {}
-        self._today_at = -1.0
-        gw.device.add_listener(self._changed)
+        self._closed = asyncio.Event()
+        board.watch(self._changed)
 
-    def _changed(self, slot: Slot) -> None:
+    def _changed(self, port: int) -> None:
         for sub in self._subscribers:
-            sub.dirty.add(slot.record.port)
+            sub.dirty.add(port)
             sub.wake.set()
 
     def close(self) -> None:
-        self._closed = True
+        self._closed.set()
         for sub in self._subscribers:
             sub.wake.set()
 
-    async def today(self) -> dict[tuple[int, int], dict[str, int]]:
-        # One store read serves every stream for a second: sending changes a slot (its balance) per SMS.
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._today_at > TODAY_TTL:
-            self._today = await today_counts(self._gw)
-            self._today_at = loop.time()
-        return self._today
-
-    async def stream(self, request: web.Request, session: LoginSession) -> web.StreamResponse:
+    async def stream(self, request: web.Request, rows: bool) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         sub = _Subscriber()
         self._subscribers.add(sub)
         try:
             await response.write(b"retry: 1000\n\n")
-            while not self._closed:
+            while not self._closed.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(KEEPALIVE):
                         await sub.wake.wait()
-                if self._closed:
+                if self._closed.is_set():
                     break
                 sub.wake.clear()
                 if not sub.dirty:
                     await response.write(b": keepalive\n\n")
                     continue
                 numbers, sub.dirty = sorted(sub.dirty), set()
-                today = await self.today()
-                for number in numbers:
-                    html = fragment("_port.html", port=port_view(self._gw, self._gw.device.port(number), today))
-                    data = "".join(f"data: {line}\n" for line in html.splitlines())
-                    await response.write(f"event: port\n{data}\n".encode())
+                if rows:
+                    for port in await self._board.ports(numbers):
+                        html = fragment("_port_row.html", port=port)
+                        data = "".join(f"data: {line}\n" for line in html.splitlines())
+                        await response.write(f"event: port\n{data}\n".encode())
+                else:
+                    await response.write(f"event: changed\ndata: {','.join(map(str, numbers))}\n\n".encode())
+                with contextlib.suppress(TimeoutError):  # what changes meanwhile goes in the next batch
+                    async with asyncio.timeout(ROWS_EVERY if rows else OVERVIEW_EVERY):
+                        await self._closed.wait()
         except ConnectionResetError:
             pass  # the page went away
         finally:
@@ -91,11 +88,11 @@ HUB: web.AppKey[LiveHub] = web.AppKey("dashboard_live", LiveHub)
 
 @page
 async def events(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    return await request.app[HUB].stream(request, session)
+    return await request.app[HUB].stream(request, rows=request.query.get("view", "ports") != "overview")
 
 
-def install(app: web.Application) -> None:
-    app[HUB] = LiveHub(app[GATEWAY])
+def install(app: web.Application, board: PortsBoard) -> None:
+    app[HUB] = LiveHub(board)
 
     async def close_streams(app: web.Application) -> None:
         app[HUB].close()

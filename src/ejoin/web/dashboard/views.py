@@ -2,7 +2,9 @@
 
 Thin: every action calls what the device API's handlers call (command planning,
 the send engine's intake and pause/resume/remove, the parameter table), so the
-dashboard can do nothing the API cannot, and checks input the same way.
+dashboard can do nothing the API cannot, and checks input the same way.  The
+overview, ports, tasks and pushes pages read the device only through its
+``Board`` (board.py); compose, inbox, settings and USSD still use the gateway.
 """
 
 from __future__ import annotations
@@ -13,37 +15,44 @@ import datetime as dt
 import re
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
-from ...gateway import commands
-from ...gateway.activity import DestinationStats
 from ...gateway.parameters import ParameterError
-from ...gateway.sending.tasks import CHUNK
 from ...protocol.codes import TaskStatus
 from ...protocol.errors import DeviceError
-from ...protocol.messages import CommandRequest, WireError, decode_lenient, encode
+from ...protocol.messages import WireError, decode_lenient, encode
 from ...protocol.sms import SendSmsRequest
 from ...store.base import InboxRecord
 from ..endpoint import GATEWAY
-from .auth import LOGIN_CSRF_COOKIE, LoginSession, action, page, see_other, session_of, set_cookie
-from .render import TaskRow, all_tasks, fragment, port_view, render, today_counts
+from .auth import HOME, LOGIN_CSRF_COOKIE, LoginSession, action, page, see_other, session_of, set_cookie
+from .board import Board, Refused
+from .render import chart, fragment, render, task_rows
 
 SETTINGS = ("sms_url", "sr_url", "mms_url", "status_url", "status_period", "sms_cnt", "sms_prd", "push_secret")
 COMPOSE_MAX_NUMBERS = 1000
 INBOX_PAGE = 200
 DETAIL_ROWS = 1000  # recipients listed per lane on a task's page
 PORT_OPS = ("lock", "unlock", "switch", "reset", "ledon", "ledoff")
+TASK_OPS = ("pause", "resume", "remove")
+
+# What the pages show of the device: a gateway's board, or another device kind's (see board.py).
+BOARD: web.AppKey[Board] = web.AppKey("dashboard_board", Board)
 
 
 def screen(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     """A page of the logged-in dashboard: with the banner when the device is open to anyone."""
-    return render(name, status, open_door=request.app[GATEWAY].open_door, **context)
+    return render(name, status, open_door=request.app[BOARD].open_door, **context)
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html")
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     if session_of(request) is not None:
-        return see_other("/dashboard/ports")
+        return see_other(HOME)
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     errors = {"login": "Wrong user name or password.", "stale": "The login form had expired; try again."}
     response = render("login.html", csrf=token, error=errors.get(request.query.get("error", ""), ""))
@@ -51,32 +60,65 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# --- overview ------------------------------------------------------------------
+
+
+@page
+async def overview(request: web.Request, session: LoginSession) -> web.StreamResponse:
+    board = request.app[BOARD]
+    figures = await board.overview()
+    return screen(request, "overview.html", session=session, active="overview", o=figures, chart=chart(figures.minutes))
+
+
 # --- ports -------------------------------------------------------------------
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 6 else None
 
 
 @page
 async def ports(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    today = await today_counts(gw)
-    views = [port_view(gw, p, today) for p in gw.device.ports]
-    return screen(request, "ports.html", session=session, active="ports", ports=views, size=gw.size)
+    """The matrix: a row per port, a cell per slot; ``?port=N`` opens port N's card beside it."""
+    board = request.app[BOARD]
+    number = _number(request.query.get("port", ""))
+    detail = await board.port(number) if number is not None else None
+    return screen(
+        request,
+        "ports.html",
+        session=session,
+        active="ports",
+        ports=await board.ports(),
+        size=board.size,
+        detail=detail,
+    )
+
+
+@page
+async def port_detail(request: web.Request, session: LoginSession) -> web.StreamResponse:
+    """A port's card: the detail panel's content (htmx), or the ports page with it open."""
+    board = request.app[BOARD]
+    number = _number(request.match_info["number"])
+    port = await board.port(number) if number is not None else None
+    if port is None:
+        return web.Response(status=404, text=f"there is no port {request.match_info['number'][:8]} on this device")
+    if not request.headers.get("HX-Request"):
+        return see_other(f"/dashboard/ports?port={port.number}")
+    return _html(fragment("_port.html", port=port))
 
 
 @action
 async def port_command(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
+    board = request.app[BOARD]
     op = form.get("op", "")
     if op not in PORT_OPS:
         return web.Response(status=400, text=f"unknown operation {op[:20]!r}")
     try:
-        steps = commands.plan(CommandRequest(op=op, ports=form.get("ports", "")), gw.size)
-    except commands.CommandError as exc:
+        number = await board.command(op, form.get("ports", ""))
+    except Refused as exc:
         return web.Response(status=400, text=exc.reason)
-    commands.run(steps, gw.device, save=gw.save, reboot=gw.reboot)
-    number = steps[0].ports[0].port if steps and steps[0].ports else 1
-    today = await today_counts(gw)
-    html = fragment("_port.html", port=port_view(gw, gw.device.port(number), today), session=session)
-    return web.Response(text=html, content_type="text/html")
+    port = await board.port(number)
+    return _html(fragment("_port.html", port=port))
 
 
 # --- tasks -------------------------------------------------------------------
@@ -84,63 +126,49 @@ async def port_command(request: web.Request, session: LoginSession, form: dict[s
 
 @page
 async def tasks(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    return screen(request, "tasks.html", session=session, active="tasks", tasks=all_tasks(gw))
+    """Every task, or (``?tid=``) those with that tid: one found opens its page."""
+    board = request.app[BOARD]
+    tid = request.query.get("tid", "").strip()[:40]
+    if not tid:
+        rows = task_rows(board.tasks())
+        return screen(request, "tasks.html", session=session, active="tasks", tasks=rows, tid="")
+    found = await board.find(tid)
+    if len(found) == 1:
+        return see_other(f"/dashboard/tasks/{found[0].id}?tid={quote(tid)}")
+    status = 200 if found else 404
+    return screen(
+        request, "tasks.html", status=status, session=session, active="tasks", tasks=task_rows(found), tid=tid
+    )
 
 
 @page
-async def task_rows(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    return web.Response(text=fragment("_task_rows.html", tasks=all_tasks(gw)), content_type="text/html")
+async def task_rows_fragment(request: web.Request, session: LoginSession) -> web.StreamResponse:
+    return _html(fragment("_task_rows.html", tasks=task_rows(request.app[BOARD].tasks())))
 
 
 @page
 async def task_detail(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    try:
-        task_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    task = gw.activity.task(task_id)
+    board = request.app[BOARD]
+    task_id = _number(request.match_info["id"])
+    tid = request.query.get("tid", "").strip()[:40]
+    task = await board.task(task_id, tid) if task_id is not None else None
     if task is None:
         return screen(request, "task.html", status=404, session=session, active="tasks", task=None, rows=[])
-    outcomes = {(j.lane, j.idx): j for j in await gw.store.jobs_done_since(task.id, 0)}
-    shown = min(task.n, DETAIL_ROWS)
-    numbers: list[str] = []
-    for chunk in range((shown + CHUNK - 1) // CHUNK):
-        numbers.extend(await gw.store.task_chunk(task.id, chunk))  # empty once the task is pruned
-    rows = []
-    for lane in range(task.lanes):
-        for idx, number in enumerate(numbers[:shown]):
-            job = outcomes.get((lane, idx))
-            state = "waiting"
-            if job is not None:
-                state = {1: "in a module", 2: "sent", 3: "failed"}.get(job.state, "?")
-            rows.append(
-                {
-                    "idx": idx,
-                    "number": number,
-                    "port": job.port if job else "",
-                    "state": state,
-                    "reason": job.reason if job else "",
-                    "ts": job.ts if job else 0,
-                }
-            )
-    return screen(request, "task.html", session=session, active="tasks", task=TaskRow(task), rows=rows)
+    rows = await board.recipients(task, DETAIL_ROWS)
+    return screen(request, "task.html", session=session, active="tasks", task=task_rows([task])[0], rows=rows)
 
 
 def _task_op(op: str):
     async def handler(request: web.Request, session: LoginSession, form: dict[str, str]) -> web.StreamResponse:
-        gw = request.app[GATEWAY]
-        tid = form.get("tid", "")
-        await getattr(gw.sending, op)([tid])
-        return web.Response(text=fragment("_task_rows.html", tasks=all_tasks(gw)), content_type="text/html")
+        board = request.app[BOARD]
+        await board.change(op, form.get("tid", ""))
+        return _html(fragment("_task_rows.html", tasks=task_rows(board.tasks())))
 
     handler.__name__ = f"task_{op}"
     return action(handler)
 
 
-pause_task, resume_task, remove_task = _task_op("pause"), _task_op("resume"), _task_op("remove")
+pause_task, resume_task, remove_task = (_task_op(op) for op in TASK_OPS)
 
 
 # --- compose -----------------------------------------------------------------
@@ -185,8 +213,8 @@ async def compose_send(request: web.Request, session: LoginSession, form: dict[s
     if status is not TaskStatus.OK:
         why = f" ({result[2]})" if len(result) > 2 else ""
         return again(f"The device refused the task: {status.label}{why}.")
-    task_id = next((t.id for t in gw.activity.tasks() if t.tid == tid), None)
-    return see_other(f"/dashboard/tasks/{task_id}" if task_id is not None else "/dashboard/tasks")
+    found = await request.app[BOARD].find(str(tid))
+    return see_other(f"/dashboard/tasks/{found[0].id}" if found else "/dashboard/tasks")
 
 
 # --- inbox -------------------------------------------------------------------
@@ -240,41 +268,8 @@ async def inbox(request: web.Request, session: LoginSession) -> web.StreamRespon
 
 @page
 async def pushes(request: web.Request, session: LoginSession) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    now = gw.clock.time()
-    rows = []
-    for dest in await gw.store.outbox_destinations():
-        items = await gw.store.outbox_head(dest, 1000)
-        stats = gw.activity.destinations.get(gw.activity.label(dest)) or DestinationStats()
-        head = items[0] if items else None
-        rows.append(
-            {
-                "dest": gw.activity.label(dest),
-                "queued": len(items),
-                "more": len(items) >= 1000,
-                "oldest": now - min(i.created for i in items) if items else 0,
-                "attempts": head.attempts if head else 0,
-                "next_retry": max(0.0, head.next_at - now) if head and head.attempts else 0,
-                "last_error": stats.last_error,
-                "last_error_at": stats.last_error_at,
-            }
-        )
-    known = {r["dest"] for r in rows}
-    for dest, stats in gw.activity.destinations.items():
-        if dest not in known:
-            rows.append(
-                {
-                    "dest": dest,
-                    "queued": 0,
-                    "more": False,
-                    "oldest": 0,
-                    "attempts": 0,
-                    "next_retry": 0,
-                    "last_error": stats.last_error,
-                    "last_error_at": stats.last_error_at,
-                }
-            )
-    return screen(request, "pushes.html", session=session, active="pushes", rows=rows, activity=gw.activity)
+    lines = await request.app[BOARD].pushes()
+    return screen(request, "pushes.html", session=session, active="pushes", rows=lines)
 
 
 # --- settings ----------------------------------------------------------------

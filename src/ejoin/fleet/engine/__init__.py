@@ -1,0 +1,1 @@
+"""What the fleet does: its members, dispatching, reports, failover, status and received SMS."""
