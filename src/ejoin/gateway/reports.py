@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -98,32 +98,34 @@ class TaskReports:
         self._retry: Timer | None = None
         self.observer: TaskObserver | None = None
         self._drained: list[asyncio.Future[None]] = []
+        self._periodic: dict[int, _Periodic] = {}  # by the tasks' sr_prd
 
-    def _observe(self, event: str, *args: Any) -> None:
-        if self.observer is None:
-            return
+    def _observe(self, event: Callable[..., None], *args: Any) -> None:
         try:
-            getattr(self.observer, event)(*args)
+            event(*args)
         except Exception:  # counting must never stop a task or its reports
-            log.exception("a task observer failed on %s", event)
+            log.exception("a task observer failed on %s", event.__name__)
 
     # --- per task --------------------------------------------------------
 
     def track(self, task: Task) -> None:
         """Start the task's periodic report (``sr_prd``)."""
-        self._observe("task_opened", task)
-        if task.spec.sr_prd > 0 and task.timer is None:
-            task.timer = self._clock.call_later(task.spec.sr_prd, self._periodic, task)
+        if self.observer is not None:
+            self._observe(self.observer.task_opened, task)
+        period = task.spec.sr_prd
+        if period > 0:
+            due = self._periodic.get(period)
+            if due is None:
+                due = self._periodic[period] = _Periodic(self._clock, period, self._periodic_report)
+            due.add(task)
 
-    def _periodic(self, task: Task) -> None:
-        task.timer = None
-        if task.closed:
-            return
-        self.emit(task)
-        self.track(task)
+    def _periodic_report(self, task: Task) -> None:
+        if not task.closed:
+            self.emit(task)
 
     def job_done(self, task: Task, job: JobRecord) -> None:
-        self._observe("job_done", task, job)
+        if self.observer is not None:
+            self._observe(self.observer.job_done, task, job)
         ok = job.state == JobState.SENT
         if (ok and task.spec.sdr) or (not ok and task.spec.fdr):
             task.rows.append(detail_row(job))
@@ -134,32 +136,34 @@ class TaskReports:
     def job_confirmed(self, task: Task, job: JobRecord) -> None:
         """An SMS reported failed (outcome unknown) was sent after all: its sdr row goes in the task's next
         report, whose counts carry the change."""
-        self._observe("job_confirmed", task, job)
+        if self.observer is not None:
+            self._observe(self.observer.job_confirmed, task, job)
         if task.spec.sdr:
             task.rows.append(detail_row(job))
         task.since_report += 1
 
     def finished(self, task: Task) -> None:
-        self._observe("task_finished", task)
-        if task.timer is not None:
-            task.timer.cancel()
-            task.timer = None
+        if self.observer is not None:
+            self._observe(self.observer.task_finished, task)
+        due = self._periodic.get(task.spec.sr_prd)
+        if due is not None:
+            due.discard(task)
         self.emit(task)
 
     def emit(self, task: Task) -> None:
         spec = task.spec
-        sdr = [r for r in task.rows if len(r) == 4]
-        fdr = [r for r in task.rows if len(r) == 6]
+        rows = task.rows
         report = TaskReport(
             tid=spec.tid_echo,
             sending=task.sending,
             sent=task.sent,
             failed=task.failed,
             unsent=task.unsent,
-            sdr=sdr if spec.sdr else msgspec.UNSET,
-            fdr=fdr if spec.fdr else msgspec.UNSET,
+            sdr=[r for r in rows if len(r) == 4] if spec.sdr else msgspec.UNSET,
+            fdr=[r for r in rows if len(r) == 6] if spec.fdr else msgspec.UNSET,
         )
-        task.rows = []
+        if rows:
+            task.rows = []
         task.since_report = 0
         self._enqueue(task, report)
 
@@ -271,6 +275,45 @@ class TaskReports:
     def _try_again(self) -> None:
         self._retry = None
         self._drain()
+
+
+class _Periodic:
+    """The periodic reports of every open task with one ``sr_prd``: one clock timer, not one per task.
+
+    Tasks are due in the order they were added (each ``period`` seconds after it, then again every
+    ``period`` seconds), so they wait in that order and the timer is set for the first.  A task that
+    closes leaves at once (a task of one recipient is mostly done long before its first period).
+    """
+
+    def __init__(self, clock: Clock, period: int, report: Callable[[Task], None]) -> None:
+        self._clock = clock
+        self._period = period
+        self._report = report
+        self._due: OrderedDict[int, tuple[float, Task]] = OrderedDict()  # by task id, earliest first
+        self._timer: Timer | None = None
+
+    def add(self, task: Task) -> None:
+        if task.id in self._due:
+            return
+        self._due[task.id] = (self._clock.monotonic() + self._period, task)
+        if self._timer is None:
+            self._timer = self._clock.call_later(self._period, self._fire)
+
+    def discard(self, task: Task) -> None:
+        self._due.pop(task.id, None)  # the timer stays: it finds the next task due when it fires
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self._clock.monotonic()
+        due = self._due
+        while due:
+            task_id, (at, task) = next(iter(due.items()))
+            if at > now:
+                self._timer = self._clock.call_later(at - now, self._fire)
+                return
+            del due[task_id]
+            due[task_id] = (now + self._period, task)  # its next report, behind every task due before
+            self._report(task)
 
 
 @dataclass

@@ -245,3 +245,40 @@ def test_the_task_life_cycle_table():
     assert not can_move(TaskState.REMOVED, TaskState.QUEUED)
     with pytest.raises(TransitionRefused, match="removed cannot become queued"):
         raise TransitionRefused(1, TaskState.REMOVED, TaskState.QUEUED)
+
+
+async def test_periodic_reports_of_many_open_tasks_share_one_timer(engine_gw, clock):
+    """A task's sr_prd report is due every period; thousands of open tasks (one per request) need not
+    hold a timer each: their reports still come every period, in the order the tasks came."""
+    gw, driver = await engine_gw(delay=1000.0, ports=1)  # the port's first SMS takes 1,000 s: all stay open
+    reported: list[tuple[float, int]] = []
+    emit = gw.sending._reports.emit
+
+    def recording(task):
+        reported.append((clock.time(), task.spec.tid))
+        emit(task)
+
+    gw.sending._reports.emit = recording
+    timers = clock.pending()
+    await accept(gw, *({"tid": 600 + i, "to": f"70{i:02d}", "sms": "x", "sr_prd": 60, "tmo": 3600} for i in range(40)))
+    await accept(gw, *({"tid": 700 + i, "to": f"71{i:02d}", "sms": "x", "sr_prd": 60, "tmo": 3600} for i in range(40)))
+    assert clock.pending() - timers <= 3  # the periodic reports' one, the SMS in the module's and its tmo
+    start = clock.time()
+    await clock.advance(61)
+    first = [tid for _, tid in reported]
+    assert first == [*range(600, 640), *range(700, 740)]
+    await clock.advance(60)
+    assert [tid for _, tid in reported[80:]] == first  # every period again, in the same order
+    assert {round(t - start) for t, _ in reported} == {60, 120}
+
+
+async def test_a_finished_task_has_no_periodic_report_after_its_last(engine_gw, clock):
+    gw, driver = await engine_gw(delay=90.0, ports=2)
+    reported: list[tuple[float, int]] = []
+    emit = gw.sending._reports.emit
+    gw.sending._reports.emit = lambda task: (reported.append((clock.time(), task.spec.tid)), emit(task))
+    start = clock.time()
+    await accept(gw, *({"tid": 800 + i, "to": f"72{i:02d}", "sms": "x", "sr_prd": 60, "tmo": 3600} for i in range(2)))
+    await clock.advance(200)
+    # the periodic one at 60 s, the last at 90 s when each finished; nothing at 120 or 180 s
+    assert [(round(t - start), tid) for t, tid in reported] == [(60, 800), (60, 801), (90, 800), (90, 801)]

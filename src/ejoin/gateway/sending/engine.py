@@ -457,4 +457,5 @@ class SendEngine:
             self._states.put([(task.id, TaskState.FINISHED)])
         if self._tasks.get(task.spec.tid) is task:
             del self._tasks[task.spec.tid]
+        task.forget_numbers()
         self._reports.finished(task)

@@ -111,9 +111,11 @@ class Intake:
         """Store the tasks (acknowledged only once this returns) and make their in-memory form."""
         packed_options = msgspec.msgpack.encode(options)
         rows = []
+        kept = []  # each spec as stored and held: its recipients are in chunks
         for spec in specs:
             recipients = spec.recipients
             stored = msgspec.structs.replace(spec, recipients=[])
+            kept.append(stored)
             rows.append(
                 (spec.tid, msgspec.msgpack.encode(stored), len(recipients), packed_options, now, chunks_of(recipients))
             )
@@ -130,10 +132,8 @@ class Intake:
                 else:
                     del storing[spec.tid]
         tasks = []
-        for task_id, spec in zip(ids, specs, strict=False):
-            task = Task(
-                task_id, msgspec.structs.replace(spec, recipients=[]), len(spec.recipients), options, self._store
-            )
+        for task_id, spec, stored in zip(ids, specs, kept, strict=False):
+            task = Task(task_id, stored, len(spec.recipients), options, self._store)
             task.keep_chunk(0, spec.recipients[:CHUNK])
             tasks.append(task)
         return tasks
