@@ -10,8 +10,10 @@ process, so the fleet and the members shared one interpreter lock and the fleet'
 mostly theirs to share; this one measures the fleet as it is deployed.
 
 The figure: recipients whose final status report reached the platform, per second of wall time
-from the first post.  Each fleet run has its reference beside it: the same tasks (same number
-and size) posted straight to the same member processes, measured just before it.  CPU per SMS
+from the first post.  Each fleet run has its floor beside it: the same tasks (same number and
+size) posted straight to the same member processes (the members alone), measured just before it.
+Beside them: the fleet's CPU per task, and ``goip_get_status`` p99 asked of the fleet (every
+100 ms) while its tasks go through it.  CPU per SMS
 is the CPU time of the process(es) named over the run, divided by its SMS: the fleet
 replica(s), the members (their own, as a reference), PostgreSQL (all its server processes) and
 the balancer.  Everything shares the machine's cores, so the wall figures are what these
@@ -32,7 +34,9 @@ Each size runs ``--repeat`` times (each fleet run right after its direct referen
 are printed, as the shared machine makes single runs vary by tens of percent.
 
 ``--profile DIR``: each fleet process runs under cProfile; its stats go to DIR/<run>-<n>.prof
-(read them with ``python -m pstats``).
+(read them with ``python -m pstats``).  ``--src DIR``: the fleet processes run that ejoin source
+tree (a baseline checkout's ``src``), the members this one's.  Many small tasks (issue 28):
+``--tasks 400 --sizes 4000 --only pg1``; docs/performance.md has its figures.
 """
 
 from __future__ import annotations
