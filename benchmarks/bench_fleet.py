@@ -10,8 +10,10 @@ process, so the fleet and the members shared one interpreter lock and the fleet'
 mostly theirs to share; this one measures the fleet as it is deployed.
 
 The figure: recipients whose final status report reached the platform, per second of wall time
-from the first post.  Each fleet run has its reference beside it: the same tasks (same number
-and size) posted straight to the same member processes, measured just before it.  CPU per SMS
+from the first post.  Each fleet run has its floor beside it: the same tasks (same number and
+size) posted straight to the same member processes (the members alone), measured just before it.
+Beside them: the fleet's CPU per task, and ``goip_get_status`` p99 asked of the fleet (every
+100 ms) while its tasks go through it.  CPU per SMS
 is the CPU time of the process(es) named over the run, divided by its SMS: the fleet
 replica(s), the members (their own, as a reference), PostgreSQL (all its server processes) and
 the balancer.  Everything shares the machine's cores, so the wall figures are what these
@@ -32,7 +34,9 @@ Each size runs ``--repeat`` times (each fleet run right after its direct referen
 are printed, as the shared machine makes single runs vary by tens of percent.
 
 ``--profile DIR``: each fleet process runs under cProfile; its stats go to DIR/<run>-<n>.prof
-(read them with ``python -m pstats``).
+(read them with ``python -m pstats``).  ``--src DIR``: the fleet processes run that ejoin source
+tree (a baseline checkout's ``src``), the members this one's.  Many small tasks (issue 28):
+``--tasks 400 --sizes 4000 --only pg1``; docs/performance.md has its figures.
 """
 
 from __future__ import annotations
@@ -121,9 +125,13 @@ class Proc:
                 self.popen.wait()
 
 
-def spawn(name: str, argv: list[str], port: int, logs: Path) -> Proc:
+def spawn(name: str, argv: list[str], port: int, logs: Path, src: str | None = None) -> Proc:
+    """``src``: the ejoin source tree the process runs (a baseline checkout's), else the installed one."""
     log = logs / f"{name}.log"
-    popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log.open("wb"), cwd=logs)
+    env = None
+    if src:  # (several directories: os.pathsep between them)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in src.split(os.pathsep))}
+    popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log.open("wb"), cwd=logs, env=env)
     return Proc(name, popen, port, log)
 
 
@@ -149,9 +157,42 @@ def numbers(count: int, start: int) -> list[str]:
     return [f"139{start + i:08d}" for i in range(count)]
 
 
-async def send(targets: list[tuple[str, dict[str, str]]], sms: int, tasks: int) -> float:
+async def probe_status(url: str, params: dict[str, str], stop: asyncio.Event) -> list[float]:
+    """``goip_get_status`` of ``url`` in a loop (100 ms apart: a fleet's asks every member) until
+    ``stop``: each answer's seconds."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            started = time.perf_counter()
+            async with session.get(url + "/goip_get_status.html", params=params) as resp:
+                await resp.read()
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.1)
+    return latencies
+
+
+def p99_ms(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else float("nan")
+
+
+async def send(
+    targets: list[tuple[str, dict[str, str]]], sms: int, tasks: int, status: list[float] | None = None
+) -> float:
     """``tasks`` tasks of ``sms`` recipients in all, task i to target i (in turn); seconds until
-    every recipient is in a final report received by the platform."""
+    every recipient is in a final report received by the platform.  ``status``: the latencies of
+    ``goip_get_status`` asked of the first target meanwhile are added to it."""
+    stop = asyncio.Event()
+    prober = None if status is None else asyncio.ensure_future(probe_status(*targets[0], stop))
+    try:
+        return await _send(targets, sms, tasks)
+    finally:
+        stop.set()
+        if prober is not None and status is not None:
+            status.extend(await prober)
+
+
+async def _send(targets: list[tuple[str, dict[str, str]]], sms: int, tasks: int) -> float:
     share = sms // tasks
     async with FinalReports(share * tasks) as platform:
         # A new connection per post, as separate platform workers would: a balancer spreads them.
@@ -182,6 +223,8 @@ class Figure:
     # the fleet's time per SMS over the direct one's, less 1 (the median of each pair's, as pairs run
     # back to back: steadier than the ratio of the medians on a machine others use)
     overhead: float = 0.0
+    status_p99: float = 0.0  # ms, the fleet's goip_get_status while the run's tasks go through it
+    per_task: int = 1  # SMS per task
 
 
 MEMBER_AUTH = {"username": "root", "password": "root"}
@@ -259,7 +302,7 @@ class Bench:
             if self.args.profile:
                 argv += ["-m", "cProfile", "-o", str(Path(self.args.profile).resolve() / f"{run}-{n}.prof")]
             argv += ["-m", "ejoin", "fleet", "--config", str(config), "--port", str(port)]
-            procs.append(spawn(f"{run}-{n}", argv, port, self.root))
+            procs.append(spawn(f"{run}-{n}", argv, port, self.root, self.args.src))
         total = self.args.members * self.args.ports
         for proc in procs:
             await ready(session, proc, FLEET_AUTH, total)
@@ -295,11 +338,22 @@ class Bench:
                 for _ in range(self.args.repeat):  # each fleet run right after its reference
                     reference, reference_cpu = await self.direct(sms)
                     cpu = self.cpu(fleets, balancer, bool(db))
-                    seconds = await send([(procs[-1].url, FLEET_AUTH)], sms, self.args.tasks)
+                    status: list[float] = []
+                    seconds = await send([(procs[-1].url, FLEET_AUTH)], sms, self.args.tasks, status)
                     after = self.cpu(fleets, balancer, bool(db))
                     used = {k: 1e6 * (after[k] - cpu[k]) / sms for k in cpu}
                     runs.append(
-                        Figure(label, sms, sms / seconds, reference, used, reference_cpu, reference * seconds / sms - 1)
+                        Figure(
+                            label,
+                            sms,
+                            sms / seconds,
+                            reference,
+                            used,
+                            reference_cpu,
+                            reference * seconds / sms - 1,
+                            p99_ms(status),
+                            sms // self.args.tasks,
+                        )
                     )
                 figure = Figure(
                     label,
@@ -309,6 +363,8 @@ class Bench:
                     {k: median(f.cpu[k] for f in runs) for k in runs[0].cpu},
                     median(f.reference_cpu for f in runs),
                     median(f.overhead for f in runs),
+                    median(f.status_p99 for f in runs),
+                    sms // self.args.tasks,
                 )
                 self.figures.append(figure)
                 print(line(figure), flush=True)
@@ -335,8 +391,11 @@ def line(f: Figure) -> str:
     overhead = 100 * f.overhead
     cpu = ", ".join(f"{k} {v:,.0f}" for k, v in f.cpu.items())
     return (
-        f"{f.run:<30} {f.sms:>7,} SMS {f.rate:>8,.0f} SMS/s (direct {f.reference:>7,.0f}) {overhead:+5.0f}% time/SMS"
+        f"{f.run:<30} {f.sms:>7,} SMS {f.rate:>8,.0f} SMS/s (floor, the members alone: {f.reference:>7,.0f})"
+        f" {overhead:+5.0f}% time/SMS"
         f" | CPU µs/SMS: {cpu} (members direct {f.reference_cpu:,.0f})"
+        f" | fleet CPU per task ({f.per_task:,} SMS): {f.cpu['fleet'] * f.per_task / 1000:,.1f} ms"
+        f" | status p99 {f.status_p99:.1f} ms"
         f" | a core of fleet CPU: {1e6 / max(f.cpu['fleet'], 1):,.0f} SMS/s"
     )
 
@@ -351,6 +410,7 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL runs")
     ap.add_argument("--only", default="sqlite,pg1,pg2", help="which fleet runs")
     ap.add_argument("--profile", help="a directory: the fleet processes run under cProfile, their stats there")
+    ap.add_argument("--src", help="the ejoin source tree the fleet runs (a baseline checkout's src); members: this one")
     ap.add_argument(
         "--module-ms",
         type=float,

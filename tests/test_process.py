@@ -278,6 +278,60 @@ async def test_kill_9_mid_task_loses_nothing_and_sends_nothing_twice(tmp_path, r
     await asyncio.wait_for(gw2.proc.wait(), 10)
 
 
+async def test_kill_9_under_many_one_recipient_requests_keeps_every_task_answered_ok(tmp_path, receiver):
+    """Tasks of concurrent requests share a store write (issue 28): a kill -9 while requests are in
+    flight loses none that was answered "0 OK", and sends none of them twice."""
+    gw = GatewayProcess(tmp_path, free_port())
+    # 4 ports taking 10 ms per SMS: most tasks still wait in the queue at the kill
+    gw.config.write_text(
+        gw.config.read_text().replace("fast = true", "fast = false")
+        + (
+            "[timing]\ncard_detect = 0.0\nregister_min = 0.0\nregister_max = 0.0\nmodule_restart = 0.0\n"
+            "send_min = 0.01\nsend_max = 0.01\n"
+        )
+    )
+    await gw.start()
+    answered: list[int] = []
+    tids = iter(range(1, 100_000))
+
+    async def client(s: aiohttp.ClientSession) -> None:
+        for tid in tids:
+            body = {"sr_url": receiver.url, "sr_prd": 0, "tasks": [{"tid": tid, "to": f"1390{tid:07d}", "sms": "x"}]}
+            try:
+                async with s.post(f"{gw.base}/goip_post_sms.html", params=AUTH, json=body) as r:
+                    if (await r.json())["status"] == [{"tid": tid, "status": "0 OK"}]:
+                        answered.append(tid)
+            except (TimeoutError, aiohttp.ClientError):
+                return  # the gateway is gone: this request's answer never came
+
+    async with aiohttp.ClientSession() as s:
+        clients = [asyncio.ensure_future(client(s)) for _ in range(16)]
+        while len(answered) < 150:
+            await asyncio.sleep(0.01)
+        gw.kill9()  # sixteen requests in flight
+        await asyncio.wait_for(asyncio.gather(*clients), 10)
+    await gw.proc.wait()
+
+    def finals(r) -> dict[int, dict]:
+        done = {}
+        for p in r.of_type("status-report"):
+            for x in p["rpts"]:
+                if x["unsent"] == 0 and x["sending"] == 0:
+                    done.setdefault(x["tid"], x)
+        return done
+
+    assert len(finals(receiver)) < len(answered), "every task finished before the kill; the test proves nothing"
+    gw2 = gw.again()
+    await gw2.start()
+    await receiver.wait_for(lambda r: set(answered) <= set(finals(r)), timeout=60)
+    done = finals(receiver)
+    assert all(done[t]["sent"] + done[t]["failed"] == 1 for t in answered)  # each SMS counted once
+    interrupted = [t for t in answered if done[t]["failed"]]
+    assert len(interrupted) <= 4  # at most the one SMS each port had in its module
+    gw2.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gw2.proc.wait(), 10)
+
+
 async def test_kill_9_after_inbound_sms_were_acknowledged(tmp_path, receiver):
     gw = GatewayProcess(tmp_path, free_port())
     await gw.start()

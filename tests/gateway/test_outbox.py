@@ -291,3 +291,39 @@ async def test_a_forgotten_destination_drops_what_comes_for_it_later_for_three_d
     with pytest.raises(ValueError):
         await box.drop(None, forget=True)
     await box.stop()
+
+
+async def test_settled_is_called_once_a_push_is_delivered_not_before(store):
+    clock = VirtualClock()
+    t = ScriptedTransport(clock)
+    t.down.add("http://a/")
+    box = make(store, clock, t, base=1.0, cap=1.0)
+    await box.start()
+    left: list[str] = []
+    await box.push("http://a/", "k", b"1", settled=lambda: left.append("1"))
+    await box.push("http://a/", "k", b"2", settled=lambda: left.append("2"))
+    await t.wait(lambda: len(t.attempts) >= 1)
+    assert left == []  # refused: still queued
+    t.down.clear()
+    await clock.advance(1.0)
+    await t.wait(lambda: len(t.delivered) == 2)
+    await asyncio.wait_for(box.wait_idle(), 5)
+    assert left == ["1", "2"]
+    await box.stop()
+
+
+async def test_settled_is_called_when_pushes_are_dropped_or_go_dead(store):
+    clock = settled(store, VirtualClock(start=0.0))
+    t = ScriptedTransport(clock)
+    t.down.update({"http://a/", "http://b/"})
+    box = make(store, clock, t, base=1.0, cap=1.0, window=10.0)
+    await box.start()
+    left: list[str] = []
+    await box.push("http://a/", "k", b"a", settled=lambda: left.append("a"))
+    await box.push("http://b/", "k", b"b", settled=lambda: left.append("b"))
+    await t.wait(lambda: len(t.attempts) >= 2)
+    await box.drop("http://a/", queued=True)
+    assert left == ["a"]
+    await advance_until(clock, lambda: "b" in left, 1.0, 30.0)  # b fails past its window: dead
+    assert left == ["a", "b"] and [d.dead for d in box.destinations() if d.url == "http://b/"] == [1]
+    await box.stop()

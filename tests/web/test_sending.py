@@ -3,6 +3,7 @@
 Simulated send time is exactly 2 s per SMS here (conftest TEST_TIMING).
 """
 
+import asyncio
 import base64
 import logging
 import os
@@ -11,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 OKS = "0 OK"
 
@@ -378,6 +380,72 @@ async def test_report_cache_flushes_by_count_or_by_time(device, receiver):
     await device.clock.advance(10)
     await receiver.wait_count(2, "status-report")
     assert receiver.of_type("status-report")[1]["rpt_num"] == 1
+
+
+@pytest.fixture
+async def gated(aiohttp_server):
+    """A report receiver that holds its first answer until ``release`` is set (a push on its way)."""
+
+    class Gated:
+        def __init__(self) -> None:
+            self.url = ""
+            self.bodies: list[dict] = []
+            self.first = asyncio.Event()
+            self.release = asyncio.Event()
+            self.changed = asyncio.Event()
+
+    gate = Gated()
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.json()
+        if not gate.first.is_set():
+            gate.first.set()
+            await gate.release.wait()
+        gate.bodies.append(body)
+        gate.changed.set()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/sr", handle)
+    server = await aiohttp_server(app)
+    gate.url = str(server.make_url("/sr"))
+    return gate
+
+
+async def _pushed(gate, reports: int) -> list[dict]:
+    async def loop() -> None:
+        while sum(b["rpt_num"] for b in gate.bodies) < reports:
+            gate.changed.clear()
+            await gate.changed.wait()
+
+    await asyncio.wait_for(loop(), 5)
+    return gate.bodies
+
+
+@pytest.mark.parametrize(("sr_cnt", "pushes"), [(100, [1, 3]), (2, [1, 2, 1])])
+async def test_sr_prd_0_reports_due_while_a_push_is_on_its_way_leave_together(device, gated, sr_cnt, pushes):
+    # One task per port, all done at t=2: the first report leaves at once; those due while it is on its
+    # way leave in the next push, at most the request's sr_cnt in one.
+    tasks = [{"tid": 90 + i, "from": str(i + 1), "to": str(i), "sms": "x"} for i in range(4)]
+    await device.send_ok(*tasks, sr_url=gated.url, sr_prd=0, sr_cnt=sr_cnt)
+    await device.clock.advance(3)
+    await asyncio.wait_for(gated.first.wait(), 5)
+    gated.release.set()
+    bodies = await _pushed(gated, 4)
+    assert [b["rpt_num"] for b in bodies] == pushes
+    assert all(b["rpt_num"] == len(b["rpts"]) for b in bodies)
+    assert sorted(r["tid"] for b in bodies for r in b["rpts"]) == [90, 91, 92, 93]
+    assert all(r["sent"] == 1 and r["unsent"] == 0 for b in bodies for r in b["rpts"])
+
+
+async def test_sr_prd_0_a_report_leaves_at_once_when_nothing_is_on_its_way(device, receiver):
+    await device.send_ok({"tid": 95, "from": "1", "to": "1,2", "sms": "x", "sr_cnt": 1}, sr_url=receiver.url, sr_prd=0)
+    await device.clock.advance(2)  # the first SMS done: its report, alone
+    await receiver.wait_count(1, "status-report")
+    await device.clock.advance(2)  # the second, once the first push was delivered: alone too
+    await receiver.wait_count(2, "status-report")
+    assert [p["rpt_num"] for p in receiver.of_type("status-report")] == [1, 1]
+    assert [(r["sent"], r["unsent"]) for r in reports(receiver)] == [(1, 1), (2, 0)]
 
 
 async def test_sdr_off_and_fdr_off(device, receiver):

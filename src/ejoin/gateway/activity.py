@@ -117,7 +117,9 @@ class Activity:
         self.listeners: list[Callable[[int], None]] = []  # told the port of each SMS outcome and reception
         self.open: dict[int, Task] = {}  # open tasks by store id
         self.first_seen: dict[int, float] = {}  # open task id -> when it was opened
-        self.recent: OrderedDict[int, TaskSummary] = OrderedDict()  # finished tasks, newest last
+        # finished tasks, newest last: summarized when read (most are never read; at thousands of
+        # tasks a second the summaries cost more than keeping the tasks, which hold no numbers then)
+        self._finished: OrderedDict[int, Task] = OrderedDict()
         self.destinations: dict[str, DestinationStats] = {}
         self._unconfigured: set[str] = set()  # names of destinations that were no configured URL
         # The device's configured push URLs now (set by the gateway once its settings exist).
@@ -159,16 +161,21 @@ class Activity:
     def job_confirmed(self, task: Task, job: JobRecord) -> None:
         port = _port_number(job.port)
         self.sms_confirmed[port] = self.sms_confirmed.get(port, 0) + 1
-        if task.id in self.recent:
-            self.recent[task.id] = summarize(task)
+        if task.id in self._finished:
+            self._finished[task.id] = task  # read back from the store: this copy has the corrected counts
 
     def task_finished(self, task: Task) -> None:
         self.open.pop(task.id, None)
         self.first_seen.pop(task.id, None)
-        self.recent[task.id] = summarize(task)
-        self.recent.move_to_end(task.id)
-        while len(self.recent) > RECENT_TASKS:
-            self.recent.popitem(last=False)
+        self._finished[task.id] = task
+        self._finished.move_to_end(task.id)
+        if len(self._finished) > RECENT_TASKS:
+            self._finished.popitem(last=False)
+
+    @property
+    def recent(self) -> dict[int, TaskSummary]:
+        """Recently finished tasks by store id, newest last."""
+        return {task_id: summarize(task) for task_id, task in self._finished.items()}
 
     # --- the inbox (gateway/receiving.py) --------------------------------------------
 
@@ -209,12 +216,12 @@ class Activity:
 
     def tasks(self, limit: int = RECENT_TASKS) -> list[TaskSummary]:
         """The newest ``limit`` tasks, open or recently finished, newest first."""
-        newest = heapq.nlargest(limit, itertools.chain(self.open, self.recent))
-        return [summarize(self.open[i]) if i in self.open else self.recent[i] for i in newest]
+        newest = heapq.nlargest(limit, itertools.chain(self.open, self._finished))
+        return [summarize(self.open[i] if i in self.open else self._finished[i]) for i in newest]
 
     def task(self, task_id: int) -> TaskSummary | None:
-        task = self.open.get(task_id)
-        return summarize(task) if task is not None else self.recent.get(task_id)
+        task = self.open.get(task_id) or self._finished.get(task_id)
+        return summarize(task) if task is not None else None
 
     def label(self, url: str) -> str:
         """How a destination is named in metrics and pages (never with user:password)."""

@@ -102,6 +102,23 @@ class Destination:
     died: int = 0  # pushes moved to the dead-letter table by this process
     generation: int = 0  # bumped by replay/drop: a worker reads the queue again
     nudge: asyncio.Future[None] | None = field(default=None, repr=False)
+    # push id -> what to call once it has left the queue (Outbox.push's ``settled``)
+    settled: dict[int, Callable[[], None]] = field(default_factory=dict, repr=False)
+
+    def settle(self, push_id: int | None = None) -> None:
+        """Call the ``settled`` of one push (it was delivered), or of every push (the queue was
+        changed as a whole: a drop, a move to the dead-letter table)."""
+        if push_id is None:
+            callbacks = list(self.settled.values())
+            self.settled.clear()
+        else:
+            callback = self.settled.pop(push_id, None)
+            callbacks = [] if callback is None else [callback]
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # one listener's bug must not stop a destination's worker
+                log.exception("a push's settled callback failed")
 
 
 class Outbox:
@@ -162,17 +179,24 @@ class Outbox:
         content_type: str = JSON_CONTENT_TYPE,
         headers: dict[str, str] | None = None,
         marks: PushMarks | None = None,
+        settled: Callable[[], None] | None = None,
     ) -> asyncio.Future[int]:
         """Queue a push; the returned future resolves with its id once it is durable.
 
         ``marks`` (task progress reported, inbox rows pushed) are recorded in the same commit.
+        ``settled`` is called once the push has left the queue: delivered, or moved to the
+        dead-letter table or dropped (then perhaps a little early: it is a hint for pacing, such
+        as the report cache's, never a promise of delivery).  Not called if it cannot be stored.
         """
         all_headers = {"Content-Type": content_type, **(headers or {})}
         fut = self._store.outbox_add(dest, kind, content_type, body, all_headers, self._clock.time(), marks)
 
         def committed(f: asyncio.Future[int]) -> None:
             if not f.cancelled() and f.exception() is None:
-                self._dest(dest).queued += 1
+                state = self._dest(dest)
+                state.queued += 1
+                if settled is not None:
+                    state.settled[f.result()] = settled
                 self._wake(dest)
             elif not f.cancelled():
                 log.error("a %s push to %s could not be stored: %s", kind, _safe_url(dest), f.exception())
@@ -232,6 +256,7 @@ class Outbox:
             state.dead = max(0, state.dead - dead)
             state.queued = max(0, state.queued - waiting)
             if waiting:
+                state.settle()
                 self._requeue(url)
         if dropped:
             log.info(
@@ -263,6 +288,7 @@ class Outbox:
         dropped = await self._store.outbox_drop(dest, True)
         dead, waiting = dropped.get(dest, (0, 0))
         state.dead, state.queued = max(0, state.dead - dead), max(0, state.queued - waiting)
+        state.settle()
         log.debug("dropped %d pushes for %s: it was forgotten", dead + waiting, _safe_url(dest))
 
     def _dest(self, url: str) -> Destination:
@@ -303,6 +329,7 @@ class Outbox:
                     state.next_retry = None
                     if dest in self._dirty:
                         continue
+                    state.settle()  # nothing waits: whatever is still listened for has left the queue
                     return
                 head = items[0]
                 wait = head.next_at - self._clock.time()
@@ -371,6 +398,7 @@ class Outbox:
             state.queued = max(0, state.queued - 1)  # (a drop may have counted it already)
             state.failures = 0
             state.last_error = ""
+            state.settle(item.id)
             return None
         attempts = item.attempts + 1
         now = self._clock.time()
@@ -405,6 +433,7 @@ class Outbox:
         state.dead = min(state.dead + moved, self._policy.dead_keep)
         state.died += moved
         state.generation += 1
+        state.settle()
         log.warning(
             "%d push(es) to %s moved to the dead-letter table: failing for %.0f s (last: %s); "
             "`ejoin pushes retry` replays them",

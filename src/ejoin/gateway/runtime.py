@@ -45,12 +45,16 @@ def tune_gc_for_server() -> None:
     """Fewer, cheaper collections for a long-running server.
 
     Everything loaded at start is frozen out of collection, and the young
-    generation is collected after 50,000 allocations instead of 700: intake of
+    generation is collected after 5,000 allocations instead of 700: intake of
     a thousand tasks allocates far more than 700 objects, and full passes over
-    a large queue were the main source of latency spikes (benchmarks/).
+    a large queue were the main source of latency spikes (benchmarks/).  Not
+    more: a young generation of 50,000 took 5 ms on average to collect and up to
+    90 ms under load, the longest stalls of the event loop under one task per
+    request (goip_get_status p99 45 ms; 5,000: pauses p99 7 ms, less GC time in
+    all; benchmarks/bench_transactional.py).
     """
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(5_000, 20, 100)
 
 
 def _mac(seed: int) -> str:

@@ -98,7 +98,7 @@ class TaskStatus(IntEnum):
 
     @property
     def label(self) -> str:
-        return f"{int(self)} {self.text}"
+        return _TASK_STATUS_LABEL[self]
 
 
 _TASK_STATUS_TEXT = {
@@ -124,6 +124,8 @@ _TASK_STATUS_TEXT = {
     TaskStatus.MMS_ATTACHMENTS_EXPECTED: "MMS Attachments expected",
     TaskStatus.MMS_ATTACHMENTS_OVERLIMIT: "MMS Attachments Cache size Overlimit",
 }
+# "0 OK": what task statuses say, made once (one per task answered)
+_TASK_STATUS_LABEL = {status: f"{int(status)} {text}" for status, text in _TASK_STATUS_TEXT.items()}
 
 
 class ResultCode(IntEnum):

@@ -12,6 +12,7 @@ SMS behind it would never be pushed.
 
 from __future__ import annotations
 
+import functools
 import math
 from urllib.parse import urlsplit
 
@@ -34,6 +35,16 @@ def push_url(value: str) -> str:
 
     Refused: other schemes, no host, a port outside 1-65535, characters below 0x20 or DEL
     anywhere inside (CR/LF would split the request line), over 2,048 characters."""
+    return _push_url(value) if len(value) <= MAX_URL_LENGTH else _checked_push_url(value)
+
+
+# A platform names the same report URL in every request, thousands a second: its check is kept.
+@functools.lru_cache(maxsize=256)
+def _push_url(value: str) -> str:
+    return _checked_push_url(value)
+
+
+def _checked_push_url(value: str) -> str:
     value = value.strip()
     if value == "":
         return value

@@ -31,6 +31,8 @@ DELIVERED, NOT_DELIVERED = 0, 64  # TP-Status: delivered / permanent error
 
 
 def normalize_number(number: str) -> str:
+    if number.isascii() and number.isdigit():
+        return number  # the usual case: nothing to take out
     return "".join(ch for ch in number if ch.isdigit())
 
 

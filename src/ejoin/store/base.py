@@ -280,7 +280,8 @@ class TaskStore(Protocol):
     async def task_chunk(self, task_id: int, chunk: int) -> list[str]: ...
 
     @abstractmethod
-    def task_state(self, task_id: int, state: int) -> asyncio.Future[None]: ...
+    def tasks_state(self, changes: list[tuple[int, int]]) -> asyncio.Future[None]:
+        """(task id, state) each, in order (a later change of a task wins)."""
 
     @abstractmethod
     def tasks_reported(self, marks: list[tuple[int, int]]) -> asyncio.Future[None]: ...

@@ -421,9 +421,11 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
-    def task_state(self, task_id: int, state: int) -> asyncio.Future[None]:
+    def tasks_state(self, changes: list[tuple[int, int]]) -> asyncio.Future[None]:
+        rows = [(state, task_id) for task_id, state in changes]
+
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE task SET state = ? WHERE id = ?", (state, task_id))
+            conn.executemany("UPDATE task SET state = ? WHERE id = ?", rows)
 
         return self._submit(run)
 

@@ -234,6 +234,8 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes |
         )
     else:
         try:
+            if request.content.is_eof():  # all of it arrived (a small body comes with its head): no wait
+                return await request.read()
             async with asyncio.timeout(timeout):
                 return await request.read()
         except web.HTTPRequestEntityTooLarge:

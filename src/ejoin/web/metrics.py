@@ -34,8 +34,6 @@ from .endpoint import DEVICE, ApiRequest, credentials_ok, error_response, slow_d
 from .route import Route, mount
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
-HTTP_REQUESTS: web.AppKey[Counter] = web.AppKey("http_requests", Counter)
-HTTP_SECONDS: web.AppKey[Histogram] = web.AppKey("http_seconds", Histogram)
 BEFORE_SCRAPE: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("before_scrape")
 METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"})  # anything else: "other"
 
@@ -205,6 +203,40 @@ def push_metrics(activity: Activity, outbox: Outbox) -> Iterator[Metric]:
     )
 
 
+class HttpMetrics:
+    """Requests answered (by route, method, status) and the time each took (by route)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "ejoin_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
+        )
+        self._seconds = Histogram(
+            "ejoin_http_request_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        # Each label set's child, found once: ``labels()`` costs more than the count (thousands a second).
+        self._counts: dict[tuple[str, str, int], Counter] = {}
+        self._times: dict[str, Histogram] = {}
+
+    def answered(self, route: str, method: str, status: int, seconds: float | None) -> None:
+        key = (route, method, status)
+        count = self._counts.get(key)
+        if count is None:
+            count = self._counts[key] = self._requests.labels(route, method, str(status))
+        count.inc()
+        if seconds is not None:
+            timing = self._times.get(route)
+            if timing is None:
+                timing = self._times[route] = self._seconds.labels(route)
+            timing.observe(seconds)
+
+
+HTTP: web.AppKey[HttpMetrics] = web.AppKey("http_metrics", HttpMetrics)
+
+
 def install(app: web.Application, collector: Collector, before: Callable[[], Awaitable[None]] | None = None) -> None:
     """``GET /metrics`` of what ``collector`` reads (a gateway's ``DeviceCollector``, a fleet's own), and
     the HTTP request counters; a registry of the app's own (several devices in one process do not mix).
@@ -215,16 +247,7 @@ def install(app: web.Application, collector: Collector, before: Callable[[], Awa
     app[REGISTRY] = registry
     if before is not None:
         app[BEFORE_SCRAPE] = before
-    app[HTTP_REQUESTS] = Counter(
-        "ejoin_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
-    )
-    app[HTTP_SECONDS] = Histogram(
-        "ejoin_http_request_seconds",
-        "Time to answer an HTTP request",
-        ["route"],
-        registry=registry,
-        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-    )
+    app[HTTP] = HttpMetrics(registry)
     app.middlewares.append(measure)  # innermost: sees the answer json_errors made of any failure
     mount(app, [Route(METRICS, metrics)])
 
@@ -244,11 +267,10 @@ async def measure(request: web.Request, handler: Callable[[web.Request], Awaitab
         resource = request.match_info.route.resource
         # The route's pattern, never the path: /dashboard/tasks/{id}, not one label per task.
         route = resource.canonical if resource is not None else "unmatched"
-        request.app[HTTP_REQUESTS].labels(
-            route, request.method if len(request.method) <= 7 else "other", str(status)
-        ).inc()
-        if route != "/dashboard/events":  # an event stream lasts as long as the page is open
-            request.app[HTTP_SECONDS].labels(route).observe(time.perf_counter() - start)
+        method = request.method if len(request.method) <= 7 else "other"
+        # an event stream lasts as long as the page is open: not timed
+        seconds = None if route == "/dashboard/events" else time.perf_counter() - start
+        request.app[HTTP].answered(route, method, status, seconds)
 
 
 def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:

@@ -47,7 +47,8 @@ async def test_what_waits_for_a_post_on_its_way_goes_together_in_the_next() -> N
     while len(member.bodies) < 2:
         await asyncio.sleep(0)
     assert [t["tid"] for t in member.bodies[1]["tasks"]] == [2, 3, 4]
-    assert member.bodies[1]["sr_url"] == "http://fleet/r" and member.bodies[1]["sr_cnt"] == 1
+    assert member.bodies[1]["sr_url"] == "http://fleet/r"
+    assert (member.bodies[1]["sr_cnt"], member.bodies[1]["sr_prd"]) == (100, 0)  # no report held, many per push
     member.release.put_nowait(ok(member.bodies[1], refused=3))
     assert [(await t)[0] for t in later] == ["0 OK", "2 Invalid Port", "0 OK"]  # each its own status
 
@@ -94,3 +95,57 @@ async def test_closing_abandons_the_posts_on_their_way() -> None:
     for t in (first, waiting):
         with pytest.raises(MemberDown):
             await t
+
+
+async def test_the_answer_to_a_post_is_recorded_once_for_all_its_sub_tasks_before_any_hears() -> None:
+    member = Member()
+    recorded: list[list[Any]] = []
+    heard: list[int] = []
+
+    async def answered(keys: list[Any]) -> None:
+        assert heard == []  # before any poster hears of its status
+        recorded.append(keys)
+
+    poster = SubTaskPoster(cast(MemberLink, member), lambda: "http://fleet/r", answered)
+
+    async def post(tid: int) -> str:
+        status = (await poster.post({"tid": tid, "to": ["1"]}, key=100 + tid))[0]
+        heard.append(tid)
+        return status
+
+    first = asyncio.ensure_future(post(1))
+    while not member.bodies:
+        await asyncio.sleep(0)
+    later = [asyncio.ensure_future(post(t)) for t in (2, 3)]
+    await asyncio.sleep(0)
+    member.release.put_nowait(ok(member.bodies[0]))
+    assert await first == "0 OK"
+    while len(member.bodies) < 2:
+        await asyncio.sleep(0)
+    heard.clear()
+    member.release.put_nowait(ok(member.bodies[1], refused=3))
+    assert [await t for t in later] == ["0 OK", "2 Invalid Port"]
+    assert recorded == [[101], [102, 103]]  # a refused one is answered too: its units fail with the refusal
+
+
+async def test_an_answer_that_cannot_be_recorded_counts_as_none() -> None:
+    """The member has the sub-tasks, but the fleet could not write so: they wait as if unanswered, and
+    are reconciled with the member (asked, never posted blindly again)."""
+    member = Member()
+
+    async def answered(keys: list[Any]) -> None:
+        raise OSError("the ledger is away")
+
+    poster = SubTaskPoster(cast(MemberLink, member), lambda: "http://fleet/r", answered)
+    first = asyncio.ensure_future(poster.post({"tid": 1, "to": ["1"]}, key=7))
+    while not member.bodies:
+        await asyncio.sleep(0)
+    member.release.put_nowait(ok(member.bodies[0]))
+    with pytest.raises(MemberDown):
+        await first
+    second = asyncio.ensure_future(poster.post({"tid": 2, "to": ["1"]}, key=8))  # the poster goes on
+    while len(member.bodies) < 2:
+        await asyncio.sleep(0)
+    member.release.put_nowait(ok(member.bodies[1]))
+    with pytest.raises(MemberDown):
+        await second

@@ -475,3 +475,29 @@ async def late_rows(ledger: Ledger) -> int:
             return int(db.execute("SELECT COUNT(*) FROM sent_late").fetchone()[0])
     async with ledger.db.pool.connection() as conn:  # type: ignore[attr-defined]
         return int((await (await conn.execute("SELECT COUNT(*) FROM sent_late")).fetchone())[0])
+
+
+async def test_a_members_report_finds_its_dispatch_by_tid_and_counts_once(make: Factory) -> None:
+    """The report of a member applied in one operation: its dispatch found by the member's tid, its
+    outcomes recorded, the task's counts after (one transaction: on PostgreSQL, pipelined)."""
+    ledger = await make()
+    task_id = await new_task(ledger, 77, 3)
+    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(3))])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    assert await ledger.apply_report("a", tid + 1, [sent(0)], 0) is None  # no such dispatch
+    assert await ledger.apply_report("b", tid, [sent(0)], 0) is None  # another member's tid
+    found = await ledger.apply_report("a", tid, [sent(0), sent(1)], 1)
+    assert found is not None
+    got_dispatch, got_task, fresh, counts = found
+    assert (got_dispatch, got_task, [r[0] for r in fresh]) == (dispatch_id, task_id, [0, 1])
+    assert (counts.sent, counts.sending, counts.unsent) == (2, 1, 0)
+    again = await ledger.apply_report("a", tid, [sent(0), sent(1)], 1)  # pushed again: nothing new
+    assert again is not None and again[2] == [] and again[3].sent == 2
+
+
+@pytest.mark.parametrize("n", [3, 1500])  # a few units go with the task's row; many in bulk (COPY)
+async def test_a_task_of_many_units_is_stored_as_one_of_few(make: Factory, n: int) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 88, n)
+    assert [u.number for u in await ledger.pending(task_id)] == [u.number for u in units(n)]
+    assert (await ledger.counts(task_id)).total == n

@@ -135,6 +135,53 @@ async def test_job_rows_of_many_ports_go_to_the_store_together(engine_gw, clock)
     assert sum(writes) == 40 and len(writes) == 10 and set(writes) == {4}
 
 
+async def test_tasks_of_concurrent_requests_share_one_store_write_and_each_gets_its_own(engine_gw, clock):
+    gw, driver = await engine_gw(ports=8)
+    writes = []
+    original = gw.store.tasks_add
+
+    def counting(rows):
+        writes.append([row[0] for row in rows])
+        return original(rows)
+
+    gw.store.tasks_add = counting
+    answers = await asyncio.gather(
+        *(gw.sending.accept(request({"tid": 100 + i, "to": f"80{i:02d}", "sms": "x"})) for i in range(6)),
+        gw.sending.accept(request({"tid": 200, "to": "8100", "sms": "x"}, {"tid": 201, "to": "8101", "sms": "x"})),
+    )
+    assert [[r[1].label for r in a] for a in answers] == [["0 OK"]] * 6 + [["0 OK", "0 OK"]]
+    assert writes == [[100, 101, 102, 103, 104, 105, 200, 201]]  # one write, in the order they came
+    await clock.advance(5)
+    assert sorted(n for _, _, n in driver.sent) == [f"80{i:02d}" for i in range(6)] + ["8100", "8101"]
+    assert gw.sending.task_count() == 0  # each finished, under the id the write gave it
+    stored = await gw.store.tasks_by_id(list(range(1, 9)))
+    assert sorted((r.tid, r.sent) for r in stored) == [(t, 1) for t in (100, 101, 102, 103, 104, 105, 200, 201)]
+
+
+async def test_a_tid_in_two_concurrent_requests_is_accepted_once(engine_gw, clock):
+    gw, driver = await engine_gw()
+    first, second = await asyncio.gather(
+        gw.sending.accept(request({"tid": 300, "to": "9001", "sms": "x"})),
+        gw.sending.accept(request({"tid": 300, "to": "9002", "sms": "y"})),
+    )
+    assert [first[0][1].label, second[0][1].label] == ["0 OK", "13 Duplicated TaskId"]
+    assert gw.sending.task_count() == 1
+
+
+async def test_the_queue_limit_counts_tasks_still_being_stored(tmp_path, clock):
+    gw = Gateway(make_config(tmp_path, ports=2, slots=1, max_queued_tasks=2), clock=clock, driver=ScriptedModems(clock))
+    await gw.start()
+    clock.add_quiescer(gw.store.quiesce)
+    try:
+        await gw.sending.stop()  # nothing leaves the queue
+        answers = await asyncio.gather(
+            *(gw.sending.accept(request({"tid": 400 + i, "to": "9003", "sms": "x"})) for i in range(3))
+        )
+        assert [a[0][1].label for a in answers] == ["0 OK", "0 OK", "16 Too Many Task"]
+    finally:
+        await gw.stop()
+
+
 async def test_pause_resume_remove_follow_the_life_cycle(engine_gw, clock):
     gw, driver = await engine_gw(delay=1.0)
     await accept(gw, {"tid": 7, "from": "1", "to": "3001,3002,3003", "sms": "x"})
@@ -198,3 +245,40 @@ def test_the_task_life_cycle_table():
     assert not can_move(TaskState.REMOVED, TaskState.QUEUED)
     with pytest.raises(TransitionRefused, match="removed cannot become queued"):
         raise TransitionRefused(1, TaskState.REMOVED, TaskState.QUEUED)
+
+
+async def test_periodic_reports_of_many_open_tasks_share_one_timer(engine_gw, clock):
+    """A task's sr_prd report is due every period; thousands of open tasks (one per request) need not
+    hold a timer each: their reports still come every period, in the order the tasks came."""
+    gw, driver = await engine_gw(delay=1000.0, ports=1)  # the port's first SMS takes 1,000 s: all stay open
+    reported: list[tuple[float, int]] = []
+    emit = gw.sending._reports.emit
+
+    def recording(task):
+        reported.append((clock.time(), task.spec.tid))
+        emit(task)
+
+    gw.sending._reports.emit = recording
+    timers = clock.pending()
+    await accept(gw, *({"tid": 600 + i, "to": f"70{i:02d}", "sms": "x", "sr_prd": 60, "tmo": 3600} for i in range(40)))
+    await accept(gw, *({"tid": 700 + i, "to": f"71{i:02d}", "sms": "x", "sr_prd": 60, "tmo": 3600} for i in range(40)))
+    assert clock.pending() - timers <= 3  # the periodic reports' one, the SMS in the module's and its tmo
+    start = clock.time()
+    await clock.advance(61)
+    first = [tid for _, tid in reported]
+    assert first == [*range(600, 640), *range(700, 740)]
+    await clock.advance(60)
+    assert [tid for _, tid in reported[80:]] == first  # every period again, in the same order
+    assert {round(t - start) for t, _ in reported} == {60, 120}
+
+
+async def test_a_finished_task_has_no_periodic_report_after_its_last(engine_gw, clock):
+    gw, driver = await engine_gw(delay=90.0, ports=2)
+    reported: list[tuple[float, int]] = []
+    emit = gw.sending._reports.emit
+    gw.sending._reports.emit = lambda task: (reported.append((clock.time(), task.spec.tid)), emit(task))
+    start = clock.time()
+    await accept(gw, *({"tid": 800 + i, "to": f"72{i:02d}", "sms": "x", "sr_prd": 60, "tmo": 3600} for i in range(2)))
+    await clock.advance(200)
+    # the periodic one at 60 s, the last at 90 s when each finished; nothing at 120 or 180 s
+    assert [(round(t - start), tid) for t, tid in reported] == [(60, 800), (60, 801), (90, 800), (90, 801)]

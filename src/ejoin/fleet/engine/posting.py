@@ -11,29 +11,46 @@ the post, they wait for the member, as one would).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .members import MemberDown, MemberLink
+
+log = logging.getLogger(__name__)
 
 # At most this many sub-tasks, or recipients (past the first sub-task), in one post: well inside what
 # a device takes in one request (its own max_tasks_per_request and body limits), and a post that
 # fails takes no more with it than that.
 MAX_TASKS = 32
 MAX_RECIPIENTS = 20_000
+REPORTS_PER_PUSH = 100  # the request-level sr_cnt given members (a device's default)
+
+
+Waiting = list[tuple[dict[str, Any], "asyncio.Future[tuple[str, Any]]", Any]]
 
 
 class SubTaskPoster:
-    def __init__(self, link: MemberLink, report_url: Callable[[], str]) -> None:
+    """``answered(keys)``: told, before any of their posters hears, the ``key`` of every sub-task of a
+    post the member answered (each with a status of its own, accepted or refused): the record of a
+    post written once for all of its sub-tasks."""
+
+    def __init__(
+        self,
+        link: MemberLink,
+        report_url: Callable[[], str],
+        answered: Callable[[list[Any]], Awaitable[None]] | None = None,
+    ) -> None:
         self.link = link
         self._report_url = report_url
-        self._waiting: list[tuple[dict[str, Any], asyncio.Future[tuple[str, Any]]]] = []
+        self._answered = answered
+        self._waiting: Waiting = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def post(self, sub_task: dict[str, Any]) -> tuple[str, Any]:
+    async def post(self, sub_task: dict[str, Any], key: Any = None) -> tuple[str, Any]:
         """(the member's status for this sub-task, its whole answer), or ``MemberDown``."""
         done: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((sub_task, done))
+        self._waiting.append((sub_task, done, key))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.ensure_future(self._send())
         return await done
@@ -41,35 +58,39 @@ class SubTaskPoster:
     async def _send(self) -> None:
         while self._waiting:
             batch = self._take()
-            # request sr_cnt 1: the member pushes each report at once, never held in its batching cache
+            # request sr_prd 0: the member keeps no report in its cache (a box pushes each at once; an
+            # ejoin gateway at once too, or with those due while a push of it is on its way, up to
+            # sr_cnt: one push per round trip of the fleet under load, not one per sub-task)
             body = {
                 "type": "send-sms",
                 "sr_url": self._report_url(),
-                "sr_cnt": 1,
+                "sr_cnt": REPORTS_PER_PUSH,
                 "sr_prd": 0,
-                "tasks": [task for task, _ in batch],
+                "tasks": [task for task, _, _ in batch],
             }
             try:
                 answer = await self.link.call("/goip_post_sms.html", body=body)
+                if self._answered is not None:
+                    await self._answered([key for _, _, key in batch])
             except MemberDown as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(MemberDown(str(exc)))
+                _no_answer(batch, str(exc))
+                continue
+            except Exception as exc:  # the answer could not be recorded: as if there was none (reconciled)
+                log.warning("member %s: the answer to a post could not be recorded: %s", self.link.name, exc)
+                _no_answer(batch, f"member {self.link.name}: answer not recorded")
                 continue
             except BaseException:
                 # cancelled (the fleet stops): whoever still waits learns that its post got no answer
-                for _, done in batch + self._waiting:
-                    if not done.done():
-                        done.set_exception(MemberDown(f"member {self.link.name}: post abandoned"))
+                _no_answer(batch + self._waiting, f"member {self.link.name}: post abandoned")
                 self._waiting = []
                 raise
             statuses = _statuses(answer)
-            for task, done in batch:
+            for task, done, _ in batch:
                 if not done.done():
                     done.set_result((statuses.get(str(task.get("tid")), ""), answer))
 
-    def _take(self) -> list[tuple[dict[str, Any], asyncio.Future[tuple[str, Any]]]]:
-        batch: list[tuple[dict[str, Any], asyncio.Future[tuple[str, Any]]]] = []
+    def _take(self) -> Waiting:
+        batch: Waiting = []
         recipients = 0
         while self._waiting and len(batch) < MAX_TASKS:
             size = len(self._waiting[0][0].get("to") or [])
@@ -86,6 +107,12 @@ class SubTaskPoster:
                 await self._sender
             except (asyncio.CancelledError, Exception):
                 pass
+
+
+def _no_answer(batch: Waiting, why: str) -> None:
+    for _, done, _ in batch:
+        if not done.done():
+            done.set_exception(MemberDown(why))
 
 
 def _statuses(answer: Any) -> dict[str, str]:

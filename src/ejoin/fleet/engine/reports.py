@@ -86,6 +86,9 @@ class ReportMerger:
         self._caches: dict[tuple[str, int, int], _Cache] = {}
         self._held: dict[int, set[int]] = {}  # task -> units (done seqs) in a report waiting in a cache
         self._closing: set[int] = set()  # tasks whose last report waits in a cache
+        # tasks whose last report is in the outbox (until the next claim forgets them): a late duplicate
+        # outcome, or the notification of this replica's own, need not read them back to see it
+        self._ended: set[int] = set()
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
         self._tasks: set[asyncio.Task[Any]] = set()
         self._formers: dict[str, MemberConfig] = {}  # name -> MemberConfig of members removed, as they were
@@ -102,10 +105,12 @@ class ReportMerger:
         """Reports waiting in the caches."""
         return sum(len(cache.held) for cache in self._caches.values())
 
-    async def track(self, task_id: int) -> None:
-        if task_id in self._closing or task_id in self._open:
+    async def track(self, task_id: int, row: TaskRow | None = None) -> None:
+        """Follow the task's progress (``row``: as just recorded, else read from the ledger)."""
+        if task_id in self._closing or task_id in self._open or task_id in self._ended:
             return  # its last report waits in a cache (a late duplicate outcome must not repeat it)
-        row = await self._ledger.task(task_id)
+        if row is None:
+            row = await self._ledger.task(task_id)
         if row is None or row.finished or task_id in self._open:
             return  # a finished task's last report is out (a late duplicate outcome must not repeat it)
         state = self._open[task_id] = _Open(row)
@@ -139,6 +144,7 @@ class ReportMerger:
             cache.held = [h for h in cache.held if h.task_id != task_id]
         self._held.pop(task_id, None)
         self._closing.discard(task_id)
+        self._ended.discard(task_id)
 
     async def _former(self, member: str) -> MemberConfig | None:
         """A member removed (forced): its reports still come for what it had in its modules then."""
@@ -174,10 +180,6 @@ class ReportMerger:
                 member_tid = int(rpt.get("tid"))  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 continue
-            found = await self._ledger.dispatch_of(member, member_tid)
-            if found is None:
-                continue  # not ours (another client of the member), or from before this store
-            dispatch_id, task_id = found
             outcomes: list[tuple[int, str | None, int, list[Any]]] = []
             for key, state in (("sdr", UnitState.SENT), ("fdr", UnitState.FAILED)):
                 for r in rpt.get(key) or []:
@@ -185,7 +187,16 @@ class ReportMerger:
                         port = self._ports.rename(config, str(r[2]))
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
-            applied = await self.outcomes(dispatch_id, task_id, outcomes, sending if isinstance(sending, int) else 0)
+            # the dispatch found by the member's tid and its outcomes recorded in one transaction
+            found = await self._ledger.apply_report(
+                member, member_tid, outcomes, sending if isinstance(sending, int) else 0
+            )
+            if found is None:
+                continue  # not ours (another client of the member), or from before this store
+            dispatch_id, task_id, fresh, counts = found
+            if fresh:
+                await self.progress(task_id, counts)
+            applied = bool(fresh)
             if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
                 await self._late(member, member_tid, dispatch_id, task_id, outcomes, removed)
@@ -350,6 +361,8 @@ class ReportMerger:
             for h in cache.held:
                 # the last report holds every unit not reported yet (all done): it finishes the task
                 await self._ledger.mark_reported(h.task_id, h.seqs, self._clock.time(), final=h.final)
+                if h.final:
+                    self._ended.add(h.task_id)
                 self._let_go(h)
         except BaseException as exc:
             for h in cache.held:

@@ -33,7 +33,7 @@ from ...protocol.messages import DevStatus
 from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
 from ..config import FleetConfig, MemberConfig, check_new_member, member_of
-from ..ledger import PRUNE_BATCH, Figures, Ledger, SqliteLedger
+from ..ledger import PRUNE_BATCH, Figures, Ledger, SqliteLedger, TaskRow
 from .activity import FleetActivity
 from .control import TaskControl
 from .inbound import InboundPushes
@@ -513,13 +513,13 @@ class Fleet:
         self._progressed.discard(task_id)  # notifications arriving from now on run again
         await self.reports.progress(task_id)
 
-    def _accepted(self, task_id: int) -> None:
+    def _accepted(self, task_id: int, row: TaskRow | None = None) -> None:
         self.owned.add(task_id)  # the replica that accepted a task holds its lease
         self.first_seen[task_id] = self.clock.time()
-        self._spawn(self._open_task(task_id))
+        self._spawn(self._open_task(task_id, row))
 
-    async def _open_task(self, task_id: int) -> None:
-        await self.reports.track(task_id)
+    async def _open_task(self, task_id: int, row: TaskRow | None = None) -> None:
+        await self.reports.track(task_id, row)
         await self.dispatcher.dispatch(task_id)
 
     def _spawn(self, coro: Any) -> None:

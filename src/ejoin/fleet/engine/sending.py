@@ -85,7 +85,7 @@ class Dispatcher:
         self.unreconciled: set[int] = set()
         # Whether this replica dispatches a task (it holds the task's lease); one process: always.
         self.owns: Any = lambda task_id: True
-        self.on_accepted: Any = None  # called with each accepted task id (the report merger tracks it)
+        self.on_accepted: Any = None  # called with each accepted task's id and row (the report merger tracks it)
         self.on_failed: Any = None  # called with (dispatch id, task id, outcomes) of units a member refused
 
     async def accept(self, request: SendSmsRequest) -> list[tuple[Any, TaskStatus, str]]:
@@ -110,7 +110,13 @@ class Dispatcher:
                 continue
             # The task's own count and period, as a device applies them; the request-level ones batch
             # several tasks' reports into one push (reports.py), kept with the task for after a restart.
-            rules = {"sr_url": sr_url, "sr_cnt": spec.sr_cnt, "sr_prd": spec.sr_prd, "sdr": spec.sdr, "fdr": spec.fdr}
+            rules: dict[str, Any] = {
+                "sr_url": sr_url,
+                "sr_cnt": spec.sr_cnt,
+                "sr_prd": spec.sr_prd,
+                "sdr": spec.sdr,
+                "fdr": spec.fdr,
+            }
             lanes = [lane.ports for lane in spec.lanes]
             task["fleet_lanes"] = lanes
             task["fleet_batch"] = batch
@@ -119,14 +125,27 @@ class Dispatcher:
         if new:
             # Acknowledged only once committed: a crash after this answer loses nothing.
             ids = iter(await self._ledger.add_tasks(new))
+            added = iter(new)
             for i, (tid, status, _) in enumerate(results):
                 if status != TaskStatus.OK:
                     continue
                 task_id = next(ids)
+                tid_echo, task, rules, _ = next(added)
                 if task_id is None:
                     results[i] = (tid, TaskStatus.DUPLICATED_TASK_ID, "a task with this tid is still open")
                 elif self.on_accepted is not None:
-                    self.on_accepted(task_id)
+                    # the task as the ledger now holds it: its report stream need not read it back
+                    row = TaskRow(
+                        task_id,
+                        tid_echo,
+                        task,
+                        rules["sr_url"],
+                        rules["sr_cnt"],
+                        rules["sr_prd"],
+                        bool(rules["sdr"]),
+                        bool(rules["fdr"]),
+                    )
+                    self.on_accepted(task_id, row)
         return results
 
     async def dispatch(self, task_id: int) -> None:
@@ -383,7 +402,9 @@ class Dispatcher:
         """The member's poster (a new one for a member added again: another link)."""
         poster = self._posters.get(member)
         if poster is None or poster.link is not link:
-            poster = self._posters[member] = SubTaskPoster(link, lambda: self._report_url(member))
+            poster = self._posters[member] = SubTaskPoster(
+                link, lambda: self._report_url(member), self._ledger.dispatches_posted
+            )
         return poster
 
     async def _post(
@@ -418,7 +439,8 @@ class Dispatcher:
             **{"from": ",".join(local_ports)},
         )
         try:
-            status, answer = await self._poster(member, link).post(sub_task)
+            # answered: the dispatch is recorded posted (with the others of its post) before this returns
+            status, answer = await self._poster(member, link).post(sub_task, dispatch_id)
         except MemberDown:
             # It may or may not have arrived: the units stay with this dispatch (never sent twice), and
             # the member is asked at the next poll whether it has it (``reconcile``).
@@ -432,10 +454,8 @@ class Dispatcher:
             )
             return
         if status.startswith(("0 ", "13 ")):  # 13: the member holds this tid open already (posted again)
-            await self._ledger.dispatch_done(dispatch_id, DispatchState.POSTED)
             return
         log.warning("member %s refused dispatch %d of task %d: %s", member, dispatch_id, task_id, status or answer)
-        await self._ledger.dispatch_done(dispatch_id, DispatchState.POSTED)
         reason = f"refused by member {member}: {status or answer}"
         rows = [(sub, port, UnitState.FAILED, [sub, u.number, port, 0, reason, ""]) for u, port, sub in units]
         if self.on_failed is not None:

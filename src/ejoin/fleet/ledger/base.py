@@ -18,6 +18,8 @@ from .sql import Program
 from .states import DispatchState, Hold
 
 T = TypeVar("T")
+# Rows of an insert past which PostgreSQL takes them by COPY (fewer: one statement over arrays).
+BULK_UNITS = 1000
 
 
 class Ledger:
@@ -28,7 +30,8 @@ class Ledger:
     owner: str | None = None  # this process's name in leases (None: no other process shares the record)
 
     async def _run(self, program: Program[T], *, read: bool = False) -> T:
-        """Run an operation in one transaction (``read``: one statement that only reads)."""
+        """Run an operation in one transaction (``read``: one statement alone, in autocommit: a read,
+        or a write of one statement)."""
         raise NotImplementedError
 
     async def open(self) -> None:
@@ -105,7 +108,7 @@ class Ledger:
         return await self._run(op.unreported(task_id), read=True)
 
     async def mark_reported(self, task_id: int, seqs: list[int], at: float, final: bool = False) -> None:
-        await self._run(op.mark_reported(task_id, seqs, at, final))
+        await self._run(op.mark_reported(task_id, seqs, at, final), read=final)  # final: one statement
 
     async def prune(self, finished_before: float, inbox_keep: int, unforwarded: bool) -> tuple[int, int]:
         return await self._run(op.prune(finished_before, inbox_keep, unforwarded))
@@ -118,6 +121,10 @@ class Ledger:
     async def dispatch_done(self, dispatch_id: int, state: DispatchState) -> None:
         await self._run(op.dispatch_done(dispatch_id, state))
 
+    async def dispatches_posted(self, ids: list[int]) -> None:
+        if ids:
+            await self._run(op.dispatches_posted(ids), read=True)  # one statement
+
     async def dispatch_of(self, member: str, member_tid: int) -> tuple[int, int] | None:
         return await self._run(op.dispatch_of(member, member_tid), read=True)
 
@@ -128,6 +135,11 @@ class Ledger:
         self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
     ) -> tuple[list[list[Any]], Counts]:
         return await self._run(op.apply(dispatch_id, task_id, rows, sending))
+
+    async def apply_report(
+        self, member: str, member_tid: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    ) -> tuple[int, int, list[list[Any]], Counts] | None:
+        return await self._run(op.apply_report(member, member_tid, rows, sending))
 
     async def withdraw(self, member: str) -> list[int]:
         return await self._run(op.withdraw(member))

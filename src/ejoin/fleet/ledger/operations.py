@@ -19,7 +19,18 @@ from typing import Any
 
 from .decisions import counts as make_counts
 from .decisions import done_before, match_outcomes, next_inbox_id, pinned_within, port_forms, tid_keys
-from .records import Conflict, Counts, Figures, TaskRow, Unit, member_tid, row_of, row_text, task_of, task_text
+from .records import (
+    DISPATCH_SPAN,
+    Conflict,
+    Counts,
+    Figures,
+    TaskRow,
+    Unit,
+    row_of,
+    row_text,
+    task_of,
+    task_text,
+)
 from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Program, Rows, Update
 from .states import (
     DISPATCH_TRANSITIONS,
@@ -135,7 +146,12 @@ def add_tasks(
             ids.append(None)
             continue
         task_id = int(r[0])
-        yield Insert("units", ("task_id", "idx", "number", "port"), [(task_id, u.idx, u.number, u.port) for u in units])
+        yield Insert(
+            "units",
+            ("task_id", "idx", "number", "port"),
+            [(task_id, u.idx, u.number, u.port) for u in units],
+            ("bigint", "int", "text", "text"),
+        )
         ids.append(task_id)
     return ids
 
@@ -263,17 +279,17 @@ def record_dispatch(
     """A new dispatch of ``units`` (each with the fleet port it goes from and its index in the
     sub-task; ``sim``: the SIM the fleet picked, counted against its quotas): (its id, the member's tid).
     ``Conflict`` when any of them is no longer pending, or another replica numbered a dispatch at once."""
-    r = yield One("SELECT COUNT(*) FROM dispatches WHERE task_id=?", (task_id,))
-    no = int(r[0]) + 1
-    tid = member_tid(task_id, no)
+    # numbered by the statement that writes it (one round trip, not a count read first)
     try:
         r = yield One(
-            "INSERT INTO dispatches (task_id, no, member, member_tid) VALUES (?,?,?,?) RETURNING id",
-            (task_id, no, member, tid),
+            "INSERT INTO dispatches (task_id, no, member, member_tid) "
+            f"SELECT ?, n, ?, ? * {DISPATCH_SPAN} + n "
+            "FROM (SELECT COUNT(*) + 1 AS n FROM dispatches WHERE task_id=?) c RETURNING id, member_tid",
+            (task_id, member, task_id, task_id),
         )
     except Duplicate as exc:
         raise Conflict(f"task {task_id}: dispatch numbered twice") from exc
-    dispatch_id = int(r[0])
+    dispatch_id, tid = int(r[0]), int(r[1])
     taken = yield Update(
         _DISPATCH,
         [(u.idx, u.port, sub, via) for u, via, sub in units],
@@ -292,6 +308,13 @@ def dispatch_done(dispatch_id: int, new: DispatchState) -> Program[None]:
     )
     if moved and new == D.REFUSED:  # never reached the member: its units are free again
         yield Do(_FREE, (dispatch_id,))
+
+
+def dispatches_posted(ids: list[int]) -> Program[None]:
+    """The dispatches of a post the member answered (each accepted or refused: its units come back in
+    reports, or fail with its refusal), recorded posted in one statement."""
+    may = sql_in(from_states(DISPATCH_TRANSITIONS, D.POSTED))
+    yield Do(f"UPDATE dispatches SET state=? WHERE id IN {{ids}} AND state IN {may}", (D.POSTED, ids))
 
 
 def dispatch_of(member: str, tid: int) -> Program[tuple[int, int] | None]:
@@ -338,6 +361,20 @@ def apply(
         yield _settled(fresh)
         yield Notify(f"t{task_id}")
     return [row for _, _, row in fresh], (yield from task_counts(task_id))
+
+
+def apply_report(
+    member: str, member_tid: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+) -> Program[tuple[int, int, list[list[Any]], Counts] | None]:
+    """``apply`` to the dispatch a member's report names by its tid: (dispatch id, task id, the rows
+    new to the record, the task's counts after); None when the fleet has no such dispatch (another
+    client of the member, or one from before this ledger)."""
+    r = yield One("SELECT id, task_id FROM dispatches WHERE member=? AND member_tid=?", (member, member_tid))
+    if r is None:
+        return None
+    dispatch_id, task_id = int(r[0]), int(r[1])
+    fresh, counts = yield from apply(dispatch_id, task_id, rows, sending)
+    return dispatch_id, task_id, fresh, counts
 
 
 def withdraw(member: str) -> Program[list[int]]:

@@ -138,7 +138,7 @@ class PgOutboxStore:
 
     def outbox_delete(self, item_id: int) -> asyncio.Future[None]:
         async def delete() -> None:
-            async with self._tx() as conn:
+            async with self.db.pool.connection() as conn:  # one statement: autocommit, no BEGIN and COMMIT
                 await conn.execute("DELETE FROM outbox WHERE id=%s", (item_id,))
 
         return self._future(delete())

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from . import sql
-from .base import Ledger
+from .base import BULK_UNITS, Ledger
 from .pgdb import NOW, PgDatabase, notify
 from .sql import POSTGRES, Program, drive
 
@@ -76,6 +76,10 @@ class PgLedger(Ledger):
                 return 0
             return (await conn.execute(sql.postgres_update(ask.change), sql.postgres_update_params(ask))).rowcount
         if kind is sql.Insert:
+            if ask.pg_types and len(ask.rows) <= BULK_UNITS:
+                # a few rows: one statement over arrays, cheaper than a COPY's exchange
+                await conn.execute(sql.postgres_insert(ask), sql.postgres_insert_params(ask))
+                return None
             async with conn.cursor().copy(f"COPY {ask.table} ({', '.join(ask.columns)}) FROM STDIN") as copy:
                 for row in ask.rows:
                     await copy.write_row(row)

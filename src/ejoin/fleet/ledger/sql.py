@@ -6,10 +6,10 @@ insert or update, a notification, a lock — and is sent each answer; an executo
 style (``?``), with a few words in braces where the two databases truly differ (row locks, the
 database's clock, lists of ids); ``Dialect.render`` gives each database its text.  What differs more
 than a word has a request of its own, rendered by each dialect from one description: ``Insert``
-(``COPY`` on PostgreSQL), ``Update`` (many rows each changed its own way: ``executemany`` on SQLite,
-one statement over arrays on PostgreSQL; the ledger's done sequence: a counter of the one SQLite
-thread, a sequence on PostgreSQL), ``LastId``, ``Notify`` and ``Lock`` (PostgreSQL only: SQLite has
-one writer and no other process to tell).
+(``COPY`` on PostgreSQL, or for a few rows one statement over arrays), ``Update`` (many rows each
+changed its own way: ``executemany`` on SQLite, one statement over arrays on PostgreSQL; the
+ledger's done sequence: a counter of the one SQLite thread, a sequence on PostgreSQL), ``LastId``,
+``Notify`` and ``Lock`` (PostgreSQL only: SQLite has one writer and no other process to tell).
 """
 
 from __future__ import annotations
@@ -47,11 +47,13 @@ class Do(Query):
 
 @dataclass(frozen=True, slots=True)
 class Insert:
-    """Rows into ``table`` (``COPY`` on PostgreSQL)."""
+    """Rows into ``table`` (``COPY`` on PostgreSQL; with ``pg_types``, the columns' types there, a few
+    rows go as one statement over arrays instead)."""
 
     table: str
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    pg_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,15 @@ def postgres_update(change: Change) -> str:
     if change.where:
         where.append(POSTGRES.render(change.where))
     return f"UPDATE {change.table} AS t SET {', '.join(sets)} FROM {source} WHERE {' AND '.join(where)}"
+
+
+def postgres_insert(insert: Insert) -> str:
+    arrays = ", ".join(f"%b::{t}[]" for t in insert.pg_types)
+    return f"INSERT INTO {insert.table} ({', '.join(insert.columns)}) SELECT * FROM unnest({arrays})"
+
+
+def postgres_insert_params(insert: Insert) -> tuple[Any, ...]:
+    return tuple(list(column) for column in zip(*insert.rows, strict=True))
 
 
 def postgres_update_params(update: Update) -> tuple[Any, ...]:

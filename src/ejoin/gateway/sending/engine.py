@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...clock import Clock, Timer
+from ...logs import ThrottledLog
 from ...protocol.codes import SendFailure, TaskStatus
 from ...protocol.ports import PortAddress
 from ...protocol.sms import SendSmsRequest
@@ -28,9 +29,12 @@ from .intake import Intake, Results
 from .routing import LaneQueue, serves_port
 from .sender import Deadlines, PortSender, StartBatcher
 from .tasks import Lane, Task, TaskView
+from .turns import TurnBatch
 from .unconfirmed import Unconfirmed, UnconfirmedSms
 
 log = logging.getLogger(__name__)
+# A line per task for the person watching, throttled at high rates (one task per request).
+_accepted = ThrottledLog(log, "task accepted")
 
 YIELD_EVERY = 500  # tids handled between two turns of the event loop
 
@@ -66,6 +70,8 @@ class SendEngine:
         self._tasks: dict[int, Task] = {}  # open tasks by tid
         self._queue = LaneQueue()
         self._senders: dict[int, PortSender] = {}
+        # senders with nothing to do, longest first (new work wakes them, in that order)
+        self._waiting: dict[PortSender, None] = {}
         self._workers: list[asyncio.Task] = []
         self._stopping = False
         self._retention = retention
@@ -81,6 +87,9 @@ class SendEngine:
         self._outcomes = OutcomeWriter(store, clock, self.store_fault, lambda slot: self.con_failed.get(slot, 0))
         self._starts = StartBatcher(store, most=(device.size.ports + 1) // 2, outcomes=self._outcomes)
         self._deadlines = Deadlines(clock)
+        # Not awaited (as before): a task's state on disk matters after a crash, and recovery reads
+        # what a crash left (a finished task still "queued" is closed then, its last report sent).
+        self._states: TurnBatch[tuple[int, int]] = TurnBatch(lambda rows: store.tasks_state(rows), "task states")
         # A report never says "sent" before the store does.
         reports.barrier = self._outcomes.durable
         device.add_listener(self._slot_changed)
@@ -100,7 +109,7 @@ class SendEngine:
                 task.closed = True
                 if task.state == TaskState.QUEUED:
                     task.move(TaskState.FINISHED)
-                    self._store.task_state(task.id, TaskState.FINISHED)
+                    self._states.put([(task.id, TaskState.FINISHED)])
                 self._reports.emit(task)
                 continue
             self._open(task)
@@ -126,6 +135,7 @@ class SendEngine:
                 self._deadlines,
                 self.store_fault,
                 self.in_module,
+                self._waiting,
             )
             self._senders[port.number] = sender
             self._workers.append(sender.start(lambda: self._stopping))
@@ -180,10 +190,10 @@ class SendEngine:
         """Validate every task alone, commit the good ones, answer a status (and a refusal's reason) per task."""
         results, tasks = await self._intake.accept(request, self._tasks, self._clock.time())
         for task in tasks:
-            log.info("task %s accepted: %d SMS to send", task.spec.tid_echo, task.total)
+            _accepted.info("task %s accepted: %d SMS to send", task.spec.tid_echo, task.total)
             self._open(task)
         if tasks:
-            self._wake_all()
+            self._wake_waiting()
         return results
 
     # --- pause / resume / remove / query ---------------------------------------
@@ -210,13 +220,13 @@ class SendEngine:
                 continue
             if op == "pause" and task.state == TaskState.QUEUED:
                 task.move(TaskState.PAUSED)
-                self._store.task_state(task.id, TaskState.PAUSED)
+                self._states.put([(task.id, TaskState.PAUSED)])
                 self._queue.drop(task)
             elif op == "resume" and task.state == TaskState.PAUSED:
                 task.move(TaskState.QUEUED)
-                self._store.task_state(task.id, TaskState.QUEUED)
+                self._states.put([(task.id, TaskState.QUEUED)])
                 self._queue.add(task, reorder=True)
-                self._wake_all()
+                self._wake_waiting()
             elif op == "remove" and task.state != TaskState.REMOVED:
                 await self._remove(task)
             results.append((echo, TaskStatus.OK))
@@ -240,7 +250,7 @@ class SendEngine:
         if task.state == TaskState.REMOVED:  # removed by another request meanwhile
             return
         task.move(TaskState.REMOVED)
-        self._store.task_state(task.id, TaskState.REMOVED)
+        self._states.put([(task.id, TaskState.REMOVED)])
         self._queue.drop(task)
         never = [idx for lane in task.lanes for idx in (*lane.requeue, *range(lane.cursor, task.n))]
         for lane in task.lanes:
@@ -427,6 +437,12 @@ class SendEngine:
         for sender in self._senders.values():
             sender.wake.set()
 
+    def _wake_waiting(self) -> None:
+        """New work: the senders waiting for some look (the others look before they wait)."""
+        for sender in self._waiting:
+            sender.wake.set()
+        self._waiting.clear()
+
     def _slot_changed(self, slot: Slot) -> None:
         sender = self._senders.get(slot.record.port)
         if sender is not None:
@@ -438,7 +454,8 @@ class SendEngine:
         task.closed = True
         if task.state != TaskState.REMOVED:
             task.move(TaskState.FINISHED)
-            self._store.task_state(task.id, TaskState.FINISHED)
+            self._states.put([(task.id, TaskState.FINISHED)])
         if self._tasks.get(task.spec.tid) is task:
             del self._tasks[task.spec.tid]
+        task.forget_numbers()
         self._reports.finished(task)

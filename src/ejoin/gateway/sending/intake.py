@@ -22,6 +22,7 @@ from ...protocol.sms import (
 from ...store.base import TaskStore
 from ..settings import DeviceSettings
 from .tasks import CHUNK, RequestOptions, Task, chunks_of, request_options
+from .turns import TurnBatch
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +47,27 @@ class Intake:
         self._max_recipients = max_recipients
         self._max_per_request = max_per_request
         self._settings = settings
+        # Tasks of concurrent requests share a store write (a task per request is the common case).
+        self._adds: TurnBatch[tuple[int, bytes, int, bytes, float, list[str]]] = TurnBatch(
+            lambda rows: store.tasks_add(rows), "send tasks"
+        )
+        # tids of tasks being stored: open for duplicates and limits, though not in the queue yet
+        self._storing: dict[int, int] = {}
 
-    def sort(self, request: SendSmsRequest, open_tids: dict[int, Any]) -> tuple[Results, list[tuple[int, TaskSpec]]]:
-        """A status per task, and the good tasks (with their place in the answer)."""
+    def sort(
+        self, request: SendSmsRequest, open_tids: dict[int, Any]
+    ) -> tuple[Results, list[tuple[int, TaskSpec]], RequestOptions | None]:
+        """A status per task, the good tasks (with their place in the answer), and the request's options."""
         results: Results = []
         good: list[tuple[int, TaskSpec]] = []
         tids_here: set[int] = set()
         if request.type not in (None, "", "send-sms"):
-            return [(tid_of_raw(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []], []
+            return [(tid_of_raw(raw), TaskStatus.INVALID_CMD) for raw in request.tasks or []], [], None
         try:
-            request_options(request)
+            options = request_options(request)
         except TaskRejected as exc:
-            return [(tid_of_raw(raw), exc.status, exc.why) for raw in request.tasks or []], []
+            return [(tid_of_raw(raw), exc.status, exc.why) for raw in request.tasks or []], [], None
+        storing = self._storing
         for n, raw in enumerate(request.tasks or []):
             if n >= self._max_per_request:
                 results.append((tid_of_raw(raw), TaskStatus.TOO_MANY_TASK))
@@ -69,9 +79,9 @@ class Intake:
                 continue
             try:
                 spec = validate_task(task_in, self._size, max_recipients=self._max_recipients)
-                if spec.tid in open_tids or spec.tid in tids_here:
+                if spec.tid in open_tids or spec.tid in tids_here or spec.tid in storing:
                     raise TaskRejected(TaskStatus.DUPLICATED_TASK_ID, f"task {spec.tid} is still open")
-                if len(open_tids) + len(good) >= self._max_tasks:
+                if len(open_tids) + len(storing) + len(good) >= self._max_tasks:
                     raise TaskRejected(TaskStatus.TOO_MANY_TASK, f"{self._max_tasks} tasks are open")
             except TaskRejected as exc:
                 results.append((echo_tid(task_in.tid), exc.status, exc.why))
@@ -79,14 +89,13 @@ class Intake:
             tids_here.add(spec.tid)
             good.append((len(results), spec))
             results.append((spec.tid_echo, TaskStatus.OK))
-        self._revise_inbound_target(request)
-        return results, good
+        self._revise_inbound_target(request, options)
+        return results, good, options
 
-    def _revise_inbound_target(self, request: SendSmsRequest) -> None:
+    def _revise_inbound_target(self, request: SendSmsRequest, opts: RequestOptions) -> None:
         """A send request may revise where received SMS are pushed (spec 7.2.1)."""
         if self._settings is None:
             return
-        opts = request_options(request)
         changes: dict[str, Any] = {}
         if opts.sms_url:
             changes["sms_url"] = opts.sms_url
@@ -102,18 +111,29 @@ class Intake:
         """Store the tasks (acknowledged only once this returns) and make their in-memory form."""
         packed_options = msgspec.msgpack.encode(options)
         rows = []
+        kept = []  # each spec as stored and held: its recipients are in chunks
         for spec in specs:
             recipients = spec.recipients
             stored = msgspec.structs.replace(spec, recipients=[])
+            kept.append(stored)
             rows.append(
                 (spec.tid, msgspec.msgpack.encode(stored), len(recipients), packed_options, now, chunks_of(recipients))
             )
-        ids = await self._store.tasks_add(rows)
+        storing = self._storing
+        for spec in specs:
+            storing[spec.tid] = storing.get(spec.tid, 0) + 1
+        try:
+            ids = await self._adds.add(rows)
+        finally:
+            for spec in specs:
+                left = storing[spec.tid] - 1
+                if left:
+                    storing[spec.tid] = left
+                else:
+                    del storing[spec.tid]
         tasks = []
-        for task_id, spec in zip(ids, specs, strict=False):
-            task = Task(
-                task_id, msgspec.structs.replace(spec, recipients=[]), len(spec.recipients), options, self._store
-            )
+        for task_id, spec, stored in zip(ids, specs, kept, strict=False):
+            task = Task(task_id, stored, len(spec.recipients), options, self._store)
             task.keep_chunk(0, spec.recipients[:CHUNK])
             tasks.append(task)
         return tasks
@@ -121,11 +141,11 @@ class Intake:
     async def accept(
         self, request: SendSmsRequest, open_tids: dict[int, Any], now: float
     ) -> tuple[Results, list[Task]]:
-        results, good = self.sort(request, open_tids)
+        results, good, options = self.sort(request, open_tids)
         tasks: list[Task] = []
-        if good:
+        if good and options is not None:
             try:
-                tasks = await self.commit([spec for _, spec in good], request_options(request), now)
+                tasks = await self.commit([spec for _, spec in good], options, now)
             except Exception:
                 log.exception("could not store send tasks")
                 for i, _ in good:

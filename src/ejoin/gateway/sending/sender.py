@@ -166,6 +166,7 @@ class PortSender:
         deadlines: Deadlines,
         fault: StoreFault,
         in_module: dict[tuple[int, int], int],
+        waiting: dict[PortSender, None] | None = None,
     ) -> None:
         self.port = port
         self.wake = asyncio.Event()
@@ -179,6 +180,8 @@ class PortSender:
         self._deadlines = deadlines
         self._fault = fault
         self._in_module = in_module
+        # the senders waiting for work, longest first: new work wakes them, not every sender once per task
+        self._waiting = waiting if waiting is not None else {}
         self.backoff = PortBackoff()
         self._could_send = False
         deadlines.add(self)
@@ -239,14 +242,14 @@ class PortSender:
 
     async def _wait(self, until: float | None) -> None:
         """Until woken (new work, a slot change) or, if a lane waits on its ``intvl``, until then."""
-        if until is None:
-            await self.wake.wait()
-            return
-        timer = self._clock.call_later(until - self._clock.time(), self.wake.set)
+        self._waiting[self] = None
+        timer = None if until is None else self._clock.call_later(until - self._clock.time(), self.wake.set)
         try:
             await self.wake.wait()
         finally:
-            timer.cancel()
+            self._waiting.pop(self, None)
+            if timer is not None:
+                timer.cancel()
 
     async def _send(self, slot: Slot, lane: Lane, idx: int) -> None:
         task, port, clock = lane.task, self.port, self._clock

@@ -21,7 +21,6 @@ from ...protocol.task_states import TaskState, TransitionRefused, can_move
 from ...protocol.text import Segmented, segment
 
 if TYPE_CHECKING:
-    from ...clock import Timer
     from ...store.base import TaskStore
 
 CHUNK = 1000
@@ -91,7 +90,6 @@ class Task:
         self.done_seq = 0
         self.since_report = 0
         self.rows: list[list[Any]] = []
-        self.timer: Timer | None = None
         self.closed = False
         self._store = store
         self._chunks: OrderedDict[int, list[str]] = OrderedDict()
@@ -135,6 +133,10 @@ class Task:
         self._chunks.move_to_end(number)
         while len(self._chunks) > len(self.lanes) + 1:  # about one chunk per lane in memory
             self._chunks.popitem(last=False)
+
+    def forget_numbers(self) -> None:
+        """Closed: its recipients are on disk only (a finished task is still shown for a while)."""
+        self._chunks.clear()
 
     def number_now(self, idx: int) -> str | None:
         """The recipient if its chunk is in memory (the common case: no coroutine per SMS)."""
