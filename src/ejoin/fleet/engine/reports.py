@@ -195,6 +195,7 @@ class ReportMerger:
                 continue  # not ours (another client of the member), or from before this store
             dispatch_id, task_id, fresh, counts = found
             if fresh:
+                self.on_outcomes(fresh)
                 await self.progress(task_id, counts)
             applied = bool(fresh)
             if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
