@@ -26,6 +26,7 @@ from ...gateway import commands
 from ...gateway.activity import TaskSummary
 from ...protocol.codes import ResultCode, port_state_label
 from ...protocol.messages import CommandRequest, PortStatusEntry
+from ...protocol.operations import GET_SMS_STAT
 from ...protocol.ports import DeviceSize
 from ...store.base import InboxRecord
 from ...web.dashboard.board import (
@@ -162,7 +163,7 @@ class FleetBoard:
             m = link.config
             params = {"ports": f"1-{m.count}", "slots": "all", "type": "2"}
             try:
-                answer = await link.call("/goip_get_sms_stat.html", params=params)
+                answer = await link.call(GET_SMS_STAT.path, params=params)
             except MemberDown:
                 return []
             rows = answer.get("stats") if isinstance(answer, dict) else None

@@ -22,6 +22,7 @@ from ...client.errors import DeviceUnreachable, EjoinError, NotAnEjoinDevice, un
 from ...client.flow import Auth, Flow, NoAnswer, Response, Steps
 from ...clock import Clock
 from ...protocol.codes import ResultCode
+from ...protocol.operations import GET_STATUS, SEND_CMD
 from ..config import MemberConfig
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ class MemberLink:
     async def _pushes_to_the_fleet(self) -> bool:
         """Whether its status pushes still go to the fleet, through any replica, every period."""
         try:
-            answer = await self.call("/goip_send_cmd.html", params={"op": "get", "status_url": "", "status_period": ""})
+            answer = await self.call(SEND_CMD.path, params={"op": "get", "status_url": "", "status_period": ""})
         except MemberDown:
             return False
         data = answer.get("data") if isinstance(answer, dict) else None
@@ -258,7 +259,7 @@ class MemberLink:
 
     async def _subscribe_sms(self) -> None:
         # sms_cnt 1: each SMS pushed at once, never held in the member's cache
-        answer = await self.call("/goip_send_cmd.html", params={"op": "set", "sms_url": self.sms_url, "sms_cnt": "1"})
+        answer = await self.call(SEND_CMD.path, params={"op": "set", "sms_url": self.sms_url, "sms_cnt": "1"})
         if not isinstance(answer, dict) or answer.get("code") != 0:
             log.warning(
                 "member %s refused the SMS push URL (the inbox pull still takes its SMS): %s", self.name, answer
@@ -297,7 +298,7 @@ class MemberLink:
         """What keeps it from serving as a member (None: it answers its status with these credentials);
         asked before it is added."""
         try:
-            return status_problem(await self.call("/goip_get_status.html"))
+            return status_problem(await self.call(GET_STATUS.path))
         except MemberError as exc:
             return self._not_ejoin(exc)
         except MemberDown:
@@ -316,13 +317,13 @@ class MemberLink:
             self._heard_at, subscribe = self._clock.time(), False
         params = {"url": self.push_url, "period": str(self.period)} if subscribe else None
         try:
-            answer = await self.call("/goip_get_status.html", params=params)
+            answer = await self.call(GET_STATUS.path, params=params)
             problem = status_problem(answer)
             if subscribe and problem is not None and problem.kind != "credentials":
                 # it refused the subscription (a box with its own rules for URLs): polls only
                 log.warning("member %s refused the status push URL: %s", self.name, answer)
                 self._refused = True
-                answer = await self.call("/goip_get_status.html")
+                answer = await self.call(GET_STATUS.path)
                 problem = status_problem(answer)
         except MemberError as exc:  # answered, but not its status: as below
             self._went_down(self._not_ejoin(exc))

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ...protocol.operations import POST_SMS
 from .members import MemberDown, MemberLink
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class SubTaskPoster:
                 "tasks": [task for task, _, _ in batch],
             }
             try:
-                answer = await self.link.call("/goip_post_sms.html", body=body)
+                answer = await self.link.call(POST_SMS.path, body=body)
                 if self._answered is not None:
                     await self._answered([key for _, _, key in batch])
             except MemberDown as exc:

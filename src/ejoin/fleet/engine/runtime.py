@@ -30,6 +30,7 @@ from ...gateway.outbox import AiohttpTransport, Outbox, RetryPolicy
 from ...gateway.security import LoginGuard, SessionTable
 from ...protocol import operations as op
 from ...protocol.messages import DevStatus
+from ...protocol.operations import REMOVE_SMS
 from ...protocol.ports import DeviceSize
 from ...store.sqlite import SQLiteStore
 from ..config import FleetConfig, MemberConfig, check_new_member, member_of
@@ -598,7 +599,7 @@ class Fleet:
         if not tids:
             return
         try:
-            answer = await link.call("/goip_remove_sms.html", body={"tids": tids})
+            answer = await link.call(REMOVE_SMS.path, body={"tids": tids})
         except MemberDown:
             return
         if isinstance(answer, dict) and answer.get("code") in (0, 200):

@@ -25,6 +25,7 @@ from ...clock import Clock
 from ...gateway.sending.tasks import request_options
 from ...protocol.codes import TaskStatus
 from ...protocol.messages import WireError, decode_lenient
+from ...protocol.operations import GET_TASKS
 from ...protocol.ports import DeviceSize, PortAddress
 from ...protocol.sms import SendSmsRequest, SendTaskIn, TaskRejected, tid_of_raw, validate_task
 from ..ledger import Conflict, DispatchState, Hold, Ledger, TaskRow, Unit, UnitState
@@ -289,7 +290,7 @@ class Dispatcher:
             return False
         query = {"port": str(mapped[1].port), "pos": "0", "num": "100", "tids": str(tid), "closed": "1"}
         try:
-            answer = await link.call("/goip_get_tasks.html", params=query)
+            answer = await link.call(GET_TASKS.path, params=query)
         except MemberDown:
             return None
         tasks = answer.get("tasks") if isinstance(answer, dict) else None

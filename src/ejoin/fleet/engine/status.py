@@ -9,6 +9,7 @@ import msgspec
 
 from ...protocol.codes import PortState, port_state_label
 from ...protocol.messages import DevStatus, PortStatusEntry
+from ...protocol.operations import GET_STATUS
 from ...protocol.ports import PortAddress
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
@@ -71,7 +72,7 @@ async def every_slot(links: list[MemberLink], which: str) -> dict[str, dict[str,
 
     async def ask(link: MemberLink) -> dict[str, Any] | None:
         try:
-            answer = await link.call("/goip_get_status.html", params={which: "1"})
+            answer = await link.call(GET_STATUS.path, params={which: "1"})
         except MemberDown:
             return None
         return answer if isinstance(answer, dict) and isinstance(answer.get("status"), list) else None
