@@ -454,3 +454,10 @@ async def test_a_finished_task_page_follows_until_its_rows_catch_up(device):
     html = await (await device.client.get(page)).text()
     assert 'data-state="finished"' in html
     assert "hx-get" in html.split('id="task-live"')[1].split(">")[0]  # follows until the rows say so
+
+    async def pruned(task, limit):
+        return []  # the store no longer has its recipients: nothing will catch up
+
+    board.recipients = pruned
+    html = await (await device.client.get(page)).text()
+    assert "hx-get" not in html.split('id="task-live"')[1].split(">")[0]

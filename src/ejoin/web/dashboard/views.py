@@ -162,7 +162,7 @@ async def task_detail(request: web.Request, session: LoginSession) -> web.Stream
     # A task's counts move first; its recipients' outcomes reach the store in the next batch: the page
     # keeps following until its rows say as much (a task finished a moment ago showed one row behind).
     done = sum(row.state in ("sent", "failed") for row in rows)
-    behind = task.n <= DETAIL_ROWS and done < task.sent + task.failed
+    behind = bool(rows) and task.n <= DETAIL_ROWS and done < task.sent + task.failed  # no rows: pruned
     return screen(
         request,
         "task.html",
