@@ -282,3 +282,31 @@ async def test_a_finished_task_has_no_periodic_report_after_its_last(engine_gw, 
     await clock.advance(200)
     # the periodic one at 60 s, the last at 90 s when each finished; nothing at 120 or 180 s
     assert [(round(t - start), tid) for t, tid in reported] == [(60, 800), (60, 801), (90, 800), (90, 801)]
+
+
+async def test_finished_tasks_are_freed_at_once_not_left_to_the_garbage_collector(engine_gw, clock):
+    """One task per request means thousands of tasks a second: a task in a reference cycle (its lanes
+    held it back) waited for a collection of the oldest generations, which then freed thousands at
+    once and stalled the event loop for up to 130 ms (goip_get_status p99)."""
+    import gc
+
+    from ejoin.gateway.activity import RECENT_TASKS
+    from ejoin.gateway.sending.tasks import Lane, Task
+
+    gw, driver = await engine_gw(ports=2)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        count = RECENT_TASKS + 50  # more than the dashboard keeps: the oldest are let go
+        for start in range(0, count, 50):
+            await accept(gw, *({"tid": 900 + i, "to": f"73{i:04d}", "sms": "x"} for i in range(start, start + 50)))
+        await clock.advance(30)
+        assert len(driver.sent) == count and gw.sending.task_count() == 0
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, (Task, Lane))]
+        assert cyclic == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

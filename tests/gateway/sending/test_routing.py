@@ -49,15 +49,15 @@ def run(tasks: list[Task], paused: set[int]) -> list[tuple[float, int]]:
             assert ready_at > now
             now = ready_at  # the port idles only while every waiting lane is in its gap
             continue
-        lane, _ = claim
+        claimed, lane, _ = claim
         # Nothing older was ready at this moment.
         for other in tasks:
-            if other.id < lane.task.id and other.state == TaskState.QUEUED and other.lanes[0].remaining:
-                assert other.lanes[0].not_before.get(1, 0) > now, (other.id, lane.task.id, now)
-        sent.append((now, lane.task.id))
+            if other.id < claimed.id and other.state == TaskState.QUEUED and other.lanes[0].remaining:
+                assert other.lanes[0].not_before.get(1, 0) > now, (other.id, claimed.id, now)
+        sent.append((now, claimed.id))
         now += SMS_TIME
-        if lane.task.spec.intvl_ms:
-            lane.not_before[1] = now + lane.task.spec.intvl_ms / 1000
+        if claimed.spec.intvl_ms:
+            lane.not_before[1] = now + claimed.spec.intvl_ms / 1000
     raise AssertionError("did not finish")
 
 

@@ -28,7 +28,7 @@ from .backoff import Pause
 from .intake import Intake, Results
 from .routing import LaneQueue, serves_port
 from .sender import Deadlines, PortSender, StartBatcher
-from .tasks import Lane, Task, TaskView
+from .tasks import Claim, Lane, Task, TaskView
 from .turns import TurnBatch
 from .unconfirmed import Unconfirmed, UnconfirmedSms
 
@@ -352,14 +352,14 @@ class SendEngine:
 
     # --- what the senders call (sender.Work) -------------------------------------
 
-    def claim(self, addr: PortAddress) -> tuple[tuple[Lane, int] | None, float | None]:
+    def claim(self, addr: PortAddress) -> tuple[Claim | None, float | None]:
         return self._queue.claim(addr, self._clock.time())
 
-    def unclaim(self, lane: Lane, idx: int) -> None:
+    def unclaim(self, task: Task, lane: Lane, idx: int) -> None:
         lane.requeue.append(idx)
-        lane.task.claimed -= 1
-        if lane.task.state == TaskState.QUEUED:
-            self._queue.add(lane.task, reorder=True)
+        task.claimed -= 1
+        if task.state == TaskState.QUEUED:
+            self._queue.add(task, reorder=True)
 
     def finish(self, task: Task, job: JobRecord, slot: tuple[int, int]) -> None:
         task.done_seq += 1

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from ...protocol.ports import PortAddress
 from ...protocol.sms import LaneSpec, lane_allows
 from ...protocol.task_states import TaskState
-from .tasks import Lane, Task
+from .tasks import Claim, Lane, Task
 
 Key = tuple[int, int]  # (task id, lane index): submission order
 
@@ -33,14 +33,14 @@ def buckets(spec: LaneSpec) -> set[int | None]:
 
 class LaneQueue:
     def __init__(self) -> None:
-        self._lanes: dict[int | None, OrderedDict[Key, Lane]] = {}
+        self._lanes: dict[int | None, OrderedDict[Key, tuple[Task, Lane]]] = {}
 
     def add(self, task: Task, reorder: bool = False) -> None:
         touched = set()
         for lane in task.lanes:
             if lane.remaining:
                 for bucket in buckets(lane.spec):
-                    self._lanes.setdefault(bucket, OrderedDict())[(task.id, lane.index)] = lane
+                    self._lanes.setdefault(bucket, OrderedDict())[(task.id, lane.index)] = (task, lane)
                     touched.add(bucket)
         if reorder:  # a resumed (older) task goes back to its place in line
             for bucket in touched:
@@ -55,18 +55,18 @@ class LaneQueue:
 
     def _first_ready(
         self, bucket: int | None, addr: PortAddress, now: float
-    ) -> tuple[tuple[Key, Lane] | None, float | None]:
+    ) -> tuple[tuple[Key, Task, Lane] | None, float | None]:
         lanes = self._lanes.get(bucket)
         if not lanes:
             return None, None
         exhausted = []
         found = None
         wait: float | None = None
-        for key, lane in lanes.items():
+        for key, (task, lane) in lanes.items():
             if not lane.remaining:
                 exhausted.append(key)
                 continue
-            if lane.task.state != TaskState.QUEUED or not lane_allows(lane.spec, addr):
+            if task.state != TaskState.QUEUED or not lane_allows(lane.spec, addr):
                 continue
             due = lane.not_before.get(addr.port)
             if due is not None:
@@ -74,13 +74,13 @@ class LaneQueue:
                     wait = due if wait is None else min(wait, due)
                     continue
                 del lane.not_before[addr.port]
-            found = (key, lane)
+            found = (key, task, lane)
             break
         for key in exhausted:
             del lanes[key]
         return found, wait
 
-    def claim(self, addr: PortAddress, now: float) -> tuple[tuple[Lane, int] | None, float | None]:
+    def claim(self, addr: PortAddress, now: float) -> tuple[Claim | None, float | None]:
         """The next SMS for the port whose active slot is ``addr``: the oldest ready lane, its own or
         any port's, and the index handed out; else None and when a waiting lane's gap is over."""
         own, wait = self._first_ready(addr.port, addr, now)
@@ -91,9 +91,9 @@ class LaneQueue:
             own = shared
         if own is None:
             return None, wait
-        lane = own[1]
+        _, task, lane = own
         idx = lane.take()
         if idx is None:
             return None, wait
-        lane.task.claimed += 1
-        return (lane, idx), wait
+        task.claimed += 1
+        return (task, lane, idx), wait

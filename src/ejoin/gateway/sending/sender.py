@@ -31,7 +31,7 @@ from ...store.base import JobRecord, TaskStore
 from ..device import Device, Port, Slot
 from ..outcomes import OutcomeWriter, StoreFault
 from .backoff import AFTER, PortBackoff
-from .tasks import Lane, Task
+from .tasks import Claim, Lane, Task
 
 log = logging.getLogger(__name__)
 # A line per SMS for the person watching (never the text), throttled at high rates.
@@ -44,9 +44,9 @@ class Work(Protocol):
     # told of every SMS sent with a delivery report asked for: (port, slot name, recipient, part refs)
     expect_reports: Callable[[int, str, str, tuple[int, ...]], None] | None
 
-    def claim(self, addr: PortAddress) -> tuple[tuple[Lane, int] | None, float | None]: ...
+    def claim(self, addr: PortAddress) -> tuple[Claim | None, float | None]: ...
 
-    def unclaim(self, lane: Lane, idx: int) -> None: ...
+    def unclaim(self, task: Task, lane: Lane, idx: int) -> None: ...
 
     def finish(self, task: Task, job: JobRecord, slot: tuple[int, int]) -> None: ...
 
@@ -229,14 +229,14 @@ class PortSender:
             if claim is None:
                 await self._wait(ready_at)
                 continue
-            lane, idx = claim
+            task, lane, idx = claim
             try:
-                await self._send(slot, lane, idx)
+                await self._send(slot, task, lane, idx)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("port %d: sending failed unexpectedly", port.number)
-            intvl = lane.task.spec.intvl_ms
+            intvl = task.spec.intvl_ms
             if intvl:
                 lane.not_before[port.number] = clock.time() + intvl / 1000
 
@@ -251,8 +251,8 @@ class PortSender:
             if timer is not None:
                 timer.cancel()
 
-    async def _send(self, slot: Slot, lane: Lane, idx: int) -> None:
-        task, port, clock = lane.task, self.port, self._clock
+    async def _send(self, slot: Slot, task: Task, lane: Lane, idx: int) -> None:
+        port, clock = self.port, self._clock
         try:
             number = task.number_now(idx)
             if number is None:
@@ -263,7 +263,7 @@ class PortSender:
             # Logged by the fault once per change of state, not here once per SMS.
             log.debug("could not record an SMS of task %s; it stays queued: %s", task.spec.tid_echo, exc)
             self._fault.failed(exc)
-            self._work.unclaim(lane, idx)
+            self._work.unclaim(task, lane, idx)
             return
         if self._fault.failing:
             self._fault.succeeded()

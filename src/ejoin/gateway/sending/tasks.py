@@ -51,10 +51,19 @@ def request_options(req: SendSmsRequest) -> RequestOptions:
 
 
 class Lane:
-    __slots__ = ("task", "index", "spec", "cursor", "requeue", "not_before")
+    """Who may send a task's recipients, and how far it got.
 
-    def __init__(self, task: Task, index: int, spec: LaneSpec, cursor: int = 0) -> None:
-        self.task = task
+    A lane knows its task's recipient count, not its task: a task holds its lanes, and a lane
+    holding the task back made every task a reference cycle, freed only by the garbage collector
+    (its collections of thousands of finished tasks at once stalled the event loop for up to
+    130 ms under one task per request).  Whoever takes a lane from the queue gets its task beside
+    it (``LaneQueue.claim``).
+    """
+
+    __slots__ = ("n", "index", "spec", "cursor", "requeue", "not_before")
+
+    def __init__(self, n: int, index: int, spec: LaneSpec, cursor: int = 0) -> None:
+        self.n = n  # the task's recipients
         self.index = index
         self.spec = spec
         self.cursor = cursor  # next recipient index never handed out
@@ -66,14 +75,14 @@ class Lane:
     def take(self) -> int | None:
         if self.requeue:
             return self.requeue.pop(0)
-        if self.cursor < self.task.n:
+        if self.cursor < self.n:
             self.cursor += 1
             return self.cursor - 1
         return None
 
     @property
     def remaining(self) -> int:
-        return self.task.n - self.cursor + len(self.requeue)
+        return self.n - self.cursor + len(self.requeue)
 
 
 class Task:
@@ -83,7 +92,7 @@ class Task:
         self.n = n
         self.options = options
         self.state = TaskState.QUEUED
-        self.lanes = [Lane(self, i, lane) for i, lane in enumerate(spec.lanes)]
+        self.lanes = [Lane(n, i, lane) for i, lane in enumerate(spec.lanes)]
         self.claimed = 0  # jobs handed out (in a module or done)
         self.sent = 0
         self.failed = 0
@@ -171,6 +180,10 @@ class Task:
         return TaskView(
             self.spec.tid_echo, self.state, self.spec, self.text, self.sent, self.failed, self.sending, self.unsent
         )
+
+
+# An SMS handed out to a port: the task, its lane, the recipient's index in the task.
+Claim = tuple[Task, Lane, int]
 
 
 @dataclass(frozen=True, slots=True)
