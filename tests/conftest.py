@@ -285,10 +285,9 @@ class DiskFullStore(SQLiteStore):
             if conn.total_changes != before:
                 self.failed_writes += 1
                 result, exc = None, DiskFull("database or disk is full")
-            outcomes.append((fut, result, exc))
+            outcomes.append((fn, fut, result, exc))
         conn.execute("ROLLBACK")
-        for fut, result, exc in outcomes:
-            self._thread.settle(fut, result, exc)
+        self._thread.settle_all(outcomes)
 
 
 def use_driver(monkeypatch, name: str, modems: Any) -> Any:

@@ -44,3 +44,46 @@ async def test_a_failing_piece_undoes_only_itself(tmp_path, group_commit: bool) 
         assert rows == [1, 3]
     finally:
         await thread.stop()
+
+
+async def test_a_batch_settles_in_one_wake_up_of_the_loop_and_quiesce_waits_for_its_waiters(tmp_path) -> None:
+    """Many small writes a second (one task per request): each handed back to the loop on its own was a
+    wake-up from another thread per piece of work."""
+    import threading
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+        conn.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+        return conn
+
+    thread = DatabaseThread("test-db", connect)
+    await thread.start()
+    loop = asyncio.get_running_loop()
+    wake_ups = 0
+    original = loop.call_soon_threadsafe
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        nonlocal wake_ups
+        wake_ups += 1
+        return original(*args)
+
+    gate = threading.Event()
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+        held = thread.submit(lambda conn: gate.wait(5))  # the thread is busy: what follows queues up
+        pieces = [thread.submit(_insert(i)) for i in range(50)]
+        resumed: list[int] = []
+
+        async def waiter(piece: asyncio.Future[int]) -> None:
+            resumed.append(await piece)
+
+        waiters = [asyncio.ensure_future(waiter(p)) for p in pieces]
+        gate.set()
+        assert await thread.quiesce()
+        assert sorted(resumed) == list(range(50))  # quiet only once every waiter had its answer
+        assert await held is True
+        assert wake_ups <= 3  # the held piece's, the 50's together, quiesce's own
+        await asyncio.gather(*waiters)
+    finally:
+        loop.call_soon_threadsafe = original  # type: ignore[method-assign]
+        await thread.stop()

@@ -12,7 +12,6 @@ durability awaits it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import queue
 import sqlite3
@@ -27,6 +26,8 @@ BATCH_MAX = 1000
 _STOP = object()
 
 Batch = list[tuple[Callable[..., Any], tuple[Any, ...], "Outcome[Any]"]]
+# (the work, its future, its result, its failure)
+Outcomes = list[tuple[Callable[..., Any], "Outcome[Any]", Any, BaseException | None]]
 
 
 class DatabaseThread:
@@ -82,7 +83,6 @@ class DatabaseThread:
             raise RuntimeError("the store is not open")
         fut: Outcome[T] = Outcome(loop=self._loop)
         self._in_flight += 1
-        fut.add_done_callback(functools.partial(self._done, fn))
         self._queue.put((fn, args, fut))
         return fut
 
@@ -93,18 +93,18 @@ class DatabaseThread:
         await self.submit(lambda conn: None)
         return True
 
-    def settle(self, fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-        """From the thread: the outcome of a piece of work (or of opening), to its waiter's loop."""
+    def _opened(self, ready: asyncio.Future[None], exc: BaseException | None) -> None:
+        """From the thread: whether the connection opened, to ``start``."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_settle, fut, result, exc)
+        self._loop.call_soon_threadsafe(_settle, ready, None, exc)
 
     def _main(self, ready: asyncio.Future[None]) -> None:
         try:
             conn = self._connect()
         except BaseException as exc:  # the opener must hear why, not hang
-            self.settle(ready, None, exc)
+            self._opened(ready, exc)
             return
-        self.settle(ready, None, None)
+        self._opened(ready, None)
         try:
             while True:
                 first = self._queue.get()
@@ -131,7 +131,7 @@ class DatabaseThread:
         if len(batch) == 1:
             self._run_alone(conn, *batch[0])
             return
-        outcomes: list[tuple[Outcome[Any], Any, BaseException | None]] = []
+        outcomes: Outcomes = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, args, fut in batch:
@@ -141,10 +141,10 @@ class DatabaseThread:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO work")
                     conn.execute("RELEASE work")
-                    outcomes.append((fut, None, exc))
+                    outcomes.append((fn, fut, None, exc))
                 else:
                     conn.execute("RELEASE work")
-                    outcomes.append((fut, result, None))
+                    outcomes.append((fn, fut, result, None))
             conn.execute("COMMIT")
         except Exception as failure:  # the commit itself failed: nothing of the batch holds
             log.error("store transaction failed: %s", failure)
@@ -152,9 +152,29 @@ class DatabaseThread:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            outcomes = [(fut, None, failure) for _, _, fut in batch]
-        for fut, result, error in outcomes:
-            self.settle(fut, result, error)
+            outcomes = [(fn, fut, None, failure) for fn, _, fut in batch]
+        self.settle_all(outcomes)
+
+    def settle_all(self, outcomes: Outcomes) -> None:
+        """From the thread: the outcomes of a batch's pieces of work, handed to the loop at once (one
+        wake-up of the loop per batch, not one per piece)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._settled, outcomes)
+
+    def _settled(self, outcomes: Outcomes) -> None:
+        for _, fut, result, exc in outcomes:
+            _settle(fut, result, exc)
+        # After the waiters' wake-ups (scheduled just now): quiesce sees the work done once they ran.
+        assert self._loop is not None
+        self._loop.call_soon(self._forget, outcomes)
+
+    def _forget(self, outcomes: Outcomes) -> None:
+        self._in_flight -= len(outcomes)
+        for fn, fut, _, exc in outcomes:
+            # A failure nobody took is logged, so writes that are not awaited (a state change) need
+            # no logging callback of their own.
+            if exc is not None and fut.exception_unasked():
+                _unheard(fn, fut)
 
     def _run_alone(
         self, conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple[Any, ...], fut: Outcome[Any]
@@ -171,17 +191,9 @@ class DatabaseThread:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            self.settle(fut, None, exc)
+            self.settle_all([(fn, fut, None, exc)])
         else:
-            self.settle(fut, result, None)
-
-    def _done(self, fn: Callable[..., Any], fut: Outcome[Any]) -> None:
-        self._in_flight -= 1
-        # A failure: look again once everyone waiting on it has run.  One nobody took is logged
-        # here, so writes that are not awaited (a state change) need no logging callback of their own.
-        if fut.exception_unasked():
-            assert self._loop is not None
-            self._loop.call_soon(_unheard, fn, fut)
+            self.settle_all([(fn, fut, result, None)])
 
 
 class Outcome(asyncio.Future[T]):
