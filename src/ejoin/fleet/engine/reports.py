@@ -35,6 +35,7 @@ from ...protocol.messages import encode
 from ...protocol.ports import PortAddress
 from ..config import MemberConfig, member_of
 from ..ledger import Counts, Ledger, TaskRow, UnitState
+from ..ledger.records import DISPATCH_SPAN
 from .numbering import PortMap, parse_port
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ class ReportMerger:
         # outcome, or the notification of this replica's own, need not read them back to see it
         self._ended: set[int] = set()
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
+        # Reports being recorded, per fleet task; tasks with two or more at once (their counts read again)
+        self._applying: dict[int, int] = {}
+        self._contended: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._formers: dict[str, MemberConfig] = {}  # name -> MemberConfig of members removed, as they were
         # SMS members sent after they had been withdrawn and given to another member, counted here
@@ -188,15 +192,30 @@ class ReportMerger:
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
             # the dispatch found by the member's tid and its outcomes recorded in one transaction
-            found = await self._ledger.apply_report(
-                member, member_tid, outcomes, sending if isinstance(sending, int) else 0
-            )
+            key = member_tid // DISPATCH_SPAN  # the fleet task the member's tid was derived from
+            busy = self._applying.get(key, 0)
+            self._applying[key] = busy + 1
+            if busy:
+                self._contended.add(key)
+            try:
+                found = await self._ledger.apply_report(
+                    member, member_tid, outcomes, sending if isinstance(sending, int) else 0
+                )
+            finally:
+                left = self._applying.pop(key) - 1
+                if left:
+                    self._applying[key] = left
+            contended = key in self._contended
+            if not left:
+                self._contended.discard(key)
             if found is None:
                 continue  # not ours (another client of the member), or from before this store
             dispatch_id, task_id, fresh, counts = found
             if fresh:
                 self.on_outcomes(fresh)
-                await self.progress(task_id, counts)
+                # Outcomes of the task recorded at once by another transaction here (another member's
+                # report) are in neither's counts, and this replica is not notified of its own: read again.
+                await self.progress(task_id, None if contended else counts)
             applied = bool(fresh)
             if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
@@ -245,10 +264,12 @@ class ReportMerger:
     ) -> bool:
         """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the
         rules say.  False when none of them was waiting (a report pushed again, or of a withdrawn dispatch)."""
-        fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
+        fresh, _ = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
         if fresh:
             self.on_outcomes(fresh)
-            await self.progress(task_id, counts)
+            # (the counts read again: a member's report recorded at once is not in these, and this
+            # replica is not notified of its own outcomes)
+            await self.progress(task_id)
         return bool(fresh)
 
     async def removed(self, task_id: int, reason: str) -> None:

@@ -149,20 +149,22 @@ class Dispatcher:
                     self.on_accepted(task_id, row)
         return results
 
-    async def dispatch(self, task_id: int) -> None:
-        """Send the task's pending units to members; those that cannot go now stay pending."""
+    async def dispatch(self, task_id: int, row: TaskRow | None = None) -> None:
+        """Send the task's pending units to members; those that cannot go now stay pending.  ``row``:
+        the task as just accepted (its hold is read again with its pending units)."""
         if task_id in self._dispatching or not self.owns(task_id):
             return  # one pass at a time per task, by its owner (another replica's is told by the ledger)
         self._dispatching.add(task_id)
         try:
-            await self._dispatch(task_id)
+            await self._dispatch(task_id, row)
         finally:
             self._dispatching.discard(task_id)
 
-    async def _dispatch(self, task_id: int) -> None:
-        row = await self._ledger.task(task_id)
+    async def _dispatch(self, task_id: int, row: TaskRow | None) -> None:
+        if row is None:
+            row = await self._ledger.task(task_id)
         if row is None or row.hold != Hold.RUNNING:
-            return  # paused or removed: nothing more goes to members
+            return  # paused or removed: nothing more goes to members (the pending units say so too)
         # Ports' loads (and SIMs' usage) read and spent in one turn, across replicas too: two tasks
         # planned at once would each see the other's units missing and pile onto the same ports (or SIMs).
         async with self._ledger.pick_lock():

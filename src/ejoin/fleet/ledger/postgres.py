@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 
 from . import sql
 from .base import BULK_UNITS, Ledger
-from .pgdb import NOW, PgDatabase, notify
+from .pgdb import CHANNEL, NOW, PgDatabase, notify
 from .sql import POSTGRES, Program, drive
 
 T = TypeVar("T")
@@ -84,13 +84,21 @@ class PgLedger(Ledger):
                 for row in ask.rows:
                     await copy.write_row(row)
             return None
+        if kind is sql.Parent:
+            return await (await conn.execute(sql.postgres_parent(ask), sql.postgres_parent_params(ask))).fetchone()
         if kind is sql.LastId:
             last, called = await (
                 await conn.execute(f"SELECT last_value, is_called FROM {ask.table}_id_seq")
             ).fetchone()  # type: ignore[misc]
             return int(last) if called else 0
         if kind is sql.Notify:
-            await notify(conn, ask.payload)
+            if ask.task is not None and ask.owner is not None:
+                await conn.execute(
+                    "SELECT pg_notify(%s, %s) FROM tasks WHERE id=%s AND owner IS DISTINCT FROM %s",
+                    (CHANNEL, ask.payload, ask.task, ask.owner),
+                )
+            else:
+                await notify(conn, ask.payload)
             return None
         if kind is sql.Lock:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ask.key,))
