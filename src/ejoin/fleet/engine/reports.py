@@ -46,6 +46,7 @@ class _Open:
     row: TaskRow
     timer: Timer | None = None
     finished: bool = False
+    emits: int = 0  # reports made or marked so far (counts read before one of them are stale)
 
 
 @dataclass
@@ -193,6 +194,8 @@ class ReportMerger:
             sending = rpt.get("sending")
             # the dispatch found by the member's tid and its outcomes recorded in one transaction
             key = member_tid // DISPATCH_SPAN  # the fleet task the member's tid was derived from
+            before = self._open.get(key)
+            seen = None if before is None else (before, before.emits)
             busy = self._applying.get(key, 0)
             self._applying[key] = busy + 1
             if busy:
@@ -215,7 +218,7 @@ class ReportMerger:
                 self.on_outcomes(fresh)
                 # Outcomes of the task recorded at once by another transaction here (another member's
                 # report) are in neither's counts, and this replica is not notified of its own: read again.
-                await self.progress(task_id, None if contended else counts)
+                await self.progress(task_id, None if contended else counts, seen)
             applied = bool(fresh)
             if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
@@ -290,8 +293,12 @@ class ReportMerger:
         """After a restart or a takeover: what was done but never reported goes out under the same rules."""
         await self.progress(task_id)
 
-    async def progress(self, task_id: int, counts: Counts | None = None) -> None:
-        """Units of the task were done (here or on another replica): report if the rules say so."""
+    async def progress(
+        self, task_id: int, counts: Counts | None = None, seen: tuple[_Open, int] | None = None
+    ) -> None:
+        """Units of the task were done (here or on another replica): report if the rules say so.
+        ``counts``: read with the outcomes just recorded; ``seen``: the task's stream and its reports
+        made when they were read (none made since: they need not be read again under the lock)."""
         if not self.owns(task_id):
             return  # its owner was notified by the ledger
         if counts is not None and task_id in self._open and not self._due(self._open[task_id], counts):
@@ -302,8 +309,10 @@ class ReportMerger:
             state = self._open.get(task_id)
             if state is None or state.finished:
                 return
-            # read again under the lock: a report emitted meanwhile may hold these units already
-            counts = await self._ledger.counts(task_id)
+            # read again under the lock (unless no report was made since they were): a report emitted
+            # meanwhile may hold these units already
+            if counts is None or seen is None or seen[0] is not state or seen[1] != state.emits:
+                counts = await self._ledger.counts(task_id)
             if counts.done >= counts.total:
                 state.finished = True
                 if state.timer is not None:
@@ -321,6 +330,7 @@ class ReportMerger:
         return counts.done >= counts.total or counts.done - self._reported(state.row.id, counts) >= state.row.sr_cnt
 
     async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
+        state.emits += 1
         # The counts first (``counts``: just read under the lock), then the rows: every unit the counts
         # say is done is among the rows (or reported already), so the final report holds the last of them.
         if counts is None:
@@ -383,6 +393,9 @@ class ReportMerger:
             for h in cache.held:
                 # the last report holds every unit not reported yet (all done): it finishes the task
                 await self._ledger.mark_reported(h.task_id, h.seqs, self._clock.time(), final=h.final)
+                marked = self._open.get(h.task_id)
+                if marked is not None:
+                    marked.emits += 1  # (its reported count changed)
                 if h.final:
                     self._ended.add(h.task_id)
                 self._let_go(h)
