@@ -191,7 +191,7 @@ class Dispatcher:
     ) -> list[tuple[str, list[tuple[Unit, str, int]], bool, tuple[int, int], str | None]]:
         """(member, units with their fleet port and sub-task index, to_all, (sr_cnt, sr_prd), SIM) per sub-task."""
         task_id = row.id
-        pending = await self._ledger.pending(task_id)
+        pending, busy = await self._ledger.pending_and_busy(task_id)
         if not pending:
             return []
         fixed = [u for u in pending if u.port is not None]
@@ -219,7 +219,7 @@ class Dispatcher:
         if free:
             lanes = row.task.get("fleet_lanes") or [[]]
             allowed = {parse_port(p) for p in lanes[0]} if lanes[0] else None
-            chosen = await self._least_busy(free, allowed)
+            chosen = await self._least_busy(free, allowed, busy)
             owners: dict[str, Any] = {}  # fleet port -> its member, looked up once per port
             for u, port, sim in chosen:
                 owner = owners.get(port)
@@ -359,9 +359,13 @@ class Dispatcher:
             out.append((u, bound_name, at))
         return out
 
-    async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
-        """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
-        busy = await self._ledger.busy()
+    async def _least_busy(
+        self, units: list[Unit], allowed: set[PortAddress] | None, busy: dict[str, int] | None = None
+    ) -> list[tuple[Unit, str, str]]:
+        """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow
+        (``busy``: the ports' loads, read with the units; else read now)."""
+        if busy is None:
+            busy = await self._ledger.busy()
         room_of = await self._usage_room() if self._quotas != (0, 0) else (lambda sim: math.inf)
         heap: list[tuple[int, PortAddress, str, str]] = []
         room: dict[str, float] = {}

@@ -87,6 +87,9 @@ class Ledger:
     async def pending(self, task_id: int) -> list[Unit]:
         return await self._run(op.pending(task_id), read=True)
 
+    async def pending_and_busy(self, task_id: int) -> tuple[list[Unit], dict[str, int] | None]:
+        return await self._run(op.pending_and_busy(task_id), read=True)
+
     async def open_tasks(self) -> list[TaskRow]:
         return await self._run(op.open_tasks(), read=True)
 

@@ -168,6 +168,21 @@ def pending(task_id: int) -> Program[list[Unit]]:
     return [Unit(*r) for r in rows]
 
 
+def pending_and_busy(task_id: int) -> Program[tuple[list[Unit], dict[str, int] | None]]:
+    """``pending`` and, when some of those units are the fleet's to route (no port of their own),
+    ``busy`` beside them, read by one statement; busy is None when none is."""
+    rows = yield Rows(
+        "SELECT 0, id, idx, number, port FROM units WHERE task_id=? AND state=? "
+        "AND EXISTS (SELECT 1 FROM tasks WHERE id=? AND hold=?) "
+        f"UNION ALL SELECT 1, COUNT(*), 0, via, NULL FROM units WHERE state={U.DISPATCHED:d} AND via IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM units WHERE task_id=? AND state=? AND port IS NULL) GROUP BY via ORDER BY 1, 2",
+        (task_id, U.PENDING, task_id, Hold.RUNNING, task_id, U.PENDING),
+    )
+    units = [Unit(idx, number, port) for kind, _, idx, number, port in rows if kind == 0]
+    busy = {str(via): int(n) for kind, n, _, via, _ in rows if kind == 1}
+    return units, busy if any(u.port is None for u in units) else None
+
+
 def open_tasks() -> Program[list[TaskRow]]:
     rows = yield Rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE finished=0 ORDER BY id")
     return [_task(r) for r in rows]
