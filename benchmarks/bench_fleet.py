@@ -432,7 +432,11 @@ def line(f: Figure) -> str:
         f" | fleet CPU per task ({f.per_task:,} SMS): {f.cpu['fleet'] * f.per_task / 1000:,.1f} ms"
         f" | status p99 {f.status_p99:.1f} ms"
         f" | a core of fleet CPU: {1e6 / max(f.cpu['fleet'], 1):,.0f} SMS/s"
-        + ("" if f.statements is None else f" | per task: {f.statements[0]:.1f} statements, {f.statements[1]:.1f} transactions")
+        + (
+            ""
+            if f.statements is None
+            else f" | per task: {f.statements[0]:.1f} statements, {f.statements[1]:.1f} transactions"
+        )
     )
 
 

@@ -193,24 +193,24 @@ class ReportMerger:
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
             # the dispatch found by the member's tid and its outcomes recorded in one transaction
-            key = member_tid // DISPATCH_SPAN  # the fleet task the member's tid was derived from
-            before = self._open.get(key)
+            fleet_task = member_tid // DISPATCH_SPAN  # the fleet task the member's tid was derived from
+            before = self._open.get(fleet_task)
             seen = None if before is None else (before, before.emits)
-            busy = self._applying.get(key, 0)
-            self._applying[key] = busy + 1
+            busy = self._applying.get(fleet_task, 0)
+            self._applying[fleet_task] = busy + 1
             if busy:
-                self._contended.add(key)
+                self._contended.add(fleet_task)
             try:
                 found = await self._ledger.apply_report(
                     member, member_tid, outcomes, sending if isinstance(sending, int) else 0
                 )
             finally:
-                left = self._applying.pop(key) - 1
+                left = self._applying.pop(fleet_task) - 1
                 if left:
-                    self._applying[key] = left
-            contended = key in self._contended
+                    self._applying[fleet_task] = left
+            contended = fleet_task in self._contended
             if not left:
-                self._contended.discard(key)
+                self._contended.discard(fleet_task)
             if found is None:
                 continue  # not ours (another client of the member), or from before this store
             dispatch_id, task_id, fresh, counts = found
@@ -293,9 +293,7 @@ class ReportMerger:
         """After a restart or a takeover: what was done but never reported goes out under the same rules."""
         await self.progress(task_id)
 
-    async def progress(
-        self, task_id: int, counts: Counts | None = None, seen: tuple[_Open, int] | None = None
-    ) -> None:
+    async def progress(self, task_id: int, counts: Counts | None = None, seen: tuple[_Open, int] | None = None) -> None:
         """Units of the task were done (here or on another replica): report if the rules say so.
         ``counts``: read with the outcomes just recorded; ``seen``: the task's stream and its reports
         made when they were read (none made since: they need not be read again under the lock)."""

@@ -26,8 +26,8 @@ from psycopg import AsyncConnection
 
 from . import sql
 from .base import BULK_UNITS, Ledger
-from .records import Unit
 from .pgdb import CHANNEL, NOW, PgDatabase, notify
+from .records import Unit
 from .sql import POSTGRES, Program, drive
 
 T = TypeVar("T")
