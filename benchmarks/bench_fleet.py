@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fleet.pg import PgServer, pg_bin  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+# a statement in PostgreSQL's log (log_statement = all): run as text, or a prepared one executed
+_LOGGED = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*)")
 TICK = os.sysconf("SC_CLK_TCK")
 _tids = itertools.count(1)
 
@@ -225,6 +228,7 @@ class Figure:
     overhead: float = 0.0
     status_p99: float = 0.0  # ms, the fleet's goip_get_status while the run's tasks go through it
     per_task: int = 1  # SMS per task
+    statements: tuple[float, float] | None = None  # per task: PostgreSQL statements, transactions (--statements)
 
 
 MEMBER_AUTH = {"username": "root", "password": "root"}
@@ -238,6 +242,27 @@ class Bench:
         self.members: list[Proc] = []
         self.pg: PgServer | None = None
         self.figures: list[Figure] = []
+
+    def pg_log(self) -> tuple[int, int]:
+        """(statements, transactions) in PostgreSQL's log so far (``--statements``: the fleet's database
+        logs every statement; a transaction is a BEGIN or a statement run alone, in autocommit)."""
+        if self.pg is None or not self.args.statements:
+            return (0, 0)
+        statements = transactions = 0
+        in_transaction = False
+        for text in (self.pg.root / "log").read_text(errors="replace").splitlines():
+            m = _LOGGED.search(text)
+            if m is None:
+                continue
+            word = m.group(1).split(None, 1)[0].upper() if m.group(1).strip() else ""
+            if word == "BEGIN":
+                in_transaction, transactions = True, transactions + 1
+            elif word in ("COMMIT", "ROLLBACK"):
+                in_transaction = False
+            else:
+                statements += 1
+                transactions += not in_transaction
+        return statements, transactions
 
     def members_cpu(self) -> float:
         return sum(m.cpu() for m in self.members)
@@ -338,9 +363,11 @@ class Bench:
                 for _ in range(self.args.repeat):  # each fleet run right after its reference
                     reference, reference_cpu = await self.direct(sms)
                     cpu = self.cpu(fleets, balancer, bool(db))
+                    logged = self.pg_log() if db else (0, 0)
                     status: list[float] = []
                     seconds = await send([(procs[-1].url, FLEET_AUTH)], sms, self.args.tasks, status)
                     after = self.cpu(fleets, balancer, bool(db))
+                    logged_after = self.pg_log() if db else (0, 0)
                     used = {k: 1e6 * (after[k] - cpu[k]) / sms for k in cpu}
                     runs.append(
                         Figure(
@@ -353,6 +380,9 @@ class Bench:
                             reference * seconds / sms - 1,
                             p99_ms(status),
                             sms // self.args.tasks,
+                            tuple((b - a) / self.args.tasks for a, b in zip(logged, logged_after, strict=True))  # type: ignore[arg-type]
+                            if db and self.args.statements
+                            else None,
                         )
                     )
                 figure = Figure(
@@ -365,6 +395,9 @@ class Bench:
                     median(f.overhead for f in runs),
                     median(f.status_p99 for f in runs),
                     sms // self.args.tasks,
+                    None
+                    if runs[0].statements is None
+                    else (median(f.statements[0] for f in runs), median(f.statements[1] for f in runs)),  # type: ignore[index]
                 )
                 self.figures.append(figure)
                 print(line(figure), flush=True)
@@ -383,6 +416,8 @@ class Bench:
                 for n in (1, 2):
                     if f"pg{n}" in runs:
                         db = self.pg.create_db(f"bench{n}")
+                        if self.args.statements:
+                            self.pg.log_statements(f"bench{n}")
                         label = f"fleet, PostgreSQL, {n} replica{'s' if n > 1 else ''}"
                         await self.through(f"pg{n}", label, n, db, session)
 
@@ -397,6 +432,11 @@ def line(f: Figure) -> str:
         f" | fleet CPU per task ({f.per_task:,} SMS): {f.cpu['fleet'] * f.per_task / 1000:,.1f} ms"
         f" | status p99 {f.status_p99:.1f} ms"
         f" | a core of fleet CPU: {1e6 / max(f.cpu['fleet'], 1):,.0f} SMS/s"
+        + (
+            ""
+            if f.statements is None
+            else f" | per task: {f.statements[0]:.1f} statements, {f.statements[1]:.1f} transactions"
+        )
     )
 
 
@@ -410,6 +450,11 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL runs")
     ap.add_argument("--only", default="sqlite,pg1,pg2", help="which fleet runs")
     ap.add_argument("--profile", help="a directory: the fleet processes run under cProfile, their stats there")
+    ap.add_argument(
+        "--statements",
+        action="store_true",
+        help="PostgreSQL logs the fleet's statements: statements and transactions per task (costs PostgreSQL CPU)",
+    )
     ap.add_argument("--src", help="the ejoin source tree the fleet runs (a baseline checkout's src); members: this one")
     ap.add_argument(
         "--module-ms",

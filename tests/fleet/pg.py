@@ -99,6 +99,13 @@ class PgServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def log_statements(self, name: str) -> None:
+        """Database ``name`` logs every statement its new sessions run (to the server's log, ``root/log``)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
+
     def stop(self) -> None:
         if self._started:
             self._started = False

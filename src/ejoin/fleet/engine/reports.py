@@ -35,6 +35,7 @@ from ...protocol.messages import encode
 from ...protocol.ports import PortAddress
 from ..config import MemberConfig, member_of
 from ..ledger import Counts, Ledger, TaskRow, UnitState
+from ..ledger.records import DISPATCH_SPAN
 from .numbering import PortMap, parse_port
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class _Open:
     row: TaskRow
     timer: Timer | None = None
     finished: bool = False
+    emits: int = 0  # reports made or marked so far (counts read before one of them are stale)
 
 
 @dataclass
@@ -90,6 +92,9 @@ class ReportMerger:
         # outcome, or the notification of this replica's own, need not read them back to see it
         self._ended: set[int] = set()
         self._lock = asyncio.Lock()  # reports of several members for one task: one at a time
+        # Reports being recorded, per fleet task; tasks with two or more at once (their counts read again)
+        self._applying: dict[int, int] = {}
+        self._contended: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._formers: dict[str, MemberConfig] = {}  # name -> MemberConfig of members removed, as they were
         # SMS members sent after they had been withdrawn and given to another member, counted here
@@ -188,15 +193,32 @@ class ReportMerger:
                         outcomes.append((r[0], port, state, [r[0], r[1], port, *r[3:]]))
             sending = rpt.get("sending")
             # the dispatch found by the member's tid and its outcomes recorded in one transaction
-            found = await self._ledger.apply_report(
-                member, member_tid, outcomes, sending if isinstance(sending, int) else 0
-            )
+            fleet_task = member_tid // DISPATCH_SPAN  # the fleet task the member's tid was derived from
+            before = self._open.get(fleet_task)
+            seen = None if before is None else (before, before.emits)
+            busy = self._applying.get(fleet_task, 0)
+            self._applying[fleet_task] = busy + 1
+            if busy:
+                self._contended.add(fleet_task)
+            try:
+                found = await self._ledger.apply_report(
+                    member, member_tid, outcomes, sending if isinstance(sending, int) else 0
+                )
+            finally:
+                left = self._applying.pop(fleet_task) - 1
+                if left:
+                    self._applying[fleet_task] = left
+            contended = fleet_task in self._contended
+            if not left:
+                self._contended.discard(fleet_task)
             if found is None:
                 continue  # not ours (another client of the member), or from before this store
             dispatch_id, task_id, fresh, counts = found
             if fresh:
                 self.on_outcomes(fresh)
-                await self.progress(task_id, counts)
+                # Outcomes of the task recorded at once by another transaction here (another member's
+                # report) are in neither's counts, and this replica is not notified of its own: read again.
+                await self.progress(task_id, None if contended else counts, seen)
             applied = bool(fresh)
             if not applied and any(state == UnitState.SENT for _, _, state, _ in outcomes):
                 # nothing of it was waiting: a report pushed again, or one of a dispatch withdrawn from it
@@ -245,10 +267,12 @@ class ReportMerger:
     ) -> bool:
         """Units of a dispatch done (by a member's report, or refused): recorded, then reported as the
         rules say.  False when none of them was waiting (a report pushed again, or of a withdrawn dispatch)."""
-        fresh, counts = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
+        fresh, _ = await self._ledger.apply(dispatch_id, task_id, outcomes, sending)
         if fresh:
             self.on_outcomes(fresh)
-            await self.progress(task_id, counts)
+            # (the counts read again: a member's report recorded at once is not in these, and this
+            # replica is not notified of its own outcomes)
+            await self.progress(task_id)
         return bool(fresh)
 
     async def removed(self, task_id: int, reason: str) -> None:
@@ -269,8 +293,10 @@ class ReportMerger:
         """After a restart or a takeover: what was done but never reported goes out under the same rules."""
         await self.progress(task_id)
 
-    async def progress(self, task_id: int, counts: Counts | None = None) -> None:
-        """Units of the task were done (here or on another replica): report if the rules say so."""
+    async def progress(self, task_id: int, counts: Counts | None = None, seen: tuple[_Open, int] | None = None) -> None:
+        """Units of the task were done (here or on another replica): report if the rules say so.
+        ``counts``: read with the outcomes just recorded; ``seen``: the task's stream and its reports
+        made when they were read (none made since: they need not be read again under the lock)."""
         if not self.owns(task_id):
             return  # its owner was notified by the ledger
         if counts is not None and task_id in self._open and not self._due(self._open[task_id], counts):
@@ -281,8 +307,10 @@ class ReportMerger:
             state = self._open.get(task_id)
             if state is None or state.finished:
                 return
-            # read again under the lock: a report emitted meanwhile may hold these units already
-            counts = await self._ledger.counts(task_id)
+            # read again under the lock (unless no report was made since they were): a report emitted
+            # meanwhile may hold these units already
+            if counts is None or seen is None or seen[0] is not state or seen[1] != state.emits:
+                counts = await self._ledger.counts(task_id)
             if counts.done >= counts.total:
                 state.finished = True
                 if state.timer is not None:
@@ -300,6 +328,7 @@ class ReportMerger:
         return counts.done >= counts.total or counts.done - self._reported(state.row.id, counts) >= state.row.sr_cnt
 
     async def _emit(self, task_id: int, state: _Open, counts: Counts | None = None) -> None:
+        state.emits += 1
         # The counts first (``counts``: just read under the lock), then the rows: every unit the counts
         # say is done is among the rows (or reported already), so the final report holds the last of them.
         if counts is None:
@@ -362,6 +391,9 @@ class ReportMerger:
             for h in cache.held:
                 # the last report holds every unit not reported yet (all done): it finishes the task
                 await self._ledger.mark_reported(h.task_id, h.seqs, self._clock.time(), final=h.final)
+                marked = self._open.get(h.task_id)
+                if marked is not None:
+                    marked.emits += 1  # (its reported count changed)
                 if h.final:
                     self._ended.add(h.task_id)
                 self._let_go(h)

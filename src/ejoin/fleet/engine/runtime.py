@@ -521,7 +521,7 @@ class Fleet:
 
     async def _open_task(self, task_id: int, row: TaskRow | None = None) -> None:
         await self.reports.track(task_id, row)
-        await self.dispatcher.dispatch(task_id)
+        await self.dispatcher.dispatch(task_id, row)
 
     def _spawn(self, coro: Any) -> None:
         if self._stopping:

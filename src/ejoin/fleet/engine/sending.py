@@ -149,20 +149,22 @@ class Dispatcher:
                     self.on_accepted(task_id, row)
         return results
 
-    async def dispatch(self, task_id: int) -> None:
-        """Send the task's pending units to members; those that cannot go now stay pending."""
+    async def dispatch(self, task_id: int, row: TaskRow | None = None) -> None:
+        """Send the task's pending units to members; those that cannot go now stay pending.  ``row``:
+        the task as just accepted (its hold is read again with its pending units)."""
         if task_id in self._dispatching or not self.owns(task_id):
             return  # one pass at a time per task, by its owner (another replica's is told by the ledger)
         self._dispatching.add(task_id)
         try:
-            await self._dispatch(task_id)
+            await self._dispatch(task_id, row)
         finally:
             self._dispatching.discard(task_id)
 
-    async def _dispatch(self, task_id: int) -> None:
-        row = await self._ledger.task(task_id)
+    async def _dispatch(self, task_id: int, row: TaskRow | None) -> None:
+        if row is None:
+            row = await self._ledger.task(task_id)
         if row is None or row.hold != Hold.RUNNING:
-            return  # paused or removed: nothing more goes to members
+            return  # paused or removed: nothing more goes to members (the pending units say so too)
         # Ports' loads (and SIMs' usage) read and spent in one turn, across replicas too: two tasks
         # planned at once would each see the other's units missing and pile onto the same ports (or SIMs).
         async with self._ledger.pick_lock():
@@ -189,7 +191,7 @@ class Dispatcher:
     ) -> list[tuple[str, list[tuple[Unit, str, int]], bool, tuple[int, int], str | None]]:
         """(member, units with their fleet port and sub-task index, to_all, (sr_cnt, sr_prd), SIM) per sub-task."""
         task_id = row.id
-        pending = await self._ledger.pending(task_id)
+        pending, busy = await self._ledger.pending_and_busy(task_id)
         if not pending:
             return []
         fixed = [u for u in pending if u.port is not None]
@@ -217,7 +219,7 @@ class Dispatcher:
         if free:
             lanes = row.task.get("fleet_lanes") or [[]]
             allowed = {parse_port(p) for p in lanes[0]} if lanes[0] else None
-            chosen = await self._least_busy(free, allowed)
+            chosen = await self._least_busy(free, allowed, busy)
             owners: dict[str, Any] = {}  # fleet port -> its member, looked up once per port
             for u, port, sim in chosen:
                 owner = owners.get(port)
@@ -357,9 +359,13 @@ class Dispatcher:
             out.append((u, bound_name, at))
         return out
 
-    async def _least_busy(self, units: list[Unit], allowed: set[PortAddress] | None) -> list[tuple[Unit, str, str]]:
-        """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow."""
-        busy = await self._ledger.busy()
+    async def _least_busy(
+        self, units: list[Unit], allowed: set[PortAddress] | None, busy: dict[str, int] | None = None
+    ) -> list[tuple[Unit, str, str]]:
+        """(unit, fleet port, SIM) for as many units as registered ports and the SIMs' quotas allow
+        (``busy``: the ports' loads, read with the units; else read now)."""
+        if busy is None:
+            busy = await self._ledger.busy()
         room_of = await self._usage_room() if self._quotas != (0, 0) else (lambda sim: math.inf)
         heap: list[tuple[int, PortAddress, str, str]] = []
         room: dict[str, float] = {}

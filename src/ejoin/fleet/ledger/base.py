@@ -13,13 +13,12 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from . import operations as op
+from .operations import BULK_UNITS
 from .records import Counts, Figures, TaskRow, Unit
 from .sql import Program
 from .states import DispatchState, Hold
 
 T = TypeVar("T")
-# Rows of an insert past which PostgreSQL takes them by COPY (fewer: one statement over arrays).
-BULK_UNITS = 1000
 
 
 class Ledger:
@@ -81,10 +80,15 @@ class Ledger:
         return await self._run(op.secret(secrets.token_urlsafe(16)))
 
     async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int | None]:
-        return await self._run(op.add_tasks(tasks, self.owner, self.lease))
+        # one task of a few units is one statement: no BEGIN and COMMIT around it
+        alone = len(tasks) == 1 and len(tasks[0][3]) <= BULK_UNITS
+        return await self._run(op.add_tasks(tasks, self.owner, self.lease), read=alone)
 
     async def pending(self, task_id: int) -> list[Unit]:
         return await self._run(op.pending(task_id), read=True)
+
+    async def pending_and_busy(self, task_id: int) -> tuple[list[Unit], dict[str, int] | None]:
+        return await self._run(op.pending_and_busy(task_id), read=True)
 
     async def open_tasks(self) -> list[TaskRow]:
         return await self._run(op.open_tasks(), read=True)
@@ -134,12 +138,12 @@ class Ledger:
     async def apply(
         self, dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
     ) -> tuple[list[list[Any]], Counts]:
-        return await self._run(op.apply(dispatch_id, task_id, rows, sending))
+        return await self._run(op.apply(dispatch_id, task_id, rows, sending, self.owner))
 
     async def apply_report(
         self, member: str, member_tid: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
     ) -> tuple[int, int, list[list[Any]], Counts] | None:
-        return await self._run(op.apply_report(member, member_tid, rows, sending))
+        return await self._run(op.apply_report(member, member_tid, rows, sending, self.owner))
 
     async def withdraw(self, member: str) -> list[int]:
         return await self._run(op.withdraw(member))

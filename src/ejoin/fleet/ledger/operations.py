@@ -31,7 +31,7 @@ from .records import (
     task_of,
     task_text,
 )
-from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Program, Rows, Update
+from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Parent, Program, Rows, Update
 from .states import (
     DISPATCH_TRANSITIONS,
     DONE,
@@ -51,6 +51,10 @@ TASK_COLUMNS = "id, tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, hold, fini
 # The state as a literal: only then can the planner use the partial index of the units in flight
 # (units_busy), instead of scanning every unit the ledger holds.
 BUSY_SQL = f"SELECT via, COUNT(*) FROM units WHERE state={U.DISPATCHED:d} AND via IS NOT NULL GROUP BY via"
+_UNIT_COLUMNS = ("task_id", "idx", "number", "port")
+_UNIT_TYPES = ("bigint", "int", "text", "text")
+# Rows of an insert past which PostgreSQL takes them by COPY (fewer: one statement over arrays).
+BULK_UNITS = 1000
 PRUNE_BATCH = 200  # finished tasks deleted per batch: the store stays free for other work between
 
 _LIVE = sql_in(LIVE)
@@ -127,7 +131,7 @@ def add_tasks(
     still open (13 Duplicated TaskId)."""
     ids: list[int | None] = []
     for tid_echo, task, rep, units in tasks:
-        r = yield One(
+        task_row = One(
             "INSERT INTO tasks (tid_echo, task, sr_url, sr_cnt, sr_prd, sdr, fdr, owner, lease_until) "
             "VALUES (?,?,?,?,?,?,?,?,{now} + ?) ON CONFLICT (tid_echo) WHERE finished=0 DO NOTHING RETURNING id",
             (
@@ -142,25 +146,41 @@ def add_tasks(
                 lease,
             ),
         )
-        if r is None:
-            ids.append(None)
-            continue
-        task_id = int(r[0])
-        yield Insert(
-            "units",
-            ("task_id", "idx", "number", "port"),
-            [(task_id, u.idx, u.number, u.port) for u in units],
-            ("bigint", "int", "text", "text"),
-        )
-        ids.append(task_id)
+        unit_rows = [(u.idx, u.number, u.port) for u in units]
+        if len(units) <= BULK_UNITS:  # the task and its units in one statement (PostgreSQL)
+            r = yield Parent(task_row, Insert("units", _UNIT_COLUMNS, unit_rows, _UNIT_TYPES))
+        else:  # COPY: the task first, then its units
+            r = yield task_row
+            if r is not None:
+                yield Insert("units", _UNIT_COLUMNS, [(int(r[0]), *u) for u in unit_rows], _UNIT_TYPES)
+        ids.append(None if r is None else int(r[0]))
     return ids
 
 
 def pending(task_id: int) -> Program[list[Unit]]:
+    """The task's units not dispatched yet; none while it is paused or removed (nothing more goes to
+    members: read with the units, so a pass may take the task's row from its acceptance)."""
     rows = yield Rows(
-        "SELECT idx, number, port FROM units WHERE task_id=? AND state=? ORDER BY id", (task_id, U.PENDING)
+        "SELECT idx, number, port FROM units WHERE task_id=? AND state=? "
+        "AND EXISTS (SELECT 1 FROM tasks WHERE id=? AND hold=?) ORDER BY id",
+        (task_id, U.PENDING, task_id, Hold.RUNNING),
     )
     return [Unit(*r) for r in rows]
+
+
+def pending_and_busy(task_id: int) -> Program[tuple[list[Unit], dict[str, int] | None]]:
+    """``pending`` and, when some of those units are the fleet's to route (no port of their own),
+    ``busy`` beside them, read by one statement; busy is None when none is."""
+    rows = yield Rows(
+        "SELECT 0, id, idx, number, port FROM units WHERE task_id=? AND state=? "
+        "AND EXISTS (SELECT 1 FROM tasks WHERE id=? AND hold=?) "
+        f"UNION ALL SELECT 1, COUNT(*), 0, via, NULL FROM units WHERE state={U.DISPATCHED:d} AND via IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM units WHERE task_id=? AND state=? AND port IS NULL) GROUP BY via ORDER BY 1, 2",
+        (task_id, U.PENDING, task_id, Hold.RUNNING, task_id, U.PENDING),
+    )
+    units = [Unit(idx, number, port) for kind, _, idx, number, port in rows if kind == 0]
+    busy = {str(via): int(n) for kind, n, _, via, _ in rows if kind == 1}
+    return units, busy if any(u.port is None for u in units) else None
 
 
 def open_tasks() -> Program[list[TaskRow]]:
@@ -343,14 +363,26 @@ def recorded(task_id: int) -> Program[list[tuple[int, str, int, list[tuple[Unit,
 
 
 def apply(
-    dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    dispatch_id: int,
+    task_id: int,
+    rows: list[tuple[int, str | None, int, list[Any]]],
+    sending: int,
+    owner: str | None = None,
 ) -> Program[tuple[list[list[Any]], Counts]]:
     """Outcomes ``(sub_idx, fleet port, SENT|FAILED, fleet row)`` of a dispatch, and how many of it the
-    member is sending: the rows new to the record, and the task's counts after.
+    member is sending: the rows new to the record, and the task's counts after.  ``owner``: the
+    replica recording them, which need not be told (it reports them itself if it holds the task).
 
     Writing the count in flight takes the dispatch's row first: the same report applied by two replicas
     at once counts once (the second reads its units after the first committed: done)."""
     yield Do("UPDATE dispatches SET sending=? WHERE id=?", (sending, dispatch_id))
+    return (yield from _settle(dispatch_id, task_id, rows, owner))
+
+
+def _settle(
+    dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], owner: str | None
+) -> Program[tuple[list[list[Any]], Counts]]:
+    """``apply`` once the dispatch's row is taken."""
     waiting = yield Rows(
         # the order of the index (units_dispatch): no sort of the dispatch's units at each report
         "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
@@ -359,21 +391,29 @@ def apply(
     fresh = match_outcomes(waiting, rows)
     if fresh:
         yield _settled(fresh)
-        yield Notify(f"t{task_id}")
+        yield Notify(f"t{task_id}", task_id, owner)
     return [row for _, _, row in fresh], (yield from task_counts(task_id))
 
 
 def apply_report(
-    member: str, member_tid: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    member: str,
+    member_tid: int,
+    rows: list[tuple[int, str | None, int, list[Any]]],
+    sending: int,
+    owner: str | None = None,
 ) -> Program[tuple[int, int, list[list[Any]], Counts] | None]:
     """``apply`` to the dispatch a member's report names by its tid: (dispatch id, task id, the rows
     new to the record, the task's counts after); None when the fleet has no such dispatch (another
     client of the member, or one from before this ledger)."""
-    r = yield One("SELECT id, task_id FROM dispatches WHERE member=? AND member_tid=?", (member, member_tid))
+    # found and taken (its count in flight written) by one statement
+    r = yield One(
+        "UPDATE dispatches SET sending=? WHERE member=? AND member_tid=? RETURNING id, task_id",
+        (sending, member, member_tid),
+    )
     if r is None:
         return None
     dispatch_id, task_id = int(r[0]), int(r[1])
-    fresh, counts = yield from apply(dispatch_id, task_id, rows, sending)
+    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner)
     return dispatch_id, task_id, fresh, counts
 
 

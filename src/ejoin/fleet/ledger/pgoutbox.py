@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from psycopg import AsyncConnection
 
 from ...store.base import OutboxItem, PushMarks, PushQueueSummary
-from .pgdb import NOW, PgDatabase, notify
+from .pgdb import CHANNEL, NOW, PgDatabase, notify
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -70,14 +70,19 @@ class PgOutboxStore:
             raise ValueError("the fleet's outbox holds no device marks")
 
         async def add() -> int:
-            async with self._tx() as conn:
+            # One statement (autocommit: no BEGIN and COMMIT round trips): the push, and the notification
+            # (sent when it commits) only when another replica may hold the destination; this one's own
+            # sender is woken in memory (``Outbox.push``).
+            async with self.db.pool.connection() as conn:
                 cur = await conn.execute(
-                    "INSERT INTO outbox (dest, kind, content_type, headers, body, created) "
-                    "VALUES (%s,%s,%s,%s,%s,%s) RETURNING id",
-                    (dest, kind, content_type, json.dumps(headers), body, created),
+                    "WITH i AS (INSERT INTO outbox (dest, kind, content_type, headers, body, created) "
+                    "VALUES (%s,%s,%s,%s,%s,%s) RETURNING id) "
+                    "SELECT id, (SELECT pg_notify(%s, %s) WHERE NOT EXISTS "
+                    "(SELECT 1 FROM push_leases WHERE dest=%s AND owner=%s)) FROM i",
+                    (dest, kind, content_type, json.dumps(headers), body, created)
+                    + (CHANNEL, "p" + dest, dest, self.db.replica),
                 )
                 row = await cur.fetchone()
-                await notify(conn, "p" + dest)  # the replica sending this destination, if another one
                 return int(row[0])  # type: ignore[index]
 
         return self._future(add())
@@ -90,24 +95,36 @@ class PgOutboxStore:
         """The destination's first pushes, if this replica holds (or now takes) its lease; else none."""
         if self._writes:
             await asyncio.wait(list(self._writes))
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                f"INSERT INTO push_leases VALUES (%s, %s, {NOW} + %s) ON CONFLICT (dest) DO UPDATE "
-                "SET owner=EXCLUDED.owner, until=EXCLUDED.until "
-                f"WHERE push_leases.owner=EXCLUDED.owner OR push_leases.until < {NOW} RETURNING owner",
-                (dest, self.db.replica, self.db.lease),
-            )
-            if await cur.fetchone() is None:
-                return []  # another replica sends this destination's pushes
-            rows = await (
-                await conn.execute(
-                    "SELECT id, dest, kind, content_type, body, headers, attempts, next_at, created "
-                    "FROM outbox WHERE dest=%s ORDER BY id LIMIT %s",
-                    (dest, limit),
+        # The lease taken or renewed and the head read in one statement (autocommit): a row per push,
+        # or one without a push (the lease is this replica's, the queue empty), or none (another
+        # replica's lease).  The head is read in the statement's snapshot, as it was after the lease.
+        async with self.db.pool.connection() as conn:
+            while True:
+                cur = await conn.execute(
+                    f"WITH l AS (INSERT INTO push_leases VALUES (%s, %s, {NOW} + %s) ON CONFLICT (dest) DO UPDATE "
+                    "SET owner=EXCLUDED.owner, until=EXCLUDED.until "
+                    f"WHERE push_leases.owner=EXCLUDED.owner OR push_leases.until < {NOW} RETURNING owner) "
+                    "SELECT o.id, o.dest, o.kind, o.content_type, o.body, o.headers, o.attempts, o.next_at, "
+                    "o.created FROM l LEFT JOIN LATERAL (SELECT * FROM outbox WHERE dest=%s ORDER BY id LIMIT %s) o "
+                    "ON true",
+                    (dest, self.db.replica, self.db.lease, dest, limit),
                 )
-            ).fetchall()
-            if not rows:  # nothing left: free for whoever queues the next one
-                await conn.execute("DELETE FROM push_leases WHERE dest=%s AND owner=%s", (dest, self.db.replica))
+                rows = await cur.fetchall()
+                if not rows:
+                    return []  # another replica sends this destination's pushes
+                if rows[0][0] is not None:
+                    break
+                # Nothing left: free for whoever queues the next one.  A push queued by another replica
+                # while the lease was still this one's (it saw the lease, so it did not notify, and its
+                # own try found the lease taken) is looked at again here, once the lease is gone.
+                cur = await conn.execute(
+                    "WITH d AS (DELETE FROM push_leases WHERE dest=%s AND owner=%s) "
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE dest=%s)",
+                    (dest, self.db.replica, dest),
+                )
+                queued = await cur.fetchone()
+                if not (queued and queued[0]):
+                    return []
             return [
                 OutboxItem(
                     id=int(r[0]),

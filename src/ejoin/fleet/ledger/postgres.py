@@ -15,6 +15,7 @@ What it runs is what SQLite runs (``operations.py``); what sharing adds is here:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -25,7 +26,8 @@ from psycopg import AsyncConnection
 
 from . import sql
 from .base import BULK_UNITS, Ledger
-from .pgdb import NOW, PgDatabase, notify
+from .pgdb import CHANNEL, NOW, PgDatabase, notify
+from .records import Unit
 from .sql import POSTGRES, Program, drive
 
 T = TypeVar("T")
@@ -43,6 +45,7 @@ class PgLedger(Ledger):
         # sql.One pick of this replica waits for the database's lock at a time: each waiting one holds a
         # pooled connection, and the pick holding the lock needs one to finish.
         self._picking = asyncio.Lock()
+        self._since: dict[int, float] = {}  # task -> when this replica last took or renewed its lease
 
     async def open(self) -> None:
         await self.db.open()
@@ -84,18 +87,43 @@ class PgLedger(Ledger):
                 for row in ask.rows:
                     await copy.write_row(row)
             return None
+        if kind is sql.Parent:
+            return await (await conn.execute(sql.postgres_parent(ask), sql.postgres_parent_params(ask))).fetchone()
         if kind is sql.LastId:
             last, called = await (
                 await conn.execute(f"SELECT last_value, is_called FROM {ask.table}_id_seq")
             ).fetchone()  # type: ignore[misc]
             return int(last) if called else 0
         if kind is sql.Notify:
-            await notify(conn, ask.payload)
+            if ask.task is not None and ask.owner == self.owner and self._holds(ask.task):
+                return None  # this replica's own task: the notification would only come back here
+            if ask.task is not None and ask.owner is not None:
+                await conn.execute(
+                    "SELECT pg_notify(%s, %s) FROM tasks WHERE id=%s AND owner IS DISTINCT FROM %s",
+                    (CHANNEL, ask.payload, ask.task, ask.owner),
+                )
+            else:
+                await notify(conn, ask.payload)
             return None
         if kind is sql.Lock:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ask.key,))
             return None
         raise TypeError(f"not a ledger request: {ask!r}")
+
+    def _holds(self, task_id: int) -> bool:
+        """Whether this replica surely holds the task's lease now: it took or renewed it (accepted the
+        task, or claimed it) less than most of a lease ago, by its own clock, measured from before the
+        statement that did (no other replica can take a lease before it expires)."""
+        since = self._since.get(task_id)
+        return since is not None and time.monotonic() - since < self.lease * 0.8
+
+    async def add_tasks(self, tasks: list[tuple[Any, dict[str, Any], dict[str, Any], list[Unit]]]) -> list[int | None]:
+        since = time.monotonic()
+        ids = await super().add_tasks(tasks)
+        for task_id in ids:
+            if task_id is not None:
+                self._since[task_id] = since
+        return ids
 
     # --- what replicas share ---
 
@@ -104,6 +132,7 @@ class PgLedger(Ledger):
 
         ``SKIP LOCKED``: a task another replica is claiming at this instant is left to it.
         """
+        since = time.monotonic()
         async with self.db.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "WITH c AS (SELECT id, owner FROM tasks WHERE finished=0 AND "
@@ -114,10 +143,12 @@ class PgLedger(Ledger):
             )
             rows = await cur.fetchall()
         owned = sorted(int(i) for i, _ in rows)
+        self._since = {task_id: since for task_id in owned}
         return owned, sorted(int(i) for i, old in rows if old != self.owner)
 
     async def release(self) -> None:
         """A replica stopping: its tasks (and roles) are free at once, and the others are told so."""
+        self._since.clear()
         async with self.db.pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE tasks SET owner=NULL, lease_until=0 WHERE owner=%s AND finished=0", (self.owner,)

@@ -57,6 +57,17 @@ class Insert:
 
 
 @dataclass(frozen=True, slots=True)
+class Parent:
+    """A row written by ``row`` (an ``INSERT ... RETURNING id``, perhaps ``ON CONFLICT DO NOTHING``) and,
+    when it wrote one, ``children``: rows whose first column (left out of ``children.rows``) is that id.
+    One statement on PostgreSQL (a data-modifying ``WITH``), so it needs no transaction of its own; two
+    on SQLite.  Answer: ``row``'s row, or None."""
+
+    row: One
+    children: Insert
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     pg_type: str  # its array's element type on PostgreSQL
@@ -97,9 +108,13 @@ class LastId:
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """Told to every replica once the transaction commits (PostgreSQL; nothing on SQLite)."""
+    """Told to every replica once the transaction commits (PostgreSQL; nothing on SQLite).  With
+    ``task`` and ``owner``: only when that task is not held by ``owner`` (the replica writing, which
+    acts on it itself): the notification would only come back to it."""
 
     payload: str
+    task: int | None = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +124,7 @@ class Lock:
     key: str
 
 
-Ask = Query | Insert | Update | LastId | Notify | Lock
+Ask = Query | Insert | Parent | Update | LastId | Notify | Lock
 Program = Generator[Ask, Any, T]
 
 
@@ -236,6 +251,21 @@ def postgres_update(change: Change) -> str:
 def postgres_insert(insert: Insert) -> str:
     arrays = ", ".join(f"%b::{t}[]" for t in insert.pg_types)
     return f"INSERT INTO {insert.table} ({', '.join(insert.columns)}) SELECT * FROM unnest({arrays})"
+
+
+def postgres_parent(ask: Parent) -> str:
+    first, *columns = ask.children.columns
+    arrays = ", ".join(f"%b::{t}[]" for t in ask.children.pg_types[1:])
+    return (
+        f"WITH p AS ({POSTGRES.render(ask.row.sql)}), "
+        f"c AS (INSERT INTO {ask.children.table} ({first}, {', '.join(columns)}) "
+        f"SELECT p.id, x.* FROM p, unnest({arrays}) AS x) SELECT * FROM p"
+    )
+
+
+def postgres_parent_params(ask: Parent) -> tuple[Any, ...]:
+    columns = [list(column) for column in zip(*ask.children.rows, strict=True)]
+    return (*ask.row.params, *(columns or [[] for _ in ask.children.pg_types[1:]]))
 
 
 def postgres_insert_params(insert: Insert) -> tuple[Any, ...]:

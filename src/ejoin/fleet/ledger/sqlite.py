@@ -104,6 +104,13 @@ class SqliteLedger(Ledger):
             marks = ", ".join("?" * len(ask.columns))
             conn.executemany(f"INSERT INTO {ask.table} ({', '.join(ask.columns)}) VALUES ({marks})", ask.rows)
             return None
+        if kind is sql.Parent:
+            row = self._answer_now(conn, ask.row)
+            if row is not None:
+                children = ask.children
+                rows = [(row[0], *r) for r in children.rows]
+                self._answer_now(conn, sql.Insert(children.table, children.columns, rows, children.pg_types))
+            return row
         if kind is sql.LastId:
             r = conn.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (ask.table,)).fetchone()
             return int(r[0]) if r else 0
