@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp import http_parser, web
 from aiohttp.http_exceptions import (
-    BadHttpMethod,
     BadStatusLine,
     HttpProcessingError,
     InvalidHeader,

@@ -136,4 +136,3 @@ class HeadParser(HttpRequestParserPy):
             if exc.message == "Too many headers received":
                 raise HeadTooLarge(f"more than {self.max_headers} header lines") from None
             raise
-
