@@ -117,7 +117,7 @@ class EdgeHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._refused = False
         if LLHTTP is not None and type(self._parser) is LLHTTP:
-            self._parser = SecondOpinionParser(self._parser, self._head_parser, KEEP_LIMIT)
+            self._parser = SecondOpinionParser(self._parser, self._head_parser, KEEP_LIMIT)  # type: ignore[assignment]
         else:  # aiohttp without its C parser: the edge's reads every head
             self._parser = self._head_parser()
 
