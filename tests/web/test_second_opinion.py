@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ejoin.web import edge
 from ejoin.web.edge import HeadParser, _reason
-from ejoin.web.second_opinion import COUNTING, KEEPING, LLHTTP, SECOND, SecondOpinionParser, head_end
+from ejoin.web.second_opinion import COUNTING, KEEPING, LLHTTP, SecondOpinionParser, head_end
 
 from ..rawhttp import parse_answers
 
