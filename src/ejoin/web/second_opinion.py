@@ -143,7 +143,7 @@ class SecondOpinionParser:
             return self._doubt()
         end = head_end(kept)
         length = message.headers.get("Content-Length")
-        if end < 0 or length is not None and not length.isdigit():
+        if end < 0 or length is not None and not (length.isascii() and length.isdigit()):
             return self._doubt()
         self._expected = end + (int(length) if length else 0)
         self._seen = len(kept)
