@@ -4,6 +4,8 @@ import base64
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ejoin.web.connections import GUARD
+
 from ..conftest import AUTH
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(b"root:root").decode()}
@@ -149,3 +151,29 @@ async def test_temporary_push_urls_cannot_take_the_label_of_a_configured_one(dev
     assert not [k for k in samples if dict(k[1]).get("destination") == gone[0]]
     gw.outbox.push("http://127.0.0.1:9/ejoin-cli-new", "status-report", b"{}")
     await device.until(lambda: "http://127.0.0.1:9/ejoin-cli-new" in gw.activity.destinations, step=0.1)
+
+
+async def test_what_runs_around_every_request_counts_what_was_answered(device, caplog):
+    """web/layers.py: a cross-site refusal, an unexpected failure answered in JSON and a redirect are
+    counted with the status their answer had; the connection guard saw each handler end."""
+    await device.client.get("/goip_get_status.html", params=AUTH, headers={"Sec-Fetch-Site": "cross-site"})
+    await device.client.get("/dashboard/ports", allow_redirects=False)  # no session: 303
+
+    guard = device.client.app[GUARD]
+    seen = []
+
+    async def broken(request):
+        seen.append(guard._live[request.transport].in_handler)  # the guard knows a handler runs
+        raise RuntimeError("a bug")
+
+    device.client.app.router._frozen = False  # a route the test adds to the running app
+    device.client.app.router.add_get("/broken-for-the-test", broken)
+    device.client.app.router._frozen = True
+    resp = await device.client.get("/broken-for-the-test")
+    assert resp.status == 500 and (await resp.json())["reason"].startswith("internal error")
+    samples = await scrape(device)
+    assert value(samples, "ejoin_http_requests_total", route="/goip_get_status.html", method="GET", status="403") == 1
+    assert value(samples, "ejoin_http_requests_total", route="/dashboard/ports", method="GET", status="303") == 1
+    assert value(samples, "ejoin_http_requests_total", route="/broken-for-the-test", method="GET", status="500") == 1
+    assert "unexpected failure on /broken-for-the-test" in caplog.text
+    assert seen == [1] and all(conn.in_handler == 0 for conn in guard._live.values())

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from ..protocol.messages import encode
 from ..protocol.operations import Bound, Operation
-from .endpoint import DEVICE, Served, json_errors
+from . import layers
+from .endpoint import DEVICE, Served
 from .openapi import build_openapi
 from .route import mount
 
@@ -20,11 +21,12 @@ class Device(Served, Protocol):
 
 
 def device_app(device: Device, routes: Iterable[Bound], title: str, also: Iterable[Operation] = ()) -> web.Application:
-    """An app serving ``routes`` for ``device`` (started and stopped with the app), errors as JSON,
-    and /openapi.json documenting the routes' operations (and ``also``: those another part of the app
-    serves, as /metrics)."""
-    app = web.Application(client_max_size=device.config.max_body, middlewares=[json_errors])
+    """An app serving ``routes`` for ``device`` (started and stopped with the app), errors as JSON
+    (web/layers.py: what runs around every request), and /openapi.json documenting the routes'
+    operations (and ``also``: those another part of the app serves, as /metrics)."""
+    app = web.Application(client_max_size=device.config.max_body)
     app[DEVICE] = device
+    layers.install(app)  # the one middleware: guard, JSON errors, metrics, cross-site
     routes = tuple(routes)
     mount(app, routes)
     document = encode(build_openapi([*(r.operation for r in routes), *also], title))

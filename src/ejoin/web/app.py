@@ -6,9 +6,8 @@ from aiohttp import web
 
 from ..gateway.runtime import Gateway
 from ..protocol.operations import METRICS
-from . import dashboard, metrics
+from . import cross_site, dashboard, metrics
 from .api import device_app
-from .cross_site import refuse_cross_site
 from .endpoint import GATEWAY
 from .routes import ROUTES
 
@@ -19,6 +18,6 @@ def create_app(gw: Gateway) -> web.Application:
     app[GATEWAY] = gw
 
     metrics.install(app, metrics.DeviceCollector(gw))
-    app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted
+    cross_site.install(app)  # refusals are counted by the metrics
     dashboard.install_gateway(app, gw)
     return app

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +21,7 @@ from aiohttp import web
 from ..clock import Clock, Timer
 from .edge import edge_handler
 from .endpoint import DEVICE
+from .layers import LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -137,22 +137,6 @@ class ConnectionGuard:
             self._sweeper = self.clock.call_later(1.0, self._sweep)
 
 
-@web.middleware
-async def track_handlers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Tell the guard a request head is complete (its handler runs), and when it is done."""
-    guard = request.app.get(GUARD)
-    if guard is None:
-        return await handler(request)
-    transport = request.transport
-    guard.handler_started(transport)
-    try:
-        return await handler(request)
-    finally:
-        guard.handler_ended(transport)
-
-
 class GuardedRunner(web.AppRunner):
     """``web.AppRunner`` for a device's app (a gateway's or a fleet's: its ``DEVICE``), whose sites
     accept connections through a ``ConnectionGuard`` (the device's ``max_connections``,
@@ -165,9 +149,10 @@ class GuardedRunner(web.AppRunner):
         self.guard = ConnectionGuard(
             max_connections=device.config.max_connections, read_timeout=device.config.read_timeout, clock=device.clock
         )
-        app[GUARD] = self.guard  # before the app is frozen; the middleware finds it there
-        if track_handlers not in app.middlewares:
-            app.middlewares.insert(0, track_handlers)
+        app[GUARD] = self.guard
+        layers = app.get(LAYERS)
+        if layers is not None:  # a device app (web/api.py): told when each request's handler runs
+            layers.guard = self.guard
         QuietClientErrors.install()
 
     async def _make_server(self) -> Any:

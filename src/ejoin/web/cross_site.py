@@ -21,7 +21,6 @@ top-level navigation (a link followed) to a dashboard page: its session cookie i
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -29,6 +28,7 @@ from ..config.server import DEFAULT_PORTS, origin_key
 from ..protocol.codes import ResultCode
 from ..protocol.operations import HEALTHZ
 from .endpoint import DEVICE, error_response
+from .layers import LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -70,30 +70,31 @@ def _from_elsewhere(request: web.Request) -> bool:
     return origin is not None and not _own_origin(origin, request)
 
 
-def _cors(response: web.StreamResponse, origin: str) -> web.StreamResponse:
+def allow(response: web.StreamResponse, origin: str) -> web.StreamResponse:
+    """The CORS headers that let ``origin``'s page read ``response``."""
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers.add("Vary", "Origin")
     return response
 
 
-@web.middleware
-async def refuse_cross_site(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin_key(origin) in request.app[DEVICE].config.allowed_origins
-    if allowed and origin is not None:
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+def check(request: web.Request) -> web.StreamResponse | str | None:
+    """Before the handler (web/layers.py calls it): None, the request goes on; an allowed origin
+    (``allowed_origins``), the request goes on and its answer gets ``allow``; or the answer now
+    (a preflight of an allowed origin, or the refusal of a request from another site)."""
+    headers = request.headers
+    origin = headers.get("Origin")
+    if origin is not None and origin_key(origin) in request.app[DEVICE].config.allowed_origins:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
             preflight = web.Response(status=204)
             preflight.headers["Access-Control-Allow-Methods"] = "GET, POST"
-            preflight.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            preflight.headers["Access-Control-Allow-Headers"] = headers.get(
                 "Access-Control-Request-Headers", "Content-Type"
             )
             preflight.headers["Access-Control-Max-Age"] = "600"
-            return _cors(preflight, origin)
-        return _cors(await handler(request), origin)
+            return allow(preflight, origin)
+        return origin
     if _from_elsewhere(request) and not _exempt(request):
-        where = (origin or request.headers.get("Sec-Fetch-Site") or "?")[:100]
+        where = (origin or headers.get("Sec-Fetch-Site") or "?")[:100]
         # the path only: credentials travel in query strings
         log.info(
             "refused %s %s: a browser sent it for a page of another site (%s)",
@@ -107,4 +108,10 @@ async def refuse_cross_site(
             "a browser-based platform's origin may be listed in allowed_origins",
             403,
         )
-    return await handler(request)
+    return None
+
+
+def install(app: web.Application) -> None:
+    """Refuse requests from other sites on ``app`` (a device app: its ``layers``)."""
+    layers = app[LAYERS]
+    layers.check, layers.allow = check, allow

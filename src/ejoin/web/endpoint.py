@@ -304,29 +304,27 @@ async def _authenticate(req: ApiRequest, gw: Served) -> Any:
     return INVALID_USER
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    """Unknown paths, wrong methods and bugs still answer JSON, never HTML or a traceback."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
+def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
+    """What answers a failure raised under a handler: unknown paths, wrong methods and bugs still
+    answer JSON, never HTML or a traceback; None for what must go on up (a redirect, a client gone).
+    web/layers.py calls it for every device app."""
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            return None
         # The router's 404/405 is an exception kept on the request (its match_info): with its
         # traceback, whose frames hold the request, it made a reference cycle per request, which
         # the server's GC tuning left in memory (benchmarks/bench_junk_memory.py).
         exc.__traceback__ = None
         return error_response(exc.status, exc.reason or "error", exc.status)
-    except DeviceError as exc:  # raised outside an endpoint (the dashboard's form, say): the same answer
+    if isinstance(exc, DeviceError):  # raised outside an endpoint (the dashboard's form, say): the same answer
         return error_response(exc.code, exc.reason, exc.http_status)
-    except ConnectionError:
+    if isinstance(exc, ConnectionError):
         # The client left mid-request (a body cut short): nobody to answer, nothing went wrong here.
         log.debug("the client of %s left before its request was read", request.path)
-        raise
-    except Exception as exc:
-        log.exception("unexpected failure on %s", request.path)
-        exc.__traceback__ = None
-        return error_response(ResultCode.SERVER_ERROR, "internal error; the device logged the details", 500)
+        return None
+    log.error("unexpected failure on %s", request.path, exc_info=exc)
+    exc.__traceback__ = None
+    return error_response(ResultCode.SERVER_ERROR, "internal error; the device logged the details", 500)
 
 
 def flag(value: str | None, name: str) -> bool:

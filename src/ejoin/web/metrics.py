@@ -31,6 +31,7 @@ from ..gateway.runtime import Gateway
 from ..protocol.codes import ResultCode
 from ..protocol.operations import METRICS
 from .endpoint import DEVICE, ApiRequest, credentials_ok, error_response, slow_down
+from .layers import LAYERS
 from .route import Route, mount
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
@@ -233,6 +234,15 @@ class HttpMetrics:
                 timing = self._times[route] = self._seconds.labels(route)
             timing.observe(seconds)
 
+    def count(self, request: web.Request, status: int, started: float) -> None:
+        """``request`` answered with ``status``, ``started`` at that ``time.perf_counter()``."""
+        resource = request.match_info.route.resource
+        # The route's pattern, never the path: /dashboard/tasks/{id}, not one label per task.
+        route = resource.canonical if resource is not None else "unmatched"
+        method = request.method if len(request.method) <= 7 else "other"
+        # an event stream lasts as long as the page is open: not timed
+        self.answered(route, method, status, None if route == "/dashboard/events" else time.perf_counter() - started)
+
 
 HTTP: web.AppKey[HttpMetrics] = web.AppKey("http_metrics", HttpMetrics)
 
@@ -247,30 +257,8 @@ def install(app: web.Application, collector: Collector, before: Callable[[], Awa
     app[REGISTRY] = registry
     if before is not None:
         app[BEFORE_SCRAPE] = before
-    app[HTTP] = HttpMetrics(registry)
-    app.middlewares.append(measure)  # innermost: sees the answer json_errors made of any failure
+    app[HTTP] = app[LAYERS].metrics = HttpMetrics(registry)  # each request counted: web/layers.py
     mount(app, [Route(METRICS, metrics)])
-
-
-@web.middleware
-async def measure(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    start = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        # The route's pattern, never the path: /dashboard/tasks/{id}, not one label per task.
-        route = resource.canonical if resource is not None else "unmatched"
-        method = request.method if len(request.method) <= 7 else "other"
-        # an event stream lasts as long as the page is open: not timed
-        seconds = None if route == "/dashboard/events" else time.perf_counter() - start
-        request.app[HTTP].answered(route, method, status, seconds)
 
 
 def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:

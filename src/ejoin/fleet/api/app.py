@@ -13,10 +13,9 @@ from ...gateway import commands
 from ...protocol import operations as op
 from ...protocol.codes import ResultCode
 from ...protocol.messages import DevStatus, Reply, WireError, decode_lenient
-from ...web import pushes
+from ...web import cross_site, pushes
 from ...web.api import device_app
 from ...web.command import requested_command, requested_op
-from ...web.cross_site import refuse_cross_site
 from ...web.endpoint import ApiRequest, endpoint, flag
 from ...web.route import Route
 from ...web.session import crypt_session
@@ -153,6 +152,6 @@ def create_fleet_app(fleet: Fleet) -> web.Application:
     app = device_app(fleet, ROUTES, "EJOIN HTTP API (ejoin fleet)", also=[op.METRICS])  # its DEVICE: see runtime.Fleet
     app[FLEET] = fleet
     metrics.install(app, fleet)
-    app.middlewares.append(refuse_cross_site)  # inside the metrics' middleware: refusals are counted
+    cross_site.install(app)  # refusals are counted by the metrics
     dashboard.install(app, fleet)
     return app
