@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 
@@ -36,10 +38,33 @@ def _blank(port: str) -> PortStatusEntry:
     )
 
 
+# Each member's entries as last worked out of its last status: every status request, status poll and
+# push of the fleet reads every member's, and they change only when its status or its being up does.
+_worked_out: WeakKeyDictionary[MemberLink, tuple[tuple[Any, int, bool, PortMap, Any], list[PortStatusEntry]]] = (
+    WeakKeyDictionary()
+)
+
+
 def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None = None) -> list[PortStatusEntry]:
-    """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status."""
+    """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status.
+    Of its last status: the same entries until that status (or its being up) changes; not to be
+    changed by the caller."""
+    if status is not None:
+        return _entries(link, ports, status)
+    cached = _worked_out.get(link)
+    if cached is not None:
+        (last, heard, up, of_ports, config), entries = cached
+        if last is link.status and heard == link.heard_count and up == link.up and of_ports is ports:
+            if config is link.config:
+                return entries
+    entries = _entries(link, ports, link.status)
+    _worked_out[link] = ((link.status, link.heard_count, link.up, ports, link.config), entries)
+    return entries
+
+
+def _entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None) -> list[PortStatusEntry]:
     m = link.config
-    seen = ((link.status if status is None else status) or {}).get("status") or []
+    seen = (status or {}).get("status") or []
     out: list[PortStatusEntry] = []
     covered: set[int] = set()
     for raw in seen:
@@ -82,6 +107,11 @@ async def every_slot(links: list[MemberLink], which: str) -> dict[str, dict[str,
     return {link.name: answer for link, answer in zip(up, answers, strict=True) if answer is not None}
 
 
+@lru_cache(maxsize=4096)
+def _address(name: str) -> PortAddress:
+    return PortAddress.parse(name)
+
+
 def dev_status(
     links: list[MemberLink],
     ports: PortMap,
@@ -99,7 +129,7 @@ def dev_status(
     for link in sorted(links, key=lambda link: link.config.first):
         answer = (answers or {}).get(link.name) if link.up else None
         entries.extend(member_entries(link, ports, answer))
-    entries.sort(key=lambda e: PortAddress.parse(e.port))
+    entries.sort(key=lambda e: _address(e.port))
     max_slot = max((int((link.status or {}).get("max-slot", 1) or 1) for link in links), default=1)
     return DevStatus(
         type="dev-status",

@@ -31,7 +31,7 @@ from .records import (
     task_of,
     task_text,
 )
-from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Parent, Program, Rows, Update
+from .sql import Change, Claim, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Parent, Program, Rows, Update
 from .states import (
     DISPATCH_TRANSITIONS,
     DONE,
@@ -319,6 +319,45 @@ def record_dispatch(
     if taken != len(units):
         raise Conflict(f"task {task_id}: {len(units) - taken} of the units to dispatch were taken")
     return dispatch_id, tid
+
+
+# The same, the dispatch's id taken from the row written beside them (sql.Claim)
+_CLAIMED = Change(
+    "units",
+    _DISPATCH.key,
+    _DISPATCH.values,
+    fixed="state=?, sim=?, at=?",
+    where=_DISPATCH.where,
+)
+
+
+def record_dispatch_claimed(
+    task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None, at: float
+) -> Program[tuple[int, int]]:
+    """``record_dispatch`` in one statement (PostgreSQL: no BEGIN and COMMIT, one round trip instead of
+    four): the units found pending and locked, the dispatch written only when all of them were."""
+    try:
+        r = yield Claim(
+            One(
+                "INSERT INTO dispatches (task_id, no, member, member_tid) "
+                f"SELECT ?, n, ?, ? * {DISPATCH_SPAN} + n "
+                "FROM (SELECT COUNT(*) + 1 AS n FROM dispatches WHERE task_id=?) c WHERE {claimed} "
+                "RETURNING id, member_tid",
+                (task_id, member, task_id, task_id),
+            ),
+            Update(
+                _CLAIMED,
+                [(u.idx, u.port, sub, via) for u, via, sub in units],
+                fixed_params=(U.DISPATCHED, sim, at),
+                where_params=(task_id, U.PENDING),
+            ),
+            "dispatch_id",
+        )
+    except Duplicate as exc:
+        raise Conflict(f"task {task_id}: dispatch numbered twice") from exc
+    if r is None:
+        raise Conflict(f"task {task_id}: some of the units to dispatch were taken")
+    return int(r[0]), int(r[1])
 
 
 def dispatch_done(dispatch_id: int, new: DispatchState) -> Program[None]:
