@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -13,6 +14,7 @@ from ...protocol.codes import PortState, port_state_label
 from ...protocol.messages import DevStatus, PortStatusEntry
 from ...protocol.operations import GET_STATUS
 from ...protocol.ports import PortAddress
+from ..config import MemberConfig
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
 
@@ -38,28 +40,48 @@ def _blank(port: str) -> PortStatusEntry:
     )
 
 
-# Each member's entries as last worked out of its last status: every status request, status poll and
-# push of the fleet reads every member's, and they change only when its status or its being up does.
-_worked_out: WeakKeyDictionary[MemberLink, tuple[tuple[Any, int, bool, PortMap, Any], list[PortStatusEntry]]] = (
-    WeakKeyDictionary()
-)
+@dataclass
+class _WorkedOut:
+    """A member's entries as worked out of its last status, and what they were worked out of."""
+
+    status: Any  # its last status then (the object)
+    heard: int
+    up: bool
+    ports: PortMap
+    config: MemberConfig
+    seen: list[Any]  # a copy of its entries as it sent them
+    entries: list[PortStatusEntry]
+
+
+# Every status request, status poll and push of the fleet reads every member's entries; they change
+# only when its status or its being up does (a poll's answer is mostly the status it had).
+_worked_out: WeakKeyDictionary[MemberLink, _WorkedOut] = WeakKeyDictionary()
 
 
 def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None = None) -> list[PortStatusEntry]:
     """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status.
-    Of its last status: the same entries until that status (or its being up) changes; not to be
-    changed by the caller."""
+    Of its last status: the same list (not to be changed) while what it says and its being up stay
+    the same, as long as it is one poll after the other."""
     if status is not None:
         return _entries(link, ports, status)
-    cached = _worked_out.get(link)
-    if cached is not None:
-        (last, heard, up, of_ports, config), entries = cached
-        if last is link.status and heard == link.heard_count and up == link.up and of_ports is ports:
-            if config is link.config:
-                return entries
+    last = _worked_out.get(link)
+    if last is not None and last.up == link.up and last.ports is ports and last.config is link.config:
+        if last.status is link.status and last.heard == link.heard_count:
+            return last.entries
+        seen = _seen(link.status)
+        if seen == last.seen:  # a poll or push that says what it said before
+            last.status, last.heard = link.status, link.heard_count
+            return last.entries
+    seen = _seen(link.status)
     entries = _entries(link, ports, link.status)
-    _worked_out[link] = ((link.status, link.heard_count, link.up, ports, link.config), entries)
+    _worked_out[link] = _WorkedOut(link.status, link.heard_count, link.up, ports, link.config, seen, entries)
     return entries
+
+
+def _seen(status: dict[str, Any] | None) -> list[Any]:
+    """A copy of a status's entries, kept to compare with the next one (a port-status push is folded
+    into the last status in place)."""
+    return [dict(e) if isinstance(e, dict) else e for e in (status or {}).get("status") or []]
 
 
 def _entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None) -> list[PortStatusEntry]:
