@@ -102,16 +102,31 @@ def _settled(rows: list[tuple[int, int, list[Any]]]) -> Update:
     return Update(_SETTLE, [(i, s, row_text(r)) for i, s, r in rows])
 
 
-def task_counts(task_id: int) -> Program[Counts]:
-    r = yield One(
-        "SELECT COUNT(*), "
-        f"COUNT(*) FILTER (WHERE state={U.SENT:d}), COUNT(*) FILTER (WHERE state={U.FAILED:d}), "
-        f"COUNT(*) FILTER (WHERE state={U.DISPATCHED:d}), COALESCE(SUM(reported), 0), "
-        f"(SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state={D.POSTED:d}) "
-        "FROM units WHERE task_id=?",
-        (task_id, task_id),
+_COUNTS = (
+    "COUNT(*), "
+    f"COUNT(*) FILTER (WHERE state={U.SENT:d}), COUNT(*) FILTER (WHERE state={U.FAILED:d}), "
+    f"COUNT(*) FILTER (WHERE state={U.DISPATCHED:d}), COALESCE(SUM(reported), 0), "
+    f"(SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state={D.POSTED:d})"
+)
+
+
+def task_counts(task_id: int, final_rows: bool = False) -> Program[Counts]:
+    """``final_rows``: with them, by the same statement, once every unit is done, the units not
+    reported yet (``Counts.unreported``: the task's last report's rows, not read again for it)."""
+    if not final_rows:
+        r = yield One(f"SELECT {_COUNTS} FROM units WHERE task_id=?", (task_id, task_id))
+        return make_counts(*r)
+    rows = yield Rows(
+        f"SELECT 0, {_COUNTS}, NULL FROM units WHERE task_id=? "
+        "UNION ALL SELECT 1, done_seq, 0, 0, 0, 0, 0, row FROM units "
+        f"WHERE task_id=? AND state IN {_DONE} AND reported=0 "
+        f"AND NOT EXISTS (SELECT 1 FROM units WHERE task_id=? AND state NOT IN {_DONE}) ORDER BY 1, 2",
+        (task_id, task_id, task_id, task_id),
     )
-    return make_counts(*r)
+    counts = make_counts(*rows[0][1:7])
+    if counts.done >= counts.total:
+        counts.unreported = [(int(r[1]), row_of(r[7])) for r in rows[1:]]
+    return counts
 
 
 def secret(token: str) -> Program[str]:
@@ -419,9 +434,13 @@ def apply(
 
 
 def _settle(
-    dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], owner: str | None
+    dispatch_id: int,
+    task_id: int,
+    rows: list[tuple[int, str | None, int, list[Any]]],
+    owner: str | None,
+    final_rows: bool = False,
 ) -> Program[tuple[list[list[Any]], Counts]]:
-    """``apply`` once the dispatch's row is taken."""
+    """``apply`` once the dispatch's row is taken; ``final_rows``: see ``task_counts``."""
     waiting = yield Rows(
         # the order of the index (units_dispatch): no sort of the dispatch's units at each report
         "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
@@ -431,7 +450,7 @@ def _settle(
     if fresh:
         yield _settled(fresh)
         yield Notify(f"t{task_id}", task_id, owner)
-    return [row for _, _, row in fresh], (yield from task_counts(task_id))
+    return [row for _, _, row in fresh], (yield from task_counts(task_id, final_rows))
 
 
 def apply_report(
@@ -452,7 +471,7 @@ def apply_report(
     if r is None:
         return None
     dispatch_id, task_id = int(r[0]), int(r[1])
-    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner)
+    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner, final_rows=True)
     return dispatch_id, task_id, fresh, counts
 
 
