@@ -495,6 +495,23 @@ async def test_a_members_report_finds_its_dispatch_by_tid_and_counts_once(make: 
     assert again is not None and again[2] == [] and again[3].sent == 2
 
 
+async def test_the_report_that_does_a_tasks_last_units_reads_its_last_rows_with_its_counts(make: Factory) -> None:
+    ledger = await make()
+    task_id = await new_task(ledger, 78, 3)
+    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(3))])
+    await ledger.dispatch_done(dispatch_id, POSTED)
+    found = await ledger.apply_report("a", tid, [sent(0)], 2)
+    assert found is not None and found[3].unreported is None  # units still to do: no rows read
+    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 0.0)
+    found = await ledger.apply_report("a", tid, [sent(1), sent(2)], 0)
+    assert found is not None
+    counts = found[3]
+    # every unit done: the rows not reported yet come with the counts, as unreported() reads them
+    assert counts.done == counts.total == 3 and counts.reported == 1
+    assert counts.unreported == await ledger.unreported(task_id)
+    assert [row[0] for _, row in counts.unreported] == [1, 2]
+
+
 @pytest.mark.parametrize("n", [3, 1500])  # a few units go with the task's row; many in bulk (COPY)
 async def test_a_task_of_many_units_is_stored_as_one_of_few(make: Factory, n: int) -> None:
     ledger = await make()
