@@ -328,6 +328,22 @@ async def test_a_report_pushed_to_two_replicas_at_once_counts_once(replicas: Any
     assert len({seq for seq, _ in await a.unreported(task_id)}) == 40
 
 
+async def test_a_members_report_pushed_to_two_replicas_at_once_counts_once(replicas: Any) -> None:
+    """Found by the member's tid, the dispatch taken and its waiting units read by one statement: the
+    replica that waited for the other's dispatch row reads none of the units it did."""
+    a, b = await replicas(), await replicas()
+    for tid_given in (1, 2, 3):  # (the two statements meet at the dispatch's row at least once)
+        task_id = await new_task(a, tid_given, 40)
+        _, tid = await a.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(40))])
+        rows = [sent(i) for i in range(40)]
+        found = await asyncio.gather(a.apply_report("a", tid, rows, 0), b.apply_report("a", tid, rows, 0))
+        assert all(f is not None for f in found)
+        assert sorted(r[0] for f in found if f is not None for r in f[2]) == list(range(40))
+        counts = await b.counts(task_id)
+        assert (counts.sent, counts.done) == (40, 40)
+        assert len({seq for seq, _ in await a.unreported(task_id)}) == 40
+
+
 async def test_one_open_tid_across_replicas_accepting_at_once(replicas: Any) -> None:
     a, b = await replicas(), await replicas()
     results = await asyncio.gather(*(r.add_tasks([(77, {}, RULES, units(1))]) for r in (a, b, a, b)))

@@ -439,13 +439,16 @@ def _settle(
     rows: list[tuple[int, str | None, int, list[Any]]],
     owner: str | None,
     final_rows: bool = False,
+    waiting: list[tuple[Any, ...]] | None = None,
 ) -> Program[tuple[list[list[Any]], Counts]]:
-    """``apply`` once the dispatch's row is taken; ``final_rows``: see ``task_counts``."""
-    waiting = yield Rows(
-        # the order of the index (units_dispatch): no sort of the dispatch's units at each report
-        "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
-        (dispatch_id, U.DISPATCHED),
-    )
+    """``apply`` once the dispatch's row is taken; ``final_rows``: see ``task_counts``.  ``waiting``: its
+    units still waiting, when they were read (locked) with the dispatch's row."""
+    if waiting is None:
+        waiting = yield Rows(
+            # the order of the index (units_dispatch): no sort of the dispatch's units at each report
+            "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
+            (dispatch_id, U.DISPATCHED),
+        )
     fresh = match_outcomes(waiting, rows)
     if fresh:
         yield _settled(fresh)
@@ -472,6 +475,34 @@ def apply_report(
         return None
     dispatch_id, task_id = int(r[0]), int(r[1])
     fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner, final_rows=True)
+    return dispatch_id, task_id, fresh, counts
+
+
+def apply_report_taken(
+    member: str,
+    member_tid: int,
+    rows: list[tuple[int, str | None, int, list[Any]]],
+    sending: int,
+    owner: str | None = None,
+) -> Program[tuple[int, int, list[list[Any]], Counts] | None]:
+    """``apply_report`` with the dispatch taken and its waiting units read by one statement (PostgreSQL:
+    a data-modifying ``WITH``).  The units are read ``FOR UPDATE``: read in the statement's snapshot,
+    which may predate the commit of the same report applied by another replica (whose dispatch row
+    this one waited for), each is locked and checked again as it is now, so a unit done meanwhile is
+    not among them and counts once."""
+    found = yield Rows(
+        "WITH d AS (UPDATE dispatches SET sending=? WHERE member=? AND member_tid=? RETURNING id, task_id), "
+        "w AS (SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=(SELECT id FROM d) AND state=? "
+        "ORDER BY sub_idx, id FOR UPDATE) "
+        "SELECT 0, id, task_id, NULL, NULL, NULL FROM d "
+        "UNION ALL SELECT 1, id, sub_idx, idx, port, NULL FROM w ORDER BY 1, 3, 2",
+        (sending, member, member_tid, U.DISPATCHED),
+    )
+    if not found or found[0][0] != 0:
+        return None
+    dispatch_id, task_id = int(found[0][1]), int(found[0][2])
+    waiting = [(r[1], r[2], r[3], r[4]) for r in found[1:]]
+    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner, final_rows=True, waiting=waiting)
     return dispatch_id, task_id, fresh, counts
 
 

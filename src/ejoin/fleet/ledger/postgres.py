@@ -28,7 +28,7 @@ from . import operations as op
 from . import sql
 from .base import BULK_UNITS, Ledger
 from .pgdb import CHANNEL, NOW, PgDatabase, notify
-from .records import Unit
+from .records import Counts, Unit
 from .sql import POSTGRES, Program, drive
 
 T = TypeVar("T")
@@ -132,6 +132,11 @@ class PgLedger(Ledger):
         self, task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None = None, at: float = 0
     ) -> tuple[int, int]:
         return await self._run(op.record_dispatch_claimed(task_id, member, units, sim, at), read=True)  # one statement
+
+    async def apply_report(
+        self, member: str, member_tid: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
+    ) -> tuple[int, int, list[list[Any]], Counts] | None:
+        return await self._run(op.apply_report_taken(member, member_tid, rows, sending, self.owner))
 
     # --- what replicas share ---
 
