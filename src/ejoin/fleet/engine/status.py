@@ -60,19 +60,18 @@ _worked_out: WeakKeyDictionary[MemberLink, _WorkedOut] = WeakKeyDictionary()
 
 def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None = None) -> list[PortStatusEntry]:
     """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status.
-    Of its last status: the same list (not to be changed) while what it says and its being up stay
-    the same, as long as it is one poll after the other."""
+    Of its last status: the same list (not to be changed by the caller) until what the member sends,
+    or its being up, changes."""
     if status is not None:
         return _entries(link, ports, status)
     last = _worked_out.get(link)
-    if last is not None and last.up == link.up and last.ports is ports and last.config is link.config:
-        if last.status is link.status and last.heard == link.heard_count:
-            return last.entries
-        seen = _seen(link.status)
-        if seen == last.seen:  # a poll or push that says what it said before
-            last.status, last.heard = link.status, link.heard_count
-            return last.entries
+    same_member = last is not None and last.up == link.up and last.ports is ports and last.config is link.config
+    if last is not None and same_member and last.status is link.status and last.heard == link.heard_count:
+        return last.entries
     seen = _seen(link.status)
+    if last is not None and same_member and seen == last.seen:  # a poll or push saying what it said before
+        last.status, last.heard = link.status, link.heard_count
+        return last.entries
     entries = _entries(link, ports, link.status)
     _worked_out[link] = _WorkedOut(link.status, link.heard_count, link.up, ports, link.config, seen, entries)
     return entries
