@@ -53,6 +53,15 @@ def head_end(data: bytes) -> int:
     return lf + 2 if crlf < 0 or lf + 2 < crlf + 3 else crlf + 3
 
 
+def _check_transfer_encoding(messages: Any) -> None:
+    """A Transfer-Encoding that does not end in chunked frames no request body (RFC 9112 6.3): llhttp
+    lets an empty one through, which a proxy on the way may read otherwise; the edge's parser refuses it,
+    and so does the edge whichever parser read it."""
+    for message, _ in messages:
+        if not message.chunked and "Transfer-Encoding" in message.headers:
+            raise BadHttpMessage("Request has invalid `Transfer-Encoding`")
+
+
 class SecondOpinionParser:
     """A request parser for aiohttp's ``RequestHandler``: llhttp's, with ``second()`` as a second opinion
     from the last verified boundary (see the module)."""
@@ -81,6 +90,7 @@ class SecondOpinionParser:
             kept = self._kept + data if self._kept else data
             try:
                 result = self._parser.feed_data(data)
+                _check_transfer_encoding(result[0])
             except HttpProcessingError as exc:
                 exc.__traceback__ = None
             else:
@@ -115,7 +125,9 @@ class SecondOpinionParser:
 
     def _llhttp_feed(self, data: bytes) -> Any:
         try:
-            return self._parser.feed_data(data)
+            result = self._parser.feed_data(data)
+            _check_transfer_encoding(result[0])
+            return result
         except LineTooLong as exc:
             limit = exc.args[1]
             exc.__traceback__ = None
