@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, cast
+from typing import cast
 
-import msgspec
 import pytest
 from aiohttp import web
 
@@ -13,10 +12,8 @@ from ejoin.clock import VirtualClock
 from ejoin.fleet.api import routed
 from ejoin.fleet.config import MemberConfig
 from ejoin.fleet.engine.members import MemberDown, MemberError, MemberLink, Problem
-from ejoin.fleet.engine.numbering import PortMap
 from ejoin.fleet.engine.runtime import Fleet
-from ejoin.fleet.engine.status import member_entries
-from ejoin.fleet.engine.status_push import StatusPusher, merge_port_status
+from ejoin.fleet.engine.status_push import merge_port_status
 from ejoin.gateway.ussd import PassthroughRefused
 from ejoin.protocol import operations as op
 
@@ -38,32 +35,6 @@ def test_registered_ports_follow_pushed_statuses_also_when_folded_into_the_last_
     merge_port_status(link.status or {}, {"type": "port-status", "port": "3.01", "st": 3, "iccid": "8986003"})
     link.heard(link.status or {})
     assert link.registered() == (("2.01", "a:2.01"), ("3.01", "8986003"))
-
-
-def full(port: str, st: int) -> dict[str, object]:
-    """A dev-status entry as a device sends it."""
-    fields: dict[str, object] = dict(sim="", seq=1, status="", imei="", iccid="", imsi="", sn="", opr="", bal="")
-    return {**fields, "port": port, "st": st, "sig": 20, "active": 1, "inserted": 1, "slot_active": 1, "led": 0}
-
-
-def test_a_members_fleet_entries_follow_its_pushes_and_its_going_down() -> None:
-    config = MemberConfig("b", "http://b", "root", "root", 5, 6)  # its ports 1-2 are the fleet's 5-6
-    link, ports = MemberLink(config, VirtualClock(), 5.0), PortMap([config])
-    link.heard({"type": "dev-status", "status": [full("1.01", 3), full("2.01", 2)]})
-    first = member_entries(link, ports)
-    assert [(e.port, e.st, e.status) for e in first] == [("5.01", 3, "3 Registered"), ("6.01", 2, "2 Registering")]
-    assert member_entries(link, ports) is first  # worked out once per status heard
-    merge_port_status(link.status or {}, {"type": "port-status", "port": "2.01", "st": 3})
-    link.heard(link.status or {})
-    assert [(e.port, e.st) for e in member_entries(link, ports)] == [("5.01", 3), ("6.01", 3)]
-    assert [e.st for e in first] == [3, 2]  # what was handed out before is not changed under its holder
-    link._went_down(Problem("no_answer", "connection refused"))
-    assert [(e.port, e.st) for e in member_entries(link, ports)] == [("5.01", 16), ("6.01", 16)]
-    # an answer of its own (all_slots) is worked out apart, and leaves the last status's alone
-    own = {"status": [full("1.02", 3)]}
-    link._back()
-    assert [e.port for e in member_entries(link, ports, own)] == ["5.02"]
-    assert [(e.port, e.st) for e in member_entries(link, ports)] == [("5.01", 3), ("6.01", 3)]
 
 
 async def test_an_error_answer_is_that_requests_error_and_only_silence_is_down(aiohttp_server) -> None:
@@ -183,49 +154,3 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class _Polled(MemberLink):
-    """A member whose status poll answers what the test gives it next."""
-
-    answer: dict[str, Any] = {}
-
-    async def refresh(self) -> dict[str, Any] | None:
-        self.status = dict(self.answer)  # a new object each poll, as a decoded answer is
-        return self.status
-
-
-class _Recorded:
-    """The ledger's and the outbox's part: what was recorded as changed, and pushed."""
-
-    def __init__(self) -> None:
-        self.changed: list[dict[str, str]] = []
-        self.pushed: list[tuple[str, str]] = []
-
-    async def setting(self, key: str) -> str:
-        return {"status_url": "http://platform/status", "status_period": "60"}[key]
-
-    def push(self, url: str, kind: str, body: bytes) -> None:
-        self.pushed.append((kind, msgspec.json.decode(body)["port"]))
-
-    async def ports_changed(self, record: dict[str, str]) -> set[str]:
-        self.changed.append(record)
-        return set(record)
-
-
-async def test_a_poll_that_says_what_the_member_said_before_records_and_pushes_nothing() -> None:
-    config = MemberConfig("a", "http://a", "root", "root", 1, 2)
-    link, ports, ledger = _Polled(config, VirtualClock(), 5.0), PortMap([config]), _Recorded()
-    pusher = StatusPusher(cast(Any, ledger), cast(Any, ledger), VirtualClock(), ports, cast(Any, None))
-    seen: list[int] = []
-    pusher.watchers.append(seen.append)
-    link.answer = {"type": "dev-status", "seq": 1, "status": [full("1.01", 3), full("2.01", 3)]}
-    await pusher.refresh([link])
-    assert ledger.changed == [{"1.01": ledger.changed[0]["1.01"], "2.01": ledger.changed[0]["2.01"]}]  # first seen
-    link.answer = {**link.answer, "seq": 2}  # the next poll: only the device's own counter moved
-    await pusher.refresh([link])
-    assert len(ledger.changed) == 1 and seen == [1, 2] and ledger.pushed == []
-    link.answer = {**link.answer, "seq": 3, "status": [full("1.01", 3), full("2.01", 12)]}  # port 2 locked
-    await pusher.refresh([link])
-    assert [set(r) for r in ledger.changed] == [{"1.01", "2.01"}, {"2.01"}] and seen == [1, 2, 2]
-    assert ledger.pushed == [("port-status", "2.01")]

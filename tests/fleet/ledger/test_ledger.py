@@ -328,22 +328,6 @@ async def test_a_report_pushed_to_two_replicas_at_once_counts_once(replicas: Any
     assert len({seq for seq, _ in await a.unreported(task_id)}) == 40
 
 
-async def test_a_members_report_pushed_to_two_replicas_at_once_counts_once(replicas: Any) -> None:
-    """Found by the member's tid, the dispatch taken and its waiting units read by one statement: the
-    replica that waited for the other's dispatch row reads none of the units it did."""
-    a, b = await replicas(), await replicas()
-    for tid_given in (1, 2, 3):  # (the two statements meet at the dispatch's row at least once)
-        task_id = await new_task(a, tid_given, 40)
-        _, tid = await a.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(40))])
-        rows = [sent(i) for i in range(40)]
-        found = await asyncio.gather(a.apply_report("a", tid, rows, 0), b.apply_report("a", tid, rows, 0))
-        assert all(f is not None for f in found)
-        assert sorted(r[0] for f in found if f is not None for r in f[2]) == list(range(40))
-        counts = await b.counts(task_id)
-        assert (counts.sent, counts.done) == (40, 40)
-        assert len({seq for seq, _ in await a.unreported(task_id)}) == 40
-
-
 async def test_one_open_tid_across_replicas_accepting_at_once(replicas: Any) -> None:
     a, b = await replicas(), await replicas()
     results = await asyncio.gather(*(r.add_tasks([(77, {}, RULES, units(1))]) for r in (a, b, a, b)))
@@ -509,23 +493,6 @@ async def test_a_members_report_finds_its_dispatch_by_tid_and_counts_once(make: 
     assert (counts.sent, counts.sending, counts.unsent) == (2, 1, 0)
     again = await ledger.apply_report("a", tid, [sent(0), sent(1)], 1)  # pushed again: nothing new
     assert again is not None and again[2] == [] and again[3].sent == 2
-
-
-async def test_the_report_that_does_a_tasks_last_units_reads_its_last_rows_with_its_counts(make: Factory) -> None:
-    ledger = await make()
-    task_id = await new_task(ledger, 78, 3)
-    dispatch_id, tid = await ledger.record_dispatch(task_id, "a", [(u, "1.01", i) for i, u in enumerate(units(3))])
-    await ledger.dispatch_done(dispatch_id, POSTED)
-    found = await ledger.apply_report("a", tid, [sent(0)], 2)
-    assert found is not None and found[3].unreported is None  # units still to do: no rows read
-    await ledger.mark_reported(task_id, [seq for seq, _ in await ledger.unreported(task_id)], 0.0)
-    found = await ledger.apply_report("a", tid, [sent(1), sent(2)], 0)
-    assert found is not None
-    counts = found[3]
-    # every unit done: the rows not reported yet come with the counts, as unreported() reads them
-    assert counts.done == counts.total == 3 and counts.reported == 1
-    assert counts.unreported == await ledger.unreported(task_id)
-    assert [row[0] for _, row in counts.unreported] == [1, 2]
 
 
 @pytest.mark.parametrize("n", [3, 1500])  # a few units go with the task's row; many in bulk (COPY)

@@ -265,11 +265,6 @@ class MemberLink:
                 "member %s refused the SMS push URL (the inbox pull still takes its SMS): %s", self.name, answer
             )
 
-    @property
-    def heard_count(self) -> int:
-        """How many statuses it pushed (one folded into its last status included)."""
-        return self._heard_count
-
     def heard(self, status: dict[str, Any]) -> None:
         """A dev-status it pushed: it is alive, and this is its status now (perhaps its last one with a
         port-status folded in: counted, so what was worked out of the last one is worked out again)."""

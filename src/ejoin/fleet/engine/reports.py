@@ -334,10 +334,7 @@ class ReportMerger:
         if counts is None:
             counts = await self._ledger.counts(task_id)
         held = self._held.get(task_id, set())
-        # the last report's rows, when they were read with these counts (a member's report that did
-        # the task's last units): not read again
-        unreported = counts.unreported if counts.unreported is not None else await self._ledger.unreported(task_id)
-        done = [(seq, r) for seq, r in unreported if seq not in held]
+        done = [(seq, r) for seq, r in await self._ledger.unreported(task_id) if seq not in held]
         row = state.row
         rows = sorted((r for _, r in done), key=lambda r: (r[0], _port_key(r[2])))
         report = TaskReport(

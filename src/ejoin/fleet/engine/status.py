@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import msgspec
 
@@ -14,7 +11,6 @@ from ...protocol.codes import PortState, port_state_label
 from ...protocol.messages import DevStatus, PortStatusEntry
 from ...protocol.operations import GET_STATUS
 from ...protocol.ports import PortAddress
-from ..config import MemberConfig
 from .members import MemberDown, MemberLink
 from .numbering import PortMap
 
@@ -40,52 +36,10 @@ def _blank(port: str) -> PortStatusEntry:
     )
 
 
-@dataclass
-class _WorkedOut:
-    """A member's entries as worked out of its last status, and what they were worked out of."""
-
-    status: Any  # its last status then (the object)
-    heard: int
-    up: bool
-    ports: PortMap
-    config: MemberConfig
-    seen: list[Any]  # a copy of its entries as it sent them
-    entries: list[PortStatusEntry]
-
-
-# Every status request, status poll and push of the fleet reads every member's entries; they change
-# only when its status or its being up does (a poll's answer is mostly the status it had).
-_worked_out: WeakKeyDictionary[MemberLink, _WorkedOut] = WeakKeyDictionary()
-
-
 def member_entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None = None) -> list[PortStatusEntry]:
-    """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status.
-    Of its last status: the same list (not to be changed by the caller) until what the member sends,
-    or its being up, changes."""
-    if status is not None:
-        return _entries(link, ports, status)
-    last = _worked_out.get(link)
-    same_member = last is not None and last.up == link.up and last.ports is ports and last.config is link.config
-    if last is not None and same_member and last.status is link.status and last.heard == link.heard_count:
-        return last.entries
-    seen = _seen(link.status)
-    if last is not None and same_member and seen == last.seen:  # a poll or push saying what it said before
-        last.status, last.heard = link.status, link.heard_count
-        return last.entries
-    entries = _entries(link, ports, link.status)
-    _worked_out[link] = _WorkedOut(link.status, link.heard_count, link.up, ports, link.config, seen, entries)
-    return entries
-
-
-def _seen(status: dict[str, Any] | None) -> list[Any]:
-    """A copy of a status's entries, kept to compare with the next one (a port-status push is folded
-    into the last status in place)."""
-    return [dict(e) if isinstance(e, dict) else e for e in (status or {}).get("status") or []]
-
-
-def _entries(link: MemberLink, ports: PortMap, status: dict[str, Any] | None) -> list[PortStatusEntry]:
+    """The member's entries in fleet numbers: of ``status`` (an answer of its own) or its last status."""
     m = link.config
-    seen = (status or {}).get("status") or []
+    seen = ((link.status if status is None else status) or {}).get("status") or []
     out: list[PortStatusEntry] = []
     covered: set[int] = set()
     for raw in seen:
@@ -128,11 +82,6 @@ async def every_slot(links: list[MemberLink], which: str) -> dict[str, dict[str,
     return {link.name: answer for link, answer in zip(up, answers, strict=True) if answer is not None}
 
 
-@lru_cache(maxsize=4096)
-def _address(name: str) -> PortAddress:
-    return PortAddress.parse(name)
-
-
 def dev_status(
     links: list[MemberLink],
     ports: PortMap,
@@ -150,7 +99,7 @@ def dev_status(
     for link in sorted(links, key=lambda link: link.config.first):
         answer = (answers or {}).get(link.name) if link.up else None
         entries.extend(member_entries(link, ports, answer))
-    entries.sort(key=lambda e: _address(e.port))
+    entries.sort(key=lambda e: PortAddress.parse(e.port))
     max_slot = max((int((link.status or {}).get("max-slot", 1) or 1) for link in links), default=1)
     return DevStatus(
         type="dev-status",

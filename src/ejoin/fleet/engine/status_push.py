@@ -137,17 +137,15 @@ class StatusPusher:
 
     async def refresh(self, links: list[MemberLink]) -> None:
         """Poll members; what changed is pushed."""
-        before = {link.name: member_entries(link, self._ports) for link in links}
+        before = {link.name: _view(link, self._ports) for link in links}
         await refresh_all(links)
-        # a member whose entries are the very ones it had (nothing it says changed) is left out
-        changed = [link for link in links if member_entries(link, self._ports) is not before[link.name]]
-        await self._changed([(link, {e.port: e for e in before[link.name]}) for link in changed])
+        await self._changed([(link, before[link.name]) for link in links])
 
     async def member_push(self, link: MemberLink, body: Any) -> None:
         """A dev-status or port-status the member pushed to the fleet."""
         if not isinstance(body, dict):
             return
-        before = member_entries(link, self._ports)
+        before = _view(link, self._ports)
         if body.get("type") == "dev-status" and isinstance(body.get("status"), list):
             link.heard(body)
         elif body.get("type") == "port-status" and link.status is not None:
@@ -155,8 +153,7 @@ class StatusPusher:
             link.heard(link.status)
         else:
             return
-        if member_entries(link, self._ports) is not before:
-            await self._changed([(link, {e.port: e for e in before})])
+        await self._changed([(link, before)])
 
     async def _changed(self, seen: list[tuple[MemberLink, dict[str, PortStatusEntry]]]) -> None:
         changed: dict[str, PortStatusEntry] = {}

@@ -31,7 +31,7 @@ from .records import (
     task_of,
     task_text,
 )
-from .sql import Change, Claim, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Parent, Program, Rows, Update
+from .sql import Change, Column, Do, Duplicate, Insert, LastId, Lock, Notify, One, Parent, Program, Rows, Update
 from .states import (
     DISPATCH_TRANSITIONS,
     DONE,
@@ -102,31 +102,16 @@ def _settled(rows: list[tuple[int, int, list[Any]]]) -> Update:
     return Update(_SETTLE, [(i, s, row_text(r)) for i, s, r in rows])
 
 
-_COUNTS = (
-    "COUNT(*), "
-    f"COUNT(*) FILTER (WHERE state={U.SENT:d}), COUNT(*) FILTER (WHERE state={U.FAILED:d}), "
-    f"COUNT(*) FILTER (WHERE state={U.DISPATCHED:d}), COALESCE(SUM(reported), 0), "
-    f"(SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state={D.POSTED:d})"
-)
-
-
-def task_counts(task_id: int, final_rows: bool = False) -> Program[Counts]:
-    """``final_rows``: with them, by the same statement, once every unit is done, the units not
-    reported yet (``Counts.unreported``: the task's last report's rows, not read again for it)."""
-    if not final_rows:
-        r = yield One(f"SELECT {_COUNTS} FROM units WHERE task_id=?", (task_id, task_id))
-        return make_counts(*r)
-    rows = yield Rows(
-        f"SELECT 0, {_COUNTS}, NULL FROM units WHERE task_id=? "
-        "UNION ALL SELECT 1, done_seq, 0, 0, 0, 0, 0, row FROM units "
-        f"WHERE task_id=? AND state IN {_DONE} AND reported=0 "
-        f"AND NOT EXISTS (SELECT 1 FROM units WHERE task_id=? AND state NOT IN {_DONE}) ORDER BY 1, 2",
-        (task_id, task_id, task_id, task_id),
+def task_counts(task_id: int) -> Program[Counts]:
+    r = yield One(
+        "SELECT COUNT(*), "
+        f"COUNT(*) FILTER (WHERE state={U.SENT:d}), COUNT(*) FILTER (WHERE state={U.FAILED:d}), "
+        f"COUNT(*) FILTER (WHERE state={U.DISPATCHED:d}), COALESCE(SUM(reported), 0), "
+        f"(SELECT COALESCE(SUM(sending), 0) FROM dispatches WHERE task_id=? AND state={D.POSTED:d}) "
+        "FROM units WHERE task_id=?",
+        (task_id, task_id),
     )
-    counts = make_counts(*rows[0][1:7])
-    if counts.done >= counts.total:
-        counts.unreported = [(int(r[1]), row_of(r[7])) for r in rows[1:]]
-    return counts
+    return make_counts(*r)
 
 
 def secret(token: str) -> Program[str]:
@@ -336,45 +321,6 @@ def record_dispatch(
     return dispatch_id, tid
 
 
-# The same, the dispatch's id taken from the row written beside them (sql.Claim)
-_CLAIMED = Change(
-    "units",
-    _DISPATCH.key,
-    _DISPATCH.values,
-    fixed="state=?, sim=?, at=?",
-    where=_DISPATCH.where,
-)
-
-
-def record_dispatch_claimed(
-    task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None, at: float
-) -> Program[tuple[int, int]]:
-    """``record_dispatch`` in one statement (PostgreSQL: no BEGIN and COMMIT, one round trip instead of
-    four): the units found pending and locked, the dispatch written only when all of them were."""
-    try:
-        r = yield Claim(
-            One(
-                "INSERT INTO dispatches (task_id, no, member, member_tid) "
-                f"SELECT ?, n, ?, ? * {DISPATCH_SPAN} + n "
-                "FROM (SELECT COUNT(*) + 1 AS n FROM dispatches WHERE task_id=?) c WHERE {claimed} "
-                "RETURNING id, member_tid",
-                (task_id, member, task_id, task_id),
-            ),
-            Update(
-                _CLAIMED,
-                [(u.idx, u.port, sub, via) for u, via, sub in units],
-                fixed_params=(U.DISPATCHED, sim, at),
-                where_params=(task_id, U.PENDING),
-            ),
-            "dispatch_id",
-        )
-    except Duplicate as exc:
-        raise Conflict(f"task {task_id}: dispatch numbered twice") from exc
-    if r is None:
-        raise Conflict(f"task {task_id}: some of the units to dispatch were taken")
-    return int(r[0]), int(r[1])
-
-
 def dispatch_done(dispatch_id: int, new: DispatchState) -> Program[None]:
     moved = yield Do(
         f"UPDATE dispatches SET state=? WHERE id=? AND state IN {sql_in(from_states(DISPATCH_TRANSITIONS, new))}",
@@ -434,26 +380,19 @@ def apply(
 
 
 def _settle(
-    dispatch_id: int,
-    task_id: int,
-    rows: list[tuple[int, str | None, int, list[Any]]],
-    owner: str | None,
-    final_rows: bool = False,
-    waiting: list[tuple[Any, ...]] | None = None,
+    dispatch_id: int, task_id: int, rows: list[tuple[int, str | None, int, list[Any]]], owner: str | None
 ) -> Program[tuple[list[list[Any]], Counts]]:
-    """``apply`` once the dispatch's row is taken; ``final_rows``: see ``task_counts``.  ``waiting``: its
-    units still waiting, when they were read (locked) with the dispatch's row."""
-    if waiting is None:
-        waiting = yield Rows(
-            # the order of the index (units_dispatch): no sort of the dispatch's units at each report
-            "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
-            (dispatch_id, U.DISPATCHED),
-        )
+    """``apply`` once the dispatch's row is taken."""
+    waiting = yield Rows(
+        # the order of the index (units_dispatch): no sort of the dispatch's units at each report
+        "SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=? AND state=? ORDER BY sub_idx, id",
+        (dispatch_id, U.DISPATCHED),
+    )
     fresh = match_outcomes(waiting, rows)
     if fresh:
         yield _settled(fresh)
         yield Notify(f"t{task_id}", task_id, owner)
-    return [row for _, _, row in fresh], (yield from task_counts(task_id, final_rows))
+    return [row for _, _, row in fresh], (yield from task_counts(task_id))
 
 
 def apply_report(
@@ -474,35 +413,7 @@ def apply_report(
     if r is None:
         return None
     dispatch_id, task_id = int(r[0]), int(r[1])
-    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner, final_rows=True)
-    return dispatch_id, task_id, fresh, counts
-
-
-def apply_report_taken(
-    member: str,
-    member_tid: int,
-    rows: list[tuple[int, str | None, int, list[Any]]],
-    sending: int,
-    owner: str | None = None,
-) -> Program[tuple[int, int, list[list[Any]], Counts] | None]:
-    """``apply_report`` with the dispatch taken and its waiting units read by one statement (PostgreSQL:
-    a data-modifying ``WITH``).  The units are read ``FOR UPDATE``: read in the statement's snapshot,
-    which may predate the commit of the same report applied by another replica (whose dispatch row
-    this one waited for), each is locked and checked again as it is now, so a unit done meanwhile is
-    not among them and counts once."""
-    found = yield Rows(
-        "WITH d AS (UPDATE dispatches SET sending=? WHERE member=? AND member_tid=? RETURNING id, task_id), "
-        "w AS (SELECT id, sub_idx, idx, port FROM units WHERE dispatch_id=(SELECT id FROM d) AND state=? "
-        "ORDER BY sub_idx, id FOR UPDATE) "
-        "SELECT 0, id, task_id, NULL, NULL, NULL FROM d "
-        "UNION ALL SELECT 1, id, sub_idx, idx, port, NULL FROM w ORDER BY 1, 3, 2",
-        (sending, member, member_tid, U.DISPATCHED),
-    )
-    if not found or found[0][0] != 0:
-        return None
-    dispatch_id, task_id = int(found[0][1]), int(found[0][2])
-    waiting = [(r[1], r[2], r[3], r[4]) for r in found[1:]]
-    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner, final_rows=True, waiting=waiting)
+    fresh, counts = yield from _settle(dispatch_id, task_id, rows, owner)
     return dispatch_id, task_id, fresh, counts
 
 

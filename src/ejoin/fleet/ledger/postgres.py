@@ -24,11 +24,10 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import AsyncConnection
 
-from . import operations as op
 from . import sql
 from .base import BULK_UNITS, Ledger
 from .pgdb import CHANNEL, NOW, PgDatabase, notify
-from .records import Counts, Unit
+from .records import Unit
 from .sql import POSTGRES, Program, drive
 
 T = TypeVar("T")
@@ -90,8 +89,6 @@ class PgLedger(Ledger):
             return None
         if kind is sql.Parent:
             return await (await conn.execute(sql.postgres_parent(ask), sql.postgres_parent_params(ask))).fetchone()
-        if kind is sql.Claim:
-            return await (await conn.execute(sql.postgres_claim(ask), sql.postgres_claim_params(ask))).fetchone()
         if kind is sql.LastId:
             last, called = await (
                 await conn.execute(f"SELECT last_value, is_called FROM {ask.table}_id_seq")
@@ -127,16 +124,6 @@ class PgLedger(Ledger):
             if task_id is not None:
                 self._since[task_id] = since
         return ids
-
-    async def record_dispatch(
-        self, task_id: int, member: str, units: list[tuple[Unit, str, int]], sim: str | None = None, at: float = 0
-    ) -> tuple[int, int]:
-        return await self._run(op.record_dispatch_claimed(task_id, member, units, sim, at), read=True)  # one statement
-
-    async def apply_report(
-        self, member: str, member_tid: int, rows: list[tuple[int, str | None, int, list[Any]]], sending: int
-    ) -> tuple[int, int, list[list[Any]], Counts] | None:
-        return await self._run(op.apply_report_taken(member, member_tid, rows, sending, self.owner))
 
     # --- what replicas share ---
 

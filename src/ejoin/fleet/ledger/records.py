@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -38,9 +38,6 @@ class Counts:
     failed: int
     sending: int
     reported: int = 0  # units done and already in a report queued for the platform
-    # Read with the counts once every unit is done (``task_counts(final_rows=True)``): the units not
-    # reported yet, (done_seq, row) in order done, i.e. the task's last report's rows; None: not read.
-    unreported: list[tuple[int, list[Any]]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def done(self) -> int:

@@ -68,19 +68,6 @@ class Parent:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    """PostgreSQL only, one statement (a data-modifying ``WITH``): ``update``'s rows found and locked;
-    ``row`` (an ``INSERT ... SELECT ... WHERE {claimed}``, ``RETURNING id, ...``) written only when every
-    one of them was found (``{claimed}``: the guard); then they are changed, ``parent`` given its id.
-    Answer: ``row``'s row, or None when some were not found (nothing written).  What takes a
-    transaction of three round trips on its own (the row, the rows changed, their count checked)."""
-
-    row: One
-    update: Update
-    parent: str
-
-
-@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     pg_type: str  # its array's element type on PostgreSQL
@@ -137,7 +124,7 @@ class Lock:
     key: str
 
 
-Ask = Query | Insert | Parent | Claim | Update | LastId | Notify | Lock
+Ask = Query | Insert | Parent | Update | LastId | Notify | Lock
 Program = Generator[Ask, Any, T]
 
 
@@ -274,40 +261,6 @@ def postgres_parent(ask: Parent) -> str:
         f"c AS (INSERT INTO {ask.children.table} ({first}, {', '.join(columns)}) "
         f"SELECT p.id, x.* FROM p, unnest({arrays}) AS x) SELECT * FROM p"
     )
-
-
-@lru_cache(maxsize=16)
-def _postgres_claim(change: Change, row_sql: str, parent: str) -> str:
-    keys, values = change.key, change.values
-    columns = (*keys, *values)
-    arrays = ", ".join(f"%b::{c.pg_type}[]" for c in columns)
-    names = ", ".join(c.name for c in columns)
-    match = [f"t.{c.name} IS NOT DISTINCT FROM v.{c.name}" if c.nullable else f"t.{c.name}=v.{c.name}" for c in keys]
-    if change.where:
-        match.append(POSTGRES.render(change.where))
-    found = (
-        f"SELECT t.id AS found_id, {', '.join(f'v.{c.name}' for c in values)} FROM {change.table} AS t, "
-        f"unnest({arrays}) AS v({names}) WHERE {' AND '.join(match)} FOR UPDATE OF t"
-    )
-    row = POSTGRES.render(row_sql.replace("{claimed}", "(SELECT COUNT(*) FROM u) = ?"))
-    sets = [POSTGRES.render(change.fixed)] if change.fixed else []
-    sets += [f"{parent}=p.id", *(f"{c.name}=u.{c.name}" for c in values)]
-    return (
-        f"WITH u AS ({found}), p AS ({row}), "
-        f"c AS (UPDATE {change.table} AS t SET {', '.join(sets)} FROM u, p WHERE t.id=u.found_id) SELECT * FROM p"
-    )
-
-
-def postgres_claim(ask: Claim) -> str:
-    return _postgres_claim(ask.update.change, ask.row.sql, ask.parent)
-
-
-def postgres_claim_params(ask: Claim) -> tuple[Any, ...]:
-    update = ask.update
-    arrays = [list(column) for column in zip(*update.rows, strict=True)] or [
-        [] for _ in (*update.change.key, *update.change.values)
-    ]
-    return (*arrays, *update.where_params, *ask.row.params, len(update.rows), *update.fixed_params)
 
 
 def postgres_parent_params(ask: Parent) -> tuple[Any, ...]:
