@@ -47,6 +47,7 @@ def test_no_driver_declares_a_key_of_the_gateway():
         (("traffic", "senders", 0), "[traffic] senders #1"),
         (("ussd", "menus", "*150#"), '[ussd.menus] "*150#"'),
         (("a", "b", "c"), "[a.b] c"),
+        (("calls", "0\n"), '[calls] "0\\n"'),  # a final newline is no bare key: the error stays one line
         ("[[member]] #3", "[[member]] #3"),
     ],
 )

@@ -71,6 +71,7 @@ def test_ports_map_in_order_onto_each_member() -> None:
             "[[member]] #1 url: must not be empty (the member's http:// or https:// address)",
         ),
         ([{"url": "http://a", "ports": "1-2", "name": "a/b"}], '[[member]] #1 name: "a/b" must be 1-64 letters'),
+        ([{"url": "http://a", "ports": "1-2", "name": "a\n"}], '[[member]] #1 name: "a\\n" must be 1-64 letters'),
         (["http://a"], '[[member]] #1: expected a table ([[member]]), not "http://a"'),
     ],
 )

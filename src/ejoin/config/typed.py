@@ -35,7 +35,7 @@ T = TypeVar("T")
 # A key's place in the tables: names of keys and indexes in arrays, outermost first.
 KeyPath = tuple[str | int, ...]
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let a final newline through
 _PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
 _MSGSPEC = re.compile(r"^(?P<what>.*?)(?: - at `(?P<at>\$[^`]*)`)?$", re.S)
 
@@ -78,7 +78,7 @@ def _dotted(steps: KeyPath) -> str:
 
 
 def _toml_key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else json.dumps(name, ensure_ascii=False)
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
 
 
 def shown(value: Any) -> str:

@@ -22,7 +22,7 @@ from ..protocol import values
 
 _RANGE = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
 # A member's name is a segment of the URLs it pushes to (its reports, statuses, received SMS).
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" lets a final newline through
 
 
 class MemberTable(msgspec.Struct, forbid_unknown_fields=True):
@@ -152,7 +152,7 @@ def member_of(raw: Any, index: int, where: str = "") -> MemberConfig:
     except ValueError as exc:
         raise Refused((*at, "ports"), str(exc)) from None
     name = table.name or f"m{index + 1}"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise Refused(
             (*at, "name"), f"{shown(name)} must be 1-64 letters, digits, '.', '_' or '-' (it is part of URLs)"
         )
