@@ -103,6 +103,16 @@ def _check_method_prefix(start: bytes) -> None:
     raise BadHttpMethod(start[:8].decode("latin-1"))
 
 
+def line_too_long(request_line: bool | None, limit: int) -> BadHttpMessage:
+    """The refusal of a line of the head longer than ``limit``: the request line (True), a header line
+    (False), or one of the two when the parser cannot tell which (None)."""
+    if request_line:
+        return RequestLineTooLong(f"the request line (method, path and query) is longer than {limit} bytes")
+    if request_line is None:
+        return HeadTooLarge(f"a line of the head (the request line or a header) is longer than {limit} bytes")
+    return HeadTooLarge(f"a header line is longer than {limit} bytes")
+
+
 class HeadParser(HttpRequestParserPy):
     """aiohttp's request parser, lenient only about spaces before a header's colon (see the module)."""
 
@@ -128,10 +138,8 @@ class HeadParser(HttpRequestParserPy):
             if self._payload_parser is not None:
                 raise
             if not self._lines:
-                raise RequestLineTooLong(
-                    f"the request line (method, path and query) is longer than {self.max_line_size} bytes"
-                ) from None
-            raise HeadTooLarge(f"a header line is longer than {self.max_field_size} bytes") from None
+                raise line_too_long(True, self.max_line_size) from None
+            raise line_too_long(False, self.max_field_size) from None
         except BadHttpMessage as exc:
             if exc.message == "Too many headers received":
                 raise HeadTooLarge(f"more than {self.max_headers} header lines") from None

@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
-from .head_parser import HeadParser, HeadTooLarge, RequestLineTooLong
+from .head_parser import HeadParser, HeadTooLarge, line_too_long
 
 # How a connection's heads are read (SecondOpinionParser._mode).
 KEEPING = 0  # at a verified boundary, or keeping the bytes of a head since one
@@ -131,15 +131,7 @@ class SecondOpinionParser:
         except LineTooLong as exc:
             limit = exc.args[1]
             exc.__traceback__ = None
-            if self._line:
-                raise RequestLineTooLong(
-                    f"the request line (method, path and query) is longer than {limit} bytes"
-                ) from None
-            if self._line is None:
-                raise HeadTooLarge(
-                    f"a line of the head (the request line or a header) is longer than {limit} bytes"
-                ) from None
-            raise HeadTooLarge(f"a header line is longer than {limit} bytes") from None
+            raise line_too_long(self._line, limit) from None
         except BadHttpMessage as exc:
             if exc.message == "Too many headers received":
                 raise HeadTooLarge("too many header lines") from None
